@@ -1,0 +1,31 @@
+//! The object model every other Driftless crate speaks.
+//!
+//! Owns: the list of supported kinds and what they are ([`Kind`]), object
+//! identity ([`ObjectRef`]), typed objects built on `k8s-openapi` with the
+//! Kubernetes 1.33 field set ([`Object`]), exact resource quantities
+//! ([`Quantity`]) and the defaults the API server fills in ([`defaults`]).
+//!
+//! Must not touch: files, git, the network or the clock. Everything here is a
+//! pure function of its input, so every other crate can rely on it in tests.
+
+mod kind;
+mod object;
+pub use object::kind_of;
+mod object_ref;
+
+pub mod defaults;
+pub mod quantity;
+
+pub use k8s_openapi;
+pub use kind::{Kind, UnknownKind};
+pub use kind::Object;
+pub use object::ObjectError;
+pub use object_ref::ObjectRef;
+pub use quantity::{Quantity, QuantityError};
+
+/// The Kubernetes minor version whose field set the model (and so the
+/// schemas) follows.
+pub const KUBERNETES_VERSION: &str = "1.33";
+
+/// The namespace a namespaced object lands in when its manifest names none.
+pub const DEFAULT_NAMESPACE: &str = "default";
