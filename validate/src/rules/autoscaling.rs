@@ -1,0 +1,56 @@
+//! HorizontalPodAutoscalers.
+
+use driftless_model::k8s_openapi::api::autoscaling::v2 as autoscaling;
+
+use super::one_of;
+use crate::names;
+use crate::{Issues, Ptr};
+
+pub(crate) fn hpa(hpa: &autoscaling::HorizontalPodAutoscaler, issues: &mut Issues) {
+    let at = Ptr::root().key("spec");
+    let Some(spec) = &hpa.spec else {
+        issues.error(&Ptr::root(), "missing required field \"spec\"");
+        return;
+    };
+    let target = &spec.scale_target_ref;
+    let target_at = at.key("scaleTargetRef");
+    if target.kind.is_empty() {
+        issues.error(&target_at, "missing required field \"kind\"");
+    }
+    if target.name.is_empty() {
+        issues.error(&target_at, "missing required field \"name\"");
+    } else {
+        issues.check(&target_at.key("name"), names::dns1123_subdomain(&target.name));
+    }
+    let min = spec.min_replicas.unwrap_or(1);
+    if min < 1 {
+        issues.error(&at.key("minReplicas"), format!("{min}: must be greater than or equal to 1"));
+    }
+    if spec.max_replicas < 1 {
+        issues.error(&at.key("maxReplicas"), format!("{}: must be greater than 0", spec.max_replicas));
+    } else if spec.max_replicas < min {
+        issues.error(&at.key("maxReplicas"), format!("{}: must be greater than or equal to `minReplicas` ({min})", spec.max_replicas));
+    }
+    for (i, metric) in spec.metrics.iter().flatten().enumerate() {
+        let at = at.key("metrics").idx(i);
+        one_of(issues, &at.key("type"), &metric.type_, &["Resource", "ContainerResource", "Pods", "Object", "External"]);
+        let field = match metric.type_.as_str() {
+            "Resource" => metric.resource.is_some(),
+            "ContainerResource" => metric.container_resource.is_some(),
+            "Pods" => metric.pods.is_some(),
+            "Object" => metric.object.is_some(),
+            "External" => metric.external.is_some(),
+            _ => true,
+        };
+        if !field {
+            issues.error(&at, format!("must populate information for the given metric source type {:?}", metric.type_));
+        }
+        if let Some(resource) = &metric.resource {
+            let target_type = resource.target.type_.as_str();
+            one_of(issues, &at.key("resource").key("target").key("type"), target_type, &["Utilization", "Value", "AverageValue"]);
+            if let Some(u) = resource.target.average_utilization.filter(|u| *u < 1) {
+                issues.error(&at.key("resource").key("target").key("averageUtilization"), format!("{u}: must be greater than 0"));
+            }
+        }
+    }
+}

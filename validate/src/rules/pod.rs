@@ -1,0 +1,379 @@
+//! Pod specs: containers, ports, environment, resources, probes, volumes.
+//! The same rules serve bare pods and every workload's pod template.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use driftless_model::Quantity;
+use driftless_model::k8s_openapi::api::core::v1 as core;
+use driftless_model::k8s_openapi::apimachinery::pkg::api::resource::Quantity as K8sQuantity;
+
+use super::{int_or_name_port, non_negative, one_of, port_number};
+use crate::names;
+use crate::{Issues, Ptr};
+
+/// Where a pod spec appears, which changes a few rules.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Context {
+    /// A bare Pod.
+    Pod,
+    /// The template of a controller that restarts pods forever.
+    Template,
+}
+
+/// The volume sources Driftless' runtime can provide.
+const SUPPORTED_VOLUMES: &[&str] = &["emptyDir", "hostPath", "configMap", "secret", "persistentVolumeClaim", "downwardAPI"];
+
+/// Checks a pod spec. `claim_volumes` are volumes a StatefulSet adds from
+/// its `volumeClaimTemplates`, which the template may mount by name.
+pub(crate) fn pod_spec(spec: &core::PodSpec, at: &Ptr, context: Context, claim_volumes: &[&str], issues: &mut Issues) {
+    let mut volumes = volumes(spec.volumes.as_deref().unwrap_or_default(), &at.key("volumes"), issues);
+    volumes.extend(claim_volumes.iter().map(|v| (*v).to_owned()));
+
+    if spec.containers.is_empty() {
+        issues.error(&at.key("containers"), "must have at least one container");
+    }
+    let mut container_names = HashSet::new();
+    let lists = [("initContainers", spec.init_containers.as_deref().unwrap_or_default()), ("containers", &spec.containers)];
+    let mut host_ports = HashMap::new();
+    for (list, containers) in lists {
+        for (i, c) in containers.iter().enumerate() {
+            let at = at.key(list).idx(i);
+            if !container_names.insert(c.name.as_str()) {
+                issues.error(&at.key("name"), format!("duplicate container name {:?}", c.name));
+            }
+            container(c, &at, &volumes, &mut host_ports, issues);
+        }
+    }
+
+    if let Some(policy) = &spec.restart_policy {
+        one_of(issues, &at.key("restartPolicy"), policy, &["Always", "OnFailure", "Never"]);
+        if context == Context::Template && policy != "Always" {
+            issues.error(&at.key("restartPolicy"), format!("unsupported value {policy:?}: only \"Always\" is supported in a pod template"));
+        }
+    }
+    if let Some(policy) = &spec.dns_policy {
+        one_of(issues, &at.key("dnsPolicy"), policy, &["ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"]);
+        let nameservers = spec.dns_config.as_ref().and_then(|c| c.nameservers.as_ref()).is_some_and(|n| !n.is_empty());
+        if policy == "None" && !nameservers {
+            issues.error(&at.key("dnsConfig"), "must provide at least one DNS nameserver when dnsPolicy is None");
+        }
+    }
+    for (i, server) in spec.dns_config.iter().flat_map(|c| c.nameservers.iter().flatten()).enumerate() {
+        if let Err(message) = names::ip(server) {
+            issues.error(&at.key("dnsConfig").key("nameservers").idx(i), message);
+        }
+    }
+    if let Some(seconds) = spec.termination_grace_period_seconds {
+        non_negative(issues, &at.key("terminationGracePeriodSeconds"), seconds);
+    }
+    if let Some(seconds) = spec.active_deadline_seconds {
+        if context == Context::Template {
+            issues.error(&at.key("activeDeadlineSeconds"), "not allowed in a pod template: it would kill every pod the controller starts");
+        } else if seconds <= 0 {
+            issues.error(&at.key("activeDeadlineSeconds"), format!("{seconds}: must be greater than 0"));
+        }
+    }
+    if let Some(hostname) = &spec.hostname {
+        issues.check(&at.key("hostname"), names::dns1123_label(hostname));
+    }
+    if let Some(subdomain) = &spec.subdomain {
+        issues.check(&at.key("subdomain"), names::dns1123_label(subdomain));
+    }
+    super::meta::labels(spec.node_selector.as_ref(), &at.key("nodeSelector"), issues);
+    for (i, toleration) in spec.tolerations.iter().flatten().enumerate() {
+        let at = at.key("tolerations").idx(i);
+        if let Some(op) = &toleration.operator {
+            one_of(issues, &at.key("operator"), op, &["Exists", "Equal"]);
+            if op == "Exists" && toleration.value.as_deref().is_some_and(|v| !v.is_empty()) {
+                issues.error(&at.key("operator"), "value must be empty when `operator` is 'Exists'");
+            }
+        }
+        if let Some(effect) = &toleration.effect {
+            one_of(issues, &at.key("effect"), effect, &["NoSchedule", "PreferNoSchedule", "NoExecute"]);
+        }
+    }
+    if let Some(sc) = &spec.security_context {
+        let at = at.key("securityContext");
+        for (field, value) in [("runAsUser", sc.run_as_user), ("runAsGroup", sc.run_as_group), ("fsGroup", sc.fs_group)] {
+            if let Some(v) = value {
+                non_negative(issues, &at.key(field), v);
+            }
+        }
+    }
+}
+
+/// Checks the volume list and returns the names it declares.
+fn volumes(volumes: &[core::Volume], at: &Ptr, issues: &mut Issues) -> HashSet<String> {
+    let mut declared = HashSet::new();
+    for (i, volume) in volumes.iter().enumerate() {
+        let at = at.idx(i);
+        issues.check(&at.key("name"), names::dns1123_label(&volume.name));
+        if !declared.insert(volume.name.clone()) {
+            issues.error(&at.key("name"), format!("duplicate volume name {:?}", volume.name));
+        }
+        // The set fields of the volume other than its name are its sources.
+        let value = serde_json::to_value(volume).unwrap_or_default();
+        let sources: Vec<&String> = value.as_object().into_iter().flat_map(|o| o.keys()).filter(|k| *k != "name").collect();
+        match sources.as_slice() {
+            [] => issues.error(&at, "must specify a volume type"),
+            [source] if !SUPPORTED_VOLUMES.contains(&source.as_str()) => issues.error(
+                &at.key(source),
+                format!("volume type {source:?} is not supported by Driftless (supported: {})", SUPPORTED_VOLUMES.join(", ")),
+            ),
+            [_] => {}
+            [_, second, ..] => issues.error(&at.key(second), "may not specify more than 1 volume type"),
+        }
+        if let Some(host) = &volume.host_path {
+            if !host.path.starts_with('/') {
+                issues.error(&at.key("hostPath").key("path"), format!("{:?}: must be an absolute path", host.path));
+            }
+            if let Some(kind) = &host.type_ {
+                let allowed = ["", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice", "BlockDevice"];
+                one_of(issues, &at.key("hostPath").key("type"), kind, &allowed);
+            }
+        }
+        if let Some(dir) = &volume.empty_dir {
+            if let Some(medium) = &dir.medium {
+                one_of(issues, &at.key("emptyDir").key("medium"), medium, &["", "Memory"]);
+            }
+            if let Some(limit) = &dir.size_limit {
+                quantity(limit, &at.key("emptyDir").key("sizeLimit"), issues);
+            }
+        }
+        let projections = [
+            ("configMap", volume.config_map.as_ref().map(|c| (c.items.as_deref(), c.default_mode))),
+            ("secret", volume.secret.as_ref().map(|s| (s.items.as_deref(), s.default_mode))),
+        ];
+        for (source, projection) in projections {
+            let Some((items, mode)) = projection else { continue };
+            let at = at.key(source);
+            if let Some(mode) = mode {
+                file_mode(mode, &at.key("defaultMode"), issues);
+            }
+            for (j, item) in items.unwrap_or_default().iter().enumerate() {
+                let at = at.key("items").idx(j);
+                issues.check(&at.key("key"), names::config_key(&item.key));
+                issues.check(&at.key("path"), names::relative_path(&item.path));
+                if let Some(mode) = item.mode {
+                    file_mode(mode, &at.key("mode"), issues);
+                }
+            }
+        }
+        if let Some(secret) = &volume.secret {
+            if secret.secret_name.as_deref().is_none_or(str::is_empty) {
+                issues.error(&at.key("secret").key("secretName"), "missing required field \"secretName\"");
+            }
+        }
+        if let Some(claim) = &volume.persistent_volume_claim {
+            issues.check(&at.key("persistentVolumeClaim").key("claimName"), names::dns1123_subdomain(&claim.claim_name));
+        }
+        for (j, file) in volume.downward_api.iter().flat_map(|d| d.items.iter().flatten()).enumerate() {
+            let at = at.key("downwardAPI").key("items").idx(j);
+            issues.check(&at.key("path"), names::relative_path(&file.path));
+            if file.field_ref.is_some() == file.resource_field_ref.is_some() {
+                issues.error(&at, "must specify exactly one of `fieldRef` and `resourceFieldRef`");
+            }
+        }
+    }
+    declared
+}
+
+fn file_mode(mode: i32, at: &Ptr, issues: &mut Issues) {
+    if !(0..=0o777).contains(&mode) {
+        issues.error(at, format!("{mode}: must be a number between 0 and 0777 (octal), both inclusive"));
+    }
+}
+
+fn container(
+    c: &core::Container,
+    at: &Ptr,
+    volumes: &HashSet<String>,
+    host_ports: &mut HashMap<(i32, String), String>,
+    issues: &mut Issues,
+) {
+    issues.check(&at.key("name"), names::dns1123_label(&c.name));
+    match c.image.as_deref() {
+        None | Some("") => issues.error(at, "missing required field \"image\""),
+        Some(image) if image.trim() != image || image.contains(char::is_whitespace) => {
+            issues.error(&at.key("image"), format!("{image:?}: must not contain whitespace"))
+        }
+        Some(_) => {}
+    }
+    if let Some(policy) = &c.image_pull_policy {
+        one_of(issues, &at.key("imagePullPolicy"), policy, &["Always", "IfNotPresent", "Never"]);
+    }
+
+    let mut port_names = HashSet::new();
+    for (i, port) in c.ports.iter().flatten().enumerate() {
+        let at = at.key("ports").idx(i);
+        port_number(issues, &at.key("containerPort"), port.container_port);
+        let protocol = port.protocol.clone().unwrap_or_else(|| "TCP".to_owned());
+        one_of(issues, &at.key("protocol"), &protocol, &["TCP", "UDP", "SCTP"]);
+        if let Some(host_port) = port.host_port.filter(|p| *p != 0) {
+            port_number(issues, &at.key("hostPort"), host_port);
+            if let Some(other) = host_ports.insert((host_port, protocol.clone()), c.name.clone()) {
+                issues.error(&at.key("hostPort"), format!("duplicate hostPort {host_port}/{protocol} (also used by container {other:?})"));
+            }
+        }
+        if let Some(name) = &port.name {
+            issues.check(&at.key("name"), names::iana_svc_name(name));
+            if !port_names.insert(name.as_str()) {
+                issues.error(&at.key("name"), format!("duplicate port name {name:?}"));
+            }
+        }
+    }
+
+    for (i, var) in c.env.iter().flatten().enumerate() {
+        let at = at.key("env").idx(i);
+        issues.check(&at.key("name"), names::env_var_name(&var.name));
+        if let Some(from) = &var.value_from {
+            if var.value.as_deref().is_some_and(|v| !v.is_empty()) {
+                issues.error(&at.key("valueFrom"), "may not be specified when `value` is not empty");
+            }
+            let sources = [
+                from.config_map_key_ref.is_some(),
+                from.secret_key_ref.is_some(),
+                from.field_ref.is_some(),
+                from.resource_field_ref.is_some(),
+            ];
+            if sources.iter().filter(|s| **s).count() != 1 {
+                issues.error(&at.key("valueFrom"), "must specify exactly one of `configMapKeyRef`, `secretKeyRef`, `fieldRef`, `resourceFieldRef`");
+            }
+            if let Some(r) = &from.config_map_key_ref {
+                issues.check(&at.key("valueFrom").key("configMapKeyRef").key("key"), names::config_key(&r.key));
+            }
+            if let Some(r) = &from.secret_key_ref {
+                issues.check(&at.key("valueFrom").key("secretKeyRef").key("key"), names::config_key(&r.key));
+            }
+        }
+    }
+    for (i, from) in c.env_from.iter().flatten().enumerate() {
+        if from.config_map_ref.is_some() == from.secret_ref.is_some() {
+            issues.error(&at.key("envFrom").idx(i), "must specify exactly one of `configMapRef` and `secretRef`");
+        }
+    }
+
+    if let Some(resources) = &c.resources {
+        resource_requirements(resources, &at.key("resources"), issues);
+    }
+
+    let ports: Vec<&str> = c.ports.iter().flatten().filter_map(|p| p.name.as_deref()).collect();
+    let probes = [("livenessProbe", &c.liveness_probe), ("readinessProbe", &c.readiness_probe), ("startupProbe", &c.startup_probe)];
+    for (field, probe) in probes {
+        if let Some(probe) = probe {
+            self::probe(probe, field, &ports, &at.key(field), issues);
+        }
+    }
+
+    let mut mount_paths = HashSet::new();
+    for (i, mount) in c.volume_mounts.iter().flatten().enumerate() {
+        let at = at.key("volumeMounts").idx(i);
+        if !volumes.contains(&mount.name) {
+            issues.error(&at.key("name"), format!("volume {:?} not found in the pod's volumes", mount.name));
+        }
+        if !mount.mount_path.starts_with('/') {
+            issues.error(&at.key("mountPath"), format!("{:?}: must be an absolute path", mount.mount_path));
+        } else if !mount_paths.insert(mount.mount_path.trim_end_matches('/')) {
+            issues.error(&at.key("mountPath"), format!("{:?}: must be unique", mount.mount_path));
+        }
+        if let Some(sub_path) = &mount.sub_path {
+            issues.check(&at.key("subPath"), names::relative_path(sub_path));
+        }
+    }
+    if let Some(sc) = &c.security_context {
+        let at = at.key("securityContext");
+        for (field, value) in [("runAsUser", sc.run_as_user), ("runAsGroup", sc.run_as_group)] {
+            if let Some(v) = value {
+                non_negative(issues, &at.key(field), v);
+            }
+        }
+    }
+}
+
+fn probe(probe: &core::Probe, field: &str, ports: &[&str], at: &Ptr, issues: &mut Issues) {
+    let handlers = [probe.exec.is_some(), probe.http_get.is_some(), probe.tcp_socket.is_some(), probe.grpc.is_some()];
+    match handlers.iter().filter(|h| **h).count() {
+        0 => issues.error(at, "must specify a handler type (exec, httpGet, tcpSocket or grpc)"),
+        1 => {}
+        _ => issues.error(at, "may not specify more than 1 handler type"),
+    }
+    let port = probe.http_get.as_ref().map(|h| (&h.port, "httpGet")).or(probe.tcp_socket.as_ref().map(|t| (&t.port, "tcpSocket")));
+    if let Some((port, handler)) = port {
+        let at = at.key(handler).key("port");
+        int_or_name_port(issues, &at, port);
+        use driftless_model::k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+        if let IntOrString::String(name) = port {
+            if !ports.contains(&name.as_str()) {
+                issues.warn(&at, format!("no container port is named {name:?}: the probe will fail"));
+            }
+        }
+    }
+    if let Some(http) = &probe.http_get {
+        if let Some(scheme) = &http.scheme {
+            one_of(issues, &at.key("httpGet").key("scheme"), scheme, &["HTTP", "HTTPS"]);
+        }
+    }
+    for (name, value, min) in [
+        ("initialDelaySeconds", probe.initial_delay_seconds, 0),
+        ("periodSeconds", probe.period_seconds, 1),
+        ("timeoutSeconds", probe.timeout_seconds, 1),
+        ("successThreshold", probe.success_threshold, 1),
+        ("failureThreshold", probe.failure_threshold, 1),
+    ] {
+        if let Some(v) = value.filter(|v| *v < min) {
+            issues.error(&at.key(name), format!("{v}: must be greater than or equal to {min}"));
+        }
+    }
+    if field != "readinessProbe" {
+        if let Some(v) = probe.success_threshold.filter(|v| *v != 1) {
+            issues.error(&at.key("successThreshold"), format!("{v}: must be 1"));
+        }
+    }
+}
+
+fn resource_requirements(resources: &core::ResourceRequirements, at: &Ptr, issues: &mut Issues) {
+    let parsed = |map: &Option<BTreeMap<String, K8sQuantity>>, field: &str, issues: &mut Issues| {
+        let mut out = BTreeMap::new();
+        for (name, value) in map.iter().flatten() {
+            let at = at.key(field).key(name);
+            resource_name(name, &at, issues);
+            if let Some(q) = quantity(value, &at, issues) {
+                out.insert(name.clone(), q);
+            }
+        }
+        out
+    };
+    let limits = parsed(&resources.limits, "limits", issues);
+    let requests = parsed(&resources.requests, "requests", issues);
+    for (name, request) in &requests {
+        if let Some(limit) = limits.get(name).filter(|limit| request > *limit) {
+            issues.error(&at.key("requests").key(name), format!("{request}: must be less than or equal to {name} limit of {limit}"));
+        }
+    }
+}
+
+fn resource_name(name: &str, at: &Ptr, issues: &mut Issues) {
+    let standard = ["cpu", "memory", "ephemeral-storage", "storage"];
+    if standard.contains(&name) || name.starts_with("hugepages-") || name.contains('/') {
+        if name.contains('/') {
+            issues.check(at, names::qualified_name(name));
+        }
+        return;
+    }
+    issues.error(at, format!("{name:?}: must be a standard resource type (cpu, memory, ephemeral-storage, hugepages-<size>) or fully qualified"));
+}
+
+/// Parses a quantity and rejects negative values; `None` when unusable.
+pub(crate) fn quantity(value: &K8sQuantity, at: &Ptr, issues: &mut Issues) -> Option<Quantity> {
+    match value.0.parse::<Quantity>() {
+        Ok(q) if q.nanos() < 0 => {
+            issues.error(at, format!("{:?}: must be greater than or equal to 0", value.0));
+            None
+        }
+        Ok(q) => Some(q),
+        Err(e) => {
+            issues.error(at, format!("{:?}: {e}", value.0));
+            None
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! Controllers of pods: ReplicationController, ReplicaSet, Deployment and
+//! StatefulSet.
+
+use driftless_model::k8s_openapi::api::apps::v1 as apps;
+use driftless_model::k8s_openapi::api::core::v1 as core;
+use driftless_model::k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::pod::{self, Context};
+use super::{non_negative, one_of, selector, storage};
+use crate::names;
+use crate::{Issues, Ptr};
+
+fn template(template: &core::PodTemplateSpec, at: &Ptr, claim_volumes: &[&str], issues: &mut Issues) {
+    super::meta::labels(template.metadata.as_ref().and_then(|m| m.labels.as_ref()), &at.key("metadata").key("labels"), issues);
+    match &template.spec {
+        Some(spec) => pod::pod_spec(spec, &at.key("spec"), Context::Template, claim_volumes, issues),
+        None => issues.error(at, "missing required field \"spec\""),
+    }
+}
+
+fn template_labels(template: &core::PodTemplateSpec) -> Option<&std::collections::BTreeMap<String, String>> {
+    template.metadata.as_ref().and_then(|m| m.labels.as_ref())
+}
+
+fn replicas(value: Option<i32>, at: &Ptr, issues: &mut Issues) {
+    if let Some(n) = value {
+        non_negative(issues, &at.key("replicas"), n.into());
+    }
+}
+
+pub(crate) fn replication_controller(rc: &core::ReplicationController, issues: &mut Issues) {
+    let at = Ptr::root().key("spec");
+    let Some(spec) = &rc.spec else {
+        issues.error(&Ptr::root(), "missing required field \"spec\"");
+        return;
+    };
+    replicas(spec.replicas, &at, issues);
+    let Some(tpl) = &spec.template else {
+        issues.error(&at, "missing required field \"template\"");
+        return;
+    };
+    let tpl_at = at.key("template");
+    match &spec.selector {
+        // Without a selector the controller selects its template's labels.
+        Some(sel) if !sel.is_empty() => {
+            selector::map_selector(sel, &at.key("selector"), template_labels(tpl), &tpl_at.key("metadata").key("labels"), issues)
+        }
+        _ if template_labels(tpl).is_none_or(|l| l.is_empty()) => {
+            issues.error(&tpl_at.key("metadata").key("labels"), "must have labels: the controller selects its pods by them")
+        }
+        _ => {}
+    }
+    template(tpl, &tpl_at, &[], issues);
+}
+
+pub(crate) fn replica_set(rs: &apps::ReplicaSet, issues: &mut Issues) {
+    let at = Ptr::root().key("spec");
+    let Some(spec) = &rs.spec else {
+        issues.error(&Ptr::root(), "missing required field \"spec\"");
+        return;
+    };
+    replicas(spec.replicas, &at, issues);
+    let Some(tpl) = &spec.template else {
+        issues.error(&at, "missing required field \"template\"");
+        return;
+    };
+    let tpl_at = at.key("template");
+    selector::label_selector(&spec.selector, &at.key("selector"), template_labels(tpl), &tpl_at.key("metadata").key("labels"), "replicaset", issues);
+    template(tpl, &tpl_at, &[], issues);
+}
+
+pub(crate) fn deployment(d: &apps::Deployment, issues: &mut Issues) {
+    let at = Ptr::root().key("spec");
+    let Some(spec) = &d.spec else {
+        issues.error(&Ptr::root(), "missing required field \"spec\"");
+        return;
+    };
+    if let Some(name) = &d.metadata.name {
+        if names::dns1123_label(name).is_err() {
+            issues.warn(&Ptr::root().key("metadata").key("name"), format!("{name:?}: not a DNS label, so pod hostnames derived from it may be cut or altered"));
+        }
+    }
+    replicas(spec.replicas, &at, issues);
+    let tpl_at = at.key("template");
+    selector::label_selector(&spec.selector, &at.key("selector"), template_labels(&spec.template), &tpl_at.key("metadata").key("labels"), "deployment", issues);
+    template(&spec.template, &tpl_at, &[], issues);
+    for (field, value) in [
+        ("revisionHistoryLimit", spec.revision_history_limit),
+        ("minReadySeconds", spec.min_ready_seconds),
+    ] {
+        if let Some(v) = value {
+            non_negative(issues, &at.key(field), v.into());
+        }
+    }
+    if let Some(deadline) = spec.progress_deadline_seconds {
+        let min_ready = spec.min_ready_seconds.unwrap_or(0);
+        if deadline <= min_ready {
+            issues.error(&at.key("progressDeadlineSeconds"), format!("{deadline}: must be greater than minReadySeconds ({min_ready})"));
+        }
+    }
+    if let Some(strategy) = &spec.strategy {
+        let at = at.key("strategy");
+        let kind = strategy.type_.as_deref().unwrap_or("RollingUpdate");
+        one_of(issues, &at.key("type"), kind, &["RollingUpdate", "Recreate"]);
+        match (&strategy.rolling_update, kind) {
+            (Some(_), "Recreate") => issues.error(&at.key("rollingUpdate"), "may not be specified when strategy `type` is 'Recreate'"),
+            (Some(rolling), _) => {
+                let at = at.key("rollingUpdate");
+                let surge = rolling.max_surge.as_ref().map(|v| int_or_percent(v, &at.key("maxSurge"), false, issues));
+                let unavailable =
+                    rolling.max_unavailable.as_ref().map(|v| int_or_percent(v, &at.key("maxUnavailable"), true, issues));
+                // Defaults are 25% each; only explicit zeros can both be 0.
+                if surge == Some(Some(0)) && unavailable == Some(Some(0)) {
+                    issues.error(&at.key("maxUnavailable"), "may not be 0 when `maxSurge` is 0: the rollout could never make progress");
+                }
+            }
+            (None, _) => {}
+        }
+    }
+}
+
+/// Checks an integer or percentage; returns its number (the percentage for
+/// `N%`) when valid.
+fn int_or_percent(value: &IntOrString, at: &Ptr, at_most_100: bool, issues: &mut Issues) -> Option<i64> {
+    let n = match value {
+        IntOrString::Int(n) => i64::from(*n),
+        IntOrString::String(s) => match s.strip_suffix('%').and_then(|n| n.parse::<i64>().ok()) {
+            Some(n) => {
+                if at_most_100 && n > 100 {
+                    issues.error(at, format!("{s:?}: must not be greater than 100%"));
+                }
+                n
+            }
+            None => {
+                issues.error(at, format!("{s:?}: a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%')"));
+                return None;
+            }
+        },
+    };
+    non_negative(issues, at, n);
+    Some(n)
+}
+
+pub(crate) fn stateful_set(s: &apps::StatefulSet, issues: &mut Issues) {
+    let at = Ptr::root().key("spec");
+    let Some(spec) = &s.spec else {
+        issues.error(&Ptr::root(), "missing required field \"spec\"");
+        return;
+    };
+    replicas(spec.replicas, &at, issues);
+    let tpl_at = at.key("template");
+    selector::label_selector(&spec.selector, &at.key("selector"), template_labels(&spec.template), &tpl_at.key("metadata").key("labels"), "statefulset", issues);
+    let claims: Vec<&str> =
+        spec.volume_claim_templates.iter().flatten().filter_map(|c| c.metadata.name.as_deref()).collect();
+    template(&spec.template, &tpl_at, &claims, issues);
+    if let Some(service) = spec.service_name.as_deref().filter(|s| !s.is_empty()) {
+        issues.check(&at.key("serviceName"), names::dns1035_label(service));
+    }
+    if let Some(policy) = &spec.pod_management_policy {
+        one_of(issues, &at.key("podManagementPolicy"), policy, &["OrderedReady", "Parallel"]);
+    }
+    if let Some(strategy) = &spec.update_strategy {
+        let at = at.key("updateStrategy");
+        let kind = strategy.type_.as_deref().unwrap_or("RollingUpdate");
+        one_of(issues, &at.key("type"), kind, &["RollingUpdate", "OnDelete"]);
+        if let Some(rolling) = &strategy.rolling_update {
+            if kind == "OnDelete" {
+                issues.error(&at.key("rollingUpdate"), "only allowed for `type` 'RollingUpdate'");
+            }
+            if let Some(partition) = rolling.partition {
+                non_negative(issues, &at.key("rollingUpdate").key("partition"), partition.into());
+            }
+        }
+    }
+    if let Some(policy) = &spec.persistent_volume_claim_retention_policy {
+        let at = at.key("persistentVolumeClaimRetentionPolicy");
+        for (field, value) in [("whenDeleted", &policy.when_deleted), ("whenScaled", &policy.when_scaled)] {
+            if let Some(v) = value {
+                one_of(issues, &at.key(field), v, &["Retain", "Delete"]);
+            }
+        }
+    }
+    let mut claim_names = std::collections::HashSet::new();
+    let volume_names: std::collections::HashSet<&str> =
+        spec.template.spec.iter().flat_map(|s| s.volumes.iter().flatten()).map(|v| v.name.as_str()).collect();
+    for (i, claim) in spec.volume_claim_templates.iter().flatten().enumerate() {
+        let at = at.key("volumeClaimTemplates").idx(i);
+        let name = claim.metadata.name.as_deref().unwrap_or_default();
+        if name.is_empty() {
+            issues.error(&at.key("metadata"), "missing required field \"name\"");
+            continue;
+        }
+        issues.check(&at.key("metadata").key("name"), names::dns1123_label(name));
+        if !claim_names.insert(name) {
+            issues.error(&at.key("metadata").key("name"), format!("duplicate volume claim template {name:?}"));
+        }
+        if volume_names.contains(name) {
+            issues.error(&at.key("metadata").key("name"), format!("{name:?} is also a volume of the pod template"));
+        }
+        match &claim.spec {
+            Some(claim_spec) => storage::claim_spec(claim_spec, &at.key("spec"), issues),
+            None => issues.error(&at, "missing required field \"spec\""),
+        }
+    }
+}

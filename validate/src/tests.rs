@@ -1,0 +1,263 @@
+//! The pipeline end to end on in-memory files: what a user sees for each
+//! kind of mistake.
+
+use std::sync::Arc;
+
+use driftless_manifest::{SourceFile, parse_file};
+
+use crate::validate;
+
+fn file(path: &str, text: &str) -> SourceFile {
+    SourceFile { path: Arc::from(path), outcome: parse_file(Arc::from(path), text) }
+}
+
+fn lines(files: &[SourceFile]) -> Vec<String> {
+    validate(files).diagnostics.iter().map(ToString::to_string).collect()
+}
+
+const GOOD_APP: &str = "\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: web-config
+data:
+  index.html: hello
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: httpd
+        image: busybox:1.35
+        ports:
+        - {name: http, containerPort: 80}
+        readinessProbe:
+          httpGet: {path: /, port: http}
+        volumeMounts:
+        - {name: www, mountPath: /www}
+      volumes:
+      - name: www
+        configMap: {name: web-config}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  selector: {app: web}
+  ports:
+  - {name: http, port: 80, targetPort: http}
+";
+
+#[test]
+fn a_good_app_is_valid() {
+    let report = validate(&[file("apps/web.yaml", GOOD_APP)]);
+    assert_eq!(report.diagnostics, vec![], "{:?}", lines(&[file("apps/web.yaml", GOOD_APP)]));
+    assert_eq!(report.summary.to_string(), "3 resources in 1 file: 3 valid, 0 invalid");
+    assert_eq!(report.objects.len(), 3);
+}
+
+#[test]
+fn misspelt_field_names_file_line_and_field() {
+    let text = "\
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: db
+spec:
+  ServiceName: db
+  selector:
+    matchLabels: {app: db}
+  template:
+    metadata:
+      labels: {app: db}
+    spec:
+      containers:
+      - {name: db, image: busybox:1.35}
+";
+    assert_eq!(lines(&[file("db.yaml", text)]), [
+        "db.yaml:6:3: error: StatefulSet/db: spec.ServiceName: unknown field \"ServiceName\" (did you mean \"serviceName\"?)",
+    ]);
+}
+
+#[test]
+fn selector_mismatch_and_bad_ports() {
+    let text = "\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: other}
+    spec:
+      containers:
+      - name: a
+        image: busybox:1.35
+        ports:
+        - {containerPort: 70000}
+      - name: a
+        image: busybox:1.35
+";
+    assert_eq!(lines(&[file("web.yaml", text)]), [
+        "web.yaml:10:7: error: Deployment/web: spec.template.metadata.labels: `selector` does not match template `labels`",
+        "web.yaml:16:12: error: Deployment/web: spec.template.spec.containers[0].ports[0].containerPort: 70000: must be between 1 and 65535, inclusive",
+        "web.yaml:17:9: error: Deployment/web: spec.template.spec.containers[1].name: duplicate container name \"a\"",
+    ]);
+}
+
+#[test]
+fn services_check_node_ports_and_names() {
+    let text = "\
+apiVersion: v1
+kind: Service
+metadata:
+  name: Web
+spec:
+  type: ClusterIP
+  ports:
+  - {port: 80, nodePort: 30080}
+  - {port: 81}
+";
+    assert_eq!(lines(&[file("svc.yaml", text)]), [
+        "svc.yaml:4:3: error: Service/Web: metadata.name: \"Web\": a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character",
+        "svc.yaml:8:5: error: Service/Web: spec.ports[0]: missing required field \"name\": a service with more than one port must name each",
+        "svc.yaml:8:16: error: Service/Web: spec.ports[0].nodePort: may not be used when `type` is 'ClusterIP'",
+        "svc.yaml:9:5: error: Service/Web: spec.ports[1]: missing required field \"name\": a service with more than one port must name each",
+    ]);
+    let text = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  type: NodePort\n  ports:\n  - {port: 80, nodePort: 80}\n";
+    assert_eq!(lines(&[file("svc.yaml", text)]), [
+        "svc.yaml:7:16: error: Service/web: spec.ports[0].nodePort: 80: provided port is not in the valid range. The range of valid ports is 30000-32767",
+    ]);
+}
+
+#[test]
+fn duplicates_across_files_and_dangling_references() {
+    let a = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg}\ndata: {a: '1'}\n";
+    let b = "\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: cfg
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: p, namespace: shop}
+spec:
+  containers:
+  - name: c
+    image: busybox:1.35
+    env:
+    - name: A
+      valueFrom:
+        configMapKeyRef: {name: settings, key: a}
+";
+    let report = validate(&[file("a.yaml", a), file("b.yaml", b)]);
+    let got: Vec<_> = report.diagnostics.iter().map(ToString::to_string).collect();
+    assert_eq!(got, [
+        "b.yaml:4:3: error: ConfigMap/cfg: metadata.name: duplicate object: ConfigMap default/cfg is also declared at a.yaml:3",
+        "b.yaml:8:21: warning: Pod/p: metadata.namespace: Namespace \"shop\" is not declared in these manifests: the object cannot be created until it exists",
+        "b.yaml:16:9: warning: Pod/p: spec.containers[0].env[0].valueFrom.configMapKeyRef: ConfigMap \"settings\" is not declared in these manifests: the pod will not start until it exists",
+    ]);
+    assert_eq!(report.summary.to_string(), "3 resources in 2 files: 2 valid, 1 invalid (2 warnings)");
+    assert!(!report.is_valid());
+}
+
+#[test]
+fn unknown_kinds_syntax_errors_and_missing_names() {
+    let files = [
+        file("job.yaml", "apiVersion: batch/v1\nkind: Job\nmetadata: {name: j}\n"),
+        file("old.yaml", "apiVersion: extensions/v1beta1\nkind: Deployment\nmetadata: {name: d}\n"),
+        file("broken.yaml", "kind: Pod\nmetadata:\n  name: [oops\n"),
+        file("noname.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n"),
+    ];
+    let got = lines(&files);
+    assert!(got[0].starts_with("job.yaml:2:1: error: Job/j: kind: unknown kind Job (apiVersion batch/v1); supported kinds: ConfigMap,"), "{}", got[0]);
+    assert_eq!(got[1], "old.yaml:1:1: error: Deployment/d: apiVersion: Deployment is served as apiVersion apps/v1, not extensions/v1beta1");
+    assert!(got[2].starts_with("broken.yaml:4:1: error: ") || got[2].starts_with("broken.yaml:3:"), "{}", got[2]);
+    assert_eq!(got[3], "noname.yaml:3:1: error: ConfigMap/<unnamed>: metadata: missing required field \"name\"");
+    assert_eq!(validate(&files).summary.invalid, 4);
+}
+
+#[test]
+fn secrets_never_pass_bad_base64_and_need_their_keys() {
+    let text = "apiVersion: v1\nkind: Secret\nmetadata: {name: tls}\ntype: kubernetes.io/tls\ndata:\n  tls.crt: '%%%'\n";
+    assert_eq!(lines(&[file("s.yaml", text)]), [
+        "s.yaml:6:3: error: Secret/tls: data[\"tls.crt\"]: invalid value: must be base64-encoded (use stringData for plain text)",
+    ]);
+    let text = "apiVersion: v1\nkind: Secret\nmetadata: {name: tls}\ntype: kubernetes.io/tls\nstringData:\n  tls.crt: x\n";
+    assert_eq!(lines(&[file("s.yaml", text)]), [
+        "s.yaml:5:1: error: Secret/tls: stringData: missing required key \"tls.key\" for a secret of type kubernetes.io/tls",
+    ]);
+}
+
+#[test]
+fn statefulset_claims_and_rolling_update_rules() {
+    let text = "\
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  serviceName: db
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers:
+      - name: db
+        image: busybox:1.35
+        volumeMounts: [{name: data, mountPath: /data}]
+  volumeClaimTemplates:
+  - metadata: {name: data}
+    spec:
+      accessModes: [ReadWriteOnce]
+      resources: {requests: {storage: 1Gi}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: db}
+spec:
+  clusterIP: None
+  selector: {app: db}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  selector: {matchLabels: {app: web}}
+  strategy:
+    type: RollingUpdate
+    rollingUpdate: {maxSurge: 0, maxUnavailable: 0}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      restartPolicy: Never
+      containers: [{name: web, image: busybox:1.35}]
+";
+    assert_eq!(lines(&[file("x.yaml", text)]), [
+        "x.yaml:34:34: error: Deployment/web: spec.strategy.rollingUpdate.maxUnavailable: may not be 0 when `maxSurge` is 0: the rollout could never make progress",
+        "x.yaml:38:7: error: Deployment/web: spec.template.spec.restartPolicy: unsupported value \"Never\": only \"Always\" is supported in a pod template",
+    ]);
+}
+
+#[test]
+fn json_output_has_diagnostics_and_summary() {
+    let report = validate(&[file("a.json", "{\"apiVersion\": \"v1\", \"kind\": \"Namespace\", \"metadata\": {\"name\": \"Bad_Name\"}}")]);
+    let json = report.to_json();
+    assert_eq!(json["summary"]["invalid"], 1);
+    assert_eq!(json["diagnostics"][0]["field"], "metadata.name");
+    assert_eq!(json["diagnostics"][0]["line"], 1);
+    assert_eq!(json["diagnostics"][0]["severity"], "error");
+}
