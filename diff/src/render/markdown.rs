@@ -1,0 +1,55 @@
+//! Markdown for a pull-request comment: a summary table, then one
+//! collapsible diff per object.
+
+use super::{summary_line, unified, verb};
+use crate::{Change, Plan};
+
+/// The plan as a pull-request comment.
+pub fn markdown(plan: &Plan) -> String {
+    if plan.is_empty() {
+        return "**Driftless plan:** no changes.\n".to_owned();
+    }
+    let mut out = format!("**Driftless plan:** {}\n\n", summary_line(&plan.summary()));
+    out.push_str("| | Kind | Namespace | Name | Change |\n|---|---|---|---|---|\n");
+    for action in &plan.actions {
+        let icon = match action.change {
+            Change::Create => "➕",
+            Change::Update { .. } => "✏️",
+            Change::Delete => "🗑️",
+        };
+        let change = match &action.change {
+            Change::Update { effect, fields } => {
+                let first: Vec<String> = fields.iter().take(3).map(|f| format!("`{}`", escape(&f.path))).collect();
+                let more = if fields.len() > 3 { format!(" and {} more", fields.len() - 3) } else { String::new() };
+                format!("update, **{}**: {}{more}", effect.describe(), first.join(", "))
+            }
+            other => verb(other).to_owned(),
+        };
+        out.push_str(&format!(
+            "| {icon} | {} | {} | `{}` | {change} |\n",
+            action.object.kind,
+            action.object.namespace.as_deref().unwrap_or("—"),
+            escape(&action.object.name),
+        ));
+    }
+    for action in &plan.actions {
+        let diff = unified(action);
+        let fence = "`".repeat(longest_backtick_run(&diff).max(2) + 1);
+        out.push_str(&format!(
+            "\n<details><summary>{} {}</summary>\n\n{fence}diff\n{}{fence}\n\n</details>\n",
+            verb(&action.change),
+            action.object,
+            diff.lines().skip(2).map(|l| format!("{l}\n")).collect::<String>(),
+        ));
+    }
+    out
+}
+
+/// Table cells must not break the row.
+fn escape(text: &str) -> String {
+    text.replace('|', "\\|")
+}
+
+fn longest_backtick_run(text: &str) -> usize {
+    text.split(|c| c != '`').map(str::len).max().unwrap_or(0)
+}

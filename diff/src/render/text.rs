@@ -1,0 +1,57 @@
+//! Terminal text, optionally coloured.
+
+use anstyle::{AnsiColor, Style};
+
+use super::{brief, summary_line, unified, verb};
+use crate::{Change, Plan};
+
+/// The plan for a terminal. With `color`, additions are green, removals
+/// red and updates yellow, as in `git diff`.
+pub fn text(plan: &Plan, color: bool) -> String {
+    let paint = |style: Style, text: &str| {
+        if color { format!("{}{text}{}", style.render(), style.render_reset()) } else { text.to_owned() }
+    };
+    let green = Style::new().fg_color(Some(AnsiColor::Green.into()));
+    let red = Style::new().fg_color(Some(AnsiColor::Red.into()));
+    let yellow = Style::new().fg_color(Some(AnsiColor::Yellow.into()));
+    let cyan = Style::new().fg_color(Some(AnsiColor::Cyan.into()));
+    let bold = Style::new().bold();
+
+    if plan.is_empty() {
+        return "No changes.\n".to_owned();
+    }
+    let mut out = format!("{}\n", paint(bold, &format!("Plan: {}", summary_line(&plan.summary()))));
+    for action in &plan.actions {
+        let (mark, style) = match action.change {
+            Change::Create => ("+", green),
+            Change::Update { .. } => ("~", yellow),
+            Change::Delete => ("-", red),
+        };
+        let mut heading = format!("{mark} {} ({}", action.object, verb(&action.change));
+        if let Change::Update { effect, .. } = &action.change {
+            heading.push_str(&format!(", {}", effect.describe()));
+        }
+        heading.push(')');
+        out.push_str(&format!("\n{}\n", paint(style.bold(), &heading)));
+        if let Change::Update { fields, .. } = &action.change {
+            for field in fields {
+                out.push_str(&format!(
+                    "    {}: {} → {}\n",
+                    field.path,
+                    brief(field.before.as_ref()),
+                    brief(field.after.as_ref())
+                ));
+            }
+        }
+        for line in unified(action).lines().skip(2) {
+            let style = match line.as_bytes().first() {
+                Some(b'+') => green,
+                Some(b'-') => red,
+                Some(b'@') => cyan,
+                _ => Style::new(),
+            };
+            out.push_str(&format!("  {}\n", paint(style, line)));
+        }
+    }
+    out
+}
