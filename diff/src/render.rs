@@ -51,14 +51,13 @@ fn yaml(value: &Value) -> String {
 
 /// A short form of a field value for one-line listings.
 pub(crate) fn brief(value: Option<&Value>) -> String {
-    match value {
-        None => "(absent)".to_owned(),
+    let text = match value {
+        None => return "(absent)".to_owned(),
         Some(Value::String(s)) => format!("{s:?}"),
-        Some(other) => {
-            let text = other.to_string();
-            if text.len() > 60 { format!("{}…", &text[..text.floor_char_boundary(57)]) } else { text }
-        }
-    }
+        Some(other) => other.to_string(),
+    };
+    // The unified diff below shows long values whole.
+    if text.len() > 60 { format!("{}…", &text[..text.floor_char_boundary(57)]) } else { text }
 }
 
 #[cfg(test)]

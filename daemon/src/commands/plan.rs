@@ -1,0 +1,130 @@
+//! `driftless plan`: what changing from one revision to another does.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use driftless_diff::render;
+use driftless_manifest::{CommitInfo, GitRepo};
+use driftless_model::{Object, ObjectRef};
+use driftless_validate::Report;
+use serde_json::json;
+
+use crate::cli::{Color, PlanArgs, PlanFormat};
+use crate::{CommandError, EXIT_INVALID};
+
+/// Validates both revisions and prints the plan; exit 1 when the target is
+/// invalid (the daemon would refuse it whole).
+pub fn run(args: &PlanArgs) -> Result<ExitCode, CommandError> {
+    let repo = GitRepo::open(&args.repo)?;
+    let (from_commit, from_files) = repo.load(&args.from, &args.path)?;
+    let (to_commit, to_files) = repo.load(&args.to, &args.path)?;
+    let from = driftless_validate::validate(&from_files);
+    let to = driftless_validate::validate(&to_files);
+    let heading = Heading { path: &args.path, from: &from_commit, to: &to_commit };
+
+    if !to.is_valid() {
+        print_refusal(args.output, &heading, &to);
+        return Ok(ExitCode::from(EXIT_INVALID));
+    }
+    if !from.is_valid() {
+        eprintln!(
+            "driftless: note: {} ({}) has {} error(s); planning from its valid objects only",
+            args.from,
+            from_commit.short_id(),
+            from.summary.errors
+        );
+    }
+    let plan = driftless_diff::plan(&objects(&from), &objects(&to));
+    match args.output {
+        PlanFormat::Text => {
+            let color = match args.color {
+                Color::Always => true,
+                Color::Never => false,
+                Color::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            };
+            println!("{}", heading.text());
+            print!("{}", render::text(&plan, color));
+        }
+        PlanFormat::Markdown => {
+            println!("{}\n", heading.markdown());
+            print!("{}", render::markdown(&plan));
+        }
+        PlanFormat::Json => {
+            let mut value = render::json(&plan);
+            value["valid"] = json!(true);
+            value["from"] = commit_json(&from_commit);
+            value["to"] = commit_json(&to_commit);
+            println!("{value:#}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn objects(report: &Report) -> BTreeMap<ObjectRef, Object> {
+    report.objects.iter().map(|(object_ref, entry)| (object_ref.clone(), entry.object.clone())).collect()
+}
+
+struct Heading<'a> {
+    path: &'a str,
+    from: &'a CommitInfo,
+    to: &'a CommitInfo,
+}
+
+impl Heading<'_> {
+    fn path(&self) -> &str {
+        if self.path.is_empty() { "/" } else { self.path }
+    }
+
+    fn text(&self) -> String {
+        format!(
+            "Planning {} from {} \"{}\" to {} \"{}\"",
+            self.path(),
+            self.from.short_id(),
+            self.from.summary,
+            self.to.short_id(),
+            self.to.summary
+        )
+    }
+
+    fn markdown(&self) -> String {
+        format!("Path `{}`: `{}` → `{}` ({})", self.path(), self.from.short_id(), self.to.short_id(), self.to.summary.replace('|', "\\|"))
+    }
+}
+
+fn commit_json(commit: &CommitInfo) -> serde_json::Value {
+    json!({"id": commit.id, "summary": commit.summary, "author": commit.author, "time": commit.time})
+}
+
+fn print_refusal(format: PlanFormat, heading: &Heading<'_>, report: &Report) {
+    let why = format!(
+        "{} ({}) is invalid: the daemon would refuse it whole and keep running the last good revision",
+        heading.to.short_id(),
+        heading.to.summary
+    );
+    match format {
+        PlanFormat::Text => {
+            println!("{}", heading.text());
+            println!("{why}");
+            for diagnostic in &report.diagnostics {
+                println!("{diagnostic}");
+            }
+            println!("{}", report.summary);
+        }
+        PlanFormat::Markdown => {
+            println!("{}\n", heading.markdown());
+            println!("**Driftless plan:** ❌ {why}.\n\n```");
+            for diagnostic in &report.diagnostics {
+                println!("{diagnostic}");
+            }
+            println!("{}\n```", report.summary);
+        }
+        PlanFormat::Json => {
+            let mut value = report.to_json();
+            value["valid"] = json!(false);
+            value["from"] = commit_json(heading.from);
+            value["to"] = commit_json(heading.to);
+            println!("{value:#}");
+        }
+    }
+}

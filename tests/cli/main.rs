@@ -1,0 +1,9 @@
+//! End-to-end tests of the `driftless` binary: real files, real `git`
+//! repositories and commits in temporary folders, the real built binary.
+//! One test binary (as ripgrep and hickory do) with a module per command.
+
+mod init;
+mod plan;
+mod support;
+mod template;
+mod validate;
