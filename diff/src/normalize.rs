@@ -33,14 +33,14 @@ mod tests {
 
     #[test]
     fn equal_meaning_normalizes_equal() {
-        let terse = Object::parse(json!({
+        let terse = Object::parse(&json!({
             "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
             "spec": {"selector": {"matchLabels": {"app": "web"}},
                      "template": {"metadata": {"labels": {"app": "web"}},
                                   "spec": {"containers": [{"name": "c", "image": "busybox:1.35",
                                       "resources": {"limits": {"cpu": "1000m", "memory": "1Gi"}}}]}}}
         })).unwrap();
-        let verbose = Object::parse(json!({
+        let verbose = Object::parse(&json!({
             "apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"namespace": "default", "name": "web", "uid": "x", "resourceVersion": "9"},
             "spec": {"replicas": 1, "strategy": {"type": "RollingUpdate"},

@@ -119,14 +119,27 @@ impl Plan {
     }
 }
 
-/// The plan that turns the objects `from` into the objects `to`.
-pub fn plan(from: &BTreeMap<ObjectRef, Object>, to: &BTreeMap<ObjectRef, Object>) -> Plan {
+/// The plan that turns the objects `from` into the objects `to`. Takes
+/// borrowed pairs (a `&BTreeMap<ObjectRef, Object>` will do) so that large
+/// sets are compared without being copied.
+pub fn plan<'a>(
+    from: impl IntoIterator<Item = (&'a ObjectRef, &'a Object)>,
+    to: impl IntoIterator<Item = (&'a ObjectRef, &'a Object)>,
+) -> Plan {
+    let from: BTreeMap<&ObjectRef, &Object> = from.into_iter().collect();
+    let to: BTreeMap<&ObjectRef, &Object> = to.into_iter().collect();
     let mut actions = Vec::new();
     // BTreeMap order is ObjectRef order: kind in apply order, then
     // namespace and name.
-    for (object_ref, after) in to {
+    for (&object_ref, &after) in &to {
+        let before = from.get(object_ref).copied();
+        // Most objects are untouched between two revisions; equal as written
+        // means equal after normalizing, so skip that work.
+        if before == Some(after) {
+            continue;
+        }
         let mut after_value = normalize(after);
-        match from.get(object_ref) {
+        match before {
             None => {
                 redact(object_ref.kind, None, Some(&mut after_value));
                 actions.push(Action { object: object_ref.clone(), change: Change::Create, before: None, after: Some(after_value) });
@@ -151,7 +164,7 @@ pub fn plan(from: &BTreeMap<ObjectRef, Object>, to: &BTreeMap<ObjectRef, Object>
     let mut deletes: Vec<Action> = from
         .iter()
         .filter(|(object_ref, _)| !to.contains_key(*object_ref))
-        .map(|(object_ref, before)| {
+        .map(|(&object_ref, &before)| {
             let mut before_value = normalize(before);
             redact(object_ref.kind, Some(&mut before_value), None);
             Action { object: object_ref.clone(), change: Change::Delete, before: Some(before_value), after: None }
@@ -235,7 +248,7 @@ mod tests {
     use serde_json::json;
 
     fn objects(values: &[Value]) -> BTreeMap<ObjectRef, Object> {
-        values.iter().map(|v| Object::parse(v.clone()).unwrap()).map(|o| (o.object_ref(), o)).collect()
+        values.iter().map(|v| Object::parse(v).unwrap()).map(|o| (o.object_ref(), o)).collect()
     }
 
     fn deployment(image: &str, replicas: i32) -> Value {

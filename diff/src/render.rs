@@ -71,7 +71,7 @@ mod tests {
     use crate::plan;
 
     fn set(values: &[serde_json::Value]) -> BTreeMap<ObjectRef, Object> {
-        values.iter().map(|v| Object::parse(v.clone()).unwrap()).map(|o| (o.object_ref(), o)).collect()
+        values.iter().map(|v| Object::parse(v).unwrap()).map(|o| (o.object_ref(), o)).collect()
     }
 
     fn sample() -> crate::Plan {

@@ -1,7 +1,7 @@
 //! What loading produces: files, their documents, and positions.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 
@@ -31,6 +31,23 @@ pub struct SyntaxError {
     pub message: String,
 }
 
+/// One manifest file as read, not yet parsed. Loading returns these so that
+/// a consumer can parse, use and drop one file at a time.
+#[derive(Clone, Debug)]
+pub struct RawFile {
+    /// The path as shown to the user.
+    pub path: Arc<str>,
+    /// The file's bytes.
+    pub bytes: Vec<u8>,
+}
+
+impl RawFile {
+    /// Parses the file into its documents.
+    pub fn parse(self) -> SourceFile {
+        crate::fs::from_bytes(self.path, &self.bytes)
+    }
+}
+
 /// One manifest file and what was read from it.
 #[derive(Clone, Debug)]
 pub struct SourceFile {
@@ -41,37 +58,29 @@ pub struct SourceFile {
     pub outcome: Result<Vec<Document>, SyntaxError>,
 }
 
-/// One object as written in a file: its JSON value and where its fields are.
+/// One object as written in a file: its JSON value and where it came from.
 #[derive(Clone, Debug)]
 pub struct Document {
-    /// The file the object came from.
-    pub file: Arc<str>,
-    /// The 0-based index of the YAML document within the file.
-    pub index: usize,
     /// The object's value, with YAML merge keys applied.
     pub value: Value,
-    source_map: Arc<SourceMap>,
-    /// Where this object sits in the source map's document: empty for a
-    /// plain document, `/items/N` for an item of a `kind: List`.
-    prefix: String,
+    /// Where the object was written.
+    pub origin: Origin,
 }
 
 impl Document {
-    pub(crate) fn new(file: Arc<str>, index: usize, value: Value, source_map: Arc<SourceMap>, prefix: String) -> Self {
-        Document { file, index, value, source_map, prefix }
+    /// The file the object came from.
+    pub fn file(&self) -> &Arc<str> {
+        &self.origin.file.path
     }
 
     /// Where the object starts.
     pub fn start(&self) -> Pos {
-        self.position("")
+        self.origin.position("")
     }
 
-    /// Where the field at `pointer` (a JSON pointer into [`Self::value`],
-    /// such as `/spec/replicas`) was written. A field the map does not know
-    /// (one brought in by a merge key, or that does not exist) resolves to
-    /// its nearest written ancestor.
+    /// Where the field at `pointer` was written (see [`Origin::position`]).
     pub fn position(&self, pointer: &str) -> Pos {
-        self.source_map.find(&format!("{}{}", self.prefix, pointer))
+        self.origin.position(pointer)
     }
 
     /// The `apiVersion` as written, if it is a string.
@@ -87,5 +96,79 @@ impl Document {
     /// `metadata.name` as written, if it is a string.
     pub fn name(&self) -> Option<&str> {
         self.value.pointer("/metadata/name").and_then(Value::as_str)
+    }
+}
+
+/// Where an object was written: a file, the YAML document within it, and
+/// the object's place in that document. Cheap to clone; positions are
+/// computed from the file's text on first use, so loading and validating
+/// files that need no diagnostics never pays for them.
+#[derive(Clone, Debug)]
+pub struct Origin {
+    file: Arc<FileText>,
+    /// The 0-based index of the YAML document within the file.
+    index: usize,
+    /// `""` for a plain document, `/items/N` for an item of a `kind: List`.
+    prefix: Arc<str>,
+}
+
+impl Origin {
+    pub(crate) fn new(file: Arc<FileText>, index: usize, prefix: Arc<str>) -> Self {
+        Origin { file, index, prefix }
+    }
+
+    /// The file, as the user named it or relative to the repository root.
+    pub fn file(&self) -> &Arc<str> {
+        &self.file.path
+    }
+
+    pub(crate) fn file_text(&self) -> Arc<FileText> {
+        self.file.clone()
+    }
+
+    /// The 0-based index of the YAML document within the file.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Where the field at `pointer` (a JSON pointer into the object, such as
+    /// `/spec/replicas`) was written. A field the map does not know (one
+    /// brought in by a merge key, or that does not exist) resolves to its
+    /// nearest written ancestor.
+    pub fn position(&self, pointer: &str) -> Pos {
+        let full = format!("{}{}", self.prefix, pointer);
+        match self.file.maps().and_then(|maps| maps.get(self.index)) {
+            Some(map) => map.find(&full),
+            None => Pos { line: 1, col: 1 },
+        }
+    }
+}
+
+/// A file's text, shared by its documents, with its source maps built on
+/// first use.
+pub(crate) struct FileText {
+    pub(crate) path: Arc<str>,
+    text: Box<str>,
+    /// How many YAML documents the value parser saw; the position parser's
+    /// maps are used only when it saw as many.
+    documents: usize,
+    maps: OnceLock<Option<Vec<SourceMap>>>,
+}
+
+impl FileText {
+    pub(crate) fn new(path: Arc<str>, text: &str, documents: usize) -> Self {
+        FileText { path, text: text.into(), documents, maps: OnceLock::new() }
+    }
+
+    fn maps(&self) -> Option<&Vec<SourceMap>> {
+        self.maps
+            .get_or_init(|| crate::source_map::build(&self.text).filter(|maps| maps.len() == self.documents))
+            .as_ref()
+    }
+}
+
+impl std::fmt::Debug for FileText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileText").field("path", &self.path).field("documents", &self.documents).finish_non_exhaustive()
     }
 }

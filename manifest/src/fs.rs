@@ -3,13 +3,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::{LoadError, Pos, SourceFile, SyntaxError, is_manifest_name, parse_file};
+use crate::{LoadError, Pos, RawFile, SourceFile, SyntaxError, is_manifest_name, parse_file};
 
 /// Loads every manifest under `paths`. A file named directly is read
 /// whatever its extension; folders are walked recursively for `.yaml`,
 /// `.yml` and `.json` files, skipping hidden files and folders, in path
 /// order. A missing or unreadable path fails the whole load.
-pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<SourceFile>, LoadError> {
+pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<RawFile>, LoadError> {
     let mut files = Vec::new();
     for root in paths {
         let meta = std::fs::metadata(root).map_err(|source| match source.kind() {
@@ -36,10 +36,9 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<SourceFile>, LoadError> {
     files.into_iter().map(|path| read(&path)).collect()
 }
 
-fn read(path: &Path) -> Result<SourceFile, LoadError> {
+fn read(path: &Path) -> Result<RawFile, LoadError> {
     let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: path.to_path_buf(), source })?;
-    let display: Arc<str> = Arc::from(path.to_string_lossy().as_ref());
-    Ok(from_bytes(display, &bytes))
+    Ok(RawFile { path: Arc::from(path.to_string_lossy().as_ref()), bytes })
 }
 
 /// Parses a file's bytes, reporting text that is not UTF-8 as a syntax error
@@ -89,8 +88,8 @@ mod tests {
         assert_eq!(err.to_string(), format!("{}: no such file or directory", missing.display()));
         let bad = dir.path().join("bad.yaml");
         std::fs::write(&bad, b"kind: A\nname: \xff\n").unwrap();
-        let files = load_paths(&[bad]).unwrap();
-        let err = files[0].outcome.as_ref().unwrap_err();
+        let file = load_paths(&[bad]).unwrap().remove(0).parse();
+        let err = file.outcome.as_ref().unwrap_err();
         assert_eq!((err.pos.line, err.message.as_str()), (2, "file is not valid UTF-8"));
     }
 }

@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use git2::{ErrorCode, ObjectType, Repository, Tree};
 
-use crate::fs::from_bytes;
-use crate::{LoadError, SourceFile, is_manifest_name};
+use crate::{LoadError, RawFile, is_manifest_name};
 
 /// A git repository manifests are read from.
 pub struct GitRepo {
@@ -82,7 +81,7 @@ impl GitRepo {
 
     /// Loads the manifests under `path` (a folder or one file, relative to
     /// the repository root; empty or `.` for the whole tree) at `rev`.
-    pub fn load(&self, rev: &str, path: &str) -> Result<(CommitInfo, Vec<SourceFile>), LoadError> {
+    pub fn load(&self, rev: &str, path: &str) -> Result<(CommitInfo, Vec<RawFile>), LoadError> {
         let info = self.commit(rev)?;
         let commit = self.resolve(rev)?;
         let root = commit.tree()?;
@@ -102,14 +101,14 @@ impl GitRepo {
             }
             Some(ObjectType::Blob) => {
                 let blob = self.repo.find_blob(entry.id())?;
-                files.push(from_bytes(Arc::from(path.as_str()), blob.content()));
+                files.push(RawFile { path: Arc::from(path.as_str()), bytes: blob.content().to_vec() });
             }
             _ => return Err(missing()),
         }
         Ok((info, files))
     }
 
-    fn walk(&self, tree: &Tree<'_>, prefix: &str, files: &mut Vec<SourceFile>) -> Result<(), LoadError> {
+    fn walk(&self, tree: &Tree<'_>, prefix: &str, files: &mut Vec<RawFile>) -> Result<(), LoadError> {
         // Tree entries are sorted by name, which keeps the order stable.
         for entry in tree.iter() {
             let name = String::from_utf8_lossy(entry.name_bytes()).into_owned();
@@ -121,7 +120,7 @@ impl GitRepo {
                 Some(ObjectType::Tree) => self.walk(&self.repo.find_tree(entry.id())?, &path, files)?,
                 Some(ObjectType::Blob) if is_manifest_name(&name) => {
                     let blob = self.repo.find_blob(entry.id())?;
-                    files.push(from_bytes(Arc::from(path.as_str()), blob.content()));
+                    files.push(RawFile { path: Arc::from(path.as_str()), bytes: blob.content().to_vec() });
                 }
                 _ => {}
             }

@@ -21,7 +21,7 @@ mod git;
 mod parse;
 mod source_map;
 
-pub use document::{Document, Pos, SourceFile, SyntaxError};
+pub use document::{Document, Origin, Pos, RawFile, SourceFile, SyntaxError};
 pub use error::LoadError;
 pub use fs::load_paths;
 pub use git::{CommitInfo, GitRepo};

@@ -6,8 +6,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_yaml_ng::Value as Yaml;
 
-use crate::source_map::{self, SourceMap};
-use crate::{Document, Pos, SyntaxError};
+use crate::document::FileText;
+use crate::{Document, Origin, Pos, SyntaxError};
 
 /// Parses one file into its documents. `.json` files are read as one JSON
 /// value, anything else as a stream of YAML documents. Empty and
@@ -17,51 +17,44 @@ pub fn parse_file(path: Arc<str>, text: &str) -> Result<Vec<Document>, SyntaxErr
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let values = if path.to_ascii_lowercase().ends_with(".json") { parse_json(text)? } else { parse_yaml(text)? };
 
-    // Positions come from a second parser; use them only when it saw the
-    // same documents.
-    let maps = source_map::build(text).filter(|maps| maps.len() == values.len());
+    // Positions are computed from the text only when someone asks for one.
+    let file = Arc::new(FileText::new(path, text, values.len()));
     let mut documents = Vec::new();
     for (index, value) in values.into_iter().enumerate() {
-        let map = Arc::new(maps.as_ref().and_then(|m| m.get(index)).cloned().unwrap_or_default());
+        let origin = Origin::new(file.clone(), index, Arc::from(""));
         let value = match value {
             Ok(Value::Null) => continue,
             Ok(value) => value,
-            Err(message) => return Err(SyntaxError { pos: map.find(""), message }),
+            Err(message) => return Err(SyntaxError { pos: origin.position(""), message }),
         };
-        expand(&path, index, value, &map, &mut documents)?;
+        expand(origin, value, &mut documents)?;
     }
     Ok(documents)
 }
 
-fn expand(
-    path: &Arc<str>,
-    index: usize,
-    value: Value,
-    map: &Arc<SourceMap>,
-    out: &mut Vec<Document>,
-) -> Result<(), SyntaxError> {
-    let Value::Object(object) = value else {
+fn expand(origin: Origin, value: Value, out: &mut Vec<Document>) -> Result<(), SyntaxError> {
+    let Value::Object(mut object) = value else {
         return Err(SyntaxError {
-            pos: map.find(""),
+            pos: origin.position(""),
             message: format!("expected a Kubernetes object (a mapping), found {}", describe(&value)),
         });
     };
     let is_list = object.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List"))
         && object.get("items").is_some_and(Value::is_array);
     if !is_list {
-        out.push(Document::new(path.clone(), index, Value::Object(object), map.clone(), String::new()));
+        out.push(Document { value: Value::Object(object), origin });
         return Ok(());
     }
-    let Some(Value::Array(items)) = object.get("items") else { return Ok(()) };
-    for (i, item) in items.iter().enumerate() {
-        let prefix = format!("/items/{i}");
+    let Some(Value::Array(items)) = object.remove("items") else { return Ok(()) };
+    for (i, item) in items.into_iter().enumerate() {
+        let item_origin = Origin::new(origin.file_text(), origin.index(), Arc::from(format!("/items/{i}")));
         if !item.is_object() {
             return Err(SyntaxError {
-                pos: map.find(&prefix),
-                message: format!("list item {i} is not a Kubernetes object (a mapping), found {}", describe(item)),
+                pos: item_origin.position(""),
+                message: format!("list item {i} is not a Kubernetes object (a mapping), found {}", describe(&item)),
             });
         }
-        out.push(Document::new(path.clone(), index, item.clone(), map.clone(), prefix));
+        out.push(Document { value: item, origin: item_origin });
     }
     Ok(())
 }

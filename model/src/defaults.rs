@@ -275,7 +275,7 @@ mod tests {
     use serde_json::json;
 
     fn defaulted(value: serde_json::Value) -> serde_json::Value {
-        let mut object = Object::parse(value).unwrap();
+        let mut object = Object::parse(&value).unwrap();
         apply(&mut object);
         let once = object.to_value();
         apply(&mut object);

@@ -94,9 +94,11 @@ macro_rules! kinds {
                 match self { $(Object::$kind(o) => &mut o.metadata,)* }
             }
 
-            /// Reads an object of `kind` from its JSON form.
-            pub fn from_value(kind: Kind, value: serde_json::Value) -> Result<Object, serde_json::Error> {
-                Ok(match kind { $(Kind::$kind => Object::$kind(Box::new(serde_json::from_value(value)?)),)* })
+            /// Reads an object of `kind` from its JSON form, without copying
+            /// the value first.
+            pub fn from_value(kind: Kind, value: &serde_json::Value) -> Result<Object, serde_json::Error> {
+                use serde::Deserialize;
+                Ok(match kind { $(Kind::$kind => Object::$kind(Box::new(<$ty>::deserialize(value)?)),)* })
             }
 
             /// The object's JSON form, with `apiVersion` and `kind` set and

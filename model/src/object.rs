@@ -18,8 +18,8 @@ pub enum ObjectError {
 
 impl Object {
     /// Reads the `apiVersion`/`kind` of a manifest value and the typed object.
-    pub fn parse(value: serde_json::Value) -> Result<Object, ObjectError> {
-        let kind = kind_of(&value)?;
+    pub fn parse(value: &serde_json::Value) -> Result<Object, ObjectError> {
+        let kind = kind_of(value)?;
         Object::from_value(kind, value).map_err(ObjectError::Shape)
     }
 
@@ -54,7 +54,7 @@ mod tests {
                      "template": {"metadata": {"labels": {"app": "web"}},
                                   "spec": {"containers": [{"name": "c", "image": "busybox:1.35"}]}}}
         });
-        let object = Object::parse(value.clone()).unwrap();
+        let object = Object::parse(&value).unwrap();
         assert_eq!(object.kind(), Kind::Deployment);
         assert_eq!(object.object_ref().to_string(), "Deployment shop/web");
         assert_eq!(object.to_value(), value);
@@ -62,7 +62,7 @@ mod tests {
 
     #[test]
     fn reports_missing_type_fields() {
-        let err = Object::parse(json!({"kind": "Pod"})).unwrap_err();
+        let err = Object::parse(&json!({"kind": "Pod"})).unwrap_err();
         assert_eq!(err.to_string(), "missing apiVersion");
     }
 }

@@ -1,6 +1,6 @@
 //! The validation pipeline: per document, then across documents.
 
-use driftless_manifest::{Document, SourceFile};
+use driftless_manifest::{Document, Origin, SourceFile};
 use driftless_model::{Object, ObjectRef, kind_of};
 use driftless_schemas::SchemaSet;
 use serde_json::Value;
@@ -8,9 +8,10 @@ use serde_json::Value;
 use crate::report::{Entry, Report};
 use crate::{Diagnostic, Issues, Ptr, Severity, field_path, references, rules};
 
-/// What one document yielded, before cross-document checks.
-pub(crate) struct Checked<'a> {
-    pub(crate) document: &'a Document,
+/// What one document yielded, before cross-document checks. Its JSON value
+/// is gone by then: the typed object carries what later checks need.
+pub(crate) struct Checked {
+    pub(crate) origin: Origin,
     /// `KIND/NAME` as written, for messages.
     pub(crate) label: String,
     /// The identity, when the kind is known and the name is a string.
@@ -21,20 +22,25 @@ pub(crate) struct Checked<'a> {
 }
 
 /// Validates every document of `files`, each on its own and then as a set.
-pub fn validate(files: &[SourceFile]) -> Report {
+/// Files are taken one at a time and each document's raw value is freed as
+/// soon as it is checked, so memory stays bounded by the typed objects kept
+/// (pass a lazy iterator, e.g. `raw.into_iter().map(RawFile::parse)`).
+pub fn validate(files: impl IntoIterator<Item = SourceFile>) -> Report {
     let mut report = Report::default();
-    report.summary.files = files.len();
+    let mut file_rank = std::collections::HashMap::new();
     let mut checked = Vec::new();
     for file in files {
-        match &file.outcome {
+        file_rank.insert(file.path.clone(), report.summary.files);
+        report.summary.files += 1;
+        match file.outcome {
             Err(error) => {
                 report.summary.resources += 1;
                 report.summary.invalid += 1;
-                report.diagnostics.push(Diagnostic::new(Severity::Error, file.path.clone(), error.pos, error.message.clone()));
+                report.diagnostics.push(Diagnostic::new(Severity::Error, file.path.clone(), error.pos, error.message));
             }
             Ok(documents) => {
                 for document in documents {
-                    checked.push(check_document(document));
+                    checked.push(check_document(&document));
                 }
             }
         }
@@ -46,8 +52,8 @@ pub fn validate(files: &[SourceFile]) -> Report {
         let issues = item.issues.into_vec();
         let valid = !issues.iter().any(|i| i.severity == Severity::Error);
         for issue in issues {
-            let pos = item.document.position(&issue.pointer);
-            let mut diagnostic = Diagnostic::new(issue.severity, item.document.file.clone(), pos, issue.message);
+            let pos = item.origin.position(&issue.pointer);
+            let mut diagnostic = Diagnostic::new(issue.severity, item.origin.file().clone(), pos, issue.message);
             diagnostic.object = Some(item.label.clone());
             let field = field_path(&issue.pointer);
             diagnostic.field = (!field.is_empty()).then_some(field);
@@ -56,28 +62,27 @@ pub fn validate(files: &[SourceFile]) -> Report {
         match (valid, item.object, item.object_ref) {
             (true, Some(object), Some(object_ref)) => {
                 report.summary.valid += 1;
-                report.objects.insert(object_ref, Entry { object, document: item.document.clone() });
+                report.objects.insert(object_ref, Entry { object, origin: item.origin });
             }
             _ => report.summary.invalid += 1,
         }
     }
 
     // Files keep their load order; within a file, findings go top to bottom.
-    let file_rank: std::collections::HashMap<&str, usize> =
-        files.iter().enumerate().map(|(i, f)| (&*f.path, i)).collect();
-    report.diagnostics.sort_by_key(|d| (file_rank.get(&*d.file).copied().unwrap_or(usize::MAX), d.line, d.column));
+    report.diagnostics.sort_by_key(|d| (file_rank.get(&d.file).copied().unwrap_or(usize::MAX), d.line, d.column));
     report.summary.errors = report.diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
     report.summary.warnings = report.diagnostics.len() - report.summary.errors;
     report
 }
 
-fn check_document(document: &Document) -> Checked<'_> {
+fn check_document(document: &Document) -> Checked {
     let value = &document.value;
     let kind_text = document.kind().unwrap_or("<no kind>");
     let name = document.name();
     let label = format!("{kind_text}/{}", name.unwrap_or("<unnamed>"));
     let mut issues = Issues::default();
-    let mut checked = Checked { document, label, object_ref: None, object: None, issues: Issues::default() };
+    let mut checked =
+        Checked { origin: document.origin.clone(), label, object_ref: None, object: None, issues: Issues::default() };
 
     let kind = match kind_of(value) {
         Ok(kind) => kind,
@@ -113,7 +118,7 @@ fn check_document(document: &Document) -> Checked<'_> {
         checked.issues = issues;
         return checked;
     }
-    match Object::from_value(kind, value.clone()) {
+    match Object::from_value(kind, value) {
         Ok(object) => {
             rules::check(&object, &mut issues);
             checked.object = Some(object);

@@ -26,7 +26,7 @@ struct Declared {
     services: HashMap<ObjectRef, (Vec<String>, bool)>,
 }
 
-pub(crate) fn check(items: &mut [Checked<'_>]) {
+pub(crate) fn check(items: &mut [Checked]) {
     duplicates(items);
     let declared = declared(items);
     for item in items.iter_mut() {
@@ -36,24 +36,28 @@ pub(crate) fn check(items: &mut [Checked<'_>]) {
     }
 }
 
-fn duplicates(items: &mut [Checked<'_>]) {
-    let mut first: HashMap<ObjectRef, String> = HashMap::new();
+fn duplicates(items: &mut [Checked]) {
+    // Positions cost a parse of the file, so the first declaration is
+    // located only when a duplicate turns up.
+    let mut first: HashMap<ObjectRef, driftless_manifest::Origin> = HashMap::new();
     for item in items.iter_mut() {
         let Some(object_ref) = &item.object_ref else { continue };
-        let here = item.document.position("/metadata/name");
         match first.get(object_ref) {
-            Some(location) => item.issues.error(
-                &Ptr::root().key("metadata").key("name"),
-                format!("duplicate object: {object_ref} is also declared at {location}"),
-            ),
+            Some(original) => {
+                let location = format!("{}:{}", original.file(), original.position("/metadata/name").line);
+                item.issues.error(
+                    &Ptr::root().key("metadata").key("name"),
+                    format!("duplicate object: {object_ref} is also declared at {location}"),
+                );
+            }
             None => {
-                first.insert(object_ref.clone(), format!("{}:{}", item.document.file, here.line));
+                first.insert(object_ref.clone(), item.origin.clone());
             }
         }
     }
 }
 
-fn declared(items: &[Checked<'_>]) -> Declared {
+fn declared(items: &[Checked]) -> Declared {
     let mut declared = Declared { objects: HashSet::new(), keys: HashMap::new(), services: HashMap::new() };
     for item in items {
         let (Some(object_ref), Some(object)) = (&item.object_ref, &item.object) else { continue };

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use driftless_manifest::Document;
+use driftless_manifest::Origin;
 use driftless_model::{Object, ObjectRef};
 use serde::Serialize;
 
@@ -14,8 +14,8 @@ use crate::{Diagnostic, Severity};
 pub struct Entry {
     /// The typed object, as written (no defaults applied).
     pub object: Object,
-    /// The document it came from.
-    pub document: Document,
+    /// Where it was written, for locating later findings.
+    pub origin: Origin,
 }
 
 /// Counts for the summary line.

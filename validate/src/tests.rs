@@ -12,7 +12,7 @@ fn file(path: &str, text: &str) -> SourceFile {
 }
 
 fn lines(files: &[SourceFile]) -> Vec<String> {
-    validate(files).diagnostics.iter().map(ToString::to_string).collect()
+    validate(files.to_vec()).diagnostics.iter().map(ToString::to_string).collect()
 }
 
 const GOOD_APP: &str = "\
@@ -60,7 +60,7 @@ spec:
 
 #[test]
 fn a_good_app_is_valid() {
-    let report = validate(&[file("apps/web.yaml", GOOD_APP)]);
+    let report = validate(vec![file("apps/web.yaml", GOOD_APP)]);
     assert_eq!(report.diagnostics, vec![], "{:?}", lines(&[file("apps/web.yaml", GOOD_APP)]));
     assert_eq!(report.summary.to_string(), "3 resources in 1 file: 3 valid, 0 invalid");
     assert_eq!(report.objects.len(), 3);
@@ -164,7 +164,7 @@ spec:
       valueFrom:
         configMapKeyRef: {name: settings, key: a}
 ";
-    let report = validate(&[file("a.yaml", a), file("b.yaml", b)]);
+    let report = validate(vec![file("a.yaml", a), file("b.yaml", b)]);
     let got: Vec<_> = report.diagnostics.iter().map(ToString::to_string).collect();
     assert_eq!(got, [
         "b.yaml:4:3: error: ConfigMap/cfg: metadata.name: duplicate object: ConfigMap default/cfg is also declared at a.yaml:3",
@@ -188,7 +188,7 @@ fn unknown_kinds_syntax_errors_and_missing_names() {
     assert_eq!(got[1], "old.yaml:1:1: error: Deployment/d: apiVersion: Deployment is served as apiVersion apps/v1, not extensions/v1beta1");
     assert!(got[2].starts_with("broken.yaml:4:1: error: ") || got[2].starts_with("broken.yaml:3:"), "{}", got[2]);
     assert_eq!(got[3], "noname.yaml:3:1: error: ConfigMap/<unnamed>: metadata: missing required field \"name\"");
-    assert_eq!(validate(&files).summary.invalid, 4);
+    assert_eq!(validate(files.to_vec()).summary.invalid, 4);
 }
 
 #[test]
@@ -254,7 +254,7 @@ spec:
 
 #[test]
 fn json_output_has_diagnostics_and_summary() {
-    let report = validate(&[file("a.json", "{\"apiVersion\": \"v1\", \"kind\": \"Namespace\", \"metadata\": {\"name\": \"Bad_Name\"}}")]);
+    let report = validate(vec![file("a.json", "{\"apiVersion\": \"v1\", \"kind\": \"Namespace\", \"metadata\": {\"name\": \"Bad_Name\"}}")]);
     let json = report.to_json();
     assert_eq!(json["summary"]["invalid"], 1);
     assert_eq!(json["diagnostics"][0]["field"], "metadata.name");

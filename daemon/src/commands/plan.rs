@@ -1,11 +1,10 @@
 //! `driftless plan`: what changing from one revision to another does.
 
-use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use driftless_diff::render;
-use driftless_manifest::{CommitInfo, GitRepo};
+use driftless_manifest::{CommitInfo, GitRepo, RawFile};
 use driftless_model::{Object, ObjectRef};
 use driftless_validate::Report;
 use serde_json::json;
@@ -17,10 +16,8 @@ use crate::{CommandError, EXIT_INVALID};
 /// invalid (the daemon would refuse it whole).
 pub fn run(args: &PlanArgs) -> Result<ExitCode, CommandError> {
     let repo = GitRepo::open(&args.repo)?;
-    let (from_commit, from_files) = repo.load(&args.from, &args.path)?;
-    let (to_commit, to_files) = repo.load(&args.to, &args.path)?;
-    let from = driftless_validate::validate(&from_files);
-    let to = driftless_validate::validate(&to_files);
+    let (from_commit, from) = load_and_validate(&repo, &args.from, &args.path)?;
+    let (to_commit, to) = load_and_validate(&repo, &args.to, &args.path)?;
     let heading = Heading { path: &args.path, from: &from_commit, to: &to_commit };
 
     if !to.is_valid() {
@@ -35,7 +32,7 @@ pub fn run(args: &PlanArgs) -> Result<ExitCode, CommandError> {
             from.summary.errors
         );
     }
-    let plan = driftless_diff::plan(&objects(&from), &objects(&to));
+    let plan = driftless_diff::plan(objects(&from), objects(&to));
     match args.output {
         PlanFormat::Text => {
             let color = match args.color {
@@ -61,8 +58,14 @@ pub fn run(args: &PlanArgs) -> Result<ExitCode, CommandError> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn objects(report: &Report) -> BTreeMap<ObjectRef, Object> {
-    report.objects.iter().map(|(object_ref, entry)| (object_ref.clone(), entry.object.clone())).collect()
+/// One revision's report; its files are dropped as soon as it is judged.
+fn load_and_validate(repo: &GitRepo, rev: &str, path: &str) -> Result<(CommitInfo, Report), CommandError> {
+    let (commit, files) = repo.load(rev, path)?;
+    Ok((commit, driftless_validate::validate(files.into_iter().map(RawFile::parse))))
+}
+
+fn objects(report: &Report) -> impl Iterator<Item = (&ObjectRef, &Object)> {
+    report.objects.iter().map(|(object_ref, entry)| (object_ref, &entry.object))
 }
 
 struct Heading<'a> {

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what building and testing Driftless needs on a fresh Debian
+# machine of this project's kind (which ships the Rust toolchain). Safe to
+# run again: it installs only what is missing.
+set -euo pipefail
+
+need=()
+for pkg in git gcc make pkg-config; do
+  command -v "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo is missing; this project needs the Rust toolchain of its machine kind" >&2
+  exit 1
+fi
