@@ -261,3 +261,70 @@ fn json_output_has_diagnostics_and_summary() {
     assert_eq!(json["diagnostics"][0]["line"], 1);
     assert_eq!(json["diagnostics"][0]["severity"], "error");
 }
+
+mod never_panics {
+    //! Property tests: the whole pipeline, rules included, survives any value
+    //! in any field of a realistic manifest.
+
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::{GOOD_APP, file};
+    use crate::validate;
+
+    fn hostile_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+            Just(json!(u64::MAX)),
+            Just(json!(i64::MIN)),
+            "\\PC{0,20}".prop_map(Value::from),
+            Just(json!("")),
+            Just(json!("-")),
+            Just(json!("1e999")),
+            Just(json!("999999999999999999999999999999Ei")),
+            Just(json!("%")),
+        ];
+        leaf.prop_recursive(2, 8, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+                prop::collection::btree_map("[a-zA-Z]{1,8}", inner, 0..3)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Every JSON pointer in a value, so a mutation can target any field.
+    fn pointers(value: &Value, here: String, out: &mut Vec<String>) {
+        out.push(here.clone());
+        match value {
+            Value::Object(map) => map.iter().for_each(|(k, v)| pointers(v, format!("{here}/{k}"), out)),
+            Value::Array(items) => items.iter().enumerate().for_each(|(i, v)| pointers(v, format!("{here}/{i}"), out)),
+            _ => {}
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn any_field_any_value(doc in 0usize..3, target in any::<prop::sample::Index>(), replacement in hostile_value()) {
+            let documents: Vec<Value> = serde_yaml_ng::Deserializer::from_str(GOOD_APP)
+                .map(|d| serde::Deserialize::deserialize(d).unwrap())
+                .collect();
+            let mut value = documents[doc].clone();
+            let mut all = Vec::new();
+            pointers(&value, String::new(), &mut all);
+            let pointer = target.get(&all).clone();
+            match value.pointer_mut(&pointer) {
+                Some(slot) if !pointer.is_empty() => *slot = replacement,
+                _ => value = replacement,
+            }
+            let text = serde_json::to_string(&value).unwrap();
+            let report = validate(vec![file("fuzz.json", &text)]);
+            // A null root is an empty file; anything else is one resource.
+            prop_assert!(report.summary.resources <= 1);
+        }
+    }
+}
