@@ -8,6 +8,10 @@ need=()
 for pkg in git gcc make pkg-config; do
   command -v "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
+# libcontainer links libseccomp; runtime tests and the busybox image use
+# Debian's static busybox.
+[ -f /usr/include/seccomp.h ] || need+=(libseccomp-dev)
+[ -x /bin/busybox ] || need+=(busybox-static)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

@@ -1,0 +1,147 @@
+//! OCI bundles: the `config.json` (and rootfs) `libcontainer` runs.
+
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{
+    LinuxBuilder, LinuxCpuBuilder, LinuxMemoryBuilder, LinuxResourcesBuilder, ProcessBuilder, RootBuilder, Spec,
+    SpecBuilder, UserBuilder,
+};
+
+/// What to run in one container, in the runtime's terms (the pod layer
+/// translates Kubernetes' fields into these).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ContainerConfig {
+    /// The container's id, unique on the node.
+    pub id: String,
+    /// The root filesystem (an overlayfs mount or a plain folder).
+    pub rootfs: PathBuf,
+    /// The command and its arguments.
+    pub args: Vec<String>,
+    /// `NAME=value` pairs.
+    pub env: Vec<String>,
+    /// The working directory inside the container.
+    pub cwd: String,
+    /// The user and group to run as.
+    pub uid: u32,
+    /// The group to run as.
+    pub gid: u32,
+    /// The hostname, when the container has its own UTS namespace.
+    pub hostname: Option<String>,
+    /// The cgroup path, relative to each controller's root
+    /// (`/driftless/pod-x/c`); set explicitly so that it can be removed.
+    pub cgroups_path: PathBuf,
+    /// Memory limit in bytes.
+    pub memory_limit: Option<i64>,
+    /// CPU limit as a CFS quota per period, in microseconds.
+    pub cpu_quota: Option<(i64, u64)>,
+}
+
+/// Why a bundle could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    /// The OCI spec builder refused a value.
+    #[error("invalid container spec for {id}: {source}")]
+    Spec {
+        /// The container.
+        id: String,
+        /// Why.
+        #[source]
+        source: oci_spec::OciSpecError,
+    },
+    /// The bundle folder could not be written.
+    #[error("cannot write bundle {}: {source}", path.display())]
+    Io {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The runtime spec for `config`: the OCI defaults (mounts of /proc, /dev,
+/// /sys, masked paths, a minimal capability set and fresh namespaces), with
+/// the process, root, hostname, cgroup and limits filled in.
+pub fn spec(config: &ContainerConfig) -> Result<Spec, BundleError> {
+    let wrap = |source| BundleError::Spec { id: config.id.clone(), source };
+    let defaults = Spec::default();
+    let default_process = defaults.process().clone().unwrap_or_default();
+    let process = ProcessBuilder::default()
+        .terminal(false)
+        .args(config.args.clone())
+        .env(config.env.clone())
+        .cwd(if config.cwd.is_empty() { "/".to_owned() } else { config.cwd.clone() })
+        .user(UserBuilder::default().uid(config.uid).gid(config.gid).build().map_err(wrap)?)
+        .capabilities(default_process.capabilities().clone().unwrap_or_default())
+        .rlimits(default_process.rlimits().clone().unwrap_or_default())
+        .no_new_privileges(true)
+        .build()
+        .map_err(wrap)?;
+    let mut resources = LinuxResourcesBuilder::default();
+    if let Some(limit) = config.memory_limit {
+        resources = resources.memory(LinuxMemoryBuilder::default().limit(limit).build().map_err(wrap)?);
+    }
+    if let Some((quota, period)) = config.cpu_quota {
+        resources = resources.cpu(LinuxCpuBuilder::default().quota(quota).period(period).build().map_err(wrap)?);
+    }
+    let default_linux = defaults.linux().clone().unwrap_or_default();
+    let linux = LinuxBuilder::default()
+        .namespaces(default_linux.namespaces().clone().unwrap_or_default())
+        .masked_paths(default_linux.masked_paths().clone().unwrap_or_default())
+        .readonly_paths(default_linux.readonly_paths().clone().unwrap_or_default())
+        .cgroups_path(config.cgroups_path.clone())
+        .resources(resources.build().map_err(wrap)?)
+        .build()
+        .map_err(wrap)?;
+    let mut spec = SpecBuilder::default()
+        .version(defaults.version().clone())
+        .root(RootBuilder::default().path(config.rootfs.clone()).readonly(false).build().map_err(wrap)?)
+        .process(process)
+        .mounts(defaults.mounts().clone().unwrap_or_default())
+        .linux(linux);
+    if let Some(hostname) = &config.hostname {
+        spec = spec.hostname(hostname.clone());
+    }
+    spec.build().map_err(wrap)
+}
+
+/// Writes `config.json` for `config` into `dir` (created if needed).
+pub fn write(dir: &Path, config: &ContainerConfig) -> Result<(), BundleError> {
+    let io = |source| BundleError::Io { path: dir.to_path_buf(), source };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let spec = spec(config)?;
+    let json = serde_json::to_vec_pretty(&spec).map_err(|e| io(std::io::Error::other(e)))?;
+    std::fs::write(dir.join("config.json"), json).map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_carries_process_limits_and_cgroup() {
+        let config = ContainerConfig {
+            id: "c1".into(),
+            rootfs: "/tmp/rootfs".into(),
+            args: vec!["sh".into(), "-c".into(), "echo hi".into()],
+            env: vec!["PATH=/bin".into()],
+            cgroups_path: "/driftless/pod/c1".into(),
+            memory_limit: Some(32 << 20),
+            cpu_quota: Some((50_000, 100_000)),
+            hostname: Some("web-0".into()),
+            ..Default::default()
+        };
+        let value = serde_json::to_value(spec(&config).unwrap()).unwrap();
+        assert_eq!(value["process"]["args"][2], "echo hi");
+        assert_eq!(value["process"]["noNewPrivileges"], true);
+        assert_eq!(value["linux"]["cgroupsPath"], "/driftless/pod/c1");
+        assert_eq!(value["linux"]["resources"]["memory"]["limit"], 32 << 20);
+        assert_eq!(value["linux"]["resources"]["cpu"]["quota"], 50_000);
+        assert_eq!(value["hostname"], "web-0");
+        assert_eq!(value["root"]["path"], "/tmp/rootfs");
+        let namespaces: Vec<_> = value["linux"]["namespaces"].as_array().unwrap().iter().map(|n| n["type"].as_str().unwrap()).collect();
+        for ns in ["pid", "network", "ipc", "uts", "mount"] {
+            assert!(namespaces.contains(&ns), "{namespaces:?}");
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! Starting, observing and stopping containers from the daemon's side.
+//!
+//! Nothing here clones through `libcontainer`: creation happens in the
+//! helper. Signalling a running container only reads its state and calls
+//! `kill(2)`, which is safe from any process.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use libcontainer::container::Container;
+use nix::sys::signal::Signal;
+
+use crate::bundle::{self, BundleError, ContainerConfig};
+use crate::status::{self, Status};
+
+/// Where a node keeps its containers: `<root>/containers/<id>/` for each
+/// container's bundle, status and log, `<root>/state/` for libcontainer.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    root: PathBuf,
+    shim: PathBuf,
+}
+
+/// Why a runtime operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The bundle could not be written.
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    /// The helper could not be started.
+    #[error("cannot start {}: {source}", shim.display())]
+    Spawn {
+        /// The helper binary.
+        shim: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The helper reported that the container could not start.
+    #[error("container {id} failed to start: {message}")]
+    StartFailed {
+        /// The container.
+        id: String,
+        /// The helper's message.
+        message: String,
+    },
+    /// The helper gave no news within the deadline.
+    #[error("container {id} did not report within {waited:?}")]
+    Timeout {
+        /// The container.
+        id: String,
+        /// How long we waited.
+        waited: Duration,
+    },
+    /// A file of the container could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `libcontainer` could not load or signal the container.
+    #[error("container {id}: {source}")]
+    Container {
+        /// The container.
+        id: String,
+        /// Why.
+        #[source]
+        source: libcontainer::error::LibcontainerError,
+    },
+}
+
+impl Layout {
+    /// A layout under `root`, running containers with the helper binary at
+    /// `shim`.
+    pub fn new(root: impl Into<PathBuf>, shim: impl Into<PathBuf>) -> Layout {
+        Layout { root: root.into(), shim: shim.into() }
+    }
+
+    /// The folder of one container.
+    pub fn container_dir(&self, id: &str) -> PathBuf {
+        self.root.join("containers").join(id)
+    }
+
+    /// libcontainer's state root.
+    pub fn state_root(&self) -> PathBuf {
+        self.root.join("state")
+    }
+
+    /// The container's log file.
+    pub fn log_path(&self, id: &str) -> PathBuf {
+        self.container_dir(id).join(crate::shim::LOG_FILE)
+    }
+
+    /// Writes the bundle and starts the helper, returning once the container
+    /// runs (or has already ended) and its status says so.
+    pub fn start(&self, config: &ContainerConfig, deadline: Duration) -> Result<Status, RuntimeError> {
+        let dir = self.container_dir(&config.id);
+        let bundle_dir = dir.join("bundle");
+        bundle::write(&bundle_dir, config)?;
+        let state_root = self.state_root();
+        std::fs::create_dir_all(&state_root).map_err(|source| RuntimeError::Io { path: state_root.clone(), source })?;
+        let shim_log = dir.join("shim.log");
+        let stderr = std::fs::File::create(&shim_log).map_err(|source| RuntimeError::Io { path: shim_log, source })?;
+        let mut child = Command::new(&self.shim)
+            .arg("--id")
+            .arg(&config.id)
+            .arg("--bundle")
+            .arg(&bundle_dir)
+            .arg("--state-root")
+            .arg(&state_root)
+            .arg("--dir")
+            .arg(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .map_err(|source| RuntimeError::Spawn { shim: self.shim.clone(), source })?;
+        let started = Instant::now();
+        loop {
+            match self.status(&config.id)? {
+                Some(Status::Failed { message }) => {
+                    let _ = child.wait();
+                    return Err(RuntimeError::StartFailed { id: config.id.clone(), message });
+                }
+                Some(status) => {
+                    // The helper lives on; a background reaper is not
+                    // needed because it is reparented when we exit, and
+                    // waiting here would block. Dropping `child` does not
+                    // kill it.
+                    drop(child);
+                    return Ok(status);
+                }
+                None => {}
+            }
+            if let Ok(Some(exit)) = child.try_wait() {
+                let message = format!("helper exited with {exit} before reporting");
+                return Err(RuntimeError::StartFailed { id: config.id.clone(), message });
+            }
+            if started.elapsed() > deadline {
+                return Err(RuntimeError::Timeout { id: config.id.clone(), waited: deadline });
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// The container's status as its helper last wrote it.
+    pub fn status(&self, id: &str) -> Result<Option<Status>, RuntimeError> {
+        let dir = self.container_dir(id);
+        status::read(&dir).map_err(|source| RuntimeError::Io { path: dir.join(status::FILE), source })
+    }
+
+    /// Sends `signal` to every process of a running container.
+    pub fn kill(&self, id: &str, signal: Signal) -> Result<(), RuntimeError> {
+        let error = |source| RuntimeError::Container { id: id.to_owned(), source };
+        let mut container = Container::load(self.state_root().join(id)).map_err(error)?;
+        container.kill(signal, true).map_err(error)
+    }
+
+    /// Removes an exited container's folder (bundle, status, log).
+    pub fn remove(&self, id: &str) -> Result<(), RuntimeError> {
+        let dir = self.container_dir(id);
+        match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(RuntimeError::Io { path: dir, source: e }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Waits until the container has exited, polling its status.
+    pub fn wait(&self, id: &str, deadline: Duration) -> Result<Status, RuntimeError> {
+        let started = Instant::now();
+        loop {
+            if let Some(status @ (Status::Exited { .. } | Status::Failed { .. })) = self.status(id)? {
+                return Ok(status);
+            }
+            if started.elapsed() > deadline {
+                return Err(RuntimeError::Timeout { id: id.to_owned(), waited: deadline });
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}

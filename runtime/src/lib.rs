@@ -1,0 +1,31 @@
+//! The node runtime: real containers on youki's `libcontainer`.
+//!
+//! Owns: OCI bundles for containers ([`bundle`]), the helper process that
+//! runs one container (`driftless-shim`, [`shim`]), launching and observing
+//! it from the daemon ([`launch`]), and the files through which the two talk
+//! ([`status`], [`log`]).
+//!
+//! Why a helper process: `libcontainer` `clone`s its caller, which is unsound
+//! from a multi-threaded (tokio) process (youki#3011, youki#3027). So, like
+//! containerd's shims and conmon, each container gets a small
+//! single-threaded helper, started in its own session. It creates the
+//! container, copies its output into a log, reaps it and records how it
+//! ended, and it **outlives the daemon**: a restarted daemon finds running
+//! containers through their status files instead of starting duplicates.
+//!
+//! **Architecture Invariant:** only this crate touches namespaces, cgroups
+//! and container processes, and `libcontainer`'s container creation only
+//! ever runs inside the helper, never in the daemon's process.
+//!
+//! Must not touch: manifests, git, the store of desired state. It is told
+//! what to run.
+
+pub mod bundle;
+pub mod launch;
+pub mod log;
+pub mod shim;
+pub mod status;
+
+pub use bundle::ContainerConfig;
+pub use launch::{Layout, RuntimeError};
+pub use status::{Exit, Status};

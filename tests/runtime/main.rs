@@ -1,0 +1,172 @@
+//! Real containers through `driftless-shim` on youki's libcontainer.
+//!
+//! Needs root (namespaces, cgroups, mounts); CI runs as root. Each test
+//! builds a busybox root filesystem from Debian's `busybox-static` in a
+//! temporary folder and removes every container, cgroup and folder it made,
+//! even when it fails (see `Node`'s `Drop`).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use driftless_runtime::{ContainerConfig, Layout, Status};
+use nix::sys::signal::Signal;
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// A throwaway node: a runtime layout in a temp folder and a cgroup parent
+/// of its own.
+struct Node {
+    dir: tempfile::TempDir,
+    layout: Layout,
+    cgroup_parent: String,
+    started: std::cell::RefCell<Vec<String>>,
+}
+
+impl Node {
+    fn new(name: &str) -> Node {
+        assert!(nix::unistd::geteuid().is_root(), "runtime tests need root (CI runs as root)");
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path().join("node"), env!("CARGO_BIN_EXE_driftless-shim"));
+        let cgroup_parent = format!("driftless-test-{}-{name}", std::process::id());
+        Node { dir, layout, cgroup_parent, started: Default::default() }
+    }
+
+    /// A busybox root filesystem (one per container: it is writable).
+    fn rootfs(&self, id: &str) -> PathBuf {
+        let root = self.dir.path().join("rootfs").join(id);
+        let busybox = Path::new("/bin/busybox");
+        assert!(busybox.exists(), "/bin/busybox missing: run scripts/setup.sh (installs busybox-static)");
+        for sub in ["bin", "proc", "dev", "sys", "tmp", "etc"] {
+            std::fs::create_dir_all(root.join(sub)).unwrap();
+        }
+        std::fs::copy(busybox, root.join("bin/busybox")).unwrap();
+        for applet in ["sh", "echo", "sleep", "cat", "hostname", "id"] {
+            std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+        }
+        root
+    }
+
+    fn config(&self, id: &str, script: &str) -> ContainerConfig {
+        ContainerConfig {
+            id: id.to_owned(),
+            rootfs: self.rootfs(id),
+            args: vec!["/bin/sh".into(), "-c".into(), script.into()],
+            env: vec!["PATH=/bin".into()],
+            cwd: "/".into(),
+            hostname: Some(id.to_owned()),
+            cgroups_path: PathBuf::from(format!("/{}/{id}", self.cgroup_parent)),
+            ..Default::default()
+        }
+    }
+
+    fn start(&self, config: &ContainerConfig) -> Status {
+        self.started.borrow_mut().push(config.id.clone());
+        self.layout.start(config, DEADLINE).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn log(&self, id: &str) -> String {
+        std::fs::read_to_string(self.layout.log_path(id)).unwrap_or_default()
+    }
+
+    /// The cgroup folders of this node's containers under each v1 controller
+    /// that exists here.
+    fn cgroup_dirs(&self) -> Vec<PathBuf> {
+        ["memory", "cpu,cpuacct", "pids", "cpuset", "devices", "freezer", "blkio"]
+            .iter()
+            .map(|c| Path::new("/sys/fs/cgroup").join(c).join(&self.cgroup_parent))
+            .filter(|p| p.exists())
+            .collect()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        for id in self.started.borrow().iter() {
+            if let Ok(Some(Status::Running { .. })) = self.layout.status(id) {
+                let _ = self.layout.kill(id, Signal::SIGKILL);
+                let _ = self.layout.wait(id, DEADLINE);
+            }
+        }
+        // Children first: the helper removes each container's cgroup; the
+        // parent is ours to remove.
+        for dir in self.cgroup_dirs() {
+            if let Ok(entries) = std::fs::read_dir(&dir) {
+                for entry in entries.flatten().filter(|e| e.path().is_dir()) {
+                    let _ = std::fs::remove_dir(entry.path());
+                }
+            }
+            let _ = std::fs::remove_dir(&dir);
+        }
+    }
+}
+
+fn exit_of(status: &Status) -> &driftless_runtime::Exit {
+    match status {
+        Status::Exited { exit, .. } => exit,
+        other => panic!("expected an exited container, got {other:?}"),
+    }
+}
+
+#[test]
+fn runs_a_container_and_records_exit_code_and_logs() {
+    let node = Node::new("exit");
+    let config = node.config("c-exit", "echo hello from $(hostname); echo oops >&2; exit 3");
+    node.start(&config);
+    let status = node.layout.wait("c-exit", DEADLINE).unwrap();
+    assert_eq!(exit_of(&status).code, 3, "{status:?}");
+    assert_eq!(exit_of(&status).signal, None);
+
+    let log = node.log("c-exit");
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(lines.iter().any(|l| l.ends_with(" stdout F hello from c-exit")), "{log}");
+    assert!(lines.iter().any(|l| l.ends_with(" stderr F oops")), "{log}");
+    // Every record starts with an RFC 3339 timestamp.
+    assert!(lines.iter().all(|l| l.split(' ').next().is_some_and(|t| t.ends_with('Z') && t.contains('T'))), "{log}");
+
+    // The helper deleted the container: its cgroups are gone.
+    for dir in node.cgroup_dirs() {
+        assert!(!dir.join("c-exit").exists(), "{} still exists", dir.join("c-exit").display());
+    }
+}
+
+#[test]
+fn the_helper_outlives_its_launcher_and_kill_stops_the_container() {
+    let node = Node::new("kill");
+    let config = node.config("c-kill", "echo started; exec sleep 600");
+    let Status::Running { pid, shim_pid, .. } = node.start(&config) else { panic!("not running") };
+
+    // The helper leads its own session: a dying daemon does not take it along.
+    let shim = nix::unistd::Pid::from_raw(shim_pid);
+    assert_eq!(nix::unistd::getsid(Some(shim)).unwrap(), shim);
+    assert_ne!(nix::unistd::getsid(None).unwrap(), shim);
+    // The container's process runs, in its own PID namespace.
+    let ns = |p: i32, kind: &str| std::fs::read_link(format!("/proc/{p}/ns/{kind}")).unwrap();
+    assert_ne!(ns(pid, "pid"), ns(std::process::id() as i32, "pid"));
+    assert_ne!(ns(pid, "net"), ns(std::process::id() as i32, "net"));
+
+    node.layout.kill("c-kill", Signal::SIGKILL).unwrap();
+    let status = node.layout.wait("c-kill", DEADLINE).unwrap();
+    assert_eq!(exit_of(&status).signal, Some(9), "{status:?}");
+    assert_eq!(exit_of(&status).code, 137);
+    assert!(node.log("c-kill").contains(" stdout F started"));
+}
+
+#[test]
+fn a_missing_command_is_reported_not_hung() {
+    let node = Node::new("bad");
+    let mut config = node.config("c-bad", "true");
+    config.args = vec!["/bin/no-such-program".into()];
+    let outcome = node.layout.start(&config, DEADLINE);
+    node.started.borrow_mut().push("c-bad".into());
+    match outcome {
+        Err(e) => assert!(e.to_string().contains("c-bad"), "{e}"),
+        Ok(status) => {
+            // libcontainer may report the exec failure as an exit instead.
+            let status = match status {
+                Status::Running { .. } => node.layout.wait("c-bad", DEADLINE).unwrap(),
+                other => other,
+            };
+            assert!(matches!(status, Status::Exited { ref exit, .. } if exit.code != 0) || matches!(status, Status::Failed { .. }), "{status:?}");
+        }
+    }
+}
