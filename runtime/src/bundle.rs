@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
-    LinuxBuilder, LinuxCpuBuilder, LinuxMemoryBuilder, LinuxResourcesBuilder, ProcessBuilder, RootBuilder, Spec,
+    LinuxBuilder, LinuxCpuBuilder, LinuxMemoryBuilder, LinuxNamespaceType, LinuxResourcesBuilder, ProcessBuilder,
+    RootBuilder, Spec,
     SpecBuilder, UserBuilder,
 };
 
@@ -34,6 +35,9 @@ pub struct ContainerConfig {
     pub memory_limit: Option<i64>,
     /// CPU limit as a CFS quota per period, in microseconds.
     pub cpu_quota: Option<(i64, u64)>,
+    /// The pod sandbox whose network, IPC and UTS namespaces the container
+    /// joins; `None` gives it namespaces of its own.
+    pub sandbox: Option<PathBuf>,
 }
 
 /// Why a bundle could not be written.
@@ -85,8 +89,22 @@ pub fn spec(config: &ContainerConfig) -> Result<Spec, BundleError> {
         resources = resources.cpu(LinuxCpuBuilder::default().quota(quota).period(period).build().map_err(wrap)?);
     }
     let default_linux = defaults.linux().clone().unwrap_or_default();
+    let mut namespaces = default_linux.namespaces().clone().unwrap_or_default();
+    if let Some(sandbox) = &config.sandbox {
+        // Join the pod's shared namespaces; PID and mount stay per container,
+        // as in Kubernetes without shareProcessNamespace.
+        for ns in &mut namespaces {
+            let file = match ns.typ() {
+                LinuxNamespaceType::Network => "net",
+                LinuxNamespaceType::Ipc => "ipc",
+                LinuxNamespaceType::Uts => "uts",
+                _ => continue,
+            };
+            ns.set_path(Some(sandbox.join(file)));
+        }
+    }
     let linux = LinuxBuilder::default()
-        .namespaces(default_linux.namespaces().clone().unwrap_or_default())
+        .namespaces(namespaces)
         .masked_paths(default_linux.masked_paths().clone().unwrap_or_default())
         .readonly_paths(default_linux.readonly_paths().clone().unwrap_or_default())
         .cgroups_path(config.cgroups_path.clone())
@@ -99,7 +117,9 @@ pub fn spec(config: &ContainerConfig) -> Result<Spec, BundleError> {
         .process(process)
         .mounts(defaults.mounts().clone().unwrap_or_default())
         .linux(linux);
-    if let Some(hostname) = &config.hostname {
+    // In a sandbox the hostname belongs to the shared UTS namespace, set
+    // when the sandbox was made.
+    if let (Some(hostname), None) = (&config.hostname, &config.sandbox) {
         spec = spec.hostname(hostname.clone());
     }
     spec.build().map_err(wrap)

@@ -119,26 +119,20 @@ impl Layout {
             .stderr(stderr)
             .spawn()
             .map_err(|source| RuntimeError::Spawn { shim: self.shim.clone(), source })?;
+        // The launched process only starts the detached helper and exits.
+        let detached = child.wait().map_err(|source| RuntimeError::Spawn { shim: self.shim.clone(), source })?;
+        if !detached.success() {
+            let message = format!("helper launcher exited with {detached}; see {}", dir.join("shim.log").display());
+            return Err(RuntimeError::StartFailed { id: config.id.clone(), message });
+        }
         let started = Instant::now();
         loop {
             match self.status(&config.id)? {
                 Some(Status::Failed { message }) => {
-                    let _ = child.wait();
                     return Err(RuntimeError::StartFailed { id: config.id.clone(), message });
                 }
-                Some(status) => {
-                    // The helper lives on; a background reaper is not
-                    // needed because it is reparented when we exit, and
-                    // waiting here would block. Dropping `child` does not
-                    // kill it.
-                    drop(child);
-                    return Ok(status);
-                }
+                Some(status) => return Ok(status),
                 None => {}
-            }
-            if let Ok(Some(exit)) = child.try_wait() {
-                let message = format!("helper exited with {exit} before reporting");
-                return Err(RuntimeError::StartFailed { id: config.id.clone(), message });
             }
             if started.elapsed() > deadline {
                 return Err(RuntimeError::Timeout { id: config.id.clone(), waited: deadline });

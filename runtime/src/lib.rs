@@ -2,8 +2,9 @@
 //!
 //! Owns: OCI bundles for containers ([`bundle`]), the helper process that
 //! runs one container (`driftless-shim`, [`shim`]), launching and observing
-//! it from the daemon ([`launch`]), and the files through which the two talk
-//! ([`status`], [`log`]).
+//! it from the daemon ([`launch`]), the files through which the two talk
+//! ([`status`], [`log`]), pod sandboxes (shared namespaces, [`sandbox`]) and
+//! pod networking (bridge, veth, addresses, [`network`]).
 //!
 //! Why a helper process: `libcontainer` `clone`s its caller, which is unsound
 //! from a multi-threaded (tokio) process (youki#3011, youki#3027). So, like
@@ -23,9 +24,12 @@
 pub mod bundle;
 pub mod launch;
 pub mod log;
+pub mod network;
+pub mod sandbox;
 pub mod shim;
 pub mod status;
 
 pub use bundle::ContainerConfig;
 pub use launch::{Layout, RuntimeError};
+pub use sandbox::Sandbox;
 pub use status::{Exit, Status};

@@ -11,6 +11,8 @@ use std::time::Duration;
 use driftless_runtime::{ContainerConfig, Layout, Status};
 use nix::sys::signal::Signal;
 
+mod pod;
+
 const DEADLINE: Duration = Duration::from_secs(20);
 
 /// A throwaway node: a runtime layout in a temp folder and a cgroup parent
@@ -40,9 +42,11 @@ impl Node {
             std::fs::create_dir_all(root.join(sub)).unwrap();
         }
         std::fs::copy(busybox, root.join("bin/busybox")).unwrap();
-        for applet in ["sh", "echo", "sleep", "cat", "hostname", "id"] {
+        for applet in ["sh", "echo", "sleep", "cat", "hostname", "id", "httpd", "wget", "seq"] {
             std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
         }
+        std::fs::create_dir_all(root.join("www")).unwrap();
+        std::fs::write(root.join("www/index.html"), format!("hello from {id}\n")).unwrap();
         root
     }
 
@@ -68,12 +72,14 @@ impl Node {
         std::fs::read_to_string(self.layout.log_path(id)).unwrap_or_default()
     }
 
-    /// The cgroup folders of this node's containers under each v1 controller
-    /// that exists here.
+    /// This node's cgroup parent under every mounted hierarchy (controllers
+    /// are mounted differently from machine to machine: `cpu,cpuacct` or
+    /// `cpu` and `cpuacct`, with or without a unified hierarchy).
     fn cgroup_dirs(&self) -> Vec<PathBuf> {
-        ["memory", "cpu,cpuacct", "pids", "cpuset", "devices", "freezer", "blkio"]
-            .iter()
-            .map(|c| Path::new("/sys/fs/cgroup").join(c).join(&self.cgroup_parent))
+        let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else { return vec![] };
+        hierarchies
+            .flatten()
+            .map(|h| h.path().join(&self.cgroup_parent))
             .filter(|p| p.exists())
             .collect()
     }
@@ -96,6 +102,12 @@ impl Drop for Node {
                 }
             }
             let _ = std::fs::remove_dir(&dir);
+        }
+        // A leak must fail the test that caused it (but never panic while
+        // a failing test unwinds: that would abort and skip all cleanup).
+        if !std::thread::panicking() {
+            let left = self.cgroup_dirs();
+            assert!(left.is_empty(), "cgroups left behind: {left:?}");
         }
     }
 }
@@ -139,6 +151,10 @@ fn the_helper_outlives_its_launcher_and_kill_stops_the_container() {
     let shim = nix::unistd::Pid::from_raw(shim_pid);
     assert_eq!(nix::unistd::getsid(Some(shim)).unwrap(), shim);
     assert_ne!(nix::unistd::getsid(None).unwrap(), shim);
+    // and it is not our child: it was handed to init, which reaps it.
+    let stat = std::fs::read_to_string(format!("/proc/{shim_pid}/stat")).unwrap();
+    let ppid: u32 = stat.rsplit(')').next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert_ne!(ppid, std::process::id());
     // The container's process runs, in its own PID namespace.
     let ns = |p: i32, kind: &str| std::fs::read_link(format!("/proc/{p}/ns/{kind}")).unwrap();
     assert_ne!(ns(pid, "pid"), ns(std::process::id() as i32, "pid"));

@@ -8,11 +8,25 @@ use std::process::ExitCode;
 use driftless_runtime::shim::{self, ShimArgs};
 
 fn main() -> ExitCode {
+    let mut raw: Vec<String> = std::env::args().skip(1).collect();
+    if raw.first().map(String::as_str) == Some("sandbox") {
+        raw.remove(0);
+        return sandbox(&raw);
+    }
+    // Detach: run the real helper as a child of this short-lived process,
+    // which exits at once. The launcher reaps this one; the helper is
+    // reparented to init, so no daemon ever collects zombie helpers, and a
+    // restarted daemon finds helpers the same way as a fresh one.
+    if raw.first().map(String::as_str) == Some("--foreground") {
+        raw.remove(0);
+    } else {
+        return detach(&raw);
+    }
     let mut id = None;
     let mut bundle = None;
     let mut state_root = None;
     let mut dir = None;
-    let mut args = std::env::args().skip(1);
+    let mut args = raw.into_iter();
     while let Some(flag) = args.next() {
         let value = args.next();
         match (flag.as_str(), value) {
@@ -35,7 +49,43 @@ fn main() -> ExitCode {
     }
 }
 
+fn detach(args: &[String]) -> ExitCode {
+    let spawned = std::env::current_exe().and_then(|exe| {
+        std::process::Command::new(exe)
+            .arg("--foreground")
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+    });
+    match spawned {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("driftless-shim: cannot start the helper: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `driftless-shim sandbox --dir DIR --hostname NAME`: creates a pod's
+/// shared namespaces and exits.
+fn sandbox(args: &[String]) -> ExitCode {
+    match args {
+        [d, dir, h, hostname] if d == "--dir" && h == "--hostname" => {
+            match driftless_runtime::sandbox::create_in_this_process(std::path::Path::new(dir), hostname) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("driftless-shim: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        _ => usage(),
+    }
+}
+
 fn usage() -> ExitCode {
-    eprintln!("usage: driftless-shim --id ID --bundle DIR --state-root DIR --dir DIR");
+    eprintln!("usage: driftless-shim [--foreground] --id ID --bundle DIR --state-root DIR --dir DIR");
+    eprintln!("       driftless-shim sandbox --dir DIR --hostname NAME");
     ExitCode::from(2)
 }

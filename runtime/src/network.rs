@@ -1,0 +1,13 @@
+//! Pod networking: a node bridge with the pod CIDR, one veth pair per pod,
+//! and addresses that are never handed out twice.
+//!
+//! **Network safety.** The pod CIDR is the bridge's own subnet, so the
+//! kernel routes it to the bridge the moment the gateway address is set:
+//! a packet for a pod address can never follow the default route off the
+//! machine. [`Bridge::ensure`] does this before any pod gets an address.
+
+mod ipam;
+mod netlink;
+
+pub use ipam::{Ipam, IpamError};
+pub use netlink::{Bridge, NetError, PodInterface, route_exists};

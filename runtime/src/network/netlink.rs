@@ -1,0 +1,220 @@
+//! Links, addresses and routes through netlink (`rtnetlink`), never by
+//! running `ip`.
+
+use std::fs::File;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+
+use futures_util::TryStreamExt;
+use ipnet::Ipv4Net;
+use nix::sched::CloneFlags;
+use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
+
+/// Why a network operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// The kernel refused a netlink request.
+    #[error("{what}: {source}")]
+    Netlink {
+        /// What was being done.
+        what: String,
+        /// Why.
+        #[source]
+        source: rtnetlink::Error,
+    },
+    /// A link that should exist does not.
+    #[error("no link named {0}")]
+    NoLink(String),
+    /// The pod's network namespace could not be entered.
+    #[error("cannot enter network namespace {}: {source}", path.display())]
+    Netns {
+        /// The namespace file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn netlink(what: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> NetError {
+    let what = what.into();
+    move |source| NetError::Netlink { what, source }
+}
+
+/// Whether the kernel said the object already exists.
+fn exists(error: &rtnetlink::Error) -> bool {
+    matches!(error, rtnetlink::Error::NetlinkError(message) if message.raw_code() == -libc_eexist())
+}
+
+const fn libc_eexist() -> i32 {
+    17
+}
+
+async fn link_index(handle: &Handle, name: &str) -> Result<Option<u32>, NetError> {
+    let mut links = handle.link().get().match_name(name.to_owned()).execute();
+    match links.try_next().await {
+        Ok(link) => Ok(link.map(|l| l.header.index)),
+        // The kernel answers ENODEV for an unknown name.
+        Err(rtnetlink::Error::NetlinkError(message)) if message.raw_code() == -19 => Ok(None),
+        Err(source) => Err(NetError::Netlink { what: format!("look up link {name}"), source }),
+    }
+}
+
+/// The node bridge pods attach to.
+#[derive(Clone, Debug)]
+pub struct Bridge {
+    /// Its name (`driftless0` on a real node).
+    pub name: String,
+    /// Its link index.
+    pub index: u32,
+    /// The pod CIDR, which is the bridge's own subnet.
+    pub cidr: Ipv4Net,
+    /// The bridge's address: the pods' default gateway.
+    pub gateway: Ipv4Addr,
+}
+
+impl Bridge {
+    /// Creates the bridge if needed, gives it the gateway address (which
+    /// makes the kernel route the whole pod CIDR to it) and brings it up.
+    /// Idempotent.
+    pub async fn ensure(handle: &Handle, name: &str, cidr: Ipv4Net, gateway: Ipv4Addr) -> Result<Bridge, NetError> {
+        if link_index(handle, name).await?.is_none() {
+            if let Err(error) = handle.link().add(LinkBridge::new(name).build()).execute().await {
+                if !exists(&error) {
+                    return Err(netlink(format!("create bridge {name}"))(error));
+                }
+            }
+        }
+        let index = link_index(handle, name).await?.ok_or_else(|| NetError::NoLink(name.to_owned()))?;
+        if let Err(error) = handle.address().add(index, IpAddr::V4(gateway), cidr.prefix_len()).execute().await {
+            if !exists(&error) {
+                return Err(netlink(format!("address {gateway}/{} on {name}", cidr.prefix_len()))(error));
+            }
+        }
+        handle.link().set(LinkUnspec::new_with_index(index).up().build()).execute().await.map_err(netlink(format!("bring up {name}")))?;
+        Ok(Bridge { name: name.to_owned(), index, cidr: cidr.trunc(), gateway })
+    }
+
+    /// Deletes a bridge by name; deleting one that is gone is fine.
+    pub async fn delete(handle: &Handle, name: &str) -> Result<(), NetError> {
+        match link_index(handle, name).await? {
+            Some(index) => handle.link().del(index).execute().await.map_err(netlink(format!("delete {name}"))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A pod's connection to the bridge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodInterface {
+    /// The host end of the veth pair, a port of the bridge.
+    pub host_veth: String,
+    /// The pod's address (on `eth0` inside the pod).
+    pub ip: Ipv4Addr,
+}
+
+impl PodInterface {
+    /// The host-side veth name for a pod: `veth` and 8 hex digits of a hash
+    /// of its id (interface names are limited to 15 bytes).
+    pub fn host_name(pod_id: &str) -> String {
+        // FNV-1a: stable across builds and platforms, unlike std's hasher.
+        let hash = pod_id.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+        format!("veth{hash:08x}")
+    }
+
+    /// Connects the pod's network namespace to the bridge: a veth pair
+    /// whose pod end becomes `eth0` with `ip`, loopback up, and a default
+    /// route through the bridge.
+    pub async fn attach(handle: &Handle, bridge: &Bridge, netns: &Path, pod_id: &str, ip: Ipv4Addr) -> Result<PodInterface, NetError> {
+        let host = Self::host_name(pod_id);
+        // The pod end gets a temporary, unique name in the host namespace
+        // before it moves and becomes eth0.
+        let peer = format!("{}p", &host[..host.len().min(14)]);
+        let _ = Self::detach(handle, &host).await;
+        handle.link().add(LinkVeth::new(&host, &peer).build()).execute().await.map_err(netlink(format!("create veth {host}")))?;
+        let host_index = link_index(handle, &host).await?.ok_or_else(|| NetError::NoLink(host.clone()))?;
+        let peer_index = link_index(handle, &peer).await?.ok_or_else(|| NetError::NoLink(peer.clone()))?;
+        let ns_file = File::open(netns).map_err(|source| NetError::Netns { path: netns.to_path_buf(), source })?;
+        use std::os::fd::AsRawFd;
+        handle
+            .link()
+            .set(LinkUnspec::new_with_index(peer_index).setns_by_fd(ns_file.as_raw_fd()).build())
+            .execute()
+            .await
+            .map_err(netlink(format!("move {peer} into the pod")))?;
+        handle
+            .link()
+            .set(LinkUnspec::new_with_index(host_index).controller(bridge.index).up().build())
+            .execute()
+            .await
+            .map_err(netlink(format!("attach {host} to {}", bridge.name)))?;
+        configure_inside(netns, &peer, ip, bridge.cidr.prefix_len(), bridge.gateway).await?;
+        Ok(PodInterface { host_veth: host, ip })
+    }
+
+    /// Deletes the pod's veth pair (both ends go together). Idempotent.
+    pub async fn detach(handle: &Handle, host_veth: &str) -> Result<(), NetError> {
+        match link_index(handle, host_veth).await? {
+            Some(index) => handle.link().del(index).execute().await.map_err(netlink(format!("delete {host_veth}"))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Configures the pod's side from inside its namespace. A netlink socket
+/// belongs to the namespace it was opened in, so a dedicated thread enters
+/// the pod's namespace (which changes only that thread) and opens one there.
+async fn configure_inside(netns: &Path, peer: &str, ip: Ipv4Addr, prefix: u8, gateway: Ipv4Addr) -> Result<(), NetError> {
+    let (netns, peer) = (netns.to_path_buf(), peer.to_owned());
+    let worker = std::thread::spawn(move || -> Result<(), NetError> {
+        let enter = |source| NetError::Netns { path: netns.clone(), source };
+        let file = File::open(&netns).map_err(enter)?;
+        nix::sched::setns(&file, CloneFlags::CLONE_NEWNET).map_err(|e| enter(e.into()))?;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(enter)?;
+        runtime.block_on(async {
+            let (connection, handle, _) = rtnetlink::new_connection().map_err(enter)?;
+            tokio::spawn(connection);
+            let lo = link_index(&handle, "lo").await?.ok_or_else(|| NetError::NoLink("lo".into()))?;
+            handle.link().set(LinkUnspec::new_with_index(lo).up().build()).execute().await.map_err(netlink("bring up lo"))?;
+            let index = link_index(&handle, &peer).await?.ok_or_else(|| NetError::NoLink(peer.clone()))?;
+            handle.link().set(LinkUnspec::new_with_index(index).name("eth0".to_owned()).build()).execute().await.map_err(netlink("rename to eth0"))?;
+            handle.address().add(index, IpAddr::V4(ip), prefix).execute().await.map_err(netlink(format!("address {ip}/{prefix}")))?;
+            handle.link().set(LinkUnspec::new_with_index(index).up().build()).execute().await.map_err(netlink("bring up eth0"))?;
+            let default = RouteMessageBuilder::<Ipv4Addr>::new().gateway(gateway).output_interface(index).build();
+            handle.route().add(default).execute().await.map_err(netlink(format!("default route via {gateway}")))?;
+            Ok(())
+        })
+    });
+    // The worker does blocking work; the caller's runtime is not blocked
+    // while it runs, because joining happens on a blocking thread.
+    tokio::task::spawn_blocking(move || worker.join())
+        .await
+        .map_err(|e| NetError::Netns { path: PathBuf::new(), source: std::io::Error::other(e) })?
+        .unwrap_or_else(|_| Err(NetError::Netns { path: PathBuf::new(), source: std::io::Error::other("netns worker panicked") }))
+}
+
+/// Whether the host's main routing table sends `cidr` to `device`
+/// (read from `/proc/net/route`, which lists IPv4 routes with their
+/// destination and mask in little-endian hex).
+pub fn route_exists(cidr: Ipv4Net, device: &str) -> std::io::Result<bool> {
+    let table = std::fs::read_to_string("/proc/net/route")?;
+    let hex = |ip: Ipv4Addr| format!("{:08X}", u32::from_le_bytes(ip.octets()));
+    let (dest, mask) = (hex(cidr.network()), hex(cidr.netmask()));
+    Ok(table.lines().skip(1).any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        fields.len() > 7 && fields[0] == device && fields[1] == dest && fields[7] == mask
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names_are_short_and_stable() {
+        let name = PodInterface::host_name("default/web-7c5d9b7f4-x2x8q");
+        assert_eq!(name.len(), 12);
+        assert_eq!(name, PodInterface::host_name("default/web-7c5d9b7f4-x2x8q"));
+        assert_ne!(name, PodInterface::host_name("default/web-7c5d9b7f4-x2x8r"));
+    }
+}

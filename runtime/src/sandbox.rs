@@ -1,0 +1,136 @@
+//! Pod sandboxes: the network, IPC and UTS namespaces a pod's containers
+//! share, kept alive by bind mounts of their namespace files instead of a
+//! pause process.
+//!
+//! Creating them needs `unshare(2)` in a process that then exits, so it runs
+//! in the helper binary (`driftless-shim sandbox`), single-threaded;
+//! removing them is a lazy unmount, safe from anywhere.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use nix::mount::{MntFlags, MsFlags};
+use nix::sched::CloneFlags;
+
+/// The namespaces a pod's containers share, by their `/proc/*/ns` names.
+pub const SHARED: [&str; 3] = ["net", "ipc", "uts"];
+
+/// Why a sandbox could not be made or removed.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// A system call failed.
+    #[error("{what}: {source}")]
+    Sys {
+        /// What was being done.
+        what: String,
+        /// Why.
+        #[source]
+        source: nix::Error,
+    },
+    /// A file or folder could not be made or removed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The helper that creates namespaces failed.
+    #[error("creating the namespaces of {}: {message}", dir.display())]
+    Helper {
+        /// The sandbox folder.
+        dir: PathBuf,
+        /// Its error output.
+        message: String,
+    },
+}
+
+/// A pod's shared namespaces, as files in one folder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sandbox {
+    dir: PathBuf,
+}
+
+impl Sandbox {
+    /// The sandbox whose namespace files live in `dir` (it may not exist).
+    pub fn at(dir: impl Into<PathBuf>) -> Sandbox {
+        Sandbox { dir: dir.into() }
+    }
+
+    /// Creates the namespaces by running the helper binary `shim` in its
+    /// `sandbox` mode, with `hostname` set in the new UTS namespace.
+    pub fn create(shim: &Path, dir: impl Into<PathBuf>, hostname: &str) -> Result<Sandbox, SandboxError> {
+        let dir = dir.into();
+        let output = Command::new(shim)
+            .arg("sandbox")
+            .arg("--dir")
+            .arg(&dir)
+            .arg("--hostname")
+            .arg(hostname)
+            .output()
+            .map_err(|source| SandboxError::Io { path: shim.to_path_buf(), source })?;
+        if !output.status.success() {
+            let message = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+            return Err(SandboxError::Helper { dir, message });
+        }
+        Ok(Sandbox { dir })
+    }
+
+    /// The folder holding the namespace files.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The file of one shared namespace (`net`, `ipc`, `uts`).
+    pub fn namespace(&self, kind: &str) -> PathBuf {
+        self.dir.join(kind)
+    }
+
+    /// Whether the namespaces are mounted (they survive daemon restarts).
+    pub fn exists(&self) -> bool {
+        SHARED.iter().all(|ns| self.namespace(ns).exists())
+    }
+
+    /// Unmounts and removes the namespace files; the namespaces go away with
+    /// their last user. Removing a sandbox that is gone is fine.
+    pub fn remove(&self) -> Result<(), SandboxError> {
+        for ns in SHARED {
+            let path = self.namespace(ns);
+            match nix::mount::umount2(&path, MntFlags::MNT_DETACH) {
+                Ok(()) | Err(nix::Error::EINVAL) | Err(nix::Error::ENOENT) => {}
+                Err(source) => return Err(SandboxError::Sys { what: format!("unmount {}", path.display()), source }),
+            }
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(SandboxError::Io { path, source: e }),
+                _ => {}
+            }
+        }
+        match std::fs::remove_dir(&self.dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(SandboxError::Io { path: self.dir.clone(), source: e }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The helper's `sandbox` mode: moves this (single-threaded) process into
+/// new network, IPC and UTS namespaces, sets the hostname and bind-mounts
+/// each namespace file into `dir`, so the namespaces outlive the process.
+pub fn create_in_this_process(dir: &Path, hostname: &str) -> Result<(), SandboxError> {
+    let sys = |what: &str| {
+        let what = what.to_owned();
+        move |source| SandboxError::Sys { what, source }
+    };
+    std::fs::create_dir_all(dir).map_err(|source| SandboxError::Io { path: dir.to_path_buf(), source })?;
+    nix::sched::unshare(CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWUTS)
+        .map_err(sys("unshare net, ipc and uts namespaces"))?;
+    nix::unistd::sethostname(hostname).map_err(sys("set the hostname"))?;
+    for ns in SHARED {
+        let target = dir.join(ns);
+        std::fs::File::create(&target).map_err(|source| SandboxError::Io { path: target.clone(), source })?;
+        let source = format!("/proc/self/ns/{ns}");
+        nix::mount::mount(Some(source.as_str()), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+            .map_err(sys(&format!("bind-mount {source} on {}", target.display())))?;
+    }
+    Ok(())
+}

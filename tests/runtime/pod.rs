@@ -1,0 +1,147 @@
+//! Pods: containers sharing a sandbox's network, IPC and UTS namespaces,
+//! on a bridge with addresses from the pod CIDR.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use driftless_runtime::network::{Bridge, Ipam, PodInterface, route_exists};
+use driftless_runtime::{Sandbox, Status};
+use ipnet::Ipv4Net;
+use nix::sys::signal::Signal;
+
+use crate::{DEADLINE, Node};
+
+/// A netlink connection with the runtime that drives it. The socket must be
+/// made inside the runtime, and a current-thread runtime drives it only
+/// while `run` is blocking on it.
+struct Netlink {
+    runtime: tokio::runtime::Runtime,
+    handle: rtnetlink::Handle,
+}
+
+impl Netlink {
+    fn new() -> Netlink {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let handle = runtime.block_on(async {
+            let (connection, handle, _) = rtnetlink::new_connection().unwrap();
+            tokio::spawn(connection);
+            handle
+        });
+        Netlink { runtime, handle }
+    }
+
+    fn run<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+}
+
+/// Undoes everything a pod test made, in order, even when the test fails:
+/// containers, the veth pair, the namespaces, the bridge.
+struct PodCleanup<'a> {
+    node: &'a Node,
+    containers: Vec<String>,
+    sandbox: Sandbox,
+    host_veth: String,
+    bridge: String,
+}
+
+impl Drop for PodCleanup<'_> {
+    fn drop(&mut self) {
+        for id in &self.containers {
+            if let Ok(Some(Status::Running { .. })) = self.node.layout.status(id) {
+                let _ = self.node.layout.kill(id, Signal::SIGKILL);
+                let _ = self.node.layout.wait(id, DEADLINE);
+            }
+        }
+        // Nothing here may panic: a panic while a failed test unwinds aborts
+        // the process and leaves everything behind.
+        if let Ok(net) = std::panic::catch_unwind(Netlink::new) {
+            let _ = net.run(PodInterface::detach(&net.handle, &self.host_veth));
+            let _ = self.sandbox.remove();
+            let _ = net.run(Bridge::delete(&net.handle, &self.bridge));
+        } else {
+            let _ = self.sandbox.remove();
+        }
+    }
+}
+
+#[test]
+fn a_two_container_pod_shares_localhost_and_is_reachable_at_its_ip() {
+    let node = Node::new("pod");
+    // A bridge and /24 of this test's own, away from a real node's
+    // driftless0 and 10.244.0.0/24.
+    let id = std::process::id();
+    let bridge_name = format!("dlt{}", id % 100_000);
+    let cidr: Ipv4Net = format!("10.244.{}.0/24", 200 + id % 50).parse().unwrap();
+    let ipam = Ipam::new(node.dir.path().join("ipam"), cidr);
+    let sandbox_dir = node.dir.path().join("pods/pod-a/ns");
+    let host_veth = PodInterface::host_name("default/pod-a");
+    let mut cleanup = PodCleanup {
+        node: &node,
+        containers: vec![],
+        sandbox: Sandbox::at(&sandbox_dir),
+        host_veth: host_veth.clone(),
+        bridge: bridge_name.clone(),
+    };
+
+    let net = Netlink::new();
+    let bridge = net.run(Bridge::ensure(&net.handle, &bridge_name, cidr, ipam.gateway())).unwrap();
+    // Safety first: the pod CIDR must be routed to the bridge before any
+    // pod address is used, so nothing can leave by the default route.
+    assert!(route_exists(cidr, &bridge_name).unwrap(), "{cidr} is not routed to {bridge_name}");
+
+    let sandbox = Sandbox::create(std::path::Path::new(env!("CARGO_BIN_EXE_driftless-shim")), &sandbox_dir, "pod-a").unwrap();
+    assert!(sandbox.exists());
+    let ip = ipam.allocate("default/pod-a").unwrap();
+    let interface = net.run(PodInterface::attach(&net.handle, &bridge, &sandbox.namespace("net"), "default/pod-a", ip)).unwrap();
+    assert_eq!(interface.host_veth, host_veth);
+
+    let mut server = node.config("pod-a-web", "exec httpd -f -p 8080 -h /www");
+    server.sandbox = Some(sandbox_dir.clone());
+    let mut client = node.config(
+        "pod-a-client",
+        "hostname; for i in $(seq 1 100); do wget -q -O - http://127.0.0.1:8080/ && exit 0; sleep 0.05; done; exit 1",
+    );
+    client.sandbox = Some(sandbox_dir.clone());
+    cleanup.containers = vec![server.id.clone(), client.id.clone()];
+    assert!(matches!(node.start(&server), Status::Running { .. }));
+    node.start(&client);
+
+    // The second container reaches the first on localhost, and shares its
+    // hostname: one network and UTS namespace for the pod.
+    let status = node.layout.wait("pod-a-client", DEADLINE).unwrap();
+    let log = node.log("pod-a-client");
+    assert!(matches!(status, Status::Exited { ref exit, .. } if exit.code == 0), "{status:?}\n{log}");
+    assert!(log.contains(" stdout F pod-a\n"), "{log}");
+    assert!(log.contains(" stdout F hello from pod-a-web"), "{log}");
+
+    // The host reaches the pod at its address, through the bridge.
+    assert!(cidr.contains(&ip) && ip != Ipv4Addr::from(cidr.network()));
+    let body = http_get(SocketAddr::from((ip, 8080)));
+    assert!(body.contains("hello from pod-a-web"), "{body}");
+    drop(cleanup);
+
+    assert!(!sandbox.exists(), "namespace files are unmounted and removed");
+    assert!(!route_exists(cidr, &bridge_name).unwrap(), "the test's bridge is gone");
+}
+
+/// A plain HTTP GET, retried until the deadline (the server may still be
+/// binding its port).
+fn http_get(addr: SocketAddr) -> String {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let attempt = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).and_then(|mut stream| {
+            stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+            stream.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
+            let mut response = String::new();
+            stream.read_to_string(&mut response)?;
+            Ok(response)
+        });
+        match attempt {
+            Ok(response) if response.starts_with("HTTP/1") => return response,
+            _ if Instant::now() > deadline => panic!("no HTTP answer from {addr}: {attempt:?}"),
+            _ => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
