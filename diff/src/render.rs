@@ -57,7 +57,14 @@ pub(crate) fn brief(value: Option<&Value>) -> String {
         Some(other) => other.to_string(),
     };
     // The unified diff below shows long values whole.
-    if text.len() > 60 { format!("{}…", &text[..text.floor_char_boundary(57)]) } else { text }
+    if text.len() <= 60 {
+        return text;
+    }
+    let mut cut = 57;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}…", &text[..cut])
 }
 
 #[cfg(test)]

@@ -31,6 +31,7 @@ pub fn apply(object: &mut Object) {
         Object::Pod(pod) => {
             if let Some(spec) = &mut pod.spec {
                 pod_spec(spec);
+                requests_from_limits(spec);
             }
         }
         Object::ReplicationController(rc) => {
@@ -99,12 +100,28 @@ pub fn apply(object: &mut Object) {
         Object::HorizontalPodAutoscaler(hpa) => {
             if let Some(spec) = &mut hpa.spec {
                 spec.min_replicas.get_or_insert(1);
+                // No metrics means 80% average CPU utilization.
+                if spec.metrics.as_ref().is_none_or(Vec::is_empty) {
+                    spec.metrics = Some(vec![default_cpu_metric()]);
+                }
             }
         }
         Object::Namespace(_)
         | Object::ConfigMap(_)
         | Object::Endpoints(_)
         | Object::Ingress(_) => {}
+    }
+}
+
+fn default_cpu_metric() -> k8s_openapi::api::autoscaling::v2::MetricSpec {
+    use k8s_openapi::api::autoscaling::v2::{MetricSpec, MetricTarget, ResourceMetricSource};
+    MetricSpec {
+        type_: "Resource".to_owned(),
+        resource: Some(ResourceMetricSource {
+            name: "cpu".to_owned(),
+            target: MetricTarget { type_: "Utilization".to_owned(), average_utilization: Some(80), ..Default::default() },
+        }),
+        ..Default::default()
     }
 }
 
@@ -155,20 +172,25 @@ fn pvc_spec(spec: &mut core::PersistentVolumeClaimSpec) {
 
 fn service_spec(spec: &mut core::ServiceSpec) {
     let kind = spec.type_.get_or_insert_with(|| "ClusterIP".to_owned()).clone();
-    spec.session_affinity.get_or_insert_with(|| "None".to_owned());
-    if kind == "ExternalName" {
-        return;
-    }
-    spec.internal_traffic_policy.get_or_insert_with(|| "Cluster".to_owned());
-    if kind == "NodePort" || kind == "LoadBalancer" {
-        spec.external_traffic_policy.get_or_insert_with(|| "Cluster".to_owned());
-    }
-    if kind == "LoadBalancer" {
-        spec.allocate_load_balancer_node_ports.get_or_insert(true);
+    let affinity = spec.session_affinity.get_or_insert_with(|| "None".to_owned());
+    if affinity == "ClientIP" {
+        let config = spec.session_affinity_config.get_or_insert_with(Default::default);
+        config.client_ip.get_or_insert_with(Default::default).timeout_seconds.get_or_insert(10800);
     }
     for port in spec.ports.iter_mut().flatten() {
         port.protocol.get_or_insert_with(|| "TCP".to_owned());
         port.target_port.get_or_insert(IntOrString::Int(port.port));
+    }
+    if kind == "ExternalName" {
+        return;
+    }
+    spec.internal_traffic_policy.get_or_insert_with(|| "Cluster".to_owned());
+    let external_ips = spec.external_ips.as_ref().is_some_and(|ips| !ips.is_empty());
+    if kind == "NodePort" || kind == "LoadBalancer" || external_ips {
+        spec.external_traffic_policy.get_or_insert_with(|| "Cluster".to_owned());
+    }
+    if kind == "LoadBalancer" {
+        spec.allocate_load_balancer_node_ports.get_or_insert(true);
     }
 }
 
@@ -196,6 +218,14 @@ pub fn pod_spec(spec: &mut core::PodSpec) {
         if let Some(secret) = &mut volume.secret {
             secret.default_mode.get_or_insert(0o644);
         }
+        if let Some(downward) = &mut volume.downward_api {
+            downward.default_mode.get_or_insert(0o644);
+            for item in downward.items.iter_mut().flatten() {
+                if let Some(field) = &mut item.field_ref {
+                    field.api_version.get_or_insert_with(|| "v1".to_owned());
+                }
+            }
+        }
         if let Some(dir) = &mut volume.empty_dir {
             if let Some(limit) = &mut dir.size_limit {
                 canonical(limit);
@@ -214,11 +244,23 @@ fn container(c: &mut core::Container) {
     for port in c.ports.iter_mut().flatten() {
         port.protocol.get_or_insert_with(|| "TCP".to_owned());
     }
+    for var in c.env.iter_mut().flatten() {
+        if let Some(field) = var.value_from.as_mut().and_then(|f| f.field_ref.as_mut()) {
+            field.api_version.get_or_insert_with(|| "v1".to_owned());
+        }
+    }
     for probe in [&mut c.liveness_probe, &mut c.readiness_probe, &mut c.startup_probe].into_iter().flatten() {
-        probe.timeout_seconds.get_or_insert(1);
-        probe.period_seconds.get_or_insert(10);
-        probe.success_threshold.get_or_insert(1);
-        probe.failure_threshold.get_or_insert(3);
+        // The API server treats 0 as unset for these.
+        for (field, default) in [
+            (&mut probe.timeout_seconds, 1),
+            (&mut probe.period_seconds, 10),
+            (&mut probe.success_threshold, 1),
+            (&mut probe.failure_threshold, 3),
+        ] {
+            if field.unwrap_or(0) == 0 {
+                *field = Some(default);
+            }
+        }
         if let Some(http) = &mut probe.http_get {
             http.scheme.get_or_insert_with(|| "HTTP".to_owned());
             http.path.get_or_insert_with(|| "/".to_owned());
@@ -227,7 +269,16 @@ fn container(c: &mut core::Container) {
     if let Some(resources) = &mut c.resources {
         canonical_map(&mut resources.limits);
         canonical_map(&mut resources.requests);
-        // Requests default to limits for every resource with a limit.
+    }
+}
+
+/// Requests default to limits for every resource with a limit, in Pods
+/// only: the API server does not do this to templates (`SetDefaults_Pod`,
+/// "not a v1.PodTemplate"), so a template's hash, and whether a change rolls
+/// pods, never depend on it.
+fn requests_from_limits(spec: &mut core::PodSpec) {
+    for c in spec.init_containers.iter_mut().flatten().chain(spec.containers.iter_mut()) {
+        let Some(resources) = &mut c.resources else { continue };
         if let Some(limits) = &resources.limits {
             let requests = resources.requests.get_or_insert_with(BTreeMap::new);
             for (name, limit) in limits {
@@ -300,7 +351,9 @@ mod tests {
         assert_eq!(c["imagePullPolicy"], "IfNotPresent");
         assert_eq!(c["ports"][0]["protocol"], "TCP");
         assert_eq!(c["resources"]["limits"]["cpu"], "1");
-        assert_eq!(c["resources"]["requests"]["memory"], "1Gi");
+        assert_eq!(c["resources"]["limits"]["memory"], "1Gi");
+        // Templates keep requests as written; only Pods get them from limits.
+        assert!(c["resources"].get("requests").is_none(), "{c}");
         assert_eq!(value["spec"]["template"]["spec"]["restartPolicy"], "Always");
     }
 

@@ -103,7 +103,8 @@ impl Quantity {
                 // which the mantissa is whole.
                 let mut exponent = -9i32;
                 let mut mantissa = self.nanos;
-                while exponent < 18 && mantissa % 1000 == 0 {
+                // SI suffixes end at E (10^18); scientific notation does not.
+                while (exponent < 18 || format == Format::DecimalExponent) && mantissa % 1000 == 0 {
                     mantissa /= 1000;
                     exponent += 3;
                 }
@@ -316,6 +317,7 @@ mod tests {
             ("512", "512"),
             ("100Ki", "100Ki"),
             ("1e3", "1e3"),
+            ("1e21", "1e21"),
             ("0", "0"),
             ("0Gi", "0"),
             ("0.0001", "100u"),

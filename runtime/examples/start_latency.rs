@@ -93,6 +93,10 @@ fn main() {
     let mut runc = reference("runc", &bundles, dir.path());
     report("runc create + start", &mut runc);
 
+    // Clean up now: once the unified hierarchy is hidden below, its
+    // folders can no longer be seen from this process.
+    remove_cgroup_parent();
+
     // crun needs the unified cgroup2 mount hidden on this hybrid host:
     // do that in a private mount namespace of this process only.
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).expect("unshare mount namespace");

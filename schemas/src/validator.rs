@@ -101,6 +101,11 @@ impl SchemaSet {
                         message: format!("{} must be an integer or a string", error.instance()),
                     })
                 }
+                // A Secret's values must not reach any output, and the
+                // crate's messages quote the offending value.
+                _ if kind == Kind::Secret && (pointer.starts_with("/data/") || pointer.starts_with("/stringData/")) => {
+                    violations.push(Violation { pointer, message: secret_message(error.kind()) })
+                }
                 _ => violations.push(Violation { pointer, message: error.to_string() }),
             }
         }
@@ -145,6 +150,14 @@ fn unknown_field(name: &str, known: &[String]) -> String {
     match suggestion {
         Some(k) => format!("unknown field \"{name}\" (did you mean \"{k}\"?)"),
         None => format!("unknown field \"{name}\""),
+    }
+}
+
+/// A message about a Secret value that does not quote it.
+fn secret_message(kind: &ValidationErrorKind) -> String {
+    match kind {
+        ValidationErrorKind::Type { .. } => "must be a string (value not shown: secret data)".to_owned(),
+        _ => "invalid value (not shown: secret data)".to_owned(),
     }
 }
 
@@ -198,6 +211,19 @@ mod tests {
         assert_eq!(messages[0].0, "/spec/containers/0/ports/0/containerPort");
         assert_eq!(messages[1].0, "/spec/containers/0/resources/limits/cpu");
         assert!(messages[1].1.starts_with("invalid quantity \"lots\""), "{}", messages[1].1);
+    }
+
+    #[test]
+    fn secret_values_are_never_quoted() {
+        let found = violations(Kind::Secret, json!({
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+            "stringData": {"pin": 493_817}, "data": {"token": ["x"]}
+        }));
+        assert_eq!(found.len(), 2, "{found:?}");
+        for v in &found {
+            assert!(!v.message.contains("493817") && !v.message.contains("\"x\""), "{v:?}");
+            assert!(v.message.contains("value not shown"), "{v:?}");
+        }
     }
 
     #[test]

@@ -40,7 +40,7 @@ pub fn validate(files: impl IntoIterator<Item = SourceFile>) -> Report {
             }
             Ok(documents) => {
                 for document in documents {
-                    checked.push(check_document(&document));
+                    checked.push(check_document(document));
                 }
             }
         }
@@ -75,7 +75,10 @@ pub fn validate(files: impl IntoIterator<Item = SourceFile>) -> Report {
     report
 }
 
-fn check_document(document: &Document) -> Checked {
+fn check_document(mut document: Document) -> Checked {
+    if let Ok(kind) = kind_of(&document.value) {
+        rules::normalize_raw(kind, &mut document.value);
+    }
     let value = &document.value;
     let kind_text = document.kind().unwrap_or("<no kind>");
     let name = document.name();

@@ -159,9 +159,11 @@ fn references(object: &Object, declared: &Declared, issues: &mut Issues) {
                         issues.warn(&spec.key("scaleTargetRef"), format!("{} {:?} is not declared in these manifests", target.kind, target.name));
                     }
                 }
-                _ => issues.error(
+                // Any kind with a scale subresource may be a target; Driftless
+                // scales only these four.
+                _ => issues.warn(
                     &spec.key("scaleTargetRef").key("kind"),
-                    format!("{:?} cannot be scaled: the target must be a Deployment, StatefulSet, ReplicaSet or ReplicationController", target.kind),
+                    format!("Driftless does not scale {:?}: it scales Deployments, StatefulSets, ReplicaSets and ReplicationControllers", target.kind),
                 ),
             }
         }

@@ -29,6 +29,14 @@ pub fn check_raw(kind: Kind, value: &Value, issues: &mut Issues) {
     }
 }
 
+/// Rewrites a raw value the way the API server's decoding would before any
+/// check: today, line breaks inside Secret base64 values.
+pub fn normalize_raw(kind: Kind, value: &mut Value) {
+    if kind == Kind::Secret {
+        config::unwrap_secret_base64(value);
+    }
+}
+
 /// Runs every rule that applies to `object`.
 pub fn check(object: &Object, issues: &mut Issues) {
     meta::object_meta(object, issues);

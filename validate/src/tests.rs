@@ -328,3 +328,65 @@ mod never_panics {
         }
     }
 }
+
+mod review_regressions {
+    //! Cases where an earlier version disagreed with the API server.
+
+    use super::{file, lines};
+
+    fn pod_with(container_extra: &str, spec_extra: &str) -> String {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n{spec_extra}  containers:\n  - name: c\n    image: busybox:1.35\n{container_extra}"
+        )
+    }
+
+    #[test]
+    fn probe_fields_of_zero_are_defaulted_not_rejected() {
+        let probe = "    livenessProbe:\n      tcpSocket: {port: 80}\n      timeoutSeconds: 0\n      periodSeconds: 0\n      successThreshold: 0\n      failureThreshold: 0\n";
+        assert_eq!(lines(&[file("p.yaml", &pod_with(probe, ""))]), Vec::<String>::new());
+        let probe = "    livenessProbe:\n      tcpSocket: {port: 80}\n      successThreshold: 2\n";
+        assert_eq!(lines(&[file("p.yaml", &pod_with(probe, ""))]), [
+            "p.yaml:10:7: error: Pod/p: spec.containers[0].livenessProbe.successThreshold: 2: must be 1",
+        ]);
+    }
+
+    #[test]
+    fn wrapped_base64_in_secret_data_is_valid() {
+        let text = "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata:\n  tls.crt: |\n    aGVsbG8g\n    d29ybGQ=\n";
+        assert_eq!(lines(&[file("s.yaml", text)]), Vec::<String>::new());
+    }
+
+    #[test]
+    fn secret_values_never_appear_in_diagnostics() {
+        let text = "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData:\n  pin: 493817\n";
+        let got = lines(&[file("s.yaml", text)]);
+        assert_eq!(got.len(), 1);
+        assert!(!got[0].contains("493817"), "{}", got[0]);
+        assert!(got[0].starts_with("s.yaml:5:3: error: Secret/s: stringData.pin: must be a string"), "{}", got[0]);
+    }
+
+    #[test]
+    fn an_rc_selector_needs_template_labels() {
+        let text = "apiVersion: v1\nkind: ReplicationController\nmetadata: {name: r}\nspec:\n  selector: {app: r}\n  template:\n    spec:\n      containers: [{name: c, image: busybox:1.35}]\n";
+        assert_eq!(lines(&[file("r.yaml", text)]), [
+            "r.yaml:6:3: error: ReplicationController/r: spec.template.metadata.labels: `selector` does not match template `labels`",
+        ]);
+    }
+
+    #[test]
+    fn a_namespace_on_a_cluster_scoped_object_is_ignored_with_a_warning() {
+        let text = "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: fast, namespace: shop}\nprovisioner: Example.COM/disk\n";
+        assert_eq!(lines(&[file("sc.yaml", text)]), [
+            "sc.yaml:3:24: warning: StorageClass/fast: metadata.namespace: ignored: StorageClass is cluster-scoped, so the API server clears metadata.namespace",
+        ]);
+    }
+
+    #[test]
+    fn percentages_are_digits_only_and_paths_need_not_be_absolute() {
+        let text = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  selector: {matchLabels: {a: b}}\n  strategy: {rollingUpdate: {maxSurge: '+5%'}}\n  template:\n    metadata: {labels: {a: b}}\n    spec:\n      containers: [{name: c, image: busybox:1.35, volumeMounts: [{name: v, mountPath: data}]}]\n      volumes: [{name: v, hostPath: {path: '/var/../etc'}}]\n";
+        let got = lines(&[file("d.yaml", text)]);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(got[0].contains("spec.strategy.rollingUpdate.maxSurge: \"+5%\": a valid percent string"), "{}", got[0]);
+        assert!(got[1].contains("hostPath.path: \"/var/../etc\": must not contain '..'"), "{}", got[1]);
+    }
+}

@@ -24,6 +24,19 @@ const SECRET_TYPES: &[(&str, &[&str])] = &[
     ("bootstrap.kubernetes.io/token", &[]),
 ];
 
+/// Removes line breaks from Secret `data` values, as Go's base64 decoder
+/// skips them: wrapped base64 (`tls.crt: |` and 64-column lines) is valid.
+pub(crate) fn unwrap_secret_base64(value: &mut Value) {
+    let Some(data) = value.get_mut("data").and_then(Value::as_object_mut) else { return };
+    for encoded in data.values_mut() {
+        if let Value::String(text) = encoded {
+            if text.contains(['\r', '\n']) {
+                text.retain(|c| c != '\r' && c != '\n');
+            }
+        }
+    }
+}
+
 /// Secret `data` values must be base64; checked on the raw value so that
 /// the message names the key.
 pub(crate) fn secret_base64(value: &Value, issues: &mut Issues) {
@@ -54,8 +67,9 @@ pub(crate) fn config_map(cm: &core::ConfigMap, issues: &mut Issues) {
             issues.error(&root.key("binaryData").key(key), format!("duplicate of key {key:?} present in `data`"));
         }
     }
-    let size: usize = data.into_iter().flatten().map(|(k, v)| k.len() + v.len()).sum::<usize>()
-        + binary.into_iter().flatten().map(|(k, v)| k.len() + v.0.len()).sum::<usize>();
+    // The API server counts values only.
+    let size: usize = data.into_iter().flatten().map(|(_, v)| v.len()).sum::<usize>()
+        + binary.into_iter().flatten().map(|(_, v)| v.0.len()).sum::<usize>();
     if size > MAX_DATA_BYTES {
         issues.error(&root, format!("too long: data must have at most {MAX_DATA_BYTES} bytes"));
     }
@@ -65,8 +79,8 @@ pub(crate) fn secret(secret: &core::Secret, issues: &mut Issues) {
     let root = Ptr::root();
     keys(secret.data.iter().flat_map(BTreeMap::keys), &root.key("data"), issues);
     keys(secret.string_data.iter().flat_map(BTreeMap::keys), &root.key("stringData"), issues);
-    let size: usize = secret.data.iter().flatten().map(|(k, v)| k.len() + v.0.len()).sum::<usize>()
-        + secret.string_data.iter().flatten().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+    let size: usize = secret.data.iter().flatten().map(|(_, v)| v.0.len()).sum::<usize>()
+        + secret.string_data.iter().flatten().map(|(_, v)| v.len()).sum::<usize>();
     if size > MAX_DATA_BYTES {
         issues.error(&root, format!("too long: data must have at most {MAX_DATA_BYTES} bytes"));
     }

@@ -74,7 +74,8 @@ fn backend(backend: &networking::IngressBackend, at: &Ptr, issues: &mut Issues) 
             issues.check(&at.key("name"), names::dns1035_label(&service.name));
             match &service.port {
                 None => issues.error(&at, "missing required field \"port\""),
-                Some(port) => match (port.number, port.name.as_deref()) {
+                // Zero and "" mean unset, as for the API server.
+                Some(port) => match (port.number.filter(|n| *n != 0), port.name.as_deref().filter(|n| !n.is_empty())) {
                     (Some(_), Some(_)) => issues.error(&at.key("port"), "cannot set both port name & port number"),
                     (Some(n), None) => port_number(issues, &at.key("port").key("number"), n),
                     (None, Some(name)) => issues.check(&at.key("port").key("name"), names::iana_svc_name(name)),

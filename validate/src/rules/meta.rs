@@ -26,16 +26,18 @@ pub(crate) fn object_meta(object: &Object, issues: &mut Issues) {
     }
     match (&meta.namespace, kind.namespaced()) {
         (Some(ns), true) => issues.check(&at.key("namespace"), names::dns1123_label(ns)),
-        (Some(ns), false) if !ns.is_empty() => {
-            issues.error(&at.key("namespace"), format!("not allowed on this type: {kind} is cluster-scoped"))
-        }
+        (Some(ns), false) if !ns.is_empty() => issues.warn(
+            &at.key("namespace"),
+            format!("ignored: {kind} is cluster-scoped, so the API server clears metadata.namespace"),
+        ),
         _ => {}
     }
     labels(meta.labels.as_ref(), &at.key("labels"), issues);
     if let Some(annotations) = &meta.annotations {
         let mut size = 0;
         for (key, value) in annotations {
-            issues.check(&at.key("annotations").key(key), names::qualified_name(key));
+            // The API server checks annotation keys lower-cased.
+            issues.check(&at.key("annotations").key(key), names::qualified_name(&key.to_ascii_lowercase()));
             size += key.len() + value.len();
         }
         if size > ANNOTATIONS_MAX_BYTES {

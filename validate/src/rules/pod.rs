@@ -41,7 +41,10 @@ pub(crate) fn pod_spec(spec: &core::PodSpec, at: &Ptr, context: Context, claim_v
             if !container_names.insert(c.name.as_str()) {
                 issues.error(&at.key("name"), format!("duplicate container name {:?}", c.name));
             }
-            container(c, &at, &volumes, &mut host_ports, issues);
+            // Init containers run before the others: their host ports
+            // cannot conflict with the app containers'.
+            let ports = if list == "containers" { Some(&mut host_ports) } else { None };
+            container(c, &at, &volumes, ports, issues);
         }
     }
 
@@ -82,13 +85,14 @@ pub(crate) fn pod_spec(spec: &core::PodSpec, at: &Ptr, context: Context, claim_v
     super::meta::labels(spec.node_selector.as_ref(), &at.key("nodeSelector"), issues);
     for (i, toleration) in spec.tolerations.iter().flatten().enumerate() {
         let at = at.key("tolerations").idx(i);
-        if let Some(op) = &toleration.operator {
+        // An empty operator means Equal, an empty effect all effects.
+        if let Some(op) = toleration.operator.as_deref().filter(|o| !o.is_empty()) {
             one_of(issues, &at.key("operator"), op, &["Exists", "Equal"]);
             if op == "Exists" && toleration.value.as_deref().is_some_and(|v| !v.is_empty()) {
                 issues.error(&at.key("operator"), "value must be empty when `operator` is 'Exists'");
             }
         }
-        if let Some(effect) = &toleration.effect {
+        if let Some(effect) = toleration.effect.as_deref().filter(|e| !e.is_empty()) {
             one_of(issues, &at.key("effect"), effect, &["NoSchedule", "PreferNoSchedule", "NoExecute"]);
         }
     }
@@ -124,9 +128,7 @@ fn volumes(volumes: &[core::Volume], at: &Ptr, issues: &mut Issues) -> HashSet<S
             [_, second, ..] => issues.error(&at.key(second), "may not specify more than 1 volume type"),
         }
         if let Some(host) = &volume.host_path {
-            if !host.path.starts_with('/') {
-                issues.error(&at.key("hostPath").key("path"), format!("{:?}: must be an absolute path", host.path));
-            }
+            host_path(&host.path, &at.key("hostPath").key("path"), issues);
             if let Some(kind) = &host.type_ {
                 let allowed = ["", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice", "BlockDevice"];
                 one_of(issues, &at.key("hostPath").key("type"), kind, &allowed);
@@ -134,7 +136,9 @@ fn volumes(volumes: &[core::Volume], at: &Ptr, issues: &mut Issues) -> HashSet<S
         }
         if let Some(dir) = &volume.empty_dir {
             if let Some(medium) = &dir.medium {
-                one_of(issues, &at.key("emptyDir").key("medium"), medium, &["", "Memory"]);
+                if !medium.starts_with("HugePages") {
+                    one_of(issues, &at.key("emptyDir").key("medium"), medium, &["", "Memory", "HugePages"]);
+                }
             }
             if let Some(limit) = &dir.size_limit {
                 quantity(limit, &at.key("emptyDir").key("sizeLimit"), issues);
@@ -178,6 +182,16 @@ fn volumes(volumes: &[core::Volume], at: &Ptr, issues: &mut Issues) -> HashSet<S
     declared
 }
 
+/// A hostPath must be given and must not climb with `..` (Kubernetes does
+/// not require it to be absolute: Windows paths are valid).
+pub(crate) fn host_path(path: &str, at: &Ptr, issues: &mut Issues) {
+    if path.is_empty() {
+        issues.error(at, "missing required field \"path\"");
+    } else if path.split(['/', '\\']).any(|part| part == "..") {
+        issues.error(at, format!("{path:?}: must not contain '..'"));
+    }
+}
+
 fn file_mode(mode: i32, at: &Ptr, issues: &mut Issues) {
     if !(0..=0o777).contains(&mode) {
         issues.error(at, format!("{mode}: must be a number between 0 and 0777 (octal), both inclusive"));
@@ -188,7 +202,7 @@ fn container(
     c: &core::Container,
     at: &Ptr,
     volumes: &HashSet<String>,
-    host_ports: &mut HashMap<(i32, String), String>,
+    mut host_ports: Option<&mut HashMap<(String, i32, String), String>>,
     issues: &mut Issues,
 ) {
     issues.check(&at.key("name"), names::dns1123_label(&c.name));
@@ -211,7 +225,9 @@ fn container(
         one_of(issues, &at.key("protocol"), &protocol, &["TCP", "UDP", "SCTP"]);
         if let Some(host_port) = port.host_port.filter(|p| *p != 0) {
             port_number(issues, &at.key("hostPort"), host_port);
-            if let Some(other) = host_ports.insert((host_port, protocol.clone()), c.name.clone()) {
+            let host_ip = port.host_ip.clone().unwrap_or_default();
+            let previous = host_ports.as_deref_mut().and_then(|seen| seen.insert((host_ip, host_port, protocol.clone()), c.name.clone()));
+            if let Some(other) = previous {
                 issues.error(&at.key("hostPort"), format!("duplicate hostPort {host_port}/{protocol} (also used by container {other:?})"));
             }
         }
@@ -271,9 +287,9 @@ fn container(
         if !volumes.contains(&mount.name) {
             issues.error(&at.key("name"), format!("volume {:?} not found in the pod's volumes", mount.name));
         }
-        if !mount.mount_path.starts_with('/') {
-            issues.error(&at.key("mountPath"), format!("{:?}: must be an absolute path", mount.mount_path));
-        } else if !mount_paths.insert(mount.mount_path.trim_end_matches('/')) {
+        if mount.mount_path.is_empty() {
+            issues.error(&at.key("mountPath"), "missing required field \"mountPath\"");
+        } else if !mount_paths.insert(mount.mount_path.as_str()) {
             issues.error(&at.key("mountPath"), format!("{:?}: must be unique", mount.mount_path));
         }
         if let Some(sub_path) = &mount.sub_path {
@@ -313,19 +329,22 @@ fn probe(probe: &core::Probe, field: &str, ports: &[&str], at: &Ptr, issues: &mu
             one_of(issues, &at.key("httpGet").key("scheme"), scheme, &["HTTP", "HTTPS"]);
         }
     }
-    for (name, value, min) in [
-        ("initialDelaySeconds", probe.initial_delay_seconds, 0),
-        ("periodSeconds", probe.period_seconds, 1),
-        ("timeoutSeconds", probe.timeout_seconds, 1),
-        ("successThreshold", probe.success_threshold, 1),
-        ("failureThreshold", probe.failure_threshold, 1),
+    // Zero is allowed everywhere: the API server defaults it (period 10,
+    // timeout 1, thresholds 1 and 3).
+    for (name, value) in [
+        ("initialDelaySeconds", probe.initial_delay_seconds),
+        ("periodSeconds", probe.period_seconds),
+        ("timeoutSeconds", probe.timeout_seconds),
+        ("successThreshold", probe.success_threshold),
+        ("failureThreshold", probe.failure_threshold),
+        ("terminationGracePeriodSeconds", probe.termination_grace_period_seconds.map(|v| v as i32)),
     ] {
-        if let Some(v) = value.filter(|v| *v < min) {
-            issues.error(&at.key(name), format!("{v}: must be greater than or equal to {min}"));
+        if let Some(v) = value.filter(|v| *v < 0) {
+            issues.error(&at.key(name), format!("{v}: must be greater than or equal to 0"));
         }
     }
     if field != "readinessProbe" {
-        if let Some(v) = probe.success_threshold.filter(|v| *v != 1) {
+        if let Some(v) = probe.success_threshold.filter(|v| *v > 1) {
             issues.error(&at.key("successThreshold"), format!("{v}: must be 1"));
         }
     }

@@ -77,9 +77,9 @@ pub(crate) fn map_selector(
     issues: &mut Issues,
 ) {
     super::meta::labels(Some(selector), at, issues);
-    if let Some(labels) = template_labels {
-        if !selector.iter().all(|(k, v)| labels.get(k) == Some(v)) {
-            issues.error(template_at, "`selector` does not match template `labels`");
-        }
+    let empty = BTreeMap::new();
+    let labels = template_labels.unwrap_or(&empty);
+    if !selector.iter().all(|(k, v)| labels.get(k) == Some(v)) {
+        issues.error(template_at, "`selector` does not match template `labels`");
     }
 }

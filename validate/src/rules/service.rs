@@ -55,7 +55,8 @@ pub(crate) fn service(service: &core::Service, issues: &mut Issues) {
     for (field, value) in [("externalTrafficPolicy", &spec.external_traffic_policy), ("internalTrafficPolicy", &spec.internal_traffic_policy)] {
         if let Some(v) = value {
             one_of(issues, &at.key(field), v, &["Cluster", "Local"]);
-            if field == "externalTrafficPolicy" && !matches!(kind, "NodePort" | "LoadBalancer") {
+            let external_ips = spec.external_ips.as_ref().is_some_and(|ips| !ips.is_empty());
+            if field == "externalTrafficPolicy" && !matches!(kind, "NodePort" | "LoadBalancer") && !external_ips {
                 issues.error(&at.key(field), format!("may only be set when `type` is 'NodePort' or 'LoadBalancer', not '{kind}'"));
             }
         }

@@ -91,9 +91,7 @@ pub(crate) fn persistent_volume(pv: &core::PersistentVolume, issues: &mut Issues
         [_, second, ..] => issues.error(&at.key(second), "may not specify more than 1 volume type"),
     }
     if let Some(host) = &spec.host_path {
-        if !host.path.starts_with('/') {
-            issues.error(&at.key("hostPath").key("path"), format!("{:?}: must be an absolute path", host.path));
-        }
+        super::pod::host_path(&host.path, &at.key("hostPath").key("path"), issues);
     }
     if let Some(local) = &spec.local {
         if !local.path.starts_with('/') {
@@ -107,7 +105,7 @@ pub(crate) fn storage_class(class: &storage::StorageClass, issues: &mut Issues) 
     if class.provisioner.is_empty() {
         issues.error(&root.key("provisioner"), "missing required field \"provisioner\"");
     } else {
-        issues.check(&root.key("provisioner"), names::qualified_name(&class.provisioner));
+        issues.check(&root.key("provisioner"), names::qualified_name(&class.provisioner.to_ascii_lowercase()));
     }
     if let Some(policy) = &class.reclaim_policy {
         one_of(issues, &root.key("reclaimPolicy"), policy, &["Retain", "Delete"]);

@@ -124,7 +124,11 @@ pub(crate) fn deployment(d: &apps::Deployment, issues: &mut Issues) {
 fn int_or_percent(value: &IntOrString, at: &Ptr, at_most_100: bool, issues: &mut Issues) -> Option<i64> {
     let n = match value {
         IntOrString::Int(n) => i64::from(*n),
-        IntOrString::String(s) => match s.strip_suffix('%').and_then(|n| n.parse::<i64>().ok()) {
+        IntOrString::String(s) => match s
+            .strip_suffix('%')
+            .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|n| n.parse::<i64>().ok())
+        {
             Some(n) => {
                 if at_most_100 && n > 100 {
                     issues.error(at, format!("{s:?}: must not be greater than 100%"));
