@@ -5,7 +5,9 @@
 //! hidden folders skipped), splitting them into documents (`---`, `kind:
 //! List`, empty and comment-only documents), turning each into a JSON value,
 //! and remembering where every field was written ([`SourceMap`]) so that any
-//! later error can name its file, line and column.
+//! later error can name its file, line and column. Plain scalars get the
+//! YAML 1.1 readings Kubernetes (go-yaml v2) gives them: `0400` is octal,
+//! `on` is a boolean.
 //!
 //! Must not touch: the meaning of a document. Whether `kind` is known or a
 //! field is valid is `driftless-validate`'s concern; this crate only reports
@@ -20,6 +22,7 @@ mod fs;
 mod git;
 mod parse;
 mod source_map;
+mod yaml11;
 
 pub use document::{Document, Origin, Pos, RawFile, SourceFile, SyntaxError};
 pub use error::LoadError;

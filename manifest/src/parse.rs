@@ -84,6 +84,7 @@ fn parse_yaml(text: &str) -> Result<Documents, SyntaxError> {
         }
         values.push(to_json(yaml));
     }
+    crate::yaml11::apply(text, &mut values);
     Ok(values)
 }
 

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use saphyr_parser::{Event, Parser};
+use saphyr_parser::{Event, Parser, ScalarStyle};
 
 use crate::Pos;
 
@@ -52,11 +52,21 @@ enum Frame {
     Skip(usize),
 }
 
-/// Builds one map per YAML document of `text`, or `None` when the event
-/// parser rejects the text.
-pub(crate) fn build(text: &str) -> Option<Vec<SourceMap>> {
-    let mut maps = Vec::new();
-    let mut current = SourceMap::default();
+/// What the event walk reports: each YAML document, and each node of it
+/// under the JSON pointer it will have in the document's value.
+pub(crate) trait Visitor {
+    /// A new document starts.
+    fn document(&mut self);
+    /// A mapping key was written at `pos` for the field `pointer`.
+    fn key(&mut self, pointer: &str, pos: Pos);
+    /// A value (scalar, mapping, sequence or alias) starts at `pos`.
+    /// `plain` is the text of an untagged plain scalar.
+    fn value(&mut self, pointer: &str, pos: Pos, plain: Option<&str>);
+}
+
+/// Walks the events of every YAML document of `text`, reporting nodes by
+/// JSON pointer; `None` when the event parser rejects the text.
+pub(crate) fn walk(text: &str, visitor: &mut impl Visitor) -> Option<()> {
     let mut stack: Vec<Frame> = Vec::new();
     for event in Parser::new_from_str(text) {
         let (event, span) = event.ok()?;
@@ -66,25 +76,24 @@ pub(crate) fn build(text: &str) -> Option<Vec<SourceMap>> {
         };
         match event {
             Event::DocumentStart(_) => {
-                current = SourceMap::default();
                 stack.clear();
+                visitor.document();
             }
-            Event::DocumentEnd => maps.push(std::mem::take(&mut current)),
-            Event::Scalar(text, ..) => {
+            Event::Scalar(text, style, _, tag) => {
                 if let Some(Frame::Map { pointer, key: key @ None }) = stack.last_mut() {
-                    // A key: the field's position is where its key is written.
                     let field = format!("{pointer}/{}", escape(&text));
-                    current.positions.entry(field.clone()).or_insert(pos);
+                    visitor.key(&field, pos);
                     *key = Some(field);
                 } else {
-                    place_value(&mut stack, &mut current, pos);
+                    let plain = (style == ScalarStyle::Plain && tag.is_none()).then_some(&*text);
+                    place_value(&mut stack, visitor, pos, plain);
                 }
             }
             Event::Alias(_) => {
                 if let Some(Frame::Map { key: key @ None, .. }) = stack.last_mut() {
                     *key = Some(String::from("\u{0}alias"));
                 } else {
-                    place_value(&mut stack, &mut current, pos);
+                    place_value(&mut stack, visitor, pos, None);
                 }
             }
             Event::MappingStart(..) | Event::SequenceStart(..) => {
@@ -97,7 +106,7 @@ pub(crate) fn build(text: &str) -> Option<Vec<SourceMap>> {
                         stack.push(Frame::Skip(1));
                     }
                     _ => {
-                        let pointer = place_value(&mut stack, &mut current, pos);
+                        let pointer = place_value(&mut stack, visitor, pos, None);
                         stack.push(if is_map {
                             Frame::Map { pointer, key: None }
                         } else {
@@ -112,15 +121,15 @@ pub(crate) fn build(text: &str) -> Option<Vec<SourceMap>> {
                     stack.pop();
                 }
             },
-            Event::StreamStart | Event::StreamEnd | Event::Nothing => {}
+            Event::DocumentEnd | Event::StreamStart | Event::StreamEnd | Event::Nothing => {}
         }
     }
-    Some(maps)
+    Some(())
 }
 
-/// Records a value at the next slot of the innermost container and returns
+/// Reports a value at the next slot of the innermost container and returns
 /// its pointer.
-fn place_value(stack: &mut [Frame], map: &mut SourceMap, pos: Pos) -> String {
+fn place_value(stack: &mut [Frame], visitor: &mut impl Visitor, pos: Pos, plain: Option<&str>) -> String {
     let pointer = match stack.last_mut() {
         None => String::new(),
         Some(Frame::Map { key, .. }) => key.take().unwrap_or_default(),
@@ -131,10 +140,41 @@ fn place_value(stack: &mut [Frame], map: &mut SourceMap, pos: Pos) -> String {
         }
         Some(Frame::Skip(_)) => return String::from("\u{0}skip"),
     };
-    // Keys were recorded where they are written; a value only fills in
-    // positions nothing else claimed (the root, sequence items).
-    map.positions.entry(pointer.clone()).or_insert(pos);
+    visitor.value(&pointer, pos, plain);
     pointer
+}
+
+/// Collects one [`SourceMap`] per document.
+#[derive(Default)]
+struct Maps(Vec<SourceMap>);
+
+impl Visitor for Maps {
+    fn document(&mut self) {
+        self.0.push(SourceMap::default());
+    }
+
+    fn key(&mut self, pointer: &str, pos: Pos) {
+        // The field's position is where its key is written.
+        if let Some(map) = self.0.last_mut() {
+            map.positions.entry(pointer.to_owned()).or_insert(pos);
+        }
+    }
+
+    fn value(&mut self, pointer: &str, pos: Pos, _plain: Option<&str>) {
+        // A value only fills in positions nothing else claimed (the root,
+        // sequence items).
+        if let Some(map) = self.0.last_mut() {
+            map.positions.entry(pointer.to_owned()).or_insert(pos);
+        }
+    }
+}
+
+/// Builds one map per YAML document of `text`, or `None` when the event
+/// parser rejects the text.
+pub(crate) fn build(text: &str) -> Option<Vec<SourceMap>> {
+    let mut maps = Maps::default();
+    walk(text, &mut maps)?;
+    Some(maps.0)
 }
 
 /// Escapes a key as one JSON pointer segment (RFC 6901).

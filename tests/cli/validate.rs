@@ -127,7 +127,7 @@ fn hostile_input_never_crashes() {
     dir.write("deep.yaml", &deep)
         .write("anchors.yaml", "a: &a [x, x, x, x]\nb: &b [*a, *a, *a, *a]\nc: &c [*b, *b, *b, *b]\nd: [*c, *c, *c, *c]\n")
         // YAML reads an out-of-range exponent as a string, so this one is valid.
-        .write("numbers.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: n}\ndata: {a: 1e999999}\n")
+        .write("numbers.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: numbers}\ndata: {a: 1e999999}\n")
         .write("tags.yaml", "!!binary aGVsbG8=\n")
         .write("scalar.yaml", "just a string\n")
         .write("nul.yaml", "kind: \u{0}\n");

@@ -351,6 +351,19 @@ mod review_regressions {
     }
 
     #[test]
+    fn octal_modes_and_yaml_11_booleans_read_as_kubernetes_reads_them() {
+        // The Secret volume example of the Kubernetes docs: 0400 is octal.
+        let volume = "    volumeMounts: [{name: s, mountPath: /s}]\n";
+        let spec = "  volumes:\n  - name: s\n    secret: {secretName: s, defaultMode: 0400}\n";
+        assert_eq!(lines(&[file("p.yaml", &pod_with(volume, spec))]), [
+            "p.yaml:7:14: warning: Pod/p: spec.volumes[0].secret.secretName: Secret \"s\" is not declared in these manifests: the pod will not start until it exists",
+        ]);
+        // `on` is a boolean to Kubernetes, so it is not a valid ConfigMap value.
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata:\n  DEBUG: on\n  QUOTED: \"on\"\n";
+        assert_eq!(lines(&[file("c.yaml", text)]), ["c.yaml:5:3: error: ConfigMap/c: data.DEBUG: true is not of type \"string\""]);
+    }
+
+    #[test]
     fn wrapped_base64_in_secret_data_is_valid() {
         let text = "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata:\n  tls.crt: |\n    aGVsbG8g\n    d29ybGQ=\n";
         assert_eq!(lines(&[file("s.yaml", text)]), Vec::<String>::new());
