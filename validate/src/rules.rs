@@ -43,10 +43,11 @@ pub fn check(object: &Object, issues: &mut Issues) {
     let spec = Ptr::root().key("spec");
     match object {
         Object::Namespace(_) => {}
-        Object::Pod(pod) => match &pod.spec {
-            Some(s) => pod::pod_spec(s, &spec, pod::Context::Pod, &[], issues),
-            None => issues.error(&Ptr::root(), "missing required field \"spec\""),
-        },
+        Object::Pod(pod) => {
+            if let Some(s) = required(pod.spec.as_ref(), &Ptr::root(), "spec", issues) {
+                pod::pod_spec(s, &spec, pod::Context::Pod, &[], issues);
+            }
+        }
         Object::ReplicationController(rc) => workloads::replication_controller(rc, issues),
         Object::ReplicaSet(rs) => workloads::replica_set(rs, issues),
         Object::Deployment(d) => workloads::deployment(d, issues),
@@ -56,14 +57,24 @@ pub fn check(object: &Object, issues: &mut Issues) {
         Object::ConfigMap(c) => config::config_map(c, issues),
         Object::Secret(s) => config::secret(s, issues),
         Object::PersistentVolume(pv) => storage::persistent_volume(pv, issues),
-        Object::PersistentVolumeClaim(pvc) => match &pvc.spec {
-            Some(s) => storage::claim_spec(s, &spec, issues),
-            None => issues.error(&Ptr::root(), "missing required field \"spec\""),
-        },
+        Object::PersistentVolumeClaim(pvc) => {
+            if let Some(s) = required(pvc.spec.as_ref(), &Ptr::root(), "spec", issues) {
+                storage::claim_spec(s, &spec, issues);
+            }
+        }
         Object::StorageClass(sc) => storage::storage_class(sc, issues),
         Object::HorizontalPodAutoscaler(h) => autoscaling::hpa(h, issues),
         Object::Ingress(i) => ingress::ingress(i, issues),
     }
+}
+
+/// The value of a required field, or `None` after reporting it missing at
+/// its parent.
+pub(crate) fn required<'a, T>(value: Option<&'a T>, parent: &Ptr, field: &str, issues: &mut Issues) -> Option<&'a T> {
+    if value.is_none() {
+        issues.error(parent, format!("missing required field {field:?}"));
+    }
+    value
 }
 
 /// Reports `value` when it is not one of `allowed`.

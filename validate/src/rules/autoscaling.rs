@@ -2,16 +2,13 @@
 
 use driftless_model::k8s_openapi::api::autoscaling::v2 as autoscaling;
 
-use super::one_of;
+use super::{one_of, required};
 use crate::names;
 use crate::{Issues, Ptr};
 
 pub(crate) fn hpa(hpa: &autoscaling::HorizontalPodAutoscaler, issues: &mut Issues) {
     let at = Ptr::root().key("spec");
-    let Some(spec) = &hpa.spec else {
-        issues.error(&Ptr::root(), "missing required field \"spec\"");
-        return;
-    };
+    let Some(spec) = required(hpa.spec.as_ref(), &Ptr::root(), "spec", issues) else { return };
     let target = &spec.scale_target_ref;
     let target_at = at.key("scaleTargetRef");
     if target.kind.is_empty() {

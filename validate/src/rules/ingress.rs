@@ -2,16 +2,13 @@
 
 use driftless_model::k8s_openapi::api::networking::v1 as networking;
 
-use super::{one_of, port_number};
+use super::{one_of, port_number, required};
 use crate::names;
 use crate::{Issues, Ptr};
 
 pub(crate) fn ingress(ingress: &networking::Ingress, issues: &mut Issues) {
     let at = Ptr::root().key("spec");
-    let Some(spec) = &ingress.spec else {
-        issues.error(&Ptr::root(), "missing required field \"spec\"");
-        return;
-    };
+    let Some(spec) = required(ingress.spec.as_ref(), &Ptr::root(), "spec", issues) else { return };
     let rules = spec.rules.as_deref().unwrap_or_default();
     if spec.default_backend.is_none() && rules.is_empty() {
         issues.error(&at, "either `defaultBackend` or `rules` must be specified");

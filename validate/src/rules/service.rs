@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use driftless_model::k8s_openapi::api::core::v1 as core;
 
-use super::{int_or_name_port, one_of, port_number};
+use super::{int_or_name_port, one_of, port_number, required};
 use crate::names;
 use crate::{Issues, Ptr};
 
@@ -13,10 +13,7 @@ pub(crate) const NODE_PORT_RANGE: std::ops::RangeInclusive<i32> = 30000..=32767;
 
 pub(crate) fn service(service: &core::Service, issues: &mut Issues) {
     let at = Ptr::root().key("spec");
-    let Some(spec) = &service.spec else {
-        issues.error(&Ptr::root(), "missing required field \"spec\"");
-        return;
-    };
+    let Some(spec) = required(service.spec.as_ref(), &Ptr::root(), "spec", issues) else { return };
     let kind = spec.type_.as_deref().unwrap_or("ClusterIP");
     one_of(issues, &at.key("type"), kind, &["ClusterIP", "NodePort", "LoadBalancer", "ExternalName"]);
     let cluster_ip = spec.cluster_ip.as_deref().unwrap_or_default();

@@ -3,7 +3,7 @@
 use driftless_model::k8s_openapi::api::core::v1 as core;
 use driftless_model::k8s_openapi::api::storage::v1 as storage;
 
-use super::one_of;
+use super::{one_of, required};
 use super::pod::quantity;
 use crate::names;
 use crate::{Issues, Ptr};
@@ -53,10 +53,7 @@ pub(crate) fn claim_spec(spec: &core::PersistentVolumeClaimSpec, at: &Ptr, issue
 
 pub(crate) fn persistent_volume(pv: &core::PersistentVolume, issues: &mut Issues) {
     let at = Ptr::root().key("spec");
-    let Some(spec) = &pv.spec else {
-        issues.error(&Ptr::root(), "missing required field \"spec\"");
-        return;
-    };
+    let Some(spec) = required(pv.spec.as_ref(), &Ptr::root(), "spec", issues) else { return };
     access_modes(spec.access_modes.as_ref(), &at.key("accessModes"), issues);
     match spec.capacity.as_ref().and_then(|c| c.get("storage")) {
         None => issues.error(&at.key("capacity"), "missing required field \"storage\""),

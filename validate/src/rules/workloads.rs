@@ -6,7 +6,7 @@ use driftless_model::k8s_openapi::api::core::v1 as core;
 use driftless_model::k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::pod::{self, Context};
-use super::{non_negative, one_of, selector, storage};
+use super::{non_negative, one_of, required, selector, storage};
 use crate::names;
 use crate::{Issues, Ptr};
 
@@ -30,15 +30,9 @@ fn replicas(value: Option<i32>, at: &Ptr, issues: &mut Issues) {
 
 pub(crate) fn replication_controller(rc: &core::ReplicationController, issues: &mut Issues) {
     let at = Ptr::root().key("spec");
-    let Some(spec) = &rc.spec else {
-        issues.error(&Ptr::root(), "missing required field \"spec\"");
-        return;
-    };
+    let Some(spec) = required(rc.spec.as_ref(), &Ptr::root(), "spec", issues) else { return };
     replicas(spec.replicas, &at, issues);
-    let Some(tpl) = &spec.template else {
-        issues.error(&at, "missing required field \"template\"");
-        return;
-    };
+    let Some(tpl) = required(spec.template.as_ref(), &at, "template", issues) else { return };
     let tpl_at = at.key("template");
     match &spec.selector {
         // Without a selector the controller selects its template's labels.
@@ -55,15 +49,9 @@ pub(crate) fn replication_controller(rc: &core::ReplicationController, issues: &
 
 pub(crate) fn replica_set(rs: &apps::ReplicaSet, issues: &mut Issues) {
     let at = Ptr::root().key("spec");
-    let Some(spec) = &rs.spec else {
-        issues.error(&Ptr::root(), "missing required field \"spec\"");
-        return;
-    };
+    let Some(spec) = required(rs.spec.as_ref(), &Ptr::root(), "spec", issues) else { return };
     replicas(spec.replicas, &at, issues);
-    let Some(tpl) = &spec.template else {
-        issues.error(&at, "missing required field \"template\"");
-        return;
-    };
+    let Some(tpl) = required(spec.template.as_ref(), &at, "template", issues) else { return };
     let tpl_at = at.key("template");
     selector::label_selector(&spec.selector, &at.key("selector"), template_labels(tpl), &tpl_at.key("metadata").key("labels"), "replicaset", issues);
     template(tpl, &tpl_at, &[], issues);
@@ -71,10 +59,7 @@ pub(crate) fn replica_set(rs: &apps::ReplicaSet, issues: &mut Issues) {
 
 pub(crate) fn deployment(d: &apps::Deployment, issues: &mut Issues) {
     let at = Ptr::root().key("spec");
-    let Some(spec) = &d.spec else {
-        issues.error(&Ptr::root(), "missing required field \"spec\"");
-        return;
-    };
+    let Some(spec) = required(d.spec.as_ref(), &Ptr::root(), "spec", issues) else { return };
     if let Some(name) = &d.metadata.name {
         if names::dns1123_label(name).is_err() {
             issues.warn(&Ptr::root().key("metadata").key("name"), format!("{name:?}: not a DNS label, so pod hostnames derived from it may be cut or altered"));
@@ -147,10 +132,7 @@ fn int_or_percent(value: &IntOrString, at: &Ptr, at_most_100: bool, issues: &mut
 
 pub(crate) fn stateful_set(s: &apps::StatefulSet, issues: &mut Issues) {
     let at = Ptr::root().key("spec");
-    let Some(spec) = &s.spec else {
-        issues.error(&Ptr::root(), "missing required field \"spec\"");
-        return;
-    };
+    let Some(spec) = required(s.spec.as_ref(), &Ptr::root(), "spec", issues) else { return };
     replicas(spec.replicas, &at, issues);
     let tpl_at = at.key("template");
     selector::label_selector(&spec.selector, &at.key("selector"), template_labels(&spec.template), &tpl_at.key("metadata").key("labels"), "statefulset", issues);
