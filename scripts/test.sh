@@ -6,4 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/setup.sh
+# The busybox image tests and the demo run (reproducible, built locally).
+./scripts/build-images.sh >/dev/null
 cargo test --workspace --locked

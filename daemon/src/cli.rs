@@ -28,6 +28,48 @@ pub enum Command {
     /// Exit status: 0 planned, 1 the target revision is invalid (the daemon
     /// would refuse it), 2 usage, I/O or git error.
     Plan(PlanArgs),
+    /// Manage the node's container images.
+    #[command(subcommand)]
+    Image(ImageCommand),
+}
+
+/// Where the node keeps its state (images, containers).
+#[derive(Debug, Args)]
+pub struct DataDir {
+    /// The data folder.
+    #[arg(long, env = "DRIFTLESS_DATA_DIR", default_value = "/var/lib/driftless")]
+    pub data_dir: PathBuf,
+}
+
+/// `driftless image ...`.
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Import an OCI image layout (folder or tar) or a `docker save` archive.
+    Import {
+        /// The layout folder or archive.
+        path: PathBuf,
+        /// The repository for images the archive names only by tag
+        /// (`busybox` for a layout tagged `1.35`).
+        #[arg(long)]
+        name: Option<String>,
+        /// The data folder.
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// List the images in the store.
+    Ls {
+        /// The data folder.
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Remove an image and whatever no other image uses.
+    Rm {
+        /// The image reference (`busybox:1.35`).
+        reference: String,
+        /// The data folder.
+        #[command(flatten)]
+        data: DataDir,
+    },
 }
 
 /// `driftless init`.

@@ -21,6 +21,9 @@ pub enum CommandError {
         #[source]
         source: std::io::Error,
     },
+    /// The image store refused an operation.
+    #[error(transparent)]
+    Image(#[from] driftless_image::ImageError),
     /// Git refused an operation.
     #[error("git: {0}")]
     Git(#[from] git2::Error),

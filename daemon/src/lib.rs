@@ -1,5 +1,6 @@
-//! The `driftless` command line: `init`, `validate` and `plan` today; the
-//! daemon (`up`) and its clients join as the runtime and control plane land.
+//! The `driftless` command line: `init`, `validate`, `plan` and `image`
+//! today; the daemon (`up`) and its clients join as the runtime and control
+//! plane land.
 //!
 //! Owns: argument parsing ([`cli`]), each command's flow ([`commands`]),
 //! printing, and the mapping of outcomes to exit codes (0 success, 1 the
@@ -30,6 +31,7 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Init(args) => commands::init::run(&args),
         cli::Command::Validate(args) => commands::validate::run(&args),
         cli::Command::Plan(args) => commands::plan::run(&args),
+        cli::Command::Image(command) => commands::image::run(&command),
     };
     match outcome {
         Ok(code) => code,

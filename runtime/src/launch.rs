@@ -62,6 +62,9 @@ pub enum RuntimeError {
         #[source]
         source: std::io::Error,
     },
+    /// The root filesystem could not be mounted or unmounted.
+    #[error(transparent)]
+    Rootfs(crate::rootfs::RootfsError),
     /// `libcontainer` could not load or signal the container.
     #[error("container {id}: {source}")]
     Container {
@@ -154,9 +157,17 @@ impl Layout {
         container.kill(signal, true).map_err(error)
     }
 
-    /// Removes an exited container's folder (bundle, status, log).
+    /// Mounts the container's root filesystem from image layers (lowest
+    /// first) and returns where; `remove` unmounts it.
+    pub fn mount_rootfs(&self, id: &str, layers: &[PathBuf]) -> Result<PathBuf, RuntimeError> {
+        crate::rootfs::mount(&self.container_dir(id), layers).map_err(RuntimeError::Rootfs)
+    }
+
+    /// Removes an exited container's folder (bundle, status, log, writable
+    /// layer), unmounting its root filesystem first.
     pub fn remove(&self, id: &str) -> Result<(), RuntimeError> {
         let dir = self.container_dir(id);
+        crate::rootfs::unmount(&dir).map_err(RuntimeError::Rootfs)?;
         match std::fs::remove_dir_all(&dir) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(RuntimeError::Io { path: dir, source: e }),
             _ => Ok(()),

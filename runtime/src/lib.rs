@@ -24,6 +24,7 @@
 pub mod bundle;
 pub mod launch;
 pub mod log;
+pub mod rootfs;
 pub mod network;
 pub mod sandbox;
 pub mod shim;

@@ -11,6 +11,7 @@ use std::time::Duration;
 use driftless_runtime::{ContainerConfig, Layout, Status};
 use nix::sys::signal::Signal;
 
+mod image;
 mod pod;
 
 const DEADLINE: Duration = Duration::from_secs(20);

@@ -1,0 +1,57 @@
+//! `driftless image`: the node's image store, from the command line.
+//!
+//! Works on the store directly for now; once the daemon runs, these go
+//! through its API so that an image in use cannot be removed under it.
+
+use std::process::ExitCode;
+
+use driftless_image::ImageStore;
+
+use crate::CommandError;
+use crate::cli::ImageCommand;
+
+/// Runs one image subcommand.
+pub fn run(command: &ImageCommand) -> Result<ExitCode, CommandError> {
+    match command {
+        ImageCommand::Import { path, name, data } => {
+            let store = ImageStore::open(&data.data_dir)?;
+            for reference in store.import(path, name.as_deref())? {
+                println!("imported {reference}");
+            }
+        }
+        ImageCommand::Ls { data } => {
+            let store = ImageStore::open(&data.data_dir)?;
+            let images = store.list()?;
+            let width = images.iter().map(|i| i.reference.len()).max().unwrap_or(0).max("REFERENCE".len());
+            println!("{:<width$}  {:<19}  {:>9}  CREATED", "REFERENCE", "DIGEST", "SIZE");
+            for image in images {
+                let digest = image.manifest_digest.strip_prefix("sha256:").unwrap_or(&image.manifest_digest);
+                println!(
+                    "{:<width$}  sha256:{:<12}  {:>9}  {}",
+                    image.reference,
+                    &digest[..digest.len().min(12)],
+                    human_size(image.size),
+                    image.created.as_deref().unwrap_or("-"),
+                );
+            }
+        }
+        ImageCommand::Rm { reference, data } => {
+            let store = ImageStore::open(&data.data_dir)?;
+            store.remove(reference)?;
+            println!("removed {reference}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Sizes as `docker images` shows them: 1000-based units, one decimal.
+fn human_size(bytes: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < units.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{bytes}B") } else { format!("{value:.1}{}", units[unit]) }
+}
