@@ -62,21 +62,31 @@ fn main() {
     report("driftless, all started concurrently", &mut concurrent);
     println!("  wall time for {n} concurrent starts: {:.1} ms", wall.as_secs_f64() * 1e3);
 
-    // Memory of the idle helpers (their containers run `sleep`).
-    let mut rss: Vec<u64> = (0..n)
+    // Memory of the idle helpers (their containers run `sleep`). By then
+    // each helper has become the small reaper; give the exec a moment.
+    std::thread::sleep(Duration::from_millis(500));
+    let pids: Vec<i32> = (0..n)
         .filter_map(|i| match layout.status(&format!("par-{i}")) {
-            Ok(Some(Status::Running { shim_pid, .. })) => vm_rss_kib(shim_pid),
+            Ok(Some(Status::Running { shim_pid, .. })) => Some(shim_pid),
             _ => None,
         })
         .collect();
-    rss.sort_unstable();
-    if !rss.is_empty() {
-        println!(
-            "  helper RSS while idle: median {} KiB, max {} KiB over {} helpers",
-            rss[rss.len() / 2],
-            rss[rss.len() - 1],
-            rss.len()
-        );
+    for (label, field) in [("RSS", "Rss:"), ("PSS", "Pss:"), ("private", "Private_Dirty:")] {
+        let mut values: Vec<u64> = pids
+            .iter()
+            .filter_map(|pid| {
+                let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+                let kib = |name: &str| {
+                    rollup.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+                };
+                // Private memory is clean plus dirty pages no one else maps.
+                if field == "Private_Dirty:" { Some(kib("Private_Dirty:")? + kib("Private_Clean:")?) } else { kib(field) }
+            })
+            .collect();
+        values.sort_unstable();
+        if let (Some(median), Some(max)) = (values.get(values.len() / 2), values.last()) {
+            println!("  helper {label} while idle: median {median} KiB, max {max} KiB over {} helpers", values.len());
+        }
     }
     for i in 0..n {
         stop(&layout, &format!("par-{i}"));
@@ -149,11 +159,6 @@ fn report(what: &str, samples: &mut [Duration]) {
     samples.sort_unstable();
     let pick = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1e3;
     println!("{what}: n={} p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms", samples.len(), pick(0.5), pick(0.9), pick(0.99), pick(1.0));
-}
-
-fn vm_rss_kib(pid: i32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
 }
 
 fn make_rootfs(dir: &Path) -> PathBuf {

@@ -26,6 +26,7 @@ pub mod launch;
 pub mod log;
 pub mod rootfs;
 pub mod network;
+pub mod reaper;
 pub mod sandbox;
 pub mod shim;
 pub mod status;

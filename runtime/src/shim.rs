@@ -7,11 +7,14 @@
 //! 1. creates and starts the container with `libcontainer`, its output
 //!    going into pipes;
 //! 2. records `Running` in the status file;
-//! 3. copies the output into the CRI log, on two threads started only after
-//!    `libcontainer` has finished cloning;
-//! 4. reaps the init process and deletes the container, which removes its
-//!    cgroups and state;
+//! 3. `exec`s the small `driftless-reaper` in its own place (see
+//!    [`crate::reaper`]), which copies the output into the CRI log and reaps
+//!    the init process;
+//! 4. comes back (the reaper `exec`s `driftless-shim cleanup`) to delete the
+//!    container, which removes its cgroups and state;
 //! 5. records `Exited` with the code or signal.
+//!
+//! If the reaper cannot be started, the helper does steps 3 and 4 itself.
 
 use std::fs::{File, OpenOptions};
 use std::path::PathBuf;
@@ -22,8 +25,9 @@ use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::syscall::syscall::SyscallType;
 use libcontainer::workload::default::DefaultExecutor;
 use nix::errno::Errno;
-use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::Pid;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
 
 use crate::status::{self, Exit, Status};
 
@@ -104,12 +108,6 @@ fn run_inner(args: &ShimArgs) -> Result<Exit, ShimError> {
     nix::sys::prctl::set_child_subreaper(true).map_err(sys("become a child subreaper"))?;
 
     let log_path = args.dir.join(LOG_FILE);
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .map_err(|source| ShimError::Io { path: log_path.clone(), source })?;
-    let log = Arc::new(Mutex::new(log));
     let (out_read, out_write) = nix::unistd::pipe().map_err(sys("create the stdout pipe"))?;
     let (err_read, err_write) = nix::unistd::pipe().map_err(sys("create the stderr pipe"))?;
 
@@ -135,44 +133,110 @@ fn run_inner(args: &ShimArgs) -> Result<Exit, ShimError> {
     let running = Status::Running { pid: pid.as_raw(), shim_pid: std::process::id() as i32, started_at: started_at.clone() };
     status::write(&args.dir, &running).map_err(|source| ShimError::Io { path: args.dir.join(status::FILE), source })?;
 
-    // libcontainer has finished cloning; threads are safe from here on.
+    // Nothing of libcontainer is needed until the container exits: become
+    // the small reaper (same process, same children) to save memory.
+    let handover = hand_over(args, pid, &started_at, &log_path, [&out_read, &err_read]);
+    tracing::warn!(id = %args.id, error = %handover, "could not become the reaper; watching the container from the helper");
+
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|source| ShimError::Io { path: log_path.clone(), source })?;
+    let log = Arc::new(Mutex::new(log));
     let copiers = [(out_read, "stdout"), (err_read, "stderr")].map(|(fd, stream)| {
         let log = log.clone();
         std::thread::spawn(move || crate::log::copy(File::from(fd), stream, &log))
     });
-
-    let exit = reap(pid);
+    let exit = crate::reaper::reap(pid);
     let deadline = std::time::Instant::now() + DRAIN;
     for copier in copiers {
         while !copier.is_finished() && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }
     }
-    // Cleanup comes before the report, so that `Exited` means the
-    // container's cgroups and libcontainer state are already gone.
-    if let Err(error) = container.delete(true) {
-        tracing::warn!(id = %args.id, %error, "could not delete the container after it exited");
-    }
-    let exited = Status::Exited { pid: pid.as_raw(), started_at, exit: exit.clone() };
-    status::write(&args.dir, &exited).map_err(|source| ShimError::Io { path: args.dir.join(status::FILE), source })?;
+    let exited = CleanupArgs {
+        id: args.id.clone(),
+        state_root: args.state_root.clone(),
+        dir: args.dir.clone(),
+        pid: pid.as_raw(),
+        started_at,
+        exit: exit.clone(),
+    };
+    cleanup(&exited)?;
     Ok(exit)
 }
 
-/// Reaps children until the container's init process has exited; orphans
-/// reparented to the helper are reaped on the way.
-fn reap(init: Pid) -> Exit {
-    loop {
-        match waitpid(None, None) {
-            Ok(WaitStatus::Exited(pid, code)) if pid == init => {
-                return Exit { code, signal: None, finished_at: status::now() };
-            }
-            Ok(WaitStatus::Signaled(pid, sig, _)) if pid == init => {
-                return Exit { code: 128 + sig as i32, signal: Some(sig as i32), finished_at: status::now() };
-            }
-            Ok(_) | Err(Errno::EINTR) => continue,
-            // No children left without having seen init: it was reaped
-            // elsewhere, which should not happen; record it as unknown.
-            Err(_) => return Exit { code: 255, signal: None, finished_at: status::now() },
+/// Replaces this process with `driftless-reaper`; returns only on failure.
+fn hand_over(args: &ShimArgs, pid: Pid, started_at: &str, log: &std::path::Path, pipes: [&OwnedFd; 2]) -> std::io::Error {
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(error) => return error,
+    };
+    let reaper = exe.with_file_name("driftless-reaper");
+    for fd in pipes {
+        // The pipes must survive the exec; they are still close-on-exec.
+        if let Err(error) = nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty())) {
+            return error.into();
         }
     }
+    std::process::Command::new(reaper)
+        // One malloc arena: the reaper's two copier threads would otherwise
+        // each get their own, which costs resident memory on every pod.
+        .env("MALLOC_ARENA_MAX", "1")
+        .arg("--pid")
+        .arg(pid.as_raw().to_string())
+        .arg("--stdout-fd")
+        .arg(pipes[0].as_raw_fd().to_string())
+        .arg("--stderr-fd")
+        .arg(pipes[1].as_raw_fd().to_string())
+        .arg("--log")
+        .arg(log)
+        .arg("--")
+        .arg(&exe)
+        .arg("cleanup")
+        .arg("--id")
+        .arg(&args.id)
+        .arg("--state-root")
+        .arg(&args.state_root)
+        .arg("--dir")
+        .arg(&args.dir)
+        .arg("--pid")
+        .arg(pid.as_raw().to_string())
+        .arg("--started-at")
+        .arg(started_at)
+        .exec()
 }
+
+/// What the helper's `cleanup` mode needs to finish a container.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CleanupArgs {
+    /// The container id.
+    pub id: String,
+    /// `libcontainer`'s state root.
+    pub state_root: PathBuf,
+    /// The container's folder.
+    pub dir: PathBuf,
+    /// Its init process, while it ran.
+    pub pid: i32,
+    /// When it started.
+    pub started_at: String,
+    /// How it ended.
+    pub exit: Exit,
+}
+
+/// Deletes the exited container (its cgroups and libcontainer state) and
+/// only then records `Exited`, so that `Exited` means cleaned up.
+pub fn cleanup(args: &CleanupArgs) -> Result<(), ShimError> {
+    match libcontainer::container::Container::load(args.state_root.join(&args.id)) {
+        Ok(mut container) => {
+            if let Err(error) = container.delete(true) {
+                tracing::warn!(id = %args.id, %error, "could not delete the container after it exited");
+            }
+        }
+        Err(error) => tracing::warn!(id = %args.id, %error, "could not load the container to delete it"),
+    }
+    let exited = Status::Exited { pid: args.pid, started_at: args.started_at.clone(), exit: args.exit.clone() };
+    status::write(&args.dir, &exited).map_err(|source| ShimError::Io { path: args.dir.join(status::FILE), source })
+}
+

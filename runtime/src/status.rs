@@ -72,7 +72,7 @@ pub fn write(dir: &Path, status: &Status) -> std::io::Result<()> {
 
 /// Now, as RFC 3339 with nanoseconds, the form Kubernetes and CRI logs use.
 pub fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+    humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()
 }
 
 #[cfg(test)]

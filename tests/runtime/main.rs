@@ -156,6 +156,20 @@ fn the_helper_outlives_its_launcher_and_kill_stops_the_container() {
     let stat = std::fs::read_to_string(format!("/proc/{shim_pid}/stat")).unwrap();
     let ppid: u32 = stat.rsplit(')').next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
     assert_ne!(ppid, std::process::id());
+    // Once the container runs, the helper has become the small reaper: the
+    // same process (still the parent of the container's init), another image.
+    let deadline = std::time::Instant::now() + DEADLINE;
+    loop {
+        let exe = std::fs::read_link(format!("/proc/{shim_pid}/exe")).unwrap();
+        if exe.ends_with("driftless-reaper") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "helper is still {}", exe.display());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let init_parent: i32 = stat.rsplit(')').next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert_eq!(init_parent, shim_pid, "the reaper is the container init's parent");
     // The container's process runs, in its own PID namespace.
     let ns = |p: i32, kind: &str| std::fs::read_link(format!("/proc/{p}/ns/{kind}")).unwrap();
     assert_ne!(ns(pid, "pid"), ns(std::process::id() as i32, "pid"));

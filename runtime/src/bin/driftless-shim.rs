@@ -13,6 +13,10 @@ fn main() -> ExitCode {
         raw.remove(0);
         return sandbox(&raw);
     }
+    if raw.first().map(String::as_str) == Some("cleanup") {
+        raw.remove(0);
+        return cleanup(&raw);
+    }
     // Detach: run the real helper as a child of this short-lived process,
     // which exits at once. The launcher reaps this one; the helper is
     // reparented to init, so no daemon ever collects zombie helpers, and a
@@ -84,8 +88,46 @@ fn sandbox(args: &[String]) -> ExitCode {
     }
 }
 
+/// `driftless-shim cleanup --id ID --state-root DIR --dir DIR --pid P
+/// --started-at T --code C --finished-at F [--signal S]`: run by the reaper
+/// when the container has exited.
+fn cleanup(args: &[String]) -> ExitCode {
+    let mut fields = std::collections::HashMap::new();
+    for pair in args.chunks(2) {
+        match pair {
+            [flag, value] if flag.starts_with("--") => {
+                fields.insert(flag.trim_start_matches("--").to_owned(), value.clone());
+            }
+            _ => return usage(),
+        }
+    }
+    let get = |k: &str| fields.get(k).cloned();
+    let (Some(id), Some(state_root), Some(dir), Some(pid), Some(started_at), Some(code), Some(finished_at)) = (
+        get("id"),
+        get("state-root"),
+        get("dir"),
+        get("pid").and_then(|p| p.parse().ok()),
+        get("started-at"),
+        get("code").and_then(|c| c.parse().ok()),
+        get("finished-at"),
+    ) else {
+        return usage();
+    };
+    let signal = get("signal").and_then(|s| s.parse().ok());
+    let exit = driftless_runtime::Exit { code, signal, finished_at };
+    let args = shim::CleanupArgs { id, state_root: state_root.into(), dir: dir.into(), pid, started_at, exit };
+    match shim::cleanup(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("driftless-shim: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn usage() -> ExitCode {
     eprintln!("usage: driftless-shim [--foreground] --id ID --bundle DIR --state-root DIR --dir DIR");
     eprintln!("       driftless-shim sandbox --dir DIR --hostname NAME");
+    eprintln!("       driftless-shim cleanup --id ID --state-root DIR --dir DIR --pid P --started-at T --code C --finished-at F [--signal S]");
     ExitCode::from(2)
 }
