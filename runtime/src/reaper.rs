@@ -90,15 +90,15 @@ pub fn reap(init: Pid) -> Exit {
     loop {
         match waitpid(None, None) {
             Ok(WaitStatus::Exited(pid, code)) if pid == init => {
-                return Exit { code, signal: None, finished_at: status::now() };
+                return Exit { code, signal: None, finished_at: status::now(), oom_killed: false };
             }
             Ok(WaitStatus::Signaled(pid, sig, _)) if pid == init => {
-                return Exit { code: 128 + sig as i32, signal: Some(sig as i32), finished_at: status::now() };
+                return Exit { code: 128 + sig as i32, signal: Some(sig as i32), finished_at: status::now(), oom_killed: false };
             }
             Ok(_) | Err(Errno::EINTR) => continue,
             // No children left without having seen init: it was reaped
             // elsewhere, which should not happen; record it as unknown.
-            Err(_) => return Exit { code: 255, signal: None, finished_at: status::now() },
+            Err(_) => return Exit { code: 255, signal: None, finished_at: status::now(), oom_killed: false },
         }
     }
 }

@@ -228,15 +228,35 @@ pub struct CleanupArgs {
 /// Deletes the exited container (its cgroups and libcontainer state) and
 /// only then records `Exited`, so that `Exited` means cleaned up.
 pub fn cleanup(args: &CleanupArgs) -> Result<(), ShimError> {
+    let mut exit = args.exit.clone();
     match libcontainer::container::Container::load(args.state_root.join(&args.id)) {
         Ok(mut container) => {
+            // The cgroup holds the OOM count only until it is deleted.
+            if let Ok(config) = container.spec() {
+                exit.oom_killed = oom_killed(&config.cgroup_path);
+            }
             if let Err(error) = container.delete(true) {
                 tracing::warn!(id = %args.id, %error, "could not delete the container after it exited");
             }
         }
         Err(error) => tracing::warn!(id = %args.id, %error, "could not load the container to delete it"),
     }
-    let exited = Status::Exited { pid: args.pid, started_at: args.started_at.clone(), exit: args.exit.clone() };
+    let exited = Status::Exited { pid: args.pid, started_at: args.started_at.clone(), exit };
     status::write(&args.dir, &exited).map_err(|source| ShimError::Io { path: args.dir.join(status::FILE), source })
+}
+
+/// Whether the memory cgroup at `path` (relative to the controller's root)
+/// counted an OOM kill: `oom_kill` in `memory.oom_control` under cgroup v1,
+/// in `memory.events` under v2.
+fn oom_killed(path: &std::path::Path) -> bool {
+    let relative = path.strip_prefix("/").unwrap_or(path);
+    let count = |file: PathBuf| {
+        std::fs::read_to_string(file).ok().and_then(|text| {
+            text.lines().find_map(|l| l.strip_prefix("oom_kill ")).and_then(|n| n.trim().parse::<u64>().ok())
+        })
+    };
+    let v1 = count(std::path::Path::new("/sys/fs/cgroup/memory").join(relative).join("memory.oom_control"));
+    let v2 = count(std::path::Path::new("/sys/fs/cgroup").join(relative).join("memory.events"));
+    v1.or(v2).is_some_and(|n| n > 0)
 }
 

@@ -18,6 +18,21 @@ pub struct Exit {
     pub signal: Option<i32>,
     /// When the helper reaped it (RFC 3339).
     pub finished_at: String,
+    /// Whether the kernel's OOM killer killed a process of the container
+    /// (its memory cgroup counted an `oom_kill`).
+    #[serde(default)]
+    pub oom_killed: bool,
+}
+
+impl Exit {
+    /// The reason Kubernetes gives a terminated container.
+    pub fn reason(&self) -> &'static str {
+        match (self.oom_killed, self.code) {
+            (true, _) => "OOMKilled",
+            (false, 0) => "Completed",
+            (false, _) => "Error",
+        }
+    }
 }
 
 /// What the helper reports about its container.

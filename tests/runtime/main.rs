@@ -43,7 +43,7 @@ impl Node {
             std::fs::create_dir_all(root.join(sub)).unwrap();
         }
         std::fs::copy(busybox, root.join("bin/busybox")).unwrap();
-        for applet in ["sh", "echo", "sleep", "cat", "hostname", "id", "httpd", "wget", "seq"] {
+        for applet in ["sh", "echo", "sleep", "cat", "hostname", "id", "httpd", "wget", "seq", "head", "tr"] {
             std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
         }
         std::fs::create_dir_all(root.join("www")).unwrap();
@@ -128,6 +128,7 @@ fn runs_a_container_and_records_exit_code_and_logs() {
     let status = node.layout.wait("c-exit", DEADLINE).unwrap();
     assert_eq!(exit_of(&status).code, 3, "{status:?}");
     assert_eq!(exit_of(&status).signal, None);
+    assert_eq!(exit_of(&status).reason(), "Error");
 
     let log = node.log("c-exit");
     let lines: Vec<&str> = log.lines().collect();
@@ -180,6 +181,24 @@ fn the_helper_outlives_its_launcher_and_kill_stops_the_container() {
     assert_eq!(exit_of(&status).signal, Some(9), "{status:?}");
     assert_eq!(exit_of(&status).code, 137);
     assert!(node.log("c-kill").contains(" stdout F started"));
+}
+
+#[test]
+fn a_memory_limit_kills_with_oomkilled_and_a_clean_exit_is_completed() {
+    let node = Node::new("oom");
+    let mut config = node.config("c-oom", "big=$(head -c 200000000 /dev/zero | tr '\\0' x); echo survived");
+    config.memory_limit = Some(16 << 20);
+    node.start(&config);
+    let status = node.layout.wait("c-oom", DEADLINE).unwrap();
+    let exit = exit_of(&status);
+    assert!(exit.oom_killed, "{status:?}\n{}", node.log("c-oom"));
+    assert_eq!(exit.reason(), "OOMKilled");
+    assert!(!node.log("c-oom").contains("survived"));
+
+    let config = node.config("c-ok", "true");
+    node.start(&config);
+    let status = node.layout.wait("c-ok", DEADLINE).unwrap();
+    assert_eq!(exit_of(&status).reason(), "Completed", "{status:?}");
 }
 
 #[test]

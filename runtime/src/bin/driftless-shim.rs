@@ -114,7 +114,7 @@ fn cleanup(args: &[String]) -> ExitCode {
         return usage();
     };
     let signal = get("signal").and_then(|s| s.parse().ok());
-    let exit = driftless_runtime::Exit { code, signal, finished_at };
+    let exit = driftless_runtime::Exit { code, signal, finished_at, oom_killed: false };
     let args = shim::CleanupArgs { id, state_root: state_root.into(), dir: dir.into(), pid, started_at, exit };
     match shim::cleanup(&args) {
         Ok(()) => ExitCode::SUCCESS,
