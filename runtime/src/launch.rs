@@ -163,6 +163,12 @@ impl Layout {
         crate::rootfs::mount(&self.container_dir(id), layers).map_err(RuntimeError::Rootfs)
     }
 
+    /// A command that runs `args` inside the running container `id` when
+    /// spawned (with the spawner's standard streams); see [`crate::exec`].
+    pub fn exec(&self, id: &str, args: &[String]) -> std::process::Command {
+        crate::exec::command(&self.shim, &self.state_root(), id, args)
+    }
+
     /// Removes an exited container's folder (bundle, status, log, writable
     /// layer), unmounting its root filesystem first.
     pub fn remove(&self, id: &str) -> Result<(), RuntimeError> {

@@ -22,6 +22,7 @@
 //! what to run.
 
 pub mod bundle;
+pub mod exec;
 pub mod launch;
 pub mod log;
 pub mod rootfs;

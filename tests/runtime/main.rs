@@ -176,6 +176,16 @@ fn the_helper_outlives_its_launcher_and_kill_stops_the_container() {
     assert_ne!(ns(pid, "pid"), ns(std::process::id() as i32, "pid"));
     assert_ne!(ns(pid, "net"), ns(std::process::id() as i32, "net"));
 
+    // Exec joins the running container: its hostname, its files, and the
+    // command's exit status comes back.
+    let out = node.layout.exec("c-kill", &["hostname".into()]).output().unwrap();
+    assert_eq!((out.status.code(), String::from_utf8_lossy(&out.stdout).trim()), (Some(0), "c-kill"), "{out:?}");
+    let out = node.layout.exec("c-kill", &["sh".into(), "-c".into(), "cat /www/index.html; exit 7".into()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(7), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from c-kill\n");
+    let out = node.layout.exec("no-such-container", &["true".into()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(126), "{out:?}");
+
     node.layout.kill("c-kill", Signal::SIGKILL).unwrap();
     let status = node.layout.wait("c-kill", DEADLINE).unwrap();
     assert_eq!(exit_of(&status).signal, Some(9), "{status:?}");

@@ -13,6 +13,10 @@ fn main() -> ExitCode {
         raw.remove(0);
         return sandbox(&raw);
     }
+    if raw.first().map(String::as_str) == Some("exec") {
+        raw.remove(0);
+        return exec(&raw);
+    }
     if raw.first().map(String::as_str) == Some("cleanup") {
         raw.remove(0);
         return cleanup(&raw);
@@ -88,6 +92,30 @@ fn sandbox(args: &[String]) -> ExitCode {
     }
 }
 
+/// `driftless-shim exec --id ID --state-root DIR -- COMMAND...`: runs a
+/// command in a running container with this process's standard streams and
+/// exits with its status.
+fn exec(args: &[String]) -> ExitCode {
+    let Some(split) = args.iter().position(|a| a == "--") else { return usage() };
+    let (flags, command) = (&args[..split], args[split + 1..].to_vec());
+    let (mut id, mut state_root) = (None, None);
+    for pair in flags.chunks(2) {
+        match pair {
+            [flag, value] if flag == "--id" => id = Some(value.clone()),
+            [flag, value] if flag == "--state-root" => state_root = Some(PathBuf::from(value)),
+            _ => return usage(),
+        }
+    }
+    let (Some(id), Some(state_root), false) = (id, state_root, command.is_empty()) else { return usage() };
+    match driftless_runtime::exec::run_in_this_process(&state_root, &id, command) {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(255)),
+        Err(error) => {
+            eprintln!("driftless-shim: {error}");
+            ExitCode::from(126)
+        }
+    }
+}
+
 /// `driftless-shim cleanup --id ID --state-root DIR --dir DIR --pid P
 /// --started-at T --code C --finished-at F [--signal S]`: run by the reaper
 /// when the container has exited.
@@ -128,6 +156,7 @@ fn cleanup(args: &[String]) -> ExitCode {
 fn usage() -> ExitCode {
     eprintln!("usage: driftless-shim [--foreground] --id ID --bundle DIR --state-root DIR --dir DIR");
     eprintln!("       driftless-shim sandbox --dir DIR --hostname NAME");
+    eprintln!("       driftless-shim exec --id ID --state-root DIR -- COMMAND...");
     eprintln!("       driftless-shim cleanup --id ID --state-root DIR --dir DIR --pid P --started-at T --code C --finished-at F [--signal S]");
     ExitCode::from(2)
 }
