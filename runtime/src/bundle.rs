@@ -38,6 +38,57 @@ pub struct ContainerConfig {
     /// The pod sandbox whose network, IPC and UTS namespaces the container
     /// joins; `None` gives it namespaces of its own.
     pub sandbox: Option<PathBuf>,
+    /// Volumes mounted into the container, in order.
+    pub mounts: Vec<VolumeMount>,
+}
+
+/// One volume mount of a container.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VolumeMount {
+    /// Where it appears in the container.
+    pub destination: String,
+    /// What is mounted there.
+    pub source: MountSource,
+    /// Mounted read-only.
+    pub read_only: bool,
+}
+
+/// What a volume mount shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MountSource {
+    /// A folder or file of the node, bind-mounted (emptyDir, hostPath,
+    /// configMap, secret, persistentVolumeClaim, a subPath of one).
+    Bind(PathBuf),
+    /// A fresh tmpfs (emptyDir with `medium: Memory`), with a size limit in
+    /// bytes.
+    Tmpfs {
+        /// `sizeLimit`.
+        size: Option<u64>,
+    },
+}
+
+impl VolumeMount {
+    fn to_oci(&self) -> Result<oci_spec::runtime::Mount, oci_spec::OciSpecError> {
+        let mut options: Vec<String> = Vec::new();
+        let builder = oci_spec::runtime::MountBuilder::default().destination(PathBuf::from(&self.destination));
+        let builder = match &self.source {
+            MountSource::Bind(path) => {
+                options.extend(["rbind".into(), "rprivate".into()]);
+                builder.typ("bind").source(path.clone())
+            }
+            MountSource::Tmpfs { size } => {
+                options.extend(["nosuid".into(), "nodev".into(), "mode=1777".into()]);
+                if let Some(size) = size {
+                    options.push(format!("size={size}"));
+                }
+                builder.typ("tmpfs").source(PathBuf::from("tmpfs"))
+            }
+        };
+        if self.read_only {
+            options.push("ro".into());
+        }
+        builder.options(options).build()
+    }
 }
 
 /// Why a bundle could not be written.
@@ -111,11 +162,15 @@ pub fn spec(config: &ContainerConfig) -> Result<Spec, BundleError> {
         .resources(resources.build().map_err(wrap)?)
         .build()
         .map_err(wrap)?;
+    let mut mounts = defaults.mounts().clone().unwrap_or_default();
+    for mount in &config.mounts {
+        mounts.push(mount.to_oci().map_err(wrap)?);
+    }
     let mut spec = SpecBuilder::default()
         .version(defaults.version().clone())
         .root(RootBuilder::default().path(config.rootfs.clone()).readonly(false).build().map_err(wrap)?)
         .process(process)
-        .mounts(defaults.mounts().clone().unwrap_or_default())
+        .mounts(mounts)
         .linux(linux);
     // In a sandbox the hostname belongs to the shared UTS namespace, set
     // when the sandbox was made.

@@ -31,8 +31,9 @@ pub mod reaper;
 pub mod sandbox;
 pub mod shim;
 pub mod status;
+pub mod volumes;
 
-pub use bundle::ContainerConfig;
+pub use bundle::{ContainerConfig, MountSource, VolumeMount};
 pub use launch::{Layout, RuntimeError};
 pub use sandbox::Sandbox;
 pub use status::{Exit, Status};

@@ -13,6 +13,7 @@ use nix::sys::signal::Signal;
 
 mod image;
 mod pod;
+mod volumes;
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -43,7 +44,7 @@ impl Node {
             std::fs::create_dir_all(root.join(sub)).unwrap();
         }
         std::fs::copy(busybox, root.join("bin/busybox")).unwrap();
-        for applet in ["sh", "echo", "sleep", "cat", "hostname", "id", "httpd", "wget", "seq", "head", "tr"] {
+        for applet in ["sh", "echo", "sleep", "cat", "hostname", "id", "httpd", "wget", "seq", "head", "tr", "grep"] {
             std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
         }
         std::fs::create_dir_all(root.join("www")).unwrap();
