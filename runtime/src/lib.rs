@@ -24,6 +24,7 @@
 pub mod bundle;
 pub mod exec;
 pub mod launch;
+pub mod lifecycle;
 pub mod log;
 pub mod rootfs;
 pub mod network;
