@@ -1,5 +1,6 @@
-//! Crash-loop back-off, as kubelet does it: 10 s after the first crash,
-//! doubling to at most 5 min, forgotten after 10 min of running.
+//! Crash-loop back-off, as kubelet does it: the first restart is
+//! immediate, then 10 s, doubling to at most 5 min; forgotten after 10 min
+//! of running.
 
 use std::time::Duration;
 
@@ -14,25 +15,26 @@ pub const RESET_AFTER: Duration = Duration::from_secs(600);
 /// The back-off state of one container.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Backoff {
-    /// The delay to apply before the next restart; zero before any crash.
-    delay: Duration,
+    /// The delay the next exit will wait; zero until the first restart.
+    next: Duration,
 }
 
 impl Backoff {
     /// Records an exit after the container ran for `ran`, and returns how
-    /// long to wait before restarting it.
+    /// long to wait before restarting it (kubelet restarts at once the
+    /// first time, then backs off).
     pub fn next(&mut self, ran: Duration) -> Duration {
-        self.delay = if self.delay.is_zero() || ran >= RESET_AFTER {
-            INITIAL
-        } else {
-            (self.delay * 2).min(MAX)
-        };
-        self.delay
+        if ran >= RESET_AFTER {
+            self.next = Duration::ZERO;
+        }
+        let delay = self.next;
+        self.next = if delay.is_zero() { INITIAL } else { (delay * 2).min(MAX) };
+        delay
     }
 
-    /// The delay currently in force.
-    pub fn current(&self) -> Duration {
-        self.delay
+    /// The delay the next exit will wait.
+    pub fn upcoming(&self) -> Duration {
+        self.next
     }
 }
 
@@ -41,10 +43,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn doubles_from_ten_seconds_to_five_minutes() {
+    fn restarts_at_once_then_doubles_from_ten_seconds_to_five_minutes() {
         let mut backoff = Backoff::default();
-        let delays: Vec<u64> = (0..8).map(|_| backoff.next(Duration::from_secs(1)).as_secs()).collect();
-        assert_eq!(delays, [10, 20, 40, 80, 160, 300, 300, 300]);
+        let delays: Vec<u64> = (0..9).map(|_| backoff.next(Duration::from_secs(1)).as_secs()).collect();
+        assert_eq!(delays, [0, 10, 20, 40, 80, 160, 300, 300, 300]);
     }
 
     #[test]
@@ -53,8 +55,8 @@ mod tests {
         for _ in 0..5 {
             backoff.next(Duration::from_secs(1));
         }
-        assert_eq!(backoff.current(), Duration::from_secs(160));
-        assert_eq!(backoff.next(RESET_AFTER), INITIAL);
-        assert_eq!(backoff.next(Duration::from_secs(1)), Duration::from_secs(20));
+        assert_eq!(backoff.upcoming(), Duration::from_secs(160));
+        assert_eq!(backoff.next(RESET_AFTER), Duration::ZERO, "a long run starts over");
+        assert_eq!(backoff.next(Duration::from_secs(1)), INITIAL);
     }
 }
