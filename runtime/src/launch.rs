@@ -14,6 +14,26 @@ use nix::sys::signal::Signal;
 use crate::bundle::{self, BundleError, ContainerConfig};
 use crate::status::{self, Status};
 
+/// What a container on disk turned out to be.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Observed {
+    /// Its helper has not reported yet (it may be starting, or it died
+    /// before reporting).
+    Creating,
+    /// Running, with a live helper.
+    Running,
+    /// The status says Running but the helper or the container's process
+    /// is gone (the node rebooted, or someone killed them).
+    Lost,
+    /// It ended (or failed to start); the status says how.
+    Finished(Status),
+}
+
+/// Whether a process exists (signal 0 reaches it).
+fn alive(pid: i32) -> bool {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+}
+
 /// Where a node keeps its containers: `<root>/containers/<id>/` for each
 /// container's bundle, status and log, `<root>/state/` for libcontainer.
 #[derive(Clone, Debug)]
@@ -142,6 +162,32 @@ impl Layout {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
+    }
+
+    /// Every container on the node, as found on disk: what a daemon that
+    /// just (re)started knows. A container whose status says Running but
+    /// whose helper is gone is reported [`Observed::Lost`]: it must be
+    /// cleaned up and started again, never counted as running.
+    pub fn list(&self) -> Result<Vec<(String, Observed)>, RuntimeError> {
+        let dir = self.root.join("containers");
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => return Err(RuntimeError::Io { path: dir, source }),
+        };
+        let mut found = Vec::new();
+        for entry in entries.flatten() {
+            let id = entry.file_name().to_string_lossy().into_owned();
+            let observed = match self.status(&id)? {
+                None => Observed::Creating,
+                Some(Status::Running { shim_pid, pid, .. }) if alive(shim_pid) && alive(pid) => Observed::Running,
+                Some(Status::Running { .. }) => Observed::Lost,
+                Some(status) => Observed::Finished(status),
+            };
+            found.push((id, observed));
+        }
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(found)
     }
 
     /// The container's status as its helper last wrote it.

@@ -35,6 +35,6 @@ pub mod status;
 pub mod volumes;
 
 pub use bundle::{ContainerConfig, MountSource, VolumeMount};
-pub use launch::{Layout, RuntimeError};
+pub use launch::{Layout, Observed, RuntimeError};
 pub use sandbox::Sandbox;
 pub use status::{Exit, Status};

@@ -24,8 +24,9 @@ struct Unmount<'a>(&'a Node, &'a str);
 impl Drop for Unmount<'_> {
     fn drop(&mut self) {
         if let Ok(Some(Status::Running { .. })) = self.0.layout.status(self.1) {
-            let _ = self.0.layout.kill(self.1, nix::sys::signal::Signal::SIGKILL);
-            let _ = self.0.layout.wait(self.1, DEADLINE);
+            if self.0.layout.kill(self.1, nix::sys::signal::Signal::SIGKILL).is_ok() {
+                let _ = self.0.layout.wait(self.1, DEADLINE);
+            }
         }
         let _ = self.0.layout.remove(self.1);
     }

@@ -91,8 +91,11 @@ impl Drop for Node {
     fn drop(&mut self) {
         for id in self.started.borrow().iter() {
             if let Ok(Some(Status::Running { .. })) = self.layout.status(id) {
-                let _ = self.layout.kill(id, Signal::SIGKILL);
-                let _ = self.layout.wait(id, DEADLINE);
+                // Wait only if the kill reached something: a dead helper
+                // never reports the exit.
+                if self.layout.kill(id, Signal::SIGKILL).is_ok() {
+                    let _ = self.layout.wait(id, DEADLINE);
+                }
             }
         }
         // Children first: the helper removes each container's cgroup; the
@@ -210,6 +213,48 @@ fn a_memory_limit_kills_with_oomkilled_and_a_clean_exit_is_completed() {
     node.start(&config);
     let status = node.layout.wait("c-ok", DEADLINE).unwrap();
     assert_eq!(exit_of(&status).reason(), "Completed", "{status:?}");
+}
+
+#[test]
+fn a_restarted_daemon_finds_running_containers_instead_of_starting_duplicates() {
+    let node = Node::new("adopt");
+    node.start(&node.config("c-running", "exec sleep 600"));
+    node.start(&node.config("c-done", "exit 4"));
+    node.layout.wait("c-done", DEADLINE).unwrap();
+
+    // A new daemon knows nothing but the node's folder.
+    let restarted = Layout::new(node.dir.path().join("node"), env!("CARGO_BIN_EXE_driftless-shim"));
+    let found = restarted.list().unwrap();
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(found[1], ("c-running".to_owned(), driftless_runtime::Observed::Running));
+    assert!(matches!(&found[0], (id, driftless_runtime::Observed::Finished(Status::Exited { exit, .. })) if id == "c-done" && exit.code == 4), "{found:?}");
+
+    // And it can still stop what it adopted.
+    restarted.kill("c-running", Signal::SIGKILL).unwrap();
+    let status = restarted.wait("c-running", DEADLINE).unwrap();
+    assert_eq!(exit_of(&status).signal, Some(9));
+}
+
+#[test]
+fn a_container_whose_helper_died_is_lost_not_running() {
+    let node = Node::new("lost");
+    let Status::Running { shim_pid, pid, .. } = node.start(&node.config("c-lost", "exec sleep 600")) else { panic!() };
+    // Kill the helper and the container behind the runtime's back.
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(shim_pid), Signal::SIGKILL);
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+    let deadline = std::time::Instant::now() + DEADLINE;
+    loop {
+        let found = node.layout.list().unwrap();
+        if found == [("c-lost".to_owned(), driftless_runtime::Observed::Lost)] {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{found:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Nothing deleted its cgroup: the node's cleanup (Drop) does, and checks.
+    if let Ok(mut container) = libcontainer::container::Container::load(node.layout.state_root().join("c-lost")) {
+        let _ = container.delete(true);
+    }
 }
 
 #[test]

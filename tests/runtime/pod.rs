@@ -50,8 +50,9 @@ impl Drop for PodCleanup<'_> {
     fn drop(&mut self) {
         for id in &self.containers {
             if let Ok(Some(Status::Running { .. })) = self.node.layout.status(id) {
-                let _ = self.node.layout.kill(id, Signal::SIGKILL);
-                let _ = self.node.layout.wait(id, DEADLINE);
+                if self.node.layout.kill(id, Signal::SIGKILL).is_ok() {
+                    let _ = self.node.layout.wait(id, DEADLINE);
+                }
             }
         }
         // Nothing here may panic: a panic while a failed test unwinds aborts
