@@ -40,7 +40,30 @@ pub struct ContainerConfig {
     pub sandbox: Option<PathBuf>,
     /// Volumes mounted into the container, in order.
     pub mounts: Vec<VolumeMount>,
+    /// The capabilities to grant (`CAP_CHOWN`...); `None` grants
+    /// [`DEFAULT_CAPABILITIES`]. Kubernetes' `securityContext.capabilities`
+    /// add/drop are applied to the default by the pod layer.
+    pub capabilities: Option<Vec<String>>,
 }
+
+/// The capabilities containerd grants a container by default (the set
+/// Kubernetes users expect: `CapEff` reads `00000000a80425fb`).
+pub const DEFAULT_CAPABILITIES: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
 
 /// One volume mount of a container.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -127,7 +150,7 @@ pub fn spec(config: &ContainerConfig) -> Result<Spec, BundleError> {
         .env(config.env.clone())
         .cwd(if config.cwd.is_empty() { "/".to_owned() } else { config.cwd.clone() })
         .user(UserBuilder::default().uid(config.uid).gid(config.gid).build().map_err(wrap)?)
-        .capabilities(default_process.capabilities().clone().unwrap_or_default())
+        .capabilities(capabilities(config).map_err(wrap)?)
         .rlimits(default_process.rlimits().clone().unwrap_or_default())
         .no_new_privileges(true)
         .build()
@@ -178,6 +201,33 @@ pub fn spec(config: &ContainerConfig) -> Result<Spec, BundleError> {
         spec = spec.hostname(hostname.clone());
     }
     spec.build().map_err(wrap)
+}
+
+/// The capability sets for `config`: bounding, effective and permitted all
+/// hold the granted set; inheritable and ambient stay empty, as in
+/// containerd.
+fn capabilities(config: &ContainerConfig) -> Result<oci_spec::runtime::LinuxCapabilities, oci_spec::OciSpecError> {
+    let names: Vec<String> = match &config.capabilities {
+        Some(names) => names.clone(),
+        None => DEFAULT_CAPABILITIES.iter().map(|c| (*c).to_owned()).collect(),
+    };
+    let mut set = std::collections::HashSet::new();
+    for name in names {
+        // Kubernetes writes `NET_ADMIN`, OCI `CAP_NET_ADMIN`; accept both.
+        let capability = name
+            .strip_prefix("CAP_")
+            .unwrap_or(&name)
+            .parse::<oci_spec::runtime::Capability>()
+            .map_err(|_| oci_spec::OciSpecError::Other(format!("unknown capability {name:?}")))?;
+        set.insert(capability);
+    }
+    oci_spec::runtime::LinuxCapabilitiesBuilder::default()
+        .bounding(set.clone())
+        .effective(set.clone())
+        .permitted(set)
+        .inheritable(std::collections::HashSet::new())
+        .ambient(std::collections::HashSet::new())
+        .build()
 }
 
 /// Writes `config.json` for `config` into `dir` (created if needed).

@@ -134,6 +134,12 @@ fn runs_a_container_and_records_exit_code_and_logs() {
     assert_eq!(exit_of(&status).signal, None);
     assert_eq!(exit_of(&status).reason(), "Error");
 
+    // containerd's default capabilities, as Kubernetes users know them.
+    let config = node.config("c-caps", "grep CapEff /proc/self/status");
+    node.start(&config);
+    node.layout.wait("c-caps", DEADLINE).unwrap();
+    assert!(node.log("c-caps").contains("CapEff:\t00000000a80425fb"), "{}", node.log("c-caps"));
+
     let log = node.log("c-exit");
     let lines: Vec<&str> = log.lines().collect();
     assert!(lines.iter().any(|l| l.ends_with(" stdout F hello from c-exit")), "{log}");
