@@ -28,6 +28,7 @@ pub mod lifecycle;
 pub mod log;
 pub mod rootfs;
 pub mod network;
+pub mod pod;
 pub mod reaper;
 pub mod sandbox;
 pub mod shim;

@@ -8,7 +8,7 @@ use driftless_runtime::{ContainerConfig, Status};
 
 use crate::{DEADLINE, Node};
 
-fn busybox_layout() -> PathBuf {
+pub(crate) fn busybox_layout() -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let layout = root.join("target/images/busybox-1.35");
     if !layout.join("index.json").exists() {

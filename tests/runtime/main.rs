@@ -14,6 +14,7 @@ use nix::sys::signal::Signal;
 mod image;
 mod pod;
 mod volumes;
+mod worker;
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -98,15 +99,10 @@ impl Drop for Node {
                 }
             }
         }
-        // Children first: the helper removes each container's cgroup; the
-        // parent is ours to remove.
+        // The helper removes each container's cgroup; the folders above them
+        // (the node's parent, a pod's level) are ours, deepest first.
         for dir in self.cgroup_dirs() {
-            if let Ok(entries) = std::fs::read_dir(&dir) {
-                for entry in entries.flatten().filter(|e| e.path().is_dir()) {
-                    let _ = std::fs::remove_dir(entry.path());
-                }
-            }
-            let _ = std::fs::remove_dir(&dir);
+            remove_cgroup_tree(&dir);
         }
         // A leak must fail the test that caused it (but never panic while
         // a failing test unwinds: that would abort and skip all cleanup).
@@ -115,6 +111,16 @@ impl Drop for Node {
             assert!(left.is_empty(), "cgroups left behind: {left:?}");
         }
     }
+}
+
+/// Removes a cgroup folder and the (empty) ones below it, deepest first.
+fn remove_cgroup_tree(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten().filter(|e| e.path().is_dir()) {
+            remove_cgroup_tree(&entry.path());
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
 }
 
 fn exit_of(status: &Status) -> &driftless_runtime::Exit {

@@ -15,13 +15,13 @@ use crate::{DEADLINE, Node};
 /// A netlink connection with the runtime that drives it. The socket must be
 /// made inside the runtime, and a current-thread runtime drives it only
 /// while `run` is blocking on it.
-struct Netlink {
+pub(crate) struct Netlink {
     runtime: tokio::runtime::Runtime,
-    handle: rtnetlink::Handle,
+    pub(crate) handle: rtnetlink::Handle,
 }
 
 impl Netlink {
-    fn new() -> Netlink {
+    pub(crate) fn new() -> Netlink {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let handle = runtime.block_on(async {
             let (connection, handle, _) = rtnetlink::new_connection().unwrap();
@@ -31,19 +31,19 @@ impl Netlink {
         Netlink { runtime, handle }
     }
 
-    fn run<F: std::future::Future>(&self, future: F) -> F::Output {
+    pub(crate) fn run<F: std::future::Future>(&self, future: F) -> F::Output {
         self.runtime.block_on(future)
     }
 }
 
 /// Undoes everything a pod test made, in order, even when the test fails:
 /// containers, the veth pair, the namespaces, the bridge.
-struct PodCleanup<'a> {
-    node: &'a Node,
-    containers: Vec<String>,
-    sandbox: Sandbox,
-    host_veth: String,
-    bridge: String,
+pub(crate) struct PodCleanup<'a> {
+    pub(crate) node: &'a Node,
+    pub(crate) containers: Vec<String>,
+    pub(crate) sandbox: Sandbox,
+    pub(crate) host_veth: String,
+    pub(crate) bridge: String,
 }
 
 impl Drop for PodCleanup<'_> {

@@ -1,0 +1,148 @@
+//! Pods on the node: what the control plane asks for ([`PodRequest`]), the
+//! worker that keeps it running ([`worker`]), and what it reports
+//! ([`PodStatus`]).
+//!
+//! The worker applies kubelet's rules from [`crate::lifecycle`]: restarts
+//! per `restartPolicy` with crash-loop back-off, startup, liveness and
+//! readiness probes with their thresholds, and the pod phase.
+
+mod probe_run;
+pub mod worker;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::bundle::VolumeMount;
+use crate::lifecycle::phase::{Phase, RestartPolicy};
+use crate::lifecycle::probe::ProbeSettings;
+
+/// A pod as the runtime runs it; the control plane translates Kubernetes'
+/// `PodSpec` into this (images resolved to layers, volumes to folders).
+#[derive(Clone, Debug)]
+pub struct PodRequest {
+    /// Unique on the node; names the pod's folders and containers.
+    pub uid: String,
+    /// The pod's hostname.
+    pub hostname: String,
+    /// `restartPolicy`.
+    pub restart_policy: RestartPolicy,
+    /// The containers, in order.
+    pub containers: Vec<ContainerRequest>,
+    /// `terminationGracePeriodSeconds`: how long stopping waits after
+    /// SIGTERM before SIGKILL.
+    pub grace: Duration,
+}
+
+/// One container of a pod.
+#[derive(Clone, Debug)]
+pub struct ContainerRequest {
+    /// Its name in the pod.
+    pub name: String,
+    /// The image's layers, lowest first.
+    pub layers: Vec<PathBuf>,
+    /// The command and arguments, already expanded.
+    pub args: Vec<String>,
+    /// `NAME=value` pairs.
+    pub env: Vec<String>,
+    /// The working directory.
+    pub cwd: String,
+    /// Memory limit in bytes.
+    pub memory_limit: Option<i64>,
+    /// Volume mounts.
+    pub mounts: Vec<VolumeMount>,
+    /// `startupProbe`.
+    pub startup: Option<Probe>,
+    /// `livenessProbe`.
+    pub liveness: Option<Probe>,
+    /// `readinessProbe`.
+    pub readiness: Option<Probe>,
+}
+
+/// A probe: what to check and when.
+#[derive(Clone, Debug)]
+pub struct Probe {
+    /// The check.
+    pub action: ProbeAction,
+    /// Timing and thresholds.
+    pub settings: ProbeSettings,
+}
+
+/// What a probe checks.
+#[derive(Clone, Debug)]
+pub enum ProbeAction {
+    /// Run a command in the container; exit 0 passes.
+    Exec(Vec<String>),
+    /// Open a TCP connection to the pod's address and port.
+    TcpSocket {
+        /// The port.
+        port: u16,
+    },
+    /// GET a path from the pod's address; 200-399 passes.
+    HttpGet {
+        /// The port.
+        port: u16,
+        /// The path.
+        path: String,
+    },
+}
+
+/// A container's state, with Kubernetes' reasons.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ContainerState {
+    /// Not running: being created, or backing off before a restart.
+    Waiting {
+        /// `ContainerCreating`, `CrashLoopBackOff`...
+        reason: String,
+    },
+    /// Running since `started_at`.
+    Running {
+        /// RFC 3339.
+        started_at: String,
+    },
+    /// Ended and not restarting.
+    Terminated {
+        /// The exit code.
+        exit_code: i32,
+        /// `Completed`, `Error`, `OOMKilled`.
+        reason: String,
+    },
+}
+
+/// One container's status.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerStatus {
+    /// Its name in the pod.
+    pub name: String,
+    /// What it is doing.
+    pub state: ContainerState,
+    /// How it last ended, if it ever did.
+    pub last_termination: Option<(i32, String)>,
+    /// Whether its readiness probe passes (true without one, once running
+    /// and past its startup probe).
+    pub ready: bool,
+    /// How many times it was restarted.
+    pub restart_count: u32,
+}
+
+/// A pod's status, as the worker last computed it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodStatus {
+    /// The phase.
+    pub phase: Phase,
+    /// The pod's address, once its network is up.
+    pub pod_ip: Option<String>,
+    /// Every container, in order.
+    pub containers: Vec<ContainerStatus>,
+}
+
+impl PodStatus {
+    /// The `Ready` condition: every container ready.
+    pub fn ready(&self) -> bool {
+        !self.containers.is_empty() && self.containers.iter().all(|c| c.ready)
+    }
+}

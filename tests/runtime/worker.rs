@@ -1,0 +1,123 @@
+//! The pod worker on real containers: readiness that follows a probe, and
+//! a container whose liveness fails, restarted with kubelet's back-off.
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use driftless_image::ImageStore;
+use driftless_runtime::lifecycle::phase::{Phase, RestartPolicy};
+use driftless_runtime::lifecycle::probe::ProbeSettings;
+use driftless_runtime::network::{Bridge, Ipam, PodInterface, route_exists};
+use driftless_runtime::pod::worker::{self, Placement};
+use driftless_runtime::pod::{ContainerRequest, ContainerState, PodRequest, Probe, ProbeAction};
+use driftless_runtime::Sandbox;
+use ipnet::Ipv4Net;
+
+use crate::pod::{Netlink, PodCleanup};
+use crate::{DEADLINE, Node};
+
+fn fast(failure_threshold: u32) -> ProbeSettings {
+    ProbeSettings { period: Duration::from_millis(200), failure_threshold, ..Default::default() }
+}
+
+fn wait_for(what: &str, status: impl Fn() -> String, mut check: impl FnMut() -> bool) -> Instant {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}: {}", status());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Instant::now()
+}
+
+#[test]
+fn readiness_follows_the_probe_and_failed_liveness_restarts_with_back_off() {
+    let node = Node::new("worker");
+    let id = std::process::id();
+    let bridge_name = format!("dlw{}", id % 100_000);
+    let cidr: Ipv4Net = format!("10.244.{}.0/24", 150 + id % 50).parse().unwrap();
+    let ipam = Ipam::new(node.dir.path().join("ipam"), cidr);
+    let sandbox_dir = node.dir.path().join("pods/pod-w/ns");
+    let _cleanup = PodCleanup {
+        node: &node,
+        containers: vec![],
+        sandbox: Sandbox::at(&sandbox_dir),
+        host_veth: PodInterface::host_name("default/pod-w"),
+        bridge: bridge_name.clone(),
+    };
+    let net = Netlink::new();
+    let bridge = net.run(Bridge::ensure(&net.handle, &bridge_name, cidr, ipam.gateway())).unwrap();
+    assert!(route_exists(cidr, &bridge_name).unwrap(), "{cidr} is not routed to {bridge_name}");
+    let sandbox = Sandbox::create(std::path::Path::new(env!("CARGO_BIN_EXE_driftless-shim")), &sandbox_dir, "pod-w").unwrap();
+    let ip = ipam.allocate("default/pod-w").unwrap();
+    net.run(PodInterface::attach(&net.handle, &bridge, &sandbox.namespace("net"), "default/pod-w", ip)).unwrap();
+
+    let store = ImageStore::open(node.dir.path().join("data")).unwrap();
+    store.import(crate::image::busybox_layout(), Some("busybox")).unwrap();
+    let image = store.resolve("busybox:1.35").unwrap();
+    let layers = image.layers.clone();
+    let container = |name: &str, script: &str| ContainerRequest {
+        name: name.into(),
+        layers: layers.clone(),
+        args: vec!["sh".into(), "-c".into(), script.into()],
+        // The image's environment, as a pod gets it (busybox links live in
+        // /bin, /sbin, /usr/bin and /usr/sbin).
+        env: image.config.env.clone(),
+        cwd: "/".into(),
+        memory_limit: None,
+        mounts: vec![],
+        startup: None,
+        liveness: None,
+        readiness: None,
+    };
+    let mut web = container("web", "exec httpd -f -p 8080 -h /www");
+    web.readiness = Some(Probe { action: ProbeAction::Exec(vec!["test".into(), "-f".into(), "/tmp/ready".into()]), settings: fast(1) });
+    web.liveness = Some(Probe { action: ProbeAction::HttpGet { port: 8080, path: "/".into() }, settings: fast(3) });
+    let mut crasher = container("crasher", "exec sleep 600");
+    crasher.liveness = Some(Probe { action: ProbeAction::TcpSocket { port: 9999 }, settings: fast(1) });
+    let request = PodRequest {
+        uid: "pod-w".into(),
+        hostname: "pod-w".into(),
+        restart_policy: RestartPolicy::Always,
+        containers: vec![web, crasher],
+        grace: Duration::from_secs(2),
+    };
+    let placement = Placement { sandbox: sandbox_dir.clone(), ip: Some(IpAddr::V4(ip)), cgroup_parent: format!("/{}/pod-w", node.cgroup_parent) };
+    let pod = worker::start(node.layout.clone(), placement, request);
+
+    // Running, but not ready until its readiness probe passes.
+    wait_for("web running", || format!("{:?}", pod.status()), || matches!(pod.status().containers[0].state, ContainerState::Running { .. }));
+    assert!(!pod.status().containers[0].ready);
+    assert_eq!(pod.status().phase, Phase::Running);
+    let web_id = |instance: u32| format!("pod-w-web-{instance}");
+    let exec = |args: &[&str]| {
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        node.layout.exec(&web_id(0), &args).status().unwrap()
+    };
+    assert!(exec(&["touch", "/tmp/ready"]).success());
+    wait_for("web ready", || format!("{:?}", pod.status()), || pod.status().containers[0].ready);
+    assert!(exec(&["rm", "/tmp/ready"]).success());
+    wait_for("web not ready", || format!("{:?}", pod.status()), || !pod.status().containers[0].ready);
+    assert_eq!(pod.status().containers[0].restart_count, 0, "readiness never restarts");
+
+    // Liveness fails at once: killed and restarted at once the first time,
+    // then after kubelet's 10 s back-off, shown as CrashLoopBackOff.
+    let first = wait_for("first restart", || format!("{:?}", pod.status()), || pod.status().containers[1].restart_count >= 1);
+    let mut saw_backoff = false;
+    let second = wait_for("second restart", || format!("{:?}", pod.status()), || {
+        let status = pod.status();
+        saw_backoff |= status.containers[1].state == ContainerState::Waiting { reason: "CrashLoopBackOff".into() };
+        status.containers[1].restart_count >= 2
+    });
+    let gap = second.duration_since(first);
+    assert!(gap >= Duration::from_secs(9), "second restart came after {gap:?}, not after the 10 s back-off");
+    assert!(gap < Duration::from_secs(20), "{gap:?}");
+    assert!(saw_backoff, "CrashLoopBackOff was never reported");
+    let last = pod.status().containers[1].last_termination.clone().unwrap();
+    assert_eq!(last, (137, "Error".to_owned()));
+    assert_eq!(pod.status().phase, Phase::Running);
+
+    pod.stop();
+    let left = node.layout.list().unwrap();
+    assert!(left.is_empty(), "stopping the pod removes its containers: {left:?}");
+    let _ = DEADLINE;
+}
