@@ -40,6 +40,8 @@ pub struct ContainerConfig {
     pub sandbox: Option<PathBuf>,
     /// Volumes mounted into the container, in order.
     pub mounts: Vec<VolumeMount>,
+    /// Mount the root filesystem read-only (`readOnlyRootFilesystem`).
+    pub read_only_root: bool,
     /// The capabilities to grant (`CAP_CHOWN`...); `None` grants
     /// [`DEFAULT_CAPABILITIES`]. Kubernetes' `securityContext.capabilities`
     /// add/drop are applied to the default by the pod layer.
@@ -191,7 +193,7 @@ pub fn spec(config: &ContainerConfig) -> Result<Spec, BundleError> {
     }
     let mut spec = SpecBuilder::default()
         .version(defaults.version().clone())
-        .root(RootBuilder::default().path(config.rootfs.clone()).readonly(false).build().map_err(wrap)?)
+        .root(RootBuilder::default().path(config.rootfs.clone()).readonly(config.read_only_root).build().map_err(wrap)?)
         .process(process)
         .mounts(mounts)
         .linux(linux);

@@ -29,6 +29,7 @@ pub mod log;
 pub mod rootfs;
 pub mod network;
 pub mod pod;
+pub mod podspec;
 pub mod reaper;
 pub mod sandbox;
 pub mod shim;

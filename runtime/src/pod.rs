@@ -50,6 +50,16 @@ pub struct ContainerRequest {
     pub cwd: String,
     /// Memory limit in bytes.
     pub memory_limit: Option<i64>,
+    /// CPU limit as a CFS quota per period, in microseconds.
+    pub cpu_quota: Option<(i64, u64)>,
+    /// The user and group to run as.
+    pub uid: u32,
+    /// See `uid`.
+    pub gid: u32,
+    /// Mount the root filesystem read-only.
+    pub read_only_root: bool,
+    /// The capabilities to grant; `None` for the default set.
+    pub capabilities: Option<Vec<String>>,
     /// Volume mounts.
     pub mounts: Vec<VolumeMount>,
     /// `startupProbe`.

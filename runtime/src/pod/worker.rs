@@ -200,6 +200,11 @@ impl Worker {
             cwd: c.request.cwd.clone(),
             cgroups_path: PathBuf::from(format!("{}/{id}", self.placement.cgroup_parent)),
             memory_limit: c.request.memory_limit,
+            cpu_quota: c.request.cpu_quota,
+            uid: c.request.uid,
+            gid: c.request.gid,
+            read_only_root: c.request.read_only_root,
+            capabilities: c.request.capabilities.clone(),
             sandbox: Some(self.placement.sandbox.clone()),
             mounts: c.request.mounts.clone(),
             ..Default::default()

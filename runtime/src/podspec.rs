@@ -1,0 +1,555 @@
+//! Kubernetes' `Pod` to the runtime's [`PodRequest`]: what kubelet does
+//! between the API object and the container runtime.
+//!
+//! It resolves what the pod refers to through [`Resolve`] (images,
+//! ConfigMaps, Secrets, claims; the control plane implements it over its
+//! store, tests with a fake), writes the pod's volume content and its
+//! `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf` under the pod's
+//! folder, and builds each container's command, environment, limits,
+//! probes, mounts and security settings with Kubernetes' rules.
+
+pub mod expand;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use driftless_model::Quantity;
+use driftless_model::k8s_openapi::api::core::v1 as core;
+use driftless_model::k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use crate::bundle::{DEFAULT_CAPABILITIES, MountSource, VolumeMount};
+use crate::lifecycle::phase::RestartPolicy;
+use crate::lifecycle::probe::ProbeSettings;
+use crate::pod::{ContainerRequest, PodRequest, Probe, ProbeAction};
+use crate::volumes::{File, write_atomically};
+
+/// An image as the runtime needs it.
+#[derive(Clone, Debug, Default)]
+pub struct ResolvedImage {
+    /// Layer folders, lowest first.
+    pub layers: Vec<PathBuf>,
+    /// `ENTRYPOINT`.
+    pub entrypoint: Vec<String>,
+    /// `CMD`.
+    pub cmd: Vec<String>,
+    /// `NAME=value`.
+    pub env: Vec<String>,
+    /// `WORKDIR`.
+    pub working_dir: Option<String>,
+}
+
+/// What a pod refers to, looked up by the caller.
+pub trait Resolve {
+    /// The image, honouring the pull policy; `Err` carries the message.
+    fn image(&self, reference: &str, pull_policy: &str) -> Result<ResolvedImage, String>;
+    /// A ConfigMap's data (`binaryData` included).
+    fn config_map(&self, namespace: &str, name: &str) -> Option<BTreeMap<String, Vec<u8>>>;
+    /// A Secret's data, decoded.
+    fn secret(&self, namespace: &str, name: &str) -> Option<BTreeMap<String, Vec<u8>>>;
+    /// The folder bound to a PersistentVolumeClaim, once it is bound.
+    fn claim(&self, namespace: &str, name: &str) -> Option<PathBuf>;
+}
+
+/// Node settings the translation needs.
+#[derive(Clone, Debug)]
+pub struct NodeSettings {
+    /// The cluster DNS address pods get as their nameserver.
+    pub cluster_dns: String,
+    /// The cluster domain (`cluster.local`).
+    pub cluster_domain: String,
+    /// Whether `hostPath` volumes are allowed.
+    pub allow_host_path: bool,
+    /// Whether privileged containers are allowed.
+    pub allow_privileged: bool,
+    /// The node's name (`spec.nodeName`).
+    pub node_name: String,
+}
+
+impl Default for NodeSettings {
+    fn default() -> Self {
+        NodeSettings {
+            cluster_dns: "10.96.0.10".into(),
+            cluster_domain: "cluster.local".into(),
+            allow_host_path: false,
+            allow_privileged: false,
+            node_name: "localhost".into(),
+        }
+    }
+}
+
+/// Why a pod cannot be run as it is, with the reason kubelet reports.
+#[derive(Debug, thiserror::Error)]
+pub enum TranslateError {
+    /// The image is not available.
+    #[error("container {container}: {message}")]
+    Image {
+        /// The container.
+        container: String,
+        /// What the image source said.
+        message: String,
+        /// `ErrImagePull` or `ErrImageNeverPull`.
+        reason: &'static str,
+    },
+    /// A ConfigMap, Secret, key or claim the pod needs is missing.
+    #[error("{0}")]
+    Config(String),
+    /// The node refuses something the pod asks for.
+    #[error("{0}")]
+    Refused(String),
+    /// Volume content could not be written.
+    #[error(transparent)]
+    Volume(#[from] crate::volumes::VolumeError),
+    /// A file of the pod could not be written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl TranslateError {
+    /// The waiting reason kubelet shows for this error.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            TranslateError::Image { reason, .. } => reason,
+            TranslateError::Config(_) => "CreateContainerConfigError",
+            TranslateError::Refused(_) | TranslateError::Volume(_) | TranslateError::Io { .. } => "CreateContainerError",
+        }
+    }
+}
+
+/// The pod's identity where the translation needs it.
+#[derive(Clone, Debug)]
+pub struct PodIdentity {
+    /// `metadata.uid` (or any unique id).
+    pub uid: String,
+    /// The pod's address, once known.
+    pub ip: Option<String>,
+}
+
+/// Translates `pod` into a request, writing its volumes and files under
+/// `pod_dir`.
+pub fn translate(
+    pod: &core::Pod,
+    identity: &PodIdentity,
+    pod_dir: &Path,
+    node: &NodeSettings,
+    resolve: &impl Resolve,
+) -> Result<PodRequest, TranslateError> {
+    let spec = pod.spec.as_ref().ok_or_else(|| TranslateError::Refused("pod has no spec".into()))?;
+    let meta = &pod.metadata;
+    let namespace = meta.namespace.clone().unwrap_or_else(|| "default".into());
+    let name = meta.name.clone().unwrap_or_default();
+    let hostname = spec.hostname.clone().unwrap_or_else(|| name.clone());
+
+    let volumes = volumes(spec, &namespace, pod_dir, node, resolve, meta)?;
+    let files = pod_files(spec, &namespace, &hostname, identity, pod_dir, node)?;
+    let fields = FieldValues { namespace: &namespace, name: &name, identity, node, meta, spec };
+    let mut containers = Vec::new();
+    for c in &spec.containers {
+        containers.push(container(c, &fields, &volumes, &files, resolve)?);
+    }
+    Ok(PodRequest {
+        uid: identity.uid.clone(),
+        hostname,
+        restart_policy: match spec.restart_policy.as_deref() {
+            Some("OnFailure") => RestartPolicy::OnFailure,
+            Some("Never") => RestartPolicy::Never,
+            _ => RestartPolicy::Always,
+        },
+        containers,
+        grace: Duration::from_secs(spec.termination_grace_period_seconds.unwrap_or(30).max(0) as u64),
+    })
+}
+
+struct FieldValues<'a> {
+    namespace: &'a str,
+    name: &'a str,
+    identity: &'a PodIdentity,
+    node: &'a NodeSettings,
+    meta: &'a driftless_model::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    spec: &'a core::PodSpec,
+}
+
+impl FieldValues<'_> {
+    /// A `fieldRef` path's value, as the downward API gives it.
+    fn get(&self, path: &str) -> Option<String> {
+        let map_key = |prefix: &str| path.strip_prefix(prefix).and_then(|k| k.strip_suffix("']"));
+        if let Some(key) = map_key("metadata.labels['") {
+            return self.meta.labels.as_ref().and_then(|l| l.get(key).cloned());
+        }
+        if let Some(key) = map_key("metadata.annotations['") {
+            return self.meta.annotations.as_ref().and_then(|a| a.get(key).cloned());
+        }
+        match path {
+            "metadata.name" => Some(self.name.to_owned()),
+            "metadata.namespace" => Some(self.namespace.to_owned()),
+            "metadata.uid" => Some(self.identity.uid.clone()),
+            "status.podIP" => self.identity.ip.clone(),
+            "spec.nodeName" => Some(self.node.node_name.clone()),
+            "spec.serviceAccountName" => Some(self.spec.service_account_name.clone().unwrap_or_else(|| "default".into())),
+            _ => None,
+        }
+    }
+}
+
+/// A volume as containers mount it.
+#[derive(Clone, Debug)]
+struct Volume {
+    source: MountSource,
+    read_only: bool,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TranslateError + '_ {
+    move |source| TranslateError::Io { path: path.to_path_buf(), source }
+}
+
+fn volumes(
+    spec: &core::PodSpec,
+    namespace: &str,
+    pod_dir: &Path,
+    node: &NodeSettings,
+    resolve: &impl Resolve,
+    meta: &driftless_model::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> Result<HashMap<String, Volume>, TranslateError> {
+    let mut out = HashMap::new();
+    for v in spec.volumes.iter().flatten() {
+        let dir = pod_dir.join("volumes").join(&v.name);
+        let volume = if let Some(empty) = &v.empty_dir {
+            if empty.medium.as_deref() == Some("Memory") {
+                let size = empty.size_limit.as_ref().and_then(|q| q.0.parse::<Quantity>().ok()).map(|q| q.value().max(0) as u64);
+                Volume { source: MountSource::Tmpfs { size }, read_only: false }
+            } else {
+                std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+                Volume { source: MountSource::Bind(dir), read_only: false }
+            }
+        } else if let Some(host) = &v.host_path {
+            if !node.allow_host_path {
+                return Err(TranslateError::Refused(format!("volume {}: hostPath volumes are not allowed on this node", v.name)));
+            }
+            Volume { source: MountSource::Bind(PathBuf::from(&host.path)), read_only: false }
+        } else if let Some(cm) = &v.config_map {
+            let data = match resolve.config_map(namespace, &cm.name) {
+                Some(data) => data,
+                None if cm.optional == Some(true) => BTreeMap::new(),
+                None => return Err(TranslateError::Config(format!("configmap \"{}\" not found", cm.name))),
+            };
+            let items: Vec<(String, String, Option<i32>)> =
+                cm.items.iter().flatten().map(|i| (i.key.clone(), i.path.clone(), i.mode)).collect();
+            write_atomically(&dir, &project(&data, &items, cm.default_mode.unwrap_or(0o644), &cm.name, "configmap")?)?;
+            Volume { source: MountSource::Bind(dir), read_only: true }
+        } else if let Some(secret) = &v.secret {
+            let name = secret.secret_name.clone().unwrap_or_default();
+            let data = match resolve.secret(namespace, &name) {
+                Some(data) => data,
+                None if secret.optional == Some(true) => BTreeMap::new(),
+                None => return Err(TranslateError::Config(format!("secret \"{name}\" not found"))),
+            };
+            let items: Vec<(String, String, Option<i32>)> =
+                secret.items.iter().flatten().map(|i| (i.key.clone(), i.path.clone(), i.mode)).collect();
+            write_atomically(&dir, &project(&data, &items, secret.default_mode.unwrap_or(0o644), &name, "secret")?)?;
+            Volume { source: MountSource::Bind(dir), read_only: true }
+        } else if let Some(downward) = &v.downward_api {
+            let mut files = Vec::new();
+            for item in downward.items.iter().flatten() {
+                let Some(field) = &item.field_ref else { continue };
+                let text = match field.field_path.as_str() {
+                    "metadata.labels" => key_values(meta.labels.as_ref()),
+                    "metadata.annotations" => key_values(meta.annotations.as_ref()),
+                    "metadata.name" => meta.name.clone().unwrap_or_default(),
+                    "metadata.namespace" => namespace.to_owned(),
+                    other => return Err(TranslateError::Refused(format!("downwardAPI field {other:?} is not supported"))),
+                };
+                let mode = item.mode.or(downward.default_mode).unwrap_or(0o644) as u32;
+                files.push(File { path: item.path.clone(), data: text.into_bytes(), mode });
+            }
+            write_atomically(&dir, &files)?;
+            Volume { source: MountSource::Bind(dir), read_only: true }
+        } else if let Some(claim) = &v.persistent_volume_claim {
+            let path = resolve
+                .claim(namespace, &claim.claim_name)
+                .ok_or_else(|| TranslateError::Config(format!("persistentvolumeclaim \"{}\" is not bound", claim.claim_name)))?;
+            Volume { source: MountSource::Bind(path), read_only: claim.read_only == Some(true) }
+        } else {
+            return Err(TranslateError::Refused(format!("volume {}: unsupported volume type", v.name)));
+        };
+        out.insert(v.name.clone(), volume);
+    }
+    Ok(out)
+}
+
+/// Files of a configMap or secret volume: every key, or the listed items.
+fn project(
+    data: &BTreeMap<String, Vec<u8>>,
+    items: &[(String, String, Option<i32>)],
+    default_mode: i32,
+    name: &str,
+    kind: &str,
+) -> Result<Vec<File>, TranslateError> {
+    if items.is_empty() {
+        return Ok(data.iter().map(|(k, v)| File { path: k.clone(), data: v.clone(), mode: default_mode as u32 }).collect());
+    }
+    items
+        .iter()
+        .map(|(key, path, mode)| match data.get(key) {
+            Some(v) => Ok(File { path: path.clone(), data: v.clone(), mode: mode.unwrap_or(default_mode) as u32 }),
+            None => Err(TranslateError::Config(format!("{kind} \"{name}\" has no key \"{key}\""))),
+        })
+        .collect()
+}
+
+/// Labels or annotations in the downward API's file format.
+fn key_values(map: Option<&BTreeMap<String, String>>) -> String {
+    map.into_iter().flatten().map(|(k, v)| format!("{k}={v:?}\n")).collect()
+}
+
+/// `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf` for the pod.
+fn pod_files(
+    spec: &core::PodSpec,
+    namespace: &str,
+    hostname: &str,
+    identity: &PodIdentity,
+    pod_dir: &Path,
+    node: &NodeSettings,
+) -> Result<Vec<VolumeMount>, TranslateError> {
+    let etc = pod_dir.join("etc");
+    std::fs::create_dir_all(&etc).map_err(io(&etc))?;
+    let domain = &node.cluster_domain;
+    let mut hosts = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    if let Some(ip) = &identity.ip {
+        match &spec.subdomain {
+            Some(sub) => hosts.push_str(&format!("{ip}\t{hostname}.{sub}.{namespace}.svc.{domain}\t{hostname}\n")),
+            None => hosts.push_str(&format!("{ip}\t{hostname}\n")),
+        }
+    }
+    let resolv = match spec.dns_policy.as_deref() {
+        Some("Default") => std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+        Some("None") => {
+            let config = spec.dns_config.clone().unwrap_or_default();
+            let mut text = String::new();
+            for server in config.nameservers.iter().flatten() {
+                text.push_str(&format!("nameserver {server}\n"));
+            }
+            let searches: Vec<String> = config.searches.unwrap_or_default();
+            if !searches.is_empty() {
+                text.push_str(&format!("search {}\n", searches.join(" ")));
+            }
+            let options: Vec<String> = config
+                .options
+                .iter()
+                .flatten()
+                .map(|o| match &o.value {
+                    Some(v) => format!("{}:{v}", o.name.clone().unwrap_or_default()),
+                    None => o.name.clone().unwrap_or_default(),
+                })
+                .collect();
+            if !options.is_empty() {
+                text.push_str(&format!("options {}\n", options.join(" ")));
+            }
+            text
+        }
+        // ClusterFirst (the default) and ClusterFirstWithHostNet.
+        _ => format!(
+            "nameserver {}\nsearch {namespace}.svc.{domain} svc.{domain} {domain}\noptions ndots:5\n",
+            node.cluster_dns
+        ),
+    };
+    let mut mounts = Vec::new();
+    for (file, text) in [("hosts", hosts), ("hostname", format!("{hostname}\n")), ("resolv.conf", resolv)] {
+        let path = etc.join(file);
+        std::fs::write(&path, text).map_err(io(&path))?;
+        mounts.push(VolumeMount { destination: format!("/etc/{file}"), source: MountSource::Bind(path), read_only: false });
+    }
+    Ok(mounts)
+}
+
+fn container(
+    c: &core::Container,
+    fields: &FieldValues<'_>,
+    volumes: &HashMap<String, Volume>,
+    pod_files: &[VolumeMount],
+    resolve: &impl Resolve,
+) -> Result<ContainerRequest, TranslateError> {
+    let reference = c.image.clone().unwrap_or_default();
+    let policy = c.image_pull_policy.clone().unwrap_or_else(|| driftless_model::defaults::default_pull_policy(&reference).to_owned());
+    let image = resolve.image(&reference, &policy).map_err(|message| TranslateError::Image {
+        container: c.name.clone(),
+        message,
+        reason: if policy == "Never" { "ErrImageNeverPull" } else { "ErrImagePull" },
+    })?;
+
+    // The image's environment first, then envFrom, then env; later wins.
+    let mut env: Vec<(String, String)> = image
+        .env
+        .iter()
+        .filter_map(|e| e.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .collect();
+    let mut defined: HashMap<String, String> = HashMap::new();
+    fn set(env: &mut Vec<(String, String)>, defined: &mut HashMap<String, String>, k: String, v: String) {
+        defined.insert(k.clone(), v.clone());
+        match env.iter_mut().find(|(name, _)| *name == k) {
+            Some(slot) => slot.1 = v,
+            None => env.push((k, v)),
+        }
+    }
+    for from in c.env_from.iter().flatten() {
+        let prefix = from.prefix.clone().unwrap_or_default();
+        let (data, name, optional, kind) = match (&from.config_map_ref, &from.secret_ref) {
+            (Some(r), _) => (resolve.config_map(fields.namespace, &r.name), r.name.clone(), r.optional, "configmap"),
+            (None, Some(r)) => (resolve.secret(fields.namespace, &r.name), r.name.clone(), r.optional, "secret"),
+            (None, None) => continue,
+        };
+        let data = match data {
+            Some(data) => data,
+            None if optional == Some(true) => continue,
+            None => return Err(TranslateError::Config(format!("{kind} \"{name}\" not found"))),
+        };
+        for (k, v) in data {
+            set(&mut env, &mut defined, format!("{prefix}{k}"), String::from_utf8_lossy(&v).into_owned());
+        }
+    }
+    for var in c.env.iter().flatten() {
+        let value = match &var.value_from {
+            None => expand::expand(var.value.as_deref().unwrap_or_default(), &defined),
+            Some(from) => {
+                if let Some(field) = &from.field_ref {
+                    fields.get(&field.field_path).unwrap_or_default()
+                } else if let Some(r) = &from.config_map_key_ref {
+                    match resolve.config_map(fields.namespace, &r.name).and_then(|d| d.get(&r.key).cloned()) {
+                        Some(v) => String::from_utf8_lossy(&v).into_owned(),
+                        None if r.optional == Some(true) => continue,
+                        None => return Err(TranslateError::Config(format!("couldn't find key {} in ConfigMap {}/{}", r.key, fields.namespace, r.name))),
+                    }
+                } else if let Some(r) = &from.secret_key_ref {
+                    match resolve.secret(fields.namespace, &r.name).and_then(|d| d.get(&r.key).cloned()) {
+                        Some(v) => String::from_utf8_lossy(&v).into_owned(),
+                        None if r.optional == Some(true) => continue,
+                        None => return Err(TranslateError::Config(format!("couldn't find key {} in Secret {}/{}", r.key, fields.namespace, r.name))),
+                    }
+                } else {
+                    continue;
+                }
+            }
+        };
+        set(&mut env, &mut defined, var.name.clone(), value);
+    }
+
+    // Kubernetes' command rules, then $(VAR) with the container's variables.
+    let command = c.command.clone().unwrap_or_default();
+    let args_given = c.args.clone().unwrap_or_default();
+    let args: Vec<String> = match (command.is_empty(), args_given.is_empty()) {
+        (true, true) => image.entrypoint.iter().chain(&image.cmd).cloned().collect(),
+        (true, false) => image.entrypoint.iter().chain(&args_given).cloned().collect(),
+        (false, _) => command.iter().chain(&args_given).cloned().collect(),
+    };
+    let args: Vec<String> = args.iter().map(|a| expand::expand(a, &defined)).collect();
+    if args.is_empty() {
+        return Err(TranslateError::Refused(format!("container {}: no command (the image has no entrypoint or cmd)", c.name)));
+    }
+
+    let limits = c.resources.as_ref().and_then(|r| r.limits.as_ref());
+    let limit = |name: &str| limits.and_then(|l| l.get(name)).and_then(|q| q.0.parse::<Quantity>().ok());
+    let memory_limit = limit("memory").map(|q| q.value() as i64);
+    // CFS: quota per 100 ms period, in microseconds (1 CPU = 100,000).
+    let cpu_quota = limit("cpu").map(|q| ((q.millis() * 100).max(1000) as i64, 100_000u64));
+
+    let security = c.security_context.as_ref();
+    let pod_security = fields.spec.security_context.as_ref();
+    if security.and_then(|s| s.privileged) == Some(true) && !fields.node.allow_privileged {
+        return Err(TranslateError::Refused(format!("container {}: privileged containers are not allowed on this node", c.name)));
+    }
+    let uid = security.and_then(|s| s.run_as_user).or(pod_security.and_then(|s| s.run_as_user)).unwrap_or(0);
+    let gid = security.and_then(|s| s.run_as_group).or(pod_security.and_then(|s| s.run_as_group)).unwrap_or(0);
+    let capabilities = security.and_then(|s| s.capabilities.as_ref()).map(|caps| {
+        let normal = |c: &String| c.trim_start_matches("CAP_").to_ascii_uppercase();
+        let drop: Vec<String> = caps.drop.iter().flatten().map(normal).collect();
+        let mut set: Vec<String> = if drop.iter().any(|d| d == "ALL") {
+            Vec::new()
+        } else {
+            DEFAULT_CAPABILITIES.iter().map(|c| c.trim_start_matches("CAP_").to_owned()).filter(|c| !drop.contains(c)).collect()
+        };
+        for add in caps.add.iter().flatten().map(normal) {
+            if !set.contains(&add) {
+                set.push(add);
+            }
+        }
+        set
+    });
+
+    let mut mounts = pod_files.to_vec();
+    for m in c.volume_mounts.iter().flatten() {
+        let volume = volumes
+            .get(&m.name)
+            .ok_or_else(|| TranslateError::Refused(format!("container {}: volume {:?} not found", c.name, m.name)))?;
+        let source = match (&volume.source, m.sub_path.as_deref().filter(|s| !s.is_empty())) {
+            (MountSource::Bind(path), Some(sub)) => {
+                let target = path.join(sub);
+                if !target.exists() {
+                    std::fs::create_dir_all(&target).map_err(io(&target))?;
+                }
+                MountSource::Bind(target)
+            }
+            (source, _) => source.clone(),
+        };
+        mounts.push(VolumeMount {
+            destination: m.mount_path.clone(),
+            source,
+            read_only: m.read_only == Some(true) || volume.read_only,
+        });
+    }
+
+    let ports: HashMap<String, u16> =
+        c.ports.iter().flatten().filter_map(|p| p.name.clone().map(|n| (n, p.container_port as u16))).collect();
+    let probe = |p: &Option<core::Probe>| -> Option<Probe> {
+        let p = p.as_ref()?;
+        let port = |port: &IntOrString| match port {
+            IntOrString::Int(n) => Some(*n as u16),
+            IntOrString::String(name) => ports.get(name).copied(),
+        };
+        let action = if let Some(exec) = &p.exec {
+            ProbeAction::Exec(exec.command.clone().unwrap_or_default())
+        } else if let Some(http) = &p.http_get {
+            ProbeAction::HttpGet { port: port(&http.port)?, path: http.path.clone().unwrap_or_else(|| "/".into()) }
+        } else if let Some(tcp) = &p.tcp_socket {
+            ProbeAction::TcpSocket { port: port(&tcp.port)? }
+        } else {
+            return None;
+        };
+        let secs = |v: Option<i32>, default: u64| Duration::from_secs(v.filter(|v| *v > 0).map_or(default, |v| v as u64));
+        Some(Probe {
+            action,
+            settings: ProbeSettings {
+                initial_delay: Duration::from_secs(p.initial_delay_seconds.unwrap_or(0).max(0) as u64),
+                period: secs(p.period_seconds, 10),
+                timeout: secs(p.timeout_seconds, 1),
+                success_threshold: p.success_threshold.filter(|v| *v > 0).unwrap_or(1) as u32,
+                failure_threshold: p.failure_threshold.filter(|v| *v > 0).unwrap_or(3) as u32,
+            },
+        })
+    };
+
+    Ok(ContainerRequest {
+        name: c.name.clone(),
+        layers: image.layers,
+        args,
+        env: env.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        cwd: c.working_dir.clone().or(image.working_dir).unwrap_or_else(|| "/".into()),
+        memory_limit,
+        cpu_quota,
+        uid: uid.max(0) as u32,
+        gid: gid.max(0) as u32,
+        read_only_root: security.and_then(|s| s.read_only_root_filesystem) == Some(true),
+        capabilities,
+        mounts,
+        startup: probe(&c.startup_probe),
+        liveness: probe(&c.liveness_probe),
+        readiness: probe(&c.readiness_probe),
+    })
+}
+
+#[cfg(test)]
+mod tests;
