@@ -215,6 +215,12 @@ impl Layout {
         crate::exec::command(&self.shim, &self.state_root(), id, args)
     }
 
+    /// Releases an exited container's root filesystem but keeps its folder,
+    /// so its log and status stay readable (`kubectl logs --previous`).
+    pub fn release(&self, id: &str) -> Result<(), RuntimeError> {
+        crate::rootfs::unmount(&self.container_dir(id)).map_err(RuntimeError::Rootfs)
+    }
+
     /// Removes an exited container's folder (bundle, status, log, writable
     /// layer), unmounting its root filesystem first.
     pub fn remove(&self, id: &str) -> Result<(), RuntimeError> {

@@ -119,10 +119,102 @@ fn readiness_follows_the_probe_and_failed_liveness_restarts_with_back_off() {
     assert!(saw_backoff, "CrashLoopBackOff was never reported");
     let last = pod.status().containers[1].last_termination.clone().unwrap();
     assert_eq!(last, (137, "Error".to_owned()));
+    // The previous instance's log is kept; older ones are not.
+    let kept: Vec<String> = node.layout.list().unwrap().into_iter().map(|(id, _)| id).filter(|id| id.contains("crasher")).collect();
+    assert_eq!(kept.len(), 2, "current and previous instance: {kept:?}");
     assert_eq!(pod.status().phase, Phase::Running);
 
     pod.stop();
     let left = node.layout.list().unwrap();
     assert!(left.is_empty(), "stopping the pod removes its containers: {left:?}");
     let _ = DEADLINE;
+}
+
+/// A resolver over a real image store and in-memory ConfigMaps.
+struct StoreResolver<'a> {
+    store: &'a ImageStore,
+    config: std::collections::BTreeMap<String, Vec<u8>>,
+}
+
+impl driftless_runtime::podspec::Resolve for StoreResolver<'_> {
+    fn image(&self, reference: &str, _policy: &str) -> Result<driftless_runtime::podspec::ResolvedImage, String> {
+        let image = self.store.resolve(reference).map_err(|e| e.to_string())?;
+        Ok(driftless_runtime::podspec::ResolvedImage {
+            layers: image.layers,
+            entrypoint: image.config.entrypoint,
+            cmd: image.config.cmd,
+            env: image.config.env,
+            working_dir: image.config.working_dir,
+        })
+    }
+    fn config_map(&self, _ns: &str, name: &str) -> Option<std::collections::BTreeMap<String, Vec<u8>>> {
+        (name == "web-config").then(|| self.config.clone())
+    }
+    fn secret(&self, _ns: &str, _name: &str) -> Option<std::collections::BTreeMap<String, Vec<u8>>> {
+        None
+    }
+    fn claim(&self, _ns: &str, _name: &str) -> Option<std::path::PathBuf> {
+        None
+    }
+}
+
+#[test]
+fn a_kubernetes_pod_manifest_runs_with_its_environment_files_and_dns_settings() {
+    let node = Node::new("podspec");
+    let store = ImageStore::open(node.dir.path().join("data")).unwrap();
+    store.import(crate::image::busybox_layout(), Some("busybox")).unwrap();
+    let manifest = "\
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: shop}
+spec:
+  containers:
+  - name: main
+    image: busybox:1.35
+    imagePullPolicy: Never
+    command: [sh, -c, 'echo greeting=$GREETING; cat /etc/app/index.html; cat /etc/resolv.conf; hostname; echo $(GREETING)-expanded']
+    env:
+    - name: GREETING
+      valueFrom: {configMapKeyRef: {name: web-config, key: greeting}}
+    volumeMounts: [{name: www, mountPath: /etc/app}]
+  volumes:
+  - {name: www, configMap: {name: web-config}}
+  restartPolicy: Never
+";
+    let value: serde_json::Value = serde_yaml_ng::from_str(manifest).unwrap();
+    let driftless_model::Object::Pod(pod) = driftless_model::Object::parse(&value).unwrap() else { unreachable!() };
+    let resolver = StoreResolver {
+        store: &store,
+        config: [("greeting".to_owned(), b"hello".to_vec()), ("index.html".to_owned(), b"<p>from a configmap</p>\n".to_vec())].into(),
+    };
+    let pod_dir = node.dir.path().join("pods/web");
+    let identity = driftless_runtime::podspec::PodIdentity { uid: "pod-spec".into(), ip: None };
+    let request = driftless_runtime::podspec::translate(&pod, &identity, &pod_dir, &Default::default(), &resolver).unwrap();
+
+    let sandbox_dir = pod_dir.join("ns");
+    let sandbox = Sandbox::create(std::path::Path::new(env!("CARGO_BIN_EXE_driftless-shim")), &sandbox_dir, &request.hostname).unwrap();
+    struct RemoveSandbox(Sandbox);
+    impl Drop for RemoveSandbox {
+        fn drop(&mut self) {
+            let _ = self.0.remove();
+        }
+    }
+    let _sandbox = RemoveSandbox(sandbox);
+    let placement = Placement { sandbox: sandbox_dir, ip: None, cgroup_parent: format!("/{}/pod-spec", node.cgroup_parent) };
+    let pod = worker::start(node.layout.clone(), placement, request);
+    wait_for("the pod to finish", || format!("{:?}", pod.status()), || pod.status().phase == Phase::Succeeded);
+    let log = std::fs::read_to_string(node.dir.path().join("node/containers/pod-spec-main-0/container.log")).unwrap_or_default();
+    let out: Vec<&str> = log.lines().filter_map(|l| l.splitn(4, ' ').nth(3)).collect();
+    assert_eq!(out, [
+        "greeting=hello",
+        "<p>from a configmap</p>",
+        "nameserver 10.96.0.10",
+        "search shop.svc.cluster.local svc.cluster.local cluster.local",
+        "options ndots:5",
+        "web",
+        "hello-expanded",
+    ], "{log}");
+    assert_eq!(pod.status().containers[0].state, ContainerState::Terminated { exit_code: 0, reason: "Completed".into() });
+    pod.stop();
+    assert!(node.layout.list().unwrap().is_empty(), "stopping the pod removes its containers and logs");
 }

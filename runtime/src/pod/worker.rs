@@ -88,6 +88,11 @@ pub fn start(layout: Layout, placement: Placement, request: PodRequest) -> PodHa
     PodHandle { status, stop, thread: Some(thread) }
 }
 
+/// The container id of one instance (run) of a pod's container.
+pub fn instance_id(pod_uid: &str, container: &str, instance: u32) -> String {
+    format!("{pod_uid}-{container}-{instance}")
+}
+
 struct Probing {
     probe: Probe,
     state: ProbeState,
@@ -183,7 +188,7 @@ impl Worker {
     fn start_container(&mut self, index: usize) {
         let uid = self.request.uid.clone();
         let c = &mut self.containers[index];
-        let id = format!("{uid}-{}-{}", c.request.name, c.instances);
+        let id = instance_id(&uid, &c.request.name, c.instances);
         let rootfs = match self.layout.mount_rootfs(&id, &c.request.layers) {
             Ok(rootfs) => rootfs,
             Err(error) => {
@@ -226,9 +231,15 @@ impl Worker {
 
     fn exited(&mut self, index: usize, id: &str, code: i32, reason: &str) {
         let policy = self.request.restart_policy;
+        let uid = self.request.uid.clone();
         let c = &mut self.containers[index];
         let ran = c.started.as_ref().map_or(Duration::ZERO, |(at, _)| at.elapsed());
-        let _ = self.layout.remove(id);
+        // Keep this instance's log (it becomes the previous one); the one
+        // before it is no longer readable in Kubernetes either.
+        let _ = self.layout.release(id);
+        if let Some(older) = c.instances.checked_sub(2) {
+            let _ = self.layout.remove(&instance_id(&uid, &c.request.name, older));
+        }
         c.id = None;
         c.started = None;
         c.ready = false;
@@ -338,9 +349,12 @@ impl Worker {
                 let _ = self.layout.kill(id, Signal::SIGKILL);
                 let _ = self.layout.wait(id, START_DEADLINE);
             }
-            let _ = self.layout.remove(id);
         }
+        // The pod is gone: so are all its instances, logs included.
         for c in &mut self.containers {
+            for instance in c.instances.saturating_sub(2)..c.instances {
+                let _ = self.layout.remove(&instance_id(&self.request.uid, &c.request.name, instance));
+            }
             c.id = None;
             c.ready = false;
         }
