@@ -3,7 +3,8 @@
 //! bundles, plus the helpers' memory while their containers idle.
 //!
 //! Run as root: `cargo run --release -p driftless-runtime --example start_latency [N]`
-//! (see docs/benchmarks.md). Needs /bin/busybox, runc and crun (Debian).
+//! (see docs/benchmarks.md). Needs /bin/busybox, runc and crun (Debian),
+//! and the busybox image (`scripts/build-images.sh`) for the pod starts.
 //! Everything it creates lives in a temporary folder and a cgroup parent of
 //! its own, removed at the end.
 
@@ -92,6 +93,11 @@ fn main() {
         stop(&layout, &format!("par-{i}"));
     }
 
+    // Whole pods: sandbox, veth and address, overlay root filesystem from
+    // the busybox image, then the container, until it runs.
+    let mut pods = pod_starts(n, dir.path(), &layout);
+    report("driftless pod (sandbox + network + overlay rootfs + container)", &mut pods);
+
     // The references, on identical bundles.
     let bundles: Vec<PathBuf> = (0..n)
         .map(|i| {
@@ -117,6 +123,79 @@ fn main() {
     report("crun create + start", &mut crun);
 
     remove_cgroup_parent();
+}
+
+/// Starts `n` single-container pods one after another on a bridge of the
+/// benchmark's own, timing each, and tears each down again.
+fn pod_starts(n: usize, dir: &Path, layout: &Layout) -> Vec<Duration> {
+    use driftless_runtime::network::{Bridge, Ipam, PodInterface, route_exists};
+    let layout_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/images/busybox-1.35");
+    assert!(layout_dir.join("index.json").exists(), "run scripts/build-images.sh first");
+    let store = driftless_image::ImageStore::open(dir.join("images")).expect("image store");
+    store.import(&layout_dir, Some("busybox")).expect("import busybox");
+    let layers = store.resolve("busybox:1.35").expect("busybox").layers;
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let handle = runtime.block_on(async {
+        let (connection, handle, _) = rtnetlink::new_connection().unwrap();
+        tokio::spawn(connection);
+        handle
+    });
+    let bridge_name = "dlbench0";
+    let cidr: ipnet::Ipv4Net = "10.244.249.0/24".parse().unwrap();
+    let ipam = Ipam::new(dir.join("ipam"), cidr);
+    let bridge = runtime.block_on(Bridge::ensure(&handle, bridge_name, cidr, ipam.gateway())).expect("bridge");
+    assert!(route_exists(cidr, bridge_name).unwrap(), "pod CIDR must be routed to the bridge before use");
+    let shim_binary = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("driftless-shim");
+
+    let mut samples = Vec::with_capacity(n);
+    let mut phases = [Duration::ZERO; 4];
+    for i in 0..n {
+        let uid = format!("pod-{i}");
+        let id = format!("{uid}-main-0");
+        let sandbox_dir = dir.join("pods").join(&uid);
+        let started = Instant::now();
+        let sandbox = driftless_runtime::Sandbox::create(&shim_binary, &sandbox_dir, &uid).expect("sandbox");
+        let t_sandbox = started.elapsed();
+        let ip = ipam.allocate(&uid).expect("address");
+        let interface =
+            runtime.block_on(PodInterface::attach(&handle, &bridge, &sandbox.namespace("net"), &uid, ip)).expect("veth");
+        let t_network = started.elapsed();
+        let rootfs = layout.mount_rootfs(&id, &layers).expect("rootfs");
+        let t_rootfs = started.elapsed();
+        let config = ContainerConfig {
+            id: id.clone(),
+            rootfs,
+            args: vec!["sleep".into(), "600".into()],
+            env: vec!["PATH=/bin:/usr/bin".into()],
+            cwd: "/".into(),
+            cgroups_path: PathBuf::from(format!("/{PARENT}/{uid}/{id}")),
+            sandbox: Some(sandbox_dir.clone()),
+            ..Default::default()
+        };
+        let status = layout.start(&config, Duration::from_secs(30)).expect("start");
+        let total = started.elapsed();
+        samples.push(total);
+        phases[0] += t_sandbox;
+        phases[1] += t_network - t_sandbox;
+        phases[2] += t_rootfs - t_network;
+        phases[3] += total - t_rootfs;
+        assert!(matches!(status, Status::Running { .. }));
+        stop(layout, &id);
+        let _ = runtime.block_on(PodInterface::detach(&handle, &interface.host_veth));
+        let _ = sandbox.remove();
+        let _ = ipam.release(&uid);
+    }
+    let _ = runtime.block_on(Bridge::delete(&handle, bridge_name));
+    let mean = |d: Duration| d.as_secs_f64() * 1e3 / n.max(1) as f64;
+    println!(
+        "  pod start phases (mean): sandbox {:.1} ms, network {:.1} ms, rootfs {:.1} ms, container {:.1} ms",
+        mean(phases[0]),
+        mean(phases[1]),
+        mean(phases[2]),
+        mean(phases[3])
+    );
+    samples
 }
 
 /// Creates and starts each bundle with `tool`, timing both, then deletes it.
@@ -173,14 +252,17 @@ fn make_rootfs(dir: &Path) -> PathBuf {
     root
 }
 
+/// Removes a cgroup folder and the empty ones below it, deepest first.
+fn remove_tree(dir: &Path) {
+    for child in std::fs::read_dir(dir).into_iter().flatten().flatten().filter(|c| c.path().is_dir()) {
+        remove_tree(&child.path());
+    }
+    let _ = std::fs::remove_dir(dir);
+}
+
 fn remove_cgroup_parent() {
     for hierarchy in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
         let parent = hierarchy.path().join(PARENT);
-        if let Ok(children) = std::fs::read_dir(&parent) {
-            for child in children.flatten().filter(|c| c.path().is_dir()) {
-                let _ = std::fs::remove_dir(child.path());
-            }
-        }
-        let _ = std::fs::remove_dir(&parent);
+        remove_tree(&parent);
     }
 }
