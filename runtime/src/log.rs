@@ -1,17 +1,72 @@
 //! Container logs in the CRI format kubelet writes and `kubectl logs`
 //! reads: one line per output line, `TIME STREAM TAG MESSAGE`, where TAG is
 //! `F` for a full line and `P` for a partial one (cut at the buffer size).
+//!
+//! Logs rotate by size as kubelet's do: past [`MAX_BYTES`] the file becomes
+//! `container.log.1` (older ones shift to `.2` ...), at most [`MAX_FILES`]
+//! files are kept, and writing goes on in a fresh file. Rotation happens
+//! between records, under the lock both streams write through.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+
+/// Rotate when the log reaches this size (kubelet's default).
+pub const MAX_BYTES: u64 = 10 * 1024 * 1024;
+/// Keep this many files, the current one included (kubelet's default).
+pub const MAX_FILES: usize = 5;
+
+/// A log file that rotates by size.
+#[derive(Debug)]
+pub struct LogWriter {
+    path: PathBuf,
+    file: File,
+    written: u64,
+    max_bytes: u64,
+    max_files: usize,
+}
+
+impl LogWriter {
+    /// Opens (appends to) the log at `path`, rotating past `max_bytes` and
+    /// keeping `max_files` files.
+    pub fn open(path: &Path, max_bytes: u64, max_files: usize) -> io::Result<LogWriter> {
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let written = file.metadata()?.len();
+        Ok(LogWriter { path: path.to_path_buf(), file, written, max_bytes, max_files: max_files.max(1) })
+    }
+
+    /// Writes one record, rotating first if the file is full.
+    pub fn write_record(&mut self, record: &[u8]) -> io::Result<()> {
+        if self.written > 0 && self.written + record.len() as u64 > self.max_bytes {
+            self.rotate()?;
+        }
+        self.file.write_all(record)?;
+        self.written += record.len() as u64;
+        Ok(())
+    }
+
+    fn rotate(&mut self) -> io::Result<()> {
+        let numbered = |n: usize| PathBuf::from(format!("{}.{n}", self.path.display()));
+        let _ = std::fs::remove_file(numbered(self.max_files - 1));
+        for n in (1..self.max_files.saturating_sub(1)).rev() {
+            let _ = std::fs::rename(numbered(n), numbered(n + 1));
+        }
+        if self.max_files > 1 {
+            std::fs::rename(&self.path, numbered(1))?;
+        }
+        self.file = OpenOptions::new().create(true).write(true).truncate(true).open(&self.path)?;
+        self.written = 0;
+        Ok(())
+    }
+}
 
 /// Lines longer than this are split into partial (`P`) records.
 const MAX_LINE: usize = 16 * 1024;
 
 /// Copies everything read from `source` into `log` as CRI records of
 /// `stream` ("stdout" or "stderr") until the source closes.
-pub fn copy(source: impl Read, stream: &str, log: &Arc<Mutex<File>>) -> io::Result<()> {
+pub fn copy(source: impl Read, stream: &str, log: &Arc<Mutex<LogWriter>>) -> io::Result<()> {
     let mut reader = BufReader::with_capacity(MAX_LINE, source);
     let mut line = Vec::with_capacity(256);
     loop {
@@ -27,8 +82,8 @@ pub fn copy(source: impl Read, stream: &str, log: &Arc<Mutex<File>>) -> io::Resu
         let record = format_record(&crate::status::now(), stream, full, &line);
         // A poisoned lock only means another copier panicked mid-write;
         // the file itself is still usable.
-        let mut file = log.lock().unwrap_or_else(|e| e.into_inner());
-        file.write_all(&record)?;
+        let mut writer = log.lock().unwrap_or_else(|e| e.into_inner());
+        writer.write_record(&record)?;
     }
 }
 
@@ -49,10 +104,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn rotates_by_size_and_keeps_a_bounded_number_of_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.log");
+        let log = Arc::new(Mutex::new(LogWriter::open(&path, 200, 3).unwrap()));
+        let input: String = (0..40).map(|i| format!("line {i:02}\n")).collect();
+        copy(input.as_bytes(), "stdout", &log).unwrap();
+        let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+        let current = read(&path);
+        let one = read(&dir.path().join("c.log.1"));
+        let two = read(&dir.path().join("c.log.2"));
+        assert!(!dir.path().join("c.log.3").exists(), "at most 3 files");
+        for text in [&current, &one, &two] {
+            assert!(!text.is_empty() && text.len() <= 200, "{text}");
+            assert!(text.lines().all(|l| l.contains(" stdout F line ")), "records are never split: {text}");
+        }
+        assert!(current.ends_with(" stdout F line 39\n"));
+        assert!(one.lines().last().unwrap() < current.lines().next().unwrap(), "older records in .1");
+    }
+
+    #[test]
     fn splits_lines_and_marks_partials() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.log");
-        let log = Arc::new(Mutex::new(File::create(&path).unwrap()));
+        let log = Arc::new(Mutex::new(LogWriter::open(&path, MAX_BYTES, MAX_FILES).unwrap()));
         let long = "x".repeat(MAX_LINE + 10);
         let input = format!("hello\n{long}\nno newline");
         copy(input.as_bytes(), "stdout", &log).unwrap();

@@ -9,7 +9,7 @@
 //! the helper again in its `cleanup` mode to delete the container and
 //! record how it ended.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -45,8 +45,8 @@ pub struct ReaperArgs {
 /// command, with the exit appended as `--code C [--signal S]`. Returns only
 /// if that `exec` fails.
 pub fn run(args: &ReaperArgs) -> std::io::Error {
-    let log = match OpenOptions::new().create(true).append(true).open(&args.log) {
-        Ok(file) => Arc::new(Mutex::new(file)),
+    let log = match crate::log::LogWriter::open(&args.log, crate::log::MAX_BYTES, crate::log::MAX_FILES) {
+        Ok(writer) => Arc::new(Mutex::new(writer)),
         Err(error) => return error,
     };
     // Ownership of the pipe ends was handed over by the helper, which

@@ -16,7 +16,7 @@
 //!
 //! If the reaper cannot be started, the helper does steps 3 and 4 itself.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -138,10 +138,7 @@ fn run_inner(args: &ShimArgs) -> Result<Exit, ShimError> {
     let handover = hand_over(args, pid, &started_at, &log_path, [&out_read, &err_read]);
     tracing::warn!(id = %args.id, error = %handover, "could not become the reaper; watching the container from the helper");
 
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
+    let log = crate::log::LogWriter::open(&log_path, crate::log::MAX_BYTES, crate::log::MAX_FILES)
         .map_err(|source| ShimError::Io { path: log_path.clone(), source })?;
     let log = Arc::new(Mutex::new(log));
     let copiers = [(out_read, "stdout"), (err_read, "stderr")].map(|(fd, stream)| {
