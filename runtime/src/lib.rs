@@ -28,6 +28,7 @@ pub mod lifecycle;
 pub mod log;
 pub mod rootfs;
 pub mod network;
+pub mod node;
 pub mod pod;
 pub mod podspec;
 pub mod reaper;

@@ -12,6 +12,7 @@ use driftless_runtime::{ContainerConfig, Layout, Status};
 use nix::sys::signal::Signal;
 
 mod image;
+mod node;
 mod pod;
 mod volumes;
 mod worker;

@@ -131,9 +131,9 @@ fn readiness_follows_the_probe_and_failed_liveness_restarts_with_back_off() {
 }
 
 /// A resolver over a real image store and in-memory ConfigMaps.
-struct StoreResolver<'a> {
-    store: &'a ImageStore,
-    config: std::collections::BTreeMap<String, Vec<u8>>,
+pub(crate) struct StoreResolver<'a> {
+    pub(crate) store: &'a ImageStore,
+    pub(crate) config: std::collections::BTreeMap<String, Vec<u8>>,
 }
 
 impl driftless_runtime::podspec::Resolve for StoreResolver<'_> {

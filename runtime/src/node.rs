@@ -1,0 +1,216 @@
+//! The node: what the control plane calls to run pods ([`PodRuntime`]),
+//! implemented over the real runtime ([`Node`]) and by a recording fake for
+//! tests of callers ([`fake::FakeRuntime`]).
+//!
+//! [`Node`] ties the pieces together for each pod: a sandbox, an address on
+//! the node bridge, the Kubernetes `Pod` translated with kubelet's rules,
+//! and a worker that keeps its containers running. Its methods block (they
+//! talk netlink and wait for processes): an async caller runs them on a
+//! blocking thread.
+
+pub mod fake;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use driftless_model::k8s_openapi::api::core::v1::Pod;
+use ipnet::Ipv4Net;
+
+use crate::network::{Bridge, Ipam, NetError, PodInterface, route_exists};
+use crate::pod::PodStatus;
+use crate::pod::worker::{self, PodHandle, Placement};
+use crate::podspec::{NodeSettings, PodIdentity, Resolve, TranslateError};
+use crate::sandbox::{Sandbox, SandboxError};
+use crate::Layout;
+
+/// What the control plane needs from a node's runtime.
+pub trait PodRuntime {
+    /// Runs `pod` (by its `metadata.uid`), or does nothing if it runs.
+    fn run_pod(&self, pod: &Pod, resolve: &dyn Resolve) -> Result<(), NodeError>;
+    /// The status of a pod this node runs.
+    fn pod_status(&self, uid: &str) -> Option<PodStatus>;
+    /// Stops a pod and removes everything it had on the node.
+    fn stop_pod(&self, uid: &str) -> Result<(), NodeError>;
+    /// The uids of the pods this node runs.
+    fn pods(&self) -> Vec<String>;
+}
+
+/// How a node is set up.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// The data folder (`/var/lib/driftless`).
+    pub data_dir: PathBuf,
+    /// The helper binary, `driftless-shim`.
+    pub shim: PathBuf,
+    /// The bridge pods attach to (`driftless0`).
+    pub bridge: String,
+    /// The pod CIDR (`10.244.0.0/24`).
+    pub pod_cidr: Ipv4Net,
+    /// The cgroup every pod goes under (`/driftless`).
+    pub cgroup_root: String,
+    /// What pods may do and which DNS they get.
+    pub settings: NodeSettings,
+}
+
+/// Why the node could not do what it was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The pod has no uid to name it by.
+    #[error("pod has no metadata.uid")]
+    NoUid,
+    /// The pod cannot run as written (see its reason).
+    #[error("{0}")]
+    Translate(#[from] TranslateError),
+    /// The network could not be set up.
+    #[error(transparent)]
+    Network(#[from] NetError),
+    /// An address could not be allocated.
+    #[error(transparent)]
+    Ipam(#[from] crate::network::IpamError),
+    /// The sandbox could not be made or removed.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    /// The pod CIDR is not routed to the bridge, so pod traffic could leave
+    /// the machine: the node refuses to run pods.
+    #[error("{cidr} is not routed to {bridge}: refusing to use pod addresses")]
+    Unrouted {
+        /// The pod CIDR.
+        cidr: Ipv4Net,
+        /// The bridge.
+        bridge: String,
+    },
+    /// The netlink connection could not be made.
+    #[error("netlink: {0}")]
+    Netlink(std::io::Error),
+}
+
+struct RunningPod {
+    worker: PodHandle,
+    sandbox: Sandbox,
+    host_veth: String,
+}
+
+/// The real node runtime.
+pub struct Node {
+    config: NodeConfig,
+    layout: Layout,
+    ipam: Ipam,
+    bridge: Bridge,
+    netlink: tokio::runtime::Runtime,
+    handle: rtnetlink::Handle,
+    pods: Mutex<HashMap<String, RunningPod>>,
+}
+
+impl Node {
+    /// Sets the node up: the bridge with the pod CIDR's gateway, and a check
+    /// that the CIDR is routed to it before any pod address is used.
+    pub fn new(config: NodeConfig) -> Result<Node, NodeError> {
+        let netlink = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(NodeError::Netlink)?;
+        let handle = netlink.block_on(async {
+            let (connection, handle, _) = rtnetlink::new_connection()?;
+            tokio::spawn(connection);
+            Ok::<_, std::io::Error>(handle)
+        });
+        let handle = handle.map_err(NodeError::Netlink)?;
+        let ipam = Ipam::new(config.data_dir.join("ipam"), config.pod_cidr);
+        let bridge = netlink.block_on(Bridge::ensure(&handle, &config.bridge, config.pod_cidr, ipam.gateway()))?;
+        if !route_exists(config.pod_cidr, &config.bridge).unwrap_or(false) {
+            return Err(NodeError::Unrouted { cidr: config.pod_cidr, bridge: config.bridge.clone() });
+        }
+        let layout = Layout::new(config.data_dir.join("node"), &config.shim);
+        Ok(Node { config, layout, ipam, bridge, netlink, handle, pods: Mutex::new(HashMap::new()) })
+    }
+
+    /// The node's container layout.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Deletes the node bridge (for tests and uninstall); pods must be gone.
+    pub fn delete_bridge(&self) -> Result<(), NodeError> {
+        Ok(self.netlink.block_on(Bridge::delete(&self.handle, &self.config.bridge))?)
+    }
+
+    fn pod_dir(&self, uid: &str) -> PathBuf {
+        self.config.data_dir.join("pods").join(uid)
+    }
+}
+
+impl PodRuntime for Node {
+    fn run_pod(&self, pod: &Pod, resolve: &dyn Resolve) -> Result<(), NodeError> {
+        let uid = pod.metadata.uid.clone().ok_or(NodeError::NoUid)?;
+        let mut pods = self.pods.lock().unwrap_or_else(|e| e.into_inner());
+        if pods.contains_key(&uid) {
+            return Ok(());
+        }
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let hostname = pod.spec.as_ref().and_then(|s| s.hostname.clone()).unwrap_or(name);
+        let pod_dir = self.pod_dir(&uid);
+        let sandbox_dir = pod_dir.join("ns");
+        let sandbox = if Sandbox::at(&sandbox_dir).exists() {
+            Sandbox::at(&sandbox_dir)
+        } else {
+            Sandbox::create(&self.config.shim, &sandbox_dir, &hostname)?
+        };
+        let ip = self.ipam.allocate(&uid)?;
+        let interface = self.netlink.block_on(PodInterface::attach(&self.handle, &self.bridge, &sandbox.namespace("net"), &uid, ip))?;
+        let identity = PodIdentity { uid: uid.clone(), ip: Some(ip.to_string()) };
+        let request = match crate::podspec::translate(pod, &identity, &pod_dir, &self.config.settings, &DynResolve(resolve)) {
+            Ok(request) => request,
+            Err(error) => {
+                let _ = self.netlink.block_on(PodInterface::detach(&self.handle, &interface.host_veth));
+                let _ = sandbox.remove();
+                let _ = self.ipam.release(&uid);
+                return Err(error.into());
+            }
+        };
+        let placement = Placement {
+            sandbox: sandbox_dir,
+            ip: Some(IpAddr::V4(ip)),
+            cgroup_parent: format!("{}/{uid}", self.config.cgroup_root),
+        };
+        let worker = worker::start(self.layout.clone(), placement, request);
+        pods.insert(uid, RunningPod { worker, sandbox, host_veth: interface.host_veth });
+        Ok(())
+    }
+
+    fn pod_status(&self, uid: &str) -> Option<PodStatus> {
+        self.pods.lock().unwrap_or_else(|e| e.into_inner()).get(uid).map(|p| p.worker.status())
+    }
+
+    fn stop_pod(&self, uid: &str) -> Result<(), NodeError> {
+        let Some(pod) = self.pods.lock().unwrap_or_else(|e| e.into_inner()).remove(uid) else { return Ok(()) };
+        pod.worker.stop();
+        self.netlink.block_on(PodInterface::detach(&self.handle, &pod.host_veth))?;
+        pod.sandbox.remove()?;
+        self.ipam.release(uid)?;
+        let _ = std::fs::remove_dir_all(self.pod_dir(uid));
+        Ok(())
+    }
+
+    fn pods(&self) -> Vec<String> {
+        let mut uids: Vec<String> = self.pods.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect();
+        uids.sort();
+        uids
+    }
+}
+
+/// Lets a `&dyn Resolve` be used where translation takes `impl Resolve`.
+struct DynResolve<'a>(&'a dyn Resolve);
+
+impl Resolve for DynResolve<'_> {
+    fn image(&self, reference: &str, pull_policy: &str) -> Result<crate::podspec::ResolvedImage, String> {
+        self.0.image(reference, pull_policy)
+    }
+    fn config_map(&self, namespace: &str, name: &str) -> Option<std::collections::BTreeMap<String, Vec<u8>>> {
+        self.0.config_map(namespace, name)
+    }
+    fn secret(&self, namespace: &str, name: &str) -> Option<std::collections::BTreeMap<String, Vec<u8>>> {
+        self.0.secret(namespace, name)
+    }
+    fn claim(&self, namespace: &str, name: &str) -> Option<PathBuf> {
+        self.0.claim(namespace, name)
+    }
+}

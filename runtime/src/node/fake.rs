@@ -1,0 +1,106 @@
+//! A runtime that runs nothing: it records what it is asked and reports the
+//! statuses a test sets, so callers (the control plane's controllers) are
+//! tested without root, processes or a clock.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use driftless_model::k8s_openapi::api::core::v1::Pod;
+
+use super::{NodeError, PodRuntime};
+use crate::lifecycle::phase::Phase;
+use crate::pod::PodStatus;
+use crate::podspec::Resolve;
+
+/// One call the fake received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Call {
+    /// `run_pod` with the pod's uid.
+    Run(String),
+    /// `stop_pod` with the pod's uid.
+    Stop(String),
+}
+
+/// A recording, scriptable [`PodRuntime`].
+#[derive(Default)]
+pub struct FakeRuntime {
+    calls: Mutex<Vec<Call>>,
+    statuses: Mutex<BTreeMap<String, PodStatus>>,
+}
+
+impl FakeRuntime {
+    /// The calls received so far, in order.
+    pub fn calls(&self) -> Vec<Call> {
+        self.calls.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Makes `pod_status(uid)` report `status` from now on.
+    pub fn set_status(&self, uid: &str, status: PodStatus) {
+        self.statuses.lock().unwrap_or_else(|e| e.into_inner()).insert(uid.to_owned(), status);
+    }
+}
+
+impl PodRuntime for FakeRuntime {
+    fn run_pod(&self, pod: &Pod, _resolve: &dyn Resolve) -> Result<(), NodeError> {
+        let uid = pod.metadata.uid.clone().ok_or(NodeError::NoUid)?;
+        self.calls.lock().unwrap_or_else(|e| e.into_inner()).push(Call::Run(uid.clone()));
+        self.statuses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(uid)
+            .or_insert(PodStatus { phase: Phase::Pending, pod_ip: None, containers: vec![] });
+        Ok(())
+    }
+
+    fn pod_status(&self, uid: &str) -> Option<PodStatus> {
+        self.statuses.lock().unwrap_or_else(|e| e.into_inner()).get(uid).cloned()
+    }
+
+    fn stop_pod(&self, uid: &str) -> Result<(), NodeError> {
+        self.calls.lock().unwrap_or_else(|e| e.into_inner()).push(Call::Stop(uid.to_owned()));
+        self.statuses.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
+        Ok(())
+    }
+
+    fn pods(&self) -> Vec<String> {
+        self.statuses.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct NoResolve;
+
+    impl Resolve for NoResolve {
+        fn image(&self, reference: &str, _: &str) -> Result<crate::podspec::ResolvedImage, String> {
+            Err(format!("no image {reference}"))
+        }
+        fn config_map(&self, _: &str, _: &str) -> Option<BTreeMap<String, Vec<u8>>> {
+            None
+        }
+        fn secret(&self, _: &str, _: &str) -> Option<BTreeMap<String, Vec<u8>>> {
+            None
+        }
+        fn claim(&self, _: &str, _: &str) -> Option<std::path::PathBuf> {
+            None
+        }
+    }
+
+    #[test]
+    fn records_calls_and_reports_scripted_statuses() {
+        let fake = FakeRuntime::default();
+        let mut pod = Pod::default();
+        assert!(matches!(fake.run_pod(&pod, &NoResolve), Err(NodeError::NoUid)));
+        pod.metadata.uid = Some("u1".into());
+        fake.run_pod(&pod, &NoResolve).unwrap();
+        assert_eq!(fake.pod_status("u1").unwrap().phase, Phase::Pending);
+        fake.set_status("u1", PodStatus { phase: Phase::Running, pod_ip: Some("10.244.0.2".into()), containers: vec![] });
+        assert_eq!(fake.pod_status("u1").unwrap().phase, Phase::Running);
+        assert_eq!(fake.pods(), ["u1"]);
+        fake.stop_pod("u1").unwrap();
+        assert_eq!(fake.calls(), [Call::Run("u1".into()), Call::Stop("u1".into())]);
+        assert!(fake.pods().is_empty());
+    }
+}
