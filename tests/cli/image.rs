@@ -1,20 +1,10 @@
 //! `driftless image`: the real busybox layout the project builds, imported
 //! into a throwaway data folder, listed and removed.
 
-use std::path::PathBuf;
 
+use crate::images::busybox_layout;
 use crate::support::{Repo, driftless_in};
 
-/// The busybox:1.35 OCI layout, built by scripts/build-images.sh if needed.
-fn busybox_layout() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let layout = root.join("target/images/busybox-1.35");
-    if !layout.join("index.json").exists() {
-        let status = std::process::Command::new("bash").arg(root.join("scripts/build-images.sh")).status().unwrap();
-        assert!(status.success(), "scripts/build-images.sh failed");
-    }
-    layout
-}
 
 #[test]
 fn import_list_and_remove_the_busybox_image() {

@@ -3,6 +3,8 @@
 //! One test binary (as ripgrep and hickory do) with a module per command.
 
 mod image;
+#[path = "../support/images.rs"]
+mod images;
 mod init;
 mod plan;
 mod support;

@@ -6,17 +6,9 @@ use std::path::PathBuf;
 use driftless_image::ImageStore;
 use driftless_runtime::{ContainerConfig, Status};
 
+use crate::images::busybox_layout;
 use crate::{DEADLINE, Node};
 
-pub(crate) fn busybox_layout() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let layout = root.join("target/images/busybox-1.35");
-    if !layout.join("index.json").exists() {
-        let status = std::process::Command::new("bash").arg(root.join("scripts/build-images.sh")).status().unwrap();
-        assert!(status.success(), "scripts/build-images.sh failed");
-    }
-    layout
-}
 
 /// Unmounts the root filesystem even when the test fails.
 struct Unmount<'a>(&'a Node, &'a str);

@@ -12,6 +12,8 @@ use driftless_runtime::{ContainerConfig, Layout, Status};
 use nix::sys::signal::Signal;
 
 mod image;
+#[path = "../support/images.rs"]
+mod images;
 mod node;
 mod pod;
 mod volumes;

@@ -39,7 +39,7 @@ fn runs_a_kubernetes_pod_on_its_own_address_and_removes_it_all() {
     assert!(driftless_runtime::network::route_exists(config.pod_cidr, &config.bridge).unwrap());
 
     let store = ImageStore::open(test.dir.path().join("images")).unwrap();
-    store.import(crate::image::busybox_layout(), Some("busybox")).unwrap();
+    store.import(crate::images::busybox_layout(), Some("busybox")).unwrap();
     let resolver = StoreResolver {
         store: &store,
         config: [("index.html".to_owned(), b"<p>served by driftless</p>\n".to_vec())].into(),

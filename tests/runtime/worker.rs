@@ -52,7 +52,7 @@ fn readiness_follows_the_probe_and_failed_liveness_restarts_with_back_off() {
     net.run(PodInterface::attach(&net.handle, &bridge, &sandbox.namespace("net"), "default/pod-w", ip)).unwrap();
 
     let store = ImageStore::open(node.dir.path().join("data")).unwrap();
-    store.import(crate::image::busybox_layout(), Some("busybox")).unwrap();
+    store.import(crate::images::busybox_layout(), Some("busybox")).unwrap();
     let image = store.resolve("busybox:1.35").unwrap();
     let layers = image.layers.clone();
     let container = |name: &str, script: &str| ContainerRequest {
@@ -162,7 +162,7 @@ impl driftless_runtime::podspec::Resolve for StoreResolver<'_> {
 fn a_kubernetes_pod_manifest_runs_with_its_environment_files_and_dns_settings() {
     let node = Node::new("podspec");
     let store = ImageStore::open(node.dir.path().join("data")).unwrap();
-    store.import(crate::image::busybox_layout(), Some("busybox")).unwrap();
+    store.import(crate::images::busybox_layout(), Some("busybox")).unwrap();
     let manifest = "\
 apiVersion: v1
 kind: Pod
