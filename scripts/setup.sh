@@ -12,6 +12,10 @@ done
 # Debian's static busybox.
 [ -f /usr/include/seccomp.h ] || need+=(libseccomp-dev)
 [ -x /bin/busybox ] || need+=(busybox-static)
+# Pull tests run Debian's registry on 127.0.0.1 and push with skopeo.
+command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
+command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
+command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

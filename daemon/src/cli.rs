@@ -56,6 +56,23 @@ pub enum ImageCommand {
         #[command(flatten)]
         data: DataDir,
     },
+    /// Pull an image from a registry (OCI distribution API).
+    Pull {
+        /// The image reference (`registry.example:5000/team/app:v1`).
+        reference: String,
+        /// A registry (`host:port`) to reach over plain HTTP; repeatable.
+        #[arg(long = "insecure-registry")]
+        insecure_registries: Vec<String>,
+        /// The user for basic (or token) authentication.
+        #[arg(long)]
+        username: Option<String>,
+        /// Read the password from standard input.
+        #[arg(long, requires = "username")]
+        password_stdin: bool,
+        /// The data folder.
+        #[command(flatten)]
+        data: DataDir,
+    },
     /// List the images in the store.
     Ls {
         /// The data folder.

@@ -28,6 +28,14 @@ pub enum ImageError {
     /// The input to an import is not an image this store can read.
     #[error(transparent)]
     Import(#[from] ImportError),
+    /// A registry refused or failed a pull; the message is the registry's.
+    #[error("pulling {reference:?}: {message}")]
+    Pull {
+        /// The normalized reference.
+        reference: String,
+        /// What went wrong, in the registry's or the network's words.
+        message: String,
+    },
     /// A layer folder the image needs is gone from the store.
     #[error("layer {diff_id} of image {reference:?} is missing from {}", path.display())]
     LayerMissing {

@@ -35,6 +35,7 @@ mod gc;
 mod image;
 mod import;
 mod layers;
+mod pull;
 mod reference;
 mod references;
 mod store;
@@ -43,6 +44,7 @@ mod unpack;
 #[cfg(test)]
 mod testutil;
 
+pub use pull::PullOptions;
 pub use blobs::BlobError;
 pub use error::ImageError;
 pub use image::{Image, ImageConfig, ImageSummary};

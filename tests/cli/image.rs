@@ -36,3 +36,102 @@ fn import_list_and_remove_the_busybox_image() {
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("/no/such/layout"), "{run:?}");
 }
+
+/// Debian's docker-registry on a free loopback port with htpasswd auth,
+/// stopped when dropped. Only 127.0.0.1 is ever contacted.
+struct Registry {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    fn start(user: &str, password: &str) -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let htpasswd = std::process::Command::new("htpasswd").args(["-Bbn", user, password]).output().expect("htpasswd (apache2-utils)");
+        std::fs::write(dir.path().join("htpasswd"), &htpasswd.stdout).unwrap();
+        let config = format!(
+            "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {root}}}}}\nhttp: {{addr: '127.0.0.1:{port}'}}\nauth: {{htpasswd: {{realm: driftless-test, path: {root}/htpasswd}}}}\n",
+            root = dir.path().display()
+        );
+        std::fs::write(dir.path().join("config.yml"), config).unwrap();
+        let child = std::process::Command::new("docker-registry")
+            .arg("serve")
+            .arg(dir.path().join("config.yml"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("docker-registry (Debian package docker-registry)");
+        let registry = Registry { child, port, _dir: dir };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "registry did not listen on 127.0.0.1:{port}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        registry
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn pull(work: &Repo, reference: &str, host: &str, data: &str, password: Option<&str>) -> crate::support::Run {
+    use std::io::Write;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_driftless"));
+    command.args(["image", "pull", reference, "--insecure-registry", host, "--data-dir", data]).current_dir(work.path());
+    if password.is_some() {
+        command.args(["--username", "tester", "--password-stdin"]);
+    }
+    let mut child = command
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(password) = password {
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    }
+    crate::support::Run::from(child.wait_with_output().unwrap())
+}
+
+#[test]
+fn pull_from_a_registry_with_basic_auth() {
+    let registry = Registry::start("tester", "s3cret-pass");
+    let host = registry.host();
+    let pushed = std::process::Command::new("skopeo")
+        .args(["copy", "--quiet", "--dest-tls-verify=false", "--dest-creds", "tester:s3cret-pass"])
+        .arg(format!("oci:{}:1.35", busybox_layout().display()))
+        .arg(format!("docker://{host}/library/busybox:1.35"))
+        .status()
+        .expect("skopeo");
+    assert!(pushed.success(), "skopeo could not push to the test registry");
+
+    let work = Repo::folder();
+    let data = work.join("data");
+    let data = data.to_str().unwrap();
+    let reference = format!("{host}/library/busybox:1.35");
+    let run = pull(&work, &reference, &host, data, Some("s3cret-pass"));
+    assert_eq!((run.code, run.stdout.as_str()), (0, format!("pulled {reference}\n").as_str()), "{run:?}");
+    let run = driftless_in(work.path(), &["image", "ls", "--data-dir", data]);
+    assert!(run.stdout.contains(&reference), "{run:?}");
+
+    // Refusals surface with the registry's words, and nothing is stored.
+    let other = work.join("other");
+    let other = other.to_str().unwrap();
+    let run = pull(&work, &reference, &host, other, Some("wrong"));
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains(&format!("pulling {reference:?}")) && run.stderr.to_lowercase().contains("not authorized"), "{run:?}");
+    let run = pull(&work, &reference, &host, other, None);
+    assert_eq!(run.code, 2, "anonymous pulls are refused by this registry: {run:?}");
+    let run = driftless_in(work.path(), &["image", "ls", "--data-dir", other]);
+    assert_eq!(run.lines().len(), 1, "{run:?}");
+}

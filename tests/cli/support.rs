@@ -76,7 +76,7 @@ pub(crate) struct Run {
 }
 
 impl Run {
-    fn from(out: Output) -> Run {
+    pub(crate) fn from(out: Output) -> Run {
         Run {
             // A signal (a crash) has no code; make it fail every assertion.
             code: out.status.code().unwrap_or(-1),

@@ -5,7 +5,7 @@
 
 use std::process::ExitCode;
 
-use driftless_image::ImageStore;
+use driftless_image::{ImageStore, PullOptions};
 
 use crate::CommandError;
 use crate::cli::ImageCommand;
@@ -18,6 +18,24 @@ pub fn run(command: &ImageCommand) -> Result<ExitCode, CommandError> {
             for reference in store.import(path, name.as_deref())? {
                 println!("imported {reference}");
             }
+        }
+        ImageCommand::Pull { reference, insecure_registries, username, password_stdin, data } => {
+            let credentials = match (username, password_stdin) {
+                (Some(user), true) => {
+                    let mut password = String::new();
+                    std::io::stdin()
+                        .read_line(&mut password)
+                        .map_err(|source| CommandError::Io { path: "<stdin>".into(), source })?;
+                    Some((user.clone(), password.trim_end_matches(['\n', '\r']).to_owned()))
+                }
+                (Some(user), false) => Some((user.clone(), String::new())),
+                (None, _) => None,
+            };
+            let options = PullOptions { insecure_registries: insecure_registries.clone(), credentials };
+            let store = ImageStore::open(&data.data_dir)?;
+            eprintln!("pulling {reference}...");
+            let pulled = store.pull(reference, &options)?;
+            println!("pulled {pulled}");
         }
         ImageCommand::Ls { data } => {
             let store = ImageStore::open(&data.data_dir)?;
