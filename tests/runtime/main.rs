@@ -28,15 +28,24 @@ struct Node {
     layout: Layout,
     cgroup_parent: String,
     started: std::cell::RefCell<Vec<String>>,
+    /// Held for the test's life: runtime tests share the kernel's cgroups,
+    /// links and PIDs, and run one at a time. (One CI run saw a container
+    /// end early while other tests ran beside it; until that is explained,
+    /// the tests do not overlap.)
+    _exclusive: std::sync::MutexGuard<'static, ()>,
 }
+
+static EXCLUSIVE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Node {
     fn new(name: &str) -> Node {
         assert!(nix::unistd::geteuid().is_root(), "runtime tests need root (CI runs as root)");
+        // A test that failed (and so poisoned the lock) has cleaned up.
+        let exclusive = EXCLUSIVE.lock().unwrap_or_else(|e| e.into_inner());
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::new(dir.path().join("node"), env!("CARGO_BIN_EXE_driftless-shim"));
         let cgroup_parent = format!("driftless-test-{}-{name}", std::process::id());
-        Node { dir, layout, cgroup_parent, started: Default::default() }
+        Node { dir, layout, cgroup_parent, started: Default::default(), _exclusive: exclusive }
     }
 
     /// A busybox root filesystem (one per container: it is writable).
@@ -205,7 +214,9 @@ fn the_helper_outlives_its_launcher_and_kill_stops_the_container() {
     let out = node.layout.exec("no-such-container", &["true".into()]).output().unwrap();
     assert_eq!(out.status.code(), Some(126), "{out:?}");
 
-    node.layout.kill("c-kill", Signal::SIGKILL).unwrap();
+    if let Err(error) = node.layout.kill("c-kill", Signal::SIGKILL) {
+        panic!("{error}\nstatus: {:?}\nlog:\n{}", node.layout.status("c-kill"), node.log("c-kill"));
+    }
     let status = node.layout.wait("c-kill", DEADLINE).unwrap();
     assert_eq!(exit_of(&status).signal, Some(9), "{status:?}");
     assert_eq!(exit_of(&status).code, 137);
