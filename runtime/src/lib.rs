@@ -25,17 +25,18 @@ pub mod bundle;
 pub mod exec;
 pub mod launch;
 pub mod lifecycle;
-pub mod log;
 pub mod rootfs;
 pub mod network;
 pub mod node;
 pub mod pod;
 pub mod podspec;
-pub mod reaper;
+pub mod reaper_binary;
 pub mod sandbox;
 pub mod shim;
 pub mod status;
 pub mod volumes;
+
+pub use driftless_reaper::log;
 
 pub use bundle::{ContainerConfig, MountSource, VolumeMount};
 pub use launch::{Layout, Observed, RuntimeError};

@@ -7,8 +7,9 @@
 //! 1. creates and starts the container with `libcontainer`, its output
 //!    going into pipes;
 //! 2. records `Running` in the status file;
-//! 3. `exec`s the small `driftless-reaper` in its own place (see
-//!    [`crate::reaper`]), which copies the output into the CRI log and reaps
+//! 3. `exec`s the small, statically linked `driftless-reaper` in its own
+//!    place (see the `driftless_reaper` crate and [`crate::reaper_binary`]),
+//!    which copies the output into the CRI log and reaps
 //!    the init process;
 //! 4. comes back (the reaper `exec`s `driftless-shim cleanup`) to delete the
 //!    container, which removes its cgroups and state;
@@ -145,7 +146,8 @@ fn run_inner(args: &ShimArgs) -> Result<Exit, ShimError> {
         let log = log.clone();
         std::thread::spawn(move || crate::log::copy(File::from(fd), stream, &log))
     });
-    let exit = crate::reaper::reap(pid);
+    let ended = driftless_reaper::reap::reap(pid);
+    let exit = Exit { code: ended.code, signal: ended.signal, finished_at: ended.finished_at, oom_killed: false };
     let deadline = std::time::Instant::now() + DRAIN;
     for copier in copiers {
         while !copier.is_finished() && std::time::Instant::now() < deadline {
@@ -170,7 +172,10 @@ fn hand_over(args: &ShimArgs, pid: Pid, started_at: &str, log: &std::path::Path,
         Ok(exe) => exe,
         Err(error) => return error,
     };
-    let reaper = exe.with_file_name("driftless-reaper");
+    let reaper = match crate::reaper_binary::install(&args.state_root, &exe) {
+        Ok(reaper) => reaper,
+        Err(error) => return error,
+    };
     for fd in pipes {
         // The pipes must survive the exec; they are still close-on-exec.
         if let Err(error) = nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty())) {

@@ -87,7 +87,7 @@ pub fn write(dir: &Path, status: &Status) -> std::io::Result<()> {
 
 /// Now, as RFC 3339 with nanoseconds, the form Kubernetes and CRI logs use.
 pub fn now() -> String {
-    humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()
+    driftless_reaper::now()
 }
 
 #[cfg(test)]

@@ -190,12 +190,17 @@ fn the_helper_outlives_its_launcher_and_kill_stops_the_container() {
     let deadline = std::time::Instant::now() + DEADLINE;
     loop {
         let exe = std::fs::read_link(format!("/proc/{shim_pid}/exe")).unwrap();
-        if exe.ends_with("driftless-reaper") {
+        // The reaper is installed under a content-derived name
+        // (`driftless-reaper-<hash>`, see runtime/src/reaper_binary.rs).
+        if exe.file_name().is_some_and(|n| n.to_string_lossy().starts_with("driftless-reaper")) {
             break;
         }
         assert!(std::time::Instant::now() < deadline, "helper is still {}", exe.display());
         std::thread::sleep(Duration::from_millis(5));
     }
+    // Statically linked: no shared libc or loader mapped in each idle pod.
+    let maps = std::fs::read_to_string(format!("/proc/{shim_pid}/maps")).unwrap();
+    assert!(!maps.contains("libc.so"), "the reaper maps libc:\n{maps}");
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     let init_parent: i32 = stat.rsplit(')').next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
     assert_eq!(init_parent, shim_pid, "the reaper is the container init's parent");

@@ -79,7 +79,7 @@ pub fn copy(source: impl Read, stream: &str, log: &Arc<Mutex<LogWriter>>) -> io:
         if full {
             line.pop();
         }
-        let record = format_record(&crate::status::now(), stream, full, &line);
+        let record = format_record(&crate::now(), stream, full, &line);
         // A poisoned lock only means another copier panicked mid-write;
         // the file itself is still usable.
         let mut writer = log.lock().unwrap_or_else(|e| e.into_inner());

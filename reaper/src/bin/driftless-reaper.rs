@@ -1,5 +1,5 @@
 //! `driftless-reaper`: watches a running container in the helper's place,
-//! at a fraction of its memory. See `driftless_runtime::reaper`.
+//! at a fraction of its memory. See the `driftless_reaper` library.
 //!
 //! Usage (by `driftless-shim` only): `driftless-reaper --pid P --stdout-fd N
 //! --stderr-fd M --log PATH -- CLEANUP-COMMAND...`
@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use driftless_runtime::reaper::{self, ReaperArgs};
+use driftless_reaper::reap::{self, ReaperArgs};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -26,7 +26,7 @@ fn main() -> ExitCode {
     let (Some(pid), Some(stdout_fd), Some(stderr_fd), Some(log)) = (pid, stdout_fd, stderr_fd, log) else {
         return usage();
     };
-    let error = reaper::run(&ReaperArgs { pid, stdout_fd, stderr_fd, log, cleanup });
+    let error = reap::run(&ReaperArgs { pid, stdout_fd, stderr_fd, log, cleanup });
     eprintln!("driftless-reaper: cannot run the cleanup: {error}");
     ExitCode::FAILURE
 }

@@ -1,13 +1,5 @@
-//! The small process that watches a running container: `driftless-reaper`.
-//!
-//! The helper needs `libcontainer` to create a container, but nothing of it
-//! while the container runs, and every idle helper costs memory on every
-//! node. So once the container has started, the helper `exec`s this
-//! reaper in its place: the same process (children and the subreaper flag
-//! survive `exec`), a fraction of the memory. The reaper copies the
-//! container's output into the log, reaps its init process, then `exec`s
-//! the helper again in its `cleanup` mode to delete the container and
-//! record how it ended.
+//! Copying a container's output and reaping its init process, then handing
+//! the process back to the helper for cleanup.
 
 use std::fs::File;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -20,7 +12,6 @@ use nix::errno::Errno;
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::Pid;
 
-use crate::status::{self, Exit};
 
 /// How long output copiers may run after the init process exits (a
 /// background process the container left behind may hold its pipes open).
@@ -84,21 +75,32 @@ fn take_fd(fd: i32) -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
+/// How the container's init process ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ended {
+    /// The exit code, or 128 + the signal number when killed by a signal.
+    pub code: i32,
+    /// The signal that killed it, if any.
+    pub signal: Option<i32>,
+    /// When it was reaped (RFC 3339).
+    pub finished_at: String,
+}
+
 /// Reaps children until the container's init process has exited; orphans
 /// reparented to this subreaper are reaped on the way.
-pub fn reap(init: Pid) -> Exit {
+pub fn reap(init: Pid) -> Ended {
     loop {
         match waitpid(None, None) {
             Ok(WaitStatus::Exited(pid, code)) if pid == init => {
-                return Exit { code, signal: None, finished_at: status::now(), oom_killed: false };
+                return Ended { code, signal: None, finished_at: crate::now() };
             }
             Ok(WaitStatus::Signaled(pid, sig, _)) if pid == init => {
-                return Exit { code: 128 + sig as i32, signal: Some(sig as i32), finished_at: status::now(), oom_killed: false };
+                return Ended { code: 128 + sig as i32, signal: Some(sig as i32), finished_at: crate::now() };
             }
             Ok(_) | Err(Errno::EINTR) => continue,
             // No children left without having seen init: it was reaped
             // elsewhere, which should not happen; record it as unknown.
-            Err(_) => return Exit { code: 255, signal: None, finished_at: status::now(), oom_killed: false },
+            Err(_) => return Ended { code: 255, signal: None, finished_at: crate::now() },
         }
     }
 }
