@@ -46,7 +46,20 @@ pub struct ContainerConfig {
     /// [`DEFAULT_CAPABILITIES`]. Kubernetes' `securityContext.capabilities`
     /// add/drop are applied to the default by the pod layer.
     pub capabilities: Option<Vec<String>>,
+    /// The seccomp profile.
+    pub seccomp: crate::seccomp::Seccomp,
 }
+
+/// Every capability, for privileged containers.
+pub const ALL_CAPABILITIES: &[&str] = &[
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+    "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT",
+    "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
+    "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+];
 
 /// The capabilities containerd grants a container by default (the set
 /// Kubernetes users expect: `CapEff` reads `00000000a80425fb`).
@@ -179,7 +192,11 @@ pub fn spec(config: &ContainerConfig) -> Result<Spec, BundleError> {
             ns.set_path(Some(sandbox.join(file)));
         }
     }
-    let linux = LinuxBuilder::default()
+    let mut linux = LinuxBuilder::default();
+    if let Some(seccomp) = crate::seccomp::linux_seccomp(config.seccomp, &capability_names(config)) {
+        linux = linux.seccomp(seccomp);
+    }
+    let linux = linux
         .namespaces(namespaces)
         .masked_paths(default_linux.masked_paths().clone().unwrap_or_default())
         .readonly_paths(default_linux.readonly_paths().clone().unwrap_or_default())
@@ -203,6 +220,20 @@ pub fn spec(config: &ContainerConfig) -> Result<Spec, BundleError> {
         spec = spec.hostname(hostname.clone());
     }
     spec.build().map_err(wrap)
+}
+
+/// The capabilities `config` grants, as OCI names (`CAP_...`).
+fn capability_names(config: &ContainerConfig) -> std::collections::HashSet<String> {
+    match &config.capabilities {
+        Some(names) => names
+            .iter()
+            .map(|n| {
+                let n = n.to_ascii_uppercase();
+                if n.starts_with("CAP_") { n } else { format!("CAP_{n}") }
+            })
+            .collect(),
+        None => DEFAULT_CAPABILITIES.iter().map(|c| (*c).to_owned()).collect(),
+    }
 }
 
 /// The capability sets for `config`: bounding, effective and permitted all

@@ -32,6 +32,7 @@ pub mod pod;
 pub mod podspec;
 pub mod reaper_binary;
 pub mod sandbox;
+pub mod seccomp;
 pub mod shim;
 pub mod status;
 pub mod volumes;

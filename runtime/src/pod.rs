@@ -60,6 +60,8 @@ pub struct ContainerRequest {
     pub read_only_root: bool,
     /// The capabilities to grant; `None` for the default set.
     pub capabilities: Option<Vec<String>>,
+    /// The seccomp profile.
+    pub seccomp: crate::seccomp::Seccomp,
     /// Volume mounts.
     pub mounts: Vec<VolumeMount>,
     /// `startupProbe`.

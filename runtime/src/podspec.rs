@@ -18,7 +18,8 @@ use driftless_model::Quantity;
 use driftless_model::k8s_openapi::api::core::v1 as core;
 use driftless_model::k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use crate::bundle::{DEFAULT_CAPABILITIES, MountSource, VolumeMount};
+use crate::bundle::{ALL_CAPABILITIES, DEFAULT_CAPABILITIES, MountSource, VolumeMount};
+use crate::seccomp::Seccomp;
 use crate::lifecycle::phase::RestartPolicy;
 use crate::lifecycle::probe::ProbeSettings;
 use crate::pod::{ContainerRequest, PodRequest, Probe, ProbeAction};
@@ -464,6 +465,23 @@ fn container(
     }
     let uid = security.and_then(|s| s.run_as_user).or(pod_security.and_then(|s| s.run_as_user)).unwrap_or(0);
     let gid = security.and_then(|s| s.run_as_group).or(pod_security.and_then(|s| s.run_as_group)).unwrap_or(0);
+    let privileged = security.and_then(|s| s.privileged) == Some(true);
+    // Unset means RuntimeDefault here, as with kubelet's `--seccomp-default`
+    // (docs/ARCHITECTURE.md, deliberate differences).
+    let profile = security
+        .and_then(|s| s.seccomp_profile.as_ref())
+        .or(pod_security.and_then(|s| s.seccomp_profile.as_ref()))
+        .map(|p| p.type_.as_str());
+    let seccomp = match (privileged, profile) {
+        (true, _) | (false, Some("Unconfined")) => Seccomp::Unconfined,
+        (false, None | Some("RuntimeDefault")) => Seccomp::RuntimeDefault,
+        (false, Some(other)) => {
+            return Err(TranslateError::Refused(format!(
+                "container {}: seccompProfile type {other:?} is not supported on this node (RuntimeDefault or Unconfined)",
+                c.name
+            )));
+        }
+    };
     let capabilities = security.and_then(|s| s.capabilities.as_ref()).map(|caps| {
         let normal = |c: &String| c.trim_start_matches("CAP_").to_ascii_uppercase();
         let drop: Vec<String> = caps.drop.iter().flatten().map(normal).collect();
@@ -479,6 +497,7 @@ fn container(
         }
         set
     });
+    let capabilities = if privileged { Some(ALL_CAPABILITIES.iter().map(|c| (*c).to_owned()).collect()) } else { capabilities };
 
     let mut mounts = pod_files.to_vec();
     for m in c.volume_mounts.iter().flatten() {
@@ -544,6 +563,7 @@ fn container(
         gid: gid.max(0) as u32,
         read_only_root: security.and_then(|s| s.read_only_root_filesystem) == Some(true),
         capabilities,
+        seccomp,
         mounts,
         startup: probe(&c.startup_probe),
         liveness: probe(&c.liveness_probe),

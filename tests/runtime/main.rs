@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use driftless_runtime::seccomp::Seccomp;
 use driftless_runtime::{ContainerConfig, Layout, Status};
 use nix::sys::signal::Signal;
 
@@ -157,6 +158,18 @@ fn runs_a_container_and_records_exit_code_and_logs() {
     node.start(&config);
     node.layout.wait("c-caps", DEADLINE).unwrap();
     assert!(node.log("c-caps").contains("CapEff:\t00000000a80425fb"), "{}", node.log("c-caps"));
+
+    // containerd's default seccomp refusals: no new namespaces, not even
+    // a user namespace, which needs no capability.
+    let config = node.config("c-seccomp", "grep Seccomp: /proc/self/status; unshare -U true && echo unshared || echo refused");
+    node.start(&config);
+    node.layout.wait("c-seccomp", DEADLINE).unwrap();
+    let log = node.log("c-seccomp");
+    assert!(log.contains("Seccomp:\t2") && log.contains(" refused"), "{log}");
+    let config = ContainerConfig { seccomp: Seccomp::Unconfined, ..node.config("c-unconfined", "unshare -U true && echo unshared || echo refused") };
+    node.start(&config);
+    node.layout.wait("c-unconfined", DEADLINE).unwrap();
+    assert!(node.log("c-unconfined").contains(" unshared"), "{}", node.log("c-unconfined"));
 
     let log = node.log("c-exit");
     let lines: Vec<&str> = log.lines().collect();

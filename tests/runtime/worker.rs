@@ -69,6 +69,7 @@ fn readiness_follows_the_probe_and_failed_liveness_restarts_with_back_off() {
         gid: 0,
         read_only_root: false,
         capabilities: None,
+        seccomp: Default::default(),
         mounts: vec![],
         startup: None,
         liveness: None,

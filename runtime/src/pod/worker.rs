@@ -210,6 +210,7 @@ impl Worker {
             gid: c.request.gid,
             read_only_root: c.request.read_only_root,
             capabilities: c.request.capabilities.clone(),
+            seccomp: c.request.seccomp,
             sandbox: Some(self.placement.sandbox.clone()),
             mounts: c.request.mounts.clone(),
             ..Default::default()

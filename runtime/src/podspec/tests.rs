@@ -166,3 +166,27 @@ fn errors_carry_kubelets_reasons() {
                       "containers": [{"name": "c", "image": "busybox:1.35", "env": [{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "nope", "key": "k", "optional": true}}}]}]});
     assert!(translate_in(spec, &node).1.is_ok());
 }
+
+#[test]
+fn seccomp_profiles_and_privileged() {
+    let translate = |spec: serde_json::Value, node: &NodeSettings| translate_in(spec, node).1;
+    let node = NodeSettings::default();
+    let plain = translate(json!({"containers": [{"name": "c", "image": "busybox:1.35"}]}), &node).unwrap();
+    assert_eq!(plain.containers[0].seccomp, Seccomp::RuntimeDefault, "unset means RuntimeDefault");
+    // The container's profile wins over the pod's.
+    let spec = json!({"securityContext": {"seccompProfile": {"type": "Unconfined"}},
+                      "containers": [{"name": "a", "image": "busybox:1.35"},
+                                     {"name": "b", "image": "busybox:1.35", "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}}}]});
+    let request = translate(spec, &node).unwrap();
+    assert_eq!([request.containers[0].seccomp, request.containers[1].seccomp], [Seccomp::Unconfined, Seccomp::RuntimeDefault]);
+    let localhost = json!({"containers": [{"name": "c", "image": "busybox:1.35",
+                           "securityContext": {"seccompProfile": {"type": "Localhost", "localhostProfile": "p.json"}}}]});
+    let error = translate(localhost, &node).err().unwrap();
+    assert!(error.to_string().contains("Localhost"), "{error}");
+    // Privileged, where the node allows it: every capability, no filter.
+    let allowing = NodeSettings { allow_privileged: true, ..NodeSettings::default() };
+    let spec = json!({"containers": [{"name": "c", "image": "busybox:1.35", "securityContext": {"privileged": true}}]});
+    let c = &translate(spec, &allowing).unwrap().containers[0];
+    assert_eq!(c.seccomp, Seccomp::Unconfined);
+    assert!(c.capabilities.as_ref().unwrap().iter().any(|c| c == "CAP_SYS_ADMIN"));
+}
