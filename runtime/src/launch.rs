@@ -212,7 +212,13 @@ impl Layout {
     /// A command that runs `args` inside the running container `id` when
     /// spawned (with the spawner's standard streams); see [`crate::exec`].
     pub fn exec(&self, id: &str, args: &[String]) -> std::process::Command {
-        crate::exec::command(&self.shim, &self.state_root(), id, args)
+        crate::exec::command(&self.shim, &self.state_root(), id, args, false)
+    }
+
+    /// Like [`Layout::exec`], with the command on a pseudo-terminal
+    /// (`kubectl exec -t`) relayed to the spawned process's streams.
+    pub fn exec_tty(&self, id: &str, args: &[String]) -> std::process::Command {
+        crate::exec::command(&self.shim, &self.state_root(), id, args, true)
     }
 
     /// Releases an exited container's root filesystem but keeps its folder,

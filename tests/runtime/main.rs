@@ -232,6 +232,23 @@ fn the_helper_outlives_its_launcher_and_kill_stops_the_container() {
     let out = node.layout.exec("no-such-container", &["true".into()]).output().unwrap();
     assert_eq!(out.status.code(), Some(126), "{out:?}");
 
+    // With a TTY (`exec -t`): the command sits on a terminal of its own,
+    // and what is typed reaches it through the relay.
+    let sh = |script: &str| vec!["sh".to_owned(), "-c".to_owned(), script.to_owned()];
+    let out = node.layout.exec_tty("c-kill", &sh("tty; test -t 0 && echo on-a-tty; exit 5")).stdin(std::process::Stdio::null()).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(5), "{out:?}");
+    assert!(text.contains("/dev/pts/") && text.contains("on-a-tty"), "{text:?}");
+    let mut child = node.layout.exec_tty("c-kill", &["sh".into()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"echo $((6 * 7))\nexit 3\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == "42"), "{out:?}");
+
     if let Err(error) = node.layout.kill("c-kill", Signal::SIGKILL) {
         panic!("{error}\nstatus: {:?}\nlog:\n{}", node.layout.status("c-kill"), node.log("c-kill"));
     }
