@@ -44,7 +44,7 @@ mod unpack;
 #[cfg(test)]
 mod testutil;
 
-pub use pull::PullOptions;
+pub use pull::{Progress, PullOptions};
 pub use blobs::BlobError;
 pub use error::ImageError;
 pub use image::{Image, ImageConfig, ImageSummary};

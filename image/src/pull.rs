@@ -5,8 +5,15 @@
 //! store's staging folder, and imports that like any other layout, so a
 //! pulled image gets exactly the same verification (every digest) and
 //! unpacking as an imported one.
+//!
+//! Blobs stream to files as they arrive (an image need not fit in memory),
+//! and the caller hears of every chunk ([`Progress`]), so a long pull can
+//! show how far it is.
 
+use std::io::Write;
 use std::path::Path;
+
+use futures_util::StreamExt;
 
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
@@ -27,6 +34,21 @@ pub struct PullOptions {
     pub credentials: Option<(String, String)>,
 }
 
+/// How far a pull is: reported after every chunk of a blob.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// Which blob (the config is 1; layers follow), and how many there are.
+    pub blob: usize,
+    /// See `blob`.
+    pub blobs: usize,
+    /// The blob's digest.
+    pub digest: String,
+    /// Bytes of this blob received so far.
+    pub done: u64,
+    /// Its size, from the manifest.
+    pub total: u64,
+}
+
 const ACCEPTED: &[&str] = &[
     "application/vnd.oci.image.manifest.v1+json",
     "application/vnd.oci.image.index.v1+json",
@@ -39,6 +61,16 @@ impl ImageStore {
     /// returns its normalized reference. Blocks: async callers run it on a
     /// blocking thread.
     pub fn pull(&self, reference: &str, options: &PullOptions) -> Result<String, ImageError> {
+        self.pull_with_progress(reference, options, &mut |_| {})
+    }
+
+    /// [`ImageStore::pull`], telling `progress` how far it is.
+    pub fn pull_with_progress(
+        &self,
+        reference: &str,
+        options: &PullOptions,
+        progress: &mut dyn FnMut(&Progress),
+    ) -> Result<String, ImageError> {
         let normalized = crate::normalize_reference(reference)?;
         let pull_error = |message: String| ImageError::Pull { reference: normalized.clone(), message };
         let parsed: Reference = normalized.parse().map_err(|e: oci_client::ParseError| pull_error(e.to_string()))?;
@@ -60,14 +92,21 @@ impl ImageStore {
             .build()
             .map_err(|e| pull_error(e.to_string()))?;
         let staging = tempfile::tempdir_in(self.root()).map_err(|e| pull_error(e.to_string()))?;
-        runtime.block_on(fetch(&client, &parsed, &auth, staging.path(), &normalized)).map_err(pull_error)?;
+        runtime.block_on(fetch(&client, &parsed, &auth, staging.path(), &normalized, progress)).map_err(pull_error)?;
         let imported = self.import(staging.path(), None)?;
         imported.into_iter().next().ok_or_else(|| pull_error("the registry returned no image".into()))
     }
 }
 
 /// Fetches the image into an OCI layout at `dir`.
-async fn fetch(client: &Client, reference: &Reference, auth: &RegistryAuth, dir: &Path, name: &str) -> Result<(), String> {
+async fn fetch(
+    client: &Client,
+    reference: &Reference,
+    auth: &RegistryAuth,
+    dir: &Path,
+    name: &str,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<(), String> {
     let text = |e: oci_client::errors::OciDistributionError| e.to_string();
     // Negotiate first (a bearer token, or basic credentials when the
     // registry asks for those); the blob and manifest calls reuse it.
@@ -98,18 +137,29 @@ async fn fetch(client: &Client, reference: &Reference, auth: &RegistryAuth, dir:
         return Err(format!("manifest digest {manifest_digest} does not match {digest} from the registry"));
     }
     write_blob(&manifest_digest, &bytes)?;
-    let descriptors = std::iter::once(&manifest["config"]).chain(manifest["layers"].as_array().into_iter().flatten());
-    for descriptor in descriptors {
+    let descriptors: Vec<&Value> =
+        std::iter::once(&manifest["config"]).chain(manifest["layers"].as_array().into_iter().flatten()).collect();
+    for (i, descriptor) in descriptors.iter().enumerate() {
         let digest = descriptor["digest"].as_str().ok_or("a descriptor has no digest")?;
-        let mut data = Vec::new();
+        let hex = digest.strip_prefix("sha256:").ok_or_else(|| format!("unsupported digest {digest}"))?;
+        let total = descriptor["size"].as_u64().unwrap_or_default();
         let layer = oci_client::manifest::OciDescriptor {
             digest: digest.to_owned(),
             media_type: descriptor["mediaType"].as_str().unwrap_or_default().to_owned(),
-            size: descriptor["size"].as_i64().unwrap_or_default(),
+            size: total as i64,
             ..Default::default()
         };
-        client.pull_blob(reference, &layer, &mut data).await.map_err(text)?;
-        write_blob(digest, &data)?;
+        let mut stream = client.pull_blob_stream(reference, &layer).await.map_err(text)?;
+        let mut file = std::io::BufWriter::new(std::fs::File::create(blobs.join(hex)).map_err(|e| e.to_string())?);
+        let mut report = Progress { blob: i + 1, blobs: descriptors.len(), digest: digest.to_owned(), done: 0, total };
+        progress(&report);
+        while let Some(chunk) = stream.stream.next().await {
+            let chunk = chunk.map_err(|e| format!("{digest}: {e}"))?;
+            file.write_all(&chunk).map_err(|e| e.to_string())?;
+            report.done += chunk.len() as u64;
+            progress(&report);
+        }
+        file.flush().map_err(|e| e.to_string())?;
     }
     let media_type = manifest["mediaType"].as_str().unwrap_or(ACCEPTED[0]).to_owned();
     let index = json!({

@@ -121,6 +121,8 @@ fn pull_from_a_registry_with_basic_auth() {
     let reference = format!("{host}/library/busybox:1.35");
     let run = pull(&work, &reference, &host, data, Some("s3cret-pass"));
     assert_eq!((run.code, run.stdout.as_str()), (0, format!("pulled {reference}\n").as_str()), "{run:?}");
+    // Progress: a line per blob received (config, then the one layer).
+    assert!(run.stderr.contains("blob 1/2 ") && run.stderr.contains("blob 2/2 "), "{run:?}");
     let run = driftless_in(work.path(), &["image", "ls", "--data-dir", data]);
     assert!(run.stdout.contains(&reference), "{run:?}");
 

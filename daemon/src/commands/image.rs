@@ -34,7 +34,7 @@ pub fn run(command: &ImageCommand) -> Result<ExitCode, CommandError> {
             let options = PullOptions { insecure_registries: insecure_registries.clone(), credentials };
             let store = ImageStore::open(&data.data_dir)?;
             eprintln!("pulling {reference}...");
-            let pulled = store.pull(reference, &options)?;
+            let pulled = store.pull_with_progress(reference, &options, &mut progress_printer())?;
             println!("pulled {pulled}");
         }
         ImageCommand::Ls { data } => {
@@ -72,4 +72,37 @@ fn human_size(bytes: u64) -> String {
         unit += 1;
     }
     if unit == 0 { format!("{bytes}B") } else { format!("{value:.1}{}", units[unit]) }
+}
+
+/// Shows a pull's progress on stderr: one line redrawn in place on a
+/// terminal, else a line per finished blob (so logs stay readable).
+fn progress_printer() -> impl FnMut(&driftless_image::Progress) {
+    use std::io::IsTerminal;
+    let terminal = std::io::stderr().is_terminal();
+    let mut last_drawn = std::time::Instant::now();
+    move |p: &driftless_image::Progress| {
+        let short = p.digest.strip_prefix("sha256:").map_or(&p.digest[..], |h| &h[..h.len().min(12)]);
+        let line = format!("  blob {}/{} {short}: {} / {}", p.blob, p.blobs, human_bytes(p.done), human_bytes(p.total));
+        let finished = p.done >= p.total;
+        if terminal {
+            if finished || last_drawn.elapsed() > std::time::Duration::from_millis(100) {
+                eprint!("\r\x1b[2K{line}");
+                if finished {
+                    eprintln!();
+                }
+                last_drawn = std::time::Instant::now();
+            }
+        } else if finished {
+            eprintln!("{line}");
+        }
+    }
+}
+
+fn human_bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 => format!("{:.1} GiB", n as f64 / f64::from(1u32 << 30)),
+        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / f64::from(1u32 << 20)),
+        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{n} B"),
+    }
 }
