@@ -23,6 +23,7 @@
 
 pub mod bundle;
 pub mod exec;
+pub mod images;
 pub mod launch;
 pub mod lifecycle;
 pub mod rootfs;

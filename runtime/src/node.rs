@@ -14,12 +14,14 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use driftless_model::k8s_openapi::api::core::v1::Pod;
 use ipnet::Ipv4Net;
 
 use crate::network::{Bridge, Ipam, NetError, PodInterface, route_exists};
-use crate::pod::PodStatus;
+use crate::lifecycle::phase::Phase;
+use crate::pod::{ContainerState, ContainerStatus, PodStatus};
 use crate::pod::worker::{self, PodHandle, Placement};
 use crate::podspec::{NodeSettings, PodIdentity, Resolve, TranslateError};
 use crate::sandbox::{Sandbox, SandboxError};
@@ -28,12 +30,16 @@ use crate::Layout;
 /// What the control plane needs from a node's runtime.
 pub trait PodRuntime {
     /// Runs `pod` (by its `metadata.uid`), or does nothing if it runs.
+    /// When it cannot start yet, its status says why (`ErrImagePull`,
+    /// `ImagePullBackOff`, `CreateContainerConfigError`...) and the caller
+    /// asks again later, after [`NodeError::retry_in`] when given.
     fn run_pod(&self, pod: &Pod, resolve: &dyn Resolve) -> Result<(), NodeError>;
     /// The status of a pod this node runs.
     fn pod_status(&self, uid: &str) -> Option<PodStatus>;
     /// Stops a pod and removes everything it had on the node.
     fn stop_pod(&self, uid: &str) -> Result<(), NodeError>;
-    /// The uids of the pods this node runs.
+    /// The uids of the pods this node runs or is trying to start (an image
+    /// to pull, a ConfigMap to appear).
     fn pods(&self) -> Vec<String>;
 }
 
@@ -52,7 +58,13 @@ pub struct NodeConfig {
     pub cgroup_root: String,
     /// What pods may do and which DNS they get.
     pub settings: NodeSettings,
+    /// The image pull back-off: first delay and longest delay
+    /// ([`PULL_BACKOFF`] is kubelet's).
+    pub pull_backoff: (Duration, Duration),
 }
+
+/// Kubelet's image pull back-off: 10 s, doubling to 5 min.
+pub const PULL_BACKOFF: (Duration, Duration) = (Duration::from_secs(10), Duration::from_secs(300));
 
 /// Why the node could not do what it was asked.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +96,38 @@ pub enum NodeError {
     /// The netlink connection could not be made.
     #[error("netlink: {0}")]
     Netlink(std::io::Error),
+    /// A pull of this image failed recently; the next try waits.
+    #[error("Back-off pulling image {image:?}: {message}")]
+    ImagePullBackOff {
+        /// The image.
+        image: String,
+        /// The last pull's error.
+        message: String,
+        /// When the next pull may be tried.
+        retry_in: Duration,
+    },
+}
+
+impl NodeError {
+    /// When the caller should ask again, for errors that pass with time.
+    pub fn retry_in(&self) -> Option<Duration> {
+        match self {
+            NodeError::ImagePullBackOff { retry_in, .. } => Some(*retry_in),
+            _ => None,
+        }
+    }
+}
+
+/// A pod that could not start yet: what its status shows meanwhile.
+struct Waiting {
+    containers: Vec<String>,
+    /// The container that could not be made, or every one when unknown.
+    container: Option<String>,
+    reason: &'static str,
+    message: String,
+    /// For image pulls: the failed image, failures in a row and when the
+    /// next pull may happen.
+    pull: Option<(String, u32, Instant)>,
 }
 
 struct RunningPod {
@@ -101,6 +145,7 @@ pub struct Node {
     netlink: tokio::runtime::Runtime,
     handle: rtnetlink::Handle,
     pods: Mutex<HashMap<String, RunningPod>>,
+    waiting: Mutex<HashMap<String, Waiting>>,
 }
 
 impl Node {
@@ -120,7 +165,7 @@ impl Node {
             return Err(NodeError::Unrouted { cidr: config.pod_cidr, bridge: config.bridge.clone() });
         }
         let layout = Layout::new(config.data_dir.join("node"), &config.shim);
-        Ok(Node { config, layout, ipam, bridge, netlink, handle, pods: Mutex::new(HashMap::new()) })
+        Ok(Node { config, layout, ipam, bridge, netlink, handle, pods: Mutex::new(HashMap::new()), waiting: Mutex::new(HashMap::new()) })
     }
 
     /// The node's container layout.
@@ -145,6 +190,16 @@ impl PodRuntime for Node {
         if pods.contains_key(&uid) {
             return Ok(());
         }
+        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(Waiting { pull: Some((image, _, retry_at)), message, reason, .. }) = waiting.get_mut(&uid) {
+            let now = Instant::now();
+            if now < *retry_at {
+                // As kubelet: ErrImagePull right after the failure, then
+                // ImagePullBackOff until the next try.
+                *reason = "ImagePullBackOff";
+                return Err(NodeError::ImagePullBackOff { image: image.clone(), message: message.clone(), retry_in: *retry_at - now });
+            }
+        }
         let name = pod.metadata.name.clone().unwrap_or_default();
         let hostname = pod.spec.as_ref().and_then(|s| s.hostname.clone()).unwrap_or(name);
         let pod_dir = self.pod_dir(&uid);
@@ -163,9 +218,27 @@ impl PodRuntime for Node {
                 let _ = self.netlink.block_on(PodInterface::detach(&self.handle, &interface.host_veth));
                 let _ = sandbox.remove();
                 let _ = self.ipam.release(&uid);
+                let containers = pod.spec.iter().flat_map(|s| &s.containers).map(|c| c.name.clone()).collect();
+                let previous = waiting.remove(&uid).and_then(|w| w.pull).map_or(0, |(_, failures, _)| failures);
+                let pull = match &error {
+                    TranslateError::Image { image, reason: "ErrImagePull", .. } => {
+                        let (first, longest) = self.config.pull_backoff;
+                        let delay = first.saturating_mul(1 << previous.min(16)).min(longest);
+                        Some((image.clone(), previous + 1, Instant::now() + delay))
+                    }
+                    _ => None,
+                };
+                let message = match &error {
+                    TranslateError::Image { message, .. } => message.clone(),
+                    other => other.to_string(),
+                };
+                tracing::warn!(pod = %uid, reason = error.reason(), %message, "pod cannot start yet");
+                let container = error.container().map(str::to_owned);
+                waiting.insert(uid, Waiting { containers, container, reason: error.reason(), message, pull });
                 return Err(error.into());
             }
         };
+        waiting.remove(&uid);
         let placement = Placement {
             sandbox: sandbox_dir,
             ip: Some(IpAddr::V4(ip)),
@@ -177,10 +250,33 @@ impl PodRuntime for Node {
     }
 
     fn pod_status(&self, uid: &str) -> Option<PodStatus> {
-        self.pods.lock().unwrap_or_else(|e| e.into_inner()).get(uid).map(|p| p.worker.status())
+        if let Some(pod) = self.pods.lock().unwrap_or_else(|e| e.into_inner()).get(uid) {
+            return Some(pod.worker.status());
+        }
+        let waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        let w = waiting.get(uid)?;
+        let containers = w
+            .containers
+            .iter()
+            .map(|name| {
+                let this = w.container.as_ref().is_none_or(|c| c == name);
+                let state = if this {
+                    let message = match (w.reason, &w.pull) {
+                        ("ImagePullBackOff", Some((image, _, _))) => format!("Back-off pulling image {image:?}: {}", w.message),
+                        _ => w.message.clone(),
+                    };
+                    ContainerState::Waiting { reason: w.reason.to_owned(), message: Some(message) }
+                } else {
+                    ContainerState::Waiting { reason: "ContainerCreating".to_owned(), message: None }
+                };
+                ContainerStatus { name: name.clone(), state, last_termination: None, ready: false, restart_count: 0 }
+            })
+            .collect();
+        Some(PodStatus { phase: Phase::Pending, pod_ip: None, containers })
     }
 
     fn stop_pod(&self, uid: &str) -> Result<(), NodeError> {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
         let Some(pod) = self.pods.lock().unwrap_or_else(|e| e.into_inner()).remove(uid) else { return Ok(()) };
         pod.worker.stop();
         self.netlink.block_on(PodInterface::detach(&self.handle, &pod.host_veth))?;
@@ -192,6 +288,7 @@ impl PodRuntime for Node {
 
     fn pods(&self) -> Vec<String> {
         let mut uids: Vec<String> = self.pods.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect();
+        uids.extend(self.waiting.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned());
         uids.sort();
         uids
     }

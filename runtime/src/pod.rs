@@ -106,8 +106,11 @@ pub enum ProbeAction {
 pub enum ContainerState {
     /// Not running: being created, or backing off before a restart.
     Waiting {
-        /// `ContainerCreating`, `CrashLoopBackOff`...
+        /// `ContainerCreating`, `CrashLoopBackOff`, `ImagePullBackOff`...
         reason: String,
+        /// Why, in words (the registry's error for `ErrImagePull`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
     },
     /// Running since `started_at`.
     Running {

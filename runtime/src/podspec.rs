@@ -87,6 +87,8 @@ pub enum TranslateError {
     Image {
         /// The container.
         container: String,
+        /// The image reference.
+        image: String,
         /// What the image source said.
         message: String,
         /// `ErrImagePull` or `ErrImageNeverPull`.
@@ -113,6 +115,14 @@ pub enum TranslateError {
 }
 
 impl TranslateError {
+    /// The container the error is about, when it is about one.
+    pub fn container(&self) -> Option<&str> {
+        match self {
+            TranslateError::Image { container, .. } => Some(container),
+            _ => None,
+        }
+    }
+
     /// The waiting reason kubelet shows for this error.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -379,6 +389,7 @@ fn container(
     let policy = c.image_pull_policy.clone().unwrap_or_else(|| driftless_model::defaults::default_pull_policy(&reference).to_owned());
     let image = resolve.image(&reference, &policy).map_err(|message| TranslateError::Image {
         container: c.name.clone(),
+        image: reference.clone(),
         message,
         reason: if policy == "Never" { "ErrImageNeverPull" } else { "ErrImagePull" },
     })?;

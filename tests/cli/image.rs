@@ -3,6 +3,7 @@
 
 
 use crate::images::busybox_layout;
+use crate::registry::Registry;
 use crate::support::{Repo, driftless_in};
 
 
@@ -37,52 +38,6 @@ fn import_list_and_remove_the_busybox_image() {
     assert!(run.stderr.contains("/no/such/layout"), "{run:?}");
 }
 
-/// Debian's docker-registry on a free loopback port with htpasswd auth,
-/// stopped when dropped. Only 127.0.0.1 is ever contacted.
-struct Registry {
-    child: std::process::Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Registry {
-    fn start(user: &str, password: &str) -> Registry {
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let htpasswd = std::process::Command::new("htpasswd").args(["-Bbn", user, password]).output().expect("htpasswd (apache2-utils)");
-        std::fs::write(dir.path().join("htpasswd"), &htpasswd.stdout).unwrap();
-        let config = format!(
-            "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {root}}}}}\nhttp: {{addr: '127.0.0.1:{port}'}}\nauth: {{htpasswd: {{realm: driftless-test, path: {root}/htpasswd}}}}\n",
-            root = dir.path().display()
-        );
-        std::fs::write(dir.path().join("config.yml"), config).unwrap();
-        let child = std::process::Command::new("docker-registry")
-            .arg("serve")
-            .arg(dir.path().join("config.yml"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("docker-registry (Debian package docker-registry)");
-        let registry = Registry { child, port, _dir: dir };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "registry did not listen on 127.0.0.1:{port}");
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        registry
-    }
-
-    fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn pull(work: &Repo, reference: &str, host: &str, data: &str, password: Option<&str>) -> crate::support::Run {
     use std::io::Write;
@@ -107,13 +62,7 @@ fn pull(work: &Repo, reference: &str, host: &str, data: &str, password: Option<&
 fn pull_from_a_registry_with_basic_auth() {
     let registry = Registry::start("tester", "s3cret-pass");
     let host = registry.host();
-    let pushed = std::process::Command::new("skopeo")
-        .args(["copy", "--quiet", "--dest-tls-verify=false", "--dest-creds", "tester:s3cret-pass"])
-        .arg(format!("oci:{}:1.35", busybox_layout().display()))
-        .arg(format!("docker://{host}/library/busybox:1.35"))
-        .status()
-        .expect("skopeo");
-    assert!(pushed.success(), "skopeo could not push to the test registry");
+    registry.push_busybox("tester", "s3cret-pass");
 
     let work = Repo::folder();
     let data = work.join("data");

@@ -5,6 +5,8 @@
 mod image;
 #[path = "../support/images.rs"]
 mod images;
+#[path = "../support/registry.rs"]
+mod registry;
 mod init;
 mod plan;
 mod support;

@@ -15,6 +15,8 @@ use nix::sys::signal::Signal;
 mod image;
 #[path = "../support/images.rs"]
 mod images;
+#[path = "../support/registry.rs"]
+mod registry;
 mod node;
 mod pod;
 mod volumes;

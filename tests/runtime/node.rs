@@ -3,9 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use driftless_image::ImageStore;
+use driftless_image::{ImageStore, PullOptions};
+use driftless_runtime::images::NodeImages;
+use driftless_runtime::lifecycle::phase::Phase;
 use driftless_runtime::node::{Node as RuntimeNode, NodeConfig, PodRuntime};
-use driftless_runtime::podspec::NodeSettings;
+use driftless_runtime::pod::ContainerState;
+use driftless_runtime::podspec::{NodeSettings, Resolve, ResolvedImage};
 
 use crate::Node;
 use crate::worker::StoreResolver;
@@ -26,14 +29,7 @@ impl Drop for Teardown<'_> {
 fn runs_a_kubernetes_pod_on_its_own_address_and_removes_it_all() {
     let test = Node::new("node");
     let id = std::process::id();
-    let config = NodeConfig {
-        data_dir: test.dir.path().join("data"),
-        shim: env!("CARGO_BIN_EXE_driftless-shim").into(),
-        bridge: format!("dln{}", id % 100_000),
-        pod_cidr: format!("10.244.{}.0/24", 100 + id % 50).parse().unwrap(),
-        cgroup_root: format!("/{}", test.cgroup_parent),
-        settings: NodeSettings::default(),
-    };
+    let config = node_config(&test, id);
     let node = RuntimeNode::new(config.clone()).unwrap();
     let _teardown = Teardown(&node);
     assert!(driftless_runtime::network::route_exists(config.pod_cidr, &config.bridge).unwrap());
@@ -87,6 +83,103 @@ spec:
     assert!(node.layout().list().unwrap().is_empty(), "no container is left");
     assert!(!test.dir.path().join("data/pods/3f1c0a5e-web").exists(), "the pod's folder is gone");
     assert!(std::fs::read_dir(test.dir.path().join("data/ipam")).unwrap().next().is_none(), "its address is released");
+}
+
+fn node_config(test: &Node, id: u32) -> NodeConfig {
+    NodeConfig {
+        data_dir: test.dir.path().join("data"),
+        shim: env!("CARGO_BIN_EXE_driftless-shim").into(),
+        bridge: format!("dln{}", id % 100_000),
+        pod_cidr: format!("10.244.{}.0/24", 100 + id % 50).parse().unwrap(),
+        cgroup_root: format!("/{}", test.cgroup_parent),
+        settings: NodeSettings::default(),
+        pull_backoff: driftless_runtime::node::PULL_BACKOFF,
+    }
+}
+
+/// Images from a real registry; nothing else to resolve.
+struct Registry(NodeImages);
+
+impl Resolve for Registry {
+    fn image(&self, reference: &str, policy: &str) -> Result<ResolvedImage, String> {
+        self.0.image(reference, policy)
+    }
+    fn config_map(&self, _: &str, _: &str) -> Option<std::collections::BTreeMap<String, Vec<u8>>> {
+        None
+    }
+    fn secret(&self, _: &str, _: &str) -> Option<std::collections::BTreeMap<String, Vec<u8>>> {
+        None
+    }
+    fn claim(&self, _: &str, _: &str) -> Option<std::path::PathBuf> {
+        None
+    }
+}
+
+#[test]
+fn a_failed_pull_backs_off_and_the_pod_starts_once_the_registry_serves() {
+    let test = Node::new("pull");
+    let id = std::process::id() + 7;
+    let config = NodeConfig { pull_backoff: (Duration::from_millis(300), Duration::from_secs(2)), ..node_config(&test, id) };
+    let node = RuntimeNode::new(config).unwrap();
+    let _teardown = Teardown(&node);
+
+    // Nothing listens on the port yet: the pull fails with the client's words.
+    let port = crate::registry::free_port();
+    let host = format!("127.0.0.1:{port}");
+    let options = PullOptions { insecure_registries: vec![host.clone()], credentials: Some(("puller".into(), "pull-pass".into())) };
+    let resolver = Registry(NodeImages::new(ImageStore::open(test.dir.path().join("images")).unwrap(), options));
+    let manifest = format!("\
+apiVersion: v1
+kind: Pod
+metadata: {{name: pulled, namespace: default, uid: 9d2e-pulled}}
+spec:
+  terminationGracePeriodSeconds: 0
+  containers:
+  - name: main
+    image: {host}/library/busybox:1.35
+    imagePullPolicy: IfNotPresent
+    command: [sleep, '600']
+");
+    let value: serde_json::Value = serde_yaml_ng::from_str(&manifest).unwrap();
+    let driftless_model::Object::Pod(pod) = driftless_model::Object::parse(&value).unwrap() else { unreachable!() };
+    let waiting = |node: &RuntimeNode| match &node.pod_status("9d2e-pulled").unwrap().containers[0].state {
+        ContainerState::Waiting { reason, message } => (reason.clone(), message.clone().unwrap_or_default()),
+        other => panic!("not waiting: {other:?}"),
+    };
+
+    let error = node.run_pod(&pod, &resolver).unwrap_err();
+    assert!(error.to_string().contains(&host), "{error}");
+    let (reason, message) = waiting(&node);
+    assert_eq!(reason, "ErrImagePull", "{message}");
+    assert!(message.contains(&host), "{message}");
+    assert_eq!(node.pod_status("9d2e-pulled").unwrap().phase, Phase::Pending);
+
+    // Asked again at once: no new pull, ImagePullBackOff until the delay passes.
+    let error = node.run_pod(&pod, &resolver).unwrap_err();
+    let retry_in = error.retry_in().unwrap_or_else(|| panic!("not a back-off: {error}"));
+    assert!(retry_in <= Duration::from_millis(300), "{retry_in:?}");
+    let (reason, message) = waiting(&node);
+    assert_eq!(reason, "ImagePullBackOff");
+    assert!(message.starts_with(&format!("Back-off pulling image \"{host}/library/busybox:1.35\"")), "{message}");
+
+    // The registry comes up: the next try after the back-off pulls and runs it.
+    let registry = crate::registry::Registry::start_on(port, "puller", "pull-pass");
+    registry.push_busybox("puller", "pull-pass");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while let Err(error) = node.run_pod(&pod, &resolver) {
+        assert!(Instant::now() < deadline, "never started: {error}");
+        std::thread::sleep(error.retry_in().unwrap_or(Duration::from_millis(50)));
+    }
+    loop {
+        let status = node.pod_status("9d2e-pulled").unwrap();
+        if matches!(status.containers[0].state, ContainerState::Running { .. }) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never running: {status:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    node.stop_pod("9d2e-pulled").unwrap();
+    assert!(node.pods().is_empty());
 }
 
 fn ureq_get(url: &str) -> String {

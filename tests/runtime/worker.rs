@@ -111,7 +111,7 @@ fn readiness_follows_the_probe_and_failed_liveness_restarts_with_back_off() {
     let mut saw_backoff = false;
     let second = wait_for("second restart", || format!("{:?}", pod.status()), || {
         let status = pod.status();
-        saw_backoff |= status.containers[1].state == ContainerState::Waiting { reason: "CrashLoopBackOff".into() };
+        saw_backoff |= status.containers[1].state == ContainerState::Waiting { reason: "CrashLoopBackOff".into(), message: None };
         status.containers[1].restart_count >= 2
     });
     let gap = second.duration_since(first);

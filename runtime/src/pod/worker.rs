@@ -306,9 +306,9 @@ impl Worker {
                 } else if let (Some(_), Some((_, started_at))) = (&c.id, &c.started) {
                     ContainerState::Running { started_at: started_at.clone() }
                 } else if c.restart_at.is_some() {
-                    ContainerState::Waiting { reason: "CrashLoopBackOff".into() }
+                    ContainerState::Waiting { reason: "CrashLoopBackOff".into(), message: None }
                 } else {
-                    ContainerState::Waiting { reason: "ContainerCreating".into() }
+                    ContainerState::Waiting { reason: "ContainerCreating".into(), message: None }
                 };
                 ContainerStatus {
                     name: c.request.name.clone(),
