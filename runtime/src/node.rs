@@ -10,7 +10,7 @@
 
 pub mod fake;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -146,6 +146,9 @@ pub struct Node {
     handle: rtnetlink::Handle,
     pods: Mutex<HashMap<String, RunningPod>>,
     waiting: Mutex<HashMap<String, Waiting>>,
+    /// Pods an earlier run of the daemon left on disk (and maybe running),
+    /// not yet adopted by `run_pod` nor removed by `stop_pod`.
+    found: Mutex<HashSet<String>>,
 }
 
 impl Node {
@@ -165,7 +168,19 @@ impl Node {
             return Err(NodeError::Unrouted { cidr: config.pod_cidr, bridge: config.bridge.clone() });
         }
         let layout = Layout::new(config.data_dir.join("node"), &config.shim);
-        Ok(Node { config, layout, ipam, bridge, netlink, handle, pods: Mutex::new(HashMap::new()), waiting: Mutex::new(HashMap::new()) })
+        let found: HashSet<String> = std::fs::read_dir(config.data_dir.join("pods"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        if !found.is_empty() {
+            tracing::info!(pods = found.len(), "found pods of an earlier run; they are adopted when asked for, removed otherwise");
+        }
+        Ok(Node { config, layout, ipam, bridge, netlink, handle, pods: Mutex::new(HashMap::new()),
+            waiting: Mutex::new(HashMap::new()),
+            found: Mutex::new(found),
+        })
     }
 
     /// The node's container layout.
@@ -180,6 +195,39 @@ impl Node {
 
     fn pod_dir(&self, uid: &str) -> PathBuf {
         self.config.data_dir.join("pods").join(uid)
+    }
+
+    /// Stops watching every pod but leaves them running, for a daemon that
+    /// exits: the next `Node` on this data folder adopts them.
+    pub fn abandon(self) {
+        let pods = std::mem::take(&mut *self.pods.lock().unwrap_or_else(|e| e.into_inner()));
+        for (_, pod) in pods {
+            pod.worker.abandon();
+        }
+    }
+
+    /// Removes a pod found on disk that no worker watches: its containers
+    /// (killed), interface, sandbox, address and folder.
+    fn remove_found(&self, uid: &str) -> Result<(), NodeError> {
+        let prefix = format!("{uid}-");
+        let ids: Vec<String> =
+            self.layout.list().unwrap_or_default().into_iter().map(|(id, _)| id).filter(|id| id.starts_with(&prefix)).collect();
+        for id in &ids {
+            let _ = self.layout.kill(id, nix::sys::signal::Signal::SIGKILL);
+        }
+        for id in &ids {
+            let _ = self.layout.wait(id, Duration::from_secs(10));
+            let _ = self.layout.remove(id);
+        }
+        self.netlink.block_on(PodInterface::detach(&self.handle, &PodInterface::host_name(uid)))?;
+        let sandbox = Sandbox::at(&self.pod_dir(uid).join("ns"));
+        if sandbox.exists() {
+            sandbox.remove()?;
+        }
+        self.ipam.release(uid)?;
+        let _ = std::fs::remove_dir_all(self.pod_dir(uid));
+        tracing::info!(pod = %uid, containers = ids.len(), "removed a pod left by an earlier run");
+        Ok(())
     }
 }
 
@@ -210,14 +258,25 @@ impl PodRuntime for Node {
             Sandbox::create(&self.config.shim, &sandbox_dir, &hostname)?
         };
         let ip = self.ipam.allocate(&uid)?;
-        let interface = self.netlink.block_on(PodInterface::attach(&self.handle, &self.bridge, &sandbox.namespace("net"), &uid, ip))?;
+        let adopting = self.found.lock().unwrap_or_else(|e| e.into_inner()).remove(&uid);
+        let existing = if adopting { self.netlink.block_on(PodInterface::existing(&self.handle, &uid, ip))? } else { None };
+        let interface = match existing {
+            Some(interface) => interface,
+            None => self.netlink.block_on(PodInterface::attach(&self.handle, &self.bridge, &sandbox.namespace("net"), &uid, ip))?,
+        };
         let identity = PodIdentity { uid: uid.clone(), ip: Some(ip.to_string()) };
         let request = match crate::podspec::translate(pod, &identity, &pod_dir, &self.config.settings, &DynResolve(resolve)) {
             Ok(request) => request,
             Err(error) => {
-                let _ = self.netlink.block_on(PodInterface::detach(&self.handle, &interface.host_veth));
-                let _ = sandbox.remove();
-                let _ = self.ipam.release(&uid);
+                if adopting {
+                    // Its containers may still run: leave everything as
+                    // found, for the next try or for stop_pod.
+                    self.found.lock().unwrap_or_else(|e| e.into_inner()).insert(uid.clone());
+                } else {
+                    let _ = self.netlink.block_on(PodInterface::detach(&self.handle, &interface.host_veth));
+                    let _ = sandbox.remove();
+                    let _ = self.ipam.release(&uid);
+                }
                 let containers = pod.spec.iter().flat_map(|s| &s.containers).map(|c| c.name.clone()).collect();
                 let previous = waiting.remove(&uid).and_then(|w| w.pull).map_or(0, |(_, failures, _)| failures);
                 let pull = match &error {
@@ -277,7 +336,10 @@ impl PodRuntime for Node {
 
     fn stop_pod(&self, uid: &str) -> Result<(), NodeError> {
         self.waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
-        let Some(pod) = self.pods.lock().unwrap_or_else(|e| e.into_inner()).remove(uid) else { return Ok(()) };
+        let found = self.found.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
+        let Some(pod) = self.pods.lock().unwrap_or_else(|e| e.into_inner()).remove(uid) else {
+            return if found { self.remove_found(uid) } else { Ok(()) };
+        };
         pod.worker.stop();
         self.netlink.block_on(PodInterface::detach(&self.handle, &pod.host_veth))?;
         pod.sandbox.remove()?;
@@ -289,6 +351,9 @@ impl PodRuntime for Node {
     fn pods(&self) -> Vec<String> {
         let mut uids: Vec<String> = self.pods.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect();
         uids.extend(self.waiting.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned());
+        uids.extend(self.found.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned());
+        uids.sort();
+        uids.dedup();
         uids.sort();
         uids
     }

@@ -85,6 +85,79 @@ spec:
     assert!(std::fs::read_dir(test.dir.path().join("data/ipam")).unwrap().next().is_none(), "its address is released");
 }
 
+#[test]
+fn a_restarted_node_adopts_its_pods_and_removes_the_ones_not_asked_for() {
+    let test = Node::new("adopt");
+    let config = node_config(&test, std::process::id() + 13);
+    let store = ImageStore::open(test.dir.path().join("images")).unwrap();
+    store.import(crate::images::busybox_layout(), Some("busybox")).unwrap();
+    let resolver = StoreResolver { store: &store, config: [("index.html".to_owned(), b"adopted\n".to_vec())].into() };
+    let pod = |name: &str| {
+        let manifest = format!("\
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}, namespace: default, uid: 51ab-{name}}}
+spec:
+  terminationGracePeriodSeconds: 0
+  containers:
+  - name: httpd
+    image: busybox:1.35
+    imagePullPolicy: Never
+    command: [httpd, -f, -p, '8080', -h, /www]
+    readinessProbe: {{tcpSocket: {{port: 8080}}, periodSeconds: 1}}
+    volumeMounts: [{{name: www, mountPath: /www}}]
+  volumes:
+  - {{name: www, configMap: {{name: web-config}}}}
+");
+        let value: serde_json::Value = serde_yaml_ng::from_str(&manifest).unwrap();
+        let driftless_model::Object::Pod(pod) = driftless_model::Object::parse(&value).unwrap() else { unreachable!() };
+        pod
+    };
+    let ready = |node: &RuntimeNode, uid: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let status = node.pod_status(uid).unwrap();
+            if status.ready() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "never ready: {status:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let running = |node: &RuntimeNode| -> Vec<String> {
+        let list = node.layout().list().unwrap().into_iter();
+        list.filter(|(_, o)| *o == driftless_runtime::Observed::Running).map(|(id, _)| id).collect()
+    };
+
+    // A daemon runs two pods, then exits without stopping them.
+    let first = RuntimeNode::new(config.clone()).unwrap();
+    let (kept, dropped) = (pod("kept"), pod("dropped"));
+    first.run_pod(&kept, &resolver).unwrap();
+    first.run_pod(&dropped, &resolver).unwrap();
+    let ip = ready(&first, "51ab-kept").pod_ip.unwrap();
+    ready(&first, "51ab-dropped");
+    let before = running(&first);
+    assert_eq!(before.len(), 2, "{before:?}");
+    first.abandon();
+    assert_eq!(ureq_get(&format!("http://{ip}:8080/")), "adopted\n", "pods outlive the daemon");
+
+    // The next daemon finds both, adopts the one still wanted and removes the other.
+    let second = RuntimeNode::new(config.clone()).unwrap();
+    let _teardown = Teardown(&second);
+    assert_eq!(second.pods(), ["51ab-dropped", "51ab-kept"]);
+    second.run_pod(&kept, &resolver).unwrap();
+    second.stop_pod("51ab-dropped").unwrap();
+    let status = ready(&second, "51ab-kept");
+    assert_eq!(status.pod_ip.as_deref(), Some(ip.as_str()), "same address");
+    assert_eq!(status.containers[0].restart_count, 0, "the same container, not a restart: {status:?}");
+    let after = running(&second);
+    assert_eq!(after, [before.iter().find(|id| id.contains("kept")).unwrap().clone()], "no duplicate, nothing of the dropped pod");
+    assert_eq!(ureq_get(&format!("http://{ip}:8080/")), "adopted\n");
+    assert_eq!(second.pods(), ["51ab-kept"]);
+    assert!(!test.dir.path().join("data/pods/51ab-dropped").exists());
+    assert!(second.pod_status("51ab-dropped").is_none());
+}
+
 fn node_config(test: &Node, id: u32) -> NodeConfig {
     NodeConfig {
         data_dir: test.dir.path().join("data"),

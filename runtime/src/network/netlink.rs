@@ -149,6 +149,13 @@ impl PodInterface {
         Ok(PodInterface { host_veth: host, ip })
     }
 
+    /// The pod's interface if an earlier run of the daemon made it: its
+    /// host end exists. Adopting it keeps the pod's connections alive.
+    pub async fn existing(handle: &Handle, pod_id: &str, ip: Ipv4Addr) -> Result<Option<PodInterface>, NetError> {
+        let host = Self::host_name(pod_id);
+        Ok(link_index(handle, &host).await?.map(|_| PodInterface { host_veth: host, ip }))
+    }
+
     /// Deletes the pod's veth pair (both ends go together). Idempotent.
     pub async fn detach(handle: &Handle, host_veth: &str) -> Result<(), NetError> {
         match link_index(handle, host_veth).await? {

@@ -42,6 +42,7 @@ pub struct Placement {
 pub struct PodHandle {
     status: Arc<Mutex<PodStatus>>,
     stop: Arc<AtomicBool>,
+    abandon: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -54,6 +55,17 @@ impl PodHandle {
     /// Stops the pod: SIGTERM, SIGKILL after the grace period, then removes
     /// its containers. Returns when they are gone.
     pub fn stop(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+
+    /// Stops watching the pod but leaves its containers running, as a
+    /// daemon that exits (to be upgraded, say) must: the next one adopts
+    /// them. Dropping a handle stops the pod instead.
+    pub fn abandon(mut self) {
+        self.abandon.store(true, Ordering::SeqCst);
         self.stop.store(true, Ordering::SeqCst);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -75,17 +87,20 @@ pub fn start(layout: Layout, placement: Placement, request: PodRequest) -> PodHa
     let mut worker = Worker::new(layout, placement, request);
     let status = Arc::new(Mutex::new(worker.status()));
     let stop = Arc::new(AtomicBool::new(false));
-    let (status_out, stop_in) = (status.clone(), stop.clone());
+    let abandon = Arc::new(AtomicBool::new(false));
+    let (status_out, stop_in, abandon_in) = (status.clone(), stop.clone(), abandon.clone());
     let thread = std::thread::spawn(move || {
         while !stop_in.load(Ordering::SeqCst) {
             worker.tick();
             *status_out.lock().unwrap_or_else(|e| e.into_inner()) = worker.status();
             std::thread::sleep(TICK);
         }
-        worker.shut_down();
-        *status_out.lock().unwrap_or_else(|e| e.into_inner()) = worker.status();
+        if !abandon_in.load(Ordering::SeqCst) {
+            worker.shut_down();
+            *status_out.lock().unwrap_or_else(|e| e.into_inner()) = worker.status();
+        }
     });
-    PodHandle { status, stop, thread: Some(thread) }
+    PodHandle { status, stop, abandon, thread: Some(thread) }
 }
 
 /// The container id of one instance (run) of a pod's container.
@@ -160,7 +175,51 @@ impl Worker {
                 ready: false,
             })
             .collect();
-        Worker { layout, placement, request, containers }
+        let mut worker = Worker { layout, placement, request, containers };
+        worker.adopt();
+        worker
+    }
+
+    /// Carries on from what an earlier worker (in a daemon since
+    /// restarted) left: each container's latest instance is taken over as
+    /// it is, running or exited, so nothing runs twice and restart counts
+    /// go on.
+    fn adopt(&mut self) {
+        let Ok(existing) = self.layout.list() else { return };
+        let uid = self.request.uid.clone();
+        let mut lost = Vec::new();
+        for (index, c) in self.containers.iter_mut().enumerate() {
+            let prefix = format!("{uid}-{}-", c.request.name);
+            let latest = existing
+                .iter()
+                .filter_map(|(id, observed)| Some((id.strip_prefix(&prefix)?.parse::<u32>().ok()?, id, observed)))
+                .max_by_key(|(instance, _, _)| *instance);
+            let Some((instance, id, observed)) = latest else { continue };
+            c.id = Some(id.clone());
+            c.instances = instance + 1;
+            c.started_up = c.request.startup.is_none();
+            c.startup = Probing::new(&c.request.startup, false);
+            c.liveness = Probing::new(&c.request.liveness, true);
+            c.readiness = Probing::new(&c.request.readiness, false);
+            match observed {
+                crate::Observed::Running => {
+                    let started_at = match self.layout.status(id) {
+                        Ok(Some(Status::Running { started_at, .. })) => started_at,
+                        _ => crate::status::now(),
+                    };
+                    c.started = Some((Instant::now(), started_at));
+                }
+                // Its helper is gone (the node rebooted, or it was killed):
+                // nothing watches it, so it counts as ended.
+                crate::Observed::Lost | crate::Observed::Creating => lost.push((index, id.clone())),
+                crate::Observed::Finished(_) => {}
+            }
+            tracing::info!(pod = %uid, container = %c.request.name, id = %id, "adopted a container");
+        }
+        for (index, id) in lost {
+            let _ = self.layout.kill(&id, Signal::SIGKILL);
+            self.exited(index, &id, 255, "ContainerStatusUnknown");
+        }
     }
 
     fn tick(&mut self) {
