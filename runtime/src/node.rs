@@ -54,13 +54,38 @@ pub struct NodeConfig {
     pub bridge: String,
     /// The pod CIDR (`10.244.0.0/24`).
     pub pod_cidr: Ipv4Net,
-    /// The cgroup every pod goes under (`/driftless`).
+    /// The cgroup every pod goes under (by default `driftless` beneath the
+    /// daemon's own, see [`default_cgroup_root`]).
     pub cgroup_root: String,
+    /// The service CIDR (`10.96.0.0/16`), routed `local` on `lo` before
+    /// anything runs, so no packet for a service address can leave.
+    pub service_cidr: Option<Ipv4Net>,
     /// What pods may do and which DNS they get.
     pub settings: NodeSettings,
     /// The image pull back-off: first delay and longest delay
     /// ([`PULL_BACKOFF`] is kubelet's).
     pub pull_backoff: (Duration, Duration),
+}
+
+/// The default cgroup for pods: `driftless` beneath the cgroup this
+/// process runs in (its memory controller's under cgroup v1, the unified
+/// one under v2), so a daemon confined by its service manager keeps its
+/// pods inside its own limits.
+pub fn default_cgroup_root() -> String {
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    format!("{}/driftless", own_cgroup(&own).trim_end_matches('/'))
+}
+
+/// This process's cgroup path from `/proc/self/cgroup`'s text.
+fn own_cgroup(text: &str) -> &str {
+    let line = |pred: &dyn Fn(&str) -> bool| {
+        text.lines().find_map(|l| {
+            let mut fields = l.splitn(3, ':');
+            let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+            pred(controllers).then_some(path)
+        })
+    };
+    line(&|c| c.split(',').any(|c| c == "memory")).or_else(|| line(&|c| c.is_empty())).unwrap_or("/")
 }
 
 /// Kubelet's image pull back-off: 10 s, doubling to 5 min.
@@ -96,6 +121,10 @@ pub enum NodeError {
     /// The netlink connection could not be made.
     #[error("netlink: {0}")]
     Netlink(std::io::Error),
+    /// The service CIDR is not routed `local` on `lo`: the node refuses to
+    /// run anything that could send to service addresses.
+    #[error("{0} is not routed local on lo: refusing to run pods")]
+    ServiceUnrouted(Ipv4Net),
     /// A pull of this image failed recently; the next try waits.
     #[error("Back-off pulling image {image:?}: {message}")]
     ImagePullBackOff {
@@ -167,6 +196,15 @@ impl Node {
         if !route_exists(config.pod_cidr, &config.bridge).unwrap_or(false) {
             return Err(NodeError::Unrouted { cidr: config.pod_cidr, bridge: config.bridge.clone() });
         }
+        if let Some(cidr) = config.service_cidr {
+            let routed = netlink.block_on(async {
+                crate::network::ensure_local_route(&handle, cidr).await?;
+                crate::network::local_route_exists(&handle, cidr).await
+            })?;
+            if !routed {
+                return Err(NodeError::ServiceUnrouted(cidr));
+            }
+        }
         let layout = Layout::new(config.data_dir.join("node"), &config.shim);
         let found: HashSet<String> = std::fs::read_dir(config.data_dir.join("pods"))
             .into_iter()
@@ -188,8 +226,12 @@ impl Node {
         &self.layout
     }
 
-    /// Deletes the node bridge (for tests and uninstall); pods must be gone.
+    /// Deletes the node bridge and the service CIDR's route (for tests and
+    /// uninstall); pods must be gone.
     pub fn delete_bridge(&self) -> Result<(), NodeError> {
+        if let Some(cidr) = self.config.service_cidr {
+            self.netlink.block_on(crate::network::delete_local_route(&self.handle, cidr))?;
+        }
         Ok(self.netlink.block_on(Bridge::delete(&self.handle, &self.config.bridge))?)
     }
 
@@ -374,5 +416,19 @@ impl Resolve for DynResolve<'_> {
     }
     fn claim(&self, namespace: &str, name: &str) -> Option<PathBuf> {
         self.0.claim(namespace, name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pods_cgroup_sits_beneath_the_daemons_own() {
+        let v1 = "12:cpu,cpuacct:/system.slice/x\n7:memory:/system.slice/driftless.service\n0::/system.slice/driftless.service\n";
+        assert_eq!(own_cgroup(v1), "/system.slice/driftless.service");
+        assert_eq!(own_cgroup("0::/user.slice/session-1.scope\n"), "/user.slice/session-1.scope");
+        assert_eq!(own_cgroup(""), "/");
+        assert!(default_cgroup_root().ends_with("/driftless"));
     }
 }

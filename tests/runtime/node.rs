@@ -32,7 +32,11 @@ fn runs_a_kubernetes_pod_on_its_own_address_and_removes_it_all() {
     let config = node_config(&test, id);
     let node = RuntimeNode::new(config.clone()).unwrap();
     let _teardown = Teardown(&node);
+    // Both ranges are kept on the machine before any pod runs.
     assert!(driftless_runtime::network::route_exists(config.pod_cidr, &config.bridge).unwrap());
+    let routes = std::process::Command::new("ip").args(["route", "show", "table", "local"]).output().unwrap();
+    let service = config.service_cidr.unwrap();
+    assert!(String::from_utf8_lossy(&routes.stdout).contains(&format!("local {service} dev lo")), "{routes:?}");
 
     let store = ImageStore::open(test.dir.path().join("images")).unwrap();
     store.import(crate::images::busybox_layout(), Some("busybox")).unwrap();
@@ -77,6 +81,12 @@ spec:
     assert!(config.pod_cidr.contains(&ip));
     let body = ureq_get(&format!("http://{ip}:8080/"));
     assert_eq!(body, "<p>served by driftless</p>\n");
+
+    // A service address is the host's own: a connection to a port nobody
+    // serves is refused here, not sent off the machine.
+    let service_ip = std::net::SocketAddr::from((service.hosts().nth(9).unwrap(), 9));
+    let refused = std::net::TcpStream::connect_timeout(&service_ip, Duration::from_secs(2)).unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused, "{refused}");
 
     node.stop_pod("3f1c0a5e-web").unwrap();
     assert!(node.pods().is_empty());
@@ -167,6 +177,7 @@ fn node_config(test: &Node, id: u32) -> NodeConfig {
         cgroup_root: format!("/{}", test.cgroup_parent),
         settings: NodeSettings::default(),
         pull_backoff: driftless_runtime::node::PULL_BACKOFF,
+        service_cidr: Some(format!("10.97.{}.0/24", id % 200).parse().unwrap()),
     }
 }
 

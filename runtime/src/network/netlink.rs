@@ -199,6 +199,60 @@ async fn configure_inside(netns: &Path, peer: &str, ip: Ipv4Addr, prefix: u8, ga
         .unwrap_or_else(|_| Err(NetError::Netns { path: PathBuf::new(), source: std::io::Error::other("netns worker panicked") }))
 }
 
+/// The kernel's `local` routing table.
+const LOCAL_TABLE: u32 = 255;
+
+fn local_route(cidr: Ipv4Net, lo: u32) -> rtnetlink::packet_route::route::RouteMessage {
+    use rtnetlink::packet_route::route::{RouteProtocol, RouteScope, RouteType};
+    RouteMessageBuilder::<Ipv4Addr>::new()
+        .destination_prefix(cidr.network(), cidr.prefix_len())
+        .output_interface(lo)
+        .table_id(LOCAL_TABLE)
+        .kind(RouteType::Local)
+        .scope(RouteScope::Host)
+        .protocol(RouteProtocol::Static)
+        .build()
+}
+
+/// Routes `cidr` as `local` on `lo` (`ip route add local CIDR dev lo`):
+/// the host accepts every address in it and none of its packets can leave
+/// the machine. How the service CIDR is kept on the node (this kernel has
+/// no `dummy` device). Idempotent.
+pub async fn ensure_local_route(handle: &Handle, cidr: Ipv4Net) -> Result<(), NetError> {
+    let lo = link_index(handle, "lo").await?.ok_or_else(|| NetError::NoLink("lo".into()))?;
+    match handle.route().add(local_route(cidr, lo)).execute().await {
+        Err(error) if exists(&error) => Ok(()),
+        result => result.map_err(netlink(format!("route {cidr} as local on lo"))),
+    }
+}
+
+/// Whether `cidr` is routed `local` on `lo`.
+pub async fn local_route_exists(handle: &Handle, cidr: Ipv4Net) -> Result<bool, NetError> {
+    use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteType};
+    let lo = link_index(handle, "lo").await?.ok_or_else(|| NetError::NoLink("lo".into()))?;
+    let query = RouteMessageBuilder::<Ipv4Addr>::new().table_id(LOCAL_TABLE).build();
+    let mut routes = handle.route().get(query).execute();
+    while let Some(route) = routes.try_next().await.map_err(netlink("list routes"))? {
+        let attrs = &route.attributes;
+        let destination = attrs.iter().any(|a| matches!(a, RouteAttribute::Destination(RouteAddress::Inet(ip)) if *ip == cidr.network()));
+        let on_lo = attrs.iter().any(|a| matches!(a, RouteAttribute::Oif(index) if *index == lo));
+        if route.header.kind == RouteType::Local && route.header.destination_prefix_length == cidr.prefix_len() && destination && on_lo {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Removes the `local` route for `cidr`. Idempotent.
+pub async fn delete_local_route(handle: &Handle, cidr: Ipv4Net) -> Result<(), NetError> {
+    let lo = link_index(handle, "lo").await?.ok_or_else(|| NetError::NoLink("lo".into()))?;
+    match handle.route().del(local_route(cidr, lo)).execute().await {
+        // ESRCH: no such route.
+        Err(rtnetlink::Error::NetlinkError(message)) if message.raw_code() == -3 => Ok(()),
+        result => result.map_err(netlink(format!("delete the local route {cidr}"))),
+    }
+}
+
 /// Whether the host's main routing table sends `cidr` to `device`
 /// (read from `/proc/net/route`, which lists IPv4 routes with their
 /// destination and mask in little-endian hex).
