@@ -47,7 +47,7 @@ pub fn command(shim: &Path, state_root: &Path, id: &str, args: &[String], tty: b
 pub fn run_in_this_process(state_root: &Path, id: &str, args: Vec<String>, tty: bool) -> Result<i32, ShimError> {
     // The new process may be our grandchild; as a subreaper we can reap it.
     nix::sys::prctl::set_child_subreaper(true).map_err(|source| ShimError::Sys { what: "become a child subreaper", source })?;
-    let container_error = |source| ShimError::Container { id: id.to_owned(), source };
+    let container_error = |source| ShimError::Container { id: id.to_owned(), source: Box::new(source) };
     let builder = ContainerBuilder::new(id.to_owned(), SyscallType::default()).with_root_path(state_root).map_err(container_error)?;
     if !tty {
         let pid = builder.as_tenant().with_container_args(args).with_detach(true).build().map_err(container_error)?;
@@ -66,7 +66,7 @@ fn run_with_tty(
     args: Vec<String>,
     scratch: &Path,
 ) -> Result<i32, ShimError> {
-    let container_error = |source| ShimError::Container { id: id.to_owned(), source };
+    let container_error = |source| ShimError::Container { id: id.to_owned(), source: Box::new(source) };
     let io = |path: &Path| {
         let path = path.to_owned();
         move |source| ShimError::Io { path, source }

@@ -90,9 +90,9 @@ pub enum RuntimeError {
     Container {
         /// The container.
         id: String,
-        /// Why.
+        /// Why (boxed: libcontainer's error is large).
         #[source]
-        source: libcontainer::error::LibcontainerError,
+        source: Box<libcontainer::error::LibcontainerError>,
     },
 }
 
@@ -198,7 +198,7 @@ impl Layout {
 
     /// Sends `signal` to every process of a running container.
     pub fn kill(&self, id: &str, signal: Signal) -> Result<(), RuntimeError> {
-        let error = |source| RuntimeError::Container { id: id.to_owned(), source };
+        let error = |source| RuntimeError::Container { id: id.to_owned(), source: Box::new(source) };
         let mut container = Container::load(self.state_root().join(id)).map_err(error)?;
         container.kill(signal, true).map_err(error)
     }

@@ -69,9 +69,10 @@ pub enum ShimError {
     Container {
         /// The container.
         id: String,
-        /// Why.
+        /// Why (boxed: libcontainer's error is large, and every result of
+        /// the helper would carry its size).
         #[source]
-        source: libcontainer::error::LibcontainerError,
+        source: Box<libcontainer::error::LibcontainerError>,
     },
     /// A file of the container's folder could not be written.
     #[error("{}: {source}", path.display())]
@@ -112,7 +113,7 @@ fn run_inner(args: &ShimArgs) -> Result<Exit, ShimError> {
     let (out_read, out_write) = nix::unistd::pipe().map_err(sys("create the stdout pipe"))?;
     let (err_read, err_write) = nix::unistd::pipe().map_err(sys("create the stderr pipe"))?;
 
-    let container_error = |source| ShimError::Container { id: args.id.clone(), source };
+    let container_error = |source| ShimError::Container { id: args.id.clone(), source: Box::new(source) };
     let mut container = ContainerBuilder::new(args.id.clone(), SyscallType::default())
         .with_root_path(&args.state_root)
         .map_err(container_error)?
