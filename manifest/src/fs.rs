@@ -84,7 +84,7 @@ mod tests {
     fn missing_paths_and_bad_encoding() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope");
-        let err = load_paths(&[missing.clone()]).unwrap_err();
+        let err = load_paths(std::slice::from_ref(&missing)).unwrap_err();
         assert_eq!(err.to_string(), format!("{}: no such file or directory", missing.display()));
         let bad = dir.path().join("bad.yaml");
         std::fs::write(&bad, b"kind: A\nname: \xff\n").unwrap();

@@ -86,11 +86,10 @@ pub(crate) fn apply(text: &str, documents: &mut [Result<Value, String>]) {
     for (document, fixups) in documents.iter_mut().zip(fixups.0) {
         let Ok(value) = document else { continue };
         for (pointer, reading) in fixups {
-            match value.pointer_mut(&pointer) {
-                // Only a value serde_yaml_ng left as a string is replaced;
-                // anything else means the two parsers saw different things.
-                Some(slot @ Value::String(_)) => *slot = reading,
-                Some(_) | None => {}
+            // Only a value serde_yaml_ng left as a string is replaced;
+            // anything else means the two parsers saw different things.
+            if let Some(slot @ Value::String(_)) = value.pointer_mut(&pointer) {
+                *slot = reading;
             }
         }
     }

@@ -64,11 +64,9 @@ mod tests {
 
     #[test]
     fn apply_order_puts_namespaces_first() {
-        let mut refs = vec![
-            ObjectRef::new(Kind::Deployment, None, "a"),
+        let mut refs = [ObjectRef::new(Kind::Deployment, None, "a"),
             ObjectRef::new(Kind::ConfigMap, None, "z"),
-            ObjectRef::new(Kind::Namespace, None, "n"),
-        ];
+            ObjectRef::new(Kind::Namespace, None, "n")];
         refs.sort();
         let kinds: Vec<_> = refs.iter().map(|r| r.kind).collect();
         assert_eq!(kinds, [Kind::Namespace, Kind::ConfigMap, Kind::Deployment]);

@@ -133,7 +133,7 @@ mod tests {
         copy(input.as_bytes(), "stdout", &log).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 4);
-        let kinds: Vec<_> = text.lines().map(|l| l.splitn(4, ' ').nth(2).unwrap()).collect();
+        let kinds: Vec<_> = text.lines().map(|l| l.split(' ').nth(2).unwrap()).collect();
         assert_eq!(kinds, ["F", "P", "F", "P"]);
         assert!(text.lines().next().unwrap().ends_with(" stdout F hello"));
         assert!(text.lines().last().unwrap().ends_with(" stdout P no newline"));

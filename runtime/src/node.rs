@@ -262,7 +262,7 @@ impl Node {
             let _ = self.layout.remove(id);
         }
         self.netlink.block_on(PodInterface::detach(&self.handle, &PodInterface::host_name(uid)))?;
-        let sandbox = Sandbox::at(&self.pod_dir(uid).join("ns"));
+        let sandbox = Sandbox::at(self.pod_dir(uid).join("ns"));
         if sandbox.exists() {
             sandbox.remove()?;
         }

@@ -2,7 +2,7 @@
 //! on a bridge with addresses from the pod CIDR.
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use driftless_runtime::network::{Bridge, Ipam, PodInterface, route_exists};
@@ -118,7 +118,7 @@ fn a_two_container_pod_shares_localhost_and_is_reachable_at_its_ip() {
     assert!(log.contains(" stdout F hello from pod-a-web"), "{log}");
 
     // The host reaches the pod at its address, through the bridge.
-    assert!(cidr.contains(&ip) && ip != Ipv4Addr::from(cidr.network()));
+    assert!(cidr.contains(&ip) && ip != cidr.network());
     let body = http_get(SocketAddr::from((ip, 8080)));
     assert!(body.contains("hello from pod-a-web"), "{body}");
     drop(cleanup);

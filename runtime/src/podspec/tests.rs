@@ -119,7 +119,7 @@ fn volumes_files_and_pod_files() {
     assert_eq!(&mounts[..3].iter().map(|m| m.0).collect::<Vec<_>>(), &["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"]);
     assert_eq!(mounts[3], ("/cache", &MountSource::Bind(root.join("volumes/cache/tmp")), false));
     assert_eq!(mounts[4], ("/mem", &MountSource::Tmpfs { size: Some(64 << 20) }, false));
-    assert_eq!(mounts[5].2, true, "configMap volumes are read-only");
+    assert!(mounts[5].2, "configMap volumes are read-only");
     assert_eq!(mounts[8], ("/data", &MountSource::Bind(PathBuf::from("/var/lib/driftless/volumes/pv-1")), true));
 }
 
