@@ -1,0 +1,58 @@
+//! Why a store operation failed.
+
+use crate::Key;
+
+/// A failed store operation. Nothing of its batch was written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// `Create` of an object that exists.
+    #[error("{0} already exists")]
+    AlreadyExists(Key),
+    /// `Update`, `Status` or `Delete` of an object that does not exist (or
+    /// no longer has the uid the caller read).
+    #[error("{0} not found")]
+    NotFound(Key),
+    /// `Update` with a `resourceVersion` that is no longer current: someone
+    /// wrote the object since the caller read it.
+    #[error("{key} was changed since it was read (resourceVersion {expected}, now {actual})")]
+    Conflict {
+        /// The object.
+        key: Key,
+        /// The version the caller read.
+        expected: String,
+        /// The version stored now.
+        actual: String,
+    },
+    /// The object has no `kind` or `metadata.name`.
+    #[error("object has no kind or metadata.name")]
+    Unnamed,
+    /// The database refused or failed.
+    #[error("store database: {0}")]
+    Database(#[from] rusqlite::Error),
+    /// A stored object could not be read back.
+    #[error("stored object {key} is not JSON: {source}")]
+    Corrupt {
+        /// The object.
+        key: Key,
+        /// The parse error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The database folder could not be created.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl StoreError {
+    /// Whether trying again after reading the object anew may succeed.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, StoreError::Conflict { .. } | StoreError::AlreadyExists(_) | StoreError::NotFound(_))
+    }
+}

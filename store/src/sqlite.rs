@@ -1,0 +1,311 @@
+//! The embedded store: SQLite on disk, a copy of everything in memory.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, params};
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use crate::{Batch, EventType, Key, Op, Store, StoreError, WatchEvent};
+
+/// How many changes a slow watcher may fall behind before it is told it
+/// lagged (and must list again).
+const WATCH_BUFFER: usize = 8192;
+
+/// The meta record holding the store revision.
+const REVISION: &str = "driftless.revision";
+
+/// The embedded store. Cheap to share behind an `Arc`; every method takes
+/// one short lock.
+pub struct SqliteStore {
+    inner: Mutex<Inner>,
+    events: broadcast::Sender<WatchEvent>,
+}
+
+struct Inner {
+    conn: Connection,
+    objects: BTreeMap<Key, Arc<Value>>,
+    meta: HashMap<String, Value>,
+    revision: u64,
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the store in the file at `path`.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: dir.display().to_string(), source })?;
+        }
+        let conn = Connection::open(path)?;
+        SqliteStore::from_connection(conn)
+    }
+
+    /// A store that lives in memory only, for tests.
+    pub fn in_memory() -> SqliteStore {
+        // An in-memory SQLite database can only fail to open when memory
+        // is exhausted.
+        SqliteStore::from_connection(Connection::open_in_memory().expect("in-memory sqlite")).expect("in-memory store")
+    }
+
+    fn from_connection(conn: Connection) -> Result<SqliteStore, StoreError> {
+        // WAL with synchronous=NORMAL: a commit is in the log (the OS has
+        // it) before `apply` returns, so a killed process loses nothing;
+        // only a power cut can lose the last commits, never consistency.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS objects (
+                 kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
+                 body TEXT NOT NULL, PRIMARY KEY (kind, namespace, name));
+             CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, body TEXT NOT NULL);",
+        )?;
+        let mut objects = BTreeMap::new();
+        {
+            let mut statement = conn.prepare("SELECT kind, namespace, name, body FROM objects")?;
+            let rows = statement.query_map([], |row| {
+                Ok((Key::new(row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?), row.get::<_, String>(3)?))
+            })?;
+            for row in rows {
+                let (key, body) = row?;
+                let value = serde_json::from_str(&body).map_err(|source| StoreError::Corrupt { key: key.clone(), source })?;
+                objects.insert(key, Arc::new(value));
+            }
+        }
+        let mut meta = HashMap::new();
+        {
+            let mut statement = conn.prepare("SELECT name, body FROM meta")?;
+            let rows = statement.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?;
+            for row in rows {
+                let (name, body) = row?;
+                let key = Key::new("meta", "", name.clone());
+                let value = serde_json::from_str(&body).map_err(|source| StoreError::Corrupt { key, source })?;
+                meta.insert(name, value);
+            }
+        }
+        let revision = meta.get(REVISION).and_then(Value::as_u64).unwrap_or(0);
+        let (events, _) = broadcast::channel(WATCH_BUFFER);
+        Ok(SqliteStore { inner: Mutex::new(Inner { conn, objects, meta, revision }), events })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves memory as it was before the
+        // batch (memory changes only after the commit), so the data is
+        // still consistent.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Store for SqliteStore {
+    fn get(&self, key: &Key) -> Option<Arc<Value>> {
+        self.lock().objects.get(key).cloned()
+    }
+
+    fn list(&self, kind: &str, namespace: Option<&str>) -> (Vec<Arc<Value>>, u64) {
+        let inner = self.lock();
+        let start = Key::new(kind, namespace.unwrap_or(""), "");
+        let items = inner
+            .objects
+            .range((Bound::Included(start), Bound::Unbounded))
+            .take_while(|(key, _)| key.kind == kind && namespace.is_none_or(|ns| key.namespace == ns))
+            .map(|(_, value)| value.clone())
+            .collect();
+        (items, inner.revision)
+    }
+
+    fn apply(&self, batch: Batch) -> Result<Vec<Arc<Value>>, StoreError> {
+        let mut inner = self.lock();
+        let now = now_rfc3339();
+        // Work out every new object first, against the store as the batch
+        // has changed it so far, so a failure writes nothing.
+        let mut staged: HashMap<Key, Option<Arc<Value>>> = HashMap::new();
+        let mut changes: Vec<(EventType, Key, Arc<Value>, u64)> = Vec::new();
+        let mut revision = inner.revision;
+        for op in batch.ops {
+            let current = |key: &Key| match staged.get(key) {
+                Some(value) => value.clone(),
+                None => inner.objects.get(key).cloned(),
+            };
+            let (kind, key, value) = match op {
+                Op::Create(value) => {
+                    let key = Key::of(&value).ok_or(StoreError::Unnamed)?;
+                    if current(&key).is_some() {
+                        return Err(StoreError::AlreadyExists(key));
+                    }
+                    revision += 1;
+                    (EventType::Added, key, created(value, revision, &now))
+                }
+                Op::Update(value) => {
+                    let key = Key::of(&value).ok_or(StoreError::Unnamed)?;
+                    let old = current(&key).ok_or_else(|| StoreError::NotFound(key.clone()))?;
+                    if let Some(expected) = value.pointer("/metadata/resourceVersion").and_then(Value::as_str) {
+                        let actual = old.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("");
+                        if expected != actual {
+                            return Err(StoreError::Conflict { key, expected: expected.to_owned(), actual: actual.to_owned() });
+                        }
+                    }
+                    revision += 1;
+                    (EventType::Modified, key, updated(&old, value, revision))
+                }
+                Op::Put(value) => {
+                    let key = Key::of(&value).ok_or(StoreError::Unnamed)?;
+                    revision += 1;
+                    match current(&key) {
+                        Some(old) => {
+                            let mut value = value;
+                            if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+                                meta.remove("resourceVersion");
+                            }
+                            (EventType::Modified, key, updated(&old, value, revision))
+                        }
+                        None => (EventType::Added, key, created(value, revision, &now)),
+                    }
+                }
+                Op::Status { key, uid, status } => {
+                    let old = current(&key).filter(|old| uid_matches(old, uid.as_deref()));
+                    let old = old.ok_or_else(|| StoreError::NotFound(key.clone()))?;
+                    let mut value = (*old).clone();
+                    value["status"] = status;
+                    set_revision(&mut value, revision + 1);
+                    revision += 1;
+                    (EventType::Modified, key, value)
+                }
+                Op::Delete { key, uid } => {
+                    let Some(old) = current(&key).filter(|old| uid_matches(old, uid.as_deref())) else {
+                        continue;
+                    };
+                    revision += 1;
+                    staged.insert(key.clone(), None);
+                    changes.push((EventType::Deleted, key, old, revision));
+                    continue;
+                }
+            };
+            let value = Arc::new(value);
+            staged.insert(key.clone(), Some(value.clone()));
+            changes.push((kind, key, value, revision));
+        }
+
+        let tx = inner.conn.transaction()?;
+        {
+            let mut upsert = tx.prepare_cached(
+                "INSERT INTO objects (kind, namespace, name, body) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (kind, namespace, name) DO UPDATE SET body = excluded.body",
+            )?;
+            let mut delete = tx.prepare_cached("DELETE FROM objects WHERE kind = ?1 AND namespace = ?2 AND name = ?3")?;
+            for (key, value) in &staged {
+                match value {
+                    Some(value) => upsert.execute(params![key.kind, key.namespace, key.name, value.to_string()])?,
+                    None => delete.execute(params![key.kind, key.namespace, key.name])?,
+                };
+            }
+            let mut set_meta =
+                tx.prepare_cached("INSERT INTO meta (name, body) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET body = excluded.body")?;
+            let mut delete_meta = tx.prepare_cached("DELETE FROM meta WHERE name = ?1")?;
+            for (name, value) in &batch.meta {
+                if value.is_null() {
+                    delete_meta.execute(params![name])?;
+                } else {
+                    set_meta.execute(params![name, value.to_string()])?;
+                }
+            }
+            set_meta.execute(params![REVISION, revision.to_string()])?;
+        }
+        tx.commit()?;
+
+        for (key, value) in staged {
+            match value {
+                Some(value) => inner.objects.insert(key, value),
+                None => inner.objects.remove(&key),
+            };
+        }
+        for (name, value) in batch.meta {
+            if value.is_null() {
+                inner.meta.remove(&name);
+            } else {
+                inner.meta.insert(name, value);
+            }
+        }
+        inner.meta.insert(REVISION.to_owned(), Value::from(revision));
+        inner.revision = revision;
+        let mut written = Vec::with_capacity(changes.len());
+        for (kind, key, object, revision) in changes {
+            written.push(object.clone());
+            // No receivers is fine: nobody watches yet.
+            let _ = self.events.send(WatchEvent { kind, key, object, revision });
+        }
+        Ok(written)
+    }
+
+    fn watch(&self) -> broadcast::Receiver<WatchEvent> {
+        // Subscribing under the lock orders the subscription against
+        // writes: the receiver sees exactly the changes after `revision()`.
+        let _inner = self.lock();
+        self.events.subscribe()
+    }
+
+    fn revision(&self) -> u64 {
+        self.lock().revision
+    }
+
+    fn meta(&self, name: &str) -> Option<Value> {
+        self.lock().meta.get(name).cloned()
+    }
+}
+
+fn uid_matches(value: &Value, uid: Option<&str>) -> bool {
+    uid.is_none_or(|uid| value.pointer("/metadata/uid").and_then(Value::as_str) == Some(uid))
+}
+
+fn set_revision(value: &mut Value, revision: u64) {
+    if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.insert("resourceVersion".into(), Value::String(revision.to_string()));
+    }
+}
+
+fn created(mut value: Value, revision: u64, now: &str) -> Value {
+    if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+        if !meta.get("uid").is_some_and(Value::is_string) {
+            meta.insert("uid".into(), Value::String(uuid::Uuid::new_v4().to_string()));
+        }
+        meta.entry("creationTimestamp").or_insert_with(|| Value::String(now.to_owned()));
+        meta.insert("generation".into(), Value::from(1));
+    }
+    set_revision(&mut value, revision);
+    value
+}
+
+fn updated(old: &Value, mut value: Value, revision: u64) -> Value {
+    let old_meta = old.get("metadata");
+    let generation = old_meta.and_then(|m| m.get("generation")).and_then(Value::as_i64).unwrap_or(1);
+    let spec_changed = old.get("spec") != value.get("spec");
+    if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+        for field in ["uid", "creationTimestamp"] {
+            match old_meta.and_then(|m| m.get(field)) {
+                Some(v) => meta.insert(field.into(), v.clone()),
+                None => meta.remove(field),
+            };
+        }
+        // A deletion once started cannot be taken back by a later write.
+        if let Some(deleting) = old_meta.and_then(|m| m.get("deletionTimestamp")) {
+            meta.insert("deletionTimestamp".into(), deleting.clone());
+        }
+        meta.insert("generation".into(), Value::from(if spec_changed { generation + 1 } else { generation }));
+    }
+    if value.get("status").is_none() {
+        if let Some(status) = old.get("status") {
+            value["status"] = status.clone();
+        }
+    }
+    set_revision(&mut value, revision);
+    value
+}
+
+/// Now, as Kubernetes writes timestamps (RFC 3339, whole seconds, UTC).
+pub(crate) fn now_rfc3339() -> String {
+    let now = jiff::Timestamp::now();
+    now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+#[cfg(test)]
+mod tests;
