@@ -1,7 +1,7 @@
 //! The object model every other Driftless crate speaks.
 //!
 //! Owns: the list of supported kinds and what they are ([`Kind`]), object
-//! identity ([`ObjectRef`]), typed objects built on `k8s-openapi` with the
+//! identity ([`ObjectRef`]), label selectors ([`selector`]), typed objects built on `k8s-openapi` with the
 //! Kubernetes 1.33 field set ([`Object`]), exact resource quantities
 //! ([`Quantity`]) and the defaults the API server fills in ([`defaults`]).
 //!
@@ -15,6 +15,7 @@ mod object_ref;
 
 pub mod defaults;
 pub mod quantity;
+pub mod selector;
 
 pub use k8s_openapi;
 pub use kind::{Kind, UnknownKind};

@@ -41,6 +41,12 @@ pub trait PodRuntime {
     /// The uids of the pods this node runs or is trying to start (an image
     /// to pull, a ConfigMap to appear).
     fn pods(&self) -> Vec<String>;
+    /// The log file of a container's current instance (or the one before
+    /// it), if the node has it.
+    fn log_path(&self, uid: &str, container: &str, previous: bool) -> Option<PathBuf>;
+    /// A command that runs `args` inside a container's running instance
+    /// (on a terminal of its own with `tty`), if it runs.
+    fn exec(&self, uid: &str, container: &str, args: &[String], tty: bool) -> Option<std::process::Command>;
 }
 
 /// How a node is set up.
@@ -390,14 +396,37 @@ impl PodRuntime for Node {
         Ok(())
     }
 
+    fn log_path(&self, uid: &str, container: &str, previous: bool) -> Option<PathBuf> {
+        let path = self.layout.log_path(&self.instance(uid, container, previous)?);
+        path.exists().then_some(path)
+    }
+
+    fn exec(&self, uid: &str, container: &str, args: &[String], tty: bool) -> Option<std::process::Command> {
+        let id = self.instance(uid, container, false)?;
+        if !matches!(self.layout.status(&id), Ok(Some(crate::Status::Running { .. }))) {
+            return None;
+        }
+        Some(if tty { self.layout.exec_tty(&id, args) } else { self.layout.exec(&id, args) })
+    }
+
     fn pods(&self) -> Vec<String> {
         let mut uids: Vec<String> = self.pods.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect();
         uids.extend(self.waiting.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned());
         uids.extend(self.found.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned());
         uids.sort();
         uids.dedup();
-        uids.sort();
         uids
+    }
+}
+
+impl Node {
+    /// The container id of a container's current instance, or the one
+    /// before it.
+    fn instance(&self, uid: &str, container: &str, previous: bool) -> Option<String> {
+        let status = self.pod_status(uid)?;
+        let restarts = status.containers.iter().find(|c| c.name == container)?.restart_count;
+        let instance = if previous { restarts.checked_sub(1)? } else { restarts };
+        Some(worker::instance_id(uid, container, instance))
     }
 }
 

@@ -62,6 +62,14 @@ impl PodRuntime for FakeRuntime {
         Ok(())
     }
 
+    fn log_path(&self, _: &str, _: &str, _: bool) -> Option<std::path::PathBuf> {
+        None
+    }
+
+    fn exec(&self, _: &str, _: &str, _: &[String], _: bool) -> Option<std::process::Command> {
+        None
+    }
+
     fn pods(&self) -> Vec<String> {
         self.statuses.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect()
     }

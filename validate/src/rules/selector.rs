@@ -48,23 +48,7 @@ pub(crate) fn label_selector(
 
 /// Whether `selector` selects an object with `labels`.
 pub(crate) fn matches(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
-    let labels_match = selector
-        .match_labels
-        .iter()
-        .flatten()
-        .all(|(k, v)| labels.get(k) == Some(v));
-    let expressions_match = selector.match_expressions.iter().flatten().all(|expr| {
-        let values = expr.values.as_deref().unwrap_or_default();
-        let value = labels.get(&expr.key);
-        match expr.operator.as_str() {
-            "In" => value.is_some_and(|v| values.contains(v)),
-            "NotIn" => value.is_none_or(|v| !values.contains(v)),
-            "Exists" => value.is_some(),
-            "DoesNotExist" => value.is_none(),
-            _ => false,
-        }
-    });
-    labels_match && expressions_match
+    driftless_model::selector::matches(selector, labels)
 }
 
 /// Checks an equality selector (ReplicationController, Service) and, when a

@@ -1,0 +1,145 @@
+//! Events about objects (`Scheduled`, `ScalingReplicaSet`, `BackOff`...),
+//! stored as core/v1 Events and aggregated as the API server's clients do:
+//! the same reason and message about the same object within ten minutes
+//! raises the count of one event instead of adding another.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use driftless_store::{Batch, Key, Op, Store};
+use jiff::Timestamp;
+use serde_json::{Value, json};
+
+use crate::context::{Clock, rfc3339};
+
+/// Events kept before the oldest are removed.
+const MAX_EVENTS: usize = 2000;
+/// How long repeats aggregate into one event.
+const AGGREGATE: Duration = Duration::from_secs(600);
+
+/// `Normal` or `Warning`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    /// Something expected happened.
+    Normal,
+    /// Something went wrong or needs attention.
+    Warning,
+}
+
+impl EventType {
+    fn as_str(self) -> &'static str {
+        match self {
+            EventType::Normal => "Normal",
+            EventType::Warning => "Warning",
+        }
+    }
+}
+
+struct Seen {
+    key: Key,
+    count: u64,
+    first: String,
+    last: Timestamp,
+}
+
+/// Writes events to the store.
+pub struct Recorder {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    component: String,
+    host: String,
+    seen: Mutex<HashMap<(String, String, String), Seen>>,
+}
+
+impl Recorder {
+    /// A recorder writing as `component` on `host`.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, component: &str, host: &str) -> Recorder {
+        Recorder { store, clock, component: component.to_owned(), host: host.to_owned(), seen: Mutex::new(HashMap::new()) }
+    }
+
+    /// Records an event about `object` (its JSON, with kind and metadata).
+    /// Failing to record is logged, never an error for the caller.
+    pub fn record(&self, object: &Value, kind: EventType, reason: &str, message: &str) {
+        if let Err(error) = self.try_record(object, kind, reason, message) {
+            tracing::warn!(%error, reason, "could not record an event");
+        }
+    }
+
+    fn try_record(&self, object: &Value, kind: EventType, reason: &str, message: &str) -> Result<(), driftless_store::StoreError> {
+        let Some(object_key) = Key::of(object) else { return Ok(()) };
+        let uid = object.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("").to_owned();
+        let now = self.clock.now();
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let dedup = (uid.clone(), reason.to_owned(), message.to_owned());
+        let namespace = if object_key.namespace.is_empty() { "default".to_owned() } else { object_key.namespace.clone() };
+        let (key, count, first) = match seen.get_mut(&dedup) {
+            Some(prior) if now.duration_since(prior.last).unsigned_abs() < AGGREGATE && self.store.get(&prior.key).is_some() => {
+                prior.count += 1;
+                prior.last = now;
+                (prior.key.clone(), prior.count, prior.first.clone())
+            }
+            _ => {
+                let name = format!("{}.{:x}", object_key.name, now.as_nanosecond());
+                let key = Key::new("Event", namespace.clone(), name);
+                seen.insert(dedup, Seen { key: key.clone(), count: 1, first: rfc3339(now), last: now });
+                (key, 1, rfc3339(now))
+            }
+        };
+        if seen.len() > MAX_EVENTS * 2 {
+            seen.retain(|_, s| now.duration_since(s.last).unsigned_abs() < AGGREGATE);
+        }
+        drop(seen);
+        let event = json!({
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": key.name, "namespace": key.namespace},
+            "involvedObject": {
+                "apiVersion": object.get("apiVersion"),
+                "kind": object_key.kind,
+                "name": object_key.name,
+                "namespace": if object_key.namespace.is_empty() { Value::Null } else { Value::from(object_key.namespace.clone()) },
+                "uid": uid,
+            },
+            "reason": reason,
+            "message": message,
+            "type": kind.as_str(),
+            "count": count,
+            "firstTimestamp": first,
+            "lastTimestamp": rfc3339(now),
+            "source": {"component": self.component, "host": self.host},
+            "reportingComponent": self.component,
+            "reportingInstance": self.host,
+        });
+        let mut batch = Batch::one(Op::Put(event));
+        let (events, _) = self.store.list("Event", None);
+        if events.len() >= MAX_EVENTS {
+            // Drop the oldest tenth, so pruning happens rarely.
+            let mut by_age: Vec<(String, Key)> = events
+                .iter()
+                .filter_map(|e| Some((e.get("lastTimestamp")?.as_str()?.to_owned(), Key::of(e)?)))
+                .collect();
+            by_age.sort();
+            for (_, key) in by_age.into_iter().take(MAX_EVENTS / 10) {
+                batch.push(Op::Delete { key, uid: None });
+            }
+        }
+        self.store.apply(batch)?;
+        Ok(())
+    }
+}
+
+/// The events about an object, oldest first.
+pub fn about(store: &dyn Store, kind: &str, namespace: &str, name: &str, uid: Option<&str>) -> Vec<Arc<Value>> {
+    let ns = if namespace.is_empty() { "default" } else { namespace };
+    let (events, _) = store.list("Event", Some(ns));
+    let mut events: Vec<Arc<Value>> = events
+        .into_iter()
+        .filter(|e| {
+            let o = &e["involvedObject"];
+            o["kind"] == kind && o["name"] == name && uid.is_none_or(|uid| o["uid"] == uid)
+        })
+        .collect();
+    events.sort_by(|a, b| a["lastTimestamp"].as_str().cmp(&b["lastTimestamp"].as_str()));
+    events
+}

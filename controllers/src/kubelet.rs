@@ -1,0 +1,241 @@
+//! The node agent: runs the pods bound to this node on its
+//! [`PodRuntime`], stops the ones deleted or moved away, removes
+//! gracefully deleted pods once their containers have stopped, and writes
+//! each pod's status as the runtime reports it (with the events its
+//! changes deserve).
+//!
+//! Pods are found by uid in the runtime, so after a restart of the daemon
+//! the pods still running are adopted rather than started again, and pods
+//! the store no longer has are stopped ([`Kubelet::remove_orphans`]).
+
+pub mod resolve;
+pub mod status;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use driftless_model::k8s_openapi::api::core::v1::Pod;
+use driftless_runtime::node::PodRuntime;
+use driftless_runtime::pod::PodStatus;
+use driftless_store::{Batch, Key, Op, Store, StoreExt, WatchEvent};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+pub use resolve::StoreResolve;
+
+use crate::context::rfc3339;
+use crate::events::EventType;
+use crate::runner::{Action, Reconciler};
+use crate::{Context, ReconcileError, pods};
+
+/// How often pod statuses are read from the runtime: readiness changes
+/// reach the store (and Endpoints) within this.
+pub const STATUS_PERIOD: Duration = Duration::from_millis(200);
+
+/// A runtime the kubelet can share across threads.
+pub type SharedRuntime = Arc<dyn PodRuntime + Send + Sync>;
+
+/// The node agent.
+pub struct Kubelet {
+    ctx: Context,
+    node: String,
+    host_ip: String,
+    runtime: SharedRuntime,
+    resolve: Arc<StoreResolve>,
+    /// Pods this agent runs: store key → uid.
+    running: Mutex<HashMap<Key, String>>,
+    /// The runtime status last reported per uid.
+    reported: Mutex<HashMap<String, PodStatus>>,
+}
+
+impl Kubelet {
+    /// An agent for node `node` (reachable at `host_ip`) over `runtime`.
+    pub fn new(ctx: Context, node: &str, host_ip: &str, runtime: SharedRuntime, resolve: Arc<StoreResolve>) -> Arc<Kubelet> {
+        Arc::new(Kubelet {
+            ctx,
+            node: node.to_owned(),
+            host_ip: host_ip.to_owned(),
+            runtime,
+            resolve,
+            running: Mutex::new(HashMap::new()),
+            reported: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn on_this_node(&self, value: &Value) -> bool {
+        value.pointer("/spec/nodeName").and_then(Value::as_str) == Some(self.node.as_str())
+    }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<Key, String>> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn stop(&self, uid: &str) -> Result<(), ReconcileError> {
+        let runtime = self.runtime.clone();
+        let owned = uid.to_owned();
+        tokio::task::spawn_blocking(move || runtime.stop_pod(&owned)).await??;
+        self.reported.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
+        Ok(())
+    }
+
+    /// Stops every pod the runtime has that no Pod in the store (bound to
+    /// this node) has the uid of: what a daemon killed mid-way left behind.
+    pub async fn remove_orphans(&self) -> Result<usize, ReconcileError> {
+        let wanted: std::collections::HashSet<String> = self
+            .ctx
+            .store
+            .list("Pod", None)
+            .0
+            .iter()
+            .filter(|p| self.on_this_node(p))
+            .filter_map(|p| p.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_owned))
+            .collect();
+        let runtime = self.runtime.clone();
+        let present = tokio::task::spawn_blocking(move || runtime.pods()).await?;
+        let mut removed = 0;
+        for uid in present.into_iter().filter(|uid| !wanted.contains(uid)) {
+            tracing::info!(pod = %uid, "stopping a pod the store does not have");
+            self.stop(&uid).await?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    /// Reads every pod's status from the runtime and writes the ones that
+    /// changed, until `cancel` fires.
+    pub async fn report_statuses(self: Arc<Self>, cancel: CancellationToken) {
+        let mut tick = tokio::time::interval(STATUS_PERIOD);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let this = self.clone();
+            // The runtime's locks may be held by a pod being started: read
+            // on a blocking thread.
+            let result = tokio::task::spawn_blocking(move || this.report_once()).await;
+            if let Ok(Err(error)) = result {
+                tracing::warn!(%error, "could not report pod statuses");
+            }
+        }
+    }
+
+    fn report_once(&self) -> Result<(), ReconcileError> {
+        let pods: Vec<(Key, String)> = self.running().iter().map(|(k, u)| (k.clone(), u.clone())).collect();
+        let now = rfc3339(self.ctx.now());
+        let mut batch = Batch::new();
+        let mut events = Vec::new();
+        for (key, uid) in pods {
+            let Some(runtime_status) = self.runtime.pod_status(&uid) else { continue };
+            let before = self.reported.lock().unwrap_or_else(|e| e.into_inner()).get(&uid).cloned();
+            if before.as_ref() == Some(&runtime_status) {
+                continue;
+            }
+            let Some(value) = self.ctx.store.get(&key) else { continue };
+            if value.pointer("/metadata/uid").and_then(Value::as_str) != Some(uid.as_str()) {
+                continue;
+            }
+            let Ok(pod) = serde_json::from_value::<Pod>((*value).clone()) else { continue };
+            let status = status::pod_status(&pod, &runtime_status, value.get("status"), &self.host_ip, &now);
+            for (kind, reason, message) in status::events(&key.name, before.as_ref(), &runtime_status) {
+                events.push((value.clone(), kind, reason, message));
+            }
+            if value.get("status") != Some(&status) {
+                batch.push(Op::Status { key, uid: Some(uid.clone()), status });
+            }
+            self.reported.lock().unwrap_or_else(|e| e.into_inner()).insert(uid, runtime_status);
+        }
+        if !batch.is_empty() {
+            // One pod deleted meanwhile must not stop the others' reports.
+            if self.ctx.store.apply(batch.clone()).is_err() {
+                for op in batch.ops {
+                    let _ = self.ctx.store.apply(Batch::one(op));
+                }
+            }
+        }
+        for (value, kind, reason, message) in events {
+            self.ctx.events.record(&value, kind, reason, &message);
+        }
+        Ok(())
+    }
+}
+
+impl Reconciler for Kubelet {
+    fn name(&self) -> &'static str {
+        "kubelet"
+    }
+
+    fn keys(&self, store: &dyn Store) -> Vec<Key> {
+        let mut keys: Vec<Key> = store.list("Pod", None).0.iter().filter(|p| self.on_this_node(p)).filter_map(|p| Key::of(p)).collect();
+        keys.extend(self.running().keys().cloned());
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    fn triggers(&self, event: &WatchEvent, store: &dyn Store) -> Vec<Key> {
+        match event.key.kind.as_str() {
+            "Pod" if self.on_this_node(&event.object) || self.running().contains_key(&event.key) => vec![event.key.clone()],
+            // A pod waiting for a ConfigMap, Secret or claim may start now.
+            "ConfigMap" | "Secret" | "PersistentVolumeClaim" => store
+                .list("Pod", Some(&event.key.namespace))
+                .0
+                .iter()
+                .filter(|p| self.on_this_node(p) && p.pointer("/status/phase").and_then(Value::as_str) == Some("Pending"))
+                .filter_map(|p| Key::of(p))
+                .collect(),
+            _ => vec![],
+        }
+    }
+
+    async fn reconcile(&self, key: &Key) -> Result<Action, ReconcileError> {
+        let pod = self.ctx.store.get_as::<Pod>(&key.namespace, &key.name);
+        let known = self.running().get(key).cloned();
+        let uid = pod.as_ref().and_then(|p| p.metadata.uid.clone());
+        // Gone, replaced by a pod of the same name, or moved elsewhere:
+        // stop what runs under the old uid.
+        if let Some(old) = known.as_ref().filter(|old| uid.as_ref() != Some(old) || pod.as_ref().is_some_and(|p| !on_node(p, &self.node))) {
+            self.stop(old).await?;
+            self.running().remove(key);
+        }
+        let Some(pod) = pod else { return Ok(Action::AwaitChange) };
+        let Some(uid) = uid else { return Ok(Action::AwaitChange) };
+        if !on_node(&pod, &self.node) {
+            return Ok(Action::AwaitChange);
+        }
+        let value = self.ctx.store.get(key).unwrap_or_default();
+        if pod.metadata.deletion_timestamp.is_some() {
+            for c in pod.spec.iter().flat_map(|s| s.containers.iter()) {
+                self.ctx.events.record(&value, EventType::Normal, "Killing", &format!("Stopping container {}", c.name));
+            }
+            self.stop(&uid).await?;
+            self.running().remove(key);
+            self.ctx.store.apply(Batch::one(Op::Delete { key: key.clone(), uid: Some(uid) }))?;
+            tracing::info!(pod = %key, "pod stopped and removed");
+            return Ok(Action::AwaitChange);
+        }
+        if pods::is_terminal(&pod) && known.is_none() {
+            // It finished in an earlier run of the daemon; never rerun it.
+            return Ok(Action::AwaitChange);
+        }
+        self.running().insert(key.clone(), uid.clone());
+        let (runtime, resolve, to_run) = (self.runtime.clone(), self.resolve.clone(), pod.clone());
+        let result = tokio::task::spawn_blocking(move || runtime.run_pod(&to_run, &*resolve)).await?;
+        match result {
+            Ok(()) => Ok(Action::AwaitChange),
+            Err(error) => {
+                // The runtime reports why in the pod's status (the status
+                // loop writes it); try again when it says, or soon.
+                let retry = error.retry_in().unwrap_or(Duration::from_secs(2));
+                tracing::debug!(pod = %key, %error, retry_in = ?retry, "pod cannot start yet");
+                Ok(Action::Requeue(retry))
+            }
+        }
+    }
+}
+
+fn on_node(pod: &Pod, node: &str) -> bool {
+    pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node)
+}

@@ -1,0 +1,157 @@
+//! The runtime's view of a pod as the Kubernetes `status` of the Pod, and
+//! the events its changes deserve.
+
+use driftless_model::k8s_openapi::api::core::v1::Pod;
+use driftless_runtime::pod::{ContainerState, ContainerStatus, PodStatus};
+use serde_json::{Value, json};
+
+use crate::events::EventType;
+
+/// The Pod status for `runtime`, keeping from `previous` what only changes
+/// on transitions (condition times, start time).
+pub fn pod_status(pod: &Pod, runtime: &PodStatus, previous: Option<&Value>, host_ip: &str, now: &str) -> Value {
+    let ready = runtime.ready();
+    let prior_condition = |kind: &str| {
+        previous
+            .and_then(|p| p.get("conditions"))
+            .and_then(Value::as_array)
+            .and_then(|cs| cs.iter().find(|c| c["type"] == kind))
+            .cloned()
+    };
+    let condition = |kind: &str, status: bool| {
+        let status = if status { "True" } else { "False" };
+        let since = prior_condition(kind).filter(|c| c["status"] == status).map(|c| c["lastTransitionTime"].clone());
+        let mut c = json!({"type": kind, "status": status, "lastTransitionTime": since.unwrap_or_else(|| Value::from(now))});
+        if status == "False" && (kind == "Ready" || kind == "ContainersReady") {
+            let waiting: Vec<&str> = runtime.containers.iter().filter(|c| !c.ready).map(|c| c.name.as_str()).collect();
+            c["reason"] = Value::from("ContainersNotReady");
+            c["message"] = Value::from(format!("containers with unready status: [{}]", waiting.join(" ")));
+        }
+        c
+    };
+    let scheduled = prior_condition("PodScheduled").unwrap_or_else(|| json!({"type": "PodScheduled", "status": "True", "lastTransitionTime": now}));
+    let running = runtime.containers.iter().any(|c| matches!(c.state, ContainerState::Running { .. }));
+    let start_time = previous.and_then(|p| p.get("startTime")).cloned().filter(|t| !t.is_null()).unwrap_or_else(|| Value::from(now));
+    let specs = pod.spec.as_ref().map(|s| s.containers.as_slice()).unwrap_or_default();
+    let containers: Vec<Value> = runtime
+        .containers
+        .iter()
+        .map(|c| {
+            let image = specs.iter().find(|s| s.name == c.name).and_then(|s| s.image.clone()).unwrap_or_default();
+            container_status(c, &image)
+        })
+        .collect();
+    let mut status = json!({
+        "phase": runtime.phase,
+        "conditions": [
+            condition("PodReadyToStartContainers", runtime.pod_ip.is_some()),
+            condition("Initialized", true),
+            condition("Ready", ready),
+            condition("ContainersReady", ready),
+            scheduled,
+        ],
+        "hostIP": host_ip,
+        "hostIPs": [{"ip": host_ip}],
+        "containerStatuses": containers,
+        "qosClass": qos_class(pod),
+    });
+    if running || previous.and_then(|p| p.get("startTime")).is_some() {
+        status["startTime"] = start_time;
+    }
+    if let Some(ip) = &runtime.pod_ip {
+        status["podIP"] = Value::from(ip.clone());
+        status["podIPs"] = json!([{"ip": ip}]);
+    }
+    status
+}
+
+fn container_status(c: &ContainerStatus, image: &str) -> Value {
+    let state = match &c.state {
+        ContainerState::Waiting { reason, message } => {
+            let mut w = json!({"reason": reason});
+            if let Some(m) = message {
+                w["message"] = Value::from(m.clone());
+            }
+            json!({"waiting": w})
+        }
+        ContainerState::Running { started_at } => json!({"running": {"startedAt": started_at}}),
+        ContainerState::Terminated { exit_code, reason } => json!({"terminated": {"exitCode": exit_code, "reason": reason}}),
+    };
+    let mut status = json!({
+        "name": c.name,
+        "ready": c.ready,
+        "restartCount": c.restart_count,
+        "image": image,
+        "imageID": "",
+        "started": matches!(c.state, ContainerState::Running { .. }),
+        "state": state,
+    });
+    if let Some((code, reason)) = &c.last_termination {
+        status["lastState"] = json!({"terminated": {"exitCode": code, "reason": reason}});
+    }
+    status
+}
+
+/// Guaranteed when every container's limits equal its requests for CPU
+/// and memory, BestEffort when none sets any, else Burstable.
+fn qos_class(pod: &Pod) -> &'static str {
+    let containers = pod.spec.as_ref().map(|s| s.containers.as_slice()).unwrap_or_default();
+    let mut any = false;
+    let mut guaranteed = !containers.is_empty();
+    for c in containers {
+        let resources = c.resources.clone().unwrap_or_default();
+        let requests = resources.requests.unwrap_or_default();
+        let limits = resources.limits.unwrap_or_default();
+        any |= !requests.is_empty() || !limits.is_empty();
+        for resource in ["cpu", "memory"] {
+            let limit = limits.get(resource).map(|q| q.0.clone());
+            let request = requests.get(resource).map(|q| q.0.clone()).or_else(|| limit.clone());
+            guaranteed &= limit.is_some() && limit == request;
+        }
+    }
+    if !any {
+        "BestEffort"
+    } else if guaranteed {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
+}
+
+/// The events a change of a pod's runtime status deserves, as kubelet
+/// records them.
+pub fn events(pod_name: &str, before: Option<&PodStatus>, after: &PodStatus) -> Vec<(EventType, &'static str, String)> {
+    let mut out = Vec::new();
+    for c in &after.containers {
+        let old = before.and_then(|b| b.containers.iter().find(|o| o.name == c.name));
+        let old_state = old.map(|o| &o.state);
+        match &c.state {
+            ContainerState::Running { started_at } => {
+                let fresh = !matches!(old_state, Some(ContainerState::Running { started_at: s }) if s == started_at);
+                if fresh {
+                    out.push((EventType::Normal, "Created", format!("Created container {}", c.name)));
+                    out.push((EventType::Normal, "Started", format!("Started container {}", c.name)));
+                }
+                if old.is_some_and(|o| o.ready && matches!(o.state, ContainerState::Running { .. })) && !c.ready && !fresh {
+                    out.push((EventType::Warning, "Unhealthy", format!("Readiness probe failed: container {} is not ready", c.name)));
+                }
+            }
+            ContainerState::Waiting { reason, message } => {
+                let changed = !matches!(old_state, Some(ContainerState::Waiting { reason: r, .. }) if r == reason);
+                if !changed {
+                    continue;
+                }
+                let message = message.clone().unwrap_or_default();
+                match reason.as_str() {
+                    "CrashLoopBackOff" => out.push((EventType::Warning, "BackOff", format!("Back-off restarting failed container {} in pod {pod_name}", c.name))),
+                    "ErrImagePull" | "ErrImageNeverPull" => out.push((EventType::Warning, "Failed", message)),
+                    "ImagePullBackOff" => out.push((EventType::Normal, "BackOff", message)),
+                    "CreateContainerConfigError" | "CreateContainerError" => out.push((EventType::Warning, "Failed", format!("Error: {message}"))),
+                    _ => {}
+                }
+            }
+            ContainerState::Terminated { .. } => {}
+        }
+    }
+    out
+}

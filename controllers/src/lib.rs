@@ -1,0 +1,36 @@
+//! The control plane's controllers. Each reconciles one kind of object in
+//! the store toward what it asks for, with Kubernetes' semantics: the
+//! ReplicaSet and ReplicationController controller, the Deployment and
+//! StatefulSet controllers, the storage binder and provisioner, the garbage
+//! collector, the scheduler, and the node agent (kubelet) that runs bound
+//! pods on the node's runtime and reports their status.
+//!
+//! Owns: the reconcile loop ([`runner`], shaped like kube-runtime's
+//! `Controller`), events ([`events`]), and every write of derived objects
+//! (ReplicaSets, Pods, claims, volumes) and of status.
+//!
+//! Must not touch: git or the manifests (the sync loop writes what git
+//! declares; controllers never change a declared object's spec, except the
+//! fields the API server allocates), the network configuration, or
+//! containers other than through [`driftless_runtime::node::PodRuntime`].
+
+pub mod context;
+pub mod deployment;
+mod error;
+pub mod events;
+pub mod gc;
+pub mod kubelet;
+pub mod node;
+pub mod owner;
+pub mod pods;
+pub mod replicaset;
+pub mod runner;
+pub mod scheduler;
+pub mod statefulset;
+pub mod storage;
+#[cfg(test)]
+mod testing;
+
+pub use context::{Clock, Context, SystemClock};
+pub use error::ReconcileError;
+pub use runner::{Action, Reconciler, RunOptions};

@@ -1,0 +1,120 @@
+//! The local node as a Node object: its capacity (CPUs, memory, 110 pods),
+//! labels and addresses, registered at start and kept Ready by a heartbeat,
+//! so the scheduler can place pods on it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use driftless_store::{Batch, Key, Op, Store};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::Context;
+use crate::context::rfc3339;
+
+/// How often the node's Ready condition is renewed.
+pub const HEARTBEAT: Duration = Duration::from_secs(10);
+
+/// What the node says about itself.
+#[derive(Clone, Debug)]
+pub struct NodeInfo {
+    /// Its name (`kubernetes.io/hostname`).
+    pub name: String,
+    /// Its address, as pods and users reach it.
+    pub address: String,
+    /// CPUs.
+    pub cpus: u64,
+    /// Memory in bytes.
+    pub memory: u64,
+    /// The pod CIDR it hands addresses from.
+    pub pod_cidr: String,
+    /// Extra labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl NodeInfo {
+    /// This machine's CPUs and memory, from `/proc`.
+    pub fn of_this_machine(name: &str, address: &str, pod_cidr: &str) -> NodeInfo {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
+        let memory = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|text| {
+                let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+                line.split_whitespace().nth(1)?.parse::<u64>().ok()
+            })
+            .map_or(0, |kib| kib * 1024);
+        NodeInfo { name: name.to_owned(), address: address.to_owned(), cpus, memory, pod_cidr: pod_cidr.to_owned(), labels: BTreeMap::new() }
+    }
+
+    fn object(&self, now: &str, created: Option<&Value>) -> Value {
+        let mut labels = json!({
+            "kubernetes.io/hostname": self.name,
+            "kubernetes.io/os": "linux",
+            "kubernetes.io/arch": std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64"),
+        });
+        for (k, v) in &self.labels {
+            labels[k] = Value::from(v.clone());
+        }
+        let resources = json!({"cpu": self.cpus.to_string(), "memory": format!("{}Ki", self.memory / 1024), "pods": "110"});
+        let ready = json!({
+            "type": "Ready", "status": "True", "reason": "KubeletReady", "message": "driftless is posting ready status",
+            "lastHeartbeatTime": now,
+            "lastTransitionTime": created.and_then(|c| c.pointer("/status/conditions/0/lastTransitionTime")).cloned().unwrap_or_else(|| Value::from(now)),
+        });
+        json!({
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": self.name, "labels": labels},
+            "spec": {"podCIDR": self.pod_cidr, "podCIDRs": [self.pod_cidr]},
+            "status": {
+                "capacity": resources,
+                "allocatable": resources,
+                "conditions": [ready],
+                "addresses": [{"type": "InternalIP", "address": self.address}, {"type": "Hostname", "address": self.name}],
+                "nodeInfo": {
+                    "kubeletVersion": concat!("driftless-", env!("CARGO_PKG_VERSION")),
+                    "containerRuntimeVersion": "libcontainer://0.7",
+                    "operatingSystem": "linux",
+                    "architecture": std::env::consts::ARCH,
+                    "kernelVersion": std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
+                    "osImage": "", "machineID": "", "systemUUID": "", "bootID": "", "kubeProxyVersion": "",
+                },
+            },
+        })
+    }
+}
+
+/// Writes the Node object (created or refreshed).
+pub fn register(ctx: &Context, info: &NodeInfo) -> Result<(), driftless_store::StoreError> {
+    let key = Key::new("Node", "", info.name.clone());
+    let existing = ctx.store.get(&key);
+    let object = info.object(&rfc3339(ctx.now()), existing.as_deref());
+    let status = object["status"].clone();
+    let mut batch = Batch::one(Op::Put(object));
+    batch.push(Op::Status { key, uid: None, status });
+    ctx.store.apply(batch)?;
+    Ok(())
+}
+
+/// Renews the node's heartbeat until `cancel` fires.
+pub async fn heartbeat(ctx: Context, info: NodeInfo, cancel: CancellationToken) {
+    let mut tick = tokio::time::interval(HEARTBEAT);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if let Err(error) = register(&ctx, &info) {
+            tracing::warn!(%error, "node heartbeat failed");
+        }
+    }
+}
+
+/// Whether a store holds a Ready node named `name`.
+pub fn is_ready(store: &dyn Store, name: &str) -> bool {
+    store
+        .get(&Key::new("Node", "", name))
+        .and_then(|n| n.pointer("/status/conditions").cloned())
+        .and_then(|c| c.as_array().cloned())
+        .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+}

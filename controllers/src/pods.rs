@@ -1,0 +1,188 @@
+//! Facts about pods that several controllers need: whether a pod is active,
+//! ready, available, and which to delete first.
+
+use std::cmp::Ordering;
+
+use driftless_model::k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
+use driftless_model::k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use jiff::Timestamp;
+use rand::Rng;
+
+/// Whether a pod counts toward its owner's replicas: not finished and not
+/// being deleted.
+pub fn is_active(pod: &Pod) -> bool {
+    let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+    pod.metadata.deletion_timestamp.is_none() && !matches!(phase, Some("Succeeded" | "Failed"))
+}
+
+/// Whether a pod is finished.
+pub fn is_terminal(pod: &Pod) -> bool {
+    matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"))
+}
+
+/// Whether the pod's `Ready` condition is true.
+pub fn is_ready(pod: &Pod) -> bool {
+    ready_since(pod).is_some()
+}
+
+/// When the pod's `Ready` condition last became true, if it is true.
+pub fn ready_since(pod: &Pod) -> Option<Timestamp> {
+    let condition = pod.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == "Ready")?;
+    if condition.status != "True" {
+        return None;
+    }
+    Some(condition.last_transition_time.as_ref().map_or(Timestamp::UNIX_EPOCH, |t| t.0))
+}
+
+/// Whether the pod has been ready for at least `min_ready_seconds`.
+pub fn is_available(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> bool {
+    ready_since(pod).is_some_and(|since| min_ready_seconds <= 0 || now.as_second() - since.as_second() >= i64::from(min_ready_seconds))
+}
+
+/// How long until a ready but not yet available pod becomes available.
+pub fn until_available(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> Option<std::time::Duration> {
+    let since = ready_since(pod)?;
+    let left = i64::from(min_ready_seconds) - (now.as_second() - since.as_second());
+    (left > 0).then(|| std::time::Duration::from_secs(left as u64))
+}
+
+fn phase_rank(pod: &Pod) -> u8 {
+    match pod.status.as_ref().and_then(|s| s.phase.as_deref()) {
+        Some("Pending") | None => 0,
+        Some("Unknown") => 1,
+        _ => 2,
+    }
+}
+
+fn restarts(pod: &Pod) -> i32 {
+    pod.status.iter().flat_map(|s| s.container_statuses.iter().flatten()).map(|c| c.restart_count).max().unwrap_or(0)
+}
+
+fn created(pod: &Pod) -> Timestamp {
+    pod.metadata.creation_timestamp.as_ref().map_or(Timestamp::UNIX_EPOCH, |t| t.0)
+}
+
+fn deletion_cost(pod: &Pod) -> i32 {
+    pod.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("controller.kubernetes.io/pod-deletion-cost"))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Kubernetes' order for scaling down: pods that matter least first:
+/// unscheduled before scheduled, pending before running, not ready before
+/// ready, lower deletion cost first, ready for less time first, more
+/// restarts first, newer first.
+pub fn deletion_order(a: &Pod, b: &Pod) -> Ordering {
+    let scheduled = |p: &Pod| p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some();
+    scheduled(a)
+        .cmp(&scheduled(b))
+        .then_with(|| phase_rank(a).cmp(&phase_rank(b)))
+        .then_with(|| is_ready(a).cmp(&is_ready(b)))
+        .then_with(|| deletion_cost(a).cmp(&deletion_cost(b)))
+        .then_with(|| match (ready_since(a), ready_since(b)) {
+            (Some(x), Some(y)) => y.cmp(&x),
+            _ => Ordering::Equal,
+        })
+        .then_with(|| restarts(b).cmp(&restarts(a)))
+        .then_with(|| created(b).cmp(&created(a)))
+}
+
+/// A pod from a template, named `<prefix>-<5 random characters>` as
+/// Kubernetes' `generateName` does, controlled by `owner`.
+pub fn from_template(template: &PodTemplateSpec, namespace: &str, prefix: &str, owner: OwnerReference) -> Pod {
+    let meta = template.metadata.clone().unwrap_or_default();
+    Pod {
+        metadata: ObjectMeta {
+            name: Some(format!("{prefix}-{}", random_suffix())),
+            namespace: Some(namespace.to_owned()),
+            labels: meta.labels,
+            annotations: meta.annotations,
+            owner_references: Some(vec![owner]),
+            ..ObjectMeta::default()
+        },
+        spec: template.spec.clone(),
+        status: None,
+    }
+}
+
+/// The write that deletes a pod: at once if no node runs it; otherwise it
+/// is marked for graceful deletion (`deletionTimestamp`), and the node
+/// removes it once its containers have stopped.
+pub fn delete_op(pod: &Pod, now: Timestamp) -> driftless_store::Op {
+    let key = driftless_store::key_of(pod);
+    let scheduled = pod.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some();
+    if !scheduled {
+        return driftless_store::Op::Delete { key, uid: pod.metadata.uid.clone() };
+    }
+    let mut deleting = pod.clone();
+    if deleting.metadata.deletion_timestamp.is_none() {
+        deleting.metadata.deletion_timestamp = Some(crate::context::k8s_time(now));
+        deleting.metadata.deletion_grace_period_seconds =
+            Some(pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds).unwrap_or(30));
+    }
+    driftless_store::Op::Update(driftless_store::to_value(&deleting))
+}
+
+/// Five characters from the alphabet Kubernetes uses for generated names
+/// (no vowels, no look-alike digits).
+pub fn random_suffix() -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut rng = rand::rng();
+    (0..5).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use driftless_model::k8s_openapi::api::core::v1::{PodCondition, PodSpec, PodStatus};
+    use driftless_model::k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+    use super::*;
+
+    fn pod(name: &str, node: Option<&str>, phase: &str, ready_at: Option<i64>) -> Pod {
+        Pod {
+            metadata: ObjectMeta { name: Some(name.into()), ..Default::default() },
+            spec: Some(PodSpec { node_name: node.map(Into::into), ..Default::default() }),
+            status: Some(PodStatus {
+                phase: Some(phase.into()),
+                conditions: ready_at.map(|at| {
+                    vec![PodCondition {
+                        type_: "Ready".into(),
+                        status: "True".into(),
+                        last_transition_time: Some(Time(Timestamp::from_second(at).unwrap())),
+                        ..Default::default()
+                    }]
+                }),
+                ..Default::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn scale_down_removes_what_matters_least_first() {
+        let mut pods = vec![
+            pod("ready-long", Some("n"), "Running", Some(100)),
+            pod("unscheduled", None, "Pending", None),
+            pod("ready-recent", Some("n"), "Running", Some(200)),
+            pod("running-not-ready", Some("n"), "Running", None),
+            pod("pending", Some("n"), "Pending", None),
+        ];
+        pods.sort_by(deletion_order);
+        let names: Vec<_> = pods.iter().map(|p| p.metadata.name.clone().unwrap()).collect();
+        assert_eq!(names, ["unscheduled", "pending", "running-not-ready", "ready-recent", "ready-long"]);
+    }
+
+    #[test]
+    fn availability_waits_for_min_ready_seconds() {
+        let p = pod("p", Some("n"), "Running", Some(1000));
+        let at = |s| Timestamp::from_second(s).unwrap();
+        assert!(is_available(&p, 0, at(1000)));
+        assert!(!is_available(&p, 10, at(1005)));
+        assert_eq!(until_available(&p, 10, at(1005)), Some(std::time::Duration::from_secs(5)));
+        assert!(is_available(&p, 10, at(1010)));
+        assert!(!is_available(&pod("q", None, "Pending", None), 0, at(0)));
+        assert_eq!(random_suffix().len(), 5);
+    }
+}

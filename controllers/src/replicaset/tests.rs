@@ -1,0 +1,70 @@
+//! Tests of the ReplicaSet and ReplicationController controller on the
+//! simulated cluster.
+
+use driftless_store::{Batch, Op, StoreExt, key_of};
+
+use crate::testing::Sim;
+
+#[tokio::test]
+async fn keeps_replicas_adopts_orphans_and_replaces_deleted_pods() {
+    let sim = Sim::new();
+    sim.apply_yaml(
+        "apiVersion: v1
+kind: Pod
+metadata: {name: stray, namespace: default, labels: {app: db}}
+spec: {containers: [{name: c, image: app:1}]}
+",
+    );
+    sim.apply_yaml(
+        "apiVersion: v1
+kind: ReplicationController
+metadata: {name: db, namespace: default}
+spec:
+  replicas: 3
+  selector: {app: db}
+  template:
+    metadata: {labels: {app: db}}
+    spec: {containers: [{name: c, image: app:1}]}
+",
+    );
+    sim.settle().await;
+    let pods = sim.pods();
+    assert_eq!(pods.len(), 3, "the orphan is adopted and counted");
+    let stray = pods.iter().find(|p| p.metadata.name.as_deref() == Some("stray")).unwrap();
+    assert_eq!(stray.metadata.owner_references.as_ref().unwrap()[0].kind, "ReplicationController");
+    let rc = sim.get("ReplicationController", "default", "db");
+    assert_eq!(rc["status"]["readyReplicas"], 3);
+
+    // A pod deleted behind the controller's back is replaced.
+    let victim = pods.iter().find(|p| p.metadata.name.as_deref() != Some("stray")).unwrap();
+    sim.store().apply(Batch::one(Op::Delete { key: key_of(victim), uid: None })).unwrap();
+    sim.settle().await;
+    assert_eq!(sim.pods().len(), 3);
+    assert!(sim.pods().iter().all(|p| p.metadata.name != victim.metadata.name));
+}
+
+#[tokio::test]
+async fn min_ready_seconds_delays_availability() {
+    let sim = Sim::new();
+    sim.apply_yaml(
+        "apiVersion: apps/v1
+kind: ReplicaSet
+metadata: {name: web, namespace: default}
+spec:
+  replicas: 2
+  minReadySeconds: 30
+  selector: {matchExpressions: [{key: app, operator: In, values: [web]}]}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: c, image: app:1}]}
+",
+    );
+    sim.settle().await;
+    let rs = sim.get("ReplicaSet", "default", "web");
+    assert_eq!(rs["status"]["readyReplicas"], 2);
+    assert_eq!(rs["status"]["availableReplicas"], 0);
+    sim.advance(31);
+    sim.settle().await;
+    assert_eq!(sim.get("ReplicaSet", "default", "web")["status"]["availableReplicas"], 2);
+    assert_eq!(sim.store().list_as::<driftless_model::k8s_openapi::api::core::v1::Pod>(None).len(), 2);
+}
