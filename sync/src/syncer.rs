@@ -1,0 +1,397 @@
+//! The sync loop as a small state machine: each step reads the branch
+//! head, and if it is new, validates it whole and either applies it (one
+//! store batch) or refuses it, then records the outcome in the ledger.
+//!
+//! What the loop has seen and applied lives in the store (a metadata
+//! record written in the same batch as the objects), so a daemon killed at
+//! any point resumes exactly: a commit is applied once, and a ledger entry
+//! interrupted by the kill is written on the next step.
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+use driftless_controllers::events::{EventType, Recorder};
+use driftless_manifest::{LoadError, RawFile};
+use driftless_store::{Batch, Store};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::apply::MANAGED;
+use crate::ledger::{self, LedgerEntry};
+use crate::{Action, Source, SyncError, plan_changes};
+
+/// The store metadata record of the sync loop's state.
+pub const STATUS_META: &str = "driftless.sync";
+
+/// What woke the loop.
+#[derive(Debug)]
+pub enum Trigger {
+    /// The repository changed (a ref moved).
+    Changed,
+    /// Someone asked for a sync now (`driftless sync`); the outcome is
+    /// sent back.
+    Now(Sender<Result<Outcome, String>>),
+    /// Stop the loop.
+    Stop,
+}
+
+/// What one sync did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "lowercase")]
+pub enum Outcome {
+    /// The head was already synced.
+    Unchanged {
+        /// The head.
+        commit: String,
+    },
+    /// A new head was applied.
+    Applied {
+        /// The head.
+        commit: String,
+        /// What changed.
+        actions: Vec<Action>,
+    },
+    /// A new head was refused whole.
+    Refused {
+        /// The head.
+        commit: String,
+        /// Why.
+        errors: Vec<String>,
+    },
+}
+
+/// A commit as `driftless status` shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitRef {
+    /// The full id.
+    pub id: String,
+    /// The subject.
+    pub subject: String,
+    /// `Name <email>`.
+    pub author: String,
+    /// Author time, seconds since the epoch.
+    pub time: i64,
+}
+
+/// The sync loop's state, persisted in the store.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncStatus {
+    /// The repository, as configured.
+    pub repo: String,
+    /// The branch.
+    pub branch: String,
+    /// The path inside it.
+    pub path: String,
+    /// The last head looked at.
+    pub seen: Option<String>,
+    /// The revision running.
+    pub applied: Option<CommitRef>,
+    /// The last refused commit and why, while it is the head.
+    pub refused: Option<(CommitRef, Vec<String>)>,
+    /// When the last sync ran, seconds since the epoch.
+    pub synced_at: i64,
+    /// The last failure to sync at all (repository unreachable...).
+    pub error: Option<String>,
+    /// A ledger entry written to the store but not yet to git.
+    pub pending: Option<PendingEntry>,
+}
+
+/// A ledger entry waiting to be written (with the files of its tree).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingEntry {
+    /// The source commit.
+    pub source: String,
+    /// Its subject.
+    pub subject: String,
+    /// Its author.
+    pub author: String,
+    /// Its time.
+    pub time: i64,
+    /// When it was synced.
+    pub synced_at: i64,
+    /// `applied` or `refused`.
+    pub result: String,
+    /// What changed, as `create Kind ns/name`.
+    pub actions: Vec<String>,
+    /// Why it was refused.
+    pub errors: Vec<String>,
+}
+
+/// The loop.
+pub struct Syncer {
+    source: Source,
+    store: Arc<dyn Store>,
+    events: Arc<Recorder>,
+    allow_empty: bool,
+    /// How long to wait between looks at the branch (a fallback for local
+    /// repositories, the fetch interval for remote ones).
+    pub poll: Duration,
+}
+
+impl Syncer {
+    /// A loop over `source` writing to `store`.
+    pub fn new(source: Source, store: Arc<dyn Store>, events: Arc<Recorder>, allow_empty: bool, poll: Duration) -> Syncer {
+        Syncer { source, store, events, allow_empty, poll }
+    }
+
+    /// The loop's persisted state.
+    pub fn status(store: &dyn Store) -> SyncStatus {
+        store.meta(STATUS_META).and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default()
+    }
+
+    /// The repository the ledger is written to.
+    pub fn ledger_repository(&self) -> &std::path::Path {
+        self.source.repository_path()
+    }
+
+    fn base_status(&self) -> SyncStatus {
+        let mut status = Syncer::status(&*self.store);
+        status.repo = self.source.repo().to_owned();
+        status.branch = self.source.branch().to_owned();
+        status.path = self.source.path().to_owned();
+        status
+    }
+
+    fn repository_object(&self) -> Value {
+        json!({
+            "apiVersion": "driftless.dev/v1", "kind": "Repository",
+            "metadata": {"name": self.source.branch(), "namespace": "default", "uid": format!("repository-{}", self.source.branch())},
+        })
+    }
+
+    fn save(&self, batch: &mut Batch, status: &SyncStatus) {
+        batch.set_meta(STATUS_META, serde_json::to_value(status).unwrap_or(Value::Null));
+    }
+
+    /// One step: look at the head and apply or refuse it if it is new.
+    pub fn sync_once(&self) -> Result<Outcome, SyncError> {
+        let started = Instant::now();
+        let result = self.step();
+        match &result {
+            Ok(outcome) => tracing::debug!(?outcome, elapsed = ?started.elapsed(), "sync step"),
+            Err(error) => {
+                let mut status = self.base_status();
+                status.error = Some(error.to_string());
+                status.synced_at = jiff::Timestamp::now().as_second();
+                let mut batch = Batch::new();
+                self.save(&mut batch, &status);
+                let _ = self.store.apply(batch);
+            }
+        }
+        result
+    }
+
+    fn step(&self) -> Result<Outcome, SyncError> {
+        self.source.fetch()?;
+        let head = self.source.head()?;
+        let mut status = self.base_status();
+        self.finish_pending(&mut status)?;
+        if status.seen.as_deref() == Some(head.as_str()) {
+            if status.error.is_some() {
+                status.error = None;
+                let mut batch = Batch::new();
+                self.save(&mut batch, &status);
+                self.store.apply(batch)?;
+            }
+            return Ok(Outcome::Unchanged { commit: head });
+        }
+        let span = tracing::info_span!("sync", commit = %&head[..head.len().min(12)]);
+        let _entered = span.enter();
+        let info = self.source.commit(&head)?;
+        let commit = CommitRef { id: info.id.clone(), subject: info.summary.clone(), author: info.author.clone(), time: info.time };
+        let files = match self.source.load(&head) {
+            Ok((_, files)) => files,
+            Err(SyncError::Load(error @ LoadError::PathNotInRevision { .. })) => {
+                return self.refuse(status, commit, vec![format!("{error}: refusing to delete what runs")]);
+            }
+            Err(error) => return Err(error),
+        };
+        let report = driftless_validate::validate(files.into_iter().map(RawFile::parse));
+        if !report.is_valid() {
+            let errors = report.errors().map(ToString::to_string).collect();
+            return self.refuse(status, commit, errors);
+        }
+        let desired: Vec<_> = report.objects.iter().map(|(r, e)| (r, &e.object)).collect();
+        let managed = managed_count(&*self.store);
+        if desired.is_empty() && managed > 0 && !self.allow_empty {
+            let error = format!(
+                "{} declares no objects under {:?}; refusing to delete the {managed} objects it runs (start the daemon with --allow-empty to allow this)",
+                &head[..7],
+                self.source.path()
+            );
+            return self.refuse(status, commit, vec![error]);
+        }
+        let note = format!("{} {}", &head[..7], info.summary);
+        let now = jiff::Timestamp::now();
+        let (mut batch, actions) = plan_changes(desired.iter().copied(), &*self.store, &note, now);
+        status.seen = Some(head.clone());
+        status.applied = Some(commit.clone());
+        status.refused = None;
+        status.error = None;
+        status.synced_at = now.as_second();
+        status.pending = Some(PendingEntry {
+            source: head.clone(),
+            subject: commit.subject.clone(),
+            author: commit.author.clone(),
+            time: commit.time,
+            synced_at: now.as_second(),
+            result: "applied".into(),
+            actions: actions.iter().map(|a| format!("{} {}", a.change.as_str(), a.object)).collect(),
+            errors: vec![],
+        });
+        self.save(&mut batch, &status);
+        self.store.apply(batch)?;
+        tracing::info!(subject = %info.summary, author = %info.author, changes = actions.len(), "applied");
+        let message = format!("applied {} ({}): {} changes", &head[..7], info.summary, actions.len());
+        self.events.record(&self.repository_object(), EventType::Normal, "Synced", &message);
+        self.finish_pending(&mut status)?;
+        Ok(Outcome::Applied { commit: head, actions })
+    }
+
+    fn refuse(&self, mut status: SyncStatus, commit: CommitRef, errors: Vec<String>) -> Result<Outcome, SyncError> {
+        let now = jiff::Timestamp::now().as_second();
+        let head = commit.id.clone();
+        for error in &errors {
+            tracing::warn!(%error, "refusing commit");
+        }
+        status.seen = Some(head.clone());
+        status.refused = Some((commit.clone(), errors.clone()));
+        status.error = None;
+        status.synced_at = now;
+        status.pending = Some(PendingEntry {
+            source: head.clone(),
+            subject: commit.subject.clone(),
+            author: commit.author.clone(),
+            time: commit.time,
+            synced_at: now,
+            result: "refused".into(),
+            actions: vec![],
+            errors: errors.clone(),
+        });
+        let mut batch = Batch::new();
+        self.save(&mut batch, &status);
+        self.store.apply(batch)?;
+        let running = status.applied.as_ref().map_or("nothing".to_owned(), |a| a.id[..7].to_owned());
+        let message = format!("refused {} ({}): {} error(s); still running {running}", &head[..7], commit.subject, errors.len());
+        self.events.record(&self.repository_object(), EventType::Warning, "SyncRefused", &message);
+        self.finish_pending(&mut status)?;
+        Ok(Outcome::Refused { commit: head, errors })
+    }
+
+    /// Writes a ledger entry the store has but git does not yet (after a
+    /// kill between the two writes, too).
+    fn finish_pending(&self, status: &mut SyncStatus) -> Result<(), SyncError> {
+        let Some(pending) = status.pending.clone() else { return Ok(()) };
+        let repo = self.source.repository_path();
+        let already = ledger::read(repo, 1)?.first().is_some_and(|e| e.source == pending.source && e.synced_at == pending.synced_at);
+        if !already {
+            let entry = LedgerEntry {
+                id: String::new(),
+                source: pending.source.clone(),
+                subject: pending.subject.clone(),
+                author: pending.author.clone(),
+                time: pending.time,
+                synced_at: pending.synced_at,
+                result: pending.result.clone(),
+                actions: pending
+                    .actions
+                    .iter()
+                    .map(|a| {
+                        let (change, object) = a.split_once(' ').unwrap_or((a, ""));
+                        let change = match change {
+                            "create" => crate::Change::Create,
+                            "delete" => crate::Change::Delete,
+                            _ => crate::Change::Update,
+                        };
+                        Action { change, object: object.to_owned() }
+                    })
+                    .collect(),
+                errors: pending.errors.clone(),
+            };
+            let files = (pending.result == "applied").then(|| ledger::render(&applied_objects(&*self.store)));
+            ledger::record(repo, &entry, files.as_ref())?;
+        }
+        status.pending = None;
+        let mut batch = Batch::new();
+        self.save(&mut batch, status);
+        self.store.apply(batch)?;
+        Ok(())
+    }
+
+    /// Runs until [`Trigger::Stop`] (or every sender is gone): a step at
+    /// once, then one per trigger or poll interval. Blocks; give it a
+    /// thread of its own.
+    pub fn run(self, triggers: Receiver<Trigger>, wake: Sender<Trigger>) {
+        let _watch = match self.source.git_dir() {
+            Some(dir) => match crate::watch::watch(&dir, wake) {
+                Ok(watch) => Some(watch),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot watch the repository; polling only");
+                    None
+                }
+            },
+            None => None,
+        };
+        let mut reply: Option<Sender<Result<Outcome, String>>> = None;
+        loop {
+            let outcome = self.sync_once();
+            if let Err(error) = &outcome {
+                tracing::warn!(%error, "sync failed");
+            }
+            if let Some(reply) = reply.take() {
+                let _ = reply.send(outcome.map_err(|e| e.to_string()));
+            }
+            match triggers.recv_timeout(self.poll) {
+                Ok(Trigger::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+                Ok(Trigger::Now(sender)) => reply = Some(sender),
+                Ok(Trigger::Changed) => {
+                    // A commit moves several files: let the burst pass.
+                    let until = Instant::now() + Duration::from_millis(50);
+                    while let Some(left) = until.checked_duration_since(Instant::now()) {
+                        match triggers.recv_timeout(left) {
+                            Ok(Trigger::Stop) => return,
+                            Ok(Trigger::Now(sender)) => reply = Some(sender),
+                            _ => {}
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
+    }
+}
+
+/// How many objects git declared that the store holds.
+fn managed_count(store: &dyn Store) -> usize {
+    driftless_model::Kind::ALL
+        .iter()
+        .map(|k| store.list(k.name(), None).0.iter().filter(|v| v.pointer("/metadata/annotations").and_then(|a| a.get(MANAGED)).is_some()).count())
+        .sum()
+}
+
+/// Every object git declared, as applied, for the ledger's tree.
+fn applied_objects(store: &dyn Store) -> Vec<Value> {
+    let mut out = Vec::new();
+    for kind in driftless_model::Kind::ALL {
+        for value in store.list(kind.name(), None).0 {
+            if value.pointer("/metadata/annotations").and_then(|a| a.get(MANAGED)).is_none() {
+                continue;
+            }
+            let mut value = (*value).clone();
+            if let Some(map) = value.as_object_mut() {
+                map.remove("status");
+            }
+            if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+                for field in ["uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"] {
+                    meta.remove(field);
+                }
+            }
+            out.push(value);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,122 @@
+//! Tests of the sync loop against real git repositories: apply, nothing
+//! twice, refusal of an invalid commit whole, refusal of an empty path,
+//! and a ledger entry finished after a kill between the two writes.
+
+use std::path::Path;
+use std::process::Command;
+
+use driftless_controllers::events::Recorder;
+use driftless_controllers::SystemClock;
+use driftless_store::{Key, SqliteStore};
+
+use super::*;
+use crate::{LEDGER_REF, SourceConfig, ledger};
+
+fn git(dir: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .args(["-c", "user.name=Ada", "-c", "user.email=ada@example.com", "-c", "init.defaultBranch=main"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&status.stderr));
+}
+
+fn commit(dir: &Path, file: &str, text: &str, message: &str) {
+    let path = dir.join(file);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", message]);
+}
+
+const CONFIG: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web}\ndata: {greeting: hello}\n";
+
+fn syncer(repo: &Path, store: Arc<dyn Store>) -> Syncer {
+    let source = Source::open(SourceConfig { repo: repo.display().to_string(), branch: None, path: "apps".into(), mirror_dir: repo.join("unused") }).unwrap();
+    let events = Arc::new(Recorder::new(store.clone(), Arc::new(SystemClock), "sync", "test"));
+    Syncer::new(source, store, events, false, Duration::from_secs(1))
+}
+
+#[test]
+fn applies_once_refuses_invalid_commits_whole_and_keeps_a_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    git(dir.path(), &["init", "-q"]);
+    commit(dir.path(), "apps/web.yaml", CONFIG, "add web");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory());
+    let syncer = syncer(dir.path(), store.clone());
+
+    let outcome = syncer.sync_once().unwrap();
+    assert!(matches!(&outcome, Outcome::Applied { actions, .. } if actions.len() == 1), "{outcome:?}");
+    assert_eq!(store.get(&Key::new("ConfigMap", "default", "web")).unwrap()["data"]["greeting"], "hello");
+    assert!(matches!(syncer.sync_once().unwrap(), Outcome::Unchanged { .. }));
+
+    // A commit with one bad object and one good change is refused whole.
+    let bad = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: broken}\nspec: {replicas: -1}\n";
+    std::fs::write(dir.path().join("apps/bad.yaml"), bad).unwrap();
+    commit(dir.path(), "apps/web.yaml", &CONFIG.replace("hello", "changed"), "break things");
+    let outcome = syncer.sync_once().unwrap();
+    let Outcome::Refused { errors, .. } = &outcome else { panic!("{outcome:?}") };
+    assert!(errors.iter().any(|e| e.starts_with("apps/bad.yaml:")), "errors name the file: {errors:?}");
+    assert_eq!(store.get(&Key::new("ConfigMap", "default", "web")).unwrap()["data"]["greeting"], "hello", "nothing of it applied");
+    assert!(store.get(&Key::new("Deployment", "default", "broken")).is_none());
+    let status = Syncer::status(&*store);
+    assert_eq!(status.applied.as_ref().unwrap().subject, "add web");
+    assert_eq!(status.refused.as_ref().unwrap().0.subject, "break things");
+
+    let entries = ledger::read(dir.path(), 10).unwrap();
+    let results: Vec<_> = entries.iter().map(|e| (e.result.as_str(), e.subject.as_str())).collect();
+    assert_eq!(results, [("refused", "break things"), ("applied", "add web")]);
+    assert_eq!(entries[1].author, "Ada <ada@example.com>");
+    let refusals = crate::syncer::Syncer::status(&*store);
+    assert!(refusals.pending.is_none());
+    let events = driftless_controllers::events::about(&*store, "Repository", "default", "main", None);
+    assert!(events.iter().any(|e| e["reason"] == "SyncRefused"));
+
+    // The fix applies, and the ledger tree has the applied object.
+    std::fs::remove_file(dir.path().join("apps/bad.yaml")).unwrap();
+    commit(dir.path(), "apps/web.yaml", &CONFIG.replace("hello", "changed"), "fix");
+    assert!(matches!(syncer.sync_once().unwrap(), Outcome::Applied { .. }));
+    assert_eq!(store.get(&Key::new("ConfigMap", "default", "web")).unwrap()["data"]["greeting"], "changed");
+    let repo = git2::Repository::open(dir.path()).unwrap();
+    let tree = repo.find_reference(LEDGER_REF).unwrap().peel_to_tree().unwrap();
+    assert!(tree.get_path(Path::new("default/configmap/web.yaml")).is_ok());
+}
+
+#[test]
+fn an_empty_path_is_refused_not_pruned() {
+    let dir = tempfile::tempdir().unwrap();
+    git(dir.path(), &["init", "-q"]);
+    commit(dir.path(), "apps/web.yaml", CONFIG, "add web");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory());
+    let syncer = syncer(dir.path(), store.clone());
+    syncer.sync_once().unwrap();
+    git(dir.path(), &["rm", "-q", "apps/web.yaml"]);
+    git(dir.path(), &["commit", "-q", "-m", "remove everything"]);
+    let outcome = syncer.sync_once().unwrap();
+    let Outcome::Refused { errors, .. } = outcome else { panic!() };
+    assert!(errors[0].contains("refusing to delete"), "{errors:?}");
+    assert!(store.get(&Key::new("ConfigMap", "default", "web")).is_some());
+}
+
+#[test]
+fn a_ledger_entry_interrupted_by_a_kill_is_written_on_the_next_step() {
+    let dir = tempfile::tempdir().unwrap();
+    git(dir.path(), &["init", "-q"]);
+    commit(dir.path(), "apps/web.yaml", CONFIG, "add web");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory());
+    let syncer = syncer(dir.path(), store.clone());
+    syncer.sync_once().unwrap();
+    // As if killed after the store batch: the entry is pending, git has none.
+    let mut status = Syncer::status(&*store);
+    let head = status.seen.clone().unwrap();
+    status.pending = Some(PendingEntry { source: head.clone(), result: "applied".into(), synced_at: 42, subject: "add web".into(), ..Default::default() });
+    let mut batch = Batch::new();
+    batch.set_meta(STATUS_META, serde_json::to_value(&status).unwrap());
+    store.apply(batch).unwrap();
+    assert!(matches!(syncer.sync_once().unwrap(), Outcome::Unchanged { .. }));
+    let entries = ledger::read(dir.path(), 10).unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0].synced_at, 42);
+    assert!(Syncer::status(&*store).pending.is_none());
+}
