@@ -31,6 +31,293 @@ pub enum Command {
     /// Manage the node's container images.
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Run the daemon: watch a git repository and make this machine match
+    /// it, continuously.
+    Up(Box<UpArgs>),
+    /// List objects, as `kubectl get` does.
+    Get(GetArgs),
+    /// Show an object in detail, with its events.
+    Describe(DescribeArgs),
+    /// Print a container's logs.
+    Logs(LogsArgs),
+    /// Run a command in a running container.
+    Exec(ExecArgs),
+    /// Follow or list a workload's rollouts.
+    #[command(subcommand)]
+    Rollout(RolloutCommand),
+    /// The audit trail: every sync, its commit, author, result and actions.
+    History(HistoryArgs),
+    /// What the daemon is syncing, what runs, and the last refusal.
+    Status(ConnectArgs),
+    /// Look at the repository now instead of waiting for the next poll.
+    Sync(ConnectArgs),
+    /// Delete a pod; its owner replaces it (the only write the API takes,
+    /// as git declares everything else).
+    Delete(DeleteArgs),
+    /// Stop every pod of a data folder and remove the node's network set-up
+    /// (after `up` has exited), as an uninstall does.
+    Reset(ResetArgs),
+}
+
+/// How to reach the daemon.
+#[derive(Clone, Debug, Args)]
+pub struct ConnectArgs {
+    /// The daemon's data folder (its socket is there).
+    #[arg(long, env = "DRIFTLESS_DATA_DIR", default_value = "/var/lib/driftless", global = true)]
+    pub data_dir: PathBuf,
+    /// The daemon's TCP address instead (`http://127.0.0.1:6443`).
+    #[arg(long, env = "DRIFTLESS_SERVER", global = true)]
+    pub server: Option<String>,
+    /// The bearer token for --server.
+    #[arg(long, env = "DRIFTLESS_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+/// `driftless up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// The repository: a local folder (watched for new commits) or a URL
+    /// (fetched on an interval).
+    #[arg(long)]
+    pub repo: String,
+    /// The branch (default: a local repository's current branch, `main`
+    /// for a URL).
+    #[arg(long)]
+    pub branch: Option<String>,
+    /// The folder (or file) inside the repository holding the manifests.
+    #[arg(long, default_value = "")]
+    pub path: String,
+    /// The data folder: store, images, pods, socket.
+    #[arg(long, env = "DRIFTLESS_DATA_DIR", default_value = "/var/lib/driftless")]
+    pub data_dir: PathBuf,
+    /// How often to look at the branch: a fallback to watching for a local
+    /// repository, the fetch interval for a URL (default 2s local, 15s URL).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub interval: Option<std::time::Duration>,
+    /// Apply a revision that declares no objects (deleting all that runs)
+    /// instead of refusing it.
+    #[arg(long)]
+    pub allow_empty: bool,
+    /// This node's name (default: the host name).
+    #[arg(long)]
+    pub node_name: Option<String>,
+    /// The node bridge pods attach to.
+    #[arg(long, default_value = "driftless0")]
+    pub bridge: String,
+    /// The pod CIDR of this node.
+    #[arg(long, default_value = "10.244.0.0/24")]
+    pub pod_cidr: String,
+    /// The service CIDR, routed `local` on `lo` before anything runs.
+    #[arg(long, default_value = "10.96.0.0/16")]
+    pub service_cidr: String,
+    /// The cluster DNS address pods are given.
+    #[arg(long, default_value = "10.96.0.10")]
+    pub cluster_dns: String,
+    /// The cluster domain.
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
+    /// The cgroup pods go under (default: `driftless` beneath the daemon's).
+    #[arg(long)]
+    pub cgroup_root: Option<String>,
+    /// The helper binary (default: `driftless-shim` beside this one).
+    #[arg(long)]
+    pub shim: Option<PathBuf>,
+    /// Also serve the API on TCP at this address, behind --token-file.
+    #[arg(long, requires = "token_file")]
+    pub listen: Option<String>,
+    /// A file holding the bearer token TCP clients must present.
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// Let pods use hostPath volumes.
+    #[arg(long)]
+    pub allow_host_path: bool,
+    /// Let pods run privileged containers.
+    #[arg(long)]
+    pub allow_privileged: bool,
+    /// A registry (`host:port`) to pull from over plain HTTP; repeatable.
+    #[arg(long = "insecure-registry")]
+    pub insecure_registries: Vec<String>,
+}
+
+/// `driftless reset`.
+#[derive(Debug, Args)]
+pub struct ResetArgs {
+    /// The data folder of the daemon to reset.
+    #[arg(long, env = "DRIFTLESS_DATA_DIR", default_value = "/var/lib/driftless")]
+    pub data_dir: PathBuf,
+    /// Also delete the data folder (store, images, volumes).
+    #[arg(long)]
+    pub purge: bool,
+}
+
+/// Output formats of `get`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GetFormat {
+    /// More columns.
+    Wide,
+    /// YAML.
+    Yaml,
+    /// JSON.
+    Json,
+    /// `kind/name` only.
+    Name,
+}
+
+/// `driftless get`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// The kind (`pods`, `deploy`, `svc`...; several with commas).
+    pub resource: String,
+    /// Names, to show only those.
+    pub names: Vec<String>,
+    /// The namespace.
+    #[arg(short, long, default_value = "default")]
+    pub namespace: String,
+    /// Every namespace.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    /// A label selector (`app=web,tier in (a,b)`).
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+    /// Output format.
+    #[arg(short, long, value_enum)]
+    pub output: Option<GetFormat>,
+    /// After listing, print changes as they happen.
+    #[arg(short, long)]
+    pub watch: bool,
+    /// How to reach the daemon.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// `driftless describe`.
+#[derive(Debug, Args)]
+pub struct DescribeArgs {
+    /// The kind.
+    pub resource: String,
+    /// The name (or `kind/name` as one argument).
+    pub name: Option<String>,
+    /// The namespace.
+    #[arg(short, long, default_value = "default")]
+    pub namespace: String,
+    /// How to reach the daemon.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// `driftless logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The pod.
+    pub pod: String,
+    /// The container (needed when the pod has several).
+    #[arg(short, long)]
+    pub container: Option<String>,
+    /// Keep printing as the container writes.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// The previous instance's logs (before its last restart).
+    #[arg(short, long)]
+    pub previous: bool,
+    /// Only the last N lines.
+    #[arg(long)]
+    pub tail: Option<usize>,
+    /// Prefix each line with its time.
+    #[arg(long)]
+    pub timestamps: bool,
+    /// The namespace.
+    #[arg(short, long, default_value = "default")]
+    pub namespace: String,
+    /// How to reach the daemon.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// `driftless exec`.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The pod.
+    pub pod: String,
+    /// The command and its arguments (after `--`).
+    #[arg(last = true, required = true)]
+    pub command: Vec<String>,
+    /// The container (needed when the pod has several).
+    #[arg(short, long)]
+    pub container: Option<String>,
+    /// Pass standard input to the command.
+    #[arg(short, long)]
+    pub stdin: bool,
+    /// Give the command a terminal.
+    #[arg(short, long)]
+    pub tty: bool,
+    /// The namespace.
+    #[arg(short, long, default_value = "default")]
+    pub namespace: String,
+    /// How to reach the daemon.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// `driftless rollout ...`.
+#[derive(Debug, Subcommand)]
+pub enum RolloutCommand {
+    /// Wait for a rollout to finish; exit 1 if it fails or times out.
+    Status(RolloutArgs),
+    /// List a workload's revisions with the commit that made each.
+    History(RolloutArgs),
+}
+
+/// The workload of a `rollout` command.
+#[derive(Debug, Args)]
+pub struct RolloutArgs {
+    /// `deployment/web`, `sts/db` (or the kind, then the name).
+    pub target: String,
+    /// The name, when the kind is given alone.
+    pub name: Option<String>,
+    /// The namespace.
+    #[arg(short, long, default_value = "default")]
+    pub namespace: String,
+    /// How long `status` waits (`0` waits forever).
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+    /// Report once instead of waiting.
+    #[arg(short, long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub watch: bool,
+    /// How to reach the daemon.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// `driftless history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// How many syncs to show, newest first.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// Show every action and error.
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Output format.
+    #[arg(short, long, value_enum)]
+    pub output: Option<GetFormat>,
+    /// How to reach the daemon.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// `driftless delete`.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// The kind (only `pod` is accepted).
+    pub resource: String,
+    /// The pod.
+    pub name: String,
+    /// The namespace.
+    #[arg(short, long, default_value = "default")]
+    pub namespace: String,
+    /// How to reach the daemon.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
 }
 
 /// Where the node keeps its state (images, containers).

@@ -1,6 +1,15 @@
 //! One module per subcommand.
 
+pub mod delete;
+pub mod describe;
+pub mod exec;
+pub mod get;
+pub mod history;
 pub mod image;
 pub mod init;
+pub mod logs;
 pub mod plan;
+pub mod rollout;
+pub mod status;
+pub mod up;
 pub mod validate;

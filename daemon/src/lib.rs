@@ -1,18 +1,23 @@
-//! The `driftless` command line: `init`, `validate`, `plan` and `image`
-//! today; the daemon (`up`) and its clients join as the runtime and control
-//! plane land.
+//! The `driftless` command line: the daemon (`up`), its clients (`get`,
+//! `describe`, `logs`, `exec`, `rollout`, `history`, `status`, `sync`,
+//! `delete pod`), and the commands that need no daemon (`init`, `validate`,
+//! `plan`, `image`, `reset`).
 //!
 //! Owns: argument parsing ([`cli`]), each command's flow ([`commands`]),
-//! printing, and the mapping of outcomes to exit codes (0 success, 1 the
-//! input is invalid, 2 usage or I/O error).
+//! the daemon's wiring of store, node, controllers, sync loop and API
+//! ([`daemon`]), printing as kubectl prints ([`print`]), and the mapping of
+//! outcomes to exit codes (0 success, 1 the input is invalid or a rollout
+//! failed, 2 usage or I/O error).
 //!
-//! Must not touch: validation or planning logic, which live in
-//! `driftless-validate` and `driftless-diff` so the daemon and the CLI share
-//! them exactly.
+//! Must not touch: validation, planning, reconciling or running containers,
+//! which live in their crates so the daemon and the CLI share them exactly.
 
 pub mod cli;
 pub mod commands;
+mod connect;
+pub mod daemon;
 mod error;
+pub mod print;
 mod template;
 
 use std::process::ExitCode;
@@ -32,6 +37,17 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Validate(args) => commands::validate::run(&args),
         cli::Command::Plan(args) => commands::plan::run(&args),
         cli::Command::Image(command) => commands::image::run(&command),
+        cli::Command::Up(args) => commands::up::run(&args),
+        cli::Command::Reset(args) => commands::up::reset(&args),
+        cli::Command::Get(args) => commands::get::run(&args),
+        cli::Command::Describe(args) => commands::describe::run(&args),
+        cli::Command::Logs(args) => commands::logs::run(&args),
+        cli::Command::Exec(args) => commands::exec::run(&args),
+        cli::Command::Rollout(command) => commands::rollout::run(&command),
+        cli::Command::History(args) => commands::history::run(&args),
+        cli::Command::Status(args) => commands::status::run(&args),
+        cli::Command::Sync(args) => commands::status::sync(&args),
+        cli::Command::Delete(args) => commands::delete::run(&args),
     };
     match outcome {
         Ok(code) => code,

@@ -22,6 +22,7 @@
 //! what to run.
 
 pub mod bundle;
+pub mod cgroups;
 pub mod exec;
 pub mod images;
 pub mod launch;

@@ -232,9 +232,10 @@ impl Node {
         &self.layout
     }
 
-    /// Deletes the node bridge and the service CIDR's route (for tests and
-    /// uninstall); pods must be gone.
+    /// Deletes the node bridge, the service CIDR's route and the node's
+    /// cgroup root (for tests and uninstall); pods must be gone.
     pub fn delete_bridge(&self) -> Result<(), NodeError> {
+        crate::cgroups::remove(&self.config.cgroup_root);
         if let Some(cidr) = self.config.service_cidr {
             self.netlink.block_on(crate::network::delete_local_route(&self.handle, cidr))?;
         }
@@ -246,12 +247,11 @@ impl Node {
     }
 
     /// Stops watching every pod but leaves them running, for a daemon that
-    /// exits: the next `Node` on this data folder adopts them.
+    /// exits: the next `Node` on this data folder adopts them. Dropping a
+    /// `Node` does the same: only [`PodRuntime::stop_pod`] stops a pod, so
+    /// a daemon that exits, however it exits, never takes its pods along.
     pub fn abandon(self) {
-        let pods = std::mem::take(&mut *self.pods.lock().unwrap_or_else(|e| e.into_inner()));
-        for (_, pod) in pods {
-            pod.worker.abandon();
-        }
+        drop(self);
     }
 
     /// Removes a pod found on disk that no worker watches: its containers
@@ -274,6 +274,7 @@ impl Node {
         }
         self.ipam.release(uid)?;
         let _ = std::fs::remove_dir_all(self.pod_dir(uid));
+        crate::cgroups::remove(&format!("{}/{uid}", self.config.cgroup_root));
         tracing::info!(pod = %uid, containers = ids.len(), "removed a pod left by an earlier run");
         Ok(())
     }
@@ -393,6 +394,7 @@ impl PodRuntime for Node {
         pod.sandbox.remove()?;
         self.ipam.release(uid)?;
         let _ = std::fs::remove_dir_all(self.pod_dir(uid));
+        crate::cgroups::remove(&format!("{}/{uid}", self.config.cgroup_root));
         Ok(())
     }
 
@@ -416,6 +418,15 @@ impl PodRuntime for Node {
         uids.sort();
         uids.dedup();
         uids
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let pods = std::mem::take(&mut *self.pods.lock().unwrap_or_else(|e| e.into_inner()));
+        for (_, pod) in pods {
+            pod.worker.abandon();
+        }
     }
 }
 

@@ -116,9 +116,7 @@ impl Drop for Node {
         }
         // The helper removes each container's cgroup; the folders above them
         // (the node's parent, a pod's level) are ours, deepest first.
-        for dir in self.cgroup_dirs() {
-            remove_cgroup_tree(&dir);
-        }
+        driftless_runtime::cgroups::remove(&self.cgroup_parent);
         // A leak must fail the test that caused it (but never panic while
         // a failing test unwinds: that would abort and skip all cleanup).
         if !std::thread::panicking() {
@@ -128,15 +126,6 @@ impl Drop for Node {
     }
 }
 
-/// Removes a cgroup folder and the (empty) ones below it, deepest first.
-fn remove_cgroup_tree(dir: &Path) {
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten().filter(|e| e.path().is_dir()) {
-            remove_cgroup_tree(&entry.path());
-        }
-    }
-    let _ = std::fs::remove_dir(dir);
-}
 
 fn exit_of(status: &Status) -> &driftless_runtime::Exit {
     match status {

@@ -1,0 +1,48 @@
+//! API errors, answered as Kubernetes `Status` objects.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// A request the API could not serve.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No such object or resource.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request makes no sense.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Writes go through git.
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// No or wrong bearer token.
+    #[error("Unauthorized")]
+    Unauthorized,
+    /// The daemon failed.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    fn code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "NotFound"),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "BadRequest"),
+            ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed"),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "Unauthorized"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (code, reason) = self.code();
+        let body = json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {},
+            "status": "Failure", "message": self.to_string(), "reason": reason, "code": code.as_u16(),
+        });
+        (code, [("content-type", "application/json")], body.to_string()).into_response()
+    }
+}

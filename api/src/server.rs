@@ -1,0 +1,325 @@
+//! The API server: routes, the Kubernetes-shaped reads, watches, and the
+//! few writes there are.
+
+mod driftless;
+mod exec;
+mod logs;
+mod query;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use driftless_controllers::kubelet::SharedRuntime;
+use driftless_store::{EventType, Key, Store, StoreExt};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+pub use driftless::ImageOps;
+use query::Query;
+
+use crate::ApiError;
+use crate::resources::{self, Resource};
+
+/// What the API serves from.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The node's runtime, for logs and exec.
+    pub node: Option<SharedRuntime>,
+    /// Wakes the sync loop (`driftless sync`).
+    pub sync: Option<std::sync::mpsc::Sender<driftless_sync::Trigger>>,
+    /// The repository holding the ledger.
+    pub ledger: Option<PathBuf>,
+    /// The node's images.
+    pub images: Option<Arc<dyn ImageOps>>,
+    /// The bearer token TCP clients must present.
+    pub token: Option<String>,
+    /// Where writes go instead (`commit to ./myrepo (branch main, path apps)`).
+    pub write_hint: String,
+    /// Ends open watches and log streams at shutdown.
+    pub shutdown: CancellationToken,
+}
+
+fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/version", get(|| async { axum::Json(json!({"major": "1", "minor": "33", "gitVersion": concat!("v1.33.0-driftless.", env!("CARGO_PKG_VERSION")), "platform": "linux/amd64"})) }))
+        .route("/driftless/v1/status", get(driftless::status))
+        .route("/driftless/v1/history", get(driftless::history))
+        .route("/driftless/v1/sync", post(driftless::sync))
+        .route("/driftless/v1/images", get(driftless::images_list))
+        .route("/driftless/v1/images/import", post(driftless::images_import))
+        .route("/driftless/v1/images/pull", post(driftless::images_pull))
+        .route("/driftless/v1/images/remove", post(driftless::images_remove))
+        .fallback(kubernetes)
+        .with_state(state)
+}
+
+/// Serves the API on a Unix socket at `path` (replacing a stale one, mode
+/// 0600) until `state.shutdown` fires.
+pub async fn serve_unix(path: PathBuf, state: ApiState) -> std::io::Result<()> {
+    let _ = std::fs::remove_file(&path);
+    let listener = tokio::net::UnixListener::bind(&path)?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    let shutdown = state.shutdown.clone();
+    axum::serve(listener, router(state)).with_graceful_shutdown(async move { shutdown.cancelled().await }).await
+}
+
+/// Serves the API on TCP at `listener`; every request must carry the
+/// state's bearer token.
+pub async fn serve_tcp(listener: tokio::net::TcpListener, state: ApiState) -> std::io::Result<()> {
+    let shutdown = state.shutdown.clone();
+    let token = state.token.clone();
+    let app = router(state).layer(axum::middleware::from_fn(move |request: Request, next: axum::middleware::Next| {
+        let token = token.clone();
+        async move {
+            let presented = request.headers().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+            match (&token, presented) {
+                (Some(want), Some(got)) if want == got => next.run(request).await,
+                _ => ApiError::Unauthorized.into_response(),
+            }
+        }
+    }));
+    axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await
+}
+
+/// What a Kubernetes path names.
+enum Target {
+    Versions,
+    Groups,
+    ResourceList { group: String, version: String },
+    Collection { resource: &'static Resource, namespace: Option<String> },
+    Object { resource: &'static Resource, namespace: String, name: String },
+    Sub { resource: &'static Resource, namespace: String, name: String, sub: String },
+}
+
+fn parse_path(path: &str) -> Result<Target, ApiError> {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').filter(|p| !p.is_empty()).collect();
+    let not_found = || ApiError::NotFound(format!("the server could not find the requested resource ({path})"));
+    let (group, version, rest) = match parts.as_slice() {
+        ["api"] => return Ok(Target::Versions),
+        ["apis"] => return Ok(Target::Groups),
+        ["api", version, rest @ ..] => ("", *version, rest),
+        ["apis", group, version, rest @ ..] => (*group, *version, rest),
+        _ => return Err(not_found()),
+    };
+    let resource = |plural: &str| resources::by_path(group, version, plural).ok_or_else(not_found);
+    Ok(match rest {
+        [] => Target::ResourceList { group: group.to_owned(), version: version.to_owned() },
+        ["namespaces", ns, plural, rest @ ..] => {
+            let resource = resource(plural)?;
+            match rest {
+                [] => Target::Collection { resource, namespace: Some((*ns).to_owned()) },
+                [name] => Target::Object { resource, namespace: (*ns).to_owned(), name: (*name).to_owned() },
+                [name, sub] => Target::Sub { resource, namespace: (*ns).to_owned(), name: (*name).to_owned(), sub: (*sub).to_owned() },
+                _ => return Err(not_found()),
+            }
+        }
+        [plural] => Target::Collection { resource: resource(plural)?, namespace: None },
+        [plural, name] => Target::Object { resource: resource(plural)?, namespace: String::new(), name: (*name).to_owned() },
+        _ => return Err(not_found()),
+    })
+}
+
+fn json_response(value: &Value) -> Response {
+    (StatusCode::OK, [("content-type", "application/json")], value.to_string()).into_response()
+}
+
+async fn kubernetes(State(state): State<ApiState>, request: Request) -> Response {
+    match serve_kubernetes(state, request).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn serve_kubernetes(state: ApiState, request: Request) -> Result<Response, ApiError> {
+    let query = Query::parse(request.uri().query());
+    let target = parse_path(request.uri().path())?;
+    let method = request.method().clone();
+    match (&method, target) {
+        (&Method::GET, Target::Versions) => Ok(json_response(&json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}))),
+        (&Method::GET, Target::Groups) => Ok(json_response(&discovery_groups())),
+        (&Method::GET, Target::ResourceList { group, version }) => Ok(json_response(&discovery_resources(&group, &version)?)),
+        (&Method::GET, Target::Collection { resource, namespace }) => {
+            if query.watch() {
+                Ok(watch(state, resource, namespace, query))
+            } else {
+                Ok(json_response(&list(&*state.store, resource, namespace.as_deref(), &query)?))
+            }
+        }
+        (&Method::GET, Target::Object { resource, namespace, name }) => {
+            let key = Key::new(resource.kind, if resource.namespaced { namespace.clone() } else { String::new() }, name.clone());
+            let object = state.store.get(&key).ok_or_else(|| ApiError::NotFound(format!("{} {name:?} not found", resource.plural)))?;
+            Ok(json_response(&object))
+        }
+        (&Method::GET, Target::Sub { resource, namespace, name, sub }) if resource.kind == "Pod" && sub == "log" => {
+            logs::serve(state, &namespace, &name, &query).await
+        }
+        (&Method::POST | &Method::GET, Target::Sub { resource, namespace, name, sub }) if resource.kind == "Pod" && sub == "exec" => {
+            exec::serve(state, &namespace, &name, &query, request).await
+        }
+        (&Method::DELETE, Target::Object { resource, namespace, name }) if resource.kind == "Pod" => delete_pod(&state, &namespace, &name),
+        (&Method::GET, _) => Err(ApiError::NotFound("the server could not find the requested resource".into())),
+        (method, _) => Err(ApiError::MethodNotAllowed(format!(
+            "{method} is not allowed: Driftless takes changes from git only; {}",
+            state.write_hint
+        ))),
+    }
+}
+
+fn discovery_groups() -> Value {
+    let mut groups: Vec<(&str, &str)> = resources::ALL.iter().filter(|r| !r.group.is_empty()).map(|r| (r.group, r.version)).collect();
+    groups.sort();
+    groups.dedup();
+    let groups: Vec<Value> = groups
+        .into_iter()
+        .map(|(g, v)| {
+            let gv = json!({"groupVersion": format!("{g}/{v}"), "version": v});
+            json!({"name": g, "versions": [gv.clone()], "preferredVersion": gv})
+        })
+        .collect();
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+}
+
+fn discovery_resources(group: &str, version: &str) -> Result<Value, ApiError> {
+    let list: Vec<Value> = resources::ALL
+        .iter()
+        .filter(|r| r.group == group && r.version == version)
+        .map(|r| {
+            let mut verbs = vec!["get", "list", "watch"];
+            if r.kind == "Pod" {
+                verbs.push("delete");
+            }
+            json!({
+                "name": r.plural, "singularName": r.kind.to_ascii_lowercase(), "namespaced": r.namespaced,
+                "kind": r.kind, "verbs": verbs, "shortNames": r.short,
+            })
+        })
+        .collect();
+    if list.is_empty() {
+        return Err(ApiError::NotFound(format!("no resources in {group}/{version}")));
+    }
+    let group_version = if group.is_empty() { version.to_owned() } else { format!("{group}/{version}") };
+    Ok(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": list}))
+}
+
+fn list(store: &dyn Store, resource: &Resource, namespace: Option<&str>, query: &Query) -> Result<Value, ApiError> {
+    let selector = query.label_selector()?;
+    let fields = query.field_selector()?;
+    let ns = if resource.namespaced { namespace } else { None };
+    let (items, revision) = store.list(resource.kind, ns);
+    let items: Vec<Value> = items.iter().filter(|v| selector.matches(&labels(v)) && fields.matches(v)).map(|v| (**v).clone()).collect();
+    Ok(json!({
+        "kind": format!("{}List", resource.kind),
+        "apiVersion": resource.api_version(),
+        "metadata": {"resourceVersion": revision.to_string()},
+        "items": items,
+    }))
+}
+
+pub(crate) fn labels(value: &Value) -> std::collections::BTreeMap<String, String> {
+    value
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
+        .unwrap_or_default()
+}
+
+fn watch(state: ApiState, resource: &'static Resource, namespace: Option<String>, query: Query) -> Response {
+    let selector = match query.label_selector() {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    let fields = match query.field_selector() {
+        Ok(f) => f,
+        Err(e) => return e.into_response(),
+    };
+    // Subscribe before listing, so nothing falls between the two.
+    let events = state.store.watch();
+    let since: Option<u64> = query.get("resourceVersion").and_then(|v| v.parse().ok()).filter(|v| *v > 0);
+    let ns = if resource.namespaced { namespace } else { None };
+    let (initial, listed_at) = state.store.list(resource.kind, ns.as_deref());
+    let initial: Vec<Value> = if since.is_some() {
+        Vec::new()
+    } else {
+        initial
+            .iter()
+            .filter(|v| selector.matches(&labels(v)) && fields.matches(v))
+            .map(|v| json!({"type": "ADDED", "object": v}))
+            .collect()
+    };
+    let after = since.unwrap_or(listed_at);
+    let timeout = query.get("timeoutSeconds").and_then(|t| t.parse::<u64>().ok()).map(std::time::Duration::from_secs);
+    let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+    let shutdown = state.shutdown.clone();
+    let kind = resource.kind;
+    let initial = futures_util::stream::iter(initial.into_iter().map(|v| Ok::<_, std::io::Error>(bytes::Bytes::from(format!("{v}\n")))));
+    let changes = futures_util::stream::unfold(events, move |mut events| {
+        let (selector, fields, ns, shutdown) = (selector.clone(), fields.clone(), ns.clone(), shutdown.clone());
+        async move {
+            loop {
+                let next = tokio::select! {
+                    _ = shutdown.cancelled() => return None,
+                    _ = sleep_until(deadline) => return None,
+                    next = events.recv() => next,
+                };
+                let event = match next {
+                    Ok(event) => event,
+                    // Too slow: end the watch; the client lists again.
+                    Err(_) => return None,
+                };
+                if event.key.kind != kind || event.revision <= after || ns.as_ref().is_some_and(|ns| &event.key.namespace != ns) {
+                    continue;
+                }
+                if !selector.matches(&labels(&event.object)) || !fields.matches(&event.object) {
+                    continue;
+                }
+                let kind = match event.kind {
+                    EventType::Added => "ADDED",
+                    EventType::Modified => "MODIFIED",
+                    EventType::Deleted => "DELETED",
+                };
+                let line = format!("{}\n", json!({"type": kind, "object": &*event.object}));
+                return Some((Ok(bytes::Bytes::from(line)), events));
+            }
+        }
+    });
+    let body = Body::from_stream(initial.chain(changes));
+    (StatusCode::OK, [("content-type", "application/json")], body).into_response()
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// `kubectl delete pod`: the pod is deleted gracefully, and its owner (if
+/// any) makes another. Changes nothing git declares.
+fn delete_pod(state: &ApiState, namespace: &str, name: &str) -> Result<Response, ApiError> {
+    let pod = state
+        .store
+        .get_as::<driftless_model::k8s_openapi::api::core::v1::Pod>(namespace, name)
+        .ok_or_else(|| ApiError::NotFound(format!("pods {name:?} not found")))?;
+    let declared = pod.metadata.annotations.as_ref().is_some_and(|a| a.contains_key(driftless_sync::MANAGED));
+    if declared {
+        return Err(ApiError::MethodNotAllowed(format!(
+            "pod {name:?} is declared in git: remove it there to delete it; {}",
+            state.write_hint
+        )));
+    }
+    let op = driftless_controllers::pods::delete_op(&pod, jiff::Timestamp::now());
+    state.store.apply(driftless_store::Batch::one(op)).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let object = state.store.get(&driftless_store::key_of(&pod)).map(|v| (*v).clone()).unwrap_or_else(|| json!({}));
+    Ok(json_response(&object))
+}

@@ -1,0 +1,138 @@
+//! Driftless' own endpoints: the sync loop's status, the ledger's history,
+//! "sync now", and the node's images.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Query as AxumQuery, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::ApiState;
+use crate::ApiError;
+
+/// The node's image operations, as the daemon implements them over its
+/// image store (so the CLI's `image` commands go through the daemon while
+/// it runs).
+pub trait ImageOps: Send + Sync {
+    /// Every image: references, digests, sizes.
+    fn list(&self) -> Result<Value, String>;
+    /// Imports an OCI layout or `docker save` archive at a path the daemon
+    /// can read.
+    fn import(&self, path: &str, name: Option<&str>) -> Result<Value, String>;
+    /// Pulls from a registry.
+    fn pull(&self, reference: &str, insecure: &[String], username: Option<&str>, password: Option<&str>) -> Result<Value, String>;
+    /// Removes an image.
+    fn remove(&self, reference: &str) -> Result<Value, String>;
+}
+
+pub(crate) async fn status(State(state): State<ApiState>) -> Response {
+    let sync = driftless_sync::Syncer::status(&*state.store);
+    let pods = state.store.list("Pod", None).0;
+    let running = pods.iter().filter(|p| p.pointer("/status/phase").and_then(Value::as_str) == Some("Running")).count();
+    let nodes: Vec<Value> = state.store.list("Node", None).0.iter().map(|n| (**n).clone()).collect();
+    Json(json!({
+        "sync": sync,
+        "pods": {"total": pods.len(), "running": running},
+        "nodes": nodes.iter().map(|n| n.pointer("/metadata/name").cloned()).collect::<Vec<_>>(),
+        "revision": state.store.revision(),
+    }))
+    .into_response()
+}
+
+#[derive(Deserialize)]
+pub(crate) struct HistoryQuery {
+    limit: Option<usize>,
+}
+
+pub(crate) async fn history(State(state): State<ApiState>, AxumQuery(q): AxumQuery<HistoryQuery>) -> Response {
+    let Some(repo) = state.ledger.clone() else {
+        return ApiError::BadRequest("this daemon syncs no repository".into()).into_response();
+    };
+    let limit = q.limit.unwrap_or(100);
+    match tokio::task::spawn_blocking(move || driftless_sync::ledger::read(&repo, limit)).await {
+        Ok(Ok(entries)) => Json(json!({"entries": entries})).into_response(),
+        Ok(Err(error)) => ApiError::Internal(error.to_string()).into_response(),
+        Err(error) => ApiError::Internal(error.to_string()).into_response(),
+    }
+}
+
+pub(crate) async fn sync(State(state): State<ApiState>) -> Response {
+    let Some(sender) = state.sync.clone() else {
+        return ApiError::BadRequest("this daemon syncs no repository".into()).into_response();
+    };
+    let (reply, outcome) = std::sync::mpsc::channel();
+    if sender.send(driftless_sync::Trigger::Now(reply)).is_err() {
+        return ApiError::Internal("the sync loop has stopped".into()).into_response();
+    }
+    let waited = tokio::task::spawn_blocking(move || outcome.recv_timeout(Duration::from_secs(120))).await;
+    match waited {
+        Ok(Ok(Ok(outcome))) => Json(json!(outcome)).into_response(),
+        Ok(Ok(Err(error))) => ApiError::Internal(error).into_response(),
+        _ => ApiError::Internal("the sync did not finish in time".into()).into_response(),
+    }
+}
+
+fn images(state: &ApiState) -> Result<Arc<dyn ImageOps>, ApiError> {
+    state.images.clone().ok_or_else(|| ApiError::BadRequest("this daemon has no image store".into()))
+}
+
+async fn blocking(f: impl FnOnce() -> Result<Value, String> + Send + 'static) -> Response {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(value)) => Json(value).into_response(),
+        Ok(Err(error)) => ApiError::BadRequest(error).into_response(),
+        Err(error) => ApiError::Internal(error.to_string()).into_response(),
+    }
+}
+
+pub(crate) async fn images_list(State(state): State<ApiState>) -> Response {
+    match images(&state) {
+        Ok(ops) => blocking(move || ops.list()).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct Import {
+    path: String,
+    name: Option<String>,
+}
+
+pub(crate) async fn images_import(State(state): State<ApiState>, Json(body): Json<Import>) -> Response {
+    match images(&state) {
+        Ok(ops) => blocking(move || ops.import(&body.path, body.name.as_deref())).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct Pull {
+    reference: String,
+    #[serde(default)]
+    insecure_registries: Vec<String>,
+    username: Option<String>,
+    password: Option<String>,
+}
+
+pub(crate) async fn images_pull(State(state): State<ApiState>, Json(body): Json<Pull>) -> Response {
+    match images(&state) {
+        Ok(ops) => {
+            blocking(move || ops.pull(&body.reference, &body.insecure_registries, body.username.as_deref(), body.password.as_deref())).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct Remove {
+    reference: String,
+}
+
+pub(crate) async fn images_remove(State(state): State<ApiState>, Json(body): Json<Remove>) -> Response {
+    match images(&state) {
+        Ok(ops) => blocking(move || ops.remove(&body.reference)).await,
+        Err(e) => e.into_response(),
+    }
+}

@@ -1,0 +1,220 @@
+//! `driftless describe`: one object in detail, as kubectl describes it,
+//! with its events.
+
+use std::fmt::Write;
+use std::process::ExitCode;
+
+use serde_json::Value;
+
+use super::get::{client_error, form_query, kinds};
+use crate::cli::DescribeArgs;
+use crate::connect::{block_on, client};
+use crate::print::{age, table};
+use crate::CommandError;
+
+fn s(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => "<none>".into(),
+        Some(other) => other.to_string(),
+    }
+}
+
+fn map_lines(v: Option<&Value>, sep: &str) -> String {
+    match v.and_then(Value::as_object) {
+        Some(m) if !m.is_empty() => m.iter().map(|(k, v)| format!("{k}{sep}{}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join("\n              "),
+        _ => "<none>".into(),
+    }
+}
+
+/// Splits `kind/name` or takes both parts.
+pub(crate) fn target(resource: &str, name: Option<&str>) -> Result<(&'static driftless_api::resources::Resource, String), CommandError> {
+    let (kind, name) = match (resource.split_once('/'), name) {
+        (Some((kind, name)), None) => (kind, name.to_owned()),
+        (None, Some(name)) => (resource, name.to_owned()),
+        _ => return Err(CommandError::Usage(format!("name the object as KIND/NAME or KIND NAME, not {resource:?}"))),
+    };
+    let resource = *kinds(kind)?.first().ok_or_else(|| CommandError::Usage(format!("unknown kind {kind:?}")))?;
+    Ok((resource, name))
+}
+
+/// Runs `describe`.
+pub fn run(args: &DescribeArgs) -> Result<ExitCode, CommandError> {
+    let (resource, name) = target(&args.resource, args.name.as_deref())?;
+    block_on(async {
+        let client = client(&args.connect);
+        let object = client.get(&resource.object_path(&args.namespace, &name)).await.map_err(client_error)?;
+        let now = jiff::Timestamp::now();
+        let mut out = String::new();
+        let meta = &object["metadata"];
+        let _ = writeln!(out, "Name:         {}", s(meta.get("name")));
+        if resource.namespaced {
+            let _ = writeln!(out, "Namespace:    {}", s(meta.get("namespace")));
+        }
+        let _ = writeln!(out, "Labels:       {}", map_lines(meta.get("labels"), "="));
+        let _ = writeln!(out, "Annotations:  {}", map_lines(meta.get("annotations"), ": "));
+        let _ = writeln!(out, "CreationTimestamp:  {}", s(meta.get("creationTimestamp")));
+        if let Some(owner) = meta.get("ownerReferences").and_then(Value::as_array).and_then(|o| o.first()) {
+            let _ = writeln!(out, "Controlled By:  {}/{}", s(owner.get("kind")), s(owner.get("name")));
+        }
+        match resource.kind {
+            "Deployment" => deployment(&client, &object, &mut out).await?,
+            "Pod" => pod(&object, &mut out),
+            _ => generic(&object, &mut out),
+        }
+        let uid = meta.get("uid").and_then(Value::as_str);
+        let namespace = if resource.namespaced { args.namespace.as_str() } else { "default" };
+        let field = format!("involvedObject.kind={},involvedObject.name={name}", resource.kind);
+        let path = format!("/api/v1/namespaces/{namespace}/events{}", form_query(&[("fieldSelector", Some(&field))]));
+        let events = client.get(&path).await.map_err(client_error)?;
+        let mut events: Vec<Value> = events["items"].as_array().cloned().unwrap_or_default();
+        events.retain(|e| uid.is_none_or(|uid| e.pointer("/involvedObject/uid").and_then(Value::as_str) == Some(uid)));
+        events.sort_by(|a, b| a["lastTimestamp"].as_str().cmp(&b["lastTimestamp"].as_str()));
+        if events.is_empty() {
+            out.push_str("Events:       <none>\n");
+        } else {
+            out.push_str("Events:\n");
+            let header: Vec<String> = ["Type", "Reason", "Age", "From", "Message"].map(String::from).to_vec();
+            let dashes: Vec<String> = ["----", "------", "----", "----", "-------"].map(String::from).to_vec();
+            let mut rows = vec![dashes];
+            for e in &events {
+                let mut when = age::since(e.get("lastTimestamp"), now);
+                let count = e.get("count").and_then(Value::as_i64).unwrap_or(1);
+                if count > 1 {
+                    when = format!("{when} (x{count} over {})", age::since(e.get("firstTimestamp"), now));
+                }
+                rows.push(vec![s(e.get("type")), s(e.get("reason")), when, s(e.pointer("/source/component")), s(e.get("message"))]);
+            }
+            for line in table::render(&header, &rows).lines() {
+                let _ = writeln!(out, "  {line}");
+            }
+        }
+        print!("{out}");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn conditions(object: &Value, out: &mut String) {
+    let Some(conditions) = object.pointer("/status/conditions").and_then(Value::as_array) else { return };
+    out.push_str("Conditions:\n");
+    let header: Vec<String> = ["Type", "Status", "Reason"].map(String::from).to_vec();
+    let mut rows = vec![["----", "------", "------"].map(String::from).to_vec()];
+    for c in conditions {
+        rows.push(vec![s(c.get("type")), s(c.get("status")), s(c.get("reason"))]);
+    }
+    for line in table::render(&header, &rows).lines() {
+        let _ = writeln!(out, "  {line}");
+    }
+}
+
+fn containers(spec: Option<&Value>, statuses: Option<&Value>, out: &mut String) {
+    out.push_str("Containers:\n");
+    for c in spec.and_then(|s| s.get("containers")).and_then(Value::as_array).into_iter().flatten() {
+        let name = s(c.get("name"));
+        let _ = writeln!(out, "  {name}:");
+        let _ = writeln!(out, "    Image:      {}", s(c.get("image")));
+        let ports: Vec<String> = c.get("ports").and_then(Value::as_array).into_iter().flatten().map(|p| format!("{}/{}", s(p.get("containerPort")), s(p.get("protocol")))).collect();
+        let _ = writeln!(out, "    Port:       {}", if ports.is_empty() { "<none>".into() } else { ports.join(", ") });
+        if let Some(command) = c.get("command").and_then(Value::as_array) {
+            let _ = writeln!(out, "    Command:    {}", command.iter().map(|a| s(Some(a))).collect::<Vec<_>>().join(" "));
+        }
+        let status = statuses.and_then(Value::as_array).and_then(|ss| ss.iter().find(|x| x["name"] == name.as_str()));
+        if let Some(st) = status {
+            let state = st.get("state").and_then(Value::as_object).and_then(|m| m.iter().next());
+            if let Some((kind, detail)) = state {
+                let mut kind = kind.clone();
+                if let Some(first) = kind.get_mut(0..1) {
+                    first.make_ascii_uppercase();
+                }
+                let _ = writeln!(out, "    State:      {kind}");
+                if let Some(reason) = detail.get("reason") {
+                    let _ = writeln!(out, "      Reason:   {}", s(Some(reason)));
+                }
+                if let Some(message) = detail.get("message") {
+                    let _ = writeln!(out, "      Message:  {}", s(Some(message)));
+                }
+                if let Some(started) = detail.get("startedAt") {
+                    let _ = writeln!(out, "      Started:  {}", s(Some(started)));
+                }
+            }
+            if let Some(last) = st.pointer("/lastState/terminated") {
+                let _ = writeln!(out, "    Last State: Terminated\n      Reason:   {}\n      Exit Code: {}", s(last.get("reason")), s(last.get("exitCode")));
+            }
+            let _ = writeln!(out, "    Ready:          {}", s(st.get("ready")));
+            let _ = writeln!(out, "    Restart Count:  {}", s(st.get("restartCount")));
+        }
+    }
+}
+
+fn pod(object: &Value, out: &mut String) {
+    let _ = writeln!(out, "Node:         {}", s(object.pointer("/spec/nodeName")));
+    let _ = writeln!(out, "Start Time:   {}", s(object.pointer("/status/startTime")));
+    let _ = writeln!(out, "Status:       {}", crate::print::columns::pod_status(object));
+    let _ = writeln!(out, "IP:           {}", s(object.pointer("/status/podIP")));
+    containers(object.get("spec"), object.pointer("/status/containerStatuses"), out);
+    conditions(object, out);
+    let _ = writeln!(out, "QoS Class:    {}", s(object.pointer("/status/qosClass")));
+}
+
+async fn deployment(client: &driftless_api::Client, object: &Value, out: &mut String) -> Result<(), CommandError> {
+    let n = |p: &str| object.pointer(p).and_then(Value::as_i64).unwrap_or(0);
+    let _ = writeln!(out, "Selector:     {}", map_lines(object.pointer("/spec/selector/matchLabels"), "="));
+    let _ = writeln!(
+        out,
+        "Replicas:     {} desired | {} updated | {} total | {} available | {} unavailable",
+        n("/spec/replicas"), n("/status/updatedReplicas"), n("/status/replicas"), n("/status/availableReplicas"), n("/status/unavailableReplicas")
+    );
+    let _ = writeln!(out, "StrategyType: {}", s(object.pointer("/spec/strategy/type")));
+    let _ = writeln!(out, "MinReadySeconds:  {}", n("/spec/minReadySeconds"));
+    if let Some(r) = object.pointer("/spec/strategy/rollingUpdate") {
+        let _ = writeln!(out, "RollingUpdateStrategy:  {} max unavailable, {} max surge", s(r.get("maxUnavailable")).trim_matches('"'), s(r.get("maxSurge")).trim_matches('"'));
+    }
+    if object.pointer("/spec/paused").and_then(Value::as_bool) == Some(true) {
+        out.push_str("Paused:       true\n");
+    }
+    out.push_str("Pod Template:\n");
+    let _ = writeln!(out, "  Labels:     {}", map_lines(object.pointer("/spec/template/metadata/labels"), "="));
+    containers(object.pointer("/spec/template/spec"), None, out);
+    conditions(object, out);
+    let namespace = object.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("default");
+    let uid = object.pointer("/metadata/uid").cloned().unwrap_or_default();
+    let sets = client.get(&format!("/apis/apps/v1/namespaces/{namespace}/replicasets")).await.map_err(client_error)?;
+    let mut owned: Vec<Value> = sets["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|rs| rs.pointer("/metadata/ownerReferences").and_then(Value::as_array).is_some_and(|o| o.iter().any(|o| o["uid"] == uid)))
+        .cloned()
+        .collect();
+    owned.sort_by_key(|rs| rs.pointer("/metadata/annotations/deployment.kubernetes.io~1revision").and_then(Value::as_str).and_then(|r| r.parse::<i64>().ok()).unwrap_or(0));
+    let describe = |rs: &Value| format!("{} ({}/{} replicas created)", s(rs.pointer("/metadata/name")), s(rs.pointer("/status/replicas")), s(rs.pointer("/spec/replicas")));
+    if let Some(new) = owned.pop() {
+        let old: Vec<String> = owned.iter().filter(|rs| rs.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0) > 0).map(describe).collect();
+        let _ = writeln!(out, "OldReplicaSets:  {}", if old.is_empty() { "<none>".into() } else { old.join(", ") });
+        let _ = writeln!(out, "NewReplicaSet:   {}", describe(&new));
+    }
+    Ok(())
+}
+
+fn generic(object: &Value, out: &mut String) {
+    for field in ["spec", "data", "status"] {
+        let Some(value) = object.get(field) else { continue };
+        let mut value = value.clone();
+        if field == "data" && object.get("kind").and_then(Value::as_str) == Some("Secret") {
+            if let Some(map) = value.as_object_mut() {
+                for v in map.values_mut() {
+                    let len = v.as_str().map_or(0, |b| b.len() * 3 / 4);
+                    *v = Value::from(format!("{len} bytes"));
+                }
+            }
+        }
+        let mut title = field.to_owned();
+        if let Some(first) = title.get_mut(0..1) {
+            first.make_ascii_uppercase();
+        }
+        let _ = writeln!(out, "{title}:");
+        for line in serde_yaml_ng::to_string(&value).unwrap_or_default().lines() {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
+}

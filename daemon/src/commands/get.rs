@@ -1,0 +1,195 @@
+//! `driftless get`: objects as kubectl lists them.
+
+use std::process::ExitCode;
+
+use driftless_api::resources::{self, Resource};
+use futures_util::StreamExt;
+use serde_json::Value;
+
+use crate::cli::{GetArgs, GetFormat};
+use crate::connect::{block_on, client};
+use crate::print::{columns, table};
+use crate::{CommandError, EXIT_INVALID};
+
+/// The resources `all` stands for, as in kubectl.
+const ALL: [&str; 5] = ["pods", "services", "deployments", "replicasets", "statefulsets"];
+
+/// Resolves a comma-separated list of kinds.
+pub(crate) fn kinds(text: &str) -> Result<Vec<&'static Resource>, CommandError> {
+    let mut out = Vec::new();
+    for name in text.split(',').filter(|n| !n.is_empty()) {
+        if name == "all" {
+            out.extend(ALL.iter().filter_map(|n| resources::by_name(n)));
+            continue;
+        }
+        let resource = resources::by_name(name)
+            .ok_or_else(|| CommandError::Usage(format!("the server doesn't have a resource type {name:?}")))?;
+        out.push(resource);
+    }
+    Ok(out)
+}
+
+fn query(args: &GetArgs, watch: Option<&str>) -> String {
+    let mut q = form_query(&[("labelSelector", args.selector.as_deref())]);
+    if let Some(rv) = watch {
+        q.push_str(if q.is_empty() { "?" } else { "&" });
+        q.push_str(&format!("watch=1&resourceVersion={rv}"));
+    }
+    q
+}
+
+pub(crate) fn form_query(pairs: &[(&str, Option<&str>)]) -> String {
+    let mut serializer = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        if let Some(v) = v {
+            serializer.append_pair(k, v);
+        }
+    }
+    let q = serializer.finish();
+    if q.is_empty() { q } else { format!("?{q}") }
+}
+
+/// Runs `get`.
+pub fn run(args: &GetArgs) -> Result<ExitCode, CommandError> {
+    let kinds = kinds(&args.resource)?;
+    block_on(async {
+        let client = client(&args.connect);
+        let namespace = if args.all_namespaces { None } else { Some(args.namespace.as_str()) };
+        let wide = args.output == Some(GetFormat::Wide);
+        let prefix = kinds.len() > 1;
+        let mut printed_any = false;
+        let mut missing = Vec::new();
+        let mut everything: Vec<Value> = Vec::new();
+        let mut last_rv = String::new();
+        for (i, resource) in kinds.iter().enumerate() {
+            let list = client.get(&format!("{}{}", resource.list_path(namespace), query(args, None))).await.map_err(client_error)?;
+            last_rv = list.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("0").to_owned();
+            let mut items: Vec<Value> = list.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
+            if !args.names.is_empty() {
+                for name in &args.names {
+                    if !items.iter().any(|o| o.pointer("/metadata/name").and_then(Value::as_str) == Some(name)) {
+                        missing.push(format!("{} {name:?} not found", resource.plural));
+                    }
+                }
+                items.retain(|o| o.pointer("/metadata/name").and_then(Value::as_str).is_some_and(|n| args.names.iter().any(|x| x == n)));
+            }
+            if resource.kind == "Event" {
+                items.sort_by(|a, b| a["lastTimestamp"].as_str().cmp(&b["lastTimestamp"].as_str()));
+            }
+            match args.output {
+                Some(GetFormat::Json) | Some(GetFormat::Yaml) => everything.extend(items),
+                Some(GetFormat::Name) => {
+                    for item in &items {
+                        println!("{}/{}", kind_name(resource), item.pointer("/metadata/name").and_then(Value::as_str).unwrap_or(""));
+                    }
+                }
+                _ => {
+                    if items.is_empty() {
+                        continue;
+                    }
+                    if printed_any && i > 0 {
+                        println!();
+                    }
+                    print!("{}", render(resource, &items, wide, args.all_namespaces, prefix));
+                    printed_any = true;
+                }
+            }
+        }
+        match args.output {
+            Some(GetFormat::Json) => println!("{:#}", as_list(everything, args.names.len() == 1 && kinds.len() == 1)),
+            Some(GetFormat::Yaml) => print!("{}", serde_yaml_ng::to_string(&as_list(everything, args.names.len() == 1 && kinds.len() == 1)).unwrap_or_default()),
+            Some(GetFormat::Name) => {}
+            _ if !printed_any && missing.is_empty() && !args.watch => match namespace {
+                Some(ns) if kinds.iter().any(|k| k.namespaced) => eprintln!("No resources found in {ns} namespace."),
+                _ => eprintln!("No resources found"),
+            },
+            _ => {}
+        }
+        for m in &missing {
+            eprintln!("Error from server (NotFound): {m}");
+        }
+        if args.watch {
+            if let [resource] = kinds.as_slice() {
+                watch(&client, resource, namespace, args, &last_rv, wide).await?;
+            }
+        }
+        Ok(if missing.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_INVALID) })
+    })
+}
+
+fn kind_name(resource: &Resource) -> String {
+    let kind = resource.kind.to_ascii_lowercase();
+    if resource.group.is_empty() { kind } else { format!("{kind}.{}", resource.group) }
+}
+
+fn as_list(items: Vec<Value>, single: bool) -> Value {
+    if single && items.len() == 1 {
+        return items.into_iter().next().unwrap_or(Value::Null);
+    }
+    serde_json::json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": items})
+}
+
+/// The table of `items`.
+pub(crate) fn render(resource: &Resource, items: &[Value], wide: bool, all_namespaces: bool, prefix: bool) -> String {
+    let now = jiff::Timestamp::now();
+    let (header, rows) = rows(resource, items, wide, all_namespaces, prefix, now);
+    table::render(&header, &rows)
+}
+
+fn rows(resource: &Resource, items: &[Value], wide: bool, all_namespaces: bool, prefix: bool, now: jiff::Timestamp) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut header = columns::header(resource.kind, wide);
+    if all_namespaces && resource.namespaced {
+        header.insert(0, "NAMESPACE".into());
+    }
+    let rows = items
+        .iter()
+        .map(|item| {
+            let mut row = columns::row(resource.kind, item, wide, now);
+            if prefix && resource.kind != "Event" {
+                row[0] = format!("{}/{}", kind_name(resource), row[0]);
+            }
+            if all_namespaces && resource.namespaced {
+                row.insert(0, item.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("").to_owned());
+            }
+            row
+        })
+        .collect();
+    (header, rows)
+}
+
+async fn watch(client: &driftless_api::Client, resource: &Resource, namespace: Option<&str>, args: &GetArgs, rv: &str, wide: bool) -> Result<(), CommandError> {
+    let path = format!("{}{}", resource.list_path(namespace), query(args, Some(rv)));
+    let mut stream = client.stream(&path).await.map_err(client_error)?;
+    let mut buffer = String::new();
+    let mut widths: Option<Vec<usize>> = None;
+    while let Some(chunk) = stream.next().await {
+        buffer.push_str(&String::from_utf8_lossy(&chunk.map_err(client_error)?));
+        while let Some(end) = buffer.find('\n') {
+            let line: String = buffer.drain(..=end).collect();
+            let Ok(event) = serde_json::from_str::<Value>(&line) else { continue };
+            let object = event["object"].clone();
+            if !args.names.is_empty() && !args.names.iter().any(|n| object.pointer("/metadata/name").and_then(Value::as_str) == Some(n)) {
+                continue;
+            }
+            let (header, rows) = rows(resource, std::slice::from_ref(&object), wide, args.all_namespaces, false, jiff::Timestamp::now());
+            let w = widths.get_or_insert_with(|| {
+                let w = table::widths(&header, &rows).into_iter().map(|w| w.max(12)).collect();
+                w
+            });
+            for row in rows {
+                println!("{}", table::line(&row, w));
+            }
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+        }
+    }
+    Ok(())
+}
+
+/// A client failure as a command error.
+pub(crate) fn client_error(error: driftless_api::ClientError) -> CommandError {
+    CommandError::Usage(match &error {
+        driftless_api::ClientError::Status { code: 404, message } => format!("(NotFound) {message}"),
+        _ => error.to_string(),
+    })
+}

@@ -1,0 +1,19 @@
+//! `driftless up` and `driftless reset`.
+
+use std::process::ExitCode;
+
+use crate::cli::{ResetArgs, UpArgs};
+use crate::daemon::{self, DaemonConfig};
+use crate::CommandError;
+
+/// Runs the daemon until a signal.
+pub fn run(args: &UpArgs) -> Result<ExitCode, CommandError> {
+    daemon::run(DaemonConfig::from_args(args)?)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Stops what a daemon left running.
+pub fn reset(args: &ResetArgs) -> Result<ExitCode, CommandError> {
+    daemon::reset(&args.data_dir, args.purge)?;
+    Ok(ExitCode::SUCCESS)
+}

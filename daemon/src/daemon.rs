@@ -1,0 +1,209 @@
+//! `driftless up`: the daemon. It opens the store, sets up the node
+//! (bridge, routes, runtime), registers the Node, starts the controllers,
+//! the node agent, the sync loop and the API, and runs until SIGTERM or
+//! SIGINT. On the way out it stops taking work, lets reconciles in flight
+//! finish (bounded), and leaves pods running: the next daemon on the same
+//! data folder adopts them (`driftless reset` stops them for good).
+
+mod config;
+mod images;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use driftless_api::{ApiState, SOCKET};
+use driftless_controllers::deployment::DeploymentController;
+use driftless_controllers::gc::GarbageCollector;
+use driftless_controllers::kubelet::{Kubelet, SharedRuntime, StoreResolve};
+use driftless_controllers::node::{NodeInfo, heartbeat, register};
+use driftless_controllers::replicaset::{Flavor, ReplicaSetController};
+use driftless_controllers::runner::{self, Reconciler, RunOptions};
+use driftless_controllers::scheduler::Scheduler;
+use driftless_controllers::statefulset::StatefulSetController;
+use driftless_controllers::storage::{ClaimBinder, VolumeReclaimer};
+use driftless_controllers::Context;
+use driftless_runtime::node::{Node, PodRuntime};
+
+use driftless_store::{SqliteStore, Store};
+use driftless_sync::{Source, SourceConfig, Syncer, Trigger};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+pub use config::DaemonConfig;
+
+use crate::CommandError;
+
+/// How long shutdown waits for tasks to finish.
+const GRACE: Duration = Duration::from_secs(10);
+
+/// Runs the daemon until a signal; blocks.
+pub fn run(config: DaemonConfig) -> Result<(), CommandError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| CommandError::Io { path: config.data_dir.clone(), source })?;
+    let _lock = config::lock(&config.data_dir)?;
+    config.save()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("driftless")
+        .build()
+        .map_err(|source| CommandError::Io { path: "tokio runtime".into(), source })?;
+    let result = runtime.block_on(serve(config));
+    // Blocking calls still in flight (a pod stopping through its grace
+    // period) are abandoned: the next daemon finishes them, as every step
+    // is idempotent.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
+}
+
+async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir.join("store.db")).map_err(daemon_error)?);
+    let node_config = config.node_config()?;
+    tracing::info!(bridge = %node_config.bridge, pod_cidr = %node_config.pod_cidr, service_cidr = ?node_config.service_cidr, "setting up the node");
+    // Node::new talks netlink on a runtime of its own: not on ours.
+    let node = tokio::task::spawn_blocking(move || Node::new(node_config)).await.map_err(|e| daemon_error(e))?.map_err(daemon_error)?;
+    let node = Arc::new(node);
+    let shared: SharedRuntime = node.clone();
+
+    let ctx = Context::new(store.clone(), "driftless", &config.node_name);
+    let info = NodeInfo::of_this_machine(&config.node_name, &config.node_address()?, &config.pod_cidr);
+    register(&ctx, &info).map_err(daemon_error)?;
+
+    let image_store = driftless_image::ImageStore::open(&config.data_dir).map_err(CommandError::Image)?;
+    let images = driftless_runtime::images::NodeImages::new(
+        image_store,
+        driftless_image::PullOptions { insecure_registries: config.insecure_registries.clone(), credentials: None },
+    );
+    let resolve = Arc::new(StoreResolve::new(store.clone(), images));
+    let kubelet = Kubelet::new(ctx.clone(), &config.node_name, &config.node_address()?, shared.clone(), resolve);
+    match kubelet.remove_orphans().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(removed = n, "stopped pods the store no longer has"),
+        Err(error) => tracing::warn!(%error, "could not look for orphaned pods"),
+    }
+
+    let cancel = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    let volumes = config.data_dir.join("volumes");
+    spawn(&mut tasks, ReplicaSetController::new(ctx.clone(), Flavor::ReplicaSet), &store, &cancel, RunOptions::default());
+    spawn(&mut tasks, ReplicaSetController::new(ctx.clone(), Flavor::ReplicationController), &store, &cancel, RunOptions::default());
+    spawn(&mut tasks, DeploymentController::new(ctx.clone()), &store, &cancel, RunOptions::default());
+    spawn(&mut tasks, StatefulSetController::new(ctx.clone()), &store, &cancel, RunOptions::default());
+    spawn(&mut tasks, Scheduler::new(ctx.clone()), &store, &cancel, RunOptions { concurrency: 1, ..RunOptions::default() });
+    spawn(&mut tasks, ClaimBinder::new(ctx.clone(), volumes.clone()), &store, &cancel, RunOptions { concurrency: 1, ..RunOptions::default() });
+    spawn(&mut tasks, VolumeReclaimer::new(ctx.clone(), volumes), &store, &cancel, RunOptions::default());
+    spawn(&mut tasks, GarbageCollector::new(ctx.clone()), &store, &cancel, RunOptions { debounce: Duration::from_millis(50), ..RunOptions::default() });
+    spawn(&mut tasks, kubelet.clone(), &store, &cancel, RunOptions { concurrency: 16, ..RunOptions::default() });
+    tasks.spawn(kubelet.clone().report_statuses(cancel.clone()));
+    tasks.spawn(heartbeat(ctx.clone(), info, cancel.clone()));
+
+    // The sync loop blocks on git: a thread of its own.
+    let source = Source::open(SourceConfig {
+        repo: config.repo.clone(),
+        branch: config.branch.clone(),
+        path: config.path.clone(),
+        mirror_dir: config.data_dir.join("source"),
+    })
+    .map_err(daemon_error)?;
+    let ledger = source.repository_path().to_path_buf();
+    let interval = config.interval.unwrap_or(if source.is_remote() { Duration::from_secs(15) } else { Duration::from_secs(2) });
+    let write_hint = format!("commit to {} (branch {}, path {:?})", config.repo, source.branch(), config.path);
+    let syncer = Syncer::new(source, store.clone(), ctx.events.clone(), config.allow_empty, interval);
+    let (sync_tx, sync_rx) = std::sync::mpsc::channel();
+    let wake = sync_tx.clone();
+    let sync_thread = std::thread::Builder::new()
+        .name("sync".into())
+        .spawn(move || syncer.run(sync_rx, wake))
+        .map_err(|source| CommandError::Io { path: "sync thread".into(), source })?;
+
+    let state = ApiState {
+        store: store.clone(),
+        node: Some(shared.clone()),
+        sync: Some(sync_tx.clone()),
+        ledger: Some(ledger),
+        images: Some(Arc::new(images::DaemonImages::new(config.data_dir.clone(), config.insecure_registries.clone()))),
+        token: config.token()?,
+        write_hint,
+        shutdown: cancel.clone(),
+    };
+    let socket = config.data_dir.join(SOCKET);
+    tasks.spawn({
+        let (state, socket) = (state.clone(), socket.clone());
+        async move {
+            if let Err(error) = driftless_api::serve_unix(socket.clone(), state).await {
+                tracing::error!(%error, socket = %socket.display(), "API server failed");
+            }
+        }
+    });
+    if let Some(address) = &config.listen {
+        let listener = tokio::net::TcpListener::bind(address).await.map_err(|source| CommandError::Io { path: address.into(), source })?;
+        tasks.spawn(async move {
+            if let Err(error) = driftless_api::serve_tcp(listener, state).await {
+                tracing::error!(%error, "TCP API server failed");
+            }
+        });
+    }
+    tracing::info!(socket = %socket.display(), repo = %config.repo, node = %config.node_name, "driftless is up");
+    eprintln!("driftless: up: syncing {} into {} (API at {})", config.repo, config.data_dir.display(), socket.display());
+
+    wait_for_signal().await;
+    tracing::info!("shutting down; pods keep running for the next daemon to adopt");
+    cancel.cancel();
+    let _ = sync_tx.send(Trigger::Stop);
+    if tokio::time::timeout(GRACE, async { while tasks.join_next().await.is_some() {} }).await.is_err() {
+        tracing::warn!("tasks still running after {GRACE:?}; leaving them");
+        tasks.abort_all();
+    }
+    let _ = tokio::task::spawn_blocking(move || sync_thread.join()).await;
+    let _ = std::fs::remove_file(&socket);
+    // Dropping the node leaves its pods running (only stop_pod stops one).
+    drop(kubelet);
+    drop(shared);
+    drop(node);
+    Ok(())
+}
+
+fn spawn<R: Reconciler>(tasks: &mut JoinSet<()>, reconciler: Arc<R>, store: &Arc<dyn Store>, cancel: &CancellationToken, options: RunOptions) {
+    tasks.spawn(runner::run(reconciler, store.clone(), options, cancel.clone()));
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+fn daemon_error(error: impl std::fmt::Display) -> CommandError {
+    CommandError::Usage(error.to_string())
+}
+
+/// `driftless reset`: stops every pod the data folder's node has, removes
+/// the bridge and routes, and with `purge` the folder itself.
+pub fn reset(data_dir: &Path, purge: bool) -> Result<(), CommandError> {
+    let config = DaemonConfig::load(data_dir)?;
+    let _lock = config::lock(data_dir)?;
+    let node = Node::new(config.node_config()?).map_err(daemon_error)?;
+    let pods = node.pods();
+    for uid in &pods {
+        if let Err(error) = node.stop_pod(uid) {
+            eprintln!("driftless: warning: stopping pod {uid}: {error}");
+        }
+    }
+    node.delete_bridge().map_err(daemon_error)?;
+    eprintln!("driftless: reset: stopped {} pods, removed {} and the routes", pods.len(), config.bridge);
+    if purge {
+        let _ = std::fs::remove_dir_all(data_dir);
+    } else {
+        // The store would bring the pods back on the next `up`: it goes.
+        for file in ["store.db", "store.db-wal", "store.db-shm"] {
+            let _ = std::fs::remove_file(data_dir.join(file));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,213 @@
+//! The daemon's configuration: from `up`'s flags, kept in the data folder
+//! (`config.json`) so that `reset` and a later `up` know the node's set-up,
+//! and the lock that keeps two daemons off one data folder.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use driftless_runtime::node::{NodeConfig, PULL_BACKOFF, default_cgroup_root};
+use driftless_runtime::podspec::NodeSettings;
+use ipnet::Ipv4Net;
+use nix::fcntl::{Flock, FlockArg};
+use serde::{Deserialize, Serialize};
+
+use crate::CommandError;
+use crate::cli::UpArgs;
+
+/// Everything the daemon runs with.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DaemonConfig {
+    /// The repository (folder or URL).
+    pub repo: String,
+    /// The branch.
+    pub branch: Option<String>,
+    /// The path inside the repository.
+    pub path: String,
+    /// The data folder.
+    pub data_dir: PathBuf,
+    /// How often to look at the branch.
+    #[serde(with = "humantime_serde_opt")]
+    pub interval: Option<Duration>,
+    /// Whether an empty revision may delete everything.
+    pub allow_empty: bool,
+    /// This node's name.
+    pub node_name: String,
+    /// The bridge.
+    pub bridge: String,
+    /// The pod CIDR.
+    pub pod_cidr: String,
+    /// The service CIDR.
+    pub service_cidr: String,
+    /// The cluster DNS address.
+    pub cluster_dns: String,
+    /// The cluster domain.
+    pub cluster_domain: String,
+    /// The cgroup pods go under.
+    pub cgroup_root: String,
+    /// The helper binary.
+    pub shim: PathBuf,
+    /// The TCP address of the API.
+    pub listen: Option<String>,
+    /// The token file for TCP.
+    pub token_file: Option<PathBuf>,
+    /// hostPath volumes allowed.
+    pub allow_host_path: bool,
+    /// Privileged containers allowed.
+    pub allow_privileged: bool,
+    /// Registries reached over plain HTTP.
+    pub insecure_registries: Vec<String>,
+}
+
+mod humantime_serde_opt {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&humantime::format_duration(*d).to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let text: Option<String> = Option::deserialize(d)?;
+        text.map(|t| humantime::parse_duration(&t).map_err(serde::de::Error::custom)).transpose()
+    }
+}
+
+fn usage(message: String) -> CommandError {
+    CommandError::Usage(message)
+}
+
+impl DaemonConfig {
+    /// The configuration `up` was given.
+    pub fn from_args(args: &UpArgs) -> Result<DaemonConfig, CommandError> {
+        let shim = match &args.shim {
+            Some(shim) => shim.clone(),
+            None => find_shim()?,
+        };
+        let node_name = match &args.node_name {
+            Some(name) => name.clone(),
+            None => std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "localhost".into()),
+        };
+        // A relative repository path is made absolute, so the ledger and a
+        // restarted daemon find the same folder.
+        let repo = if args.repo.contains("://") || Path::new(&args.repo).is_absolute() {
+            args.repo.clone()
+        } else {
+            std::path::absolute(&args.repo).map(|p| p.display().to_string()).unwrap_or_else(|_| args.repo.clone())
+        };
+        let config = DaemonConfig {
+            repo,
+            branch: args.branch.clone(),
+            path: args.path.clone(),
+            data_dir: std::path::absolute(&args.data_dir).unwrap_or_else(|_| args.data_dir.clone()),
+            interval: args.interval,
+            allow_empty: args.allow_empty,
+            node_name,
+            bridge: args.bridge.clone(),
+            pod_cidr: args.pod_cidr.clone(),
+            service_cidr: args.service_cidr.clone(),
+            cluster_dns: args.cluster_dns.clone(),
+            cluster_domain: args.cluster_domain.clone(),
+            cgroup_root: args.cgroup_root.clone().unwrap_or_else(default_cgroup_root),
+            shim,
+            listen: args.listen.clone(),
+            token_file: args.token_file.clone(),
+            allow_host_path: args.allow_host_path,
+            allow_privileged: args.allow_privileged,
+            insecure_registries: args.insecure_registries.clone(),
+        };
+        config.node_config()?;
+        Ok(config)
+    }
+
+    fn path_in(data_dir: &Path) -> PathBuf {
+        data_dir.join("config.json")
+    }
+
+    /// Writes the configuration into its data folder.
+    pub fn save(&self) -> Result<(), CommandError> {
+        let path = DaemonConfig::path_in(&self.data_dir);
+        let text = serde_json::to_string_pretty(self).unwrap_or_default();
+        std::fs::write(&path, text).map_err(|source| CommandError::Io { path, source })
+    }
+
+    /// The configuration the last `up` on `data_dir` ran with.
+    pub fn load(data_dir: &Path) -> Result<DaemonConfig, CommandError> {
+        let path = DaemonConfig::path_in(data_dir);
+        let text = std::fs::read_to_string(&path).map_err(|source| CommandError::Io { path: path.clone(), source })?;
+        serde_json::from_str(&text).map_err(|e| usage(format!("{}: {e}", path.display())))
+    }
+
+    fn pod_net(&self) -> Result<Ipv4Net, CommandError> {
+        self.pod_cidr.parse().map_err(|e| usage(format!("--pod-cidr {}: {e}", self.pod_cidr)))
+    }
+
+    /// The node's address: the gateway of its pod CIDR, on the bridge.
+    pub fn node_address(&self) -> Result<String, CommandError> {
+        let net = self.pod_net()?;
+        Ok(net.hosts().next().map(|ip| ip.to_string()).unwrap_or_else(|| net.addr().to_string()))
+    }
+
+    /// The bearer token for TCP clients.
+    pub fn token(&self) -> Result<Option<String>, CommandError> {
+        match &self.token_file {
+            Some(path) => std::fs::read_to_string(path)
+                .map(|t| Some(t.trim().to_owned()))
+                .map_err(|source| CommandError::Io { path: path.clone(), source }),
+            None => Ok(None),
+        }
+    }
+
+    /// The node runtime's configuration.
+    pub fn node_config(&self) -> Result<NodeConfig, CommandError> {
+        let service: Ipv4Net = self.service_cidr.parse().map_err(|e| usage(format!("--service-cidr {}: {e}", self.service_cidr)))?;
+        Ok(NodeConfig {
+            data_dir: self.data_dir.clone(),
+            shim: self.shim.clone(),
+            bridge: self.bridge.clone(),
+            pod_cidr: self.pod_net()?,
+            cgroup_root: self.cgroup_root.clone(),
+            service_cidr: Some(service),
+            settings: NodeSettings {
+                cluster_dns: self.cluster_dns.clone(),
+                cluster_domain: self.cluster_domain.clone(),
+                allow_host_path: self.allow_host_path,
+                allow_privileged: self.allow_privileged,
+                node_name: self.node_name.clone(),
+            },
+            pull_backoff: PULL_BACKOFF,
+        })
+    }
+}
+
+/// `driftless-shim` beside this binary, else on `PATH`.
+fn find_shim() -> Result<PathBuf, CommandError> {
+    let beside = std::env::current_exe().ok().and_then(|exe| exe.parent().map(|d| d.join("driftless-shim")));
+    if let Some(path) = beside.filter(|p| p.exists()) {
+        return Ok(path);
+    }
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("driftless-shim"))
+        .find(|p| p.exists());
+    on_path.ok_or_else(|| {
+        usage("cannot find the helper driftless-shim beside this binary or on PATH: build it (cargo build -p driftless-runtime) or pass --shim".into())
+    })
+}
+
+/// Holds the data folder's lock while alive.
+pub(super) struct Lock(#[allow(dead_code)] Flock<File>);
+
+/// Takes the data folder's lock, or says which daemon holds it.
+pub(super) fn lock(data_dir: &Path) -> Result<Lock, CommandError> {
+    let path = data_dir.join("daemon.lock");
+    let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(|source| CommandError::Io { path: path.clone(), source })?;
+    Flock::lock(file, FlockArg::LockExclusiveNonblock)
+        .map(Lock)
+        .map_err(|_| usage(format!("another driftless daemon is using {} (it holds {})", data_dir.display(), path.display())))
+}

@@ -1,0 +1,6 @@
+//! Printing objects as kubectl does: tables with its columns for each
+//! kind ([`columns`]), ages in its format ([`age`]), YAML, JSON and names.
+
+pub mod age;
+pub mod columns;
+pub mod table;

@@ -1,0 +1,371 @@
+//! kubectl's columns for each kind, computed from the object's JSON.
+
+use jiff::Timestamp;
+use serde_json::Value;
+
+use super::age;
+
+fn s(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
+
+fn n(v: &Value, pointer: &str) -> i64 {
+    v.pointer(pointer).and_then(Value::as_i64).unwrap_or(0)
+}
+
+fn or_none(text: String) -> String {
+    if text.is_empty() { "<none>".into() } else { text }
+}
+
+fn arr<'a>(v: &'a Value, pointer: &str) -> &'a [Value] {
+    v.pointer(pointer).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default()
+}
+
+fn join_modes(modes: &[Value]) -> String {
+    modes
+        .iter()
+        .filter_map(Value::as_str)
+        .map(|m| match m {
+            "ReadWriteOnce" => "RWO",
+            "ReadOnlyMany" => "ROX",
+            "ReadWriteMany" => "RWX",
+            "ReadWriteOncePod" => "RWOP",
+            other => other,
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A pod's STATUS column, as kubectl computes it.
+pub fn pod_status(pod: &Value) -> String {
+    let mut reason = s(pod.pointer("/status/reason"));
+    if reason.is_empty() {
+        reason = s(pod.pointer("/status/phase"));
+    }
+    let mut running = false;
+    for c in arr(pod, "/status/containerStatuses").iter().rev() {
+        if let Some(r) = c.pointer("/state/waiting/reason").and_then(Value::as_str).filter(|r| !r.is_empty()) {
+            reason = r.to_owned();
+        } else if let Some(r) = c.pointer("/state/terminated/reason").and_then(Value::as_str).filter(|r| !r.is_empty()) {
+            reason = r.to_owned();
+        } else if let Some(t) = c.pointer("/state/terminated") {
+            reason = match t.get("signal").and_then(Value::as_i64) {
+                Some(sig) if sig != 0 => format!("Signal:{sig}"),
+                _ => format!("ExitCode:{}", n(t, "/exitCode")),
+            };
+        } else if c.pointer("/state/running").is_some() && c.get("ready").and_then(Value::as_bool) == Some(true) {
+            running = true;
+        }
+    }
+    if reason == "Completed" && running {
+        let ready = arr(pod, "/status/conditions").iter().any(|c| c["type"] == "Ready" && c["status"] == "True");
+        reason = if ready { "Running".into() } else { "NotReady".into() };
+    }
+    if pod.pointer("/metadata/deletionTimestamp").is_some() {
+        reason = "Terminating".into();
+    }
+    if reason.is_empty() { "Pending".into() } else { reason }
+}
+
+fn service_ports(svc: &Value) -> String {
+    let ports: Vec<String> = arr(svc, "/spec/ports")
+        .iter()
+        .map(|p| {
+            let protocol = p.get("protocol").and_then(Value::as_str).unwrap_or("TCP");
+            match p.get("nodePort").and_then(Value::as_i64) {
+                Some(node) => format!("{}:{node}/{protocol}", n(p, "/port")),
+                None => format!("{}/{protocol}", n(p, "/port")),
+            }
+        })
+        .collect();
+    or_none(ports.join(","))
+}
+
+fn external_ip(svc: &Value) -> String {
+    let kind = svc.pointer("/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP");
+    let mut ips: Vec<String> = arr(svc, "/spec/externalIPs").iter().filter_map(Value::as_str).map(str::to_owned).collect();
+    match kind {
+        "ExternalName" => s(svc.pointer("/spec/externalName")),
+        "LoadBalancer" => {
+            ips.extend(arr(svc, "/status/loadBalancer/ingress").iter().filter_map(|i| i.get("ip").or(i.get("hostname"))).filter_map(Value::as_str).map(str::to_owned));
+            if ips.is_empty() { "<pending>".into() } else { ips.join(",") }
+        }
+        _ => or_none(ips.join(",")),
+    }
+}
+
+fn endpoints(ep: &Value) -> String {
+    let mut all = Vec::new();
+    for subset in arr(ep, "/subsets") {
+        let ports: Vec<i64> = arr(subset, "/ports").iter().map(|p| n(p, "/port")).collect();
+        for address in arr(subset, "/addresses") {
+            let ip = s(address.get("ip"));
+            if ports.is_empty() {
+                all.push(ip.clone());
+            }
+            for port in &ports {
+                all.push(format!("{ip}:{port}"));
+            }
+        }
+    }
+    if all.is_empty() {
+        return "<none>".into();
+    }
+    let more = all.len().saturating_sub(3);
+    let shown = all[..all.len().min(3)].join(",");
+    if more > 0 { format!("{shown} + {more} more...") } else { shown }
+}
+
+fn involved(event: &Value) -> String {
+    let o = &event["involvedObject"];
+    format!("{}/{}", s(o.get("kind")).to_ascii_lowercase(), s(o.get("name")))
+}
+
+fn condition_status(v: &Value, kind: &str) -> Option<String> {
+    arr(v, "/status/conditions").iter().find(|c| c["type"] == kind).map(|c| s(c.get("status")))
+}
+
+/// The header of `kind`'s table.
+pub fn header(kind: &str, wide: bool) -> Vec<String> {
+    let cols: &[&str] = match kind {
+        "Pod" if wide => &["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE", "NOMINATED NODE", "READINESS GATES"],
+        "Pod" => &["NAME", "READY", "STATUS", "RESTARTS", "AGE"],
+        "Deployment" if wide => &["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"],
+        "Deployment" => &["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
+        "ReplicaSet" | "ReplicationController" if wide => &["NAME", "DESIRED", "CURRENT", "READY", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"],
+        "ReplicaSet" | "ReplicationController" => &["NAME", "DESIRED", "CURRENT", "READY", "AGE"],
+        "StatefulSet" if wide => &["NAME", "READY", "AGE", "CONTAINERS", "IMAGES"],
+        "StatefulSet" => &["NAME", "READY", "AGE"],
+        "Service" if wide => &["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE", "SELECTOR"],
+        "Service" => &["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"],
+        "Endpoints" => &["NAME", "ENDPOINTS", "AGE"],
+        "ConfigMap" => &["NAME", "DATA", "AGE"],
+        "Secret" => &["NAME", "TYPE", "DATA", "AGE"],
+        "PersistentVolumeClaim" => &["NAME", "STATUS", "VOLUME", "CAPACITY", "ACCESS MODES", "STORAGECLASS", "VOLUMEATTRIBUTESCLASS", "AGE"],
+        "PersistentVolume" => &["NAME", "CAPACITY", "ACCESS MODES", "RECLAIM POLICY", "STATUS", "CLAIM", "STORAGECLASS", "VOLUMEATTRIBUTESCLASS", "REASON", "AGE"],
+        "StorageClass" => &["NAME", "PROVISIONER", "RECLAIMPOLICY", "VOLUMEBINDINGMODE", "ALLOWVOLUMEEXPANSION", "AGE"],
+        "Node" if wide => &["NAME", "STATUS", "ROLES", "AGE", "VERSION", "INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE", "KERNEL-VERSION", "CONTAINER-RUNTIME"],
+        "Node" => &["NAME", "STATUS", "ROLES", "AGE", "VERSION"],
+        "Namespace" => &["NAME", "STATUS", "AGE"],
+        "Event" => &["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"],
+        "HorizontalPodAutoscaler" => &["NAME", "REFERENCE", "TARGETS", "MINPODS", "MAXPODS", "REPLICAS", "AGE"],
+        "Ingress" => &["NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"],
+        "ControllerRevision" => &["NAME", "CONTROLLER", "REVISION", "AGE"],
+        _ => &["NAME", "AGE"],
+    };
+    cols.iter().map(|c| (*c).to_owned()).collect()
+}
+
+fn containers_and_images(spec: Option<&Value>) -> (String, String) {
+    let containers = spec.and_then(|s| s.get("containers")).and_then(Value::as_array).cloned().unwrap_or_default();
+    let names: Vec<String> = containers.iter().map(|c| s(c.get("name"))).collect();
+    let images: Vec<String> = containers.iter().map(|c| s(c.get("image"))).collect();
+    (names.join(","), images.join(","))
+}
+
+fn selector_text(selector: Option<&Value>) -> String {
+    let Some(selector) = selector else { return "<none>".into() };
+    let labels = selector.get("matchLabels").unwrap_or(selector);
+    let mut parts: Vec<String> = labels.as_object().map(|m| m.iter().map(|(k, v)| format!("{k}={}", s(Some(v)))).collect()).unwrap_or_default();
+    for expr in selector.get("matchExpressions").and_then(Value::as_array).into_iter().flatten() {
+        let values: Vec<String> = expr.get("values").and_then(Value::as_array).into_iter().flatten().map(|v| s(Some(v))).collect();
+        parts.push(format!("{} {} ({})", s(expr.get("key")), s(expr.get("operator")).to_ascii_lowercase(), values.join(",")));
+    }
+    or_none(parts.join(","))
+}
+
+/// One row of `kind`'s table.
+pub fn row(kind: &str, v: &Value, wide: bool, now: Timestamp) -> Vec<String> {
+    let name = s(v.pointer("/metadata/name"));
+    let created = age::since(v.pointer("/metadata/creationTimestamp"), now);
+    let mut row: Vec<String> = match kind {
+        "Pod" => {
+            let statuses = arr(v, "/status/containerStatuses");
+            let total = arr(v, "/spec/containers").len();
+            let ready = statuses.iter().filter(|c| c.get("ready").and_then(Value::as_bool) == Some(true)).count();
+            let restarts: i64 = statuses.iter().map(|c| n(c, "/restartCount")).sum();
+            let mut row = vec![name, format!("{ready}/{total}"), pod_status(v), restarts.to_string(), created];
+            if wide {
+                row.push(or_none(s(v.pointer("/status/podIP"))));
+                row.push(or_none(s(v.pointer("/spec/nodeName"))));
+                row.push("<none>".into());
+                row.push("<none>".into());
+            }
+            row
+        }
+        "Deployment" => {
+            let replicas = n(v, "/spec/replicas");
+            let mut row = vec![
+                name,
+                format!("{}/{replicas}", n(v, "/status/readyReplicas")),
+                n(v, "/status/updatedReplicas").to_string(),
+                n(v, "/status/availableReplicas").to_string(),
+                created,
+            ];
+            if wide {
+                let (c, i) = containers_and_images(v.pointer("/spec/template/spec"));
+                row.extend([c, i, selector_text(v.pointer("/spec/selector"))]);
+            }
+            row
+        }
+        "ReplicaSet" | "ReplicationController" => {
+            let mut row = vec![
+                name,
+                n(v, "/spec/replicas").to_string(),
+                n(v, "/status/replicas").to_string(),
+                n(v, "/status/readyReplicas").to_string(),
+                created,
+            ];
+            if wide {
+                let (c, i) = containers_and_images(v.pointer("/spec/template/spec"));
+                row.extend([c, i, selector_text(v.pointer("/spec/selector"))]);
+            }
+            row
+        }
+        "StatefulSet" => {
+            let mut row = vec![name, format!("{}/{}", n(v, "/status/readyReplicas"), n(v, "/spec/replicas")), created];
+            if wide {
+                let (c, i) = containers_and_images(v.pointer("/spec/template/spec"));
+                row.extend([c, i]);
+            }
+            row
+        }
+        "Service" => {
+            let cluster_ip = s(v.pointer("/spec/clusterIP"));
+            let mut row = vec![
+                name,
+                s(v.pointer("/spec/type")),
+                if cluster_ip.is_empty() { "<none>".into() } else { cluster_ip },
+                external_ip(v),
+                service_ports(v),
+                created,
+            ];
+            if wide {
+                row.push(selector_text(v.pointer("/spec/selector")));
+            }
+            row
+        }
+        "Endpoints" => vec![name, endpoints(v), created],
+        "ConfigMap" => {
+            let count = v.get("data").and_then(Value::as_object).map_or(0, |m| m.len()) + v.get("binaryData").and_then(Value::as_object).map_or(0, |m| m.len());
+            vec![name, count.to_string(), created]
+        }
+        "Secret" => {
+            let count = v.get("data").and_then(Value::as_object).map_or(0, |m| m.len());
+            vec![name, s(v.get("type")), count.to_string(), created]
+        }
+        "PersistentVolumeClaim" => vec![
+            name,
+            s(v.pointer("/status/phase")),
+            s(v.pointer("/spec/volumeName")),
+            s(v.pointer("/status/capacity/storage")),
+            join_modes(arr(v, "/status/accessModes")),
+            s(v.pointer("/spec/storageClassName")),
+            "<unset>".into(),
+            created,
+        ],
+        "PersistentVolume" => {
+            let claim = v.pointer("/spec/claimRef").map(|c| format!("{}/{}", s(c.get("namespace")), s(c.get("name")))).unwrap_or_default();
+            vec![
+                name,
+                s(v.pointer("/spec/capacity/storage")),
+                join_modes(arr(v, "/spec/accessModes")),
+                s(v.pointer("/spec/persistentVolumeReclaimPolicy")),
+                s(v.pointer("/status/phase")),
+                claim,
+                s(v.pointer("/spec/storageClassName")),
+                "<unset>".into(),
+                String::new(),
+                created,
+            ]
+        }
+        "StorageClass" => {
+            let default = v.pointer("/metadata/annotations/storageclass.kubernetes.io~1is-default-class").and_then(Value::as_str) == Some("true");
+            vec![
+                if default { format!("{name} (default)") } else { name },
+                s(v.get("provisioner")),
+                s(v.get("reclaimPolicy")),
+                s(v.get("volumeBindingMode")),
+                v.get("allowVolumeExpansion").and_then(Value::as_bool).unwrap_or(false).to_string(),
+                created,
+            ]
+        }
+        "Node" => {
+            let ready = condition_status(v, "Ready").map_or("Unknown".to_owned(), |s| if s == "True" { "Ready".into() } else { "NotReady".into() });
+            let mut row = vec![name, ready, "<none>".into(), created, s(v.pointer("/status/nodeInfo/kubeletVersion"))];
+            if wide {
+                let internal = arr(v, "/status/addresses").iter().find(|a| a["type"] == "InternalIP").map(|a| s(a.get("address"))).unwrap_or_default();
+                row.extend([internal, "<none>".into(), s(v.pointer("/status/nodeInfo/osImage")), s(v.pointer("/status/nodeInfo/kernelVersion")), s(v.pointer("/status/nodeInfo/containerRuntimeVersion"))]);
+            }
+            row
+        }
+        "Namespace" => {
+            let phase = s(v.pointer("/status/phase"));
+            vec![name, if phase.is_empty() { "Active".into() } else { phase }, created]
+        }
+        "Event" => {
+            let mut last = age::since(v.get("lastTimestamp"), now);
+            let count = n(v, "/count");
+            if count > 1 {
+                last = format!("{last} (x{count} over {})", age::since(v.get("firstTimestamp"), now));
+            }
+            vec![last, s(v.get("type")), s(v.get("reason")), involved(v), s(v.get("message"))]
+        }
+        "HorizontalPodAutoscaler" => vec![
+            name,
+            format!("{}/{}", s(v.pointer("/spec/scaleTargetRef/kind")), s(v.pointer("/spec/scaleTargetRef/name"))),
+            "<unknown>".into(),
+            n(v, "/spec/minReplicas").to_string(),
+            n(v, "/spec/maxReplicas").to_string(),
+            n(v, "/status/currentReplicas").to_string(),
+            created,
+        ],
+        "Ingress" => {
+            let hosts: Vec<String> = arr(v, "/spec/rules").iter().map(|r| r.get("host").and_then(Value::as_str).unwrap_or("*").to_owned()).collect();
+            let address: Vec<String> = arr(v, "/status/loadBalancer/ingress").iter().map(|i| s(i.get("ip").or(i.get("hostname")))).collect();
+            let ports = if arr(v, "/spec/tls").is_empty() { "80" } else { "80, 443" };
+            vec![name, or_none(s(v.pointer("/spec/ingressClassName"))), or_none(hosts.join(",")), address.join(","), ports.into(), created]
+        }
+        "ControllerRevision" => {
+            let owner = arr(v, "/metadata/ownerReferences").first().map(|o| format!("{}/{}", s(o.get("kind")).to_ascii_lowercase(), s(o.get("name")))).unwrap_or_default();
+            vec![name, owner, n(v, "/revision").to_string(), created]
+        }
+        _ => vec![name, created],
+    };
+    for cell in &mut row {
+        if cell.is_empty() {
+            *cell = "<none>".into();
+        }
+    }
+    row
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn pod_status_follows_kubectl() {
+        let waiting = json!({"status": {"phase": "Pending", "containerStatuses": [{"state": {"waiting": {"reason": "ImagePullBackOff"}}}]}});
+        assert_eq!(pod_status(&waiting), "ImagePullBackOff");
+        let running = json!({"status": {"phase": "Running", "containerStatuses": [{"ready": true, "state": {"running": {}}}]}});
+        assert_eq!(pod_status(&running), "Running");
+        let deleting = json!({"metadata": {"deletionTimestamp": "x"}, "status": {"phase": "Running"}});
+        assert_eq!(pod_status(&deleting), "Terminating");
+        let oom = json!({"status": {"phase": "Running", "containerStatuses": [{"state": {"terminated": {"reason": "OOMKilled", "exitCode": 137}}}]}});
+        assert_eq!(pod_status(&oom), "OOMKilled");
+    }
+
+    #[test]
+    fn services_show_ports_and_addresses() {
+        let svc = json!({"metadata": {"name": "web"}, "spec": {"type": "NodePort", "clusterIP": "10.96.0.5", "ports": [{"port": 80, "nodePort": 30080, "protocol": "TCP"}]}});
+        let row = row("Service", &svc, false, Timestamp::now());
+        assert_eq!(row[..5], ["web", "NodePort", "10.96.0.5", "<none>", "80:30080/TCP"]);
+    }
+}

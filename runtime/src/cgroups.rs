@@ -1,0 +1,37 @@
+//! Removing the cgroup folders the node made above its containers (a
+//! pod's parent, the node's root): each container's own cgroup goes with
+//! the container, but the folders above it stay until removed here.
+
+use std::path::Path;
+
+/// Removes `path` (relative to each hierarchy, like `/driftless/<uid>`)
+/// and the empty folders below it, deepest first, in every mounted
+/// hierarchy (each cgroup v1 controller, and the unified one). A folder
+/// that still holds a process stays: that is a leak to report, not to
+/// hide.
+pub fn remove(path: &str) {
+    let relative = path.trim_start_matches('/');
+    if relative.is_empty() {
+        return;
+    }
+    let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else { return };
+    for hierarchy in hierarchies.flatten() {
+        let dir = hierarchy.path().join(relative);
+        if dir.is_dir() {
+            remove_tree(&dir);
+        }
+    }
+}
+
+fn remove_tree(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_tree(&entry.path());
+            }
+        }
+    }
+    if let Err(error) = std::fs::remove_dir(dir) {
+        tracing::warn!(dir = %dir.display(), %error, "cannot remove a cgroup folder");
+    }
+}
