@@ -32,6 +32,9 @@ pub enum IpamError {
     },
 }
 
+/// The file naming the last address handed out.
+const LAST: &str = "last-reserved";
+
 impl Ipam {
     /// An allocator for `cidr` keeping its records in `dir`.
     pub fn new(dir: impl Into<PathBuf>, cidr: Ipv4Net) -> Ipam {
@@ -56,11 +59,21 @@ impl Ipam {
         if let Some(existing) = self.address_of(owner)? {
             return Ok(existing);
         }
-        for ip in self.cidr.hosts().skip(1) {
+        // Round robin from the last address handed out, as host-local IPAM
+        // does: a released address is reused last, so a client still
+        // talking to the pod that had it reaches nothing rather than a
+        // stranger.
+        let hosts: Vec<Ipv4Addr> = self.cidr.hosts().skip(1).collect();
+        let last = std::fs::read_to_string(self.dir.join(LAST)).ok().and_then(|t| t.trim().parse::<Ipv4Addr>().ok());
+        let start = last.and_then(|l| hosts.iter().position(|h| *h == l)).map_or(0, |i| i + 1);
+        for ip in hosts[start..].iter().chain(hosts[..start].iter()).copied() {
             let path = self.dir.join(ip.to_string());
             match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
                 Ok(mut file) => {
                     file.write_all(owner.as_bytes()).and_then(|_| file.sync_all()).map_err(io(path))?;
+                    // Only a hint: losing it costs an earlier reuse, never a
+                    // duplicate (the address file is the allocation).
+                    let _ = std::fs::write(self.dir.join(LAST), ip.to_string());
                     return Ok(ip);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
@@ -123,5 +136,16 @@ mod tests {
         again.release("pod-b").unwrap();
         again.release("pod-b").unwrap();
         assert_eq!(again.allocate("f").unwrap(), b);
+    }
+
+    #[test]
+    fn released_addresses_are_reused_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let ipam = Ipam::new(dir.path(), "10.244.0.0/28".parse().unwrap());
+        let a = ipam.allocate("a").unwrap();
+        let b = ipam.allocate("b").unwrap();
+        ipam.release("a").unwrap();
+        let c = ipam.allocate("c").unwrap();
+        assert!(c != a && c > b, "the next address after the last one, not the freed one: {c}");
     }
 }

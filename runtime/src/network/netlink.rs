@@ -145,6 +145,10 @@ impl PodInterface {
             .up()
             .build();
         handle.link().add(pair).execute().await.map_err(netlink(format!("create veth {host} with its peer in the pod")))?;
+        // An address used before keeps the old pod's MAC in the bridge's
+        // neighbour cache until that entry goes stale (seconds): forget it,
+        // so the first packet to the new pod is resolved afresh.
+        forget_neighbour(handle, bridge.index, ip).await?;
         configure_inside(netns, "eth0", ip, bridge.cidr.prefix_len(), bridge.gateway).await?;
         Ok(PodInterface { host_veth: host, ip })
     }
@@ -163,6 +167,25 @@ impl PodInterface {
             None => Ok(()),
         }
     }
+}
+
+/// Removes the neighbour (ARP) entry for `ip` on link `index`, if any.
+async fn forget_neighbour(handle: &Handle, index: u32, ip: Ipv4Addr) -> Result<(), NetError> {
+    use rtnetlink::packet_route::neighbour::{NeighbourAddress, NeighbourAttribute};
+    let mut entries = handle.neighbours().get().set_address_family(rtnetlink::packet_route::AddressFamily::Inet).execute();
+    let mut stale = Vec::new();
+    while let Some(entry) = entries.try_next().await.map_err(netlink("list neighbours".to_owned()))? {
+        let same = entry.header.ifindex == index
+            && entry.attributes.iter().any(|a| matches!(a, NeighbourAttribute::Destination(NeighbourAddress::Inet(d)) if *d == ip));
+        if same {
+            stale.push(entry);
+        }
+    }
+    for entry in stale {
+        // Gone meanwhile is as good as removed.
+        let _ = handle.neighbours().del(entry).execute().await;
+    }
+    Ok(())
 }
 
 /// Configures the pod's side from inside its namespace. A netlink socket

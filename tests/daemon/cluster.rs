@@ -1,0 +1,335 @@
+//! A throwaway cluster: a git repository, a data folder with the busybox
+//! image, and a `driftless up` over them; with helpers to commit, to
+//! query the daemon, and to wait for what it should do (polling with a
+//! deadline, never a bare sleep).
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use driftless_api::Client;
+use driftless_api::client::Endpoint;
+use serde_json::Value;
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+pub(crate) struct Cluster {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) repo: PathBuf,
+    pub(crate) data: PathBuf,
+    pub(crate) bridge: String,
+    pub(crate) pod_cidr: String,
+    pub(crate) service_cidr: String,
+    pub(crate) cgroup_root: String,
+    daemon: Option<Child>,
+    runtime: tokio::runtime::Runtime,
+}
+
+fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_driftless"))
+}
+
+impl Cluster {
+    /// A repository with `files` committed, and a data folder with the
+    /// busybox image; no daemon yet.
+    pub(crate) fn new(files: &[(&str, &str)]) -> Cluster {
+        let shim = binary().with_file_name("driftless-shim");
+        assert!(shim.exists(), "{} is missing: build the workspace (cargo test --workspace builds it)", shim.display());
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let id = (std::process::id() % 200) as u32 * 8 + n;
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("repo");
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&repo).unwrap();
+        let cluster = Cluster {
+            repo,
+            data,
+            bridge: format!("dle{id}"),
+            pod_cidr: format!("10.246.{}.0/24", id % 250),
+            service_cidr: format!("10.99.{}.0/24", id % 250),
+            cgroup_root: format!("/driftless-e2e-{}-{n}", std::process::id()),
+            daemon: None,
+            runtime: tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap(),
+            dir,
+        };
+        cluster.git(&["init", "-q", "-b", "main"]);
+        for (path, text) in files {
+            cluster.write(path, text);
+        }
+        cluster.git(&["add", "-A"]);
+        cluster.git(&["commit", "-q", "-m", "initial"]);
+        let layout = crate::images::busybox_layout();
+        let out = cluster.cli(&["image", "import", layout.to_str().unwrap(), "--name", "busybox"]);
+        assert!(out.status.success(), "image import: {}", String::from_utf8_lossy(&out.stderr));
+        cluster
+    }
+
+    pub(crate) fn write(&self, path: &str, text: &str) {
+        let target = self.repo.join(path);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::write(target, text).unwrap();
+    }
+
+    pub(crate) fn git(&self, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(&self.repo)
+            .env("GIT_AUTHOR_NAME", "Test Author")
+            .env("GIT_AUTHOR_EMAIL", "author@example.invalid")
+            .env("GIT_COMMITTER_NAME", "Test Author")
+            .env("GIT_COMMITTER_EMAIL", "author@example.invalid")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Writes `files` and commits them; returns the commit id.
+    pub(crate) fn commit(&self, files: &[(&str, &str)], message: &str) -> String {
+        for (path, text) in files {
+            self.write(path, text);
+        }
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "-m", message]);
+        self.git(&["rev-parse", "HEAD"]).trim().to_owned()
+    }
+
+    /// Runs the CLI against this cluster's data folder.
+    pub(crate) fn cli(&self, args: &[&str]) -> Output {
+        Command::new(binary()).args(args).env("DRIFTLESS_DATA_DIR", &self.data).output().unwrap()
+    }
+
+    /// Runs the CLI and returns its standard output; panics on failure.
+    pub(crate) fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(out.status.success(), "driftless {args:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn log(&self) -> PathBuf {
+        self.dir.path().join("daemon.log")
+    }
+
+    /// The daemon's log so far (for failure messages).
+    pub(crate) fn daemon_log(&self) -> String {
+        let text = std::fs::read_to_string(self.log()).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(60)..].join("\n")
+    }
+
+    /// Starts `driftless up` and waits until its API answers.
+    pub(crate) fn start(&mut self) {
+        assert!(self.daemon.is_none());
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log()).unwrap();
+        let dns = self.service_cidr.replace(".0/24", ".10");
+        let child = Command::new(binary())
+            .args(["up", "--repo"])
+            .arg(&self.repo)
+            .args(["--path", "apps", "--interval", "1s"])
+            .arg("--data-dir")
+            .arg(&self.data)
+            .args(["--bridge", &self.bridge, "--pod-cidr", &self.pod_cidr, "--service-cidr", &self.service_cidr])
+            .args(["--cluster-dns", &dns, "--cgroup-root", &self.cgroup_root, "--node-name", "node-1"])
+            .env("DRIFTLESS_LOG", "info,libcgroups=error,libcontainer=error")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.daemon = Some(child);
+        self.wait_for("the daemon's API", Duration::from_secs(30), || self.try_get("/healthz").map(|_| ()).ok());
+        // The pod CIDR is routed to the bridge before any pod exists.
+        let routes = String::from_utf8(Command::new("ip").args(["route", "show", &self.pod_cidr]).output().unwrap().stdout).unwrap();
+        assert!(routes.contains(&self.bridge), "{} is not routed to {}: {routes}", self.pod_cidr, self.bridge);
+    }
+
+    /// Kills the daemon with SIGKILL (as a crash would).
+    pub(crate) fn kill9(&mut self) {
+        if let Some(mut child) = self.daemon.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn client(&self) -> Client {
+        Client::new(Endpoint::Unix(self.data.join(driftless_api::SOCKET)))
+    }
+
+    pub(crate) fn try_get(&self, path: &str) -> Result<Value, driftless_api::ClientError> {
+        let client = self.client();
+        if path == "/healthz" {
+            return self.runtime.block_on(client.get_text(path)).map(Value::from);
+        }
+        self.runtime.block_on(client.get(path))
+    }
+
+    /// GETs an API path.
+    pub(crate) fn get(&self, path: &str) -> Value {
+        self.try_get(path).unwrap_or_else(|e| panic!("GET {path}: {e}\n{}", self.daemon_log()))
+    }
+
+    /// The items of a list.
+    pub(crate) fn list(&self, path: &str) -> Vec<Value> {
+        self.get(path)["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The pods in the default namespace.
+    pub(crate) fn pods(&self) -> Vec<Value> {
+        self.list("/api/v1/namespaces/default/pods")
+    }
+
+    /// Polls `check` until it gives a value or `timeout` passes (then
+    /// fails with the daemon's log).
+    pub(crate) fn wait_for<T>(&self, what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(value) = check() {
+                return value;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out after {timeout:?} waiting for {what}\n--- daemon log ---\n{}", self.daemon_log());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits for `n` running, ready pods whose names start with `prefix`.
+    pub(crate) fn wait_ready(&self, prefix: &str, n: usize, timeout: Duration) -> Vec<Value> {
+        self.wait_for(&format!("{n} ready pods {prefix}*"), timeout, || {
+            let pods: Vec<Value> = self.pods().into_iter().filter(|p| name(p).starts_with(prefix)).collect();
+            let ready: Vec<Value> = pods.iter().filter(|p| is_ready(p)).cloned().collect();
+            (pods.len() == n && ready.len() == n).then_some(ready)
+        })
+    }
+
+    /// Runs `f` against a watch of `path`, one event at a time, until it
+    /// returns `Some` or `timeout` passes.
+    pub(crate) fn watch<T>(&self, path: &str, timeout: Duration, mut f: impl FnMut(&str, &Value) -> Option<T>) -> T {
+        use futures_util::StreamExt;
+        let client = self.client();
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let path = format!("{path}{sep}watch=1");
+        let result = self.runtime.block_on(async {
+            let mut stream = client.stream(&path).await.unwrap();
+            let mut buffer = String::new();
+            let deadline = tokio::time::Instant::now() + timeout;
+            loop {
+                let chunk = tokio::select! {
+                    chunk = stream.next() => chunk,
+                    _ = tokio::time::sleep_until(deadline) => return None,
+                };
+                buffer.push_str(&String::from_utf8_lossy(&chunk?.ok()?));
+                while let Some(end) = buffer.find('\n') {
+                    let line: String = buffer.drain(..=end).collect();
+                    let event: Value = serde_json::from_str(&line).unwrap();
+                    if let Some(value) = f(event["type"].as_str().unwrap_or(""), &event["object"]) {
+                        return Some(value);
+                    }
+                }
+            }
+        });
+        result.unwrap_or_else(|| panic!("watch of {path} ended or timed out after {timeout:?}\n--- daemon log ---\n{}", self.daemon_log()))
+    }
+
+    /// The processes running containers of this cluster (the helpers,
+    /// which are reapers while their container runs).
+    pub(crate) fn helpers(&self) -> Vec<String> {
+        let needle = self.data.join("node").display().to_string();
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if cmdline.contains(&needle) && cmdline.contains("--log") {
+                found.push(cmdline);
+            }
+        }
+        found
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.kill9();
+        let out = Command::new(binary()).args(["reset", "--purge", "--data-dir"]).arg(&self.data).output();
+        if let Ok(out) = &out {
+            if !out.status.success() {
+                eprintln!("driftless reset: {}", String::from_utf8_lossy(&out.stderr));
+            }
+        }
+        if !std::thread::panicking() {
+            assert!(self.helpers().is_empty(), "containers left running: {:?}", self.helpers());
+            let link = Command::new("ip").args(["link", "show", &self.bridge]).output().unwrap();
+            assert!(!link.status.success(), "bridge {} left behind", self.bridge);
+            let left: Vec<PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|h| h.path().join(self.cgroup_root.trim_start_matches('/')))
+                .filter(|p| p.exists())
+                .collect();
+            assert!(left.is_empty(), "cgroups left behind: {left:?}");
+            let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+            let ours = self.dir.path().display().to_string();
+            assert!(!mounts.contains(&ours), "mounts left behind under {ours}");
+        }
+    }
+}
+
+pub(crate) fn name(pod: &Value) -> String {
+    pod.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_owned()
+}
+
+pub(crate) fn is_ready(pod: &Value) -> bool {
+    pod.pointer("/metadata/deletionTimestamp").is_none()
+        && pod.pointer("/status/conditions").and_then(Value::as_array).is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+}
+
+pub(crate) fn pod_ip(pod: &Value) -> String {
+    pod.pointer("/status/podIP").and_then(Value::as_str).unwrap_or("").to_owned()
+}
+
+/// GETs `/` from a pod's address with a plain TCP connection; the body.
+pub(crate) fn http_get(ip: &str, port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let address: std::net::SocketAddr = format!("{ip}:{port}").parse().ok()?;
+    let mut stream = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(2)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {ip}\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.").then(|| body.to_owned())
+}
+
+/// A Deployment of busybox httpd serving `/www/index.html` (its text from
+/// the template's VERSION), with a readiness probe.
+pub(crate) fn web(replicas: u32, version: &str, strategy: &str) -> String {
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: {replicas}
+  progressDeadlineSeconds: 8
+  selector:
+    matchLabels: {{app: web}}
+  strategy: {strategy}
+  template:
+    metadata:
+      labels: {{app: web}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: httpd
+        image: busybox:1.35
+        imagePullPolicy: IfNotPresent
+        command: [sh, -c, 'mkdir -p /tmp/www && echo version {version} > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www']
+        ports: [{{name: http, containerPort: 8080}}]
+        readinessProbe:
+          httpGet: {{path: /, port: http}}
+          periodSeconds: 1
+"
+    )
+}

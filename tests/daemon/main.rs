@@ -1,0 +1,20 @@
+//! End-to-end tests of `driftless up`: the real binary syncing real git
+//! repositories into real containers, observed through its API and CLI.
+//!
+//! Needs root (namespaces, cgroups, mounts, a bridge); CI runs as root.
+//! Each test runs its own daemon on a data folder, bridge, pod CIDR,
+//! service CIDR and cgroup root of its own, so tests run side by side, and
+//! removes everything it made (pods, links, routes, mounts, cgroups,
+//! processes) even when it fails (`Cluster`'s Drop).
+
+#[path = "../support/images.rs"]
+#[allow(dead_code)]
+mod images;
+mod cluster;
+
+mod recovery;
+mod refusal;
+mod rollout;
+mod scale;
+mod statefulset;
+mod storage;

@@ -1,0 +1,85 @@
+//! Recovery: a pod deleted is replaced by its owner, a container killed
+//! behind the daemon's back is restarted, and a daemon killed with SIGKILL
+//! mid-rollout comes back to finish it without duplicate or orphaned
+//! containers.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::cluster::{Cluster, is_ready, name, web};
+
+const ROLLING: &str = "{type: RollingUpdate, rollingUpdate: {maxSurge: 1, maxUnavailable: 1}}";
+
+#[test]
+fn deleted_pods_are_replaced_and_killed_containers_restart() {
+    let mut cluster = Cluster::new(&[("apps/web.yaml", &web(2, "1", ROLLING))]);
+    cluster.start();
+    let pods = cluster.wait_ready("web-", 2, Duration::from_secs(30));
+    let victim = name(&pods[0]);
+    let out = cluster.cli_ok(&["delete", "pod", &victim]);
+    assert!(out.contains("deleted"), "{out}");
+    cluster.wait_for("a replacement", Duration::from_secs(30), || {
+        let pods = cluster.pods();
+        (pods.len() == 2 && pods.iter().all(is_ready) && !pods.iter().any(|p| name(p) == victim)).then_some(())
+    });
+    let refused = cluster.cli(&["delete", "deployment", "web"]);
+    assert!(!refused.status.success(), "other kinds are deleted through git");
+
+    // Kill the container's processes behind the daemon's back.
+    let pod = cluster.pods().remove(0);
+    let pid = pid_of(&cluster, &pod);
+    nix_kill(pid);
+    cluster.wait_for("the restart", Duration::from_secs(30), || {
+        let p = cluster.get(&format!("/api/v1/namespaces/default/pods/{}", name(&pod)));
+        let restarts = p.pointer("/status/containerStatuses/0/restartCount").and_then(Value::as_i64).unwrap_or(0);
+        (restarts >= 1 && is_ready(&p)).then_some(())
+    });
+    let previous = cluster.cli(&["logs", &name(&pod), "--previous"]);
+    assert!(previous.status.success(), "the previous instance's log is kept: {}", String::from_utf8_lossy(&previous.stderr));
+}
+
+/// The pid (on the host) of a pod's container init, from its helper.
+fn pid_of(cluster: &Cluster, pod: &Value) -> i32 {
+    let uid = pod.pointer("/metadata/uid").and_then(Value::as_str).unwrap().to_owned();
+    let helper = cluster.helpers().into_iter().find(|h| h.contains(&uid)).expect("the pod's helper runs");
+    let pid = helper.split_whitespace().skip_while(|w| *w != "--pid").nth(1).unwrap();
+    pid.parse().unwrap()
+}
+
+fn nix_kill(pid: i32) {
+    let status = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn a_daemon_killed_mid_rollout_finishes_it_without_duplicates() {
+    let mut cluster = Cluster::new(&[("apps/web.yaml", &web(4, "1", ROLLING))]);
+    cluster.start();
+    cluster.wait_ready("web-", 4, Duration::from_secs(30));
+    cluster.commit(&[("apps/web.yaml", &web(4, "2", ROLLING))], "web v2");
+    // Kill it as soon as the rollout has started.
+    cluster.wait_for("the rollout to start", Duration::from_secs(20), || {
+        (cluster.list("/apis/apps/v1/namespaces/default/replicasets").len() == 2).then_some(())
+    });
+    cluster.kill9();
+    cluster.start();
+    cluster.wait_for("the rollout to finish", Duration::from_secs(90), || {
+        let pods = cluster.pods();
+        let done = pods.len() == 4
+            && pods.iter().all(|p| is_ready(p) && p.pointer("/spec/containers/0/command/2").and_then(Value::as_str).is_some_and(|c| c.contains("version 2")));
+        done.then_some(())
+    });
+    // Exactly one running container per pod, and none for pods that are gone.
+    cluster.wait_for("old containers to be gone", Duration::from_secs(30), || {
+        let pods = cluster.pods();
+        let helpers = cluster.helpers();
+        let each_once = pods.iter().all(|p| {
+            let uid = p.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("-");
+            helpers.iter().filter(|h| h.contains(uid)).count() == 1
+        });
+        (each_once && helpers.len() == pods.len()).then_some(())
+    });
+    let history = cluster.cli_ok(&["history"]);
+    assert_eq!(history.lines().filter(|l| l.contains("web v2")).count(), 1, "the commit was applied once: {history}");
+}
