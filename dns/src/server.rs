@@ -50,15 +50,17 @@ impl DnsServer {
         for &addr in &config.listen {
             sockets.push(bind_pair(addr)?);
         }
-        let local_addrs: Vec<SocketAddr> = sockets.iter().map(|(_, _, local)| *local).collect();
+        let local_addrs: Vec<SocketAddr> = sockets.iter().map(|bound| bound.local).collect();
 
         let _entered = runtime.enter();
         let forwarder = Forwarder::new(&config.upstreams, config.upstream_timeout).map(Arc::new);
         let handler = Handler { zone: Arc::clone(&zone), forwarder };
         let mut server = hickory_server::ServerFuture::new(handler);
-        for (udp, tcp, local) in sockets {
+        for Bound { udp, tcp, local } in sockets {
             let bind_error = |protocol| move |source| DnsError::Bind { addr: local, protocol, source };
-            server.register_socket_std(udp).map_err(bind_error("udp"))?;
+            for udp in udp {
+                server.register_socket_std(udp).map_err(bind_error("udp"))?;
+            }
             server.register_listener_std(tcp, TCP_IDLE_TIMEOUT).map_err(bind_error("tcp"))?;
         }
         let cancel = server.shutdown_token().clone();
@@ -85,20 +87,47 @@ impl DnsServer {
     }
 }
 
+/// The sockets of one listen address.
+struct Bound {
+    /// One per core, sharing the address with `SO_REUSEPORT`, so that the
+    /// kernel spreads queries over as many receive loops.
+    udp: Vec<UdpSocket>,
+    tcp: TcpListener,
+    local: SocketAddr,
+}
+
 /// Binds UDP on `addr`, then TCP on the same address and port (for port 0,
-/// the port UDP got, trying again if TCP has it in use).
-fn bind_pair(addr: SocketAddr) -> Result<(UdpSocket, TcpListener, SocketAddr), DnsError> {
+/// the port UDP got, trying again if TCP has it in use), then the other
+/// UDP sockets of the group.
+fn bind_pair(addr: SocketAddr) -> Result<Bound, DnsError> {
     const ATTEMPTS: usize = 16;
+    let sockets = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+    let udp_error = |addr| move |source| DnsError::Bind { addr, protocol: "udp", source };
     for attempt in 1..=ATTEMPTS {
-        let udp = UdpSocket::bind(addr).map_err(|source| DnsError::Bind { addr, protocol: "udp", source })?;
-        let local = udp.local_addr().map_err(|source| DnsError::Bind { addr, protocol: "udp", source })?;
+        let first = bind_udp(addr).map_err(udp_error(addr))?;
+        let local = first.local_addr().map_err(udp_error(addr))?;
         match TcpListener::bind(local) {
-            Ok(tcp) => return Ok((udp, tcp, local)),
+            Ok(tcp) => {
+                let mut udp = vec![first];
+                for _ in 1..sockets {
+                    udp.push(bind_udp(local).map_err(udp_error(local))?);
+                }
+                return Ok(Bound { udp, tcp, local });
+            }
             Err(error) if addr.port() == 0 && attempt < ATTEMPTS && error.kind() == std::io::ErrorKind::AddrInUse => {}
             Err(source) => return Err(DnsError::Bind { addr: local, protocol: "tcp", source }),
         }
     }
     unreachable!("the last attempt returns")
+}
+
+/// A UDP socket on `addr` that others of this user may share
+/// (`SO_REUSEPORT`).
+fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let socket = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::DGRAM, None)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
 }
 
 /// A running DNS server: swap its zone, ask where it listens, stop it.

@@ -57,10 +57,18 @@ async fn a_zone_for_another_domain_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_address_in_use_is_an_error_from_start() {
+    // Taken by another program (no SO_REUSEPORT).
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let config = DnsConfig { listen: vec![udp.local_addr().unwrap()], ..DnsConfig::default() };
+    let error = DnsServer::start(config).unwrap_err();
+    assert!(matches!(error, DnsError::Bind { protocol: "udp", .. }), "{error}");
+
+    // Taken by another of our servers: its UDP sockets share the port, its
+    // TCP listener does not, so the second server cannot start.
     let dns = start(Zone::empty("cluster.local").unwrap(), Vec::new());
     let config = DnsConfig { listen: vec![addr(&dns)], ..DnsConfig::default() };
     let error = DnsServer::start(config).unwrap_err();
-    assert!(matches!(error, DnsError::Bind { protocol: "udp", .. }), "{error}");
+    assert!(matches!(error, DnsError::Bind { protocol: "tcp", .. }), "{error}");
 
     // Only TCP taken: the UDP socket bound first is released again.
     let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
