@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Cluster DNS throughput: driftless-dns against Knot DNS, side by side, in
-# one run, on the same zone and the same query file (docs/benchmarks.md).
+# Cluster DNS throughput: driftless-dns against Knot DNS (and hickory's own
+# generic Catalog), side by side, in one run, on the same zone and the same
+# query file (docs/benchmarks.md).
 #
 # Builds the serve_zone example (1,000 ClusterIP services, 100 headless
 # services with 3 endpoints each and their pods), which writes the zone as
 # a master file and a dnsperf query file (a quarter each of service A,
-# headless A, SRV and pod-hostname A), loads the same zone file into knotd,
-# then runs dnsperf against each in turn, twice, for RUN_SECONDS each.
-# Everything listens on 127.0.0.53 and 127.0.0.54 only, and every process
-# started here has a time limit and is stopped on exit.
+# headless A, SRV and pod-hostname A), loads the same zone file into knotd
+# and into hickory's Catalog + InMemoryAuthority (the example's `catalog`
+# mode), then runs dnsperf against each in turn, twice, for RUN_SECONDS
+# each. Everything listens on 127.0.0.53, .54 and .55 only, and every
+# process started here has a time limit and is stopped on exit.
 #
 # Root (installs dnsperf, knot and dig with apt when missing).
 # Usage: bench/dns.sh [RUN_SECONDS]   (default 10)
@@ -18,6 +20,7 @@ cd "$(dirname "$0")/.."
 run_seconds=${1:-10}
 ours_addr=127.0.0.53
 knot_addr=127.0.0.54
+catalog_addr=127.0.0.55
 port=5300
 # dnsperf: 16 sockets (so that SO_REUSEPORT spreads them evenly over both
 # servers' receive loops), up to 200 queries outstanding, UDP, no EDNS.
@@ -46,7 +49,7 @@ cleanup() {
 trap cleanup EXIT
 
 # Long enough for four runs and the start-up; the servers stop by themselves.
-lifetime=$((run_seconds * 4 + 60))
+lifetime=$((run_seconds * 6 + 60))
 
 answers() { # addr: whether something answers there
   dig +short +time=1 +tries=1 @"$1" -p "$port" svc-0.ns-0.svc.cluster.local A 2>/dev/null | grep -E "^[0-9.]+$" >/dev/null
@@ -59,7 +62,7 @@ wait_for() { # addr pid
     sleep 0.1
   done
 }
-for addr in "$ours_addr" "$knot_addr"; do
+for addr in "$ours_addr" "$knot_addr" "$catalog_addr"; do
   if answers "$addr"; then echo "bench: something already answers on $addr:$port" >&2; exit 1; fi
 done
 
@@ -68,6 +71,12 @@ target/release/examples/serve_zone "$ours_addr:$port" "$work/zone.txt" "$work/qu
   >"$work/ours.log" 2>&1 &
 pids+=($!)
 wait_for "$ours_addr" $!
+
+# hickory's generic path on the same zone file, same sockets.
+target/release/examples/serve_zone "$catalog_addr:$port" "$work/zone2.txt" "$work/queries2.txt" "$lifetime" 2 catalog \
+  >"$work/catalog.log" 2>&1 &
+pids+=($!)
+wait_for "$catalog_addr" $!
 
 # Knot DNS on the same records, with two UDP workers. An NS at the apex
 # keeps its semantic check quiet; no query asks for it.
@@ -101,10 +110,12 @@ wait_for "$knot_addr" $!
 # The two servers must agree before their speed means anything.
 while read -r name type; do
   a=$(dig +short +time=1 +tries=1 @"$ours_addr" -p "$port" "$name" "$type" | sort)
-  b=$(dig +short +time=1 +tries=1 @"$knot_addr" -p "$port" "$name" "$type" | sort)
-  if [ "$a" != "$b" ] || [ -z "$a" ]; then
-    echo "bench: answers differ for $name $type:" >&2; echo "$a" >&2; echo "$b" >&2; exit 1
-  fi
+  for other in "$knot_addr" "$catalog_addr"; do
+    b=$(dig +short +time=1 +tries=1 @"$other" -p "$port" "$name" "$type" | sort)
+    if [ "$a" != "$b" ] || [ -z "$a" ]; then
+      echo "bench: answers differ for $name $type ($other):" >&2; echo "$a" >&2; echo "$b" >&2; exit 1
+    fi
+  done
 done < <(head -8 "$work/queries.txt")
 
 echo "zone: $(grep -c ' IN ' "$work/zone.txt") records; queries: $(wc -l <"$work/queries.txt") lines, $(cut -d' ' -f2 "$work/queries.txt" | sort | uniq -c | tr '\n' ' ')"
@@ -113,8 +124,12 @@ echo
 echo "| server | run | QPS | avg latency | latency stddev | max latency | lost |"
 echo "|---|---|---|---|---|---|---|"
 for run in 1 2; do
-  for server in ours knot; do
-    if [ "$server" = ours ]; then addr=$ours_addr; label=driftless-dns; else addr=$knot_addr; label="knotd $(knotd --version | awk '{print $NF}')"; fi
+  for server in ours catalog knot; do
+    case $server in
+      ours) addr=$ours_addr; label=driftless-dns ;;
+      catalog) addr=$catalog_addr; label="hickory Catalog" ;;
+      knot) addr=$knot_addr; label="knotd $(knotd --version | awk '{print $NF}')" ;;
+    esac
     dnsperf -s "$addr" "${dnsperf_args[@]}" -d "$work/queries.txt" >"$work/perf.txt" 2>&1
     qps=$(awk '/Queries per second/ {printf "%.0f", $4}' "$work/perf.txt")
     avg=$(awk '/Average Latency/ {printf "%.3f ms", $4 * 1000}' "$work/perf.txt")

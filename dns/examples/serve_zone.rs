@@ -5,9 +5,15 @@
 //! file mixing service A, headless A, SRV and pod-hostname questions, then
 //! answers until killed or until the time limit passes.
 //!
-//! `serve_zone LISTEN ZONE_FILE QUERY_FILE SECONDS [WORKERS]`
+//! `serve_zone LISTEN ZONE_FILE QUERY_FILE SECONDS [WORKERS [catalog]]`
+//!
+//! With `catalog`, the same zone file is served by hickory's generic
+//! `Catalog` and `InMemoryAuthority` instead of driftless-dns, on the same
+//! kind of sockets (one `SO_REUSEPORT` UDP socket per worker), so the
+//! benchmark can say what the snapshot handler is worth.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use driftless_dns::{DnsConfig, DnsServer, Zone};
@@ -87,6 +93,7 @@ fn main() {
     let listen: SocketAddr = listen.parse().expect("LISTEN is an address:port");
     let seconds: u64 = seconds.parse().expect("SECONDS is a number");
     let workers: usize = rest.first().map_or(2, |w| w.parse().expect("WORKERS is a number"));
+    let catalog = rest.get(1).is_some_and(|mode| mode == "catalog");
 
     let (services, endpoints, pods) = objects();
     let zone = Zone::build("cluster.local", &services, &endpoints, &pods).expect("a valid zone");
@@ -94,6 +101,10 @@ fn main() {
     std::fs::write(query_file, queries()).expect("writing the query file");
 
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().unwrap();
+    if catalog {
+        runtime.block_on(serve_catalog(listen, &zone.zone_file(), workers, seconds));
+        return;
+    }
     runtime.block_on(async {
         let config = DnsConfig { listen: vec![listen], ..DnsConfig::default() };
         let dns = DnsServer::start(config).expect("binding the listen address");
@@ -102,4 +113,26 @@ fn main() {
         tokio::time::sleep(Duration::from_secs(seconds)).await;
         dns.shutdown().await;
     });
+}
+
+/// The zone file served by hickory's `Catalog` over an `InMemoryAuthority`.
+async fn serve_catalog(listen: SocketAddr, zone_file: &str, workers: usize, seconds: u64) {
+    use hickory_proto::serialize::txt::Parser;
+    use hickory_server::authority::{Catalog, ZoneType};
+    use hickory_server::proto::rr::LowerName;
+    use hickory_server::store::in_memory::InMemoryAuthority;
+
+    let (origin, records) = Parser::new(zone_file, None, None).parse().expect("our own zone file parses");
+    let authority = InMemoryAuthority::new(origin.clone(), records, ZoneType::Primary, false).expect("a valid zone");
+    let mut catalog = Catalog::new();
+    catalog.upsert(LowerName::new(&origin), vec![Arc::new(authority)]);
+    let mut server = hickory_server::ServerFuture::new(catalog);
+    for _ in 0..workers {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+        socket.set_reuse_port(true).unwrap();
+        socket.bind(&listen.into()).unwrap();
+        server.register_socket_std(socket.into()).unwrap();
+    }
+    println!("ready {listen}");
+    let _ = tokio::time::timeout(Duration::from_secs(seconds), server.block_until_done()).await;
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, info_span, warn};
+use tracing::{Instrument, debug, info_span, warn};
 
 use crate::forward::Forwarder;
 use crate::handler::Handler;
@@ -161,6 +161,7 @@ impl DnsHandle {
             return Err(DnsError::DomainMismatch { zone: zone_domain, server: self.domain.clone() });
         }
         let serial = self.serial.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        debug!(serial, names = zone.name_count(), skipped = zone.skipped().len(), "serving a new zone");
         self.zone.store(Arc::new(zone.with_ttl(self.ttl).with_serial(serial)));
         Ok(())
     }
