@@ -29,9 +29,23 @@ pub(crate) const MAX_UDP_PAYLOAD: u16 = 1232;
 const CLASSIC_UDP_PAYLOAD: u16 = 512;
 
 /// Answers requests from the zone the server currently holds.
+#[derive(Clone)]
 pub(crate) struct Handler {
     pub(crate) zone: Arc<ArcSwap<Zone>>,
     pub(crate) forwarder: Option<Arc<Forwarder>>,
+}
+
+impl Handler {
+    /// Whether answering `request` waits for upstream (a forwarded name,
+    /// or an ExternalName target to complete); every other answer is ready
+    /// without waiting.
+    pub(crate) fn needs_upstream(&self, request: &Request) -> bool {
+        let (Some(_), [query]) = (&self.forwarder, request.queries()) else { return false };
+        match self.zone.load().lookup(query.name(), query.query_type()) {
+            Lookup::Forward => true,
+            Lookup::Local(local) => local.chase.is_some() && query.query_type() != RecordType::CNAME,
+        }
+    }
 }
 
 #[async_trait]

@@ -34,6 +34,7 @@ mod error;
 mod forward;
 mod handler;
 mod server;
+mod udp;
 mod zone;
 
 pub use config::DnsConfig;

@@ -55,21 +55,26 @@ impl DnsServer {
         let _entered = runtime.enter();
         let forwarder = Forwarder::new(&config.upstreams, config.upstream_timeout).map(Arc::new);
         let handler = Handler { zone: Arc::clone(&zone), forwarder };
-        let mut server = hickory_server::ServerFuture::new(handler);
+        // UDP: our own receive loops (udp.rs); TCP: hickory's ServerFuture.
+        let mut tcp_server = hickory_server::ServerFuture::new(handler.clone());
+        let cancel = tcp_server.shutdown_token().clone();
+        let handler = Arc::new(handler);
+        let span = info_span!("dns", domain = %domain, listen = ?local_addrs);
+        let mut tasks = JoinSet::new();
         for Bound { udp, tcp, local } in sockets {
             let bind_error = |protocol| move |source| DnsError::Bind { addr: local, protocol, source };
-            for udp in udp {
-                server.register_socket_std(udp).map_err(bind_error("udp"))?;
+            for socket in udp {
+                socket.set_nonblocking(true).map_err(bind_error("udp"))?;
+                let socket = tokio::net::UdpSocket::from_std(socket).map_err(bind_error("udp"))?;
+                let serve = crate::udp::serve(socket, Arc::clone(&handler), cancel.clone());
+                tasks.spawn_on(serve.instrument(span.clone()), &runtime);
             }
-            server.register_listener_std(tcp, TCP_IDLE_TIMEOUT).map_err(bind_error("tcp"))?;
+            tcp_server.register_listener_std(tcp, TCP_IDLE_TIMEOUT).map_err(bind_error("tcp"))?;
         }
-        let cancel = server.shutdown_token().clone();
-        let mut tasks = JoinSet::new();
-        let span = info_span!("dns", domain = %domain, listen = ?local_addrs);
         tasks.spawn_on(
             async move {
-                if let Err(error) = server.block_until_done().await {
-                    warn!(%error, "the dns server stopped");
+                if let Err(error) = tcp_server.block_until_done().await {
+                    warn!(%error, "the dns server's tcp listeners stopped");
                 }
             }
             .instrument(span),

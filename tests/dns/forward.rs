@@ -93,3 +93,20 @@ async fn without_upstreams_other_names_are_refused() {
     assert_eq!(response.response_code(), ResponseCode::Refused);
     assert!(!response.header().recursion_available());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_upstream_does_not_hold_up_cluster_names() {
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let dns = start(cluster(), vec![silent.local_addr().unwrap()]);
+    let mut waiting = TestClient::udp(addr(&dns)).await;
+    let mut client = TestClient::udp(addr(&dns)).await;
+    let forwarded = tokio::spawn(async move { waiting.query("example.test.", RecordType::A).await.response_code() });
+    // While that waits for upstream (1 s), cluster names answer at once.
+    let started = Instant::now();
+    for _ in 0..20 {
+        let response = client.query("web.default.svc.cluster.local.", RecordType::A).await;
+        assert_eq!(response.answers().len(), 1);
+    }
+    assert!(started.elapsed() < Duration::from_millis(500), "took {:?}", started.elapsed());
+    assert_eq!(forwarded.await.unwrap(), ResponseCode::ServFail);
+}

@@ -93,6 +93,10 @@ async fn malformed_and_unsupported_requests_get_an_error_not_silence() {
     message.add_query(Query::query(name("cluster.local."), RecordType::SOA));
     let (response, _) = raw_udp_message(addr(&dns), &message.to_vec().unwrap()).await;
     assert_eq!(response.response_code(), ResponseCode::NotImp);
+    // A header that promises a question the message does not hold.
+    let header = [0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    let (response, _) = raw_udp_message(addr(&dns), &header).await;
+    assert_eq!((response.id(), response.response_code()), (0x1234, ResponseCode::FormErr));
     // The server still answers afterwards.
     let mut client = TestClient::udp(addr(&dns)).await;
     assert_eq!(client.query("web.default.svc.cluster.local.", RecordType::A).await.answers().len(), 1);
