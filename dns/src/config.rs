@@ -16,7 +16,7 @@ pub struct DnsConfig {
     /// [`DnsHandle::local_addrs`]: crate::DnsHandle::local_addrs
     pub listen: Vec<SocketAddr>,
     /// Servers to forward names outside the cluster domain to. With none,
-    /// such names are answered SERVFAIL.
+    /// such names are answered REFUSED.
     pub upstreams: Vec<SocketAddr>,
     /// The cluster domain, `cluster.local` by default.
     pub domain: String,
