@@ -36,21 +36,25 @@ pub(crate) struct Handler {
 }
 
 impl Handler {
-    /// Whether answering `request` waits for upstream (a forwarded name,
-    /// or an ExternalName target to complete); every other answer is ready
-    /// without waiting.
-    pub(crate) fn needs_upstream(&self, request: &Request) -> bool {
+    /// Whether answering `request` from `zone` waits for upstream (a
+    /// forwarded name, or an ExternalName target to complete); every other
+    /// answer is ready without waiting.
+    pub(crate) fn needs_upstream(&self, zone: &Zone, request: &Request) -> bool {
         let (Some(_), [query]) = (&self.forwarder, request.queries()) else { return false };
-        match self.zone.load().lookup(query.name(), query.query_type()) {
+        match zone.lookup(query.name(), query.query_type()) {
             Lookup::Forward => true,
             Lookup::Local(local) => local.chase.is_some() && query.query_type() != RecordType::CNAME,
         }
     }
-}
 
-#[async_trait]
-impl RequestHandler for Handler {
-    async fn handle_request<R: ResponseHandler>(&self, request: &Request, mut response_handle: R) -> ResponseInfo {
+    /// Answers `request` from the snapshot `zone` (the one the caller
+    /// decided with, so that a swap in between cannot change the decision).
+    pub(crate) async fn answer<R: ResponseHandler>(
+        &self,
+        zone: &Zone,
+        request: &Request,
+        mut response_handle: R,
+    ) -> ResponseInfo {
         let mut header = Header::response_from_request(request.header());
         header.set_recursion_available(self.forwarder.is_some());
         let mut limit = (request.protocol() == Protocol::Udp).then_some(CLASSIC_UDP_PAYLOAD);
@@ -90,7 +94,6 @@ impl RequestHandler for Handler {
             return send(&mut response_handle, builder().build_no_records(refuse(ResponseCode::Refused))).await;
         }
 
-        let zone = self.zone.load_full();
         match zone.lookup(query.name(), query.query_type()) {
             Lookup::Local(local) => {
                 header.set_authoritative(true);
@@ -126,6 +129,14 @@ impl RequestHandler for Handler {
                 respond(&mut response_handle, builder, header, sections, limit).await
             }
         }
+    }
+}
+
+#[async_trait]
+impl RequestHandler for Handler {
+    async fn handle_request<R: ResponseHandler>(&self, request: &Request, response_handle: R) -> ResponseInfo {
+        let zone = self.zone.load_full();
+        self.answer(&zone, request, response_handle).await
     }
 }
 

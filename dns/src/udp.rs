@@ -19,7 +19,7 @@ use hickory_proto::rr::Record;
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
 use hickory_proto::xfer::Protocol;
 use hickory_server::authority::{MessageRequest, MessageResponse};
-use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::server::{Request, ResponseHandler, ResponseInfo};
 use tokio::net::UdpSocket;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -68,12 +68,13 @@ pub(crate) async fn serve(socket: UdpSocket, handler: Arc<Handler>, cancel: Canc
         }
         let request = Request::new(message, src, Protocol::Udp);
         let response = UdpResponse { socket: Arc::clone(&socket), dst: src };
-        if !handler.needs_upstream(&request) {
-            handler.handle_request(&request, response).await;
+        let zone = handler.zone.load_full();
+        if !handler.needs_upstream(&zone, &request) {
+            handler.answer(&zone, &request, response).await;
         } else if forwards.len() < MAX_FORWARDS_IN_FLIGHT {
             let handler = Arc::clone(&handler);
             forwards.spawn(async move {
-                handler.handle_request(&request, response).await;
+                handler.answer(&zone, &request, response).await;
             });
         } else {
             warn!(%src, "too many queries waiting for upstream");
