@@ -16,6 +16,10 @@ done
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
 command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
+# DNS tests ask the server with Debian's dig; the DNS benchmark
+# (bench/dns.sh) drives it with dnsperf.
+command -v dig >/dev/null 2>&1 || need+=(bind9-dnsutils)
+command -v dnsperf >/dev/null 2>&1 || need+=(dnsperf)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
