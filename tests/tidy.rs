@@ -34,8 +34,10 @@ fn every_crate_is_in_the_architecture_code_map() {
 
 #[test]
 fn every_rust_file_says_what_it_is_for() {
+    let manifest = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    let members = manifest.split("members = [").nth(1).unwrap().split(']').next().unwrap().to_owned();
     let mut files = Vec::new();
-    for dir in ["model", "manifest", "schemas", "validate", "diff", "daemon", "runtime", "image", "dns", "tests"] {
+    for dir in members.split(',').map(|m| m.trim().trim_matches('"')).filter(|m| !m.is_empty()).chain(["tests"]) {
         rust_files(&root().join(dir), &mut files);
     }
     assert!(!files.is_empty());
