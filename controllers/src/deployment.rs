@@ -207,7 +207,11 @@ impl Rollout<'_> {
         let uid = self.uid();
         let mut adopt = Batch::new();
         let mut owned = Vec::new();
-        for rs in self.store().list_as::<ReplicaSet>(Some(&self.key.namespace)) {
+        for value in self.store().list("ReplicaSet", Some(&self.key.namespace)).0 {
+            if owner::controller_of(&value).is_some_and(|c| c.uid != uid) {
+                continue;
+            }
+            let Ok(rs) = serde_json::from_value::<ReplicaSet>((*value).clone()) else { continue };
             match owner::controller_of_meta(&rs.metadata) {
                 Some(o) if o.uid == uid => owned.push(Owned { rs }),
                 None => {

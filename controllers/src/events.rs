@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::context::{Clock, rfc3339};
 
 /// Events kept before the oldest are removed.
-const MAX_EVENTS: usize = 2000;
+const MAX_EVENTS: usize = 1000;
 /// How long repeats aggregate into one event.
 const AGGREGATE: Duration = Duration::from_secs(600);
 

@@ -11,7 +11,7 @@ use driftless_model::k8s_openapi::api::apps::v1::ReplicaSet;
 use driftless_model::k8s_openapi::api::core::v1::{Pod, PodTemplateSpec, ReplicationController};
 use driftless_model::k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use driftless_model::selector;
-use driftless_store::{Batch, Key, Op, Store, StoreExt, WatchEvent, to_value};
+use driftless_store::{Batch, Key, Op, Store, WatchEvent, to_value};
 use serde_json::{Value, json};
 
 use crate::events::EventType;
@@ -156,7 +156,14 @@ impl Reconciler for ReplicaSetController {
         // Claim: pods this object controls, plus matching orphans.
         let mut batch = Batch::new();
         let mut owned: Vec<Pod> = Vec::new();
-        for pod in store.list_as::<Pod>(Some(namespace)) {
+        for value in store.list("Pod", Some(namespace)).0 {
+            // Only pods this object controls, or orphans it may adopt, are
+            // worth parsing.
+            let controller = owner::controller_of(&value);
+            if controller.as_ref().is_some_and(|c| c.uid != uid) {
+                continue;
+            }
+            let Ok(pod) = serde_json::from_value::<Pod>((*value).clone()) else { continue };
             let labels = pod.metadata.labels.clone().unwrap_or_default();
             match owner::controller_of_meta(&pod.metadata) {
                 Some(reference) if reference.uid == uid => {

@@ -134,8 +134,10 @@ impl Set<'_> {
         // name of the set).
         let mut by_ordinal: BTreeMap<u32, Pod> = BTreeMap::new();
         let mut adopt = Batch::new();
-        for pod in self.store().list_as::<Pod>(Some(&self.key.namespace)) {
-            let Some(n) = pod.metadata.name.as_deref().and_then(|p| ordinal(&self.name, p)) else { continue };
+        for value in self.store().list("Pod", Some(&self.key.namespace)).0 {
+            let named = value.pointer("/metadata/name").and_then(Value::as_str).and_then(|p| ordinal(&self.name, p));
+            let Some(n) = named else { continue };
+            let Ok(pod) = serde_json::from_value::<Pod>((*value).clone()) else { continue };
             match owner::controller_of_meta(&pod.metadata) {
                 Some(o) if o.uid == self.uid => {
                     by_ordinal.insert(n, pod);

@@ -157,9 +157,13 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
     let _ = tokio::task::spawn_blocking(move || sync_thread.join()).await;
     let _ = std::fs::remove_file(&socket);
     // Dropping the node leaves its pods running (only stop_pod stops one).
-    drop(kubelet);
-    drop(shared);
-    drop(node);
+    // It owns a runtime for netlink, which may not be dropped here.
+    let _ = tokio::task::spawn_blocking(move || {
+        drop(kubelet);
+        drop(shared);
+        drop(node);
+    })
+    .await;
     Ok(())
 }
 

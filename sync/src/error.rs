@@ -11,6 +11,14 @@ pub enum SyncError {
     /// Git failed (open, fetch, write the ledger).
     #[error("git: {0}")]
     Git(#[from] git2::Error),
+    /// Fetching from the remote failed.
+    #[error("fetching {repo}: {message}")]
+    Fetch {
+        /// The repository.
+        repo: String,
+        /// What git said.
+        message: String,
+    },
     /// The watched branch does not exist.
     #[error("branch {branch:?} not found in {repo}")]
     NoBranch {

@@ -104,14 +104,28 @@ impl Source {
     }
 
     /// Fetches the branch from a remote (nothing for a local source).
+    ///
+    /// Through the `git` command rather than libgit2: it speaks every
+    /// transport users have set up (https with their credential helpers,
+    /// ssh with their keys and known hosts, `file://`), and it keeps a TLS
+    /// library out of the daemon, whose memory is measured.
     pub fn fetch(&self) -> Result<(), SyncError> {
         if !self.remote {
             return Ok(());
         }
-        let repo = Repository::open_bare(&self.local)?;
-        let mut remote = repo.find_remote("origin")?;
         let refspec = format!("+refs/heads/{0}:refs/remotes/origin/{0}", self.branch);
-        remote.fetch(&[refspec.as_str()], None, None)?;
+        let output = std::process::Command::new("git")
+            .arg("--git-dir")
+            .arg(&self.local)
+            .args(["fetch", "--quiet", "--no-tags", "--prune", "origin", &refspec])
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|source| SyncError::Io { path: "git fetch".into(), source })?;
+        if !output.status.success() {
+            let message = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+            return Err(SyncError::Fetch { repo: self.config.repo.clone(), message });
+        }
         Ok(())
     }
 

@@ -1,7 +1,7 @@
 //! `driftless image`: the node's image store, from the command line.
 //!
-//! Works on the store directly for now; once the daemon runs, these go
-//! through its API so that an image in use cannot be removed under it.
+//! While a daemon runs on the data folder, these go through its API (the
+//! daemon owns the store then); otherwise they work on the store directly.
 
 use std::process::ExitCode;
 
@@ -10,8 +10,32 @@ use driftless_image::{ImageStore, PullOptions};
 use crate::CommandError;
 use crate::cli::ImageCommand;
 
+/// The daemon on `data_dir`, if one answers there.
+fn daemon(data_dir: &std::path::Path) -> Option<driftless_api::Client> {
+    let socket = data_dir.join(driftless_api::SOCKET);
+    if !socket.exists() {
+        return None;
+    }
+    let client = driftless_api::Client::new(driftless_api::client::Endpoint::Unix(socket));
+    let probe = client.clone();
+    crate::connect::block_on(async move { Ok(probe.get_text("/healthz").await.is_ok()) }).ok().filter(|up| *up).map(|_| client)
+}
+
+fn via_daemon(client: driftless_api::Client, path: &str, body: serde_json::Value) -> Result<serde_json::Value, CommandError> {
+    crate::connect::block_on(async move {
+        let result = if body.is_null() { client.get(path).await } else { client.post(path, &body).await };
+        result.map_err(super::get::client_error)
+    })
+}
+
 /// Runs one image subcommand.
 pub fn run(command: &ImageCommand) -> Result<ExitCode, CommandError> {
+    let data_dir = match command {
+        ImageCommand::Import { data, .. } | ImageCommand::Pull { data, .. } | ImageCommand::Ls { data } | ImageCommand::Rm { data, .. } => &data.data_dir,
+    };
+    if let Some(client) = daemon(data_dir) {
+        return run_via_daemon(command, client);
+    }
     match command {
         ImageCommand::Import { path, name, data } => {
             let store = ImageStore::open(&data.data_dir)?;
@@ -20,17 +44,7 @@ pub fn run(command: &ImageCommand) -> Result<ExitCode, CommandError> {
             }
         }
         ImageCommand::Pull { reference, insecure_registries, username, password_stdin, data } => {
-            let credentials = match (username, password_stdin) {
-                (Some(user), true) => {
-                    let mut password = String::new();
-                    std::io::stdin()
-                        .read_line(&mut password)
-                        .map_err(|source| CommandError::Io { path: "<stdin>".into(), source })?;
-                    Some((user.clone(), password.trim_end_matches(['\n', '\r']).to_owned()))
-                }
-                (Some(user), false) => Some((user.clone(), String::new())),
-                (None, _) => None,
-            };
+            let credentials = read_password(username, *password_stdin)?;
             let options = PullOptions { insecure_registries: insecure_registries.clone(), credentials };
             let store = ImageStore::open(&data.data_dir)?;
             eprintln!("pulling {reference}...");
@@ -56,6 +70,65 @@ pub fn run(command: &ImageCommand) -> Result<ExitCode, CommandError> {
         ImageCommand::Rm { reference, data } => {
             let store = ImageStore::open(&data.data_dir)?;
             store.remove(reference)?;
+            println!("removed {reference}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_password(username: &Option<String>, password_stdin: bool) -> Result<Option<(String, String)>, CommandError> {
+    Ok(match (username, password_stdin) {
+        (Some(user), true) => {
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password).map_err(|source| CommandError::Io { path: "<stdin>".into(), source })?;
+            Some((user.clone(), password.trim_end_matches(['\n', '\r']).to_owned()))
+        }
+        (Some(user), false) => Some((user.clone(), String::new())),
+        (None, _) => None,
+    })
+}
+
+fn run_via_daemon(command: &ImageCommand, client: driftless_api::Client) -> Result<ExitCode, CommandError> {
+    use serde_json::{Value, json};
+    match command {
+        ImageCommand::Import { path, name, .. } => {
+            let path = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+            let out = via_daemon(client, "/driftless/v1/images/import", json!({"path": path, "name": name}))?;
+            for reference in out["imported"].as_array().into_iter().flatten() {
+                println!("imported {}", reference.as_str().unwrap_or(""));
+            }
+        }
+        ImageCommand::Pull { reference, insecure_registries, username, password_stdin, .. } => {
+            let credentials = read_password(username, *password_stdin)?;
+            eprintln!("pulling {reference} (through the daemon)...");
+            let body = json!({
+                "reference": reference, "insecure_registries": insecure_registries,
+                "username": credentials.as_ref().map(|c| &c.0), "password": credentials.as_ref().map(|c| &c.1),
+            });
+            let out = via_daemon(client, "/driftless/v1/images/pull", body)?;
+            println!("pulled {}", out["pulled"].as_str().unwrap_or(""));
+        }
+        ImageCommand::Ls { .. } => {
+            let out = via_daemon(client, "/driftless/v1/images", Value::Null)?;
+            let images = out["images"].as_array().cloned().unwrap_or_default();
+            let s = |v: &Value| v.as_str().unwrap_or("").to_owned();
+            let width = images.iter().map(|i| s(&i["reference"]).len()).max().unwrap_or(0).max("REFERENCE".len());
+            println!("{:<width$}  {:<19}  {:>9}  CREATED", "REFERENCE", "DIGEST", "SIZE");
+            for image in images {
+                let digest = s(&image["digest"]);
+                let digest = digest.strip_prefix("sha256:").unwrap_or(&digest).to_owned();
+                let created = s(&image["created"]);
+                println!(
+                    "{:<width$}  sha256:{:<12}  {:>9}  {}",
+                    s(&image["reference"]),
+                    &digest[..digest.len().min(12)],
+                    human_size(image["size"].as_u64().unwrap_or(0)),
+                    if created.is_empty() { "-".to_owned() } else { created },
+                );
+            }
+        }
+        ImageCommand::Rm { reference, .. } => {
+            via_daemon(client, "/driftless/v1/images/remove", json!({"reference": reference}))?;
             println!("removed {reference}");
         }
     }

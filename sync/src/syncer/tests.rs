@@ -120,3 +120,32 @@ fn a_ledger_entry_interrupted_by_a_kill_is_written_on_the_next_step() {
     assert_eq!(entries[0].synced_at, 42);
     assert!(Syncer::status(&*store).pending.is_none());
 }
+
+#[test]
+fn a_remote_repository_is_fetched_into_a_mirror() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    let remote = dir.path().join("remote.git");
+    std::fs::create_dir_all(&work).unwrap();
+    git(&work, &["init", "-q"]);
+    commit(&work, "apps/web.yaml", CONFIG, "add web");
+    git(dir.path(), &["clone", "-q", "--bare", work.to_str().unwrap(), remote.to_str().unwrap()]);
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory());
+    let url = format!("file://{}", remote.display());
+    let source = Source::open(SourceConfig { repo: url, branch: Some("main".into()), path: "apps".into(), mirror_dir: dir.path().join("mirror") }).unwrap();
+    assert!(source.is_remote());
+    let events = Arc::new(Recorder::new(store.clone(), Arc::new(SystemClock), "sync", "test"));
+    let syncer = Syncer::new(source, store.clone(), events, false, Duration::from_secs(1));
+    assert!(matches!(syncer.sync_once().unwrap(), Outcome::Applied { .. }));
+    // A push to the remote reaches the store on the next fetch.
+    commit(&work, "apps/web.yaml", &CONFIG.replace("hello", "pushed"), "change");
+    git(&work, &["push", "-q", remote.to_str().unwrap(), "main"]);
+    assert!(matches!(syncer.sync_once().unwrap(), Outcome::Applied { .. }));
+    assert_eq!(store.get(&Key::new("ConfigMap", "default", "web")).unwrap()["data"]["greeting"], "pushed");
+    // The ledger lives in the mirror; the remote is not written.
+    assert_eq!(ledger::read(&dir.path().join("mirror"), 10).unwrap().len(), 2);
+    assert!(ledger::read(&remote, 10).unwrap().is_empty());
+    // An unreachable remote is an error, not a refusal.
+    let gone = Source::open(SourceConfig { repo: "file:///nonexistent/repo.git".into(), branch: None, path: "".into(), mirror_dir: dir.path().join("m2") }).unwrap();
+    assert!(matches!(gone.fetch(), Err(SyncError::Fetch { .. })));
+}

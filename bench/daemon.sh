@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Control-plane benchmarks (issue 4), as root: commit -> all pods Ready for
+# 10 and 100 pods with the daemon's RSS (real containers, the real binary),
+# then the cost of an idle periodic resync with 1,000 objects.
+# Usage: bench/daemon.sh [RUNS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs="${1:-5}"
+./scripts/setup.sh
+./scripts/build-images.sh >/dev/null
+cargo build --release --locked -q -p driftless -p driftless-runtime --bins --examples
+cargo build --release --locked -q -p driftless-sync --example idle_resync
+echo "== commit to Ready (driftless up, $runs runs each)"
+target/release/examples/commit_to_ready "$runs"
+echo "== idle resync, 1,000 objects"
+target/release/examples/idle_resync 20

@@ -1,0 +1,163 @@
+//! Benchmark: from a `git commit` to every pod of a Deployment Ready, as a
+//! user waits for it, through the real `driftless up` binary; and the
+//! daemon's memory with those pods running.
+//!
+//! Usage (root): `commit_to_ready [RUNS]`, after `cargo build --release
+//! -p driftless -p driftless-runtime --examples`. For 10 and then 100
+//! replicas, each run starts from 0 replicas, commits the new count, and
+//! times until a watch of the pods shows them all Ready. The daemon's RSS
+//! is read from /proc with 100 pods Ready. Uses its own bridge, CIDRs and
+//! cgroup root, and removes everything with `driftless reset` at the end.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use driftless_api::Client;
+use driftless_api::client::Endpoint;
+use futures_util::StreamExt;
+use serde_json::Value;
+
+fn deployment(replicas: u32) -> String {
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: bench}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: bench}}}}
+  template:
+    metadata: {{labels: {{app: bench}}}}
+    spec:
+      terminationGracePeriodSeconds: 0
+      containers:
+      - name: c
+        image: busybox:1.35
+        imagePullPolicy: Never
+        command: [sleep, '3600']
+"
+    )
+}
+
+fn git(repo: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .args(["-c", "user.name=bench", "-c", "user.email=bench@localhost"])
+        .args(args)
+        .current_dir(repo)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "git {args:?}");
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// Waits until `n` pods are Ready (0: until none is left); the time it took.
+async fn wait_ready(client: &Client, n: usize, started: Instant) -> Duration {
+    let mut pods: std::collections::BTreeMap<String, bool> = Default::default();
+    let mut stream = client.stream("/api/v1/namespaces/default/pods?watch=1").await.unwrap();
+    let mut buffer = String::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while let Some(chunk) = stream.next().await {
+        buffer.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        while let Some(end) = buffer.find('\n') {
+            let line: String = buffer.drain(..=end).collect();
+            let event: Value = serde_json::from_str(&line).unwrap();
+            let pod = &event["object"];
+            let name = pod["metadata"]["name"].as_str().unwrap_or("").to_owned();
+            if event["type"] == "DELETED" {
+                pods.remove(&name);
+            } else {
+                let ready = pod["metadata"].get("deletionTimestamp").is_none()
+                    && pod["status"]["conditions"].as_array().is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"));
+                pods.insert(name, ready);
+            }
+            let done = if n == 0 { pods.is_empty() } else { pods.len() == n && pods.values().all(|r| *r) };
+            if done {
+                return started.elapsed();
+            }
+        }
+        assert!(Instant::now() < deadline, "timed out with {pods:?}");
+    }
+    panic!("watch ended");
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn main() {
+    let runs: usize = std::env::args().nth(1).and_then(|r| r.parse().ok()).unwrap_or(5);
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().and_then(Path::parent).unwrap().join("driftless");
+    assert!(bin.exists(), "build the binary first: cargo build --release -p driftless -p driftless-runtime");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let layout = root.join("target/images/busybox-1.35");
+    assert!(layout.exists(), "run scripts/build-images.sh first");
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, data) = (dir.path().join("repo"), dir.path().join("data"));
+    std::fs::create_dir_all(repo.join("apps")).unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    std::fs::write(repo.join("apps/bench.yaml"), deployment(0)).unwrap();
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "0 replicas"]);
+    let status = Command::new(&bin).args(["image", "import"]).arg(&layout).args(["--name", "busybox", "--data-dir"]).arg(&data).stdout(Stdio::null()).status().unwrap();
+    assert!(status.success());
+    let mut daemon = Command::new(&bin)
+        .args(["up", "--repo"])
+        .arg(&repo)
+        .args(["--path", "apps", "--data-dir"])
+        .arg(&data)
+        .args(["--bridge", "dlbench0", "--pod-cidr", "10.247.0.0/24", "--service-cidr", "10.100.0.0/24", "--cluster-dns", "10.100.0.10"])
+        .args(["--cgroup-root", "/driftless-bench"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let client = Client::new(Endpoint::Unix(data.join(driftless_api::SOCKET)));
+    runtime.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while client.get_text("/healthz").await.is_err() {
+            assert!(Instant::now() < deadline, "the daemon did not come up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    println!("| replicas | runs | min | p50 | max | daemon RSS with them Ready |");
+    println!("|---|---|---|---|---|---|");
+    let mut commit = 1;
+    for n in [10u32, 100] {
+        let mut times = Vec::new();
+        let mut rss = 0;
+        for _ in 0..runs {
+            std::fs::write(repo.join("apps/bench.yaml"), deployment(n)).unwrap();
+            let started = Instant::now();
+            git(&repo, &["commit", "-q", "-am", &format!("commit {commit}: {n} replicas")]);
+            commit += 1;
+            let took = runtime.block_on(wait_ready(&client, n as usize, started));
+            times.push(took);
+            let now = rss_kib(daemon.id());
+            rss = rss.max(now);
+            eprintln!("{n} replicas: {took:?}, daemon RSS {:.1} MiB", now as f64 / 1024.0);
+            std::fs::write(repo.join("apps/bench.yaml"), deployment(0)).unwrap();
+            git(&repo, &["commit", "-q", "-am", &format!("commit {commit}: 0 replicas")]);
+            commit += 1;
+            runtime.block_on(wait_ready(&client, 0, Instant::now()));
+        }
+        times.sort();
+        println!(
+            "| {n} | {runs} | {:.0} ms | {:.0} ms | {:.0} ms | {:.1} MiB |",
+            times[0].as_secs_f64() * 1000.0,
+            percentile(&times, 0.5).as_secs_f64() * 1000.0,
+            times[times.len() - 1].as_secs_f64() * 1000.0,
+            rss as f64 / 1024.0
+        );
+    }
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    let status = Command::new(&bin).args(["reset", "--purge", "--data-dir"]).arg(&data).stderr(Stdio::null()).status().unwrap();
+    assert!(status.success(), "reset");
+}
