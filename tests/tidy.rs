@@ -35,7 +35,7 @@ fn every_crate_is_in_the_architecture_code_map() {
 #[test]
 fn every_rust_file_says_what_it_is_for() {
     let mut files = Vec::new();
-    for dir in ["model", "manifest", "schemas", "validate", "diff", "daemon", "runtime", "image", "tests"] {
+    for dir in ["model", "manifest", "schemas", "validate", "diff", "daemon", "runtime", "image", "proxy", "tests"] {
         rust_files(&root().join(dir), &mut files);
     }
     assert!(!files.is_empty());
