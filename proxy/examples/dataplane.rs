@@ -37,6 +37,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "kernel" => {
             let mut config = ProxyConfig::new(get("service_cidr")?.parse()?, get("pod_cidr")?.parse()?, get("bridge")?);
             config.table = get("table").unwrap_or_else(|_| "driftless_bench".into());
+            if let Ok(addresses) = get("node_addresses") {
+                config.node_addresses = addresses.split(',').map(str::parse).collect::<Result<_, _>>()?;
+            }
             let mut proxy = Proxy::start(config)?;
             let port = ServicePort {
                 name: "bench/web:http".into(),
@@ -71,7 +74,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Ok::<_, std::io::Error>(())
             })?;
         }
-        "apply-latency" => apply_latency(get("service_cidr")?.parse()?, get("pod_cidr")?.parse()?, &get("bridge")?)?,
+        "apply-latency" => {
+            let mut config = ProxyConfig::new(get("service_cidr")?.parse()?, get("pod_cidr")?.parse()?, get("bridge")?);
+            config.table = "driftless_bench_apply".into();
+            if let Ok(nft) = get("nft") {
+                config.nft = nft.into();
+            }
+            let sizes: Vec<usize> = get("sizes").unwrap_or_else(|_| "10,100,1000,5000".into()).split(',').map(str::parse).collect::<Result<_, _>>()?;
+            apply_latency(config, &sizes)?;
+        }
         other => return Err(format!("unknown mode {other}").into()),
     }
     Ok(())
@@ -139,14 +150,12 @@ async fn pump(from: &TcpStream, to: &TcpStream) -> std::io::Result<()> {
 
 // === apply latency ===
 
-fn apply_latency(service_cidr: ipnet::Ipv4Net, pod_cidr: ipnet::Ipv4Net, bridge: &str) -> Result<(), Box<dyn std::error::Error>> {
-    let mut config = ProxyConfig::new(service_cidr, pod_cidr, bridge);
-    config.table = "driftless_bench_apply".into();
-    let hosts: Vec<_> = service_cidr.hosts().collect();
-    let pods: Vec<_> = pod_cidr.hosts().skip(1).collect();
+fn apply_latency(config: ProxyConfig, sizes: &[usize]) -> Result<(), Box<dyn std::error::Error>> {
+    let hosts: Vec<_> = config.service_cidr.hosts().collect();
+    let pods: Vec<_> = config.pod_cidr.hosts().skip(1).collect();
     println!("| service ports (3 backends each) | first apply | one port's backends changed | unchanged (no nft run) |");
     println!("|---|---|---|---|");
-    for n in [10usize, 100, 1000, 5000] {
+    for &n in sizes {
         let mut proxy = Proxy::start(config.clone())?;
         let mut ports: Vec<ServicePort> = (0..n)
             .map(|i| ServicePort {

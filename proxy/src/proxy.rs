@@ -65,19 +65,26 @@ impl Proxy {
 
     /// Makes the node serve exactly `table`: level-triggered and
     /// idempotent. A refused table changes nothing. Only chains that
-    /// changed are rewritten, in one atomic transaction; open connections
-    /// keep their backend (conntrack holds them), new ones see the table.
+    /// changed are rewritten, in one atomic transaction (new, still empty
+    /// chains and sets are created just before it: see
+    /// `rules::additions`); open connections keep their backend (conntrack
+    /// holds them), new ones see the table.
     pub fn apply(&mut self, table: &ServiceTable) -> Result<(), ProxyError> {
         let bounds = Bounds { service_cidr: self.config.service_cidr, pod_cidr: self.config.pod_cidr, node_addresses: &self.config.node_addresses };
         let ports = table::check(table, &bounds)?;
         routes::verify(&self.config)?;
         self.hairpin.ensure(&self.config.bridge)?;
         let desired = rules::ruleset(&self.config, &ports);
+        let started = Instant::now();
+        let (additions, staged) = rules::additions(&self.config.table, &self.installed, &desired);
+        if let Some(batch) = additions {
+            nft::run(&self.config.nft, &batch)?;
+            self.installed = staged;
+        }
         let Some(batch) = rules::transaction(&self.config.table, &self.installed, &desired) else {
             debug!(ports = ports.len(), "service table unchanged");
             return Ok(());
         };
-        let started = Instant::now();
         nft::run(&self.config.nft, &batch)?;
         let commands = batch["nftables"].as_array().map_or(0, Vec::len);
         self.installed = desired;

@@ -36,7 +36,7 @@ use crate::config::ProxyConfig;
 use crate::table::{CheckedPort, Protocol};
 use expr::*;
 
-pub(crate) use transaction::{shutdown, start, transaction, udp_timeout};
+pub(crate) use transaction::{additions, shutdown, start, transaction, udp_timeout};
 
 /// The conntrack timeout policy UDP service flows get.
 pub(crate) const UDP_TIMEOUT: &str = "udp-idle";

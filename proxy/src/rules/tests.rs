@@ -157,3 +157,19 @@ fn affinity_sets_outlive_applies_but_not_their_port() {
     assert_eq!(cmds.iter().filter(|c| c.starts_with("delete set")).count(), 2);
     assert_eq!(commands(&shutdown("t")), ["delete table t"]);
 }
+
+#[test]
+fn new_chains_and_sets_come_first_in_a_batch_of_their_own() {
+    let before = ruleset(&config(), &[]);
+    let sticky = CheckedPort { affinity_secs: Some(10), ..web() };
+    let after = ruleset(&config(), std::slice::from_ref(&sticky));
+    let (batch, staged) = additions("t", &before, &after);
+    let cmds = commands(&batch.unwrap());
+    assert_eq!(cmds.iter().filter(|c| c.starts_with("add chain ")).count(), 3, "{cmds:#?}");
+    assert_eq!(cmds.iter().filter(|c| c.starts_with("add set ")).count(), 2, "{cmds:#?}");
+    assert!(!cmds.iter().any(|c| c.starts_with("add rule")), "{cmds:#?}");
+    // What is left creates nothing: every rule lands in a chain that exists.
+    let rest = commands(&transaction("t", &staged, &after).unwrap());
+    assert!(rest.iter().all(|c| c.starts_with("add rule") || c.starts_with("flush chain")), "{rest:#?}");
+    assert!(additions("t", &after, &after).0.is_none());
+}

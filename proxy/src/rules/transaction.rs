@@ -115,6 +115,34 @@ fn values(objects: Vec<NfObject<'static>>) -> Vec<Value> {
     objects.into_iter().map(|o| serde_json::to_value(o).expect("nftables objects serialize")).collect()
 }
 
+/// The chains and sets `desired` adds, as a batch of their own, and what
+/// the table holds once it is applied (the new chains empty).
+///
+/// Why apart: rules that refer to a chain or set created in the same batch
+/// refer to it by transaction id, and the kernel finds an id by walking the
+/// batch, so one batch of n new chains costs O(n²) (a first apply of 3000
+/// ports took 8.5 s of kernel time, 5000 took 31 s). Created first, they
+/// are found by name. Empty chains nothing jumps to and unused sets change
+/// no packet's fate, so the apply stays atomic where it matters: the
+/// second batch.
+pub(crate) fn additions(table: &str, installed: &Ruleset, desired: &Ruleset) -> (Option<Value>, Ruleset) {
+    let mut staged = installed.clone();
+    let mut objects = Vec::new();
+    for (name, chain) in &desired.chains {
+        if !installed.chains.contains_key(name) {
+            objects.push(NfObject::CmdObject(NfCmd::Add(chain_object(table, name, chain))));
+            staged.chains.insert(name.clone(), Chain { hook: chain.hook, rules: Vec::new() });
+        }
+    }
+    for (name, &secs) in &desired.sets {
+        if installed.sets.get(name) != Some(&secs) {
+            objects.push(NfObject::CmdObject(NfCmd::Add(NfListObject::Set(Box::new(set_object(table, name, secs))))));
+            staged.sets.insert(name.clone(), secs);
+        }
+    }
+    ((!objects.is_empty()).then(|| document(values(objects))), staged)
+}
+
 /// The batch that brings `installed` to `desired`, or `None` if they agree.
 pub(crate) fn transaction(table: &str, installed: &Ruleset, desired: &Ruleset) -> Option<Value> {
     let objects = commands(table, installed, desired);
