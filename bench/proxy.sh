@@ -61,8 +61,11 @@ ip link add "$bridge" type bridge
 ip addr add "$gateway/25" dev "$bridge"
 ip link set "$bridge" up
 ip route add local "$service_cidr" dev lo table local
-ip route show dev "$bridge" | grep -q "^10.245.249.0/25" || { echo "pod CIDR not routed to $bridge" >&2; exit 1; }
-ip route show table local | grep -q "^local $service_cidr dev lo" || { echo "service CIDR not local" >&2; exit 1; }
+# (Read whole, then matched: `grep -q` closing a pipe early would fail
+# the pipeline under pipefail.)
+routes=$(ip route show dev "$bridge"); local_routes=$(ip route show table local)
+grep -q "^10.245.249.0/25" <<<"$routes" || { echo "pod CIDR not routed to $bridge" >&2; exit 1; }
+grep -q "^local $service_cidr dev lo" <<<"$local_routes" || { echo "service CIDR not local" >&2; exit 1; }
 
 ip netns add "$netns"
 ip link add "$veth" type veth peer name eth0 netns "$netns"
@@ -134,15 +137,22 @@ def us(t):
             return float(t[: -len(unit)]) * f
     raise ValueError(t)
 from statistics import median
-runs = {}
+# Rounds are paired: each target is compared with direct in its own round
+# (the machine's other load moves whole rounds), then the median is taken.
+rounds, current = [], {}
 for name, rps, p50, p99 in (l.split() for l in open(sys.argv[1])):
-    runs.setdefault(name, []).append((float(rps), us(p50), us(p99)))
-row = {name: tuple(median(r[i] for r in rs) for i in range(3)) for name, rs in runs.items()}
-d_rps, _, d_p99 = row["direct"]
-print(f"| target (median of {len(runs['direct'])} rounds) | requests/s | p50 | p99 | throughput vs direct | added p99 |")
+    if name == "direct" and current:
+        rounds.append(current)
+        current = {}
+    current[name] = (float(rps), us(p50), us(p99))
+rounds.append(current)
+print(f"| target ({len(rounds)} rounds, medians) | requests/s | p50 | p99 | throughput vs direct (min–max) | added p99 (min–max) |")
 print("|---|---|---|---|---|---|")
-for name, (rps, p50, p99) in row.items():
-    print(f"| {name} | {rps:,.0f} | {p50:.0f} µs | {p99:.0f} µs | {rps / d_rps:.1%} | {p99 - d_p99:+.0f} µs |")
+for name in rounds[0]:
+    rps, p50, p99 = (median(r[name][i] for r in rounds) for i in range(3))
+    ratios = [r[name][0] / r["direct"][0] for r in rounds]
+    added = [r[name][2] - r["direct"][2] for r in rounds]
+    print(f"| {name} | {rps:,.0f} | {p50:.0f} µs | {p99:.0f} µs | {median(ratios):.1%} ({min(ratios):.0%}–{max(ratios):.0%}) | {median(added):+.0f} µs ({min(added):+.0f}…{max(added):+.0f}) |")
 PY
 
 echo >&2
