@@ -1,6 +1,8 @@
-//! The service proxy end to end: real backends (busybox httpd, socat) in
-//! network namespaces on a bridge of each test's own, clients on the host
-//! and inside namespaces, the proxy's nftables table in the kernel.
+//! The service proxy end to end: real backends in network namespaces on a
+//! bridge of each test's own (busybox httpd and socat processes; UDP
+//! backends are sockets in the namespace served by a test thread, see
+//! `net::TestNet::udp_backend`), clients on the host and inside
+//! namespaces, the proxy's nftables table in the kernel.
 //!
 //! Needs root; CI runs as root. Network rule: traffic goes only to
 //! addresses a test assigned itself (its pod range 10.245.X.0/24, its
