@@ -20,6 +20,11 @@ command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
 # (bench/dns.sh) drives it with dnsperf.
 command -v dig >/dev/null 2>&1 || need+=(bind9-dnsutils)
 command -v dnsperf >/dev/null 2>&1 || need+=(dnsperf)
+# The service proxy programs nftables through `nft -j`; its tests run
+# backends under socat and use iproute2's `ip netns`.
+command -v nft >/dev/null 2>&1 || need+=(nftables)
+command -v socat >/dev/null 2>&1 || need+=(socat)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

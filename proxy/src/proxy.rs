@@ -1,0 +1,137 @@
+//! [`Proxy`]: the service proxy's life on a node: start (check routes,
+//! install the table and its guards, then turn on forwarding), apply
+//! tables, shut down (put settings back, remove the table).
+
+use std::time::Instant;
+
+use tracing::{debug, info, warn};
+
+use crate::config::ProxyConfig;
+use crate::error::ProxyError;
+use crate::rules::{self, Ruleset};
+use crate::table::{self, Bounds, ServiceTable};
+use crate::hairpin::Hairpin;
+use crate::{nft, routes, sysctl};
+
+/// The service proxy on one node: one nftables table it owns wholly.
+///
+/// Calls block (they run `nft` and read netlink, a few milliseconds); from
+/// async code call them on a blocking thread. One proxy per bridge.
+#[derive(Debug)]
+pub struct Proxy {
+    config: ProxyConfig,
+    installed: Ruleset,
+    changed: Vec<sysctl::Changed>,
+    hairpin: Hairpin,
+    running: bool,
+}
+
+impl Proxy {
+    /// Starts the proxy with no services.
+    ///
+    /// What it changes besides its table (all put back on shutdown):
+    /// `net.ipv4.conf.BRIDGE.forwarding=1` (pods reach services on other
+    /// pods), `net.ipv4.conf.BRIDGE.route_localnet=1` (loopback NodePorts
+    /// reach pods) and hairpin mode on the bridge's ports (see
+    /// `hairpin.rs`). Global settings (`net.ipv4.ip_forward`) are left alone.
+    ///
+    /// Refuses unless the pod CIDR is routed to the bridge and the service
+    /// CIDR is routed `local` on `lo`, and unless bridged traffic passes
+    /// through netfilter (`net.bridge.bridge-nf-call-iptables=1`; without
+    /// it, replies between pods on the bridge bypass un-DNAT). Then it
+    /// installs its table (replacing one a previous run left), with the
+    /// leak guard, and only then turns on `forwarding` and
+    /// `route_localnet` for the bridge alone.
+    pub fn start(config: ProxyConfig) -> Result<Proxy, ProxyError> {
+        config.check()?;
+        routes::verify(&config)?;
+        sysctl::require("net/bridge/bridge-nf-call-iptables", "1", "replies between pods on the bridge must be un-NATed")?;
+        let installed = rules::ruleset(&config, &[]);
+        nft::run(&config.nft, &rules::start(&config.table, &installed))?;
+        let mut proxy = Proxy { config, installed, changed: Vec::new(), hairpin: Hairpin::default(), running: true };
+        // Dropping `proxy` on an error below removes the table again.
+        let udp_secs = proxy.config.udp_idle_timeout.as_secs() as u32;
+        nft::run_text(&proxy.config.nft, &rules::udp_timeout(&proxy.config.table, udp_secs))?;
+        proxy.hairpin.ensure(&proxy.config.bridge)?;
+        let bridge = proxy.config.bridge.clone();
+        for (setting, why) in [("forwarding", "pods reach services on other pods"), ("route_localnet", "loopback NodePorts reach pods")] {
+            let changed = sysctl::set(&format!("net/ipv4/conf/{bridge}/{setting}"), "1")?;
+            debug!(%bridge, setting, why, "enabled for the bridge");
+            proxy.changed.extend(changed);
+        }
+        info!(table = %proxy.config.table, bridge = %proxy.config.bridge, service_cidr = %proxy.config.service_cidr, pod_cidr = %proxy.config.pod_cidr, "service proxy started");
+        Ok(proxy)
+    }
+
+    /// Makes the node serve exactly `table`: level-triggered and
+    /// idempotent. A refused table changes nothing. Only chains that
+    /// changed are rewritten, in one atomic transaction (new, still empty
+    /// chains and sets are created just before it: see
+    /// `rules::additions`); open connections keep their backend (conntrack
+    /// holds them), new ones see the table.
+    pub fn apply(&mut self, table: &ServiceTable) -> Result<(), ProxyError> {
+        let bounds = Bounds { service_cidr: self.config.service_cidr, pod_cidr: self.config.pod_cidr, node_addresses: &self.config.node_addresses };
+        let ports = table::check(table, &bounds)?;
+        routes::verify(&self.config)?;
+        self.hairpin.ensure(&self.config.bridge)?;
+        let desired = rules::ruleset(&self.config, &ports);
+        let started = Instant::now();
+        let (additions, staged) = rules::additions(&self.config.table, &self.installed, &desired);
+        if let Some(batch) = additions {
+            nft::run(&self.config.nft, &batch)?;
+            self.installed = staged;
+        }
+        let Some(batch) = rules::transaction(&self.config.table, &self.installed, &desired) else {
+            debug!(ports = ports.len(), "service table unchanged");
+            return Ok(());
+        };
+        nft::run(&self.config.nft, &batch)?;
+        let commands = batch["nftables"].as_array().map_or(0, Vec::len);
+        self.installed = desired;
+        info!(ports = ports.len(), commands, elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "service table applied");
+        Ok(())
+    }
+
+    /// The configuration it runs with.
+    pub fn config(&self) -> &ProxyConfig {
+        &self.config
+    }
+
+    /// Removes everything it installed: settings back as they were, then
+    /// the table. Dropping the proxy does the same, logging failures.
+    pub fn shutdown(mut self) -> Result<(), ProxyError> {
+        self.teardown()
+    }
+
+    fn teardown(&mut self) -> Result<(), ProxyError> {
+        if !std::mem::take(&mut self.running) {
+            return Ok(());
+        }
+        // Forwarding off first: the guard is still there while it goes.
+        let mut first: Option<ProxyError> = None;
+        for changed in self.changed.drain(..).rev() {
+            if let Err(error) = changed.restore() {
+                first.get_or_insert(error.into());
+            }
+        }
+        if let Err(error) = self.hairpin.restore() {
+            first.get_or_insert(error.into());
+        }
+        match nft::run(&self.config.nft, &rules::shutdown(&self.config.table)) {
+            Err(error) if !error.is_missing() => {
+                first.get_or_insert(error.into());
+            }
+            _ => {}
+        }
+        info!(table = %self.config.table, "service proxy stopped");
+        first.map_or(Ok(()), Err)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Err(error) = self.teardown() {
+            warn!(%error, table = %self.config.table, "service proxy cleanup failed");
+        }
+    }
+}

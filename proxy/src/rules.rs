@@ -1,0 +1,237 @@
+//! The nftables rule set for a service table, as a pure function: no
+//! kernel, no clock. [`ruleset`] says what the table must hold;
+//! `transaction` turns the difference from what it holds into one atomic
+//! `nft` batch.
+//!
+//! The shape follows kube-proxy's nftables mode:
+//!
+//! ```text
+//! table ip driftless {
+//!   chain ct-prerouting/ct-output     { UDP frontends: ct timeout set "udp-idle" }
+//!   chain nat-prerouting/nat-output   { jump services }
+//!   chain services { ip daddr . meta l4proto . th dport vmap { F . tcp . P : goto svc-… } }
+//!   chain svc-…    { ip saddr != POD_CIDR jump mark-for-masquerade
+//!                    ip saddr @aff-…(ep) goto ep-…      # sessionAffinity
+//!                    numgen inc mod N vmap { 0 : goto ep-…, … } }
+//!   chain ep-…     { ip saddr EP_IP jump mark-for-masquerade   # hairpin
+//!                    update @aff-… { ip saddr }
+//!                    meta l4proto tcp dnat to EP_IP:PORT }
+//!   chain nat-postrouting { marked: clear the mark, masquerade fully-random }
+//!   chain filter-input   { loopback guard; no-endpoint frontends: reject }
+//!   chain filter-forward { leak guard }   chain filter-output { leak guard }
+//! }
+//! ```
+
+mod expr;
+mod names;
+mod transaction;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddrV4;
+
+use nftables::expr::MetaKey;
+use nftables::types::{NfChainType, NfHook};
+
+use crate::config::ProxyConfig;
+use crate::table::{CheckedPort, Protocol};
+use expr::*;
+
+pub(crate) use transaction::{additions, shutdown, start, transaction, udp_timeout};
+
+/// The conntrack timeout policy UDP service flows get.
+pub(crate) const UDP_TIMEOUT: &str = "udp-idle";
+/// The chain that marks a packet for masquerading.
+pub(crate) const MARK_FOR_MASQUERADE: &str = "mark-for-masquerade";
+/// The chain that dispatches frontends to services.
+pub(crate) const SERVICES: &str = "services";
+/// The base chain that refuses traffic for frontends without endpoints.
+pub(crate) const FILTER_INPUT: &str = "filter-input";
+/// The base chain holding the forward leak guard.
+pub(crate) const FILTER_FORWARD: &str = "filter-forward";
+
+/// Where a base chain hooks into the kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Hook {
+    pub(crate) kind: NfChainType,
+    pub(crate) hook: NfHook,
+    pub(crate) priority: i32,
+}
+
+/// One rule: statements and an optional comment.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Rule {
+    pub(crate) statements: Vec<Stmt>,
+    pub(crate) comment: Option<String>,
+}
+
+impl Rule {
+    fn new(statements: Vec<Stmt>) -> Rule {
+        Rule { statements, comment: None }
+    }
+
+    fn commented(statements: Vec<Stmt>, comment: &str) -> Rule {
+        Rule { statements, comment: Some(names::comment(comment)) }
+    }
+}
+
+/// One chain: a base chain has a hook.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Chain {
+    pub(crate) hook: Option<Hook>,
+    pub(crate) rules: Vec<Rule>,
+}
+
+/// What the proxy's table holds (besides the table itself and its
+/// `ct timeout` object).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Ruleset {
+    pub(crate) chains: BTreeMap<String, Chain>,
+    /// Affinity sets and their timeouts in seconds.
+    pub(crate) sets: BTreeMap<String, u32>,
+}
+
+fn hook(kind: NfChainType, hook: NfHook, priority: i32) -> Option<Hook> {
+    Some(Hook { kind, hook, priority })
+}
+
+// The kernel's priorities, as `nft` names them.
+const MANGLE: i32 = -150;
+const DSTNAT: i32 = -100;
+const FILTER: i32 = 0;
+const SRCNAT: i32 = 100;
+
+impl Ruleset {
+    fn chain(&mut self, name: &str, hook: Option<Hook>, rules: Vec<Rule>) {
+        self.chains.insert(name.to_owned(), Chain { hook, rules });
+    }
+}
+
+/// The rule set for `ports` (checked) under `config`.
+pub(crate) fn ruleset(config: &ProxyConfig, ports: &[CheckedPort]) -> Ruleset {
+    let mut rs = Ruleset::default();
+
+    // UDP frontends get the proxy's idle timeout. The kernel attaches it
+    // to a flow conntrack has just created and not yet confirmed: after
+    // conntrack (-200), before DNAT (-100).
+    let mut udp: Vec<SocketAddrV4> = ports.iter().filter(|p| p.protocol == Protocol::Udp).flat_map(|p| p.frontends.iter().copied()).collect();
+    udp.sort();
+    let timeout_rules = || {
+        if udp.is_empty() {
+            return vec![];
+        }
+        vec![Rule::new(vec![l4proto("udp"), eq(frontend_key(), set(udp.iter().map(|&f| frontend_element(f)).collect())), ct_timeout(UDP_TIMEOUT)])]
+    };
+    rs.chain("ct-prerouting", hook(NfChainType::Filter, NfHook::Prerouting, MANGLE), timeout_rules());
+    rs.chain("ct-output", hook(NfChainType::Filter, NfHook::Output, MANGLE), timeout_rules());
+
+    // DNAT, for traffic from pods (prerouting) and from the host (output).
+    rs.chain("nat-prerouting", hook(NfChainType::NAT, NfHook::Prerouting, DSTNAT), vec![Rule::new(vec![jump(SERVICES)])]);
+    rs.chain("nat-output", hook(NfChainType::NAT, NfHook::Output, DSTNAT), vec![Rule::new(vec![jump(SERVICES)])]);
+
+    let mark = config.masquerade_mark;
+    rs.chain(MARK_FOR_MASQUERADE, None, vec![Rule::new(vec![set_mark_bit(mark)])]);
+    rs.chain(
+        "nat-postrouting",
+        hook(NfChainType::NAT, NfHook::Postrouting, SRCNAT),
+        vec![Rule::new(vec![mark_bit_clear(mark), ret()]), Rule::new(vec![flip_mark_bit(mark)]), Rule::new(vec![masquerade()])],
+    );
+
+    // One chain per port with endpoints, one per endpoint; the dispatch
+    // map sends each frontend to its port's chain.
+    let mut dispatch: Vec<(SocketAddrV4, Protocol, String)> = Vec::new();
+    let mut refused: BTreeMap<Protocol, Vec<SocketAddrV4>> = BTreeMap::new();
+    for port in ports {
+        if port.backends.is_empty() {
+            refused.entry(port.protocol).or_default().extend(&port.frontends);
+        } else {
+            let service = names::service_chain(port);
+            dispatch.extend(port.frontends.iter().map(|&f| (f, port.protocol, service.clone())));
+            add_service(&mut rs, config, port, &service);
+        }
+    }
+    dispatch.sort();
+    let services = if dispatch.is_empty() {
+        vec![]
+    } else {
+        let key = concat(vec![payload("ip", "daddr"), meta(MetaKey::L4proto), payload("th", "dport")]);
+        let entries = dispatch
+            .iter()
+            .map(|(f, protocol, chain)| (concat(vec![ip(*f.ip()), string(protocol.as_str()), nftables::expr::Expression::Number(u32::from(f.port()))]), goto(chain)))
+            .collect();
+        vec![Rule::new(vec![vmap(key, vmap_data(entries))])]
+    };
+    rs.chain(SERVICES, None, services);
+
+    // Filtering. Route_localnet is on for the bridge (loopback NodePorts
+    // need it), which would let pods reach the host's loopback services:
+    // new connections to 127/8 from anywhere but lo are dropped, as
+    // kube-proxy does since CVE-2020-8558.
+    let mut input = vec![Rule::commented(
+        vec![ne(meta(MetaKey::Iifname), string("lo")), eq(payload("ip", "daddr"), prefix("127.0.0.0/8".parse().expect("a CIDR"))), ct_state("new"), counter(), drop()],
+        "no new connections to loopback from outside lo",
+    )];
+    for (protocol, mut frontends) in refused {
+        if frontends.is_empty() {
+            continue;
+        }
+        frontends.sort();
+        let reject = match protocol {
+            Protocol::Tcp => reject_tcp_reset(),
+            Protocol::Udp => reject_port_unreachable(),
+        };
+        input.push(Rule::commented(
+            vec![ct_state("new"), l4proto(protocol.as_str()), eq(frontend_key(), set(frontends.iter().map(|&f| frontend_element(f)).collect())), counter(), reject],
+            "service ports without endpoints refuse at once",
+        ));
+    }
+    rs.chain(FILTER_INPUT, hook(NfChainType::Filter, NfHook::Input, FILTER), input);
+
+    // The leak guard: nothing from or to the pod or service ranges leaves
+    // by any interface but the bridge or lo (forwarding is on for the
+    // bridge; a missing route would otherwise send it to the default one).
+    let ranges = || set(vec![prefix(config.pod_cidr), prefix(config.service_cidr)]);
+    let local_links = || set(vec![string(config.bridge.clone()), string("lo")]);
+    let guard = |field: &'static str| {
+        Rule::commented(vec![eq(payload("ip", field), ranges()), ne(meta(MetaKey::Oifname), local_links()), counter(), drop()], "pod and service traffic stays on the node")
+    };
+    rs.chain(FILTER_FORWARD, hook(NfChainType::Filter, NfHook::Forward, FILTER), vec![guard("saddr"), guard("daddr")]);
+    rs.chain("filter-output", hook(NfChainType::Filter, NfHook::Output, FILTER), vec![guard("daddr")]);
+    rs
+}
+
+/// A port's service chain, its endpoint chains and affinity sets.
+fn add_service(rs: &mut Ruleset, config: &ProxyConfig, port: &CheckedPort, service: &str) {
+    let name = port.name.as_str();
+    let endpoints: Vec<(SocketAddrV4, String)> = port.backends.iter().map(|&b| (b, names::endpoint_chain(port, b))).collect();
+    // Clients from outside the pod network (the host, loopback) are
+    // masqueraded, so replies come back through the node.
+    let mut rules = vec![Rule::commented(vec![ne(payload("ip", "saddr"), prefix(config.pod_cidr)), jump(MARK_FOR_MASQUERADE)], name)];
+    if let Some(secs) = port.affinity_secs {
+        for (backend, chain) in &endpoints {
+            let set = names::affinity_set(port, *backend, secs);
+            rules.push(Rule::commented(vec![client_in(&set), goto_stmt(chain)], name));
+            rs.sets.insert(set, secs);
+        }
+    }
+    if let [(_, only)] = endpoints.as_slice() {
+        rules.push(Rule::commented(vec![goto_stmt(only)], name));
+    } else {
+        let entries = endpoints.iter().enumerate().map(|(i, (_, chain))| (nftables::expr::Expression::Number(i as u32), goto(chain))).collect();
+        rules.push(Rule::commented(vec![vmap(numgen_inc(endpoints.len() as u32), vmap_data(entries))], name));
+    }
+    rs.chain(service, None, rules);
+
+    for (backend, chain) in &endpoints {
+        // Hairpin: a pod that reaches itself through the service would see
+        // a packet from its own address and drop it; masquerade it.
+        let mut rules = vec![Rule::commented(vec![eq(payload("ip", "saddr"), ip(*backend.ip())), jump(MARK_FOR_MASQUERADE)], name)];
+        if let Some(secs) = port.affinity_secs {
+            rules.push(Rule::commented(vec![remember_client(&names::affinity_set(port, *backend, secs))], name));
+        }
+        rules.push(Rule::commented(vec![l4proto(port.protocol.as_str()), dnat(*backend)], name));
+        rs.chain(chain, None, rules);
+    }
+}
+
+#[cfg(test)]
+mod tests;

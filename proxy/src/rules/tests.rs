@@ -1,0 +1,175 @@
+//! The rule set and its transactions, checked without a kernel: what each
+//! kind of service port becomes, and that an apply rewrites only what
+//! changed, in an order `nft` accepts.
+
+use std::net::SocketAddrV4;
+
+use serde_json::Value;
+
+use super::*;
+use crate::table::CheckedPort;
+
+fn config() -> ProxyConfig {
+    ProxyConfig::new("10.98.0.0/16".parse().unwrap(), "10.245.0.0/24".parse().unwrap(), "dlp0")
+}
+
+fn port(name: &str, protocol: Protocol, frontends: &[&str], backends: &[&str], affinity: Option<u32>) -> CheckedPort {
+    let addrs = |list: &[&str]| list.iter().map(|a| a.parse::<SocketAddrV4>().unwrap()).collect();
+    CheckedPort { name: name.into(), protocol, frontends: addrs(frontends), backends: addrs(backends), affinity_secs: affinity }
+}
+
+fn web() -> CheckedPort {
+    port("default/web:http", Protocol::Tcp, &["10.98.0.10:80", "127.0.0.1:30080"], &["10.245.0.2:8080", "10.245.0.3:8080"], None)
+}
+
+/// A chain's rules as JSON text, for `contains` checks.
+fn json(rs: &Ruleset, chain: &str) -> String {
+    let chain = rs.chains.get(chain).unwrap_or_else(|| panic!("no chain {chain} in {:?}", rs.chains.keys().collect::<Vec<_>>()));
+    serde_json::to_string(&chain.rules.iter().map(|r| &r.statements).collect::<Vec<_>>()).unwrap()
+}
+
+fn commands(batch: &Value) -> Vec<String> {
+    batch["nftables"].as_array().unwrap().iter().map(|c| {
+        let (verb, body) = c.as_object().unwrap().iter().next().unwrap();
+        let (kind, object) = body.as_object().unwrap().iter().next().unwrap();
+        let name = object.get("name").or_else(|| object.get("chain")).and_then(Value::as_str).unwrap_or("");
+        format!("{verb} {kind} {name}")
+    }).collect()
+}
+
+#[test]
+fn an_empty_table_still_guards_and_refuses_nothing() {
+    let rs = ruleset(&config(), &[]);
+    assert!(rs.chains[SERVICES].rules.is_empty());
+    assert!(rs.sets.is_empty());
+    let forward = json(&rs, FILTER_FORWARD);
+    assert!(forward.contains(r#"{"prefix":{"addr":"10.245.0.0","len":24}}"#) && forward.contains(r#"{"prefix":{"addr":"10.98.0.0","len":16}}"#), "{forward}");
+    assert!(forward.contains(r#""left":{"meta":{"key":"oifname"}},"right":{"set":["dlp0","lo"]},"op":"!=""#), "{forward}");
+    assert!(forward.contains(r#""drop":null"#), "{forward}");
+    assert!(json(&rs, "filter-output").contains(r#""field":"daddr""#));
+    let input = json(&rs, FILTER_INPUT);
+    assert!(input.contains("127.0.0.0") && !input.contains("reject"), "{input}");
+    // Base chains hook where kube-proxy's do.
+    assert_eq!(rs.chains["nat-output"].hook, Some(Hook { kind: NfChainType::NAT, hook: NfHook::Output, priority: -100 }));
+    assert_eq!(rs.chains["ct-prerouting"].hook.unwrap().priority, -150);
+    assert!(transaction("t", &rs, &rs).is_none(), "nothing changed, nothing to run");
+}
+
+#[test]
+fn a_port_with_backends_is_dispatched_round_robin_and_dnated() {
+    let web = web();
+    let rs = ruleset(&config(), std::slice::from_ref(&web));
+    let service = names::service_chain(&web);
+    let dispatch = json(&rs, SERVICES);
+    assert!(dispatch.contains(r#"{"concat":["10.98.0.10","tcp",80]},{"goto":{"target":"svc-"#), "{dispatch}");
+    assert!(dispatch.contains(r#"{"concat":["127.0.0.1","tcp",30080]}"#), "{dispatch}");
+    let svc = json(&rs, &service);
+    assert!(svc.contains(r#""numgen":{"mode":"inc","mod":2,"offset":0}"#), "{svc}");
+    assert!(svc.contains(r#""left":{"payload":{"protocol":"ip","field":"saddr"}},"right":{"prefix":{"addr":"10.245.0.0","len":24}},"op":"!=""#), "{svc}");
+    let ep = json(&rs, &names::endpoint_chain(&web, "10.245.0.3:8080".parse().unwrap()));
+    assert!(ep.contains(r#"{"dnat":{"addr":"10.245.0.3","family":"ip","port":8080}}"#), "{ep}");
+    assert!(ep.contains(r#""right":"10.245.0.3","op":"=="}},{"jump":{"target":"mark-for-masquerade"}}"#), "hairpin: {ep}");
+    assert!(rs.chains[&service].rules.iter().all(|r| r.comment.as_deref() == Some("default/web:http")));
+    // One backend needs no number generator.
+    let one = port("default/one:http", Protocol::Tcp, &["10.98.0.11:80"], &["10.245.0.2:80"], None);
+    let rs = ruleset(&config(), std::slice::from_ref(&one));
+    assert!(!json(&rs, &names::service_chain(&one)).contains("numgen"));
+}
+
+#[test]
+fn affinity_keeps_clients_in_a_set_per_backend() {
+    let sticky = CheckedPort { affinity_secs: Some(10), ..web() };
+    let rs = ruleset(&config(), std::slice::from_ref(&sticky));
+    assert_eq!(rs.sets.len(), 2);
+    assert!(rs.sets.values().all(|&secs| secs == 10));
+    let set = names::affinity_set(&sticky, "10.245.0.2:8080".parse().unwrap(), 10);
+    let svc = json(&rs, &names::service_chain(&sticky));
+    assert!(svc.contains(&format!(r#""right":"@{set}","op":"=="}}}},{{"goto""#)), "{svc}");
+    let ep = json(&rs, &names::endpoint_chain(&sticky, "10.245.0.2:8080".parse().unwrap()));
+    assert!(ep.contains(&format!(r#"{{"set":{{"op":"update","elem":{{"payload":{{"protocol":"ip","field":"saddr"}}}},"set":"@{set}"}}}}"#)), "{ep}");
+}
+
+#[test]
+fn ports_without_backends_refuse_tcp_with_reset_and_udp_with_port_unreachable() {
+    let tcp = port("ns/empty:http", Protocol::Tcp, &["10.98.0.12:80"], &[], None);
+    let udp = port("ns/empty:dns", Protocol::Udp, &["10.98.0.12:53"], &[], None);
+    let rs = ruleset(&config(), &[tcp, udp]);
+    assert!(rs.chains[SERVICES].rules.is_empty());
+    let input = json(&rs, FILTER_INPUT);
+    assert!(input.contains(r#"{"reject":{"type":"tcp reset"}}"#), "{input}");
+    assert!(input.contains(r#"{"reject":{"type":"icmp","expr":"port-unreachable"}}"#), "{input}");
+    assert!(input.contains(r#"{"set":[{"concat":["10.98.0.12",80]}]}"#), "{input}");
+    assert!(input.contains(r#""left":{"ct":{"key":"state"}},"right":"new","op":"in""#), "only new connections: {input}");
+}
+
+#[test]
+fn udp_frontends_get_the_idle_timeout() {
+    let dns = port("kube-system/dns:dns", Protocol::Udp, &["10.98.0.10:53"], &["10.245.0.5:53"], None);
+    let rs = ruleset(&config(), &[dns]);
+    for chain in ["ct-prerouting", "ct-output"] {
+        assert!(json(&rs, chain).contains(r#"{"ct timeout":"udp-idle"}"#), "{}", json(&rs, chain));
+    }
+    assert_eq!(udp_timeout("t", 30), "add ct timeout ip t udp-idle { protocol udp; l3proto ip; policy = { unreplied: 30, replied: 30 }; }\n");
+    let start = start("t", &rs);
+    assert_eq!(&commands(&start)[..3], ["add table t", "delete table t", "add table t"]);
+}
+
+#[test]
+fn an_apply_rewrites_only_the_port_that_changed_in_an_order_nft_accepts() {
+    let other = port("ns/other:http", Protocol::Tcp, &["10.98.0.20:80"], &["10.245.0.9:80"], None);
+    let before = ruleset(&config(), &[web(), other.clone()]);
+    let mut moved = web();
+    moved.backends = vec!["10.245.0.3:8080".parse().unwrap(), "10.245.0.4:8080".parse().unwrap()];
+    let after = ruleset(&config(), &[moved.clone(), other.clone()]);
+    let cmds = commands(&transaction("t", &before, &after).unwrap());
+
+    let gone = names::endpoint_chain(&web(), "10.245.0.2:8080".parse().unwrap());
+    let new = names::endpoint_chain(&moved, "10.245.0.4:8080".parse().unwrap());
+    let service = names::service_chain(&moved);
+    let position = |c: &str| cmds.iter().position(|x| x == c).unwrap_or_else(|| panic!("{c} not in {cmds:#?}"));
+    assert!(position(&format!("add chain {new}")) < position(&format!("flush chain {service}")));
+    assert!(position(&format!("flush chain {service}")) < position(&format!("delete chain {gone}")));
+    assert!(position(&format!("flush chain {gone}")) < position(&format!("delete chain {gone}")));
+    assert_eq!(position(&format!("delete chain {gone}")), cmds.len() - 1);
+    // The other port, the kept endpoint and the dispatch map are untouched.
+    let kept = names::endpoint_chain(&moved, "10.245.0.3:8080".parse().unwrap());
+    for untouched in [names::service_chain(&other), kept, SERVICES.to_owned(), FILTER_FORWARD.to_owned()] {
+        assert!(!cmds.iter().any(|c| c.ends_with(&format!(" {untouched}"))), "{untouched} was touched: {cmds:#?}");
+    }
+}
+
+#[test]
+fn affinity_sets_outlive_applies_but_not_their_port() {
+    let sticky = CheckedPort { affinity_secs: Some(10), ..web() };
+    let one = ruleset(&config(), std::slice::from_ref(&sticky));
+    let extra = port("ns/extra:http", Protocol::Tcp, &["10.98.0.30:80"], &["10.245.0.9:80"], None);
+    let two = ruleset(&config(), &[sticky.clone(), extra]);
+    let cmds = commands(&transaction("t", &one, &two).unwrap());
+    assert!(!cmds.iter().any(|c| c.contains(" set ")), "adding a port leaves sets alone: {cmds:#?}");
+
+    let longer = CheckedPort { affinity_secs: Some(20), ..sticky };
+    let three = ruleset(&config(), &[longer]);
+    let cmds = commands(&transaction("t", &one, &three).unwrap());
+    assert_eq!(cmds.iter().filter(|c| c.starts_with("add set aff-")).count(), 2, "{cmds:#?}");
+    assert_eq!(cmds.iter().filter(|c| c.starts_with("delete set aff-")).count(), 2, "{cmds:#?}");
+    let none = ruleset(&config(), &[]);
+    let cmds = commands(&transaction("t", &one, &none).unwrap());
+    assert_eq!(cmds.iter().filter(|c| c.starts_with("delete set")).count(), 2);
+    assert_eq!(commands(&shutdown("t")), ["delete table t"]);
+}
+
+#[test]
+fn new_chains_and_sets_come_first_in_a_batch_of_their_own() {
+    let before = ruleset(&config(), &[]);
+    let sticky = CheckedPort { affinity_secs: Some(10), ..web() };
+    let after = ruleset(&config(), std::slice::from_ref(&sticky));
+    let (batch, staged) = additions("t", &before, &after);
+    let cmds = commands(&batch.unwrap());
+    assert_eq!(cmds.iter().filter(|c| c.starts_with("add chain ")).count(), 3, "{cmds:#?}");
+    assert_eq!(cmds.iter().filter(|c| c.starts_with("add set ")).count(), 2, "{cmds:#?}");
+    assert!(!cmds.iter().any(|c| c.starts_with("add rule")), "{cmds:#?}");
+    // What is left creates nothing: every rule lands in a chain that exists.
+    let rest = commands(&transaction("t", &staged, &after).unwrap());
+    assert!(rest.iter().all(|c| c.starts_with("add rule") || c.starts_with("flush chain")), "{rest:#?}");
+    assert!(additions("t", &after, &after).0.is_none());
+}
