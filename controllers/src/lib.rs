@@ -16,6 +16,7 @@
 
 pub mod context;
 pub mod deployment;
+pub mod endpoints;
 mod error;
 pub mod events;
 pub mod gc;
@@ -26,6 +27,7 @@ pub mod pods;
 pub mod replicaset;
 pub mod runner;
 pub mod scheduler;
+pub mod services;
 pub mod statefulset;
 pub mod storage;
 #[cfg(test)]

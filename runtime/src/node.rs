@@ -308,7 +308,11 @@ impl PodRuntime for Node {
         };
         let ip = self.ipam.allocate(&uid)?;
         let adopting = self.found.lock().unwrap_or_else(|e| e.into_inner()).remove(&uid);
-        let existing = if adopting { self.netlink.block_on(PodInterface::existing(&self.handle, &uid, ip))? } else { None };
+        let existing = if adopting {
+            self.netlink.block_on(PodInterface::existing(&self.handle, &self.bridge, &sandbox.namespace("net"), &uid, ip))?
+        } else {
+            None
+        };
         let interface = match existing {
             Some(interface) => interface,
             None => self.netlink.block_on(PodInterface::attach(&self.handle, &self.bridge, &sandbox.namespace("net"), &uid, ip))?,

@@ -118,6 +118,20 @@ impl Cluster {
         lines[lines.len().saturating_sub(60)..].join("\n")
     }
 
+    /// What a failing test prints: the pods and their containers' states,
+    /// and the daemon's log.
+    pub(crate) fn diagnose(&self) -> String {
+        let table = String::from_utf8_lossy(&self.cli(&["get", "pods", "-o", "wide"]).stdout).into_owned();
+        let states: Vec<String> = self
+            .try_get("/api/v1/namespaces/default/pods")
+            .map(|l| l["items"].as_array().cloned().unwrap_or_default())
+            .unwrap_or_default()
+            .iter()
+            .map(|p| format!("{} {} {}", name(p), p["metadata"]["uid"], p["status"]["containerStatuses"]))
+            .collect();
+        format!("--- pods ---\n{table}{}\n--- helpers ---\n{}\n--- daemon log ---\n{}", states.join("\n"), self.helpers().join("\n"), self.daemon_log())
+    }
+
     /// Starts `driftless up` and waits until its API answers.
     pub(crate) fn start(&mut self) {
         assert!(self.daemon.is_none());
@@ -188,7 +202,7 @@ impl Cluster {
                 return value;
             }
             if Instant::now() > deadline {
-                panic!("timed out after {timeout:?} waiting for {what}\n--- daemon log ---\n{}", self.daemon_log());
+                panic!("timed out after {timeout:?} waiting for {what}\n{}", self.diagnose());
             }
             std::thread::sleep(Duration::from_millis(100));
         }

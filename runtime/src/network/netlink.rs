@@ -154,10 +154,16 @@ impl PodInterface {
     }
 
     /// The pod's interface if an earlier run of the daemon made it: its
-    /// host end exists. Adopting it keeps the pod's connections alive.
-    pub async fn existing(handle: &Handle, pod_id: &str, ip: Ipv4Addr) -> Result<Option<PodInterface>, NetError> {
+    /// host end exists. Adopting it keeps the pod's connections alive; its
+    /// pod end is configured again (a no-op when complete), since the
+    /// earlier daemon may have been killed before it finished.
+    pub async fn existing(handle: &Handle, bridge: &Bridge, netns: &Path, pod_id: &str, ip: Ipv4Addr) -> Result<Option<PodInterface>, NetError> {
         let host = Self::host_name(pod_id);
-        Ok(link_index(handle, &host).await?.map(|_| PodInterface { host_veth: host, ip }))
+        if link_index(handle, &host).await?.is_none() {
+            return Ok(None);
+        }
+        configure_inside(netns, "eth0", ip, bridge.cidr.prefix_len(), bridge.gateway).await?;
+        Ok(Some(PodInterface { host_veth: host, ip }))
     }
 
     /// Deletes the pod's veth pair (both ends go together). Idempotent.
@@ -207,10 +213,13 @@ async fn configure_inside(netns: &Path, peer: &str, ip: Ipv4Addr, prefix: u8, ga
             if peer != "eth0" {
                 handle.link().set(LinkUnspec::new_with_index(index).name("eth0".to_owned()).build()).execute().await.map_err(netlink("rename to eth0"))?;
             }
-            handle.address().add(index, IpAddr::V4(ip), prefix).execute().await.map_err(netlink(format!("address {ip}/{prefix}")))?;
+            // Replace rather than add, here and for the route: adopting a
+            // pod whose set-up a killed daemon left half done runs this
+            // again over what is already there.
+            handle.address().add(index, IpAddr::V4(ip), prefix).replace().execute().await.map_err(netlink(format!("address {ip}/{prefix}")))?;
             handle.link().set(LinkUnspec::new_with_index(index).up().build()).execute().await.map_err(netlink("bring up eth0"))?;
             let default = RouteMessageBuilder::<Ipv4Addr>::new().gateway(gateway).output_interface(index).build();
-            handle.route().add(default).execute().await.map_err(netlink(format!("default route via {gateway}")))?;
+            handle.route().add(default).replace().execute().await.map_err(netlink(format!("default route via {gateway}")))?;
             Ok(())
         })
     });
