@@ -12,8 +12,9 @@ pub mod resolve;
 pub mod status;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use driftless_model::k8s_openapi::api::core::v1::Pod;
 use driftless_runtime::node::PodRuntime;
@@ -47,11 +48,34 @@ pub struct Kubelet {
     running: Mutex<HashMap<Key, String>>,
     /// The runtime status last reported per uid.
     reported: Mutex<HashMap<String, PodStatus>>,
+    /// When each pod being deleted was first seen so, and the store
+    /// revision at which it was first seen in no Endpoints (see
+    /// [`Kubelet::drain`]).
+    draining: Mutex<HashMap<String, (Instant, Option<u64>)>>,
+    /// The store revision the service proxy last applied, when one runs.
+    network_applied: Option<Arc<AtomicU64>>,
 }
+
+/// Without a service proxy to ask, how long a deleted pod keeps running
+/// once no Endpoints lists it.
+const DRAIN_AFTER_ENDPOINTS: Duration = Duration::from_millis(300);
+/// The longest a deleted pod keeps running for Services to let go of it
+/// (before its grace period starts).
+const MAX_DRAIN: Duration = Duration::from_secs(3);
 
 impl Kubelet {
     /// An agent for node `node` (reachable at `host_ip`) over `runtime`.
-    pub fn new(ctx: Context, node: &str, host_ip: &str, runtime: SharedRuntime, resolve: Arc<StoreResolve>) -> Arc<Kubelet> {
+    /// `network_applied`, when a service proxy runs, is the store revision
+    /// it last applied: a deleted pod stops only once no Service sends it
+    /// new connections.
+    pub fn new(
+        ctx: Context,
+        node: &str,
+        host_ip: &str,
+        runtime: SharedRuntime,
+        resolve: Arc<StoreResolve>,
+        network_applied: Option<Arc<AtomicU64>>,
+    ) -> Arc<Kubelet> {
         Arc::new(Kubelet {
             ctx,
             node: node.to_owned(),
@@ -60,6 +84,8 @@ impl Kubelet {
             resolve,
             running: Mutex::new(HashMap::new()),
             reported: Mutex::new(HashMap::new()),
+            draining: Mutex::new(HashMap::new()),
+            network_applied,
         })
     }
 
@@ -77,6 +103,40 @@ impl Kubelet {
         tokio::task::spawn_blocking(move || runtime.stop_pod(&owned)).await??;
         self.reported.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
         Ok(())
+    }
+
+    /// How much longer a deleted pod should keep serving: Services stop
+    /// sending it new connections first (the Endpoints controller drops a
+    /// terminating pod at once, then the proxy applies that), so a rollout
+    /// loses no request to a pod that is already gone. Kubernetes leaves
+    /// this to a `preStop` sleep; here it is built in, bounded by
+    /// [`MAX_DRAIN`] and the pod's grace period.
+    fn drain(&self, pod: &Pod, namespace: &str) -> Option<Duration> {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let ip = pod.status.as_ref().and_then(|s| s.pod_ip.clone())?;
+        let revision = self.ctx.store.revision();
+        let listed = self.ctx.store.list("Endpoints", Some(namespace)).0.iter().any(|e| {
+            e.get("subsets").and_then(Value::as_array).into_iter().flatten().any(|s| {
+                s.get("addresses").and_then(Value::as_array).into_iter().flatten().any(|a| a.get("ip").and_then(Value::as_str) == Some(ip.as_str()))
+            })
+        });
+        let now = Instant::now();
+        let mut draining = self.draining.lock().unwrap_or_else(|e| e.into_inner());
+        let (since, unlisted_at) = draining.entry(uid).or_insert((now, None));
+        if now.duration_since(*since) >= MAX_DRAIN {
+            return None;
+        }
+        if listed {
+            *unlisted_at = None;
+            return Some(Duration::from_millis(50));
+        }
+        let unlisted_at = *unlisted_at.get_or_insert(revision);
+        let done = match &self.network_applied {
+            // The proxy has applied a store that no longer lists the pod.
+            Some(applied) => applied.load(Ordering::SeqCst) >= unlisted_at,
+            None => now.duration_since(*since) >= DRAIN_AFTER_ENDPOINTS,
+        };
+        (!done).then(|| Duration::from_millis(50))
     }
 
     /// Stops every pod the runtime has that no Pod in the store (bound to
@@ -207,6 +267,12 @@ impl Reconciler for Kubelet {
         }
         let value = self.ctx.store.get(key).unwrap_or_default();
         if pod.metadata.deletion_timestamp.is_some() {
+            if known.is_some() {
+                if let Some(wait) = self.drain(&pod, &key.namespace) {
+                    return Ok(Action::Requeue(wait));
+                }
+            }
+            self.draining.lock().unwrap_or_else(|e| e.into_inner()).remove(&uid);
             for c in pod.spec.iter().flat_map(|s| s.containers.iter()) {
                 self.ctx.events.record(&value, EventType::Normal, "Killing", &format!("Stopping container {}", c.name));
             }

@@ -137,6 +137,20 @@ pub struct UpArgs {
     /// A registry (`host:port`) to pull from over plain HTTP; repeatable.
     #[arg(long = "insecure-registry")]
     pub insecure_registries: Vec<String>,
+    /// Where the cluster DNS forwards names outside the cluster domain
+    /// (`ip` or `ip:port`, repeatable; `none` to forward nothing). Default:
+    /// the host's nameservers from /etc/resolv.conf.
+    #[arg(long = "dns-upstream")]
+    pub dns_upstreams: Vec<String>,
+    /// Addresses for LoadBalancer Services (`127.0.0.100-127.0.0.120`,
+    /// comma-separated ranges or addresses). Without a pool they stay
+    /// pending, as without a cloud provider.
+    #[arg(long = "lb-pool", default_value = "")]
+    pub lb_pool: String,
+    /// The nftables table of the service proxy (default `driftless`, or
+    /// `driftless_<bridge>` for another bridge than `driftless0`).
+    #[arg(long)]
+    pub nft_table: Option<String>,
 }
 
 /// `driftless reset`.

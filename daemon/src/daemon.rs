@@ -7,6 +7,7 @@
 
 mod config;
 mod images;
+mod network;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -14,6 +15,8 @@ use std::time::Duration;
 
 use driftless_api::{ApiState, SOCKET};
 use driftless_controllers::deployment::DeploymentController;
+use driftless_controllers::endpoints::EndpointsController;
+use driftless_controllers::services::{AddressPools, ServiceAllocator};
 use driftless_controllers::gc::GarbageCollector;
 use driftless_controllers::kubelet::{Kubelet, SharedRuntime, StoreResolve};
 use driftless_controllers::node::{NodeInfo, heartbeat, register};
@@ -75,7 +78,8 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
         driftless_image::PullOptions { insecure_registries: config.insecure_registries.clone(), credentials: None },
     );
     let resolve = Arc::new(StoreResolve::new(store.clone(), images));
-    let kubelet = Kubelet::new(ctx.clone(), &config.node_name, &config.node_address()?, shared.clone(), resolve);
+    let network_applied = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let kubelet = Kubelet::new(ctx.clone(), &config.node_name, &config.node_address()?, shared.clone(), resolve, Some(network_applied.clone()));
     match kubelet.remove_orphans().await {
         Ok(0) => {}
         Ok(n) => tracing::info!(removed = n, "stopped pods the store no longer has"),
@@ -94,6 +98,11 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
     spawn(&mut tasks, VolumeReclaimer::new(ctx.clone(), volumes), &store, &cancel, RunOptions::default());
     spawn(&mut tasks, GarbageCollector::new(ctx.clone()), &store, &cancel, RunOptions { debounce: Duration::from_millis(50), ..RunOptions::default() });
     spawn(&mut tasks, kubelet.clone(), &store, &cancel, RunOptions { concurrency: 16, ..RunOptions::default() });
+    let service_cidr: ipnet::Ipv4Net = config.service_cidr.parse().map_err(daemon_error)?;
+    let pools = AddressPools { service_cidr, reserved: vec![config.dns_address()?], load_balancers: config.lb_pool.clone() };
+    spawn(&mut tasks, ServiceAllocator::new(ctx.clone(), pools), &store, &cancel, RunOptions { concurrency: 1, ..RunOptions::default() });
+    spawn(&mut tasks, EndpointsController::new(ctx.clone()), &store, &cancel, RunOptions::default());
+    tasks.spawn(start_network(&config, store.clone(), network_applied).await?.run(cancel.clone()));
     tasks.spawn(kubelet.clone().report_statuses(cancel.clone()));
     tasks.spawn(heartbeat(ctx.clone(), info, cancel.clone()));
 
@@ -167,6 +176,39 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
     Ok(())
 }
 
+/// Starts the cluster DNS on its service address and the service proxy.
+/// The node has routed the service CIDR `local` on `lo` by now, so the
+/// DNS address can be bound and no service address can leave the machine.
+async fn start_network(config: &DaemonConfig, store: Arc<dyn Store>, applied: Arc<std::sync::atomic::AtomicU64>) -> Result<network::Network, CommandError> {
+    let dns_address = config.dns_address()?;
+    let dns = driftless_dns::DnsServer::start(driftless_dns::DnsConfig {
+        listen: vec![std::net::SocketAddr::new(dns_address.into(), 53)],
+        upstreams: config.dns_upstreams.clone(),
+        domain: config.cluster_domain.clone(),
+        ..Default::default()
+    })
+    .map_err(|e| CommandError::Usage(format!("cluster DNS on {dns_address}:53: {e}")))?;
+    let pod_cidr: ipnet::Ipv4Net = config.pod_cidr.parse().map_err(daemon_error)?;
+    let service_cidr: ipnet::Ipv4Net = config.service_cidr.parse().map_err(daemon_error)?;
+    let gateway: std::net::Ipv4Addr = config.node_address()?.parse().map_err(daemon_error)?;
+    let mut proxy_config = driftless_proxy::ProxyConfig::new(service_cidr, pod_cidr, config.bridge.clone());
+    proxy_config.node_addresses = vec![gateway];
+    proxy_config.table = config.nft_table.clone();
+    let proxy = tokio::task::spawn_blocking(move || driftless_proxy::Proxy::start(proxy_config))
+        .await
+        .map_err(daemon_error)?
+        .map_err(|e| CommandError::Usage(format!("service proxy: {e}")))?;
+    tracing::info!(dns = %dns_address, upstreams = ?config.dns_upstreams, table = %config.nft_table, "service networking up");
+    Ok(network::Network {
+        store,
+        dns,
+        proxy,
+        domain: config.cluster_domain.clone(),
+        addresses: network::Addresses { pod_cidr, node: vec![gateway] },
+        applied,
+    })
+}
+
 fn spawn<R: Reconciler>(tasks: &mut JoinSet<()>, reconciler: Arc<R>, store: &Arc<dyn Store>, cancel: &CancellationToken, options: RunOptions) {
     tasks.spawn(runner::run(reconciler, store.clone(), options, cancel.clone()));
 }
@@ -199,6 +241,8 @@ pub fn reset(data_dir: &Path, purge: bool) -> Result<(), CommandError> {
             eprintln!("driftless: warning: stopping pod {uid}: {error}");
         }
     }
+    // A daemon killed without its clean shutdown left the proxy's table.
+    let _ = std::process::Command::new("nft").args(["delete", "table", "ip", &config.nft_table]).stderr(std::process::Stdio::null()).status();
     node.delete_bridge().map_err(daemon_error)?;
     eprintln!("driftless: reset: stopped {} pods, removed {} and the routes", pods.len(), config.bridge);
     if purge {

@@ -9,10 +9,25 @@ use clap::Parser;
 fn main() -> ExitCode {
     limit_malloc_arenas();
     let cli = driftless::cli::Cli::parse();
+    if !matches!(cli.command, driftless::cli::Command::Up(_)) {
+        die_on_broken_pipe();
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_env("DRIFTLESS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,libcgroups=error,libcontainer=error"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     driftless::run(cli)
+}
+
+/// A client command whose reader goes away (`driftless get pods | head`)
+/// ends quietly, as other Unix tools do, instead of panicking on the next
+/// write. Not for the daemon: a closed socket or pipe must never kill it.
+fn die_on_broken_pipe() {
+    // SAFETY: restores the default disposition of SIGPIPE before any other
+    // thread exists; no handler function is installed.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 /// The daemon runs a thread per pod, and glibc's malloc gives threads

@@ -31,7 +31,15 @@ fn remove_tree(dir: &Path) {
             }
         }
     }
-    if let Err(error) = std::fs::remove_dir(dir) {
-        tracing::warn!(dir = %dir.display(), %error, "cannot remove a cgroup folder");
+    match std::fs::remove_dir(dir) {
+        // Busy: a process is still in it (or, for a shared root, another
+        // daemon's pod is): the caller checks what it must.
+        Err(error) if error.raw_os_error() == Some(libc_ebusy()) => tracing::debug!(dir = %dir.display(), "cgroup folder still in use"),
+        Err(error) => tracing::warn!(dir = %dir.display(), %error, "cannot remove a cgroup folder"),
+        Ok(()) => {}
     }
+}
+
+fn libc_ebusy() -> i32 {
+    nix::errno::Errno::EBUSY as i32
 }

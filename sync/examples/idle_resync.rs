@@ -93,7 +93,7 @@ fn main() {
 
     let images = driftless_runtime::images::NodeImages::new(driftless_image::ImageStore::open(dir.path()).unwrap(), Default::default());
     let fake: driftless_controllers::kubelet::SharedRuntime = Arc::new(driftless_runtime::node::fake::FakeRuntime::default());
-    let kubelet = Kubelet::new(ctx.clone(), "node-1", "10.244.0.1", fake, Arc::new(StoreResolve::new(store.clone(), images)));
+    let kubelet = Kubelet::new(ctx.clone(), "node-1", "10.244.0.1", fake, Arc::new(StoreResolve::new(store.clone(), images)), None);
     let volumes = dir.path().join("volumes");
     let rs = ReplicaSetController::new(ctx.clone(), Flavor::ReplicaSet);
     let rc = ReplicaSetController::new(ctx.clone(), Flavor::ReplicationController);

@@ -22,6 +22,8 @@ pub(crate) struct Cluster {
     pub(crate) pod_cidr: String,
     pub(crate) service_cidr: String,
     pub(crate) cgroup_root: String,
+    /// The one LoadBalancer address this cluster may hand out.
+    pub(crate) lb_address: String,
     daemon: Option<Child>,
     runtime: tokio::runtime::Runtime,
 }
@@ -49,6 +51,7 @@ impl Cluster {
             pod_cidr: format!("10.246.{}.0/24", id % 250),
             service_cidr: format!("10.99.{}.0/24", id % 250),
             cgroup_root: format!("/driftless-e2e-{}-{n}", std::process::id()),
+            lb_address: format!("127.0.0.{}", 100 + id % 150),
             daemon: None,
             runtime: tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap(),
             dir,
@@ -145,6 +148,8 @@ impl Cluster {
             .arg(&self.data)
             .args(["--bridge", &self.bridge, "--pod-cidr", &self.pod_cidr, "--service-cidr", &self.service_cidr])
             .args(["--cluster-dns", &dns, "--cgroup-root", &self.cgroup_root, "--node-name", "node-1"])
+            // Tests never send DNS off the machine.
+            .args(["--dns-upstream", "none", "--lb-pool", &self.lb_address])
             .env("DRIFTLESS_LOG", "info,libcgroups=error,libcontainer=error")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -156,6 +161,14 @@ impl Cluster {
         // The pod CIDR is routed to the bridge before any pod exists.
         let routes = String::from_utf8(Command::new("ip").args(["route", "show", &self.pod_cidr]).output().unwrap().stdout).unwrap();
         assert!(routes.contains(&self.bridge), "{} is not routed to {}: {routes}", self.pod_cidr, self.bridge);
+        // And service addresses are the host's own, before any is used.
+        let local = String::from_utf8(Command::new("ip").args(["route", "show", "table", "local", &self.service_cidr]).output().unwrap().stdout).unwrap();
+        assert!(local.contains("local") && local.contains("dev lo"), "{} is not routed local on lo: {local}", self.service_cidr);
+    }
+
+    /// The cluster DNS address.
+    pub(crate) fn dns(&self) -> String {
+        self.service_cidr.replace(".0/24", ".10")
     }
 
     /// Kills the daemon with SIGKILL (as a crash would).
@@ -283,6 +296,8 @@ impl Drop for Cluster {
                 .filter(|p| p.exists())
                 .collect();
             assert!(left.is_empty(), "cgroups left behind: {left:?}");
+            let tables = String::from_utf8_lossy(&Command::new("nft").args(["list", "tables"]).output().unwrap().stdout).into_owned();
+            assert!(!tables.contains(&format!("driftless_{}", self.bridge)), "nftables table left behind: {tables}");
             let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
             let ours = self.dir.path().display().to_string();
             assert!(!mounts.contains(&ours), "mounts left behind under {ours}");

@@ -16,5 +16,6 @@ mod recovery;
 mod refusal;
 mod rollout;
 mod scale;
+mod services;
 mod statefulset;
 mod storage;

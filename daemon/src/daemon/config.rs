@@ -57,6 +57,15 @@ pub struct DaemonConfig {
     pub allow_privileged: bool,
     /// Registries reached over plain HTTP.
     pub insecure_registries: Vec<String>,
+    /// Where the cluster DNS forwards other names.
+    #[serde(default)]
+    pub dns_upstreams: Vec<std::net::SocketAddr>,
+    /// LoadBalancer addresses.
+    #[serde(default)]
+    pub lb_pool: Vec<std::net::Ipv4Addr>,
+    /// The service proxy's nftables table.
+    #[serde(default)]
+    pub nft_table: String,
 }
 
 mod humantime_serde_opt {
@@ -119,6 +128,11 @@ impl DaemonConfig {
             allow_host_path: args.allow_host_path,
             allow_privileged: args.allow_privileged,
             insecure_registries: args.insecure_registries.clone(),
+            dns_upstreams: upstreams(&args.dns_upstreams)?,
+            lb_pool: pool(&args.lb_pool)?,
+            nft_table: args.nft_table.clone().unwrap_or_else(|| {
+                if args.bridge == "driftless0" { "driftless".into() } else { format!("driftless_{}", args.bridge) }
+            }),
         };
         config.node_config()?;
         Ok(config)
@@ -144,6 +158,11 @@ impl DaemonConfig {
 
     fn pod_net(&self) -> Result<Ipv4Net, CommandError> {
         self.pod_cidr.parse().map_err(|e| usage(format!("--pod-cidr {}: {e}", self.pod_cidr)))
+    }
+
+    /// The cluster DNS address.
+    pub fn dns_address(&self) -> Result<std::net::Ipv4Addr, CommandError> {
+        self.cluster_dns.parse().map_err(|e| usage(format!("--cluster-dns {}: {e}", self.cluster_dns)))
     }
 
     /// The node's address: the gateway of its pod CIDR, on the bridge.
@@ -182,6 +201,44 @@ impl DaemonConfig {
             pull_backoff: PULL_BACKOFF,
         })
     }
+}
+
+/// `--dns-upstream`s, or the host's nameservers.
+fn upstreams(given: &[String]) -> Result<Vec<std::net::SocketAddr>, CommandError> {
+    if given.iter().any(|g| g == "none") {
+        return Ok(Vec::new());
+    }
+    let parse = |text: &str| -> Result<std::net::SocketAddr, CommandError> {
+        text.parse::<std::net::SocketAddr>()
+            .or_else(|_| text.parse::<std::net::IpAddr>().map(|ip| std::net::SocketAddr::new(ip, 53)))
+            .map_err(|_| usage(format!("--dns-upstream {text:?}: expected an address, with or without a port")))
+    };
+    if !given.is_empty() {
+        return given.iter().map(|g| parse(g)).collect();
+    }
+    let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    Ok(resolv
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .filter_map(|ip| ip.trim().parse::<std::net::IpAddr>().ok())
+        .map(|ip| std::net::SocketAddr::new(ip, 53))
+        .collect())
+}
+
+/// `--lb-pool`: addresses and inclusive ranges, comma-separated.
+fn pool(text: &str) -> Result<Vec<std::net::Ipv4Addr>, CommandError> {
+    let mut out = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad = || usage(format!("--lb-pool {part:?}: expected an address or a range like 127.0.0.100-127.0.0.120"));
+        let (first, last) = part.split_once('-').unwrap_or((part, part));
+        let first: std::net::Ipv4Addr = first.trim().parse().map_err(|_| bad())?;
+        let last: std::net::Ipv4Addr = last.trim().parse().map_err(|_| bad())?;
+        if u32::from(last) < u32::from(first) || u32::from(last) - u32::from(first) > 65_535 {
+            return Err(bad());
+        }
+        out.extend((u32::from(first)..=u32::from(last)).map(std::net::Ipv4Addr::from));
+    }
+    Ok(out)
 }
 
 /// `driftless-shim` beside this binary, else on `PATH`.
