@@ -137,6 +137,11 @@ impl Cluster {
 
     /// Starts `driftless up` and waits until its API answers.
     pub(crate) fn start(&mut self) {
+        self.start_with(&[]);
+    }
+
+    /// Starts `driftless up` with extra flags.
+    pub(crate) fn start_with(&mut self, extra: &[&str]) {
         assert!(self.daemon.is_none());
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log()).unwrap();
         let dns = self.service_cidr.replace(".0/24", ".10");
@@ -150,6 +155,7 @@ impl Cluster {
             .args(["--cluster-dns", &dns, "--cgroup-root", &self.cgroup_root, "--node-name", "node-1"])
             // Tests never send DNS off the machine.
             .args(["--dns-upstream", "none", "--lb-pool", &self.lb_address])
+            .args(extra)
             .env("DRIFTLESS_LOG", "info,libcgroups=error,libcontainer=error")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())

@@ -12,6 +12,7 @@
 mod images;
 mod cluster;
 
+mod api;
 mod recovery;
 mod refusal;
 mod rollout;
