@@ -78,7 +78,9 @@ impl Pool {
     pub(crate) async fn send(&self, endpoint: SocketAddr, mut request: Request<Incoming>) -> Result<Response<PooledBody>, SendError> {
         let upgrade = request.headers().contains_key(hyper::header::UPGRADE);
         while let Some(mut sender) = self.take_idle(endpoint) {
-            if !matches!(tokio::time::timeout(READY_TIMEOUT, sender.ready()).await, Ok(Ok(()))) {
+            // Usually ready at once; right after its last response it may
+            // take the connection's task a moment to notice.
+            if !sender.is_ready() && !matches!(tokio::time::timeout(READY_TIMEOUT, sender.ready()).await, Ok(Ok(()))) {
                 continue;
             }
             match sender.try_send_request(request).await {
