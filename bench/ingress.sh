@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Ingress throughput: requests/s of a tiny HTTP backend through the
+# ingress, against the same backend directly and behind nginx configured as
+# ingress-nginx configures it (HTTP/1.1 upstream keep-alive, no access
+# log), side by side (docs/benchmarks.md).
+#
+# Builds the serve_bench example (the backend and the ingress in one
+# process, host bench.test routed to the backend), starts nginx, then runs
+# wrk against the backend directly, through the ingress and through nginx,
+# in turn, twice each, for RUN_SECONDS each. Everything listens on
+# 127.0.0.61, .62 and .63 only; the servers stop by themselves and are
+# killed on exit.
+#
+# Usage: bench/ingress.sh [RUN_SECONDS] [CONNECTIONS]   (defaults 10, 64)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+run_seconds=${1:-10}
+connections=${2:-64}
+ingress=127.0.0.61:18080
+backend=127.0.0.62:18081
+nginx=127.0.0.63:18082
+
+need=()
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v nginx >/dev/null 2>&1 || need+=(nginx)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "bench: installing ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+cargo build --release --locked -p driftless-ingress --example serve_bench >&2
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+lifetime=$((run_seconds * 6 + 60))
+# Two tokio workers and two nginx workers: the machine has two cores
+# (shared with wrk and the backend).
+target/release/examples/serve_bench "$ingress" "$backend" "$lifetime" 2 &
+pids+=($!)
+
+cat >"$work/nginx.conf" <<NGINX
+user root;
+worker_processes 2;
+pid $work/nginx.pid;
+error_log $work/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work/body;
+  proxy_temp_path $work/proxy;
+  fastcgi_temp_path $work/fastcgi;
+  uwsgi_temp_path $work/uwsgi;
+  scgi_temp_path $work/scgi;
+  upstream bench { server $backend; keepalive 320; }
+  server {
+    listen $nginx reuseport;
+    location / {
+      proxy_pass http://bench;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$host;
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto \$scheme;
+      proxy_set_header X-Forwarded-Host \$host;
+    }
+  }
+}
+NGINX
+timeout "$lifetime" nginx -c "$work/nginx.conf" -p "$work" -g 'daemon off;' &
+pids+=($!)
+
+for target in "$ingress" "$nginx"; do
+  deadline=$((SECONDS + 30))
+  until curl -sf -H 'Host: bench.test' "http://$target/" 2>/dev/null | grep -q ok; do
+    if [ $SECONDS -ge $deadline ]; then echo "bench: $target does not answer" >&2; exit 1; fi
+    sleep 0.1
+  done
+done
+
+run() { # label url
+  local out
+  out=$(wrk -t2 -c"$connections" -d"${run_seconds}s" --latency -H 'Host: bench.test' "$2")
+  local rps p50 p99 errors
+  rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
+  p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+  errors=$(grep -E "Non-2xx|Socket errors" <<<"$out" || true)
+  printf '%-8s %10s req/s  p50 %8s  p99 %8s  %s\n' "$1" "$rps" "$p50" "$p99" "${errors:-no errors}"
+}
+
+for round in 1 2; do
+  run direct "http://$backend/"
+  run ingress "http://$ingress/"
+  run nginx "http://$nginx/"
+done
