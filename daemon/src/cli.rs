@@ -151,6 +151,16 @@ pub struct UpArgs {
     /// `driftless_<bridge>` for another bridge than `driftless0`).
     #[arg(long)]
     pub nft_table: Option<String>,
+    /// Where the Ingress serves plain HTTP (`''` for nowhere).
+    #[arg(long, default_value = "0.0.0.0:80")]
+    pub ingress_http: String,
+    /// Where the Ingress serves HTTPS (`''` for nowhere).
+    #[arg(long, default_value = "0.0.0.0:443")]
+    pub ingress_https: String,
+    /// The IngressClass this node serves (Ingresses naming no class are
+    /// served too).
+    #[arg(long, default_value = "driftless")]
+    pub ingress_class: String,
 }
 
 /// `driftless reset`.

@@ -198,11 +198,29 @@ async fn start_network(config: &DaemonConfig, store: Arc<dyn Store>, applied: Ar
         .await
         .map_err(daemon_error)?
         .map_err(|e| CommandError::Usage(format!("service proxy: {e}")))?;
-    tracing::info!(dns = %dns_address, upstreams = ?config.dns_upstreams, table = %config.nft_table, "service networking up");
+    // A node without its ports 80/443 still runs everything else.
+    let ingress = if config.ingress_http.is_empty() && config.ingress_https.is_empty() {
+        None
+    } else {
+        let ingress_config = driftless_ingress::IngressConfig {
+            http: config.ingress_http.clone(),
+            https: config.ingress_https.clone(),
+            ..Default::default()
+        };
+        match driftless_ingress::IngressServer::start(ingress_config) {
+            Ok(handle) => Some((handle, config.ingress_class.clone())),
+            Err(error) => {
+                tracing::error!(%error, "the Ingress cannot listen; Ingresses are not served");
+                None
+            }
+        }
+    };
+    tracing::info!(dns = %dns_address, upstreams = ?config.dns_upstreams, table = %config.nft_table, ingress = ?ingress.as_ref().map(|(h, _)| h.local_addrs()), "service networking up");
     Ok(network::Network {
         store,
         dns,
         proxy,
+        ingress,
         domain: config.cluster_domain.clone(),
         addresses: network::Addresses { pod_cidr, node: vec![gateway] },
         applied,

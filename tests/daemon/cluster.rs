@@ -24,6 +24,10 @@ pub(crate) struct Cluster {
     pub(crate) cgroup_root: String,
     /// The one LoadBalancer address this cluster may hand out.
     pub(crate) lb_address: String,
+    /// The Ingress's HTTP and HTTPS listeners, on loopback.
+    pub(crate) ingress_http: String,
+    /// See `ingress_http`.
+    pub(crate) ingress_https: String,
     daemon: Option<Child>,
     runtime: tokio::runtime::Runtime,
 }
@@ -52,6 +56,8 @@ impl Cluster {
             service_cidr: format!("10.99.{}.0/24", id % 250),
             cgroup_root: format!("/driftless-e2e-{}-{n}", std::process::id()),
             lb_address: format!("127.0.0.{}", 100 + id % 150),
+            ingress_http: free_port(),
+            ingress_https: free_port(),
             daemon: None,
             runtime: tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap(),
             dir,
@@ -155,6 +161,7 @@ impl Cluster {
             .args(["--cluster-dns", &dns, "--cgroup-root", &self.cgroup_root, "--node-name", "node-1"])
             // Tests never send DNS off the machine.
             .args(["--dns-upstream", "none", "--lb-pool", &self.lb_address])
+            .args(["--ingress-http", &self.ingress_http, "--ingress-https", &self.ingress_https])
             .args(extra)
             .env("DRIFTLESS_LOG", "info,libcgroups=error,libcontainer=error")
             .stdin(Stdio::null())
@@ -309,6 +316,12 @@ impl Drop for Cluster {
             assert!(!mounts.contains(&ours), "mounts left behind under {ours}");
         }
     }
+}
+
+/// A loopback address with a port nothing listens on now.
+fn free_port() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
 }
 
 pub(crate) fn name(pod: &Value) -> String {

@@ -10,6 +10,7 @@
 #[path = "../support/images.rs"]
 #[allow(dead_code)]
 mod images;
+mod ingress;
 mod cluster;
 
 mod api;

@@ -66,6 +66,15 @@ pub struct DaemonConfig {
     /// The service proxy's nftables table.
     #[serde(default)]
     pub nft_table: String,
+    /// Ingress HTTP listeners.
+    #[serde(default)]
+    pub ingress_http: Vec<std::net::SocketAddr>,
+    /// Ingress HTTPS listeners.
+    #[serde(default)]
+    pub ingress_https: Vec<std::net::SocketAddr>,
+    /// The IngressClass served.
+    #[serde(default)]
+    pub ingress_class: String,
 }
 
 mod humantime_serde_opt {
@@ -130,6 +139,9 @@ impl DaemonConfig {
             insecure_registries: args.insecure_registries.clone(),
             dns_upstreams: upstreams(&args.dns_upstreams)?,
             lb_pool: pool(&args.lb_pool)?,
+            ingress_http: listeners("--ingress-http", &args.ingress_http)?,
+            ingress_https: listeners("--ingress-https", &args.ingress_https)?,
+            ingress_class: args.ingress_class.clone(),
             nft_table: args.nft_table.clone().unwrap_or_else(|| {
                 if args.bridge == "driftless0" { "driftless".into() } else { format!("driftless_{}", args.bridge) }
             }),
@@ -223,6 +235,15 @@ fn upstreams(given: &[String]) -> Result<Vec<std::net::SocketAddr>, CommandError
         .filter_map(|ip| ip.trim().parse::<std::net::IpAddr>().ok())
         .map(|ip| std::net::SocketAddr::new(ip, 53))
         .collect())
+}
+
+/// Listen addresses, comma-separated; empty for none.
+fn listeners(flag: &str, text: &str) -> Result<Vec<std::net::SocketAddr>, CommandError> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| t.parse().map_err(|_| usage(format!("{flag} {t:?}: expected ADDRESS:PORT"))))
+        .collect()
 }
 
 /// `--lb-pool`: addresses and inclusive ranges, comma-separated.

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use driftless_dns::{DnsHandle, Zone};
-use driftless_model::k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
+use driftless_ingress::{IngressHandle, IngressTable};
+use driftless_model::k8s_openapi::api::core::v1::{Endpoints, Pod, Secret, Service};
+use driftless_model::k8s_openapi::api::networking::v1::Ingress;
 use driftless_proxy::{Protocol, Proxy, ServicePort, ServiceTable};
 use driftless_store::{Store, StoreExt};
 use ipnet::Ipv4Net;
@@ -124,6 +126,8 @@ pub(crate) struct Network {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) dns: DnsHandle,
     pub(crate) proxy: Proxy,
+    /// The Ingress server, and the class it serves, if it listens anywhere.
+    pub(crate) ingress: Option<(IngressHandle, String)>,
     pub(crate) domain: String,
     pub(crate) addresses: Addresses,
     /// The store revision the proxy last applied in full (the kubelet
@@ -158,7 +162,38 @@ impl Network {
             Ok(()) => self.applied.store(revision, std::sync::atomic::Ordering::SeqCst),
             Err(error) => errors.push(format!("proxy: {error}")),
         }
+        if let Some((ingress, class)) = &self.ingress {
+            let ingresses = self.store.list_as::<Ingress>(None);
+            let secrets = self.store.list_as::<Secret>(None);
+            let (table, warnings) = IngressTable::build(class, &ingresses, &services, &endpoints, &secrets);
+            for warning in warnings {
+                tracing::debug!(%warning, "ingress table");
+            }
+            ingress.set_table(table);
+            self.report_ingress_addresses(&ingresses, class);
+        }
         (self, if errors.is_empty() { Ok(()) } else { Err(errors.join("; ")) })
+    }
+
+    /// Reports the node's address in `status.loadBalancer` of every Ingress
+    /// it serves, as an ingress controller does (kubectl's ADDRESS).
+    fn report_ingress_addresses(&self, ingresses: &[Ingress], class: &str) {
+        let Some(address) = self.addresses.node.first() else { return };
+        let status = serde_json::json!({"loadBalancer": {"ingress": [{"ip": address.to_string()}]}});
+        for ingress in ingresses {
+            let named = ingress.spec.as_ref().and_then(|s| s.ingress_class_name.as_deref());
+            if named.is_some_and(|n| n != class) {
+                continue;
+            }
+            let key = driftless_store::key_of(ingress);
+            let current = self.store.get(&key).and_then(|v| v.get("status").cloned());
+            if current.as_ref() != Some(&status) {
+                let op = driftless_store::Op::Status { key, uid: ingress.metadata.uid.clone(), status: status.clone() };
+                if let Err(error) = self.store.apply(driftless_store::Batch::one(op)) {
+                    tracing::debug!(%error, "could not report an Ingress address");
+                }
+            }
+        }
     }
 
     /// Runs until `cancel` fires, then removes the proxy's rules.
@@ -181,7 +216,7 @@ impl Network {
                 }
             }
             // Wait for a change that matters, then let its burst pass.
-            let relevant = |kind: &str| matches!(kind, "Service" | "Endpoints" | "Pod");
+            let relevant = |kind: &str| matches!(kind, "Service" | "Endpoints" | "Pod" | "Ingress" | "Secret");
             let woke = tokio::select! {
                 _ = cancel.cancelled() => false,
                 _ = tokio::time::sleep(RESYNC) => true,
@@ -208,6 +243,7 @@ impl Network {
                     tracing::warn!(%error, "service proxy cleanup failed");
                 }
                 drop(network.dns);
+                drop(network.ingress);
             })
             .await;
         }
