@@ -45,7 +45,7 @@ pub fn run(args: &HistoryArgs) -> Result<ExitCode, CommandError> {
             let actions = e["actions"].as_array().cloned().unwrap_or_default();
             let errors = e["errors"].as_array().cloned().unwrap_or_default();
             let changes = if s("result") == "refused" {
-                format!("{} errors", errors.len())
+                if errors.len() == 1 { "1 error".to_owned() } else { format!("{} errors", errors.len()) }
             } else {
                 let count = |c: &str| actions.iter().filter(|a| a["change"] == c).count();
                 let parts: Vec<String> = [("create", "created"), ("update", "updated"), ("delete", "deleted")]

@@ -34,7 +34,8 @@ pub fn run(args: &ConnectArgs) -> Result<ExitCode, CommandError> {
         if let Some(refused) = sync.get("refused").and_then(Value::as_array) {
             let commit = &refused[0];
             let errors = refused.get(1).and_then(Value::as_array).cloned().unwrap_or_default();
-            println!("Refused:     {} {:?} by {} ({} errors):", short(&s(&commit["id"])), s(&commit["subject"]), s(&commit["author"]), errors.len());
+            let count = if errors.len() == 1 { "1 error".to_owned() } else { format!("{} errors", errors.len()) };
+            println!("Refused:     {} {:?} by {} ({count}):", short(&s(&commit["id"])), s(&commit["subject"]), s(&commit["author"]));
             for e in errors {
                 println!("               {}", e.as_str().unwrap_or(""));
             }
