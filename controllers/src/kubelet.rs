@@ -238,12 +238,14 @@ impl Reconciler for Kubelet {
     fn triggers(&self, event: &WatchEvent, store: &dyn Store) -> Vec<Key> {
         match event.key.kind.as_str() {
             "Pod" if self.on_this_node(&event.object) || self.running().contains_key(&event.key) => vec![event.key.clone()],
-            // A pod waiting for a ConfigMap, Secret or claim may start now.
+            // A pod waiting for a ConfigMap, Secret or claim may start now,
+            // and a running one sees the new content in its volumes.
             "ConfigMap" | "Secret" | "PersistentVolumeClaim" => store
                 .list("Pod", Some(&event.key.namespace))
                 .0
                 .iter()
-                .filter(|p| self.on_this_node(p) && p.pointer("/status/phase").and_then(Value::as_str) == Some("Pending"))
+                .filter(|p| self.on_this_node(p))
+                .filter(|p| p.pointer("/status/phase").and_then(Value::as_str) == Some("Pending") || refers_to(p, &event.key))
                 .filter_map(|p| Key::of(p))
                 .collect(),
             _ => vec![],
@@ -286,9 +288,19 @@ impl Reconciler for Kubelet {
             // It finished in an earlier run of the daemon; never rerun it.
             return Ok(Action::AwaitChange);
         }
+        let was_running = known.as_deref() == Some(uid.as_str());
         self.running().insert(key.clone(), uid.clone());
         let (runtime, resolve, to_run) = (self.runtime.clone(), self.resolve.clone(), pod.clone());
-        let result = tokio::task::spawn_blocking(move || runtime.run_pod(&to_run, &*resolve)).await?;
+        let result = tokio::task::spawn_blocking(move || {
+            runtime.run_pod(&to_run, &*resolve)?;
+            // Already running: its ConfigMap and Secret volumes follow the
+            // objects (unchanged content is not rewritten).
+            if was_running {
+                runtime.refresh(&to_run, &*resolve)?;
+            }
+            Ok::<(), driftless_runtime::node::NodeError>(())
+        })
+        .await?;
         match result {
             Ok(()) => Ok(Action::AwaitChange),
             Err(error) => {
@@ -300,6 +312,20 @@ impl Reconciler for Kubelet {
             }
         }
     }
+}
+
+/// Whether a pod's volumes or environment name a ConfigMap or Secret.
+fn refers_to(pod: &Value, object: &Key) -> bool {
+    let name = Value::from(object.name.as_str());
+    let spec = &pod["spec"];
+    let in_volumes = spec["volumes"].as_array().into_iter().flatten().any(|v| match object.kind.as_str() {
+        "ConfigMap" => v["configMap"]["name"] == name,
+        "Secret" => v["secret"]["secretName"] == name,
+        _ => false,
+    });
+    let field = if object.kind == "ConfigMap" { "configMapRef" } else { "secretRef" };
+    let in_env = spec["containers"].as_array().into_iter().flatten().any(|c| c["envFrom"].as_array().into_iter().flatten().any(|e| e[field]["name"] == name));
+    in_volumes || in_env
 }
 
 fn on_node(pod: &Pod, node: &str) -> bool {

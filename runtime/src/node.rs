@@ -41,6 +41,10 @@ pub trait PodRuntime {
     /// The uids of the pods this node runs or is trying to start (an image
     /// to pull, a ConfigMap to appear).
     fn pods(&self) -> Vec<String>;
+    /// Rewrites a running pod's ConfigMap, Secret and downward API volumes
+    /// from what `resolve` says now (nothing for a pod this node does not
+    /// run).
+    fn refresh(&self, pod: &Pod, resolve: &dyn Resolve) -> Result<(), NodeError>;
     /// The log file of a container's current instance (or the one before
     /// it), if the node has it.
     fn log_path(&self, uid: &str, container: &str, previous: bool) -> Option<PathBuf>;
@@ -399,6 +403,15 @@ impl PodRuntime for Node {
         self.ipam.release(uid)?;
         let _ = std::fs::remove_dir_all(self.pod_dir(uid));
         crate::cgroups::remove(&format!("{}/{uid}", self.config.cgroup_root));
+        Ok(())
+    }
+
+    fn refresh(&self, pod: &Pod, resolve: &dyn Resolve) -> Result<(), NodeError> {
+        let uid = pod.metadata.uid.clone().ok_or(NodeError::NoUid)?;
+        if !self.pods.lock().unwrap_or_else(|e| e.into_inner()).contains_key(&uid) {
+            return Ok(());
+        }
+        crate::podspec::refresh_volumes(pod, &self.pod_dir(&uid), &self.config.settings, &DynResolve(resolve))?;
         Ok(())
     }
 

@@ -219,6 +219,16 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TranslateError + '_ {
     move |source| TranslateError::Io { path: path.to_path_buf(), source }
 }
 
+/// Writes the pod's ConfigMap, Secret and downward API volumes again from
+/// what `resolve` says now, each swapped atomically if its content
+/// changed, as kubelet's periodic volume sync does; a running container
+/// sees the new files (but not through a `subPath`, as in Kubernetes).
+pub fn refresh_volumes(pod: &core::Pod, pod_dir: &Path, node: &NodeSettings, resolve: &impl Resolve) -> Result<(), TranslateError> {
+    let spec = pod.spec.as_ref().ok_or_else(|| TranslateError::Refused("pod has no spec".into()))?;
+    let namespace = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+    volumes(spec, &namespace, pod_dir, node, resolve, &pod.metadata).map(|_| ())
+}
+
 fn volumes(
     spec: &core::PodSpec,
     namespace: &str,

@@ -49,6 +49,10 @@ pub fn write_atomically(dir: &Path, files: &[File]) -> Result<(), VolumeError> {
         }
     }
     std::fs::create_dir_all(dir).map_err(io(dir))?;
+    if holds(dir, files) {
+        // Unchanged: nothing to swap (a periodic refresh costs no writes).
+        return Ok(());
+    }
     let stamp = format!("..{}", crate::status::now().replace([':', '.'], "_"));
     let fresh = dir.join(&stamp);
     for file in files {
@@ -86,6 +90,32 @@ pub fn write_atomically(dir: &Path, files: &[File]) -> Result<(), VolumeError> {
     Ok(())
 }
 
+/// Whether `dir`'s current `..data` holds exactly `files`.
+fn holds(dir: &Path, files: &[File]) -> bool {
+    let current = dir.join("..data");
+    if std::fs::read_link(&current).is_err() {
+        return false;
+    }
+    let mut count = 0;
+    let mut stack = vec![current.clone()];
+    while let Some(at) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&at) else { return false };
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(entry.path());
+            } else {
+                count += 1;
+            }
+        }
+    }
+    count == files.len()
+        && files.iter().all(|f| {
+            let path = current.join(&f.path);
+            let same_mode = std::fs::metadata(&path).is_ok_and(|m| m.permissions().mode() & 0o7777 == f.mode & 0o7777);
+            same_mode && std::fs::read(&path).is_ok_and(|data| data == f.data)
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +133,9 @@ mod tests {
         assert_eq!(std::fs::read_to_string(vol.join("conf/b")).unwrap(), "2");
         let first = std::fs::read_link(vol.join("..data")).unwrap();
 
+        let before = std::fs::read_link(vol.join("..data")).unwrap();
+        write_atomically(&vol, &[file("a", "1"), file("conf/b", "2")]).unwrap();
+        assert_eq!(std::fs::read_link(vol.join("..data")).unwrap(), before, "the same content is not written again");
         write_atomically(&vol, &[file("a", "changed")]).unwrap();
         assert_eq!(std::fs::read_to_string(vol.join("a")).unwrap(), "changed");
         assert!(!vol.join("conf").exists(), "keys that went away are removed");

@@ -181,22 +181,23 @@ fn declared(value: &Value) -> Value {
     value
 }
 
-/// Copies from the live object the fields the API server fills in on
-/// creation that git leaves out: a Service's cluster IPs and node ports, a
-/// volume's claim, a claim's volume.
+/// Copies from the live object the fields the API server and controllers
+/// fill in that git leaves out: a Service's cluster IPs and node ports, a
+/// volume's claim, a claim's volume, a pod's node, an adopter's owner
+/// reference.
 fn carry_over(value: &mut Value, live: &Value) {
     let kind = value.get("kind").and_then(Value::as_str).unwrap_or("").to_owned();
-    let mut copy = |pointer: &str| {
+    fn copy(value: &mut Value, live: &Value, pointer: &str) {
         if value.pointer(pointer).is_none_or(Value::is_null) {
             if let Some(v) = live.pointer(pointer) {
                 set_pointer(value, pointer, v.clone());
             }
         }
-    };
+    }
     match kind.as_str() {
         "Service" => {
             for pointer in ["/spec/clusterIP", "/spec/clusterIPs", "/spec/ipFamilies", "/spec/ipFamilyPolicy", "/spec/healthCheckNodePort"] {
-                copy(pointer);
+                copy(value, live, pointer);
             }
             let live_ports = live.pointer("/spec/ports").and_then(Value::as_array).cloned().unwrap_or_default();
             if let Some(ports) = value.pointer_mut("/spec/ports").and_then(Value::as_array_mut) {
@@ -211,10 +212,16 @@ fn carry_over(value: &mut Value, live: &Value) {
                 }
             }
         }
-        "PersistentVolume" => copy("/spec/claimRef"),
-        "PersistentVolumeClaim" => copy("/spec/volumeName"),
+        "PersistentVolume" => copy(value, live, "/spec/claimRef"),
+        "PersistentVolumeClaim" => copy(value, live, "/spec/volumeName"),
+        // The scheduler's binding: without it every commit would replace
+        // every declared pod.
+        "Pod" => copy(value, live, "/spec/nodeName"),
         _ => {}
     }
+    // An owner that adopted a declared object (a Deployment its declared
+    // ReplicaSet) keeps it across syncs.
+    copy(value, live, "/metadata/ownerReferences");
 }
 
 fn set_pointer(value: &mut Value, pointer: &str, new: Value) {
@@ -280,12 +287,23 @@ mod tests {
         assert_eq!(svc["spec"]["clusterIP"], "10.96.0.7");
         assert_eq!(svc["spec"]["ports"][0]["nodePort"], 30007);
 
+        // A declared pod the scheduler bound is not replaced by the next sync.
+        let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p1}\nspec: {containers: [{name: c, image: busybox:1.35}]}\n";
+        let with_pod = format!("{changed}---\n{pod}");
+        apply(&store, &with_pod, "c3b pod");
+        let mut bound = (*store.get(&Key::new("Pod", "default", "p1")).unwrap()).clone();
+        bound["spec"]["nodeName"] = json!("node-1");
+        let uid = bound["metadata"]["uid"].clone();
+        store.write(Op::Put(bound)).unwrap();
+        assert!(apply(&store, &with_pod, "c3c again").is_empty());
+        assert_eq!(store.get(&Key::new("Pod", "default", "p1")).unwrap()["metadata"]["uid"], uid);
+
         // A controller's object in the pruned namespace goes with it.
         store.write(Op::Create(json!({"kind": "Pod", "apiVersion": "v1", "metadata": {"name": "p", "namespace": "team"}, "spec": {"containers": []}}))).unwrap();
         let only_service = "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {type: NodePort, ports: [{port: 80}], selector: {app: x}}\n";
         let actions = apply(&store, only_service, "c4 prune");
         let deleted: Vec<_> = actions.iter().filter(|a| a.change == Change::Delete).map(|a| a.object.clone()).collect();
-        assert_eq!(deleted, ["ConfigMap team/a", "Namespace team"]);
+        assert_eq!(deleted, ["Pod default/p1", "ConfigMap team/a", "Namespace team"]);
         assert!(store.get(&Key::new("Pod", "team", "p")).is_none());
         assert!(store.get(&Key::new("Service", "default", "s")).is_some());
     }

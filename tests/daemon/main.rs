@@ -14,6 +14,7 @@ mod ingress;
 mod cluster;
 
 mod api;
+mod config;
 mod recovery;
 mod refusal;
 mod rollout;

@@ -62,6 +62,10 @@ impl PodRuntime for FakeRuntime {
         Ok(())
     }
 
+    fn refresh(&self, _: &Pod, _: &dyn Resolve) -> Result<(), NodeError> {
+        Ok(())
+    }
+
     fn log_path(&self, _: &str, _: &str, _: bool) -> Option<std::path::PathBuf> {
         None
     }
