@@ -54,6 +54,18 @@ impl VolumeReclaimer {
     }
 }
 
+/// A volume's reference to the claim it is bound to.
+fn claim_ref(claim: &PersistentVolumeClaim) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("v1".into()),
+        kind: Some("PersistentVolumeClaim".into()),
+        name: claim.metadata.name.clone(),
+        namespace: claim.metadata.namespace.clone(),
+        uid: claim.metadata.uid.clone(),
+        ..Default::default()
+    }
+}
+
 fn quantity(q: Option<&driftless_model::k8s_openapi::apimachinery::pkg::api::resource::Quantity>) -> i128 {
     q.and_then(|q| q.0.parse::<Quantity>().ok()).map_or(0, |q| q.value())
 }
@@ -164,14 +176,7 @@ impl Reconciler for ClaimBinder {
         if let Some(volume) = candidates.first() {
             let volume_name = volume.metadata.name.clone().unwrap_or_default();
             let mut volume = (*volume).clone();
-            volume.spec.get_or_insert_with(Default::default).claim_ref = Some(ObjectReference {
-                api_version: Some("v1".into()),
-                kind: Some("PersistentVolumeClaim".into()),
-                name: claim.metadata.name.clone(),
-                namespace: claim.metadata.namespace.clone(),
-                uid: claim.metadata.uid.clone(),
-                ..Default::default()
-            });
+            volume.spec.get_or_insert_with(Default::default).claim_ref = Some(claim_ref(&claim));
             let mut bound = claim.clone();
             bound.spec.get_or_insert_with(Default::default).volume_name = Some(volume_name.clone());
             let mut batch = Batch::new();
@@ -251,14 +256,7 @@ impl ClaimBinder {
             spec: Some(PersistentVolumeSpec {
                 access_modes: claim_spec.access_modes.clone(),
                 capacity: Some(capacity),
-                claim_ref: Some(ObjectReference {
-                    api_version: Some("v1".into()),
-                    kind: Some("PersistentVolumeClaim".into()),
-                    name: claim.metadata.name.clone(),
-                    namespace: claim.metadata.namespace.clone(),
-                    uid: claim.metadata.uid.clone(),
-                    ..Default::default()
-                }),
+                claim_ref: Some(claim_ref(claim)),
                 host_path: Some(HostPathVolumeSource { path: path.display().to_string(), type_: Some("Directory".into()) }),
                 persistent_volume_reclaim_policy: Some(class.reclaim_policy.clone().unwrap_or_else(|| "Delete".into())),
                 storage_class_name: class.metadata.name.clone(),

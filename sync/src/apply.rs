@@ -18,7 +18,7 @@ use serde_json::Value;
 pub const MANAGED: &str = driftless_controllers::deployment::SOURCE_COMMIT;
 
 /// What happens to one object.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Change {
     /// It is new.
@@ -38,10 +38,19 @@ impl Change {
             Change::Delete => "delete",
         }
     }
+
+    /// The change a word names (`update` for anything unknown).
+    pub fn parse(word: &str) -> Change {
+        match word {
+            "create" => Change::Create,
+            "delete" => Change::Delete,
+            _ => Change::Update,
+        }
+    }
 }
 
 /// One object's change.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Action {
     /// What happens.
     pub change: Change,

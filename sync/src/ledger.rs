@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use git2::{Oid, Repository, Signature};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::{Action, Change, SyncError};
@@ -30,7 +30,7 @@ use crate::{Action, Change, SyncError};
 pub const LEDGER_REF: &str = "refs/driftless/applied";
 
 /// One sync, as the ledger records it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerEntry {
     /// The ledger commit's id (empty before it is written).
     pub id: String,
@@ -82,34 +82,13 @@ impl LedgerEntry {
                 "Result" => entry.result = value.to_owned(),
                 "Action" => {
                     let (change, object) = value.split_once(' ').unwrap_or((value, ""));
-                    let change = match change {
-                        "create" => Change::Create,
-                        "delete" => Change::Delete,
-                        _ => Change::Update,
-                    };
-                    entry.actions.push(Action { change, object: object.to_owned() });
+                    entry.actions.push(Action { change: Change::parse(change), object: object.to_owned() });
                 }
                 "Error" => entry.errors.push(value.to_owned()),
                 _ => {}
             }
         }
         entry
-    }
-}
-
-impl Default for LedgerEntry {
-    fn default() -> Self {
-        LedgerEntry {
-            id: String::new(),
-            source: String::new(),
-            subject: String::new(),
-            author: String::new(),
-            time: 0,
-            synced_at: 0,
-            result: String::new(),
-            actions: Vec::new(),
-            errors: Vec::new(),
-        }
     }
 }
 

@@ -94,28 +94,7 @@ pub struct SyncStatus {
     /// The last failure to sync at all (repository unreachable...).
     pub error: Option<String>,
     /// A ledger entry written to the store but not yet to git.
-    pub pending: Option<PendingEntry>,
-}
-
-/// A ledger entry waiting to be written (with the files of its tree).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PendingEntry {
-    /// The source commit.
-    pub source: String,
-    /// Its subject.
-    pub subject: String,
-    /// Its author.
-    pub author: String,
-    /// Its time.
-    pub time: i64,
-    /// When it was synced.
-    pub synced_at: i64,
-    /// `applied` or `refused`.
-    pub result: String,
-    /// What changed, as `create Kind ns/name`.
-    pub actions: Vec<String>,
-    /// Why it was refused.
-    pub errors: Vec<String>,
+    pub pending: Option<LedgerEntry>,
 }
 
 /// The loop.
@@ -230,14 +209,15 @@ impl Syncer {
         status.refused = None;
         status.error = None;
         status.synced_at = now.as_second();
-        status.pending = Some(PendingEntry {
+        status.pending = Some(LedgerEntry {
+            id: String::new(),
             source: head.clone(),
             subject: commit.subject.clone(),
             author: commit.author.clone(),
             time: commit.time,
             synced_at: now.as_second(),
             result: "applied".into(),
-            actions: actions.iter().map(|a| format!("{} {}", a.change.as_str(), a.object)).collect(),
+            actions: actions.clone(),
             errors: vec![],
         });
         self.save(&mut batch, &status);
@@ -259,7 +239,8 @@ impl Syncer {
         status.refused = Some((commit.clone(), errors.clone()));
         status.error = None;
         status.synced_at = now;
-        status.pending = Some(PendingEntry {
+        status.pending = Some(LedgerEntry {
+            id: String::new(),
             source: head.clone(),
             subject: commit.subject.clone(),
             author: commit.author.clone(),
@@ -286,31 +267,8 @@ impl Syncer {
         let repo = self.source.repository_path();
         let already = ledger::read(repo, 1)?.first().is_some_and(|e| e.source == pending.source && e.synced_at == pending.synced_at);
         if !already {
-            let entry = LedgerEntry {
-                id: String::new(),
-                source: pending.source.clone(),
-                subject: pending.subject.clone(),
-                author: pending.author.clone(),
-                time: pending.time,
-                synced_at: pending.synced_at,
-                result: pending.result.clone(),
-                actions: pending
-                    .actions
-                    .iter()
-                    .map(|a| {
-                        let (change, object) = a.split_once(' ').unwrap_or((a, ""));
-                        let change = match change {
-                            "create" => crate::Change::Create,
-                            "delete" => crate::Change::Delete,
-                            _ => crate::Change::Update,
-                        };
-                        Action { change, object: object.to_owned() }
-                    })
-                    .collect(),
-                errors: pending.errors.clone(),
-            };
             let files = (pending.result == "applied").then(|| ledger::render(&applied_objects(&*self.store)));
-            ledger::record(repo, &entry, files.as_ref())?;
+            ledger::record(repo, &pending, files.as_ref())?;
         }
         status.pending = None;
         let mut batch = Batch::new();

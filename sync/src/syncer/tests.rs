@@ -10,7 +10,7 @@ use driftless_controllers::SystemClock;
 use driftless_store::{Key, SqliteStore};
 
 use super::*;
-use crate::{LEDGER_REF, SourceConfig, ledger};
+use crate::{LEDGER_REF, LedgerEntry, SourceConfig, ledger};
 
 fn git(dir: &Path, args: &[&str]) {
     let status = Command::new("git")
@@ -110,7 +110,7 @@ fn a_ledger_entry_interrupted_by_a_kill_is_written_on_the_next_step() {
     // As if killed after the store batch: the entry is pending, git has none.
     let mut status = Syncer::status(&*store);
     let head = status.seen.clone().unwrap();
-    status.pending = Some(PendingEntry { source: head.clone(), result: "applied".into(), synced_at: 42, subject: "add web".into(), ..Default::default() });
+    status.pending = Some(LedgerEntry { source: head.clone(), result: "applied".into(), synced_at: 42, subject: "add web".into(), ..Default::default() });
     let mut batch = Batch::new();
     batch.set_meta(STATUS_META, serde_json::to_value(&status).unwrap());
     store.apply(batch).unwrap();
