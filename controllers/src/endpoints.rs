@@ -49,7 +49,9 @@ pub fn subsets(service: &Service, pods: &[Pod]) -> Vec<Value> {
     let spec = service.spec.clone().unwrap_or_default();
     let publish_not_ready = spec.publish_not_ready_addresses == Some(true);
     let service_name = service.metadata.name.clone().unwrap_or_default();
-    let mut groups: BTreeMap<String, (Vec<Value>, Vec<Value>, Vec<Value>)> = BTreeMap::new();
+    // Per distinct port set: (ready addresses, not-ready addresses, ports).
+    type Group = (Vec<Value>, Vec<Value>, Vec<Value>);
+    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     for pod in pods {
         let Some(ip) = pod.status.as_ref().and_then(|s| s.pod_ip.clone()) else { continue };
         if pod.metadata.deletion_timestamp.is_some() || pods::is_terminal(pod) {

@@ -162,7 +162,7 @@ mod tests {
 
     #[test]
     fn scale_down_removes_what_matters_least_first() {
-        let mut pods = vec![
+        let mut pods = [
             pod("ready-long", Some("n"), "Running", Some(100)),
             pod("unscheduled", None, "Pending", None),
             pod("ready-recent", Some("n"), "Running", Some(200)),

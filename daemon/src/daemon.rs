@@ -64,7 +64,7 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
     let node_config = config.node_config()?;
     tracing::info!(bridge = %node_config.bridge, pod_cidr = %node_config.pod_cidr, service_cidr = ?node_config.service_cidr, "setting up the node");
     // Node::new talks netlink on a runtime of its own: not on ours.
-    let node = tokio::task::spawn_blocking(move || Node::new(node_config)).await.map_err(|e| daemon_error(e))?.map_err(daemon_error)?;
+    let node = tokio::task::spawn_blocking(move || Node::new(node_config)).await.map_err(daemon_error)?.map_err(daemon_error)?;
     let node = Arc::new(node);
     let shared: SharedRuntime = node.clone();
 

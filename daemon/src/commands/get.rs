@@ -172,10 +172,7 @@ async fn watch(client: &driftless_api::Client, resource: &Resource, namespace: O
                 continue;
             }
             let (header, rows) = rows(resource, std::slice::from_ref(&object), wide, args.all_namespaces, false, jiff::Timestamp::now());
-            let w = widths.get_or_insert_with(|| {
-                let w = table::widths(&header, &rows).into_iter().map(|w| w.max(12)).collect();
-                w
-            });
+            let w = widths.get_or_insert_with(|| table::widths(&header, &rows).into_iter().map(|w| w.max(12)).collect());
             for row in rows {
                 println!("{}", table::line(&row, w));
             }

@@ -44,7 +44,7 @@ pub fn run(args: &ConnectArgs) -> Result<ExitCode, CommandError> {
             println!("Error:       {error}");
         }
         println!("Pods:        {} running of {}", status["pods"]["running"], status["pods"]["total"]);
-        let nodes: Vec<String> = status["nodes"].as_array().into_iter().flatten().map(|n| s(n)).collect();
+        let nodes: Vec<String> = status["nodes"].as_array().into_iter().flatten().map(s).collect();
         println!("Nodes:       {}", nodes.join(", "));
         Ok(ExitCode::SUCCESS)
     })
