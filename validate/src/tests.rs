@@ -204,6 +204,20 @@ fn secrets_never_pass_bad_base64_and_need_their_keys() {
 }
 
 #[test]
+fn registry_login_secrets_must_hold_json() {
+    let text = "apiVersion: v1\nkind: Secret\nmetadata: {name: pull}\ntype: kubernetes.io/dockerconfigjson\nstringData:\n  .dockerconfigjson: 'auths: x'\n";
+    let got = lines(&[file("s.yaml", text)]);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with("s.yaml:6:3: error: Secret/pull: stringData[\".dockerconfigjson\"]: invalid value: <secret contents redacted>: not a JSON object"),
+        "{got:?}"
+    );
+    assert!(!got[0].contains("auths: x"), "the message must not echo the secret: {got:?}");
+    let text = "apiVersion: v1\nkind: Secret\nmetadata: {name: pull}\ntype: kubernetes.io/dockerconfigjson\nstringData:\n  .dockerconfigjson: '{\"auths\": {}}'\n";
+    assert!(lines(&[file("s.yaml", text)]).is_empty());
+}
+
+#[test]
 fn statefulset_claims_and_rolling_update_rules() {
     let text = "\
 apiVersion: apps/v1

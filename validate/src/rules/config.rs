@@ -105,6 +105,20 @@ pub(crate) fn secret(secret: &core::Secret, issues: &mut Issues) {
         // Custom types are allowed (any qualified name), as in Kubernetes.
         None => issues.check(&root.key("type"), names::qualified_name(kind)),
     }
+    // As the API server: registry logins must be JSON, or kubelet could
+    // not read them (the message never echoes the secret's contents).
+    for (docker_type, key) in [("kubernetes.io/dockerconfigjson", ".dockerconfigjson"), ("kubernetes.io/dockercfg", ".dockercfg")] {
+        if kind != docker_type {
+            continue;
+        }
+        let in_data = secret.data.as_ref().and_then(|d| d.get(key)).map(|v| (root.key("data").key(key), v.0.as_slice()));
+        let in_string = secret.string_data.as_ref().and_then(|d| d.get(key)).map(|v| (root.key("stringData").key(key), v.as_bytes()));
+        for (at, bytes) in in_data.into_iter().chain(in_string) {
+            if let Err(error) = serde_json::from_slice::<serde_json::Map<String, Value>>(bytes) {
+                issues.error(&at, format!("invalid value: <secret contents redacted>: not a JSON object: {error}"));
+            }
+        }
+    }
     if kind == "kubernetes.io/basic-auth" && !has("username") && !has("password") {
         issues.error(&data_at, "a secret of type kubernetes.io/basic-auth needs \"username\" or \"password\"");
     }
