@@ -290,13 +290,18 @@ impl Reconciler for Kubelet {
         }
         let was_running = known.as_deref() == Some(uid.as_str());
         self.running().insert(key.clone(), uid.clone());
-        let (runtime, resolve, to_run) = (self.runtime.clone(), self.resolve.clone(), pod.clone());
+        let (runtime, objects, to_run) = (self.runtime.clone(), self.resolve.clone(), pod.clone());
+        let events = self.ctx.events.clone();
         let result = tokio::task::spawn_blocking(move || {
-            runtime.run_pod(&to_run, &*resolve)?;
+            let on_image = |reference: &str, step| {
+                let (reason, message) = resolve::image_event(reference, step);
+                events.record(&value, EventType::Normal, reason, &message);
+            };
+            runtime.run_pod(&to_run, &resolve::Reporting::new(&objects, &on_image))?;
             // Already running: its ConfigMap and Secret volumes follow the
             // objects (unchanged content is not rewritten).
             if was_running {
-                runtime.refresh(&to_run, &*resolve)?;
+                runtime.refresh(&to_run, &*objects)?;
             }
             Ok::<(), driftless_runtime::node::NodeError>(())
         })

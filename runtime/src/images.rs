@@ -8,9 +8,24 @@
 //! - `Always`: pulled every time a container is created; the registry's
 //!   error fails the container even if an older copy is stored.
 
+use std::time::{Duration, Instant};
+
 use driftless_image::{ImageStore, PullOptions};
 
 use crate::podspec::ResolvedImage;
+use crate::podspec::pull_secrets::Credentials;
+
+/// What getting an image took, for the events kubelet records about it
+/// (`Pulled` "already present", `Pulling`, `Pulled` "successfully pulled").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageStep {
+    /// The store had it and the policy did not ask for a pull.
+    Present,
+    /// A pull is starting.
+    Pulling,
+    /// A pull finished, in this long.
+    Pulled(Duration),
+}
 
 /// The node's image store and how to reach registries.
 #[derive(Debug)]
@@ -27,15 +42,34 @@ impl NodeImages {
 
     /// The image for `reference` under `policy`; `Err` carries the words
     /// a user sees in the container's waiting message.
-    pub fn image(&self, reference: &str, policy: &str) -> Result<ResolvedImage, String> {
+    pub fn image(&self, reference: &str, policy: &str, credentials: Option<&Credentials>) -> Result<ResolvedImage, String> {
+        self.image_reporting(reference, policy, credentials, &mut |_| {})
+    }
+
+    /// [`NodeImages::image`], telling `report` whether it was present or
+    /// pulled, and how long the pull took.
+    pub fn image_reporting(
+        &self,
+        reference: &str,
+        policy: &str,
+        credentials: Option<&Credentials>,
+        report: &mut dyn FnMut(ImageStep),
+    ) -> Result<ResolvedImage, String> {
         let local = || self.store.resolve(reference);
         let image = match policy {
-            "Never" => local().map_err(|_| format!("image {reference:?} is not present with pull policy of Never"))?,
+            "Never" => {
+                let image = local().map_err(|_| format!("image {reference:?} is not present with pull policy of Never"))?;
+                report(ImageStep::Present);
+                image
+            }
             "IfNotPresent" => match local() {
-                Ok(image) => image,
-                Err(_) => self.pull(reference)?,
+                Ok(image) => {
+                    report(ImageStep::Present);
+                    image
+                }
+                Err(_) => self.pull(reference, credentials, report)?,
             },
-            _ => self.pull(reference)?,
+            _ => self.pull(reference, credentials, report)?,
         };
         Ok(ResolvedImage {
             layers: image.layers,
@@ -46,9 +80,18 @@ impl NodeImages {
         })
     }
 
-    fn pull(&self, reference: &str) -> Result<driftless_image::Image, String> {
-        tracing::info!(image = reference, "pulling image");
-        let pulled = self.store.pull(reference, &self.options).map_err(|e| e.to_string())?;
-        self.store.resolve(&pulled).map_err(|e| e.to_string())
+    fn pull(&self, reference: &str, credentials: Option<&Credentials>, report: &mut dyn FnMut(ImageStep)) -> Result<driftless_image::Image, String> {
+        tracing::info!(image = reference, authenticated = credentials.is_some(), "pulling image");
+        report(ImageStep::Pulling);
+        let started = Instant::now();
+        // The pod's pull Secret, else the node's own login.
+        let options = match credentials {
+            Some(login) => PullOptions { credentials: Some(login.clone()), ..self.options.clone() },
+            None => self.options.clone(),
+        };
+        let pulled = self.store.pull(reference, &options).map_err(|e| e.to_string())?;
+        let image = self.store.resolve(&pulled).map_err(|e| e.to_string())?;
+        report(ImageStep::Pulled(started.elapsed()));
+        Ok(image)
     }
 }

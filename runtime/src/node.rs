@@ -462,8 +462,8 @@ impl Node {
 struct DynResolve<'a>(&'a dyn Resolve);
 
 impl Resolve for DynResolve<'_> {
-    fn image(&self, reference: &str, pull_policy: &str) -> Result<crate::podspec::ResolvedImage, String> {
-        self.0.image(reference, pull_policy)
+    fn image(&self, reference: &str, pull_policy: &str, credentials: Option<&crate::podspec::pull_secrets::Credentials>) -> Result<crate::podspec::ResolvedImage, String> {
+        self.0.image(reference, pull_policy, credentials)
     }
     fn config_map(&self, namespace: &str, name: &str) -> Option<std::collections::BTreeMap<String, Vec<u8>>> {
         self.0.config_map(namespace, name)

@@ -9,6 +9,7 @@
 //! probes, mounts and security settings with Kubernetes' rules.
 
 pub mod expand;
+pub mod pull_secrets;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -42,8 +43,10 @@ pub struct ResolvedImage {
 
 /// What a pod refers to, looked up by the caller.
 pub trait Resolve {
-    /// The image, honouring the pull policy; `Err` carries the message.
-    fn image(&self, reference: &str, pull_policy: &str) -> Result<ResolvedImage, String>;
+    /// The image, honouring the pull policy, pulled with `credentials`
+    /// (from the pod's `imagePullSecrets`) when a pull is needed; `Err`
+    /// carries the message.
+    fn image(&self, reference: &str, pull_policy: &str, credentials: Option<&pull_secrets::Credentials>) -> Result<ResolvedImage, String>;
     /// A ConfigMap's data (`binaryData` included).
     fn config_map(&self, namespace: &str, name: &str) -> Option<BTreeMap<String, Vec<u8>>>;
     /// A Secret's data, decoded.
@@ -160,9 +163,17 @@ pub fn translate(
     let volumes = volumes(spec, &namespace, pod_dir, node, resolve, meta)?;
     let files = pod_files(spec, &namespace, &hostname, identity, pod_dir, node)?;
     let fields = FieldValues { namespace: &namespace, name: &name, identity, node, meta, spec };
+    // As kubelet: a pull Secret that is missing is skipped (the pull may
+    // still work anonymously), not an error.
+    let pull_secrets: Vec<BTreeMap<String, Vec<u8>>> = spec
+        .image_pull_secrets
+        .iter()
+        .flatten()
+        .filter_map(|r| resolve.secret(&namespace, &r.name))
+        .collect();
     let mut containers = Vec::new();
     for c in &spec.containers {
-        containers.push(container(c, &fields, &volumes, &files, resolve)?);
+        containers.push(container(c, &fields, &volumes, &files, &pull_secrets, resolve)?);
     }
     Ok(PodRequest {
         uid: identity.uid.clone(),
@@ -393,11 +404,13 @@ fn container(
     fields: &FieldValues<'_>,
     volumes: &HashMap<String, Volume>,
     pod_files: &[VolumeMount],
+    pull_secrets: &[BTreeMap<String, Vec<u8>>],
     resolve: &impl Resolve,
 ) -> Result<ContainerRequest, TranslateError> {
     let reference = c.image.clone().unwrap_or_default();
     let policy = c.image_pull_policy.clone().unwrap_or_else(|| driftless_model::defaults::default_pull_policy(&reference).to_owned());
-    let image = resolve.image(&reference, &policy).map_err(|message| TranslateError::Image {
+    let credentials = driftless_image::normalize_reference(&reference).ok().and_then(|image| pull_secrets::credentials_for(&image, pull_secrets));
+    let image = resolve.image(&reference, &policy, credentials.as_ref()).map_err(|message| TranslateError::Image {
         container: c.name.clone(),
         image: reference.clone(),
         message,

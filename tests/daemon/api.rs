@@ -42,6 +42,7 @@ fn the_cli_lists_watches_describes_and_reaches_tcp_with_a_token() {
     let pod = name(&pods[0]);
     let described = cluster.cli_ok(&["describe", "pod", &pod]);
     assert!(described.contains("Started") && described.contains("Ready:          true"), "{described}");
+    assert!(described.contains("Container image \"busybox:1.35\" already present on machine"), "{described}");
     let logs = cluster.cli(&["logs", &pod]);
     assert!(logs.status.success());
 

@@ -11,10 +11,13 @@
 #[allow(dead_code)]
 mod images;
 mod ingress;
+#[path = "../support/registry.rs"]
+mod registry;
 mod cluster;
 
 mod api;
 mod config;
+mod pull;
 mod recovery;
 mod refusal;
 mod rollout;

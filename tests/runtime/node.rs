@@ -187,8 +187,8 @@ fn node_config(test: &Node, id: u32) -> NodeConfig {
 struct Registry(NodeImages);
 
 impl Resolve for Registry {
-    fn image(&self, reference: &str, policy: &str) -> Result<ResolvedImage, String> {
-        self.0.image(reference, policy)
+    fn image(&self, reference: &str, policy: &str, credentials: Option<&driftless_runtime::podspec::pull_secrets::Credentials>) -> Result<ResolvedImage, String> {
+        self.0.image(reference, policy, credentials)
     }
     fn config_map(&self, _: &str, _: &str) -> Option<std::collections::BTreeMap<String, Vec<u8>>> {
         None

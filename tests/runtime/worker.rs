@@ -138,7 +138,7 @@ pub(crate) struct StoreResolver<'a> {
 }
 
 impl driftless_runtime::podspec::Resolve for StoreResolver<'_> {
-    fn image(&self, reference: &str, _policy: &str) -> Result<driftless_runtime::podspec::ResolvedImage, String> {
+    fn image(&self, reference: &str, _policy: &str, _: Option<&driftless_runtime::podspec::pull_secrets::Credentials>) -> Result<driftless_runtime::podspec::ResolvedImage, String> {
         let image = self.store.resolve(reference).map_err(|e| e.to_string())?;
         Ok(driftless_runtime::podspec::ResolvedImage {
             layers: image.layers,

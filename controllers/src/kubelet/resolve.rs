@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use driftless_model::k8s_openapi::api::core::v1::{ConfigMap, PersistentVolume, PersistentVolumeClaim, Secret};
-use driftless_runtime::images::NodeImages;
+use driftless_runtime::images::{ImageStep, NodeImages};
+use driftless_runtime::podspec::pull_secrets::Credentials;
 use driftless_runtime::podspec::{Resolve, ResolvedImage};
 use driftless_store::{Store, StoreExt};
 
@@ -24,8 +25,8 @@ impl StoreResolve {
 }
 
 impl Resolve for StoreResolve {
-    fn image(&self, reference: &str, pull_policy: &str) -> Result<ResolvedImage, String> {
-        self.images.image(reference, pull_policy)
+    fn image(&self, reference: &str, pull_policy: &str, credentials: Option<&Credentials>) -> Result<ResolvedImage, String> {
+        self.images.image(reference, pull_policy, credentials)
     }
 
     fn config_map(&self, namespace: &str, name: &str) -> Option<BTreeMap<String, Vec<u8>>> {
@@ -58,5 +59,62 @@ impl Resolve for StoreResolve {
             std::fs::create_dir_all(&path).ok()?;
         }
         Some(path)
+    }
+}
+
+/// [`StoreResolve`] for one attempt to start a pod, telling `on_image` what
+/// getting each image took, so the kubelet records `Pulling` and `Pulled`
+/// about the pod as kubelet does.
+pub struct Reporting<'a> {
+    inner: &'a StoreResolve,
+    on_image: &'a dyn Fn(&str, ImageStep),
+}
+
+impl<'a> Reporting<'a> {
+    /// `inner`, reporting image steps to `on_image`.
+    pub fn new(inner: &'a StoreResolve, on_image: &'a dyn Fn(&str, ImageStep)) -> Reporting<'a> {
+        Reporting { inner, on_image }
+    }
+}
+
+impl Resolve for Reporting<'_> {
+    fn image(&self, reference: &str, pull_policy: &str, credentials: Option<&Credentials>) -> Result<ResolvedImage, String> {
+        self.inner.images.image_reporting(reference, pull_policy, credentials, &mut |step| (self.on_image)(reference, step))
+    }
+
+    fn config_map(&self, namespace: &str, name: &str) -> Option<BTreeMap<String, Vec<u8>>> {
+        self.inner.config_map(namespace, name)
+    }
+
+    fn secret(&self, namespace: &str, name: &str) -> Option<BTreeMap<String, Vec<u8>>> {
+        self.inner.secret(namespace, name)
+    }
+
+    fn claim(&self, namespace: &str, name: &str) -> Option<PathBuf> {
+        self.inner.claim(namespace, name)
+    }
+}
+
+/// The event kubelet records for an image step: reason and message.
+pub fn image_event(reference: &str, step: ImageStep) -> (&'static str, String) {
+    match step {
+        ImageStep::Present => ("Pulled", format!("Container image {reference:?} already present on machine")),
+        ImageStep::Pulling => ("Pulling", format!("Pulling image {reference:?}")),
+        ImageStep::Pulled(took) => ("Pulled", format!("Successfully pulled image {reference:?} in {:.3}s", took.as_secs_f64())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_events_read_as_kubelet_writes_them() {
+        assert_eq!(image_event("busybox:1.35", ImageStep::Present), ("Pulled", "Container image \"busybox:1.35\" already present on machine".to_owned()));
+        assert_eq!(image_event("busybox:1.35", ImageStep::Pulling), ("Pulling", "Pulling image \"busybox:1.35\"".to_owned()));
+        assert_eq!(
+            image_event("busybox:1.35", ImageStep::Pulled(std::time::Duration::from_millis(1234))),
+            ("Pulled", "Successfully pulled image \"busybox:1.35\" in 1.234s".to_owned())
+        );
     }
 }

@@ -86,7 +86,7 @@ mod tests {
     struct NoResolve;
 
     impl Resolve for NoResolve {
-        fn image(&self, reference: &str, _: &str) -> Result<crate::podspec::ResolvedImage, String> {
+        fn image(&self, reference: &str, _: &str, _: Option<&crate::podspec::pull_secrets::Credentials>) -> Result<crate::podspec::ResolvedImage, String> {
             Err(format!("no image {reference}"))
         }
         fn config_map(&self, _: &str, _: &str) -> Option<BTreeMap<String, Vec<u8>>> {

@@ -12,7 +12,7 @@ use super::*;
 struct Fake;
 
 impl Resolve for Fake {
-    fn image(&self, reference: &str, policy: &str) -> Result<ResolvedImage, String> {
+    fn image(&self, reference: &str, policy: &str, _: Option<&pull_secrets::Credentials>) -> Result<ResolvedImage, String> {
         match reference {
             "busybox:1.35" => Ok(ResolvedImage {
                 layers: vec![PathBuf::from("/layers/1")],
