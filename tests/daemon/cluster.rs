@@ -62,6 +62,7 @@ impl Cluster {
             runtime: tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap(),
             dir,
         };
+        cluster.remove_leftovers();
         cluster.git(&["init", "-q", "-b", "main"]);
         for (path, text) in files {
             cluster.write(path, text);
@@ -72,6 +73,21 @@ impl Cluster {
         let out = cluster.cli(&["image", "import", layout.to_str().unwrap(), "--name", "busybox"]);
         assert!(out.status.success(), "image import: {}", String::from_utf8_lossy(&out.stderr));
         cluster
+    }
+
+    /// A run killed before its Drop (SIGKILL, a CI timeout) leaves its
+    /// bridge, table and routes; a later run that draws the same id
+    /// removes them instead of inheriting their routes.
+    fn remove_leftovers(&self) {
+        let quiet = |args: &[&str]| {
+            let _ = Command::new(args[0]).args(&args[1..]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        };
+        if Command::new("ip").args(["link", "show", &self.bridge]).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success()) {
+            eprintln!("removing {} left by an earlier, killed run", self.bridge);
+            quiet(&["ip", "link", "del", &self.bridge]);
+        }
+        quiet(&["nft", "delete", "table", "ip", &format!("driftless_{}", self.bridge)]);
+        quiet(&["ip", "route", "del", "table", "local", "local", &self.service_cidr, "dev", "lo"]);
     }
 
     pub(crate) fn write(&self, path: &str, text: &str) {
