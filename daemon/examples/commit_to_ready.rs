@@ -51,8 +51,14 @@ fn git(repo: &Path, args: &[&str]) {
 }
 
 fn rss_kib(pid: u32) -> u64 {
+    status_field(pid, "VmRSS")
+}
+
+/// A number from /proc/PID/status (kB for sizes).
+fn status_field(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
+    let prefix = format!("{field}:");
+    status.lines().find(|l| l.starts_with(&prefix)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
 /// Waits until `n` pods are Ready (0: until none is left); the time it took.
@@ -141,7 +147,16 @@ fn main() {
             times.push(took);
             let now = rss_kib(daemon.id());
             rss = rss.max(now);
-            eprintln!("{n} replicas: {took:?}, daemon RSS {:.1} MiB", now as f64 / 1024.0);
+            // Where the memory is: heap and stacks (anonymous) against the
+            // binary's and libraries' pages (file), and how many threads.
+            let pid = daemon.id();
+            eprintln!(
+                "{n} replicas: {took:?}, daemon RSS {:.1} MiB (anonymous {:.1}, file {:.1}; {} threads)",
+                now as f64 / 1024.0,
+                status_field(pid, "RssAnon") as f64 / 1024.0,
+                status_field(pid, "RssFile") as f64 / 1024.0,
+                status_field(pid, "Threads")
+            );
             std::fs::write(repo.join("apps/bench.yaml"), deployment(0)).unwrap();
             git(&repo, &["commit", "-q", "-am", &format!("commit {commit}: 0 replicas")]);
             commit += 1;

@@ -12,8 +12,11 @@ use tokio::sync::broadcast;
 use crate::{Batch, EventType, Key, Op, Store, StoreError, WatchEvent};
 
 /// How many changes a slow watcher may fall behind before it is told it
-/// lagged (and must list again).
-const WATCH_BUFFER: usize = 8192;
+/// lagged (and must list again). The buffer keeps every change it holds
+/// alive, old versions and deleted objects included: at 8192 whole pods
+/// (5–10 KiB of JSON each) it could pin tens of MiB. A watcher that falls
+/// behind re-lists, which level-triggered controllers do anyway.
+const WATCH_BUFFER: usize = 1024;
 
 /// The meta record holding the store revision.
 const REVISION: &str = "driftless.revision";
@@ -55,6 +58,9 @@ impl SqliteStore {
         // only a power cut can lose the last commits, never consistency.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // Reads are served from the in-memory copy; SQLite's own page
+        // cache only helps writes find their pages. 512 KiB, not 2 MiB.
+        conn.pragma_update(None, "cache_size", -512)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS objects (
                  kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
