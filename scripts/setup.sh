@@ -23,6 +23,8 @@ command -v dnsperf >/dev/null 2>&1 || need+=(dnsperf)
 # The service proxy programs nftables through `nft -j`; its tests run
 # backends under socat and use iproute2's `ip netns`.
 command -v nft >/dev/null 2>&1 || need+=(nftables)
+# The proxy deletes stale UDP flows with conntrack-tools.
+command -v conntrack >/dev/null 2>&1 || need+=(conntrack)
 command -v socat >/dev/null 2>&1 || need+=(socat)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 if [ ${#need[@]} -gt 0 ]; then

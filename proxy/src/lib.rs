@@ -26,6 +26,7 @@
 //! global sysctls, the store of desired state. It is told what to serve.
 
 mod config;
+mod conntrack;
 mod error;
 mod fake;
 mod hairpin;

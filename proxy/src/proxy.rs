@@ -2,6 +2,8 @@
 //! install the table and its guards, then turn on forwarding), apply
 //! tables, shut down (put settings back, remove the table).
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use tracing::{debug, info, warn};
@@ -11,7 +13,7 @@ use crate::error::ProxyError;
 use crate::rules::{self, Ruleset};
 use crate::table::{self, Bounds, ServiceTable};
 use crate::hairpin::Hairpin;
-use crate::{nft, routes, sysctl};
+use crate::{conntrack, nft, routes, sysctl};
 
 /// The service proxy on one node: one nftables table it owns wholly.
 ///
@@ -24,6 +26,8 @@ pub struct Proxy {
     changed: Vec<sysctl::Changed>,
     hairpin: Hairpin,
     running: bool,
+    /// The UDP ports' backends as last applied (see `conntrack.rs`).
+    udp_backends: HashMap<String, Vec<SocketAddr>>,
 }
 
 impl Proxy {
@@ -48,7 +52,8 @@ impl Proxy {
         sysctl::require("net/bridge/bridge-nf-call-iptables", "1", "replies between pods on the bridge must be un-NATed")?;
         let installed = rules::ruleset(&config, &[]);
         nft::run(&config.nft, &rules::start(&config.table, &installed))?;
-        let mut proxy = Proxy { config, installed, changed: Vec::new(), hairpin: Hairpin::default(), running: true };
+        let mut proxy =
+            Proxy { config, installed, changed: Vec::new(), hairpin: Hairpin::default(), running: true, udp_backends: HashMap::new() };
         // Dropping `proxy` on an error below removes the table again.
         let udp_secs = proxy.config.udp_idle_timeout.as_secs() as u32;
         nft::run_text(&proxy.config.nft, &rules::udp_timeout(&proxy.config.table, udp_secs))?;
@@ -88,6 +93,10 @@ impl Proxy {
         nft::run(&self.config.nft, &batch)?;
         let commands = batch["nftables"].as_array().map_or(0, Vec::len);
         self.installed = desired;
+        // Only once the new rules are in: a flow deleted earlier could be
+        // made again under the old ones.
+        conntrack::forget(&conntrack::stale(&self.udp_backends, &table.ports));
+        self.udp_backends = conntrack::udp_backends(&table.ports);
         info!(ports = ports.len(), commands, elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "service table applied");
         Ok(())
     }

@@ -52,3 +52,27 @@ fn udp_reaches_backends_and_an_idle_flow_is_balanced_anew() {
     assert_eq!(udp_ask(&socket, cluster_ip.into()).unwrap(), "dns-b");
     proxy.shutdown().unwrap();
 }
+
+#[test]
+fn a_udp_client_that_sent_before_the_service_had_rules_reaches_it_once_it_has() {
+    let mut net = TestNet::new();
+    let a = net.pod("dns-a");
+    net.udp_backend(&a);
+    let cluster_ip = at(net.service_ip(53), 53);
+    let mut proxy = Proxy::start(net.config()).unwrap();
+    net.assert_routed();
+
+    // Before the service is in the table its address is only the host's
+    // own (routed local on lo): the datagram finds no listener, and
+    // conntrack remembers the flow as not NATed.
+    let socket = UdpSocket::bind("0.0.0.0:0").unwrap();
+    assert!(udp_ask(&socket, cluster_ip.into()).is_err());
+    let sport = socket.local_addr().unwrap().port();
+    assert!(conntrack_entry(cluster_ip, sport).is_some(), "the un-NATed flow is tracked");
+
+    // The service arrives with a backend: the same socket reaches it, as
+    // the proxy forgot the flow NAT never saw.
+    proxy.apply(&ServiceTable { ports: vec![service("kube-system/dns:dns", Protocol::Udp, &[cluster_ip], &[at(a.ip, 5353)])] }).unwrap();
+    assert_eq!(udp_ask(&socket, cluster_ip.into()).unwrap(), "dns-a");
+    proxy.shutdown().unwrap();
+}
