@@ -87,7 +87,10 @@ impl Recorder {
             }
         };
         if seen.len() > MAX_EVENTS * 2 {
-            seen.retain(|_, s| now.duration_since(s.last).unsigned_abs() < AGGREGATE);
+            // Only events still stored can aggregate: this keeps the map
+            // as small as the store's events, however fast they churn.
+            // (The event being recorded is not stored yet.)
+            seen.retain(|_, s| now.duration_since(s.last).unsigned_abs() < AGGREGATE && (s.key == key || self.store.get(&s.key).is_some()));
         }
         drop(seen);
         let event = json!({
@@ -142,4 +145,31 @@ pub fn about(store: &dyn Store, kind: &str, namespace: &str, name: &str, uid: Op
         .collect();
     events.sort_by(|a, b| a["lastTimestamp"].as_str().cmp(&b["lastTimestamp"].as_str()));
     events
+}
+
+#[cfg(test)]
+mod tests {
+    use driftless_store::SqliteStore;
+
+    use super::*;
+    use crate::context::SystemClock;
+
+    #[test]
+    fn repeats_aggregate_and_the_bookkeeping_stays_as_small_as_the_stored_events() {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory());
+        let recorder = Recorder::new(store.clone(), Arc::new(SystemClock), "test", "node-1");
+        let pod = |i: usize| json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": format!("p{i}"), "namespace": "default", "uid": format!("u{i}")}});
+        recorder.record(&pod(0), EventType::Normal, "Started", "Started container c");
+        recorder.record(&pod(0), EventType::Normal, "Started", "Started container c");
+        let (events, _) = store.list("Event", None);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0]["count"], 2);
+        // Pods churn: every event is about a new pod.
+        for i in 1..=3 * MAX_EVENTS {
+            recorder.record(&pod(i), EventType::Normal, "Scheduled", "Successfully assigned");
+        }
+        assert!(store.list("Event", None).0.len() <= MAX_EVENTS);
+        let seen = recorder.seen.lock().unwrap().len();
+        assert!(seen <= 2 * MAX_EVENTS + 1, "{seen} dedup entries for at most {MAX_EVENTS} stored events");
+    }
 }
