@@ -247,6 +247,38 @@ fn daemon_error(error: impl std::fmt::Display) -> CommandError {
     CommandError::Usage(error.to_string())
 }
 
+/// Kills the containers of helper processes (shims, reapers) that work
+/// under `node_dir`, found by their command lines, until none is left or
+/// `patience` runs out; how many containers it killed. A reaper names its
+/// container's init with `--pid`; killing it lets the reaper clean up as
+/// for any exit. A shim still creating its container is killed itself.
+fn stop_stray_helpers(node_dir: &Path, patience: std::time::Duration) -> usize {
+    let needle = format!("{}/", node_dir.to_string_lossy().trim_end_matches('/'));
+    let deadline = std::time::Instant::now() + patience;
+    let mut killed = std::collections::HashSet::new();
+    loop {
+        let mut found = false;
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+            let args: Vec<String> = cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+            if !args.iter().any(|a| a.starts_with(&needle)) || !args.first().is_some_and(|a| a.contains("driftless-")) {
+                continue;
+            }
+            found = true;
+            let init = args.iter().position(|a| a == "--pid").and_then(|i| args.get(i + 1)).and_then(|p| p.parse::<i32>().ok());
+            let target = init.unwrap_or(pid);
+            if nix::sys::signal::kill(nix::unistd::Pid::from_raw(target), nix::sys::signal::Signal::SIGKILL).is_ok() && init.is_some() {
+                killed.insert(target);
+            }
+        }
+        if !found || std::time::Instant::now() >= deadline {
+            return killed.len();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// `driftless reset`: stops every pod the data folder's node has, removes
 /// the bridge and routes, and with `purge` the folder itself.
 pub fn reset(data_dir: &Path, purge: bool) -> Result<(), CommandError> {
@@ -258,6 +290,13 @@ pub fn reset(data_dir: &Path, purge: bool) -> Result<(), CommandError> {
         if let Err(error) = node.stop_pod(uid) {
             eprintln!("driftless: warning: stopping pod {uid}: {error}");
         }
+    }
+    // A daemon killed while it was starting a container left a helper
+    // that finishes the start after the pods above were listed: hunt down
+    // this folder's helpers until none is left.
+    let stray = stop_stray_helpers(&data_dir.join("node"), std::time::Duration::from_secs(5));
+    if stray > 0 {
+        eprintln!("driftless: reset: stopped {stray} containers a killed daemon was still starting");
     }
     // A daemon killed without its clean shutdown left the proxy's table.
     let _ = std::process::Command::new("nft").args(["delete", "table", "ip", &config.nft_table]).stderr(std::process::Stdio::null()).status();
@@ -272,4 +311,35 @@ pub fn reset(data_dir: &Path, purge: bool) -> Result<(), CommandError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+    use std::time::Duration;
+
+    use super::stop_stray_helpers;
+
+    /// A process named like a helper (a copy of `tail -f`) whose arguments
+    /// name a file under `dir`: what a shim still starting looks like.
+    fn fake_helper(bin: &std::path::Path, dir: &std::path::Path) -> std::process::Child {
+        std::fs::create_dir_all(dir.join("state")).unwrap();
+        std::fs::write(dir.join("state/x"), "").unwrap();
+        Command::new(bin).arg("-f").arg(dir.join("state/x")).spawn().unwrap()
+    }
+
+    #[test]
+    fn stray_helpers_of_this_folder_are_stopped_and_others_left_alone() {
+        let tmp = tempfile::tempdir().unwrap();
+        let bin = tmp.path().join("driftless-fake-helper");
+        std::fs::copy("/usr/bin/tail", &bin).unwrap();
+        let ours = tmp.path().join("data/node");
+        let mut stray = fake_helper(&bin, &ours);
+        let mut other = fake_helper(&bin, &tmp.path().join("data/node2"));
+        assert_eq!(stop_stray_helpers(&ours, Duration::from_secs(5)), 0, "no container init was named");
+        assert!(stray.wait().unwrap().code().is_none(), "the stray helper was killed");
+        assert!(other.try_wait().unwrap().is_none(), "another folder's helper runs on");
+        let _ = other.kill();
+        let _ = other.wait();
+    }
 }

@@ -281,11 +281,25 @@ fn find_shim() -> Result<PathBuf, CommandError> {
 /// Holds the data folder's lock while alive.
 pub(super) struct Lock(#[allow(dead_code)] Flock<File>);
 
+/// How long taking the lock waits for a holder that is going away.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Takes the data folder's lock, or says which daemon holds it.
+///
+/// It waits a little first: a daemon that was just killed may have been
+/// starting a helper, and the child holds a copy of the lock until it
+/// execs, so `reset` or a restart right after the kill found the folder
+/// "in use" for a moment.
 pub(super) fn lock(data_dir: &Path) -> Result<Lock, CommandError> {
     let path = data_dir.join("daemon.lock");
-    let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(|source| CommandError::Io { path: path.clone(), source })?;
-    Flock::lock(file, FlockArg::LockExclusiveNonblock)
-        .map(Lock)
-        .map_err(|_| usage(format!("another driftless daemon is using {} (it holds {})", data_dir.display(), path.display())))
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        let file =
+            File::options().create(true).truncate(false).write(true).open(&path).map_err(|source| CommandError::Io { path: path.clone(), source })?;
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => return Ok(Lock(lock)),
+            Err(_) if std::time::Instant::now() < deadline => std::thread::sleep(std::time::Duration::from_millis(50)),
+            Err(_) => return Err(usage(format!("another driftless daemon is using {} (it holds {})", data_dir.display(), path.display()))),
+        }
+    }
 }
