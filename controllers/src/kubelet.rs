@@ -124,6 +124,7 @@ impl Kubelet {
         let mut draining = self.draining.lock().unwrap_or_else(|e| e.into_inner());
         let (since, unlisted_at) = draining.entry(uid).or_insert((now, None));
         if now.duration_since(*since) >= MAX_DRAIN {
+            tracing::warn!(pod = %pod.metadata.name.as_deref().unwrap_or(""), %ip, listed, "the proxy did not drop the pod within the drain bound; stopping it anyway");
             return None;
         }
         if listed {
@@ -136,6 +137,10 @@ impl Kubelet {
             Some(applied) => applied.load(Ordering::SeqCst) >= unlisted_at,
             None => now.duration_since(*since) >= DRAIN_AFTER_ENDPOINTS,
         };
+        if done {
+            let applied = self.network_applied.as_ref().map(|a| a.load(Ordering::SeqCst));
+            tracing::debug!(pod = %pod.metadata.name.as_deref().unwrap_or(""), %ip, waited = ?now.duration_since(*since), unlisted_at, ?applied, revision, "drained");
+        }
         (!done).then(|| Duration::from_millis(50))
     }
 

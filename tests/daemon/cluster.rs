@@ -179,7 +179,8 @@ impl Cluster {
             .args(["--dns-upstream", "none", "--lb-pool", &self.lb_address])
             .args(["--ingress-http", &self.ingress_http, "--ingress-https", &self.ingress_https])
             .args(extra)
-            .env("DRIFTLESS_LOG", "info,libcgroups=error,libcontainer=error")
+            // DRIFTLESS_TEST_LOG overrides, to chase a failure with debug logs.
+            .env("DRIFTLESS_LOG", std::env::var("DRIFTLESS_TEST_LOG").unwrap_or_else(|_| "info,libcgroups=error,libcontainer=error".to_owned()))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -355,15 +356,23 @@ pub(crate) fn pod_ip(pod: &Value) -> String {
 
 /// GETs `/` from a pod's address with a plain TCP connection; the body.
 pub(crate) fn http_get(ip: &str, port: u16, path: &str) -> Option<String> {
+    try_http_get(ip, port, path).ok()
+}
+
+/// [`http_get`], saying what went wrong (refused, reset, timed out...),
+/// for tests that count failures.
+pub(crate) fn try_http_get(ip: &str, port: u16, path: &str) -> Result<String, String> {
     use std::io::{Read, Write};
-    let address: std::net::SocketAddr = format!("{ip}:{port}").parse().ok()?;
-    let mut stream = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(2)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {ip}\r\n\r\n").ok()?;
+    let address: std::net::SocketAddr = format!("{ip}:{port}").parse().map_err(|e| format!("{e}"))?;
+    let started = Instant::now();
+    let failed = |step: &str, e: std::io::Error| format!("{step} after {:?}: {e}", started.elapsed());
+    let mut stream = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(2)).map_err(|e| failed("connect", e))?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).map_err(|e| failed("set timeout", e))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {ip}\r\n\r\n").map_err(|e| failed("write", e))?;
     let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let (head, body) = response.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.").then(|| body.to_owned())
+    stream.read_to_string(&mut response).map_err(|e| failed("read", e))?;
+    let (head, body) = response.split_once("\r\n\r\n").ok_or_else(|| format!("no HTTP answer: {response:?}"))?;
+    if head.starts_with("HTTP/1.") { Ok(body.to_owned()) } else { Err(format!("not HTTP: {head:?}")) }
 }
 
 /// A Deployment of busybox httpd serving `/www/index.html` (its text from

@@ -205,6 +205,9 @@ fn a_rolling_update_under_continuous_requests_loses_none() {
     cluster.wait_ready("web-", 3, Duration::from_secs(30));
     let ip = cluster_ip(&cluster, "web");
     cluster.wait_for("three endpoints", Duration::from_secs(10), || (endpoint_ips(&cluster, "web").len() == 3).then_some(()));
+    // The proxy applies the Endpoints a few ms later; until then the
+    // service rightly refuses. The rollout starts from a serving service.
+    cluster.wait_for("the service answering", Duration::from_secs(10), || http_get(&ip, 80, "/"));
     let stop = Arc::new(AtomicBool::new(false));
     let results: Arc<Mutex<Vec<Result<String, String>>>> = Arc::default();
     let load = {
@@ -216,7 +219,11 @@ fn a_rolling_update_under_continuous_requests_loses_none() {
                 if stop.load(Ordering::SeqCst) || Instant::now() > deadline {
                     break;
                 }
-                let outcome = http_get(&ip, 80, "/").ok_or_else(|| "request failed".to_owned());
+                let outcome = crate::cluster::try_http_get(&ip, 80, "/").map_err(|e| {
+                    // When, to set beside the daemon's log (UTC seconds).
+                    let t = std::time::UNIX_EPOCH.elapsed().unwrap();
+                    format!("at :{:02}.{:06} {e}", t.as_secs() % 60, t.subsec_micros())
+                });
                 results.lock().unwrap().push(outcome);
                 std::thread::sleep(Duration::from_millis(5));
             }
@@ -236,8 +243,9 @@ fn a_rolling_update_under_continuous_requests_loses_none() {
     let v1 = results.iter().filter(|r| r.as_ref().is_ok_and(|b| b.contains("v1"))).count();
     let v2 = results.iter().filter(|r| r.as_ref().is_ok_and(|b| b.contains("v2"))).count();
     eprintln!("{} requests during the rollout: {v1} v1, {v2} v2, {failed} failed", results.len());
+    let failures: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
     assert!(v1 > 0 && v2 > 0, "requests went to both versions");
-    assert_eq!(failed, 0, "no request lost during the rollout");
+    assert_eq!(failed, 0, "no request lost during the rollout: {failures:?}\n{}", cluster.daemon_log());
 }
 
 #[test]

@@ -159,7 +159,10 @@ impl Network {
             tracing::debug!(%warning, "service table");
         }
         match self.proxy.apply(&table) {
-            Ok(()) => self.applied.store(revision, std::sync::atomic::Ordering::SeqCst),
+            Ok(()) => {
+                tracing::debug!(revision, backends = ?table.ports.iter().map(|p| (p.name.as_str(), p.backends.len())).collect::<Vec<_>>(), "service table in place");
+                self.applied.store(revision, std::sync::atomic::Ordering::SeqCst)
+            }
             Err(error) => errors.push(format!("proxy: {error}")),
         }
         if let Some((ingress, class)) = &self.ingress {
