@@ -81,7 +81,10 @@ pub fn by_name(name: &str) -> Option<&'static Resource> {
     let lower = name.to_ascii_lowercase();
     let lower = lower.split('.').next().unwrap_or(&lower).to_owned();
     ALL.iter().find(|r| {
-        r.plural == lower || r.kind.eq_ignore_ascii_case(&lower) || r.short.contains(&lower.as_str()) || r.plural.strip_suffix('s') == Some(lower.as_str())
+        r.plural == lower
+            || r.kind.eq_ignore_ascii_case(&lower)
+            || r.short.contains(&lower.as_str())
+            || r.plural.strip_suffix('s') == Some(lower.as_str())
             || (r.plural.ends_with("es") && r.plural.strip_suffix("es") == Some(lower.as_str()))
     })
 }
@@ -97,9 +100,22 @@ mod tests {
 
     #[test]
     fn names_resolve_as_kubectl_resolves_them() {
-        for (name, kind) in [("po", "Pod"), ("pods", "Pod"), ("pod", "Pod"), ("deploy", "Deployment"), ("deployment", "Deployment"),
-            ("svc", "Service"), ("ingress", "Ingress"), ("ingresses", "Ingress"), ("ep", "Endpoints"), ("endpoints", "Endpoints"),
-            ("sts", "StatefulSet"), ("pvc", "PersistentVolumeClaim"), ("StorageClass", "StorageClass"), ("deployments.apps", "Deployment")] {
+        for (name, kind) in [
+            ("po", "Pod"),
+            ("pods", "Pod"),
+            ("pod", "Pod"),
+            ("deploy", "Deployment"),
+            ("deployment", "Deployment"),
+            ("svc", "Service"),
+            ("ingress", "Ingress"),
+            ("ingresses", "Ingress"),
+            ("ep", "Endpoints"),
+            ("endpoints", "Endpoints"),
+            ("sts", "StatefulSet"),
+            ("pvc", "PersistentVolumeClaim"),
+            ("StorageClass", "StorageClass"),
+            ("deployments.apps", "Deployment"),
+        ] {
             assert_eq!(by_name(name).map(|r| r.kind), Some(kind), "{name}");
         }
         assert_eq!(by_kind("Deployment").unwrap().list_path(Some("web")), "/apis/apps/v1/namespaces/web/deployments");

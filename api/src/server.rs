@@ -51,7 +51,14 @@ pub struct ApiState {
 fn router(state: ApiState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/version", get(|| async { axum::Json(json!({"major": "1", "minor": "33", "gitVersion": concat!("v1.33.0-driftless.", env!("CARGO_PKG_VERSION")), "platform": "linux/amd64"})) }))
+        .route(
+            "/version",
+            get(|| async {
+                axum::Json(
+                    json!({"major": "1", "minor": "33", "gitVersion": concat!("v1.33.0-driftless.", env!("CARGO_PKG_VERSION")), "platform": "linux/amd64"}),
+                )
+            }),
+        )
         .route("/driftless/v1/status", get(driftless::status))
         .route("/driftless/v1/history", get(driftless::history))
         .route("/driftless/v1/sync", post(driftless::sync))
@@ -169,10 +176,7 @@ async fn serve_kubernetes(state: ApiState, request: Request) -> Result<Response,
         }
         (&Method::DELETE, Target::Object { resource, namespace, name }) if resource.kind == "Pod" => delete_pod(&state, &namespace, &name),
         (&Method::GET, _) => Err(ApiError::NotFound("the server could not find the requested resource".into())),
-        (method, _) => Err(ApiError::MethodNotAllowed(format!(
-            "{method} is not allowed: Driftless takes changes from git only; {}",
-            state.write_hint
-        ))),
+        (method, _) => Err(ApiError::MethodNotAllowed(format!("{method} is not allowed: Driftless takes changes from git only; {}", state.write_hint))),
     }
 }
 
@@ -251,11 +255,7 @@ fn watch(state: ApiState, resource: &'static Resource, namespace: Option<String>
     let initial: Vec<Value> = if since.is_some() {
         Vec::new()
     } else {
-        initial
-            .iter()
-            .filter(|v| selector.matches(&labels(v)) && fields.matches(v))
-            .map(|v| json!({"type": "ADDED", "object": v}))
-            .collect()
+        initial.iter().filter(|v| selector.matches(&labels(v)) && fields.matches(v)).map(|v| json!({"type": "ADDED", "object": v})).collect()
     };
     let after = since.unwrap_or(listed_at);
     let timeout = query.get("timeoutSeconds").and_then(|t| t.parse::<u64>().ok()).map(std::time::Duration::from_secs);
@@ -313,10 +313,7 @@ fn delete_pod(state: &ApiState, namespace: &str, name: &str) -> Result<Response,
         .ok_or_else(|| ApiError::NotFound(format!("pods {name:?} not found")))?;
     let declared = pod.metadata.annotations.as_ref().is_some_and(|a| a.contains_key(driftless_sync::MANAGED));
     if declared {
-        return Err(ApiError::MethodNotAllowed(format!(
-            "pod {name:?} is declared in git: remove it there to delete it; {}",
-            state.write_hint
-        )));
+        return Err(ApiError::MethodNotAllowed(format!("pod {name:?} is declared in git: remove it there to delete it; {}", state.write_hint)));
     }
     let op = driftless_controllers::pods::delete_op(&pod, jiff::Timestamp::now());
     state.store.apply(driftless_store::Batch::one(op)).map_err(|e| ApiError::Internal(e.to_string()))?;

@@ -153,8 +153,7 @@ impl Reconciler for DeploymentController {
 
     async fn reconcile(&self, key: &Key) -> Result<Action, ReconcileError> {
         let Some(value) = self.ctx.store.get(key) else { return Ok(Action::AwaitChange) };
-        let deployment: Deployment =
-            serde_json::from_value((*value).clone()).map_err(|e| ReconcileError::Malformed(format!("Deployment: {e}")))?;
+        let deployment: Deployment = serde_json::from_value((*value).clone()).map_err(|e| ReconcileError::Malformed(format!("Deployment: {e}")))?;
         if deployment.metadata.deletion_timestamp.is_some() {
             return Ok(Action::AwaitChange);
         }
@@ -218,11 +217,7 @@ impl Rollout<'_> {
                     let labels = rs.metadata.labels.clone().unwrap_or_default();
                     if !labels.is_empty() && selector::matches(&self.spec.selector, &labels) {
                         let mut rs = rs;
-                        rs.metadata.owner_references.get_or_insert_with(Vec::new).push(owner::reference(
-                            "apps/v1",
-                            "Deployment",
-                            &self.deployment.metadata,
-                        ));
+                        rs.metadata.owner_references.get_or_insert_with(Vec::new).push(owner::reference("apps/v1", "Deployment", &self.deployment.metadata));
                         adopt.push(Op::Update(to_value(&rs)));
                     }
                 }
@@ -257,9 +252,7 @@ impl Rollout<'_> {
     /// replica count than the deployment asks for now.
     fn is_scaling_event(&self) -> bool {
         let want = self.replicas.to_string();
-        self.all()
-            .filter(|o| o.replicas() > 0)
-            .any(|o| annotation(&o.rs.metadata, DESIRED_REPLICAS).is_some_and(|d| d != want))
+        self.all().filter(|o| o.replicas() > 0).any(|o| annotation(&o.rs.metadata, DESIRED_REPLICAS).is_some_and(|d| d != want))
     }
 
     /// Sets a ReplicaSet's replicas, with the annotations that record what
@@ -324,12 +317,7 @@ impl Rollout<'_> {
                 owner_references: Some(vec![owner::reference("apps/v1", "Deployment", &self.deployment.metadata)]),
                 ..Default::default()
             },
-            spec: Some(ReplicaSetSpec {
-                replicas: Some(replicas),
-                min_ready_seconds: self.spec.min_ready_seconds,
-                selector,
-                template: Some(template),
-            }),
+            spec: Some(ReplicaSetSpec { replicas: Some(replicas), min_ready_seconds: self.spec.min_ready_seconds, selector, template: Some(template) }),
             status: None,
         };
         self.store().apply(Batch::one(Op::Create(to_value(&rs))))?;
@@ -434,9 +422,11 @@ impl Rollout<'_> {
             return Ok(true);
         }
         let old_uids: Vec<String> = self.old.iter().filter_map(|o| o.rs.metadata.uid.clone()).collect();
-        let old_running = self.store().list_as::<Pod>(Some(&self.key.namespace)).iter().any(|pod| {
-            owner::controller_of_meta(&pod.metadata).is_some_and(|o| old_uids.contains(&o.uid)) && !pods::is_terminal(pod)
-        });
+        let old_running = self
+            .store()
+            .list_as::<Pod>(Some(&self.key.namespace))
+            .iter()
+            .any(|pod| owner::controller_of_meta(&pod.metadata).is_some_and(|o| old_uids.contains(&o.uid)) && !pods::is_terminal(pod));
         if old_running {
             return Ok(false);
         }
@@ -502,10 +492,7 @@ impl Rollout<'_> {
             return Ok(());
         }
         empty.sort_by_key(|o| o.revision());
-        let ops = empty[..empty.len() - limit]
-            .iter()
-            .map(|o| Op::Delete { key: driftless_store::key_of(&o.rs), uid: o.rs.metadata.uid.clone() })
-            .collect();
+        let ops = empty[..empty.len() - limit].iter().map(|o| Op::Delete { key: driftless_store::key_of(&o.rs), uid: o.rs.metadata.uid.clone() }).collect();
         self.apply(ops)?;
         Ok(())
     }

@@ -137,13 +137,7 @@ impl Reconciler for EndpointsController {
             // Services list it, before and after: every Service of its
             // namespace with a selector looks again (cheap at one node's
             // scale).
-            "Pod" => store
-                .list("Service", Some(&event.key.namespace))
-                .0
-                .iter()
-                .filter(|s| selector_of(s).is_some())
-                .filter_map(|v| Key::of(v))
-                .collect(),
+            "Pod" => store.list("Service", Some(&event.key.namespace)).0.iter().filter(|s| selector_of(s).is_some()).filter_map(|v| Key::of(v)).collect(),
             // Someone else's write to a managed Endpoints is undone.
             "Endpoints" => vec![Key::new("Service", event.key.namespace.clone(), event.key.name.clone())],
             _ => vec![],
@@ -199,7 +193,8 @@ impl Reconciler for EndpointsController {
             },
             "subsets": subsets,
         });
-        let unchanged = existing.as_ref().is_some_and(|e| e.get("subsets") == object.get("subsets") && e.pointer("/metadata/labels") == object.pointer("/metadata/labels"));
+        let unchanged =
+            existing.as_ref().is_some_and(|e| e.get("subsets") == object.get("subsets") && e.pointer("/metadata/labels") == object.pointer("/metadata/labels"));
         if !unchanged {
             store.apply(Batch::one(Op::Put(object)))?;
         }

@@ -118,10 +118,7 @@ impl Recorder {
         let (events, _) = self.store.list("Event", None);
         if events.len() >= MAX_EVENTS {
             // Drop the oldest tenth, so pruning happens rarely.
-            let mut by_age: Vec<(String, Key)> = events
-                .iter()
-                .filter_map(|e| Some((e.get("lastTimestamp")?.as_str()?.to_owned(), Key::of(e)?)))
-                .collect();
+            let mut by_age: Vec<(String, Key)> = events.iter().filter_map(|e| Some((e.get("lastTimestamp")?.as_str()?.to_owned(), Key::of(e)?))).collect();
             by_age.sort();
             for (_, key) in by_age.into_iter().take(MAX_EVENTS / 10) {
                 batch.push(Op::Delete { key, uid: None });

@@ -20,9 +20,23 @@ use crate::{Context, ReconcileError, pods};
 /// The kinds the collector looks at (everything the store holds that can
 /// be owned or namespaced).
 const KINDS: [&str; 17] = [
-    "Pod", "ReplicaSet", "ReplicationController", "Deployment", "StatefulSet", "ControllerRevision", "Service", "Endpoints",
-    "ConfigMap", "Secret", "PersistentVolumeClaim", "HorizontalPodAutoscaler", "Ingress", "Event", "EndpointSlice",
-    "PersistentVolume", "StorageClass",
+    "Pod",
+    "ReplicaSet",
+    "ReplicationController",
+    "Deployment",
+    "StatefulSet",
+    "ControllerRevision",
+    "Service",
+    "Endpoints",
+    "ConfigMap",
+    "Secret",
+    "PersistentVolumeClaim",
+    "HorizontalPodAutoscaler",
+    "Ingress",
+    "Event",
+    "EndpointSlice",
+    "PersistentVolume",
+    "StorageClass",
 ];
 
 /// The collector.
@@ -51,11 +65,7 @@ impl Reconciler for GarbageCollector {
     }
 
     fn triggers(&self, event: &WatchEvent, _: &dyn Store) -> Vec<Key> {
-        if event.kind == EventType::Deleted && event.key.kind != "Event" {
-            vec![GarbageCollector::sweep_key()]
-        } else {
-            vec![]
-        }
+        if event.kind == EventType::Deleted && event.key.kind != "Event" { vec![GarbageCollector::sweep_key()] } else { vec![] }
     }
 
     async fn reconcile(&self, _: &Key) -> Result<Action, ReconcileError> {
@@ -79,9 +89,8 @@ impl Reconciler for GarbageCollector {
                 continue;
             }
             let owners = value.pointer("/metadata/ownerReferences").and_then(Value::as_array);
-            let orphaned = owners.is_some_and(|owners| {
-                !owners.is_empty() && owners.iter().all(|o| o.get("uid").and_then(Value::as_str).is_none_or(|uid| !uids.contains(uid)))
-            });
+            let orphaned = owners
+                .is_some_and(|owners| !owners.is_empty() && owners.iter().all(|o| o.get("uid").and_then(Value::as_str).is_none_or(|uid| !uids.contains(uid))));
             if !orphaned {
                 continue;
             }

@@ -115,11 +115,12 @@ impl Kubelet {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
         let ip = pod.status.as_ref().and_then(|s| s.pod_ip.clone())?;
         let revision = self.ctx.store.revision();
-        let listed = self.ctx.store.list("Endpoints", Some(namespace)).0.iter().any(|e| {
-            e.get("subsets").and_then(Value::as_array).into_iter().flatten().any(|s| {
-                s.get("addresses").and_then(Value::as_array).into_iter().flatten().any(|a| a.get("ip").and_then(Value::as_str) == Some(ip.as_str()))
-            })
-        });
+        let listed =
+            self.ctx.store.list("Endpoints", Some(namespace)).0.iter().any(|e| {
+                e.get("subsets").and_then(Value::as_array).into_iter().flatten().any(|s| {
+                    s.get("addresses").and_then(Value::as_array).into_iter().flatten().any(|a| a.get("ip").and_then(Value::as_str) == Some(ip.as_str()))
+                })
+            });
         let now = Instant::now();
         let mut draining = self.draining.lock().unwrap_or_else(|e| e.into_inner());
         let (since, unlisted_at) = draining.entry(uid).or_insert((now, None));

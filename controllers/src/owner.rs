@@ -20,11 +20,7 @@ pub struct ControllerRef {
 pub fn controller_of(value: &Value) -> Option<ControllerRef> {
     let owners = value.pointer("/metadata/ownerReferences")?.as_array()?;
     owners.iter().find(|o| o.get("controller").and_then(Value::as_bool) == Some(true)).and_then(|o| {
-        Some(ControllerRef {
-            kind: o.get("kind")?.as_str()?.to_owned(),
-            name: o.get("name")?.as_str()?.to_owned(),
-            uid: o.get("uid")?.as_str()?.to_owned(),
-        })
+        Some(ControllerRef { kind: o.get("kind")?.as_str()?.to_owned(), name: o.get("name")?.as_str()?.to_owned(), uid: o.get("uid")?.as_str()?.to_owned() })
     })
 }
 

@@ -63,12 +63,7 @@ fn created(pod: &Pod) -> Timestamp {
 }
 
 fn deletion_cost(pod: &Pod) -> i32 {
-    pod.metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get("controller.kubernetes.io/pod-deletion-cost"))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    pod.metadata.annotations.as_ref().and_then(|a| a.get("controller.kubernetes.io/pod-deletion-cost")).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
 /// Kubernetes' order for scaling down: pods that matter least first:
@@ -120,8 +115,7 @@ pub fn delete_op(pod: &Pod, now: Timestamp) -> driftless_store::Op {
     let mut deleting = pod.clone();
     if deleting.metadata.deletion_timestamp.is_none() {
         deleting.metadata.deletion_timestamp = Some(crate::context::k8s_time(now));
-        deleting.metadata.deletion_grace_period_seconds =
-            Some(pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds).unwrap_or(30));
+        deleting.metadata.deletion_grace_period_seconds = Some(pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds).unwrap_or(30));
     }
     driftless_store::Op::Update(driftless_store::to_value(&deleting))
 }

@@ -85,8 +85,7 @@ impl Spec {
     }
 
     fn selects(&self, labels: &BTreeMap<String, String>) -> bool {
-        let empty = self.selector.match_labels.as_ref().is_none_or(BTreeMap::is_empty)
-            && self.selector.match_expressions.as_ref().is_none_or(Vec::is_empty);
+        let empty = self.selector.match_labels.as_ref().is_none_or(BTreeMap::is_empty) && self.selector.match_expressions.as_ref().is_none_or(Vec::is_empty);
         !empty && selector::matches(&self.selector, labels)
     }
 }

@@ -67,10 +67,8 @@ impl Reconciler for Scheduler {
         let mut best: Option<(i64, String)> = None;
         for node in &nodes {
             let name = node.metadata.name.clone().unwrap_or_default();
-            let on_node: Vec<&Pod> = all_pods
-                .iter()
-                .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str()) && !pods::is_terminal(p))
-                .collect();
+            let on_node: Vec<&Pod> =
+                all_pods.iter().filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str()) && !pods::is_terminal(p)).collect();
             match filter::unfit(&pod, node, &on_node) {
                 Some(reason) => *reasons.entry(reason).or_default() += 1,
                 None => {
@@ -90,7 +88,10 @@ impl Reconciler for Scheduler {
                 format!("0/{} nodes are available: {}.", nodes.len(), detail.join(", "))
             };
             let condition = json!({"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message, "lastTransitionTime": now});
-            let already = value.pointer("/status/conditions").and_then(Value::as_array).is_some_and(|cs| cs.iter().any(|c| c["type"] == "PodScheduled" && c["message"] == message));
+            let already = value
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .is_some_and(|cs| cs.iter().any(|c| c["type"] == "PodScheduled" && c["message"] == message));
             if !already {
                 self.ctx.events.record(&value, EventType::Warning, "FailedScheduling", &message);
                 let status = json!({"phase": "Pending", "conditions": [condition]});

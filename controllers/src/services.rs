@@ -117,8 +117,12 @@ impl Reconciler for ServiceAllocator {
                 Some(asked) if !asked.is_empty() => {
                     let ok = asked.parse::<Ipv4Addr>().ok().filter(|ip| self.pools.service_cidr.contains(ip));
                     match ok {
-                        None => problems.push(("ClusterIPOutOfRange", format!("spec.clusterIP {asked} is not in the service CIDR {}", self.pools.service_cidr))),
-                        Some(ip) if ips.contains(&ip) => problems.push(("ClusterIPAlreadyAllocated", format!("spec.clusterIP {ip} is already allocated to another Service"))),
+                        None => {
+                            problems.push(("ClusterIPOutOfRange", format!("spec.clusterIP {asked} is not in the service CIDR {}", self.pools.service_cidr)))
+                        }
+                        Some(ip) if ips.contains(&ip) => {
+                            problems.push(("ClusterIPAlreadyAllocated", format!("spec.clusterIP {ip} is already allocated to another Service")))
+                        }
                         Some(_) => {}
                     }
                 }

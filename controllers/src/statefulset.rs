@@ -12,9 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use driftless_model::k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet, StatefulSetSpec};
-use driftless_model::k8s_openapi::api::core::v1::{
-    PersistentVolumeClaim, PersistentVolumeClaimVolumeSource, Pod, PodTemplateSpec, Volume,
-};
+use driftless_model::k8s_openapi::api::core::v1::{PersistentVolumeClaim, PersistentVolumeClaimVolumeSource, Pod, PodTemplateSpec, Volume};
 use driftless_model::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use driftless_model::k8s_openapi::apimachinery::pkg::runtime::RawExtension;
 use driftless_store::{Batch, Key, Op, Store, StoreExt, WatchEvent, to_value};
@@ -90,8 +88,7 @@ impl Reconciler for StatefulSetController {
 
     async fn reconcile(&self, key: &Key) -> Result<Action, ReconcileError> {
         let Some(value) = self.ctx.store.get(key) else { return Ok(Action::AwaitChange) };
-        let set: StatefulSet =
-            serde_json::from_value((*value).clone()).map_err(|e| ReconcileError::Malformed(format!("StatefulSet: {e}")))?;
+        let set: StatefulSet = serde_json::from_value((*value).clone()).map_err(|e| ReconcileError::Malformed(format!("StatefulSet: {e}")))?;
         if set.metadata.deletion_timestamp.is_some() {
             return Ok(Action::AwaitChange);
         }
@@ -116,13 +113,8 @@ impl Set<'_> {
     fn reconcile(&self) -> Result<Action, ReconcileError> {
         let (update_revision, revisions) = self.revisions()?;
         let Some(update_revision) = update_revision else { return Ok(Action::AwaitChange) };
-        let current_revision = self
-            .set
-            .status
-            .as_ref()
-            .and_then(|s| s.current_revision.clone())
-            .filter(|r| revisions.contains_key(r))
-            .unwrap_or_else(|| update_revision.clone());
+        let current_revision =
+            self.set.status.as_ref().and_then(|s| s.current_revision.clone()).filter(|r| revisions.contains_key(r)).unwrap_or_else(|| update_revision.clone());
 
         let replicas = u32::try_from(self.spec.replicas.unwrap_or(1).max(0)).unwrap_or(0);
         let ordered = self.spec.pod_management_policy.as_deref() != Some("Parallel");

@@ -11,9 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use driftless_model::Quantity;
-use driftless_model::k8s_openapi::api::core::v1::{
-    HostPathVolumeSource, ObjectReference, PersistentVolume, PersistentVolumeClaim, PersistentVolumeSpec, Pod,
-};
+use driftless_model::k8s_openapi::api::core::v1::{HostPathVolumeSource, ObjectReference, PersistentVolume, PersistentVolumeClaim, PersistentVolumeSpec, Pod};
 use driftless_model::k8s_openapi::api::storage::v1::StorageClass;
 use driftless_model::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use driftless_store::{Batch, Key, Op, Store, StoreExt, WatchEvent, to_value};
@@ -201,7 +199,10 @@ impl Reconciler for ClaimBinder {
         } else if class_object.is_none() {
             format!("storageclass.storage.k8s.io {class:?} not found")
         } else {
-            format!("waiting for a volume to be created by {:?}, which is not this node's provisioner ({PROVISIONER})", class_object.map(|c| c.provisioner.as_str()).unwrap_or(""))
+            format!(
+                "waiting for a volume to be created by {:?}, which is not this node's provisioner ({PROVISIONER})",
+                class_object.map(|c| c.provisioner.as_str()).unwrap_or("")
+            )
         };
         self.report_pending(key, &claim, &value, "FailedBinding", &message)
     }
@@ -211,9 +212,10 @@ impl ClaimBinder {
     fn has_consumer(&self, claim: &PersistentVolumeClaim) -> bool {
         let namespace = claim.metadata.namespace.as_deref().unwrap_or("default");
         self.ctx.store.list_as::<Pod>(Some(namespace)).iter().any(|pod| {
-            pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()).any(|v| {
-                v.persistent_volume_claim.as_ref().is_some_and(|c| Some(&c.claim_name) == claim.metadata.name.as_ref())
-            })
+            pod.spec
+                .iter()
+                .flat_map(|s| s.volumes.iter().flatten())
+                .any(|v| v.persistent_volume_claim.as_ref().is_some_and(|c| Some(&c.claim_name) == claim.metadata.name.as_ref()))
         })
     }
 
@@ -294,10 +296,17 @@ impl Reconciler for VolumeReclaimer {
                 let mut keys: Vec<Key> = name.map(|n| Key::new("PersistentVolume", "", n)).into_iter().collect();
                 if event.kind == driftless_store::EventType::Deleted {
                     // Its volume may only name it in its claimRef.
-                    keys.extend(store.list("PersistentVolume", None).0.iter().filter(|v| {
-                        v.pointer("/spec/claimRef/name") == event.object.pointer("/metadata/name")
-                            && v.pointer("/spec/claimRef/namespace") == event.object.pointer("/metadata/namespace")
-                    }).filter_map(|v| Key::of(v)));
+                    keys.extend(
+                        store
+                            .list("PersistentVolume", None)
+                            .0
+                            .iter()
+                            .filter(|v| {
+                                v.pointer("/spec/claimRef/name") == event.object.pointer("/metadata/name")
+                                    && v.pointer("/spec/claimRef/namespace") == event.object.pointer("/metadata/namespace")
+                            })
+                            .filter_map(|v| Key::of(v)),
+                    );
                 }
                 keys
             }

@@ -110,7 +110,8 @@ fn main() {
     std::fs::write(repo.join("apps/bench.yaml"), deployment(0)).unwrap();
     git(&repo, &["add", "-A"]);
     git(&repo, &["commit", "-q", "-m", "0 replicas"]);
-    let status = Command::new(&bin).args(["image", "import"]).arg(&layout).args(["--name", "busybox", "--data-dir"]).arg(&data).stdout(Stdio::null()).status().unwrap();
+    let status =
+        Command::new(&bin).args(["image", "import"]).arg(&layout).args(["--name", "busybox", "--data-dir"]).arg(&data).stdout(Stdio::null()).status().unwrap();
     assert!(status.success());
     let mut daemon = Command::new(&bin)
         .args(["up", "--repo"])

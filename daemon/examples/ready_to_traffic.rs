@@ -51,7 +51,14 @@ spec: {clusterIP: None, selector: {app: bench}, ports: [{port: 8080}]}
 ";
 
 fn git(repo: &Path, args: &[&str]) {
-    let ok = Command::new("git").args(["-c", "user.name=bench", "-c", "user.email=bench@localhost"]).args(args).current_dir(repo).stdout(Stdio::null()).status().unwrap().success();
+    let ok = Command::new("git")
+        .args(["-c", "user.name=bench", "-c", "user.email=bench@localhost"])
+        .args(args)
+        .current_dir(repo)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap()
+        .success();
     assert!(ok, "git {args:?}");
 }
 
@@ -114,13 +121,29 @@ fn main() {
     std::fs::write(repo.join("apps/bench.yaml"), MANIFESTS).unwrap();
     git(&repo, &["add", "-A"]);
     git(&repo, &["commit", "-q", "-m", "bench"]);
-    assert!(Command::new(&bin).args(["image", "import"]).arg(&layout).args(["--name", "busybox", "--data-dir"]).arg(&data).stdout(Stdio::null()).status().unwrap().success());
+    assert!(
+        Command::new(&bin)
+            .args(["image", "import"])
+            .arg(&layout)
+            .args(["--name", "busybox", "--data-dir"])
+            .arg(&data)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    );
     let dns = "10.101.0.10";
     let mut daemon = Command::new(&bin)
-        .args(["up", "--repo"]).arg(&repo).args(["--path", "apps", "--data-dir"]).arg(&data)
+        .args(["up", "--repo"])
+        .arg(&repo)
+        .args(["--path", "apps", "--data-dir"])
+        .arg(&data)
         .args(["--bridge", "dlrt0", "--pod-cidr", "10.248.1.0/24", "--service-cidr", "10.101.0.0/24", "--cluster-dns", dns])
         .args(["--cgroup-root", "/driftless-bench-rt", "--dns-upstream", "none"])
-        .stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let client = Client::new(Endpoint::Unix(data.join(driftless_api::SOCKET)));
     let (pod, ip) = runtime.block_on(async {
@@ -184,7 +207,12 @@ fn main() {
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!("| after Ready (watched) | runs | min | p50 | max |");
     println!("|---|---|---|---|---|");
-    println!("| first request served through the ClusterIP | {runs} | {:.0} ms | {:.0} ms | {:.0} ms |", ms(traffic[0]), ms(traffic[runs / 2]), ms(traffic[runs - 1]));
+    println!(
+        "| first request served through the ClusterIP | {runs} | {:.0} ms | {:.0} ms | {:.0} ms |",
+        ms(traffic[0]),
+        ms(traffic[runs / 2]),
+        ms(traffic[runs - 1])
+    );
     println!("| first DNS answer for the headless Service | {runs} | {:.0} ms | {:.0} ms | {:.0} ms |", ms(named[0]), ms(named[runs / 2]), ms(named[runs - 1]));
     let _ = daemon.kill();
     let _ = daemon.wait();

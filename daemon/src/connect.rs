@@ -21,9 +21,7 @@ pub(crate) fn client(args: &ConnectArgs) -> Client {
 
 /// Runs a client command's future to completion.
 pub(crate) fn block_on<T>(future: impl std::future::Future<Output = Result<T, CommandError>>) -> Result<T, CommandError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|source| CommandError::Io { path: "tokio runtime".into(), source })?;
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|source| CommandError::Io { path: "tokio runtime".into(), source })?;
     runtime.block_on(future)
 }

@@ -14,18 +14,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use driftless_api::{ApiState, SOCKET};
+use driftless_controllers::Context;
 use driftless_controllers::deployment::DeploymentController;
 use driftless_controllers::endpoints::EndpointsController;
-use driftless_controllers::services::{AddressPools, ServiceAllocator};
 use driftless_controllers::gc::GarbageCollector;
 use driftless_controllers::kubelet::{Kubelet, SharedRuntime, StoreResolve};
 use driftless_controllers::node::{NodeInfo, heartbeat, register};
 use driftless_controllers::replicaset::{Flavor, ReplicaSetController};
 use driftless_controllers::runner::{self, Reconciler, RunOptions};
 use driftless_controllers::scheduler::Scheduler;
+use driftless_controllers::services::{AddressPools, ServiceAllocator};
 use driftless_controllers::statefulset::StatefulSetController;
 use driftless_controllers::storage::{ClaimBinder, VolumeReclaimer};
-use driftless_controllers::Context;
 use driftless_runtime::node::{Node, PodRuntime};
 
 use driftless_store::{SqliteStore, Store};
@@ -202,11 +202,7 @@ async fn start_network(config: &DaemonConfig, store: Arc<dyn Store>, applied: Ar
     let ingress = if config.ingress_http.is_empty() && config.ingress_https.is_empty() {
         None
     } else {
-        let ingress_config = driftless_ingress::IngressConfig {
-            http: config.ingress_http.clone(),
-            https: config.ingress_https.clone(),
-            ..Default::default()
-        };
+        let ingress_config = driftless_ingress::IngressConfig { http: config.ingress_http.clone(), https: config.ingress_https.clone(), ..Default::default() };
         match driftless_ingress::IngressServer::start(ingress_config) {
             Ok(handle) => Some((handle, config.ingress_class.clone())),
             Err(error) => {

@@ -64,11 +64,9 @@ mod tests {
         let before = json!({"spec": {"replicas": 2, "template": {"containers": [{"image": "a"}]}}, "metadata": {"labels": {"app.kubernetes.io/name": "x"}}});
         let after = json!({"spec": {"replicas": 3, "template": {"containers": [{"image": "b"}, {"image": "c"}]}}, "metadata": {"labels": {"app.kubernetes.io/name": "y"}}});
         let paths: Vec<_> = changes(&before, &after).into_iter().map(|c| c.path).collect();
-        assert_eq!(paths, [
-            "metadata.labels[\"app.kubernetes.io/name\"]",
-            "spec.replicas",
-            "spec.template.containers[0].image",
-            "spec.template.containers[1]",
-        ]);
+        assert_eq!(
+            paths,
+            ["metadata.labels[\"app.kubernetes.io/name\"]", "spec.replicas", "spec.template.containers[0].image", "spec.template.containers[1]",]
+        );
     }
 }

@@ -5,8 +5,7 @@ use serde_json::Value;
 
 /// Metadata the API server owns; a manifest that carries it (one exported
 /// with `kubectl get -o yaml`, say) means nothing by it.
-const SERVER_METADATA: &[&str] =
-    &["creationTimestamp", "generation", "managedFields", "resourceVersion", "selfLink", "uid", "deletionTimestamp"];
+const SERVER_METADATA: &[&str] = &["creationTimestamp", "generation", "managedFields", "resourceVersion", "selfLink", "uid", "deletionTimestamp"];
 
 /// The canonical form of an object: API defaults filled in, quantities in
 /// canonical form, `status` and server-owned metadata dropped. Maps come out
@@ -39,7 +38,8 @@ mod tests {
                      "template": {"metadata": {"labels": {"app": "web"}},
                                   "spec": {"containers": [{"name": "c", "image": "busybox:1.35",
                                       "resources": {"limits": {"cpu": "1000m", "memory": "1Gi"}}}]}}}
-        })).unwrap();
+        }))
+        .unwrap();
         let verbose = Object::parse(&json!({
             "apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"namespace": "default", "name": "web", "uid": "x", "resourceVersion": "9"},
@@ -51,7 +51,8 @@ mod tests {
                                   "metadata": {"labels": {"app": "web"}}},
                      "selector": {"matchLabels": {"app": "web"}}},
             "status": {"replicas": 1}
-        })).unwrap();
+        }))
+        .unwrap();
         assert_eq!(normalize(&terse), normalize(&verbose));
     }
 }

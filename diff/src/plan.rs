@@ -122,10 +122,7 @@ impl Plan {
 /// The plan that turns the objects `from` into the objects `to`. Takes
 /// borrowed pairs (a `&BTreeMap<ObjectRef, Object>` will do) so that large
 /// sets are compared without being copied.
-pub fn plan<'a>(
-    from: impl IntoIterator<Item = (&'a ObjectRef, &'a Object)>,
-    to: impl IntoIterator<Item = (&'a ObjectRef, &'a Object)>,
-) -> Plan {
+pub fn plan<'a>(from: impl IntoIterator<Item = (&'a ObjectRef, &'a Object)>, to: impl IntoIterator<Item = (&'a ObjectRef, &'a Object)>) -> Plan {
     let from: BTreeMap<&ObjectRef, &Object> = from.into_iter().collect();
     let to: BTreeMap<&ObjectRef, &Object> = to.into_iter().collect();
     let mut actions = Vec::new();
@@ -286,11 +283,7 @@ mod tests {
         let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
         let plan = plan(&objects(&[cm.clone(), deployment("a:1", 1)]), &objects(&[ns]));
         let order: Vec<_> = plan.actions.iter().map(|a| (a.object.kind, a.change.clone())).collect();
-        assert_eq!(order, [
-            (Kind::Namespace, Change::Create),
-            (Kind::Deployment, Change::Delete),
-            (Kind::ConfigMap, Change::Delete),
-        ]);
+        assert_eq!(order, [(Kind::Namespace, Change::Create), (Kind::Deployment, Change::Delete), (Kind::ConfigMap, Change::Delete),]);
     }
 
     #[test]

@@ -38,11 +38,7 @@ pub(crate) fn unified(action: &Action) -> String {
     let before = action.before.as_ref().map(yaml).unwrap_or_default();
     let after = action.after.as_ref().map(yaml).unwrap_or_default();
     let name = action.object.to_string();
-    TextDiff::from_lines(&before, &after)
-        .unified_diff()
-        .context_radius(3)
-        .header(&format!("a/{name}"), &format!("b/{name}"))
-        .to_string()
+    TextDiff::from_lines(&before, &after).unified_diff().context_radius(3).header(&format!("a/{name}"), &format!("b/{name}")).to_string()
 }
 
 fn yaml(value: &Value) -> String {

@@ -31,34 +31,46 @@ fn objects() -> (Vec<Service>, Vec<Endpoints>, Vec<Pod>) {
     let mut pods = Vec::new();
     for i in 0..SERVICES {
         let ip = Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 96, 0, 10)) + i as u32);
-        services.push(serde_json::from_value(json!({
-            "metadata": {"name": format!("svc-{i}"), "namespace": format!("ns-{}", i % NAMESPACES)},
-            "spec": {"clusterIP": ip.to_string(), "ports": [{"name": "http", "port": 80}]}
-        })).unwrap());
+        services.push(
+            serde_json::from_value(json!({
+                "metadata": {"name": format!("svc-{i}"), "namespace": format!("ns-{}", i % NAMESPACES)},
+                "spec": {"clusterIP": ip.to_string(), "ports": [{"name": "http", "port": 80}]}
+            }))
+            .unwrap(),
+        );
     }
     for j in 0..HEADLESS {
         let ns = format!("ns-{}", j % NAMESPACES);
         let name = format!("db-{j}");
-        services.push(serde_json::from_value(json!({
-            "metadata": {"name": name, "namespace": ns},
-            "spec": {"clusterIP": "None", "ports": [{"name": "sql", "port": 5432}]}
-        })).unwrap());
+        services.push(
+            serde_json::from_value(json!({
+                "metadata": {"name": name, "namespace": ns},
+                "spec": {"clusterIP": "None", "ports": [{"name": "sql", "port": 5432}]}
+            }))
+            .unwrap(),
+        );
         let mut addresses = Vec::new();
         for k in 0..REPLICAS {
             let ip = Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 244, 0, 10)) + (j * REPLICAS + k) as u32);
             let host = format!("{name}-{k}");
             addresses.push(json!({"ip": ip.to_string(), "hostname": host}));
-            pods.push(serde_json::from_value(json!({
-                "metadata": {"name": host, "namespace": ns},
-                "spec": {"hostname": host, "subdomain": name, "containers": []},
-                "status": {"phase": "Running", "podIP": ip.to_string(),
-                           "conditions": [{"type": "Ready", "status": "True"}]}
-            })).unwrap());
+            pods.push(
+                serde_json::from_value(json!({
+                    "metadata": {"name": host, "namespace": ns},
+                    "spec": {"hostname": host, "subdomain": name, "containers": []},
+                    "status": {"phase": "Running", "podIP": ip.to_string(),
+                               "conditions": [{"type": "Ready", "status": "True"}]}
+                }))
+                .unwrap(),
+            );
         }
-        endpoints.push(serde_json::from_value(json!({
-            "metadata": {"name": name, "namespace": ns},
-            "subsets": [{"addresses": addresses, "ports": [{"name": "sql", "port": 5432}]}]
-        })).unwrap());
+        endpoints.push(
+            serde_json::from_value(json!({
+                "metadata": {"name": name, "namespace": ns},
+                "subsets": [{"addresses": addresses, "ports": [{"name": "sql", "port": 5432}]}]
+            }))
+            .unwrap(),
+        );
     }
     (services, endpoints, pods)
 }

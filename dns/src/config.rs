@@ -29,12 +29,6 @@ pub struct DnsConfig {
 
 impl Default for DnsConfig {
     fn default() -> Self {
-        DnsConfig {
-            listen: Vec::new(),
-            upstreams: Vec::new(),
-            domain: "cluster.local".to_owned(),
-            ttl: DEFAULT_TTL,
-            upstream_timeout: Duration::from_secs(2),
-        }
+        DnsConfig { listen: Vec::new(), upstreams: Vec::new(), domain: "cluster.local".to_owned(), ttl: DEFAULT_TTL, upstream_timeout: Duration::from_secs(2) }
     }
 }

@@ -62,9 +62,7 @@ impl Forwarder {
         options.edns0 = true;
         options.cache_size = 4096;
         let config = ResolverConfig::from_parts(None, Vec::new(), servers);
-        let resolver = TokioResolver::builder_with_config(config, TokioConnectionProvider::default())
-            .with_options(options)
-            .build();
+        let resolver = TokioResolver::builder_with_config(config, TokioConnectionProvider::default()).with_options(options).build();
         Some(Forwarder { resolver, timeout })
     }
 
@@ -76,9 +74,7 @@ impl Forwarder {
                 debug!(%name, %qtype, "upstream timed out");
                 Forwarded::servfail()
             }
-            Ok(Ok(lookup)) => {
-                Forwarded { rcode: ResponseCode::NoError, answers: lookup.records().to_vec(), authority: Vec::new() }
-            }
+            Ok(Ok(lookup)) => Forwarded { rcode: ResponseCode::NoError, answers: lookup.records().to_vec(), authority: Vec::new() },
             Ok(Err(error)) => negative(&name, qtype, error),
         }
     }

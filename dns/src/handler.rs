@@ -49,12 +49,7 @@ impl Handler {
 
     /// Answers `request` from the snapshot `zone` (the one the caller
     /// decided with, so that a swap in between cannot change the decision).
-    pub(crate) async fn answer<R: ResponseHandler>(
-        &self,
-        zone: &Zone,
-        request: &Request,
-        mut response_handle: R,
-    ) -> ResponseInfo {
+    pub(crate) async fn answer<R: ResponseHandler>(&self, zone: &Zone, request: &Request, mut response_handle: R) -> ResponseInfo {
         let mut header = Header::response_from_request(request.header());
         header.set_recursion_available(self.forwarder.is_some());
         let mut limit = (request.protocol() == Protocol::Udp).then_some(CLASSIC_UDP_PAYLOAD);
@@ -107,11 +102,7 @@ impl Handler {
                     _ => Vec::new(),
                 };
                 let answers = local.answer_records().chain(chased.iter());
-                let sections = Sections {
-                    answers,
-                    authority: local.authority.iter(),
-                    additionals: local.additionals.iter(),
-                };
+                let sections = Sections { answers, authority: local.authority.iter(), additionals: local.additionals.iter() };
                 respond(&mut response_handle, builder, header, sections, limit).await
             }
             Lookup::Forward => {
@@ -121,11 +112,7 @@ impl Handler {
                 let name = Name::from(query.name());
                 let forwarded = forwarder.forward(name, query.query_type()).await;
                 header.set_response_code(forwarded.rcode);
-                let sections = Sections {
-                    answers: forwarded.answers.iter(),
-                    authority: forwarded.authority.iter(),
-                    additionals: [].iter(),
-                };
+                let sections = Sections { answers: forwarded.answers.iter(), authority: forwarded.authority.iter(), additionals: [].iter() };
                 respond(&mut response_handle, builder, header, sections, limit).await
             }
         }
@@ -195,13 +182,7 @@ where
     let mut buffer = Vec::with_capacity(usize::from(limit));
     let mut encoder = BinEncoder::new(&mut buffer);
     encoder.set_max_size(limit);
-    let response = builder().build(
-        header,
-        sections.answers.clone(),
-        [].iter(),
-        sections.authority.clone(),
-        sections.additionals.clone(),
-    );
+    let response = builder().build(header, sections.answers.clone(), [].iter(), sections.authority.clone(), sections.additionals.clone());
     response.destructive_emit(&mut encoder).is_ok_and(|info| !info.truncated())
 }
 

@@ -80,15 +80,7 @@ impl DnsServer {
             .instrument(span),
             &runtime,
         );
-        Ok(DnsHandle {
-            zone,
-            domain,
-            ttl: config.ttl,
-            serial: AtomicU32::new(1),
-            local_addrs,
-            cancel,
-            tasks,
-        })
+        Ok(DnsHandle { zone, domain, ttl: config.ttl, serial: AtomicU32::new(1), local_addrs, cancel, tasks })
     }
 }
 
@@ -181,10 +173,7 @@ impl DnsHandle {
     /// Queries in flight are dropped unanswered.
     pub async fn shutdown(mut self) {
         self.cancel.cancel();
-        let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
-            while self.tasks.join_next().await.is_some() {}
-        })
-        .await;
+        let drained = tokio::time::timeout(DRAIN_TIMEOUT, async { while self.tasks.join_next().await.is_some() {} }).await;
         if drained.is_err() {
             warn!("the dns server did not stop in {DRAIN_TIMEOUT:?}; aborting it");
             self.tasks.abort_all();

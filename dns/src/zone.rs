@@ -71,12 +71,7 @@ impl Node {
     }
 
     fn records(&self) -> impl Iterator<Item = &Record> {
-        self.a
-            .iter()
-            .chain(self.aaaa.iter())
-            .chain(self.srv.iter())
-            .chain(self.ptr.iter())
-            .chain(self.cname.iter())
+        self.a.iter().chain(self.aaaa.iter()).chain(self.srv.iter()).chain(self.ptr.iter()).chain(self.cname.iter())
     }
 }
 
@@ -182,8 +177,7 @@ impl Zone {
         let mut out = String::new();
         let _ = writeln!(out, "$ORIGIN {}", self.domain);
         let _ = writeln!(out, "{}", self.soa);
-        let mut names: Vec<&LowerName> =
-            self.nodes.keys().filter(|name| self.domain.zone_of(name)).collect();
+        let mut names: Vec<&LowerName> = self.nodes.keys().filter(|name| self.domain.zone_of(name)).collect();
         names.sort();
         for name in names {
             for record in self.nodes[name].records() {
@@ -276,15 +270,7 @@ impl Zone {
 fn set_soa_times(record: &mut Record, ttl: u32, serial: Option<u32>) {
     record.set_ttl(ttl);
     if let RData::SOA(soa) = record.data() {
-        let soa = SOA::new(
-            soa.mname().clone(),
-            soa.rname().clone(),
-            serial.unwrap_or(soa.serial()),
-            soa.refresh(),
-            soa.retry(),
-            soa.expire(),
-            ttl,
-        );
+        let soa = SOA::new(soa.mname().clone(), soa.rname().clone(), serial.unwrap_or(soa.serial()), soa.refresh(), soa.retry(), soa.expire(), ttl);
         *record.data_mut() = RData::SOA(soa);
     }
 }

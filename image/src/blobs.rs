@@ -76,13 +76,7 @@ impl Blobs {
     /// Copies the blob at `source` in, checking that it hashes to `digest`
     /// and, when given, has `size` bytes. `origin` names the image it came
     /// from in errors. A blob already in the store is not copied again.
-    pub(crate) fn copy_in(
-        &self,
-        source: &Path,
-        digest: &str,
-        size: Option<u64>,
-        origin: &Path,
-    ) -> Result<PathBuf, ImageError> {
+    pub(crate) fn copy_in(&self, source: &Path, digest: &str, size: Option<u64>, origin: &Path) -> Result<PathBuf, ImageError> {
         let dest = self.path(digest)?;
         if dest.exists() {
             return Ok(dest);
@@ -92,13 +86,7 @@ impl Blobs {
             return Err(BlobError::Corrupt { digest: digest.to_owned(), origin: origin.to_path_buf(), actual }.into());
         }
         if let Some(expected) = size.filter(|s| *s != len) {
-            return Err(BlobError::WrongSize {
-                digest: digest.to_owned(),
-                origin: origin.to_path_buf(),
-                expected,
-                actual: len,
-            }
-            .into());
+            return Err(BlobError::WrongSize { digest: digest.to_owned(), origin: origin.to_path_buf(), expected, actual: len }.into());
         }
         self.persist(staged, &dest)?;
         Ok(dest)
@@ -117,16 +105,9 @@ impl Blobs {
     }
 
     /// Copies `source` into a temporary file, hashing it on the way.
-    fn stage(
-        &self,
-        source: &Path,
-        digest: &str,
-        origin: &Path,
-    ) -> Result<(tempfile::NamedTempFile, String, u64), ImageError> {
+    fn stage(&self, source: &Path, digest: &str, origin: &Path) -> Result<(tempfile::NamedTempFile, String, u64), ImageError> {
         let mut input = File::open(source).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => {
-                ImageError::from(BlobError::Missing { digest: digest.to_owned(), origin: origin.to_path_buf() })
-            }
+            io::ErrorKind::NotFound => ImageError::from(BlobError::Missing { digest: digest.to_owned(), origin: origin.to_path_buf() }),
             _ => ImageError::Io { path: source.to_path_buf(), source: e },
         })?;
         let staged = tempfile::NamedTempFile::new_in(&self.tmp).map_err(io_at(&self.tmp))?;
@@ -158,9 +139,7 @@ impl Blobs {
     pub(crate) fn read(&self, digest: &str) -> Result<Vec<u8>, ImageError> {
         let path = self.path(digest)?;
         let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => {
-                ImageError::from(BlobError::Missing { digest: digest.to_owned(), origin: self.dir.clone() })
-            }
+            io::ErrorKind::NotFound => ImageError::from(BlobError::Missing { digest: digest.to_owned(), origin: self.dir.clone() }),
             _ => ImageError::Io { path: path.clone(), source: e },
         })?;
         let actual = sha256_of(&bytes);

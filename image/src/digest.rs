@@ -14,9 +14,7 @@ use crate::BlobError;
 /// lowercase hex characters so that it is safe as a file name.
 pub(crate) fn sha256_hex(digest: &str) -> Result<&str, BlobError> {
     match digest.split_once(':') {
-        Some(("sha256", hex)) if hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) => {
-            Ok(hex)
-        }
+        Some(("sha256", hex)) if hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) => Ok(hex),
         _ => Err(BlobError::UnsupportedDigest { digest: digest.to_owned() }),
     }
 }

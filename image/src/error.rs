@@ -74,11 +74,7 @@ pub(crate) fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> ImageError + 
 }
 
 /// Parses a JSON document, naming the file and what it should have been.
-pub(crate) fn json_at<T: serde::de::DeserializeOwned>(
-    path: &Path,
-    what: &'static str,
-    bytes: &[u8],
-) -> Result<T, ImageError> {
+pub(crate) fn json_at<T: serde::de::DeserializeOwned>(path: &Path, what: &'static str, bytes: &[u8]) -> Result<T, ImageError> {
     serde_json::from_slice(bytes).map_err(|source| ImageError::Json { path: path.to_path_buf(), what, source })
 }
 

@@ -56,8 +56,7 @@ impl StoreLock {
     /// Waits for and takes the lock on `path` (created if missing).
     pub(crate) fn acquire(path: &Path) -> Result<Self, ImageError> {
         let file = File::options().create(true).truncate(false).write(true).open(path).map_err(io_at(path))?;
-        let lock = Flock::lock(file, FlockArg::LockExclusive)
-            .map_err(|(_, errno)| ImageError::Io { path: path.to_path_buf(), source: errno.into() })?;
+        let lock = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| ImageError::Io { path: path.to_path_buf(), source: errno.into() })?;
         Ok(Self { _lock: lock })
     }
 }

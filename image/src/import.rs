@@ -120,12 +120,7 @@ pub(crate) fn import(path: &Path, name: Option<&str>, target: &Target<'_>) -> Re
     import_folder(staging.path(), path, name, target)
 }
 
-fn import_folder(
-    dir: &Path,
-    origin: &Path,
-    name: Option<&str>,
-    target: &Target<'_>,
-) -> Result<Vec<Imported>, ImageError> {
+fn import_folder(dir: &Path, origin: &Path, name: Option<&str>, target: &Target<'_>) -> Result<Vec<Imported>, ImageError> {
     // `docker save` from Docker 25 on writes an OCI layout too; its
     // manifest.json is preferred because RepoTags are full references.
     let imported = if dir.join("manifest.json").is_file() {
@@ -137,9 +132,7 @@ fn import_folder(
     };
     for (i, image) in imported.iter().enumerate() {
         if imported[..i].iter().any(|o| o.reference == image.reference && o.manifest_digest != image.manifest_digest) {
-            return Err(
-                ImportError::DuplicateName { path: origin.to_path_buf(), reference: image.reference.clone() }.into()
-            );
+            return Err(ImportError::DuplicateName { path: origin.to_path_buf(), reference: image.reference.clone() }.into());
         }
     }
     Ok(imported)
@@ -173,20 +166,13 @@ fn store_image(
 /// A file named inside an image archive (`Config`, `Layers` of
 /// manifest.json), checked to stay inside it even through symlinks.
 fn file_in(dir: &Path, name: &str, origin: &Path) -> Result<PathBuf, ImageError> {
-    let malformed =
-        |reason: &str| ImportError::Malformed { path: origin.to_path_buf(), reason: format!("refusing file {name:?}: {reason}") };
+    let malformed = |reason: &str| ImportError::Malformed { path: origin.to_path_buf(), reason: format!("refusing file {name:?}: {reason}") };
     let parts = entry_components(Path::new(name)).map_err(malformed)?;
     Ok(resolve(dir, &parts, true).map_err(malformed)?)
 }
 
 /// Names an image from the layout's annotations and the caller's name.
-fn name_image(
-    ref_name: Option<&str>,
-    full_name: Option<&str>,
-    name: Option<&str>,
-    origin: &Path,
-    digest: &str,
-) -> Result<String, ImageError> {
+fn name_image(ref_name: Option<&str>, full_name: Option<&str>, name: Option<&str>, origin: &Path, digest: &str) -> Result<String, ImageError> {
     let reference = match (ref_name, name) {
         (Some(tag), Some(name)) if reference::is_bare_tag(tag) => {
             if reference::names_version(name) {

@@ -55,8 +55,7 @@ impl Layers {
         // One syncfs makes every unpacked file durable before the rename
         // publishes them; fsyncing each file would cost a syscall apiece.
         let handle = File::open(root).map_err(io_at(root))?;
-        nix::unistd::syncfs(handle.as_raw_fd())
-            .map_err(|e| ImageError::Io { path: root.to_path_buf(), source: e.into() })?;
+        nix::unistd::syncfs(handle.as_raw_fd()).map_err(|e| ImageError::Io { path: root.to_path_buf(), source: e.into() })?;
         rename_durably(&staging.keep(), &dest)?;
         Ok(dest)
     }

@@ -44,11 +44,11 @@ mod unpack;
 #[cfg(test)]
 mod testutil;
 
-pub use pull::{Progress, PullOptions};
 pub use blobs::BlobError;
 pub use error::ImageError;
 pub use image::{Image, ImageConfig, ImageSummary};
 pub use import::ImportError;
+pub use pull::{Progress, PullOptions};
 pub use reference::{ReferenceError, normalize_reference};
 pub use store::ImageStore;
 pub use unpack::UnpackError;

@@ -65,12 +65,7 @@ impl ImageStore {
     }
 
     /// [`ImageStore::pull`], telling `progress` how far it is.
-    pub fn pull_with_progress(
-        &self,
-        reference: &str,
-        options: &PullOptions,
-        progress: &mut dyn FnMut(&Progress),
-    ) -> Result<String, ImageError> {
+    pub fn pull_with_progress(&self, reference: &str, options: &PullOptions, progress: &mut dyn FnMut(&Progress)) -> Result<String, ImageError> {
         let normalized = crate::normalize_reference(reference)?;
         let pull_error = |message: String| ImageError::Pull { reference: normalized.clone(), message };
         let parsed: Reference = normalized.parse().map_err(|e: oci_client::ParseError| pull_error(e.to_string()))?;
@@ -87,10 +82,7 @@ impl ImageStore {
             Some((user, password)) => RegistryAuth::Basic(user.clone(), password.clone()),
             None => RegistryAuth::Anonymous,
         };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| pull_error(e.to_string()))?;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| pull_error(e.to_string()))?;
         let staging = tempfile::tempdir_in(self.root()).map_err(|e| pull_error(e.to_string()))?;
         runtime.block_on(fetch(&client, &parsed, &auth, staging.path(), &normalized, progress)).map_err(pull_error)?;
         let imported = self.import(staging.path(), None)?;
@@ -99,14 +91,7 @@ impl ImageStore {
 }
 
 /// Fetches the image into an OCI layout at `dir`.
-async fn fetch(
-    client: &Client,
-    reference: &Reference,
-    auth: &RegistryAuth,
-    dir: &Path,
-    name: &str,
-    progress: &mut dyn FnMut(&Progress),
-) -> Result<(), String> {
+async fn fetch(client: &Client, reference: &Reference, auth: &RegistryAuth, dir: &Path, name: &str, progress: &mut dyn FnMut(&Progress)) -> Result<(), String> {
     let text = |e: oci_client::errors::OciDistributionError| e.to_string();
     // Negotiate first (a bearer token, or basic credentials when the
     // registry asks for those); the blob and manifest calls reuse it.
@@ -137,8 +122,7 @@ async fn fetch(
         return Err(format!("manifest digest {manifest_digest} does not match {digest} from the registry"));
     }
     write_blob(&manifest_digest, &bytes)?;
-    let descriptors: Vec<&Value> =
-        std::iter::once(&manifest["config"]).chain(manifest["layers"].as_array().into_iter().flatten()).collect();
+    let descriptors: Vec<&Value> = std::iter::once(&manifest["config"]).chain(manifest["layers"].as_array().into_iter().flatten()).collect();
     for (i, descriptor) in descriptors.iter().enumerate() {
         let digest = descriptor["digest"].as_str().ok_or("a descriptor has no digest")?;
         let hex = digest.strip_prefix("sha256:").ok_or_else(|| format!("unsupported digest {digest}"))?;

@@ -63,9 +63,7 @@ pub(crate) fn parse(reference: &str) -> Result<Reference, ReferenceError> {
 
 fn rebuild(registry: &str, repository: &str, like: &Reference) -> Reference {
     match (like.tag(), like.digest()) {
-        (Some(tag), Some(digest)) => {
-            Reference::with_tag_and_digest(registry.into(), repository.into(), tag.into(), digest.into())
-        }
+        (Some(tag), Some(digest)) => Reference::with_tag_and_digest(registry.into(), repository.into(), tag.into(), digest.into()),
         (None, Some(digest)) => Reference::with_digest(registry.into(), repository.into(), digest.into()),
         (tag, None) => Reference::with_tag(registry.into(), repository.into(), tag.unwrap_or("latest").into()),
     }

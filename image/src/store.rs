@@ -100,12 +100,7 @@ impl ImageStore {
         for (reference, digest) in self.references.load()? {
             let (manifest, config) = read_image(&self.blobs, &digest)?;
             let size = manifest.config().size() + manifest.layers().iter().map(|l| l.size()).sum::<u64>();
-            summaries.push(ImageSummary {
-                reference,
-                manifest_digest: digest,
-                size,
-                created: config.created().clone(),
-            });
+            summaries.push(ImageSummary { reference, manifest_digest: digest, size, created: config.created().clone() });
         }
         Ok(summaries)
     }

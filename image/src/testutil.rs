@@ -172,15 +172,13 @@ pub(crate) fn write_layout(root: &Path, images: &[TestImage]) -> Vec<String> {
             "layers": layers,
         });
         let (digest, size) = write_blob(root, manifest.to_string().as_bytes());
-        let mut descriptor =
-            json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": size});
+        let mut descriptor = json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": size});
         if let Some(name) = image.ref_name {
             descriptor["annotations"] = json!({"org.opencontainers.image.ref.name": name});
         }
         descriptors.push(descriptor);
     }
-    let index =
-        json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": descriptors});
+    let index = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": descriptors});
     std::fs::write(root.join("index.json"), index.to_string()).unwrap();
     std::fs::write(root.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
     descriptors.iter().map(|d| d["digest"].as_str().unwrap().to_owned()).collect()

@@ -35,9 +35,7 @@ pub enum UnpackError {
         reason: String,
     },
     /// The uncompressed layer does not hash to the config's diff_id.
-    #[error(
-        "layer {archive} is corrupt: its uncompressed content hashes to {actual}, the image config says {expected}"
-    )]
+    #[error("layer {archive} is corrupt: its uncompressed content hashes to {actual}, the image config says {expected}")]
     DiffIdMismatch {
         /// The layer blob's digest.
         archive: String,
@@ -76,9 +74,7 @@ pub(crate) fn unpack_layer(blob: &Path, dest: &Path, diff_id: &str, name: &str) 
     let reader = unpack(HashingReader::new(reader), dest, name, options)?;
     let (actual, _) = reader.finish().map_err(|source| UnpackError::Tar { archive: name.to_owned(), source })?;
     if actual != diff_id {
-        return Err(
-            UnpackError::DiffIdMismatch { archive: name.to_owned(), expected: diff_id.to_owned(), actual }.into()
-        );
+        return Err(UnpackError::DiffIdMismatch { archive: name.to_owned(), expected: diff_id.to_owned(), actual }.into());
     }
     Ok(())
 }
@@ -130,11 +126,9 @@ fn unpack<R: Read>(reader: R, dest: &Path, name: &str, options: Options) -> Resu
         folders.sort_by(|a, b| b.path.cmp(&a.path));
         for folder in &folders {
             entry::apply(folder, false).map_err(|e| match e {
-                EntryError::Refused(reason) => ImageError::from(UnpackError::Refused {
-                    archive: name.to_owned(),
-                    entry: folder.path.display().to_string(),
-                    reason,
-                }),
+                EntryError::Refused(reason) => {
+                    ImageError::from(UnpackError::Refused { archive: name.to_owned(), entry: folder.path.display().to_string(), reason })
+                }
                 EntryError::Io(path, source) => ImageError::Io { path, source },
             })?;
         }

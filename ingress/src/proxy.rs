@@ -123,7 +123,10 @@ async fn forward(shared: &Shared, client: Client, backend: &Backend, mut request
             }
             Err(_) => {
                 let seconds = shared.response_timeout.as_secs_f64();
-                return (text(StatusCode::GATEWAY_TIMEOUT, format!("endpoint {endpoint} of service {backend} did not answer within {seconds}s")), Some(endpoint));
+                return (
+                    text(StatusCode::GATEWAY_TIMEOUT, format!("endpoint {endpoint} of service {backend} did not answer within {seconds}s")),
+                    Some(endpoint),
+                );
             }
         };
         let response = match client_upgrade {

@@ -196,20 +196,10 @@ impl IngressTable {
         let groups = [self.exact.get(&host), host::wildcard_suffix(&host).and_then(|suffix| self.wildcard.get(suffix)), Some(&self.any)];
         for routes in groups.into_iter().flatten() {
             if let Some(rule) = routes.paths.iter().find(|rule| path::matches(rule.kind, &rule.path, path)) {
-                return Some(Route {
-                    ingress: &rule.ingress,
-                    host: rule.host.as_deref(),
-                    path: Some((&rule.written, rule.kind)),
-                    backend: &rule.backend,
-                });
+                return Some(Route { ingress: &rule.ingress, host: rule.host.as_deref(), path: Some((&rule.written, rule.kind)), backend: &rule.backend });
             }
         }
-        self.default_backend.as_ref().map(|default| Route {
-            ingress: &default.ingress,
-            host: None,
-            path: None,
-            backend: &default.backend,
-        })
+        self.default_backend.as_ref().map(|default| Route { ingress: &default.ingress, host: None, path: None, backend: &default.backend })
     }
 
     /// The certificate for a TLS handshake naming `server_name` (SNI):
@@ -218,11 +208,7 @@ impl IngressTable {
     pub(crate) fn certificate(&self, server_name: Option<&str>) -> Option<Arc<CertifiedKey>> {
         let certificates = &self.certificates;
         let found = server_name.map(normalize_request_host).and_then(|name| {
-            certificates
-                .exact
-                .get(&name)
-                .or_else(|| host::wildcard_suffix(&name).and_then(|suffix| certificates.wildcard.get(suffix)))
-                .cloned()
+            certificates.exact.get(&name).or_else(|| host::wildcard_suffix(&name).and_then(|suffix| certificates.wildcard.get(suffix))).cloned()
         });
         found.or_else(|| certificates.default.clone())
     }

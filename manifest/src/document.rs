@@ -161,9 +161,7 @@ impl FileText {
     }
 
     fn maps(&self) -> Option<&Vec<SourceMap>> {
-        self.maps
-            .get_or_init(|| crate::source_map::build(&self.text).filter(|maps| maps.len() == self.documents))
-            .as_ref()
+        self.maps.get_or_init(|| crate::source_map::build(&self.text).filter(|maps| maps.len() == self.documents)).as_ref()
     }
 }
 

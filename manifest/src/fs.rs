@@ -20,9 +20,10 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<RawFile>, LoadError> {
             files.push(root.clone());
             continue;
         }
-        let walker = walkdir::WalkDir::new(root).sort_by_file_name().into_iter().filter_entry(|entry| {
-            entry.depth() == 0 || !entry.file_name().to_string_lossy().starts_with('.')
-        });
+        let walker = walkdir::WalkDir::new(root)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|entry| entry.depth() == 0 || !entry.file_name().to_string_lossy().starts_with('.'));
         for entry in walker {
             let entry = entry.map_err(|e| {
                 let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| root.clone());
@@ -48,10 +49,7 @@ pub(crate) fn from_bytes(path: Arc<str>, bytes: &[u8]) -> SourceFile {
         Ok(text) => parse_file(path.clone(), text),
         Err(e) => {
             let line = bytes[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count() + 1;
-            Err(SyntaxError {
-                pos: Pos { line: u32::try_from(line).unwrap_or(u32::MAX), col: 1 },
-                message: "file is not valid UTF-8".to_owned(),
-            })
+            Err(SyntaxError { pos: Pos { line: u32::try_from(line).unwrap_or(u32::MAX), col: 1 }, message: "file is not valid UTF-8".to_owned() })
         }
     };
     SourceFile { path, outcome }

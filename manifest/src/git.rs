@@ -43,11 +43,9 @@ impl GitRepo {
             return Err(LoadError::NotFound { path: path.to_path_buf() });
         }
         let flags = git2::RepositoryOpenFlags::NO_SEARCH;
-        let repo = Repository::open_ext(path, flags, std::iter::empty::<&std::ffi::OsStr>()).map_err(|e| {
-            match e.code() {
-                ErrorCode::NotFound => LoadError::NotARepository { path: path.to_path_buf() },
-                _ => LoadError::Git(e),
-            }
+        let repo = Repository::open_ext(path, flags, std::iter::empty::<&std::ffi::OsStr>()).map_err(|e| match e.code() {
+            ErrorCode::NotFound => LoadError::NotARepository { path: path.to_path_buf() },
+            _ => LoadError::Git(e),
         })?;
         Ok(GitRepo { repo, path: path.to_path_buf() })
     }
@@ -91,8 +89,7 @@ impl GitRepo {
             self.walk(&root, "", &mut files)?;
             return Ok((info, files));
         }
-        let missing =
-            || LoadError::PathNotInRevision { path: path.clone(), rev: rev.to_owned(), commit: info.short_id().to_owned() };
+        let missing = || LoadError::PathNotInRevision { path: path.clone(), rev: rev.to_owned(), commit: info.short_id().to_owned() };
         let entry = root.get_path(Path::new(&path)).map_err(|_| missing())?;
         match entry.kind() {
             Some(ObjectType::Tree) => {

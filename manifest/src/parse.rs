@@ -34,13 +34,9 @@ pub fn parse_file(path: Arc<str>, text: &str) -> Result<Vec<Document>, SyntaxErr
 
 fn expand(origin: Origin, value: Value, out: &mut Vec<Document>) -> Result<(), SyntaxError> {
     let Value::Object(mut object) = value else {
-        return Err(SyntaxError {
-            pos: origin.position(""),
-            message: format!("expected a Kubernetes object (a mapping), found {}", describe(&value)),
-        });
+        return Err(SyntaxError { pos: origin.position(""), message: format!("expected a Kubernetes object (a mapping), found {}", describe(&value)) });
     };
-    let is_list = object.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List"))
-        && object.get("items").is_some_and(Value::is_array);
+    let is_list = object.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List")) && object.get("items").is_some_and(Value::is_array);
     if !is_list {
         out.push(Document { value: Value::Object(object), origin });
         return Ok(());
@@ -100,10 +96,7 @@ fn parse_json(text: &str) -> Result<Documents, SyntaxError> {
 }
 
 fn yaml_error(error: &serde_yaml_ng::Error) -> SyntaxError {
-    let pos = error.location().map(|l| Pos { line: clamp(l.line()), col: clamp(l.column()) }).unwrap_or(Pos {
-        line: 1,
-        col: 1,
-    });
+    let pos = error.location().map(|l| Pos { line: clamp(l.line()), col: clamp(l.column()) }).unwrap_or(Pos { line: 1, col: 1 });
     // The message repeats the position; it is already in `pos`.
     let message = error.to_string();
     let message = message.split(" at line ").next().unwrap_or(&message).to_owned();

@@ -46,8 +46,14 @@ impl SourceMap {
 }
 
 enum Frame {
-    Map { pointer: String, key: Option<String> },
-    Seq { pointer: String, next: usize },
+    Map {
+        pointer: String,
+        key: Option<String>,
+    },
+    Seq {
+        pointer: String,
+        next: usize,
+    },
     /// A mapping or sequence used as a key: skipped, with its depth.
     Skip(usize),
 }
@@ -70,10 +76,7 @@ pub(crate) fn walk(text: &str, visitor: &mut impl Visitor) -> Option<()> {
     let mut stack: Vec<Frame> = Vec::new();
     for event in Parser::new_from_str(text) {
         let (event, span) = event.ok()?;
-        let pos = Pos {
-            line: u32::try_from(span.start.line()).unwrap_or(u32::MAX),
-            col: u32::try_from(span.start.col() + 1).unwrap_or(u32::MAX),
-        };
+        let pos = Pos { line: u32::try_from(span.start.line()).unwrap_or(u32::MAX), col: u32::try_from(span.start.col() + 1).unwrap_or(u32::MAX) };
         match event {
             Event::DocumentStart(_) => {
                 stack.clear();
@@ -107,11 +110,7 @@ pub(crate) fn walk(text: &str, visitor: &mut impl Visitor) -> Option<()> {
                     }
                     _ => {
                         let pointer = place_value(&mut stack, visitor, pos, None);
-                        stack.push(if is_map {
-                            Frame::Map { pointer, key: None }
-                        } else {
-                            Frame::Seq { pointer, next: 0 }
-                        });
+                        stack.push(if is_map { Frame::Map { pointer, key: None } } else { Frame::Seq { pointer, next: 0 } });
                     }
                 }
             }

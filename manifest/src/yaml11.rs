@@ -48,8 +48,7 @@ pub(crate) fn reading(plain: &str) -> Option<Value> {
 /// Whether `text` may hold a scalar that [`reading`] changes; a cheap scan
 /// that spares most files the event walk.
 pub(crate) fn may_apply(text: &str) -> bool {
-    text.split(|c: char| c.is_ascii_whitespace() || matches!(c, ':' | ',' | '[' | ']' | '{' | '}' | '#'))
-        .any(|token| reading(token).is_some())
+    text.split(|c: char| c.is_ascii_whitespace() || matches!(c, ':' | ',' | '[' | ']' | '{' | '}' | '#')).any(|token| reading(token).is_some())
 }
 
 /// Per document, the pointers of plain scalars Kubernetes reads otherwise,
@@ -122,8 +121,11 @@ mod tests {
             "a": "0400", "b": "0400", "c": "on", "d": "yes", "e": ["0644", "x"], "f": "0400"
         }))];
         apply(text, &mut docs);
-        assert_eq!(docs[0].as_ref().unwrap(), &json!({
-            "a": 256, "b": "0400", "c": true, "d": "yes", "e": [420, "x"], "f": "0400"
-        }));
+        assert_eq!(
+            docs[0].as_ref().unwrap(),
+            &json!({
+                "a": 256, "b": "0400", "c": true, "d": "yes", "e": [420, "x"], "f": "0400"
+            })
+        );
     }
 }

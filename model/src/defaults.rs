@@ -106,10 +106,7 @@ pub fn apply(object: &mut Object) {
                 }
             }
         }
-        Object::Namespace(_)
-        | Object::ConfigMap(_)
-        | Object::Endpoints(_)
-        | Object::Ingress(_) => {}
+        Object::Namespace(_) | Object::ConfigMap(_) | Object::Endpoints(_) | Object::Ingress(_) => {}
     }
 }
 
@@ -251,12 +248,9 @@ fn container(c: &mut core::Container) {
     }
     for probe in [&mut c.liveness_probe, &mut c.readiness_probe, &mut c.startup_probe].into_iter().flatten() {
         // The API server treats 0 as unset for these.
-        for (field, default) in [
-            (&mut probe.timeout_seconds, 1),
-            (&mut probe.period_seconds, 10),
-            (&mut probe.success_threshold, 1),
-            (&mut probe.failure_threshold, 3),
-        ] {
+        for (field, default) in
+            [(&mut probe.timeout_seconds, 1), (&mut probe.period_seconds, 10), (&mut probe.success_threshold, 1), (&mut probe.failure_threshold, 3)]
+        {
             if field.unwrap_or(0) == 0 {
                 *field = Some(default);
             }

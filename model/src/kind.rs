@@ -3,8 +3,6 @@
 
 use std::fmt;
 
-
-
 /// Declares the [`Kind`] enum and, for each kind, the `k8s-openapi` type that
 /// carries its fields. The declaration order is the apply order: things other
 /// objects refer to (namespaces, storage, configuration) come first.
@@ -169,15 +167,8 @@ impl Kind {
     pub fn from_type(api_version: &str, kind: &str) -> Result<Kind, UnknownKind> {
         match Kind::ALL.iter().find(|k| k.name() == kind) {
             Some(k) if k.api_version() == api_version => Ok(*k),
-            Some(k) => Err(UnknownKind::WrongVersion {
-                kind: kind.to_owned(),
-                found: api_version.to_owned(),
-                expected: k.api_version(),
-            }),
-            None => Err(UnknownKind::Unsupported {
-                kind: kind.to_owned(),
-                api_version: api_version.to_owned(),
-            }),
+            Some(k) => Err(UnknownKind::WrongVersion { kind: kind.to_owned(), found: api_version.to_owned(), expected: k.api_version() }),
+            None => Err(UnknownKind::Unsupported { kind: kind.to_owned(), api_version: api_version.to_owned() }),
         }
     }
 
@@ -185,11 +176,7 @@ impl Kind {
     /// any case, its plural, singular or a short name (`deploy`, `svc`).
     pub fn from_cli_name(name: &str) -> Option<Kind> {
         let lower = name.to_ascii_lowercase();
-        Kind::ALL.iter().copied().find(|k| {
-            k.name().eq_ignore_ascii_case(&lower)
-                || k.plural() == lower
-                || k.short_names().contains(&lower.as_str())
-        })
+        Kind::ALL.iter().copied().find(|k| k.name().eq_ignore_ascii_case(&lower) || k.plural() == lower || k.short_names().contains(&lower.as_str()))
     }
 }
 

@@ -18,8 +18,8 @@ pub mod quantity;
 pub mod selector;
 
 pub use k8s_openapi;
-pub use kind::{Kind, UnknownKind};
 pub use kind::Object;
+pub use kind::{Kind, UnknownKind};
 pub use object::ObjectError;
 pub use object_ref::ObjectRef;
 pub use quantity::{Quantity, QuantityError};

@@ -32,10 +32,7 @@ impl Object {
 
 /// The kind a manifest value declares.
 pub fn kind_of(value: &serde_json::Value) -> Result<Kind, ObjectError> {
-    let api_version = value
-        .get("apiVersion")
-        .and_then(|v| v.as_str())
-        .ok_or(ObjectError::MissingTypeField("apiVersion"))?;
+    let api_version = value.get("apiVersion").and_then(|v| v.as_str()).ok_or(ObjectError::MissingTypeField("apiVersion"))?;
     let kind = value.get("kind").and_then(|v| v.as_str()).ok_or(ObjectError::MissingTypeField("kind"))?;
     Ok(Kind::from_type(api_version, kind)?)
 }

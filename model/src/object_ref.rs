@@ -23,11 +23,7 @@ impl ObjectRef {
     /// namespace when `namespace` is `None` and dropping the namespace of a
     /// cluster-scoped one.
     pub fn new(kind: Kind, namespace: Option<&str>, name: impl Into<String>) -> Self {
-        let namespace = if kind.namespaced() {
-            Some(namespace.filter(|ns| !ns.is_empty()).unwrap_or(crate::DEFAULT_NAMESPACE).to_owned())
-        } else {
-            None
-        };
+        let namespace = if kind.namespaced() { Some(namespace.filter(|ns| !ns.is_empty()).unwrap_or(crate::DEFAULT_NAMESPACE).to_owned()) } else { None };
         ObjectRef { kind, namespace, name: name.into() }
     }
 
@@ -64,9 +60,7 @@ mod tests {
 
     #[test]
     fn apply_order_puts_namespaces_first() {
-        let mut refs = [ObjectRef::new(Kind::Deployment, None, "a"),
-            ObjectRef::new(Kind::ConfigMap, None, "z"),
-            ObjectRef::new(Kind::Namespace, None, "n")];
+        let mut refs = [ObjectRef::new(Kind::Deployment, None, "a"), ObjectRef::new(Kind::ConfigMap, None, "z"), ObjectRef::new(Kind::Namespace, None, "n")];
         refs.sort();
         let kinds: Vec<_> = refs.iter().map(|r| r.kind).collect();
         assert_eq!(kinds, [Kind::Namespace, Kind::ConfigMap, Kind::Deployment]);

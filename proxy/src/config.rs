@@ -60,7 +60,10 @@ impl ProxyConfig {
     /// Checks what can be checked without the kernel.
     pub(crate) fn check(&self) -> Result<(), ConfigError> {
         let name_ok = |s: &str, max: usize| {
-            !s.is_empty() && s.len() <= max && s.starts_with(|c: char| c.is_ascii_alphabetic()) && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            !s.is_empty()
+                && s.len() <= max
+                && s.starts_with(|c: char| c.is_ascii_alphabetic())
+                && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         };
         if !name_ok(&self.table, 64) {
             return Err(ConfigError::TableName(self.table.clone()));

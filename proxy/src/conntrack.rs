@@ -103,10 +103,7 @@ mod tests {
             port("dns", Protocol::Udp, &["10.96.0.10:53"], &["10.244.0.5:53", "10.244.0.6:53"]),
             port("web", Protocol::Tcp, &["10.96.0.12:80"], &[]),
         ]);
-        let now = [
-            port("dns", Protocol::Udp, &["10.96.0.10:53"], &["10.244.0.6:53"]),
-            port("web", Protocol::Tcp, &["10.96.0.12:80"], &["10.244.0.8:80"]),
-        ];
+        let now = [port("dns", Protocol::Udp, &["10.96.0.10:53"], &["10.244.0.6:53"]), port("web", Protocol::Tcp, &["10.96.0.12:80"], &["10.244.0.8:80"])];
         assert_eq!(stale(&before, &now), Stale::default());
     }
 }

@@ -48,13 +48,7 @@ pub(crate) fn run_text(program: &Path, commands: &str) -> Result<(), NftError> {
 
 fn feed(program: &Path, args: &[&str], input: &[u8]) -> Result<(), NftError> {
     let spawn = |source| NftError::Spawn { program: program.to_path_buf(), source };
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(spawn)?;
+    let mut child = Command::new(program).args(args).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().map_err(spawn)?;
     // nft reads the whole batch before it says anything, so writing all of
     // it before reading stderr cannot deadlock.
     let written = child.stdin.take().expect("stdin is piped").write_all(input);

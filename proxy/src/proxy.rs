@@ -10,9 +10,9 @@ use tracing::{debug, info, warn};
 
 use crate::config::ProxyConfig;
 use crate::error::ProxyError;
+use crate::hairpin::Hairpin;
 use crate::rules::{self, Ruleset};
 use crate::table::{self, Bounds, ServiceTable};
-use crate::hairpin::Hairpin;
 use crate::{conntrack, nft, routes, sysctl};
 
 /// The service proxy on one node: one nftables table it owns wholly.
@@ -52,8 +52,7 @@ impl Proxy {
         sysctl::require("net/bridge/bridge-nf-call-iptables", "1", "replies between pods on the bridge must be un-NATed")?;
         let installed = rules::ruleset(&config, &[]);
         nft::run(&config.nft, &rules::start(&config.table, &installed))?;
-        let mut proxy =
-            Proxy { config, installed, changed: Vec::new(), hairpin: Hairpin::default(), running: true, udp_backends: HashMap::new() };
+        let mut proxy = Proxy { config, installed, changed: Vec::new(), hairpin: Hairpin::default(), running: true, udp_backends: HashMap::new() };
         // Dropping `proxy` on an error below removes the table again.
         let udp_secs = proxy.config.udp_idle_timeout.as_secs() as u32;
         nft::run_text(&proxy.config.nft, &rules::udp_timeout(&proxy.config.table, udp_secs))?;

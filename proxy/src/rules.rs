@@ -156,7 +156,9 @@ pub(crate) fn ruleset(config: &ProxyConfig, ports: &[CheckedPort]) -> Ruleset {
         let key = concat(vec![payload("ip", "daddr"), meta(MetaKey::L4proto), payload("th", "dport")]);
         let entries = dispatch
             .iter()
-            .map(|(f, protocol, chain)| (concat(vec![ip(*f.ip()), string(protocol.as_str()), nftables::expr::Expression::Number(u32::from(f.port()))]), goto(chain)))
+            .map(|(f, protocol, chain)| {
+                (concat(vec![ip(*f.ip()), string(protocol.as_str()), nftables::expr::Expression::Number(u32::from(f.port()))]), goto(chain))
+            })
             .collect();
         vec![Rule::new(vec![vmap(key, vmap_data(entries))])]
     };
@@ -167,7 +169,13 @@ pub(crate) fn ruleset(config: &ProxyConfig, ports: &[CheckedPort]) -> Ruleset {
     // new connections to 127/8 from anywhere but lo are dropped, as
     // kube-proxy does since CVE-2020-8558.
     let mut input = vec![Rule::commented(
-        vec![ne(meta(MetaKey::Iifname), string("lo")), eq(payload("ip", "daddr"), prefix("127.0.0.0/8".parse().expect("a CIDR"))), ct_state("new"), counter(), drop()],
+        vec![
+            ne(meta(MetaKey::Iifname), string("lo")),
+            eq(payload("ip", "daddr"), prefix("127.0.0.0/8".parse().expect("a CIDR"))),
+            ct_state("new"),
+            counter(),
+            drop(),
+        ],
         "no new connections to loopback from outside lo",
     )];
     for (protocol, mut frontends) in refused {
@@ -180,7 +188,13 @@ pub(crate) fn ruleset(config: &ProxyConfig, ports: &[CheckedPort]) -> Ruleset {
             Protocol::Udp => reject_port_unreachable(),
         };
         input.push(Rule::commented(
-            vec![ct_state("new"), l4proto(protocol.as_str()), eq(frontend_key(), set(frontends.iter().map(|&f| frontend_element(f)).collect())), counter(), reject],
+            vec![
+                ct_state("new"),
+                l4proto(protocol.as_str()),
+                eq(frontend_key(), set(frontends.iter().map(|&f| frontend_element(f)).collect())),
+                counter(),
+                reject,
+            ],
             "service ports without endpoints refuse at once",
         ));
     }
@@ -192,7 +206,10 @@ pub(crate) fn ruleset(config: &ProxyConfig, ports: &[CheckedPort]) -> Ruleset {
     let ranges = || set(vec![prefix(config.pod_cidr), prefix(config.service_cidr)]);
     let local_links = || set(vec![string(config.bridge.clone()), string("lo")]);
     let guard = |field: &'static str| {
-        Rule::commented(vec![eq(payload("ip", field), ranges()), ne(meta(MetaKey::Oifname), local_links()), counter(), drop()], "pod and service traffic stays on the node")
+        Rule::commented(
+            vec![eq(payload("ip", field), ranges()), ne(meta(MetaKey::Oifname), local_links()), counter(), drop()],
+            "pod and service traffic stays on the node",
+        )
     };
     rs.chain(FILTER_FORWARD, hook(NfChainType::Filter, NfHook::Forward, FILTER), vec![guard("saddr"), guard("daddr")]);
     rs.chain("filter-output", hook(NfChainType::Filter, NfHook::Output, FILTER), vec![guard("daddr")]);

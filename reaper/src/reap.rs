@@ -12,7 +12,6 @@ use nix::errno::Errno;
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::Pid;
 
-
 /// How long output copiers may run after the init process exits (a
 /// background process the container left behind may hold its pipes open).
 const DRAIN: Duration = Duration::from_secs(2);

@@ -77,9 +77,8 @@ fn main() {
             .iter()
             .filter_map(|pid| {
                 let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
-                let kib = |name: &str| {
-                    rollup.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
-                };
+                let kib =
+                    |name: &str| rollup.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok());
                 // Private memory is clean plus dirty pages no one else maps.
                 if field == "Private_Dirty:" { Some(kib("Private_Dirty:")? + kib("Private_Clean:")?) } else { kib(field) }
             })
@@ -158,8 +157,7 @@ fn pod_starts(n: usize, dir: &Path, layout: &Layout) -> Vec<Duration> {
         let sandbox = driftless_runtime::Sandbox::create(&shim_binary, &sandbox_dir, &uid).expect("sandbox");
         let t_sandbox = started.elapsed();
         let ip = ipam.allocate(&uid).expect("address");
-        let interface =
-            runtime.block_on(PodInterface::attach(&handle, &bridge, &sandbox.namespace("net"), &uid, ip)).expect("veth");
+        let interface = runtime.block_on(PodInterface::attach(&handle, &bridge, &sandbox.namespace("net"), &uid, ip)).expect("veth");
         let t_network = started.elapsed();
         let rootfs = layout.mount_rootfs(&id, &layers).expect("rootfs");
         let t_rootfs = started.elapsed();
@@ -202,15 +200,8 @@ fn pod_starts(n: usize, dir: &Path, layout: &Layout) -> Vec<Duration> {
 fn reference(tool: &str, bundles: &[PathBuf], dir: &Path) -> Vec<Duration> {
     let root = dir.join(format!("{tool}-state"));
     let run = |args: &[&str]| {
-        let status = Command::new(tool)
-            .arg("--root")
-            .arg(&root)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .status()
-            .expect(tool);
+        let status =
+            Command::new(tool).arg("--root").arg(&root).args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit()).status().expect(tool);
         assert!(status.success(), "{tool} {args:?} failed");
     };
     bundles

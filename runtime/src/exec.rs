@@ -59,13 +59,7 @@ pub fn run_in_this_process(state_root: &Path, id: &str, args: Vec<String>, tty: 
     result
 }
 
-fn run_with_tty(
-    builder: ContainerBuilder,
-    state_root: &Path,
-    id: &str,
-    args: Vec<String>,
-    scratch: &Path,
-) -> Result<i32, ShimError> {
+fn run_with_tty(builder: ContainerBuilder, state_root: &Path, id: &str, args: Vec<String>, scratch: &Path) -> Result<i32, ShimError> {
     let container_error = |source| ShimError::Container { id: id.to_owned(), source: Box::new(source) };
     let io = |path: &Path| {
         let path = path.to_owned();
@@ -75,8 +69,7 @@ fn run_with_tty(
     // arguments and a terminal: same user, environment, capabilities.
     let container = libcontainer::container::Container::load(state_root.join(id)).map_err(container_error)?;
     let config = container.bundle().join("config.json");
-    let spec = oci_spec::runtime::Spec::load(&config)
-        .map_err(|e| ShimError::Io { path: config.clone(), source: std::io::Error::other(e) })?;
+    let spec = oci_spec::runtime::Spec::load(&config).map_err(|e| ShimError::Io { path: config.clone(), source: std::io::Error::other(e) })?;
     let mut process = spec.process().clone().unwrap_or_default();
     process.set_args(Some(args));
     process.set_terminal(Some(true));
@@ -89,13 +82,8 @@ fn run_with_tty(
     let socket_path = scratch.join("console.sock");
     let listener = UnixListener::bind(&socket_path).map_err(io(&socket_path))?;
 
-    let pid = builder
-        .with_console_socket(Some(&socket_path))
-        .as_tenant()
-        .with_process(Some(&process_file))
-        .with_detach(true)
-        .build()
-        .map_err(container_error)?;
+    let pid =
+        builder.with_console_socket(Some(&socket_path)).as_tenant().with_process(Some(&process_file)).with_detach(true).build().map_err(container_error)?;
     let master = receive_master(&listener).map_err(io(&socket_path))?;
     let _raw = RawMode::enter();
 

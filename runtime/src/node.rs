@@ -19,13 +19,13 @@ use std::time::{Duration, Instant};
 use driftless_model::k8s_openapi::api::core::v1::Pod;
 use ipnet::Ipv4Net;
 
-use crate::network::{Bridge, Ipam, NetError, PodInterface, route_exists};
+use crate::Layout;
 use crate::lifecycle::phase::Phase;
+use crate::network::{Bridge, Ipam, NetError, PodInterface, route_exists};
+use crate::pod::worker::{self, Placement, PodHandle};
 use crate::pod::{ContainerState, ContainerStatus, PodStatus};
-use crate::pod::worker::{self, PodHandle, Placement};
 use crate::podspec::{NodeSettings, PodIdentity, Resolve, TranslateError};
 use crate::sandbox::{Sandbox, SandboxError};
-use crate::Layout;
 
 /// What the control plane needs from a node's runtime.
 pub trait PodRuntime {
@@ -216,16 +216,19 @@ impl Node {
             }
         }
         let layout = Layout::new(config.data_dir.join("node"), &config.shim);
-        let found: HashSet<String> = std::fs::read_dir(config.data_dir.join("pods"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
+        let found: HashSet<String> =
+            std::fs::read_dir(config.data_dir.join("pods")).into_iter().flatten().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
         if !found.is_empty() {
             tracing::info!(pods = found.len(), "found pods of an earlier run; they are adopted when asked for, removed otherwise");
         }
-        Ok(Node { config, layout, ipam, bridge, netlink, handle, pods: Mutex::new(HashMap::new()),
+        Ok(Node {
+            config,
+            layout,
+            ipam,
+            bridge,
+            netlink,
+            handle,
+            pods: Mutex::new(HashMap::new()),
             waiting: Mutex::new(HashMap::new()),
             found: Mutex::new(found),
         })
@@ -262,8 +265,7 @@ impl Node {
     /// (killed), interface, sandbox, address and folder.
     fn remove_found(&self, uid: &str) -> Result<(), NodeError> {
         let prefix = format!("{uid}-");
-        let ids: Vec<String> =
-            self.layout.list().unwrap_or_default().into_iter().map(|(id, _)| id).filter(|id| id.starts_with(&prefix)).collect();
+        let ids: Vec<String> = self.layout.list().unwrap_or_default().into_iter().map(|(id, _)| id).filter(|id| id.starts_with(&prefix)).collect();
         for id in &ids {
             let _ = self.layout.kill(id, nix::sys::signal::Signal::SIGKILL);
         }
@@ -305,18 +307,11 @@ impl PodRuntime for Node {
         let hostname = pod.spec.as_ref().and_then(|s| s.hostname.clone()).unwrap_or(name);
         let pod_dir = self.pod_dir(&uid);
         let sandbox_dir = pod_dir.join("ns");
-        let sandbox = if Sandbox::at(&sandbox_dir).exists() {
-            Sandbox::at(&sandbox_dir)
-        } else {
-            Sandbox::create(&self.config.shim, &sandbox_dir, &hostname)?
-        };
+        let sandbox = if Sandbox::at(&sandbox_dir).exists() { Sandbox::at(&sandbox_dir) } else { Sandbox::create(&self.config.shim, &sandbox_dir, &hostname)? };
         let ip = self.ipam.allocate(&uid)?;
         let adopting = self.found.lock().unwrap_or_else(|e| e.into_inner()).remove(&uid);
-        let existing = if adopting {
-            self.netlink.block_on(PodInterface::existing(&self.handle, &self.bridge, &sandbox.namespace("net"), &uid, ip))?
-        } else {
-            None
-        };
+        let existing =
+            if adopting { self.netlink.block_on(PodInterface::existing(&self.handle, &self.bridge, &sandbox.namespace("net"), &uid, ip))? } else { None };
         let interface = match existing {
             Some(interface) => interface,
             None => self.netlink.block_on(PodInterface::attach(&self.handle, &self.bridge, &sandbox.namespace("net"), &uid, ip))?,
@@ -355,11 +350,7 @@ impl PodRuntime for Node {
             }
         };
         waiting.remove(&uid);
-        let placement = Placement {
-            sandbox: sandbox_dir,
-            ip: Some(IpAddr::V4(ip)),
-            cgroup_parent: format!("{}/{uid}", self.config.cgroup_root),
-        };
+        let placement = Placement { sandbox: sandbox_dir, ip: Some(IpAddr::V4(ip)), cgroup_parent: format!("{}/{uid}", self.config.cgroup_root) };
         let worker = worker::start(self.layout.clone(), placement, request);
         pods.insert(uid, RunningPod { worker, sandbox, host_veth: interface.host_veth });
         Ok(())
@@ -462,7 +453,12 @@ impl Node {
 struct DynResolve<'a>(&'a dyn Resolve);
 
 impl Resolve for DynResolve<'_> {
-    fn image(&self, reference: &str, pull_policy: &str, credentials: Option<&crate::podspec::pull_secrets::Credentials>) -> Result<crate::podspec::ResolvedImage, String> {
+    fn image(
+        &self,
+        reference: &str,
+        pull_policy: &str,
+        credentials: Option<&crate::podspec::pull_secrets::Credentials>,
+    ) -> Result<crate::podspec::ResolvedImage, String> {
         self.0.image(reference, pull_policy, credentials)
     }
     fn config_map(&self, namespace: &str, name: &str) -> Option<std::collections::BTreeMap<String, Vec<u8>>> {

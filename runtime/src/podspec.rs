@@ -20,10 +20,10 @@ use driftless_model::k8s_openapi::api::core::v1 as core;
 use driftless_model::k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::bundle::{ALL_CAPABILITIES, DEFAULT_CAPABILITIES, MountSource, VolumeMount};
-use crate::seccomp::Seccomp;
 use crate::lifecycle::phase::RestartPolicy;
 use crate::lifecycle::probe::ProbeSettings;
 use crate::pod::{ContainerRequest, PodRequest, Probe, ProbeAction};
+use crate::seccomp::Seccomp;
 use crate::volumes::{File, write_atomically};
 
 /// An image as the runtime needs it.
@@ -147,13 +147,7 @@ pub struct PodIdentity {
 
 /// Translates `pod` into a request, writing its volumes and files under
 /// `pod_dir`.
-pub fn translate(
-    pod: &core::Pod,
-    identity: &PodIdentity,
-    pod_dir: &Path,
-    node: &NodeSettings,
-    resolve: &impl Resolve,
-) -> Result<PodRequest, TranslateError> {
+pub fn translate(pod: &core::Pod, identity: &PodIdentity, pod_dir: &Path, node: &NodeSettings, resolve: &impl Resolve) -> Result<PodRequest, TranslateError> {
     let spec = pod.spec.as_ref().ok_or_else(|| TranslateError::Refused("pod has no spec".into()))?;
     let meta = &pod.metadata;
     let namespace = meta.namespace.clone().unwrap_or_else(|| "default".into());
@@ -165,12 +159,7 @@ pub fn translate(
     let fields = FieldValues { namespace: &namespace, name: &name, identity, node, meta, spec };
     // As kubelet: a pull Secret that is missing is skipped (the pull may
     // still work anonymously), not an error.
-    let pull_secrets: Vec<BTreeMap<String, Vec<u8>>> = spec
-        .image_pull_secrets
-        .iter()
-        .flatten()
-        .filter_map(|r| resolve.secret(&namespace, &r.name))
-        .collect();
+    let pull_secrets: Vec<BTreeMap<String, Vec<u8>>> = spec.image_pull_secrets.iter().flatten().filter_map(|r| resolve.secret(&namespace, &r.name)).collect();
     let mut containers = Vec::new();
     for c in &spec.containers {
         containers.push(container(c, &fields, &volumes, &files, &pull_secrets, resolve)?);
@@ -270,8 +259,7 @@ fn volumes(
                 None if cm.optional == Some(true) => BTreeMap::new(),
                 None => return Err(TranslateError::Config(format!("configmap \"{}\" not found", cm.name))),
             };
-            let items: Vec<(String, String, Option<i32>)> =
-                cm.items.iter().flatten().map(|i| (i.key.clone(), i.path.clone(), i.mode)).collect();
+            let items: Vec<(String, String, Option<i32>)> = cm.items.iter().flatten().map(|i| (i.key.clone(), i.path.clone(), i.mode)).collect();
             write_atomically(&dir, &project(&data, &items, cm.default_mode.unwrap_or(0o644), &cm.name, "configmap")?)?;
             Volume { source: MountSource::Bind(dir), read_only: true }
         } else if let Some(secret) = &v.secret {
@@ -281,8 +269,7 @@ fn volumes(
                 None if secret.optional == Some(true) => BTreeMap::new(),
                 None => return Err(TranslateError::Config(format!("secret \"{name}\" not found"))),
             };
-            let items: Vec<(String, String, Option<i32>)> =
-                secret.items.iter().flatten().map(|i| (i.key.clone(), i.path.clone(), i.mode)).collect();
+            let items: Vec<(String, String, Option<i32>)> = secret.items.iter().flatten().map(|i| (i.key.clone(), i.path.clone(), i.mode)).collect();
             write_atomically(&dir, &project(&data, &items, secret.default_mode.unwrap_or(0o644), &name, "secret")?)?;
             Volume { source: MountSource::Bind(dir), read_only: true }
         } else if let Some(downward) = &v.downward_api {
@@ -385,10 +372,7 @@ fn pod_files(
             text
         }
         // ClusterFirst (the default) and ClusterFirstWithHostNet.
-        _ => format!(
-            "nameserver {}\nsearch {namespace}.svc.{domain} svc.{domain} {domain}\noptions ndots:5\n",
-            node.cluster_dns
-        ),
+        _ => format!("nameserver {}\nsearch {namespace}.svc.{domain} svc.{domain} {domain}\noptions ndots:5\n", node.cluster_dns),
     };
     let mut mounts = Vec::new();
     for (file, text) in [("hosts", hosts), ("hostname", format!("{hostname}\n")), ("resolv.conf", resolv)] {
@@ -418,11 +402,7 @@ fn container(
     })?;
 
     // The image's environment first, then envFrom, then env; later wins.
-    let mut env: Vec<(String, String)> = image
-        .env
-        .iter()
-        .filter_map(|e| e.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
-        .collect();
+    let mut env: Vec<(String, String)> = image.env.iter().filter_map(|e| e.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned()))).collect();
     let mut defined: HashMap<String, String> = HashMap::new();
     fn set(env: &mut Vec<(String, String)>, defined: &mut HashMap<String, String>, k: String, v: String) {
         defined.insert(k.clone(), v.clone());
@@ -502,10 +482,7 @@ fn container(
     let privileged = security.and_then(|s| s.privileged) == Some(true);
     // Unset means RuntimeDefault here, as with kubelet's `--seccomp-default`
     // (docs/ARCHITECTURE.md, deliberate differences).
-    let profile = security
-        .and_then(|s| s.seccomp_profile.as_ref())
-        .or(pod_security.and_then(|s| s.seccomp_profile.as_ref()))
-        .map(|p| p.type_.as_str());
+    let profile = security.and_then(|s| s.seccomp_profile.as_ref()).or(pod_security.and_then(|s| s.seccomp_profile.as_ref())).map(|p| p.type_.as_str());
     let seccomp = match (privileged, profile) {
         (true, _) | (false, Some("Unconfined")) => Seccomp::Unconfined,
         (false, None | Some("RuntimeDefault")) => Seccomp::RuntimeDefault,
@@ -535,9 +512,7 @@ fn container(
 
     let mut mounts = pod_files.to_vec();
     for m in c.volume_mounts.iter().flatten() {
-        let volume = volumes
-            .get(&m.name)
-            .ok_or_else(|| TranslateError::Refused(format!("container {}: volume {:?} not found", c.name, m.name)))?;
+        let volume = volumes.get(&m.name).ok_or_else(|| TranslateError::Refused(format!("container {}: volume {:?} not found", c.name, m.name)))?;
         let source = match (&volume.source, m.sub_path.as_deref().filter(|s| !s.is_empty())) {
             (MountSource::Bind(path), Some(sub)) => {
                 let target = path.join(sub);
@@ -548,15 +523,10 @@ fn container(
             }
             (source, _) => source.clone(),
         };
-        mounts.push(VolumeMount {
-            destination: m.mount_path.clone(),
-            source,
-            read_only: m.read_only == Some(true) || volume.read_only,
-        });
+        mounts.push(VolumeMount { destination: m.mount_path.clone(), source, read_only: m.read_only == Some(true) || volume.read_only });
     }
 
-    let ports: HashMap<String, u16> =
-        c.ports.iter().flatten().filter_map(|p| p.name.clone().map(|n| (n, p.container_port as u16))).collect();
+    let ports: HashMap<String, u16> = c.ports.iter().flatten().filter_map(|p| p.name.clone().map(|n| (n, p.container_port as u16))).collect();
     let probe = |p: &Option<core::Probe>| -> Option<Probe> {
         let p = p.as_ref()?;
         let port = |port: &IntOrString| match port {

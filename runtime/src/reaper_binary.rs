@@ -18,8 +18,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 #[cfg(driftless_static_reaper)]
-const EMBEDDED: Option<(&[u8], &str)> =
-    Some((include_bytes!(env!("DRIFTLESS_STATIC_REAPER")), env!("DRIFTLESS_STATIC_REAPER_HASH")));
+const EMBEDDED: Option<(&[u8], &str)> = Some((include_bytes!(env!("DRIFTLESS_STATIC_REAPER")), env!("DRIFTLESS_STATIC_REAPER_HASH")));
 #[cfg(not(driftless_static_reaper))]
 const EMBEDDED: Option<(&[u8], &str)> = None;
 

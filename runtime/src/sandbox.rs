@@ -122,8 +122,7 @@ pub fn create_in_this_process(dir: &Path, hostname: &str) -> Result<(), SandboxE
         move |source| SandboxError::Sys { what, source }
     };
     std::fs::create_dir_all(dir).map_err(|source| SandboxError::Io { path: dir.to_path_buf(), source })?;
-    nix::sched::unshare(CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWUTS)
-        .map_err(sys("unshare net, ipc and uts namespaces"))?;
+    nix::sched::unshare(CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWUTS).map_err(sys("unshare net, ipc and uts namespaces"))?;
     nix::unistd::sethostname(hostname).map_err(sys("set the hostname"))?;
     for ns in SHARED {
         let target = dir.join(ns);

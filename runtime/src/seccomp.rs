@@ -18,8 +18,7 @@
 use std::collections::HashSet;
 
 use oci_spec::runtime::{
-    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArgBuilder, LinuxSeccompBuilder, LinuxSeccompOperator,
-    LinuxSyscall, LinuxSyscallBuilder,
+    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArgBuilder, LinuxSeccompBuilder, LinuxSeccompOperator, LinuxSyscall, LinuxSyscallBuilder,
 };
 
 /// Which profile a container runs under.
@@ -105,8 +104,7 @@ const GUARDED: &[(&[&str], &[&str])] = &[
 
 /// The namespace flags `clone` may not carry without `CAP_SYS_ADMIN`:
 /// NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET.
-const CLONE_NAMESPACE_FLAGS: &[u64] =
-    &[0x0002_0000, 0x0200_0000, 0x0400_0000, 0x0800_0000, 0x1000_0000, 0x2000_0000, 0x4000_0000];
+const CLONE_NAMESPACE_FLAGS: &[u64] = &[0x0002_0000, 0x0200_0000, 0x0400_0000, 0x0800_0000, 0x1000_0000, 0x2000_0000, 0x4000_0000];
 
 const EPERM: u32 = 1;
 const ENOSYS: u32 = 38;
@@ -168,13 +166,7 @@ mod tests {
     use super::*;
 
     fn refused(seccomp: &LinuxSeccomp) -> HashSet<String> {
-        seccomp
-            .syscalls()
-            .iter()
-            .flatten()
-            .filter(|s| s.args().is_none() && s.errno_ret() == Some(EPERM))
-            .flat_map(|s| s.names().clone())
-            .collect()
+        seccomp.syscalls().iter().flatten().filter(|s| s.args().is_none() && s.errno_ret() == Some(EPERM)).flat_map(|s| s.names().clone()).collect()
     }
 
     #[test]

@@ -155,14 +155,8 @@ fn run_inner(args: &ShimArgs) -> Result<Exit, ShimError> {
             std::thread::sleep(Duration::from_millis(5));
         }
     }
-    let exited = CleanupArgs {
-        id: args.id.clone(),
-        state_root: args.state_root.clone(),
-        dir: args.dir.clone(),
-        pid: pid.as_raw(),
-        started_at,
-        exit: exit.clone(),
-    };
+    let exited =
+        CleanupArgs { id: args.id.clone(), state_root: args.state_root.clone(), dir: args.dir.clone(), pid: pid.as_raw(), started_at, exit: exit.clone() };
     cleanup(&exited)?;
     Ok(exit)
 }
@@ -254,12 +248,9 @@ pub fn cleanup(args: &CleanupArgs) -> Result<(), ShimError> {
 fn oom_killed(path: &std::path::Path) -> bool {
     let relative = path.strip_prefix("/").unwrap_or(path);
     let count = |file: PathBuf| {
-        std::fs::read_to_string(file).ok().and_then(|text| {
-            text.lines().find_map(|l| l.strip_prefix("oom_kill ")).and_then(|n| n.trim().parse::<u64>().ok())
-        })
+        std::fs::read_to_string(file).ok().and_then(|text| text.lines().find_map(|l| l.strip_prefix("oom_kill ")).and_then(|n| n.trim().parse::<u64>().ok()))
     };
     let v1 = count(std::path::Path::new("/sys/fs/cgroup/memory").join(relative).join("memory.oom_control"));
     let v2 = count(std::path::Path::new("/sys/fs/cgroup").join(relative).join("memory.events"));
     v1.or(v2).is_some_and(|n| n > 0)
 }
-

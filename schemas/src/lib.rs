@@ -30,11 +30,7 @@ use driftless_model::Kind;
 pub fn file_name(kind: Kind) -> String {
     let group = kind.group().split('.').next().unwrap_or_default();
     let kind_name = kind.name().to_ascii_lowercase();
-    if group.is_empty() {
-        format!("{kind_name}-{}.json", kind.version())
-    } else {
-        format!("{kind_name}-{group}-{}.json", kind.version())
-    }
+    if group.is_empty() { format!("{kind_name}-{}.json", kind.version()) } else { format!("{kind_name}-{group}-{}.json", kind.version()) }
 }
 
 #[cfg(test)]

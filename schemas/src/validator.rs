@@ -79,27 +79,16 @@ impl SchemaSet {
                 ValidationErrorKind::AdditionalProperties { unexpected } => {
                     let known = known_properties(&compiled.schema, schema_path);
                     for name in unexpected {
-                        violations.push(Violation {
-                            pointer: format!("{pointer}/{}", escape(name)),
-                            message: unknown_field(name, &known),
-                        });
+                        violations.push(Violation { pointer: format!("{pointer}/{}", escape(name)), message: unknown_field(name, &known) });
                     }
                 }
-                ValidationErrorKind::Required { property } => violations.push(Violation {
+                ValidationErrorKind::Required { property } => violations.push(Violation { pointer, message: format!("missing required field {property}") }),
+                ValidationErrorKind::AnyOf { .. } if schema_path.contains("resource.Quantity") => violations.push(Violation {
                     pointer,
-                    message: format!("missing required field {property}"),
+                    message: format!("invalid quantity {}: must be a number with an optional suffix (500m, 2, 1.5Gi, 1e3)", error.instance()),
                 }),
-                ValidationErrorKind::AnyOf { .. } if schema_path.contains("resource.Quantity") => {
-                    violations.push(Violation {
-                        pointer,
-                        message: format!("invalid quantity {}: must be a number with an optional suffix (500m, 2, 1.5Gi, 1e3)", error.instance()),
-                    })
-                }
                 ValidationErrorKind::AnyOf { .. } if schema_path.contains("intstr.IntOrString") => {
-                    violations.push(Violation {
-                        pointer,
-                        message: format!("{} must be an integer or a string", error.instance()),
-                    })
+                    violations.push(Violation { pointer, message: format!("{} must be an integer or a string", error.instance()) })
                 }
                 // A Secret's values must not reach any output, and the
                 // crate's messages quote the offending value.
@@ -116,10 +105,8 @@ impl SchemaSet {
 
 fn compile(kind: Kind) -> Result<Compiled, SchemaError> {
     let text = SchemaSet::text(kind).ok_or(SchemaError::Missing(kind))?;
-    let schema: Value =
-        serde_json::from_str(text).map_err(|e| SchemaError::Compile { kind, message: e.to_string() })?;
-    let validator =
-        jsonschema::validator_for(&schema).map_err(|e| SchemaError::Compile { kind, message: e.to_string() })?;
+    let schema: Value = serde_json::from_str(text).map_err(|e| SchemaError::Compile { kind, message: e.to_string() })?;
+    let validator = jsonschema::validator_for(&schema).map_err(|e| SchemaError::Compile { kind, message: e.to_string() })?;
     Ok(Compiled { schema, validator })
 }
 
@@ -127,26 +114,14 @@ fn compile(kind: Kind) -> Result<Compiled, SchemaError> {
 /// came from.
 fn known_properties(schema: &Value, schema_path: &str) -> Vec<String> {
     let object_path = schema_path.strip_suffix("/additionalProperties").unwrap_or(schema_path);
-    schema
-        .pointer(object_path)
-        .and_then(|s| s.get("properties"))
-        .and_then(Value::as_object)
-        .map(|props| props.keys().cloned().collect())
-        .unwrap_or_default()
+    schema.pointer(object_path).and_then(|s| s.get("properties")).and_then(Value::as_object).map(|props| props.keys().cloned().collect()).unwrap_or_default()
 }
 
 fn unknown_field(name: &str, known: &[String]) -> String {
     let suggestion = known
         .iter()
         .find(|k| k.eq_ignore_ascii_case(name))
-        .or_else(|| {
-            known
-                .iter()
-                .map(|k| (strsim::damerau_levenshtein(k, name), k))
-                .filter(|(distance, _)| *distance <= 2)
-                .min()
-                .map(|(_, k)| k)
-        });
+        .or_else(|| known.iter().map(|k| (strsim::damerau_levenshtein(k, name), k)).filter(|(distance, _)| *distance <= 2).min().map(|(_, k)| k));
     match suggestion {
         Some(k) => format!("unknown field \"{name}\" (did you mean \"{k}\"?)"),
         None => format!("unknown field \"{name}\""),
@@ -189,23 +164,29 @@ mod tests {
 
     #[test]
     fn misspelt_fields_are_errors_with_a_suggestion() {
-        let found = violations(Kind::StatefulSet, json!({
-            "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db"},
-            "spec": {"ServiceName": "db", "selector": {}, "template": {}}
-        }));
-        assert_eq!(found, vec![Violation {
-            pointer: "/spec/ServiceName".into(),
-            message: "unknown field \"ServiceName\" (did you mean \"serviceName\"?)".into(),
-        }]);
+        let found = violations(
+            Kind::StatefulSet,
+            json!({
+                "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db"},
+                "spec": {"ServiceName": "db", "selector": {}, "template": {}}
+            }),
+        );
+        assert_eq!(
+            found,
+            vec![Violation { pointer: "/spec/ServiceName".into(), message: "unknown field \"ServiceName\" (did you mean \"serviceName\"?)".into() }]
+        );
     }
 
     #[test]
     fn wrapper_types_get_clear_messages() {
-        let found = violations(Kind::Pod, json!({
-            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
-            "spec": {"containers": [{"name": "c", "resources": {"limits": {"cpu": "lots"}},
-                     "ports": [{"containerPort": "http"}]}]}
-        }));
+        let found = violations(
+            Kind::Pod,
+            json!({
+                "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                "spec": {"containers": [{"name": "c", "resources": {"limits": {"cpu": "lots"}},
+                         "ports": [{"containerPort": "http"}]}]}
+            }),
+        );
         let messages: Vec<_> = found.iter().map(|v| (v.pointer.as_str(), v.message.as_str())).collect();
         assert_eq!(messages.len(), 2, "{messages:?}");
         assert_eq!(messages[0].0, "/spec/containers/0/ports/0/containerPort");
@@ -215,10 +196,13 @@ mod tests {
 
     #[test]
     fn secret_values_are_never_quoted() {
-        let found = violations(Kind::Secret, json!({
-            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
-            "stringData": {"pin": 493_817}, "data": {"token": ["x"]}
-        }));
+        let found = violations(
+            Kind::Secret,
+            json!({
+                "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+                "stringData": {"pin": 493_817}, "data": {"token": ["x"]}
+            }),
+        );
         assert_eq!(found.len(), 2, "{found:?}");
         for v in &found {
             assert!(!v.message.contains("493817") && !v.message.contains("\"x\""), "{v:?}");
@@ -228,10 +212,13 @@ mod tests {
 
     #[test]
     fn required_fields_and_numbers() {
-        let found = violations(Kind::Deployment, json!({
-            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
-            "spec": {"replicas": 3_000_000_000u64, "template": {}}
-        }));
+        let found = violations(
+            Kind::Deployment,
+            json!({
+                "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+                "spec": {"replicas": 3_000_000_000u64, "template": {}}
+            }),
+        );
         let messages: Vec<_> = found.iter().map(|v| v.message.as_str()).collect();
         assert!(messages.contains(&"missing required field \"selector\""), "{messages:?}");
         assert!(found.iter().any(|v| v.pointer == "/spec/replicas"), "{found:?}");

@@ -35,10 +35,6 @@ impl Key {
 /// `Kind/namespace/name`, or `Kind/name` for cluster-scoped objects.
 impl fmt::Display for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.namespace.is_empty() {
-            write!(f, "{}/{}", self.kind, self.name)
-        } else {
-            write!(f, "{}/{}/{}", self.kind, self.namespace, self.name)
-        }
+        if self.namespace.is_empty() { write!(f, "{}/{}", self.kind, self.name) } else { write!(f, "{}/{}/{}", self.kind, self.namespace, self.name) }
     }
 }

@@ -70,9 +70,8 @@ impl SqliteStore {
         let mut objects = BTreeMap::new();
         {
             let mut statement = conn.prepare("SELECT kind, namespace, name, body FROM objects")?;
-            let rows = statement.query_map([], |row| {
-                Ok((Key::new(row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?), row.get::<_, String>(3)?))
-            })?;
+            let rows = statement
+                .query_map([], |row| Ok((Key::new(row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?), row.get::<_, String>(3)?)))?;
             for row in rows {
                 let (key, body) = row?;
                 let value = serde_json::from_str(&body).map_err(|source| StoreError::Corrupt { key: key.clone(), source })?;
@@ -205,8 +204,7 @@ impl Store for SqliteStore {
                     None => delete.execute(params![key.kind, key.namespace, key.name])?,
                 };
             }
-            let mut set_meta =
-                tx.prepare_cached("INSERT INTO meta (name, body) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET body = excluded.body")?;
+            let mut set_meta = tx.prepare_cached("INSERT INTO meta (name, body) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET body = excluded.body")?;
             let mut delete_meta = tx.prepare_cached("DELETE FROM meta WHERE name = ?1")?;
             for (name, value) in &batch.meta {
                 if value.is_null() {

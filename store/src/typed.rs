@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use driftless_model::k8s_openapi::{Metadata, Resource};
 use driftless_model::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use driftless_model::k8s_openapi::{Metadata, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;

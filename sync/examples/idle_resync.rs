@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use driftless_controllers::Context;
 use driftless_controllers::deployment::DeploymentController;
 use driftless_controllers::gc::GarbageCollector;
 use driftless_controllers::kubelet::{Kubelet, StoreResolve};
@@ -23,7 +24,6 @@ use driftless_controllers::runner::Reconciler;
 use driftless_controllers::scheduler::Scheduler;
 use driftless_controllers::statefulset::StatefulSetController;
 use driftless_controllers::storage::{ClaimBinder, VolumeReclaimer};
-use driftless_controllers::Context;
 use driftless_model::{Object, ObjectRef};
 use driftless_store::{Batch, Key, Op, SqliteStore, Store};
 use serde_json::{Value, json};
@@ -46,10 +46,13 @@ fn declared() -> BTreeMap<ObjectRef, Object> {
     for i in 0..50 {
         values.push(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": format!("secret-{i}")}, "stringData": {"password": "hunter2"}}));
     }
-    values.iter().map(|v| {
-        let object = Object::parse(v).unwrap();
-        (object.object_ref(), object)
-    }).collect()
+    values
+        .iter()
+        .map(|v| {
+            let object = Object::parse(v).unwrap();
+            (object.object_ref(), object)
+        })
+        .collect()
 }
 
 async fn pass<R: Reconciler>(reconciler: &Arc<R>, store: &dyn Store) -> (usize, Duration) {

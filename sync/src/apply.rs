@@ -60,8 +60,22 @@ pub struct Action {
 
 /// Kinds whose objects a namespace holds.
 const NAMESPACED: [&str; 16] = [
-    "Pod", "ReplicaSet", "ReplicationController", "Deployment", "StatefulSet", "ControllerRevision", "Service", "Endpoints",
-    "ConfigMap", "Secret", "PersistentVolumeClaim", "HorizontalPodAutoscaler", "Ingress", "Event", "EndpointSlice", "Lease",
+    "Pod",
+    "ReplicaSet",
+    "ReplicationController",
+    "Deployment",
+    "StatefulSet",
+    "ControllerRevision",
+    "Service",
+    "Endpoints",
+    "ConfigMap",
+    "Secret",
+    "PersistentVolumeClaim",
+    "HorizontalPodAutoscaler",
+    "Ingress",
+    "Event",
+    "EndpointSlice",
+    "Lease",
 ];
 
 fn key_of(object_ref: &ObjectRef) -> Key {
@@ -75,12 +89,7 @@ fn describe(key: &Key) -> String {
 /// The batch that makes the store hold `desired` (objects as validated,
 /// before defaults) and the actions it takes. `note` is the commit, as the
 /// [`MANAGED`] annotation records it.
-pub fn plan_changes<'a>(
-    desired: impl IntoIterator<Item = (&'a ObjectRef, &'a Object)>,
-    store: &dyn Store,
-    note: &str,
-    now: Timestamp,
-) -> (Batch, Vec<Action>) {
+pub fn plan_changes<'a>(desired: impl IntoIterator<Item = (&'a ObjectRef, &'a Object)>, store: &dyn Store, note: &str, now: Timestamp) -> (Batch, Vec<Action>) {
     let mut batch = Batch::new();
     let mut actions = Vec::new();
     let mut wanted: BTreeSet<Key> = BTreeSet::new();
@@ -308,7 +317,9 @@ mod tests {
         assert_eq!(store.get(&Key::new("Pod", "default", "p1")).unwrap()["metadata"]["uid"], uid);
 
         // A controller's object in the pruned namespace goes with it.
-        store.write(Op::Create(json!({"kind": "Pod", "apiVersion": "v1", "metadata": {"name": "p", "namespace": "team"}, "spec": {"containers": []}}))).unwrap();
+        store
+            .write(Op::Create(json!({"kind": "Pod", "apiVersion": "v1", "metadata": {"name": "p", "namespace": "team"}, "spec": {"containers": []}})))
+            .unwrap();
         let only_service = "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {type: NodePort, ports: [{port: 80}], selector: {app: x}}\n";
         let actions = apply(&store, only_service, "c4 prune");
         let deleted: Vec<_> = actions.iter().filter(|a| a.change == Change::Delete).map(|a| a.object.clone()).collect();

@@ -26,4 +26,4 @@ pub use apply::{Action, Change, MANAGED, plan_changes};
 pub use error::SyncError;
 pub use ledger::{LEDGER_REF, LedgerEntry};
 pub use source::{Source, SourceConfig};
-pub use syncer::{Outcome, SyncStatus, Syncer, Trigger, STATUS_META};
+pub use syncer::{Outcome, STATUS_META, SyncStatus, Syncer, Trigger};

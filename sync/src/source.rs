@@ -132,9 +132,8 @@ impl Source {
     /// The commit at the head of the branch.
     pub fn head(&self) -> Result<String, SyncError> {
         let repo = Repository::open(&self.local)?;
-        let reference = repo
-            .find_reference(&self.tracking_ref())
-            .map_err(|_| SyncError::NoBranch { branch: self.branch.clone(), repo: self.config.repo.clone() })?;
+        let reference =
+            repo.find_reference(&self.tracking_ref()).map_err(|_| SyncError::NoBranch { branch: self.branch.clone(), repo: self.config.repo.clone() })?;
         Ok(reference.peel_to_commit()?.id().to_string())
     }
 

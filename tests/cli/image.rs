@@ -1,11 +1,9 @@
 //! `driftless image`: the real busybox layout the project builds, imported
 //! into a throwaway data folder, listed and removed.
 
-
 use crate::images::busybox_layout;
 use crate::registry::Registry;
 use crate::support::{Repo, driftless_in};
-
 
 #[test]
 fn import_list_and_remove_the_busybox_image() {
@@ -38,7 +36,6 @@ fn import_list_and_remove_the_busybox_image() {
     assert!(run.stderr.contains("/no/such/layout"), "{run:?}");
 }
 
-
 fn pull(work: &Repo, reference: &str, host: &str, data: &str, password: Option<&str>) -> crate::support::Run {
     use std::io::Write;
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_driftless"));
@@ -46,12 +43,7 @@ fn pull(work: &Repo, reference: &str, host: &str, data: &str, password: Option<&
     if password.is_some() {
         command.args(["--username", "tester", "--password-stdin"]);
     }
-    let mut child = command
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = command.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
     if let Some(password) = password {
         writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
     }

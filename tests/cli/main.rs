@@ -5,10 +5,10 @@
 mod image;
 #[path = "../support/images.rs"]
 mod images;
-#[path = "../support/registry.rs"]
-mod registry;
 mod init;
 mod plan;
+#[path = "../support/registry.rs"]
+mod registry;
 mod support;
 mod template;
 mod validate;

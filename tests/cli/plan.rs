@@ -86,12 +86,18 @@ fn json_plan_for_tools() {
 #[test]
 fn an_invalid_target_is_refused_with_its_errors() {
     let repo = app_repo();
-    repo.write("apps/web.yaml", &deployment("web", "busybox:1.35", 2).replace("image: busybox:1.35", "image: busybox:1.35\n        imagePullPolicy: Sometimes"));
+    repo.write(
+        "apps/web.yaml",
+        &deployment("web", "busybox:1.35", 2).replace("image: busybox:1.35", "image: busybox:1.35\n        imagePullPolicy: Sometimes"),
+    );
     let bad = repo.commit("oops");
     let run = driftless_in(repo.path(), &["plan", "--from", "HEAD~1", "--path", "apps"]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stdout.contains(&format!("{bad} (oops) is invalid: the daemon would refuse it whole")), "{run:?}");
-    assert!(run.stdout.contains("apps/web.yaml:16:9: error: Deployment/web: spec.template.spec.containers[0].imagePullPolicy: unsupported value \"Sometimes\""), "{run:?}");
+    assert!(
+        run.stdout.contains("apps/web.yaml:16:9: error: Deployment/web: spec.template.spec.containers[0].imagePullPolicy: unsupported value \"Sometimes\""),
+        "{run:?}"
+    );
     let run = driftless_in(repo.path(), &["plan", "--from", "HEAD~1", "--path", "apps", "-o", "markdown"]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stdout.contains("**Driftless plan:** ❌"), "{run:?}");

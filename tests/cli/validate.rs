@@ -21,7 +21,10 @@ fn valid_folder_with_every_document_shape() {
         .write("apps/notes.txt", "not a manifest");
     let run = driftless_in(dir.path(), &["validate", "apps"]);
     assert_eq!(run.code, 1, "{run:?}");
-    assert_eq!(run.lines()[0], "apps/list.yaml:5:20: error: ServiceAccount-not/x: kind: unknown kind ServiceAccount-not (apiVersion v1); supported kinds: ConfigMap, Deployment, Endpoints, HorizontalPodAutoscaler, Ingress, Namespace, PersistentVolume, PersistentVolumeClaim, Pod, ReplicaSet, ReplicationController, Secret, Service, StatefulSet, StorageClass");
+    assert_eq!(
+        run.lines()[0],
+        "apps/list.yaml:5:20: error: ServiceAccount-not/x: kind: unknown kind ServiceAccount-not (apiVersion v1); supported kinds: ConfigMap, Deployment, Endpoints, HorizontalPodAutoscaler, Ingress, Namespace, PersistentVolume, PersistentVolumeClaim, Pod, ReplicaSet, ReplicationController, Secret, Service, StatefulSet, StorageClass"
+    );
     assert_eq!(run.lines()[1], "6 resources in 6 files: 5 valid, 1 invalid");
 
     dir.write("apps/list.yaml", "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Namespace, metadata: {name: shop}}\n");
@@ -61,7 +64,11 @@ spec:
     let lines = run.lines();
     assert_eq!(lines[0], "bad.yaml:6:3: error: StatefulSet/db: spec.ServiceName: unknown field \"ServiceName\" (did you mean \"serviceName\"?)");
     assert_eq!(lines[1], "bad.yaml:7:3: error: StatefulSet/db: spec.replicas: \"many\" is not of type \"integer\"");
-    assert!(lines[2].starts_with("bad.yaml:18:20: error: StatefulSet/db: spec.template.spec.containers[0].resources.limits.cpu: invalid quantity \"lots\""), "{}", lines[2]);
+    assert!(
+        lines[2].starts_with("bad.yaml:18:20: error: StatefulSet/db: spec.template.spec.containers[0].resources.limits.cpu: invalid quantity \"lots\""),
+        "{}",
+        lines[2]
+    );
     assert!(lines[3].starts_with("syntax.yaml:5:1: error: "), "{}", lines[3]);
     assert_eq!(lines[4], "2 resources in 2 files: 0 valid, 2 invalid");
 }

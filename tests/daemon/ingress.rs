@@ -94,7 +94,8 @@ fn get_tls(address: &str, host: &str, ca: &str) -> Option<(u16, String)> {
         roots.add(cert.ok()?).ok()?;
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions().ok()?.with_root_certificates(roots).with_no_client_auth();
+    let config =
+        rustls::ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions().ok()?.with_root_certificates(roots).with_no_client_auth();
     let name = rustls_pki_types::ServerName::try_from(host.to_owned()).ok()?;
     let connection = rustls::ClientConnection::new(Arc::new(config), name).ok()?;
     let socket = TcpStream::connect_timeout(&address.parse().ok()?, Duration::from_secs(2)).ok()?;
@@ -162,12 +163,7 @@ spec:
   selector: {app: nothing}
   ports: [{port: 80}]
 ";
-    let mut cluster = Cluster::new(&[
-        ("apps/a.yaml", &app("a")),
-        ("apps/b.yaml", &app("b")),
-        ("apps/ingress.yaml", ingress),
-        ("apps/secret.yaml", &secret),
-    ]);
+    let mut cluster = Cluster::new(&[("apps/a.yaml", &app("a")), ("apps/b.yaml", &app("b")), ("apps/ingress.yaml", ingress), ("apps/secret.yaml", &secret)]);
     cluster.start();
     cluster.wait_ready("a-", 1, Duration::from_secs(30));
     cluster.wait_ready("b-", 1, Duration::from_secs(30));

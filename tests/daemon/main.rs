@@ -7,13 +7,13 @@
 //! removes everything it made (pods, links, routes, mounts, cgroups,
 //! processes) even when it fails (`Cluster`'s Drop).
 
+mod cluster;
 #[path = "../support/images.rs"]
 #[allow(dead_code)]
 mod images;
 mod ingress;
 #[path = "../support/registry.rs"]
 mod registry;
-mod cluster;
 
 mod api;
 mod config;

@@ -39,10 +39,8 @@ fn a_private_image_is_refused_without_a_login_and_pulled_with_the_pods_pull_secr
     assert!(message.to_ascii_lowercase().contains("not authorized"), "the registry's answer reaches the user: {message}");
 
     // The login, as a dockerconfigjson Secret the pod template names.
-    let with_login = anonymous.replace(
-        "      terminationGracePeriodSeconds: 1\n",
-        "      terminationGracePeriodSeconds: 1\n      imagePullSecrets: [{name: registry-login}]\n",
-    );
+    let with_login = anonymous
+        .replace("      terminationGracePeriodSeconds: 1\n", "      terminationGracePeriodSeconds: 1\n      imagePullSecrets: [{name: registry-login}]\n");
     cluster.commit(&[("apps/login.yaml", &SECRET.replace("HOST", &host)), ("apps/web.yaml", &with_login)], "web: pull with the registry login");
     let pods = cluster.wait_for("one ready pod of the new template, and no other", Duration::from_secs(60), || {
         let pods = cluster.pods();

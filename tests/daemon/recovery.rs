@@ -59,9 +59,8 @@ fn a_daemon_killed_mid_rollout_finishes_it_without_duplicates() {
     cluster.wait_ready("web-", 4, Duration::from_secs(30));
     cluster.commit(&[("apps/web.yaml", &web(4, "2", ROLLING))], "web v2");
     // Kill it as soon as the rollout has started.
-    cluster.wait_for("the rollout to start", Duration::from_secs(20), || {
-        (cluster.list("/apis/apps/v1/namespaces/default/replicasets").len() == 2).then_some(())
-    });
+    cluster
+        .wait_for("the rollout to start", Duration::from_secs(20), || (cluster.list("/apis/apps/v1/namespaces/default/replicasets").len() == 2).then_some(()));
     cluster.kill9();
     cluster.start();
     cluster.wait_for("the rollout to finish", Duration::from_secs(90), || {

@@ -90,7 +90,13 @@ fn cluster_ip(cluster: &Cluster, name: &str) -> String {
 
 fn endpoint_ips(cluster: &Cluster, name: &str) -> BTreeSet<String> {
     let Ok(ep) = cluster.try_get(&format!("/api/v1/namespaces/default/endpoints/{name}")) else { return BTreeSet::new() };
-    ep["subsets"].as_array().into_iter().flatten().flat_map(|s| s["addresses"].as_array().cloned().unwrap_or_default()).filter_map(|a| a["ip"].as_str().map(str::to_owned)).collect()
+    ep["subsets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s["addresses"].as_array().cloned().unwrap_or_default())
+        .filter_map(|a| a["ip"].as_str().map(str::to_owned))
+        .collect()
 }
 
 pub(crate) fn dig(server: &str, name: &str, kind: &str) -> String {

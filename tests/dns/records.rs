@@ -12,14 +12,8 @@ use crate::support::{Dig, FakeUpstream, TestClient, addr, assert_answers, cluste
 async fn cluster_ip_services_answer_their_addresses() {
     let dns = start(cluster(), Vec::new());
     let mut client = TestClient::udp(addr(&dns)).await;
-    assert_answers(&mut client, "web.default.svc.cluster.local.", RecordType::A, &[
-        "web.default.svc.cluster.local. 5 IN A 10.96.0.10",
-    ])
-    .await;
-    assert_answers(&mut client, "dual.default.svc.cluster.local.", RecordType::AAAA, &[
-        "dual.default.svc.cluster.local. 5 IN AAAA fd00:96::11",
-    ])
-    .await;
+    assert_answers(&mut client, "web.default.svc.cluster.local.", RecordType::A, &["web.default.svc.cluster.local. 5 IN A 10.96.0.10"]).await;
+    assert_answers(&mut client, "dual.default.svc.cluster.local.", RecordType::AAAA, &["dual.default.svc.cluster.local. 5 IN AAAA fd00:96::11"]).await;
 
     let dig = Dig::run(addr(&dns), &["web.default.svc.cluster.local", "A"]).await;
     assert_eq!(dig.status(), "NOERROR");
@@ -31,19 +25,21 @@ async fn cluster_ip_services_answer_their_addresses() {
 async fn headless_services_answer_their_ready_endpoints() {
     let dns = start(cluster(), Vec::new());
     let mut client = TestClient::udp(addr(&dns)).await;
-    assert_answers(&mut client, "nginx.default.svc.cluster.local.", RecordType::A, &[
-        "nginx.default.svc.cluster.local. 5 IN A 10.244.0.5",
-        "nginx.default.svc.cluster.local. 5 IN A 10.244.0.6",
-    ])
+    assert_answers(
+        &mut client,
+        "nginx.default.svc.cluster.local.",
+        RecordType::A,
+        &["nginx.default.svc.cluster.local. 5 IN A 10.244.0.5", "nginx.default.svc.cluster.local. 5 IN A 10.244.0.6"],
+    )
     .await;
     // Endpoint names: its hostname, or its dashed address.
-    assert_answers(&mut client, "web-0.nginx.default.svc.cluster.local.", RecordType::A, &[
-        "web-0.nginx.default.svc.cluster.local. 5 IN A 10.244.0.5",
-    ])
-    .await;
-    assert_answers(&mut client, "10-244-0-6.nginx.default.svc.cluster.local.", RecordType::A, &[
-        "10-244-0-6.nginx.default.svc.cluster.local. 5 IN A 10.244.0.6",
-    ])
+    assert_answers(&mut client, "web-0.nginx.default.svc.cluster.local.", RecordType::A, &["web-0.nginx.default.svc.cluster.local. 5 IN A 10.244.0.5"]).await;
+    assert_answers(
+        &mut client,
+        "10-244-0-6.nginx.default.svc.cluster.local.",
+        RecordType::A,
+        &["10-244-0-6.nginx.default.svc.cluster.local. 5 IN A 10.244.0.6"],
+    )
     .await;
     // The not-ready endpoint is not published.
     let response = client.query("web-2.nginx.default.svc.cluster.local.", RecordType::A).await;
@@ -56,10 +52,7 @@ async fn statefulset_pods_resolve_by_hostname_and_subdomain() {
     let mut client = TestClient::udp(addr(&dns)).await;
     // web-1 is Ready and names the headless service `nginx` as its
     // subdomain: it resolves before it is an endpoint.
-    assert_answers(&mut client, "web-1.nginx.default.svc.cluster.local.", RecordType::A, &[
-        "web-1.nginx.default.svc.cluster.local. 5 IN A 10.244.0.8",
-    ])
-    .await;
+    assert_answers(&mut client, "web-1.nginx.default.svc.cluster.local.", RecordType::A, &["web-1.nginx.default.svc.cluster.local. 5 IN A 10.244.0.8"]).await;
     let dig = Dig::run(addr(&dns), &["web-0.nginx.default.svc.cluster.local"]).await;
     assert_eq!(dig.section("ANSWER"), ["web-0.nginx.default.svc.cluster.local. 5 IN A 10.244.0.5"]);
 }
@@ -68,39 +61,44 @@ async fn statefulset_pods_resolve_by_hostname_and_subdomain() {
 async fn srv_records_come_with_their_targets_addresses() {
     let dns = start(cluster(), Vec::new());
     let mut client = TestClient::udp(addr(&dns)).await;
-    let response = assert_answers(&mut client, "_http._tcp.web.default.svc.cluster.local.", RecordType::SRV, &[
-        "_http._tcp.web.default.svc.cluster.local. 5 IN SRV 0 100 80 web.default.svc.cluster.local.",
-    ])
+    let response = assert_answers(
+        &mut client,
+        "_http._tcp.web.default.svc.cluster.local.",
+        RecordType::SRV,
+        &["_http._tcp.web.default.svc.cluster.local. 5 IN SRV 0 100 80 web.default.svc.cluster.local."],
+    )
     .await;
     assert_eq!(texts(response.additionals()), ["web.default.svc.cluster.local. 5 IN A 10.96.0.10"]);
 
-    let response = assert_answers(&mut client, "_web._tcp.nginx.default.svc.cluster.local.", RecordType::SRV, &[
-        "_web._tcp.nginx.default.svc.cluster.local. 5 IN SRV 0 50 8080 10-244-0-6.nginx.default.svc.cluster.local.",
-        "_web._tcp.nginx.default.svc.cluster.local. 5 IN SRV 0 50 8080 web-0.nginx.default.svc.cluster.local.",
-    ])
+    let response = assert_answers(
+        &mut client,
+        "_web._tcp.nginx.default.svc.cluster.local.",
+        RecordType::SRV,
+        &[
+            "_web._tcp.nginx.default.svc.cluster.local. 5 IN SRV 0 50 8080 10-244-0-6.nginx.default.svc.cluster.local.",
+            "_web._tcp.nginx.default.svc.cluster.local. 5 IN SRV 0 50 8080 web-0.nginx.default.svc.cluster.local.",
+        ],
+    )
     .await;
-    assert_eq!(texts(response.additionals()), [
-        "10-244-0-6.nginx.default.svc.cluster.local. 5 IN A 10.244.0.6",
-        "web-0.nginx.default.svc.cluster.local. 5 IN A 10.244.0.5",
-    ]);
+    assert_eq!(
+        texts(response.additionals()),
+        ["10-244-0-6.nginx.default.svc.cluster.local. 5 IN A 10.244.0.6", "web-0.nginx.default.svc.cluster.local. 5 IN A 10.244.0.5",]
+    );
 
     let dig = Dig::run(addr(&dns), &["_web._tcp.nginx.default.svc.cluster.local", "SRV"]).await;
     assert_eq!(dig.status(), "NOERROR");
     assert_eq!(dig.section("ANSWER").len(), 2);
-    assert_eq!(dig.section("ADDITIONAL"), [
-        "10-244-0-6.nginx.default.svc.cluster.local. 5 IN A 10.244.0.6",
-        "web-0.nginx.default.svc.cluster.local. 5 IN A 10.244.0.5",
-    ]);
+    assert_eq!(
+        dig.section("ADDITIONAL"),
+        ["10-244-0-6.nginx.default.svc.cluster.local. 5 IN A 10.244.0.6", "web-0.nginx.default.svc.cluster.local. 5 IN A 10.244.0.5",]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pods_resolve_by_dashed_address_in_their_namespace() {
     let dns = start(cluster(), Vec::new());
     let mut client = TestClient::udp(addr(&dns)).await;
-    assert_answers(&mut client, "10-244-0-8.default.pod.cluster.local.", RecordType::A, &[
-        "10-244-0-8.default.pod.cluster.local. 5 IN A 10.244.0.8",
-    ])
-    .await;
+    assert_answers(&mut client, "10-244-0-8.default.pod.cluster.local.", RecordType::A, &["10-244-0-8.default.pod.cluster.local. 5 IN A 10.244.0.8"]).await;
     // Verified: no pod has that address.
     let response = client.query("10-1-2-3.default.pod.cluster.local.", RecordType::A).await;
     assert_eq!(response.response_code(), ResponseCode::NXDomain);
@@ -131,10 +129,7 @@ async fn external_name_services_answer_a_cname() {
     let dns = start(cluster(), Vec::new());
     let mut client = TestClient::udp(addr(&dns)).await;
     for qtype in [RecordType::A, RecordType::CNAME] {
-        assert_answers(&mut client, "ext.apps.svc.cluster.local.", qtype, &[
-            "ext.apps.svc.cluster.local. 5 IN CNAME db.example.org.",
-        ])
-        .await;
+        assert_answers(&mut client, "ext.apps.svc.cluster.local.", qtype, &["ext.apps.svc.cluster.local. 5 IN CNAME db.example.org."]).await;
     }
     drop(dns);
 
@@ -143,10 +138,7 @@ async fn external_name_services_answer_a_cname() {
     let dns = start(cluster(), vec![upstream.addr]);
     let dig = Dig::run(addr(&dns), &["ext.apps.svc.cluster.local", "A"]).await;
     assert_eq!(dig.status(), "NOERROR");
-    assert_eq!(without_ttl(&dig.section("ANSWER")), [
-        "ext.apps.svc.cluster.local. IN CNAME db.example.org.",
-        "db.example.org. IN A 127.0.0.20",
-    ]);
+    assert_eq!(without_ttl(&dig.section("ANSWER")), ["ext.apps.svc.cluster.local. IN CNAME db.example.org.", "db.example.org. IN A 127.0.0.20",]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -84,12 +84,7 @@ pub(crate) fn cluster() -> Zone {
 /// The server under test, on a free port of 127.0.0.1, serving `zone`.
 /// Dropping it stops the server.
 pub(crate) fn start(zone: Zone, upstreams: Vec<SocketAddr>) -> DnsHandle {
-    let config = DnsConfig {
-        listen: vec!["127.0.0.1:0".parse().unwrap()],
-        upstreams,
-        upstream_timeout: Duration::from_secs(1),
-        ..DnsConfig::default()
-    };
+    let config = DnsConfig { listen: vec!["127.0.0.1:0".parse().unwrap()], upstreams, upstream_timeout: Duration::from_secs(1), ..DnsConfig::default() };
     let dns = DnsServer::start(config).unwrap();
     dns.set_zone(zone).unwrap();
     dns
@@ -226,10 +221,7 @@ impl Dig {
     pub(crate) fn section(&self, section: &str) -> Vec<String> {
         let header = format!(";; {section} SECTION:\n");
         let Some(rest) = self.output.split(&header).nth(1) else { return Vec::new() };
-        rest.lines()
-            .take_while(|line| !line.is_empty())
-            .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
-            .collect()
+        rest.lines().take_while(|line| !line.is_empty()).map(|line| line.split_whitespace().collect::<Vec<_>>().join(" ")).collect()
     }
 }
 
@@ -269,11 +261,7 @@ impl RequestHandler for Upstream {
     async fn handle_request<R: ResponseHandler>(&self, request: &Request, mut response: R) -> ResponseInfo {
         let query = request.request_info().unwrap().query;
         let owner = Name::from(query.name());
-        let soa = Record::from_rdata(
-            name("example.test."),
-            60,
-            RData::SOA(SOA::new(name("ns.example.test."), name("admin.example.test."), 1, 60, 60, 60, 60)),
-        );
+        let soa = Record::from_rdata(name("example.test."), 60, RData::SOA(SOA::new(name("ns.example.test."), name("admin.example.test."), 1, 60, 60, 60, 60)));
         let is = |text: &str| query.name() == &LowerName::new(&name(text));
         let mut header = Header::response_from_request(request.header());
         header.set_recursion_available(true);
@@ -291,13 +279,7 @@ impl RequestHandler for Upstream {
             header.set_response_code(ResponseCode::NXDomain);
             authority.push(soa);
         }
-        let message = MessageResponseBuilder::from_message_request(request).build(
-            header,
-            answers.iter(),
-            [].iter(),
-            authority.iter(),
-            [].iter(),
-        );
+        let message = MessageResponseBuilder::from_message_request(request).build(header, answers.iter(), [].iter(), authority.iter(), [].iter());
         response.send_response(message).await.unwrap()
     }
 }

@@ -95,10 +95,7 @@ async fn default_backend_then_404() {
     let answer = fetch(addr, "web.test", "/other").await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
     assert_eq!(answer.headers["content-type"], "text/plain; charset=utf-8");
-    assert_eq!(
-        answer.text(),
-        "404 Not Found: no ingress rule matches host \"web.test\" and path \"/other\", and no ingress has a defaultBackend\n"
-    );
+    assert_eq!(answer.text(), "404 Not Found: no ingress rule matches host \"web.test\" and path \"/other\", and no ingress has a defaultBackend\n");
     assert_eq!(fetch(addr, "nobody.test", "/app").await.status, StatusCode::NOT_FOUND);
 
     ingress.set_table(with_default);

@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -110,10 +110,7 @@ impl TestBackend {
                 let state = shared.clone();
                 connections.spawn(async move {
                     let service = hyper::service::service_fn(move |request| answer(state.clone(), request));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .with_upgrades()
-                        .await;
+                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).with_upgrades().await;
                 });
                 while connections.try_join_next().is_some() {}
             }
@@ -238,15 +235,10 @@ pub(crate) fn service(name: &str, ready: &[SocketAddr], not_ready: &[SocketAddr]
         "spec": {"ports": [{"name": "http", "port": 80, "targetPort": 8080}]}
     }))
     .unwrap();
-    let mut subsets: Vec<Value> = ready
-        .iter()
-        .map(|addr| json!({"addresses": [{"ip": addr.ip().to_string()}], "ports": [{"name": "http", "port": addr.port()}]}))
-        .collect();
-    subsets.extend(
-        not_ready
-            .iter()
-            .map(|addr| json!({"notReadyAddresses": [{"ip": addr.ip().to_string()}], "ports": [{"name": "http", "port": addr.port()}]})),
-    );
+    let mut subsets: Vec<Value> =
+        ready.iter().map(|addr| json!({"addresses": [{"ip": addr.ip().to_string()}], "ports": [{"name": "http", "port": addr.port()}]})).collect();
+    subsets
+        .extend(not_ready.iter().map(|addr| json!({"notReadyAddresses": [{"ip": addr.ip().to_string()}], "ports": [{"name": "http", "port": addr.port()}]})));
     let endpoints = serde_json::from_value(json!({"metadata": {"name": name, "namespace": "default"}, "subsets": subsets})).unwrap();
     (service, endpoints)
 }

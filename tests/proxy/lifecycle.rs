@@ -98,7 +98,14 @@ fn the_leak_guard_drops_pod_traffic_bound_for_another_interface() {
     let dropped = || {
         let out = Command::new("nft").args(["-j", "list", "chain", "ip", &table, "filter-forward"]).output().unwrap();
         let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        json["nftables"].as_array().unwrap().iter().filter_map(|o| o["rule"]["expr"].as_array()).flatten().filter_map(|e| e["counter"]["packets"].as_u64()).sum::<u64>()
+        json["nftables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|o| o["rule"]["expr"].as_array())
+            .flatten()
+            .filter_map(|e| e["counter"]["packets"].as_u64())
+            .sum::<u64>()
     };
     crate::net::poll(|| (dropped() > 0).then_some(()), "the guard to count the datagram");
     assert!(listener.recv_from(&mut [0u8; 16]).is_err(), "the datagram got out");

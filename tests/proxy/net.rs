@@ -93,7 +93,21 @@ impl TestNet {
         let pod_cidr: Ipv4Net = format!("10.245.{index}.0/25").parse().unwrap();
         let service_cidr: Ipv4Net = format!("10.98.{index}.0/24").parse().unwrap();
         let gateway = Ipv4Addr::new(10, 245, index, 1);
-        let mut this = TestNet { index, bridge, pod_cidr, service_cidr, gateway, pods: vec![], links: vec![], stop: Default::default(), threads: vec![], children: vec![], dirs: vec![], net, routed: false };
+        let mut this = TestNet {
+            index,
+            bridge,
+            pod_cidr,
+            service_cidr,
+            gateway,
+            pods: vec![],
+            links: vec![],
+            stop: Default::default(),
+            threads: vec![],
+            children: vec![],
+            dirs: vec![],
+            net,
+            routed: false,
+        };
         this.net.run(Bridge::ensure(&this.net.handle, &this.bridge, pod_cidr, gateway)).unwrap();
         this.net.run(ensure_local_route(&this.net.handle, service_cidr)).unwrap();
         this.routed = true;
@@ -166,14 +180,8 @@ impl TestNet {
 
     /// Runs `args` inside the pod's namespace until the test ends.
     pub(crate) fn spawn(&mut self, pod: &Pod, args: &[&str]) {
-        let child = Command::new("ip")
-            .args(["netns", "exec", &pod.netns])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let child =
+            Command::new("ip").args(["netns", "exec", &pod.netns]).args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
         self.children.push(child);
     }
 

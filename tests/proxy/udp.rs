@@ -13,7 +13,10 @@ use crate::net::{TestNet, at, poll, service, udp_ask};
 fn conntrack_entry(frontend: SocketAddrV4, sport: u16) -> Option<String> {
     let table = std::fs::read_to_string("/proc/net/nf_conntrack").unwrap();
     let (dst, dport, sport) = (format!("dst={}", frontend.ip()), format!("dport={}", frontend.port()), format!("sport={sport}"));
-    table.lines().find(|l| l.contains(" udp ") && l.contains(&dst) && l.split_whitespace().any(|w| w == dport) && l.split_whitespace().any(|w| w == sport)).map(str::to_owned)
+    table
+        .lines()
+        .find(|l| l.contains(" udp ") && l.contains(&dst) && l.split_whitespace().any(|w| w == dport) && l.split_whitespace().any(|w| w == sport))
+        .map(str::to_owned)
 }
 
 #[test]

@@ -9,7 +9,6 @@ use driftless_runtime::{ContainerConfig, Status};
 use crate::images::busybox_layout;
 use crate::{DEADLINE, Node};
 
-
 /// Unmounts the root filesystem even when the test fails.
 struct Unmount<'a>(&'a Node, &'a str);
 

@@ -15,10 +15,10 @@ use nix::sys::signal::Signal;
 mod image;
 #[path = "../support/images.rs"]
 mod images;
-#[path = "../support/registry.rs"]
-mod registry;
 mod node;
 mod pod;
+#[path = "../support/registry.rs"]
+mod registry;
 mod volumes;
 mod worker;
 
@@ -95,11 +95,7 @@ impl Node {
     /// `cpu` and `cpuacct`, with or without a unified hierarchy).
     fn cgroup_dirs(&self) -> Vec<PathBuf> {
         let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else { return vec![] };
-        hierarchies
-            .flatten()
-            .map(|h| h.path().join(&self.cgroup_parent))
-            .filter(|p| p.exists())
-            .collect()
+        hierarchies.flatten().map(|h| h.path().join(&self.cgroup_parent)).filter(|p| p.exists()).collect()
     }
 }
 
@@ -125,7 +121,6 @@ impl Drop for Node {
         }
     }
 }
-
 
 fn exit_of(status: &Status) -> &driftless_runtime::Exit {
     match status {
@@ -230,11 +225,7 @@ fn the_helper_outlives_its_launcher_and_kill_stops_the_container() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(5), "{out:?}");
     assert!(text.contains("/dev/pts/") && text.contains("on-a-tty"), "{text:?}");
-    let mut child = node.layout.exec_tty("c-kill", &["sh".into()])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = node.layout.exec_tty("c-kill", &["sh".into()]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
     std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"echo $((6 * 7))\nexit 3\n").unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(3), "{out:?}");

@@ -40,10 +40,7 @@ fn runs_a_kubernetes_pod_on_its_own_address_and_removes_it_all() {
 
     let store = ImageStore::open(test.dir.path().join("images")).unwrap();
     store.import(crate::images::busybox_layout(), Some("busybox")).unwrap();
-    let resolver = StoreResolver {
-        store: &store,
-        config: [("index.html".to_owned(), b"<p>served by driftless</p>\n".to_vec())].into(),
-    };
+    let resolver = StoreResolver { store: &store, config: [("index.html".to_owned(), b"<p>served by driftless</p>\n".to_vec())].into() };
     let manifest = "\
 apiVersion: v1
 kind: Pod
@@ -105,7 +102,8 @@ fn a_restarted_node_adopts_its_pods_and_removes_the_ones_not_asked_for() {
     store.import(crate::images::busybox_layout(), Some("busybox")).unwrap();
     let resolver = StoreResolver { store: &store, config: [("index.html".to_owned(), b"adopted\n".to_vec())].into() };
     let pod = |name: &str| {
-        let manifest = format!("\
+        let manifest = format!(
+            "\
 apiVersion: v1
 kind: Pod
 metadata: {{name: {name}, namespace: default, uid: 51ab-{name}}}
@@ -120,7 +118,8 @@ spec:
     volumeMounts: [{{name: www, mountPath: /www}}]
   volumes:
   - {{name: www, configMap: {{name: web-config}}}}
-");
+"
+        );
         let value: serde_json::Value = serde_yaml_ng::from_str(&manifest).unwrap();
         let driftless_model::Object::Pod(pod) = driftless_model::Object::parse(&value).unwrap() else { unreachable!() };
         pod
@@ -187,7 +186,12 @@ fn node_config(test: &Node, id: u32) -> NodeConfig {
 struct Registry(NodeImages);
 
 impl Resolve for Registry {
-    fn image(&self, reference: &str, policy: &str, credentials: Option<&driftless_runtime::podspec::pull_secrets::Credentials>) -> Result<ResolvedImage, String> {
+    fn image(
+        &self,
+        reference: &str,
+        policy: &str,
+        credentials: Option<&driftless_runtime::podspec::pull_secrets::Credentials>,
+    ) -> Result<ResolvedImage, String> {
         self.0.image(reference, policy, credentials)
     }
     fn config_map(&self, _: &str, _: &str) -> Option<std::collections::BTreeMap<String, Vec<u8>>> {
@@ -214,7 +218,8 @@ fn a_failed_pull_backs_off_and_the_pod_starts_once_the_registry_serves() {
     let host = format!("127.0.0.1:{port}");
     let options = PullOptions { insecure_registries: vec![host.clone()], credentials: Some(("puller".into(), "pull-pass".into())) };
     let resolver = Registry(NodeImages::new(ImageStore::open(test.dir.path().join("images")).unwrap(), options));
-    let manifest = format!("\
+    let manifest = format!(
+        "\
 apiVersion: v1
 kind: Pod
 metadata: {{name: pulled, namespace: default, uid: 9d2e-pulled}}
@@ -225,7 +230,8 @@ spec:
     image: {host}/library/busybox:1.35
     imagePullPolicy: IfNotPresent
     command: [sleep, '600']
-");
+"
+    );
     let value: serde_json::Value = serde_yaml_ng::from_str(&manifest).unwrap();
     let driftless_model::Object::Pod(pod) = driftless_model::Object::parse(&value).unwrap() else { unreachable!() };
     let waiting = |node: &RuntimeNode| match &node.pod_status("9d2e-pulled").unwrap().containers[0].state {

@@ -78,13 +78,8 @@ fn a_two_container_pod_shares_localhost_and_is_reachable_at_its_ip() {
     let ipam = Ipam::new(node.dir.path().join("ipam"), cidr);
     let sandbox_dir = node.dir.path().join("pods/pod-a/ns");
     let host_veth = PodInterface::host_name("default/pod-a");
-    let mut cleanup = PodCleanup {
-        node: &node,
-        containers: vec![],
-        sandbox: Sandbox::at(&sandbox_dir),
-        host_veth: host_veth.clone(),
-        bridge: bridge_name.clone(),
-    };
+    let mut cleanup =
+        PodCleanup { node: &node, containers: vec![], sandbox: Sandbox::at(&sandbox_dir), host_veth: host_veth.clone(), bridge: bridge_name.clone() };
 
     let net = Netlink::new();
     let bridge = net.run(Bridge::ensure(&net.handle, &bridge_name, cidr, ipam.gateway())).unwrap();
@@ -100,10 +95,7 @@ fn a_two_container_pod_shares_localhost_and_is_reachable_at_its_ip() {
 
     let mut server = node.config("pod-a-web", "exec httpd -f -p 8080 -h /www");
     server.sandbox = Some(sandbox_dir.clone());
-    let mut client = node.config(
-        "pod-a-client",
-        "hostname; for i in $(seq 1 100); do wget -q -O - http://127.0.0.1:8080/ && exit 0; sleep 0.05; done; exit 1",
-    );
+    let mut client = node.config("pod-a-client", "hostname; for i in $(seq 1 100); do wget -q -O - http://127.0.0.1:8080/ && exit 0; sleep 0.05; done; exit 1");
     client.sandbox = Some(sandbox_dir.clone());
     cleanup.containers = vec![server.id.clone(), client.id.clone()];
     assert!(matches!(node.start(&server), Status::Running { .. }));

@@ -5,12 +5,12 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use driftless_image::ImageStore;
+use driftless_runtime::Sandbox;
 use driftless_runtime::lifecycle::phase::{Phase, RestartPolicy};
 use driftless_runtime::lifecycle::probe::ProbeSettings;
 use driftless_runtime::network::{Bridge, Ipam, PodInterface, route_exists};
 use driftless_runtime::pod::worker::{self, Placement};
 use driftless_runtime::pod::{ContainerRequest, ContainerState, PodRequest, Probe, ProbeAction};
-use driftless_runtime::Sandbox;
 use ipnet::Ipv4Net;
 
 use crate::pod::{Netlink, PodCleanup};
@@ -109,11 +109,15 @@ fn readiness_follows_the_probe_and_failed_liveness_restarts_with_back_off() {
     // then after kubelet's 10 s back-off, shown as CrashLoopBackOff.
     let first = wait_for("first restart", || format!("{:?}", pod.status()), || pod.status().containers[1].restart_count >= 1);
     let mut saw_backoff = false;
-    let second = wait_for("second restart", || format!("{:?}", pod.status()), || {
-        let status = pod.status();
-        saw_backoff |= status.containers[1].state == ContainerState::Waiting { reason: "CrashLoopBackOff".into(), message: None };
-        status.containers[1].restart_count >= 2
-    });
+    let second = wait_for(
+        "second restart",
+        || format!("{:?}", pod.status()),
+        || {
+            let status = pod.status();
+            saw_backoff |= status.containers[1].state == ContainerState::Waiting { reason: "CrashLoopBackOff".into(), message: None };
+            status.containers[1].restart_count >= 2
+        },
+    );
     let gap = second.duration_since(first);
     assert!(gap >= Duration::from_secs(9), "second restart came after {gap:?}, not after the 10 s back-off");
     assert!(gap < Duration::from_secs(20), "{gap:?}");
@@ -138,7 +142,12 @@ pub(crate) struct StoreResolver<'a> {
 }
 
 impl driftless_runtime::podspec::Resolve for StoreResolver<'_> {
-    fn image(&self, reference: &str, _policy: &str, _: Option<&driftless_runtime::podspec::pull_secrets::Credentials>) -> Result<driftless_runtime::podspec::ResolvedImage, String> {
+    fn image(
+        &self,
+        reference: &str,
+        _policy: &str,
+        _: Option<&driftless_runtime::podspec::pull_secrets::Credentials>,
+    ) -> Result<driftless_runtime::podspec::ResolvedImage, String> {
         let image = self.store.resolve(reference).map_err(|e| e.to_string())?;
         Ok(driftless_runtime::podspec::ResolvedImage {
             layers: image.layers,
@@ -206,15 +215,19 @@ spec:
     wait_for("the pod to finish", || format!("{:?}", pod.status()), || pod.status().phase == Phase::Succeeded);
     let log = std::fs::read_to_string(node.dir.path().join("node/containers/pod-spec-main-0/container.log")).unwrap_or_default();
     let out: Vec<&str> = log.lines().filter_map(|l| l.splitn(4, ' ').nth(3)).collect();
-    assert_eq!(out, [
-        "greeting=hello",
-        "<p>from a configmap</p>",
-        "nameserver 10.96.0.10",
-        "search shop.svc.cluster.local svc.cluster.local cluster.local",
-        "options ndots:5",
-        "web",
-        "hello-expanded",
-    ], "{log}");
+    assert_eq!(
+        out,
+        [
+            "greeting=hello",
+            "<p>from a configmap</p>",
+            "nameserver 10.96.0.10",
+            "search shop.svc.cluster.local svc.cluster.local cluster.local",
+            "options ndots:5",
+            "web",
+            "hello-expanded",
+        ],
+        "{log}"
+    );
     assert_eq!(pod.status().containers[0].state, ContainerState::Terminated { exit_code: 0, reason: "Completed".into() });
     pod.stop();
     assert!(node.layout.list().unwrap().is_empty(), "stopping the pod removes its containers and logs");

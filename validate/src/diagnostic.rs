@@ -76,9 +76,7 @@ pub fn field_path(pointer: &str) -> String {
         let segment = raw.replace("~1", "/").replace("~0", "~");
         if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) {
             out.push_str(&format!("[{segment}]"));
-        } else if !segment.is_empty()
-            && segment.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
+        } else if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
             if !out.is_empty() {
                 out.push('.');
             }

@@ -14,10 +14,7 @@ fn is_alnum_lower(b: u8) -> bool {
 
 fn label_shape(s: &str) -> bool {
     let bytes = s.as_bytes();
-    !bytes.is_empty()
-        && is_alnum_lower(bytes[0])
-        && is_alnum_lower(bytes[bytes.len() - 1])
-        && bytes.iter().all(|&b| is_alnum_lower(b) || b == b'-')
+    !bytes.is_empty() && is_alnum_lower(bytes[0]) && is_alnum_lower(bytes[bytes.len() - 1]) && bytes.iter().all(|&b| is_alnum_lower(b) || b == b'-')
 }
 
 /// RFC 1123 label: namespaces, container and volume names, StatefulSets.
@@ -65,9 +62,7 @@ pub(crate) fn iana_svc_name(s: &str) -> Result<(), String> {
         return Err(format!("{s:?}: must be no more than 15 characters"));
     }
     if !label_shape(s) {
-        return Err(format!(
-            "{s:?}: must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-), and may not start or end with a hyphen"
-        ));
+        return Err(format!("{s:?}: must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-), and may not start or end with a hyphen"));
     }
     if s.contains("--") {
         return Err(format!("{s:?}: must not contain consecutive hyphens"));

@@ -84,8 +84,7 @@ fn check_document(mut document: Document) -> Checked {
     let name = document.name();
     let label = format!("{kind_text}/{}", name.unwrap_or("<unnamed>"));
     let mut issues = Issues::default();
-    let mut checked =
-        Checked { origin: document.origin.clone(), label, object_ref: None, object: None, issues: Issues::default() };
+    let mut checked = Checked { origin: document.origin.clone(), label, object_ref: None, object: None, issues: Issues::default() };
 
     let kind = match kind_of(value) {
         Ok(kind) => kind,
@@ -93,9 +92,7 @@ fn check_document(mut document: Document) -> Checked {
             let at = match &error {
                 driftless_model::ObjectError::MissingTypeField(field) if value.get(*field).is_none() => Ptr::root(),
                 driftless_model::ObjectError::MissingTypeField(field) => Ptr::root().key(field),
-                driftless_model::ObjectError::UnknownKind(driftless_model::UnknownKind::WrongVersion { .. }) => {
-                    Ptr::root().key("apiVersion")
-                }
+                driftless_model::ObjectError::UnknownKind(driftless_model::UnknownKind::WrongVersion { .. }) => Ptr::root().key("apiVersion"),
                 _ => Ptr::root().key("kind"),
             };
             issues.error(&at, error.to_string());

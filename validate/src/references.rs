@@ -45,10 +45,7 @@ fn duplicates(items: &mut [Checked]) {
         match first.get(object_ref) {
             Some(original) => {
                 let location = format!("{}:{}", original.file(), original.position("/metadata/name").line);
-                item.issues.error(
-                    &Ptr::root().key("metadata").key("name"),
-                    format!("duplicate object: {object_ref} is also declared at {location}"),
-                );
+                item.issues.error(&Ptr::root().key("metadata").key("name"), format!("duplicate object: {object_ref} is also declared at {location}"));
             }
             None => {
                 first.insert(object_ref.clone(), item.origin.clone());
@@ -63,12 +60,8 @@ fn declared(items: &[Checked]) -> Declared {
         let (Some(object_ref), Some(object)) = (&item.object_ref, &item.object) else { continue };
         declared.objects.insert(object_ref.clone());
         let keys: Option<BTreeSet<String>> = match object {
-            Object::ConfigMap(cm) => Some(
-                cm.data.iter().flat_map(|d| d.keys()).chain(cm.binary_data.iter().flat_map(|d| d.keys())).cloned().collect(),
-            ),
-            Object::Secret(s) => Some(
-                s.data.iter().flat_map(|d| d.keys()).chain(s.string_data.iter().flat_map(|d| d.keys())).cloned().collect(),
-            ),
+            Object::ConfigMap(cm) => Some(cm.data.iter().flat_map(|d| d.keys()).chain(cm.binary_data.iter().flat_map(|d| d.keys())).cloned().collect()),
+            Object::Secret(s) => Some(s.data.iter().flat_map(|d| d.keys()).chain(s.string_data.iter().flat_map(|d| d.keys())).cloned().collect()),
             _ => None,
         };
         if let Some(keys) = keys {
@@ -195,7 +188,10 @@ fn references(object: &Object, declared: &Declared, issues: &mut Issues) {
             for (i, tls) in s.tls.iter().flatten().enumerate() {
                 if let Some(secret) = &tls.secret_name {
                     if !declared.objects.contains(&in_ns(Kind::Secret, secret)) {
-                        issues.warn(&spec.key("tls").idx(i).key("secretName"), format!("Secret {secret:?} is not declared in these manifests: TLS for these hosts will fail"));
+                        issues.warn(
+                            &spec.key("tls").idx(i).key("secretName"),
+                            format!("Secret {secret:?} is not declared in these manifests: TLS for these hosts will fail"),
+                        );
                     }
                 }
             }
@@ -207,7 +203,10 @@ fn references(object: &Object, declared: &Declared, issues: &mut Issues) {
 fn class_reference(class: Option<&str>, at: &Ptr, declared: &Declared, issues: &mut Issues) {
     if let Some(class) = class.filter(|c| !c.is_empty()) {
         if !declared.objects.contains(&ObjectRef::new(Kind::StorageClass, None, class)) {
-            issues.warn(&at.key("storageClassName"), format!("StorageClass {class:?} is not declared in these manifests: the claim stays Pending until it exists"));
+            issues.warn(
+                &at.key("storageClassName"),
+                format!("StorageClass {class:?} is not declared in these manifests: the claim stays Pending until it exists"),
+            );
         }
     }
 }
@@ -219,13 +218,10 @@ fn pod_references(spec: &core::PodSpec, at: &Ptr, namespace: &str, declared: &De
         }
         let target = ObjectRef::new(kind, Some(namespace), name);
         match (declared.keys.get(&target), key) {
-            (None, _) if !declared.objects.contains(&target) => issues.warn(
-                at,
-                format!("{kind} {name:?} is not declared in these manifests: the pod will not start until it exists"),
-            ),
-            (Some(keys), Some(key)) if !keys.contains(key) => {
-                issues.warn(at, format!("{kind} {name:?} has no key {key:?}: the container will not start"))
+            (None, _) if !declared.objects.contains(&target) => {
+                issues.warn(at, format!("{kind} {name:?} is not declared in these manifests: the pod will not start until it exists"))
             }
+            (Some(keys), Some(key)) if !keys.contains(key) => issues.warn(at, format!("{kind} {name:?} has no key {key:?}: the container will not start")),
             _ => {}
         }
     };

@@ -39,14 +39,7 @@ pub struct Summary {
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let plural = |n: usize, word: &str| if n == 1 { format!("{n} {word}") } else { format!("{n} {word}s") };
-        write!(
-            f,
-            "{} in {}: {} valid, {} invalid",
-            plural(self.resources, "resource"),
-            plural(self.files, "file"),
-            self.valid,
-            self.invalid
-        )?;
+        write!(f, "{} in {}: {} valid, {} invalid", plural(self.resources, "resource"), plural(self.files, "file"), self.valid, self.invalid)?;
         if self.warnings > 0 {
             write!(f, " ({})", plural(self.warnings, "warning"))?;
         }

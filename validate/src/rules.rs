@@ -101,11 +101,7 @@ pub(crate) fn port_number(issues: &mut Issues, at: &Ptr, port: i32) {
 
 /// Reports an int-or-string port (`targetPort`, probe ports) that is
 /// neither a valid number nor a valid port name.
-pub(crate) fn int_or_name_port(
-    issues: &mut Issues,
-    at: &Ptr,
-    port: &driftless_model::k8s_openapi::apimachinery::pkg::util::intstr::IntOrString,
-) {
+pub(crate) fn int_or_name_port(issues: &mut Issues, at: &Ptr, port: &driftless_model::k8s_openapi::apimachinery::pkg::util::intstr::IntOrString) {
     use driftless_model::k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
     match port {
         IntOrString::Int(n) => port_number(issues, at, *n),

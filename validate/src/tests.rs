@@ -84,9 +84,10 @@ spec:
       containers:
       - {name: db, image: busybox:1.35}
 ";
-    assert_eq!(lines(&[file("db.yaml", text)]), [
-        "db.yaml:6:3: error: StatefulSet/db: spec.ServiceName: unknown field \"ServiceName\" (did you mean \"serviceName\"?)",
-    ]);
+    assert_eq!(
+        lines(&[file("db.yaml", text)]),
+        ["db.yaml:6:3: error: StatefulSet/db: spec.ServiceName: unknown field \"ServiceName\" (did you mean \"serviceName\"?)",]
+    );
 }
 
 #[test]
@@ -111,11 +112,14 @@ spec:
       - name: a
         image: busybox:1.35
 ";
-    assert_eq!(lines(&[file("web.yaml", text)]), [
-        "web.yaml:10:7: error: Deployment/web: spec.template.metadata.labels: `selector` does not match template `labels`",
-        "web.yaml:16:12: error: Deployment/web: spec.template.spec.containers[0].ports[0].containerPort: 70000: must be between 1 and 65535, inclusive",
-        "web.yaml:17:9: error: Deployment/web: spec.template.spec.containers[1].name: duplicate container name \"a\"",
-    ]);
+    assert_eq!(
+        lines(&[file("web.yaml", text)]),
+        [
+            "web.yaml:10:7: error: Deployment/web: spec.template.metadata.labels: `selector` does not match template `labels`",
+            "web.yaml:16:12: error: Deployment/web: spec.template.spec.containers[0].ports[0].containerPort: 70000: must be between 1 and 65535, inclusive",
+            "web.yaml:17:9: error: Deployment/web: spec.template.spec.containers[1].name: duplicate container name \"a\"",
+        ]
+    );
 }
 
 #[test]
@@ -131,16 +135,20 @@ spec:
   - {port: 80, nodePort: 30080}
   - {port: 81}
 ";
-    assert_eq!(lines(&[file("svc.yaml", text)]), [
-        "svc.yaml:4:3: error: Service/Web: metadata.name: \"Web\": a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character",
-        "svc.yaml:8:5: error: Service/Web: spec.ports[0]: missing required field \"name\": a service with more than one port must name each",
-        "svc.yaml:8:16: error: Service/Web: spec.ports[0].nodePort: may not be used when `type` is 'ClusterIP'",
-        "svc.yaml:9:5: error: Service/Web: spec.ports[1]: missing required field \"name\": a service with more than one port must name each",
-    ]);
+    assert_eq!(
+        lines(&[file("svc.yaml", text)]),
+        [
+            "svc.yaml:4:3: error: Service/Web: metadata.name: \"Web\": a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character",
+            "svc.yaml:8:5: error: Service/Web: spec.ports[0]: missing required field \"name\": a service with more than one port must name each",
+            "svc.yaml:8:16: error: Service/Web: spec.ports[0].nodePort: may not be used when `type` is 'ClusterIP'",
+            "svc.yaml:9:5: error: Service/Web: spec.ports[1]: missing required field \"name\": a service with more than one port must name each",
+        ]
+    );
     let text = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  type: NodePort\n  ports:\n  - {port: 80, nodePort: 80}\n";
-    assert_eq!(lines(&[file("svc.yaml", text)]), [
-        "svc.yaml:7:16: error: Service/web: spec.ports[0].nodePort: 80: provided port is not in the valid range. The range of valid ports is 30000-32767",
-    ]);
+    assert_eq!(
+        lines(&[file("svc.yaml", text)]),
+        ["svc.yaml:7:16: error: Service/web: spec.ports[0].nodePort: 80: provided port is not in the valid range. The range of valid ports is 30000-32767",]
+    );
 }
 
 #[test]
@@ -166,11 +174,14 @@ spec:
 ";
     let report = validate(vec![file("a.yaml", a), file("b.yaml", b)]);
     let got: Vec<_> = report.diagnostics.iter().map(ToString::to_string).collect();
-    assert_eq!(got, [
-        "b.yaml:4:3: error: ConfigMap/cfg: metadata.name: duplicate object: ConfigMap default/cfg is also declared at a.yaml:3",
-        "b.yaml:8:21: warning: Pod/p: metadata.namespace: Namespace \"shop\" is not declared in these manifests: the object cannot be created until it exists",
-        "b.yaml:16:9: warning: Pod/p: spec.containers[0].env[0].valueFrom.configMapKeyRef: ConfigMap \"settings\" is not declared in these manifests: the pod will not start until it exists",
-    ]);
+    assert_eq!(
+        got,
+        [
+            "b.yaml:4:3: error: ConfigMap/cfg: metadata.name: duplicate object: ConfigMap default/cfg is also declared at a.yaml:3",
+            "b.yaml:8:21: warning: Pod/p: metadata.namespace: Namespace \"shop\" is not declared in these manifests: the object cannot be created until it exists",
+            "b.yaml:16:9: warning: Pod/p: spec.containers[0].env[0].valueFrom.configMapKeyRef: ConfigMap \"settings\" is not declared in these manifests: the pod will not start until it exists",
+        ]
+    );
     assert_eq!(report.summary.to_string(), "3 resources in 2 files: 2 valid, 1 invalid (2 warnings)");
     assert!(!report.is_valid());
 }
@@ -194,13 +205,15 @@ fn unknown_kinds_syntax_errors_and_missing_names() {
 #[test]
 fn secrets_never_pass_bad_base64_and_need_their_keys() {
     let text = "apiVersion: v1\nkind: Secret\nmetadata: {name: tls}\ntype: kubernetes.io/tls\ndata:\n  tls.crt: '%%%'\n";
-    assert_eq!(lines(&[file("s.yaml", text)]), [
-        "s.yaml:6:3: error: Secret/tls: data[\"tls.crt\"]: invalid value: must be base64-encoded (use stringData for plain text)",
-    ]);
+    assert_eq!(
+        lines(&[file("s.yaml", text)]),
+        ["s.yaml:6:3: error: Secret/tls: data[\"tls.crt\"]: invalid value: must be base64-encoded (use stringData for plain text)",]
+    );
     let text = "apiVersion: v1\nkind: Secret\nmetadata: {name: tls}\ntype: kubernetes.io/tls\nstringData:\n  tls.crt: x\n";
-    assert_eq!(lines(&[file("s.yaml", text)]), [
-        "s.yaml:5:1: error: Secret/tls: stringData: missing required key \"tls.key\" for a secret of type kubernetes.io/tls",
-    ]);
+    assert_eq!(
+        lines(&[file("s.yaml", text)]),
+        ["s.yaml:5:1: error: Secret/tls: stringData: missing required key \"tls.key\" for a secret of type kubernetes.io/tls",]
+    );
 }
 
 #[test]
@@ -213,7 +226,8 @@ fn registry_login_secrets_must_hold_json() {
         "{got:?}"
     );
     assert!(!got[0].contains("auths: x"), "the message must not echo the secret: {got:?}");
-    let text = "apiVersion: v1\nkind: Secret\nmetadata: {name: pull}\ntype: kubernetes.io/dockerconfigjson\nstringData:\n  .dockerconfigjson: '{\"auths\": {}}'\n";
+    let text =
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: pull}\ntype: kubernetes.io/dockerconfigjson\nstringData:\n  .dockerconfigjson: '{\"auths\": {}}'\n";
     assert!(lines(&[file("s.yaml", text)]).is_empty());
 }
 
@@ -260,10 +274,13 @@ spec:
       restartPolicy: Never
       containers: [{name: web, image: busybox:1.35}]
 ";
-    assert_eq!(lines(&[file("x.yaml", text)]), [
-        "x.yaml:34:34: error: Deployment/web: spec.strategy.rollingUpdate.maxUnavailable: may not be 0 when `maxSurge` is 0: the rollout could never make progress",
-        "x.yaml:38:7: error: Deployment/web: spec.template.spec.restartPolicy: unsupported value \"Never\": only \"Always\" is supported in a pod template",
-    ]);
+    assert_eq!(
+        lines(&[file("x.yaml", text)]),
+        [
+            "x.yaml:34:34: error: Deployment/web: spec.strategy.rollingUpdate.maxUnavailable: may not be 0 when `maxSurge` is 0: the rollout could never make progress",
+            "x.yaml:38:7: error: Deployment/web: spec.template.spec.restartPolicy: unsupported value \"Never\": only \"Always\" is supported in a pod template",
+        ]
+    );
 }
 
 #[test]
@@ -304,8 +321,7 @@ mod never_panics {
         leaf.prop_recursive(2, 8, 4, |inner| {
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
-                prop::collection::btree_map("[a-zA-Z]{1,8}", inner, 0..3)
-                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+                prop::collection::btree_map("[a-zA-Z]{1,8}", inner, 0..3).prop_map(|m| Value::Object(m.into_iter().collect())),
             ]
         })
     }
@@ -349,9 +365,7 @@ mod review_regressions {
     use super::{file, lines};
 
     fn pod_with(container_extra: &str, spec_extra: &str) -> String {
-        format!(
-            "apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n{spec_extra}  containers:\n  - name: c\n    image: busybox:1.35\n{container_extra}"
-        )
+        format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n{spec_extra}  containers:\n  - name: c\n    image: busybox:1.35\n{container_extra}")
     }
 
     #[test]
@@ -359,9 +373,10 @@ mod review_regressions {
         let probe = "    livenessProbe:\n      tcpSocket: {port: 80}\n      timeoutSeconds: 0\n      periodSeconds: 0\n      successThreshold: 0\n      failureThreshold: 0\n";
         assert_eq!(lines(&[file("p.yaml", &pod_with(probe, ""))]), Vec::<String>::new());
         let probe = "    livenessProbe:\n      tcpSocket: {port: 80}\n      successThreshold: 2\n";
-        assert_eq!(lines(&[file("p.yaml", &pod_with(probe, ""))]), [
-            "p.yaml:10:7: error: Pod/p: spec.containers[0].livenessProbe.successThreshold: 2: must be 1",
-        ]);
+        assert_eq!(
+            lines(&[file("p.yaml", &pod_with(probe, ""))]),
+            ["p.yaml:10:7: error: Pod/p: spec.containers[0].livenessProbe.successThreshold: 2: must be 1",]
+        );
     }
 
     #[test]
@@ -369,9 +384,12 @@ mod review_regressions {
         // The Secret volume example of the Kubernetes docs: 0400 is octal.
         let volume = "    volumeMounts: [{name: s, mountPath: /s}]\n";
         let spec = "  volumes:\n  - name: s\n    secret: {secretName: s, defaultMode: 0400}\n";
-        assert_eq!(lines(&[file("p.yaml", &pod_with(volume, spec))]), [
-            "p.yaml:7:14: warning: Pod/p: spec.volumes[0].secret.secretName: Secret \"s\" is not declared in these manifests: the pod will not start until it exists",
-        ]);
+        assert_eq!(
+            lines(&[file("p.yaml", &pod_with(volume, spec))]),
+            [
+                "p.yaml:7:14: warning: Pod/p: spec.volumes[0].secret.secretName: Secret \"s\" is not declared in these manifests: the pod will not start until it exists",
+            ]
+        );
         // `on` is a boolean to Kubernetes, so it is not a valid ConfigMap value.
         let text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata:\n  DEBUG: on\n  QUOTED: \"on\"\n";
         assert_eq!(lines(&[file("c.yaml", text)]), ["c.yaml:5:3: error: ConfigMap/c: data.DEBUG: true is not of type \"string\""]);
@@ -395,17 +413,21 @@ mod review_regressions {
     #[test]
     fn an_rc_selector_needs_template_labels() {
         let text = "apiVersion: v1\nkind: ReplicationController\nmetadata: {name: r}\nspec:\n  selector: {app: r}\n  template:\n    spec:\n      containers: [{name: c, image: busybox:1.35}]\n";
-        assert_eq!(lines(&[file("r.yaml", text)]), [
-            "r.yaml:6:3: error: ReplicationController/r: spec.template.metadata.labels: `selector` does not match template `labels`",
-        ]);
+        assert_eq!(
+            lines(&[file("r.yaml", text)]),
+            ["r.yaml:6:3: error: ReplicationController/r: spec.template.metadata.labels: `selector` does not match template `labels`",]
+        );
     }
 
     #[test]
     fn a_namespace_on_a_cluster_scoped_object_is_ignored_with_a_warning() {
         let text = "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: fast, namespace: shop}\nprovisioner: Example.COM/disk\n";
-        assert_eq!(lines(&[file("sc.yaml", text)]), [
-            "sc.yaml:3:24: warning: StorageClass/fast: metadata.namespace: ignored: StorageClass is cluster-scoped, so the API server clears metadata.namespace",
-        ]);
+        assert_eq!(
+            lines(&[file("sc.yaml", text)]),
+            [
+                "sc.yaml:3:24: warning: StorageClass/fast: metadata.namespace: ignored: StorageClass is cluster-scoped, so the API server clears metadata.namespace",
+            ]
+        );
     }
 
     #[test]

@@ -118,9 +118,7 @@ pub(crate) struct Pull {
 
 pub(crate) async fn images_pull(State(state): State<ApiState>, Json(body): Json<Pull>) -> Response {
     match images(&state) {
-        Ok(ops) => {
-            blocking(move || ops.pull(&body.reference, &body.insecure_registries, body.username.as_deref(), body.password.as_deref())).await
-        }
+        Ok(ops) => blocking(move || ops.pull(&body.reference, &body.insecure_registries, body.username.as_deref(), body.password.as_deref())).await,
         Err(e) => e.into_response(),
     }
 }

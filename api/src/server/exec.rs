@@ -30,9 +30,8 @@ pub(crate) async fn serve(state: ApiState, namespace: &str, name: &str, query: &
     let uid = pod.metadata.uid.clone().unwrap_or_default();
     let node = state.node.clone().ok_or_else(|| ApiError::BadRequest("this daemon runs no node".into()))?;
     let tty = query.flag("tty");
-    let command = node
-        .exec(&uid, &container, &args, tty)
-        .ok_or_else(|| ApiError::BadRequest(format!("container {container:?} in pod {name:?} is not running")))?;
+    let command =
+        node.exec(&uid, &container, &args, tty).ok_or_else(|| ApiError::BadRequest(format!("container {container:?} in pod {name:?} is not running")))?;
     tracing::info!(pod = %format!("{namespace}/{name}"), container, ?args, tty, "exec");
     let on_upgrade = hyper::upgrade::on(request);
     let shutdown = state.shutdown.clone();

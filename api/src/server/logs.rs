@@ -25,10 +25,7 @@ pub(crate) fn container_of(pod: &Pod, name: &str, query: &Query) -> Result<Strin
         Some(c) if names.iter().any(|n| n == c) => Ok(c.to_owned()),
         Some(c) => Err(ApiError::BadRequest(format!("container {c} is not valid for pod {name}"))),
         None if names.len() == 1 => Ok(names[0].clone()),
-        None => Err(ApiError::BadRequest(format!(
-            "a container name must be specified for pod {name}, choose one of: [{}]",
-            names.join(" ")
-        ))),
+        None => Err(ApiError::BadRequest(format!("a container name must be specified for pod {name}, choose one of: [{}]", names.join(" ")))),
     }
 }
 

@@ -113,7 +113,5 @@ pub(super) fn timed_out(status: &Value) -> bool {
 
 /// Whether conditions say the progress deadline passed.
 pub(super) fn timed_out_value(conditions: Option<&Value>) -> bool {
-    conditions
-        .and_then(Value::as_array)
-        .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Progressing" && c["reason"] == "ProgressDeadlineExceeded"))
+    conditions.and_then(Value::as_array).is_some_and(|cs| cs.iter().any(|c| c["type"] == "Progressing" && c["reason"] == "ProgressDeadlineExceeded"))
 }

@@ -95,8 +95,7 @@ async fn recreate_never_runs_both_versions() {
     sim.apply_yaml(&deployment(3, "app:2", recreate));
     sim.settle_checking(200, |sim| {
         let pods = sim.pods();
-        let images: std::collections::BTreeSet<_> =
-            pods.iter().map(|p| p.spec.as_ref().unwrap().containers[0].image.clone().unwrap()).collect();
+        let images: std::collections::BTreeSet<_> = pods.iter().map(|p| p.spec.as_ref().unwrap().containers[0].image.clone().unwrap()).collect();
         assert!(images.len() <= 1, "both versions exist at once: {images:?}");
     })
     .await;
@@ -145,7 +144,10 @@ async fn a_broken_rollout_keeps_old_pods_serving_then_times_out_and_a_revert_rec
     assert_eq!(sim.pods_by_image()["app:1"], (4, 4));
     let sets = sim.store().list_as::<ReplicaSet>(Some("default"));
     assert_eq!(sets.len(), 2, "the old ReplicaSet is reused, not a third made");
-    let old = sets.iter().find(|rs| rs.spec.as_ref().unwrap().template.as_ref().unwrap().spec.as_ref().unwrap().containers[0].image.as_deref() == Some("app:1")).unwrap();
+    let old = sets
+        .iter()
+        .find(|rs| rs.spec.as_ref().unwrap().template.as_ref().unwrap().spec.as_ref().unwrap().containers[0].image.as_deref() == Some("app:1"))
+        .unwrap();
     assert_eq!(old.metadata.annotations.as_ref().unwrap()["deployment.kubernetes.io/revision"], "3");
     let d = sim.get("Deployment", "default", "web");
     let progressing = d["status"]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Progressing").unwrap().clone();

@@ -11,13 +11,8 @@ use crate::events::EventType;
 /// on transitions (condition times, start time).
 pub fn pod_status(pod: &Pod, runtime: &PodStatus, previous: Option<&Value>, host_ip: &str, now: &str) -> Value {
     let ready = runtime.ready();
-    let prior_condition = |kind: &str| {
-        previous
-            .and_then(|p| p.get("conditions"))
-            .and_then(Value::as_array)
-            .and_then(|cs| cs.iter().find(|c| c["type"] == kind))
-            .cloned()
-    };
+    let prior_condition =
+        |kind: &str| previous.and_then(|p| p.get("conditions")).and_then(Value::as_array).and_then(|cs| cs.iter().find(|c| c["type"] == kind)).cloned();
     let condition = |kind: &str, status: bool| {
         let status = if status { "True" } else { "False" };
         let since = prior_condition(kind).filter(|c| c["status"] == status).map(|c| c["lastTransitionTime"].clone());
@@ -143,7 +138,9 @@ pub fn events(pod_name: &str, before: Option<&PodStatus>, after: &PodStatus) -> 
                 }
                 let message = message.clone().unwrap_or_default();
                 match reason.as_str() {
-                    "CrashLoopBackOff" => out.push((EventType::Warning, "BackOff", format!("Back-off restarting failed container {} in pod {pod_name}", c.name))),
+                    "CrashLoopBackOff" => {
+                        out.push((EventType::Warning, "BackOff", format!("Back-off restarting failed container {} in pod {pod_name}", c.name)))
+                    }
                     "ErrImagePull" | "ErrImageNeverPull" => out.push((EventType::Warning, "Failed", message)),
                     "ImagePullBackOff" => out.push((EventType::Normal, "BackOff", message)),
                     "CreateContainerConfigError" | "CreateContainerError" => out.push((EventType::Warning, "Failed", format!("Error: {message}"))),

@@ -26,10 +26,7 @@ pub fn requests(pod: &Pod) -> Requests {
     let Some(spec) = &pod.spec else { return Requests::default() };
     let of = |c: &driftless_model::k8s_openapi::api::core::v1::Container| {
         let r = c.resources.as_ref().and_then(|r| r.requests.as_ref());
-        Requests {
-            cpu: parse(r.and_then(|r| r.get("cpu"))).map_or(0, |q| q.millis()),
-            memory: parse(r.and_then(|r| r.get("memory"))).map_or(0, |q| q.value()),
-        }
+        Requests { cpu: parse(r.and_then(|r| r.get("cpu"))).map_or(0, |q| q.millis()), memory: parse(r.and_then(|r| r.get("memory"))).map_or(0, |q| q.value()) }
     };
     let mut sum = Requests::default();
     for c in &spec.containers {
@@ -90,11 +87,7 @@ pub fn unfit(pod: &Pod, node: &Node, on_node: &[&Pod]) -> Option<String> {
             return Some("node(s) didn't match Pod's node affinity/selector".into());
         }
     }
-    let required = spec
-        .affinity
-        .as_ref()
-        .and_then(|a| a.node_affinity.as_ref())
-        .and_then(|a| a.required_during_scheduling_ignored_during_execution.as_ref());
+    let required = spec.affinity.as_ref().and_then(|a| a.node_affinity.as_ref()).and_then(|a| a.required_during_scheduling_ignored_during_execution.as_ref());
     if let Some(required) = required {
         let name = node.metadata.name.clone().unwrap_or_default();
         if !required.node_selector_terms.iter().any(|term| term_matches(term, &labels, &name)) {
@@ -180,15 +173,15 @@ pub fn score(pod: &Pod, node: &Node, on_node: &[&Pod]) -> i64 {
     let free = |have: i128, used: i128| if have <= 0 { 0 } else { ((have - used).max(0) * 100 / have) as i64 };
     let least_allocated = (free(have.cpu, used.cpu) + free(have.memory, used.memory)) / 2;
     let owner = crate::owner::controller_of_meta(&pod.metadata).map(|o| o.uid.clone());
-    let siblings = owner.map_or(0, |uid| {
-        on_node.iter().filter(|p| crate::owner::controller_of_meta(&p.metadata).is_some_and(|o| o.uid == uid)).count() as i64
-    });
+    let siblings = owner.map_or(0, |uid| on_node.iter().filter(|p| crate::owner::controller_of_meta(&p.metadata).is_some_and(|o| o.uid == uid)).count() as i64);
     least_allocated * 10 - siblings
 }
 
 #[cfg(test)]
 mod tests {
-    use driftless_model::k8s_openapi::api::core::v1::{Container, ContainerPort, NodeCondition, NodeSpec, NodeStatus, PodSpec, ResourceRequirements, Toleration};
+    use driftless_model::k8s_openapi::api::core::v1::{
+        Container, ContainerPort, NodeCondition, NodeSpec, NodeStatus, PodSpec, ResourceRequirements, Toleration,
+    };
     use driftless_model::k8s_openapi::apimachinery::pkg::api::resource::Quantity as Q;
     use driftless_model::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -238,10 +231,12 @@ mod tests {
         assert!(unfit(&picky, &n, &[]).unwrap().contains("selector"));
 
         let mut tainted = node("2", "1Gi");
-        tainted.spec.as_mut().unwrap().taints = Some(vec![Taint { key: "dedicated".into(), value: Some("db".into()), effect: "NoSchedule".into(), ..Default::default() }]);
+        tainted.spec.as_mut().unwrap().taints =
+            Some(vec![Taint { key: "dedicated".into(), value: Some("db".into()), effect: "NoSchedule".into(), ..Default::default() }]);
         assert!(unfit(&pod("1m", None), &tainted, &[]).unwrap().contains("untolerated taint"));
         let mut tolerant = pod("1m", None);
-        tolerant.spec.as_mut().unwrap().tolerations = Some(vec![Toleration { key: Some("dedicated".into()), operator: Some("Exists".into()), ..Default::default() }]);
+        tolerant.spec.as_mut().unwrap().tolerations =
+            Some(vec![Toleration { key: Some("dedicated".into()), operator: Some("Exists".into()), ..Default::default() }]);
         assert_eq!(unfit(&tolerant, &tainted, &[]), None);
     }
 

@@ -4,9 +4,9 @@
 use std::process::ExitCode;
 
 use super::get::client_error;
+use crate::CommandError;
 use crate::cli::DeleteArgs;
 use crate::connect::{block_on, client};
-use crate::CommandError;
 
 /// Runs `delete`.
 pub fn run(args: &DeleteArgs) -> Result<ExitCode, CommandError> {

@@ -7,10 +7,10 @@ use std::process::ExitCode;
 use serde_json::Value;
 
 use super::get::{client_error, form_query, kinds};
+use crate::CommandError;
 use crate::cli::DescribeArgs;
 use crate::connect::{block_on, client};
 use crate::print::{age, table};
-use crate::CommandError;
 
 fn s(v: Option<&Value>) -> String {
     match v {
@@ -113,7 +113,8 @@ fn containers(spec: Option<&Value>, statuses: Option<&Value>, out: &mut String) 
         let name = s(c.get("name"));
         let _ = writeln!(out, "  {name}:");
         let _ = writeln!(out, "    Image:      {}", s(c.get("image")));
-        let ports: Vec<String> = c.get("ports").and_then(Value::as_array).into_iter().flatten().map(|p| format!("{}/{}", s(p.get("containerPort")), s(p.get("protocol")))).collect();
+        let ports: Vec<String> =
+            c.get("ports").and_then(Value::as_array).into_iter().flatten().map(|p| format!("{}/{}", s(p.get("containerPort")), s(p.get("protocol")))).collect();
         let _ = writeln!(out, "    Port:       {}", if ports.is_empty() { "<none>".into() } else { ports.join(", ") });
         if let Some(command) = c.get("command").and_then(Value::as_array) {
             let _ = writeln!(out, "    Command:    {}", command.iter().map(|a| s(Some(a))).collect::<Vec<_>>().join(" "));
@@ -162,12 +163,21 @@ async fn deployment(client: &driftless_api::Client, object: &Value, out: &mut St
     let _ = writeln!(
         out,
         "Replicas:     {} desired | {} updated | {} total | {} available | {} unavailable",
-        n("/spec/replicas"), n("/status/updatedReplicas"), n("/status/replicas"), n("/status/availableReplicas"), n("/status/unavailableReplicas")
+        n("/spec/replicas"),
+        n("/status/updatedReplicas"),
+        n("/status/replicas"),
+        n("/status/availableReplicas"),
+        n("/status/unavailableReplicas")
     );
     let _ = writeln!(out, "StrategyType: {}", s(object.pointer("/spec/strategy/type")));
     let _ = writeln!(out, "MinReadySeconds:  {}", n("/spec/minReadySeconds"));
     if let Some(r) = object.pointer("/spec/strategy/rollingUpdate") {
-        let _ = writeln!(out, "RollingUpdateStrategy:  {} max unavailable, {} max surge", s(r.get("maxUnavailable")).trim_matches('"'), s(r.get("maxSurge")).trim_matches('"'));
+        let _ = writeln!(
+            out,
+            "RollingUpdateStrategy:  {} max unavailable, {} max surge",
+            s(r.get("maxUnavailable")).trim_matches('"'),
+            s(r.get("maxSurge")).trim_matches('"')
+        );
     }
     if object.pointer("/spec/paused").and_then(Value::as_bool) == Some(true) {
         out.push_str("Paused:       true\n");
@@ -186,8 +196,12 @@ async fn deployment(client: &driftless_api::Client, object: &Value, out: &mut St
         .filter(|rs| rs.pointer("/metadata/ownerReferences").and_then(Value::as_array).is_some_and(|o| o.iter().any(|o| o["uid"] == uid)))
         .cloned()
         .collect();
-    owned.sort_by_key(|rs| rs.pointer("/metadata/annotations/deployment.kubernetes.io~1revision").and_then(Value::as_str).and_then(|r| r.parse::<i64>().ok()).unwrap_or(0));
-    let describe = |rs: &Value| format!("{} ({}/{} replicas created)", s(rs.pointer("/metadata/name")), s(rs.pointer("/status/replicas")), s(rs.pointer("/spec/replicas")));
+    owned.sort_by_key(|rs| {
+        rs.pointer("/metadata/annotations/deployment.kubernetes.io~1revision").and_then(Value::as_str).and_then(|r| r.parse::<i64>().ok()).unwrap_or(0)
+    });
+    let describe = |rs: &Value| {
+        format!("{} ({}/{} replicas created)", s(rs.pointer("/metadata/name")), s(rs.pointer("/status/replicas")), s(rs.pointer("/spec/replicas")))
+    };
     if let Some(new) = owned.pop() {
         let old: Vec<String> = owned.iter().filter(|rs| rs.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0) > 0).map(describe).collect();
         let _ = writeln!(out, "OldReplicaSets:  {}", if old.is_empty() { "<none>".into() } else { old.join(", ") });

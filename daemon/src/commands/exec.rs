@@ -8,9 +8,9 @@ use driftless_api::frame;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::get::{client_error, form_query};
+use crate::CommandError;
 use crate::cli::ExecArgs;
 use crate::connect::{block_on, client};
-use crate::CommandError;
 
 /// Puts the terminal in raw mode while alive, so keys reach the command.
 struct RawTerminal(Option<nix::sys::termios::Termios>);
@@ -39,7 +39,8 @@ impl Drop for RawTerminal {
 pub fn run(args: &ExecArgs) -> Result<ExitCode, CommandError> {
     block_on(async {
         let client = client(&args.connect);
-        let mut pairs: Vec<(&str, Option<&str>)> = vec![("container", args.container.as_deref()), ("tty", args.tty.then_some("true")), ("stdin", args.stdin.then_some("true"))];
+        let mut pairs: Vec<(&str, Option<&str>)> =
+            vec![("container", args.container.as_deref()), ("tty", args.tty.then_some("true")), ("stdin", args.stdin.then_some("true"))];
         pairs.extend(args.command.iter().map(|c| ("command", Some(c.as_str()))));
         let path = format!("/api/v1/namespaces/{}/pods/{}/exec{}", args.namespace, args.pod, form_query(&pairs));
         let io = client.upgrade(&path, frame::PROTOCOL).await.map_err(client_error)?;

@@ -22,8 +22,7 @@ pub(crate) fn kinds(text: &str) -> Result<Vec<&'static Resource>, CommandError> 
             out.extend(ALL.iter().filter_map(|n| resources::by_name(n)));
             continue;
         }
-        let resource = resources::by_name(name)
-            .ok_or_else(|| CommandError::Usage(format!("the server doesn't have a resource type {name:?}")))?;
+        let resource = resources::by_name(name).ok_or_else(|| CommandError::Usage(format!("the server doesn't have a resource type {name:?}")))?;
         out.push(resource);
     }
     Ok(out)
@@ -97,7 +96,9 @@ pub fn run(args: &GetArgs) -> Result<ExitCode, CommandError> {
         }
         match args.output {
             Some(GetFormat::Json) => println!("{:#}", as_list(everything, args.names.len() == 1 && kinds.len() == 1)),
-            Some(GetFormat::Yaml) => print!("{}", serde_yaml_ng::to_string(&as_list(everything, args.names.len() == 1 && kinds.len() == 1)).unwrap_or_default()),
+            Some(GetFormat::Yaml) => {
+                print!("{}", serde_yaml_ng::to_string(&as_list(everything, args.names.len() == 1 && kinds.len() == 1)).unwrap_or_default())
+            }
             Some(GetFormat::Name) => {}
             _ if !printed_any && missing.is_empty() && !args.watch => match namespace {
                 Some(ns) if kinds.iter().any(|k| k.namespaced) => eprintln!("No resources found in {ns} namespace."),

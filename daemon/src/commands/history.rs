@@ -7,10 +7,10 @@ use std::process::ExitCode;
 use serde_json::Value;
 
 use super::get::client_error;
+use crate::CommandError;
 use crate::cli::{GetFormat, HistoryArgs};
 use crate::connect::{block_on, client};
 use crate::print::table;
-use crate::CommandError;
 
 fn when(seconds: i64) -> String {
     jiff::Timestamp::from_second(seconds).map(|t| t.strftime("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default()
@@ -56,8 +56,16 @@ pub fn run(args: &HistoryArgs) -> Result<ExitCode, CommandError> {
                 if parts.is_empty() { "no changes".into() } else { parts.join(", ") }
             };
             let source = s("source");
-            rows.push(vec![when(e["synced_at"].as_i64().unwrap_or(0)), s("result"), source[..source.len().min(7)].to_owned(), s("author"), changes, s("subject")]);
-            let mut lines: Vec<String> = actions.iter().map(|a| format!("    {} {}", a["change"].as_str().unwrap_or(""), a["object"].as_str().unwrap_or(""))).collect();
+            rows.push(vec![
+                when(e["synced_at"].as_i64().unwrap_or(0)),
+                s("result"),
+                source[..source.len().min(7)].to_owned(),
+                s("author"),
+                changes,
+                s("subject"),
+            ]);
+            let mut lines: Vec<String> =
+                actions.iter().map(|a| format!("    {} {}", a["change"].as_str().unwrap_or(""), a["object"].as_str().unwrap_or(""))).collect();
             lines.extend(errors.iter().map(|e| format!("    {}", e.as_str().unwrap_or(""))));
             details.push(lines);
         }

@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use futures_util::StreamExt;
 
 use super::get::{client_error, form_query};
+use crate::CommandError;
 use crate::cli::LogsArgs;
 use crate::connect::{block_on, client};
-use crate::CommandError;
 
 /// Runs `logs`.
 pub fn run(args: &LogsArgs) -> Result<ExitCode, CommandError> {

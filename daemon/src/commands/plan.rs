@@ -25,12 +25,7 @@ pub fn run(args: &PlanArgs) -> Result<ExitCode, CommandError> {
         return Ok(ExitCode::from(EXIT_INVALID));
     }
     if !from.is_valid() {
-        eprintln!(
-            "driftless: note: {} ({}) has {} error(s); planning from its valid objects only",
-            args.from,
-            from_commit.short_id(),
-            from.summary.errors
-        );
+        eprintln!("driftless: note: {} ({}) has {} error(s); planning from its valid objects only", args.from, from_commit.short_id(), from.summary.errors);
     }
     let plan = driftless_diff::plan(objects(&from), objects(&to));
     match args.output {
@@ -80,14 +75,7 @@ impl Heading<'_> {
     }
 
     fn text(&self) -> String {
-        format!(
-            "Planning {} from {} \"{}\" to {} \"{}\"",
-            self.path(),
-            self.from.short_id(),
-            self.from.summary,
-            self.to.short_id(),
-            self.to.summary
-        )
+        format!("Planning {} from {} \"{}\" to {} \"{}\"", self.path(), self.from.short_id(), self.from.summary, self.to.short_id(), self.to.summary)
     }
 
     fn markdown(&self) -> String {
@@ -100,11 +88,8 @@ fn commit_json(commit: &CommitInfo) -> serde_json::Value {
 }
 
 fn print_refusal(format: PlanFormat, heading: &Heading<'_>, report: &Report) {
-    let why = format!(
-        "{} ({}) is invalid: the daemon would refuse it whole and keep running the last good revision",
-        heading.to.short_id(),
-        heading.to.summary
-    );
+    let why =
+        format!("{} ({}) is invalid: the daemon would refuse it whole and keep running the last good revision", heading.to.short_id(), heading.to.summary);
     match format {
         PlanFormat::Text => {
             println!("{}", heading.text());

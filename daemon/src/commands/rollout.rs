@@ -79,7 +79,10 @@ pub(crate) fn statefulset_progress(s: &Value) -> Progress {
     let update_revision = s.pointer("/status/updateRevision").and_then(Value::as_str).unwrap_or("");
     if partition > 0 {
         if updated < replicas - partition {
-            return Progress::Waiting(format!("Waiting for partitioned roll out to finish: {updated} out of {} new pods have been updated...", replicas - partition));
+            return Progress::Waiting(format!(
+                "Waiting for partitioned roll out to finish: {updated} out of {} new pods have been updated...",
+                replicas - partition
+            ));
         }
         return Progress::Done(format!("partitioned roll out complete: {updated} new pods have been updated..."));
     }
@@ -185,7 +188,9 @@ fn history(args: &RolloutArgs) -> Result<ExitCode, CommandError> {
             "Deployment" => (format!("/apis/apps/v1/namespaces/{}/replicasets", args.namespace), |rs| {
                 rs.pointer("/metadata/annotations/deployment.kubernetes.io~1revision").and_then(Value::as_str).and_then(|r| r.parse().ok()).unwrap_or(0)
             }),
-            "StatefulSet" => (format!("/apis/apps/v1/namespaces/{}/controllerrevisions", args.namespace), |r| r.get("revision").and_then(Value::as_i64).unwrap_or(0)),
+            "StatefulSet" => {
+                (format!("/apis/apps/v1/namespaces/{}/controllerrevisions", args.namespace), |r| r.get("revision").and_then(Value::as_i64).unwrap_or(0))
+            }
             other => return Err(CommandError::Usage(format!("no history viewer has been implemented for {other}"))),
         };
         let list = client.get(&path).await.map_err(client_error)?;

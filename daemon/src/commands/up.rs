@@ -2,9 +2,9 @@
 
 use std::process::ExitCode;
 
+use crate::CommandError;
 use crate::cli::{ResetArgs, UpArgs};
 use crate::daemon::{self, DaemonConfig};
-use crate::CommandError;
 
 /// Runs the daemon until a signal.
 pub fn run(args: &UpArgs) -> Result<ExitCode, CommandError> {

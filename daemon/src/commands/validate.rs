@@ -12,9 +12,7 @@ pub fn run(args: &ValidateArgs) -> Result<ExitCode, CommandError> {
     let files = match &args.repo {
         Some(repo) => GitRepo::open(repo)?.load(&args.rev, &args.path)?.1,
         None if args.paths.is_empty() => {
-            return Err(CommandError::Usage(
-                "nothing to validate: name manifest files or folders, or a repository with --repo".into(),
-            ));
+            return Err(CommandError::Usage("nothing to validate: name manifest files or folders, or a repository with --repo".into()));
         }
         None => load_paths(&args.paths)?,
     };

@@ -142,9 +142,10 @@ impl DaemonConfig {
             ingress_http: listeners("--ingress-http", &args.ingress_http)?,
             ingress_https: listeners("--ingress-https", &args.ingress_https)?,
             ingress_class: args.ingress_class.clone(),
-            nft_table: args.nft_table.clone().unwrap_or_else(|| {
-                if args.bridge == "driftless0" { "driftless".into() } else { format!("driftless_{}", args.bridge) }
-            }),
+            nft_table: args
+                .nft_table
+                .clone()
+                .unwrap_or_else(|| if args.bridge == "driftless0" { "driftless".into() } else { format!("driftless_{}", args.bridge) }),
         };
         config.node_config()?;
         Ok(config)
@@ -186,9 +187,7 @@ impl DaemonConfig {
     /// The bearer token for TCP clients.
     pub fn token(&self) -> Result<Option<String>, CommandError> {
         match &self.token_file {
-            Some(path) => std::fs::read_to_string(path)
-                .map(|t| Some(t.trim().to_owned()))
-                .map_err(|source| CommandError::Io { path: path.clone(), source }),
+            Some(path) => std::fs::read_to_string(path).map(|t| Some(t.trim().to_owned())).map_err(|source| CommandError::Io { path: path.clone(), source }),
             None => Ok(None),
         }
     }
@@ -239,11 +238,7 @@ fn upstreams(given: &[String]) -> Result<Vec<std::net::SocketAddr>, CommandError
 
 /// Listen addresses, comma-separated; empty for none.
 fn listeners(flag: &str, text: &str) -> Result<Vec<std::net::SocketAddr>, CommandError> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(|t| t.parse().map_err(|_| usage(format!("{flag} {t:?}: expected ADDRESS:PORT"))))
-        .collect()
+    text.split(',').map(str::trim).filter(|t| !t.is_empty()).map(|t| t.parse().map_err(|_| usage(format!("{flag} {t:?}: expected ADDRESS:PORT")))).collect()
 }
 
 /// `--lb-pool`: addresses and inclusive ranges, comma-separated.
@@ -268,11 +263,8 @@ fn find_shim() -> Result<PathBuf, CommandError> {
     if let Some(path) = beside.filter(|p| p.exists()) {
         return Ok(path);
     }
-    let on_path = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|d| d.join("driftless-shim"))
-        .find(|p| p.exists());
+    let on_path =
+        std::env::var_os("PATH").into_iter().flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>()).map(|d| d.join("driftless-shim")).find(|p| p.exists());
     on_path.ok_or_else(|| {
         usage("cannot find the helper driftless-shim beside this binary or on PATH: build it (cargo build -p driftless-runtime) or pass --shim".into())
     })
@@ -294,8 +286,7 @@ pub(super) fn lock(data_dir: &Path) -> Result<Lock, CommandError> {
     let path = data_dir.join("daemon.lock");
     let deadline = std::time::Instant::now() + LOCK_WAIT;
     loop {
-        let file =
-            File::options().create(true).truncate(false).write(true).open(&path).map_err(|source| CommandError::Io { path: path.clone(), source })?;
+        let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(|source| CommandError::Io { path: path.clone(), source })?;
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(lock) => return Ok(Lock(lock)),
             Err(_) if std::time::Instant::now() < deadline => std::thread::sleep(std::time::Duration::from_millis(50)),

@@ -47,10 +47,8 @@ fn socket(ip: Ipv4Addr, port: i32) -> Option<SocketAddr> {
 pub(crate) fn service_table(services: &[Service], endpoints: &[Endpoints], addresses: &Addresses) -> (ServiceTable, Vec<String>) {
     let mut ports = Vec::new();
     let mut warnings = Vec::new();
-    let by_name: BTreeMap<(String, String), &Endpoints> = endpoints
-        .iter()
-        .map(|e| ((e.metadata.namespace.clone().unwrap_or_default(), e.metadata.name.clone().unwrap_or_default()), e))
-        .collect();
+    let by_name: BTreeMap<(String, String), &Endpoints> =
+        endpoints.iter().map(|e| ((e.metadata.namespace.clone().unwrap_or_default(), e.metadata.name.clone().unwrap_or_default()), e)).collect();
     for service in services {
         let namespace = service.metadata.namespace.clone().unwrap_or_default();
         let name = service.metadata.name.clone().unwrap_or_default();
@@ -109,13 +107,7 @@ pub(crate) fn service_table(services: &[Service], endpoints: &[Endpoints], addre
             backends.sort();
             backends.dedup();
             let port_name = port.name.clone().unwrap_or_else(|| port.port.to_string());
-            ports.push(ServicePort {
-                name: format!("{namespace}/{name}:{port_name}"),
-                protocol,
-                frontends,
-                backends,
-                session_affinity: affinity,
-            });
+            ports.push(ServicePort { name: format!("{namespace}/{name}:{port_name}"), protocol, frontends, backends, session_affinity: affinity });
         }
     }
     (ServiceTable { ports }, warnings)

@@ -91,7 +91,9 @@ fn external_ip(svc: &Value) -> String {
     match kind {
         "ExternalName" => s(svc.pointer("/spec/externalName")),
         "LoadBalancer" => {
-            ips.extend(arr(svc, "/status/loadBalancer/ingress").iter().filter_map(|i| i.get("ip").or(i.get("hostname"))).filter_map(Value::as_str).map(str::to_owned));
+            ips.extend(
+                arr(svc, "/status/loadBalancer/ingress").iter().filter_map(|i| i.get("ip").or(i.get("hostname"))).filter_map(Value::as_str).map(str::to_owned),
+            );
             if ips.is_empty() { "<pending>".into() } else { ips.join(",") }
         }
         _ => or_none(ips.join(",")),
@@ -146,7 +148,9 @@ pub fn header(kind: &str, wide: bool) -> Vec<String> {
         "ConfigMap" => &["NAME", "DATA", "AGE"],
         "Secret" => &["NAME", "TYPE", "DATA", "AGE"],
         "PersistentVolumeClaim" => &["NAME", "STATUS", "VOLUME", "CAPACITY", "ACCESS MODES", "STORAGECLASS", "VOLUMEATTRIBUTESCLASS", "AGE"],
-        "PersistentVolume" => &["NAME", "CAPACITY", "ACCESS MODES", "RECLAIM POLICY", "STATUS", "CLAIM", "STORAGECLASS", "VOLUMEATTRIBUTESCLASS", "REASON", "AGE"],
+        "PersistentVolume" => {
+            &["NAME", "CAPACITY", "ACCESS MODES", "RECLAIM POLICY", "STATUS", "CLAIM", "STORAGECLASS", "VOLUMEATTRIBUTESCLASS", "REASON", "AGE"]
+        }
         "StorageClass" => &["NAME", "PROVISIONER", "RECLAIMPOLICY", "VOLUMEBINDINGMODE", "ALLOWVOLUMEEXPANSION", "AGE"],
         "Node" if wide => &["NAME", "STATUS", "ROLES", "AGE", "VERSION", "INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE", "KERNEL-VERSION", "CONTAINER-RUNTIME"],
         "Node" => &["NAME", "STATUS", "ROLES", "AGE", "VERSION"],
@@ -213,13 +217,8 @@ pub fn row(kind: &str, v: &Value, wide: bool, now: Timestamp) -> Vec<String> {
             row
         }
         "ReplicaSet" | "ReplicationController" => {
-            let mut row = vec![
-                name,
-                n(v, "/spec/replicas").to_string(),
-                n(v, "/status/replicas").to_string(),
-                n(v, "/status/readyReplicas").to_string(),
-                created,
-            ];
+            let mut row =
+                vec![name, n(v, "/spec/replicas").to_string(), n(v, "/status/replicas").to_string(), n(v, "/status/readyReplicas").to_string(), created];
             if wide {
                 let (c, i) = containers_and_images(v.pointer("/spec/template/spec"));
                 row.extend([c, i, selector_text(v.pointer("/spec/selector"))]);
@@ -299,7 +298,13 @@ pub fn row(kind: &str, v: &Value, wide: bool, now: Timestamp) -> Vec<String> {
             let mut row = vec![name, ready, "<none>".into(), created, s(v.pointer("/status/nodeInfo/kubeletVersion"))];
             if wide {
                 let internal = arr(v, "/status/addresses").iter().find(|a| a["type"] == "InternalIP").map(|a| s(a.get("address"))).unwrap_or_default();
-                row.extend([internal, "<none>".into(), s(v.pointer("/status/nodeInfo/osImage")), s(v.pointer("/status/nodeInfo/kernelVersion")), s(v.pointer("/status/nodeInfo/containerRuntimeVersion"))]);
+                row.extend([
+                    internal,
+                    "<none>".into(),
+                    s(v.pointer("/status/nodeInfo/osImage")),
+                    s(v.pointer("/status/nodeInfo/kernelVersion")),
+                    s(v.pointer("/status/nodeInfo/containerRuntimeVersion")),
+                ]);
             }
             row
         }
@@ -331,7 +336,10 @@ pub fn row(kind: &str, v: &Value, wide: bool, now: Timestamp) -> Vec<String> {
             vec![name, or_none(s(v.pointer("/spec/ingressClassName"))), or_none(hosts.join(",")), address.join(","), ports.into(), created]
         }
         "ControllerRevision" => {
-            let owner = arr(v, "/metadata/ownerReferences").first().map(|o| format!("{}/{}", s(o.get("kind")).to_ascii_lowercase(), s(o.get("name")))).unwrap_or_default();
+            let owner = arr(v, "/metadata/ownerReferences")
+                .first()
+                .map(|o| format!("{}/{}", s(o.get("kind")).to_ascii_lowercase(), s(o.get("name"))))
+                .unwrap_or_default();
             vec![name, owner, n(v, "/revision").to_string(), created]
         }
         _ => vec![name, created],

@@ -35,12 +35,7 @@ pub fn text(plan: &Plan, color: bool) -> String {
         out.push_str(&format!("\n{}\n", paint(style.bold(), &heading)));
         if let Change::Update { fields, .. } = &action.change {
             for field in fields {
-                out.push_str(&format!(
-                    "    {}: {} → {}\n",
-                    field.path,
-                    brief(field.before.as_ref()),
-                    brief(field.after.as_ref())
-                ));
+                out.push_str(&format!("    {}: {} → {}\n", field.path, brief(field.before.as_ref()), brief(field.after.as_ref())));
             }
         }
         for line in unified(action).lines().skip(2) {

@@ -46,18 +46,11 @@ impl Zone {
     /// Objects that cannot be named (an unparsable IP, a hostname that is
     /// not a DNS label) are left out and listed in [`Zone::skipped`]. Only
     /// an invalid `domain` is an error.
-    pub fn build(
-        domain: &str,
-        services: &[Service],
-        endpoints: &[Endpoints],
-        pods: &[Pod],
-    ) -> Result<Zone, ZoneError> {
+    pub fn build(domain: &str, services: &[Service], endpoints: &[Endpoints], pods: &[Pod]) -> Result<Zone, ZoneError> {
         let domain = parse_domain(domain)?;
         let mut builder = Builder::new(domain);
-        let endpoints: HashMap<(&str, &str), &Endpoints> = endpoints
-            .iter()
-            .filter_map(|ep| Some(((namespace(&ep.metadata), ep.metadata.name.as_deref()?), ep)))
-            .collect();
+        let endpoints: HashMap<(&str, &str), &Endpoints> =
+            endpoints.iter().filter_map(|ep| Some(((namespace(&ep.metadata), ep.metadata.name.as_deref()?), ep))).collect();
         // Headless services by (namespace, name): whether they publish
         // not-ready addresses.
         let mut headless = HashMap::new();
@@ -109,12 +102,7 @@ impl Builder {
         self.names.entry(name.clone()).or_default()
     }
 
-    fn service<'a>(
-        &mut self,
-        service: &'a Service,
-        endpoints: &HashMap<(&str, &str), &Endpoints>,
-        headless: &mut HashMap<(&'a str, &'a str), bool>,
-    ) {
+    fn service<'a>(&mut self, service: &'a Service, endpoints: &HashMap<(&str, &str), &Endpoints>, headless: &mut HashMap<(&'a str, &'a str), bool>) {
         let Some(name) = service.metadata.name.as_deref() else { return };
         let ns = namespace(&service.metadata);
         let Some(fqdn) = under(&[name, ns, "svc"], &self.domain) else {
@@ -203,9 +191,7 @@ impl Builder {
                     Some(srv) => {
                         self.at(&srv).srv.insert((number, target.clone()));
                     }
-                    None => self
-                        .skipped
-                        .push(format!("endpoints {ns}/{service}: port name {port_name:?} is not a DNS label")),
+                    None => self.skipped.push(format!("endpoints {ns}/{service}: port name {port_name:?} is not a DNS label")),
                 }
             }
         }
@@ -220,11 +206,8 @@ impl Builder {
         }
         let mut ips = Vec::new();
         let listed = status.and_then(|s| s.pod_ips.as_deref()).unwrap_or_default();
-        let texts: Vec<&str> = if listed.is_empty() {
-            status.and_then(|s| s.pod_ip.as_deref()).into_iter().collect()
-        } else {
-            listed.iter().map(|ip| ip.ip.as_str()).collect()
-        };
+        let texts: Vec<&str> =
+            if listed.is_empty() { status.and_then(|s| s.pod_ip.as_deref()).into_iter().collect() } else { listed.iter().map(|ip| ip.ip.as_str()).collect() };
         for text in texts.into_iter().filter(|ip| !ip.is_empty()) {
             match text.parse::<IpAddr>() {
                 Ok(ip) => ips.push(ip),

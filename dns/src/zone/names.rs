@@ -8,15 +8,13 @@ use hickory_proto::rr::{LowerName, Name};
 
 /// `in-addr.arpa.`, the IPv4 reverse tree.
 pub(crate) fn in_addr_arpa() -> &'static LowerName {
-    static NAME: LazyLock<LowerName> =
-        LazyLock::new(|| LowerName::new(&Name::from_ascii("in-addr.arpa.").expect("a valid name")));
+    static NAME: LazyLock<LowerName> = LazyLock::new(|| LowerName::new(&Name::from_ascii("in-addr.arpa.").expect("a valid name")));
     &NAME
 }
 
 /// `ip6.arpa.`, the IPv6 reverse tree.
 pub(crate) fn ip6_arpa() -> &'static LowerName {
-    static NAME: LazyLock<LowerName> =
-        LazyLock::new(|| LowerName::new(&Name::from_ascii("ip6.arpa.").expect("a valid name")));
+    static NAME: LazyLock<LowerName> = LazyLock::new(|| LowerName::new(&Name::from_ascii("ip6.arpa.").expect("a valid name")));
     &NAME
 }
 

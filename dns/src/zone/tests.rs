@@ -81,12 +81,8 @@ fn answers(zone: &Zone, name: &str, qtype: RecordType) -> Vec<String> {
 #[test]
 fn cluster_ip_service_has_its_address_and_reverse_name() {
     let zone = cluster();
-    assert_eq!(answers(&zone, "web.default.svc.cluster.local.", RecordType::A), [
-        "web.default.svc.cluster.local. 5 IN A 10.96.0.10"
-    ]);
-    assert_eq!(answers(&zone, "10.0.96.10.in-addr.arpa.", RecordType::PTR), [
-        "10.0.96.10.in-addr.arpa. 5 IN PTR web.default.svc.cluster.local."
-    ]);
+    assert_eq!(answers(&zone, "web.default.svc.cluster.local.", RecordType::A), ["web.default.svc.cluster.local. 5 IN A 10.96.0.10"]);
+    assert_eq!(answers(&zone, "10.0.96.10.in-addr.arpa.", RecordType::PTR), ["10.0.96.10.in-addr.arpa. 5 IN PTR web.default.svc.cluster.local."]);
 }
 
 #[test]
@@ -98,15 +94,12 @@ fn names_are_case_insensitive_as_the_request_lowers_them() {
 #[test]
 fn dual_stack_service_has_a_and_aaaa() {
     let zone = cluster();
-    assert_eq!(answers(&zone, "dual.default.svc.cluster.local.", RecordType::A), [
-        "dual.default.svc.cluster.local. 5 IN A 10.96.0.11"
-    ]);
-    assert_eq!(answers(&zone, "dual.default.svc.cluster.local.", RecordType::AAAA), [
-        "dual.default.svc.cluster.local. 5 IN AAAA fd00:96::11"
-    ]);
-    assert_eq!(answers(&zone, "1.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.6.9.0.0.0.0.d.f.ip6.arpa.", RecordType::PTR), [
-        "1.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.6.9.0.0.0.0.d.f.ip6.arpa. 5 IN PTR dual.default.svc.cluster.local."
-    ]);
+    assert_eq!(answers(&zone, "dual.default.svc.cluster.local.", RecordType::A), ["dual.default.svc.cluster.local. 5 IN A 10.96.0.11"]);
+    assert_eq!(answers(&zone, "dual.default.svc.cluster.local.", RecordType::AAAA), ["dual.default.svc.cluster.local. 5 IN AAAA fd00:96::11"]);
+    assert_eq!(
+        answers(&zone, "1.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.6.9.0.0.0.0.d.f.ip6.arpa.", RecordType::PTR),
+        ["1.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.6.9.0.0.0.0.d.f.ip6.arpa. 5 IN PTR dual.default.svc.cluster.local."]
+    );
 }
 
 #[test]
@@ -128,34 +121,28 @@ fn answers_of(zone: &Zone, name: &str) -> usize {
 #[test]
 fn headless_service_answers_its_ready_endpoints() {
     let zone = cluster();
-    assert_eq!(answers(&zone, "nginx.default.svc.cluster.local.", RecordType::A), [
-        "nginx.default.svc.cluster.local. 5 IN A 10.244.0.5",
-        "nginx.default.svc.cluster.local. 5 IN A 10.244.0.6",
-    ]);
+    assert_eq!(
+        answers(&zone, "nginx.default.svc.cluster.local.", RecordType::A),
+        ["nginx.default.svc.cluster.local. 5 IN A 10.244.0.5", "nginx.default.svc.cluster.local. 5 IN A 10.244.0.6",]
+    );
     // Endpoint names: the hostname, or the dashed address without one.
-    assert_eq!(answers(&zone, "web-0.nginx.default.svc.cluster.local.", RecordType::A), [
-        "web-0.nginx.default.svc.cluster.local. 5 IN A 10.244.0.5"
-    ]);
-    assert_eq!(answers(&zone, "10-244-0-6.nginx.default.svc.cluster.local.", RecordType::A), [
-        "10-244-0-6.nginx.default.svc.cluster.local. 5 IN A 10.244.0.6"
-    ]);
-    assert_eq!(answers(&zone, "5.0.244.10.in-addr.arpa.", RecordType::PTR), [
-        "5.0.244.10.in-addr.arpa. 5 IN PTR web-0.nginx.default.svc.cluster.local."
-    ]);
+    assert_eq!(answers(&zone, "web-0.nginx.default.svc.cluster.local.", RecordType::A), ["web-0.nginx.default.svc.cluster.local. 5 IN A 10.244.0.5"]);
+    assert_eq!(answers(&zone, "10-244-0-6.nginx.default.svc.cluster.local.", RecordType::A), ["10-244-0-6.nginx.default.svc.cluster.local. 5 IN A 10.244.0.6"]);
+    assert_eq!(answers(&zone, "5.0.244.10.in-addr.arpa.", RecordType::PTR), ["5.0.244.10.in-addr.arpa. 5 IN PTR web-0.nginx.default.svc.cluster.local."]);
 }
 
 #[test]
 fn headless_srv_has_one_record_per_ready_endpoint_and_their_addresses() {
     let zone = cluster();
     let (_, answers, _, additionals) = ask(&zone, "_web._tcp.nginx.default.svc.cluster.local.", RecordType::SRV);
-    assert_eq!(answers, [
-        "_web._tcp.nginx.default.svc.cluster.local. 5 IN SRV 0 50 8080 10-244-0-6.nginx.default.svc.cluster.local.",
-        "_web._tcp.nginx.default.svc.cluster.local. 5 IN SRV 0 50 8080 web-0.nginx.default.svc.cluster.local.",
-    ]);
-    assert_eq!(additionals, [
-        "10-244-0-6.nginx.default.svc.cluster.local. 5 IN A 10.244.0.6",
-        "web-0.nginx.default.svc.cluster.local. 5 IN A 10.244.0.5",
-    ]);
+    assert_eq!(
+        answers,
+        [
+            "_web._tcp.nginx.default.svc.cluster.local. 5 IN SRV 0 50 8080 10-244-0-6.nginx.default.svc.cluster.local.",
+            "_web._tcp.nginx.default.svc.cluster.local. 5 IN SRV 0 50 8080 web-0.nginx.default.svc.cluster.local.",
+        ]
+    );
+    assert_eq!(additionals, ["10-244-0-6.nginx.default.svc.cluster.local. 5 IN A 10.244.0.6", "web-0.nginx.default.svc.cluster.local. 5 IN A 10.244.0.5",]);
 }
 
 #[test]
@@ -177,12 +164,8 @@ fn pods_with_hostname_and_subdomain_resolve_under_their_headless_service() {
     let zone = cluster();
     // web-1 is not in the Endpoints yet, but it is Ready and names the
     // headless service as its subdomain.
-    assert_eq!(answers(&zone, "web-1.nginx.default.svc.cluster.local.", RecordType::A), [
-        "web-1.nginx.default.svc.cluster.local. 5 IN A 10.244.0.8"
-    ]);
-    assert_eq!(answers(&zone, "8.0.244.10.in-addr.arpa.", RecordType::PTR), [
-        "8.0.244.10.in-addr.arpa. 5 IN PTR web-1.nginx.default.svc.cluster.local."
-    ]);
+    assert_eq!(answers(&zone, "web-1.nginx.default.svc.cluster.local.", RecordType::A), ["web-1.nginx.default.svc.cluster.local. 5 IN A 10.244.0.8"]);
+    assert_eq!(answers(&zone, "8.0.244.10.in-addr.arpa.", RecordType::PTR), ["8.0.244.10.in-addr.arpa. 5 IN PTR web-1.nginx.default.svc.cluster.local."]);
     // Pods are not service endpoints: only Endpoints make the service's A set.
     assert_eq!(answers(&zone, "nginx.default.svc.cluster.local.", RecordType::A).len(), 2);
 }
@@ -201,9 +184,7 @@ fn a_subdomain_without_a_headless_service_gives_no_hostname_record() {
 #[test]
 fn pod_records_are_verified_against_the_pods() {
     let zone = cluster();
-    assert_eq!(answers(&zone, "10-244-0-8.default.pod.cluster.local.", RecordType::A), [
-        "10-244-0-8.default.pod.cluster.local. 5 IN A 10.244.0.8"
-    ]);
+    assert_eq!(answers(&zone, "10-244-0-8.default.pod.cluster.local.", RecordType::A), ["10-244-0-8.default.pod.cluster.local. 5 IN A 10.244.0.8"]);
     // No pod has that address, and a finished pod has none any more.
     assert_eq!(ask(&zone, "10-244-9-9.default.pod.cluster.local.", RecordType::A).0, ResponseCode::NXDomain);
     assert_eq!(ask(&zone, "10-244-0-9.default.pod.cluster.local.", RecordType::A).0, ResponseCode::NXDomain);
@@ -221,10 +202,10 @@ fn external_name_is_a_cname_whatever_is_asked() {
     let Lookup::Local(local) = zone.lookup(&name, RecordType::A) else { panic!("not local") };
     assert_eq!(local.chase.unwrap().to_string(), "db.example.org.");
     // A CNAME inside the cluster is followed one step, from the zone.
-    assert_eq!(answers(&zone, "alias.apps.svc.cluster.local.", RecordType::A), [
-        "alias.apps.svc.cluster.local. 5 IN CNAME web.default.svc.cluster.local.",
-        "web.default.svc.cluster.local. 5 IN A 10.96.0.10",
-    ]);
+    assert_eq!(
+        answers(&zone, "alias.apps.svc.cluster.local.", RecordType::A),
+        ["alias.apps.svc.cluster.local. 5 IN CNAME web.default.svc.cluster.local.", "web.default.svc.cluster.local. 5 IN A 10.96.0.10",]
+    );
 }
 
 #[test]
@@ -255,12 +236,11 @@ fn apex_answers_its_soa() {
     let soa = answers(&zone, "cluster.local.", RecordType::SOA);
     assert_eq!(soa, ["cluster.local. 5 IN SOA ns.dns.cluster.local. hostmaster.cluster.local. 1 7200 1800 86400 5"]);
     let zone = zone.with_ttl(30).with_serial(7);
-    assert_eq!(answers(&zone, "cluster.local.", RecordType::SOA), [
-        "cluster.local. 30 IN SOA ns.dns.cluster.local. hostmaster.cluster.local. 7 7200 1800 86400 30"
-    ]);
-    assert_eq!(answers(&zone, "web.default.svc.cluster.local.", RecordType::A), [
-        "web.default.svc.cluster.local. 30 IN A 10.96.0.10"
-    ]);
+    assert_eq!(
+        answers(&zone, "cluster.local.", RecordType::SOA),
+        ["cluster.local. 30 IN SOA ns.dns.cluster.local. hostmaster.cluster.local. 7 7200 1800 86400 30"]
+    );
+    assert_eq!(answers(&zone, "web.default.svc.cluster.local.", RecordType::A), ["web.default.svc.cluster.local. 30 IN A 10.96.0.10"]);
 }
 
 #[test]

@@ -29,12 +29,7 @@ struct Entry {
 
 /// Imports every image `manifest.json` in `dir` lists, under its RepoTags,
 /// or under `name` when it has none.
-pub(super) fn import(
-    dir: &Path,
-    origin: &Path,
-    name: Option<&str>,
-    target: &Target<'_>,
-) -> Result<Vec<Imported>, ImageError> {
+pub(super) fn import(dir: &Path, origin: &Path, name: Option<&str>, target: &Target<'_>) -> Result<Vec<Imported>, ImageError> {
     let entries: Vec<Entry> = read_json(&dir.join("manifest.json"), "docker save manifest")?;
     let mut imported = Vec::new();
     for entry in entries {
@@ -53,11 +48,7 @@ pub(super) fn import(
         for layer in &entry.layers {
             let path = file_in(dir, layer, origin)?;
             let (digest, size) = target.blobs.copy_in_unnamed(&path, origin)?;
-            let media_type = if is_gzip(&path)? {
-                "application/vnd.oci.image.layer.v1.tar+gzip"
-            } else {
-                "application/vnd.oci.image.layer.v1.tar"
-            };
+            let media_type = if is_gzip(&path)? { "application/vnd.oci.image.layer.v1.tar+gzip" } else { "application/vnd.oci.image.layer.v1.tar" };
             layers.push(json!({"mediaType": media_type, "digest": digest, "size": size}));
         }
         // serde_json sorts object keys, so the same image always gets the
@@ -71,9 +62,7 @@ pub(super) fn import(
         let bytes = serde_json::to_vec(&manifest).expect("a JSON value always serializes");
         let fetch = |d: &oci_spec::image::Descriptor| Ok(target.blobs.path(d.digest().as_ref())?);
         let manifest_digest = store_image(&bytes, origin, target, &fetch)?;
-        imported.extend(
-            references.into_iter().map(|reference| Imported { reference, manifest_digest: manifest_digest.clone() }),
-        );
+        imported.extend(references.into_iter().map(|reference| Imported { reference, manifest_digest: manifest_digest.clone() }));
     }
     Ok(imported)
 }

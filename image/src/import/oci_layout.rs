@@ -21,21 +21,14 @@ const REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// The full reference containerd and Docker add beside a bare-tag REF_NAME.
 const CONTAINERD_NAME: &str = "io.containerd.image.name";
 
-const INDEX_TYPES: [&str; 2] =
-    ["application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"];
-const MANIFEST_TYPES: [&str; 2] =
-    ["application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json"];
+const INDEX_TYPES: [&str; 2] = ["application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"];
+const MANIFEST_TYPES: [&str; 2] = ["application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json"];
 
 /// Nested indexes deeper than this are refused rather than followed.
 const MAX_DEPTH: usize = 4;
 
 /// Imports every image of the layout in `dir` that runs on this machine.
-pub(super) fn import(
-    dir: &Path,
-    origin: &Path,
-    name: Option<&str>,
-    target: &Target<'_>,
-) -> Result<Vec<Imported>, ImageError> {
+pub(super) fn import(dir: &Path, origin: &Path, name: Option<&str>, target: &Target<'_>) -> Result<Vec<Imported>, ImageError> {
     let index: ImageIndex = read_json(&dir.join("index.json"), "image index")?;
     let mut found = Vec::new();
     for descriptor in index.manifests() {
@@ -43,9 +36,7 @@ pub(super) fn import(
         collect(dir, origin, descriptor, &annotations, 0, &mut found)?;
     }
     if found.is_empty() {
-        return Err(
-            ImportError::NoImage { path: origin.to_path_buf(), platform: format!("linux/{}", host_arch()) }.into()
-        );
+        return Err(ImportError::NoImage { path: origin.to_path_buf(), platform: format!("linux/{}", host_arch()) }.into());
     }
     let copy = |d: &Descriptor| {
         let digest = d.digest().to_string();
@@ -103,8 +94,7 @@ fn collect(
 fn read_verified(dir: &Path, origin: &Path, descriptor: &Descriptor) -> Result<Vec<u8>, ImageError> {
     let digest = descriptor.digest().to_string();
     let path = blob_path(dir, &digest)?;
-    let bytes = std::fs::read(&path)
-        .map_err(|_| BlobError::Missing { digest: digest.clone(), origin: origin.to_path_buf() })?;
+    let bytes = std::fs::read(&path).map_err(|_| BlobError::Missing { digest: digest.clone(), origin: origin.to_path_buf() })?;
     let actual = crate::digest::sha256_of(&bytes);
     if actual != digest {
         return Err(BlobError::Corrupt { digest, origin: origin.to_path_buf(), actual }.into());
@@ -118,10 +108,7 @@ fn blob_path(dir: &Path, digest: &str) -> Result<PathBuf, BlobError> {
 
 /// Whether a descriptor's platform (if it names one) is this machine's.
 fn runs_here(descriptor: &Descriptor) -> bool {
-    descriptor
-        .platform()
-        .as_ref()
-        .is_none_or(|p| p.os().to_string() == "linux" && p.architecture().to_string() == host_arch())
+    descriptor.platform().as_ref().is_none_or(|p| p.os().to_string() == "linux" && p.architecture().to_string() == host_arch())
 }
 
 /// This machine's architecture in OCI's (Go's) spelling.

@@ -42,12 +42,8 @@ fn imports_lists_and_resolves_a_layout() {
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].reference, BUSYBOX);
     assert_eq!(list[0].created.as_deref(), Some("2024-05-01T00:00:00Z"));
-    let blob_sizes: u64 = std::fs::read_dir(layout.join("blobs/sha256"))
-        .unwrap()
-        .map(|e| e.unwrap().metadata().unwrap().len())
-        .sum::<u64>();
-    let manifest_size =
-        std::fs::metadata(layout.join("blobs/sha256").join(&list[0].manifest_digest[7..])).unwrap().len();
+    let blob_sizes: u64 = std::fs::read_dir(layout.join("blobs/sha256")).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum::<u64>();
+    let manifest_size = std::fs::metadata(layout.join("blobs/sha256").join(&list[0].manifest_digest[7..])).unwrap().len();
     assert_eq!(list[0].size, blob_sizes - manifest_size);
 
     let image = store.resolve("busybox:1.35").unwrap();
@@ -63,10 +59,7 @@ fn imports_lists_and_resolves_a_layout() {
     // Lowest layer first; the top one carries the overlayfs whiteouts.
     assert_eq!(
         image.layers,
-        [
-            store.root().join("layers/sha256").join(&sha256_of(&base_layer())[7..]),
-            store.root().join("layers/sha256").join(&sha256_of(&top_layer())[7..])
-        ]
+        [store.root().join("layers/sha256").join(&sha256_of(&base_layer())[7..]), store.root().join("layers/sha256").join(&sha256_of(&top_layer())[7..])]
     );
     assert!(image.layers[0].join("bin/sh").is_file());
     assert!(std::fs::symlink_metadata(image.layers[1].join("etc/passwd")).unwrap().file_type().is_char_device());
@@ -183,10 +176,7 @@ fn corrupt_blobs_and_unsafe_layers_are_refused_whole() {
     std::fs::write(&path, &bytes).unwrap();
     let err = store.import(&layout, Some("busybox")).unwrap_err();
     assert!(matches!(err, ImageError::Blob(BlobError::Corrupt { .. })), "{err}");
-    assert_eq!(
-        err.to_string(),
-        format!("blob {top} in {} is corrupt: content hashes to {}", layout.display(), sha256_of(&bytes))
-    );
+    assert_eq!(err.to_string(), format!("blob {top} in {} is corrupt: content hashes to {}", layout.display(), sha256_of(&bytes)));
     assert!(store.list().unwrap().is_empty(), "no reference to a half-imported image");
 
     let evil = dir.path().join("evil");
@@ -211,11 +201,7 @@ fn naming_rules() {
     };
     let tagged = layout("tagged", Some("1.35"));
     let err = store.import(&tagged, None).unwrap_err();
-    assert!(
-        err.to_string()
-            .ends_with("image is tagged \"1.35\" without a repository; give a repository name (like busybox)"),
-        "{err}"
-    );
+    assert!(err.to_string().ends_with("image is tagged \"1.35\" without a repository; give a repository name (like busybox)"), "{err}");
     let err = store.import(&tagged, Some("busybox:1")).unwrap_err();
     assert!(matches!(err, ImageError::Import(ImportError::NameHasVersion { .. })), "{err}");
     let err = store.import(&tagged, Some("Bad Name")).unwrap_err();
@@ -229,10 +215,7 @@ fn naming_rules() {
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
     let err = store.import(&empty, None).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        format!("{}: not an OCI image layout or docker save archive (no index.json or manifest.json)", empty.display())
-    );
+    assert_eq!(err.to_string(), format!("{}: not an OCI image layout or docker save archive (no index.json or manifest.json)", empty.display()));
 }
 
 #[test]

@@ -65,11 +65,7 @@ pub(crate) struct Options {
 
 /// Writes one entry under `root`. Returns the folder's metadata to apply
 /// at the end when the entry is a folder.
-pub(super) fn write<R: Read>(
-    root: &Path,
-    entry: &mut tar::Entry<'_, R>,
-    options: Options,
-) -> Result<Option<Meta>, EntryError> {
+pub(super) fn write<R: Read>(root: &Path, entry: &mut tar::Entry<'_, R>, options: Options) -> Result<Option<Meta>, EntryError> {
     if entry.header().entry_type() == EntryType::XGlobalHeader {
         return Ok(None); // PAX defaults for the entries after it; tar applies them.
     }
@@ -116,17 +112,13 @@ pub(super) fn write<R: Read>(
             io::copy(entry, &mut file).map_err(io_at(&path))?;
         }
         EntryType::Symlink => {
-            let target =
-                entry.link_name().map_err(io_at(&path))?.ok_or_else(|| refused("the symlink has no target"))?;
+            let target = entry.link_name().map_err(io_at(&path))?.ok_or_else(|| refused("the symlink has no target"))?;
             symlink(&*target, &path).map_err(io_at(&path))?;
         }
         EntryType::Link => {
-            let target =
-                entry.link_name().map_err(io_at(&path))?.ok_or_else(|| refused("the hard link has no target"))?;
-            let target_parts =
-                entry_components(&target).map_err(|reason| refused(&format!("its link target {reason}")))?;
-            let source =
-                resolve(root, &target_parts, false).map_err(|reason| refused(&format!("its link target {reason}")))?;
+            let target = entry.link_name().map_err(io_at(&path))?.ok_or_else(|| refused("the hard link has no target"))?;
+            let target_parts = entry_components(&target).map_err(|reason| refused(&format!("its link target {reason}")))?;
+            let source = resolve(root, &target_parts, false).map_err(|reason| refused(&format!("its link target {reason}")))?;
             match std::fs::symlink_metadata(&source) {
                 Ok(m) if !m.is_dir() => std::fs::hard_link(&source, &path).map_err(io_at(&path))?,
                 _ => return Err(refused("it links to a file that is not in the archive before it")),
@@ -140,8 +132,7 @@ pub(super) fn write<R: Read>(
                 EntryType::Block => (SFlag::S_IFBLK, device(header, &path)?),
                 _ => (SFlag::S_IFIFO, 0),
             };
-            mknod(&path, flag, Mode::from_bits_truncate(0o600), dev)
-                .map_err(|e| EntryError::Io(path.clone(), e.into()))?;
+            mknod(&path, flag, Mode::from_bits_truncate(0o600), dev).map_err(|e| EntryError::Io(path.clone(), e.into()))?;
         }
         other => return Err(EntryError::Refused(format!("its type {other:?} is not supported"))),
     }
@@ -191,8 +182,7 @@ pub(super) fn apply(meta: &Meta, is_symlink: bool) -> Result<(), EntryError> {
     }
     let secs = i64::try_from(meta.mtime).unwrap_or(i64::MAX);
     let time = TimeSpec::new(secs, 0);
-    utimensat(None, path, &time, &time, UtimensatFlags::NoFollowSymlink)
-        .map_err(|e| EntryError::Io(path.clone(), e.into()))
+    utimensat(None, path, &time, &time, UtimensatFlags::NoFollowSymlink).map_err(|e| EntryError::Io(path.clone(), e.into()))
 }
 
 /// Sets the extended attributes a PAX header carries (`SCHILY.xattr.*`,

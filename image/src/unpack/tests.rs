@@ -56,13 +56,7 @@ fn content_must_match_the_diff_id() {
     let wrong = sha256_of(b"something else");
     let (_dir, _root, outcome) = unpack_bytes(&gzip(&tar), &wrong);
     let err = outcome.unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        format!(
-            "layer sha256:test is corrupt: its uncompressed content hashes to {}, the image config says {wrong}",
-            sha256_of(&tar)
-        )
-    );
+    assert_eq!(err.to_string(), format!("layer sha256:test is corrupt: its uncompressed content hashes to {}, the image config says {wrong}", sha256_of(&tar)));
 }
 
 #[test]
@@ -70,11 +64,7 @@ fn refuses_paths_that_leave_the_layer() {
     let cases = [
         (TarBuilder::new().raw_file("../evil", b"x"), "../evil", "its path contains `..`"),
         (TarBuilder::new().raw_file("/evil", b"x"), "/evil", "its path is absolute"),
-        (
-            TarBuilder::new().symlink("etc", "/etc").file("etc/evil", b"x", 0o644),
-            "etc/evil",
-            "it goes through a symlink that points outside the folder",
-        ),
+        (TarBuilder::new().symlink("etc", "/etc").file("etc/evil", b"x", 0o644), "etc/evil", "it goes through a symlink that points outside the folder"),
         (
             TarBuilder::new().dir("a", 0o755).symlink("a/up", "../..").file("a/up/evil", b"x", 0o644),
             "a/up/evil",

@@ -141,12 +141,7 @@ mod tests {
             ("x-forwarded-host", "forged.test"),
         ]);
         let host = HeaderValue::from_static("a.example.com:8080");
-        let forwarded = Forwarded {
-            peer: "127.0.0.9:5000".parse().unwrap(),
-            local: "127.0.0.1:8080".parse().unwrap(),
-            proto: "https",
-            host: Some(&host),
-        };
+        let forwarded = Forwarded { peer: "127.0.0.9:5000".parse().unwrap(), local: "127.0.0.1:8080".parse().unwrap(), proto: "https", host: Some(&host) };
         set_forwarded(&mut map, forwarded);
         assert_eq!(map["x-forwarded-for"], "192.0.2.1, 192.0.2.2, 192.0.2.3, 127.0.0.9");
         assert_eq!(map.get_all("x-forwarded-for").iter().count(), 1);

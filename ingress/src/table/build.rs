@@ -58,13 +58,7 @@ impl IngressTable {
     ///
     /// Returns the table and a warning for everything that was skipped or
     /// cannot work yet.
-    pub fn build(
-        class: &str,
-        ingresses: &[Ingress],
-        services: &[Service],
-        endpoints: &[Endpoints],
-        secrets: &[Secret],
-    ) -> (IngressTable, Vec<String>) {
+    pub fn build(class: &str, ingresses: &[Ingress], services: &[Service], endpoints: &[Endpoints], secrets: &[Secret]) -> (IngressTable, Vec<String>) {
         let mut builder = Builder {
             services: index(services, |s| (&s.metadata.namespace, &s.metadata.name)),
             endpoints: index(endpoints, |e| (&e.metadata.namespace, &e.metadata.name)),
@@ -91,9 +85,11 @@ impl IngressTable {
 
 /// Whether an Ingress is for `class`.
 fn serves(class: &str, ingress: &Ingress) -> bool {
-    let named = ingress.spec.as_ref().and_then(|spec| spec.ingress_class_name.as_deref()).or_else(|| {
-        ingress.metadata.annotations.as_ref().and_then(|annotations| annotations.get(CLASS_ANNOTATION)).map(String::as_str)
-    });
+    let named = ingress
+        .spec
+        .as_ref()
+        .and_then(|spec| spec.ingress_class_name.as_deref())
+        .or_else(|| ingress.metadata.annotations.as_ref().and_then(|annotations| annotations.get(CLASS_ANNOTATION)).map(String::as_str));
     named.is_none_or(|named| named == class)
 }
 
@@ -221,9 +217,8 @@ impl Builder<'_> {
                     Entry::Occupied(owner) => {
                         let (owner_id, owner_secret) = owner.get();
                         if owner_secret != secret_name || **owner_id != *id {
-                            let warning = format!(
-                                "{what}: host {host:?} ignored: it already has the certificate of secret {owner_secret} from ingress {owner_id}"
-                            );
+                            let warning =
+                                format!("{what}: host {host:?} ignored: it already has the certificate of secret {owner_secret} from ingress {owner_id}");
                             self.warnings.push(warning);
                         }
                     }
@@ -261,13 +256,7 @@ impl Builder<'_> {
             return Some(existing.clone());
         }
         let endpoints = self.resolve(namespace, &service.name, &port, what);
-        let shared = Arc::new(Backend {
-            namespace: namespace.to_owned(),
-            service: service.name.clone(),
-            port,
-            endpoints,
-            next: AtomicUsize::new(0),
-        });
+        let shared = Arc::new(Backend { namespace: namespace.to_owned(), service: service.name.clone(), port, endpoints, next: AtomicUsize::new(0) });
         self.table.backends.push(shared.clone());
         self.backends.insert(key, shared.clone());
         Some(shared)
@@ -305,8 +294,7 @@ impl Builder<'_> {
         let Some(endpoints) = self.endpoints.get(&key) else { return Vec::new() };
         let mut addresses = Vec::new();
         for subset in endpoints.subsets.iter().flatten() {
-            let Some(target) = subset.ports.iter().flatten().find(|p| p.name.as_deref().unwrap_or("") == port_name && is_tcp(&p.protocol))
-            else {
+            let Some(target) = subset.ports.iter().flatten().find(|p| p.name.as_deref().unwrap_or("") == port_name && is_tcp(&p.protocol)) else {
                 continue;
             };
             let Ok(target_port) = u16::try_from(target.port) else {
@@ -393,9 +381,8 @@ fn parse_tls_secret(secret: &Secret, provider: &CryptoProvider) -> Result<Certif
         let bytes = secret.data.as_ref().and_then(|data| data.get(key)).map(|b| b.0.clone());
         strings.or(bytes).filter(|bytes| !bytes.is_empty()).ok_or_else(|| format!("no {key}"))
     };
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&value("tls.crt")?)
-        .collect::<Result<_, _>>()
-        .map_err(|error| format!("tls.crt is not PEM certificates: {error}"))?;
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(&value("tls.crt")?).collect::<Result<_, _>>().map_err(|error| format!("tls.crt is not PEM certificates: {error}"))?;
     if chain.is_empty() {
         return Err("tls.crt holds no certificate".to_owned());
     }

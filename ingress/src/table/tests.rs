@@ -157,11 +157,7 @@ fn request_hosts_are_normalized() {
 fn exact_wildcard_and_any_hosts() {
     let table = table(&[rules_ingress(
         "hosts",
-        &[
-            (Some("a.example.com"), "/", "Prefix", "a"),
-            (Some("*.example.com"), "/", "Prefix", "b"),
-            (None, "/", "Prefix", "c"),
-        ],
+        &[(Some("a.example.com"), "/", "Prefix", "a"), (Some("*.example.com"), "/", "Prefix", "b"), (None, "/", "Prefix", "c")],
     )]);
     assert_eq!(to(&table, "a.example.com", "/"), "a", "an exact host beats a wildcard");
     assert_eq!(to(&table, "A.Example.Com:8443", "/x"), "a", "case and port do not matter");
@@ -296,9 +292,7 @@ fn backends_resolve_as_kube_proxy_does() {
         {"path": "/udp", "pathType": "Prefix", "backend": port(json!({"number": 53}))}
     ]}}]}}));
     let (table, warnings) = IngressTable::build(DEFAULT_CLASS, &[shop], &[service], &[endpoints], &[]);
-    let endpoints = |path: &str| -> Vec<String> {
-        table.route("x", path).unwrap().backend.endpoints().iter().map(ToString::to_string).collect()
-    };
+    let endpoints = |path: &str| -> Vec<String> { table.route("x", path).unwrap().backend.endpoints().iter().map(ToString::to_string).collect() };
     let http = ["10.1.0.1:8080", "10.1.0.2:8080", "10.1.0.4:8081", "[fd00::5]:8080"];
     assert_eq!(endpoints("/by-number"), http, "ready addresses only, each subset with its own port");
     assert_eq!(endpoints("/by-name"), http);
@@ -314,8 +308,7 @@ fn backends_resolve_as_kube_proxy_does() {
 
 #[test]
 fn unnamed_ports_match_unnamed_endpoint_ports() {
-    let service: Service =
-        serde_json::from_value(json!({"metadata": {"name": "s"}, "spec": {"ports": [{"port": 80, "targetPort": 3000}]}})).unwrap();
+    let service: Service = serde_json::from_value(json!({"metadata": {"name": "s"}, "spec": {"ports": [{"port": 80, "targetPort": 3000}]}})).unwrap();
     let endpoints: Endpoints = serde_json::from_value(json!({"metadata": {"name": "s"},
         "subsets": [{"addresses": [{"ip": "10.2.0.1"}], "ports": [{"port": 3000}]}]}))
     .unwrap();
@@ -461,12 +454,7 @@ mod tls {
             secret("no-key", "kubernetes.io/tls", &a_crt, ""),
             secret("bad-key", "kubernetes.io/tls", &a_crt, "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"),
             secret("mismatch", "kubernetes.io/tls", &a_crt, &other_key),
-            secret(
-                "bad-der",
-                "kubernetes.io/tls",
-                "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
-                &a_key,
-            ),
+            secret("bad-der", "kubernetes.io/tls", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", &a_key),
         ];
         let names = ["opaque", "garbage", "no-key", "bad-key", "mismatch", "bad-der", "absent"];
         let tls: Vec<Value> = names.iter().map(|name| json!({"hosts": [format!("{name}.test")], "secretName": name})).collect();

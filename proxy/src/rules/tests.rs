@@ -29,12 +29,17 @@ fn json(rs: &Ruleset, chain: &str) -> String {
 }
 
 fn commands(batch: &Value) -> Vec<String> {
-    batch["nftables"].as_array().unwrap().iter().map(|c| {
-        let (verb, body) = c.as_object().unwrap().iter().next().unwrap();
-        let (kind, object) = body.as_object().unwrap().iter().next().unwrap();
-        let name = object.get("name").or_else(|| object.get("chain")).and_then(Value::as_str).unwrap_or("");
-        format!("{verb} {kind} {name}")
-    }).collect()
+    batch["nftables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let (verb, body) = c.as_object().unwrap().iter().next().unwrap();
+            let (kind, object) = body.as_object().unwrap().iter().next().unwrap();
+            let name = object.get("name").or_else(|| object.get("chain")).and_then(Value::as_str).unwrap_or("");
+            format!("{verb} {kind} {name}")
+        })
+        .collect()
 }
 
 #[test]

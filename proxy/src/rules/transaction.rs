@@ -14,7 +14,6 @@ use nftables::schema::{self, NfCmd, NfListObject, NfObject, SetFlag, SetType, Se
 use nftables::types::NfFamily;
 use serde_json::{Value, json};
 
-
 use super::{Chain, Rule, Ruleset, UDP_TIMEOUT};
 
 fn table_object(table: &str) -> NfListObject<'static> {

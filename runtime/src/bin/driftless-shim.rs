@@ -59,12 +59,7 @@ fn main() -> ExitCode {
 
 fn detach(args: &[String]) -> ExitCode {
     let spawned = std::env::current_exe().and_then(|exe| {
-        std::process::Command::new(exe)
-            .arg("--foreground")
-            .args(args)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .spawn()
+        std::process::Command::new(exe).arg("--foreground").args(args).stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).spawn()
     });
     match spawned {
         Ok(_) => ExitCode::SUCCESS,

@@ -44,11 +44,7 @@ impl PodRuntime for FakeRuntime {
     fn run_pod(&self, pod: &Pod, _resolve: &dyn Resolve) -> Result<(), NodeError> {
         let uid = pod.metadata.uid.clone().ok_or(NodeError::NoUid)?;
         self.calls.lock().unwrap_or_else(|e| e.into_inner()).push(Call::Run(uid.clone()));
-        self.statuses
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(uid)
-            .or_insert(PodStatus { phase: Phase::Pending, pod_ip: None, containers: vec![] });
+        self.statuses.lock().unwrap_or_else(|e| e.into_inner()).entry(uid).or_insert(PodStatus { phase: Phase::Pending, pod_ip: None, containers: vec![] });
         Ok(())
     }
 

@@ -13,17 +13,14 @@ use crate::lifecycle::probe::Outcome;
 pub(crate) fn run(action: &ProbeAction, layout: &Layout, id: &str, ip: Option<IpAddr>, timeout: Duration) -> Outcome {
     let passed = match action {
         ProbeAction::Exec(args) => exec(layout, id, args, timeout),
-        ProbeAction::TcpSocket { port } => {
-            ip.is_some_and(|ip| TcpStream::connect_timeout(&SocketAddr::new(ip, *port), timeout).is_ok())
-        }
+        ProbeAction::TcpSocket { port } => ip.is_some_and(|ip| TcpStream::connect_timeout(&SocketAddr::new(ip, *port), timeout).is_ok()),
         ProbeAction::HttpGet { port, path } => ip.is_some_and(|ip| http_get(SocketAddr::new(ip, *port), path, timeout)),
     };
     if passed { Outcome::Success } else { Outcome::Failure }
 }
 
 fn exec(layout: &Layout, id: &str, args: &[String], timeout: Duration) -> bool {
-    let Ok(mut child) = layout.exec(id, args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn()
-    else {
+    let Ok(mut child) = layout.exec(id, args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn() else {
         return false;
     };
     let deadline = Instant::now() + timeout;
@@ -42,13 +39,8 @@ fn exec(layout: &Layout, id: &str, args: &[String], timeout: Duration) -> bool {
 
 /// A GET whose status decides the probe: 200-399 passes, as in kubelet.
 fn http_get(addr: SocketAddr, path: &str, timeout: Duration) -> bool {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(timeout))
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .user_agent("driftless-probe")
-        .build()
-        .into();
+    let agent: ureq::Agent =
+        ureq::Agent::config_builder().timeout_global(Some(timeout)).http_status_as_error(false).max_redirects(0).user_agent("driftless-probe").build().into();
     match agent.get(&format!("http://{addr}{path}")).call() {
         Ok(response) => (200..400).contains(&response.status().as_u16()),
         Err(_) => false,

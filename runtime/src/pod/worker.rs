@@ -388,11 +388,7 @@ impl Worker {
                 (None, None, None) => Observed::Waiting,
             })
             .collect();
-        PodStatus {
-            phase: phase::phase(self.request.restart_policy, &observed),
-            pod_ip: self.placement.ip.map(|ip| ip.to_string()),
-            containers,
-        }
+        PodStatus { phase: phase::phase(self.request.restart_policy, &observed), pod_ip: self.placement.ip.map(|ip| ip.to_string()), containers }
     }
 
     /// SIGTERM every running container, SIGKILL what is left after the

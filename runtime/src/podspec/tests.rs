@@ -51,7 +51,8 @@ fn translate_in(spec: serde_json::Value, node: &NodeSettings) -> (tempfile::Temp
 
 #[test]
 fn command_environment_and_expansion_follow_kubernetes() {
-    let (_dir, request) = translate_in(json!({"containers": [{
+    let (_dir, request) = translate_in(
+        json!({"containers": [{
         "name": "c", "image": "busybox:1.35",
         "command": ["sh", "-c"], "args": ["echo $(GREETING) $(POD_IP):$(port) $$(HOME)"],
         "envFrom": [{"configMapRef": {"name": "settings"}}],
@@ -63,14 +64,27 @@ fn command_environment_and_expansion_follow_kubernetes() {
             {"name": "PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}},
             {"name": "URL", "value": "http://$(POD_IP):$(port)/"},
             {"name": "HOME", "value": "/home/web"}
-        ]}]}), &NodeSettings::default());
+        ]}]}),
+        &NodeSettings::default(),
+    );
     let request = request.unwrap();
     let c = &request.containers[0];
     assert_eq!(c.args, ["sh", "-c", "echo hello 10.244.0.7:8080 $(HOME)"]);
-    assert_eq!(c.env, [
-        "PATH=/bin:/usr/bin", "HOME=/home/web", "greeting=hello", "port=8080", "GREETING=hello",
-        "POD_IP=10.244.0.7", "POD_NAME=web-0", "APP=web", "PASSWORD=hunter2", "URL=http://10.244.0.7:8080/",
-    ]);
+    assert_eq!(
+        c.env,
+        [
+            "PATH=/bin:/usr/bin",
+            "HOME=/home/web",
+            "greeting=hello",
+            "port=8080",
+            "GREETING=hello",
+            "POD_IP=10.244.0.7",
+            "POD_NAME=web-0",
+            "APP=web",
+            "PASSWORD=hunter2",
+            "URL=http://10.244.0.7:8080/",
+        ]
+    );
     assert_eq!(request.hostname, "web-0");
     assert_eq!(request.restart_policy, RestartPolicy::Always);
     assert_eq!(request.grace, Duration::from_secs(30));
@@ -82,7 +96,8 @@ fn command_environment_and_expansion_follow_kubernetes() {
 
 #[test]
 fn volumes_files_and_pod_files() {
-    let (dir, request) = translate_in(json!({
+    let (dir, request) = translate_in(
+        json!({
         "subdomain": "web",
         "volumes": [
             {"name": "cache", "emptyDir": {}},
@@ -99,7 +114,9 @@ fn volumes_files_and_pod_files() {
             {"name": "creds", "mountPath": "/creds"},
             {"name": "info", "mountPath": "/info"},
             {"name": "data", "mountPath": "/data", "readOnly": true}
-        ]}]}), &NodeSettings::default());
+        ]}]}),
+        &NodeSettings::default(),
+    );
     let request = request.unwrap();
     let root = dir.path();
     let conf = root.join("volumes/conf/conf/greeting.txt");
@@ -114,8 +131,7 @@ fn volumes_files_and_pod_files() {
     );
     assert!(std::fs::read_to_string(root.join("etc/hosts")).unwrap().contains("10.244.0.7\tweb-0.web.shop.svc.cluster.local\tweb-0\n"));
 
-    let mounts: Vec<(&str, &MountSource, bool)> =
-        request.containers[0].mounts.iter().map(|m| (m.destination.as_str(), &m.source, m.read_only)).collect();
+    let mounts: Vec<(&str, &MountSource, bool)> = request.containers[0].mounts.iter().map(|m| (m.destination.as_str(), &m.source, m.read_only)).collect();
     assert_eq!(&mounts[..3].iter().map(|m| m.0).collect::<Vec<_>>(), &["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"]);
     assert_eq!(mounts[3], ("/cache", &MountSource::Bind(root.join("volumes/cache/tmp")), false));
     assert_eq!(mounts[4], ("/mem", &MountSource::Tmpfs { size: Some(64 << 20) }, false));
@@ -125,15 +141,18 @@ fn volumes_files_and_pod_files() {
 
 #[test]
 fn probes_limits_and_security() {
-    let (_dir, request) = translate_in(json!({"containers": [{
-        "name": "c", "image": "busybox:1.35",
-        "ports": [{"name": "http", "containerPort": 8080}],
-        "resources": {"limits": {"cpu": "500m", "memory": "64Mi"}},
-        "securityContext": {"runAsUser": 1000, "runAsGroup": 3000, "readOnlyRootFilesystem": true,
-                            "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}},
-        "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 2},
-        "livenessProbe": {"tcpSocket": {"port": 8080}, "failureThreshold": 5}
-    }]}), &NodeSettings::default());
+    let (_dir, request) = translate_in(
+        json!({"containers": [{
+            "name": "c", "image": "busybox:1.35",
+            "ports": [{"name": "http", "containerPort": 8080}],
+            "resources": {"limits": {"cpu": "500m", "memory": "64Mi"}},
+            "securityContext": {"runAsUser": 1000, "runAsGroup": 3000, "readOnlyRootFilesystem": true,
+                                "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}},
+            "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 2},
+            "livenessProbe": {"tcpSocket": {"port": 8080}, "failureThreshold": 5}
+        }]}),
+        &NodeSettings::default(),
+    );
     let c = &request.unwrap().containers[0];
     assert_eq!(c.memory_limit, Some(64 << 20));
     assert_eq!(c.cpu_quota, Some((50_000, 100_000)));
@@ -151,8 +170,14 @@ fn errors_carry_kubelets_reasons() {
     let cases = [
         (json!({"containers": [{"name": "c", "image": "nginx:1", "imagePullPolicy": "Never"}]}), "ErrImageNeverPull"),
         (json!({"containers": [{"name": "c", "image": "nginx:1"}]}), "ErrImagePull"),
-        (json!({"containers": [{"name": "c", "image": "busybox:1.35", "env": [{"name": "X", "valueFrom": {"secretKeyRef": {"name": "nope", "key": "k"}}}]}]}), "CreateContainerConfigError"),
-        (json!({"volumes": [{"name": "s", "secret": {"secretName": "nope"}}], "containers": [{"name": "c", "image": "busybox:1.35"}]}), "CreateContainerConfigError"),
+        (
+            json!({"containers": [{"name": "c", "image": "busybox:1.35", "env": [{"name": "X", "valueFrom": {"secretKeyRef": {"name": "nope", "key": "k"}}}]}]}),
+            "CreateContainerConfigError",
+        ),
+        (
+            json!({"volumes": [{"name": "s", "secret": {"secretName": "nope"}}], "containers": [{"name": "c", "image": "busybox:1.35"}]}),
+            "CreateContainerConfigError",
+        ),
         (json!({"volumes": [{"name": "h", "hostPath": {"path": "/etc"}}], "containers": [{"name": "c", "image": "busybox:1.35"}]}), "CreateContainerError"),
         (json!({"containers": [{"name": "c", "image": "busybox:1.35", "securityContext": {"privileged": true}}]}), "CreateContainerError"),
     ];

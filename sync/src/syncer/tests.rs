@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use driftless_controllers::events::Recorder;
 use driftless_controllers::SystemClock;
+use driftless_controllers::events::Recorder;
 use driftless_store::{Key, SqliteStore};
 
 use super::*;
@@ -146,6 +146,7 @@ fn a_remote_repository_is_fetched_into_a_mirror() {
     assert_eq!(ledger::read(&dir.path().join("mirror"), 10).unwrap().len(), 2);
     assert!(ledger::read(&remote, 10).unwrap().is_empty());
     // An unreachable remote is an error, not a refusal.
-    let gone = Source::open(SourceConfig { repo: "file:///nonexistent/repo.git".into(), branch: None, path: "".into(), mirror_dir: dir.path().join("m2") }).unwrap();
+    let gone =
+        Source::open(SourceConfig { repo: "file:///nonexistent/repo.git".into(), branch: None, path: "".into(), mirror_dir: dir.path().join("m2") }).unwrap();
     assert!(matches!(gone.fetch(), Err(SyncError::Fetch { .. })));
 }

@@ -68,8 +68,7 @@ pub(crate) fn config_map(cm: &core::ConfigMap, issues: &mut Issues) {
         }
     }
     // The API server counts values only.
-    let size: usize = data.into_iter().flatten().map(|(_, v)| v.len()).sum::<usize>()
-        + binary.into_iter().flatten().map(|(_, v)| v.0.len()).sum::<usize>();
+    let size: usize = data.into_iter().flatten().map(|(_, v)| v.len()).sum::<usize>() + binary.into_iter().flatten().map(|(_, v)| v.0.len()).sum::<usize>();
     if size > MAX_DATA_BYTES {
         issues.error(&root, format!("too long: data must have at most {MAX_DATA_BYTES} bytes"));
     }
@@ -79,16 +78,13 @@ pub(crate) fn secret(secret: &core::Secret, issues: &mut Issues) {
     let root = Ptr::root();
     keys(secret.data.iter().flat_map(BTreeMap::keys), &root.key("data"), issues);
     keys(secret.string_data.iter().flat_map(BTreeMap::keys), &root.key("stringData"), issues);
-    let size: usize = secret.data.iter().flatten().map(|(_, v)| v.0.len()).sum::<usize>()
-        + secret.string_data.iter().flatten().map(|(_, v)| v.len()).sum::<usize>();
+    let size: usize =
+        secret.data.iter().flatten().map(|(_, v)| v.0.len()).sum::<usize>() + secret.string_data.iter().flatten().map(|(_, v)| v.len()).sum::<usize>();
     if size > MAX_DATA_BYTES {
         issues.error(&root, format!("too long: data must have at most {MAX_DATA_BYTES} bytes"));
     }
     let kind = secret.type_.as_deref().unwrap_or("Opaque");
-    let has = |key: &str| {
-        secret.data.as_ref().is_some_and(|d| d.contains_key(key))
-            || secret.string_data.as_ref().is_some_and(|d| d.contains_key(key))
-    };
+    let has = |key: &str| secret.data.as_ref().is_some_and(|d| d.contains_key(key)) || secret.string_data.as_ref().is_some_and(|d| d.contains_key(key));
     // Point at whichever data map the manifest wrote.
     let data_at = match (&secret.data, &secret.string_data) {
         (None, Some(_)) => root.key("stringData"),

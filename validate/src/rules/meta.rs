@@ -26,10 +26,9 @@ pub(crate) fn object_meta(object: &Object, issues: &mut Issues) {
     }
     match (&meta.namespace, kind.namespaced()) {
         (Some(ns), true) => issues.check(&at.key("namespace"), names::dns1123_label(ns)),
-        (Some(ns), false) if !ns.is_empty() => issues.warn(
-            &at.key("namespace"),
-            format!("ignored: {kind} is cluster-scoped, so the API server clears metadata.namespace"),
-        ),
+        (Some(ns), false) if !ns.is_empty() => {
+            issues.warn(&at.key("namespace"), format!("ignored: {kind} is cluster-scoped, so the API server clears metadata.namespace"))
+        }
         _ => {}
     }
     labels(meta.labels.as_ref(), &at.key("labels"), issues);

@@ -120,10 +120,9 @@ fn volumes(volumes: &[core::Volume], at: &Ptr, issues: &mut Issues) -> HashSet<S
         let sources: Vec<&String> = value.as_object().into_iter().flat_map(|o| o.keys()).filter(|k| *k != "name").collect();
         match sources.as_slice() {
             [] => issues.error(&at, "must specify a volume type"),
-            [source] if !SUPPORTED_VOLUMES.contains(&source.as_str()) => issues.error(
-                &at.key(source),
-                format!("volume type {source:?} is not supported by Driftless (supported: {})", SUPPORTED_VOLUMES.join(", ")),
-            ),
+            [source] if !SUPPORTED_VOLUMES.contains(&source.as_str()) => {
+                issues.error(&at.key(source), format!("volume type {source:?} is not supported by Driftless (supported: {})", SUPPORTED_VOLUMES.join(", ")))
+            }
             [_] => {}
             [_, second, ..] => issues.error(&at.key(second), "may not specify more than 1 volume type"),
         }
@@ -246,12 +245,7 @@ fn container(
             if var.value.as_deref().is_some_and(|v| !v.is_empty()) {
                 issues.error(&at.key("valueFrom"), "may not be specified when `value` is not empty");
             }
-            let sources = [
-                from.config_map_key_ref.is_some(),
-                from.secret_key_ref.is_some(),
-                from.field_ref.is_some(),
-                from.resource_field_ref.is_some(),
-            ];
+            let sources = [from.config_map_key_ref.is_some(), from.secret_key_ref.is_some(), from.field_ref.is_some(), from.resource_field_ref.is_some()];
             if sources.iter().filter(|s| **s).count() != 1 {
                 issues.error(&at.key("valueFrom"), "must specify exactly one of `configMapKeyRef`, `secretKeyRef`, `fieldRef`, `resourceFieldRef`");
             }

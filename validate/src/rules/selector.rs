@@ -31,9 +31,7 @@ pub(crate) fn label_selector(
         one_of(issues, &at.key("operator"), &expr.operator, &["In", "NotIn", "Exists", "DoesNotExist"]);
         let values = expr.values.as_deref().unwrap_or_default();
         match expr.operator.as_str() {
-            "In" | "NotIn" if values.is_empty() => {
-                issues.error(&at.key("values"), "must be specified when `operator` is 'In' or 'NotIn'")
-            }
+            "In" | "NotIn" if values.is_empty() => issues.error(&at.key("values"), "must be specified when `operator` is 'In' or 'NotIn'"),
             "Exists" | "DoesNotExist" if !values.is_empty() => {
                 issues.error(&at.key("values"), "may not be specified when `operator` is 'Exists' or 'DoesNotExist'")
             }

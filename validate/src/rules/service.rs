@@ -43,10 +43,7 @@ pub(crate) fn service(service: &core::Service, issues: &mut Issues) {
         one_of(issues, &at.key("sessionAffinity"), affinity, &["None", "ClientIP"]);
         let timeout = spec.session_affinity_config.as_ref().and_then(|c| c.client_ip.as_ref()).and_then(|c| c.timeout_seconds);
         if let Some(t) = timeout.filter(|t| !(1..=86400).contains(t)) {
-            issues.error(
-                &at.key("sessionAffinityConfig").key("clientIP").key("timeoutSeconds"),
-                format!("{t}: must be greater than 0 and less than 86400"),
-            );
+            issues.error(&at.key("sessionAffinityConfig").key("clientIP").key("timeoutSeconds"), format!("{t}: must be greater than 0 and less than 86400"));
         }
     }
     for (field, value) in [("externalTrafficPolicy", &spec.external_traffic_policy), ("internalTrafficPolicy", &spec.internal_traffic_policy)] {
@@ -95,7 +92,11 @@ pub(crate) fn service(service: &core::Service, issues: &mut Issues) {
             } else if !NODE_PORT_RANGE.contains(&node_port) {
                 issues.error(
                     &at.key("nodePort"),
-                    format!("{node_port}: provided port is not in the valid range. The range of valid ports is {}-{}", NODE_PORT_RANGE.start(), NODE_PORT_RANGE.end()),
+                    format!(
+                        "{node_port}: provided port is not in the valid range. The range of valid ports is {}-{}",
+                        NODE_PORT_RANGE.start(),
+                        NODE_PORT_RANGE.end()
+                    ),
                 );
             } else if !node_ports.insert((node_port, protocol)) {
                 issues.error(&at.key("nodePort"), format!("duplicate nodePort {node_port}/{protocol}"));

@@ -3,8 +3,8 @@
 use driftless_model::k8s_openapi::api::core::v1 as core;
 use driftless_model::k8s_openapi::api::storage::v1 as storage;
 
-use super::{one_of, required};
 use super::pod::quantity;
+use super::{one_of, required};
 use crate::names;
 use crate::{Issues, Ptr};
 
@@ -73,17 +73,22 @@ pub(crate) fn persistent_volume(pv: &core::PersistentVolume, issues: &mut Issues
     // Every field that is not a binding or policy setting is a volume source.
     let value = serde_json::to_value(spec).unwrap_or_default();
     let not_sources = [
-        "accessModes", "capacity", "claimRef", "mountOptions", "nodeAffinity", "persistentVolumeReclaimPolicy",
-        "storageClassName", "volumeMode", "volumeAttributesClassName",
+        "accessModes",
+        "capacity",
+        "claimRef",
+        "mountOptions",
+        "nodeAffinity",
+        "persistentVolumeReclaimPolicy",
+        "storageClassName",
+        "volumeMode",
+        "volumeAttributesClassName",
     ];
-    let sources: Vec<&String> =
-        value.as_object().into_iter().flat_map(|o| o.keys()).filter(|k| !not_sources.contains(&k.as_str())).collect();
+    let sources: Vec<&String> = value.as_object().into_iter().flat_map(|o| o.keys()).filter(|k| !not_sources.contains(&k.as_str())).collect();
     match sources.as_slice() {
         [] => issues.error(&at, "must specify a volume type"),
-        [source] if !SUPPORTED_SOURCES.contains(&source.as_str()) => issues.error(
-            &at.key(source),
-            format!("volume type {source:?} is not supported by Driftless (supported: {})", SUPPORTED_SOURCES.join(", ")),
-        ),
+        [source] if !SUPPORTED_SOURCES.contains(&source.as_str()) => {
+            issues.error(&at.key(source), format!("volume type {source:?} is not supported by Driftless (supported: {})", SUPPORTED_SOURCES.join(", ")))
+        }
         [_] => {}
         [_, second, ..] => issues.error(&at.key(second), "may not specify more than 1 volume type"),
     }

@@ -36,9 +36,7 @@ pub(crate) fn replication_controller(rc: &core::ReplicationController, issues: &
     let tpl_at = at.key("template");
     match &spec.selector {
         // Without a selector the controller selects its template's labels.
-        Some(sel) if !sel.is_empty() => {
-            selector::map_selector(sel, &at.key("selector"), template_labels(tpl), &tpl_at.key("metadata").key("labels"), issues)
-        }
+        Some(sel) if !sel.is_empty() => selector::map_selector(sel, &at.key("selector"), template_labels(tpl), &tpl_at.key("metadata").key("labels"), issues),
         _ if template_labels(tpl).is_none_or(|l| l.is_empty()) => {
             issues.error(&tpl_at.key("metadata").key("labels"), "must have labels: the controller selects its pods by them")
         }
@@ -69,10 +67,7 @@ pub(crate) fn deployment(d: &apps::Deployment, issues: &mut Issues) {
     let tpl_at = at.key("template");
     selector::label_selector(&spec.selector, &at.key("selector"), template_labels(&spec.template), &tpl_at.key("metadata").key("labels"), "deployment", issues);
     template(&spec.template, &tpl_at, &[], issues);
-    for (field, value) in [
-        ("revisionHistoryLimit", spec.revision_history_limit),
-        ("minReadySeconds", spec.min_ready_seconds),
-    ] {
+    for (field, value) in [("revisionHistoryLimit", spec.revision_history_limit), ("minReadySeconds", spec.min_ready_seconds)] {
         if let Some(v) = value {
             non_negative(issues, &at.key(field), v.into());
         }
@@ -92,8 +87,7 @@ pub(crate) fn deployment(d: &apps::Deployment, issues: &mut Issues) {
             (Some(rolling), _) => {
                 let at = at.key("rollingUpdate");
                 let surge = rolling.max_surge.as_ref().map(|v| int_or_percent(v, &at.key("maxSurge"), false, issues));
-                let unavailable =
-                    rolling.max_unavailable.as_ref().map(|v| int_or_percent(v, &at.key("maxUnavailable"), true, issues));
+                let unavailable = rolling.max_unavailable.as_ref().map(|v| int_or_percent(v, &at.key("maxUnavailable"), true, issues));
                 // Defaults are 25% each; only explicit zeros can both be 0.
                 if surge == Some(Some(0)) && unavailable == Some(Some(0)) {
                     issues.error(&at.key("maxUnavailable"), "may not be 0 when `maxSurge` is 0: the rollout could never make progress");
@@ -109,22 +103,20 @@ pub(crate) fn deployment(d: &apps::Deployment, issues: &mut Issues) {
 fn int_or_percent(value: &IntOrString, at: &Ptr, at_most_100: bool, issues: &mut Issues) -> Option<i64> {
     let n = match value {
         IntOrString::Int(n) => i64::from(*n),
-        IntOrString::String(s) => match s
-            .strip_suffix('%')
-            .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|n| n.parse::<i64>().ok())
-        {
-            Some(n) => {
-                if at_most_100 && n > 100 {
-                    issues.error(at, format!("{s:?}: must not be greater than 100%"));
+        IntOrString::String(s) => {
+            match s.strip_suffix('%').filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())).and_then(|n| n.parse::<i64>().ok()) {
+                Some(n) => {
+                    if at_most_100 && n > 100 {
+                        issues.error(at, format!("{s:?}: must not be greater than 100%"));
+                    }
+                    n
                 }
-                n
+                None => {
+                    issues.error(at, format!("{s:?}: a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%')"));
+                    return None;
+                }
             }
-            None => {
-                issues.error(at, format!("{s:?}: a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%')"));
-                return None;
-            }
-        },
+        }
     };
     non_negative(issues, at, n);
     Some(n)
@@ -135,9 +127,15 @@ pub(crate) fn stateful_set(s: &apps::StatefulSet, issues: &mut Issues) {
     let Some(spec) = required(s.spec.as_ref(), &Ptr::root(), "spec", issues) else { return };
     replicas(spec.replicas, &at, issues);
     let tpl_at = at.key("template");
-    selector::label_selector(&spec.selector, &at.key("selector"), template_labels(&spec.template), &tpl_at.key("metadata").key("labels"), "statefulset", issues);
-    let claims: Vec<&str> =
-        spec.volume_claim_templates.iter().flatten().filter_map(|c| c.metadata.name.as_deref()).collect();
+    selector::label_selector(
+        &spec.selector,
+        &at.key("selector"),
+        template_labels(&spec.template),
+        &tpl_at.key("metadata").key("labels"),
+        "statefulset",
+        issues,
+    );
+    let claims: Vec<&str> = spec.volume_claim_templates.iter().flatten().filter_map(|c| c.metadata.name.as_deref()).collect();
     template(&spec.template, &tpl_at, &claims, issues);
     if let Some(service) = spec.service_name.as_deref().filter(|s| !s.is_empty()) {
         issues.check(&at.key("serviceName"), names::dns1035_label(service));
@@ -167,8 +165,7 @@ pub(crate) fn stateful_set(s: &apps::StatefulSet, issues: &mut Issues) {
         }
     }
     let mut claim_names = std::collections::HashSet::new();
-    let volume_names: std::collections::HashSet<&str> =
-        spec.template.spec.iter().flat_map(|s| s.volumes.iter().flatten()).map(|v| v.name.as_str()).collect();
+    let volume_names: std::collections::HashSet<&str> = spec.template.spec.iter().flat_map(|s| s.volumes.iter().flatten()).map(|v| v.name.as_str()).collect();
     for (i, claim) in spec.volume_claim_templates.iter().flatten().enumerate() {
         let at = at.key("volumeClaimTemplates").idx(i);
         let name = claim.metadata.name.as_deref().unwrap_or_default();
