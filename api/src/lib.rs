@@ -15,7 +15,6 @@
 pub mod client;
 mod error;
 pub mod frame;
-pub mod resources;
 mod server;
 
 pub use client::{Client, ClientError};

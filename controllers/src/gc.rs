@@ -17,28 +17,6 @@ use serde_json::Value;
 use crate::runner::{Action, Reconciler};
 use crate::{Context, ReconcileError, pods};
 
-/// The kinds the collector looks at (everything the store holds that can
-/// be owned or namespaced).
-const KINDS: [&str; 17] = [
-    "Pod",
-    "ReplicaSet",
-    "ReplicationController",
-    "Deployment",
-    "StatefulSet",
-    "ControllerRevision",
-    "Service",
-    "Endpoints",
-    "ConfigMap",
-    "Secret",
-    "PersistentVolumeClaim",
-    "HorizontalPodAutoscaler",
-    "Ingress",
-    "Event",
-    "EndpointSlice",
-    "PersistentVolume",
-    "StorageClass",
-];
-
 /// The collector.
 pub struct GarbageCollector {
     ctx: Context,
@@ -72,8 +50,8 @@ impl Reconciler for GarbageCollector {
         let store = &*self.ctx.store;
         let mut uids: HashSet<String> = HashSet::new();
         let mut all: Vec<Arc<Value>> = Vec::new();
-        for kind in KINDS {
-            for value in store.list(kind, None).0 {
+        for kind in driftless_model::Kind::ALL {
+            for value in store.list(kind.name(), None).0 {
                 if let Some(uid) = value.pointer("/metadata/uid").and_then(Value::as_str) {
                     uids.insert(uid.to_owned());
                 }

@@ -107,6 +107,8 @@ pub fn apply(object: &mut Object) {
             }
         }
         Object::Namespace(_) | Object::ConfigMap(_) | Object::Endpoints(_) | Object::Ingress(_) => {}
+        // Written by the daemon, never declared: nothing to default.
+        Object::Node(_) | Object::ControllerRevision(_) | Object::Event(_) => {}
     }
 }
 

@@ -1,54 +1,96 @@
-//! The kinds Driftless runs, and the facts about each that the rest of the
-//! system needs: group, version, plural, scope and apply order.
+//! The one kind table: every kind Driftless stores, serves or runs, and the
+//! facts about each that the rest of the system needs (group, version,
+//! plural, short names, scope, apply order, and whether git may declare
+//! it). The API's resource table, the sync's namespaced kinds and the
+//! validator's kind check all derive from here; nothing else lists kinds.
 
 use std::fmt;
 
 /// Declares the [`Kind`] enum and, for each kind, the `k8s-openapi` type that
-/// carries its fields. The declaration order is the apply order: things other
-/// objects refer to (namespaces, storage, configuration) come first.
+/// carries its fields. Declared kinds come first, in apply order: things
+/// other objects refer to (namespaces, storage, configuration) first. Then
+/// the kinds only the daemon writes (the node registers itself; controllers
+/// write revisions; everything records events).
 macro_rules! kinds {
-    ($($kind:ident => $ty:ty, [$($short:literal),*];)*) => {
-        /// A supported kind. Ordered for applying: dependencies first.
+    (
+        declared { $($kind:ident => $ty:ty, [$($short:literal),*];)* }
+        observed { $($okind:ident => $oty:ty, [$($oshort:literal),*];)* }
+    ) => {
+        /// A kind Driftless knows. Ordered for applying: dependencies first.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub enum Kind {
             $(
                 #[doc = concat!("`", stringify!($kind), "`")]
                 $kind,
             )*
+            $(
+                #[doc = concat!("`", stringify!($okind), "` (written by the daemon, never declared)")]
+                $okind,
+            )*
         }
 
         impl Kind {
-            /// Every supported kind, in apply order.
-            pub const ALL: &'static [Kind] = &[$(Kind::$kind),*];
+            /// Every kind, declared ones first in apply order: what the
+            /// store holds and the API serves.
+            pub const ALL: &'static [Kind] = &[$(Kind::$kind,)* $(Kind::$okind,)*];
+
+            /// The kinds git may declare, in apply order.
+            pub const DECLARABLE: &'static [Kind] = &[$(Kind::$kind),*];
 
             /// The API group (`""` for the core group).
             pub fn group(self) -> &'static str {
-                match self { $(Kind::$kind => <$ty as k8s_openapi::Resource>::GROUP,)* }
+                match self {
+                    $(Kind::$kind => <$ty as k8s_openapi::Resource>::GROUP,)*
+                    $(Kind::$okind => <$oty as k8s_openapi::Resource>::GROUP,)*
+                }
             }
 
             /// The API version within the group (`v1`, `v2`).
             pub fn version(self) -> &'static str {
-                match self { $(Kind::$kind => <$ty as k8s_openapi::Resource>::VERSION,)* }
+                match self {
+                    $(Kind::$kind => <$ty as k8s_openapi::Resource>::VERSION,)*
+                    $(Kind::$okind => <$oty as k8s_openapi::Resource>::VERSION,)*
+                }
             }
 
             /// The `apiVersion` a manifest carries (`v1`, `apps/v1`).
             pub fn api_version(self) -> &'static str {
-                match self { $(Kind::$kind => <$ty as k8s_openapi::Resource>::API_VERSION,)* }
+                match self {
+                    $(Kind::$kind => <$ty as k8s_openapi::Resource>::API_VERSION,)*
+                    $(Kind::$okind => <$oty as k8s_openapi::Resource>::API_VERSION,)*
+                }
             }
 
             /// The `kind` a manifest carries.
             pub fn name(self) -> &'static str {
-                match self { $(Kind::$kind => <$ty as k8s_openapi::Resource>::KIND,)* }
+                match self {
+                    $(Kind::$kind => <$ty as k8s_openapi::Resource>::KIND,)*
+                    $(Kind::$okind => <$oty as k8s_openapi::Resource>::KIND,)*
+                }
             }
 
             /// The lower-case plural used in API paths (`deployments`).
             pub fn plural(self) -> &'static str {
-                match self { $(Kind::$kind => <$ty as k8s_openapi::Resource>::URL_PATH_SEGMENT,)* }
+                match self {
+                    $(Kind::$kind => <$ty as k8s_openapi::Resource>::URL_PATH_SEGMENT,)*
+                    $(Kind::$okind => <$oty as k8s_openapi::Resource>::URL_PATH_SEGMENT,)*
+                }
             }
 
             /// The short names kubectl accepts for the kind (`deploy`, `svc`).
             pub fn short_names(self) -> &'static [&'static str] {
-                match self { $(Kind::$kind => &[$($short),*],)* }
+                match self {
+                    $(Kind::$kind => &[$($short),*],)*
+                    $(Kind::$okind => &[$($oshort),*],)*
+                }
+            }
+
+            /// Whether git may declare objects of this kind.
+            pub fn declarable(self) -> bool {
+                match self {
+                    $(Kind::$kind => true,)*
+                    $(Kind::$okind => false,)*
+                }
             }
 
             /// The draft-07 JSON Schema of the kind's type, as `schemars`
@@ -56,77 +98,116 @@ macro_rules! kinds {
             /// the committed schemas.
             pub fn raw_json_schema(self) -> serde_json::Value {
                 let generator = schemars::generate::SchemaSettings::draft07().into_generator();
-                match self { $(Kind::$kind => generator.into_root_schema_for::<$ty>().to_value(),)* }
+                match self {
+                    $(Kind::$kind => generator.into_root_schema_for::<$ty>().to_value(),)*
+                    $(Kind::$okind => generator.into_root_schema_for::<$oty>().to_value(),)*
+                }
             }
 
             /// Whether objects of this kind live in a namespace.
             pub fn namespaced(self) -> bool {
                 match self {
                     $(Kind::$kind => is_namespaced::<<$ty as k8s_openapi::Resource>::Scope>(),)*
+                    $(Kind::$okind => is_namespaced::<<$oty as k8s_openapi::Resource>::Scope>(),)*
                 }
             }
         }
 
-        /// One typed object of a supported kind.
+        /// One typed object of a known kind.
         #[derive(Clone, Debug, PartialEq)]
         pub enum Object {
             $(
                 #[doc = concat!("A `", stringify!($kind), "`.")]
                 $kind(Box<$ty>),
             )*
+            $(
+                #[doc = concat!("A `", stringify!($okind), "`.")]
+                $okind(Box<$oty>),
+            )*
         }
 
         impl Object {
             /// The object's kind.
             pub fn kind(&self) -> Kind {
-                match self { $(Object::$kind(_) => Kind::$kind,)* }
+                match self {
+                    $(Object::$kind(_) => Kind::$kind,)*
+                    $(Object::$okind(_) => Kind::$okind,)*
+                }
             }
 
             /// The object's metadata.
             pub fn metadata(&self) -> &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
-                match self { $(Object::$kind(o) => &o.metadata,)* }
+                match self {
+                    $(Object::$kind(o) => &o.metadata,)*
+                    $(Object::$okind(o) => &o.metadata,)*
+                }
             }
 
             /// The object's metadata, for changing it.
             pub fn metadata_mut(&mut self) -> &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
-                match self { $(Object::$kind(o) => &mut o.metadata,)* }
+                match self {
+                    $(Object::$kind(o) => &mut o.metadata,)*
+                    $(Object::$okind(o) => &mut o.metadata,)*
+                }
             }
 
             /// Reads an object of `kind` from its JSON form, without copying
             /// the value first.
             pub fn from_value(kind: Kind, value: &serde_json::Value) -> Result<Object, serde_json::Error> {
                 use serde::Deserialize;
-                Ok(match kind { $(Kind::$kind => Object::$kind(Box::new(<$ty>::deserialize(value)?)),)* })
+                Ok(match kind {
+                    $(Kind::$kind => Object::$kind(Box::new(<$ty>::deserialize(value)?)),)*
+                    $(Kind::$okind => Object::$okind(Box::new(<$oty>::deserialize(value)?)),)*
+                })
             }
 
             /// The object's JSON form, with `apiVersion` and `kind` set and
             /// unset optional fields left out.
             pub fn to_value(&self) -> serde_json::Value {
-                let value = match self { $(Object::$kind(o) => serde_json::to_value(o),)* };
+                let value = match self {
+                    $(Object::$kind(o) => serde_json::to_value(o),)*
+                    $(Object::$okind(o) => serde_json::to_value(o),)*
+                };
                 // k8s-openapi types are plain data with string keys: they
                 // always serialize.
                 value.unwrap_or(serde_json::Value::Null)
             }
         }
+
+        /// The kind of a `k8s-openapi` type, for typed access to the store.
+        pub trait KindOf: k8s_openapi::Resource {
+            /// The kind.
+            const KIND_OF: Kind;
+        }
+
+        $(impl KindOf for $ty { const KIND_OF: Kind = Kind::$kind; })*
+        $(impl KindOf for $oty { const KIND_OF: Kind = Kind::$okind; })*
     };
 }
 
 kinds! {
-    Namespace => k8s_openapi::api::core::v1::Namespace, ["ns"];
-    StorageClass => k8s_openapi::api::storage::v1::StorageClass, ["sc"];
-    PersistentVolume => k8s_openapi::api::core::v1::PersistentVolume, ["pv"];
-    PersistentVolumeClaim => k8s_openapi::api::core::v1::PersistentVolumeClaim, ["pvc"];
-    ConfigMap => k8s_openapi::api::core::v1::ConfigMap, ["cm"];
-    Secret => k8s_openapi::api::core::v1::Secret, [];
-    Service => k8s_openapi::api::core::v1::Service, ["svc"];
-    Endpoints => k8s_openapi::api::core::v1::Endpoints, ["ep"];
-    Pod => k8s_openapi::api::core::v1::Pod, ["po"];
-    ReplicationController => k8s_openapi::api::core::v1::ReplicationController, ["rc"];
-    ReplicaSet => k8s_openapi::api::apps::v1::ReplicaSet, ["rs"];
-    Deployment => k8s_openapi::api::apps::v1::Deployment, ["deploy"];
-    StatefulSet => k8s_openapi::api::apps::v1::StatefulSet, ["sts"];
-    HorizontalPodAutoscaler => k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler, ["hpa"];
-    Ingress => k8s_openapi::api::networking::v1::Ingress, ["ing"];
+    declared {
+        Namespace => k8s_openapi::api::core::v1::Namespace, ["ns"];
+        StorageClass => k8s_openapi::api::storage::v1::StorageClass, ["sc"];
+        PersistentVolume => k8s_openapi::api::core::v1::PersistentVolume, ["pv"];
+        PersistentVolumeClaim => k8s_openapi::api::core::v1::PersistentVolumeClaim, ["pvc"];
+        ConfigMap => k8s_openapi::api::core::v1::ConfigMap, ["cm"];
+        Secret => k8s_openapi::api::core::v1::Secret, [];
+        Service => k8s_openapi::api::core::v1::Service, ["svc"];
+        Endpoints => k8s_openapi::api::core::v1::Endpoints, ["ep"];
+        Pod => k8s_openapi::api::core::v1::Pod, ["po"];
+        ReplicationController => k8s_openapi::api::core::v1::ReplicationController, ["rc"];
+        ReplicaSet => k8s_openapi::api::apps::v1::ReplicaSet, ["rs"];
+        Deployment => k8s_openapi::api::apps::v1::Deployment, ["deploy"];
+        StatefulSet => k8s_openapi::api::apps::v1::StatefulSet, ["sts"];
+        HorizontalPodAutoscaler => k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler, ["hpa"];
+        Ingress => k8s_openapi::api::networking::v1::Ingress, ["ing"];
+    }
+    observed {
+        Node => k8s_openapi::api::core::v1::Node, ["no"];
+        ControllerRevision => k8s_openapi::api::apps::v1::ControllerRevision, [];
+        Event => k8s_openapi::api::core::v1::Event, ["ev"];
+    }
 }
 
 fn is_namespaced<S: k8s_openapi::ResourceScope + 'static>() -> bool {
@@ -146,6 +227,12 @@ pub enum UnknownKind {
         /// The apiVersion Driftless serves the kind under.
         expected: &'static str,
     },
+    /// The kind exists, but only the daemon writes it.
+    #[error("{kind} objects are written by Driftless itself and cannot be declared in git")]
+    NotDeclarable {
+        /// The kind as written.
+        kind: String,
+    },
     /// No supported kind has this name.
     #[error("unknown kind {kind} (apiVersion {api_version}); supported kinds: {}", supported())]
     Unsupported {
@@ -157,26 +244,69 @@ pub enum UnknownKind {
 }
 
 fn supported() -> String {
-    let mut names: Vec<_> = Kind::ALL.iter().map(|k| k.name()).collect();
+    let mut names: Vec<_> = Kind::DECLARABLE.iter().map(|k| k.name()).collect();
     names.sort_unstable();
     names.join(", ")
 }
 
 impl Kind {
-    /// Finds the kind a manifest's `apiVersion` and `kind` name.
+    /// Finds the kind a manifest's `apiVersion` and `kind` name, among the
+    /// kinds git may declare.
     pub fn from_type(api_version: &str, kind: &str) -> Result<Kind, UnknownKind> {
-        match Kind::ALL.iter().find(|k| k.name() == kind) {
-            Some(k) if k.api_version() == api_version => Ok(*k),
+        match Kind::from_name(kind) {
+            Some(k) if !k.declarable() => Err(UnknownKind::NotDeclarable { kind: kind.to_owned() }),
+            Some(k) if k.api_version() == api_version => Ok(k),
             Some(k) => Err(UnknownKind::WrongVersion { kind: kind.to_owned(), found: api_version.to_owned(), expected: k.api_version() }),
             None => Err(UnknownKind::Unsupported { kind: kind.to_owned(), api_version: api_version.to_owned() }),
         }
     }
 
-    /// Finds a kind by the names a command line accepts: the kind itself in
-    /// any case, its plural, singular or a short name (`deploy`, `svc`).
+    /// The kind named exactly so (`Deployment`), declared or not: how the
+    /// store's keys name kinds.
+    pub fn from_name(kind: &str) -> Option<Kind> {
+        Kind::ALL.iter().copied().find(|k| k.name() == kind)
+    }
+
+    /// The kind served at a group, version and plural (`apps`, `v1`,
+    /// `deployments`).
+    pub fn from_path(group: &str, version: &str, plural: &str) -> Option<Kind> {
+        Kind::ALL.iter().copied().find(|k| k.group() == group && k.version() == version && k.plural() == plural)
+    }
+
+    /// Finds a kind by the names a command line accepts, as kubectl
+    /// resolves them: the kind in any case, its plural, its singular or a
+    /// short name (`deploy`, `svc`), optionally qualified by its group
+    /// (`deployments.apps`).
     pub fn from_cli_name(name: &str) -> Option<Kind> {
         let lower = name.to_ascii_lowercase();
-        Kind::ALL.iter().copied().find(|k| k.name().eq_ignore_ascii_case(&lower) || k.plural() == lower || k.short_names().contains(&lower.as_str()))
+        let (name, group) = match lower.split_once('.') {
+            Some((name, group)) => (name, Some(group)),
+            None => (lower.as_str(), None),
+        };
+        Kind::ALL.iter().copied().find(|k| {
+            let named = k.name().eq_ignore_ascii_case(name) || k.plural() == name || k.short_names().contains(&name);
+            let grouped = group.is_none_or(|g| g == k.group() || (k.group().is_empty() && g == "core"));
+            named && grouped
+        })
+    }
+
+    /// The URL prefix of the kind's group and version (`/apis/apps/v1`,
+    /// `/api/v1`).
+    pub fn api_prefix(self) -> String {
+        if self.group().is_empty() { format!("/api/{}", self.version()) } else { format!("/apis/{}/{}", self.group(), self.version()) }
+    }
+
+    /// The URL of a list of the kind (in `namespace`, or across all).
+    pub fn list_path(self, namespace: Option<&str>) -> String {
+        match namespace {
+            Some(ns) if self.namespaced() => format!("{}/namespaces/{ns}/{}", self.api_prefix(), self.plural()),
+            _ => format!("{}/{}", self.api_prefix(), self.plural()),
+        }
+    }
+
+    /// The URL of one object of the kind.
+    pub fn object_path(self, namespace: &str, name: &str) -> String {
+        format!("{}/{name}", self.list_path(Some(namespace)))
     }
 }
 
@@ -201,7 +331,10 @@ mod tests {
         assert!(!Kind::Namespace.namespaced());
         assert!(!Kind::PersistentVolume.namespaced());
         assert!(!Kind::StorageClass.namespaced());
-        assert_eq!(Kind::ALL.len(), 15);
+        assert_eq!(Kind::DECLARABLE.len(), 15);
+        assert_eq!(Kind::ALL.len(), 18);
+        assert!(Kind::DECLARABLE.iter().all(|k| k.declarable()));
+        assert!(!Kind::Node.namespaced() && Kind::Event.namespaced() && !Kind::Event.declarable());
     }
 
     #[test]
@@ -209,6 +342,8 @@ mod tests {
         assert_eq!(Kind::from_type("apps/v1", "StatefulSet"), Ok(Kind::StatefulSet));
         let err = Kind::from_type("extensions/v1beta1", "Deployment").unwrap_err();
         assert_eq!(err.to_string(), "Deployment is served as apiVersion apps/v1, not extensions/v1beta1");
+        let err = Kind::from_type("v1", "Node").unwrap_err();
+        assert_eq!(err.to_string(), "Node objects are written by Driftless itself and cannot be declared in git");
         let err = Kind::from_type("batch/v1", "Job").unwrap_err();
         assert!(err.to_string().starts_with("unknown kind Job (apiVersion batch/v1)"));
     }
@@ -219,5 +354,25 @@ mod tests {
         assert_eq!(Kind::from_cli_name("Deployments"), Some(Kind::Deployment));
         assert_eq!(Kind::from_cli_name("svc"), Some(Kind::Service));
         assert_eq!(Kind::from_cli_name("nope"), None);
+        for (name, kind) in [
+            ("po", Kind::Pod),
+            ("pod", Kind::Pod),
+            ("ingress", Kind::Ingress),
+            ("ingresses", Kind::Ingress),
+            ("ep", Kind::Endpoints),
+            ("endpoints", Kind::Endpoints),
+            ("StorageClass", Kind::StorageClass),
+            ("deployments.apps", Kind::Deployment),
+            ("nodes", Kind::Node),
+            ("ev", Kind::Event),
+            ("controllerrevisions", Kind::ControllerRevision),
+            ("pvc", Kind::PersistentVolumeClaim),
+        ] {
+            assert_eq!(Kind::from_cli_name(name), Some(kind), "{name}");
+        }
+        assert_eq!(Kind::from_cli_name("deployments.batch"), None);
+        assert_eq!(Kind::Deployment.list_path(Some("web")), "/apis/apps/v1/namespaces/web/deployments");
+        assert_eq!(Kind::Node.object_path("", "n1"), "/api/v1/nodes/n1");
+        assert_eq!(Kind::from_path("apps", "v1", "deployments"), Some(Kind::Deployment));
     }
 }

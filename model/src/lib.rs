@@ -8,6 +8,8 @@
 //! Must not touch: files, git, the network or the clock. Everything here is a
 //! pure function of its input, so every other crate can rely on it in tests.
 
+pub mod annotations;
+mod field_path;
 mod kind;
 mod object;
 pub use object::kind_of;
@@ -17,9 +19,9 @@ pub mod defaults;
 pub mod quantity;
 pub mod selector;
 
+pub use field_path::field_path;
 pub use k8s_openapi;
-pub use kind::Object;
-pub use kind::{Kind, UnknownKind};
+pub use kind::{Kind, KindOf, Object, UnknownKind};
 pub use object::ObjectError;
 pub use object_ref::ObjectRef;
 pub use quantity::{Quantity, QuantityError};

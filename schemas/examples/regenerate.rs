@@ -14,7 +14,7 @@ fn main() -> std::io::Result<()> {
             std::fs::remove_file(path)?;
         }
     }
-    for &kind in driftless_model::Kind::ALL {
+    for &kind in driftless_model::Kind::DECLARABLE {
         let path = dir.join(driftless_schemas::file_name(kind));
         std::fs::write(&path, driftless_schemas::generate::render(kind))?;
         println!("wrote {}", path.display());

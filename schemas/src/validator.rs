@@ -51,7 +51,7 @@ impl SchemaSet {
     /// The set built from the schemas embedded in this binary.
     pub fn embedded() -> &'static SchemaSet {
         static SET: OnceLock<SchemaSet> = OnceLock::new();
-        SET.get_or_init(|| SchemaSet { compiled: Kind::ALL.iter().map(|_| OnceLock::new()).collect() })
+        SET.get_or_init(|| SchemaSet { compiled: Kind::DECLARABLE.iter().map(|_| OnceLock::new()).collect() })
     }
 
     /// The schema file's text for a kind, as embedded.
@@ -60,7 +60,7 @@ impl SchemaSet {
     }
 
     fn compiled(&self, kind: Kind) -> Result<&Compiled, SchemaError> {
-        let index = Kind::ALL.iter().position(|k| *k == kind).ok_or(SchemaError::Missing(kind))?;
+        let index = Kind::DECLARABLE.iter().position(|k| *k == kind).ok_or(SchemaError::Missing(kind))?;
         self.compiled[index].get_or_init(|| compile(kind)).as_ref().map_err(Clone::clone)
     }
 
@@ -152,7 +152,7 @@ mod tests {
 
     #[test]
     fn every_kind_has_a_fresh_schema() {
-        for &kind in Kind::ALL {
+        for &kind in Kind::DECLARABLE {
             let embedded = SchemaSet::text(kind).unwrap_or_else(|| panic!("no schema for {kind}"));
             assert!(
                 embedded == crate::generate::render(kind),

@@ -28,7 +28,8 @@ mod references;
 mod report;
 pub mod rules;
 
-pub use diagnostic::{Diagnostic, Severity, field_path};
+pub use diagnostic::{Diagnostic, Severity};
+pub use driftless_model::field_path;
 pub use issues::{Issue, Issues, Ptr};
 pub use pipeline::validate;
 pub use report::{Entry, Report, Summary};

@@ -4,6 +4,7 @@
 use std::fmt::Write;
 use std::process::ExitCode;
 
+use driftless_model::Kind;
 use serde_json::Value;
 
 use super::get::{client_error, form_query, kinds};
@@ -28,7 +29,7 @@ fn map_lines(v: Option<&Value>, sep: &str) -> String {
 }
 
 /// Splits `kind/name` or takes both parts.
-pub(crate) fn target(resource: &str, name: Option<&str>) -> Result<(&'static driftless_api::resources::Resource, String), CommandError> {
+pub(crate) fn target(resource: &str, name: Option<&str>) -> Result<(Kind, String), CommandError> {
     let (kind, name) = match (resource.split_once('/'), name) {
         (Some((kind, name)), None) => (kind, name.to_owned()),
         (None, Some(name)) => (resource, name.to_owned()),
@@ -48,7 +49,7 @@ pub fn run(args: &DescribeArgs) -> Result<ExitCode, CommandError> {
         let mut out = String::new();
         let meta = &object["metadata"];
         let _ = writeln!(out, "Name:         {}", s(meta.get("name")));
-        if resource.namespaced {
+        if resource.namespaced() {
             let _ = writeln!(out, "Namespace:    {}", s(meta.get("namespace")));
         }
         let _ = writeln!(out, "Labels:       {}", map_lines(meta.get("labels"), "="));
@@ -57,14 +58,14 @@ pub fn run(args: &DescribeArgs) -> Result<ExitCode, CommandError> {
         if let Some(owner) = meta.get("ownerReferences").and_then(Value::as_array).and_then(|o| o.first()) {
             let _ = writeln!(out, "Controlled By:  {}/{}", s(owner.get("kind")), s(owner.get("name")));
         }
-        match resource.kind {
+        match resource.name() {
             "Deployment" => deployment(&client, &object, &mut out).await?,
             "Pod" => pod(&object, &mut out),
             _ => generic(&object, &mut out),
         }
         let uid = meta.get("uid").and_then(Value::as_str);
-        let namespace = if resource.namespaced { args.namespace.as_str() } else { "default" };
-        let field = format!("involvedObject.kind={},involvedObject.name={name}", resource.kind);
+        let namespace = if resource.namespaced() { args.namespace.as_str() } else { "default" };
+        let field = format!("involvedObject.kind={},involvedObject.name={name}", resource.name());
         let path = format!("/api/v1/namespaces/{namespace}/events{}", form_query(&[("fieldSelector", Some(&field))]));
         let events = client.get(&path).await.map_err(client_error)?;
         let mut events: Vec<Value> = events["items"].as_array().cloned().unwrap_or_default();

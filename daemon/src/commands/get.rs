@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use driftless_api::resources::{self, Resource};
+use driftless_model::Kind;
 use futures_util::StreamExt;
 use serde_json::Value;
 
@@ -15,14 +15,14 @@ use crate::{CommandError, EXIT_INVALID};
 const ALL: [&str; 5] = ["pods", "services", "deployments", "replicasets", "statefulsets"];
 
 /// Resolves a comma-separated list of kinds.
-pub(crate) fn kinds(text: &str) -> Result<Vec<&'static Resource>, CommandError> {
+pub(crate) fn kinds(text: &str) -> Result<Vec<Kind>, CommandError> {
     let mut out = Vec::new();
     for name in text.split(',').filter(|n| !n.is_empty()) {
         if name == "all" {
-            out.extend(ALL.iter().filter_map(|n| resources::by_name(n)));
+            out.extend(ALL.iter().filter_map(|n| Kind::from_cli_name(n)));
             continue;
         }
-        let resource = resources::by_name(name).ok_or_else(|| CommandError::Usage(format!("the server doesn't have a resource type {name:?}")))?;
+        let resource = Kind::from_cli_name(name).ok_or_else(|| CommandError::Usage(format!("the server doesn't have a resource type {name:?}")))?;
         out.push(resource);
     }
     Ok(out)
@@ -60,19 +60,19 @@ pub fn run(args: &GetArgs) -> Result<ExitCode, CommandError> {
         let mut missing = Vec::new();
         let mut everything: Vec<Value> = Vec::new();
         let mut last_rv = String::new();
-        for (i, resource) in kinds.iter().enumerate() {
+        for (i, &resource) in kinds.iter().enumerate() {
             let list = client.get(&format!("{}{}", resource.list_path(namespace), query(args, None))).await.map_err(client_error)?;
             last_rv = list.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("0").to_owned();
             let mut items: Vec<Value> = list.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
             if !args.names.is_empty() {
                 for name in &args.names {
                     if !items.iter().any(|o| o.pointer("/metadata/name").and_then(Value::as_str) == Some(name)) {
-                        missing.push(format!("{} {name:?} not found", resource.plural));
+                        missing.push(format!("{} {name:?} not found", resource.plural()));
                     }
                 }
                 items.retain(|o| o.pointer("/metadata/name").and_then(Value::as_str).is_some_and(|n| args.names.iter().any(|x| x == n)));
             }
-            if resource.kind == "Event" {
+            if resource == Kind::Event {
                 items.sort_by(|a, b| a["lastTimestamp"].as_str().cmp(&b["lastTimestamp"].as_str()));
             }
             match args.output {
@@ -101,7 +101,7 @@ pub fn run(args: &GetArgs) -> Result<ExitCode, CommandError> {
             }
             Some(GetFormat::Name) => {}
             _ if !printed_any && missing.is_empty() && !args.watch => match namespace {
-                Some(ns) if kinds.iter().any(|k| k.namespaced) => eprintln!("No resources found in {ns} namespace."),
+                Some(ns) if kinds.iter().any(|k| k.namespaced()) => eprintln!("No resources found in {ns} namespace."),
                 _ => eprintln!("No resources found"),
             },
             _ => {}
@@ -111,16 +111,16 @@ pub fn run(args: &GetArgs) -> Result<ExitCode, CommandError> {
         }
         if args.watch {
             if let [resource] = kinds.as_slice() {
-                watch(&client, resource, namespace, args, &last_rv, wide).await?;
+                watch(&client, *resource, namespace, args, &last_rv, wide).await?;
             }
         }
         Ok(if missing.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_INVALID) })
     })
 }
 
-fn kind_name(resource: &Resource) -> String {
-    let kind = resource.kind.to_ascii_lowercase();
-    if resource.group.is_empty() { kind } else { format!("{kind}.{}", resource.group) }
+fn kind_name(resource: Kind) -> String {
+    let kind = resource.name().to_ascii_lowercase();
+    if resource.group().is_empty() { kind } else { format!("{kind}.{}", resource.group()) }
 }
 
 fn as_list(items: Vec<Value>, single: bool) -> Value {
@@ -131,25 +131,25 @@ fn as_list(items: Vec<Value>, single: bool) -> Value {
 }
 
 /// The table of `items`.
-pub(crate) fn render(resource: &Resource, items: &[Value], wide: bool, all_namespaces: bool, prefix: bool) -> String {
+pub(crate) fn render(resource: Kind, items: &[Value], wide: bool, all_namespaces: bool, prefix: bool) -> String {
     let now = jiff::Timestamp::now();
     let (header, rows) = rows(resource, items, wide, all_namespaces, prefix, now);
     table::render(&header, &rows)
 }
 
-fn rows(resource: &Resource, items: &[Value], wide: bool, all_namespaces: bool, prefix: bool, now: jiff::Timestamp) -> (Vec<String>, Vec<Vec<String>>) {
-    let mut header = columns::header(resource.kind, wide);
-    if all_namespaces && resource.namespaced {
+fn rows(resource: Kind, items: &[Value], wide: bool, all_namespaces: bool, prefix: bool, now: jiff::Timestamp) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut header = columns::header(resource.name(), wide);
+    if all_namespaces && resource.namespaced() {
         header.insert(0, "NAMESPACE".into());
     }
     let rows = items
         .iter()
         .map(|item| {
-            let mut row = columns::row(resource.kind, item, wide, now);
-            if prefix && resource.kind != "Event" {
+            let mut row = columns::row(resource.name(), item, wide, now);
+            if prefix && resource != Kind::Event {
                 row[0] = format!("{}/{}", kind_name(resource), row[0]);
             }
-            if all_namespaces && resource.namespaced {
+            if all_namespaces && resource.namespaced() {
                 row.insert(0, item.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("").to_owned());
             }
             row
@@ -158,7 +158,7 @@ fn rows(resource: &Resource, items: &[Value], wide: bool, all_namespaces: bool, 
     (header, rows)
 }
 
-async fn watch(client: &driftless_api::Client, resource: &Resource, namespace: Option<&str>, args: &GetArgs, rv: &str, wide: bool) -> Result<(), CommandError> {
+async fn watch(client: &driftless_api::Client, resource: Kind, namespace: Option<&str>, args: &GetArgs, rv: &str, wide: bool) -> Result<(), CommandError> {
     let path = format!("{}{}", resource.list_path(namespace), query(args, Some(rv)));
     let mut stream = client.stream(&path).await.map_err(client_error)?;
     let mut buffer = String::new();

@@ -131,7 +131,7 @@ fn status(args: &RolloutArgs) -> Result<ExitCode, CommandError> {
                 }
             }
         };
-        if let Some(done) = report(&progress(resource.kind, &object)?) {
+        if let Some(done) = report(&progress(resource.name(), &object)?) {
             return done;
         }
         if !args.watch {
@@ -160,10 +160,10 @@ fn status(args: &RolloutArgs) -> Result<ExitCode, CommandError> {
                 let line: String = buffer.drain(..=end).collect();
                 let Ok(event) = serde_json::from_str::<Value>(&line) else { continue };
                 if event["type"] == "DELETED" {
-                    eprintln!("error: {} {name:?} was deleted", resource.kind.to_ascii_lowercase());
+                    eprintln!("error: {} {name:?} was deleted", resource.name().to_ascii_lowercase());
                     return Ok(ExitCode::from(EXIT_INVALID));
                 }
-                if let Some(done) = report(&progress(resource.kind, &event["object"])?) {
+                if let Some(done) = report(&progress(resource.name(), &event["object"])?) {
                     return done;
                 }
             }
@@ -184,7 +184,7 @@ fn history(args: &RolloutArgs) -> Result<ExitCode, CommandError> {
         let client = client(&args.connect);
         let object = client.get(&resource.object_path(&args.namespace, &name)).await.map_err(client_error)?;
         let uid = object.pointer("/metadata/uid").cloned().unwrap_or_default();
-        let (path, revision_of): (String, fn(&Value) -> i64) = match resource.kind {
+        let (path, revision_of): (String, fn(&Value) -> i64) = match resource.name() {
             "Deployment" => (format!("/apis/apps/v1/namespaces/{}/replicasets", args.namespace), |rs| {
                 rs.pointer("/metadata/annotations/deployment.kubernetes.io~1revision").and_then(Value::as_str).and_then(|r| r.parse().ok()).unwrap_or(0)
             }),
@@ -205,7 +205,7 @@ fn history(args: &RolloutArgs) -> Result<ExitCode, CommandError> {
             })
             .collect();
         rows.sort();
-        println!("{}.apps/{name} ", resource.kind.to_ascii_lowercase());
+        println!("{}.apps/{name} ", resource.name().to_ascii_lowercase());
         let header = vec!["REVISION".to_owned(), "CHANGE-CAUSE".to_owned()];
         let rows: Vec<Vec<String>> = rows.into_iter().map(|(r, c)| vec![r.to_string(), c]).collect();
         print!("{}", table::render(&header, &rows));
