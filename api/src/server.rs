@@ -15,7 +15,8 @@ use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use driftless_controllers::kubelet::SharedRuntime;
+use driftless_model::Kind;
+use driftless_nodeapi::SharedRuntime;
 use driftless_store::{EventType, Key, Store, StoreExt};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
@@ -25,7 +26,6 @@ pub use driftless::ImageOps;
 use query::Query;
 
 use crate::ApiError;
-use crate::resources::{self, Resource};
 
 /// What the API serves from.
 #[derive(Clone)]
@@ -81,6 +81,14 @@ pub async fn serve_unix(path: PathBuf, state: ApiState) -> std::io::Result<()> {
     axum::serve(listener, router(state)).with_graceful_shutdown(async move { shutdown.cancelled().await }).await
 }
 
+/// Whether a presented token is the expected one, compared in constant
+/// time so the comparison leaks nothing of the expected token's content
+/// (only, as any such comparison, whether the lengths differ).
+fn tokens_match(want: &str, got: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    want.as_bytes().ct_eq(got.as_bytes()).into()
+}
+
 /// Serves the API on TCP at `listener`; every request must carry the
 /// state's bearer token.
 pub async fn serve_tcp(listener: tokio::net::TcpListener, state: ApiState) -> std::io::Result<()> {
@@ -91,7 +99,7 @@ pub async fn serve_tcp(listener: tokio::net::TcpListener, state: ApiState) -> st
         async move {
             let presented = request.headers().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
             match (&token, presented) {
-                (Some(want), Some(got)) if want == got => next.run(request).await,
+                (Some(want), Some(got)) if tokens_match(want, got) => next.run(request).await,
                 _ => ApiError::Unauthorized.into_response(),
             }
         }
@@ -104,9 +112,9 @@ enum Target {
     Versions,
     Groups,
     ResourceList { group: String, version: String },
-    Collection { resource: &'static Resource, namespace: Option<String> },
-    Object { resource: &'static Resource, namespace: String, name: String },
-    Sub { resource: &'static Resource, namespace: String, name: String, sub: String },
+    Collection { resource: Kind, namespace: Option<String> },
+    Object { resource: Kind, namespace: String, name: String },
+    Sub { resource: Kind, namespace: String, name: String, sub: String },
 }
 
 fn parse_path(path: &str) -> Result<Target, ApiError> {
@@ -119,7 +127,7 @@ fn parse_path(path: &str) -> Result<Target, ApiError> {
         ["apis", group, version, rest @ ..] => (*group, *version, rest),
         _ => return Err(not_found()),
     };
-    let resource = |plural: &str| resources::by_path(group, version, plural).ok_or_else(not_found);
+    let resource = |plural: &str| Kind::from_path(group, version, plural).ok_or_else(not_found);
     Ok(match rest {
         [] => Target::ResourceList { group: group.to_owned(), version: version.to_owned() },
         ["namespaces", ns, plural, rest @ ..] => {
@@ -164,24 +172,22 @@ async fn serve_kubernetes(state: ApiState, request: Request) -> Result<Response,
             }
         }
         (&Method::GET, Target::Object { resource, namespace, name }) => {
-            let key = Key::new(resource.kind, if resource.namespaced { namespace.clone() } else { String::new() }, name.clone());
-            let object = state.store.get(&key).ok_or_else(|| ApiError::NotFound(format!("{} {name:?} not found", resource.plural)))?;
+            let key = Key::new(resource.name(), if resource.namespaced() { namespace.clone() } else { String::new() }, name.clone());
+            let object = state.store.get(&key).ok_or_else(|| ApiError::NotFound(format!("{} {name:?} not found", resource.plural())))?;
             Ok(json_response(&object))
         }
-        (&Method::GET, Target::Sub { resource, namespace, name, sub }) if resource.kind == "Pod" && sub == "log" => {
-            logs::serve(state, &namespace, &name, &query).await
-        }
-        (&Method::POST | &Method::GET, Target::Sub { resource, namespace, name, sub }) if resource.kind == "Pod" && sub == "exec" => {
+        (&Method::GET, Target::Sub { resource: Kind::Pod, namespace, name, sub }) if sub == "log" => logs::serve(state, &namespace, &name, &query).await,
+        (&Method::POST | &Method::GET, Target::Sub { resource: Kind::Pod, namespace, name, sub }) if sub == "exec" => {
             exec::serve(state, &namespace, &name, &query, request).await
         }
-        (&Method::DELETE, Target::Object { resource, namespace, name }) if resource.kind == "Pod" => delete_pod(&state, &namespace, &name),
+        (&Method::DELETE, Target::Object { resource: Kind::Pod, namespace, name }) => delete_pod(&state, &namespace, &name),
         (&Method::GET, _) => Err(ApiError::NotFound("the server could not find the requested resource".into())),
         (method, _) => Err(ApiError::MethodNotAllowed(format!("{method} is not allowed: Driftless takes changes from git only; {}", state.write_hint))),
     }
 }
 
 fn discovery_groups() -> Value {
-    let mut groups: Vec<(&str, &str)> = resources::ALL.iter().filter(|r| !r.group.is_empty()).map(|r| (r.group, r.version)).collect();
+    let mut groups: Vec<(&str, &str)> = Kind::ALL.iter().filter(|k| !k.group().is_empty()).map(|k| (k.group(), k.version())).collect();
     groups.sort();
     groups.dedup();
     let groups: Vec<Value> = groups
@@ -195,17 +201,17 @@ fn discovery_groups() -> Value {
 }
 
 fn discovery_resources(group: &str, version: &str) -> Result<Value, ApiError> {
-    let list: Vec<Value> = resources::ALL
+    let list: Vec<Value> = Kind::ALL
         .iter()
-        .filter(|r| r.group == group && r.version == version)
-        .map(|r| {
+        .filter(|k| k.group() == group && k.version() == version)
+        .map(|k| {
             let mut verbs = vec!["get", "list", "watch"];
-            if r.kind == "Pod" {
+            if *k == Kind::Pod {
                 verbs.push("delete");
             }
             json!({
-                "name": r.plural, "singularName": r.kind.to_ascii_lowercase(), "namespaced": r.namespaced,
-                "kind": r.kind, "verbs": verbs, "shortNames": r.short,
+                "name": k.plural(), "singularName": k.name().to_ascii_lowercase(), "namespaced": k.namespaced(),
+                "kind": k.name(), "verbs": verbs, "shortNames": k.short_names(),
             })
         })
         .collect();
@@ -216,14 +222,14 @@ fn discovery_resources(group: &str, version: &str) -> Result<Value, ApiError> {
     Ok(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": list}))
 }
 
-fn list(store: &dyn Store, resource: &Resource, namespace: Option<&str>, query: &Query) -> Result<Value, ApiError> {
+fn list(store: &dyn Store, resource: Kind, namespace: Option<&str>, query: &Query) -> Result<Value, ApiError> {
     let selector = query.label_selector()?;
     let fields = query.field_selector()?;
-    let ns = if resource.namespaced { namespace } else { None };
-    let (items, revision) = store.list(resource.kind, ns);
+    let ns = if resource.namespaced() { namespace } else { None };
+    let (items, revision) = store.list(resource.name(), ns);
     let items: Vec<Value> = items.iter().filter(|v| selector.matches(&labels(v)) && fields.matches(v)).map(|v| (**v).clone()).collect();
     Ok(json!({
-        "kind": format!("{}List", resource.kind),
+        "kind": format!("{}List", resource.name()),
         "apiVersion": resource.api_version(),
         "metadata": {"resourceVersion": revision.to_string()},
         "items": items,
@@ -238,7 +244,7 @@ pub(crate) fn labels(value: &Value) -> std::collections::BTreeMap<String, String
         .unwrap_or_default()
 }
 
-fn watch(state: ApiState, resource: &'static Resource, namespace: Option<String>, query: Query) -> Response {
+fn watch(state: ApiState, resource: Kind, namespace: Option<String>, query: Query) -> Response {
     let selector = match query.label_selector() {
         Ok(s) => s,
         Err(e) => return e.into_response(),
@@ -250,8 +256,8 @@ fn watch(state: ApiState, resource: &'static Resource, namespace: Option<String>
     // Subscribe before listing, so nothing falls between the two.
     let events = state.store.watch();
     let since: Option<u64> = query.get("resourceVersion").and_then(|v| v.parse().ok()).filter(|v| *v > 0);
-    let ns = if resource.namespaced { namespace } else { None };
-    let (initial, listed_at) = state.store.list(resource.kind, ns.as_deref());
+    let ns = if resource.namespaced() { namespace } else { None };
+    let (initial, listed_at) = state.store.list(resource.name(), ns.as_deref());
     let initial: Vec<Value> = if since.is_some() {
         Vec::new()
     } else {
@@ -261,7 +267,7 @@ fn watch(state: ApiState, resource: &'static Resource, namespace: Option<String>
     let timeout = query.get("timeoutSeconds").and_then(|t| t.parse::<u64>().ok()).map(std::time::Duration::from_secs);
     let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
     let shutdown = state.shutdown.clone();
-    let kind = resource.kind;
+    let kind = resource.name();
     let initial = futures_util::stream::iter(initial.into_iter().map(|v| Ok::<_, std::io::Error>(bytes::Bytes::from(format!("{v}\n")))));
     let changes = futures_util::stream::unfold(events, move |mut events| {
         let (selector, fields, ns, shutdown) = (selector.clone(), fields.clone(), ns.clone(), shutdown.clone());
@@ -315,8 +321,10 @@ fn delete_pod(state: &ApiState, namespace: &str, name: &str) -> Result<Response,
     if declared {
         return Err(ApiError::MethodNotAllowed(format!("pod {name:?} is declared in git: remove it there to delete it; {}", state.write_hint)));
     }
-    let op = driftless_controllers::pods::delete_op(&pod, jiff::Timestamp::now());
-    state.store.apply(driftless_store::Batch::one(op)).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let live = state.store.get(&driftless_store::key_of(&pod)).ok_or_else(|| ApiError::NotFound(format!("pods {name:?} not found")))?;
+    if let Some(op) = driftless_store::delete_op(&live, jiff::Timestamp::now()) {
+        state.store.apply(driftless_store::Batch::one(op)).map_err(|e| ApiError::Internal(e.to_string()))?;
+    }
     let object = state.store.get(&driftless_store::key_of(&pod)).map(|v| (*v).clone()).unwrap_or_else(|| json!({}));
     Ok(json_response(&object))
 }

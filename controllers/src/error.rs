@@ -11,7 +11,7 @@ pub enum ReconcileError {
     Store(#[from] StoreError),
     /// The node runtime failed.
     #[error(transparent)]
-    Node(#[from] driftless_runtime::node::NodeError),
+    Node(#[from] driftless_nodeapi::NodeError),
     /// A stored object is not what its kind says it is.
     #[error("{0}")]
     Malformed(String),

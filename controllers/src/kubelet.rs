@@ -17,8 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use driftless_model::k8s_openapi::api::core::v1::Pod;
-use driftless_runtime::node::PodRuntime;
-use driftless_runtime::pod::PodStatus;
+use driftless_nodeapi::{PodStatus, SharedRuntime};
 use driftless_store::{Batch, Key, Op, Store, StoreExt, WatchEvent};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -33,9 +32,6 @@ use crate::{Context, ReconcileError, pods};
 /// How often pod statuses are read from the runtime: readiness changes
 /// reach the store (and Endpoints) within this.
 pub const STATUS_PERIOD: Duration = Duration::from_millis(200);
-
-/// A runtime the kubelet can share across threads.
-pub type SharedRuntime = Arc<dyn PodRuntime + Send + Sync>;
 
 /// The node agent.
 pub struct Kubelet {
@@ -309,7 +305,7 @@ impl Reconciler for Kubelet {
             if was_running {
                 runtime.refresh(&to_run, &*objects)?;
             }
-            Ok::<(), driftless_runtime::node::NodeError>(())
+            Ok::<(), driftless_nodeapi::NodeError>(())
         })
         .await?;
         match result {
@@ -342,3 +338,6 @@ fn refers_to(pod: &Value, object: &Key) -> bool {
 fn on_node(pod: &Pod, node: &str) -> bool {
     pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node)
 }
+
+#[cfg(test)]
+mod tests;

@@ -6,19 +6,19 @@
 //! pods on the node's runtime and reports their status.
 //!
 //! Owns: the reconcile loop ([`runner`], shaped like kube-runtime's
-//! `Controller`), events ([`events`]), and every write of derived objects
+//! `Controller`) and every write of derived objects
 //! (ReplicaSets, Pods, claims, volumes) and of status.
 //!
 //! Must not touch: git or the manifests (the sync loop writes what git
 //! declares; controllers never change a declared object's spec, except the
 //! fields the API server allocates), the network configuration, or
-//! containers other than through [`driftless_runtime::node::PodRuntime`].
+//! containers other than through the node contract
+//! ([`driftless_nodeapi::PodRuntime`]).
 
 pub mod context;
 pub mod deployment;
 pub mod endpoints;
 mod error;
-pub mod events;
 pub mod gc;
 pub mod kubelet;
 pub mod node;
@@ -34,5 +34,6 @@ pub mod storage;
 mod testing;
 
 pub use context::{Clock, Context, SystemClock};
+pub use driftless_events as events;
 pub use error::ReconcileError;
 pub use runner::{Action, Reconciler, RunOptions};

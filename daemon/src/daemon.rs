@@ -18,7 +18,7 @@ use driftless_controllers::Context;
 use driftless_controllers::deployment::DeploymentController;
 use driftless_controllers::endpoints::EndpointsController;
 use driftless_controllers::gc::GarbageCollector;
-use driftless_controllers::kubelet::{Kubelet, SharedRuntime, StoreResolve};
+use driftless_controllers::kubelet::{Kubelet, StoreResolve};
 use driftless_controllers::node::{NodeInfo, heartbeat, register};
 use driftless_controllers::replicaset::{Flavor, ReplicaSetController};
 use driftless_controllers::runner::{self, Reconciler, RunOptions};
@@ -26,7 +26,8 @@ use driftless_controllers::scheduler::Scheduler;
 use driftless_controllers::services::{AddressPools, ServiceAllocator};
 use driftless_controllers::statefulset::StatefulSetController;
 use driftless_controllers::storage::{ClaimBinder, VolumeReclaimer};
-use driftless_runtime::node::{Node, PodRuntime};
+use driftless_nodeapi::SharedRuntime;
+use driftless_runtime::node::Node;
 
 use driftless_store::{SqliteStore, Store};
 use driftless_sync::{Source, SourceConfig, Syncer, Trigger};
@@ -73,10 +74,10 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
     register(&ctx, &info).map_err(daemon_error)?;
 
     let image_store = driftless_image::ImageStore::open(&config.data_dir).map_err(CommandError::Image)?;
-    let images = driftless_runtime::images::NodeImages::new(
+    let images = Arc::new(driftless_runtime::images::NodeImages::new(
         image_store,
         driftless_image::PullOptions { insecure_registries: config.insecure_registries.clone(), credentials: None },
-    );
+    ));
     let resolve = Arc::new(StoreResolve::new(store.clone(), images));
     let network_applied = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let kubelet = Kubelet::new(ctx.clone(), &config.node_name, &config.node_address()?, shared.clone(), resolve, Some(network_applied.clone()));
@@ -215,7 +216,7 @@ async fn start_network(config: &DaemonConfig, store: Arc<dyn Store>, applied: Ar
     Ok(network::Network {
         store,
         dns,
-        proxy,
+        proxy: Box::new(proxy),
         ingress,
         domain: config.cluster_domain.clone(),
         addresses: network::Addresses { pod_cidr, node: vec![gateway] },
@@ -281,9 +282,9 @@ pub fn reset(data_dir: &Path, purge: bool) -> Result<(), CommandError> {
     let config = DaemonConfig::load(data_dir)?;
     let _lock = config::lock(data_dir)?;
     let node = Node::new(config.node_config()?).map_err(daemon_error)?;
-    let pods = node.pods();
+    let pods = node.pod_uids();
     for uid in &pods {
-        if let Err(error) = node.stop_pod(uid) {
+        if let Err(error) = node.stop(uid) {
             eprintln!("driftless: warning: stopping pod {uid}: {error}");
         }
     }

@@ -2,19 +2,27 @@
 //! implemented by the real [`crate::Proxy`] and by [`FakeProxy`], which
 //! checks tables as the real one does and records them.
 
+use std::sync::{Arc, Mutex};
+
 use crate::config::ProxyConfig;
 use crate::error::ProxyError;
 use crate::table::{self, Bounds, ServiceTable};
 
-/// What the daemon's service controller needs of a proxy.
-pub trait ServiceProxy {
+/// What the daemon's service networking needs of a proxy.
+pub trait ServiceProxy: Send {
     /// Serve exactly `table` (the whole table each time).
     fn apply(&mut self, table: &ServiceTable) -> Result<(), ProxyError>;
+    /// Stop serving and remove what was programmed.
+    fn shutdown(self: Box<Self>) -> Result<(), ProxyError>;
 }
 
 impl ServiceProxy for crate::Proxy {
     fn apply(&mut self, table: &ServiceTable) -> Result<(), ProxyError> {
         crate::Proxy::apply(self, table)
+    }
+
+    fn shutdown(self: Box<Self>) -> Result<(), ProxyError> {
+        crate::Proxy::shutdown(*self)
     }
 }
 
@@ -23,15 +31,20 @@ impl ServiceProxy for crate::Proxy {
 #[derive(Debug)]
 pub struct FakeProxy {
     config: ProxyConfig,
-    /// The tables applied, oldest first.
-    pub applied: Vec<ServiceTable>,
+    applied: Arc<Mutex<Vec<ServiceTable>>>,
 }
 
 impl FakeProxy {
     /// A fake with the real proxy's configuration rules.
     pub fn new(config: ProxyConfig) -> Result<FakeProxy, ProxyError> {
         config.check()?;
-        Ok(FakeProxy { config, applied: Vec::new() })
+        Ok(FakeProxy { config, applied: Arc::default() })
+    }
+
+    /// The tables it accepted, oldest first; the record stays readable
+    /// after the fake is handed to its caller.
+    pub fn applied(&self) -> Arc<Mutex<Vec<ServiceTable>>> {
+        self.applied.clone()
     }
 }
 
@@ -39,7 +52,11 @@ impl ServiceProxy for FakeProxy {
     fn apply(&mut self, table: &ServiceTable) -> Result<(), ProxyError> {
         let bounds = Bounds { service_cidr: self.config.service_cidr, pod_cidr: self.config.pod_cidr, node_addresses: &self.config.node_addresses };
         table::check(table, &bounds)?;
-        self.applied.push(table.clone());
+        self.applied.lock().unwrap_or_else(|e| e.into_inner()).push(table.clone());
+        Ok(())
+    }
+
+    fn shutdown(self: Box<Self>) -> Result<(), ProxyError> {
         Ok(())
     }
 }
@@ -65,6 +82,6 @@ mod tests {
         fake.apply(&table).unwrap();
         table.ports[0].frontends.push("10.1.2.3:80".parse().unwrap());
         assert!(fake.apply(&table).is_err());
-        assert_eq!(fake.applied.len(), 1);
+        assert_eq!(fake.applied().lock().unwrap().len(), 1);
     }
 }

@@ -2,8 +2,8 @@
 //! before anything is programmed: the pod CIDR routed to the bridge (which
 //! holds the gateway address) and the service CIDR routed `local` on `lo`.
 //! Without them a DNAT or a missing rule would send packets out by the
-//! default route. The node runtime creates them (`driftless_runtime::
-//! network`); the proxy only checks.
+//! default route. The node runtime creates them; the proxy only checks
+//! (through `driftless-routes`).
 
 use ipnet::Ipv4Net;
 
@@ -30,7 +30,7 @@ pub enum RouteError {
 
 /// Checks both routes.
 pub(crate) fn verify(config: &ProxyConfig) -> Result<(), RouteError> {
-    let pod = driftless_runtime::network::route_exists(config.pod_cidr, &config.bridge).map_err(|e| RouteError::Read(e.to_string()))?;
+    let pod = driftless_routes::routed_to(config.pod_cidr, &config.bridge).map_err(|e| RouteError::Read(e.to_string()))?;
     if !pod {
         return Err(RouteError::PodCidr { cidr: config.pod_cidr, bridge: config.bridge.clone() });
     }
@@ -40,23 +40,8 @@ pub(crate) fn verify(config: &ProxyConfig) -> Result<(), RouteError> {
     Ok(())
 }
 
-/// Asks the kernel over netlink. A thread of its own with a current-thread
-/// runtime drives the socket, so this works from synchronous code and from
-/// inside the daemon's tokio runtime alike (where blocking on a nested
-/// runtime would panic).
+/// Asks the kernel over netlink, from synchronous code or inside the
+/// daemon's runtime alike.
 fn service_cidr_is_local(cidr: Ipv4Net) -> Result<bool, RouteError> {
-    let read = |e: &dyn std::fmt::Display| RouteError::Read(e.to_string());
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                let runtime = tokio::runtime::Builder::new_current_thread().enable_io().build().map_err(|e| read(&e))?;
-                runtime.block_on(async {
-                    let (connection, handle, _) = rtnetlink::new_connection().map_err(|e| read(&e))?;
-                    tokio::spawn(connection);
-                    driftless_runtime::network::local_route_exists(&handle, cidr).await.map_err(|e| read(&e))
-                })
-            })
-            .join()
-            .unwrap_or_else(|_| Err(RouteError::Read("the netlink thread panicked".into())))
-    })
+    driftless_routes::local_on_lo_blocking(cidr).map_err(|e| RouteError::Read(e.to_string()))
 }

@@ -8,24 +8,13 @@
 //! - `Always`: pulled every time a container is created; the registry's
 //!   error fails the container even if an older copy is stored.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use driftless_image::{ImageStore, PullOptions};
 
-use crate::podspec::ResolvedImage;
-use crate::podspec::pull_secrets::Credentials;
+use driftless_nodeapi::{Credentials, Images, ResolvedImage};
 
-/// What getting an image took, for the events kubelet records about it
-/// (`Pulled` "already present", `Pulling`, `Pulled` "successfully pulled").
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ImageStep {
-    /// The store had it and the policy did not ask for a pull.
-    Present,
-    /// A pull is starting.
-    Pulling,
-    /// A pull finished, in this long.
-    Pulled(Duration),
-}
+pub use driftless_nodeapi::ImageStep;
 
 /// The node's image store and how to reach registries.
 #[derive(Debug)]
@@ -93,5 +82,11 @@ impl NodeImages {
         let image = self.store.resolve(&pulled).map_err(|e| e.to_string())?;
         report(ImageStep::Pulled(started.elapsed()));
         Ok(image)
+    }
+}
+
+impl Images for NodeImages {
+    fn image(&self, reference: &str, policy: &str, credentials: Option<&Credentials>, report: &mut dyn FnMut(ImageStep)) -> Result<ResolvedImage, String> {
+        self.image_reporting(reference, policy, credentials, report)
     }
 }

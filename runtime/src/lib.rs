@@ -1,10 +1,19 @@
 //! The node runtime: real containers on youki's `libcontainer`.
 //!
-//! Owns: OCI bundles for containers ([`bundle`]), the helper process that
-//! runs one container (`driftless-shim`, [`shim`]), launching and observing
-//! it from the daemon ([`launch`]), the files through which the two talk
-//! ([`status`], [`log`]), pod sandboxes (shared namespaces, [`sandbox`]) and
-//! pod networking (bridge, veth, addresses, [`network`]).
+//! Owns: the node contract's implementation ([`node::Node`], a
+//! `driftless_nodeapi::PodRuntime`); Kubernetes' `Pod` to what runs, with
+//! kubelet's rules ([`podspec`]); the pod workers that keep containers
+//! running and probe them ([`pod`], with kubelet's rules as pure functions
+//! in [`lifecycle`]); images for pods by pull policy ([`images`]); OCI
+//! bundles for containers ([`bundle`]) with seccomp ([`seccomp`]) and
+//! volumes ([`volumes`]); the helper process that runs one container
+//! (`driftless-shim`, [`shim`], with the static reaper, [`reaper_binary`]),
+//! launching and observing it from the daemon ([`launch`]), the files
+//! through which the two talk ([`status`], [`log`]); exec into running
+//! containers ([`exec`]); root filesystems ([`rootfs`]) and cgroups
+//! ([`cgroups`]); pod sandboxes (shared namespaces, [`sandbox`]); and pod
+//! networking (bridge, veth, addresses, the routes that keep pod and
+//! service traffic on the node, [`network`]).
 //!
 //! Why a helper process: `libcontainer` `clone`s its caller, which is unsound
 //! from a multi-threaded (tokio) process (youki#3011, youki#3027). So, like

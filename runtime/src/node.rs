@@ -1,14 +1,12 @@
-//! The node: what the control plane calls to run pods ([`PodRuntime`]),
-//! implemented over the real runtime ([`Node`]) and by a recording fake for
-//! tests of callers ([`fake::FakeRuntime`]).
+//! The node: the control plane's [`PodRuntime`] contract (from
+//! `driftless-nodeapi`, whose recording fake callers test on), implemented
+//! over the real runtime ([`Node`]).
 //!
 //! [`Node`] ties the pieces together for each pod: a sandbox, an address on
 //! the node bridge, the Kubernetes `Pod` translated with kubelet's rules,
 //! and a worker that keeps its containers running. Its methods block (they
 //! talk netlink and wait for processes): an async caller runs them on a
 //! blocking thread.
-
-pub mod fake;
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -26,32 +24,7 @@ use crate::pod::worker::{self, Placement, PodHandle};
 use crate::pod::{ContainerState, ContainerStatus, PodStatus};
 use crate::podspec::{NodeSettings, PodIdentity, Resolve, TranslateError};
 use crate::sandbox::{Sandbox, SandboxError};
-
-/// What the control plane needs from a node's runtime.
-pub trait PodRuntime {
-    /// Runs `pod` (by its `metadata.uid`), or does nothing if it runs.
-    /// When it cannot start yet, its status says why (`ErrImagePull`,
-    /// `ImagePullBackOff`, `CreateContainerConfigError`...) and the caller
-    /// asks again later, after [`NodeError::retry_in`] when given.
-    fn run_pod(&self, pod: &Pod, resolve: &dyn Resolve) -> Result<(), NodeError>;
-    /// The status of a pod this node runs.
-    fn pod_status(&self, uid: &str) -> Option<PodStatus>;
-    /// Stops a pod and removes everything it had on the node.
-    fn stop_pod(&self, uid: &str) -> Result<(), NodeError>;
-    /// The uids of the pods this node runs or is trying to start (an image
-    /// to pull, a ConfigMap to appear).
-    fn pods(&self) -> Vec<String>;
-    /// Rewrites a running pod's ConfigMap, Secret and downward API volumes
-    /// from what `resolve` says now (nothing for a pod this node does not
-    /// run).
-    fn refresh(&self, pod: &Pod, resolve: &dyn Resolve) -> Result<(), NodeError>;
-    /// The log file of a container's current instance (or the one before
-    /// it), if the node has it.
-    fn log_path(&self, uid: &str, container: &str, previous: bool) -> Option<PathBuf>;
-    /// A command that runs `args` inside a container's running instance
-    /// (on a terminal of its own with `tty`), if it runs.
-    fn exec(&self, uid: &str, container: &str, args: &[String], tty: bool) -> Option<std::process::Command>;
-}
+pub use driftless_nodeapi::PodRuntime;
 
 /// How a node is set up.
 #[derive(Clone, Debug)]
@@ -286,8 +259,51 @@ impl Node {
     }
 }
 
+/// The contract, over the methods below; the node's own errors are passed
+/// on whole (the ones callers act on, by their contract variants).
 impl PodRuntime for Node {
-    fn run_pod(&self, pod: &Pod, resolve: &dyn Resolve) -> Result<(), NodeError> {
+    fn run_pod(&self, pod: &Pod, resolve: &dyn Resolve) -> Result<(), driftless_nodeapi::NodeError> {
+        self.run(pod, resolve).map_err(Into::into)
+    }
+
+    fn pod_status(&self, uid: &str) -> Option<PodStatus> {
+        self.status(uid)
+    }
+
+    fn stop_pod(&self, uid: &str) -> Result<(), driftless_nodeapi::NodeError> {
+        self.stop(uid).map_err(Into::into)
+    }
+
+    fn refresh(&self, pod: &Pod, resolve: &dyn Resolve) -> Result<(), driftless_nodeapi::NodeError> {
+        self.refresh_volumes(pod, resolve).map_err(Into::into)
+    }
+
+    fn log_path(&self, uid: &str, container: &str, previous: bool) -> Option<PathBuf> {
+        self.log_file(uid, container, previous)
+    }
+
+    fn exec(&self, uid: &str, container: &str, args: &[String], tty: bool) -> Option<std::process::Command> {
+        self.exec_command(uid, container, args, tty)
+    }
+
+    fn pods(&self) -> Vec<String> {
+        self.pod_uids()
+    }
+}
+
+impl From<NodeError> for driftless_nodeapi::NodeError {
+    fn from(error: NodeError) -> Self {
+        match error {
+            NodeError::NoUid => driftless_nodeapi::NodeError::NoUid,
+            NodeError::ImagePullBackOff { image, message, retry_in } => driftless_nodeapi::NodeError::ImagePullBackOff { image, message, retry_in },
+            other => driftless_nodeapi::NodeError::Runtime(Box::new(other)),
+        }
+    }
+}
+
+impl Node {
+    /// Runs `pod`; see [`PodRuntime::run_pod`].
+    pub fn run(&self, pod: &Pod, resolve: &dyn Resolve) -> Result<(), NodeError> {
         let uid = pod.metadata.uid.clone().ok_or(NodeError::NoUid)?;
         let mut pods = self.pods.lock().unwrap_or_else(|e| e.into_inner());
         if pods.contains_key(&uid) {
@@ -356,7 +372,8 @@ impl PodRuntime for Node {
         Ok(())
     }
 
-    fn pod_status(&self, uid: &str) -> Option<PodStatus> {
+    /// The status of a pod; see [`PodRuntime::pod_status`].
+    pub fn status(&self, uid: &str) -> Option<PodStatus> {
         if let Some(pod) = self.pods.lock().unwrap_or_else(|e| e.into_inner()).get(uid) {
             return Some(pod.worker.status());
         }
@@ -382,7 +399,8 @@ impl PodRuntime for Node {
         Some(PodStatus { phase: Phase::Pending, pod_ip: None, containers })
     }
 
-    fn stop_pod(&self, uid: &str) -> Result<(), NodeError> {
+    /// Stops a pod; see [`PodRuntime::stop_pod`].
+    pub fn stop(&self, uid: &str) -> Result<(), NodeError> {
         self.waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
         let found = self.found.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
         let Some(pod) = self.pods.lock().unwrap_or_else(|e| e.into_inner()).remove(uid) else {
@@ -397,7 +415,8 @@ impl PodRuntime for Node {
         Ok(())
     }
 
-    fn refresh(&self, pod: &Pod, resolve: &dyn Resolve) -> Result<(), NodeError> {
+    /// Rewrites a pod's volumes; see [`PodRuntime::refresh`].
+    pub fn refresh_volumes(&self, pod: &Pod, resolve: &dyn Resolve) -> Result<(), NodeError> {
         let uid = pod.metadata.uid.clone().ok_or(NodeError::NoUid)?;
         if !self.pods.lock().unwrap_or_else(|e| e.into_inner()).contains_key(&uid) {
             return Ok(());
@@ -406,12 +425,14 @@ impl PodRuntime for Node {
         Ok(())
     }
 
-    fn log_path(&self, uid: &str, container: &str, previous: bool) -> Option<PathBuf> {
+    /// A container's log file; see [`PodRuntime::log_path`].
+    pub fn log_file(&self, uid: &str, container: &str, previous: bool) -> Option<PathBuf> {
         let path = self.layout.log_path(&self.instance(uid, container, previous)?);
         path.exists().then_some(path)
     }
 
-    fn exec(&self, uid: &str, container: &str, args: &[String], tty: bool) -> Option<std::process::Command> {
+    /// A command in a running container; see [`PodRuntime::exec`].
+    pub fn exec_command(&self, uid: &str, container: &str, args: &[String], tty: bool) -> Option<std::process::Command> {
         let id = self.instance(uid, container, false)?;
         if !matches!(self.layout.status(&id), Ok(Some(crate::Status::Running { .. }))) {
             return None;
@@ -419,7 +440,8 @@ impl PodRuntime for Node {
         Some(if tty { self.layout.exec_tty(&id, args) } else { self.layout.exec(&id, args) })
     }
 
-    fn pods(&self) -> Vec<String> {
+    /// The pods this node runs or tries to start; see [`PodRuntime::pods`].
+    pub fn pod_uids(&self) -> Vec<String> {
         let mut uids: Vec<String> = self.pods.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect();
         uids.extend(self.waiting.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned());
         uids.extend(self.found.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned());
@@ -442,7 +464,7 @@ impl Node {
     /// The container id of a container's current instance, or the one
     /// before it.
     fn instance(&self, uid: &str, container: &str, previous: bool) -> Option<String> {
-        let status = self.pod_status(uid)?;
+        let status = self.status(uid)?;
         let restarts = status.containers.iter().find(|c| c.name == container)?.restart_count;
         let instance = if previous { restarts.checked_sub(1)? } else { restarts };
         Some(worker::instance_id(uid, container, instance))

@@ -12,10 +12,8 @@ pub mod worker;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Serialize;
-
 use crate::bundle::VolumeMount;
-use crate::lifecycle::phase::{Phase, RestartPolicy};
+use crate::lifecycle::phase::RestartPolicy;
 use crate::lifecycle::probe::ProbeSettings;
 
 /// A pod as the runtime runs it; the control plane translates Kubernetes'
@@ -100,64 +98,4 @@ pub enum ProbeAction {
     },
 }
 
-/// A container's state, with Kubernetes' reasons.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum ContainerState {
-    /// Not running: being created, or backing off before a restart.
-    Waiting {
-        /// `ContainerCreating`, `CrashLoopBackOff`, `ImagePullBackOff`...
-        reason: String,
-        /// Why, in words (the registry's error for `ErrImagePull`).
-        #[serde(skip_serializing_if = "Option::is_none")]
-        message: Option<String>,
-    },
-    /// Running since `started_at`.
-    Running {
-        /// RFC 3339.
-        started_at: String,
-    },
-    /// Ended and not restarting.
-    Terminated {
-        /// The exit code.
-        exit_code: i32,
-        /// `Completed`, `Error`, `OOMKilled`.
-        reason: String,
-    },
-}
-
-/// One container's status.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ContainerStatus {
-    /// Its name in the pod.
-    pub name: String,
-    /// What it is doing.
-    pub state: ContainerState,
-    /// How it last ended, if it ever did.
-    pub last_termination: Option<(i32, String)>,
-    /// Whether its readiness probe passes (true without one, once running
-    /// and past its startup probe).
-    pub ready: bool,
-    /// How many times it was restarted.
-    pub restart_count: u32,
-}
-
-/// A pod's status, as the worker last computed it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PodStatus {
-    /// The phase.
-    pub phase: Phase,
-    /// The pod's address, once its network is up.
-    pub pod_ip: Option<String>,
-    /// Every container, in order.
-    pub containers: Vec<ContainerStatus>,
-}
-
-impl PodStatus {
-    /// The `Ready` condition: every container ready.
-    pub fn ready(&self) -> bool {
-        !self.containers.is_empty() && self.containers.iter().all(|c| c.ready)
-    }
-}
+pub use driftless_nodeapi::{ContainerState, ContainerStatus, PodStatus};

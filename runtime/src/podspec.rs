@@ -26,34 +26,7 @@ use crate::pod::{ContainerRequest, PodRequest, Probe, ProbeAction};
 use crate::seccomp::Seccomp;
 use crate::volumes::{File, write_atomically};
 
-/// An image as the runtime needs it.
-#[derive(Clone, Debug, Default)]
-pub struct ResolvedImage {
-    /// Layer folders, lowest first.
-    pub layers: Vec<PathBuf>,
-    /// `ENTRYPOINT`.
-    pub entrypoint: Vec<String>,
-    /// `CMD`.
-    pub cmd: Vec<String>,
-    /// `NAME=value`.
-    pub env: Vec<String>,
-    /// `WORKDIR`.
-    pub working_dir: Option<String>,
-}
-
-/// What a pod refers to, looked up by the caller.
-pub trait Resolve {
-    /// The image, honouring the pull policy, pulled with `credentials`
-    /// (from the pod's `imagePullSecrets`) when a pull is needed; `Err`
-    /// carries the message.
-    fn image(&self, reference: &str, pull_policy: &str, credentials: Option<&pull_secrets::Credentials>) -> Result<ResolvedImage, String>;
-    /// A ConfigMap's data (`binaryData` included).
-    fn config_map(&self, namespace: &str, name: &str) -> Option<BTreeMap<String, Vec<u8>>>;
-    /// A Secret's data, decoded.
-    fn secret(&self, namespace: &str, name: &str) -> Option<BTreeMap<String, Vec<u8>>>;
-    /// The folder bound to a PersistentVolumeClaim, once it is bound.
-    fn claim(&self, namespace: &str, name: &str) -> Option<PathBuf>;
-}
+pub use driftless_nodeapi::{Resolve, ResolvedImage};
 
 /// Node settings the translation needs.
 #[derive(Clone, Debug)]

@@ -91,11 +91,12 @@ fn main() {
     info.cpus = 64;
     register(&ctx, &info).unwrap();
     let desired = declared();
-    let (batch, _) = driftless_sync::plan_changes(&desired, &*store, "abc1234 bench", jiff::Timestamp::now());
+    let plan = driftless_diff::plan(&desired, &driftless_sync::StoreLive::new(&*store));
+    let (batch, _) = driftless_sync::batch_for(&plan, &*store, "abc1234 bench", jiff::Timestamp::now());
     store.apply(batch).unwrap();
 
-    let images = driftless_runtime::images::NodeImages::new(driftless_image::ImageStore::open(dir.path()).unwrap(), Default::default());
-    let fake: driftless_controllers::kubelet::SharedRuntime = Arc::new(driftless_runtime::node::fake::FakeRuntime::default());
+    let images = Arc::new(driftless_nodeapi::fake::FakeImages);
+    let fake: driftless_nodeapi::SharedRuntime = Arc::new(driftless_nodeapi::fake::FakeRuntime::default());
     let kubelet = Kubelet::new(ctx.clone(), "node-1", "10.244.0.1", fake, Arc::new(StoreResolve::new(store.clone(), images)), None);
     let volumes = dir.path().join("volumes");
     let rs = ReplicaSetController::new(ctx.clone(), Flavor::ReplicaSet);
@@ -147,7 +148,8 @@ fn main() {
             }
         });
         let started = Instant::now();
-        let (batch, actions) = driftless_sync::plan_changes(&desired, &*store, "abc1234 bench", jiff::Timestamp::now());
+        let plan = driftless_diff::plan(&desired, &driftless_sync::StoreLive::new(&*store));
+        let (batch, actions) = driftless_sync::batch_for(&plan, &*store, "abc1234 bench", jiff::Timestamp::now());
         totals.entry("sync (plan the applied revision)").or_default().push(started.elapsed());
         keys.insert("sync (plan the applied revision)", desired.len());
         assert!(batch.is_empty() && actions.is_empty(), "the applied revision plans to nothing");

@@ -6,27 +6,25 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use driftless_model::k8s_openapi::api::core::v1::{ConfigMap, PersistentVolume, PersistentVolumeClaim, Secret};
-use driftless_runtime::images::{ImageStep, NodeImages};
-use driftless_runtime::podspec::pull_secrets::Credentials;
-use driftless_runtime::podspec::{Resolve, ResolvedImage};
+use driftless_nodeapi::{Credentials, ImageStep, Images, Resolve, ResolvedImage};
 use driftless_store::{Store, StoreExt};
 
 /// The node's [`Resolve`], over the store.
 pub struct StoreResolve {
     store: Arc<dyn Store>,
-    images: NodeImages,
+    images: Arc<dyn Images>,
 }
 
 impl StoreResolve {
     /// Resolves objects from `store` and images from `images`.
-    pub fn new(store: Arc<dyn Store>, images: NodeImages) -> StoreResolve {
+    pub fn new(store: Arc<dyn Store>, images: Arc<dyn Images>) -> StoreResolve {
         StoreResolve { store, images }
     }
 }
 
 impl Resolve for StoreResolve {
     fn image(&self, reference: &str, pull_policy: &str, credentials: Option<&Credentials>) -> Result<ResolvedImage, String> {
-        self.images.image(reference, pull_policy, credentials)
+        self.images.image(reference, pull_policy, credentials, &mut |_| {})
     }
 
     fn config_map(&self, namespace: &str, name: &str) -> Option<BTreeMap<String, Vec<u8>>> {
@@ -79,7 +77,7 @@ impl<'a> Reporting<'a> {
 
 impl Resolve for Reporting<'_> {
     fn image(&self, reference: &str, pull_policy: &str, credentials: Option<&Credentials>) -> Result<ResolvedImage, String> {
-        self.inner.images.image_reporting(reference, pull_policy, credentials, &mut |step| (self.on_image)(reference, step))
+        self.inner.images.image(reference, pull_policy, credentials, &mut |step| (self.on_image)(reference, step))
     }
 
     fn config_map(&self, namespace: &str, name: &str) -> Option<BTreeMap<String, Vec<u8>>> {

@@ -2,7 +2,7 @@
 //! the events its changes deserve.
 
 use driftless_model::k8s_openapi::api::core::v1::Pod;
-use driftless_runtime::pod::{ContainerState, ContainerStatus, PodStatus};
+use driftless_nodeapi::{ContainerState, ContainerStatus, PodStatus};
 use serde_json::{Value, json};
 
 use crate::events::EventType;

@@ -13,7 +13,7 @@ use driftless_dns::{DnsHandle, Zone};
 use driftless_ingress::{IngressHandle, IngressTable};
 use driftless_model::k8s_openapi::api::core::v1::{Endpoints, Pod, Secret, Service};
 use driftless_model::k8s_openapi::api::networking::v1::Ingress;
-use driftless_proxy::{Protocol, Proxy, ServicePort, ServiceTable};
+use driftless_proxy::{Protocol, ServicePort, ServiceProxy, ServiceTable};
 use driftless_store::{Store, StoreExt};
 use ipnet::Ipv4Net;
 use tokio_util::sync::CancellationToken;
@@ -117,7 +117,7 @@ pub(crate) fn service_table(services: &[Service], endpoints: &[Endpoints], addre
 pub(crate) struct Network {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) dns: DnsHandle,
-    pub(crate) proxy: Proxy,
+    pub(crate) proxy: Box<dyn ServiceProxy>,
     /// The Ingress server, and the class it serves, if it listens anywhere.
     pub(crate) ingress: Option<(IngressHandle, String)>,
     pub(crate) domain: String,
@@ -285,5 +285,60 @@ subsets:
         assert_eq!(table.ports[1].protocol, Protocol::Udp);
         assert_eq!(table.ports[1].backends[0].port(), 5353);
         assert!(warnings.iter().any(|w| w.contains("192.0.2.9")));
+    }
+
+    /// The whole rebuild on the fake proxy and a DNS server on loopback:
+    /// the table and zone follow the store, and the revision the kubelet
+    /// waits for moves only when the proxy took the table.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_rebuild_follows_the_store_and_records_only_tables_the_proxy_took() {
+        use driftless_store::{Batch, Op, SqliteStore};
+        use serde_json::json;
+
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory());
+        let service = |ip: &str| {
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"},
+                   "spec": {"clusterIP": ip, "selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080, "protocol": "TCP"}]}})
+        };
+        let endpoints = json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "web", "namespace": "default"},
+                               "subsets": [{"addresses": [{"ip": "10.244.0.5"}], "ports": [{"port": 8080, "protocol": "TCP"}]}]});
+        store.apply(Batch::new().push(Op::Create(service("10.96.0.20"))).push(Op::Create(endpoints)).clone()).unwrap();
+
+        let dns = driftless_dns::DnsServer::start(driftless_dns::DnsConfig { listen: vec!["127.0.0.1:0".parse().unwrap()], ..Default::default() }).unwrap();
+        let mut config = driftless_proxy::ProxyConfig::new("10.96.0.0/16".parse().unwrap(), "10.244.0.0/24".parse().unwrap(), "dl-test0");
+        config.node_addresses = vec!["10.244.0.1".parse().unwrap()];
+        let fake = driftless_proxy::FakeProxy::new(config).unwrap();
+        let tables = fake.applied();
+        let applied = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let network = Network {
+            store: store.clone(),
+            dns,
+            proxy: Box::new(fake),
+            ingress: None,
+            domain: "cluster.local".into(),
+            addresses: Addresses { pod_cidr: "10.244.0.0/24".parse().unwrap(), node: vec!["10.244.0.1".parse().unwrap()] },
+            applied: applied.clone(),
+        };
+        let (network, result) = network.rebuild();
+        result.unwrap();
+        {
+            let tables = tables.lock().unwrap();
+            let backends: Vec<String> = tables[0].ports[0].backends.iter().map(ToString::to_string).collect();
+            assert_eq!(backends, ["10.244.0.5:8080"]);
+        }
+        assert_eq!(applied.load(std::sync::atomic::Ordering::SeqCst), store.revision());
+        let zone = network.dns.zone().zone_file();
+        assert!(zone.contains("web.default.svc.cluster.local.") && zone.contains("10.96.0.20"), "{zone}");
+
+        // An address the proxy refuses (outside the service CIDR): the DNS
+        // still follows, but the proxy's revision does not move, so no
+        // deleted pod is stopped on the strength of it.
+        let before = applied.load(std::sync::atomic::Ordering::SeqCst);
+        store.apply(Batch::one(Op::Put(service("10.1.0.9")))).unwrap();
+        let (network, result) = network.rebuild();
+        assert!(result.unwrap_err().contains("proxy"));
+        assert_eq!(applied.load(std::sync::atomic::Ordering::SeqCst), before);
+        assert_eq!(tables.lock().unwrap().len(), 1);
+        assert!(network.dns.zone().zone_file().contains("10.1.0.9"));
     }
 }

@@ -35,19 +35,7 @@ pub enum Observed {
     Exited(i32),
 }
 
-/// A pod's phase.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Phase {
-    /// Not all containers have started.
-    Pending,
-    /// Running, or exited and about to be restarted.
-    Running,
-    /// Every container exited with 0 and none will restart.
-    Succeeded,
-    /// Every container exited, at least one with an error, and none will
-    /// restart.
-    Failed,
-}
+pub use driftless_nodeapi::Phase;
 
 /// The pod phase, with kubelet's rules (`getPhase`): a container waiting
 /// to restart after an exit counts as exited, so a crash-looping pod with

@@ -25,6 +25,9 @@ pub enum NetError {
         #[source]
         source: rtnetlink::Error,
     },
+    /// The routes could not be read.
+    #[error(transparent)]
+    Routes(#[from] driftless_routes::RouteError),
     /// A link that should exist does not.
     #[error("no link named {0}")]
     NoLink(String),
@@ -258,21 +261,9 @@ pub async fn ensure_local_route(handle: &Handle, cidr: Ipv4Net) -> Result<(), Ne
     }
 }
 
-/// Whether `cidr` is routed `local` on `lo`.
+/// Whether `cidr` is routed `local` on `lo` (see `driftless-routes`).
 pub async fn local_route_exists(handle: &Handle, cidr: Ipv4Net) -> Result<bool, NetError> {
-    use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteType};
-    let lo = link_index(handle, "lo").await?.ok_or_else(|| NetError::NoLink("lo".into()))?;
-    let query = RouteMessageBuilder::<Ipv4Addr>::new().table_id(LOCAL_TABLE).build();
-    let mut routes = handle.route().get(query).execute();
-    while let Some(route) = routes.try_next().await.map_err(netlink("list routes"))? {
-        let attrs = &route.attributes;
-        let destination = attrs.iter().any(|a| matches!(a, RouteAttribute::Destination(RouteAddress::Inet(ip)) if *ip == cidr.network()));
-        let on_lo = attrs.iter().any(|a| matches!(a, RouteAttribute::Oif(index) if *index == lo));
-        if route.header.kind == RouteType::Local && route.header.destination_prefix_length == cidr.prefix_len() && destination && on_lo {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+    driftless_routes::local_on_lo(handle, cidr).await.map_err(NetError::from)
 }
 
 /// Removes the `local` route for `cidr`. Idempotent.
@@ -285,17 +276,10 @@ pub async fn delete_local_route(handle: &Handle, cidr: Ipv4Net) -> Result<(), Ne
     }
 }
 
-/// Whether the host's main routing table sends `cidr` to `device`
-/// (read from `/proc/net/route`, which lists IPv4 routes with their
-/// destination and mask in little-endian hex).
+/// Whether the host's main routing table sends `cidr` to `device` (see
+/// `driftless-routes`).
 pub fn route_exists(cidr: Ipv4Net, device: &str) -> std::io::Result<bool> {
-    let table = std::fs::read_to_string("/proc/net/route")?;
-    let hex = |ip: Ipv4Addr| format!("{:08X}", u32::from_le_bytes(ip.octets()));
-    let (dest, mask) = (hex(cidr.network()), hex(cidr.netmask()));
-    Ok(table.lines().skip(1).any(|line| {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        fields.len() > 7 && fields[0] == device && fields[1] == dest && fields[7] == mask
-    }))
+    driftless_routes::routed_to(cidr, device).map_err(std::io::Error::other)
 }
 
 #[cfg(test)]

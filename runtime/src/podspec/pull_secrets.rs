@@ -15,8 +15,7 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use serde::Deserialize;
 
-/// A registry login: user and password.
-pub type Credentials = (String, String);
+pub use driftless_nodeapi::Credentials;
 
 #[derive(Deserialize)]
 struct DockerConfig {

@@ -1,5 +1,5 @@
-//! Events about objects (`Scheduled`, `ScalingReplicaSet`, `BackOff`...),
-//! stored as core/v1 Events and aggregated as the API server's clients do:
+//! The recorder: events about objects, stored as core/v1 Events and
+//! aggregated as the API server's clients do:
 //! the same reason and message about the same object within ten minutes
 //! raises the count of one event instead of adding another.
 
@@ -11,7 +11,7 @@ use driftless_store::{Batch, Key, Op, Store};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
-use crate::context::{Clock, rfc3339};
+use crate::{Clock, rfc3339};
 
 /// Events kept before the oldest are removed.
 const MAX_EVENTS: usize = 1000;
@@ -149,7 +149,7 @@ mod tests {
     use driftless_store::SqliteStore;
 
     use super::*;
-    use crate::context::SystemClock;
+    use crate::SystemClock;
 
     #[test]
     fn repeats_aggregate_and_the_bookkeeping_stays_as_small_as_the_stored_events() {

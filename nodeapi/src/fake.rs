@@ -1,16 +1,25 @@
 //! A runtime that runs nothing: it records what it is asked and reports the
-//! statuses a test sets, so callers (the control plane's controllers) are
-//! tested without root, processes or a clock.
+//! statuses a test sets, so callers (the kubelet) are tested without root,
+//! processes or a clock.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use driftless_model::k8s_openapi::api::core::v1::Pod;
 
-use super::{NodeError, PodRuntime};
-use crate::lifecycle::phase::Phase;
-use crate::pod::PodStatus;
-use crate::podspec::Resolve;
+use crate::{Credentials, ImageStep, Images, NodeError, Phase, PodRuntime, PodStatus, Resolve, ResolvedImage};
+
+/// Images on a node that has every image, and no layers in any: for tests
+/// of callers that resolve images but run nothing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FakeImages;
+
+impl Images for FakeImages {
+    fn image(&self, _: &str, _: &str, _: Option<&Credentials>, report: &mut dyn FnMut(ImageStep)) -> Result<ResolvedImage, String> {
+        report(ImageStep::Present);
+        Ok(ResolvedImage::default())
+    }
+}
 
 /// One call the fake received.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,6 +28,8 @@ pub enum Call {
     Run(String),
     /// `stop_pod` with the pod's uid.
     Stop(String),
+    /// `refresh` with the pod's uid.
+    Refresh(String),
 }
 
 /// A recording, scriptable [`PodRuntime`].
@@ -26,6 +37,9 @@ pub enum Call {
 pub struct FakeRuntime {
     calls: Mutex<Vec<Call>>,
     statuses: Mutex<BTreeMap<String, PodStatus>>,
+    /// Pods whose next runs fail with an image pull back-off: image and
+    /// how long until the next pull.
+    backoffs: Mutex<BTreeMap<String, (String, std::time::Duration)>>,
 }
 
 impl FakeRuntime {
@@ -34,9 +48,21 @@ impl FakeRuntime {
         self.calls.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Makes `pod_status(uid)` report `status` from now on.
+    /// Makes `pod_status(uid)` report `status` from now on (a pod found
+    /// running, when the runtime was not asked to run it).
     pub fn set_status(&self, uid: &str, status: PodStatus) {
         self.statuses.lock().unwrap_or_else(|e| e.into_inner()).insert(uid.to_owned(), status);
+    }
+
+    /// Makes runs of `uid` fail with an image pull back-off until
+    /// [`FakeRuntime::pull_succeeds`].
+    pub fn pull_fails(&self, uid: &str, image: &str, retry_in: std::time::Duration) {
+        self.backoffs.lock().unwrap_or_else(|e| e.into_inner()).insert(uid.to_owned(), (image.to_owned(), retry_in));
+    }
+
+    /// Lets runs of `uid` succeed again.
+    pub fn pull_succeeds(&self, uid: &str) {
+        self.backoffs.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
     }
 }
 
@@ -44,6 +70,9 @@ impl PodRuntime for FakeRuntime {
     fn run_pod(&self, pod: &Pod, _resolve: &dyn Resolve) -> Result<(), NodeError> {
         let uid = pod.metadata.uid.clone().ok_or(NodeError::NoUid)?;
         self.calls.lock().unwrap_or_else(|e| e.into_inner()).push(Call::Run(uid.clone()));
+        if let Some((image, retry_in)) = self.backoffs.lock().unwrap_or_else(|e| e.into_inner()).get(&uid).cloned() {
+            return Err(NodeError::ImagePullBackOff { image, message: "the registry is unreachable".into(), retry_in });
+        }
         self.statuses.lock().unwrap_or_else(|e| e.into_inner()).entry(uid).or_insert(PodStatus { phase: Phase::Pending, pod_ip: None, containers: vec![] });
         Ok(())
     }
@@ -58,7 +87,9 @@ impl PodRuntime for FakeRuntime {
         Ok(())
     }
 
-    fn refresh(&self, _: &Pod, _: &dyn Resolve) -> Result<(), NodeError> {
+    fn refresh(&self, pod: &Pod, _: &dyn Resolve) -> Result<(), NodeError> {
+        let uid = pod.metadata.uid.clone().ok_or(NodeError::NoUid)?;
+        self.calls.lock().unwrap_or_else(|e| e.into_inner()).push(Call::Refresh(uid));
         Ok(())
     }
 
@@ -82,7 +113,7 @@ mod tests {
     struct NoResolve;
 
     impl Resolve for NoResolve {
-        fn image(&self, reference: &str, _: &str, _: Option<&crate::podspec::pull_secrets::Credentials>) -> Result<crate::podspec::ResolvedImage, String> {
+        fn image(&self, reference: &str, _: &str, _: Option<&crate::Credentials>) -> Result<crate::ResolvedImage, String> {
             Err(format!("no image {reference}"))
         }
         fn config_map(&self, _: &str, _: &str) -> Option<BTreeMap<String, Vec<u8>>> {

@@ -1,0 +1,190 @@
+//! The kubelet on the recording fake runtime: what it runs, stops,
+//! adopts, drains and reports, with no root, processes or clock.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use driftless_nodeapi::fake::{Call, FakeImages, FakeRuntime};
+use driftless_nodeapi::{ContainerState, ContainerStatus, Phase, PodStatus};
+use driftless_store::{Batch, Key, Op, SqliteStore, Store};
+use serde_json::json;
+
+use super::*;
+use crate::{Context, SystemClock};
+
+struct Node {
+    ctx: Context,
+    fake: Arc<FakeRuntime>,
+    kubelet: Arc<Kubelet>,
+    applied: Arc<AtomicU64>,
+}
+
+fn node() -> Node {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory());
+    let clock: Arc<dyn crate::Clock> = Arc::new(SystemClock);
+    let events = Arc::new(driftless_events::Recorder::new(store.clone(), clock.clone(), "kubelet", "node-1"));
+    let ctx = Context { store: store.clone(), events, clock };
+    let fake = Arc::new(FakeRuntime::default());
+    let resolve = Arc::new(StoreResolve::new(store, Arc::new(FakeImages)));
+    let applied = Arc::new(AtomicU64::new(0));
+    let kubelet = Kubelet::new(ctx.clone(), "node-1", "192.0.2.10", fake.clone(), resolve, Some(applied.clone()));
+    Node { ctx, fake, kubelet, applied }
+}
+
+fn pod(name: &str, uid: &str, node: Option<&str>) -> Value {
+    json!({"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": name, "namespace": "default", "uid": uid},
+           "spec": {"nodeName": node, "containers": [{"name": "c", "image": "busybox:1.35"}],
+                    "volumes": [{"name": "conf", "configMap": {"name": "settings"}}]}})
+}
+
+fn running(ip: &str) -> PodStatus {
+    PodStatus {
+        phase: Phase::Running,
+        pod_ip: Some(ip.into()),
+        containers: vec![ContainerStatus {
+            name: "c".into(),
+            state: ContainerState::Running { started_at: "2026-12-03T10:00:00Z".into() },
+            last_termination: None,
+            ready: true,
+            restart_count: 0,
+        }],
+    }
+}
+
+impl Node {
+    fn create(&self, value: Value) -> Key {
+        let key = Key::of(&value).unwrap();
+        self.ctx.store.apply(Batch::one(Op::Create(value))).unwrap();
+        key
+    }
+
+    fn events(&self, name: &str) -> Vec<String> {
+        driftless_events::about(&*self.ctx.store, "Pod", "default", name, None).iter().map(|e| e["reason"].as_str().unwrap_or("").to_owned()).collect()
+    }
+}
+
+#[tokio::test]
+async fn runs_bound_pods_and_writes_what_the_runtime_reports() {
+    let node = node();
+    let key = node.create(pod("web", "u1", Some("node-1")));
+    node.create(pod("elsewhere", "u2", Some("node-2")));
+    assert_eq!(node.kubelet.keys(&*node.ctx.store), std::slice::from_ref(&key), "only this node's pods");
+
+    assert_eq!(node.kubelet.reconcile(&key).await.unwrap(), Action::AwaitChange);
+    assert_eq!(node.fake.calls(), [Call::Run("u1".into())]);
+    // Running again is a no-op for the runtime, but a refresh of volumes.
+    node.kubelet.reconcile(&key).await.unwrap();
+    assert_eq!(node.fake.calls()[1..], [Call::Run("u1".into()), Call::Refresh("u1".into())]);
+
+    node.fake.set_status("u1", running("10.244.0.5"));
+    node.kubelet.report_once().unwrap();
+    let stored = node.ctx.store.get(&key).unwrap();
+    assert_eq!(stored["status"]["phase"], "Running");
+    assert_eq!(stored["status"]["podIP"], "10.244.0.5");
+    assert_eq!(stored["status"]["hostIP"], "192.0.2.10");
+    let ready = stored["status"]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Ready").unwrap().clone();
+    assert_eq!(ready["status"], "True");
+    assert_eq!(node.events("web"), ["Created", "Started"]);
+
+    // An unchanged status is not written again.
+    let revision = node.ctx.store.revision();
+    node.kubelet.report_once().unwrap();
+    assert_eq!(node.ctx.store.revision(), revision);
+}
+
+#[tokio::test]
+async fn orphans_are_stopped_and_adopted_pods_are_not_restarted() {
+    let node = node();
+    // What a killed daemon left running: one pod the store still has, one
+    // it does not.
+    node.fake.set_status("kept", running("10.244.0.6"));
+    node.fake.set_status("orphan", running("10.244.0.7"));
+    let key = node.create(pod("kept", "kept", Some("node-1")));
+    assert_eq!(node.kubelet.remove_orphans().await.unwrap(), 1);
+    assert_eq!(node.fake.calls(), [Call::Stop("orphan".into())]);
+
+    node.kubelet.reconcile(&key).await.unwrap();
+    assert_eq!(node.fake.calls()[1..], [Call::Run("kept".into())], "run_pod adopts by uid; the runtime does not start it again");
+}
+
+#[tokio::test]
+async fn replaced_and_moved_pods_stop_under_their_old_uid() {
+    let node = node();
+    let key = node.create(pod("web", "old", Some("node-1")));
+    node.kubelet.reconcile(&key).await.unwrap();
+    // The sync replaced it: same name, new uid.
+    node.ctx.store.apply(Batch::new().push(Op::Delete { key: key.clone(), uid: None }).push(Op::Create(pod("web", "new", Some("node-1")))).clone()).unwrap();
+    node.kubelet.reconcile(&key).await.unwrap();
+    assert_eq!(node.fake.calls(), [Call::Run("old".into()), Call::Stop("old".into()), Call::Run("new".into())]);
+}
+
+#[tokio::test]
+async fn an_image_pull_back_off_retries_when_the_runtime_says() {
+    let node = node();
+    let key = node.create(pod("web", "u1", Some("node-1")));
+    node.fake.pull_fails("u1", "registry.example/app:1", Duration::from_secs(40));
+    assert_eq!(node.kubelet.reconcile(&key).await.unwrap(), Action::Requeue(Duration::from_secs(40)));
+    node.fake.pull_succeeds("u1");
+    assert_eq!(node.kubelet.reconcile(&key).await.unwrap(), Action::AwaitChange);
+}
+
+#[tokio::test]
+async fn finished_pods_of_an_earlier_run_are_never_rerun() {
+    let node = node();
+    let mut done = pod("job", "u1", Some("node-1"));
+    done["status"] = json!({"phase": "Succeeded"});
+    let key = node.create(done);
+    node.kubelet.reconcile(&key).await.unwrap();
+    assert!(node.fake.calls().is_empty());
+}
+
+#[tokio::test]
+async fn a_deleted_pod_serves_until_no_service_sends_to_it_then_stops() {
+    let node = node();
+    let key = node.create(pod("web", "u1", Some("node-1")));
+    node.kubelet.reconcile(&key).await.unwrap();
+    node.fake.set_status("u1", running("10.244.0.5"));
+    node.kubelet.report_once().unwrap();
+    let endpoints = json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "web", "namespace": "default"},
+                           "subsets": [{"addresses": [{"ip": "10.244.0.5"}], "ports": [{"port": 80}]}]});
+    let endpoints_key = node.create(endpoints);
+
+    // Deleted gracefully: still listed in Endpoints, so it keeps serving.
+    let live = node.ctx.store.get(&key).unwrap();
+    node.ctx.store.apply(Batch::one(driftless_store::delete_op(&live, jiff::Timestamp::now()).unwrap())).unwrap();
+    assert!(matches!(node.kubelet.reconcile(&key).await.unwrap(), Action::Requeue(_)));
+    assert!(!node.fake.calls().contains(&Call::Stop("u1".into())));
+
+    // The Endpoints controller drops it; until the proxy has applied a
+    // store without it, it still serves.
+    node.ctx.store.apply(Batch::one(Op::Delete { key: endpoints_key, uid: None })).unwrap();
+    assert!(matches!(node.kubelet.reconcile(&key).await.unwrap(), Action::Requeue(_)));
+    node.applied.store(node.ctx.store.revision(), std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(node.kubelet.reconcile(&key).await.unwrap(), Action::AwaitChange);
+    assert_eq!(node.fake.calls().last(), Some(&Call::Stop("u1".into())));
+    assert!(node.ctx.store.get(&key).is_none(), "removed from the store once stopped");
+    assert!(node.events("web").contains(&"Killing".to_owned()));
+}
+
+#[tokio::test]
+async fn config_changes_reach_the_pods_that_use_them() {
+    let node = node();
+    let key = node.create(pod("web", "u1", Some("node-1")));
+    node.create(pod("other", "u2", Some("node-1")));
+    let mut other = (*node.ctx.store.get(&Key::new("Pod", "default", "other")).unwrap()).clone();
+    other["spec"]["volumes"] = json!([]);
+    other["status"] = json!({"phase": "Running"});
+    node.ctx.store.apply(Batch::one(Op::Put(other))).unwrap();
+    let config = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings", "namespace": "default"}, "data": {"a": "1"}});
+    node.create(config.clone());
+    let event = driftless_store::WatchEvent {
+        kind: driftless_store::EventType::Modified,
+        key: Key::new("ConfigMap", "default", "settings"),
+        object: Arc::new(config),
+        revision: node.ctx.store.revision(),
+    };
+    // The pod that mounts it (Pending here) is woken; the other is not.
+    assert_eq!(node.kubelet.triggers(&event, &*node.ctx.store), [key]);
+}
