@@ -103,21 +103,13 @@ pub fn from_template(template: &PodTemplateSpec, namespace: &str, prefix: &str, 
     }
 }
 
-/// The write that deletes a pod: at once if no node runs it; otherwise it
-/// is marked for graceful deletion (`deletionTimestamp`), and the node
-/// removes it once its containers have stopped.
+/// The write that deletes a pod, as the API server deletes one
+/// ([`driftless_store::delete_op`]): at once if no node runs it; otherwise
+/// it is marked for graceful deletion and the node removes it once its
+/// containers have stopped.
 pub fn delete_op(pod: &Pod, now: Timestamp) -> driftless_store::Op {
     let key = driftless_store::key_of(pod);
-    let scheduled = pod.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some();
-    if !scheduled {
-        return driftless_store::Op::Delete { key, uid: pod.metadata.uid.clone() };
-    }
-    let mut deleting = pod.clone();
-    if deleting.metadata.deletion_timestamp.is_none() {
-        deleting.metadata.deletion_timestamp = Some(crate::context::k8s_time(now));
-        deleting.metadata.deletion_grace_period_seconds = Some(pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds).unwrap_or(30));
-    }
-    driftless_store::Op::Update(driftless_store::to_value(&deleting))
+    driftless_store::delete_op(&driftless_store::to_value(pod), now).unwrap_or(driftless_store::Op::Delete { key, uid: pod.metadata.uid.clone() })
 }
 
 /// Five characters from the alphabet Kubernetes uses for generated names

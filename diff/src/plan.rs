@@ -1,13 +1,20 @@
-//! Building a plan from two sets of objects.
+//! The engine: the one function that decides what turning the live state
+//! into a desired set of objects does. `driftless plan` renders its
+//! result; the sync loop turns the same value into its store batch and
+//! ledger entry.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use driftless_model::annotations::LAST_APPLIED;
 use driftless_model::{Kind, Object, ObjectRef};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::carry::carry_over;
 use crate::compare::{FieldChange, changes};
-use crate::normalize;
+use crate::immutable::{Refusal, Verdict, verdict};
+use crate::live::{Live, LiveObject};
+use crate::normalize::{applied, strip};
 
 /// What an update does to running pods, which is what a reviewer most
 /// needs to know.
@@ -22,9 +29,6 @@ pub enum Effect {
     /// Only the replica count changed: pods are added or removed, none
     /// replaced.
     Scales,
-    /// A field that cannot change in place changed: the object is deleted
-    /// and created again (for a Pod, its containers restart).
-    Replaces,
     /// The object is updated in place; running pods are untouched.
     InPlace,
 }
@@ -36,7 +40,6 @@ impl Effect {
             Effect::RollsPods => "rolls pods",
             Effect::RollsOnDelete => "rolls pods on delete",
             Effect::Scales => "scales",
-            Effect::Replaces => "replaces",
             Effect::InPlace => "in place",
         }
     }
@@ -48,15 +51,56 @@ impl Effect {
 pub enum Change {
     /// It is created.
     Create,
-    /// It changes.
+    /// It changes in place.
     Update {
         /// What the change does to running pods.
         effect: Effect,
         /// The fields that change.
         fields: Vec<FieldChange>,
     },
-    /// It is deleted.
+    /// It cannot change in place: it is deleted and created again.
+    Replace {
+        /// Why.
+        reason: String,
+        /// The fields that change.
+        fields: Vec<FieldChange>,
+    },
+    /// It is deleted (a Namespace with everything left in it).
     Delete,
+}
+
+impl Change {
+    /// `create`, `update`, `replace` or `delete`.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Change::Create => "create",
+            Change::Update { .. } => "update",
+            Change::Replace { .. } => "replace",
+            Change::Delete => "delete",
+        }
+    }
+
+    /// The effect words: `rolls pods`, `in place`, `replaces`... (empty for
+    /// creates and deletes).
+    pub fn effect(&self) -> &'static str {
+        match self {
+            Change::Update { effect, .. } => effect.describe(),
+            Change::Replace { .. } => "replaces",
+            Change::Create | Change::Delete => "",
+        }
+    }
+}
+
+/// The object the daemon writes for a create, update or replace: the
+/// declaration with the API server's defaults and the live object's
+/// allocated fields. Secret values are in it, so it never prints.
+#[derive(Clone, PartialEq)]
+pub(crate) struct Write(Value);
+
+impl std::fmt::Debug for Write {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Write(..)")
+    }
 }
 
 /// One step of a plan, with both normalized (and redacted) forms of the
@@ -71,6 +115,21 @@ pub struct Action {
     pub before: Option<Value>,
     /// The object after, normalized and redacted; `None` for a delete.
     pub after: Option<Value>,
+    write: Option<Write>,
+}
+
+impl Action {
+    /// What the daemon writes (creates, updates, replaces): unredacted, for
+    /// the store only.
+    pub fn write(&self) -> Option<&Value> {
+        self.write.as_ref().map(|w| &w.0)
+    }
+
+    /// Whether deleting the object deletes what is left in it (a
+    /// Namespace's objects that git does not declare).
+    pub fn cascades(&self) -> bool {
+        self.change == Change::Delete && self.object.kind == Kind::Namespace
+    }
 }
 
 /// Counts by action.
@@ -78,30 +137,39 @@ pub struct Action {
 pub struct Summary {
     /// Objects created.
     pub create: usize,
-    /// Objects updated.
+    /// Objects updated in place.
     pub update: usize,
     /// Updates that replace pods (rolling or on delete).
     pub rolls_pods: usize,
+    /// Objects deleted and created again.
+    pub replace: usize,
     /// Objects deleted.
     pub delete: usize,
+    /// Changes refused.
+    pub refused: usize,
 }
 
-/// Every action, creates and updates in apply order (namespaces and
-/// configuration before workloads), then deletes in reverse apply order.
+/// Every action, creates, updates and replaces in apply order (namespaces
+/// and configuration before workloads), then deletes in reverse apply
+/// order; and the changes the API server would refuse.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Plan {
     /// The actions.
     pub actions: Vec<Action>,
+    /// Changes Kubernetes refuses (immutable fields). A plan with any is
+    /// not applied: the daemon refuses the commit whole.
+    pub refused: Vec<Refusal>,
 }
 
 impl Plan {
     /// Counts by action.
     pub fn summary(&self) -> Summary {
-        let mut summary = Summary::default();
+        let mut summary = Summary { refused: self.refused.len(), ..Summary::default() };
         for action in &self.actions {
             match &action.change {
                 Change::Create => summary.create += 1,
                 Change::Delete => summary.delete += 1,
+                Change::Replace { .. } => summary.replace += 1,
                 Change::Update { effect, .. } => {
                     summary.update += 1;
                     if matches!(effect, Effect::RollsPods | Effect::RollsOnDelete) {
@@ -115,66 +183,82 @@ impl Plan {
 
     /// Whether nothing changes.
     pub fn is_empty(&self) -> bool {
-        self.actions.is_empty()
+        self.actions.is_empty() && self.refused.is_empty()
+    }
+
+    /// Whether the daemon would apply it (no change is refused).
+    pub fn is_applicable(&self) -> bool {
+        self.refused.is_empty()
     }
 }
 
-/// The plan that turns the objects `from` into the objects `to`. Takes
-/// borrowed pairs (a `&BTreeMap<ObjectRef, Object>` will do) so that large
-/// sets are compared without being copied.
-pub fn plan<'a>(from: impl IntoIterator<Item = (&'a ObjectRef, &'a Object)>, to: impl IntoIterator<Item = (&'a ObjectRef, &'a Object)>) -> Plan {
-    let from: BTreeMap<&ObjectRef, &Object> = from.into_iter().collect();
-    let to: BTreeMap<&ObjectRef, &Object> = to.into_iter().collect();
-    let mut actions = Vec::new();
+/// The plan that makes `live` hold the objects `desired` (as validated,
+/// before defaults). Takes borrowed pairs (a `&BTreeMap<ObjectRef,
+/// Object>` will do) so that large sets are compared without being copied.
+pub fn plan<'a>(desired: impl IntoIterator<Item = (&'a ObjectRef, &'a Object)>, live: &dyn Live) -> Plan {
+    let desired: BTreeMap<&ObjectRef, &Object> = desired.into_iter().collect();
+    let mut plan = Plan::default();
     // BTreeMap order is ObjectRef order: kind in apply order, then
     // namespace and name.
-    for (&object_ref, &after) in &to {
-        let before = from.get(object_ref).copied();
-        // Most objects are untouched between two revisions; equal as written
-        // means equal after normalizing, so skip that work.
-        if before == Some(after) {
+    for (&object_ref, &object) in &desired {
+        let current = live.get(object_ref);
+        // Most objects are untouched between two revisions; equal as
+        // written means equal after normalizing, so skip that work.
+        if let Some(LiveObject::Declared(before)) = &current {
+            if *before == object {
+                continue;
+            }
+        }
+        let mut write = applied(object);
+        let Some(current) = current else {
+            let mut after = normalized(&write);
+            redact(object_ref.kind, None, Some(&mut after));
+            plan.actions.push(Action { object: object_ref.clone(), change: Change::Create, before: None, after: Some(after), write: Some(Write(write)) });
+            continue;
+        };
+        carry_over(&mut write, &current.value());
+        let mut before = current.normalized(object_ref);
+        let mut after = normalized(&write);
+        let deleting = current.deleting();
+        if before == after && !deleting {
             continue;
         }
-        let mut after_value = normalize(after);
-        match before {
-            None => {
-                redact(object_ref.kind, None, Some(&mut after_value));
-                actions.push(Action { object: object_ref.clone(), change: Change::Create, before: None, after: Some(after_value) });
+        let verdict =
+            if deleting { Verdict::Replace("it is being deleted: it is created again".to_owned()) } else { verdict(object_ref.kind, &before, &after) };
+        redact(object_ref.kind, Some(&mut before), Some(&mut after));
+        let fields = changes(&before, &after);
+        let change = match verdict {
+            Verdict::InPlace => Change::Update { effect: effect(object_ref.kind, &fields, &after), fields },
+            Verdict::Replace(reason) => Change::Replace { reason, fields },
+            Verdict::Refuse(refused) => {
+                plan.refused.extend(refused.into_iter().map(|(pointer, message)| Refusal { object: object_ref.clone(), pointer, message }));
+                Change::Update { effect: effect(object_ref.kind, &fields, &after), fields }
             }
-            Some(before) => {
-                let mut before_value = normalize(before);
-                if before_value == after_value {
-                    continue;
-                }
-                redact(object_ref.kind, Some(&mut before_value), Some(&mut after_value));
-                let fields = changes(&before_value, &after_value);
-                let effect = effect(object_ref.kind, &fields, &after_value);
-                actions.push(Action {
-                    object: object_ref.clone(),
-                    change: Change::Update { effect, fields },
-                    before: Some(before_value),
-                    after: Some(after_value),
-                });
-            }
-        }
+        };
+        plan.actions.push(Action { object: object_ref.clone(), change, before: Some(before), after: Some(after), write: Some(Write(write)) });
     }
-    let mut deletes: Vec<Action> = from
-        .iter()
-        .filter(|(object_ref, _)| !to.contains_key(*object_ref))
-        .map(|(&object_ref, &before)| {
-            let mut before_value = normalize(before);
-            redact(object_ref.kind, Some(&mut before_value), None);
-            Action { object: object_ref.clone(), change: Change::Delete, before: Some(before_value), after: None }
-        })
-        .collect();
-    deletes.reverse();
-    actions.extend(deletes);
-    Plan { actions }
+    let gone: BTreeSet<ObjectRef> = live.declared().into_iter().filter(|r| !desired.contains_key(r)).collect();
+    for object_ref in gone.into_iter().rev() {
+        let Some(current) = live.get(&object_ref) else { continue };
+        // Already on its way out (a pod in its grace period).
+        if current.deleting() {
+            continue;
+        }
+        let mut before = current.normalized(&object_ref);
+        redact(object_ref.kind, Some(&mut before), None);
+        plan.actions.push(Action { object: object_ref, change: Change::Delete, before: Some(before), after: None, write: None });
+    }
+    plan
+}
+
+fn normalized(value: &Value) -> Value {
+    let mut value = value.clone();
+    strip(&mut value);
+    value
 }
 
 fn effect(kind: Kind, fields: &[FieldChange], after: &Value) -> Effect {
     let under = |prefix: &str| fields.iter().any(|f| f.path == prefix || f.path.starts_with(&format!("{prefix}.")));
-    let only_metadata = fields.iter().all(|f| f.path.starts_with("metadata"));
     match kind {
         Kind::Deployment | Kind::ReplicaSet | Kind::ReplicationController | Kind::StatefulSet => {
             if under("spec.template") {
@@ -186,12 +270,6 @@ fn effect(kind: Kind, fields: &[FieldChange], after: &Value) -> Effect {
                 Effect::InPlace
             }
         }
-        // A pod's spec is immutable but for images and a few fields; Driftless
-        // replaces the pod rather than patch it.
-        Kind::Pod if !only_metadata => Effect::Replaces,
-        Kind::Service if under("spec.clusterIP") || under("spec.clusterIPs") => Effect::Replaces,
-        Kind::PersistentVolumeClaim | Kind::PersistentVolume if under("spec") => Effect::Replaces,
-        Kind::StorageClass if !only_metadata => Effect::Replaces,
         _ => Effect::InPlace,
     }
 }
@@ -234,74 +312,15 @@ fn redact(kind: Kind, before: Option<&mut Value>, after: Option<&mut Value>) {
 
 /// kubectl's last-applied annotation holds the whole Secret, values and all.
 fn strip_last_applied(value: &mut Value) {
-    if let Some(annotations) = value.pointer_mut("/metadata/annotations").and_then(Value::as_object_mut) {
-        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+    let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) else { return };
+    let emptied = match meta.get_mut("annotations").and_then(Value::as_object_mut) {
+        Some(annotations) => annotations.remove(LAST_APPLIED).is_some() && annotations.is_empty(),
+        None => false,
+    };
+    if emptied {
+        meta.remove("annotations");
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn objects(values: &[Value]) -> BTreeMap<ObjectRef, Object> {
-        values.iter().map(|v| Object::parse(v).unwrap()).map(|o| (o.object_ref(), o)).collect()
-    }
-
-    fn deployment(image: &str, replicas: i32) -> Value {
-        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
-               "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}},
-                        "template": {"metadata": {"labels": {"app": "web"}},
-                                     "spec": {"containers": [{"name": "c", "image": image}]}}}})
-    }
-
-    fn secret(password: &str) -> Value {
-        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"}, "stringData": {"password": password, "user": "admin"}})
-    }
-
-    #[test]
-    fn scale_only_does_not_roll() {
-        let plan = plan(&objects(&[deployment("busybox:1.35", 2)]), &objects(&[deployment("busybox:1.35", 5)]));
-        let Change::Update { effect, fields } = &plan.actions[0].change else { panic!("{plan:?}") };
-        assert_eq!(*effect, Effect::Scales);
-        assert_eq!(fields[0].path, "spec.replicas");
-    }
-
-    #[test]
-    fn template_changes_roll() {
-        let plan = plan(&objects(&[deployment("busybox:1.35", 2)]), &objects(&[deployment("busybox:1.36", 3)]));
-        let Change::Update { effect, fields } = &plan.actions[0].change else { panic!("{plan:?}") };
-        assert_eq!(*effect, Effect::RollsPods);
-        let paths: Vec<_> = fields.iter().map(|f| f.path.as_str()).collect();
-        assert_eq!(paths, ["spec.replicas", "spec.template.spec.containers[0].image"]);
-        assert_eq!(plan.summary(), Summary { create: 0, update: 1, rolls_pods: 1, delete: 0 });
-    }
-
-    #[test]
-    fn creates_in_apply_order_deletes_in_reverse() {
-        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}});
-        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
-        let plan = plan(&objects(&[cm.clone(), deployment("a:1", 1)]), &objects(&[ns]));
-        let order: Vec<_> = plan.actions.iter().map(|a| (a.object.kind, a.change.clone())).collect();
-        assert_eq!(order, [(Kind::Namespace, Change::Create), (Kind::Deployment, Change::Delete), (Kind::ConfigMap, Change::Delete),]);
-    }
-
-    #[test]
-    fn secret_values_never_appear_but_changes_do() {
-        let plan = plan(&objects(&[secret("hunter2")]), &objects(&[secret("correct-horse")]));
-        let text = format!("{plan:?}");
-        for leaked in ["hunter2", "correct-horse", "aHVudGVyMg", "Y29ycmVjdC1ob3JzZQ", "YWRtaW4"] {
-            assert!(!text.contains(leaked), "{leaked} leaked: {text}");
-        }
-        let Change::Update { fields, .. } = &plan.actions[0].change else { panic!() };
-        assert_eq!(fields.len(), 1);
-        assert_eq!(fields[0].path, "data.password");
-        assert_eq!(fields[0].after, Some(json!(REDACTED_CHANGED)));
-    }
-
-    #[test]
-    fn identical_sets_plan_nothing() {
-        let set = objects(&[deployment("a:1", 1), secret("x")]);
-        assert!(plan(&set, &set).is_empty());
-    }
-}
+mod tests;

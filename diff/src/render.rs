@@ -14,22 +14,31 @@ use similar::TextDiff;
 
 use crate::{Action, Change, Summary};
 
-/// `2 to create, 1 to update (1 rolls pods), 0 to delete`.
+/// `2 to create, 1 to update (1 rolls pods), 1 to replace, 0 to delete`
+/// (replaces and refusals only when there are some).
 pub fn summary_line(summary: &Summary) -> String {
     let mut line = format!("{} to create, {} to update", summary.create, summary.update);
     if summary.rolls_pods > 0 {
         line.push_str(&format!(" ({} rolls pods)", summary.rolls_pods));
     }
+    if summary.replace > 0 {
+        line.push_str(&format!(", {} to replace", summary.replace));
+    }
     line.push_str(&format!(", {} to delete", summary.delete));
+    if summary.refused > 0 {
+        line.push_str(&format!("; {} refused", summary.refused));
+    }
     line
 }
 
-/// The verb of an action.
-pub(crate) fn verb(change: &Change) -> &'static str {
-    match change {
-        Change::Create => "create",
-        Change::Update { .. } => "update",
-        Change::Delete => "delete",
+/// The heading words of an action: `update, rolls pods`, `replace: why`,
+/// `delete, with everything in it`.
+pub(crate) fn describe(action: &Action) -> String {
+    match &action.change {
+        Change::Update { effect, .. } => format!("update, {}", effect.describe()),
+        Change::Replace { reason, .. } => format!("replace: {reason}"),
+        Change::Delete if action.cascades() => "delete, with everything in it".to_owned(),
+        other => other.verb().to_owned(),
     }
 }
 
@@ -78,6 +87,7 @@ mod tests {
     }
 
     fn sample() -> crate::Plan {
+        let plan = |from: &BTreeMap<ObjectRef, Object>, to: &BTreeMap<ObjectRef, Object>| plan(to, &crate::Revision::new(from));
         let secret = |p: &str| json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"}, "stringData": {"password": p}});
         let cm = |v: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web"}, "data": {"greeting": v}});
         let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "old"}, "spec": {"ports": [{"port": 80}]}});

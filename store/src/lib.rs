@@ -23,6 +23,7 @@
 //! commits are either fsynced one by one or may be rolled back by a crash.
 
 mod batch;
+mod delete;
 mod error;
 mod key;
 mod sqlite;
@@ -30,6 +31,7 @@ mod typed;
 mod watch;
 
 pub use batch::{Batch, Op};
+pub use delete::delete_op;
 pub use error::StoreError;
 pub use key::Key;
 pub use sqlite::SqliteStore;

@@ -14,7 +14,7 @@
 //! Source-Author: Ada <ada@example.com>
 //! Source-Date: 2026-12-01T18:00:00Z
 //! Result: applied
-//! Action: update Deployment default/web
+//! Action: update Deployment default/web (scales)
 //! ```
 
 use std::collections::BTreeMap;
@@ -62,7 +62,11 @@ impl LedgerEntry {
         let mut m = format!("{} {short}: {}\n\n", self.result, self.subject);
         m += &format!("Source-Commit: {}\nSource-Author: {}\nSource-Date: {}\nResult: {}\n", self.source, self.author, rfc3339(self.time), self.result);
         for action in &self.actions {
-            m += &format!("Action: {} {}\n", action.change.as_str(), action.object);
+            m += &format!("Action: {} {}", action.change.as_str(), action.object);
+            if !action.effect.is_empty() {
+                m += &format!(" ({})", action.effect);
+            }
+            m.push('\n');
         }
         for error in &self.errors {
             m += &format!("Error: {}\n", error.replace('\n', " "));
@@ -81,8 +85,14 @@ impl LedgerEntry {
                 "Source-Date" => entry.time = value.parse::<jiff::Timestamp>().map(|t| t.as_second()).unwrap_or(0),
                 "Result" => entry.result = value.to_owned(),
                 "Action" => {
-                    let (change, object) = value.split_once(' ').unwrap_or((value, ""));
-                    entry.actions.push(Action { change: Change::parse(change), object: object.to_owned() });
+                    // `update Deployment default/web (rolls pods)`: names
+                    // hold no spaces or parentheses, effects follow them.
+                    let (change, rest) = value.split_once(' ').unwrap_or((value, ""));
+                    let (object, effect) = match rest.split_once(" (") {
+                        Some((object, effect)) => (object, effect.trim_end_matches(')')),
+                        None => (rest, ""),
+                    };
+                    entry.actions.push(Action { change: Change::parse(change), object: object.to_owned(), effect: effect.to_owned() });
                 }
                 "Error" => entry.errors.push(value.to_owned()),
                 _ => {}
@@ -202,7 +212,7 @@ mod tests {
             time: 1_800_000_000,
             synced_at: 1_800_000_100,
             result: "applied".into(),
-            actions: vec![Action { change: Change::Update, object: "Deployment default/web".into() }],
+            actions: vec![Action { change: Change::Update, object: "Deployment default/web".into(), effect: "scales".into() }],
             ..Default::default()
         };
         let secret = serde_json::json!({"kind": "Secret", "metadata": {"name": "s", "namespace": "default"}, "data": {"password": "aHVudGVyMg=="}});

@@ -22,7 +22,7 @@ mod source;
 mod syncer;
 mod watch;
 
-pub use apply::{Action, Change, MANAGED, plan_changes};
+pub use apply::{Action, Change, MANAGED, StoreLive, batch_for};
 pub use error::SyncError;
 pub use ledger::{LEDGER_REF, LedgerEntry};
 pub use source::{Source, SourceConfig};

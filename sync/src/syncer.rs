@@ -11,15 +11,17 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
-use driftless_controllers::events::{EventType, Recorder};
+use driftless_events::{EventType, Recorder};
 use driftless_manifest::{LoadError, RawFile};
 use driftless_store::{Batch, Store};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::apply::MANAGED;
 use crate::ledger::{self, LedgerEntry};
-use crate::{Action, Source, SyncError, plan_changes};
+use driftless_diff::{Live, LiveObject};
+
+use crate::apply::StoreLive;
+use crate::{Action, Source, SyncError, batch_for};
 
 /// The store metadata record of the sync loop's state.
 pub const STATUS_META: &str = "driftless.sync";
@@ -192,6 +194,13 @@ impl Syncer {
             return self.refuse(status, commit, errors);
         }
         let desired: Vec<_> = report.objects.iter().map(|(r, e)| (r, &e.object)).collect();
+        let plan = driftless_diff::plan(desired.iter().copied(), &StoreLive::new(&*self.store));
+        if !plan.is_applicable() {
+            // What the API server would refuse as an update (an immutable
+            // field), located in the file like any validation error.
+            let errors = plan.refused.iter().map(|r| report.error_at(&r.object, &r.pointer, &r.message).to_string()).collect();
+            return self.refuse(status, commit, errors);
+        }
         let managed = managed_count(&*self.store);
         if desired.is_empty() && managed > 0 && !self.allow_empty {
             let error = format!(
@@ -203,7 +212,7 @@ impl Syncer {
         }
         let note = format!("{} {}", &head[..7], info.summary);
         let now = jiff::Timestamp::now();
-        let (mut batch, actions) = plan_changes(desired.iter().copied(), &*self.store, &note, now);
+        let (mut batch, actions) = batch_for(&plan, &*self.store, &note, now);
         status.seen = Some(head.clone());
         status.applied = Some(commit.clone());
         status.refused = None;
@@ -322,33 +331,20 @@ impl Syncer {
 
 /// How many objects git declared that the store holds.
 fn managed_count(store: &dyn Store) -> usize {
-    driftless_model::Kind::ALL
-        .iter()
-        .map(|k| store.list(k.name(), None).0.iter().filter(|v| v.pointer("/metadata/annotations").and_then(|a| a.get(MANAGED)).is_some()).count())
-        .sum()
+    StoreLive::new(store).declared().len()
 }
 
-/// Every object git declared, as applied, for the ledger's tree.
+/// Every object git declared, as applied (the engine's canonical form),
+/// for the ledger's tree.
 fn applied_objects(store: &dyn Store) -> Vec<Value> {
-    let mut out = Vec::new();
-    for kind in driftless_model::Kind::ALL {
-        for value in store.list(kind.name(), None).0 {
-            if value.pointer("/metadata/annotations").and_then(|a| a.get(MANAGED)).is_none() {
-                continue;
-            }
-            let mut value = (*value).clone();
-            if let Some(map) = value.as_object_mut() {
-                map.remove("status");
-            }
-            if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
-                for field in ["uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"] {
-                    meta.remove(field);
-                }
-            }
-            out.push(value);
-        }
-    }
-    out
+    let live = StoreLive::new(store);
+    live.declared()
+        .iter()
+        .filter_map(|object| match live.get(object)? {
+            LiveObject::Stored(value) => Some(driftless_diff::normalize_stored(object.kind, &value)),
+            LiveObject::Declared(declared) => Some(driftless_diff::normalize(declared)),
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -69,6 +69,21 @@ impl Report {
         self.diagnostics.iter().filter(|d| d.severity == Severity::Error)
     }
 
+    /// An error about a field of one of [`Report::objects`], found after
+    /// validation (a change the API server refuses as an update), located
+    /// where the object's file writes the field (or its nearest written
+    /// ancestor). An object not in the report is placed at `(unknown)`.
+    pub fn error_at(&self, object: &ObjectRef, pointer: &str, message: &str) -> Diagnostic {
+        let (file, pos) = match self.objects.get(object) {
+            Some(entry) => (entry.origin.file().clone(), entry.origin.position(pointer)),
+            None => (std::sync::Arc::from("(unknown)"), driftless_manifest::Pos { line: 1, col: 1 }),
+        };
+        let mut diagnostic = Diagnostic::new(Severity::Error, file, pos, message);
+        diagnostic.object = Some(object.kind_name());
+        diagnostic.field = Some(driftless_model::field_path(pointer));
+        diagnostic
+    }
+
     /// The report as JSON: `{"diagnostics": [...], "summary": {...}}`.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({ "diagnostics": self.diagnostics, "summary": self.summary })

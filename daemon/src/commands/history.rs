@@ -48,7 +48,7 @@ pub fn run(args: &HistoryArgs) -> Result<ExitCode, CommandError> {
                 if errors.len() == 1 { "1 error".to_owned() } else { format!("{} errors", errors.len()) }
             } else {
                 let count = |c: &str| actions.iter().filter(|a| a["change"] == c).count();
-                let parts: Vec<String> = [("create", "created"), ("update", "updated"), ("delete", "deleted")]
+                let parts: Vec<String> = [("create", "created"), ("update", "updated"), ("replace", "replaced"), ("delete", "deleted")]
                     .iter()
                     .filter(|(c, _)| count(c) > 0)
                     .map(|(c, word)| format!("{} {word}", count(c)))
@@ -64,8 +64,13 @@ pub fn run(args: &HistoryArgs) -> Result<ExitCode, CommandError> {
                 changes,
                 s("subject"),
             ]);
-            let mut lines: Vec<String> =
-                actions.iter().map(|a| format!("    {} {}", a["change"].as_str().unwrap_or(""), a["object"].as_str().unwrap_or(""))).collect();
+            let mut lines: Vec<String> = actions
+                .iter()
+                .map(|a| {
+                    let effect = a["effect"].as_str().filter(|e| !e.is_empty()).map(|e| format!(" ({e})")).unwrap_or_default();
+                    format!("    {} {}{effect}", a["change"].as_str().unwrap_or(""), a["object"].as_str().unwrap_or(""))
+                })
+                .collect();
             lines.extend(errors.iter().map(|e| format!("    {}", e.as_str().unwrap_or(""))));
             details.push(lines);
         }

@@ -3,10 +3,10 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use driftless_diff::render;
+use driftless_diff::{Revision, render};
 use driftless_manifest::{CommitInfo, GitRepo, RawFile};
 use driftless_model::{Object, ObjectRef};
-use driftless_validate::Report;
+use driftless_validate::{Diagnostic, Report};
 use serde_json::json;
 
 use crate::cli::{Color, PlanArgs, PlanFormat};
@@ -21,13 +21,26 @@ pub fn run(args: &PlanArgs) -> Result<ExitCode, CommandError> {
     let heading = Heading { path: &args.path, from: &from_commit, to: &to_commit };
 
     if !to.is_valid() {
-        print_refusal(args.output, &heading, &to);
+        let why =
+            format!("{} ({}) is invalid: the daemon would refuse it whole and keep running the last good revision", heading.to.short_id(), heading.to.summary);
+        print_refusal(args.output, &heading, &why, &to.diagnostics, Some(&to));
         return Ok(ExitCode::from(EXIT_INVALID));
     }
     if !from.is_valid() {
         eprintln!("driftless: note: {} ({}) has {} error(s); planning from its valid objects only", args.from, from_commit.short_id(), from.summary.errors);
     }
-    let plan = driftless_diff::plan(objects(&from), objects(&to));
+    let plan = driftless_diff::plan(objects(&to), &Revision::new(objects(&from)));
+    if !plan.is_applicable() {
+        let diagnostics: Vec<Diagnostic> = plan.refused.iter().map(|r| to.error_at(&r.object, &r.pointer, &r.message)).collect();
+        let why = format!(
+            "{} ({}) changes fields Kubernetes cannot change in place: the daemon would refuse it whole and keep running {}",
+            heading.to.short_id(),
+            heading.to.summary,
+            heading.from.short_id()
+        );
+        print_refusal(args.output, &heading, &why, &diagnostics, None);
+        return Ok(ExitCode::from(EXIT_INVALID));
+    }
     match args.output {
         PlanFormat::Text => {
             let color = match args.color {
@@ -87,28 +100,36 @@ fn commit_json(commit: &CommitInfo) -> serde_json::Value {
     json!({"id": commit.id, "summary": commit.summary, "author": commit.author, "time": commit.time})
 }
 
-fn print_refusal(format: PlanFormat, heading: &Heading<'_>, report: &Report) {
-    let why =
-        format!("{} ({}) is invalid: the daemon would refuse it whole and keep running the last good revision", heading.to.short_id(), heading.to.summary);
+/// The refusal: why, then each finding; the report's summary when the
+/// target is invalid as a whole.
+fn print_refusal(format: PlanFormat, heading: &Heading<'_>, why: &str, diagnostics: &[Diagnostic], report: Option<&Report>) {
     match format {
         PlanFormat::Text => {
             println!("{}", heading.text());
             println!("{why}");
-            for diagnostic in &report.diagnostics {
+            for diagnostic in diagnostics {
                 println!("{diagnostic}");
             }
-            println!("{}", report.summary);
+            if let Some(report) = report {
+                println!("{}", report.summary);
+            }
         }
         PlanFormat::Markdown => {
             println!("{}\n", heading.markdown());
             println!("**Driftless plan:** ❌ {why}.\n\n```");
-            for diagnostic in &report.diagnostics {
+            for diagnostic in diagnostics {
                 println!("{diagnostic}");
             }
-            println!("{}\n```", report.summary);
+            if let Some(report) = report {
+                println!("{}", report.summary);
+            }
+            println!("```");
         }
         PlanFormat::Json => {
-            let mut value = report.to_json();
+            let mut value = match report {
+                Some(report) => report.to_json(),
+                None => json!({ "diagnostics": diagnostics }),
+            };
             value["valid"] = json!(false);
             value["from"] = commit_json(heading.from);
             value["to"] = commit_json(heading.to);

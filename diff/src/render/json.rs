@@ -5,7 +5,8 @@ use serde_json::{Value, json as j};
 use crate::{Change, Plan};
 
 /// `{"summary": {...}, "actions": [{"action", "kind", "namespace", "name",
-/// "effect", "fields"}]}`; values are normalized and Secret values redacted.
+/// "effect" or "reason", "fields"}], "refused": [{"object", "pointer",
+/// "message"}]}`; values are normalized and Secret values redacted.
 pub fn json(plan: &Plan) -> Value {
     let actions: Vec<Value> = plan
         .actions
@@ -17,6 +18,9 @@ pub fn json(plan: &Plan) -> Value {
                 map.insert("apiVersion".into(), j!(action.object.kind.api_version()));
                 map.insert("namespace".into(), j!(action.object.namespace));
                 map.insert("name".into(), j!(action.object.name));
+                if action.cascades() {
+                    map.insert("cascade".into(), j!(true));
+                }
                 if matches!(action.change, Change::Create) {
                     map.insert("object".into(), action.after.clone().unwrap_or_default());
                 }
@@ -24,5 +28,5 @@ pub fn json(plan: &Plan) -> Value {
             entry
         })
         .collect();
-    j!({ "summary": plan.summary(), "actions": actions })
+    j!({ "summary": plan.summary(), "actions": actions, "refused": plan.refused })
 }

@@ -1,7 +1,7 @@
 //! Markdown for a pull-request comment: a summary table, then one
 //! collapsible diff per object.
 
-use super::{summary_line, unified, verb};
+use super::{describe, summary_line, unified};
 use crate::{Change, Plan};
 
 /// The plan as a pull-request comment.
@@ -10,11 +10,19 @@ pub fn markdown(plan: &Plan) -> String {
         return "**Driftless plan:** no changes.\n".to_owned();
     }
     let mut out = format!("**Driftless plan:** {}\n\n", summary_line(&plan.summary()));
+    if !plan.refused.is_empty() {
+        out.push_str("❌ The daemon would refuse this commit whole and keep running the last good revision:\n\n");
+        for refusal in &plan.refused {
+            out.push_str(&format!("- `{}`: `{}`: {}\n", escape(&refusal.object.kind_name()), escape(&refusal.field()), escape(&refusal.message)));
+        }
+        out.push('\n');
+    }
     out.push_str("| | Kind | Namespace | Name | Change |\n|---|---|---|---|---|\n");
     for action in &plan.actions {
         let icon = match action.change {
             Change::Create => "➕",
             Change::Update { .. } => "✏️",
+            Change::Replace { .. } => "♻️",
             Change::Delete => "🗑️",
         };
         let change = match &action.change {
@@ -23,7 +31,8 @@ pub fn markdown(plan: &Plan) -> String {
                 let more = if fields.len() > 3 { format!(" and {} more", fields.len() - 3) } else { String::new() };
                 format!("update, **{}**: {}{more}", effect.describe(), first.join(", "))
             }
-            other => verb(other).to_owned(),
+            Change::Replace { reason, .. } => format!("**replace**: {}", escape(reason)),
+            _ => describe(action),
         };
         out.push_str(&format!(
             "| {icon} | {} | {} | `{}` | {change} |\n",
@@ -37,7 +46,7 @@ pub fn markdown(plan: &Plan) -> String {
         let fence = "`".repeat(longest_backtick_run(&diff).max(2) + 1);
         out.push_str(&format!(
             "\n<details><summary>{} {}</summary>\n\n{fence}diff\n{}{fence}\n\n</details>\n",
-            verb(&action.change),
+            action.change.verb(),
             action.object,
             diff.lines().skip(2).map(|l| format!("{l}\n")).collect::<String>(),
         ));

@@ -2,7 +2,7 @@
 
 use anstyle::{AnsiColor, Style};
 
-use super::{brief, summary_line, unified, verb};
+use super::{brief, describe, summary_line, unified};
 use crate::{Change, Plan};
 
 /// The plan for a terminal. With `color`, additions are green, removals
@@ -21,19 +21,19 @@ pub fn text(plan: &Plan, color: bool) -> String {
         return "No changes.\n".to_owned();
     }
     let mut out = format!("{}\n", paint(bold, &format!("Plan: {}", summary_line(&plan.summary()))));
+    for refusal in &plan.refused {
+        out.push_str(&format!("{}\n", paint(red.bold(), &format!("! refused: {refusal}"))));
+    }
     for action in &plan.actions {
         let (mark, style) = match action.change {
             Change::Create => ("+", green),
             Change::Update { .. } => ("~", yellow),
+            Change::Replace { .. } => ("±", yellow),
             Change::Delete => ("-", red),
         };
-        let mut heading = format!("{mark} {} ({}", action.object, verb(&action.change));
-        if let Change::Update { effect, .. } = &action.change {
-            heading.push_str(&format!(", {}", effect.describe()));
-        }
-        heading.push(')');
+        let heading = format!("{mark} {} ({})", action.object, describe(action));
         out.push_str(&format!("\n{}\n", paint(style.bold(), &heading)));
-        if let Change::Update { fields, .. } = &action.change {
+        if let Change::Update { fields, .. } | Change::Replace { fields, .. } = &action.change {
             for field in fields {
                 out.push_str(&format!("    {}: {} → {}\n", field.path, brief(field.before.as_ref()), brief(field.after.as_ref())));
             }

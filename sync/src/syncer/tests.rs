@@ -5,8 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use driftless_controllers::SystemClock;
-use driftless_controllers::events::Recorder;
+use driftless_events::{Recorder, SystemClock};
 use driftless_store::{Key, SqliteStore};
 
 use super::*;
@@ -70,7 +69,7 @@ fn applies_once_refuses_invalid_commits_whole_and_keeps_a_ledger() {
     assert_eq!(entries[1].author, "Ada <ada@example.com>");
     let refusals = crate::syncer::Syncer::status(&*store);
     assert!(refusals.pending.is_none());
-    let events = driftless_controllers::events::about(&*store, "Repository", "default", "main", None);
+    let events = driftless_events::about(&*store, "Repository", "default", "main", None);
     assert!(events.iter().any(|e| e["reason"] == "SyncRefused"));
 
     // The fix applies, and the ledger tree has the applied object.
