@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Sets everything up and runs the whole test suite: unit tests next to the
-# code, property tests of the loader, and the end-to-end tests that drive the
-# built binary against real git repositories.
+# Sets everything up and runs the whole test suite: the formatting, lint and
+# warning gates, unit tests next to the code, property tests, and the
+# end-to-end tests that drive the built binary against real git
+# repositories, containers, sockets and DNS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/setup.sh
 # The busybox image tests and the demo run (reproducible, built locally).
 ./scripts/build-images.sh >/dev/null
+# Gates: formatting, and clippy over every target with every warning
+# (rustc's `missing_docs` and `unreachable_pub` included) an error.
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked

@@ -1,6 +1,7 @@
 //! Tidy checks that keep the docs honest: every crate is in the code map of
-//! docs/ARCHITECTURE.md, and every Rust file opens with a `//!` comment
-//! saying what it is for.
+//! docs/ARCHITECTURE.md, every Rust file opens with a `//!` comment saying
+//! what it is for, and each crate depends only on what its design allows
+//! (only the node runtime links libcontainer).
 
 use std::path::{Path, PathBuf};
 
@@ -45,4 +46,92 @@ fn every_rust_file_says_what_it_is_for() {
         let text = std::fs::read_to_string(&file).unwrap();
         assert!(text.starts_with("//!"), "{} must start with a //! comment", file.display());
     }
+}
+
+/// The workspace crates each crate may depend on (normal dependencies; the
+/// binary, `daemon`, wires everything). The graph is part of the design:
+/// contracts live in light crates, so that a crate needing a trait does not
+/// link what implements it (the sync loop and the API link neither the
+/// controllers nor libcontainer).
+const ALLOWED: &[(&str, &[&str])] = &[
+    ("model", &[]),
+    ("manifest", &[]),
+    ("schemas", &["model"]),
+    ("validate", &["model", "manifest", "schemas"]),
+    ("diff", &["model"]),
+    ("nodeapi", &["model"]),
+    ("events", &["model", "store"]),
+    ("routes", &[]),
+    ("store", &["model"]),
+    ("image", &[]),
+    ("reaper", &[]),
+    ("runtime", &["model", "nodeapi", "routes", "image", "reaper"]),
+    ("controllers", &["model", "store", "nodeapi", "events"]),
+    ("sync", &["model", "manifest", "validate", "diff", "store", "events"]),
+    ("api", &["model", "store", "nodeapi", "sync"]),
+    ("dns", &["model"]),
+    ("proxy", &["routes"]),
+    ("ingress", &["model"]),
+];
+
+/// External crates that touch namespaces, cgroups, mounts or container
+/// processes, and the only crates that may depend on them.
+const NODE_ONLY: &[(&str, &[&str])] = &[("libcontainer", &["runtime"]), ("libcgroups", &["runtime"])];
+
+fn members() -> Vec<String> {
+    let manifest: toml::Table = std::fs::read_to_string(root().join("Cargo.toml")).unwrap().parse().unwrap();
+    manifest["workspace"]["members"].as_array().unwrap().iter().map(|m| m.as_str().unwrap().to_owned()).collect()
+}
+
+/// A member's normal dependencies, by package name.
+fn dependencies(member: &str) -> Vec<String> {
+    let manifest: toml::Table = std::fs::read_to_string(root().join(member).join("Cargo.toml")).unwrap().parse().unwrap();
+    let mut names: Vec<String> = manifest.get("dependencies").and_then(|d| d.as_table()).map(|d| d.keys().cloned().collect()).unwrap_or_default();
+    // Target-specific dependencies count too.
+    if let Some(targets) = manifest.get("target").and_then(|t| t.as_table()) {
+        for target in targets.values() {
+            names.extend(target.get("dependencies").and_then(|d| d.as_table()).into_iter().flat_map(|d| d.keys().cloned()));
+        }
+    }
+    names
+}
+
+#[test]
+fn each_crate_depends_only_on_what_its_design_allows() {
+    let members = members();
+    for member in members.iter().filter(|m| *m != "daemon") {
+        let allowed = ALLOWED.iter().find(|(name, _)| name == member).unwrap_or_else(|| panic!("tests/tidy.rs: add `{member}` to ALLOWED")).1;
+        for dependency in dependencies(member) {
+            if let Some(workspace) = dependency.strip_prefix("driftless-") {
+                assert!(allowed.contains(&workspace), "`{member}` depends on `{workspace}`, which its design does not allow (tests/tidy.rs ALLOWED)");
+            }
+            if let Some((_, only)) = NODE_ONLY.iter().find(|(name, _)| *name == dependency) {
+                assert!(only.contains(&member.as_str()), "`{member}` depends on `{dependency}`: only the node runtime touches containers");
+            }
+        }
+    }
+    for (name, _) in ALLOWED {
+        assert!(members.iter().any(|m| m == name), "tests/tidy.rs ALLOWED names `{name}`, which is not a member");
+    }
+}
+
+/// The crates that may link libcontainer, directly or through others.
+#[test]
+fn only_the_runtime_and_the_binary_link_libcontainer() {
+    let members = members();
+    // Workspace crates whose dependency closure reaches `runtime`.
+    let mut links: Vec<&str> = vec!["runtime"];
+    loop {
+        let before = links.len();
+        for member in &members {
+            if !links.contains(&member.as_str()) && dependencies(member).iter().any(|d| d.strip_prefix("driftless-").is_some_and(|w| links.contains(&w))) {
+                links.push(member);
+            }
+        }
+        if links.len() == before {
+            break;
+        }
+    }
+    links.sort_unstable();
+    assert_eq!(links, ["daemon", "runtime"]);
 }

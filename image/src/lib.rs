@@ -13,8 +13,9 @@
 //!
 //! Must not touch: mounts, namespaces or cgroups. The runtime crate mounts
 //! overlayfs from the layer folders this crate hands it; this crate only
-//! writes files below its own folder. It never reaches the network either:
-//! pulling from a registry is a later, separate concern.
+//! writes files below its own folder, and reaches the network only to pull
+//! ([`ImageStore::pull`]: the registries the caller names, plain HTTP only
+//! for those it says are insecure).
 //!
 //! **Guarantees:** a blob is stored under a name only if its content hashes
 //! to that name; a layer folder exists under its final name only once it is
