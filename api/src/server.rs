@@ -172,7 +172,7 @@ async fn serve_kubernetes(state: ApiState, request: Request) -> Result<Response,
             }
         }
         (&Method::GET, Target::Object { resource, namespace, name }) => {
-            let key = Key::new(resource.name(), if resource.namespaced() { namespace.clone() } else { String::new() }, name.clone());
+            let key = Key::new(resource, if resource.namespaced() { namespace.clone() } else { String::new() }, name.clone());
             let object = state.store.get(&key).ok_or_else(|| ApiError::NotFound(format!("{} {name:?} not found", resource.plural())))?;
             Ok(json_response(&object))
         }
@@ -226,7 +226,7 @@ fn list(store: &dyn Store, resource: Kind, namespace: Option<&str>, query: &Quer
     let selector = query.label_selector()?;
     let fields = query.field_selector()?;
     let ns = if resource.namespaced() { namespace } else { None };
-    let (items, revision) = store.list(resource.name(), ns);
+    let (items, revision) = store.list(resource, ns);
     let items: Vec<Value> = items.iter().filter(|v| selector.matches(&labels(v)) && fields.matches(v)).map(|v| (**v).clone()).collect();
     Ok(json!({
         "kind": format!("{}List", resource.name()),
@@ -257,7 +257,7 @@ fn watch(state: ApiState, resource: Kind, namespace: Option<String>, query: Quer
     let events = state.store.watch();
     let since: Option<u64> = query.get("resourceVersion").and_then(|v| v.parse().ok()).filter(|v| *v > 0);
     let ns = if resource.namespaced() { namespace } else { None };
-    let (initial, listed_at) = state.store.list(resource.name(), ns.as_deref());
+    let (initial, listed_at) = state.store.list(resource, ns.as_deref());
     let initial: Vec<Value> = if since.is_some() {
         Vec::new()
     } else {
@@ -267,7 +267,7 @@ fn watch(state: ApiState, resource: Kind, namespace: Option<String>, query: Quer
     let timeout = query.get("timeoutSeconds").and_then(|t| t.parse::<u64>().ok()).map(std::time::Duration::from_secs);
     let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
     let shutdown = state.shutdown.clone();
-    let kind = resource.name();
+    let kind = resource;
     let initial = futures_util::stream::iter(initial.into_iter().map(|v| Ok::<_, std::io::Error>(bytes::Bytes::from(format!("{v}\n")))));
     let changes = futures_util::stream::unfold(events, move |mut events| {
         let (selector, fields, ns, shutdown) = (selector.clone(), fields.clone(), ns.clone(), shutdown.clone());
@@ -315,7 +315,8 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 fn delete_pod(state: &ApiState, namespace: &str, name: &str) -> Result<Response, ApiError> {
     let pod = state
         .store
-        .get_as::<driftless_model::k8s_openapi::api::core::v1::Pod>(namespace, name)
+        .api::<driftless_model::k8s_openapi::api::core::v1::Pod>()
+        .get(namespace, name)
         .ok_or_else(|| ApiError::NotFound(format!("pods {name:?} not found")))?;
     let declared = pod.metadata.annotations.as_ref().is_some_and(|a| a.contains_key(driftless_sync::MANAGED));
     if declared {

@@ -12,6 +12,7 @@ mod hash;
 pub mod rollout;
 mod status;
 
+use driftless_model::Kind;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +27,7 @@ use serde_json::Value;
 pub use hash::{LABEL as POD_TEMPLATE_HASH, pod_template_hash};
 
 use crate::events::EventType;
-use crate::runner::{Action, Reconciler};
+use crate::runner::{Action, Reconciler, Watch};
 use crate::{Context, ReconcileError, owner, pods};
 
 /// The revision annotation on ReplicaSets (`kubectl rollout history`).
@@ -127,28 +128,23 @@ impl Reconciler for DeploymentController {
         "deployment"
     }
 
-    fn keys(&self, store: &dyn Store) -> Vec<Key> {
-        store.list("Deployment", None).0.iter().filter_map(|v| Key::of(v)).collect()
+    fn watch(&self) -> Watch {
+        Watch::of(Kind::Deployment).owning(&[Kind::ReplicaSet])
     }
 
-    fn triggers(&self, event: &WatchEvent, _: &dyn Store) -> Vec<Key> {
-        match event.key.kind.as_str() {
-            "Deployment" => vec![event.key.clone()],
-            "ReplicaSet" => owner::owner_trigger(event, "Deployment").into_iter().collect(),
-            // Recreate waits for the old pods to be gone.
-            "Pod" if event.kind == driftless_store::EventType::Deleted => {
-                let Some(rs) = owner::controller_of(&event.object) else { return vec![] };
-                let Some(rs) = driftless_store::Store::get(&*self.ctx.store, &Key::new("ReplicaSet", event.key.namespace.clone(), rs.name)) else {
-                    return vec![];
-                };
-                owner::controller_of(&rs)
-                    .filter(|o| o.kind == "Deployment")
-                    .map(|o| Key::new("Deployment", event.key.namespace.clone(), o.name))
-                    .into_iter()
-                    .collect()
-            }
-            _ => vec![],
+    fn watches(&self, event: &WatchEvent, store: &dyn Store) -> Vec<Key> {
+        // Recreate waits for the old pods to be gone: a deleted pod wakes
+        // its ReplicaSet's Deployment.
+        if event.key.kind != Kind::Pod || event.kind != driftless_store::EventType::Deleted {
+            return vec![];
         }
+        let Some(rs) = owner::controller_of(&event.object) else { return vec![] };
+        let Some(rs) = store.get(&Key::new(Kind::ReplicaSet, event.key.namespace.clone(), rs.name)) else { return vec![] };
+        owner::controller_of(&rs)
+            .filter(|o| o.kind == Kind::Deployment.name())
+            .map(|o| Key::new(Kind::Deployment, event.key.namespace.clone(), o.name))
+            .into_iter()
+            .collect()
     }
 
     async fn reconcile(&self, key: &Key) -> Result<Action, ReconcileError> {
@@ -206,7 +202,7 @@ impl Rollout<'_> {
         let uid = self.uid();
         let mut adopt = Batch::new();
         let mut owned = Vec::new();
-        for value in self.store().list("ReplicaSet", Some(&self.key.namespace)).0 {
+        for value in self.store().list(Kind::ReplicaSet, Some(&self.key.namespace)).0 {
             if owner::controller_of(&value).is_some_and(|c| c.uid != uid) {
                 continue;
             }
@@ -217,7 +213,7 @@ impl Rollout<'_> {
                     let labels = rs.metadata.labels.clone().unwrap_or_default();
                     if !labels.is_empty() && selector::matches(&self.spec.selector, &labels) {
                         let mut rs = rs;
-                        rs.metadata.owner_references.get_or_insert_with(Vec::new).push(owner::reference("apps/v1", "Deployment", &self.deployment.metadata));
+                        rs.metadata.owner_references.get_or_insert_with(Vec::new).push(owner::reference(Kind::Deployment, &self.deployment.metadata));
                         adopt.push(Op::Update(to_value(&rs)));
                     }
                 }
@@ -287,7 +283,7 @@ impl Rollout<'_> {
         let collisions = self.deployment.status.as_ref().and_then(|s| s.collision_count);
         let hash = pod_template_hash(&self.spec.template, collisions);
         let name = format!("{}-{hash}", self.name());
-        if let Some(existing) = self.store().get(&Key::new("ReplicaSet", self.key.namespace.clone(), name.clone())) {
+        if let Some(existing) = self.store().get(&Key::new(Kind::ReplicaSet, self.key.namespace.clone(), name.clone())) {
             // Same name, other template (or owner): a hash collision. Count
             // it, as Kubernetes does, so the next hash differs.
             let mut status = self.value.get("status").cloned().unwrap_or_else(|| Value::Object(Default::default()));
@@ -314,7 +310,7 @@ impl Rollout<'_> {
                 namespace: Some(self.key.namespace.clone()),
                 labels,
                 annotations: Some(annotations),
-                owner_references: Some(vec![owner::reference("apps/v1", "Deployment", &self.deployment.metadata)]),
+                owner_references: Some(vec![owner::reference(Kind::Deployment, &self.deployment.metadata)]),
                 ..Default::default()
             },
             spec: Some(ReplicaSetSpec { replicas: Some(replicas), min_ready_seconds: self.spec.min_ready_seconds, selector, template: Some(template) }),
@@ -424,7 +420,8 @@ impl Rollout<'_> {
         let old_uids: Vec<String> = self.old.iter().filter_map(|o| o.rs.metadata.uid.clone()).collect();
         let old_running = self
             .store()
-            .list_as::<Pod>(Some(&self.key.namespace))
+            .api::<Pod>()
+            .list(Some(&self.key.namespace))
             .iter()
             .any(|pod| owner::controller_of_meta(&pod.metadata).is_some_and(|o| old_uids.contains(&o.uid)) && !pods::is_terminal(pod));
         if old_running {

@@ -5,6 +5,7 @@
 //! target port resolved by number or by the pods' container port name.
 //! Services without a selector keep the Endpoints git declares.
 
+use driftless_model::Kind;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use driftless_model::k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use driftless_store::{Batch, Key, Op, Store, WatchEvent};
 use serde_json::{Value, json};
 
-use crate::runner::{Action, Reconciler};
+use crate::runner::{Action, Reconciler, Watch};
 use crate::{Context, ReconcileError, owner, pods};
 
 /// The controller.
@@ -126,29 +127,36 @@ impl Reconciler for EndpointsController {
         "endpoints"
     }
 
-    fn keys(&self, store: &dyn Store) -> Vec<Key> {
-        store.list("Service", None).0.iter().filter(|s| selector_of(s).is_some()).filter_map(|v| Key::of(v)).collect()
+    fn watch(&self) -> Watch {
+        Watch::of(Kind::Service)
     }
 
-    fn triggers(&self, event: &WatchEvent, store: &dyn Store) -> Vec<Key> {
-        match event.key.kind.as_str() {
-            "Service" => vec![event.key.clone()],
+    /// Services with a selector.
+    fn keys(&self, store: &dyn Store) -> Vec<Key> {
+        store.list(Kind::Service, None).0.iter().filter(|s| selector_of(s).is_some()).filter_map(|v| Key::of(v)).collect()
+    }
+
+    fn watches(&self, event: &WatchEvent, store: &dyn Store) -> Vec<Key> {
+        match event.key.kind {
             // A pod's labels, address or readiness may change which
             // Services list it, before and after: every Service of its
             // namespace with a selector looks again (cheap at one node's
             // scale).
-            "Pod" => store.list("Service", Some(&event.key.namespace)).0.iter().filter(|s| selector_of(s).is_some()).filter_map(|v| Key::of(v)).collect(),
-            // Someone else's write to a managed Endpoints is undone.
-            "Endpoints" => vec![Key::new("Service", event.key.namespace.clone(), event.key.name.clone())],
+            Kind::Pod => {
+                store.list(Kind::Service, Some(&event.key.namespace)).0.iter().filter(|s| selector_of(s).is_some()).filter_map(|v| Key::of(v)).collect()
+            }
+            // Someone else's write to an Endpoints of the same name is
+            // undone.
+            Kind::Endpoints => vec![Key::new(Kind::Service, event.key.namespace.clone(), event.key.name.clone())],
             _ => vec![],
         }
     }
 
     async fn reconcile(&self, key: &Key) -> Result<Action, ReconcileError> {
         let store = &*self.ctx.store;
-        let endpoints_key = Key::new("Endpoints", key.namespace.clone(), key.name.clone());
+        let endpoints_key = Key::new(Kind::Endpoints, key.namespace.clone(), key.name.clone());
         let existing = store.get(&endpoints_key);
-        let managed = existing.as_ref().is_some_and(|e| owner::controller_of(e).is_some_and(|o| o.kind == "Service"));
+        let managed = existing.as_ref().is_some_and(|e| owner::controller_of(e).is_some_and(|o| o.kind == Kind::Service.name()));
         let service_value = store.get(key);
         let selector = service_value.as_ref().and_then(|s| selector_of(s));
         let (Some(service_value), Some(selector)) = (service_value, selector) else {
@@ -166,7 +174,7 @@ impl Reconciler for EndpointsController {
         }
         let service: Service = serde_json::from_value((*service_value).clone()).map_err(|e| ReconcileError::Malformed(format!("Service: {e}")))?;
         let selected: Vec<Pod> = store
-            .list("Pod", Some(&key.namespace))
+            .list(Kind::Pod, Some(&key.namespace))
             .0
             .iter()
             .filter(|p| {
@@ -189,7 +197,7 @@ impl Reconciler for EndpointsController {
                 "name": key.name,
                 "namespace": key.namespace,
                 "labels": labels,
-                "ownerReferences": [owner::reference("v1", "Service", &service.metadata)],
+                "ownerReferences": [owner::reference(Kind::Service, &service.metadata)],
             },
             "subsets": subsets,
         });
@@ -231,9 +239,9 @@ spec:
         );
         sim.settle().await;
         let controller = EndpointsController::new(sim.ctx.clone());
-        let key = Key::new("Service", "default", "web");
+        let key = Key::new(Kind::Service, "default", "web");
         controller.reconcile(&key).await.unwrap();
-        let ep = sim.get("Endpoints", "default", "web");
+        let ep = sim.get(Kind::Endpoints, "default", "web");
         let subset = &ep["subsets"][0];
         assert_eq!(subset["addresses"].as_array().unwrap().len(), 2);
         let ports: Vec<(i64, &str)> = subset["ports"].as_array().unwrap().iter().map(|p| (p["port"].as_i64().unwrap(), p["name"].as_str().unwrap())).collect();
@@ -245,7 +253,7 @@ spec:
         let status = json!({"phase": "Running", "podIP": "10.244.0.9", "conditions": [{"type": "Ready", "status": "False"}]});
         sim.store().apply(Batch::one(Op::Status { key: driftless_store::key_of(&pod), uid: None, status })).unwrap();
         controller.reconcile(&key).await.unwrap();
-        let ep = sim.get("Endpoints", "default", "web");
+        let ep = sim.get(Kind::Endpoints, "default", "web");
         assert_eq!(ep["subsets"][0]["addresses"].as_array().unwrap().len(), 1);
         assert_eq!(ep["subsets"][0]["notReadyAddresses"].as_array().unwrap().len(), 1);
         let revision = sim.store().revision();

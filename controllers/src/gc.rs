@@ -3,19 +3,20 @@
 //! default propagation does). What a deleted namespace held is removed by
 //! the sync loop, in the same write as the namespace.
 //!
-//! It is one sweep over the store, woken by deletions and run periodically
-//! too, so a dependent left behind by a crash between two writes is found
-//! on the next sweep.
+//! As Kubernetes' collector, it reconciles dependents: every object with
+//! owner references is a key, a deletion wakes the dependents that name the
+//! deleted uid, and a dependent is deleted once none of its owners exists
+//! (by kind, name and uid). The initial list and the periodic resync find a
+//! dependent left behind by a crash between two writes.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
-use driftless_model::k8s_openapi::api::core::v1::Pod;
+use driftless_model::Kind;
 use driftless_store::{Batch, EventType, Key, Op, Store, WatchEvent};
 use serde_json::Value;
 
-use crate::runner::{Action, Reconciler};
-use crate::{Context, ReconcileError, pods};
+use crate::runner::{Action, Reconciler, Watch};
+use crate::{Context, ReconcileError};
 
 /// The collector.
 pub struct GarbageCollector {
@@ -27,10 +28,17 @@ impl GarbageCollector {
     pub fn new(ctx: Context) -> Arc<GarbageCollector> {
         Arc::new(GarbageCollector { ctx })
     }
+}
 
-    fn sweep_key() -> Key {
-        Key::new("GarbageCollector", "", "sweep")
-    }
+/// The owner references of an object: (kind, name, uid).
+fn owners(value: &Value) -> Vec<(&str, &str, &str)> {
+    let owners = value.pointer("/metadata/ownerReferences").and_then(Value::as_array);
+    owners.into_iter().flatten().filter_map(|o| Some((o.get("kind")?.as_str()?, o.get("name")?.as_str()?, o.get("uid")?.as_str()?))).collect()
+}
+
+/// Every object of a kind that can be owned, with owner references.
+fn dependents(store: &dyn Store) -> impl Iterator<Item = Arc<Value>> + '_ {
+    Kind::ALL.iter().flat_map(move |&kind| store.list(kind, None).0).filter(|v| !owners(v).is_empty())
 }
 
 impl Reconciler for GarbageCollector {
@@ -38,53 +46,47 @@ impl Reconciler for GarbageCollector {
         "garbage-collector"
     }
 
-    fn keys(&self, _: &dyn Store) -> Vec<Key> {
-        vec![GarbageCollector::sweep_key()]
+    /// Its keys span every kind: [`Reconciler::keys`] and
+    /// [`Reconciler::triggers`] say which.
+    fn watch(&self) -> Watch {
+        Watch::any()
     }
 
-    fn triggers(&self, event: &WatchEvent, _: &dyn Store) -> Vec<Key> {
-        if event.kind == EventType::Deleted && event.key.kind != "Event" { vec![GarbageCollector::sweep_key()] } else { vec![] }
+    /// Every object with owner references.
+    fn keys(&self, store: &dyn Store) -> Vec<Key> {
+        dependents(store).filter_map(|v| Key::of(&v)).collect()
     }
 
-    async fn reconcile(&self, _: &Key) -> Result<Action, ReconcileError> {
+    /// The dependents of a deleted object.
+    fn triggers(&self, event: &WatchEvent, store: &dyn Store) -> Vec<Key> {
+        if event.kind != EventType::Deleted || event.key.kind == Kind::Event {
+            return vec![];
+        }
+        let Some(uid) = event.object.pointer("/metadata/uid").and_then(Value::as_str) else { return vec![] };
+        dependents(store).filter(|v| owners(v).iter().any(|(_, _, owner)| *owner == uid)).filter_map(|v| Key::of(&v)).collect()
+    }
+
+    async fn reconcile(&self, key: &Key) -> Result<Action, ReconcileError> {
         let store = &*self.ctx.store;
-        let mut uids: HashSet<String> = HashSet::new();
-        let mut all: Vec<Arc<Value>> = Vec::new();
-        for kind in driftless_model::Kind::ALL {
-            for value in store.list(kind.name(), None).0 {
-                if let Some(uid) = value.pointer("/metadata/uid").and_then(Value::as_str) {
-                    uids.insert(uid.to_owned());
-                }
-                all.push(value);
-            }
+        let Some(value) = store.get(key) else { return Ok(Action::AwaitChange) };
+        if value.pointer("/metadata/deletionTimestamp").is_some() {
+            return Ok(Action::AwaitChange);
         }
-        let now = self.ctx.now();
-        let mut batch = Batch::new();
-        let mut removed = 0;
-        for value in &all {
-            let Some(key) = Key::of(value) else { continue };
-            if value.pointer("/metadata/deletionTimestamp").is_some() {
-                continue;
-            }
-            let owners = value.pointer("/metadata/ownerReferences").and_then(Value::as_array);
-            let orphaned = owners
-                .is_some_and(|owners| !owners.is_empty() && owners.iter().all(|o| o.get("uid").and_then(Value::as_str).is_none_or(|uid| !uids.contains(uid))));
-            if !orphaned {
-                continue;
-            }
-            removed += 1;
-            tracing::info!(object = %key, "collecting an object whose owners are gone");
-            if key.kind == "Pod" {
-                if let Ok(pod) = serde_json::from_value::<Pod>((**value).clone()) {
-                    batch.push(pods::delete_op(&pod, now));
-                    continue;
-                }
-            }
-            let uid = value.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_owned);
-            batch.push(Op::Delete { key, uid });
+        let owners = owners(&value);
+        let exists = |(kind, name, uid): &(&str, &str, &str)| {
+            // An owner of a kind the store does not hold cannot exist.
+            let Some(kind) = Kind::from_name(kind) else { return false };
+            let namespace = if kind.namespaced() { key.namespace.as_str() } else { "" };
+            store.get(&Key::new(kind, namespace, *name)).is_some_and(|o| o.pointer("/metadata/uid").and_then(Value::as_str) == Some(*uid))
+        };
+        if owners.is_empty() || owners.iter().any(exists) {
+            return Ok(Action::AwaitChange);
         }
-        if removed > 0 {
-            store.apply(batch)?;
+        tracing::info!(object = %key, "collecting an object whose owners are gone");
+        if let Some(op) = driftless_store::delete_op(&value, self.ctx.now()) {
+            store.apply(Batch::one(op))?;
+        } else {
+            store.apply(Batch::one(Op::Delete { key: key.clone(), uid: None }))?;
         }
         Ok(Action::AwaitChange)
     }

@@ -11,6 +11,7 @@
 pub mod resolve;
 pub mod status;
 
+use driftless_model::Kind;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,7 +27,7 @@ pub use resolve::StoreResolve;
 
 use crate::context::rfc3339;
 use crate::events::EventType;
-use crate::runner::{Action, Reconciler};
+use crate::runner::{Action, Reconciler, Watch};
 use crate::{Context, ReconcileError, pods};
 
 /// How often pod statuses are read from the runtime: readiness changes
@@ -112,7 +113,7 @@ impl Kubelet {
         let ip = pod.status.as_ref().and_then(|s| s.pod_ip.clone())?;
         let revision = self.ctx.store.revision();
         let listed =
-            self.ctx.store.list("Endpoints", Some(namespace)).0.iter().any(|e| {
+            self.ctx.store.list(Kind::Endpoints, Some(namespace)).0.iter().any(|e| {
                 e.get("subsets").and_then(Value::as_array).into_iter().flatten().any(|s| {
                     s.get("addresses").and_then(Value::as_array).into_iter().flatten().any(|a| a.get("ip").and_then(Value::as_str) == Some(ip.as_str()))
                 })
@@ -147,7 +148,7 @@ impl Kubelet {
         let wanted: std::collections::HashSet<String> = self
             .ctx
             .store
-            .list("Pod", None)
+            .list(Kind::Pod, None)
             .0
             .iter()
             .filter(|p| self.on_this_node(p))
@@ -229,8 +230,14 @@ impl Reconciler for Kubelet {
         "kubelet"
     }
 
+    fn watch(&self) -> Watch {
+        Watch::of(Kind::Pod)
+    }
+
+    /// The pods bound to this node, and the ones it runs (which may have
+    /// moved or gone).
     fn keys(&self, store: &dyn Store) -> Vec<Key> {
-        let mut keys: Vec<Key> = store.list("Pod", None).0.iter().filter(|p| self.on_this_node(p)).filter_map(|p| Key::of(p)).collect();
+        let mut keys: Vec<Key> = store.list(Kind::Pod, None).0.iter().filter(|p| self.on_this_node(p)).filter_map(|p| Key::of(p)).collect();
         keys.extend(self.running().keys().cloned());
         keys.sort();
         keys.dedup();
@@ -238,24 +245,24 @@ impl Reconciler for Kubelet {
     }
 
     fn triggers(&self, event: &WatchEvent, store: &dyn Store) -> Vec<Key> {
-        match event.key.kind.as_str() {
-            "Pod" if self.on_this_node(&event.object) || self.running().contains_key(&event.key) => vec![event.key.clone()],
+        match event.key.kind {
+            Kind::Pod if self.on_this_node(&event.object) || self.running().contains_key(&event.key) => vec![event.key.clone()],
             // A pod waiting for a ConfigMap, Secret or claim may start now,
             // and a running one sees the new content in its volumes.
-            "ConfigMap" | "Secret" | "PersistentVolumeClaim" => store
-                .list("Pod", Some(&event.key.namespace))
-                .0
+            Kind::ConfigMap | Kind::Secret | Kind::PersistentVolumeClaim => store
+                .api::<Pod>()
+                .list(Some(&event.key.namespace))
                 .iter()
-                .filter(|p| self.on_this_node(p))
-                .filter(|p| p.pointer("/status/phase").and_then(Value::as_str) == Some("Pending") || refers_to(p, &event.key))
-                .filter_map(|p| Key::of(p))
+                .filter(|p| on_node(p, &self.node))
+                .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Pending") || refers_to(p, &event.key))
+                .map(driftless_store::key_of)
                 .collect(),
             _ => vec![],
         }
     }
 
     async fn reconcile(&self, key: &Key) -> Result<Action, ReconcileError> {
-        let pod = self.ctx.store.get_as::<Pod>(&key.namespace, &key.name);
+        let pod = self.ctx.store.api::<Pod>().get(&key.namespace, &key.name);
         let known = self.running().get(key).cloned();
         let uid = pod.as_ref().and_then(|p| p.metadata.uid.clone());
         // Gone, replaced by a pod of the same name, or moved elsewhere:
@@ -322,16 +329,19 @@ impl Reconciler for Kubelet {
 }
 
 /// Whether a pod's volumes or environment name a ConfigMap or Secret.
-fn refers_to(pod: &Value, object: &Key) -> bool {
-    let name = Value::from(object.name.as_str());
-    let spec = &pod["spec"];
-    let in_volumes = spec["volumes"].as_array().into_iter().flatten().any(|v| match object.kind.as_str() {
-        "ConfigMap" => v["configMap"]["name"] == name,
-        "Secret" => v["secret"]["secretName"] == name,
+fn refers_to(pod: &Pod, object: &Key) -> bool {
+    let Some(spec) = &pod.spec else { return false };
+    let name = object.name.as_str();
+    let in_volumes = spec.volumes.iter().flatten().any(|v| match object.kind {
+        Kind::ConfigMap => v.config_map.as_ref().is_some_and(|c| c.name == name),
+        Kind::Secret => v.secret.as_ref().and_then(|s| s.secret_name.as_deref()) == Some(name),
         _ => false,
     });
-    let field = if object.kind == "ConfigMap" { "configMapRef" } else { "secretRef" };
-    let in_env = spec["containers"].as_array().into_iter().flatten().any(|c| c["envFrom"].as_array().into_iter().flatten().any(|e| e[field]["name"] == name));
+    let in_env = spec.containers.iter().flat_map(|c| c.env_from.iter().flatten()).any(|e| match object.kind {
+        Kind::ConfigMap => e.config_map_ref.as_ref().is_some_and(|r| r.name == name),
+        Kind::Secret => e.secret_ref.as_ref().is_some_and(|r| r.name == name),
+        _ => false,
+    });
     in_volumes || in_env
 }
 

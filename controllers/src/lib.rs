@@ -36,4 +36,4 @@ mod testing;
 pub use context::{Clock, Context, SystemClock};
 pub use driftless_events as events;
 pub use error::ReconcileError;
-pub use runner::{Action, Reconciler, RunOptions};
+pub use runner::{Action, Reconciler, RunOptions, Watch};

@@ -2,6 +2,7 @@
 //! labels and addresses, registered at start and kept Ready by a heartbeat,
 //! so the scheduler can place pods on it.
 
+use driftless_model::Kind;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -86,7 +87,7 @@ impl NodeInfo {
 
 /// Writes the Node object (created or refreshed).
 pub fn register(ctx: &Context, info: &NodeInfo) -> Result<(), driftless_store::StoreError> {
-    let key = Key::new("Node", "", info.name.clone());
+    let key = Key::new(Kind::Node, "", info.name.clone());
     let existing = ctx.store.get(&key);
     let object = info.object(&rfc3339(ctx.now()), existing.as_deref());
     let status = object["status"].clone();
@@ -113,7 +114,7 @@ pub async fn heartbeat(ctx: Context, info: NodeInfo, cancel: CancellationToken) 
 /// Whether a store holds a Ready node named `name`.
 pub fn is_ready(store: &dyn Store, name: &str) -> bool {
     store
-        .get(&Key::new("Node", "", name))
+        .get(&Key::new(Kind::Node, "", name))
         .and_then(|n| n.pointer("/status/conditions").cloned())
         .and_then(|c| c.as_array().cloned())
         .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))

@@ -1,6 +1,7 @@
 //! Owner references: which controller owns an object, and building the
 //! reference a controller puts on what it creates.
 
+use driftless_model::Kind;
 use driftless_model::k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use driftless_store::{Key, WatchEvent};
 use serde_json::Value;
@@ -29,11 +30,12 @@ pub fn controller_of_meta(meta: &ObjectMeta) -> Option<&OwnerReference> {
     meta.owner_references.iter().flatten().find(|o| o.controller == Some(true))
 }
 
-/// A reference to `owner` marking it as the controller.
-pub fn reference(api_version: &str, kind: &str, owner: &ObjectMeta) -> OwnerReference {
+/// A reference to `owner`, an object of `kind`, marking it as the
+/// controller.
+pub fn reference(kind: Kind, owner: &ObjectMeta) -> OwnerReference {
     OwnerReference {
-        api_version: api_version.to_owned(),
-        kind: kind.to_owned(),
+        api_version: kind.api_version().to_owned(),
+        kind: kind.name().to_owned(),
         name: owner.name.clone().unwrap_or_default(),
         uid: owner.uid.clone().unwrap_or_default(),
         controller: Some(true),
@@ -43,7 +45,7 @@ pub fn reference(api_version: &str, kind: &str, owner: &ObjectMeta) -> OwnerRefe
 
 /// For a change to an object controlled by a `kind`, the key of its
 /// controller (how a Pod's change wakes its ReplicaSet).
-pub fn owner_trigger(event: &WatchEvent, kind: &str) -> Option<Key> {
+pub fn owner_trigger(event: &WatchEvent, kind: Kind) -> Option<Key> {
     let owner = controller_of(&event.object)?;
-    (owner.kind == kind).then(|| Key::new(kind, event.key.namespace.clone(), owner.name))
+    (owner.kind == kind.name()).then(|| Key::new(kind, event.key.namespace.clone(), owner.name))
 }

@@ -3,6 +3,7 @@
 //! matching orphans, deleting the pods that matter least first, and
 //! reporting replicas, ready and available counts.
 
+use driftless_model::Kind;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use driftless_store::{Batch, Key, Op, Store, WatchEvent, to_value};
 use serde_json::{Value, json};
 
 use crate::events::EventType;
-use crate::runner::{Action, Reconciler};
+use crate::runner::{Action, Reconciler, Watch};
 use crate::{Context, ReconcileError, owner, pods};
 
 /// How many pods one reconcile creates or deletes at most, as the
@@ -32,16 +33,10 @@ pub enum Flavor {
 }
 
 impl Flavor {
-    fn kind(self) -> &'static str {
+    fn kind(self) -> Kind {
         match self {
-            Flavor::ReplicaSet => "ReplicaSet",
-            Flavor::ReplicationController => "ReplicationController",
-        }
-    }
-    fn api_version(self) -> &'static str {
-        match self {
-            Flavor::ReplicaSet => "apps/v1",
-            Flavor::ReplicationController => "v1",
+            Flavor::ReplicaSet => Kind::ReplicaSet,
+            Flavor::ReplicationController => Kind::ReplicationController,
         }
     }
 }
@@ -111,22 +106,13 @@ impl Reconciler for ReplicaSetController {
         }
     }
 
-    fn keys(&self, store: &dyn Store) -> Vec<Key> {
-        store.list(self.flavor.kind(), None).0.iter().filter_map(|v| Key::of(v)).collect()
+    fn watch(&self) -> Watch {
+        Watch::of(self.flavor.kind()).owning(&[Kind::Pod])
     }
 
-    fn triggers(&self, event: &WatchEvent, store: &dyn Store) -> Vec<Key> {
+    fn watches(&self, event: &WatchEvent, store: &dyn Store) -> Vec<Key> {
         let kind = self.flavor.kind();
-        if event.key.kind == kind {
-            return vec![event.key.clone()];
-        }
-        if event.key.kind != "Pod" {
-            return vec![];
-        }
-        if let Some(key) = owner::owner_trigger(event, kind) {
-            return vec![key];
-        }
-        if owner::controller_of(&event.object).is_some() {
+        if event.key.kind != Kind::Pod || owner::controller_of(&event.object).is_some() {
             return vec![];
         }
         // An orphan: every owner in its namespace whose selector matches
@@ -155,7 +141,7 @@ impl Reconciler for ReplicaSetController {
         // Claim: pods this object controls, plus matching orphans.
         let mut batch = Batch::new();
         let mut owned: Vec<Pod> = Vec::new();
-        for value in store.list("Pod", Some(namespace)).0 {
+        for value in store.list(Kind::Pod, Some(namespace)).0 {
             // Only pods this object controls, or orphans it may adopt, are
             // worth parsing.
             let controller = owner::controller_of(&value);
@@ -179,7 +165,7 @@ impl Reconciler for ReplicaSetController {
                 }
                 None if pods::is_active(&pod) && spec.selects(&labels) => {
                     let mut adopted = pod.clone();
-                    let reference = owner::reference(self.flavor.api_version(), self.flavor.kind(), &spec.meta);
+                    let reference = owner::reference(self.flavor.kind(), &spec.meta);
                     adopted.metadata.owner_references.get_or_insert_with(Vec::new).push(reference);
                     batch.push(Op::Update(to_value(&adopted)));
                     owned.push(adopted);
@@ -194,7 +180,7 @@ impl Reconciler for ReplicaSetController {
         let mut deleted = Vec::new();
         if active.len() < want {
             let prefix = spec.meta.name.clone().unwrap_or_default();
-            let reference = owner::reference(self.flavor.api_version(), self.flavor.kind(), &spec.meta);
+            let reference = owner::reference(self.flavor.kind(), &spec.meta);
             for _ in 0..(want - active.len()).min(BURST) {
                 let pod = pods::from_template(&spec.template, namespace, &prefix, reference.clone());
                 created.push(pod.metadata.name.clone().unwrap_or_default());

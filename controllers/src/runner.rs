@@ -12,6 +12,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use driftless_model::Kind;
 use driftless_store::{Key, Store, WatchEvent};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinSet;
@@ -38,15 +39,76 @@ impl Action {
     }
 }
 
+/// What a controller reconciles and owns, declared once: the runner
+/// derives its keys and most of its triggers from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Watch {
+    /// The kind of its keys: every object of it is reconciled, and a
+    /// change to one queues that object. `None` for a controller whose
+    /// keys are of many kinds (it says which in its own `keys` and
+    /// `triggers`).
+    pub kind: Option<Kind>,
+    /// Kinds it makes and controls (a controller reference on them names
+    /// an object of `kind`): a change to one queues its controller.
+    pub owns: &'static [Kind],
+}
+
+impl Watch {
+    /// The objects of `kind`, owning nothing.
+    pub const fn of(kind: Kind) -> Watch {
+        Watch { kind: Some(kind), owns: &[] }
+    }
+
+    /// Objects of any kind, as the controller's own `keys` and `triggers`
+    /// choose them.
+    pub const fn any() -> Watch {
+        Watch { kind: None, owns: &[] }
+    }
+
+    /// The same, owning `kinds`.
+    pub const fn owning(self, kinds: &'static [Kind]) -> Watch {
+        Watch { owns: kinds, ..self }
+    }
+
+    /// The keys a change concerns by this declaration: the object itself,
+    /// or its controller.
+    pub fn triggers(&self, event: &WatchEvent) -> Option<Key> {
+        let kind = self.kind?;
+        if event.key.kind == kind {
+            return Some(event.key.clone());
+        }
+        if self.owns.contains(&event.key.kind) {
+            return crate::owner::owner_trigger(event, kind);
+        }
+        None
+    }
+}
+
 /// A controller: which keys it reconciles and how.
 pub trait Reconciler: Send + Sync + 'static {
     /// Its name, for logs.
     fn name(&self) -> &'static str;
+    /// What it reconciles and owns.
+    fn watch(&self) -> Watch;
     /// Every key it is responsible for now (the initial list and each
-    /// periodic resync).
-    fn keys(&self, store: &dyn Store) -> Vec<Key>;
-    /// The keys a change concerns (the object itself, its owner...).
-    fn triggers(&self, event: &WatchEvent, store: &dyn Store) -> Vec<Key>;
+    /// periodic resync): by default every object of its kind.
+    fn keys(&self, store: &dyn Store) -> Vec<Key> {
+        let Some(kind) = self.watch().kind else { return Vec::new() };
+        store.list(kind, None).0.iter().filter_map(|v| Key::of(v)).collect()
+    }
+    /// Keys a change to some other object concerns: what the controller
+    /// reads but neither reconciles nor owns (none by default).
+    fn watches(&self, event: &WatchEvent, store: &dyn Store) -> Vec<Key> {
+        let _ = (event, store);
+        Vec::new()
+    }
+    /// The keys a change concerns: [`Watch::triggers`], then
+    /// [`Reconciler::watches`].
+    fn triggers(&self, event: &WatchEvent, store: &dyn Store) -> Vec<Key> {
+        let mut keys: Vec<Key> = self.watch().triggers(event).into_iter().collect();
+        keys.extend(self.watches(event, store));
+        keys
+    }
     /// Makes the world match what `key` asks for.
     fn reconcile(&self, key: &Key) -> impl Future<Output = Result<Action, ReconcileError>> + Send;
     /// How long to wait before retrying after `failures` failures in a row.

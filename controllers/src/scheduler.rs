@@ -5,6 +5,7 @@
 
 pub mod filter;
 
+use driftless_model::Kind;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::context::rfc3339;
 use crate::events::EventType;
-use crate::runner::{Action, Reconciler};
+use crate::runner::{Action, Reconciler, Watch};
 use crate::{Context, ReconcileError, pods};
 
 /// How long an unschedulable pod waits before it is tried again, if
@@ -42,14 +43,21 @@ impl Reconciler for Scheduler {
         "scheduler"
     }
 
-    fn keys(&self, store: &dyn Store) -> Vec<Key> {
-        store.list("Pod", None).0.iter().filter(|p| pending(p)).filter_map(|p| Key::of(p)).collect()
+    fn watch(&self) -> Watch {
+        Watch::of(Kind::Pod)
     }
 
+    /// Only pods waiting for a node.
+    fn keys(&self, store: &dyn Store) -> Vec<Key> {
+        store.list(Kind::Pod, None).0.iter().filter(|p| pending(p)).filter_map(|p| Key::of(p)).collect()
+    }
+
+    /// A pending pod; and every pending pod when room may have been made
+    /// (a pod gone, a node changed).
     fn triggers(&self, event: &WatchEvent, store: &dyn Store) -> Vec<Key> {
-        match (event.key.kind.as_str(), event.kind) {
-            ("Pod", Change::Deleted) | ("Node", _) => self.keys(store),
-            ("Pod", _) if pending(&event.object) => vec![event.key.clone()],
+        match (event.key.kind, event.kind) {
+            (Kind::Pod, Change::Deleted) | (Kind::Node, _) => self.keys(store),
+            (Kind::Pod, _) if pending(&event.object) => vec![event.key.clone()],
             _ => vec![],
         }
     }
@@ -61,8 +69,8 @@ impl Reconciler for Scheduler {
             return Ok(Action::AwaitChange);
         }
         let pod: Pod = serde_json::from_value((*value).clone()).map_err(|e| ReconcileError::Malformed(format!("Pod: {e}")))?;
-        let nodes = store.list_as::<Node>(None);
-        let all_pods = store.list_as::<Pod>(None);
+        let nodes = store.api::<Node>().list(None);
+        let all_pods = store.api::<Pod>().list(None);
         let mut reasons: std::collections::BTreeMap<String, usize> = Default::default();
         let mut best: Option<(i64, String)> = None;
         for node in &nodes {

@@ -11,6 +11,7 @@
 //! controller with a concurrency of one), so two Services never get the
 //! same address.
 
+use driftless_model::Kind;
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -21,7 +22,7 @@ use ipnet::Ipv4Net;
 use serde_json::{Value, json};
 
 use crate::events::EventType;
-use crate::runner::{Action, Reconciler};
+use crate::runner::{Action, Reconciler, Watch};
 use crate::{Context, ReconcileError};
 
 /// The NodePort range (the API server's default).
@@ -60,7 +61,7 @@ impl ServiceAllocator {
 /// `except` (the Service being allocated for).
 fn taken(store: &dyn Store, except: &Key) -> (BTreeSet<Ipv4Addr>, BTreeSet<i32>, BTreeSet<Ipv4Addr>) {
     let (mut ips, mut ports, mut lbs) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
-    for svc in store.list("Service", None).0 {
+    for svc in store.list(Kind::Service, None).0 {
         if Key::of(&svc).as_ref() == Some(except) {
             continue;
         }
@@ -88,23 +89,19 @@ impl Reconciler for ServiceAllocator {
         "service-allocator"
     }
 
-    fn keys(&self, store: &dyn Store) -> Vec<Key> {
-        store.list("Service", None).0.iter().filter_map(|v| Key::of(v)).collect()
+    fn watch(&self) -> Watch {
+        Watch::of(Kind::Service)
     }
 
-    fn triggers(&self, event: &WatchEvent, store: &dyn Store) -> Vec<Key> {
-        match (event.key.kind.as_str(), event.kind) {
-            // A deleted Service frees addresses a pending one may want.
-            ("Service", driftless_store::EventType::Deleted) => self.keys(store),
-            ("Service", _) => vec![event.key.clone()],
-            _ => vec![],
-        }
+    fn watches(&self, event: &WatchEvent, store: &dyn Store) -> Vec<Key> {
+        // A deleted Service frees addresses a pending one may want.
+        if event.key.kind == Kind::Service && event.kind == driftless_store::EventType::Deleted { self.keys(store) } else { vec![] }
     }
 
     async fn reconcile(&self, key: &Key) -> Result<Action, ReconcileError> {
         let store = &*self.ctx.store;
         let Some(value) = store.get(key) else { return Ok(Action::AwaitChange) };
-        let Some(mut svc) = store.get_as::<Service>(&key.namespace, &key.name) else { return Ok(Action::AwaitChange) };
+        let Some(mut svc) = store.api::<Service>().get(&key.namespace, &key.name) else { return Ok(Action::AwaitChange) };
         let mut spec = svc.spec.clone().unwrap_or_default();
         let kind = spec.type_.clone().unwrap_or_else(|| "ClusterIP".into());
         let (ips, ports, lbs) = taken(store, key);
@@ -235,7 +232,7 @@ apiVersion: v1\nkind: Service\nmetadata: {name: headless}\nspec: {clusterIP: Non
                 allocator.reconcile(&key).await.unwrap();
             }
         }
-        let get = |n: &str| sim.get("Service", "default", n);
+        let get = |n: &str| sim.get(Kind::Service, "default", n);
         let ips: Vec<String> = ["a", "b", "lb", "lb2"].iter().map(|n| get(n)["spec"]["clusterIP"].as_str().unwrap().to_owned()).collect();
         let unique: BTreeSet<&String> = ips.iter().collect();
         assert_eq!(unique.len(), 4, "{ips:?}");

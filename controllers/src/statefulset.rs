@@ -7,6 +7,7 @@
 //! down to `partition`, one pod at a time, or `OnDelete`. Revisions are
 //! kept as ControllerRevisions, as Kubernetes keeps them.
 
+use driftless_model::Kind;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,12 +16,12 @@ use driftless_model::k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSe
 use driftless_model::k8s_openapi::api::core::v1::{PersistentVolumeClaim, PersistentVolumeClaimVolumeSource, Pod, PodTemplateSpec, Volume};
 use driftless_model::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use driftless_model::k8s_openapi::apimachinery::pkg::runtime::RawExtension;
-use driftless_store::{Batch, Key, Op, Store, StoreExt, WatchEvent, to_value};
+use driftless_store::{Batch, Key, Op, Store, StoreExt, to_value};
 use serde_json::{Value, json};
 
 use crate::deployment::pod_template_hash;
 use crate::events::EventType;
-use crate::runner::{Action, Reconciler};
+use crate::runner::{Action, Reconciler, Watch};
 use crate::{Context, ReconcileError, owner, pods};
 
 /// The label naming a pod's revision.
@@ -74,16 +75,8 @@ impl Reconciler for StatefulSetController {
         "statefulset"
     }
 
-    fn keys(&self, store: &dyn Store) -> Vec<Key> {
-        store.list("StatefulSet", None).0.iter().filter_map(|v| Key::of(v)).collect()
-    }
-
-    fn triggers(&self, event: &WatchEvent, _: &dyn Store) -> Vec<Key> {
-        match event.key.kind.as_str() {
-            "StatefulSet" => vec![event.key.clone()],
-            "Pod" => owner::owner_trigger(event, "StatefulSet").into_iter().collect(),
-            _ => vec![],
-        }
+    fn watch(&self) -> Watch {
+        Watch::of(Kind::StatefulSet).owning(&[Kind::Pod, Kind::ControllerRevision])
     }
 
     async fn reconcile(&self, key: &Key) -> Result<Action, ReconcileError> {
@@ -126,7 +119,7 @@ impl Set<'_> {
         // name of the set).
         let mut by_ordinal: BTreeMap<u32, Pod> = BTreeMap::new();
         let mut adopt = Batch::new();
-        for value in self.store().list("Pod", Some(&self.key.namespace)).0 {
+        for value in self.store().list(Kind::Pod, Some(&self.key.namespace)).0 {
             let named = value.pointer("/metadata/name").and_then(Value::as_str).and_then(|p| ordinal(&self.name, p));
             let Some(n) = named else { continue };
             let Ok(pod) = serde_json::from_value::<Pod>((*value).clone()) else { continue };
@@ -136,7 +129,7 @@ impl Set<'_> {
                 }
                 None if pods::is_active(&pod) => {
                     let mut pod = pod;
-                    pod.metadata.owner_references.get_or_insert_with(Vec::new).push(owner::reference("apps/v1", "StatefulSet", &self.set.metadata));
+                    pod.metadata.owner_references.get_or_insert_with(Vec::new).push(owner::reference(Kind::StatefulSet, &self.set.metadata));
                     adopt.push(Op::Update(to_value(&pod)));
                 }
                 _ => {}
@@ -230,7 +223,7 @@ impl Set<'_> {
         let update = format!("{}-{hash}", self.name);
         let mut templates = HashMap::new();
         let mut highest = 0;
-        for revision in self.store().list_as::<ControllerRevision>(Some(&self.key.namespace)) {
+        for revision in self.store().api::<ControllerRevision>().list(Some(&self.key.namespace)) {
             if owner::controller_of_meta(&revision.metadata).is_none_or(|o| o.uid != self.uid) {
                 continue;
             }
@@ -246,7 +239,7 @@ impl Set<'_> {
                     name: Some(update.clone()),
                     namespace: Some(self.key.namespace.clone()),
                     labels: self.spec.selector.match_labels.clone(),
-                    owner_references: Some(vec![owner::reference("apps/v1", "StatefulSet", &self.set.metadata)]),
+                    owner_references: Some(vec![owner::reference(Kind::StatefulSet, &self.set.metadata)]),
                     ..Default::default()
                 },
                 data: Some(RawExtension(json!({"spec": {"template": self.spec.template}}))),
@@ -269,7 +262,7 @@ impl Set<'_> {
         for template in self.spec.volume_claim_templates.iter().flatten() {
             let Some(template_name) = template.metadata.name.as_deref() else { continue };
             let name = self.claim_name(template_name, n);
-            if self.store().get(&Key::new("PersistentVolumeClaim", self.key.namespace.clone(), name.clone())).is_some() {
+            if self.store().get(&Key::new(Kind::PersistentVolumeClaim, self.key.namespace.clone(), name.clone())).is_some() {
                 continue;
             }
             let mut labels = template.metadata.labels.clone().unwrap_or_default();
@@ -317,7 +310,7 @@ impl Set<'_> {
                 namespace: Some(self.key.namespace.clone()),
                 labels: Some(labels),
                 annotations: meta.annotations,
-                owner_references: Some(vec![owner::reference("apps/v1", "StatefulSet", &self.set.metadata)]),
+                owner_references: Some(vec![owner::reference(Kind::StatefulSet, &self.set.metadata)]),
                 ..Default::default()
             },
             spec: Some(spec),

@@ -5,6 +5,7 @@
 //! reclaiming volumes whose claim is gone (`Retain` keeps them `Released`,
 //! `Delete` removes the directory it made and the volume).
 
+use driftless_model::Kind;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use driftless_store::{Batch, Key, Op, Store, StoreExt, WatchEvent, to_value};
 use serde_json::{Value, json};
 
 use crate::events::EventType;
-use crate::runner::{Action, Reconciler};
+use crate::runner::{Action, Reconciler, Watch};
 use crate::{Context, ReconcileError};
 
 /// The provisioner name of the node's local-path volumes.
@@ -131,36 +132,35 @@ impl Reconciler for ClaimBinder {
         "claim-binder"
     }
 
-    fn keys(&self, store: &dyn Store) -> Vec<Key> {
-        store.list("PersistentVolumeClaim", None).0.iter().filter_map(|v| Key::of(v)).collect()
+    fn watch(&self) -> Watch {
+        Watch::of(Kind::PersistentVolumeClaim)
     }
 
-    fn triggers(&self, event: &WatchEvent, store: &dyn Store) -> Vec<Key> {
-        match event.key.kind.as_str() {
-            "PersistentVolumeClaim" => vec![event.key.clone()],
-            // A new or freed volume, a class, or a consumer may let a
-            // pending claim bind.
-            "PersistentVolume" | "StorageClass" | "Pod" => store
-                .list("PersistentVolumeClaim", None)
-                .0
-                .iter()
-                .filter(|c| c.pointer("/status/phase").and_then(Value::as_str) != Some("Bound"))
-                .filter_map(|c| Key::of(c))
-                .collect(),
-            _ => vec![],
+    fn watches(&self, event: &WatchEvent, store: &dyn Store) -> Vec<Key> {
+        // A new or freed volume, a class, or a consumer may let a pending
+        // claim bind.
+        if !matches!(event.key.kind, Kind::PersistentVolume | Kind::StorageClass | Kind::Pod) {
+            return vec![];
         }
+        store
+            .api::<PersistentVolumeClaim>()
+            .list(None)
+            .iter()
+            .filter(|c| c.status.as_ref().and_then(|s| s.phase.as_deref()) != Some("Bound"))
+            .map(driftless_store::key_of)
+            .collect()
     }
 
     async fn reconcile(&self, key: &Key) -> Result<Action, ReconcileError> {
         let store = &*self.ctx.store;
-        let Some(claim) = store.get_as::<PersistentVolumeClaim>(&key.namespace, &key.name) else { return Ok(Action::AwaitChange) };
+        let Some(claim) = store.api::<PersistentVolumeClaim>().get(&key.namespace, &key.name) else { return Ok(Action::AwaitChange) };
         if claim.metadata.deletion_timestamp.is_some() {
             return Ok(Action::AwaitChange);
         }
         let value = store.get(key).unwrap_or_default();
-        let classes = store.list_as::<StorageClass>(None);
+        let classes = store.api::<StorageClass>().list(None);
         let class = wanted_class(&claim, &classes);
-        let volumes = store.list_as::<PersistentVolume>(None);
+        let volumes = store.api::<PersistentVolume>().list(None);
         let bound_to = claim.spec.as_ref().and_then(|s| s.volume_name.clone()).filter(|v| !v.is_empty());
         if let Some(volume) = bound_to.as_ref().and_then(|name| volumes.iter().find(|v| v.metadata.name.as_ref() == Some(name))) {
             let claimed = volume.spec.as_ref().and_then(|s| s.claim_ref.as_ref()).is_some_and(|r| r.uid == claim.metadata.uid);
@@ -211,7 +211,7 @@ impl Reconciler for ClaimBinder {
 impl ClaimBinder {
     fn has_consumer(&self, claim: &PersistentVolumeClaim) -> bool {
         let namespace = claim.metadata.namespace.as_deref().unwrap_or("default");
-        self.ctx.store.list_as::<Pod>(Some(namespace)).iter().any(|pod| {
+        self.ctx.store.api::<Pod>().list(Some(namespace)).iter().any(|pod| {
             pod.spec
                 .iter()
                 .flat_map(|s| s.volumes.iter().flatten())
@@ -284,39 +284,32 @@ impl Reconciler for VolumeReclaimer {
         "volume-reclaimer"
     }
 
-    fn keys(&self, store: &dyn Store) -> Vec<Key> {
-        store.list("PersistentVolume", None).0.iter().filter_map(|v| Key::of(v)).collect()
+    fn watch(&self) -> Watch {
+        Watch::of(Kind::PersistentVolume)
     }
 
-    fn triggers(&self, event: &WatchEvent, store: &dyn Store) -> Vec<Key> {
-        match event.key.kind.as_str() {
-            "PersistentVolume" => vec![event.key.clone()],
-            "PersistentVolumeClaim" => {
-                let name = event.object.pointer("/spec/volumeName").and_then(Value::as_str);
-                let mut keys: Vec<Key> = name.map(|n| Key::new("PersistentVolume", "", n)).into_iter().collect();
-                if event.kind == driftless_store::EventType::Deleted {
-                    // Its volume may only name it in its claimRef.
-                    keys.extend(
-                        store
-                            .list("PersistentVolume", None)
-                            .0
-                            .iter()
-                            .filter(|v| {
-                                v.pointer("/spec/claimRef/name") == event.object.pointer("/metadata/name")
-                                    && v.pointer("/spec/claimRef/namespace") == event.object.pointer("/metadata/namespace")
-                            })
-                            .filter_map(|v| Key::of(v)),
-                    );
-                }
-                keys
-            }
-            _ => vec![],
+    fn watches(&self, event: &WatchEvent, store: &dyn Store) -> Vec<Key> {
+        if event.key.kind != Kind::PersistentVolumeClaim {
+            return vec![];
         }
+        let name = event.object.pointer("/spec/volumeName").and_then(Value::as_str);
+        let mut keys: Vec<Key> = name.map(|n| Key::new(Kind::PersistentVolume, "", n)).into_iter().collect();
+        if event.kind == driftless_store::EventType::Deleted {
+            // Its volume may only name it in its claimRef.
+            let claimed = |v: &&PersistentVolume| {
+                v.spec
+                    .as_ref()
+                    .and_then(|s| s.claim_ref.as_ref())
+                    .is_some_and(|c| c.name.as_deref() == Some(event.key.name.as_str()) && c.namespace.as_deref() == Some(event.key.namespace.as_str()))
+            };
+            keys.extend(store.api::<PersistentVolume>().list(None).iter().filter(claimed).map(driftless_store::key_of));
+        }
+        keys
     }
 
     async fn reconcile(&self, key: &Key) -> Result<Action, ReconcileError> {
         let store = &*self.ctx.store;
-        let Some(volume) = store.get_as::<PersistentVolume>("", &key.name) else { return Ok(Action::AwaitChange) };
+        let Some(volume) = store.api::<PersistentVolume>().get("", &key.name) else { return Ok(Action::AwaitChange) };
         let spec = volume.spec.clone().unwrap_or_default();
         let phase = volume.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default();
         let set_phase = |phase: &str| -> Result<Action, ReconcileError> {
@@ -327,7 +320,7 @@ impl Reconciler for VolumeReclaimer {
             return if phase == "Available" { Ok(Action::AwaitChange) } else { set_phase("Available") };
         };
         let namespace = claim_ref.namespace.clone().unwrap_or_default();
-        let claim = store.get_as::<PersistentVolumeClaim>(&namespace, claim_ref.name.as_deref().unwrap_or(""));
+        let claim = store.api::<PersistentVolumeClaim>().get(&namespace, claim_ref.name.as_deref().unwrap_or(""));
         let claim_alive = claim.as_ref().is_some_and(|c| claim_ref.uid.is_none() || c.metadata.uid == claim_ref.uid);
         if claim_alive {
             let bound = claim.as_ref().and_then(|c| c.spec.as_ref()).and_then(|s| s.volume_name.as_deref()) == volume.metadata.name.as_deref();

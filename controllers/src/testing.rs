@@ -4,6 +4,7 @@
 //! image never starts). Each step reconciles every key once, so tests can
 //! check invariants between steps.
 
+use driftless_model::Kind;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -112,7 +113,7 @@ impl Sim {
 
     fn kubelet(&self) {
         let now = crate::context::rfc3339(self.ctx.now());
-        for pod in self.store().list_as::<Pod>(None) {
+        for pod in self.store().api::<Pod>().list(None) {
             let key = driftless_store::key_of(&pod);
             if pod.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_none() {
                 continue;
@@ -140,7 +141,7 @@ impl Sim {
     }
 
     pub(crate) fn pods(&self) -> Vec<Pod> {
-        self.store().list_as::<Pod>(None)
+        self.store().api::<Pod>().list(None)
     }
 
     /// Active pods by the image of their first container.
@@ -157,7 +158,7 @@ impl Sim {
         out
     }
 
-    pub(crate) fn get(&self, kind: &str, ns: &str, name: &str) -> Arc<Value> {
+    pub(crate) fn get(&self, kind: Kind, ns: &str, name: &str) -> Arc<Value> {
         self.store().get(&Key::new(kind, ns, name)).unwrap_or_else(|| panic!("no {kind} {ns}/{name}"))
     }
 }

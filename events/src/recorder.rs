@@ -3,6 +3,7 @@
 //! the same reason and message about the same object within ten minutes
 //! raises the count of one event instead of adding another.
 
+use driftless_model::Kind;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -43,6 +44,22 @@ struct Seen {
     last: Timestamp,
 }
 
+/// The object an event is about.
+struct Involved {
+    kind: String,
+    namespace: String,
+    name: String,
+}
+
+impl Involved {
+    fn of(value: &Value) -> Option<Involved> {
+        let kind = value.get("kind")?.as_str()?.to_owned();
+        let name = value.pointer("/metadata/name")?.as_str()?.to_owned();
+        let namespace = value.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("").to_owned();
+        (!kind.is_empty() && !name.is_empty()).then_some(Involved { kind, namespace, name })
+    }
+}
+
 /// Writes events to the store.
 pub struct Recorder {
     store: Arc<dyn Store>,
@@ -67,7 +84,10 @@ impl Recorder {
     }
 
     fn try_record(&self, object: &Value, kind: EventType, reason: &str, message: &str) -> Result<(), driftless_store::StoreError> {
-        let Some(object_key) = Key::of(object) else { return Ok(()) };
+        // The object is read as written, not as a store key: events are
+        // also recorded about things the store does not hold (the
+        // repository the sync loop reads).
+        let Some(object_key) = Involved::of(object) else { return Ok(()) };
         let uid = object.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("").to_owned();
         let now = self.clock.now();
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
@@ -81,7 +101,7 @@ impl Recorder {
             }
             _ => {
                 let name = format!("{}.{:x}", object_key.name, now.as_nanosecond());
-                let key = Key::new("Event", namespace.clone(), name);
+                let key = Key::new(Kind::Event, namespace.clone(), name);
                 seen.insert(dedup, Seen { key: key.clone(), count: 1, first: rfc3339(now), last: now });
                 (key, 1, rfc3339(now))
             }
@@ -115,7 +135,7 @@ impl Recorder {
             "reportingInstance": self.host,
         });
         let mut batch = Batch::one(Op::Put(event));
-        let (events, _) = self.store.list("Event", None);
+        let (events, _) = self.store.list(Kind::Event, None);
         if events.len() >= MAX_EVENTS {
             // Drop the oldest tenth, so pruning happens rarely.
             let mut by_age: Vec<(String, Key)> = events.iter().filter_map(|e| Some((e.get("lastTimestamp")?.as_str()?.to_owned(), Key::of(e)?))).collect();
@@ -132,7 +152,7 @@ impl Recorder {
 /// The events about an object, oldest first.
 pub fn about(store: &dyn Store, kind: &str, namespace: &str, name: &str, uid: Option<&str>) -> Vec<Arc<Value>> {
     let ns = if namespace.is_empty() { "default" } else { namespace };
-    let (events, _) = store.list("Event", Some(ns));
+    let (events, _) = store.list(Kind::Event, Some(ns));
     let mut events: Vec<Arc<Value>> = events
         .into_iter()
         .filter(|e| {
@@ -158,14 +178,14 @@ mod tests {
         let pod = |i: usize| json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": format!("p{i}"), "namespace": "default", "uid": format!("u{i}")}});
         recorder.record(&pod(0), EventType::Normal, "Started", "Started container c");
         recorder.record(&pod(0), EventType::Normal, "Started", "Started container c");
-        let (events, _) = store.list("Event", None);
+        let (events, _) = store.list(Kind::Event, None);
         assert_eq!(events.len(), 1);
         assert_eq!(events[0]["count"], 2);
         // Pods churn: every event is about a new pod.
         for i in 1..=3 * MAX_EVENTS {
             recorder.record(&pod(i), EventType::Normal, "Scheduled", "Successfully assigned");
         }
-        assert!(store.list("Event", None).0.len() <= MAX_EVENTS);
+        assert!(store.list(Kind::Event, None).0.len() <= MAX_EVENTS);
         let seen = recorder.seen.lock().unwrap().len();
         assert!(seen <= 2 * MAX_EVENTS + 1, "{seen} dedup entries for at most {MAX_EVENTS} stored events");
     }

@@ -1,5 +1,6 @@
 //! Deletion as the API server does it: graceful for pods a node runs.
 
+use driftless_model::Kind;
 use jiff::Timestamp;
 use serde_json::Value;
 
@@ -17,7 +18,7 @@ pub fn delete_op(live: &Value, now: Timestamp) -> Option<Op> {
     let key = Key::of(live)?;
     let uid = live.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_owned);
     let scheduled = live.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
-    if key.kind != "Pod" || !scheduled {
+    if key.kind != Kind::Pod || !scheduled {
         return Some(Op::Delete { key, uid });
     }
     let mut deleting = live.clone();

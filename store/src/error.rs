@@ -24,17 +24,18 @@ pub enum StoreError {
         /// The version stored now.
         actual: String,
     },
-    /// The object has no `kind` or `metadata.name`.
-    #[error("object has no kind or metadata.name")]
+    /// The object has no `metadata.name`, or a `kind` the store does not
+    /// hold.
+    #[error("object has no metadata.name, or a kind the store does not hold")]
     Unnamed,
     /// The database refused or failed.
     #[error("store database: {0}")]
     Database(#[from] rusqlite::Error),
     /// A stored object could not be read back.
-    #[error("stored object {key} is not JSON: {source}")]
+    #[error("stored {what} is not JSON: {source}")]
     Corrupt {
-        /// The object.
-        key: Key,
+        /// What was being read (an object's key, a metadata record).
+        what: String,
         /// The parse error.
         #[source]
         source: serde_json::Error,

@@ -2,14 +2,15 @@
 
 use std::fmt;
 
+use driftless_model::Kind;
 use serde_json::Value;
 
 /// Identifies one stored object. `namespace` is empty for cluster-scoped
-/// kinds. `kind` is the Kubernetes kind (`Pod`, `Deployment`, `Event`...).
+/// kinds. Ordered by kind (the kind table's order), namespace and name.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Key {
     /// The kind.
-    pub kind: String,
+    pub kind: Kind,
     /// The namespace, or empty.
     pub namespace: String,
     /// `metadata.name`.
@@ -18,17 +19,18 @@ pub struct Key {
 
 impl Key {
     /// A key from its parts.
-    pub fn new(kind: impl Into<String>, namespace: impl Into<String>, name: impl Into<String>) -> Key {
-        Key { kind: kind.into(), namespace: namespace.into(), name: name.into() }
+    pub fn new(kind: Kind, namespace: impl Into<String>, name: impl Into<String>) -> Key {
+        Key { kind, namespace: namespace.into(), name: name.into() }
     }
 
-    /// The key of an object's JSON, from `kind` and `metadata`.
+    /// The key of an object's JSON, from `kind` and `metadata`; `None` for
+    /// a kind the store does not hold or an object without a name.
     pub fn of(value: &Value) -> Option<Key> {
-        let kind = value.get("kind")?.as_str()?;
+        let kind = Kind::from_name(value.get("kind")?.as_str()?)?;
         let meta = value.get("metadata")?;
         let name = meta.get("name")?.as_str()?;
         let namespace = meta.get("namespace").and_then(Value::as_str).unwrap_or("");
-        (!kind.is_empty() && !name.is_empty()).then(|| Key::new(kind, namespace, name))
+        (!name.is_empty()).then(|| Key::new(kind, namespace, name))
     }
 }
 

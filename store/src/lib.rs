@@ -35,11 +35,12 @@ pub use delete::delete_op;
 pub use error::StoreError;
 pub use key::Key;
 pub use sqlite::SqliteStore;
-pub use typed::{StoreExt, key_of, to_value};
+pub use typed::{Api, StoreExt, key_of, to_value};
 pub use watch::{EventType, WatchEvent};
 
 use std::sync::Arc;
 
+use driftless_model::Kind;
 use serde_json::Value;
 
 /// What the control plane needs from a store.
@@ -48,7 +49,7 @@ pub trait Store: Send + Sync {
     fn get(&self, key: &Key) -> Option<Arc<Value>>;
     /// Every object of `kind` (in `namespace` if given), sorted by
     /// namespace and name, and the store's revision they were read at.
-    fn list(&self, kind: &str, namespace: Option<&str>) -> (Vec<Arc<Value>>, u64);
+    fn list(&self, kind: Kind, namespace: Option<&str>) -> (Vec<Arc<Value>>, u64);
     /// Applies every operation of `batch` or none; returns the objects as
     /// written (deleted objects as they were), in operation order.
     fn apply(&self, batch: Batch) -> Result<Vec<Arc<Value>>, StoreError>;

@@ -9,6 +9,8 @@ use rusqlite::{Connection, params};
 use serde_json::Value;
 use tokio::sync::broadcast;
 
+use driftless_model::Kind;
+
 use crate::{Batch, EventType, Key, Op, Store, StoreError, WatchEvent};
 
 /// How many changes a slow watcher may fall behind before it is told it
@@ -70,11 +72,17 @@ impl SqliteStore {
         let mut objects = BTreeMap::new();
         {
             let mut statement = conn.prepare("SELECT kind, namespace, name, body FROM objects")?;
-            let rows = statement
-                .query_map([], |row| Ok((Key::new(row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?), row.get::<_, String>(3)?)))?;
+            let rows =
+                statement.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?, row.get::<_, String>(3)?)))?;
             for row in rows {
-                let (key, body) = row?;
-                let value = serde_json::from_str(&body).map_err(|source| StoreError::Corrupt { key: key.clone(), source })?;
+                let (kind, namespace, name, body) = row?;
+                let Some(kind) = Kind::from_name(&kind) else {
+                    // Written by another version that knew this kind.
+                    tracing::warn!(%kind, %namespace, %name, "a stored object of a kind this version does not know is ignored");
+                    continue;
+                };
+                let key = Key::new(kind, namespace, name);
+                let value = serde_json::from_str(&body).map_err(|source| StoreError::Corrupt { what: key.to_string(), source })?;
                 objects.insert(key, Arc::new(value));
             }
         }
@@ -84,8 +92,7 @@ impl SqliteStore {
             let rows = statement.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?;
             for row in rows {
                 let (name, body) = row?;
-                let key = Key::new("meta", "", name.clone());
-                let value = serde_json::from_str(&body).map_err(|source| StoreError::Corrupt { key, source })?;
+                let value = serde_json::from_str(&body).map_err(|source| StoreError::Corrupt { what: format!("metadata record {name}"), source })?;
                 meta.insert(name, value);
             }
         }
@@ -107,7 +114,7 @@ impl Store for SqliteStore {
         self.lock().objects.get(key).cloned()
     }
 
-    fn list(&self, kind: &str, namespace: Option<&str>) -> (Vec<Arc<Value>>, u64) {
+    fn list(&self, kind: Kind, namespace: Option<&str>) -> (Vec<Arc<Value>>, u64) {
         let inner = self.lock();
         let start = Key::new(kind, namespace.unwrap_or(""), "");
         let items = inner
@@ -200,8 +207,8 @@ impl Store for SqliteStore {
             let mut delete = tx.prepare_cached("DELETE FROM objects WHERE kind = ?1 AND namespace = ?2 AND name = ?3")?;
             for (key, value) in &staged {
                 match value {
-                    Some(value) => upsert.execute(params![key.kind, key.namespace, key.name, value.to_string()])?,
-                    None => delete.execute(params![key.kind, key.namespace, key.name])?,
+                    Some(value) => upsert.execute(params![key.kind.name(), key.namespace, key.name, value.to_string()])?,
+                    None => delete.execute(params![key.kind.name(), key.namespace, key.name])?,
                 };
             }
             let mut set_meta = tx.prepare_cached("INSERT INTO meta (name, body) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET body = excluded.body")?;

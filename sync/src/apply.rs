@@ -93,7 +93,7 @@ impl<'a> StoreLive<'a> {
 }
 
 fn key_of(object_ref: &ObjectRef) -> Key {
-    Key::new(object_ref.kind.name(), object_ref.namespace.clone().unwrap_or_default(), object_ref.name.clone())
+    Key::new(object_ref.kind, object_ref.namespace.clone().unwrap_or_default(), object_ref.name.clone())
 }
 
 fn managed(value: &Value) -> bool {
@@ -108,7 +108,7 @@ impl Live for StoreLive<'_> {
     fn declared(&self) -> Vec<ObjectRef> {
         let mut out = Vec::new();
         for &kind in Kind::DECLARABLE {
-            for value in self.store.list(kind.name(), None).0.iter().filter(|v| managed(v)) {
+            for value in self.store.list(kind, None).0.iter().filter(|v| managed(v)) {
                 let namespace = value.pointer("/metadata/namespace").and_then(Value::as_str);
                 let Some(name) = value.pointer("/metadata/name").and_then(Value::as_str) else { continue };
                 out.push(ObjectRef::new(kind, namespace, name));
@@ -158,7 +158,7 @@ pub fn batch_for(plan: &Plan, store: &dyn Store, note: &str, now: Timestamp) -> 
 /// (what controllers made in it); declared objects were planned already.
 fn empty_namespace(batch: &mut Batch, store: &dyn Store, namespace: &str, now: Timestamp) {
     for kind in Kind::ALL.iter().filter(|k| k.namespaced()) {
-        for live in store.list(kind.name(), Some(namespace)).0 {
+        for live in store.list(*kind, Some(namespace)).0 {
             if managed(&live) {
                 continue;
             }

@@ -151,30 +151,51 @@ fn immutable_fields_are_refused_by_the_plan_and_the_daemon_alike_and_replacement
     let relabelled = web(1, "1", "{type: RollingUpdate}").replace("{app: web}", "{app: web, tier: front}");
     refused_alike(&cluster, "apps/web.yaml", &relabelled, "relabel web", &["apps/web.yaml:8:3:", "Deployment/web: spec.selector: field is immutable"]);
     // A StatefulSet's service name.
-    refused_alike(&cluster, "apps/db.yaml", &DB.replace("serviceName: db", "serviceName: db2"), "rename db's service", &[
-        "apps/db.yaml:6:",
-        "StatefulSet/db: spec.serviceName: updates to statefulset spec for fields other than",
-    ]);
+    refused_alike(
+        &cluster,
+        "apps/db.yaml",
+        &DB.replace("serviceName: db", "serviceName: db2"),
+        "rename db's service",
+        &["apps/db.yaml:6:", "StatefulSet/db: spec.serviceName: updates to statefulset spec for fields other than"],
+    );
     // A claim's access modes, and shrinking it.
-    refused_alike(&cluster, "apps/storage.yaml", &STORAGE.replace("[ReadWriteOnce]", "[ReadWriteMany]"), "share data", &[
-        "PersistentVolumeClaim/data: spec.accessModes: spec is immutable after creation",
-    ]);
-    refused_alike(&cluster, "apps/storage.yaml", &STORAGE.replace("storage: 2Gi", "storage: 1Gi"), "shrink data", &[
-        "PersistentVolumeClaim/data: spec.resources.requests.storage: field can not be less than previous value",
-    ]);
+    refused_alike(
+        &cluster,
+        "apps/storage.yaml",
+        &STORAGE.replace("[ReadWriteOnce]", "[ReadWriteMany]"),
+        "share data",
+        &["PersistentVolumeClaim/data: spec.accessModes: spec is immutable after creation"],
+    );
+    refused_alike(
+        &cluster,
+        "apps/storage.yaml",
+        &STORAGE.replace("storage: 2Gi", "storage: 1Gi"),
+        "shrink data",
+        &["PersistentVolumeClaim/data: spec.resources.requests.storage: field can not be less than previous value"],
+    );
     // A StorageClass's provisioner.
-    refused_alike(&cluster, "apps/storage.yaml", &STORAGE.replace("provisioner: driftless.dev/local-path", "provisioner: example.com/nfs"), "move fast", &[
-        "apps/storage.yaml:5:",
-        "StorageClass/fast: provisioner: updates to provisioner are forbidden.",
-    ]);
+    refused_alike(
+        &cluster,
+        "apps/storage.yaml",
+        &STORAGE.replace("provisioner: driftless.dev/local-path", "provisioner: example.com/nfs"),
+        "move fast",
+        &["apps/storage.yaml:5:", "StorageClass/fast: provisioner: updates to provisioner are forbidden."],
+    );
     // An immutable ConfigMap's data, and a Secret's type.
-    refused_alike(&cluster, "apps/config.yaml", &CONFIG.replace("level: info", "level: debug"), "debug logs", &[
-        "apps/config.yaml:6:",
-        "ConfigMap/frozen: data: field is immutable when `immutable` is set",
-    ]);
-    refused_alike(&cluster, "apps/config.yaml", &CONFIG.replace("type: Opaque", "type: example.com/creds"), "retype creds", &[
-        "Secret/creds: type: field is immutable",
-    ]);
+    refused_alike(
+        &cluster,
+        "apps/config.yaml",
+        &CONFIG.replace("level: info", "level: debug"),
+        "debug logs",
+        &["apps/config.yaml:6:", "ConfigMap/frozen: data: field is immutable when `immutable` is set"],
+    );
+    refused_alike(
+        &cluster,
+        "apps/config.yaml",
+        &CONFIG.replace("type: Opaque", "type: example.com/creds"),
+        "retype creds",
+        &["Secret/creds: type: field is immutable"],
+    );
     // Nothing of any of it touched what runs.
     let web_after: Vec<String> = cluster.pods().iter().map(name).filter(|n| n.starts_with("web-")).collect();
     assert_eq!(web_before, web_after);
@@ -191,7 +212,10 @@ fn immutable_fields_are_refused_by_the_plan_and_the_daemon_alike_and_replacement
     // plan says.
     let solo_uid = solo[0]["metadata"]["uid"].as_str().unwrap().to_owned();
     let service_uid = cluster.get("/api/v1/namespaces/default/services/web")["metadata"]["uid"].as_str().unwrap().to_owned();
-    cluster.commit(&[("apps/solo.yaml", &SOLO.replace("'3600'", "'3601'")), ("apps/svc.yaml", &SERVICE.replace("spec:\n", "spec:\n  clusterIP: None\n"))], "replace");
+    cluster.commit(
+        &[("apps/solo.yaml", &SOLO.replace("'3600'", "'3601'")), ("apps/svc.yaml", &SERVICE.replace("spec:\n", "spec:\n  clusterIP: None\n"))],
+        "replace",
+    );
     assert!(planned(&cluster, "Pod default/solo").contains("(replace: a pod's spec cannot change in place"));
     assert!(planned(&cluster, "Service default/web").contains("(replace: spec.clusterIP cannot change in place (an allocated address → None)"));
     cluster.wait_for("the new pod", Duration::from_secs(60), || {

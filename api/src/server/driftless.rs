@@ -1,6 +1,7 @@
 //! Driftless' own endpoints: the sync loop's status, the ledger's history,
 //! "sync now", and the node's images.
 
+use driftless_model::Kind;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,9 +31,9 @@ pub trait ImageOps: Send + Sync {
 
 pub(crate) async fn status(State(state): State<ApiState>) -> Response {
     let sync = driftless_sync::Syncer::status(&*state.store);
-    let pods = state.store.list("Pod", None).0;
+    let pods = state.store.list(Kind::Pod, None).0;
     let running = pods.iter().filter(|p| p.pointer("/status/phase").and_then(Value::as_str) == Some("Running")).count();
-    let nodes: Vec<Value> = state.store.list("Node", None).0.iter().map(|n| (**n).clone()).collect();
+    let nodes: Vec<Value> = state.store.list(Kind::Node, None).0.iter().map(|n| (**n).clone()).collect();
     Json(json!({
         "sync": sync,
         "pods": {"total": pods.len(), "running": running},

@@ -17,7 +17,7 @@ use super::query::Query;
 use crate::{ApiError, frame};
 
 pub(crate) async fn serve(state: ApiState, namespace: &str, name: &str, query: &Query, request: Request) -> Result<Response, ApiError> {
-    let pod = state.store.get_as::<Pod>(namespace, name).ok_or_else(|| ApiError::NotFound(format!("pods {name:?} not found")))?;
+    let pod = state.store.api::<Pod>().get(namespace, name).ok_or_else(|| ApiError::NotFound(format!("pods {name:?} not found")))?;
     let container = container_of(&pod, name, query)?;
     let args = query.all("command");
     if args.is_empty() {

@@ -48,7 +48,7 @@ pub(crate) fn decode_line(line: &str, timestamps: bool) -> Option<String> {
 }
 
 pub(crate) async fn serve(state: ApiState, namespace: &str, name: &str, query: &Query) -> Result<Response, ApiError> {
-    let pod = state.store.get_as::<Pod>(namespace, name).ok_or_else(|| ApiError::NotFound(format!("pods {name:?} not found")))?;
+    let pod = state.store.api::<Pod>().get(namespace, name).ok_or_else(|| ApiError::NotFound(format!("pods {name:?} not found")))?;
     let container = container_of(&pod, name, query)?;
     let uid = pod.metadata.uid.clone().unwrap_or_default();
     let node = state.node.clone().ok_or_else(|| ApiError::BadRequest("this daemon runs no node".into()))?;
@@ -94,7 +94,7 @@ pub(crate) async fn serve(state: ApiState, namespace: &str, name: &str, query: &
                     }
                 }
                 // The pod is gone (or replaced): the stream ends.
-                let alive = store.get_as::<Pod>(&ns, &pod_name).is_some_and(|p| p.metadata.uid.as_deref() == Some(uid.as_str()));
+                let alive = store.api::<Pod>().get(&ns, &pod_name).is_some_and(|p| p.metadata.uid.as_deref() == Some(uid.as_str()));
                 if !alive {
                     return None;
                 }

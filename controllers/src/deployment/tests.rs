@@ -4,6 +4,7 @@
 //! with the old pods serving and times out, and a revert reuses the old
 //! ReplicaSet.
 
+use driftless_model::Kind;
 use driftless_model::k8s_openapi::api::apps::v1::ReplicaSet;
 use driftless_store::StoreExt;
 
@@ -32,7 +33,8 @@ const ROLLING: &str = "{type: RollingUpdate, rollingUpdate: {maxSurge: 1, maxUna
 fn replica_sets(sim: &Sim) -> Vec<(String, i32)> {
     let mut out: Vec<(String, i32)> = sim
         .store()
-        .list_as::<ReplicaSet>(Some("default"))
+        .api::<ReplicaSet>()
+        .list(Some("default"))
         .into_iter()
         .map(|rs| {
             let image = rs.spec.as_ref().unwrap().template.as_ref().unwrap().spec.as_ref().unwrap().containers[0].image.clone().unwrap();
@@ -50,12 +52,12 @@ async fn creates_one_replica_set_and_reports_availability() {
     sim.settle().await;
     assert_eq!(replica_sets(&sim), [("app:1".to_owned(), 3)]);
     assert_eq!(sim.pods_by_image()["app:1"], (3, 3));
-    let d = sim.get("Deployment", "default", "web");
+    let d = sim.get(Kind::Deployment, "default", "web");
     assert_eq!(d["status"]["availableReplicas"], 3);
     assert_eq!(d["status"]["updatedReplicas"], 3);
     let progressing = d["status"]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Progressing").unwrap().clone();
     assert_eq!(progressing["reason"], "NewReplicaSetAvailable");
-    let rs = sim.store().list_as::<ReplicaSet>(Some("default")).remove(0);
+    let rs = sim.store().api::<ReplicaSet>().list(Some("default")).remove(0);
     let name = rs.metadata.name.clone().unwrap();
     assert!(name.starts_with("web-") && name.len() > 8, "{name}");
     assert_eq!(rs.metadata.annotations.unwrap()["deployment.kubernetes.io/revision"], "1");
@@ -132,7 +134,7 @@ async fn a_broken_rollout_keeps_old_pods_serving_then_times_out_and_a_revert_rec
     assert_eq!(by_image["app:broken"], (2, 0), "surge + unavailability worth of new pods, none ready");
     sim.advance(61);
     sim.settle().await;
-    let d = sim.get("Deployment", "default", "web");
+    let d = sim.get(Kind::Deployment, "default", "web");
     let progressing = d["status"]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Progressing").unwrap().clone();
     assert_eq!(progressing["status"], "False");
     assert_eq!(progressing["reason"], "ProgressDeadlineExceeded");
@@ -142,14 +144,14 @@ async fn a_broken_rollout_keeps_old_pods_serving_then_times_out_and_a_revert_rec
     sim.settle().await;
     assert_eq!(sim.pods_by_image().keys().collect::<Vec<_>>(), ["app:1"]);
     assert_eq!(sim.pods_by_image()["app:1"], (4, 4));
-    let sets = sim.store().list_as::<ReplicaSet>(Some("default"));
+    let sets = sim.store().api::<ReplicaSet>().list(Some("default"));
     assert_eq!(sets.len(), 2, "the old ReplicaSet is reused, not a third made");
     let old = sets
         .iter()
         .find(|rs| rs.spec.as_ref().unwrap().template.as_ref().unwrap().spec.as_ref().unwrap().containers[0].image.as_deref() == Some("app:1"))
         .unwrap();
     assert_eq!(old.metadata.annotations.as_ref().unwrap()["deployment.kubernetes.io/revision"], "3");
-    let d = sim.get("Deployment", "default", "web");
+    let d = sim.get(Kind::Deployment, "default", "web");
     let progressing = d["status"]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Progressing").unwrap().clone();
     assert_eq!(progressing["reason"], "NewReplicaSetAvailable");
 }

@@ -28,26 +28,26 @@ impl Resolve for StoreResolve {
     }
 
     fn config_map(&self, namespace: &str, name: &str) -> Option<BTreeMap<String, Vec<u8>>> {
-        let cm = self.store.get_as::<ConfigMap>(namespace, name)?;
+        let cm = self.store.api::<ConfigMap>().get(namespace, name)?;
         let mut data: BTreeMap<String, Vec<u8>> = cm.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.into_bytes())).collect();
         data.extend(cm.binary_data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)));
         Some(data)
     }
 
     fn secret(&self, namespace: &str, name: &str) -> Option<BTreeMap<String, Vec<u8>>> {
-        let secret = self.store.get_as::<Secret>(namespace, name)?;
+        let secret = self.store.api::<Secret>().get(namespace, name)?;
         let mut data: BTreeMap<String, Vec<u8>> = secret.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect();
         data.extend(secret.string_data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.into_bytes())));
         Some(data)
     }
 
     fn claim(&self, namespace: &str, name: &str) -> Option<PathBuf> {
-        let claim = self.store.get_as::<PersistentVolumeClaim>(namespace, name)?;
+        let claim = self.store.api::<PersistentVolumeClaim>().get(namespace, name)?;
         if claim.status.as_ref().and_then(|s| s.phase.as_deref()) != Some("Bound") {
             return None;
         }
         let volume_name = claim.spec.as_ref()?.volume_name.clone()?;
-        let volume = self.store.get_as::<PersistentVolume>("", &volume_name)?;
+        let volume = self.store.api::<PersistentVolume>().get("", &volume_name)?;
         let spec = volume.spec?;
         let path = spec.host_path.map(|h| h.path).or_else(|| spec.local.map(|l| l.path))?;
         let path = PathBuf::from(path);

@@ -1,6 +1,7 @@
 //! The kubelet on the recording fake runtime: what it runs, stops,
 //! adopts, drains and reports, with no root, processes or clock.
 
+use driftless_model::Kind;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -173,7 +174,7 @@ async fn config_changes_reach_the_pods_that_use_them() {
     let node = node();
     let key = node.create(pod("web", "u1", Some("node-1")));
     node.create(pod("other", "u2", Some("node-1")));
-    let mut other = (*node.ctx.store.get(&Key::new("Pod", "default", "other")).unwrap()).clone();
+    let mut other = (*node.ctx.store.get(&Key::new(Kind::Pod, "default", "other")).unwrap()).clone();
     other["spec"]["volumes"] = json!([]);
     other["status"] = json!({"phase": "Running"});
     node.ctx.store.apply(Batch::one(Op::Put(other))).unwrap();
@@ -181,7 +182,7 @@ async fn config_changes_reach_the_pods_that_use_them() {
     node.create(config.clone());
     let event = driftless_store::WatchEvent {
         kind: driftless_store::EventType::Modified,
-        key: Key::new("ConfigMap", "default", "settings"),
+        key: Key::new(Kind::ConfigMap, "default", "settings"),
         object: Arc::new(config),
         revision: node.ctx.store.revision(),
     };

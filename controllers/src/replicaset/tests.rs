@@ -1,6 +1,7 @@
 //! Tests of the ReplicaSet and ReplicationController controller on the
 //! simulated cluster.
 
+use driftless_model::Kind;
 use driftless_store::{Batch, Op, StoreExt, key_of};
 
 use crate::testing::Sim;
@@ -32,7 +33,7 @@ spec:
     assert_eq!(pods.len(), 3, "the orphan is adopted and counted");
     let stray = pods.iter().find(|p| p.metadata.name.as_deref() == Some("stray")).unwrap();
     assert_eq!(stray.metadata.owner_references.as_ref().unwrap()[0].kind, "ReplicationController");
-    let rc = sim.get("ReplicationController", "default", "db");
+    let rc = sim.get(Kind::ReplicationController, "default", "db");
     assert_eq!(rc["status"]["readyReplicas"], 3);
 
     // A pod deleted behind the controller's back is replaced.
@@ -60,11 +61,11 @@ spec:
 ",
     );
     sim.settle().await;
-    let rs = sim.get("ReplicaSet", "default", "web");
+    let rs = sim.get(Kind::ReplicaSet, "default", "web");
     assert_eq!(rs["status"]["readyReplicas"], 2);
     assert_eq!(rs["status"]["availableReplicas"], 0);
     sim.advance(31);
     sim.settle().await;
-    assert_eq!(sim.get("ReplicaSet", "default", "web")["status"]["availableReplicas"], 2);
-    assert_eq!(sim.store().list_as::<driftless_model::k8s_openapi::api::core::v1::Pod>(None).len(), 2);
+    assert_eq!(sim.get(Kind::ReplicaSet, "default", "web")["status"]["availableReplicas"], 2);
+    assert_eq!(sim.store().api::<driftless_model::k8s_openapi::api::core::v1::Pod>().list(None).len(), 2);
 }

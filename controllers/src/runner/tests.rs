@@ -1,6 +1,7 @@
 //! Tests of the controller loop with a recording reconciler and the
 //! in-memory store, on tokio's paused clock.
 
+use driftless_model::Kind;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -30,11 +31,8 @@ impl Reconciler for Recorder {
     fn name(&self) -> &'static str {
         "test"
     }
-    fn keys(&self, store: &dyn Store) -> Vec<Key> {
-        store.list("ConfigMap", None).0.iter().filter_map(|v| Key::of(v)).collect()
-    }
-    fn triggers(&self, event: &WatchEvent, _: &dyn Store) -> Vec<Key> {
-        vec![event.key.clone()]
+    fn watch(&self) -> Watch {
+        Watch::of(Kind::ConfigMap)
     }
     async fn reconcile(&self, key: &Key) -> Result<Action, ReconcileError> {
         if self.running.fetch_add(1, Ordering::SeqCst) > 0 {

@@ -138,14 +138,14 @@ pub(crate) fn render(resource: Kind, items: &[Value], wide: bool, all_namespaces
 }
 
 fn rows(resource: Kind, items: &[Value], wide: bool, all_namespaces: bool, prefix: bool, now: jiff::Timestamp) -> (Vec<String>, Vec<Vec<String>>) {
-    let mut header = columns::header(resource.name(), wide);
+    let mut header = columns::header(resource, wide);
     if all_namespaces && resource.namespaced() {
         header.insert(0, "NAMESPACE".into());
     }
     let rows = items
         .iter()
         .map(|item| {
-            let mut row = columns::row(resource.name(), item, wide, now);
+            let mut row = columns::row(resource, item, wide, now);
             if prefix && resource != Kind::Event {
                 row[0] = format!("{}/{}", kind_name(resource), row[0]);
             }

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use driftless_dns::{DnsHandle, Zone};
 use driftless_ingress::{IngressHandle, IngressTable};
+use driftless_model::Kind;
 use driftless_model::k8s_openapi::api::core::v1::{Endpoints, Pod, Secret, Service};
 use driftless_model::k8s_openapi::api::networking::v1::Ingress;
 use driftless_proxy::{Protocol, ServicePort, ServiceProxy, ServiceTable};
@@ -131,9 +132,9 @@ impl Network {
     /// Rebuilds everything once.
     fn rebuild(mut self) -> (Network, Result<(), String>) {
         let revision = self.store.revision();
-        let services = self.store.list_as::<Service>(None);
-        let endpoints = self.store.list_as::<Endpoints>(None);
-        let pods = self.store.list_as::<Pod>(None);
+        let services = self.store.api::<Service>().list(None);
+        let endpoints = self.store.api::<Endpoints>().list(None);
+        let pods = self.store.api::<Pod>().list(None);
         let mut errors = Vec::new();
         match Zone::build(&self.domain, &services, &endpoints, &pods) {
             Ok(zone) => {
@@ -158,8 +159,8 @@ impl Network {
             Err(error) => errors.push(format!("proxy: {error}")),
         }
         if let Some((ingress, class)) = &self.ingress {
-            let ingresses = self.store.list_as::<Ingress>(None);
-            let secrets = self.store.list_as::<Secret>(None);
+            let ingresses = self.store.api::<Ingress>().list(None);
+            let secrets = self.store.api::<Secret>().list(None);
             let (table, warnings) = IngressTable::build(class, &ingresses, &services, &endpoints, &secrets);
             for warning in warnings {
                 tracing::debug!(%warning, "ingress table");
@@ -211,7 +212,7 @@ impl Network {
                 }
             }
             // Wait for a change that matters, then let its burst pass.
-            let relevant = |kind: &str| matches!(kind, "Service" | "Endpoints" | "Pod" | "Ingress" | "Secret");
+            let relevant = |kind: &Kind| matches!(kind, Kind::Service | Kind::Endpoints | Kind::Pod | Kind::Ingress | Kind::Secret);
             let woke = tokio::select! {
                 _ = cancel.cancelled() => false,
                 _ = tokio::time::sleep(RESYNC) => true,

@@ -1,5 +1,6 @@
 //! kubectl's columns for each kind, computed from the object's JSON.
 
+use driftless_model::Kind;
 use jiff::Timestamp;
 use serde_json::Value;
 
@@ -132,34 +133,33 @@ fn condition_status(v: &Value, kind: &str) -> Option<String> {
 }
 
 /// The header of `kind`'s table.
-pub fn header(kind: &str, wide: bool) -> Vec<String> {
+pub fn header(kind: Kind, wide: bool) -> Vec<String> {
     let cols: &[&str] = match kind {
-        "Pod" if wide => &["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE", "NOMINATED NODE", "READINESS GATES"],
-        "Pod" => &["NAME", "READY", "STATUS", "RESTARTS", "AGE"],
-        "Deployment" if wide => &["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"],
-        "Deployment" => &["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
-        "ReplicaSet" | "ReplicationController" if wide => &["NAME", "DESIRED", "CURRENT", "READY", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"],
-        "ReplicaSet" | "ReplicationController" => &["NAME", "DESIRED", "CURRENT", "READY", "AGE"],
-        "StatefulSet" if wide => &["NAME", "READY", "AGE", "CONTAINERS", "IMAGES"],
-        "StatefulSet" => &["NAME", "READY", "AGE"],
-        "Service" if wide => &["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE", "SELECTOR"],
-        "Service" => &["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"],
-        "Endpoints" => &["NAME", "ENDPOINTS", "AGE"],
-        "ConfigMap" => &["NAME", "DATA", "AGE"],
-        "Secret" => &["NAME", "TYPE", "DATA", "AGE"],
-        "PersistentVolumeClaim" => &["NAME", "STATUS", "VOLUME", "CAPACITY", "ACCESS MODES", "STORAGECLASS", "VOLUMEATTRIBUTESCLASS", "AGE"],
-        "PersistentVolume" => {
+        Kind::Pod if wide => &["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE", "NOMINATED NODE", "READINESS GATES"],
+        Kind::Pod => &["NAME", "READY", "STATUS", "RESTARTS", "AGE"],
+        Kind::Deployment if wide => &["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"],
+        Kind::Deployment => &["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
+        Kind::ReplicaSet | Kind::ReplicationController if wide => &["NAME", "DESIRED", "CURRENT", "READY", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"],
+        Kind::ReplicaSet | Kind::ReplicationController => &["NAME", "DESIRED", "CURRENT", "READY", "AGE"],
+        Kind::StatefulSet if wide => &["NAME", "READY", "AGE", "CONTAINERS", "IMAGES"],
+        Kind::StatefulSet => &["NAME", "READY", "AGE"],
+        Kind::Service if wide => &["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE", "SELECTOR"],
+        Kind::Service => &["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"],
+        Kind::Endpoints => &["NAME", "ENDPOINTS", "AGE"],
+        Kind::ConfigMap => &["NAME", "DATA", "AGE"],
+        Kind::Secret => &["NAME", "TYPE", "DATA", "AGE"],
+        Kind::PersistentVolumeClaim => &["NAME", "STATUS", "VOLUME", "CAPACITY", "ACCESS MODES", "STORAGECLASS", "VOLUMEATTRIBUTESCLASS", "AGE"],
+        Kind::PersistentVolume => {
             &["NAME", "CAPACITY", "ACCESS MODES", "RECLAIM POLICY", "STATUS", "CLAIM", "STORAGECLASS", "VOLUMEATTRIBUTESCLASS", "REASON", "AGE"]
         }
-        "StorageClass" => &["NAME", "PROVISIONER", "RECLAIMPOLICY", "VOLUMEBINDINGMODE", "ALLOWVOLUMEEXPANSION", "AGE"],
-        "Node" if wide => &["NAME", "STATUS", "ROLES", "AGE", "VERSION", "INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE", "KERNEL-VERSION", "CONTAINER-RUNTIME"],
-        "Node" => &["NAME", "STATUS", "ROLES", "AGE", "VERSION"],
-        "Namespace" => &["NAME", "STATUS", "AGE"],
-        "Event" => &["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"],
-        "HorizontalPodAutoscaler" => &["NAME", "REFERENCE", "TARGETS", "MINPODS", "MAXPODS", "REPLICAS", "AGE"],
-        "Ingress" => &["NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"],
-        "ControllerRevision" => &["NAME", "CONTROLLER", "REVISION", "AGE"],
-        _ => &["NAME", "AGE"],
+        Kind::StorageClass => &["NAME", "PROVISIONER", "RECLAIMPOLICY", "VOLUMEBINDINGMODE", "ALLOWVOLUMEEXPANSION", "AGE"],
+        Kind::Node if wide => &["NAME", "STATUS", "ROLES", "AGE", "VERSION", "INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE", "KERNEL-VERSION", "CONTAINER-RUNTIME"],
+        Kind::Node => &["NAME", "STATUS", "ROLES", "AGE", "VERSION"],
+        Kind::Namespace => &["NAME", "STATUS", "AGE"],
+        Kind::Event => &["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"],
+        Kind::HorizontalPodAutoscaler => &["NAME", "REFERENCE", "TARGETS", "MINPODS", "MAXPODS", "REPLICAS", "AGE"],
+        Kind::Ingress => &["NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"],
+        Kind::ControllerRevision => &["NAME", "CONTROLLER", "REVISION", "AGE"],
     };
     cols.iter().map(|c| (*c).to_owned()).collect()
 }
@@ -183,11 +183,11 @@ fn selector_text(selector: Option<&Value>) -> String {
 }
 
 /// One row of `kind`'s table.
-pub fn row(kind: &str, v: &Value, wide: bool, now: Timestamp) -> Vec<String> {
+pub fn row(kind: Kind, v: &Value, wide: bool, now: Timestamp) -> Vec<String> {
     let name = s(v.pointer("/metadata/name"));
     let created = age::since(v.pointer("/metadata/creationTimestamp"), now);
     let mut row: Vec<String> = match kind {
-        "Pod" => {
+        Kind::Pod => {
             let statuses = arr(v, "/status/containerStatuses");
             let total = arr(v, "/spec/containers").len();
             let ready = statuses.iter().filter(|c| c.get("ready").and_then(Value::as_bool) == Some(true)).count();
@@ -201,7 +201,7 @@ pub fn row(kind: &str, v: &Value, wide: bool, now: Timestamp) -> Vec<String> {
             }
             row
         }
-        "Deployment" => {
+        Kind::Deployment => {
             let replicas = n(v, "/spec/replicas");
             let mut row = vec![
                 name,
@@ -216,7 +216,7 @@ pub fn row(kind: &str, v: &Value, wide: bool, now: Timestamp) -> Vec<String> {
             }
             row
         }
-        "ReplicaSet" | "ReplicationController" => {
+        Kind::ReplicaSet | Kind::ReplicationController => {
             let mut row =
                 vec![name, n(v, "/spec/replicas").to_string(), n(v, "/status/replicas").to_string(), n(v, "/status/readyReplicas").to_string(), created];
             if wide {
@@ -225,7 +225,7 @@ pub fn row(kind: &str, v: &Value, wide: bool, now: Timestamp) -> Vec<String> {
             }
             row
         }
-        "StatefulSet" => {
+        Kind::StatefulSet => {
             let mut row = vec![name, format!("{}/{}", n(v, "/status/readyReplicas"), n(v, "/spec/replicas")), created];
             if wide {
                 let (c, i) = containers_and_images(v.pointer("/spec/template/spec"));
@@ -233,7 +233,7 @@ pub fn row(kind: &str, v: &Value, wide: bool, now: Timestamp) -> Vec<String> {
             }
             row
         }
-        "Service" => {
+        Kind::Service => {
             let cluster_ip = s(v.pointer("/spec/clusterIP"));
             let mut row = vec![
                 name,
@@ -248,16 +248,16 @@ pub fn row(kind: &str, v: &Value, wide: bool, now: Timestamp) -> Vec<String> {
             }
             row
         }
-        "Endpoints" => vec![name, endpoints(v), created],
-        "ConfigMap" => {
+        Kind::Endpoints => vec![name, endpoints(v), created],
+        Kind::ConfigMap => {
             let count = v.get("data").and_then(Value::as_object).map_or(0, |m| m.len()) + v.get("binaryData").and_then(Value::as_object).map_or(0, |m| m.len());
             vec![name, count.to_string(), created]
         }
-        "Secret" => {
+        Kind::Secret => {
             let count = v.get("data").and_then(Value::as_object).map_or(0, |m| m.len());
             vec![name, s(v.get("type")), count.to_string(), created]
         }
-        "PersistentVolumeClaim" => vec![
+        Kind::PersistentVolumeClaim => vec![
             name,
             s(v.pointer("/status/phase")),
             s(v.pointer("/spec/volumeName")),
@@ -267,7 +267,7 @@ pub fn row(kind: &str, v: &Value, wide: bool, now: Timestamp) -> Vec<String> {
             "<unset>".into(),
             created,
         ],
-        "PersistentVolume" => {
+        Kind::PersistentVolume => {
             let claim = v.pointer("/spec/claimRef").map(|c| format!("{}/{}", s(c.get("namespace")), s(c.get("name")))).unwrap_or_default();
             vec![
                 name,
@@ -282,7 +282,7 @@ pub fn row(kind: &str, v: &Value, wide: bool, now: Timestamp) -> Vec<String> {
                 created,
             ]
         }
-        "StorageClass" => {
+        Kind::StorageClass => {
             let default = v.pointer("/metadata/annotations/storageclass.kubernetes.io~1is-default-class").and_then(Value::as_str) == Some("true");
             vec![
                 if default { format!("{name} (default)") } else { name },
@@ -293,7 +293,7 @@ pub fn row(kind: &str, v: &Value, wide: bool, now: Timestamp) -> Vec<String> {
                 created,
             ]
         }
-        "Node" => {
+        Kind::Node => {
             let ready = condition_status(v, "Ready").map_or("Unknown".to_owned(), |s| if s == "True" { "Ready".into() } else { "NotReady".into() });
             let mut row = vec![name, ready, "<none>".into(), created, s(v.pointer("/status/nodeInfo/kubeletVersion"))];
             if wide {
@@ -308,11 +308,11 @@ pub fn row(kind: &str, v: &Value, wide: bool, now: Timestamp) -> Vec<String> {
             }
             row
         }
-        "Namespace" => {
+        Kind::Namespace => {
             let phase = s(v.pointer("/status/phase"));
             vec![name, if phase.is_empty() { "Active".into() } else { phase }, created]
         }
-        "Event" => {
+        Kind::Event => {
             let mut last = age::since(v.get("lastTimestamp"), now);
             let count = n(v, "/count");
             if count > 1 {
@@ -320,7 +320,7 @@ pub fn row(kind: &str, v: &Value, wide: bool, now: Timestamp) -> Vec<String> {
             }
             vec![last, s(v.get("type")), s(v.get("reason")), involved(v), s(v.get("message"))]
         }
-        "HorizontalPodAutoscaler" => vec![
+        Kind::HorizontalPodAutoscaler => vec![
             name,
             format!("{}/{}", s(v.pointer("/spec/scaleTargetRef/kind")), s(v.pointer("/spec/scaleTargetRef/name"))),
             "<unknown>".into(),
@@ -329,20 +329,19 @@ pub fn row(kind: &str, v: &Value, wide: bool, now: Timestamp) -> Vec<String> {
             n(v, "/status/currentReplicas").to_string(),
             created,
         ],
-        "Ingress" => {
+        Kind::Ingress => {
             let hosts: Vec<String> = arr(v, "/spec/rules").iter().map(|r| r.get("host").and_then(Value::as_str).unwrap_or("*").to_owned()).collect();
             let address: Vec<String> = arr(v, "/status/loadBalancer/ingress").iter().map(|i| s(i.get("ip").or(i.get("hostname")))).collect();
             let ports = if arr(v, "/spec/tls").is_empty() { "80" } else { "80, 443" };
             vec![name, or_none(s(v.pointer("/spec/ingressClassName"))), or_none(hosts.join(",")), address.join(","), ports.into(), created]
         }
-        "ControllerRevision" => {
+        Kind::ControllerRevision => {
             let owner = arr(v, "/metadata/ownerReferences")
                 .first()
                 .map(|o| format!("{}/{}", s(o.get("kind")).to_ascii_lowercase(), s(o.get("name"))))
                 .unwrap_or_default();
             vec![name, owner, n(v, "/revision").to_string(), created]
         }
-        _ => vec![name, created],
     };
     for cell in &mut row {
         if cell.is_empty() {
@@ -373,7 +372,7 @@ mod tests {
     #[test]
     fn services_show_ports_and_addresses() {
         let svc = json!({"metadata": {"name": "web"}, "spec": {"type": "NodePort", "clusterIP": "10.96.0.5", "ports": [{"port": 80, "nodePort": 30080, "protocol": "TCP"}]}});
-        let row = row("Service", &svc, false, Timestamp::now());
+        let row = row(Kind::Service, &svc, false, Timestamp::now());
         assert_eq!(row[..5], ["web", "NodePort", "10.96.0.5", "<none>", "80:30080/TCP"]);
     }
 }

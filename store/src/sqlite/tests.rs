@@ -1,6 +1,7 @@
 //! Tests of the embedded store: metadata it maintains, atomic batches,
 //! watch order, and reopening from disk.
 
+use driftless_model::Kind;
 use serde_json::json;
 
 use super::*;
@@ -38,7 +39,7 @@ fn stale_versions_conflict_and_status_writes_keep_spec() {
     store.write(Op::Status { key: Key::of(&first).unwrap(), uid: None, status: json!({"phase": "Running"}) }).unwrap();
     stale["spec"]["nodeName"] = json!("n1");
     assert!(matches!(store.write(Op::Update(stale)), Err(StoreError::Conflict { .. })));
-    let now = store.get(&Key::new("Pod", "default", "a")).unwrap();
+    let now = store.get(&Key::new(Kind::Pod, "default", "a")).unwrap();
     assert_eq!(now["status"]["phase"], "Running");
     // An update without a status keeps the stored one.
     let mut fresh = (*now).clone();
@@ -47,7 +48,7 @@ fn stale_versions_conflict_and_status_writes_keep_spec() {
     let written = store.write(Op::Update(fresh)).unwrap().unwrap();
     assert_eq!(written["status"]["phase"], "Running");
     // A status write for another incarnation is refused.
-    let key = Key::new("Pod", "default", "a");
+    let key = Key::new(Kind::Pod, "default", "a");
     assert!(store.write(Op::Status { key, uid: Some("other".into()), status: json!({}) }).is_err());
 }
 
@@ -58,7 +59,7 @@ fn a_failing_batch_writes_nothing() {
     let mut batch = Batch::new();
     batch.push(Op::Create(pod("b"))).push(Op::Create(pod("a"))).set_meta("applied", json!("abc"));
     assert!(store.apply(batch).is_err());
-    assert!(store.get(&Key::new("Pod", "default", "b")).is_none());
+    assert!(store.get(&Key::new(Kind::Pod, "default", "b")).is_none());
     assert!(store.meta("applied").is_none());
     assert_eq!(store.revision(), 1);
 }
@@ -74,11 +75,11 @@ fn lists_by_kind_and_namespace() {
     }
     batch.push(Op::Create(json!({"kind": "Service", "metadata": {"name": "s", "namespace": "default"}})));
     store.apply(batch).unwrap();
-    let names = |ns| store.list("Pod", ns).0.iter().map(|p| p["metadata"]["name"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+    let names = |ns| store.list(Kind::Pod, ns).0.iter().map(|p| p["metadata"]["name"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
     assert_eq!(names(None), ["a", "b", "c"]);
     assert_eq!(names(Some("default")), ["a", "b"]);
     assert_eq!(names(Some("none")), Vec::<String>::new());
-    assert_eq!(store.list("Service", None).0.len(), 1);
+    assert_eq!(store.list(Kind::Service, None).0.len(), 1);
 }
 
 #[tokio::test]
@@ -87,8 +88,8 @@ async fn watchers_see_every_change_in_order() {
     let mut rx = store.watch();
     store.write(Op::Create(pod("a"))).unwrap();
     store.write(Op::Put(pod("a"))).unwrap();
-    store.write(Op::Delete { key: Key::new("Pod", "default", "a"), uid: None }).unwrap();
-    assert!(store.write(Op::Delete { key: Key::new("Pod", "default", "a"), uid: None }).unwrap().is_none());
+    store.write(Op::Delete { key: Key::new(Kind::Pod, "default", "a"), uid: None }).unwrap();
+    assert!(store.write(Op::Delete { key: Key::new(Kind::Pod, "default", "a"), uid: None }).unwrap().is_none());
     let mut seen = Vec::new();
     for _ in 0..3 {
         let event = rx.recv().await.unwrap();
@@ -106,14 +107,14 @@ fn reopening_finds_everything_written() {
         let mut batch = Batch::new();
         batch.push(Op::Create(pod("a"))).push(Op::Create(pod("b"))).set_meta("applied", json!({"commit": "abc"}));
         store.apply(batch).unwrap();
-        store.write(Op::Delete { key: Key::new("Pod", "default", "b"), uid: None }).unwrap();
-        store.get(&Key::new("Pod", "default", "a")).unwrap()["metadata"]["uid"].clone()
+        store.write(Op::Delete { key: Key::new(Kind::Pod, "default", "b"), uid: None }).unwrap();
+        store.get(&Key::new(Kind::Pod, "default", "a")).unwrap()["metadata"]["uid"].clone()
     };
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(store.revision(), 3);
     assert_eq!(store.meta("applied").unwrap()["commit"], "abc");
-    assert_eq!(store.get(&Key::new("Pod", "default", "a")).unwrap()["metadata"]["uid"], uid);
-    assert!(store.get(&Key::new("Pod", "default", "b")).is_none());
+    assert_eq!(store.get(&Key::new(Kind::Pod, "default", "a")).unwrap()["metadata"]["uid"], uid);
+    assert!(store.get(&Key::new(Kind::Pod, "default", "b")).is_none());
     let next = store.write(Op::Create(pod("c"))).unwrap().unwrap();
     assert_eq!(next["metadata"]["resourceVersion"], "4", "revisions continue after a restart");
 }

@@ -1,6 +1,7 @@
 //! The store side of the engine: what a plan writes, and the property that
 //! holds `driftless plan` and the daemon to one decision.
 
+use driftless_model::Kind;
 use std::collections::BTreeMap;
 
 use driftless_diff::{Revision, plan};
@@ -40,20 +41,20 @@ fn creates_then_does_nothing_then_prunes() {
     assert_eq!(actions.len(), 3);
     assert!(actions.iter().all(|a| a.change == Change::Create));
     // The allocator's work on the Service survives the next sync.
-    let mut svc = (*store.get(&Key::new("Service", "default", "s")).unwrap()).clone();
+    let mut svc = (*store.get(&Key::new(Kind::Service, "default", "s")).unwrap()).clone();
     svc["spec"]["clusterIP"] = json!("10.96.0.7");
     svc["spec"]["ports"][0]["nodePort"] = json!(30007);
     store.write(Op::Put(svc)).unwrap();
     let revision = store.revision();
     assert!(apply(&store, &objects(APP), "c2 again").is_empty(), "nothing changed, nothing written");
     assert_eq!(store.revision(), revision);
-    let cm = store.get(&Key::new("ConfigMap", "team", "a")).unwrap();
+    let cm = store.get(&Key::new(Kind::ConfigMap, "team", "a")).unwrap();
     assert_eq!(cm["metadata"]["annotations"][MANAGED], "c1 first", "the commit that last changed it");
 
     let changed = APP.replace("{k: v}", "{k: w}");
     let actions = apply(&store, &objects(&changed), "c3 change");
     assert_eq!(actions, [Action { change: Change::Update, object: "ConfigMap team/a".into(), effect: "in place".into() }]);
-    let svc = store.get(&Key::new("Service", "default", "s")).unwrap();
+    let svc = store.get(&Key::new(Kind::Service, "default", "s")).unwrap();
     assert_eq!(svc["spec"]["clusterIP"], "10.96.0.7");
     assert_eq!(svc["spec"]["ports"][0]["nodePort"], 30007);
 
@@ -61,17 +62,17 @@ fn creates_then_does_nothing_then_prunes() {
     let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p1}\nspec: {containers: [{name: c, image: busybox:1.35}]}\n";
     let with_pod = format!("{changed}---\n{pod}");
     apply(&store, &objects(&with_pod), "c3b pod");
-    let mut bound = (*store.get(&Key::new("Pod", "default", "p1")).unwrap()).clone();
+    let mut bound = (*store.get(&Key::new(Kind::Pod, "default", "p1")).unwrap()).clone();
     bound["spec"]["nodeName"] = json!("node-1");
     let uid = bound["metadata"]["uid"].clone();
     store.write(Op::Put(bound)).unwrap();
     assert!(apply(&store, &objects(&with_pod), "c3c again").is_empty());
-    assert_eq!(store.get(&Key::new("Pod", "default", "p1")).unwrap()["metadata"]["uid"], uid);
+    assert_eq!(store.get(&Key::new(Kind::Pod, "default", "p1")).unwrap()["metadata"]["uid"], uid);
 
     // A changed pod is replaced: a new uid.
     let actions = apply(&store, &objects(&with_pod.replace("busybox:1.35", "busybox:1.36")), "c3d image");
     assert_eq!(actions[0].change, Change::Replace);
-    assert_ne!(store.get(&Key::new("Pod", "default", "p1")).unwrap()["metadata"]["uid"], uid);
+    assert_ne!(store.get(&Key::new(Kind::Pod, "default", "p1")).unwrap()["metadata"]["uid"], uid);
 
     // A controller's object in the pruned namespace goes with it.
     store.write(Op::Create(json!({"kind": "Pod", "apiVersion": "v1", "metadata": {"name": "p", "namespace": "team"}, "spec": {"containers": []}}))).unwrap();
@@ -79,8 +80,8 @@ fn creates_then_does_nothing_then_prunes() {
     let actions = apply(&store, &objects(only_service), "c4 prune");
     let deleted: Vec<_> = actions.iter().filter(|a| a.change == Change::Delete).map(|a| a.object.clone()).collect();
     assert_eq!(deleted, ["Pod default/p1", "ConfigMap team/a", "Namespace team"]);
-    assert!(store.get(&Key::new("Pod", "team", "p")).is_none());
-    assert!(store.get(&Key::new("Service", "default", "s")).is_some());
+    assert!(store.get(&Key::new(Kind::Pod, "team", "p")).is_none());
+    assert!(store.get(&Key::new(Kind::Service, "default", "s")).is_some());
 }
 
 /// What the controllers do to declared objects between syncs: the
@@ -89,7 +90,7 @@ fn creates_then_does_nothing_then_prunes() {
 /// pods whose grace period is over.
 fn controllers_run(store: &SqliteStore) {
     let mut batch = Batch::new();
-    for (n, svc) in store.list("Service", None).0.iter().enumerate() {
+    for (n, svc) in store.list(Kind::Service, None).0.iter().enumerate() {
         let mut svc = (**svc).clone();
         if svc.pointer("/spec/type").and_then(Value::as_str) == Some("ExternalName") {
             continue;
@@ -106,7 +107,7 @@ fn controllers_run(store: &SqliteStore) {
         }
         batch.push(Op::Put(svc));
     }
-    for pod in store.list("Pod", None).0 {
+    for pod in store.list(Kind::Pod, None).0 {
         let key = Key::of(&pod).unwrap();
         if pod.pointer("/metadata/deletionTimestamp").is_some() {
             batch.push(Op::Delete { key, uid: None });
@@ -117,7 +118,7 @@ fn controllers_run(store: &SqliteStore) {
         batch.push(Op::Put(bound));
         batch.push(Op::Status { key, uid: None, status: json!({"phase": "Running"}) });
     }
-    for claim in store.list("PersistentVolumeClaim", None).0 {
+    for claim in store.list(Kind::PersistentVolumeClaim, None).0 {
         let mut bound = (*claim).clone();
         if bound.pointer("/spec/volumeName").is_none() {
             bound["spec"]["volumeName"] = json!(format!("pvc-{}", bound["metadata"]["name"].as_str().unwrap_or("")));

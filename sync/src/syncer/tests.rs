@@ -2,6 +2,7 @@
 //! twice, refusal of an invalid commit whole, refusal of an empty path,
 //! and a ledger entry finished after a kill between the two writes.
 
+use driftless_model::Kind;
 use std::path::Path;
 use std::process::Command;
 
@@ -47,7 +48,7 @@ fn applies_once_refuses_invalid_commits_whole_and_keeps_a_ledger() {
 
     let outcome = syncer.sync_once().unwrap();
     assert!(matches!(&outcome, Outcome::Applied { actions, .. } if actions.len() == 1), "{outcome:?}");
-    assert_eq!(store.get(&Key::new("ConfigMap", "default", "web")).unwrap()["data"]["greeting"], "hello");
+    assert_eq!(store.get(&Key::new(Kind::ConfigMap, "default", "web")).unwrap()["data"]["greeting"], "hello");
     assert!(matches!(syncer.sync_once().unwrap(), Outcome::Unchanged { .. }));
 
     // A commit with one bad object and one good change is refused whole.
@@ -57,8 +58,8 @@ fn applies_once_refuses_invalid_commits_whole_and_keeps_a_ledger() {
     let outcome = syncer.sync_once().unwrap();
     let Outcome::Refused { errors, .. } = &outcome else { panic!("{outcome:?}") };
     assert!(errors.iter().any(|e| e.starts_with("apps/bad.yaml:")), "errors name the file: {errors:?}");
-    assert_eq!(store.get(&Key::new("ConfigMap", "default", "web")).unwrap()["data"]["greeting"], "hello", "nothing of it applied");
-    assert!(store.get(&Key::new("Deployment", "default", "broken")).is_none());
+    assert_eq!(store.get(&Key::new(Kind::ConfigMap, "default", "web")).unwrap()["data"]["greeting"], "hello", "nothing of it applied");
+    assert!(store.get(&Key::new(Kind::Deployment, "default", "broken")).is_none());
     let status = Syncer::status(&*store);
     assert_eq!(status.applied.as_ref().unwrap().subject, "add web");
     assert_eq!(status.refused.as_ref().unwrap().0.subject, "break things");
@@ -76,7 +77,7 @@ fn applies_once_refuses_invalid_commits_whole_and_keeps_a_ledger() {
     std::fs::remove_file(dir.path().join("apps/bad.yaml")).unwrap();
     commit(dir.path(), "apps/web.yaml", &CONFIG.replace("hello", "changed"), "fix");
     assert!(matches!(syncer.sync_once().unwrap(), Outcome::Applied { .. }));
-    assert_eq!(store.get(&Key::new("ConfigMap", "default", "web")).unwrap()["data"]["greeting"], "changed");
+    assert_eq!(store.get(&Key::new(Kind::ConfigMap, "default", "web")).unwrap()["data"]["greeting"], "changed");
     let repo = git2::Repository::open(dir.path()).unwrap();
     let tree = repo.find_reference(LEDGER_REF).unwrap().peel_to_tree().unwrap();
     assert!(tree.get_path(Path::new("default/configmap/web.yaml")).is_ok());
@@ -95,7 +96,7 @@ fn an_empty_path_is_refused_not_pruned() {
     let outcome = syncer.sync_once().unwrap();
     let Outcome::Refused { errors, .. } = outcome else { panic!() };
     assert!(errors[0].contains("refusing to delete"), "{errors:?}");
-    assert!(store.get(&Key::new("ConfigMap", "default", "web")).is_some());
+    assert!(store.get(&Key::new(Kind::ConfigMap, "default", "web")).is_some());
 }
 
 #[test]
@@ -140,7 +141,7 @@ fn a_remote_repository_is_fetched_into_a_mirror() {
     commit(&work, "apps/web.yaml", &CONFIG.replace("hello", "pushed"), "change");
     git(&work, &["push", "-q", remote.to_str().unwrap(), "main"]);
     assert!(matches!(syncer.sync_once().unwrap(), Outcome::Applied { .. }));
-    assert_eq!(store.get(&Key::new("ConfigMap", "default", "web")).unwrap()["data"]["greeting"], "pushed");
+    assert_eq!(store.get(&Key::new(Kind::ConfigMap, "default", "web")).unwrap()["data"]["greeting"], "pushed");
     // The ledger lives in the mirror; the remote is not written.
     assert_eq!(ledger::read(&dir.path().join("mirror"), 10).unwrap().len(), 2);
     assert!(ledger::read(&remote, 10).unwrap().is_empty());
