@@ -63,10 +63,12 @@ fn build_static(target: &str) -> Result<PathBuf, String> {
     command
         .env("CARGO_ENCODED_RUSTFLAGS", "-Ctarget-feature=+crt-static\u{1f}-Crelocation-model=static")
         .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
-        .env("CARGO_PROFILE_RELEASE_STRIP", "symbols")
-        .env("CARGO_PROFILE_RELEASE_LTO", "true")
-        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1")
-        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "s");
+        .env("CARGO_PROFILE_RELEASE_STRIP", "symbols");
+    // Smallest for a release build (what runs beside every container);
+    // quick to build for a debug one, where only tests run it.
+    let release = std::env::var("PROFILE").is_ok_and(|p| p == "release");
+    let (lto, units, opt) = if release { ("true", "1", "s") } else { ("false", "16", "1") };
+    command.env("CARGO_PROFILE_RELEASE_LTO", lto).env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", units).env("CARGO_PROFILE_RELEASE_OPT_LEVEL", opt);
     let status = command.status().map_err(|e| format!("cannot run cargo: {e}"))?;
     if !status.success() {
         return Err(format!("cargo build of driftless-reaper failed ({status})"));

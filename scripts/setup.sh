@@ -5,12 +5,14 @@
 set -euo pipefail
 
 need=()
-for pkg in git gcc make pkg-config; do
+for pkg in git gcc make pkg-config mold; do
   command -v "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 # libcontainer links libseccomp; runtime tests and the busybox image use
 # Debian's static busybox.
 [ -f /usr/include/seccomp.h ] || need+=(libseccomp-dev)
+# The store links Debian's SQLite.
+[ -f /usr/include/sqlite3.h ] || need+=(libsqlite3-dev)
 [ -x /bin/busybox ] || need+=(busybox-static)
 # Pull tests run Debian's registry on 127.0.0.1 and push with skopeo.
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)

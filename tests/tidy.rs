@@ -24,6 +24,18 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 #[test]
+fn the_committed_schemas_are_what_the_model_generates() {
+    for &kind in driftless_model::Kind::DECLARABLE {
+        let committed = std::fs::read_to_string(root().join("schemas/json").join(driftless_schemas::file_name(kind))).unwrap_or_default();
+        assert!(
+            committed == driftless_schemas::generate::render(kind),
+            "schemas/json/{} is stale: run `cargo run -p driftless-schemas --features generate --example regenerate` and commit",
+            driftless_schemas::file_name(kind)
+        );
+    }
+}
+
+#[test]
 fn every_crate_is_in_the_architecture_code_map() {
     let architecture = std::fs::read_to_string(root().join("docs/ARCHITECTURE.md")).unwrap();
     let manifest = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();

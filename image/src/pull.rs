@@ -77,6 +77,10 @@ impl ImageStore {
             },
             ..Default::default()
         };
+        // TLS on ring, as everywhere in the daemon (the ingress serves with
+        // it): installed as the process's provider once, whoever is first.
+        // aws-lc-rs, reqwest's default, is a large C build for no gain here.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = Client::new(config);
         let auth = match &options.credentials {
             Some((user, password)) => RegistryAuth::Basic(user.clone(), password.clone()),

@@ -96,6 +96,7 @@ macro_rules! kinds {
             /// The draft-07 JSON Schema of the kind's type, as `schemars`
             /// derives it from the `k8s-openapi` type: the raw material of
             /// the committed schemas.
+            #[cfg(feature = "schema-gen")]
             pub fn raw_json_schema(self) -> serde_json::Value {
                 let generator = schemars::generate::SchemaSettings::draft07().into_generator();
                 match self {

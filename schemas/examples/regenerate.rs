@@ -1,6 +1,6 @@
 //! Rewrites `schemas/json/` from the object model.
 //!
-//! Run with `cargo run -p driftless-schemas --example regenerate` after
+//! Run with `cargo run -p driftless-schemas --features generate --example regenerate` after
 //! changing the model or upgrading `k8s-openapi`; commit the result.
 
 use std::path::Path;

@@ -14,9 +14,10 @@
 //! semantic rules belong to `driftless-validate`.
 //!
 //! Regenerate the files after changing the model with
-//! `cargo run -p driftless-schemas --example regenerate`; a test fails while
+//! `cargo run -p driftless-schemas --features generate --example regenerate`; a test fails while
 //! they are stale.
 
+#[cfg(feature = "generate")]
 pub mod generate;
 mod validator;
 

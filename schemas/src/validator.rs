@@ -151,18 +151,6 @@ mod tests {
     }
 
     #[test]
-    fn every_kind_has_a_fresh_schema() {
-        for &kind in Kind::DECLARABLE {
-            let embedded = SchemaSet::text(kind).unwrap_or_else(|| panic!("no schema for {kind}"));
-            assert!(
-                embedded == crate::generate::render(kind),
-                "schemas/json/{} is stale: run `cargo run -p driftless-schemas --example regenerate` and commit",
-                crate::file_name(kind)
-            );
-        }
-    }
-
-    #[test]
     fn misspelt_fields_are_errors_with_a_suggestion() {
         let found = violations(
             Kind::StatefulSet,
