@@ -13,4 +13,8 @@ cd "$(dirname "$0")/.."
 # (rustc's `missing_docs` and `unreachable_pub` included) an error.
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo test --workspace --locked
+# Unit, property and end-to-end tests. Examples (benchmark programs) are
+# compile-checked by clippy above rather than built again here; the two
+# crates whose docs carry code examples have them compiled as doctests.
+cargo test --workspace --locked --lib --bins --tests
+cargo test --locked --doc -p driftless-dns -p driftless-ingress

@@ -26,6 +26,20 @@ spec:
       storage: 2Gi
 ";
 
+/// A volume nothing claims (its class is one no claim asks for).
+const VOLUME: &str = "apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: archive
+spec:
+  storageClassName: manual
+  capacity: {storage: 1Gi}
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  hostPath:
+    path: /srv/archive
+";
+
 const CONFIG: &str = "apiVersion: v1
 kind: ConfigMap
 metadata:
@@ -139,6 +153,7 @@ fn immutable_fields_are_refused_by_the_plan_and_the_daemon_alike_and_replacement
         ("apps/db.yaml", DB),
         ("apps/solo.yaml", SOLO),
         ("apps/svc.yaml", SERVICE),
+        ("apps/volume.yaml", VOLUME),
     ]);
     cluster.start();
     cluster.wait_ready("web-", 1, Duration::from_secs(60));
@@ -173,6 +188,14 @@ fn immutable_fields_are_refused_by_the_plan_and_the_daemon_alike_and_replacement
         "shrink data",
         &["PersistentVolumeClaim/data: spec.resources.requests.storage: field can not be less than previous value"],
     );
+    // A volume's source; its reclaim policy may change.
+    refused_alike(
+        &cluster,
+        "apps/volume.yaml",
+        &VOLUME.replace("/srv/archive", "/srv/archive2"),
+        "move the archive",
+        &["apps/volume.yaml:10:3:", "PersistentVolume/archive: spec.hostPath: spec.persistentvolumesource is immutable after creation"],
+    );
     // A StorageClass's provisioner.
     refused_alike(
         &cluster,
@@ -200,7 +223,13 @@ fn immutable_fields_are_refused_by_the_plan_and_the_daemon_alike_and_replacement
     let web_after: Vec<String> = cluster.pods().iter().map(name).filter(|n| n.starts_with("web-")).collect();
     assert_eq!(web_before, web_after);
 
-    // Growing the claim is allowed, and made in place.
+    // Growing the claim, and a volume's reclaim policy, change in place.
+    cluster.commit(&[("apps/volume.yaml", &VOLUME.replace("Retain", "Delete"))], "let the archive go");
+    assert!(planned(&cluster, "PersistentVolume archive").contains("(update, in place)"));
+    cluster.wait_for("the new policy", Duration::from_secs(20), || {
+        let volume = cluster.get("/api/v1/persistentvolumes/archive");
+        (volume.pointer("/spec/persistentVolumeReclaimPolicy").and_then(|s| s.as_str()) == Some("Delete")).then_some(())
+    });
     cluster.commit(&[("apps/storage.yaml", &STORAGE.replace("storage: 2Gi", "storage: 3Gi"))], "grow data");
     assert!(planned(&cluster, "PersistentVolumeClaim default/data").contains("(update, in place)"));
     cluster.wait_for("the claim to grow", Duration::from_secs(20), || {
