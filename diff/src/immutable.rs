@@ -9,7 +9,7 @@
 //! over), so a field the manifest leaves to its default or to an allocator
 //! never reads as changed.
 
-use driftless_model::{Kind, ObjectRef, Quantity, field_path};
+use driftless_model::{Kind, ObjectRef, PERSISTENT_VOLUME_SETTINGS, Quantity, field_path};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -59,19 +59,6 @@ pub(crate) enum Verdict {
 const STATEFULSET_MUTABLE: &[&str] =
     &["replicas", "ordinals", "template", "updateStrategy", "revisionHistoryLimit", "persistentVolumeClaimRetentionPolicy", "minReadySeconds"];
 
-/// The fields of a PersistentVolume's spec that are not its volume source.
-const PV_NOT_SOURCE: &[&str] = &[
-    "accessModes",
-    "capacity",
-    "claimRef",
-    "mountOptions",
-    "nodeAffinity",
-    "persistentVolumeReclaimPolicy",
-    "storageClassName",
-    "volumeAttributesClassName",
-    "volumeMode",
-];
-
 const IMMUTABLE: &str = "field is immutable";
 const IMMUTABLE_WHEN_SET: &str = "field is immutable when `immutable` is set";
 
@@ -118,7 +105,7 @@ pub(crate) fn verdict(kind: Kind, before: &Value, after: &Value) -> Verdict {
         Kind::PersistentVolume => {
             let source = |value: &Value| -> Value {
                 let spec = value.get("spec").and_then(Value::as_object).cloned().unwrap_or_default();
-                Value::Object(spec.into_iter().filter(|(k, _)| !PV_NOT_SOURCE.contains(&k.as_str())).collect())
+                Value::Object(spec.into_iter().filter(|(k, _)| !PERSISTENT_VOLUME_SETTINGS.contains(&k.as_str())).collect())
             };
             let (old, new) = (source(before), source(after));
             if old != new {

@@ -30,5 +30,19 @@ pub use quantity::{Quantity, QuantityError};
 /// schemas) follows.
 pub const KUBERNETES_VERSION: &str = "1.33";
 
+/// The fields of a PersistentVolume's spec that are settings or bindings;
+/// every other field is a volume source (`hostPath`, `local`, `nfs`...).
+pub const PERSISTENT_VOLUME_SETTINGS: &[&str] = &[
+    "accessModes",
+    "capacity",
+    "claimRef",
+    "mountOptions",
+    "nodeAffinity",
+    "persistentVolumeReclaimPolicy",
+    "storageClassName",
+    "volumeAttributesClassName",
+    "volumeMode",
+];
+
 /// The namespace a namespaced object lands in when its manifest names none.
 pub const DEFAULT_NAMESPACE: &str = "default";

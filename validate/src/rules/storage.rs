@@ -72,18 +72,8 @@ pub(crate) fn persistent_volume(pv: &core::PersistentVolume, issues: &mut Issues
     }
     // Every field that is not a binding or policy setting is a volume source.
     let value = serde_json::to_value(spec).unwrap_or_default();
-    let not_sources = [
-        "accessModes",
-        "capacity",
-        "claimRef",
-        "mountOptions",
-        "nodeAffinity",
-        "persistentVolumeReclaimPolicy",
-        "storageClassName",
-        "volumeMode",
-        "volumeAttributesClassName",
-    ];
-    let sources: Vec<&String> = value.as_object().into_iter().flat_map(|o| o.keys()).filter(|k| !not_sources.contains(&k.as_str())).collect();
+    let sources: Vec<&String> =
+        value.as_object().into_iter().flat_map(|o| o.keys()).filter(|k| !driftless_model::PERSISTENT_VOLUME_SETTINGS.contains(&k.as_str())).collect();
     match sources.as_slice() {
         [] => issues.error(&at, "must specify a volume type"),
         [source] if !SUPPORTED_SOURCES.contains(&source.as_str()) => {
