@@ -1,6 +1,7 @@
 //! `driftless plan`: what changing from one revision to another does.
 
 use std::io::IsTerminal;
+use std::path::Path;
 use std::process::ExitCode;
 
 use driftless_diff::{Revision, render};
@@ -15,9 +16,14 @@ use crate::{CommandError, EXIT_INVALID};
 /// Validates both revisions and prints the plan; exit 1 when the target is
 /// invalid (the daemon would refuse it whole).
 pub fn run(args: &PlanArgs) -> Result<ExitCode, CommandError> {
-    let repo = GitRepo::open(&args.repo)?;
-    let (from_commit, from) = load_and_validate(&repo, &args.from, &args.path)?;
-    let (to_commit, to) = load_and_validate(&repo, &args.to, &args.path)?;
+    // The two revisions are independent: judge them side by side, one
+    // repository handle each (libgit2 handles are not shared across threads).
+    let ((from_commit, from), (to_commit, to)) = std::thread::scope(|scope| {
+        let from = scope.spawn(|| load_and_validate(&args.repo, &args.from, &args.path));
+        let to = load_and_validate(&args.repo, &args.to, &args.path);
+        let from = from.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        Ok::<_, CommandError>((from?, to?))
+    })?;
     let heading = Heading { path: &args.path, from: &from_commit, to: &to_commit };
 
     if !to.is_valid() {
@@ -67,8 +73,8 @@ pub fn run(args: &PlanArgs) -> Result<ExitCode, CommandError> {
 }
 
 /// One revision's report; its files are dropped as soon as it is judged.
-fn load_and_validate(repo: &GitRepo, rev: &str, path: &str) -> Result<(CommitInfo, Report), CommandError> {
-    let (commit, files) = repo.load(rev, path)?;
+fn load_and_validate(repo: &Path, rev: &str, path: &str) -> Result<(CommitInfo, Report), CommandError> {
+    let (commit, files) = GitRepo::open(repo)?.load(rev, path)?;
     Ok((commit, driftless_validate::validate(files.into_iter().map(RawFile::parse))))
 }
 
