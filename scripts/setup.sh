@@ -17,6 +17,8 @@ done
 # Pull tests run Debian's registry on 127.0.0.1 and push with skopeo.
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
+# Tests build images the way other tools do (umoci: no Env in the config).
+command -v umoci >/dev/null 2>&1 || need+=(umoci)
 command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
 # DNS tests ask the server with Debian's dig; the DNS benchmark
 # (bench/dns.sh) drives it with dnsperf.

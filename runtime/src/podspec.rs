@@ -26,6 +26,9 @@ use crate::pod::{ContainerRequest, PodRequest, Probe, ProbeAction};
 use crate::seccomp::Seccomp;
 use crate::volumes::{File, write_atomically};
 
+/// The PATH containerd and Docker give a container whose image sets none.
+pub(crate) const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 pub use driftless_nodeapi::{Resolve, ResolvedImage};
 
 /// Node settings the translation needs.
@@ -376,6 +379,11 @@ fn container(
 
     // The image's environment first, then envFrom, then env; later wins.
     let mut env: Vec<(String, String)> = image.env.iter().filter_map(|e| e.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned()))).collect();
+    // An image that sets no PATH (umoci, buildah, `FROM scratch`) still runs
+    // `command: [httpd]`: containerd and Docker start from this PATH too.
+    if !env.iter().any(|(k, _)| k == "PATH") {
+        env.insert(0, ("PATH".to_owned(), DEFAULT_PATH.to_owned()));
+    }
     let mut defined: HashMap<String, String> = HashMap::new();
     fn set(env: &mut Vec<(String, String)>, defined: &mut HashMap<String, String>, k: String, v: String) {
         defined.insert(k.clone(), v.clone());

@@ -17,6 +17,7 @@ mod registry;
 
 mod api;
 mod config;
+mod foreign_images;
 mod immutable;
 mod pull;
 mod recovery;

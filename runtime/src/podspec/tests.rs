@@ -21,6 +21,8 @@ impl Resolve for Fake {
                 env: vec!["PATH=/bin:/usr/bin".into(), "HOME=/root".into()],
                 working_dir: None,
             }),
+            // Built by umoci or `FROM scratch`: no Env at all.
+            "plain:1" => Ok(ResolvedImage { layers: vec![PathBuf::from("/layers/2")], entrypoint: vec![], cmd: vec![], env: vec![], working_dir: None }),
             other => Err(format!("image {other} not found locally (pull policy {policy})")),
         }
     }
@@ -92,6 +94,23 @@ fn command_environment_and_expansion_follow_kubernetes() {
     // No command: the image's entrypoint and cmd; args alone replace cmd.
     let (_dir, request) = translate_in(json!({"containers": [{"name": "c", "image": "busybox:1.35"}]}), &NodeSettings::default());
     assert_eq!(request.unwrap().containers[0].args, ["sh"]);
+}
+
+#[test]
+fn an_image_without_path_gets_the_default_path_and_the_pod_can_override_it() {
+    let (_dir, request) = translate_in(
+        json!({"containers": [{"name": "c", "image": "plain:1", "command": ["httpd"], "env": [{"name": "MODE", "value": "x"}]}]}),
+        &NodeSettings::default(),
+    );
+    assert_eq!(request.unwrap().containers[0].env, [format!("PATH={DEFAULT_PATH}"), "MODE=x".to_owned()]);
+    let (_dir, request) = translate_in(
+        json!({"containers": [{"name": "c", "image": "plain:1", "command": ["app"], "env": [{"name": "PATH", "value": "/opt/bin"}]}]}),
+        &NodeSettings::default(),
+    );
+    assert_eq!(request.unwrap().containers[0].env, ["PATH=/opt/bin"]);
+    // An image's own PATH is kept as it is.
+    let (_dir, request) = translate_in(json!({"containers": [{"name": "c", "image": "busybox:1.35"}]}), &NodeSettings::default());
+    assert_eq!(request.unwrap().containers[0].env, ["PATH=/bin:/usr/bin", "HOME=/root"]);
 }
 
 #[test]
