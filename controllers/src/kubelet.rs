@@ -202,7 +202,7 @@ impl Kubelet {
             }
             let Ok(pod) = serde_json::from_value::<Pod>((*value).clone()) else { continue };
             let status = status::pod_status(&pod, &runtime_status, value.get("status"), &self.host_ip, &now);
-            for (kind, reason, message) in status::events(&key.name, before.as_ref(), &runtime_status) {
+            for (kind, reason, message) in status::events(&key.name, before.as_ref(), value.get("status"), &runtime_status) {
                 events.push((value.clone(), kind, reason, message));
             }
             if value.get("status") != Some(&status) {

@@ -1,7 +1,7 @@
 //! Recovery: a pod deleted is replaced by its owner, a container killed
 //! behind the daemon's back is restarted, and a daemon killed with SIGKILL
 //! mid-rollout comes back to finish it without duplicate or orphaned
-//! containers.
+//! containers, and adopts what kept running without recording a start.
 
 use std::time::Duration;
 
@@ -81,4 +81,37 @@ fn a_daemon_killed_mid_rollout_finishes_it_without_duplicates() {
     });
     let history = cluster.cli_ok(&["history"]);
     assert_eq!(history.lines().filter(|l| l.contains("web v2")).count(), 1, "the commit was applied once: {history}");
+}
+
+/// How many times the pod's events say `reason` (repeats raise a count).
+fn event_count(cluster: &Cluster, pod: &str, reason: &str) -> i64 {
+    let events = cluster.list("/api/v1/namespaces/default/events");
+    events
+        .iter()
+        .filter(|e| e.pointer("/involvedObject/name").and_then(Value::as_str) == Some(pod) && e["reason"] == reason)
+        .map(|e| e["count"].as_i64().unwrap_or(1))
+        .sum()
+}
+
+#[test]
+fn a_restarted_daemon_adopts_running_containers_without_recording_a_start() {
+    let mut cluster = Cluster::new(&[("apps/web.yaml", &web(1, "1", ROLLING))]);
+    cluster.start();
+    let pod = name(&cluster.wait_ready("web-", 1, Duration::from_secs(30))[0]);
+    let pid = pid_of(&cluster, &cluster.get(&format!("/api/v1/namespaces/default/pods/{pod}")));
+    assert_eq!((event_count(&cluster, &pod, "Created"), event_count(&cluster, &pod, "Started")), (1, 1));
+
+    cluster.kill9();
+    cluster.start();
+    // A second pod started after the restart: by the time it is ready, the
+    // new daemon has adopted and reported the first one.
+    cluster.commit(&[("apps/web.yaml", &web(2, "1", ROLLING))], "web: 2 replicas");
+    let pods = cluster.wait_ready("web-", 2, Duration::from_secs(30));
+    let second = pods.iter().map(name).find(|n| *n != pod).unwrap();
+    cluster.wait_for("the second pod's start to be recorded", Duration::from_secs(10), || (event_count(&cluster, &second, "Started") == 1).then_some(()));
+
+    let now = cluster.get(&format!("/api/v1/namespaces/default/pods/{pod}"));
+    assert_eq!(pid_of(&cluster, &now), pid, "the container kept running");
+    assert_eq!(now.pointer("/status/containerStatuses/0/restartCount"), Some(&serde_json::json!(0)));
+    assert_eq!((event_count(&cluster, &pod, "Created"), event_count(&cluster, &pod, "Started")), (1, 1), "adopting is not starting");
 }

@@ -114,15 +114,21 @@ fn qos_class(pod: &Pod) -> &'static str {
 }
 
 /// The events a change of a pod's runtime status deserves, as kubelet
-/// records them.
-pub fn events(pod_name: &str, before: Option<&PodStatus>, after: &PodStatus) -> Vec<(EventType, &'static str, String)> {
+/// records them. `before` is what this daemon last saw; with none (it has
+/// just started and adopted the pod), `stored` is the status an earlier run
+/// wrote, so a container that kept running is not reported as started.
+pub fn events(pod_name: &str, before: Option<&PodStatus>, stored: Option<&Value>, after: &PodStatus) -> Vec<(EventType, &'static str, String)> {
     let mut out = Vec::new();
     for c in &after.containers {
         let old = before.and_then(|b| b.containers.iter().find(|o| o.name == c.name));
         let old_state = old.map(|o| &o.state);
         match &c.state {
             ContainerState::Running { started_at } => {
-                let fresh = !matches!(old_state, Some(ContainerState::Running { started_at: s }) if s == started_at);
+                let seen = match before {
+                    Some(_) => matches!(old_state, Some(ContainerState::Running { started_at: s }) if s == started_at),
+                    None => stored_started_at(stored, &c.name) == Some(started_at.as_str()),
+                };
+                let fresh = !seen;
                 if fresh {
                     out.push((EventType::Normal, "Created", format!("Created container {}", c.name)));
                     out.push((EventType::Normal, "Started", format!("Started container {}", c.name)));
@@ -151,4 +157,10 @@ pub fn events(pod_name: &str, before: Option<&PodStatus>, after: &PodStatus) -> 
         }
     }
     out
+}
+
+/// When a stored status says the container `name` has been running since.
+fn stored_started_at<'a>(stored: Option<&'a Value>, name: &str) -> Option<&'a str> {
+    let statuses = stored?.get("containerStatuses")?.as_array()?;
+    statuses.iter().find(|s| s.get("name").and_then(Value::as_str) == Some(name))?.pointer("/state/running/startedAt")?.as_str()
 }

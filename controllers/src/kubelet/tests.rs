@@ -61,6 +61,12 @@ impl Node {
         key
     }
 
+    /// How many times the pod's `reason` event happened (repeats raise a count).
+    fn count(&self, name: &str, reason: &str) -> u64 {
+        let events = driftless_events::about(&*self.ctx.store, "Pod", "default", name, None);
+        events.iter().filter(|e| e["reason"] == reason).map(|e| e["count"].as_u64().unwrap_or(1)).sum()
+    }
+
     fn events(&self, name: &str) -> Vec<String> {
         driftless_events::about(&*self.ctx.store, "Pod", "default", name, None).iter().map(|e| e["reason"].as_str().unwrap_or("").to_owned()).collect()
     }
@@ -108,6 +114,35 @@ async fn orphans_are_stopped_and_adopted_pods_are_not_restarted() {
 
     node.kubelet.reconcile(&key).await.unwrap();
     assert_eq!(node.fake.calls()[1..], [Call::Run("kept".into())], "run_pod adopts by uid; the runtime does not start it again");
+}
+
+#[tokio::test]
+async fn a_restarted_daemon_records_no_start_for_containers_it_only_adopted() {
+    let node = node();
+    let key = node.create(pod("web", "u1", Some("node-1")));
+    node.kubelet.reconcile(&key).await.unwrap();
+    node.fake.set_status("u1", running("10.244.0.5"));
+    node.kubelet.report_once().unwrap();
+    assert_eq!(node.events("web"), ["Created", "Started"]);
+
+    // A new daemon process: a kubelet that has reported nothing yet, on
+    // the same store and the same still-running container.
+    let resolve = Arc::new(StoreResolve::new(node.ctx.store.clone(), Arc::new(FakeImages)));
+    let restarted = Kubelet::new(node.ctx.clone(), "node-1", "192.0.2.10", node.fake.clone(), resolve, None);
+    restarted.reconcile(&key).await.unwrap();
+    restarted.report_once().unwrap();
+    assert_eq!(node.count("web", "Started"), 1, "adoption starts nothing");
+
+    // A container that did restart while the daemon was down is reported.
+    let mut again = running("10.244.0.5");
+    again.containers[0].state = ContainerState::Running { started_at: "2026-12-03T10:05:00Z".into() };
+    again.containers[0].restart_count = 1;
+    node.fake.set_status("u1", again);
+    let resolve = Arc::new(StoreResolve::new(node.ctx.store.clone(), Arc::new(FakeImages)));
+    let third = Kubelet::new(node.ctx.clone(), "node-1", "192.0.2.10", node.fake.clone(), resolve, None);
+    third.reconcile(&key).await.unwrap();
+    third.report_once().unwrap();
+    assert_eq!((node.count("web", "Created"), node.count("web", "Started")), (2, 2));
 }
 
 #[tokio::test]
