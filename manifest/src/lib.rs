@@ -20,6 +20,7 @@ mod document;
 mod error;
 mod fs;
 mod git;
+mod go_escapes;
 mod parse;
 mod source_map;
 mod yaml11;

@@ -7,6 +7,7 @@ use serde_json::Value;
 use serde_yaml_ng::Value as Yaml;
 
 use crate::document::FileText;
+use crate::go_escapes;
 use crate::{Document, Origin, Pos, SyntaxError};
 
 /// Parses one file into its documents. `.json` files are read as one JSON
@@ -15,7 +16,8 @@ use crate::{Document, Origin, Pos, SyntaxError};
 /// `items`) is expanded into its items.
 pub fn parse_file(path: Arc<str>, text: &str) -> Result<Vec<Document>, SyntaxError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let values = if path.to_ascii_lowercase().ends_with(".json") { parse_json(text)? } else { parse_yaml(text)? };
+    let (values, rewritten) = if path.to_ascii_lowercase().ends_with(".json") { (parse_json(text)?, None) } else { parse_yaml_as_go_yaml(text)? };
+    let text = rewritten.as_deref().unwrap_or(text);
 
     // Positions are computed from the text only when someone asks for one.
     let file = Arc::new(FileText::new(path, text, values.len()));
@@ -70,10 +72,36 @@ fn describe(value: &Value) -> &'static str {
 /// no JSON form.
 type Documents = Vec<Result<Value, String>>;
 
-fn parse_yaml(text: &str) -> Result<Documents, SyntaxError> {
+/// The documents as go-yaml reads them, and the text they were parsed from
+/// when go-yaml's `\'` escape had to be rewritten (same length, same lines).
+fn parse_yaml_as_go_yaml(text: &str) -> Result<(Documents, Option<String>), SyntaxError> {
+    let mut rewritten: Option<String> = None;
+    for _ in 0..=go_escapes::MAX_REWRITES {
+        let error = match parse_yaml(rewritten.as_deref().unwrap_or(text)) {
+            Ok(mut values) => {
+                if rewritten.is_some() {
+                    values.iter_mut().flatten().for_each(go_escapes::restore);
+                }
+                return Ok((values, rewritten));
+            }
+            Err(error) => error,
+        };
+        let (syntax, offset) = error;
+        let retry = go_escapes::is_unknown_escape(&syntax.message)
+            && go_escapes::may_rewrite(text)
+            && offset.is_some_and(|offset| go_escapes::rewrite_at(rewritten.get_or_insert_with(|| text.to_owned()), offset));
+        if !retry {
+            return Err(syntax);
+        }
+    }
+    Err(SyntaxError { pos: Pos { line: 1, col: 1 }, message: format!("more than {} `\\'` escapes in one file", go_escapes::MAX_REWRITES) })
+}
+
+/// The documents, or the syntax error and the byte offset it points at.
+fn parse_yaml(text: &str) -> Result<Documents, (SyntaxError, Option<usize>)> {
     let mut values = Vec::new();
     for deserializer in serde_yaml_ng::Deserializer::from_str(text) {
-        let mut yaml = Yaml::deserialize(deserializer).map_err(|e| yaml_error(&e))?;
+        let mut yaml = Yaml::deserialize(deserializer).map_err(|e| (yaml_error(&e), e.location().map(|l| l.index())))?;
         if let Err(e) = yaml.apply_merge() {
             values.push(Err(e.to_string()));
             continue;
@@ -159,6 +187,26 @@ mod tests {
         assert_eq!(kinds, ["A", "B"]);
         assert_eq!(docs[0].start(), Pos { line: 4, col: 1 });
         assert_eq!(docs[1].position("/x"), Pos { line: 8, col: 1 });
+    }
+
+    #[test]
+    fn go_yaml_single_quote_escapes_read_as_kubectl_reads_them() {
+        // Flow style, a trailing comma and a comment, as in the docs' examples.
+        let text = "kind: ConfigMap # settings\ndata: {\n  greeting: \"it\\'s \\\"quoted\\\"\\n\",\n  \"o\\'key\": \"a\\'b\\'c\",\n}\nnext: 1\n";
+        let docs = parse("c.yaml", text).unwrap();
+        assert_eq!(docs[0].value["data"]["greeting"], "it's \"quoted\"\n");
+        assert_eq!(docs[0].value["data"]["o'key"], "a'b'c");
+        // Lines are where they were.
+        assert_eq!(docs[0].position("/next"), Pos { line: 6, col: 1 });
+        assert_eq!(docs[0].position("/data/greeting").line, 3);
+        // Other unknown escapes stay errors, at their line.
+        let error = parse("c.yaml", "a: \"it\\'s\"\nb: \"\\q\"\n").unwrap_err();
+        assert_eq!(error.pos.line, 2, "{error:?}");
+        assert!(error.message.contains("unknown escape"), "{error:?}");
+        // Single-quoted and plain scalars keep their backslashes.
+        let docs = parse("c.yaml", "a: 'x\\'''\nb: x\\'y\n").unwrap();
+        assert_eq!(docs[0].value["a"], "x\\'");
+        assert_eq!(docs[0].value["b"], "x\\'y");
     }
 
     #[test]
