@@ -439,3 +439,89 @@ mod review_regressions {
         assert!(got[1].contains("hostPath.path: \"/var/../etc\": must not contain '..'"), "{}", got[1]);
     }
 }
+
+mod api_server_agreement {
+    //! Manifests in the style of Kubernetes' documentation, where an earlier
+    //! version refused what the API server accepts or accepted what the
+    //! node then refused.
+
+    use super::{file, lines};
+    use crate::validate;
+
+    #[test]
+    fn resource_backends_are_accepted_with_a_warning_as_the_ingress_skips_them() {
+        // The Ingress documentation's resource backend example.
+        let text = "\
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: ingress-resource-backend
+spec:
+  defaultBackend:
+    resource:
+      apiGroup: k8s.example.com
+      kind: StorageBucket
+      name: static-assets
+  rules:
+    - http:
+        paths:
+          - path: /icons
+            pathType: ImplementationSpecific
+            backend:
+              resource:
+                apiGroup: k8s.example.com
+                kind: StorageBucket
+                name: icon-assets
+";
+        let report = validate(vec![file("ingress.yaml", text)]);
+        assert!(report.is_valid(), "{:?}", lines(&[file("ingress.yaml", text)]));
+        let got = lines(&[file("ingress.yaml", text)]);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(got[0].starts_with("ingress.yaml:7:5: warning: Ingress/ingress-resource-backend: spec.defaultBackend.resource:"), "{}", got[0]);
+        assert!(
+            got[1].starts_with("ingress.yaml:17:15: warning: Ingress/ingress-resource-backend: spec.rules[0].http.paths[0].backend.resource:"),
+            "{}",
+            got[1]
+        );
+        assert!(got[1].contains("not served by Driftless"), "{}", got[1]);
+    }
+
+    #[test]
+    fn a_localhost_seccomp_profile_is_refused_at_its_line() {
+        // The seccomp tutorial's audit pod: valid for the API server, but a
+        // node with no profile folder cannot run it.
+        let text = "\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: audit-pod
+  labels:
+    app: audit-pod
+spec:
+  securityContext:
+    seccompProfile:
+      type: Localhost
+      localhostProfile: profiles/audit.json
+  containers:
+  - name: test-container
+    image: hashicorp/http-echo:1.0
+    args:
+    - \"-text=just made some syscalls!\"
+    securityContext:
+      allowPrivilegeEscalation: false
+      seccompProfile: {type: RuntimeDefault, localhostProfile: x.json}
+";
+        let got = lines(&[file("pod.yaml", text)]);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(
+            got[0].starts_with("pod.yaml:10:7: error: Pod/audit-pod: spec.securityContext.seccompProfile.type: \"Localhost\": not supported"),
+            "{}",
+            got[0]
+        );
+        assert!(
+            got[1].contains("spec.containers[0].securityContext.seccompProfile.localhostProfile: can only be set when seccomp type is Localhost"),
+            "{}",
+            got[1]
+        );
+    }
+}

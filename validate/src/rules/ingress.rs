@@ -65,7 +65,12 @@ fn backend(backend: &networking::IngressBackend, at: &Ptr, issues: &mut Issues) 
     match (&backend.service, &backend.resource) {
         (Some(_), Some(_)) => issues.error(at, "cannot set both `service` and `resource` backends"),
         (None, None) => issues.error(at, "must specify a `service` or `resource` backend"),
-        (None, Some(_)) => issues.error(&at.key("resource"), "resource backends are not supported by Driftless"),
+        // Valid for the API server; the Ingress skips such a backend (and
+        // says so in its log), so the object is accepted with a warning.
+        (None, Some(_)) => issues.warn(
+            &at.key("resource"),
+            "resource backends are not served by Driftless: the Ingress skips this backend, and its requests go to the next matching rule, else 404",
+        ),
         (Some(service), None) => {
             let at = at.key("service");
             issues.check(&at.key("name"), names::dns1035_label(&service.name));

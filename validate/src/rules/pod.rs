@@ -103,6 +103,24 @@ pub(crate) fn pod_spec(spec: &core::PodSpec, at: &Ptr, context: Context, claim_v
                 non_negative(issues, &at.key(field), v);
             }
         }
+        if let Some(profile) = &sc.seccomp_profile {
+            seccomp_profile(profile, &at.key("seccompProfile"), issues);
+        }
+    }
+}
+
+/// The API server's rules for a seccomp profile, then the node's: it has
+/// no profile folder, so a `Localhost` profile could never load.
+fn seccomp_profile(profile: &core::SeccompProfile, at: &Ptr, issues: &mut Issues) {
+    one_of(issues, &at.key("type"), &profile.type_, &["RuntimeDefault", "Unconfined", "Localhost"]);
+    match (profile.type_.as_str(), &profile.localhost_profile) {
+        ("Localhost", None) => issues.error(&at.key("localhostProfile"), "must be set when seccomp type is Localhost"),
+        ("Localhost", Some(_)) => issues.error(
+            &at.key("type"),
+            "\"Localhost\": not supported by Driftless: its nodes load no profile files (use RuntimeDefault, the default here, or Unconfined)",
+        ),
+        (_, Some(_)) => issues.error(&at.key("localhostProfile"), "can only be set when seccomp type is Localhost"),
+        (_, None) => {}
     }
 }
 
@@ -296,6 +314,9 @@ fn container(
             if let Some(v) = value {
                 non_negative(issues, &at.key(field), v);
             }
+        }
+        if let Some(profile) = &sc.seccomp_profile {
+            seccomp_profile(profile, &at.key("seccompProfile"), issues);
         }
     }
 }
