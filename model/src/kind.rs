@@ -244,6 +244,10 @@ pub enum UnknownKind {
     },
 }
 
+/// Older versions the API server still serves beside a kind's stored one;
+/// manifests written in them are converted on reading (`convert.rs`).
+const ALSO_SERVED: &[(Kind, &str)] = &[(Kind::HorizontalPodAutoscaler, "autoscaling/v1")];
+
 fn supported() -> String {
     let mut names: Vec<_> = Kind::DECLARABLE.iter().map(|k| k.name()).collect();
     names.sort_unstable();
@@ -256,7 +260,7 @@ impl Kind {
     pub fn from_type(api_version: &str, kind: &str) -> Result<Kind, UnknownKind> {
         match Kind::from_name(kind) {
             Some(k) if !k.declarable() => Err(UnknownKind::NotDeclarable { kind: kind.to_owned() }),
-            Some(k) if k.api_version() == api_version => Ok(k),
+            Some(k) if k.api_version() == api_version || ALSO_SERVED.contains(&(k, api_version)) => Ok(k),
             Some(k) => Err(UnknownKind::WrongVersion { kind: kind.to_owned(), found: api_version.to_owned(), expected: k.api_version() }),
             None => Err(UnknownKind::Unsupported { kind: kind.to_owned(), api_version: api_version.to_owned() }),
         }

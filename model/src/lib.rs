@@ -9,6 +9,7 @@
 //! pure function of its input, so every other crate can rely on it in tests.
 
 pub mod annotations;
+pub mod convert;
 mod field_path;
 mod kind;
 mod object;

@@ -11,6 +11,9 @@ pub enum ObjectError {
     /// The kind is not one Driftless runs.
     #[error(transparent)]
     UnknownKind(#[from] UnknownKind),
+    /// An older served version's field cannot be converted.
+    #[error(transparent)]
+    Convert(#[from] crate::convert::ConvertError),
     /// The fields do not fit the kind's type.
     #[error("{0}")]
     Shape(#[source] serde_json::Error),
@@ -20,6 +23,11 @@ impl Object {
     /// Reads the `apiVersion`/`kind` of a manifest value and the typed object.
     pub fn parse(value: &serde_json::Value) -> Result<Object, ObjectError> {
         let kind = kind_of(value)?;
+        if value.get("apiVersion").and_then(|v| v.as_str()) != Some(kind.api_version()) {
+            let mut stored = value.clone();
+            crate::convert::to_stored(kind, &mut stored)?;
+            return Object::from_value(kind, &stored).map_err(ObjectError::Shape);
+        }
         Object::from_value(kind, value).map_err(ObjectError::Shape)
     }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::cluster::Cluster;
 
-fn app(name: &str) -> String {
+pub(crate) fn app(name: &str) -> String {
     format!(
         "apiVersion: apps/v1
 kind: Deployment
@@ -71,7 +71,7 @@ fn certificates(host: &str) -> (String, String, String) {
 }
 
 /// GET `path` with `Host: host` from the Ingress: (status, body).
-fn get(address: &str, host: &str, path: &str) -> Option<(u16, String)> {
+pub(crate) fn get(address: &str, host: &str, path: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&address.parse().ok()?, Duration::from_secs(2)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").ok()?;

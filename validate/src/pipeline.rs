@@ -76,7 +76,12 @@ pub fn validate(files: impl IntoIterator<Item = SourceFile>) -> Report {
 }
 
 fn check_document(mut document: Document) -> Checked {
+    // An older served version is read as its stored version (the API
+    // server converts it too); a field that cannot be converted is an error
+    // at its line as written.
+    let mut converted = Ok(());
     if let Ok(kind) = kind_of(&document.value) {
+        converted = driftless_model::convert::to_stored(kind, &mut document.value);
         rules::normalize_raw(kind, &mut document.value);
     }
     let value = &document.value;
@@ -105,6 +110,11 @@ fn check_document(mut document: Document) -> Checked {
         checked.object_ref = Some(ObjectRef::new(kind, namespace, name));
     }
 
+    if let Err(error) = converted {
+        issues.error(&Ptr::root().key_pointer(&error.pointer), error.message);
+        checked.issues = issues;
+        return checked;
+    }
     match SchemaSet::embedded().validate(kind, value) {
         Ok(violations) => {
             for v in violations {

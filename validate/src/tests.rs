@@ -487,6 +487,39 @@ spec:
     }
 
     #[test]
+    fn autoscaling_v1_is_served_beside_v2_and_converted_as_the_api_server_does() {
+        // The HorizontalPodAutoscaler walkthrough's object, in flow style.
+        let text = "\
+apiVersion: autoscaling/v1
+kind: HorizontalPodAutoscaler
+metadata: {name: php-apache, }
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: php-apache,}
+  minReplicas: 1
+  maxReplicas: 10
+  targetCPUUtilizationPercentage: 50  # percent of the pods' CPU requests
+";
+        let report = validate(vec![file("hpa.yaml", text)]);
+        assert!(report.is_valid(), "{:?}", lines(&[file("hpa.yaml", text)]));
+        let (_, entry) = report.objects.iter().next().unwrap();
+        let value = entry.object.to_value();
+        assert_eq!(value["apiVersion"], "autoscaling/v2");
+        assert_eq!(value["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"], 50);
+
+        let bad = text.replace("targetCPUUtilizationPercentage: 50", "targetCPUUtilizationPercentage: \"50%\"");
+        assert_eq!(
+            lines(&[file("hpa.yaml", &bad)]),
+            ["hpa.yaml:8:3: error: HorizontalPodAutoscaler/php-apache: spec.targetCPUUtilizationPercentage: \"50%\": must be a whole number greater than 0"]
+        );
+        // A field of v2 only is unknown to v1, as strict reading says.
+        let v2_field = text.replace("  minReplicas: 1\n", "  minReplicas: 1\n  behavior: {}\n");
+        assert_eq!(
+            lines(&[file("hpa.yaml", &v2_field)]),
+            ["hpa.yaml:7:3: error: HorizontalPodAutoscaler/php-apache: spec.behavior: unknown field \"behavior\" in autoscaling/v1"]
+        );
+    }
+
+    #[test]
     fn a_localhost_seccomp_profile_is_refused_at_its_line() {
         // The seccomp tutorial's audit pod: valid for the API server, but a
         // node with no profile folder cannot run it.
