@@ -1,7 +1,7 @@
 //! The control plane's controllers. Each reconciles one kind of object in
 //! the store toward what it asks for, with Kubernetes' semantics: the
 //! ReplicaSet and ReplicationController controller, the Deployment and
-//! StatefulSet controllers, the storage binder and provisioner, the garbage
+//! StatefulSet controllers, the Job controller, the storage binder and provisioner, the garbage
 //! collector, the scheduler, and the node agent (kubelet) that runs bound
 //! pods on the node's runtime and reports their status.
 //!
@@ -20,6 +20,7 @@ pub mod deployment;
 pub mod endpoints;
 mod error;
 pub mod gc;
+pub mod job;
 pub mod kubelet;
 pub mod node;
 pub mod owner;

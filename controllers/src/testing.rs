@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use crate::deployment::DeploymentController;
 use crate::gc::GarbageCollector;
+use crate::job::JobController;
 use crate::node::{NodeInfo, register};
 use crate::replicaset::{Flavor, ReplicaSetController};
 use crate::runner::Reconciler;
@@ -86,6 +87,7 @@ impl Sim {
         run_all(&ReplicaSetController::new(ctx.clone(), Flavor::ReplicationController), self.store()).await;
         run_all(&DeploymentController::new(ctx.clone()), self.store()).await;
         run_all(&StatefulSetController::new(ctx.clone()), self.store()).await;
+        run_all(&JobController::new(ctx.clone()), self.store()).await;
         run_all(&Scheduler::new(ctx.clone()), self.store()).await;
         run_all(&ClaimBinder::new(ctx.clone(), self.volumes_dir.clone()), self.store()).await;
         run_all(&VolumeReclaimer::new(ctx.clone(), self.volumes_dir.clone()), self.store()).await;

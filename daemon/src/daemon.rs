@@ -18,6 +18,7 @@ use driftless_controllers::Context;
 use driftless_controllers::deployment::DeploymentController;
 use driftless_controllers::endpoints::EndpointsController;
 use driftless_controllers::gc::GarbageCollector;
+use driftless_controllers::job::JobController;
 use driftless_controllers::kubelet::{Kubelet, StoreResolve};
 use driftless_controllers::node::{NodeInfo, heartbeat, register};
 use driftless_controllers::replicaset::{Flavor, ReplicaSetController};
@@ -94,6 +95,7 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
     spawn(&mut tasks, ReplicaSetController::new(ctx.clone(), Flavor::ReplicationController), &store, &cancel, RunOptions::default());
     spawn(&mut tasks, DeploymentController::new(ctx.clone()), &store, &cancel, RunOptions::default());
     spawn(&mut tasks, StatefulSetController::new(ctx.clone()), &store, &cancel, RunOptions::default());
+    spawn(&mut tasks, JobController::new(ctx.clone()), &store, &cancel, RunOptions::default());
     spawn(&mut tasks, Scheduler::new(ctx.clone()), &store, &cancel, RunOptions { concurrency: 1, ..RunOptions::default() });
     spawn(&mut tasks, ClaimBinder::new(ctx.clone(), volumes.clone()), &store, &cancel, RunOptions { concurrency: 1, ..RunOptions::default() });
     spawn(&mut tasks, VolumeReclaimer::new(ctx.clone(), volumes), &store, &cancel, RunOptions::default());

@@ -59,6 +59,11 @@ pub(crate) enum Verdict {
 const STATEFULSET_MUTABLE: &[&str] =
     &["replicas", "ordinals", "template", "updateStrategy", "revisionHistoryLimit", "persistentVolumeClaimRetentionPolicy", "minReadySeconds"];
 
+/// The fields of a Job's spec that may change (`ValidateJobSpecUpdate`;
+/// `completions` only with `parallelism` in an elastic Indexed Job, which
+/// Driftless treats as a new run as well).
+const JOB_MUTABLE: &[&str] = &["parallelism", "activeDeadlineSeconds", "backoffLimit", "suspend", "ttlSecondsAfterFinished"];
+
 const IMMUTABLE: &str = "field is immutable";
 const IMMUTABLE_WHEN_SET: &str = "field is immutable when `immutable` is set";
 
@@ -178,6 +183,15 @@ pub(crate) fn verdict(kind: Kind, before: &Value, after: &Value) -> Verdict {
                 ));
             }
         }
+        Kind::Job => {
+            // The API server refuses changes to a Job's template and run
+            // settings; Driftless runs the new spec as a new Job instead.
+            let fixed: Vec<String> = changed_keys(before.get("spec"), after.get("spec")).into_iter().filter(|k| !JOB_MUTABLE.contains(&k.as_str())).collect();
+            if !fixed.is_empty() {
+                let fields: Vec<String> = fixed.iter().map(|k| format!("spec.{k}")).collect();
+                return Verdict::Replace(format!("a Job's {} cannot change in place: the Job is deleted and runs again", fields.join(", ")));
+            }
+        }
         Kind::Pod if before.get("spec") != after.get("spec") => {
             return Verdict::Replace("a pod's spec cannot change in place: the pod is deleted and created again".to_owned());
         }
@@ -236,6 +250,18 @@ mod tests {
         assert_eq!(refused(Kind::Deployment, before.clone(), after), ["/spec/selector"]);
         let scaled = json!({"spec": {"selector": {"matchLabels": {"app": "a"}}, "replicas": 3}});
         assert_eq!(verdict(Kind::Deployment, &before, &scaled), Verdict::InPlace);
+    }
+
+    #[test]
+    fn a_jobs_template_change_is_a_new_run_and_its_limits_change_in_place() {
+        let before = json!({"spec": {"parallelism": 1, "backoffLimit": 6, "template": {"spec": {"containers": [{"image": "a"}]}}}});
+        let limits = json!({"spec": {"parallelism": 2, "backoffLimit": 3, "template": {"spec": {"containers": [{"image": "a"}]}}}});
+        assert_eq!(verdict(Kind::Job, &before, &limits), Verdict::InPlace);
+        let image = json!({"spec": {"parallelism": 1, "backoffLimit": 6, "template": {"spec": {"containers": [{"image": "b"}]}}}});
+        match verdict(Kind::Job, &before, &image) {
+            Verdict::Replace(reason) => assert!(reason.contains("spec.template"), "{reason}"),
+            other => panic!("expected a replace, got {other:?}"),
+        }
     }
 
     #[test]

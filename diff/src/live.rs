@@ -23,6 +23,10 @@ pub enum LiveObject<'a> {
     /// An object as a store holds it: defaults, `status`, server metadata
     /// and allocated fields included.
     Stored(Arc<Value>),
+    /// A Job that ran to the end and was removed after its
+    /// `ttlSecondsAfterFinished`, as it was then: the same spec is not run
+    /// again, and a changed one is a new run.
+    Finished(Arc<Value>),
 }
 
 impl LiveObject<'_> {
@@ -30,7 +34,7 @@ impl LiveObject<'_> {
     pub(crate) fn value(&self) -> std::borrow::Cow<'_, Value> {
         match self {
             LiveObject::Declared(object) => std::borrow::Cow::Owned(applied(object)),
-            LiveObject::Stored(value) => std::borrow::Cow::Borrowed(value),
+            LiveObject::Stored(value) | LiveObject::Finished(value) => std::borrow::Cow::Borrowed(value),
         }
     }
 
@@ -38,7 +42,7 @@ impl LiveObject<'_> {
     pub(crate) fn normalized(&self, object: &ObjectRef) -> Value {
         match self {
             LiveObject::Declared(declared) => normalize(declared),
-            LiveObject::Stored(value) => normalize_stored(object.kind, value),
+            LiveObject::Stored(value) | LiveObject::Finished(value) => normalize_stored(object.kind, value),
         }
     }
 
@@ -49,6 +53,7 @@ impl LiveObject<'_> {
             // A manifest cannot ask for a deletion.
             LiveObject::Declared(_) => false,
             LiveObject::Stored(value) => value.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null()),
+            LiveObject::Finished(_) => false,
         }
     }
 }

@@ -223,8 +223,13 @@ pub fn plan<'a>(desired: impl IntoIterator<Item = (&'a ObjectRef, &'a Object)>, 
         if before == after && !deleting {
             continue;
         }
-        let verdict =
-            if deleting { Verdict::Replace("it is being deleted: it is created again".to_owned()) } else { verdict(object_ref.kind, &before, &after) };
+        let verdict = if deleting {
+            Verdict::Replace("it is being deleted: it is created again".to_owned())
+        } else if matches!(current, LiveObject::Finished(_)) {
+            Verdict::Replace("its last run finished and was removed after ttlSecondsAfterFinished: the changed Job runs again".to_owned())
+        } else {
+            verdict(object_ref.kind, &before, &after)
+        };
         redact(object_ref.kind, Some(&mut before), Some(&mut after));
         let fields = changes(&before, &after);
         let change = match verdict {

@@ -66,6 +66,11 @@ pub fn apply(object: &mut Object) {
                 stateful_set_spec(spec);
             }
         }
+        Object::Job(job) => {
+            if let Some(spec) = &mut job.spec {
+                job_spec(spec);
+            }
+        }
         Object::Service(service) => {
             if let Some(spec) = &mut service.spec {
                 service_spec(spec);
@@ -191,6 +196,26 @@ fn service_spec(spec: &mut core::ServiceSpec) {
     if kind == "LoadBalancer" {
         spec.allocate_load_balancer_node_ports.get_or_insert(true);
     }
+}
+
+/// `SetDefaults_Job`: one pod to one completion unless told otherwise, six
+/// retries, pods replaced once they have failed or are terminating.
+fn job_spec(spec: &mut k8s_openapi::api::batch::v1::JobSpec) {
+    if spec.completions.is_none() && spec.parallelism.is_none() {
+        spec.completions = Some(1);
+    }
+    spec.parallelism.get_or_insert(1);
+    spec.backoff_limit.get_or_insert(if spec.backoff_limit_per_index.is_some() { i32::MAX } else { 6 });
+    spec.completion_mode.get_or_insert_with(|| "NonIndexed".to_owned());
+    spec.suspend.get_or_insert(false);
+    for pattern in spec.pod_failure_policy.iter_mut().flat_map(|p| p.rules.iter_mut()).flat_map(|r| r.on_pod_conditions.iter_mut().flatten()) {
+        if pattern.status.is_empty() {
+            pattern.status = "True".to_owned();
+        }
+    }
+    let replacement = if spec.pod_failure_policy.is_some() { "Failed" } else { "TerminatingOrFailed" };
+    spec.pod_replacement_policy.get_or_insert_with(|| replacement.to_owned());
+    pod_template(&mut spec.template);
 }
 
 fn pod_template(template: &mut core::PodTemplateSpec) {

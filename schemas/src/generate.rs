@@ -15,6 +15,13 @@ const INT_OR_STRING: &str = "io.k8s.apimachinery.pkg.util.intstr.IntOrString";
 /// accepts it.
 pub const QUANTITY_PATTERN: &str = r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$";
 
+/// Fields `k8s-openapi` marks required that the API server defaults, so
+/// manifests (Kubernetes' own examples among them) leave them out.
+const DEFAULTED: &[(&str, &str)] = &[
+    // Defaults to "True" (Kubernetes 1.33's `SetDefaults_PodFailurePolicyOnPodConditionsPattern`).
+    ("io.k8s.api.batch.v1.PodFailurePolicyOnPodConditionsPattern", "status"),
+];
+
 /// The strict schema of one kind.
 pub fn schema(kind: Kind) -> Value {
     let mut schema = kind.raw_json_schema();
@@ -24,6 +31,11 @@ pub fn schema(kind: Kind) -> Value {
         }
         if let Some(def) = definitions.get_mut(INT_OR_STRING) {
             retype(def, json!([{"type": "integer"}, {"type": "string"}]));
+        }
+        for (definition, field) in DEFAULTED {
+            if let Some(required) = definitions.get_mut(*definition).and_then(|d| d.get_mut("required")).and_then(Value::as_array_mut) {
+                required.retain(|f| f != field);
+            }
         }
     }
     tighten(&mut schema);

@@ -26,6 +26,7 @@ mod batch;
 mod delete;
 mod error;
 mod key;
+pub mod records;
 mod sqlite;
 mod typed;
 mod watch;
@@ -59,4 +60,6 @@ pub trait Store: Send + Sync {
     fn revision(&self) -> u64;
     /// A named metadata record (the applied commit, allocations...).
     fn meta(&self, name: &str) -> Option<Value>;
+    /// The names of the metadata records starting with `prefix`, sorted.
+    fn meta_names(&self, prefix: &str) -> Vec<String>;
 }

@@ -262,6 +262,12 @@ impl Store for SqliteStore {
     fn meta(&self, name: &str) -> Option<Value> {
         self.lock().meta.get(name).cloned()
     }
+
+    fn meta_names(&self, prefix: &str) -> Vec<String> {
+        let mut names: Vec<String> = self.lock().meta.keys().filter(|n| n.starts_with(prefix)).cloned().collect();
+        names.sort_unstable();
+        names
+    }
 }
 
 fn uid_matches(value: &Value, uid: Option<&str>) -> bool {

@@ -4,10 +4,12 @@
 //! server deletes, and a pruned namespace emptied). What to do is decided
 //! by `driftless_diff::plan` alone; this module only writes it.
 
+use std::sync::Arc;
+
 use driftless_diff::{Change as PlanChange, Live, LiveObject, Plan};
 use driftless_model::annotations::SOURCE_COMMIT;
 use driftless_model::{Kind, ObjectRef};
-use driftless_store::{Batch, Key, Op, Store};
+use driftless_store::{Batch, Key, Op, Store, records};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -102,7 +104,15 @@ fn managed(value: &Value) -> bool {
 
 impl Live for StoreLive<'_> {
     fn get(&self, object: &ObjectRef) -> Option<LiveObject<'_>> {
-        self.store.get(&key_of(object)).map(LiveObject::Stored)
+        if let Some(value) = self.store.get(&key_of(object)) {
+            return Some(LiveObject::Stored(value));
+        }
+        // A Job its TTL removed is still declared: its run is remembered.
+        if object.kind == Kind::Job {
+            let record = self.store.meta(&records::job_run(object.namespace.as_deref().unwrap_or_default(), &object.name))?;
+            return Some(LiveObject::Finished(Arc::new(record)));
+        }
+        None
     }
 
     fn declared(&self) -> Vec<ObjectRef> {
@@ -112,6 +122,15 @@ impl Live for StoreLive<'_> {
                 let namespace = value.pointer("/metadata/namespace").and_then(Value::as_str);
                 let Some(name) = value.pointer("/metadata/name").and_then(Value::as_str) else { continue };
                 out.push(ObjectRef::new(kind, namespace, name));
+            }
+        }
+        // Remembered runs: when git stops declaring the Job, the plan
+        // deletes it, which forgets the run.
+        for name in self.store.meta_names(records::JOB_RUN_PREFIX) {
+            let Some((namespace, job)) = name[records::JOB_RUN_PREFIX.len()..].split_once('/') else { continue };
+            let object = ObjectRef::new(Kind::Job, Some(namespace), job);
+            if self.store.get(&key_of(&object)).is_none() {
+                out.push(object);
             }
         }
         out
@@ -140,10 +159,16 @@ pub fn batch_for(plan: &Plan, store: &dyn Store, note: &str, now: Timestamp) -> 
             PlanChange::Replace { .. } => {
                 batch.push(Op::Delete { key, uid: None });
                 batch.push(Op::Create(write()));
+                if action.object.kind == Kind::Job {
+                    forget_run(&mut batch, store, &action.object);
+                }
             }
             PlanChange::Delete => {
                 if let Some(op) = store.get(&key).and_then(|live| driftless_store::delete_op(&live, now)) {
                     batch.push(op);
+                }
+                if action.object.kind == Kind::Job {
+                    forget_run(&mut batch, store, &action.object);
                 }
                 if action.cascades() {
                     empty_namespace(&mut batch, store, &action.object.name, now);
@@ -152,6 +177,15 @@ pub fn batch_for(plan: &Plan, store: &dyn Store, note: &str, now: Timestamp) -> 
         }
     }
     (batch, plan.actions.iter().map(Action::of).collect())
+}
+
+/// Drops the record of a Job's finished run, if there is one: the Job runs
+/// again, or git no longer declares it.
+fn forget_run(batch: &mut Batch, store: &dyn Store, job: &ObjectRef) {
+    let name = records::job_run(job.namespace.as_deref().unwrap_or_default(), &job.name);
+    if store.meta(&name).is_some() {
+        batch.set_meta(name, Value::Null);
+    }
 }
 
 /// Deletes what a pruned namespace still holds that git does not declare

@@ -341,7 +341,7 @@ fn applied_objects(store: &dyn Store) -> Vec<Value> {
     live.declared()
         .iter()
         .filter_map(|object| match live.get(object)? {
-            LiveObject::Stored(value) => Some(driftless_diff::normalize_stored(object.kind, &value)),
+            LiveObject::Stored(value) | LiveObject::Finished(value) => Some(driftless_diff::normalize_stored(object.kind, &value)),
             LiveObject::Declared(declared) => Some(driftless_diff::normalize(declared)),
         })
         .collect()

@@ -20,6 +20,7 @@ mod config;
 mod documented_examples;
 mod foreign_images;
 mod immutable;
+mod jobs;
 mod pull;
 mod recovery;
 mod refusal;

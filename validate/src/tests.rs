@@ -189,13 +189,13 @@ spec:
 #[test]
 fn unknown_kinds_syntax_errors_and_missing_names() {
     let files = [
-        file("job.yaml", "apiVersion: batch/v1\nkind: Job\nmetadata: {name: j}\n"),
+        file("job.yaml", "apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: j}\n"),
         file("old.yaml", "apiVersion: extensions/v1beta1\nkind: Deployment\nmetadata: {name: d}\n"),
         file("broken.yaml", "kind: Pod\nmetadata:\n  name: [oops\n"),
         file("noname.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n"),
     ];
     let got = lines(&files);
-    assert!(got[0].starts_with("job.yaml:2:1: error: Job/j: kind: unknown kind Job (apiVersion batch/v1); supported kinds: ConfigMap,"), "{}", got[0]);
+    assert!(got[0].starts_with("job.yaml:2:1: error: CronJob/j: kind: unknown kind CronJob (apiVersion batch/v1); supported kinds: ConfigMap,"), "{}", got[0]);
     assert_eq!(got[1], "old.yaml:1:1: error: Deployment/d: apiVersion: Deployment is served as apiVersion apps/v1, not extensions/v1beta1");
     assert!(got[2].starts_with("broken.yaml:4:1: error: ") || got[2].starts_with("broken.yaml:3:"), "{}", got[2]);
     assert_eq!(got[3], "noname.yaml:3:1: error: ConfigMap/<unnamed>: metadata: missing required field \"name\"");
@@ -484,6 +484,75 @@ spec:
             got[1]
         );
         assert!(got[1].contains("not served by Driftless"), "{}", got[1]);
+    }
+
+    #[test]
+    fn the_documented_jobs_are_valid_and_classic_job_mistakes_are_refused_at_their_line() {
+        // "Running an example Job", and the pod failure policy example.
+        let pi = "\
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: pi
+spec:
+  template:
+    spec:
+      containers:
+      - name: pi
+        image: perl:5.34.0
+        command: [\"perl\",  \"-Mbignum=bpi\", \"-wle\", \"print bpi(2000)\"]
+      restartPolicy: Never
+  backoffLimit: 4
+";
+        let policy = "\
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: job-pod-failure-policy-example
+spec:
+  completions: 12
+  parallelism: 3
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: main
+        image: docker.io/library/bash:5
+        command: [\"bash\"]        # example command simulating a bug which triggers the FailJob action
+        args:
+        - -c
+        - echo \"Hello world!\" && sleep 5 && exit 42
+  backoffLimit: 6
+  podFailurePolicy:
+    rules:
+    - action: FailJob
+      onExitCodes:
+        containerName: main      # optional
+        operator: In             # one of: In, NotIn
+        values: [42]
+    - action: Ignore             # one of: Ignore, FailJob, Count
+      onPodConditions:
+      - type: DisruptionTarget   # indicates Pod disruption
+";
+        for (name, text) in [("pi.yaml", pi), ("policy.yaml", policy)] {
+            assert!(lines(&[file(name, text)]).is_empty(), "{name}: {:?}", lines(&[file(name, text)]));
+        }
+        // The mistakes: a Deployment's restart policy, a forgotten one, a
+        // hand-written selector, and a failure policy on retried containers.
+        let always = pi.replace("restartPolicy: Never", "restartPolicy: Always");
+        assert_eq!(
+            lines(&[file("pi.yaml", &always)]),
+            ["pi.yaml:12:7: error: Job/pi: spec.template.spec.restartPolicy: unsupported value \"Always\": a Job's pods must be \"OnFailure\" or \"Never\""]
+        );
+        let forgotten = pi.replace("      restartPolicy: Never\n", "");
+        let got = lines(&[file("pi.yaml", &forgotten)]);
+        assert!(got.len() == 1 && got[0].starts_with("pi.yaml:7:5: error: Job/pi: spec.template.spec: missing required field \"restartPolicy\""), "{got:?}");
+        let selector = pi.replace("spec:\n  template:", "spec:\n  selector: {matchLabels: {app: pi}}\n  template:");
+        let got = lines(&[file("pi.yaml", &selector)]);
+        assert!(got.len() == 1 && got[0].starts_with("pi.yaml:6:3: error: Job/pi: spec.selector: `selector` will be auto-generated"), "{got:?}");
+        let retried = policy.replace("restartPolicy: Never", "restartPolicy: OnFailure");
+        let got = lines(&[file("policy.yaml", &retried)]);
+        assert!(got.iter().any(|l| l.contains("spec.podFailurePolicy: only allowed when the pod template's restartPolicy is \"Never\"")), "{got:?}");
     }
 
     #[test]

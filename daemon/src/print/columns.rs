@@ -132,6 +132,45 @@ fn condition_status(v: &Value, kind: &str) -> Option<String> {
     arr(v, "/status/conditions").iter().find(|c| c["type"] == kind).map(|c| s(c.get("status")))
 }
 
+/// A Job's STATUS column, as kubectl 1.32 computes it.
+fn job_status(v: &Value) -> String {
+    let has = |kind: &str| condition_status(v, kind).as_deref() == Some("True");
+    let status = if has("Complete") {
+        "Complete"
+    } else if has("Failed") {
+        "Failed"
+    } else if v.pointer("/metadata/deletionTimestamp").is_some() {
+        "Terminating"
+    } else if has("Suspended") {
+        "Suspended"
+    } else if has("FailureTarget") {
+        "FailureTarget"
+    } else if has("SuccessCriteriaMet") {
+        "SuccessCriteriaMet"
+    } else {
+        "Running"
+    };
+    status.to_owned()
+}
+
+fn job_completions(v: &Value) -> String {
+    let succeeded = n(v, "/status/succeeded");
+    match (v.pointer("/spec/completions").and_then(Value::as_i64), v.pointer("/spec/parallelism").and_then(Value::as_i64)) {
+        (Some(completions), _) => format!("{succeeded}/{completions}"),
+        (None, Some(parallelism)) if parallelism > 1 => format!("{succeeded}/1 of {parallelism}"),
+        _ => format!("{succeeded}/1"),
+    }
+}
+
+fn job_duration(v: &Value, now: Timestamp) -> String {
+    let time = |pointer: &str| v.pointer(pointer).and_then(Value::as_str).and_then(|t| t.parse::<Timestamp>().ok());
+    match (time("/status/startTime"), time("/status/completionTime")) {
+        (None, _) => String::new(),
+        (Some(start), None) => age::human(now.as_second() - start.as_second()),
+        (Some(start), Some(end)) => age::human(end.as_second() - start.as_second()),
+    }
+}
+
 /// The header of `kind`'s table.
 pub fn header(kind: Kind, wide: bool) -> Vec<String> {
     let cols: &[&str] = match kind {
@@ -143,6 +182,8 @@ pub fn header(kind: Kind, wide: bool) -> Vec<String> {
         Kind::ReplicaSet | Kind::ReplicationController => &["NAME", "DESIRED", "CURRENT", "READY", "AGE"],
         Kind::StatefulSet if wide => &["NAME", "READY", "AGE", "CONTAINERS", "IMAGES"],
         Kind::StatefulSet => &["NAME", "READY", "AGE"],
+        Kind::Job if wide => &["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"],
+        Kind::Job => &["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"],
         Kind::Service if wide => &["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE", "SELECTOR"],
         Kind::Service => &["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"],
         Kind::Endpoints => &["NAME", "ENDPOINTS", "AGE"],
@@ -230,6 +271,14 @@ pub fn row(kind: Kind, v: &Value, wide: bool, now: Timestamp) -> Vec<String> {
             if wide {
                 let (c, i) = containers_and_images(v.pointer("/spec/template/spec"));
                 row.extend([c, i]);
+            }
+            row
+        }
+        Kind::Job => {
+            let mut row = vec![name, job_status(v), job_completions(v), job_duration(v, now), created];
+            if wide {
+                let (c, i) = containers_and_images(v.pointer("/spec/template/spec"));
+                row.extend([c, i, selector_text(v.pointer("/spec/selector"))]);
             }
             row
         }
@@ -367,6 +416,21 @@ mod tests {
         assert_eq!(pod_status(&deleting), "Terminating");
         let oom = json!({"status": {"phase": "Running", "containerStatuses": [{"state": {"terminated": {"reason": "OOMKilled", "exitCode": 137}}}]}});
         assert_eq!(pod_status(&oom), "OOMKilled");
+    }
+
+    #[test]
+    fn jobs_show_status_completions_and_duration() {
+        let job = json!({"metadata": {"name": "pi"}, "spec": {"completions": 3, "parallelism": 2},
+            "status": {"succeeded": 3, "startTime": "2026-12-01T10:00:00Z", "completionTime": "2026-12-01T10:00:42Z",
+                       "conditions": [{"type": "Complete", "status": "True"}]}});
+        let row = row(Kind::Job, &job, false, Timestamp::now());
+        assert_eq!(row[..4], ["pi", "Complete", "3/3", "42s"]);
+        let queue = json!({"metadata": {"name": "q"}, "spec": {"parallelism": 3}});
+        assert_eq!(row_of(&queue)[..4], ["q", "Running", "0/1 of 3", "<none>"]);
+    }
+
+    fn row_of(v: &Value) -> Vec<String> {
+        row(Kind::Job, v, false, Timestamp::now())
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub(crate) enum Context {
     Pod,
     /// The template of a controller that restarts pods forever.
     Template,
+    /// The template of a Job: pods that run to completion.
+    JobTemplate,
 }
 
 /// The volume sources Driftless' runtime can provide.
@@ -48,11 +50,18 @@ pub(crate) fn pod_spec(spec: &core::PodSpec, at: &Ptr, context: Context, claim_v
         }
     }
 
-    if let Some(policy) = &spec.restart_policy {
-        one_of(issues, &at.key("restartPolicy"), policy, &["Always", "OnFailure", "Never"]);
-        if context == Context::Template && policy != "Always" {
-            issues.error(&at.key("restartPolicy"), format!("unsupported value {policy:?}: only \"Always\" is supported in a pod template"));
+    match (&spec.restart_policy, context) {
+        (Some(policy), _) => {
+            one_of(issues, &at.key("restartPolicy"), policy, &["Always", "OnFailure", "Never"]);
+            if context == Context::Template && policy != "Always" {
+                issues.error(&at.key("restartPolicy"), format!("unsupported value {policy:?}: only \"Always\" is supported in a pod template"));
+            }
+            if context == Context::JobTemplate && policy == "Always" {
+                issues.error(&at.key("restartPolicy"), "unsupported value \"Always\": a Job's pods must be \"OnFailure\" or \"Never\"");
+            }
         }
+        (None, Context::JobTemplate) => issues.error(at, "missing required field \"restartPolicy\": a Job's pods must be \"OnFailure\" or \"Never\""),
+        (None, _) => {}
     }
     if let Some(policy) = &spec.dns_policy {
         one_of(issues, &at.key("dnsPolicy"), policy, &["ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"]);

@@ -1,7 +1,8 @@
 //! Controllers of pods: ReplicationController, ReplicaSet, Deployment and
-//! StatefulSet.
+//! StatefulSet, and Job.
 
 use driftless_model::k8s_openapi::api::apps::v1 as apps;
+use driftless_model::k8s_openapi::api::batch::v1 as batch;
 use driftless_model::k8s_openapi::api::core::v1 as core;
 use driftless_model::k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -10,10 +11,10 @@ use super::{non_negative, one_of, required, selector, storage};
 use crate::names;
 use crate::{Issues, Ptr};
 
-fn template(template: &core::PodTemplateSpec, at: &Ptr, claim_volumes: &[&str], issues: &mut Issues) {
+fn template(template: &core::PodTemplateSpec, at: &Ptr, context: Context, claim_volumes: &[&str], issues: &mut Issues) {
     super::meta::labels(template.metadata.as_ref().and_then(|m| m.labels.as_ref()), &at.key("metadata").key("labels"), issues);
     match &template.spec {
-        Some(spec) => pod::pod_spec(spec, &at.key("spec"), Context::Template, claim_volumes, issues),
+        Some(spec) => pod::pod_spec(spec, &at.key("spec"), context, claim_volumes, issues),
         None => issues.error(at, "missing required field \"spec\""),
     }
 }
@@ -42,7 +43,7 @@ pub(crate) fn replication_controller(rc: &core::ReplicationController, issues: &
         }
         _ => {}
     }
-    template(tpl, &tpl_at, &[], issues);
+    template(tpl, &tpl_at, Context::Template, &[], issues);
 }
 
 pub(crate) fn replica_set(rs: &apps::ReplicaSet, issues: &mut Issues) {
@@ -52,7 +53,7 @@ pub(crate) fn replica_set(rs: &apps::ReplicaSet, issues: &mut Issues) {
     let Some(tpl) = required(spec.template.as_ref(), &at, "template", issues) else { return };
     let tpl_at = at.key("template");
     selector::label_selector(&spec.selector, &at.key("selector"), template_labels(tpl), &tpl_at.key("metadata").key("labels"), "replicaset", issues);
-    template(tpl, &tpl_at, &[], issues);
+    template(tpl, &tpl_at, Context::Template, &[], issues);
 }
 
 pub(crate) fn deployment(d: &apps::Deployment, issues: &mut Issues) {
@@ -66,7 +67,7 @@ pub(crate) fn deployment(d: &apps::Deployment, issues: &mut Issues) {
     replicas(spec.replicas, &at, issues);
     let tpl_at = at.key("template");
     selector::label_selector(&spec.selector, &at.key("selector"), template_labels(&spec.template), &tpl_at.key("metadata").key("labels"), "deployment", issues);
-    template(&spec.template, &tpl_at, &[], issues);
+    template(&spec.template, &tpl_at, Context::Template, &[], issues);
     for (field, value) in [("revisionHistoryLimit", spec.revision_history_limit), ("minReadySeconds", spec.min_ready_seconds)] {
         if let Some(v) = value {
             non_negative(issues, &at.key(field), v.into());
@@ -136,7 +137,7 @@ pub(crate) fn stateful_set(s: &apps::StatefulSet, issues: &mut Issues) {
         issues,
     );
     let claims: Vec<&str> = spec.volume_claim_templates.iter().flatten().filter_map(|c| c.metadata.name.as_deref()).collect();
-    template(&spec.template, &tpl_at, &claims, issues);
+    template(&spec.template, &tpl_at, Context::Template, &claims, issues);
     if let Some(service) = spec.service_name.as_deref().filter(|s| !s.is_empty()) {
         issues.check(&at.key("serviceName"), names::dns1035_label(service));
     }
@@ -185,4 +186,98 @@ pub(crate) fn stateful_set(s: &apps::StatefulSet, issues: &mut Issues) {
             None => issues.error(&at, "missing required field \"spec\""),
         }
     }
+}
+
+/// The actions a pod failure policy rule may take.
+const POD_FAILURE_ACTIONS: &[&str] = &["FailJob", "FailIndex", "Ignore", "Count"];
+
+pub(crate) fn job(job: &batch::Job, issues: &mut Issues) {
+    let at = Ptr::root().key("spec");
+    let Some(spec) = required(job.spec.as_ref(), &Ptr::root(), "spec", issues) else { return };
+    let tpl_at = at.key("template");
+    for (field, value) in [
+        ("parallelism", spec.parallelism),
+        ("completions", spec.completions),
+        ("backoffLimit", spec.backoff_limit),
+        ("ttlSecondsAfterFinished", spec.ttl_seconds_after_finished),
+    ] {
+        if let Some(n) = value {
+            non_negative(issues, &at.key(field), n.into());
+        }
+    }
+    if let Some(seconds) = spec.active_deadline_seconds {
+        if seconds <= 0 {
+            issues.error(&at.key("activeDeadlineSeconds"), format!("{seconds}: must be greater than 0"));
+        }
+    }
+    let mode = spec.completion_mode.as_deref().unwrap_or("NonIndexed");
+    one_of(issues, &at.key("completionMode"), mode, &["NonIndexed", "Indexed"]);
+    if mode == "Indexed" && spec.completions.is_none() {
+        issues.error(&at.key("completions"), "required when completion mode is \"Indexed\"");
+    }
+    // Per-index limits and success policies are not run by Driftless's Job
+    // controller: refused rather than ignored, since they change when the
+    // Job ends.
+    for (field, set) in [
+        ("backoffLimitPerIndex", spec.backoff_limit_per_index.is_some()),
+        ("maxFailedIndexes", spec.max_failed_indexes.is_some()),
+        ("successPolicy", spec.success_policy.is_some()),
+        ("managedBy", spec.managed_by.is_some()),
+    ] {
+        if set {
+            issues.error(&at.key(field), "not supported by Driftless: its Job controller does not run it");
+        }
+    }
+    if let Some(policy) = &spec.pod_replacement_policy {
+        one_of(issues, &at.key("podReplacementPolicy"), policy, &["TerminatingOrFailed", "Failed"]);
+    }
+    match (&spec.selector, spec.manual_selector == Some(true)) {
+        (Some(_), false) => issues.error(&at.key("selector"), "`selector` will be auto-generated: set `manualSelector: true` to choose it"),
+        (Some(sel), true) => {
+            selector::label_selector(sel, &at.key("selector"), template_labels(&spec.template), &tpl_at.key("metadata").key("labels"), "job", issues);
+        }
+        (None, true) => issues.error(&at, "missing required field \"selector\" (manualSelector is true)"),
+        (None, false) => {}
+    }
+    let restart_policy = spec.template.spec.as_ref().and_then(|s| s.restart_policy.as_deref());
+    if let Some(policy) = &spec.pod_failure_policy {
+        let at = at.key("podFailurePolicy");
+        if restart_policy != Some("Never") {
+            issues.error(&at, "only allowed when the pod template's restartPolicy is \"Never\"");
+        }
+        let containers: Vec<&str> =
+            spec.template.spec.iter().flat_map(|s| s.init_containers.iter().flatten().chain(s.containers.iter())).map(|c| c.name.as_str()).collect();
+        for (i, rule) in policy.rules.iter().enumerate() {
+            let at = at.key("rules").idx(i);
+            one_of(issues, &at.key("action"), &rule.action, POD_FAILURE_ACTIONS);
+            if rule.action == "FailIndex" {
+                issues.error(&at.key("action"), "\"FailIndex\": needs backoffLimitPerIndex, which Driftless does not run");
+            }
+            match (&rule.on_exit_codes, &rule.on_pod_conditions) {
+                (Some(_), Some(conditions)) if !conditions.is_empty() => issues.error(&at, "specifying both onExitCodes and onPodConditions is not supported"),
+                (None, None) => issues.error(&at, "specifying one of onExitCodes and onPodConditions is required"),
+                _ => {}
+            }
+            if let Some(codes) = &rule.on_exit_codes {
+                let at = at.key("onExitCodes");
+                one_of(issues, &at.key("operator"), &codes.operator, &["In", "NotIn"]);
+                if codes.values.is_empty() {
+                    issues.error(&at.key("values"), "at least one value is required");
+                }
+                if codes.operator == "In" && codes.values.contains(&0) {
+                    issues.error(&at.key("values"), "0: must not be 0 for the In operator");
+                }
+                if let Some(name) = &codes.container_name {
+                    if !containers.contains(&name.as_str()) {
+                        issues.error(&at.key("containerName"), format!("{name:?}: must be one of the container or initContainer names in the pod template"));
+                    }
+                }
+            }
+            // An empty status is defaulted to "True".
+            for (j, pattern) in rule.on_pod_conditions.iter().flatten().enumerate().filter(|(_, p)| !p.status.is_empty()) {
+                one_of(issues, &at.key("onPodConditions").idx(j).key("status"), &pattern.status, &["True", "False", "Unknown"]);
+            }
+        }
+    }
+    template(&spec.template, &tpl_at, Context::JobTemplate, &[], issues);
 }
