@@ -33,12 +33,12 @@ use crate::{Context, ReconcileError, owner, pods};
 /// The revision annotation on ReplicaSets (`kubectl rollout history`).
 pub const REVISION: &str = "deployment.kubernetes.io/revision";
 /// The change cause annotation `kubectl rollout history` shows.
-pub const CHANGE_CAUSE: &str = "kubernetes.io/change-cause";
+pub use driftless_model::annotations::CHANGE_CAUSE;
 const DESIRED_REPLICAS: &str = "deployment.kubernetes.io/desired-replicas";
 const MAX_REPLICAS: &str = "deployment.kubernetes.io/max-replicas";
 /// The annotation the sync loop sets on every object it applies: the
 /// commit and its subject, the change cause of new ReplicaSets.
-pub const SOURCE_COMMIT: &str = "driftless.dev/commit";
+pub use driftless_model::annotations::SOURCE_COMMIT;
 
 /// A ReplicaSet the deployment owns, with the numbers the rollout uses.
 #[derive(Clone)]

@@ -69,7 +69,12 @@ impl Reconciler for JobController {
             // Removed with a record of the run, in one write; the garbage
             // collector removes its pods.
             let mut batch = Batch::one(Op::Delete { key: key.clone(), uid: Some(uid) });
-            batch.set_meta(driftless_store::records::job_run(&key.namespace, &key.name), (*value).clone());
+            // Only a Job git declared is remembered: one a controller made
+            // (a CronJob's) is simply gone.
+            let declared = job.metadata.annotations.as_ref().is_some_and(|a| a.contains_key(driftless_model::annotations::SOURCE_COMMIT));
+            if declared {
+                batch.set_meta(driftless_store::records::job_run(&key.namespace, &key.name), (*value).clone());
+            }
             store.apply(batch)?;
             tracing::info!(job = %key, "removed after ttlSecondsAfterFinished");
             return Ok(Action::AwaitChange);

@@ -1,7 +1,7 @@
 //! The control plane's controllers. Each reconciles one kind of object in
 //! the store toward what it asks for, with Kubernetes' semantics: the
 //! ReplicaSet and ReplicationController controller, the Deployment and
-//! StatefulSet controllers, the Job controller, the storage binder and provisioner, the garbage
+//! StatefulSet, DaemonSet and Job controllers, the storage binder and provisioner, the garbage
 //! collector, the scheduler, and the node agent (kubelet) that runs bound
 //! pods on the node's runtime and reports their status.
 //!
@@ -16,6 +16,7 @@
 //! ([`driftless_nodeapi::PodRuntime`]).
 
 pub mod context;
+pub mod daemonset;
 pub mod deployment;
 pub mod endpoints;
 mod error;
@@ -26,6 +27,7 @@ pub mod node;
 pub mod owner;
 pub mod pods;
 pub mod replicaset;
+mod revisions;
 pub mod runner;
 pub mod scheduler;
 pub mod services;

@@ -36,15 +36,24 @@ pub struct NodeInfo {
 impl NodeInfo {
     /// This machine's CPUs and memory, from `/proc`.
     pub fn of_this_machine(name: &str, address: &str, pod_cidr: &str) -> NodeInfo {
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
-        let memory = std::fs::read_to_string("/proc/meminfo")
+        let (cpus, memory) = (Self::cpus_of_this_machine(), Self::memory_of_this_machine());
+        NodeInfo { name: name.to_owned(), address: address.to_owned(), cpus, memory, pod_cidr: pod_cidr.to_owned(), labels: BTreeMap::new() }
+    }
+
+    /// This machine's CPUs (what the Node reports as capacity).
+    pub fn cpus_of_this_machine() -> u64 {
+        std::thread::available_parallelism().map_or(1, |n| n.get() as u64)
+    }
+
+    /// This machine's memory in bytes, from `/proc/meminfo` (0 if unknown).
+    pub fn memory_of_this_machine() -> u64 {
+        std::fs::read_to_string("/proc/meminfo")
             .ok()
             .and_then(|text| {
                 let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
                 line.split_whitespace().nth(1)?.parse::<u64>().ok()
             })
-            .map_or(0, |kib| kib * 1024);
-        NodeInfo { name: name.to_owned(), address: address.to_owned(), cpus, memory, pod_cidr: pod_cidr.to_owned(), labels: BTreeMap::new() }
+            .map_or(0, |kib| kib * 1024)
     }
 
     fn object(&self, now: &str, created: Option<&Value>) -> Value {

@@ -12,17 +12,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use driftless_model::k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet, StatefulSetSpec};
+use driftless_model::k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use driftless_model::k8s_openapi::api::core::v1::{PersistentVolumeClaim, PersistentVolumeClaimVolumeSource, Pod, PodTemplateSpec, Volume};
 use driftless_model::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use driftless_model::k8s_openapi::apimachinery::pkg::runtime::RawExtension;
-use driftless_store::{Batch, Key, Op, Store, StoreExt, to_value};
+use driftless_store::{Batch, Key, Op, Store, to_value};
 use serde_json::{Value, json};
 
-use crate::deployment::pod_template_hash;
 use crate::events::EventType;
 use crate::runner::{Action, Reconciler, Watch};
-use crate::{Context, ReconcileError, owner, pods};
+use crate::{Context, ReconcileError, owner, pods, revisions};
 
 /// The label naming a pod's revision.
 pub const REVISION_LABEL: &str = "controller-revision-hash";
@@ -219,37 +217,10 @@ impl Set<'_> {
     /// The revision of the current template (created if new) and the
     /// templates of every revision, by name.
     fn revisions(&self) -> Result<(Option<String>, HashMap<String, PodTemplateSpec>), ReconcileError> {
-        let hash = pod_template_hash(&self.spec.template, self.set.status.as_ref().and_then(|s| s.collision_count));
-        let update = format!("{}-{hash}", self.name);
-        let mut templates = HashMap::new();
-        let mut highest = 0;
-        for revision in self.store().api::<ControllerRevision>().list(Some(&self.key.namespace)) {
-            if owner::controller_of_meta(&revision.metadata).is_none_or(|o| o.uid != self.uid) {
-                continue;
-            }
-            highest = highest.max(revision.revision);
-            let template = revision.data.as_ref().and_then(|d| serde_json::from_value::<PodTemplateSpec>(d.0["spec"]["template"].clone()).ok());
-            if let (Some(name), Some(template)) = (revision.metadata.name.clone(), template) {
-                templates.insert(name, template);
-            }
-        }
-        if !templates.contains_key(&update) {
-            let revision = ControllerRevision {
-                metadata: ObjectMeta {
-                    name: Some(update.clone()),
-                    namespace: Some(self.key.namespace.clone()),
-                    labels: self.spec.selector.match_labels.clone(),
-                    owner_references: Some(vec![owner::reference(Kind::StatefulSet, &self.set.metadata)]),
-                    ..Default::default()
-                },
-                data: Some(RawExtension(json!({"spec": {"template": self.spec.template}}))),
-                revision: highest + 1,
-            };
-            self.apply(Batch::one(Op::Create(to_value(&revision))))?;
-            // The write wakes nothing of ours; go on with it in place.
-            templates.insert(update.clone(), self.spec.template.clone());
-        }
-        Ok((Some(update), templates))
+        let collisions = self.set.status.as_ref().and_then(|s| s.collision_count);
+        let labels = self.spec.selector.match_labels.clone();
+        let history = revisions::history(self.store(), Kind::StatefulSet, &self.set.metadata, &self.key.namespace, &self.spec.template, collisions, labels)?;
+        Ok((Some(history.update), history.templates))
     }
 
     fn claim_name(&self, template: &str, n: u32) -> String {

@@ -13,6 +13,7 @@ use driftless_store::{Batch, Key, Op, SqliteStore, Store, StoreExt};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
+use crate::daemonset::DaemonSetController;
 use crate::deployment::DeploymentController;
 use crate::gc::GarbageCollector;
 use crate::job::JobController;
@@ -88,6 +89,7 @@ impl Sim {
         run_all(&DeploymentController::new(ctx.clone()), self.store()).await;
         run_all(&StatefulSetController::new(ctx.clone()), self.store()).await;
         run_all(&JobController::new(ctx.clone()), self.store()).await;
+        run_all(&DaemonSetController::new(ctx.clone()), self.store()).await;
         run_all(&Scheduler::new(ctx.clone()), self.store()).await;
         run_all(&ClaimBinder::new(ctx.clone(), self.volumes_dir.clone()), self.store()).await;
         run_all(&VolumeReclaimer::new(ctx.clone(), self.volumes_dir.clone()), self.store()).await;

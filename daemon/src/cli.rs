@@ -190,9 +190,10 @@ pub enum GetFormat {
 /// `driftless get`.
 #[derive(Debug, Args)]
 pub struct GetArgs {
-    /// The kind (`pods`, `deploy`, `svc`...; several with commas).
+    /// The kind (`pods`, `deploy`, `svc`...; several with commas; `all`), or
+    /// `kind/name`.
     pub resource: String,
-    /// Names, to show only those.
+    /// Names, to show only those (or more `kind/name`s).
     pub names: Vec<String>,
     /// The namespace.
     #[arg(short, long, default_value = "default")]
@@ -209,6 +210,9 @@ pub struct GetArgs {
     /// After listing, print changes as they happen.
     #[arg(short, long)]
     pub watch: bool,
+    /// Show each object's labels as the last column.
+    #[arg(long)]
+    pub show_labels: bool,
     /// How to reach the daemon.
     #[command(flatten)]
     pub connect: ConnectArgs,

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod container;
 pub mod delete;
 pub mod describe;
 pub mod exec;

@@ -73,7 +73,7 @@ pub(crate) fn verdict(kind: Kind, before: &Value, after: &Value) -> Verdict {
     let mut refused: Vec<(String, String)> = Vec::new();
     let mut refuse = |pointer: &str, message: &str| refused.push((pointer.to_owned(), message.to_owned()));
     match kind {
-        Kind::Deployment | Kind::ReplicaSet if changed("/spec/selector") => refuse("/spec/selector", IMMUTABLE),
+        Kind::Deployment | Kind::ReplicaSet | Kind::DaemonSet if changed("/spec/selector") => refuse("/spec/selector", IMMUTABLE),
         Kind::StatefulSet => {
             for key in changed_keys(before.get("spec"), after.get("spec")) {
                 if !STATEFULSET_MUTABLE.contains(&key.as_str()) {

@@ -265,10 +265,10 @@ fn normalized(value: &Value) -> Value {
 fn effect(kind: Kind, fields: &[FieldChange], after: &Value) -> Effect {
     let under = |prefix: &str| fields.iter().any(|f| f.path == prefix || f.path.starts_with(&format!("{prefix}.")));
     match kind {
-        Kind::Deployment | Kind::ReplicaSet | Kind::ReplicationController | Kind::StatefulSet => {
+        Kind::Deployment | Kind::ReplicaSet | Kind::ReplicationController | Kind::StatefulSet | Kind::DaemonSet => {
             if under("spec.template") {
                 let on_delete = after.pointer("/spec/updateStrategy/type").and_then(Value::as_str) == Some("OnDelete");
-                if kind == Kind::StatefulSet && on_delete { Effect::RollsOnDelete } else { Effect::RollsPods }
+                if matches!(kind, Kind::StatefulSet | Kind::DaemonSet) && on_delete { Effect::RollsOnDelete } else { Effect::RollsPods }
             } else if fields.iter().all(|f| f.path == "spec.replicas") {
                 Effect::Scales
             } else {

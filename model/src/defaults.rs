@@ -66,6 +66,11 @@ pub fn apply(object: &mut Object) {
                 stateful_set_spec(spec);
             }
         }
+        Object::DaemonSet(set) => {
+            if let Some(spec) = &mut set.spec {
+                daemon_set_spec(spec);
+            }
+        }
         Object::Job(job) => {
             if let Some(spec) = &mut job.spec {
                 job_spec(spec);
@@ -198,6 +203,20 @@ fn service_spec(spec: &mut core::ServiceSpec) {
     }
 }
 
+/// `SetDefaults_DaemonSet`: rolling updates one node at a time.
+fn daemon_set_spec(spec: &mut apps::DaemonSetSpec) {
+    let strategy = spec.update_strategy.get_or_insert_with(Default::default);
+    let kind = strategy.type_.get_or_insert_with(|| "RollingUpdate".to_owned());
+    if kind == "RollingUpdate" {
+        let rolling = strategy.rolling_update.get_or_insert_with(Default::default);
+        rolling.max_unavailable.get_or_insert(IntOrString::Int(1));
+        rolling.max_surge.get_or_insert(IntOrString::Int(0));
+    }
+    spec.revision_history_limit.get_or_insert(10);
+    spec.min_ready_seconds.get_or_insert(0);
+    pod_template(&mut spec.template);
+}
+
 /// `SetDefaults_Job`: one pod to one completion unless told otherwise, six
 /// retries, pods replaced once they have failed or are terminating.
 fn job_spec(spec: &mut k8s_openapi::api::batch::v1::JobSpec) {
@@ -247,6 +266,16 @@ pub fn pod_spec(spec: &mut core::PodSpec) {
             for item in downward.items.iter_mut().flatten() {
                 if let Some(field) = &mut item.field_ref {
                     field.api_version.get_or_insert_with(|| "v1".to_owned());
+                }
+            }
+        }
+        if let Some(projected) = &mut volume.projected {
+            projected.default_mode.get_or_insert(0o644);
+            for source in projected.sources.iter_mut().flatten() {
+                for item in source.downward_api.iter_mut().flat_map(|d| d.items.iter_mut().flatten()) {
+                    if let Some(field) = &mut item.field_ref {
+                        field.api_version.get_or_insert_with(|| "v1".to_owned());
+                    }
                 }
             }
         }

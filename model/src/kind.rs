@@ -201,6 +201,7 @@ kinds! {
         ReplicaSet => k8s_openapi::api::apps::v1::ReplicaSet, ["rs"];
         Deployment => k8s_openapi::api::apps::v1::Deployment, ["deploy"];
         StatefulSet => k8s_openapi::api::apps::v1::StatefulSet, ["sts"];
+        DaemonSet => k8s_openapi::api::apps::v1::DaemonSet, ["ds"];
         Job => k8s_openapi::api::batch::v1::Job, [];
         HorizontalPodAutoscaler => k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler, ["hpa"];
         Ingress => k8s_openapi::api::networking::v1::Ingress, ["ing"];
@@ -337,8 +338,8 @@ mod tests {
         assert!(!Kind::Namespace.namespaced());
         assert!(!Kind::PersistentVolume.namespaced());
         assert!(!Kind::StorageClass.namespaced());
-        assert_eq!(Kind::DECLARABLE.len(), 16);
-        assert_eq!(Kind::ALL.len(), 19);
+        assert_eq!(Kind::DECLARABLE.len(), 17);
+        assert_eq!(Kind::ALL.len(), 20);
         assert_eq!(Kind::Job.api_version(), "batch/v1");
         assert!(Kind::DECLARABLE.iter().all(|k| k.declarable()));
         assert!(!Kind::Node.namespaced() && Kind::Event.namespaced() && !Kind::Event.declarable());

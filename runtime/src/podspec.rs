@@ -10,6 +10,7 @@
 
 pub mod expand;
 pub mod pull_secrets;
+mod resource_field;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -44,6 +45,12 @@ pub struct NodeSettings {
     pub allow_privileged: bool,
     /// The node's name (`spec.nodeName`).
     pub node_name: String,
+    /// The node's CPUs and memory (bytes): what `resourceFieldRef` reports
+    /// for a limit a container does not set, as kubelet reports the node's
+    /// allocatable.
+    pub cpus: u64,
+    /// See `cpus`.
+    pub memory: u64,
 }
 
 impl Default for NodeSettings {
@@ -54,6 +61,8 @@ impl Default for NodeSettings {
             allow_host_path: false,
             allow_privileged: false,
             node_name: "localhost".into(),
+            cpus: 1,
+            memory: 1 << 30,
         }
     }
 }
@@ -230,37 +239,35 @@ fn volumes(
             }
             Volume { source: MountSource::Bind(PathBuf::from(&host.path)), read_only: false }
         } else if let Some(cm) = &v.config_map {
-            let data = match resolve.config_map(namespace, &cm.name) {
-                Some(data) => data,
-                None if cm.optional == Some(true) => BTreeMap::new(),
-                None => return Err(TranslateError::Config(format!("configmap \"{}\" not found", cm.name))),
-            };
-            let items: Vec<(String, String, Option<i32>)> = cm.items.iter().flatten().map(|i| (i.key.clone(), i.path.clone(), i.mode)).collect();
-            write_atomically(&dir, &project(&data, &items, cm.default_mode.unwrap_or(0o644), &cm.name, "configmap")?)?;
+            let files = config_map_files(resolve, namespace, &cm.name, cm.optional, cm.items.as_deref(), cm.default_mode.unwrap_or(0o644))?;
+            write_atomically(&dir, &files)?;
             Volume { source: MountSource::Bind(dir), read_only: true }
         } else if let Some(secret) = &v.secret {
             let name = secret.secret_name.clone().unwrap_or_default();
-            let data = match resolve.secret(namespace, &name) {
-                Some(data) => data,
-                None if secret.optional == Some(true) => BTreeMap::new(),
-                None => return Err(TranslateError::Config(format!("secret \"{name}\" not found"))),
-            };
-            let items: Vec<(String, String, Option<i32>)> = secret.items.iter().flatten().map(|i| (i.key.clone(), i.path.clone(), i.mode)).collect();
-            write_atomically(&dir, &project(&data, &items, secret.default_mode.unwrap_or(0o644), &name, "secret")?)?;
+            let files = secret_files(resolve, namespace, &name, secret.optional, secret.items.as_deref(), secret.default_mode.unwrap_or(0o644))?;
+            write_atomically(&dir, &files)?;
             Volume { source: MountSource::Bind(dir), read_only: true }
         } else if let Some(downward) = &v.downward_api {
+            let files = downward_files(downward.items.as_deref(), downward.default_mode.unwrap_or(0o644), namespace, meta, spec, node)?;
+            write_atomically(&dir, &files)?;
+            Volume { source: MountSource::Bind(dir), read_only: true }
+        } else if let Some(projected) = &v.projected {
+            // Every source into one folder, written at once.
+            let mode = projected.default_mode.unwrap_or(0o644);
             let mut files = Vec::new();
-            for item in downward.items.iter().flatten() {
-                let Some(field) = &item.field_ref else { continue };
-                let text = match field.field_path.as_str() {
-                    "metadata.labels" => key_values(meta.labels.as_ref()),
-                    "metadata.annotations" => key_values(meta.annotations.as_ref()),
-                    "metadata.name" => meta.name.clone().unwrap_or_default(),
-                    "metadata.namespace" => namespace.to_owned(),
-                    other => return Err(TranslateError::Refused(format!("downwardAPI field {other:?} is not supported"))),
-                };
-                let mode = item.mode.or(downward.default_mode).unwrap_or(0o644) as u32;
-                files.push(File { path: item.path.clone(), data: text.into_bytes(), mode });
+            for source in projected.sources.iter().flatten() {
+                if let Some(cm) = &source.config_map {
+                    files.extend(config_map_files(resolve, namespace, &cm.name, cm.optional, cm.items.as_deref(), mode)?);
+                } else if let Some(secret) = &source.secret {
+                    files.extend(secret_files(resolve, namespace, &secret.name, secret.optional, secret.items.as_deref(), mode)?);
+                } else if let Some(downward) = &source.downward_api {
+                    files.extend(downward_files(downward.items.as_deref(), mode, namespace, meta, spec, node)?);
+                } else {
+                    return Err(TranslateError::Refused(format!(
+                        "volume {}: projected sources other than configMap, secret and downwardAPI are not supported",
+                        v.name
+                    )));
+                }
             }
             write_atomically(&dir, &files)?;
             Volume { source: MountSource::Bind(dir), read_only: true }
@@ -275,6 +282,73 @@ fn volumes(
         out.insert(v.name.clone(), volume);
     }
     Ok(out)
+}
+
+/// The files of a configMap volume or projection.
+fn config_map_files(
+    resolve: &impl Resolve,
+    namespace: &str,
+    name: &str,
+    optional: Option<bool>,
+    items: Option<&[core::KeyToPath]>,
+    default_mode: i32,
+) -> Result<Vec<File>, TranslateError> {
+    let data = match resolve.config_map(namespace, name) {
+        Some(data) => data,
+        None if optional == Some(true) => BTreeMap::new(),
+        None => return Err(TranslateError::Config(format!("configmap \"{name}\" not found"))),
+    };
+    project(&data, &key_paths(items), default_mode, name, "configmap")
+}
+
+/// The files of a secret volume or projection.
+fn secret_files(
+    resolve: &impl Resolve,
+    namespace: &str,
+    name: &str,
+    optional: Option<bool>,
+    items: Option<&[core::KeyToPath]>,
+    default_mode: i32,
+) -> Result<Vec<File>, TranslateError> {
+    let data = match resolve.secret(namespace, name) {
+        Some(data) => data,
+        None if optional == Some(true) => BTreeMap::new(),
+        None => return Err(TranslateError::Config(format!("secret \"{name}\" not found"))),
+    };
+    project(&data, &key_paths(items), default_mode, name, "secret")
+}
+
+fn key_paths(items: Option<&[core::KeyToPath]>) -> Vec<(String, String, Option<i32>)> {
+    items.unwrap_or_default().iter().map(|i| (i.key.clone(), i.path.clone(), i.mode)).collect()
+}
+
+/// The files of a downwardAPI volume or projection.
+fn downward_files(
+    items: Option<&[core::DownwardAPIVolumeFile]>,
+    default_mode: i32,
+    namespace: &str,
+    meta: &driftless_model::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    spec: &core::PodSpec,
+    node: &NodeSettings,
+) -> Result<Vec<File>, TranslateError> {
+    let mut files = Vec::new();
+    for item in items.unwrap_or_default() {
+        let text = match (&item.field_ref, &item.resource_field_ref) {
+            (Some(field), _) => match field.field_path.as_str() {
+                "metadata.labels" => key_values(meta.labels.as_ref()),
+                "metadata.annotations" => key_values(meta.annotations.as_ref()),
+                "metadata.name" => meta.name.clone().unwrap_or_default(),
+                "metadata.namespace" => namespace.to_owned(),
+                other => return Err(TranslateError::Refused(format!("downwardAPI field {other:?} is not supported"))),
+            },
+            // A volume's selector names its container (validation requires it).
+            (None, Some(selector)) => resource_field::value(spec, "", selector, node)?,
+            (None, None) => continue,
+        };
+        let mode = item.mode.unwrap_or(default_mode) as u32;
+        files.push(File { path: item.path.clone(), data: text.into_bytes(), mode });
+    }
+    Ok(files)
 }
 
 /// Files of a configMap or secret volume: every key, or the listed items.
@@ -297,9 +371,10 @@ fn project(
         .collect()
 }
 
-/// Labels or annotations in the downward API's file format.
+/// Labels or annotations in the downward API's file format (kubelet's
+/// `FormatMap`: sorted `key="value"` lines, no final newline).
 fn key_values(map: Option<&BTreeMap<String, String>>) -> String {
-    map.into_iter().flatten().map(|(k, v)| format!("{k}={v:?}\n")).collect()
+    map.into_iter().flatten().map(|(k, v)| format!("{k}={v:?}")).collect::<Vec<_>>().join("\n")
 }
 
 /// `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf` for the pod.
@@ -426,6 +501,8 @@ fn container(
                         None if r.optional == Some(true) => continue,
                         None => return Err(TranslateError::Config(format!("couldn't find key {} in Secret {}/{}", r.key, fields.namespace, r.name))),
                     }
+                } else if let Some(selector) = &from.resource_field_ref {
+                    resource_field::value(fields.spec, &c.name, selector, fields.node)?
                 } else {
                     continue;
                 }

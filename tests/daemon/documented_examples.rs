@@ -94,6 +94,14 @@ fn documented_manifests_run_as_the_api_server_reads_them() {
     cluster.wait_for("the Ingress to route", Duration::from_secs(15), || (get(&http, "a.example.test", "/") == Some((200, "a".to_owned()))).then_some(()));
     assert_eq!(get(&http, "assets.example.test", "/icons").unwrap().0, 404);
 
+    // `describe svc` in kubectl's layout: the named target port and the
+    // ready pod's address behind the port.
+    let described = cluster.cli_ok(&["describe", "svc", "svc-a"]);
+    let ip = crate::cluster::pod_ip(&pod);
+    for line in ["Selector:     app=a", "Type:         ClusterIP", "Port:         web  80/TCP", "TargetPort:   http/TCP", &format!("Endpoints:    {ip}:8080")] {
+        assert!(described.lines().any(|l| l == line), "no {line:?} in:\n{described}");
+    }
+
     // A Localhost seccomp profile is refused whole, at its line; what runs keeps running.
     cluster.commit(&[("apps/audit.yaml", AUDIT_POD)], "audit pod");
     let status = cluster.wait_for("the refusal", Duration::from_secs(10), || {
@@ -104,4 +112,125 @@ fn documented_manifests_run_as_the_api_server_reads_them() {
     assert!(cluster.try_get("/api/v1/namespaces/default/pods/audit-pod").is_err(), "the pod was never created");
     let now = cluster.get(&format!("/api/v1/namespaces/default/pods/{}", crate::cluster::name(&pod)));
     assert_eq!(now["metadata"]["uid"], pod["metadata"]["uid"]);
+}
+
+/// "Configure a Pod to Use a Projected Volume for Storage" and the
+/// downward API's `resourceFieldRef` pages, in one pod.
+const ALL_IN_ONE: &str = "\
+apiVersion: v1
+kind: Secret
+metadata:
+  name: mysecret
+type: Opaque
+stringData:
+  username: admin
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: myconfigmap
+data:
+  config: 'log: debug'
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: volume-test
+  labels: {zone: us-est-coast, cluster: test-cluster1}
+spec:
+  containers:
+  - name: container-test
+    image: busybox:1.35
+    command: [\"sleep\", \"3600\"]
+    resources:
+      limits: {cpu: 250m, memory: 64Mi}
+    env:
+      - name: MY_CPU_LIMIT
+        valueFrom:
+          resourceFieldRef:
+            containerName: container-test
+            resource: limits.cpu
+            divisor: 1m
+      - name: MY_MEM_REQUEST
+        valueFrom:
+          resourceFieldRef: {resource: requests.memory, divisor: 1Mi}
+    volumeMounts:
+    - name: all-in-one
+      mountPath: \"/projected-volume\"
+      readOnly: true
+  volumes:
+  - name: all-in-one
+    projected:
+      sources:
+      - secret:
+          name: mysecret
+          items:
+            - key: username
+              path: my-group/my-username
+      - downwardAPI:
+          items:
+            - path: \"labels\"
+              fieldRef:
+                fieldPath: metadata.labels
+            - path: \"cpu_limit\"
+              resourceFieldRef:
+                containerName: container-test
+                resource: limits.cpu
+                divisor: 1m
+      - configMap:
+          name: myconfigmap
+          items:
+            - key: config
+              path: my-group/my-config
+";
+
+/// Two containers: `logs` and `exec` pick as kubectl does.
+const PAIR: &str = "\
+apiVersion: v1
+kind: Pod
+metadata: {name: pair}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: app, image: busybox:1.35, command: [sh, -c, 'echo app; exec sleep 3600']}
+  - {name: sidecar, image: busybox:1.35, command: [sh, -c, 'echo sidecar; exec sleep 3600']}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: chosen
+  annotations: {kubectl.kubernetes.io/default-container: sidecar}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: app, image: busybox:1.35, command: [sh, -c, 'echo app; exec sleep 3600']}
+  - {name: sidecar, image: busybox:1.35, command: [sh, -c, 'echo sidecar; exec sleep 3600']}
+";
+
+#[test]
+fn a_projected_volume_gathers_secret_config_and_downward_files() {
+    let mut cluster = Cluster::new(&[("apps/pod.yaml", ALL_IN_ONE), ("apps/pair.yaml", PAIR)]);
+    cluster.start();
+    cluster.wait_ready("volume-test", 1, Duration::from_secs(30));
+    let cat = |path: &str| cluster.cli_ok(&["exec", "volume-test", "--", "cat", &format!("/projected-volume/{path}")]);
+    assert_eq!(cat("my-group/my-username"), "admin");
+    assert_eq!(cat("my-group/my-config"), "log: debug");
+    assert_eq!(cat("labels"), "cluster=\"test-cluster1\"\nzone=\"us-est-coast\"");
+    assert_eq!(cat("cpu_limit"), "250");
+    let env = cluster.cli_ok(&["exec", "volume-test", "--", "env"]);
+    assert!(env.lines().any(|l| l == "MY_CPU_LIMIT=250"), "{env}");
+    // Requests default to the limits, as the API server defaults them.
+    assert!(env.lines().any(|l| l == "MY_MEM_REQUEST=64"), "{env}");
+
+    // The first container, with kubectl's note; or the annotated one, quietly.
+    cluster.wait_ready("pair", 1, Duration::from_secs(30));
+    cluster.wait_ready("chosen", 1, Duration::from_secs(30));
+    let logs = cluster.cli(&["logs", "pair"]);
+    assert_eq!(String::from_utf8_lossy(&logs.stdout).trim(), "app");
+    assert_eq!(String::from_utf8_lossy(&logs.stderr).trim(), "Defaulted container \"app\" out of: app, sidecar");
+    let logs = cluster.cli(&["logs", "chosen"]);
+    assert_eq!(String::from_utf8_lossy(&logs.stdout).trim(), "sidecar");
+    assert!(logs.stderr.is_empty(), "{}", String::from_utf8_lossy(&logs.stderr));
+    assert_eq!(cluster.cli_ok(&["exec", "chosen", "--", "hostname"]).trim(), "chosen");
+    assert_eq!(cluster.cli_ok(&["logs", "pair", "-c", "sidecar"]).trim(), "sidecar");
 }

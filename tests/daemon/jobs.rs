@@ -171,6 +171,8 @@ fn jobs_run_to_completion_end_as_kubernetes_ends_them_and_run_once_per_spec() {
     let head = cluster.commit(&[("apps/pi.yaml", &PI.replace("backoffLimit: 4", "backoffLimit: 5"))], "unrelated");
     wait_applied(&cluster, &head);
     assert!(job(&cluster, "once").is_none(), "a finished run is not run again");
+    let history = cluster.cli_ok(&["history"]);
+    assert!(history.contains("Job default/once: Complete (Completed) at "), "the run is shown with the ledger: {history}");
     let repo = cluster.repo.to_str().unwrap();
 
     let head = cluster.commit(&[("apps/once.yaml", &once("second", None))], "run again");

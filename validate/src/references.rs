@@ -243,6 +243,20 @@ fn pod_references(spec: &core::PodSpec, at: &Ptr, namespace: &str, declared: &De
         if let Some(claim) = &volume.persistent_volume_claim {
             check(Kind::PersistentVolumeClaim, &claim.claim_name, None, None, &at.key("persistentVolumeClaim").key("claimName"));
         }
+        for (k, source) in volume.projected.iter().flat_map(|p| p.sources.iter().flatten()).enumerate() {
+            let at = at.key("projected").key("sources").idx(k);
+            let refs = [
+                (Kind::ConfigMap, "configMap", source.config_map.as_ref().map(|c| (&c.name, c.items.as_deref(), c.optional))),
+                (Kind::Secret, "secret", source.secret.as_ref().map(|s| (&s.name, s.items.as_deref(), s.optional))),
+            ];
+            for (kind, field, reference) in refs {
+                let Some((name, items, optional)) = reference else { continue };
+                check(kind, name, None, optional, &at.key(field).key("name"));
+                for (j, item) in items.unwrap_or_default().iter().enumerate() {
+                    check(kind, name, Some(&item.key), optional, &at.key(field).key("items").idx(j).key("key"));
+                }
+            }
+        }
     }
     let lists = [("initContainers", spec.init_containers.as_deref().unwrap_or_default()), ("containers", &spec.containers)];
     for (list, containers) in lists {

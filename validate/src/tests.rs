@@ -556,6 +556,40 @@ spec:
     }
 
     #[test]
+    fn projected_volumes_take_what_the_node_writes_and_refuse_tokens_clearly() {
+        let pod = |sources: &str| {
+            format!(
+                "apiVersion: v1
+kind: Pod
+metadata: {{name: p}}
+spec:
+  containers: [{{name: c, image: busybox:1.35, volumeMounts: [{{name: all, mountPath: /all}}]}}]
+  volumes:
+  - name: all
+    projected:
+      sources:
+{sources}"
+            )
+        };
+        let good = pod("      - secret: {name: s, items: [{key: k, path: a/k}]}
+      - configMap: {name: c, optional: true}
+      - downwardAPI: {items: [{path: labels, fieldRef: {fieldPath: metadata.labels}}]}
+");
+        let got = lines(&[file("p.yaml", &good)]);
+        assert!(got.iter().all(|l| l.contains("warning")), "{got:?}");
+        let token = pod("      - serviceAccountToken: {path: token, expirationSeconds: 3600}\n");
+        let got = lines(&[file("p.yaml", &token)]);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(
+            got[0].starts_with("p.yaml:10:9: error: Pod/p: spec.volumes[0].projected.sources[0].serviceAccountToken: not supported by Driftless yet"),
+            "{got:?}"
+        );
+        let twice = pod("      - secret: {name: s, items: [{key: k, path: same}]}\n      - configMap: {name: c, items: [{key: k, path: same}]}\n");
+        let got = lines(&[file("p.yaml", &twice)]);
+        assert!(got.iter().any(|l| l.contains("projected.sources[1].configMap.items[0].path: \"same\": conflicting duplicate paths")), "{got:?}");
+    }
+
+    #[test]
     fn autoscaling_v1_is_served_beside_v2_and_converted_as_the_api_server_does() {
         // The HorizontalPodAutoscaler walkthrough's object, in flow style.
         let text = "\

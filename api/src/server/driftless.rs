@@ -53,11 +53,35 @@ pub(crate) async fn history(State(state): State<ApiState>, AxumQuery(q): AxumQue
         return ApiError::BadRequest("this daemon syncs no repository".into()).into_response();
     };
     let limit = q.limit.unwrap_or(100);
+    let finished = finished_jobs(&*state.store);
     match tokio::task::spawn_blocking(move || driftless_sync::ledger::read(&repo, limit)).await {
-        Ok(Ok(entries)) => Json(json!({"entries": entries})).into_response(),
+        Ok(Ok(entries)) => Json(json!({"entries": entries, "finished_jobs": finished})).into_response(),
         Ok(Err(error)) => ApiError::Internal(error.to_string()).into_response(),
         Err(error) => ApiError::Internal(error.to_string()).into_response(),
     }
+}
+
+/// The Jobs git declared that ran to the end and were removed after their
+/// `ttlSecondsAfterFinished`: remembered so the same spec does not run
+/// again, and listed with the ledger.
+fn finished_jobs(store: &dyn driftless_store::Store) -> Vec<Value> {
+    let mut out = Vec::new();
+    for name in store.meta_names(driftless_store::records::JOB_RUN_PREFIX) {
+        let Some(job) = store.meta(&name) else { continue };
+        let ended = job
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .and_then(|cs| cs.iter().find(|c| c["status"] == "True" && (c["type"] == "Complete" || c["type"] == "Failed")).cloned());
+        let finished = job.pointer("/status/completionTime").or_else(|| ended.as_ref().and_then(|c| c.get("lastTransitionTime"))).cloned();
+        out.push(json!({
+            "job": format!("{}/{}", job.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default(), job.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default()),
+            "result": ended.as_ref().and_then(|c| c.get("type")).cloned().unwrap_or(Value::Null),
+            "reason": ended.as_ref().and_then(|c| c.get("reason")).cloned().unwrap_or(Value::Null),
+            "finished": finished.unwrap_or(Value::Null),
+            "commit": job.pointer("/metadata/annotations").and_then(|a| a.get(driftless_model::annotations::SOURCE_COMMIT)).cloned().unwrap_or(Value::Null),
+        }));
+    }
+    out
 }
 
 pub(crate) async fn sync(State(state): State<ApiState>) -> Response {

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use driftless_model::Quantity;
-use driftless_model::k8s_openapi::api::core::v1::{Node, NodeSelectorRequirement, NodeSelectorTerm, Pod, Taint};
+use driftless_model::k8s_openapi::api::core::v1::{Node, NodeSelectorRequirement, NodeSelectorTerm, Pod, PodSpec, Taint};
 
 /// What a pod asks for: millicores, bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -75,6 +75,32 @@ pub fn unfit(pod: &Pod, node: &Node, on_node: &[&Pod]) -> Option<String> {
     if node.spec.as_ref().and_then(|s| s.unschedulable) == Some(true) {
         return Some("node(s) were unschedulable".into());
     }
+    if let Some(reason) = placement_unfit(&spec, node) {
+        return Some(reason);
+    }
+    let have = allocatable(node);
+    let want = requests(pod);
+    let used = on_node.iter().map(|p| requests(p)).fold(Requests::default(), |a, b| Requests { cpu: a.cpu + b.cpu, memory: a.memory + b.memory });
+    if i128::try_from(on_node.len()).unwrap_or(i128::MAX) + 1 > have.pods {
+        return Some("Too many pods".into());
+    }
+    if want.cpu > 0 && used.cpu + want.cpu > have.cpu {
+        return Some("Insufficient cpu".into());
+    }
+    if want.memory > 0 && used.memory + want.memory > have.memory {
+        return Some("Insufficient memory".into());
+    }
+    let ports = host_ports(pod);
+    if !ports.is_empty() && on_node.iter().any(|other| host_ports(other).iter().any(|p| ports.iter().any(|q| ports_conflict(p, q)))) {
+        return Some("node(s) didn't have free ports for the requested pod ports".into());
+    }
+    None
+}
+
+/// Why a node's taints, labels or name rule out a pod with `spec` (its
+/// tolerations, node selector and required node affinity), whatever the
+/// node's resources: what the DaemonSet controller asks of every node.
+pub fn placement_unfit(spec: &PodSpec, node: &Node) -> Option<String> {
     let tolerations = spec.tolerations.clone().unwrap_or_default();
     for taint in node.spec.as_ref().and_then(|s| s.taints.as_ref()).into_iter().flatten() {
         if (taint.effect == "NoSchedule" || taint.effect == "NoExecute") && !tolerated(taint, &tolerations) {
@@ -93,22 +119,6 @@ pub fn unfit(pod: &Pod, node: &Node, on_node: &[&Pod]) -> Option<String> {
         if !required.node_selector_terms.iter().any(|term| term_matches(term, &labels, &name)) {
             return Some("node(s) didn't match Pod's node affinity/selector".into());
         }
-    }
-    let have = allocatable(node);
-    let want = requests(pod);
-    let used = on_node.iter().map(|p| requests(p)).fold(Requests::default(), |a, b| Requests { cpu: a.cpu + b.cpu, memory: a.memory + b.memory });
-    if i128::try_from(on_node.len()).unwrap_or(i128::MAX) + 1 > have.pods {
-        return Some("Too many pods".into());
-    }
-    if want.cpu > 0 && used.cpu + want.cpu > have.cpu {
-        return Some("Insufficient cpu".into());
-    }
-    if want.memory > 0 && used.memory + want.memory > have.memory {
-        return Some("Insufficient memory".into());
-    }
-    let ports = host_ports(pod);
-    if !ports.is_empty() && on_node.iter().any(|other| host_ports(other).iter().any(|p| ports.iter().any(|q| ports_conflict(p, q)))) {
-        return Some("node(s) didn't have free ports for the requested pod ports".into());
     }
     None
 }

@@ -61,6 +61,11 @@ pub fn run(args: &DescribeArgs) -> Result<ExitCode, CommandError> {
         match resource.name() {
             "Deployment" => deployment(&client, &object, &mut out).await?,
             "Pod" => pod(&object, &mut out),
+            "Service" => {
+                let namespace = meta.get("namespace").and_then(Value::as_str).unwrap_or("default");
+                let endpoints = client.get(&Kind::Endpoints.object_path(namespace, &name)).await.ok();
+                service(&object, endpoints.as_ref(), &mut out);
+            }
             _ => generic(&object, &mut out),
         }
         let uid = meta.get("uid").and_then(Value::as_str);
@@ -146,6 +151,64 @@ fn containers(spec: Option<&Value>, statuses: Option<&Value>, out: &mut String) 
             let _ = writeln!(out, "    Restart Count:  {}", s(st.get("restartCount")));
         }
     }
+}
+
+/// kubectl's Service layout: selector, type, addresses, then each port
+/// with its target, node port and endpoints.
+fn service(object: &Value, endpoints: Option<&Value>, out: &mut String) {
+    let spec = &object["spec"];
+    let _ = writeln!(out, "Selector:     {}", map_lines(spec.get("selector"), "=").replace("\n              ", ","));
+    let _ = writeln!(out, "Type:         {}", s(spec.get("type")));
+    let families: Vec<String> = spec.get("ipFamilies").and_then(Value::as_array).into_iter().flatten().map(|f| s(Some(f))).collect();
+    let _ = writeln!(out, "IP Family Policy:  {}", s(spec.get("ipFamilyPolicy")));
+    let _ = writeln!(out, "IP Families:  {}", if families.is_empty() { "<none>".into() } else { families.join(",") });
+    let _ = writeln!(out, "IP:           {}", s(spec.get("clusterIP")));
+    let ips: Vec<String> = spec.get("clusterIPs").and_then(Value::as_array).into_iter().flatten().map(|f| s(Some(f))).collect();
+    let _ = writeln!(out, "IPs:          {}", if ips.is_empty() { "<none>".into() } else { ips.join(",") });
+    if let Some(name) = spec.get("externalName") {
+        let _ = writeln!(out, "External Name:  {}", s(Some(name)));
+    }
+    let ingress: Vec<String> =
+        object.pointer("/status/loadBalancer/ingress").and_then(Value::as_array).into_iter().flatten().map(|i| s(i.get("ip").or(i.get("hostname")))).collect();
+    if !ingress.is_empty() {
+        let _ = writeln!(out, "LoadBalancer Ingress:  {}", ingress.join(", "));
+    }
+    for port in spec.get("ports").and_then(Value::as_array).into_iter().flatten() {
+        let name = port.get("name").and_then(Value::as_str).filter(|n| !n.is_empty()).unwrap_or("<unset>");
+        let protocol = s(port.get("protocol"));
+        let _ = writeln!(out, "Port:         {name}  {}/{protocol}", s(port.get("port")));
+        let target = match port.get("targetPort") {
+            Some(Value::String(named)) => named.clone(),
+            Some(other) => other.to_string(),
+            None => s(port.get("port")),
+        };
+        let _ = writeln!(out, "TargetPort:   {target}/{protocol}");
+        if let Some(node_port) = port.get("nodePort") {
+            let _ = writeln!(out, "NodePort:     {name}  {}/{protocol}", s(Some(node_port)));
+        }
+        let _ = writeln!(out, "Endpoints:    {}", endpoint_list(endpoints, port.get("name").and_then(Value::as_str)));
+    }
+    let _ = writeln!(out, "Session Affinity:  {}", s(spec.get("sessionAffinity")));
+    if let Some(policy) = spec.get("externalTrafficPolicy") {
+        let _ = writeln!(out, "External Traffic Policy:  {}", s(Some(policy)));
+    }
+    let _ = writeln!(out, "Internal Traffic Policy:  {}", s(spec.get("internalTrafficPolicy")));
+}
+
+/// The ready `ip:port`s of the Endpoints' port named `port` (any port for
+/// an unnamed one), comma-separated as kubectl prints them.
+fn endpoint_list(endpoints: Option<&Value>, port: Option<&str>) -> String {
+    let mut out = Vec::new();
+    for subset in endpoints.and_then(|e| e.get("subsets")).and_then(Value::as_array).into_iter().flatten() {
+        let ports = subset.get("ports").and_then(Value::as_array).cloned().unwrap_or_default();
+        let Some(number) = ports.iter().find(|p| p.get("name").and_then(Value::as_str).filter(|n| !n.is_empty()) == port).and_then(|p| p.get("port")) else {
+            continue;
+        };
+        for address in subset.get("addresses").and_then(Value::as_array).into_iter().flatten() {
+            out.push(format!("{}:{number}", s(address.get("ip"))));
+        }
+    }
+    if out.is_empty() { "<none>".into() } else { out.join(",") }
 }
 
 fn pod(object: &Value, out: &mut String) {

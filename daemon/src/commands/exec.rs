@@ -39,8 +39,9 @@ impl Drop for RawTerminal {
 pub fn run(args: &ExecArgs) -> Result<ExitCode, CommandError> {
     block_on(async {
         let client = client(&args.connect);
+        let container = super::container::pick(&client, &args.namespace, &args.pod, args.container.as_deref()).await?;
         let mut pairs: Vec<(&str, Option<&str>)> =
-            vec![("container", args.container.as_deref()), ("tty", args.tty.then_some("true")), ("stdin", args.stdin.then_some("true"))];
+            vec![("container", container.as_deref()), ("tty", args.tty.then_some("true")), ("stdin", args.stdin.then_some("true"))];
         pairs.extend(args.command.iter().map(|c| ("command", Some(c.as_str()))));
         let path = format!("/api/v1/namespaces/{}/pods/{}/exec{}", args.namespace, args.pod, form_query(&pairs));
         let io = client.upgrade(&path, frame::PROTOCOL).await.map_err(client_error)?;

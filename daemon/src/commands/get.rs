@@ -11,8 +11,10 @@ use crate::connect::{block_on, client};
 use crate::print::{columns, table};
 use crate::{CommandError, EXIT_INVALID};
 
-/// The resources `all` stands for, as in kubectl.
-const ALL: [&str; 5] = ["pods", "services", "deployments", "replicasets", "statefulsets"];
+/// The resources `all` stands for, in kubectl's order (kubectl 1.32's
+/// `all` category, less the kinds Driftless does not have).
+const ALL: [&str; 9] =
+    ["pods", "replicationcontrollers", "services", "daemonsets", "deployments", "replicasets", "statefulsets", "horizontalpodautoscalers", "jobs"];
 
 /// Resolves a comma-separated list of kinds.
 pub(crate) fn kinds(text: &str) -> Result<Vec<Kind>, CommandError> {
@@ -48,9 +50,32 @@ pub(crate) fn form_query(pairs: &[(&str, Option<&str>)]) -> String {
     if q.is_empty() { q } else { format!("?{q}") }
 }
 
+/// What to list: each kind with the names asked for (none: every object).
+/// `get svc/web deploy/api` names kinds and objects together, as kubectl
+/// takes them; otherwise the first word is the kinds and the rest names.
+fn targets(args: &GetArgs) -> Result<Vec<(Kind, Vec<String>)>, CommandError> {
+    if !args.resource.contains('/') {
+        return Ok(kinds(&args.resource)?.into_iter().map(|k| (k, args.names.clone())).collect());
+    }
+    let mut out: Vec<(Kind, Vec<String>)> = Vec::new();
+    for word in std::iter::once(&args.resource).chain(&args.names) {
+        let (kind, name) = word.split_once('/').ok_or_else(|| {
+            CommandError::Usage(format!("there is no need to specify a resource type as a separate argument when passing arguments in resource/name form (e.g. 'driftless get resource/<resource_name>' instead of 'driftless get resource resource/<resource_name>'): {word:?}"))
+        })?;
+        let kind = Kind::from_cli_name(kind).ok_or_else(|| CommandError::Usage(format!("the server doesn't have a resource type {kind:?}")))?;
+        match out.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, names)) => names.push(name.to_owned()),
+            None => out.push((kind, vec![name.to_owned()])),
+        }
+    }
+    Ok(out)
+}
+
 /// Runs `get`.
 pub fn run(args: &GetArgs) -> Result<ExitCode, CommandError> {
-    let kinds = kinds(&args.resource)?;
+    let targets = targets(args)?;
+    let kinds: Vec<Kind> = targets.iter().map(|(k, _)| *k).collect();
+    let names_given: usize = targets.iter().map(|(_, n)| n.len()).sum();
     block_on(async {
         let client = client(&args.connect);
         let namespace = if args.all_namespaces { None } else { Some(args.namespace.as_str()) };
@@ -60,17 +85,23 @@ pub fn run(args: &GetArgs) -> Result<ExitCode, CommandError> {
         let mut missing = Vec::new();
         let mut everything: Vec<Value> = Vec::new();
         let mut last_rv = String::new();
-        for (i, &resource) in kinds.iter().enumerate() {
+        for (i, (resource, names)) in targets.iter().enumerate() {
+            let resource = *resource;
             let list = client.get(&format!("{}{}", resource.list_path(namespace), query(args, None))).await.map_err(client_error)?;
             last_rv = list.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("0").to_owned();
             let mut items: Vec<Value> = list.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
-            if !args.names.is_empty() {
-                for name in &args.names {
+            if !names.is_empty() {
+                for name in names {
                     if !items.iter().any(|o| o.pointer("/metadata/name").and_then(Value::as_str) == Some(name)) {
                         missing.push(format!("{} {name:?} not found", resource.plural()));
                     }
                 }
-                items.retain(|o| o.pointer("/metadata/name").and_then(Value::as_str).is_some_and(|n| args.names.iter().any(|x| x == n)));
+                // In the order asked for, as kubectl prints them.
+                let mut picked = Vec::new();
+                for name in names {
+                    picked.extend(items.iter().filter(|o| o.pointer("/metadata/name").and_then(Value::as_str) == Some(name)).cloned());
+                }
+                items = picked;
             }
             if resource == Kind::Event {
                 items.sort_by(|a, b| a["lastTimestamp"].as_str().cmp(&b["lastTimestamp"].as_str()));
@@ -89,16 +120,14 @@ pub fn run(args: &GetArgs) -> Result<ExitCode, CommandError> {
                     if printed_any && i > 0 {
                         println!();
                     }
-                    print!("{}", render(resource, &items, wide, args.all_namespaces, prefix));
+                    print!("{}", render(resource, &items, &Columns { wide, all_namespaces: args.all_namespaces, prefix, labels: args.show_labels }));
                     printed_any = true;
                 }
             }
         }
         match args.output {
-            Some(GetFormat::Json) => println!("{:#}", as_list(everything, args.names.len() == 1 && kinds.len() == 1)),
-            Some(GetFormat::Yaml) => {
-                print!("{}", serde_yaml_ng::to_string(&as_list(everything, args.names.len() == 1 && kinds.len() == 1)).unwrap_or_default())
-            }
+            Some(GetFormat::Json) => println!("{:#}", as_list(everything, names_given == 1 && kinds.len() == 1)),
+            Some(GetFormat::Yaml) => print!("{}", serde_yaml_ng::to_string(&as_list(everything, names_given == 1 && kinds.len() == 1)).unwrap_or_default()),
             Some(GetFormat::Name) => {}
             _ if !printed_any && missing.is_empty() && !args.watch => match namespace {
                 Some(ns) if kinds.iter().any(|k| k.namespaced()) => eprintln!("No resources found in {ns} namespace."),
@@ -110,8 +139,8 @@ pub fn run(args: &GetArgs) -> Result<ExitCode, CommandError> {
             eprintln!("Error from server (NotFound): {m}");
         }
         if args.watch {
-            if let [resource] = kinds.as_slice() {
-                watch(&client, *resource, namespace, args, &last_rv, wide).await?;
+            if let [(resource, names)] = targets.as_slice() {
+                watch(&client, *resource, names, namespace, args, &last_rv, wide).await?;
             }
         }
         Ok(if missing.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_INVALID) })
@@ -130,27 +159,46 @@ fn as_list(items: Vec<Value>, single: bool) -> Value {
     serde_json::json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": items})
 }
 
+/// Which columns a table has beside the kind's own.
+pub(crate) struct Columns {
+    /// `-o wide`.
+    pub(crate) wide: bool,
+    /// A NAMESPACE column first (`-A`).
+    pub(crate) all_namespaces: bool,
+    /// Names as `kind/name` (several kinds in one listing).
+    pub(crate) prefix: bool,
+    /// A LABELS column last (`--show-labels`).
+    pub(crate) labels: bool,
+}
+
 /// The table of `items`.
-pub(crate) fn render(resource: Kind, items: &[Value], wide: bool, all_namespaces: bool, prefix: bool) -> String {
+pub(crate) fn render(resource: Kind, items: &[Value], columns: &Columns) -> String {
     let now = jiff::Timestamp::now();
-    let (header, rows) = rows(resource, items, wide, all_namespaces, prefix, now);
+    let (header, rows) = rows(resource, items, columns, now);
     table::render(&header, &rows)
 }
 
-fn rows(resource: Kind, items: &[Value], wide: bool, all_namespaces: bool, prefix: bool, now: jiff::Timestamp) -> (Vec<String>, Vec<Vec<String>>) {
-    let mut header = columns::header(resource, wide);
-    if all_namespaces && resource.namespaced() {
+fn rows(resource: Kind, items: &[Value], extra: &Columns, now: jiff::Timestamp) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut header = columns::header(resource, extra.wide);
+    let namespaced = extra.all_namespaces && resource.namespaced();
+    if namespaced {
         header.insert(0, "NAMESPACE".into());
+    }
+    if extra.labels {
+        header.push("LABELS".into());
     }
     let rows = items
         .iter()
         .map(|item| {
-            let mut row = columns::row(resource, item, wide, now);
-            if prefix && resource != Kind::Event {
+            let mut row = columns::row(resource, item, extra.wide, now);
+            if extra.prefix && resource != Kind::Event {
                 row[0] = format!("{}/{}", kind_name(resource), row[0]);
             }
-            if all_namespaces && resource.namespaced() {
+            if namespaced {
                 row.insert(0, item.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("").to_owned());
+            }
+            if extra.labels {
+                row.push(columns::labels(item));
             }
             row
         })
@@ -158,7 +206,15 @@ fn rows(resource: Kind, items: &[Value], wide: bool, all_namespaces: bool, prefi
     (header, rows)
 }
 
-async fn watch(client: &driftless_api::Client, resource: Kind, namespace: Option<&str>, args: &GetArgs, rv: &str, wide: bool) -> Result<(), CommandError> {
+async fn watch(
+    client: &driftless_api::Client,
+    resource: Kind,
+    names: &[String],
+    namespace: Option<&str>,
+    args: &GetArgs,
+    rv: &str,
+    wide: bool,
+) -> Result<(), CommandError> {
     let path = format!("{}{}", resource.list_path(namespace), query(args, Some(rv)));
     let mut stream = client.stream(&path).await.map_err(client_error)?;
     let mut buffer = String::new();
@@ -169,10 +225,11 @@ async fn watch(client: &driftless_api::Client, resource: Kind, namespace: Option
             let line: String = buffer.drain(..=end).collect();
             let Ok(event) = serde_json::from_str::<Value>(&line) else { continue };
             let object = event["object"].clone();
-            if !args.names.is_empty() && !args.names.iter().any(|n| object.pointer("/metadata/name").and_then(Value::as_str) == Some(n)) {
+            if !names.is_empty() && !names.iter().any(|n| object.pointer("/metadata/name").and_then(Value::as_str) == Some(n)) {
                 continue;
             }
-            let (header, rows) = rows(resource, std::slice::from_ref(&object), wide, args.all_namespaces, false, jiff::Timestamp::now());
+            let extra = Columns { wide, all_namespaces: args.all_namespaces, prefix: false, labels: args.show_labels };
+            let (header, rows) = rows(resource, std::slice::from_ref(&object), &extra, jiff::Timestamp::now());
             let w = widths.get_or_insert_with(|| table::widths(&header, &rows).into_iter().map(|w| w.max(12)).collect());
             for row in rows {
                 println!("{}", table::line(&row, w));

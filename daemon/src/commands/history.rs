@@ -86,6 +86,14 @@ pub fn run(args: &HistoryArgs) -> Result<ExitCode, CommandError> {
         } else {
             print!("{}", table::render(&header, &rows));
         }
+        let finished = history["finished_jobs"].as_array().cloned().unwrap_or_default();
+        if !finished.is_empty() {
+            println!("\nJobs that ran and were removed after ttlSecondsAfterFinished (the same spec does not run again):");
+            for job in &finished {
+                let s = |k: &str| job.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+                println!("    Job {}: {} ({}) at {}, from {}", s("job"), s("result"), s("reason"), s("finished"), s("commit"));
+            }
+        }
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -16,8 +16,9 @@ pub fn run(args: &LogsArgs) -> Result<ExitCode, CommandError> {
     block_on(async {
         let client = client(&args.connect);
         let tail = args.tail.map(|t| t.to_string());
+        let container = super::container::pick(&client, &args.namespace, &args.pod, args.container.as_deref()).await?;
         let query = form_query(&[
-            ("container", args.container.as_deref()),
+            ("container", container.as_deref()),
             ("previous", args.previous.then_some("true")),
             ("follow", args.follow.then_some("true")),
             ("timestamps", args.timestamps.then_some("true")),

@@ -92,10 +92,32 @@ pub(crate) fn statefulset_progress(s: &Value) -> Progress {
     Progress::Done(format!("statefulset rolling update complete {} pods at revision {update_revision}...", n(s, "/status/currentReplicas")))
 }
 
+/// kubectl's `DaemonSetStatusViewer`.
+pub(crate) fn daemonset_progress(d: &Value) -> Progress {
+    if d.pointer("/spec/updateStrategy/type").and_then(Value::as_str) == Some("OnDelete") {
+        return Progress::Failed("rollout status is only available for RollingUpdate strategy type".into());
+    }
+    let name = d.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+    if n(d, "/status/observedGeneration") == 0 || n(d, "/metadata/generation") > n(d, "/status/observedGeneration") {
+        return Progress::Waiting("Waiting for daemon set spec update to be observed...".into());
+    }
+    let desired = n(d, "/status/desiredNumberScheduled");
+    let updated = n(d, "/status/updatedNumberScheduled");
+    if updated < desired {
+        return Progress::Waiting(format!("Waiting for daemon set {name:?} rollout to finish: {updated} out of {desired} new pods have been updated..."));
+    }
+    let available = n(d, "/status/numberAvailable");
+    if available < desired {
+        return Progress::Waiting(format!("Waiting for daemon set {name:?} rollout to finish: {available} of {desired} updated pods are available..."));
+    }
+    Progress::Done(format!("daemon set {name:?} successfully rolled out"))
+}
+
 fn progress(kind: &str, object: &Value) -> Result<Progress, CommandError> {
     match kind {
         "Deployment" => Ok(deployment_progress(object)),
         "StatefulSet" => Ok(statefulset_progress(object)),
+        "DaemonSet" => Ok(daemonset_progress(object)),
         other => Err(CommandError::Usage(format!("no status viewer has been implemented for {other}"))),
     }
 }
@@ -188,7 +210,7 @@ fn history(args: &RolloutArgs) -> Result<ExitCode, CommandError> {
             "Deployment" => (format!("/apis/apps/v1/namespaces/{}/replicasets", args.namespace), |rs| {
                 rs.pointer("/metadata/annotations/deployment.kubernetes.io~1revision").and_then(Value::as_str).and_then(|r| r.parse().ok()).unwrap_or(0)
             }),
-            "StatefulSet" => {
+            "StatefulSet" | "DaemonSet" => {
                 (format!("/apis/apps/v1/namespaces/{}/controllerrevisions", args.namespace), |r| r.get("revision").and_then(Value::as_i64).unwrap_or(0))
             }
             other => return Err(CommandError::Usage(format!("no history viewer has been implemented for {other}"))),

@@ -208,6 +208,8 @@ impl DaemonConfig {
                 allow_host_path: self.allow_host_path,
                 allow_privileged: self.allow_privileged,
                 node_name: self.node_name.clone(),
+                cpus: driftless_controllers::node::NodeInfo::cpus_of_this_machine(),
+                memory: driftless_controllers::node::NodeInfo::memory_of_this_machine(),
             },
             pull_backoff: PULL_BACKOFF,
         })

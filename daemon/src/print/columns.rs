@@ -132,6 +132,12 @@ fn condition_status(v: &Value, kind: &str) -> Option<String> {
     arr(v, "/status/conditions").iter().find(|c| c["type"] == kind).map(|c| s(c.get("status")))
 }
 
+/// The LABELS column (`--show-labels`): `k=v` pairs in key order.
+pub fn labels(v: &Value) -> String {
+    let labels = v.pointer("/metadata/labels").and_then(Value::as_object);
+    or_none(labels.map(|m| m.iter().map(|(k, x)| format!("{k}={}", s(Some(x)))).collect::<Vec<_>>().join(",")).unwrap_or_default())
+}
+
 /// A Job's STATUS column, as kubectl 1.32 computes it.
 fn job_status(v: &Value) -> String {
     let has = |kind: &str| condition_status(v, kind).as_deref() == Some("True");
@@ -182,6 +188,10 @@ pub fn header(kind: Kind, wide: bool) -> Vec<String> {
         Kind::ReplicaSet | Kind::ReplicationController => &["NAME", "DESIRED", "CURRENT", "READY", "AGE"],
         Kind::StatefulSet if wide => &["NAME", "READY", "AGE", "CONTAINERS", "IMAGES"],
         Kind::StatefulSet => &["NAME", "READY", "AGE"],
+        Kind::DaemonSet if wide => {
+            &["NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE", "NODE SELECTOR", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"]
+        }
+        Kind::DaemonSet => &["NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE", "NODE SELECTOR", "AGE"],
         Kind::Job if wide => &["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"],
         Kind::Job => &["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"],
         Kind::Service if wide => &["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE", "SELECTOR"],
@@ -271,6 +281,25 @@ pub fn row(kind: Kind, v: &Value, wide: bool, now: Timestamp) -> Vec<String> {
             if wide {
                 let (c, i) = containers_and_images(v.pointer("/spec/template/spec"));
                 row.extend([c, i]);
+            }
+            row
+        }
+        Kind::DaemonSet => {
+            let selector = v.pointer("/spec/template/spec/nodeSelector").and_then(Value::as_object);
+            let node_selector = selector.map(|m| m.iter().map(|(k, x)| format!("{k}={}", s(Some(x)))).collect::<Vec<_>>().join(",")).unwrap_or_default();
+            let mut row = vec![
+                name,
+                n(v, "/status/desiredNumberScheduled").to_string(),
+                n(v, "/status/currentNumberScheduled").to_string(),
+                n(v, "/status/numberReady").to_string(),
+                n(v, "/status/updatedNumberScheduled").to_string(),
+                n(v, "/status/numberAvailable").to_string(),
+                node_selector,
+                created,
+            ];
+            if wide {
+                let (c, i) = containers_and_images(v.pointer("/spec/template/spec"));
+                row.extend([c, i, selector_text(v.pointer("/spec/selector"))]);
             }
             row
         }

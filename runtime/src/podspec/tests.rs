@@ -143,7 +143,7 @@ fn volumes_files_and_pod_files() {
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&conf).unwrap().permissions().mode() & 0o777, 0o600);
     assert_eq!(std::fs::read_to_string(root.join("volumes/creds/password")).unwrap(), "hunter2");
-    assert_eq!(std::fs::read_to_string(root.join("volumes/info/labels")).unwrap(), "app=\"web\"\n");
+    assert_eq!(std::fs::read_to_string(root.join("volumes/info/labels")).unwrap(), "app=\"web\"");
     assert_eq!(
         std::fs::read_to_string(root.join("etc/resolv.conf")).unwrap(),
         "nameserver 10.96.0.10\nsearch shop.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n"

@@ -23,7 +23,7 @@ pub(crate) enum Context {
 }
 
 /// The volume sources Driftless' runtime can provide.
-const SUPPORTED_VOLUMES: &[&str] = &["emptyDir", "hostPath", "configMap", "secret", "persistentVolumeClaim", "downwardAPI"];
+const SUPPORTED_VOLUMES: &[&str] = &["emptyDir", "hostPath", "configMap", "secret", "persistentVolumeClaim", "downwardAPI", "projected"];
 
 /// Checks a pod spec. `claim_volumes` are volumes a StatefulSet adds from
 /// its `volumeClaimTemplates`, which the template may mount by name.
@@ -180,14 +180,7 @@ fn volumes(volumes: &[core::Volume], at: &Ptr, issues: &mut Issues) -> HashSet<S
             if let Some(mode) = mode {
                 file_mode(mode, &at.key("defaultMode"), issues);
             }
-            for (j, item) in items.unwrap_or_default().iter().enumerate() {
-                let at = at.key("items").idx(j);
-                issues.check(&at.key("key"), names::config_key(&item.key));
-                issues.check(&at.key("path"), names::relative_path(&item.path));
-                if let Some(mode) = item.mode {
-                    file_mode(mode, &at.key("mode"), issues);
-                }
-            }
+            key_to_path(items.unwrap_or_default(), &at, issues);
         }
         if let Some(secret) = &volume.secret {
             if secret.secret_name.as_deref().is_none_or(str::is_empty) {
@@ -197,15 +190,98 @@ fn volumes(volumes: &[core::Volume], at: &Ptr, issues: &mut Issues) -> HashSet<S
         if let Some(claim) = &volume.persistent_volume_claim {
             issues.check(&at.key("persistentVolumeClaim").key("claimName"), names::dns1123_subdomain(&claim.claim_name));
         }
-        for (j, file) in volume.downward_api.iter().flat_map(|d| d.items.iter().flatten()).enumerate() {
-            let at = at.key("downwardAPI").key("items").idx(j);
-            issues.check(&at.key("path"), names::relative_path(&file.path));
-            if file.field_ref.is_some() == file.resource_field_ref.is_some() {
-                issues.error(&at, "must specify exactly one of `fieldRef` and `resourceFieldRef`");
-            }
+        if let Some(downward) = &volume.downward_api {
+            downward_files(downward.items.as_deref().unwrap_or_default(), &at.key("downwardAPI"), issues);
+        }
+        if let Some(projected) = &volume.projected {
+            projected_volume(projected, &at.key("projected"), issues);
         }
     }
     declared
+}
+
+/// The `items` of a configMap or secret volume or projection.
+fn key_to_path(items: &[core::KeyToPath], at: &Ptr, issues: &mut Issues) {
+    for (j, item) in items.iter().enumerate() {
+        let at = at.key("items").idx(j);
+        issues.check(&at.key("key"), names::config_key(&item.key));
+        issues.check(&at.key("path"), names::relative_path(&item.path));
+        if let Some(mode) = item.mode {
+            file_mode(mode, &at.key("mode"), issues);
+        }
+    }
+}
+
+/// The `items` of a downwardAPI volume or projection.
+fn downward_files(items: &[core::DownwardAPIVolumeFile], at: &Ptr, issues: &mut Issues) {
+    for (j, file) in items.iter().enumerate() {
+        let at = at.key("items").idx(j);
+        issues.check(&at.key("path"), names::relative_path(&file.path));
+        if file.field_ref.is_some() == file.resource_field_ref.is_some() {
+            issues.error(&at, "must specify exactly one of `fieldRef` and `resourceFieldRef`");
+        }
+        if let Some(selector) = &file.resource_field_ref {
+            let at = at.key("resourceFieldRef");
+            if selector.container_name.as_deref().is_none_or(str::is_empty) {
+                issues.error(&at, "missing required field \"containerName\": a volume must name the container whose resources it shows");
+            }
+            one_of(issues, &at.key("resource"), &selector.resource, RESOURCE_FIELDS);
+        }
+    }
+}
+
+/// What a `resourceFieldRef` may show.
+const RESOURCE_FIELDS: &[&str] = &["limits.cpu", "limits.memory", "limits.ephemeral-storage", "requests.cpu", "requests.memory", "requests.ephemeral-storage"];
+
+/// A projected volume: the sources the node writes (configMap, secret,
+/// downwardAPI), one per entry, with no two files at one path.
+fn projected_volume(projected: &core::ProjectedVolumeSource, at: &Ptr, issues: &mut Issues) {
+    if let Some(mode) = projected.default_mode {
+        file_mode(mode, &at.key("defaultMode"), issues);
+    }
+    let mut paths: HashMap<String, Ptr> = HashMap::new();
+    for (i, source) in projected.sources.iter().flatten().enumerate() {
+        let at = at.key("sources").idx(i);
+        let value = serde_json::to_value(source).unwrap_or_default();
+        let kinds: Vec<&String> = value.as_object().into_iter().flat_map(|o| o.keys()).collect();
+        match kinds.as_slice() {
+            [] => issues.error(&at, "must specify one of configMap, secret, downwardAPI"),
+            [_, second, ..] => issues.error(&at.key(second), "may not specify more than 1 projection type"),
+            [_] => {}
+        }
+        if source.service_account_token.is_some() {
+            issues.error(
+                &at.key("serviceAccountToken"),
+                "not supported by Driftless yet: service account tokens need identities the API does not issue yet; mount a Secret instead",
+            );
+        }
+        if source.cluster_trust_bundle.is_some() {
+            issues.error(&at.key("clusterTrustBundle"), "not supported by Driftless: it has no ClusterTrustBundle objects");
+        }
+        let mut file = |path: &str, at: Ptr, issues: &mut Issues| {
+            if paths.insert(path.to_owned(), at.clone()).is_some() {
+                issues.error(&at, format!("{path:?}: conflicting duplicate paths"));
+            }
+        };
+        if let Some(cm) = &source.config_map {
+            key_to_path(cm.items.as_deref().unwrap_or_default(), &at.key("configMap"), issues);
+            for (j, item) in cm.items.iter().flatten().enumerate() {
+                file(&item.path, at.key("configMap").key("items").idx(j).key("path"), issues);
+            }
+        }
+        if let Some(secret) = &source.secret {
+            key_to_path(secret.items.as_deref().unwrap_or_default(), &at.key("secret"), issues);
+            for (j, item) in secret.items.iter().flatten().enumerate() {
+                file(&item.path, at.key("secret").key("items").idx(j).key("path"), issues);
+            }
+        }
+        if let Some(downward) = &source.downward_api {
+            downward_files(downward.items.as_deref().unwrap_or_default(), &at.key("downwardAPI"), issues);
+            for (j, item) in downward.items.iter().flatten().enumerate() {
+                file(&item.path, at.key("downwardAPI").key("items").idx(j).key("path"), issues);
+            }
+        }
+    }
 }
 
 /// A hostPath must be given and must not climb with `..` (Kubernetes does
@@ -281,6 +357,9 @@ fn container(
             }
             if let Some(r) = &from.secret_key_ref {
                 issues.check(&at.key("valueFrom").key("secretKeyRef").key("key"), names::config_key(&r.key));
+            }
+            if let Some(r) = &from.resource_field_ref {
+                one_of(issues, &at.key("valueFrom").key("resourceFieldRef").key("resource"), &r.resource, RESOURCE_FIELDS);
             }
         }
     }

@@ -1,5 +1,5 @@
-//! Controllers of pods: ReplicationController, ReplicaSet, Deployment and
-//! StatefulSet, and Job.
+//! Controllers of pods: ReplicationController, ReplicaSet, Deployment,
+//! StatefulSet, DaemonSet and Job.
 
 use driftless_model::k8s_openapi::api::apps::v1 as apps;
 use driftless_model::k8s_openapi::api::batch::v1 as batch;
@@ -280,4 +280,39 @@ pub(crate) fn job(job: &batch::Job, issues: &mut Issues) {
         }
     }
     template(&spec.template, &tpl_at, Context::JobTemplate, &[], issues);
+}
+
+pub(crate) fn daemon_set(d: &apps::DaemonSet, issues: &mut Issues) {
+    let at = Ptr::root().key("spec");
+    let Some(spec) = required(d.spec.as_ref(), &Ptr::root(), "spec", issues) else { return };
+    let tpl_at = at.key("template");
+    selector::label_selector(&spec.selector, &at.key("selector"), template_labels(&spec.template), &tpl_at.key("metadata").key("labels"), "daemonset", issues);
+    template(&spec.template, &tpl_at, Context::Template, &[], issues);
+    for (field, value) in [("revisionHistoryLimit", spec.revision_history_limit), ("minReadySeconds", spec.min_ready_seconds)] {
+        if let Some(v) = value {
+            non_negative(issues, &at.key(field), v.into());
+        }
+    }
+    if let Some(strategy) = &spec.update_strategy {
+        let at = at.key("updateStrategy");
+        let kind = strategy.type_.as_deref().unwrap_or("RollingUpdate");
+        one_of(issues, &at.key("type"), kind, &["RollingUpdate", "OnDelete"]);
+        if let Some(rolling) = &strategy.rolling_update {
+            let at = at.key("rollingUpdate");
+            if kind == "OnDelete" {
+                issues.error(&at, "only allowed for `type` 'RollingUpdate'");
+            }
+            let surge = rolling.max_surge.as_ref().map(|v| int_or_percent(v, &at.key("maxSurge"), true, issues));
+            let unavailable = rolling.max_unavailable.as_ref().map(|v| int_or_percent(v, &at.key("maxUnavailable"), true, issues));
+            // Judged after defaulting, as the API server does: unset is
+            // maxUnavailable 1, maxSurge 0.
+            match (surge.map_or(Some(0), |s| s), unavailable.map_or(Some(1), |u| u)) {
+                (Some(0), Some(0)) => issues.error(&at.key("maxUnavailable"), "may not be 0 when `maxSurge` is 0"),
+                (Some(s), Some(u)) if s != 0 && u != 0 => {
+                    issues.error(&at.key("maxSurge"), "may not be set when maxUnavailable is non-zero (set maxUnavailable: 0 to surge)")
+                }
+                _ => {}
+            }
+        }
+    }
 }
