@@ -58,6 +58,12 @@ pub struct ContainerStatus {
     pub ready: bool,
     /// How many times it was restarted.
     pub restart_count: u32,
+    /// How many of its probes have failed, ever (each failed run counts):
+    /// the kubelet records an `Unhealthy` event for each new one.
+    pub probe_failures: u64,
+    /// The last failed probe, in kubelet's words (`Readiness probe failed:
+    /// HTTP probe failed with statuscode: 500`).
+    pub probe_message: Option<String>,
 }
 
 /// A pod's status, as the node last computed it.

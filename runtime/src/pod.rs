@@ -80,22 +80,40 @@ pub struct Probe {
 }
 
 /// What a probe checks.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProbeAction {
     /// Run a command in the container; exit 0 passes.
     Exec(Vec<String>),
-    /// Open a TCP connection to the pod's address and port.
+    /// Open a TCP connection to the port.
     TcpSocket {
+        /// Where to connect instead of the pod's address.
+        host: Option<String>,
         /// The port.
         port: u16,
     },
-    /// GET a path from the pod's address; 200-399 passes.
+    /// GET a path; 200-399 passes.
     HttpGet {
+        /// `true` for `scheme: HTTPS` (no certificate check, as kubelet).
+        https: bool,
+        /// Where to connect instead of the pod's address.
+        host: Option<String>,
         /// The port.
         port: u16,
-        /// The path.
+        /// The path (with its query).
         path: String,
+        /// `httpHeaders`, in order (a `Host` one sets the Host header).
+        headers: Vec<(String, String)>,
     },
+    /// The gRPC health checking protocol's `Check`; `SERVING` passes.
+    Grpc {
+        /// The port.
+        port: u16,
+        /// The `service` asked about (empty: the server as a whole).
+        service: String,
+    },
+    /// A probe that cannot run (its named port is not one of the
+    /// container's): it fails every time with this error, as kubelet's does.
+    Unresolvable(String),
 }
 
 pub use driftless_nodeapi::{ContainerState, ContainerStatus, PodStatus};

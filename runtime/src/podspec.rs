@@ -587,18 +587,10 @@ fn container(
     let ports: HashMap<String, u16> = c.ports.iter().flatten().filter_map(|p| p.name.clone().map(|n| (n, p.container_port as u16))).collect();
     let probe = |p: &Option<core::Probe>| -> Option<Probe> {
         let p = p.as_ref()?;
-        let port = |port: &IntOrString| match port {
-            IntOrString::Int(n) => Some(*n as u16),
-            IntOrString::String(name) => ports.get(name).copied(),
-        };
-        let action = if let Some(exec) = &p.exec {
-            ProbeAction::Exec(exec.command.clone().unwrap_or_default())
-        } else if let Some(http) = &p.http_get {
-            ProbeAction::HttpGet { port: port(&http.port)?, path: http.path.clone().unwrap_or_else(|| "/".into()) }
-        } else if let Some(tcp) = &p.tcp_socket {
-            ProbeAction::TcpSocket { port: port(&tcp.port)? }
-        } else {
-            return None;
+        let action = match probe_action(p, &ports) {
+            Ok(Some(action)) => action,
+            Ok(None) => return None,
+            Err(error) => ProbeAction::Unresolvable(error),
         };
         let secs = |v: Option<i32>, default: u64| Duration::from_secs(v.filter(|v| *v > 0).map_or(default, |v| v as u64));
         Some(Probe {
@@ -631,6 +623,42 @@ fn container(
         liveness: probe(&c.liveness_probe),
         readiness: probe(&c.readiness_probe),
     })
+}
+
+/// What a probe does, with its port resolved as kubelet resolves it
+/// (`ResolveContainerPort`: a container port of that name, else the name
+/// read as a number); the error is kubelet's when neither works.
+fn probe_action(p: &core::Probe, ports: &HashMap<String, u16>) -> Result<Option<ProbeAction>, String> {
+    let port = |port: &IntOrString| -> Result<u16, String> {
+        match port {
+            IntOrString::Int(n) => u16::try_from(*n).map_err(|_| format!("invalid port number: {n}")),
+            IntOrString::String(name) => match ports.get(name) {
+                Some(port) => Ok(*port),
+                None => name.parse::<u16>().map_err(|_| format!("strconv.Atoi: parsing {name:?}: invalid syntax")),
+            },
+        }
+    };
+    let host = |h: &Option<String>| h.clone().filter(|h| !h.is_empty());
+    Ok(Some(if let Some(exec) = &p.exec {
+        ProbeAction::Exec(exec.command.clone().unwrap_or_default())
+    } else if let Some(http) = &p.http_get {
+        ProbeAction::HttpGet {
+            https: http.scheme.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("HTTPS")),
+            host: host(&http.host),
+            port: port(&http.port)?,
+            path: http.path.clone().filter(|p| !p.is_empty()).unwrap_or_else(|| "/".into()),
+            headers: http.http_headers.iter().flatten().map(|h| (h.name.clone(), h.value.clone())).collect(),
+        }
+    } else if let Some(tcp) = &p.tcp_socket {
+        ProbeAction::TcpSocket { host: host(&tcp.host), port: port(&tcp.port)? }
+    } else if let Some(grpc) = &p.grpc {
+        ProbeAction::Grpc {
+            port: u16::try_from(grpc.port).map_err(|_| format!("invalid port number: {}", grpc.port))?,
+            service: grpc.service.clone().unwrap_or_default(),
+        }
+    } else {
+        return Ok(None);
+    }))
 }
 
 #[cfg(test)]

@@ -207,9 +207,34 @@ spec:
   - {name: sidecar, image: busybox:1.35, command: [sh, -c, 'echo sidecar; exec sleep 3600']}
 ";
 
+/// Probes that cannot pass: a port name the container does not have (which
+/// `validate` warns about), and a page that is not there.
+const PROBED: &str = "\
+apiVersion: v1
+kind: Pod
+metadata: {name: probed}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: web
+    image: busybox:1.35
+    command: [httpd, -f, -p, '8080', -h, /etc]
+    ports: [{name: http, containerPort: 8080}]
+    readinessProbe: {httpGet: {path: /, port: metrics}, periodSeconds: 1}
+  - name: side
+    image: busybox:1.35
+    command: [httpd, -f, -p, '9090', -h, /etc]
+    readinessProbe:
+      httpGet:
+        path: /missing
+        port: 9090
+        httpHeaders: [{name: X-Probe, value: driftless}]
+      periodSeconds: 1
+";
+
 #[test]
 fn a_projected_volume_gathers_secret_config_and_downward_files() {
-    let mut cluster = Cluster::new(&[("apps/pod.yaml", ALL_IN_ONE), ("apps/pair.yaml", PAIR)]);
+    let mut cluster = Cluster::new(&[("apps/pod.yaml", ALL_IN_ONE), ("apps/pair.yaml", PAIR), ("apps/probed.yaml", PROBED)]);
     cluster.start();
     cluster.wait_ready("volume-test", 1, Duration::from_secs(30));
     let cat = |path: &str| cluster.cli_ok(&["exec", "volume-test", "--", "cat", &format!("/projected-volume/{path}")]);
@@ -233,4 +258,14 @@ fn a_projected_volume_gathers_secret_config_and_downward_files() {
     assert!(logs.stderr.is_empty(), "{}", String::from_utf8_lossy(&logs.stderr));
     assert_eq!(cluster.cli_ok(&["exec", "chosen", "--", "hostname"]).trim(), "chosen");
     assert_eq!(cluster.cli_ok(&["logs", "pair", "-c", "sidecar"]).trim(), "sidecar");
+
+    // Probes that cannot pass keep the pod out of service, and say why.
+    let described = cluster.wait_for("the probes' events", Duration::from_secs(30), || {
+        let text = cluster.cli_ok(&["describe", "pod", "probed"]);
+        (text.contains("Readiness probe errored and resulted in unknown state: strconv.Atoi: parsing \"metrics\": invalid syntax")
+            && text.contains("Readiness probe failed: HTTP probe failed with statuscode: 404"))
+        .then_some(text)
+    });
+    let pod = cluster.get("/api/v1/namespaces/default/pods/probed");
+    assert!(!crate::cluster::is_ready(&pod), "{described}");
 }

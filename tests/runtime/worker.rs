@@ -77,9 +77,9 @@ fn readiness_follows_the_probe_and_failed_liveness_restarts_with_back_off() {
     };
     let mut web = container("web", "exec httpd -f -p 8080 -h /www");
     web.readiness = Some(Probe { action: ProbeAction::Exec(vec!["test".into(), "-f".into(), "/tmp/ready".into()]), settings: fast(1) });
-    web.liveness = Some(Probe { action: ProbeAction::HttpGet { port: 8080, path: "/".into() }, settings: fast(3) });
+    web.liveness = Some(Probe { action: ProbeAction::HttpGet { https: false, host: None, port: 8080, path: "/".into(), headers: vec![] }, settings: fast(3) });
     let mut crasher = container("crasher", "exec sleep 600");
-    crasher.liveness = Some(Probe { action: ProbeAction::TcpSocket { port: 9999 }, settings: fast(1) });
+    crasher.liveness = Some(Probe { action: ProbeAction::TcpSocket { host: None, port: 9999 }, settings: fast(1) });
     let request = PodRequest {
         uid: "pod-w".into(),
         hostname: "pod-w".into(),

@@ -113,6 +113,9 @@ fn qos_class(pod: &Pod) -> &'static str {
     }
 }
 
+/// At most this many `Unhealthy` events per container per status change.
+const MAX_PROBE_EVENTS: u64 = 10;
+
 /// The events a change of a pod's runtime status deserves, as kubelet
 /// records them. `before` is what this daemon last saw; with none (it has
 /// just started and adopted the pod), `stored` is the status an earlier run
@@ -121,6 +124,17 @@ pub fn events(pod_name: &str, before: Option<&PodStatus>, stored: Option<&Value>
     let mut out = Vec::new();
     for c in &after.containers {
         let old = before.and_then(|b| b.containers.iter().find(|o| o.name == c.name));
+        // One `Unhealthy` per failed probe run since the last look, in the
+        // prober's words (the recorder counts repeats). An adopted pod's
+        // earlier failures were reported by the daemon that saw them.
+        if before.is_some() {
+            let new_failures = c.probe_failures.saturating_sub(old.map_or(0, |o| o.probe_failures)).min(MAX_PROBE_EVENTS);
+            if let Some(message) = &c.probe_message {
+                for _ in 0..new_failures {
+                    out.push((EventType::Warning, "Unhealthy", message.clone()));
+                }
+            }
+        }
         let old_state = old.map(|o| &o.state);
         match &c.state {
             ContainerState::Running { started_at } => {
@@ -132,9 +146,6 @@ pub fn events(pod_name: &str, before: Option<&PodStatus>, stored: Option<&Value>
                 if fresh {
                     out.push((EventType::Normal, "Created", format!("Created container {}", c.name)));
                     out.push((EventType::Normal, "Started", format!("Started container {}", c.name)));
-                }
-                if old.is_some_and(|o| o.ready && matches!(o.state, ContainerState::Running { .. })) && !c.ready && !fresh {
-                    out.push((EventType::Warning, "Unhealthy", format!("Readiness probe failed: container {} is not ready", c.name)));
                 }
             }
             ContainerState::Waiting { reason, message } => {

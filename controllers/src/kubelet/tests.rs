@@ -50,6 +50,8 @@ fn running(ip: &str) -> PodStatus {
             last_termination: None,
             ready: true,
             restart_count: 0,
+            probe_failures: 0,
+            probe_message: None,
         }],
     }
 }
@@ -223,4 +225,19 @@ async fn config_changes_reach_the_pods_that_use_them() {
     };
     // The pod that mounts it (Pending here) is woken; the other is not.
     assert_eq!(node.kubelet.triggers(&event, &*node.ctx.store), [key]);
+}
+
+#[test]
+fn each_failed_probe_is_an_unhealthy_event_in_the_probers_words() {
+    let before = running("10.244.0.5");
+    let mut after = before.clone();
+    after.containers[0].ready = false;
+    after.containers[0].probe_failures = 2;
+    after.containers[0].probe_message = Some("Readiness probe failed: HTTP probe failed with statuscode: 500".into());
+    let events = status::events("web-1", Some(&before), None, &after);
+    let unhealthy: Vec<&String> = events.iter().filter(|(_, reason, _)| *reason == "Unhealthy").map(|(_, _, m)| m).collect();
+    assert_eq!(unhealthy, ["Readiness probe failed: HTTP probe failed with statuscode: 500"; 2]);
+    // Seen again with no new failure: nothing; adopted: nothing either.
+    assert!(status::events("web-1", Some(&after), None, &after).is_empty());
+    assert!(status::events("web-1", None, None, &after).iter().all(|(_, reason, _)| *reason != "Unhealthy"));
 }

@@ -145,6 +145,9 @@ struct Tracked {
     readiness: Option<Probing>,
     started_up: bool,
     ready: bool,
+    /// Failed probe runs, ever, and the last one's event message.
+    probe_failures: u64,
+    probe_message: Option<String>,
 }
 
 struct Worker {
@@ -173,6 +176,8 @@ impl Worker {
                 readiness: None,
                 started_up: false,
                 ready: false,
+                probe_failures: 0,
+                probe_message: None,
             })
             .collect();
         let mut worker = Worker { layout, placement, request, containers };
@@ -316,19 +321,32 @@ impl Worker {
         let c = &mut self.containers[index];
         let since_start = c.started.as_ref().map_or(Duration::ZERO, |(at, _)| now.duration_since(*at));
         let layout = &self.layout;
-        let run = |probing: &mut Probing| -> Option<bool> {
+        let mut failures = (c.probe_failures, c.probe_message.take());
+        let mut run = |probing: &mut Probing, kind: &str| -> Option<bool> {
             if !probing.state.due(since_start, probing.last.map(|l| now.duration_since(l))) {
                 return None;
             }
             probing.last = Some(now);
-            let outcome = probe_run::run(&probing.probe.action, layout, id, ip, probing.probe.settings.timeout);
+            let outcome = match probe_run::run(&probing.probe.action, layout, id, ip, probing.probe.settings.timeout) {
+                Ok(()) => crate::lifecycle::probe::Outcome::Success,
+                Err(error) => {
+                    failures = (failures.0 + 1, Some(error.message(kind)));
+                    crate::lifecycle::probe::Outcome::Failure
+                }
+            };
             probing.failures = if outcome == crate::lifecycle::probe::Outcome::Failure { probing.failures + 1 } else { 0 };
             Some(probing.state.record(outcome))
         };
+        Self::run_probes(c, layout, id, &mut run);
+        (c.probe_failures, c.probe_message) = failures;
+    }
+
+    /// The probes due for container `c`, in kubelet's order.
+    fn run_probes(c: &mut Tracked, layout: &Layout, id: &str, run: &mut impl FnMut(&mut Probing, &str) -> Option<bool>) {
         // The startup probe gates the others; failing it kills like liveness.
         if !c.started_up {
             if let Some(startup) = c.startup.as_mut() {
-                if let Some(verdict) = run(startup) {
+                if let Some(verdict) = run(startup, "Startup") {
                     if verdict {
                         c.started_up = true;
                     } else if startup.failed_out() {
@@ -339,7 +357,7 @@ impl Worker {
             return;
         }
         if let Some(liveness) = c.liveness.as_mut() {
-            if run(liveness) == Some(false) {
+            if run(liveness, "Liveness") == Some(false) {
                 tracing::info!(container = %id, "liveness probe failed: killing the container");
                 let _ = layout.kill(id, Signal::SIGKILL);
                 return;
@@ -347,7 +365,7 @@ impl Worker {
         }
         match c.readiness.as_mut() {
             Some(readiness) => {
-                if let Some(verdict) = run(readiness) {
+                if let Some(verdict) = run(readiness, "Readiness") {
                     c.ready = verdict;
                 }
             }
@@ -375,6 +393,8 @@ impl Worker {
                     last_termination: c.last_termination.clone(),
                     ready: c.ready,
                     restart_count: c.instances.saturating_sub(1),
+                    probe_failures: c.probe_failures,
+                    probe_message: c.probe_message.clone(),
                 }
             })
             .collect();

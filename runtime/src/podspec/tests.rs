@@ -167,8 +167,9 @@ fn probes_limits_and_security() {
             "resources": {"limits": {"cpu": "500m", "memory": "64Mi"}},
             "securityContext": {"runAsUser": 1000, "runAsGroup": 3000, "readOnlyRootFilesystem": true,
                                 "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}},
-            "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 2},
-            "livenessProbe": {"tcpSocket": {"port": 8080}, "failureThreshold": 5}
+            "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http", "scheme": "HTTPS", "httpHeaders": [{"name": "X-Probe", "value": "1"}]}, "periodSeconds": 2},
+            "livenessProbe": {"tcpSocket": {"port": 8080}, "failureThreshold": 5},
+            "startupProbe": {"httpGet": {"path": "/", "port": "metrics"}}
         }]}),
         &NodeSettings::default(),
     );
@@ -178,7 +179,11 @@ fn probes_limits_and_security() {
     assert_eq!((c.uid, c.gid, c.read_only_root), (1000, 3000, true));
     assert_eq!(c.capabilities.as_deref(), Some(&["NET_BIND_SERVICE".to_owned()][..]));
     let readiness = c.readiness.as_ref().unwrap();
-    assert!(matches!(&readiness.action, ProbeAction::HttpGet { port: 8080, path } if path == "/healthz"));
+    let expected = ProbeAction::HttpGet { https: true, host: None, port: 8080, path: "/healthz".into(), headers: vec![("X-Probe".into(), "1".into())] };
+    assert_eq!(readiness.action, expected);
+    // A port name the container does not have fails, as kubelet's does.
+    let startup = c.startup.as_ref().unwrap();
+    assert_eq!(startup.action, ProbeAction::Unresolvable("strconv.Atoi: parsing \"metrics\": invalid syntax".into()));
     assert_eq!(readiness.settings.period, Duration::from_secs(2));
     assert_eq!(c.liveness.as_ref().unwrap().settings.failure_threshold, 5);
 }
