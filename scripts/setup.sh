@@ -20,6 +20,10 @@ command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
 # Tests build images the way other tools do (umoci: no Env in the config).
 command -v umoci >/dev/null 2>&1 || need+=(umoci)
 command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
+# HTTPS probe tests serve with `openssl s_server`; the manual page test
+# renders it with man.
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v man >/dev/null 2>&1 || need+=(man-db)
 # DNS tests ask the server with Debian's dig; the DNS benchmark
 # (bench/dns.sh) drives it with dnsperf.
 command -v dig >/dev/null 2>&1 || need+=(bind9-dnsutils)

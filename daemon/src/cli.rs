@@ -57,6 +57,29 @@ pub enum Command {
     /// Stop every pod of a data folder and remove the node's network set-up
     /// (after `up` has exited), as an uninstall does.
     Reset(ResetArgs),
+    /// Print a shell completion script (`source <(driftless completion bash)`).
+    Completion(CompletionArgs),
+    /// Print the manual page, in roff (`driftless man | man -l -`).
+    Man,
+}
+
+/// `driftless completion`.
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+/// The shells `completion` writes for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    /// bash.
+    Bash,
+    /// zsh.
+    Zsh,
+    /// fish.
+    Fish,
 }
 
 /// How to reach the daemon.

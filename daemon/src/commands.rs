@@ -5,6 +5,7 @@ pub mod delete;
 pub mod describe;
 pub mod exec;
 pub mod get;
+pub mod help;
 pub mod history;
 pub mod image;
 pub mod init;

@@ -2,6 +2,7 @@
 //! repositories and commits in temporary folders, the real built binary.
 //! One test binary (as ripgrep and hickory do) with a module per command.
 
+mod help;
 mod image;
 #[path = "../support/images.rs"]
 mod images;
