@@ -244,13 +244,16 @@ pub struct GetArgs {
 /// `driftless describe`.
 #[derive(Debug, Args)]
 pub struct DescribeArgs {
-    /// The kind.
+    /// The kind (or `kind/name` as one argument).
     pub resource: String,
-    /// The name (or `kind/name` as one argument).
+    /// The name; without one, every object of the kind is described.
     pub name: Option<String>,
     /// The namespace.
     #[arg(short, long, default_value = "default")]
     pub namespace: String,
+    /// Describe the objects this label selector picks (`app=web`).
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
     /// How to reach the daemon.
     #[command(flatten)]
     pub connect: ConnectArgs,

@@ -102,6 +102,10 @@ fn a_daemonset_runs_one_pod_per_eligible_node_and_rolls_out_changes() {
     assert!(one.lines().nth(1).unwrap().starts_with("fluentd-elasticsearch ") && one.contains("k8s-app=fluentd-logging"), "{one}");
     let all = cluster.cli_ok(&["get", "all", "-n", "kube-system"]);
     assert!(all.contains(&format!("pod/{name} ")) && all.contains("daemonset.apps/fluentd-elasticsearch "), "{all}");
+    let described = cluster.cli_ok(&["describe", "pods", "-n", "kube-system", "-l", "name=fluentd-elasticsearch"]);
+    assert!(described.contains(&format!("Name:         {name}\n")) && described.contains("Controlled By:  DaemonSet/fluentd-elasticsearch"), "{described}");
+    let every = cluster.cli_ok(&["describe", "pods", "-n", "kube-system"]);
+    assert_eq!(every.matches("\nNamespace:    kube-system\n").count(), 1, "{every}");
     let mixed = cluster.cli(&["get", "ds/gpu-agent", "pods/nope"]);
     let (out, err) = (String::from_utf8_lossy(&mixed.stdout), String::from_utf8_lossy(&mixed.stderr));
     assert_eq!(mixed.status.code(), Some(1));

@@ -39,12 +39,48 @@ pub(crate) fn target(resource: &str, name: Option<&str>) -> Result<(Kind, String
     Ok((resource, name))
 }
 
-/// Runs `describe`.
+/// Runs `describe`: one object (`describe pod web-1`, `pod/web-1`), or
+/// every object of the kind, or those the label selector picks
+/// (`describe pods`, `describe pods -l app=web`), as kubectl does.
 pub fn run(args: &DescribeArgs) -> Result<ExitCode, CommandError> {
-    let (resource, name) = target(&args.resource, args.name.as_deref())?;
+    let named = args.resource.contains('/') || args.name.is_some();
+    if named && args.selector.is_some() {
+        return Err(CommandError::Usage("name objects or select them with -l, not both".into()));
+    }
     block_on(async {
         let client = client(&args.connect);
-        let object = client.get(&resource.object_path(&args.namespace, &name)).await.map_err(client_error)?;
+        let (resource, names) = if named {
+            let (resource, name) = target(&args.resource, args.name.as_deref())?;
+            (resource, vec![name])
+        } else {
+            let resource = *kinds(&args.resource)?.first().ok_or_else(|| CommandError::Usage(format!("unknown kind {:?}", args.resource)))?;
+            let query = form_query(&[("labelSelector", args.selector.as_deref())]);
+            let list = client.get(&format!("{}{query}", resource.list_path(Some(&args.namespace)))).await.map_err(client_error)?;
+            let names: Vec<String> =
+                list["items"].as_array().into_iter().flatten().filter_map(|o| o.pointer("/metadata/name").and_then(Value::as_str).map(str::to_owned)).collect();
+            if names.is_empty() {
+                eprintln!("No resources found in {} namespace.", args.namespace);
+                return Ok(ExitCode::SUCCESS);
+            }
+            (resource, names)
+        };
+        let mut first = true;
+        for name in &names {
+            if !first {
+                println!();
+            }
+            first = false;
+            print!("{}", describe(&client, resource, &args.namespace, name).await?);
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// One object's description, with its events.
+async fn describe(client: &driftless_api::Client, resource: Kind, namespace: &str, name: &str) -> Result<String, CommandError> {
+    {
+        let name = name.to_owned();
+        let object = client.get(&resource.object_path(namespace, &name)).await.map_err(client_error)?;
         let now = jiff::Timestamp::now();
         let mut out = String::new();
         let meta = &object["metadata"];
@@ -59,7 +95,7 @@ pub fn run(args: &DescribeArgs) -> Result<ExitCode, CommandError> {
             let _ = writeln!(out, "Controlled By:  {}/{}", s(owner.get("kind")), s(owner.get("name")));
         }
         match resource.name() {
-            "Deployment" => deployment(&client, &object, &mut out).await?,
+            "Deployment" => deployment(client, &object, &mut out).await?,
             "Pod" => pod(&object, &mut out),
             "Service" => {
                 let namespace = meta.get("namespace").and_then(Value::as_str).unwrap_or("default");
@@ -69,7 +105,7 @@ pub fn run(args: &DescribeArgs) -> Result<ExitCode, CommandError> {
             _ => generic(&object, &mut out),
         }
         let uid = meta.get("uid").and_then(Value::as_str);
-        let namespace = if resource.namespaced() { args.namespace.as_str() } else { "default" };
+        let namespace = if resource.namespaced() { namespace } else { "default" };
         let field = format!("involvedObject.kind={},involvedObject.name={name}", resource.name());
         let path = format!("/api/v1/namespaces/{namespace}/events{}", form_query(&[("fieldSelector", Some(&field))]));
         let events = client.get(&path).await.map_err(client_error)?;
@@ -95,9 +131,8 @@ pub fn run(args: &DescribeArgs) -> Result<ExitCode, CommandError> {
                 let _ = writeln!(out, "  {line}");
             }
         }
-        print!("{out}");
-        Ok(ExitCode::SUCCESS)
-    })
+        Ok(out)
+    }
 }
 
 fn conditions(object: &Value, out: &mut String) {
