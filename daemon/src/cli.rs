@@ -210,6 +210,39 @@ pub enum GetFormat {
     Name,
 }
 
+/// What `get -o` asks for: a format, or a template or columns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GetOutput {
+    /// `wide`, `yaml`, `json`, `name`.
+    Format(GetFormat),
+    /// `jsonpath=TEMPLATE` (kubectl's JSONPath template).
+    JsonPath(String),
+    /// `custom-columns=HEADER:EXPR,...`.
+    CustomColumns(Vec<(String, String)>),
+}
+
+/// Reads `-o`'s value as kubectl does.
+fn get_output(text: &str) -> Result<GetOutput, String> {
+    if let Some(template) = text.strip_prefix("jsonpath=") {
+        return Ok(GetOutput::JsonPath(template.to_owned()));
+    }
+    if let Some(spec) = text.strip_prefix("custom-columns=") {
+        let columns = spec
+            .split(',')
+            .map(|column| {
+                column
+                    .split_once(':')
+                    .map(|(h, e)| (h.to_owned(), e.to_owned()))
+                    .ok_or_else(|| format!("custom-columns format: expected HEADER:EXPRESSION, got {column:?}"))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        return Ok(GetOutput::CustomColumns(columns));
+    }
+    GetFormat::from_str(text, false).map(GetOutput::Format).map_err(|_| {
+        format!("unable to match a printer suitable for the output format {text:?}, allowed formats are: custom-columns,json,jsonpath,name,wide,yaml")
+    })
+}
+
 /// `driftless get`.
 #[derive(Debug, Args)]
 pub struct GetArgs {
@@ -227,9 +260,13 @@ pub struct GetArgs {
     /// A label selector (`app=web,tier in (a,b)`).
     #[arg(short = 'l', long)]
     pub selector: Option<String>,
-    /// Output format.
-    #[arg(short, long, value_enum)]
-    pub output: Option<GetFormat>,
+    /// Output format: wide, yaml, json, name, jsonpath=TEMPLATE,
+    /// custom-columns=HEADER:EXPR,...
+    #[arg(short, long, value_parser = get_output)]
+    pub output: Option<GetOutput>,
+    /// Sort by the value of a JSONPath expression (`.metadata.name`).
+    #[arg(long)]
+    pub sort_by: Option<String>,
     /// After listing, print changes as they happen.
     #[arg(short, long)]
     pub watch: bool,

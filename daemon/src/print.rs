@@ -1,6 +1,8 @@
 //! Printing objects as kubectl does: tables with its columns for each
-//! kind ([`columns`]), ages in its format ([`age`]), YAML, JSON and names.
+//! kind ([`columns`]), ages in its format ([`age`]), JSONPath templates
+//! ([`jsonpath`]), YAML, JSON and names.
 
 pub mod age;
 pub mod columns;
+pub mod jsonpath;
 pub mod table;

@@ -144,6 +144,26 @@ fn jobs_run_to_completion_end_as_kubernetes_ends_them_and_run_once_per_spec() {
     let row = table.lines().find(|l| l.starts_with("pi ")).unwrap_or_else(|| panic!("{table}"));
     assert!(row.split_whitespace().collect::<Vec<_>>()[1..3] == ["Complete", "3/3"], "{table}");
 
+    // kubectl's output forms: a JSONPath template, custom columns, sorting.
+    let mut names: Vec<String> = pods.iter().map(name).collect();
+    names.sort();
+    let listed =
+        cluster.cli_ok(&["get", "pods", "-l", "job-name=pi", "--sort-by=.metadata.name", "-o", "jsonpath={range .items[*]}{.metadata.name}{\"\\n\"}{end}"]);
+    assert_eq!(listed.lines().collect::<Vec<_>>(), names);
+    let complete = cluster.cli_ok(&["get", "job", "pi", "-o", "jsonpath={.status.conditions[?(@.type==\"Complete\")].status}"]);
+    assert_eq!(complete, "True");
+    let columns = cluster.cli_ok(&[
+        "get",
+        "jobs",
+        "pi",
+        "-o",
+        "custom-columns=NAME:.metadata.name,SUCCEEDED:.status.succeeded,IMAGES:.spec.template.spec.containers[*].image",
+    ]);
+    assert_eq!(
+        columns.lines().map(|l| l.split_whitespace().collect::<Vec<_>>()).collect::<Vec<_>>(),
+        [["NAME", "SUCCEEDED", "IMAGES"], ["pi", "3", "busybox:1.35"]]
+    );
+
     // backoffLimit 0: one failure ends it.
     assert_eq!(wait_ended(&cluster, "fails", Duration::from_secs(30)), ("Failed".to_owned(), "BackoffLimitExceeded".to_owned()));
     assert_eq!(pods_of(&cluster, "fails").len(), 1);

@@ -6,8 +6,9 @@ use driftless_model::Kind;
 use futures_util::StreamExt;
 use serde_json::Value;
 
-use crate::cli::{GetArgs, GetFormat};
+use crate::cli::{GetArgs, GetFormat, GetOutput};
 use crate::connect::{block_on, client};
+use crate::print::jsonpath::{self, Template};
 use crate::print::{columns, table};
 use crate::{CommandError, EXIT_INVALID};
 
@@ -76,10 +77,23 @@ pub fn run(args: &GetArgs) -> Result<ExitCode, CommandError> {
     let targets = targets(args)?;
     let kinds: Vec<Kind> = targets.iter().map(|(k, _)| *k).collect();
     let names_given: usize = targets.iter().map(|(_, n)| n.len()).sum();
+    let sort_by = args.sort_by.as_deref().map(Template::parse).transpose().map_err(CommandError::Usage)?;
+    let template = match &args.output {
+        Some(GetOutput::JsonPath(text)) => Some(Template::parse(text).map_err(CommandError::Usage)?),
+        _ => None,
+    };
+    let custom: Option<Vec<(String, Template)>> = match &args.output {
+        Some(GetOutput::CustomColumns(columns)) => Some(
+            columns.iter().map(|(header, expr)| Ok((header.clone(), Template::parse(expr)?))).collect::<Result<_, String>>().map_err(CommandError::Usage)?,
+        ),
+        _ => None,
+    };
+    // Formats that print every kind's objects at once, at the end.
+    let whole = matches!(&args.output, Some(GetOutput::Format(GetFormat::Json | GetFormat::Yaml) | GetOutput::JsonPath(_) | GetOutput::CustomColumns(_)));
     block_on(async {
         let client = client(&args.connect);
         let namespace = if args.all_namespaces { None } else { Some(args.namespace.as_str()) };
-        let wide = args.output == Some(GetFormat::Wide);
+        let wide = args.output == Some(GetOutput::Format(GetFormat::Wide));
         let prefix = kinds.len() > 1;
         let mut printed_any = false;
         let mut missing = Vec::new();
@@ -106,9 +120,15 @@ pub fn run(args: &GetArgs) -> Result<ExitCode, CommandError> {
             if resource == Kind::Event {
                 items.sort_by(|a, b| a["lastTimestamp"].as_str().cmp(&b["lastTimestamp"].as_str()));
             }
+            if let Some(key) = &sort_by {
+                sort(&mut items, key);
+            }
+            if whole {
+                everything.extend(items);
+                continue;
+            }
             match args.output {
-                Some(GetFormat::Json) | Some(GetFormat::Yaml) => everything.extend(items),
-                Some(GetFormat::Name) => {
+                Some(GetOutput::Format(GetFormat::Name)) => {
                     for item in &items {
                         println!("{}/{}", kind_name(resource), item.pointer("/metadata/name").and_then(Value::as_str).unwrap_or(""));
                     }
@@ -125,11 +145,35 @@ pub fn run(args: &GetArgs) -> Result<ExitCode, CommandError> {
                 }
             }
         }
-        match args.output {
-            Some(GetFormat::Json) => println!("{:#}", as_list(everything, names_given == 1 && kinds.len() == 1)),
-            Some(GetFormat::Yaml) => print!("{}", serde_yaml_ng::to_string(&as_list(everything, names_given == 1 && kinds.len() == 1)).unwrap_or_default()),
-            Some(GetFormat::Name) => {}
-            _ if !printed_any && missing.is_empty() && !args.watch => match namespace {
+        let single = names_given == 1 && kinds.len() == 1;
+        if let Some(key) = &sort_by {
+            sort(&mut everything, key);
+        }
+        match &args.output {
+            Some(GetOutput::Format(GetFormat::Json)) => println!("{:#}", as_list(everything, single)),
+            Some(GetOutput::Format(GetFormat::Yaml)) => print!("{}", serde_yaml_ng::to_string(&as_list(everything, single)).unwrap_or_default()),
+            Some(GetOutput::Format(GetFormat::Name)) => {}
+            // kubectl prints the template's text with no newline added.
+            Some(GetOutput::JsonPath(_)) => print!("{}", template.as_ref().map(|t| t.render(&as_list(everything, single))).unwrap_or_default()),
+            Some(GetOutput::CustomColumns(_)) if !everything.is_empty() => {
+                let columns = custom.as_deref().unwrap_or_default();
+                let header: Vec<String> = columns.iter().map(|(h, _)| h.clone()).collect();
+                let rows: Vec<Vec<String>> = everything
+                    .iter()
+                    .map(|item| {
+                        columns
+                            .iter()
+                            .map(|(_, expr)| {
+                                let values = expr.values(item);
+                                // kubectl joins a column's several values with commas.
+                                if values.is_empty() { "<none>".to_owned() } else { jsonpath::join(&values).replace(' ', ",") }
+                            })
+                            .collect()
+                    })
+                    .collect();
+                print!("{}", table::render(&header, &rows));
+            }
+            _ if !printed_any && everything.is_empty() && missing.is_empty() && !args.watch => match namespace {
                 Some(ns) if kinds.iter().any(|k| k.namespaced()) => eprintln!("No resources found in {ns} namespace."),
                 _ => eprintln!("No resources found"),
             },
@@ -145,6 +189,23 @@ pub fn run(args: &GetArgs) -> Result<ExitCode, CommandError> {
         }
         Ok(if missing.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_INVALID) })
     })
+}
+
+/// Sorts objects by the first value of `key`, as `--sort-by` does:
+/// numbers by value, anything else by its text; objects without one first.
+fn sort(items: &mut [Value], key: &Template) {
+    let order = |v: Option<&Value>| -> (u8, f64, String) {
+        match v {
+            None => (0, 0.0, String::new()),
+            Some(Value::Number(n)) => (1, n.as_f64().unwrap_or(0.0), String::new()),
+            Some(Value::String(s)) => (2, 0.0, s.clone()),
+            Some(other) => (2, 0.0, other.to_string()),
+        }
+    };
+    items.sort_by(|a, b| {
+        let (x, y) = (order(key.values(a).first().copied()), order(key.values(b).first().copied()));
+        x.0.cmp(&y.0).then(x.1.total_cmp(&y.1)).then(x.2.cmp(&y.2))
+    });
 }
 
 fn kind_name(resource: Kind) -> String {
