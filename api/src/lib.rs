@@ -19,6 +19,7 @@ mod server;
 
 pub use client::{Client, ClientError};
 pub use error::ApiError;
+pub use server::portforward::PROTOCOL as PORT_FORWARD_PROTOCOL;
 pub use server::{ApiState, ImageOps, serve_tcp, serve_unix};
 
 /// The socket's name in the data folder.

@@ -4,6 +4,7 @@
 mod driftless;
 mod exec;
 mod logs;
+pub(crate) mod portforward;
 mod query;
 
 use std::path::PathBuf;
@@ -179,6 +180,9 @@ async fn serve_kubernetes(state: ApiState, request: Request) -> Result<Response,
         (&Method::GET, Target::Sub { resource: Kind::Pod, namespace, name, sub }) if sub == "log" => logs::serve(state, &namespace, &name, &query).await,
         (&Method::POST | &Method::GET, Target::Sub { resource: Kind::Pod, namespace, name, sub }) if sub == "exec" => {
             exec::serve(state, &namespace, &name, &query, request).await
+        }
+        (&Method::POST | &Method::GET, Target::Sub { resource: Kind::Pod, namespace, name, sub }) if sub == "portforward" => {
+            portforward::serve(state, &namespace, &name, &query, request).await
         }
         (&Method::DELETE, Target::Object { resource: Kind::Pod, namespace, name }) => delete_pod(&state, &namespace, &name),
         (&Method::GET, _) => Err(ApiError::NotFound("the server could not find the requested resource".into())),

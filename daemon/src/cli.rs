@@ -57,10 +57,30 @@ pub enum Command {
     /// Stop every pod of a data folder and remove the node's network set-up
     /// (after `up` has exited), as an uninstall does.
     Reset(ResetArgs),
+    /// Forward local ports to a pod's, or to the pod behind a Service
+    /// (`port-forward svc/web 8080:80`), on 127.0.0.1.
+    PortForward(PortForwardArgs),
     /// Print a shell completion script (`source <(driftless completion bash)`).
     Completion(CompletionArgs),
     /// Print the manual page, in roff (`driftless man | man -l -`).
     Man,
+}
+
+/// `driftless port-forward`.
+#[derive(Debug, Args)]
+pub struct PortForwardArgs {
+    /// `pod/NAME`, `svc/NAME` or a pod's name.
+    pub target: String,
+    /// `LOCAL:REMOTE`, `PORT` (the same both sides) or `:REMOTE` (any free
+    /// local port).
+    #[arg(required = true)]
+    pub ports: Vec<String>,
+    /// The namespace.
+    #[arg(short, long, default_value = "default")]
+    pub namespace: String,
+    /// How to reach the daemon.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
 }
 
 /// `driftless completion`.

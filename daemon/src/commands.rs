@@ -11,6 +11,7 @@ pub mod image;
 pub mod init;
 pub mod logs;
 pub mod plan;
+pub mod port_forward;
 pub mod rollout;
 pub mod status;
 pub mod up;

@@ -48,6 +48,7 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Status(args) => commands::status::run(&args),
         cli::Command::Sync(args) => commands::status::sync(&args),
         cli::Command::Delete(args) => commands::delete::run(&args),
+        cli::Command::PortForward(args) => commands::port_forward::run(&args),
         cli::Command::Completion(args) => commands::help::completion(&args),
         cli::Command::Man => commands::help::man(),
     };

@@ -32,7 +32,7 @@ pub(crate) struct Cluster {
     runtime: tokio::runtime::Runtime,
 }
 
-fn binary() -> PathBuf {
+pub(crate) fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_driftless"))
 }
 

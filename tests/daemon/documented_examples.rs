@@ -4,8 +4,42 @@
 
 use std::time::Duration;
 
+use std::io::BufRead;
+use std::process::{Child, Command, Stdio};
+
 use crate::cluster::Cluster;
 use crate::ingress::{app, get};
+
+/// A running `driftless port-forward`, stopped on drop.
+struct Forward {
+    child: Child,
+    /// Its first line (`Forwarding from 127.0.0.1:PORT -> REMOTE`).
+    line: String,
+    /// The local port it listens on.
+    port: u16,
+}
+
+impl Forward {
+    fn start(cluster: &Cluster, args: &[&str]) -> Forward {
+        let mut child = Command::new(crate::cluster::binary()).args(args).env("DRIFTLESS_DATA_DIR", &cluster.data).stdout(Stdio::piped()).spawn().unwrap();
+        let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        let line = line.trim().to_owned();
+        // Keep reading its output ("Handling connection for ..."): like
+        // kubectl, it dies of SIGPIPE if its reader goes away.
+        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+        let port = line.strip_prefix("Forwarding from 127.0.0.1:").and_then(|r| r.split(' ').next()).and_then(|p| p.parse().ok()).unwrap_or(0);
+        Forward { child, line, port }
+    }
+}
+
+impl Drop for Forward {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
 
 /// The HorizontalPodAutoscaler walkthrough's object, in autoscaling/v1.
 const HPA_V1: &str = "\
@@ -93,6 +127,18 @@ fn documented_manifests_run_as_the_api_server_reads_them() {
     let http = cluster.ingress_http.clone();
     cluster.wait_for("the Ingress to route", Duration::from_secs(15), || (get(&http, "a.example.test", "/") == Some((200, "a".to_owned()))).then_some(()));
     assert_eq!(get(&http, "assets.example.test", "/icons").unwrap().0, 404);
+
+    // port-forward to the Service: its port 80 is the pod's named port http (8080).
+    let forward = Forward::start(&cluster, &["port-forward", "svc/svc-a", ":80"]);
+    assert!(forward.line.ends_with(" -> 8080"), "{}", forward.line);
+    assert_eq!(crate::cluster::try_http_get("127.0.0.1", forward.port, "/").as_deref().map(str::trim), Ok("a"));
+    drop(forward);
+    let pod_name = crate::cluster::name(&pod);
+    let forward = Forward::start(&cluster, &["port-forward", &format!("pod/{pod_name}"), ":8080"]);
+    assert_eq!(crate::cluster::try_http_get("127.0.0.1", forward.port, "/").as_deref().map(str::trim), Ok("a"));
+    drop(forward);
+    let wrong = cluster.cli(&["port-forward", "svc/svc-a", ":81"]);
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("Service svc-a does not have a service port 81"), "{wrong:?}");
 
     // `describe svc` in kubectl's layout: the named target port and the
     // ready pod's address behind the port.
