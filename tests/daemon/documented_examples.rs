@@ -142,6 +142,12 @@ fn documented_manifests_run_as_the_api_server_reads_them() {
 
     // `describe svc` in kubectl's layout: the named target port and the
     // ready pod's address behind the port.
+    let endpoints = cluster.cli_ok(&["describe", "endpoints", "svc-a"]);
+    assert!(
+        endpoints.contains(&format!("  Addresses:          {}\n", crate::cluster::pod_ip(&pod)))
+            && endpoints.lines().any(|l| l.split_whitespace().eq(["web", "8080", "TCP"])),
+        "{endpoints}"
+    );
     let described = cluster.cli_ok(&["describe", "svc", "svc-a"]);
     let ip = crate::cluster::pod_ip(&pod);
     for line in ["Selector:     app=a", "Type:         ClusterIP", "Port:         web  80/TCP", "TargetPort:   http/TCP", &format!("Endpoints:    {ip}:8080")] {

@@ -65,4 +65,14 @@ spec:
     let table = cluster.cli_ok(&["get", "pvc"]);
     assert!(table.lines().nth(1).unwrap().split_whitespace().take(4).eq(["data", "Bound", "fits", "5Gi"]), "{table}");
     assert!(cluster.pods().iter().any(|p| name(p) == "writer"));
+
+    // describe in kubectl's layouts, not a YAML dump.
+    let claim = cluster.cli_ok(&["describe", "pvc", "data"]);
+    for line in ["Status:        Bound", "Volume:        fits", "Capacity:      5Gi", "Access Modes:  RWO", "Used By:       writer"] {
+        assert!(claim.lines().any(|l| l == line), "no {line:?} in:\n{claim}");
+    }
+    let volume = cluster.cli_ok(&["describe", "pv", "fits"]);
+    for line in ["Claim:           default/data", "Reclaim Policy:  Retain", "    Type:          HostPath (bare host directory volume)"] {
+        assert!(volume.lines().any(|l| l == line), "no {line:?} in:\n{volume}");
+    }
 }

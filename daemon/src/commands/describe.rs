@@ -97,6 +97,12 @@ async fn describe(client: &driftless_api::Client, resource: Kind, namespace: &st
         match resource.name() {
             "Deployment" => deployment(client, &object, &mut out).await?,
             "Pod" => pod(&object, &mut out),
+            "Endpoints" => endpoints(&object, &mut out),
+            "PersistentVolume" => persistent_volume(&object, &mut out),
+            "PersistentVolumeClaim" => {
+                let pods = client.get(&Kind::Pod.list_path(Some(namespace))).await.map_err(client_error)?;
+                claim(&object, &pods, &mut out);
+            }
             "Service" => {
                 let namespace = meta.get("namespace").and_then(Value::as_str).unwrap_or("default");
                 let endpoints = client.get(&Kind::Endpoints.object_path(namespace, &name)).await.ok();
@@ -244,6 +250,94 @@ fn endpoint_list(endpoints: Option<&Value>, port: Option<&str>) -> String {
         }
     }
     if out.is_empty() { "<none>".into() } else { out.join(",") }
+}
+
+/// kubectl's Endpoints layout: each subset's addresses and ports.
+fn endpoints(object: &Value, out: &mut String) {
+    out.push_str("Subsets:\n");
+    for subset in object.get("subsets").and_then(Value::as_array).into_iter().flatten() {
+        let ips = |field: &str| {
+            let list: Vec<String> = subset.get(field).and_then(Value::as_array).into_iter().flatten().map(|a| s(a.get("ip"))).collect();
+            if list.is_empty() { "<none>".to_owned() } else { list.join(",") }
+        };
+        let _ = writeln!(out, "  Addresses:          {}", ips("addresses"));
+        let _ = writeln!(out, "  NotReadyAddresses:  {}", ips("notReadyAddresses"));
+        out.push_str("  Ports:\n");
+        let header: Vec<String> = ["Name", "Port", "Protocol"].map(String::from).to_vec();
+        let mut rows = vec![["----", "----", "--------"].map(String::from).to_vec()];
+        for port in subset.get("ports").and_then(Value::as_array).into_iter().flatten() {
+            let name = port.get("name").and_then(Value::as_str).filter(|n| !n.is_empty()).unwrap_or("<unset>").to_owned();
+            rows.push(vec![name, s(port.get("port")), s(port.get("protocol"))]);
+        }
+        for line in table::render(&header, &rows).lines() {
+            let _ = writeln!(out, "    {line}");
+        }
+        out.push('\n');
+    }
+}
+
+fn modes(object: &Value, pointer: &str) -> String {
+    crate::print::columns::join_modes(object.pointer(pointer).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default())
+}
+
+/// kubectl's PersistentVolume layout.
+fn persistent_volume(object: &Value, out: &mut String) {
+    let spec = &object["spec"];
+    let claim = spec.get("claimRef").map(|c| format!("{}/{}", s(c.get("namespace")), s(c.get("name")))).unwrap_or_default();
+    let _ = writeln!(out, "StorageClass:    {}", s(spec.get("storageClassName")));
+    let _ = writeln!(out, "Status:          {}", s(object.pointer("/status/phase")));
+    let _ = writeln!(out, "Claim:           {claim}");
+    let _ = writeln!(out, "Reclaim Policy:  {}", s(spec.get("persistentVolumeReclaimPolicy")));
+    let _ = writeln!(out, "Access Modes:    {}", modes(object, "/spec/accessModes"));
+    let _ = writeln!(out, "VolumeMode:      {}", s(spec.get("volumeMode")));
+    let _ = writeln!(out, "Capacity:        {}", s(spec.pointer("/capacity/storage")));
+    let affinity = spec.pointer("/nodeAffinity/required/nodeSelectorTerms").and_then(Value::as_array);
+    match affinity {
+        Some(terms) => {
+            out.push_str("Node Affinity:\n  Required Terms:\n");
+            for term in terms {
+                for e in term.get("matchExpressions").and_then(Value::as_array).into_iter().flatten() {
+                    let values: Vec<String> = e.get("values").and_then(Value::as_array).into_iter().flatten().map(|v| s(Some(v))).collect();
+                    let _ = writeln!(out, "    Term 0:        {} {} [{}]", s(e.get("key")), s(e.get("operator")).to_lowercase(), values.join(", "));
+                }
+            }
+        }
+        None => out.push_str("Node Affinity:   <none>\n"),
+    }
+    out.push_str("Source:\n");
+    if let Some(host) = spec.get("hostPath") {
+        out.push_str("    Type:          HostPath (bare host directory volume)\n");
+        let _ = writeln!(out, "    Path:          {}", s(host.get("path")));
+        let _ = writeln!(out, "    HostPathType:  {}", host.get("type").and_then(Value::as_str).unwrap_or(""));
+    } else if let Some(local) = spec.get("local") {
+        out.push_str("    Type:  LocalVolume (a persistent volume backed by local storage on a node)\n");
+        let _ = writeln!(out, "    Path:  {}", s(local.get("path")));
+    }
+}
+
+/// kubectl's PersistentVolumeClaim layout, with the pods that use it.
+fn claim(object: &Value, pods: &Value, out: &mut String) {
+    let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+    let _ = writeln!(out, "StorageClass:  {}", s(object.pointer("/spec/storageClassName")));
+    let _ = writeln!(out, "Status:        {}", s(object.pointer("/status/phase")));
+    let _ = writeln!(out, "Volume:        {}", object.pointer("/spec/volumeName").and_then(Value::as_str).unwrap_or(""));
+    let _ = writeln!(out, "Capacity:      {}", object.pointer("/status/capacity/storage").and_then(Value::as_str).unwrap_or(""));
+    let _ = writeln!(out, "Access Modes:  {}", modes(object, "/status/accessModes"));
+    let _ = writeln!(out, "VolumeMode:    {}", s(object.pointer("/spec/volumeMode")));
+    let users: Vec<String> = pods["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| {
+            p.pointer("/spec/volumes")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .any(|v| v.pointer("/persistentVolumeClaim/claimName").and_then(Value::as_str) == Some(name))
+        })
+        .map(|p| s(p.pointer("/metadata/name")))
+        .collect();
+    let _ = writeln!(out, "Used By:       {}", if users.is_empty() { "<none>".to_owned() } else { users.join("\n               ") });
 }
 
 fn pod(object: &Value, out: &mut String) {

@@ -26,7 +26,8 @@ fn arr<'a>(v: &'a Value, pointer: &str) -> &'a [Value] {
     v.pointer(pointer).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default()
 }
 
-fn join_modes(modes: &[Value]) -> String {
+/// Access modes as kubectl abbreviates them (`RWO,ROX`).
+pub fn join_modes(modes: &[Value]) -> String {
     modes
         .iter()
         .filter_map(Value::as_str)
