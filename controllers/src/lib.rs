@@ -1,7 +1,7 @@
 //! The control plane's controllers. Each reconciles one kind of object in
 //! the store toward what it asks for, with Kubernetes' semantics: the
 //! ReplicaSet and ReplicationController controller, the Deployment and
-//! StatefulSet, DaemonSet and Job controllers, the storage binder and provisioner, the garbage
+//! StatefulSet, DaemonSet, Job and CronJob controllers, the storage binder and provisioner, the garbage
 //! collector, the scheduler, and the node agent (kubelet) that runs bound
 //! pods on the node's runtime and reports their status.
 //!
@@ -16,6 +16,7 @@
 //! ([`driftless_nodeapi::PodRuntime`]).
 
 pub mod context;
+pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
 pub mod endpoints;

@@ -13,6 +13,7 @@ use driftless_store::{Batch, Key, Op, SqliteStore, Store, StoreExt};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
+use crate::cronjob::CronJobController;
 use crate::daemonset::DaemonSetController;
 use crate::deployment::DeploymentController;
 use crate::gc::GarbageCollector;
@@ -88,6 +89,7 @@ impl Sim {
         run_all(&ReplicaSetController::new(ctx.clone(), Flavor::ReplicationController), self.store()).await;
         run_all(&DeploymentController::new(ctx.clone()), self.store()).await;
         run_all(&StatefulSetController::new(ctx.clone()), self.store()).await;
+        run_all(&CronJobController::new(ctx.clone()), self.store()).await;
         run_all(&JobController::new(ctx.clone()), self.store()).await;
         run_all(&DaemonSetController::new(ctx.clone()), self.store()).await;
         run_all(&Scheduler::new(ctx.clone()), self.store()).await;

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use driftless_api::{ApiState, SOCKET};
 use driftless_controllers::Context;
+use driftless_controllers::cronjob::CronJobController;
 use driftless_controllers::daemonset::DaemonSetController;
 use driftless_controllers::deployment::DeploymentController;
 use driftless_controllers::endpoints::EndpointsController;
@@ -97,6 +98,7 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
     spawn(&mut tasks, DeploymentController::new(ctx.clone()), &store, &cancel, RunOptions::default());
     spawn(&mut tasks, StatefulSetController::new(ctx.clone()), &store, &cancel, RunOptions::default());
     spawn(&mut tasks, JobController::new(ctx.clone()), &store, &cancel, RunOptions::default());
+    spawn(&mut tasks, CronJobController::new(ctx.clone()), &store, &cancel, RunOptions::default());
     spawn(&mut tasks, DaemonSetController::new(ctx.clone()), &store, &cancel, RunOptions::default());
     spawn(&mut tasks, Scheduler::new(ctx.clone()), &store, &cancel, RunOptions { concurrency: 1, ..RunOptions::default() });
     spawn(&mut tasks, ClaimBinder::new(ctx.clone(), volumes.clone()), &store, &cancel, RunOptions { concurrency: 1, ..RunOptions::default() });

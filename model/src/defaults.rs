@@ -76,6 +76,17 @@ pub fn apply(object: &mut Object) {
                 job_spec(spec);
             }
         }
+        Object::CronJob(cron) => {
+            if let Some(spec) = &mut cron.spec {
+                spec.concurrency_policy.get_or_insert_with(|| "Allow".to_owned());
+                spec.suspend.get_or_insert(false);
+                spec.successful_jobs_history_limit.get_or_insert(3);
+                spec.failed_jobs_history_limit.get_or_insert(1);
+                if let Some(job) = &mut spec.job_template.spec {
+                    job_spec(job);
+                }
+            }
+        }
         Object::Service(service) => {
             if let Some(spec) = &mut service.spec {
                 service_spec(spec);

@@ -203,6 +203,7 @@ kinds! {
         StatefulSet => k8s_openapi::api::apps::v1::StatefulSet, ["sts"];
         DaemonSet => k8s_openapi::api::apps::v1::DaemonSet, ["ds"];
         Job => k8s_openapi::api::batch::v1::Job, [];
+        CronJob => k8s_openapi::api::batch::v1::CronJob, ["cj"];
         HorizontalPodAutoscaler => k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler, ["hpa"];
         Ingress => k8s_openapi::api::networking::v1::Ingress, ["ing"];
     }
@@ -338,8 +339,8 @@ mod tests {
         assert!(!Kind::Namespace.namespaced());
         assert!(!Kind::PersistentVolume.namespaced());
         assert!(!Kind::StorageClass.namespaced());
-        assert_eq!(Kind::DECLARABLE.len(), 17);
-        assert_eq!(Kind::ALL.len(), 20);
+        assert_eq!(Kind::DECLARABLE.len(), 18);
+        assert_eq!(Kind::ALL.len(), 21);
         assert_eq!(Kind::Job.api_version(), "batch/v1");
         assert!(Kind::DECLARABLE.iter().all(|k| k.declarable()));
         assert!(!Kind::Node.namespaced() && Kind::Event.namespaced() && !Kind::Event.declarable());
@@ -352,8 +353,8 @@ mod tests {
         assert_eq!(err.to_string(), "Deployment is served as apiVersion apps/v1, not extensions/v1beta1");
         let err = Kind::from_type("v1", "Node").unwrap_err();
         assert_eq!(err.to_string(), "Node objects are written by Driftless itself and cannot be declared in git");
-        let err = Kind::from_type("batch/v1", "CronJob").unwrap_err();
-        assert!(err.to_string().starts_with("unknown kind CronJob (apiVersion batch/v1)"));
+        let err = Kind::from_type("batch/v1beta1", "CronJob").unwrap_err();
+        assert_eq!(err.to_string(), "CronJob is served as apiVersion batch/v1, not batch/v1beta1");
     }
 
     #[test]

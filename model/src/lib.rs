@@ -10,6 +10,7 @@
 
 pub mod annotations;
 pub mod convert;
+pub mod cron;
 mod field_path;
 mod kind;
 mod object;

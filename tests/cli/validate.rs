@@ -23,7 +23,7 @@ fn valid_folder_with_every_document_shape() {
     assert_eq!(run.code, 1, "{run:?}");
     assert_eq!(
         run.lines()[0],
-        "apps/list.yaml:5:20: error: ServiceAccount-not/x: kind: unknown kind ServiceAccount-not (apiVersion v1); supported kinds: ConfigMap, DaemonSet, Deployment, Endpoints, HorizontalPodAutoscaler, Ingress, Job, Namespace, PersistentVolume, PersistentVolumeClaim, Pod, ReplicaSet, ReplicationController, Secret, Service, StatefulSet, StorageClass"
+        "apps/list.yaml:5:20: error: ServiceAccount-not/x: kind: unknown kind ServiceAccount-not (apiVersion v1); supported kinds: ConfigMap, CronJob, DaemonSet, Deployment, Endpoints, HorizontalPodAutoscaler, Ingress, Job, Namespace, PersistentVolume, PersistentVolumeClaim, Pod, ReplicaSet, ReplicationController, Secret, Service, StatefulSet, StorageClass"
     );
     assert_eq!(run.lines()[1], "6 resources in 6 files: 5 valid, 1 invalid");
 

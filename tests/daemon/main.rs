@@ -17,6 +17,7 @@ mod registry;
 
 mod api;
 mod config;
+mod cronjobs;
 mod daemonsets;
 mod documented_examples;
 mod foreign_images;

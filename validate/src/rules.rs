@@ -53,6 +53,7 @@ pub fn check(object: &Object, issues: &mut Issues) {
         Object::Deployment(d) => workloads::deployment(d, issues),
         Object::StatefulSet(s) => workloads::stateful_set(s, issues),
         Object::Job(j) => workloads::job(j, issues),
+        Object::CronJob(c) => workloads::cron_job(c, issues),
         Object::DaemonSet(d) => workloads::daemon_set(d, issues),
         Object::Service(s) => service::service(s, issues),
         Object::Endpoints(e) => service::endpoints(e, issues),

@@ -590,6 +590,49 @@ spec:
     }
 
     #[test]
+    fn the_documented_cronjob_is_valid_and_bad_schedules_are_refused_at_their_line() {
+        let hello = "\
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: hello
+spec:
+  schedule: \"* * * * *\"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          containers:
+          - name: hello
+            image: busybox:1.28
+            imagePullPolicy: IfNotPresent
+            command:
+            - /bin/sh
+            - -c
+            - date; echo Hello from the Kubernetes cluster
+          restartPolicy: OnFailure
+";
+        assert!(lines(&[file("cron.yaml", hello)]).is_empty(), "{:?}", lines(&[file("cron.yaml", hello)]));
+        let seconds = hello.replace("\"* * * * *\"", "\"*/10 * * * * *\"");
+        let got = lines(&[file("cron.yaml", &seconds)]);
+        assert!(
+            got.len() == 1 && got[0].starts_with("cron.yaml:6:3: error: CronJob/hello: spec.schedule: \"*/10 * * * * *\": expected exactly 5 fields"),
+            "{got:?}"
+        );
+        let tz = hello.replace("\"* * * * *\"", "\"TZ=Etc/UTC 0 * * * *\"");
+        let got = lines(&[file("cron.yaml", &tz)]);
+        assert!(got.len() == 1 && got[0].contains("use timeZone field instead"), "{got:?}");
+        let zone = hello.replace("spec:\n  schedule", "spec:\n  timeZone: Mars/Olympus_Mons\n  schedule");
+        let got = lines(&[file("cron.yaml", &zone)]);
+        assert!(
+            got.len() == 1 && got[0].starts_with("cron.yaml:6:3: error: CronJob/hello: spec.timeZone: \"Mars/Olympus_Mons\": unknown time zone"),
+            "{got:?}"
+        );
+        let always = hello.replace("restartPolicy: OnFailure", "restartPolicy: Always");
+        assert!(lines(&[file("cron.yaml", &always)])[0].contains("spec.jobTemplate.spec.template.spec.restartPolicy: unsupported value \"Always\""));
+    }
+
+    #[test]
     fn autoscaling_v1_is_served_beside_v2_and_converted_as_the_api_server_does() {
         // The HorizontalPodAutoscaler walkthrough's object, in flow style.
         let text = "\

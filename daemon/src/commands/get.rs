@@ -14,8 +14,8 @@ use crate::{CommandError, EXIT_INVALID};
 
 /// The resources `all` stands for, in kubectl's order (kubectl 1.32's
 /// `all` category, less the kinds Driftless does not have).
-const ALL: [&str; 9] =
-    ["pods", "replicationcontrollers", "services", "daemonsets", "deployments", "replicasets", "statefulsets", "horizontalpodautoscalers", "jobs"];
+const ALL: [&str; 10] =
+    ["pods", "replicationcontrollers", "services", "daemonsets", "deployments", "replicasets", "statefulsets", "horizontalpodautoscalers", "cronjobs", "jobs"];
 
 /// Resolves a comma-separated list of kinds.
 pub(crate) fn kinds(text: &str) -> Result<Vec<Kind>, CommandError> {

@@ -193,6 +193,8 @@ pub fn header(kind: Kind, wide: bool) -> Vec<String> {
             &["NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE", "NODE SELECTOR", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"]
         }
         Kind::DaemonSet => &["NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE", "NODE SELECTOR", "AGE"],
+        Kind::CronJob if wide => &["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST SCHEDULE", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"],
+        Kind::CronJob => &["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST SCHEDULE", "AGE"],
         Kind::Job if wide => &["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"],
         Kind::Job => &["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"],
         Kind::Service if wide => &["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE", "SELECTOR"],
@@ -301,6 +303,24 @@ pub fn row(kind: Kind, v: &Value, wide: bool, now: Timestamp) -> Vec<String> {
             if wide {
                 let (c, i) = containers_and_images(v.pointer("/spec/template/spec"));
                 row.extend([c, i, selector_text(v.pointer("/spec/selector"))]);
+            }
+            row
+        }
+        Kind::CronJob => {
+            let last = v.pointer("/status/lastScheduleTime").map_or_else(String::new, |t| age::since(Some(t), now));
+            let mut row = vec![
+                name,
+                s(v.pointer("/spec/schedule")),
+                s(v.pointer("/spec/timeZone")),
+                // kubectl's printBoolPtr.
+                if v.pointer("/spec/suspend").and_then(Value::as_bool).unwrap_or(false) { "True" } else { "False" }.to_owned(),
+                arr(v, "/status/active").len().to_string(),
+                last,
+                created,
+            ];
+            if wide {
+                let (c, i) = containers_and_images(v.pointer("/spec/jobTemplate/spec/template/spec"));
+                row.extend([c, i, selector_text(v.pointer("/spec/jobTemplate/spec/selector"))]);
             }
             row
         }

@@ -1,5 +1,5 @@
 //! Controllers of pods: ReplicationController, ReplicaSet, Deployment,
-//! StatefulSet, DaemonSet and Job.
+//! StatefulSet, DaemonSet, Job and CronJob.
 
 use driftless_model::k8s_openapi::api::apps::v1 as apps;
 use driftless_model::k8s_openapi::api::batch::v1 as batch;
@@ -192,8 +192,47 @@ pub(crate) fn stateful_set(s: &apps::StatefulSet, issues: &mut Issues) {
 const POD_FAILURE_ACTIONS: &[&str] = &["FailJob", "FailIndex", "Ignore", "Count"];
 
 pub(crate) fn job(job: &batch::Job, issues: &mut Issues) {
-    let at = Ptr::root().key("spec");
     let Some(spec) = required(job.spec.as_ref(), &Ptr::root(), "spec", issues) else { return };
+    job_spec(spec, &Ptr::root().key("spec"), issues);
+}
+
+pub(crate) fn cron_job(cron: &batch::CronJob, issues: &mut Issues) {
+    let at = Ptr::root().key("spec");
+    let Some(spec) = required(cron.spec.as_ref(), &Ptr::root(), "spec", issues) else { return };
+    if spec.schedule.trim().is_empty() {
+        issues.error(&at.key("schedule"), "missing required field \"schedule\"");
+    } else if let Err(error) = driftless_model::cron::Schedule::parse(&spec.schedule, spec.time_zone.as_deref()) {
+        // A bad zone is the zone's fault; anything else the schedule's.
+        let field = if error.starts_with("unknown time zone") { "timeZone" } else { "schedule" };
+        issues.error(
+            &at.key(field),
+            format!("{:?}: {error}", if field == "timeZone" { spec.time_zone.clone().unwrap_or_default() } else { spec.schedule.clone() }),
+        );
+    }
+    if let Some(policy) = &spec.concurrency_policy {
+        one_of(issues, &at.key("concurrencyPolicy"), policy, &["Allow", "Forbid", "Replace"]);
+    }
+    if let Some(seconds) = spec.starting_deadline_seconds {
+        non_negative(issues, &at.key("startingDeadlineSeconds"), seconds);
+    }
+    for (field, value) in [("successfulJobsHistoryLimit", spec.successful_jobs_history_limit), ("failedJobsHistoryLimit", spec.failed_jobs_history_limit)] {
+        if let Some(n) = value {
+            non_negative(issues, &at.key(field), n.into());
+        }
+    }
+    let template_at = at.key("jobTemplate");
+    if let Some(meta) = &spec.job_template.metadata {
+        super::meta::labels(meta.labels.as_ref(), &template_at.key("metadata").key("labels"), issues);
+    }
+    match &spec.job_template.spec {
+        Some(job) => job_spec(job, &template_at.key("spec"), issues),
+        None => issues.error(&template_at, "missing required field \"spec\""),
+    }
+}
+
+/// A Job's spec, in a Job or a CronJob's `jobTemplate`.
+fn job_spec(spec: &batch::JobSpec, at: &Ptr, issues: &mut Issues) {
+    let at = at.clone();
     let tpl_at = at.key("template");
     for (field, value) in [
         ("parallelism", spec.parallelism),
