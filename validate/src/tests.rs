@@ -633,6 +633,67 @@ spec:
     }
 
     #[test]
+    fn the_documented_daemonset_is_valid_and_classic_daemonset_mistakes_are_refused_at_their_line() {
+        let fluentd = "\
+apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: fluentd-elasticsearch
+  namespace: kube-system
+  labels:
+    k8s-app: fluentd-logging
+spec:
+  selector:
+    matchLabels:
+      name: fluentd-elasticsearch
+  template:
+    metadata:
+      labels:
+        name: fluentd-elasticsearch
+    spec:
+      tolerations:
+      # these tolerations are to have the daemonset runnable on control plane nodes
+      # remove them if your control plane nodes should not run pods
+      - key: node-role.kubernetes.io/control-plane
+        operator: Exists
+        effect: NoSchedule
+      - key: node-role.kubernetes.io/master
+        operator: Exists
+        effect: NoSchedule
+      containers:
+      - name: fluentd-elasticsearch
+        image: quay.io/fluentd_elasticsearch/fluentd:v5.0.1
+        resources:
+          limits:
+            memory: 200Mi
+          requests:
+            cpu: 100m
+            memory: 200Mi
+        volumeMounts:
+        - name: varlog
+          mountPath: /var/log
+      # it may be desirable to set a high priority class to ensure that a DaemonSet Pod
+      # preempts running Pods
+      # priorityClassName: important
+      terminationGracePeriodSeconds: 30
+      volumes:
+      - name: varlog
+        hostPath:
+          path: /var/log
+";
+        assert!(lines(&[file("ds.yaml", fluentd)]).is_empty(), "{:?}", lines(&[file("ds.yaml", fluentd)]));
+        let mismatch = fluentd.replacen("        name: fluentd-elasticsearch\n    spec:", "        name: fluentd\n    spec:", 1);
+        let got = lines(&[file("ds.yaml", &mismatch)]);
+        assert!(got.iter().any(|l| l.starts_with("ds.yaml:") && l.contains("DaemonSet/fluentd-elasticsearch: spec.")), "{got:?}");
+        let surge = fluentd.replace("spec:\n  selector:", "spec:\n  updateStrategy: {rollingUpdate: {maxSurge: 1}}\n  selector:");
+        let got = lines(&[file("ds.yaml", &surge)]);
+        assert!(
+            got.len() == 1 && got[0].starts_with("ds.yaml:9:36: error: DaemonSet/fluentd-elasticsearch: spec.updateStrategy.rollingUpdate.maxSurge: may not be set when maxUnavailable is non-zero"),
+            "{got:?}"
+        );
+    }
+
+    #[test]
     fn autoscaling_v1_is_served_beside_v2_and_converted_as_the_api_server_does() {
         // The HorizontalPodAutoscaler walkthrough's object, in flow style.
         let text = "\
