@@ -239,12 +239,13 @@ fn volumes(
             }
             Volume { source: MountSource::Bind(PathBuf::from(&host.path)), read_only: false }
         } else if let Some(cm) = &v.config_map {
-            let files = config_map_files(resolve, namespace, &cm.name, cm.optional, cm.items.as_deref(), cm.default_mode.unwrap_or(0o644))?;
+            let files = object_files(resolve, Source::ConfigMap, namespace, &cm.name, cm.optional, cm.items.as_deref(), cm.default_mode.unwrap_or(0o644))?;
             write_atomically(&dir, &files)?;
             Volume { source: MountSource::Bind(dir), read_only: true }
         } else if let Some(secret) = &v.secret {
             let name = secret.secret_name.clone().unwrap_or_default();
-            let files = secret_files(resolve, namespace, &name, secret.optional, secret.items.as_deref(), secret.default_mode.unwrap_or(0o644))?;
+            let files =
+                object_files(resolve, Source::Secret, namespace, &name, secret.optional, secret.items.as_deref(), secret.default_mode.unwrap_or(0o644))?;
             write_atomically(&dir, &files)?;
             Volume { source: MountSource::Bind(dir), read_only: true }
         } else if let Some(downward) = &v.downward_api {
@@ -257,9 +258,9 @@ fn volumes(
             let mut files = Vec::new();
             for source in projected.sources.iter().flatten() {
                 if let Some(cm) = &source.config_map {
-                    files.extend(config_map_files(resolve, namespace, &cm.name, cm.optional, cm.items.as_deref(), mode)?);
+                    files.extend(object_files(resolve, Source::ConfigMap, namespace, &cm.name, cm.optional, cm.items.as_deref(), mode)?);
                 } else if let Some(secret) = &source.secret {
-                    files.extend(secret_files(resolve, namespace, &secret.name, secret.optional, secret.items.as_deref(), mode)?);
+                    files.extend(object_files(resolve, Source::Secret, namespace, &secret.name, secret.optional, secret.items.as_deref(), mode)?);
                 } else if let Some(downward) = &source.downward_api {
                     files.extend(downward_files(downward.items.as_deref(), mode, namespace, meta, spec, node)?);
                 } else {
@@ -284,38 +285,34 @@ fn volumes(
     Ok(out)
 }
 
-/// The files of a configMap volume or projection.
-fn config_map_files(
-    resolve: &impl Resolve,
-    namespace: &str,
-    name: &str,
-    optional: Option<bool>,
-    items: Option<&[core::KeyToPath]>,
-    default_mode: i32,
-) -> Result<Vec<File>, TranslateError> {
-    let data = match resolve.config_map(namespace, name) {
-        Some(data) => data,
-        None if optional == Some(true) => BTreeMap::new(),
-        None => return Err(TranslateError::Config(format!("configmap \"{name}\" not found"))),
-    };
-    project(&data, &key_paths(items), default_mode, name, "configmap")
+/// Which object a volume's files come from.
+#[derive(Clone, Copy)]
+enum Source {
+    ConfigMap,
+    Secret,
 }
 
-/// The files of a secret volume or projection.
-fn secret_files(
+/// The files of a configMap or secret volume or projection: the object's
+/// keys (or the listed items), nothing for a missing optional one.
+fn object_files(
     resolve: &impl Resolve,
+    source: Source,
     namespace: &str,
     name: &str,
     optional: Option<bool>,
     items: Option<&[core::KeyToPath]>,
     default_mode: i32,
 ) -> Result<Vec<File>, TranslateError> {
-    let data = match resolve.secret(namespace, name) {
+    let (data, kind) = match source {
+        Source::ConfigMap => (resolve.config_map(namespace, name), "configmap"),
+        Source::Secret => (resolve.secret(namespace, name), "secret"),
+    };
+    let data = match data {
         Some(data) => data,
         None if optional == Some(true) => BTreeMap::new(),
-        None => return Err(TranslateError::Config(format!("secret \"{name}\" not found"))),
+        None => return Err(TranslateError::Config(format!("{kind} \"{name}\" not found"))),
     };
-    project(&data, &key_paths(items), default_mode, name, "secret")
+    project(&data, &key_paths(items), default_mode, name, kind)
 }
 
 fn key_paths(items: Option<&[core::KeyToPath]>) -> Vec<(String, String, Option<i32>)> {

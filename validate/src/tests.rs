@@ -195,7 +195,11 @@ fn unknown_kinds_syntax_errors_and_missing_names() {
         file("noname.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n"),
     ];
     let got = lines(&files);
-    assert!(got[0].starts_with("job.yaml:2:1: error: CronTab/j: kind: unknown kind CronTab (apiVersion stable.example.com/v1); supported kinds: ConfigMap,"), "{}", got[0]);
+    assert!(
+        got[0].starts_with("job.yaml:2:1: error: CronTab/j: kind: unknown kind CronTab (apiVersion stable.example.com/v1); supported kinds: ConfigMap,"),
+        "{}",
+        got[0]
+    );
     assert_eq!(got[1], "old.yaml:1:1: error: Deployment/d: apiVersion: Deployment is served as apiVersion apps/v1, not extensions/v1beta1");
     assert!(got[2].starts_with("broken.yaml:4:1: error: ") || got[2].starts_with("broken.yaml:3:"), "{}", got[2]);
     assert_eq!(got[3], "noname.yaml:3:1: error: ConfigMap/<unnamed>: metadata: missing required field \"name\"");
