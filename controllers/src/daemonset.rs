@@ -19,7 +19,6 @@ use driftless_model::k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use driftless_store::{Batch, Key, Op, Store, StoreExt, WatchEvent, to_value};
 use serde_json::json;
 
-use crate::events::EventType;
 use crate::runner::{Action, Reconciler, Watch};
 use crate::scheduler::filter;
 use crate::statefulset::REVISION_LABEL;
@@ -163,12 +162,7 @@ impl Reconciler for DaemonSetController {
         }
         if !batch.is_empty() {
             store.apply(batch)?;
-            for name in &created {
-                self.ctx.events.record(&value, EventType::Normal, "SuccessfulCreate", &format!("Created pod: {name}"));
-            }
-            for name in &deleted {
-                self.ctx.events.record(&value, EventType::Normal, "SuccessfulDelete", &format!("Deleted pod: {name}"));
-            }
+            pods::record_created_and_deleted(&self.ctx.events, &value, &created, &deleted);
             return Ok(Action::AwaitChange);
         }
 

@@ -99,12 +99,7 @@ impl Reconciler for JobController {
         if !batch.is_empty() {
             store.apply(batch)?;
         }
-        for name in &created {
-            self.ctx.events.record(&value, EventType::Normal, "SuccessfulCreate", &format!("Created pod: {name}"));
-        }
-        for name in &deleted {
-            self.ctx.events.record(&value, EventType::Normal, "SuccessfulDelete", &format!("Deleted pod: {name}"));
-        }
+        pods::record_created_and_deleted(&self.ctx.events, &value, &created, &deleted);
         match decision.suspended {
             Some(true) => self.ctx.events.record(&value, EventType::Normal, "Suspended", "Job suspended"),
             Some(false) => self.ctx.events.record(&value, EventType::Normal, "Resumed", "Job resumed"),

@@ -112,6 +112,17 @@ pub fn delete_op(pod: &Pod, now: Timestamp) -> driftless_store::Op {
     driftless_store::delete_op(&driftless_store::to_value(pod), now).unwrap_or(driftless_store::Op::Delete { key, uid: pod.metadata.uid.clone() })
 }
 
+/// Records the events a ReplicaSet-like controller records for the pods it
+/// created and deleted (`SuccessfulCreate`, `SuccessfulDelete`).
+pub fn record_created_and_deleted(events: &driftless_events::Recorder, owner: &serde_json::Value, created: &[String], deleted: &[String]) {
+    for name in created {
+        events.record(owner, driftless_events::EventType::Normal, "SuccessfulCreate", &format!("Created pod: {name}"));
+    }
+    for name in deleted {
+        events.record(owner, driftless_events::EventType::Normal, "SuccessfulDelete", &format!("Deleted pod: {name}"));
+    }
+}
+
 /// Five characters from the alphabet Kubernetes uses for generated names
 /// (no vowels, no look-alike digits).
 pub fn random_suffix() -> String {

@@ -15,7 +15,6 @@ use driftless_model::selector;
 use driftless_store::{Batch, Key, Op, Store, WatchEvent, to_value};
 use serde_json::{Value, json};
 
-use crate::events::EventType;
 use crate::runner::{Action, Reconciler, Watch};
 use crate::{Context, ReconcileError, owner, pods};
 
@@ -195,12 +194,7 @@ impl Reconciler for ReplicaSetController {
         }
         if !batch.is_empty() {
             store.apply(batch)?;
-            for name in &created {
-                self.ctx.events.record(&value, EventType::Normal, "SuccessfulCreate", &format!("Created pod: {name}"));
-            }
-            for name in &deleted {
-                self.ctx.events.record(&value, EventType::Normal, "SuccessfulDelete", &format!("Deleted pod: {name}"));
-            }
+            pods::record_created_and_deleted(&self.ctx.events, &value, &created, &deleted);
             // The next reconcile (woken by these writes) reports status.
             return Ok(Action::AwaitChange);
         }
