@@ -131,6 +131,11 @@ impl Origin {
         self.index
     }
 
+    /// `""` for a plain document, `/items/N` for an item of a `kind: List`.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     /// Where the field at `pointer` (a JSON pointer into the object, such as
     /// `/spec/replicas`) was written. A field the map does not know (one
     /// brought in by a merge key, or that does not exist) resolves to its

@@ -1,0 +1,173 @@
+//! The driver on real repositories made with the `git` command: what the
+//! commit holds (diff lines, author, trailers), what the working tree and
+//! index look like after, and each refusal.
+
+use std::path::Path;
+use std::process::Command;
+
+use driftless_model::{Kind, ObjectRef};
+
+use super::*;
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git").arg("-C").arg(dir).args(args).env("GIT_AUTHOR_DATE", "2026-12-01T10:00:00Z").output().unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+const WEB: &str = "\
+# The web tier, hand-written.
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 2   # two is enough
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: app
+          image: \"busybox:1.35\"
+          command: [sleep, \"3600\"]
+";
+
+fn repo() -> (tempfile::TempDir, Target) {
+    let dir = tempfile::tempdir().unwrap();
+    git(dir.path(), &["init", "-q", "-b", "main"]);
+    git(dir.path(), &["config", "user.name", "Ada"]);
+    git(dir.path(), &["config", "user.email", "ada@example.invalid"]);
+    std::fs::create_dir_all(dir.path().join("apps")).unwrap();
+    std::fs::write(dir.path().join("apps/web.yaml"), WEB).unwrap();
+    std::fs::write(dir.path().join("apps/config.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: \"1\"}\n").unwrap();
+    git(dir.path(), &["add", "."]);
+    git(dir.path(), &["commit", "-q", "-m", "first"]);
+    let target = Target { repo: dir.path().to_path_buf(), branch: "main".into(), path: "apps".into() };
+    (dir, target)
+}
+
+fn web() -> ObjectRef {
+    ObjectRef::new(Kind::Deployment, None, "web")
+}
+
+fn request(change: Change) -> Request {
+    Request {
+        object: web(),
+        change,
+        author: Identity { name: "Grace".into(), email: "grace@example.invalid".into() },
+        message: None,
+        dry_run: false,
+        branch: None,
+    }
+}
+
+fn scale(n: i64) -> Change {
+    Change::Verb(Verb::Scale { replicas: n, current_replicas: None })
+}
+
+#[test]
+fn scale_is_one_attributed_commit_touching_one_line() {
+    let (dir, target) = repo();
+    let written = write(&target, &request(scale(5))).unwrap();
+    let id = written.commit.clone().unwrap();
+    assert_eq!(git(dir.path(), &["rev-parse", "main"]).trim(), id);
+    let diff = git(dir.path(), &["show", "--format=", "-U0", &id]);
+    let changed: Vec<&str> = diff.lines().filter(|l| (l.starts_with('+') || l.starts_with('-')) && !l.starts_with("+++") && !l.starts_with("---")).collect();
+    assert_eq!(changed, ["-  replicas: 2   # two is enough", "+  replicas: 5   # two is enough"]);
+    assert_eq!(git(dir.path(), &["log", "-1", "--format=%an <%ae>|%cn|%s"]).trim(), "Grace <grace@example.invalid>|Driftless|scale deployment/web to 5");
+    let trailers = git(dir.path(), &["log", "-1", "--format=%(trailers:only,unfold)"]);
+    assert_eq!(trailers.trim(), "Driftless-Verb: scale\nDriftless-Object: Deployment default/web");
+    // The checked-out branch's working tree and index are as `git commit`
+    // leaves them.
+    assert_eq!(git(dir.path(), &["status", "--porcelain"]), "");
+    assert!(std::fs::read_to_string(dir.path().join("apps/web.yaml")).unwrap().contains("replicas: 5   # two is enough"));
+    assert!(written.plan.contains("deployment") || written.plan.contains("Deployment"), "{}", written.plan);
+}
+
+#[test]
+fn dry_run_commits_nothing() {
+    let (dir, target) = repo();
+    let before = git(dir.path(), &["rev-parse", "main"]);
+    let written = write(&target, &Request { dry_run: true, ..request(scale(3)) }).unwrap();
+    assert!(written.commit.is_none());
+    assert!(written.diff.contains("+  replicas: 3   # two is enough"), "{}", written.diff);
+    assert_eq!(git(dir.path(), &["rev-parse", "main"]), before);
+}
+
+#[test]
+fn refusals_commit_nothing() {
+    let (dir, target) = repo();
+    let before = git(dir.path(), &["rev-parse", "main"]);
+    // An invalid result, with the file and line as `validate` prints them.
+    let bad = Change::Verb(Verb::SetResources { container: None, limits: vec![("memory".into(), "lots".into())], requests: vec![] });
+    let err = write(&target, &request(bad)).unwrap_err();
+    assert!(matches!(err, WriteError::Invalid { .. }), "{err}");
+    assert!(err.to_string().contains("apps/web.yaml:"), "{err}");
+    // Not declared.
+    let err = write(&target, &Request { object: ObjectRef::new(Kind::Deployment, None, "api"), ..request(scale(1)) }).unwrap_err();
+    assert_eq!(err.to_string(), format!("deployment/api is not declared in \"apps\" at {}", &before[..7]));
+    // Uncommitted changes in the file.
+    std::fs::write(dir.path().join("apps/web.yaml"), WEB.replace("two is enough", "edited")).unwrap();
+    let err = write(&target, &request(scale(4))).unwrap_err();
+    assert_eq!(err.to_string(), "apps/web.yaml has uncommitted changes; commit or stash them first (the change would be written to that file)");
+    assert_eq!(git(dir.path(), &["rev-parse", "main"]), before);
+    // Another file's uncommitted change is no obstacle, and stays.
+    git(dir.path(), &["checkout", "apps/web.yaml"]);
+    std::fs::write(dir.path().join("apps/config.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: \"2\"}\n").unwrap();
+    write(&target, &request(scale(4))).unwrap();
+    assert_eq!(git(dir.path(), &["status", "--porcelain"]), " M apps/config.yaml\n");
+}
+
+#[test]
+fn a_branch_for_review_leaves_the_watched_one_alone() {
+    let (dir, target) = repo();
+    let before = git(dir.path(), &["rev-parse", "main"]);
+    let written = write(&target, &Request { branch: Some("scale-web".into()), message: Some("More web capacity".into()), ..request(scale(6)) }).unwrap();
+    assert_eq!(git(dir.path(), &["rev-parse", "main"]), before);
+    assert_eq!(git(dir.path(), &["rev-parse", "scale-web"]).trim(), written.commit.unwrap());
+    assert_eq!(git(dir.path(), &["log", "-1", "--format=%s", "scale-web"]).trim(), "More web capacity");
+    assert!(written.plan_markdown.contains("web"), "{}", written.plan_markdown);
+    let err = write(&target, &Request { branch: Some("scale-web".into()), ..request(scale(7)) }).unwrap_err();
+    assert_eq!(err.to_string(), "branch scale-web exists already");
+}
+
+#[test]
+fn undo_reverts_the_commit_that_made_the_revision() {
+    let (dir, target) = repo();
+    let first = git(dir.path(), &["rev-parse", "HEAD"]).trim().to_owned();
+    std::fs::write(dir.path().join("apps/web.yaml"), WEB.replace("busybox:1.35", "busybox:1.36")).unwrap();
+    git(dir.path(), &["commit", "-qam", "web on 1.36"]);
+    let second = git(dir.path(), &["rev-parse", "HEAD"]).trim().to_owned();
+    // A later scale does not stand in the revert's way.
+    write(&target, &request(scale(3))).unwrap();
+    let undo = Undo { revision: 1, current_commit: second[..7].to_owned(), target_commit: first[..7].to_owned() };
+    let written = write(&target, &request(Change::Undo(undo.clone()))).unwrap();
+    assert_eq!(written.reverts.as_deref(), Some(second.as_str()));
+    assert_eq!(git(dir.path(), &["log", "-1", "--format=%s"]).trim(), "Revert \"web on 1.36\"");
+    let body = git(dir.path(), &["log", "-1", "--format=%b"]);
+    assert!(body.contains(&format!("This reverts commit {second}.")), "{body}");
+    assert!(body.contains(&format!("Driftless-Reverts: {second}")), "{body}");
+    assert_eq!(std::fs::read_to_string(dir.path().join("apps/web.yaml")).unwrap(), WEB.replace("replicas: 2", "replicas: 3"));
+    // Undoing again finds nothing to do.
+    let err = write(&target, &request(Change::Undo(undo))).unwrap_err();
+    assert!(matches!(err, WriteError::NoChange(_)), "{err}");
+}
+
+#[test]
+fn undo_restores_the_template_when_the_commit_did_more() {
+    let (dir, target) = repo();
+    let first = git(dir.path(), &["rev-parse", "HEAD"]).trim().to_owned();
+    std::fs::write(dir.path().join("apps/web.yaml"), WEB.replace("busybox:1.35", "busybox:1.36")).unwrap();
+    std::fs::write(dir.path().join("apps/config.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: \"3\"}\n").unwrap();
+    git(dir.path(), &["commit", "-qam", "web on 1.36, and settings"]);
+    let second = git(dir.path(), &["rev-parse", "HEAD"]).trim().to_owned();
+    let undo = Undo { revision: 1, current_commit: second.clone(), target_commit: first.clone() };
+    let written = write(&target, &request(Change::Undo(undo))).unwrap();
+    assert_eq!(git(dir.path(), &["log", "-1", "--format=%s"]).trim(), "rollout undo deployment/web to revision 1");
+    assert_eq!(written.reverts.as_deref(), Some(second.as_str()));
+    // Only the template went back; the settings stay.
+    assert_eq!(std::fs::read_to_string(dir.path().join("apps/web.yaml")).unwrap(), WEB);
+    assert!(std::fs::read_to_string(dir.path().join("apps/config.yaml")).unwrap().contains("\"3\""));
+}

@@ -1,0 +1,136 @@
+//! Committing one changed file on a branch, as `git commit` would: a new
+//! commit on the branch's head through the object database, the branch
+//! moved only if nobody moved it meanwhile, and, when that branch is
+//! checked out, the file and the index updated so `git status` stays
+//! clean.
+//!
+//! Must not touch: any other file of the working tree, or a file with
+//! uncommitted changes (the verb refuses instead).
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use git2::{ErrorCode, Oid, Repository, Signature, Status};
+
+use crate::WriteError;
+
+/// Who a commit is by.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Identity {
+    /// The name.
+    pub name: String,
+    /// The email.
+    pub email: String,
+}
+
+impl Identity {
+    /// The committer of every verb's commit.
+    pub fn driftless() -> Identity {
+        Identity { name: "Driftless".into(), email: "driftless@localhost".into() }
+    }
+
+    pub(crate) fn signature(&self) -> Result<Signature<'static>, WriteError> {
+        Ok(Signature::now(&self.name, &self.email)?)
+    }
+}
+
+/// The branch checked out in the repository's working tree, if it is
+/// `branch`: then the working tree is kept in step.
+fn checked_out(repo: &Repository, branch: &str) -> bool {
+    if repo.is_bare() {
+        return false;
+    }
+    let Ok(head) = repo.find_reference("HEAD") else { return false };
+    head.symbolic_target().ok().flatten() == Some(format!("refs/heads/{branch}").as_str())
+}
+
+/// Refuses when `file` differs from the head in the index or the working
+/// tree of a checked-out `branch`.
+pub(crate) fn check_clean(repo: &Repository, branch: &str, file: &str) -> Result<(), WriteError> {
+    if !checked_out(repo, branch) {
+        return Ok(());
+    }
+    let status = repo.status_file(Path::new(file)).unwrap_or(Status::CURRENT);
+    if status.is_empty() || status == Status::CURRENT || status == Status::IGNORED {
+        return Ok(());
+    }
+    Err(WriteError::Dirty { file: file.to_owned() })
+}
+
+/// The tree of `base` with `file` holding `bytes` (its mode kept).
+pub(crate) fn tree_with(repo: &Repository, base: &git2::Tree<'_>, file: &str, bytes: &[u8]) -> Result<Oid, WriteError> {
+    let blob = repo.blob(bytes)?;
+    let mode = base.get_path(Path::new(file)).map(|e| e.filemode()).unwrap_or(0o100_644);
+    let mode = if mode == 0o100_755 { git2::FileMode::BlobExecutable } else { git2::FileMode::Blob };
+    let mut update = git2::build::TreeUpdateBuilder::new();
+    update.upsert(file, blob, mode);
+    Ok(update.create_updated(repo, base)?)
+}
+
+/// Makes the commit object (on no ref yet).
+pub(crate) fn commit_object(repo: &Repository, parent: &git2::Commit<'_>, tree: Oid, author: &Identity, message: &str) -> Result<Oid, WriteError> {
+    let tree = repo.find_tree(tree)?;
+    Ok(repo.commit(None, &author.signature()?, &Identity::driftless().signature()?, message, &tree, &[parent])?)
+}
+
+/// Moves `branch` from `from` to `to`; `Ok(false)` when someone moved it
+/// first. A checked-out branch gets `files` written and staged.
+pub(crate) fn advance(repo: &Repository, branch: &str, from: Oid, to: Oid, subject: &str, files: &[(&str, &[u8])]) -> Result<bool, WriteError> {
+    let name = format!("refs/heads/{branch}");
+    let checked_out = checked_out(repo, branch);
+    if checked_out {
+        for (file, _) in files {
+            check_clean(repo, branch, file)?;
+        }
+    }
+    match repo.reference_matching(&name, to, true, from, &format!("driftless: {subject}")) {
+        Ok(_) => {}
+        Err(e) if matches!(e.code(), ErrorCode::Modified | ErrorCode::Locked) => return Ok(false),
+        Err(e) => return Err(e.into()),
+    }
+    if checked_out {
+        update_work_tree(repo, files)?;
+    }
+    Ok(true)
+}
+
+/// Creates `branch` at `to`; refuses when it exists.
+pub(crate) fn create_branch(repo: &Repository, branch: &str, to: Oid, subject: &str) -> Result<(), WriteError> {
+    let name = format!("refs/heads/{branch}");
+    match repo.reference(&name, to, false, &format!("driftless: {subject}")) {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == ErrorCode::Exists => Err(WriteError::BranchExists(branch.to_owned())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Writes the committed files into the working tree and the index, as
+/// `git commit` leaves them, keeping each file's and the index's owner
+/// (the daemon runs as root; the repository is usually a user's).
+fn update_work_tree(repo: &Repository, files: &[(&str, &[u8])]) -> Result<(), WriteError> {
+    let Some(workdir) = repo.workdir() else { return Ok(()) };
+    let io = |e: std::io::Error| WriteError::Git(git2::Error::from_str(&e.to_string()));
+    let index_path = repo.path().join("index");
+    let index_owner = std::fs::metadata(&index_path).ok().map(|m| (m.uid(), m.gid()));
+    let mut index = repo.index()?;
+    for (file, bytes) in files {
+        let path = workdir.join(file);
+        let owner = std::fs::metadata(&path).ok().map(|m| (m.uid(), m.gid()));
+        // A sibling then a rename: a reader never sees half a file.
+        let staged = path.with_file_name(format!(".{}.driftless", path.file_name().and_then(|n| n.to_str()).unwrap_or("file")));
+        std::fs::write(&staged, bytes).map_err(io)?;
+        if let Ok(meta) = std::fs::metadata(&path) {
+            std::fs::set_permissions(&staged, meta.permissions()).map_err(io)?;
+        }
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::chown(&staged, Some(uid), Some(gid)).map_err(io)?;
+        }
+        std::fs::rename(&staged, &path).map_err(io)?;
+        index.add_path(Path::new(file))?;
+    }
+    index.write()?;
+    if let Some((uid, gid)) = index_owner {
+        let _ = std::os::unix::fs::chown(&index_path, Some(uid), Some(gid));
+    }
+    Ok(())
+}
