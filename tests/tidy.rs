@@ -84,6 +84,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("dns", &["model"]),
     ("proxy", &["routes"]),
     ("ingress", &["model"]),
+    ("write", &["model", "manifest", "validate", "diff"]),
 ];
 
 /// External crates that touch namespaces, cgroups, mounts or container

@@ -16,6 +16,12 @@ pub enum ApiError {
     /// Writes go through git.
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// A change refused (invalid, or not allowed).
+    #[error("{0}")]
+    Invalid(String),
+    /// The change lost a race.
+    #[error("{0}")]
+    Conflict(String),
     /// No or wrong bearer token.
     #[error("Unauthorized")]
     Unauthorized,
@@ -30,6 +36,8 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "NotFound"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "BadRequest"),
             ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed"),
+            ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "Invalid"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "Conflict"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "Unauthorized"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
         }

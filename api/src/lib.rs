@@ -20,7 +20,7 @@ mod server;
 pub use client::{Client, ClientError};
 pub use error::ApiError;
 pub use server::portforward::PROTOCOL as PORT_FORWARD_PROTOCOL;
-pub use server::{ApiState, ImageOps, serve_tcp, serve_unix};
+pub use server::{ApiState, ImageOps, WriteFailure, WriteOps, serve_tcp, serve_unix};
 
 /// The socket's name in the data folder.
 pub const SOCKET: &str = "driftless.sock";

@@ -23,7 +23,7 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-pub use driftless::ImageOps;
+pub use driftless::{ImageOps, WriteFailure, WriteOps};
 use query::Query;
 
 use crate::ApiError;
@@ -41,6 +41,8 @@ pub struct ApiState {
     pub ledger: Option<PathBuf>,
     /// The node's images.
     pub images: Option<Arc<dyn ImageOps>>,
+    /// The write path (verbs that become commits).
+    pub writes: Option<Arc<dyn WriteOps>>,
     /// The bearer token TCP clients must present.
     pub token: Option<String>,
     /// Where writes go instead (`commit to ./myrepo (branch main, path apps)`).
@@ -63,6 +65,7 @@ fn router(state: ApiState) -> Router {
         .route("/driftless/v1/status", get(driftless::status))
         .route("/driftless/v1/history", get(driftless::history))
         .route("/driftless/v1/sync", post(driftless::sync))
+        .route("/driftless/v1/write", post(driftless::write))
         .route("/driftless/v1/images", get(driftless::images_list))
         .route("/driftless/v1/images/import", post(driftless::images_import))
         .route("/driftless/v1/images/pull", post(driftless::images_pull))

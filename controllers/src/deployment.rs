@@ -34,6 +34,7 @@ use crate::{Context, ReconcileError, owner, pods};
 pub const REVISION: &str = "deployment.kubernetes.io/revision";
 /// The change cause annotation `kubectl rollout history` shows.
 pub use driftless_model::annotations::CHANGE_CAUSE;
+use driftless_model::annotations::REVISION_COMMIT;
 const DESIRED_REPLICAS: &str = "deployment.kubernetes.io/desired-replicas";
 const MAX_REPLICAS: &str = "deployment.kubernetes.io/max-replicas";
 /// The annotation the sync loop sets on every object it applies: the
@@ -304,6 +305,9 @@ impl Rollout<'_> {
         if let Some(cause) = self.change_cause() {
             annotations.insert(CHANGE_CAUSE.to_owned(), cause);
         }
+        if let Some(commit) = self.source_commit() {
+            annotations.insert(REVISION_COMMIT.to_owned(), commit);
+        }
         let rs = ReplicaSet {
             metadata: ObjectMeta {
                 name: Some(name.clone()),
@@ -328,6 +332,11 @@ impl Rollout<'_> {
         annotation(meta, CHANGE_CAUSE).or_else(|| annotation(meta, SOURCE_COMMIT)).map(str::to_owned)
     }
 
+    /// The short id of the commit that last changed the deployment.
+    fn source_commit(&self) -> Option<String> {
+        annotation(&self.deployment.metadata, SOURCE_COMMIT).and_then(|note| note.split_whitespace().next()).map(str::to_owned)
+    }
+
     /// Keeps the new ReplicaSet's revision the highest (a rollback to an
     /// old template makes its ReplicaSet current again) and its
     /// `minReadySeconds` the deployment's.
@@ -345,6 +354,11 @@ impl Rollout<'_> {
             if new.revision() < revision {
                 rs.metadata.annotations.get_or_insert_with(BTreeMap::new).insert(CHANGE_CAUSE.into(), cause);
             }
+        }
+        if let Some(commit) = self.source_commit()
+            && new.revision() < revision
+        {
+            rs.metadata.annotations.get_or_insert_with(BTreeMap::new).insert(REVISION_COMMIT.into(), commit);
         }
         rs.spec.get_or_insert_with(Default::default).min_ready_seconds = min_ready;
         self.apply(vec![Op::Update(to_value(&rs))])

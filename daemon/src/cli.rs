@@ -54,6 +54,15 @@ pub enum Command {
     /// Delete a pod; its owner replaces it (the only write the API takes,
     /// as git declares everything else).
     Delete(DeleteArgs),
+    /// Set a workload's replicas, as a commit (`scale deploy/web --replicas 5`).
+    Scale(ScaleArgs),
+    /// Set a pod template's images, env or resources, as a commit.
+    #[command(subcommand)]
+    Set(SetCommand),
+    /// Add or remove labels (`k=v`, `k-`), as a commit.
+    Label(MetadataArgs),
+    /// Add or remove annotations (`k=v`, `k-`), as a commit.
+    Annotate(MetadataArgs),
     /// Stop every pod of a data folder and remove the node's network set-up
     /// (after `up` has exited), as an uninstall does.
     Reset(ResetArgs),
@@ -376,6 +385,154 @@ pub enum RolloutCommand {
     Status(RolloutArgs),
     /// List a workload's revisions with the commit that made each.
     History(RolloutArgs),
+    /// Restart a workload's pods (a commit writing the template's
+    /// `kubectl.kubernetes.io/restartedAt`).
+    Restart(WriteTarget),
+    /// Pause a Deployment's rollouts (a commit setting `spec.paused`).
+    Pause(WriteTarget),
+    /// Resume a paused Deployment (a commit removing `spec.paused`).
+    Resume(WriteTarget),
+    /// Go back to an earlier revision: `git revert` of the commit that made
+    /// the current one when it reverts cleanly, else a commit restoring the
+    /// revision's template.
+    Undo(UndoArgs),
+}
+
+/// What every verb that commits takes.
+#[derive(Debug, Args)]
+pub struct WriteOptions {
+    /// The namespace.
+    #[arg(short, long, default_value = "default")]
+    pub namespace: String,
+    /// Print the change and its plan; commit nothing (`client`, `server`
+    /// and a bare `--dry-run` all mean this; `none` commits).
+    #[arg(long, num_args = 0..=1, default_missing_value = "server", value_name = "STRATEGY")]
+    pub dry_run: Option<String>,
+    /// The commit's subject instead of the verb's own words.
+    #[arg(short, long)]
+    pub message: Option<String>,
+    /// Commit on this new branch (from the watched one) and print the plan
+    /// for its pull request, instead of committing to the watched branch.
+    #[arg(long)]
+    pub branch: Option<String>,
+    /// The author, `Name <email>` (default: your git identity).
+    #[arg(long)]
+    pub author: Option<String>,
+    /// How to reach the daemon.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// A verb's object and options.
+#[derive(Debug, Args)]
+pub struct WriteTarget {
+    /// `deployment/web` (or the kind, then the name).
+    pub target: String,
+    /// The name, when the kind is given alone.
+    pub name: Option<String>,
+    /// The options.
+    #[command(flatten)]
+    pub options: WriteOptions,
+}
+
+/// `driftless rollout undo`.
+#[derive(Debug, Args)]
+pub struct UndoArgs {
+    /// The workload.
+    #[command(flatten)]
+    pub target: WriteTarget,
+    /// The revision to go back to (default: the one before the current).
+    #[arg(long, default_value_t = 0)]
+    pub to_revision: i64,
+}
+
+/// `driftless scale`.
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// The workload.
+    #[command(flatten)]
+    pub target: WriteTarget,
+    /// The new number of replicas.
+    #[arg(long)]
+    pub replicas: i64,
+    /// Refuse unless git declares this many now.
+    #[arg(long)]
+    pub current_replicas: Option<i64>,
+}
+
+/// `driftless set`.
+#[derive(Debug, Subcommand)]
+pub enum SetCommand {
+    /// `set image deploy/web app=busybox:1.36` (`*=IMAGE` for every container).
+    Image(SetImageArgs),
+    /// `set env deploy/web KEY=VALUE KEY-`.
+    Env(SetEnvArgs),
+    /// `set resources deploy/web --limits=cpu=200m,memory=512Mi --requests=cpu=100m`.
+    Resources(SetResourcesArgs),
+}
+
+/// `driftless set image`.
+#[derive(Debug, Args)]
+pub struct SetImageArgs {
+    /// `KIND/NAME`.
+    pub target: String,
+    /// `CONTAINER=IMAGE`, one or more.
+    #[arg(required = true)]
+    pub images: Vec<String>,
+    /// The options.
+    #[command(flatten)]
+    pub options: WriteOptions,
+}
+
+/// `driftless set env`.
+#[derive(Debug, Args)]
+pub struct SetEnvArgs {
+    /// `KIND/NAME`.
+    pub target: String,
+    /// `KEY=VALUE` to set, `KEY-` to remove.
+    #[arg(required = true)]
+    pub pairs: Vec<String>,
+    /// Only this container.
+    #[arg(short, long)]
+    pub container: Option<String>,
+    /// The options.
+    #[command(flatten)]
+    pub options: WriteOptions,
+}
+
+/// `driftless set resources`.
+#[derive(Debug, Args)]
+pub struct SetResourcesArgs {
+    /// `KIND/NAME`.
+    pub target: String,
+    /// Only this container.
+    #[arg(short, long)]
+    pub container: Option<String>,
+    /// `cpu=200m,memory=512Mi`.
+    #[arg(long)]
+    pub limits: Option<String>,
+    /// `cpu=100m,memory=256Mi`.
+    #[arg(long)]
+    pub requests: Option<String>,
+    /// The options.
+    #[command(flatten)]
+    pub options: WriteOptions,
+}
+
+/// `driftless label` and `annotate`.
+#[derive(Debug, Args)]
+pub struct MetadataArgs {
+    /// `KIND/NAME`.
+    pub target: String,
+    /// `KEY=VALUE` to set, `KEY-` to remove.
+    #[arg(required = true)]
+    pub pairs: Vec<String>,
+    /// Allow changing a value that is set.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// The options.
+    #[command(flatten)]
+    pub options: WriteOptions,
 }
 
 /// The workload of a `rollout` command.

@@ -16,3 +16,4 @@ pub mod rollout;
 pub mod status;
 pub mod up;
 pub mod validate;
+pub mod write;

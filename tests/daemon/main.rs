@@ -31,3 +31,4 @@ mod scale;
 mod services;
 mod statefulset;
 mod storage;
+mod writes;

@@ -29,6 +29,42 @@ pub trait ImageOps: Send + Sync {
     fn remove(&self, reference: &str) -> Result<Value, String>;
 }
 
+/// The write path, as the daemon implements it over the watched
+/// repository: a verb becomes a commit (`driftless scale`, `set image`,
+/// `rollout undo`...). Errors carry the HTTP status to answer with.
+pub trait WriteOps: Send + Sync {
+    /// Carries out one verb request; blocks (git, validation, the sync).
+    fn write(&self, request: Value) -> Result<Value, WriteFailure>;
+}
+
+/// Why a write committed nothing.
+#[derive(Debug)]
+pub enum WriteFailure {
+    /// The request is wrong, or the change is refused (invalid result,
+    /// derived object, dirty file): 422 with the reason.
+    Refused(String),
+    /// The object is not declared: 404.
+    NotFound(String),
+    /// The branch moved or the remote refused: 409.
+    Conflict(String),
+    /// The daemon failed.
+    Internal(String),
+}
+
+pub(crate) async fn write(State(state): State<ApiState>, Json(body): Json<Value>) -> Response {
+    let Some(ops) = state.writes.clone() else {
+        return ApiError::BadRequest("this daemon syncs no repository".into()).into_response();
+    };
+    match tokio::task::spawn_blocking(move || ops.write(body)).await {
+        Ok(Ok(value)) => Json(value).into_response(),
+        Ok(Err(WriteFailure::Refused(message))) => ApiError::Invalid(message).into_response(),
+        Ok(Err(WriteFailure::NotFound(message))) => ApiError::NotFound(message).into_response(),
+        Ok(Err(WriteFailure::Conflict(message))) => ApiError::Conflict(message).into_response(),
+        Ok(Err(WriteFailure::Internal(message))) => ApiError::Internal(message).into_response(),
+        Err(error) => ApiError::Internal(error.to_string()).into_response(),
+    }
+}
+
 pub(crate) async fn status(State(state): State<ApiState>) -> Response {
     let sync = driftless_sync::Syncer::status(&*state.store);
     let pods = state.store.list(Kind::Pod, None).0;

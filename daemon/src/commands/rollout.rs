@@ -19,6 +19,10 @@ pub fn run(command: &RolloutCommand) -> Result<ExitCode, CommandError> {
     match command {
         RolloutCommand::Status(args) => status(args),
         RolloutCommand::History(args) => history(args),
+        RolloutCommand::Restart(target) => super::write::rollout(target, super::write::Rollout::Restart),
+        RolloutCommand::Pause(target) => super::write::rollout(target, super::write::Rollout::Pause),
+        RolloutCommand::Resume(target) => super::write::rollout(target, super::write::Rollout::Resume),
+        RolloutCommand::Undo(args) => super::write::undo(args),
     }
 }
 

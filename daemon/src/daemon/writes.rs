@@ -1,0 +1,209 @@
+//! The daemon's side of the write path: a verb request from the API
+//! becomes a commit on the watched branch (`driftless-write`), after the
+//! checks only the running system can make (is the object derived, and
+//! from what; which commits made a Deployment's revisions), and is then
+//! synced at once so the caller hears what it did.
+//!
+//! Must not touch: the store (the sync loop applies the commit like any
+//! other) or any branch but the watched one and a review branch asked for.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::Sender;
+use std::time::Duration;
+
+use driftless_api::{WriteFailure, WriteOps};
+use driftless_model::annotations::{CHANGE_CAUSE, REVISION_COMMIT, SOURCE_COMMIT};
+use driftless_model::{Kind, ObjectRef};
+use driftless_store::{Key, Store};
+use driftless_sync::Trigger;
+use driftless_write::{Change, Identity, Request, Target, Undo, Verb, WriteError};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// A verb request as the CLI (and later kubectl's writes) sends it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WireRequest {
+    /// The kind's name (`Deployment`).
+    pub kind: String,
+    /// The namespace (default `default`).
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// The name.
+    pub name: String,
+    /// What to do.
+    pub change: WireChange,
+    /// The author of the commit.
+    pub author: Identity,
+    /// The commit's subject instead of the verb's words.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// Commit nothing; say what would change.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Commit on a new branch for review instead.
+    #[serde(default)]
+    pub branch: Option<String>,
+}
+
+/// The change asked for; `undo` names a revision, the daemon finds its
+/// commits.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WireChange {
+    /// An imperative verb.
+    Verb(Verb),
+    /// `rollout undo [--to-revision N]`.
+    Undo {
+        /// The revision; the one before the current when `None`.
+        #[serde(default)]
+        to_revision: Option<i64>,
+    },
+}
+
+/// The write path over the watched repository.
+pub(crate) struct DaemonWrites {
+    pub target: Target,
+    pub remote: bool,
+    pub store: Arc<dyn Store>,
+    pub sync: Sender<Trigger>,
+}
+
+fn refused(error: WriteError) -> WriteFailure {
+    match error {
+        WriteError::NotDeclared { .. } => WriteFailure::NotFound(error.to_string()),
+        WriteError::Raced(_) | WriteError::Push { .. } => WriteFailure::Conflict(error.to_string()),
+        WriteError::Git(_) | WriteError::Load(_) => WriteFailure::Internal(error.to_string()),
+        _ => WriteFailure::Refused(error.to_string()),
+    }
+}
+
+fn annotation<'v>(object: &'v Value, name: &str) -> Option<&'v str> {
+    object.pointer("/metadata/annotations").and_then(|a| a.get(name)).and_then(Value::as_str)
+}
+
+impl DaemonWrites {
+    /// The declared object that (through its controllers) made `object`,
+    /// when `object` itself is not declared.
+    fn declared_owner(&self, object: &ObjectRef) -> Option<String> {
+        let namespace = object.namespace.clone().unwrap_or_default();
+        let mut current = self.store.get(&Key::new(object.kind, namespace.clone(), object.name.clone()))?;
+        if annotation(&current, SOURCE_COMMIT).is_some() {
+            return None;
+        }
+        let mut chain = Vec::new();
+        for _ in 0..4 {
+            let owner = current.pointer("/metadata/ownerReferences").and_then(Value::as_array)?.iter().find(|o| o["controller"] == true)?.clone();
+            let kind = Kind::from_name(owner["kind"].as_str()?)?;
+            let name = owner["name"].as_str()?.to_owned();
+            chain.push(format!("{}/{}", kind.name().to_ascii_lowercase(), name));
+            let name = name.clone();
+            current = self.store.get(&Key::new(kind, namespace.clone(), name))?;
+            if annotation(&current, SOURCE_COMMIT).is_some() {
+                return Some(chain.join(", made by "));
+            }
+        }
+        None
+    }
+
+    /// The commits behind a Deployment's current revision and revision
+    /// `to` (the one before the current by default), from its ReplicaSets.
+    fn undo_for(&self, object: &ObjectRef, to: Option<i64>) -> Result<Undo, WriteFailure> {
+        if object.kind != Kind::Deployment {
+            return Err(WriteFailure::Refused(format!("no rollback has been implemented for {} yet", object.kind.name())));
+        }
+        let namespace = object.namespace.as_deref();
+        let deployment = self
+            .store
+            .get(&Key::new(Kind::Deployment, namespace.unwrap_or_default(), object.name.clone()))
+            .ok_or_else(|| WriteFailure::NotFound(format!("deployments.apps \"{}\" not found (not applied yet?)", object.name)))?;
+        let uid = deployment.pointer("/metadata/uid").cloned().unwrap_or_default();
+        let mut revisions: Vec<(i64, Option<String>)> = self
+            .store
+            .list(Kind::ReplicaSet, namespace)
+            .0
+            .iter()
+            .filter(|rs| rs.pointer("/metadata/ownerReferences").and_then(Value::as_array).is_some_and(|os| os.iter().any(|o| o["uid"] == uid)))
+            .map(|rs| {
+                let revision = annotation(rs, "deployment.kubernetes.io/revision").and_then(|r| r.parse().ok()).unwrap_or(0);
+                let commit = annotation(rs, REVISION_COMMIT)
+                    .or_else(|| {
+                        annotation(rs, CHANGE_CAUSE)
+                            .and_then(|c| c.split_whitespace().next())
+                            .filter(|c| c.len() >= 7 && c.chars().all(|ch| ch.is_ascii_hexdigit()))
+                    })
+                    .map(str::to_owned);
+                (revision, commit)
+            })
+            .collect();
+        revisions.sort();
+        let Some((current, current_commit)) = revisions.last().cloned() else {
+            return Err(WriteFailure::Refused(format!("no rollout history found for deployment \"{}\"", object.name)));
+        };
+        let wanted = match to {
+            Some(n) if n != 0 => revisions.iter().find(|(r, _)| *r == n).cloned(),
+            _ => revisions.iter().rev().find(|(r, _)| *r < current).cloned(),
+        };
+        let Some((revision, target_commit)) = wanted else {
+            return Err(WriteFailure::Refused(match to {
+                Some(n) if n != 0 => format!("unable to find specified revision {n} in history"),
+                _ => format!("no rollout history found for deployment \"{}\"", object.name),
+            }));
+        };
+        let (Some(current_commit), Some(target_commit)) = (current_commit, target_commit) else {
+            return Err(WriteFailure::Refused(format!("the commits behind revisions {current} and {revision} are not recorded")));
+        };
+        Ok(Undo { revision, current_commit, target_commit })
+    }
+
+    /// Asks the sync loop to look now, waits for it, and says what became
+    /// of `commit`: applied, refused (with why) or still pending.
+    fn sync_now(&self, commit: &str) -> Value {
+        let (reply, outcome) = std::sync::mpsc::channel();
+        if self.sync.send(Trigger::Now(reply)).is_ok() {
+            let _ = outcome.recv_timeout(Duration::from_secs(60));
+        }
+        // The loop may have seen the commit first (the ref watch): its
+        // persisted state says what it did either way.
+        let status = driftless_sync::Syncer::status(&*self.store);
+        if status.applied.as_ref().is_some_and(|a| a.id == commit) {
+            return json!({"result": "applied", "commit": commit});
+        }
+        match status.refused {
+            Some((refused, errors)) if refused.id == commit => json!({"result": "refused", "commit": commit, "errors": errors}),
+            _ => json!({"result": "pending", "commit": commit}),
+        }
+    }
+}
+
+impl WriteOps for DaemonWrites {
+    fn write(&self, body: Value) -> Result<Value, WriteFailure> {
+        let wire: WireRequest = serde_json::from_value(body).map_err(|e| WriteFailure::Refused(format!("bad request: {e}")))?;
+        let kind = Kind::from_name(&wire.kind).ok_or_else(|| WriteFailure::Refused(format!("unknown kind {:?}", wire.kind)))?;
+        let object = ObjectRef::new(kind, wire.namespace.as_deref(), wire.name.clone());
+        if self.remote {
+            return Err(WriteFailure::Refused(
+                "this daemon syncs a remote repository; verbs commit to local repositories only for now: commit to the remote instead".into(),
+            ));
+        }
+        if let Some(owner) = self.declared_owner(&object) {
+            return Err(WriteFailure::Refused(format!("{} is made by {owner}: change that instead", driftless_write::display(&object))));
+        }
+        let change = match wire.change {
+            WireChange::Verb(verb) => Change::Verb(verb),
+            WireChange::Undo { to_revision } => Change::Undo(self.undo_for(&object, to_revision)?),
+        };
+        let request = Request { object, change, author: wire.author, message: wire.message, dry_run: wire.dry_run, branch: wire.branch.clone() };
+        let written = driftless_write::write(&self.target, &request).map_err(refused)?;
+        let mut reply = serde_json::to_value(&written).map_err(|e| WriteFailure::Internal(e.to_string()))?;
+        if let Some(commit) = written.commit.as_deref().filter(|_| wire.branch.is_none()) {
+            reply["sync"] = self.sync_now(commit);
+        }
+        Ok(reply)
+    }
+}
+
+/// The write path's target for a local repository source.
+pub(crate) fn target(repo: PathBuf, branch: &str, path: &str) -> Target {
+    Target { repo, branch: branch.to_owned(), path: path.to_owned() }
+}

@@ -1,0 +1,172 @@
+//! The write path end to end: each verb the CLI takes becomes one commit
+//! on the watched branch (the diff touching only its lines, the caller as
+//! author, Driftless as committer, trailers), which the daemon applies to
+//! real containers; refusals commit nothing; undo reverts the commit that
+//! made a broken revision.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::cluster::{Cluster, name, web};
+
+const ROLLING: &str = "{type: RollingUpdate}";
+const AUTHOR: &str = "Grace Hopper <grace@example.invalid>";
+
+/// The hand-written file the verbs edit: a comment, flow and block styles.
+fn file() -> String {
+    format!("# The web tier. Keep the comments!\n{}", web(2, "1", ROLLING).replace("  replicas: 2\n", "  replicas: 2 # by hand\n"))
+}
+
+/// The lines a commit adds and removes, without the diff's headers.
+fn changed_lines(cluster: &Cluster, commit: &str) -> Vec<String> {
+    cluster
+        .git(&["show", "--format=", "-U0", commit])
+        .lines()
+        .filter(|l| (l.starts_with('+') || l.starts_with('-')) && !l.starts_with("+++") && !l.starts_with("---"))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn verb(cluster: &Cluster, args: &[&str]) -> String {
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["--author", AUTHOR]);
+    cluster.cli_ok(&all)
+}
+
+fn refused(cluster: &Cluster, args: &[&str]) -> String {
+    let out = cluster.cli(args);
+    assert_eq!(out.status.code(), Some(1), "driftless {args:?} should be refused: {}", String::from_utf8_lossy(&out.stdout));
+    String::from_utf8(out.stderr).unwrap()
+}
+
+fn head(cluster: &Cluster) -> String {
+    cluster.git(&["rev-parse", "HEAD"]).trim().to_owned()
+}
+
+fn deployment(cluster: &Cluster) -> Value {
+    cluster.get("/apis/apps/v1/namespaces/default/deployments/web")
+}
+
+#[test]
+fn verbs_become_attributed_commits_that_run() {
+    let mut cluster = Cluster::new(&[("apps/web.yaml", &file())]);
+    cluster.start();
+    cluster.wait_ready("web-", 2, Duration::from_secs(30));
+
+    // scale: one line changes, comment kept; the caller is the author.
+    let out = verb(&cluster, &["scale", "deploy/web", "--replicas", "3"]);
+    assert!(out.starts_with("deployment.apps/web scaled\n"), "{out}");
+    assert!(out.contains(": scale deployment/web to 3 (applied)"), "{out}");
+    let commit = head(&cluster);
+    assert_eq!(changed_lines(&cluster, &commit), ["-  replicas: 2 # by hand", "+  replicas: 3 # by hand"]);
+    let log = cluster.git(&["log", "-1", "--format=%an <%ae>|%cn|%s"]);
+    assert_eq!(log.trim(), format!("{AUTHOR}|Driftless|scale deployment/web to 3"));
+    let trailers = cluster.git(&["log", "-1", "--format=%(trailers:only,unfold)"]);
+    assert_eq!(trailers.trim(), "Driftless-Verb: scale\nDriftless-Object: Deployment default/web");
+    assert_eq!(cluster.git(&["status", "--porcelain"]), "", "the working tree is left as git commit leaves it");
+    cluster.wait_ready("web-", 3, Duration::from_secs(30));
+
+    // set image: a new revision on real containers (the same image under
+    // a second name, so nothing is pulled).
+    let layout = crate::images::busybox_layout();
+    cluster.cli_ok(&["image", "import", layout.to_str().unwrap(), "--name", "localhost/busybox"]);
+    verb(&cluster, &["set", "image", "deployment/web", "httpd=localhost/busybox:1.35"]);
+    assert_eq!(changed_lines(&cluster, &head(&cluster)), ["-        image: busybox:1.35", "+        image: localhost/busybox:1.35"]);
+    cluster.wait_for("pods on the new image", Duration::from_secs(60), || {
+        let pods = cluster.pods();
+        let on_new = pods
+            .iter()
+            .filter(|p| p.pointer("/spec/containers/0/image").and_then(Value::as_str) == Some("localhost/busybox:1.35") && crate::cluster::is_ready(p));
+        (on_new.count() == 3 && pods.len() == 3).then_some(())
+    });
+
+    // set env and label, each one commit.
+    verb(&cluster, &["set", "env", "deploy/web", "GREETING=hello world"]);
+    let lines = changed_lines(&cluster, &head(&cluster));
+    assert_eq!(lines, ["+        env:", "+        - name: GREETING", "+          value: hello world"], "{lines:?}");
+    verb(&cluster, &["label", "deploy/web", "tier=front"]);
+    cluster.wait_for("the label", Duration::from_secs(10), || (deployment(&cluster).pointer("/metadata/labels/tier") == Some(&"front".into())).then_some(()));
+
+    // rollout undo: the env commit reverted by git itself.
+    let env_commit = cluster.git(&["rev-parse", "HEAD~1"]).trim().to_owned();
+    let out = verb(&cluster, &["rollout", "undo", "deploy/web"]);
+    assert!(out.starts_with("deployment.apps/web rolled back\n"), "{out}");
+    let subject = cluster.git(&["log", "-1", "--format=%s"]);
+    assert_eq!(subject.trim(), "Revert \"set env deployment/web GREETING=hello world\"");
+    let body = cluster.git(&["log", "-1", "--format=%b"]);
+    assert!(body.contains(&format!("Driftless-Reverts: {env_commit}")) && body.contains("Driftless-Verb: rollout-undo"), "{body}");
+    cluster.wait_for("the env to be gone from the running pods", Duration::from_secs(60), || {
+        let pods = cluster.pods();
+        let plain = pods.iter().filter(|p| p.pointer("/spec/containers/0/env").is_none() && crate::cluster::is_ready(p)).count();
+        (plain == 3 && pods.len() == 3).then_some(())
+    });
+    assert_eq!(deployment(&cluster).pointer("/metadata/labels/tier"), Some(&"front".into()), "the undo kept the later label");
+
+    // pause and resume edit spec.paused; restart rolls the pods.
+    verb(&cluster, &["rollout", "pause", "deploy/web"]);
+    assert_eq!(changed_lines(&cluster, &head(&cluster)), ["+  paused: true"]);
+    verb(&cluster, &["rollout", "resume", "deploy/web"]);
+    assert_eq!(changed_lines(&cluster, &head(&cluster)), ["-  paused: true"]);
+    let before: Vec<String> = cluster.pods().iter().map(name).collect();
+    verb(&cluster, &["rollout", "restart", "deploy/web"]);
+    cluster.wait_for("restarted pods", Duration::from_secs(60), || {
+        let pods = cluster.pods();
+        let fresh = pods.iter().filter(|p| !before.contains(&name(p)) && crate::cluster::is_ready(p)).count();
+        (fresh == 3 && pods.len() == 3).then_some(())
+    });
+
+    // Dry runs and review branches leave the watched branch alone.
+    let at = head(&cluster);
+    let out = verb(&cluster, &["scale", "deploy/web", "--replicas", "9", "--dry-run"]);
+    assert!(out.contains("+  replicas: 9 # by hand"), "{out}");
+    let out = verb(&cluster, &["scale", "deploy/web", "--replicas", "4", "--branch", "more-web", "-m", "More web capacity"]);
+    assert!(out.contains("on branch more-web"), "{out}");
+    assert_eq!(head(&cluster), at);
+    assert_eq!(cluster.git(&["log", "-1", "--format=%s", "more-web"]).trim(), "More web capacity");
+
+    // Refusals commit nothing and say why.
+    let pod = name(&cluster.pods()[0]);
+    let err = refused(&cluster, &["scale", &format!("pod/{pod}"), "--replicas", "2"]);
+    assert!(err.contains(&format!("pod/{pod} is made by replicaset/")) && err.contains("made by deployment/web: change that instead"), "{err}");
+    let err = refused(&cluster, &["set", "resources", "deploy/web", "--limits=memory=lots"]);
+    assert!(err.contains("apps/web.yaml:") && err.contains("nothing was committed"), "{err}");
+    cluster.write("apps/web.yaml", &file().replace("by hand", "uncommitted"));
+    let err = refused(&cluster, &["scale", "deploy/web", "--replicas", "1"]);
+    assert!(err.contains("apps/web.yaml has uncommitted changes"), "{err}");
+    cluster.git(&["checkout", "apps/web.yaml"]);
+    assert_eq!(head(&cluster), at);
+
+    // The audit trail shows who did what.
+    let history = cluster.cli_ok(&["history"]);
+    assert!(history.contains("scale deployment/web to 3") && history.contains("Grace Hopper"), "{history}");
+}
+
+#[test]
+fn undo_rolls_back_a_broken_image() {
+    let mut cluster = Cluster::new(&[("apps/web.yaml", &file())]);
+    cluster.start();
+    cluster.wait_ready("web-", 2, Duration::from_secs(30));
+    let good: Vec<String> = cluster.pods().iter().map(name).collect();
+    // An image nobody serves (a closed loopback port): the rollout stalls.
+    verb(&cluster, &["set", "image", "deploy/web", "httpd=127.0.0.1:9/none/broken:1"]);
+    let broken = head(&cluster);
+    cluster.wait_for("the rollout to fail", Duration::from_secs(60), || {
+        let conditions = deployment(&cluster).pointer("/status/conditions").cloned().unwrap_or_default();
+        conditions.as_array().into_iter().flatten().any(|c| c["reason"] == "ProgressDeadlineExceeded").then_some(())
+    });
+    let status = cluster.cli(&["rollout", "status", "deploy/web", "--timeout", "5s"]);
+    assert_eq!(status.status.code(), Some(1));
+
+    let out = verb(&cluster, &["rollout", "undo", "deploy/web"]);
+    assert!(out.contains("(applied)"), "{out}");
+    let body = cluster.git(&["log", "-1", "--format=%B"]);
+    assert!(body.contains(&format!("This reverts commit {broken}.")) && body.contains("rollout undo deployment/web to revision 1"), "{body}");
+    assert_eq!(cluster.git(&["show", "HEAD:apps/web.yaml"]), file(), "the revert restores the file byte for byte");
+    cluster.wait_for("the broken pods to go", Duration::from_secs(60), || {
+        let pods = cluster.pods();
+        (pods.len() == 2 && pods.iter().all(|p| good.contains(&name(p)) && crate::cluster::is_ready(p))).then_some(())
+    });
+    let status = cluster.cli_ok(&["rollout", "status", "deploy/web", "--timeout", "30s"]);
+    assert!(status.contains("successfully rolled out"), "{status}");
+}
