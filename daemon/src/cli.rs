@@ -51,8 +51,8 @@ pub enum Command {
     Status(ConnectArgs),
     /// Look at the repository now instead of waiting for the next poll.
     Sync(ConnectArgs),
-    /// Delete a pod; its owner replaces it (the only write the API takes,
-    /// as git declares everything else).
+    /// Delete objects: declared ones by a commit removing their documents;
+    /// a pod git does not declare directly (its owner replaces it).
     Delete(DeleteArgs),
     /// Set a workload's replicas, as a commit (`scale deploy/web --replicas 5`).
     Scale(ScaleArgs),
@@ -63,6 +63,14 @@ pub enum Command {
     Label(MetadataArgs),
     /// Add or remove annotations (`k=v`, `k-`), as a commit.
     Annotate(MetadataArgs),
+    /// Write objects from files into the repository, as one commit: each
+    /// replaces the document declaring it, or gets a file of its own.
+    Apply(ApplyArgs),
+    /// Create a ConfigMap or Secret in the repository, as a commit.
+    #[command(subcommand)]
+    Create(CreateCommand),
+    /// Declare a HorizontalPodAutoscaler for a workload, as a commit.
+    Autoscale(AutoscaleArgs),
     /// Stop every pod of a data folder and remove the node's network set-up
     /// (after `up` has exited), as an uninstall does.
     Reset(ResetArgs),
@@ -573,19 +581,85 @@ pub struct HistoryArgs {
     pub connect: ConnectArgs,
 }
 
+/// `driftless apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Files or folders of manifests.
+    #[arg(short, long = "filename", required = true)]
+    pub files: Vec<PathBuf>,
+    /// The options.
+    #[command(flatten)]
+    pub options: WriteOptions,
+}
+
+/// `driftless create`.
+#[derive(Debug, Subcommand)]
+pub enum CreateCommand {
+    /// `create configmap NAME --from-literal=k=v --from-file=[key=]path`.
+    #[command(alias = "cm")]
+    Configmap(CreateDataArgs),
+    /// `create secret generic NAME --from-literal=k=v --from-file=[key=]path`.
+    Secret {
+        /// Only `generic`.
+        #[arg(value_parser = ["generic"])]
+        kind: String,
+        /// The rest.
+        #[command(flatten)]
+        args: CreateDataArgs,
+    },
+}
+
+/// A ConfigMap's or Secret's name and data.
+#[derive(Debug, Args)]
+pub struct CreateDataArgs {
+    /// The name.
+    pub name: String,
+    /// `KEY=VALUE`, repeatable.
+    #[arg(long)]
+    pub from_literal: Vec<String>,
+    /// `[KEY=]PATH`, repeatable (the key defaults to the file's name).
+    #[arg(long)]
+    pub from_file: Vec<String>,
+    /// The options.
+    #[command(flatten)]
+    pub options: WriteOptions,
+}
+
+/// `driftless autoscale`.
+#[derive(Debug, Args)]
+pub struct AutoscaleArgs {
+    /// `deployment/web`.
+    pub target: String,
+    /// The fewest replicas.
+    #[arg(long, default_value_t = 1)]
+    pub min: i32,
+    /// The most replicas.
+    #[arg(long)]
+    pub max: i32,
+    /// The average CPU utilization to aim at, in percent of requests.
+    #[arg(long)]
+    pub cpu_percent: Option<i32>,
+    /// The autoscaler's name (default: the workload's).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The options.
+    #[command(flatten)]
+    pub options: WriteOptions,
+}
+
 /// `driftless delete`.
 #[derive(Debug, Args)]
 pub struct DeleteArgs {
-    /// The kind (only `pod` is accepted).
-    pub resource: String,
-    /// The pod.
-    pub name: String,
-    /// The namespace.
-    #[arg(short, long, default_value = "default")]
-    pub namespace: String,
-    /// How to reach the daemon.
+    /// `KIND/NAME`, or the kind (then the name).
+    pub resource: Option<String>,
+    /// The name, when the kind is given alone.
+    pub name: Option<String>,
+    /// Delete the objects these files declare.
+    #[arg(short, long = "filename")]
+    pub files: Vec<PathBuf>,
+    /// The options.
     #[command(flatten)]
-    pub connect: ConnectArgs,
+    pub options: WriteOptions,
 }
 
 /// Where the node keeps its state (images, containers).

@@ -1,7 +1,6 @@
 //! One module per subcommand.
 
 mod container;
-pub mod delete;
 pub mod describe;
 pub mod exec;
 pub mod get;

@@ -23,8 +23,11 @@ fn deleted_pods_are_replaced_and_killed_containers_restart() {
         let pods = cluster.pods();
         (pods.len() == 2 && pods.iter().all(is_ready) && !pods.iter().any(|p| name(p) == victim)).then_some(())
     });
-    let refused = cluster.cli(&["delete", "deployment", "web"]);
-    assert!(!refused.status.success(), "other kinds are deleted through git");
+    // Declared objects are deleted by a commit; a dry run makes none.
+    let head = cluster.git(&["rev-parse", "HEAD"]);
+    let dry = cluster.cli_ok(&["delete", "deployment", "web", "--dry-run"]);
+    assert!(dry.contains("-kind: Deployment") || dry.contains("deleted"), "{dry}");
+    assert_eq!(cluster.git(&["rev-parse", "HEAD"]), head, "a dry run commits nothing");
 
     // Kill the container's processes behind the daemon's back.
     let pod = cluster.pods().remove(0);

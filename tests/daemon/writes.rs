@@ -170,3 +170,65 @@ fn undo_rolls_back_a_broken_image() {
     let status = cluster.cli_ok(&["rollout", "status", "deploy/web", "--timeout", "30s"]);
     assert!(status.contains("successfully rolled out"), "{status}");
 }
+
+/// The ConfigMap example of Kubernetes' documentation ("ConfigMaps",
+/// concepts/configuration/configmap), as a user would save it.
+const GAME_DEMO: &str = r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: game-demo
+data:
+  # property-like keys; each key maps to a simple value
+  player_initial_lives: "3"
+  ui_properties_file_name: "user-interface.properties"
+
+  # file-like keys
+  game.properties: |
+    enemy.types=aliens,monsters
+    player.maximum-lives=5
+  user-interface.properties: |
+    color.good=purple
+    color.bad=yellow
+    allow.textmode=true
+"#;
+
+#[test]
+fn apply_create_autoscale_and_delete_write_the_repository() {
+    let mut cluster = Cluster::new(&[("apps/web.yaml", &file())]);
+    cluster.start();
+    cluster.wait_ready("web-", 2, Duration::from_secs(30));
+
+    // apply -f: a new object gets a file of its own, a declared one is
+    // edited in place; one commit for both.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("game.yaml"), GAME_DEMO).unwrap();
+    std::fs::write(dir.path().join("web.yaml"), web(1, "1", ROLLING)).unwrap();
+    let out = verb(&cluster, &["apply", "-f", dir.path().to_str().unwrap()]);
+    assert!(out.contains("configmap/game-demo configured") && out.contains("deployment.apps/web configured") && out.contains("(applied)"), "{out}");
+    assert_eq!(cluster.git(&["show", "HEAD:apps/default/configmap-game-demo.yaml"]).lines().next(), Some("apiVersion: v1"));
+    assert_eq!(
+        changed_lines(&cluster, "HEAD").iter().filter(|l| l.contains("replicas")).collect::<Vec<_>>(),
+        ["-  replicas: 2 # by hand", "+  replicas: 1 # by hand"]
+    );
+    let cm = cluster.get("/api/v1/namespaces/default/configmaps/game-demo");
+    assert_eq!(cm.pointer("/data/game.properties").and_then(Value::as_str), Some("enemy.types=aliens,monsters\nplayer.maximum-lives=5\n"));
+    cluster.wait_ready("web-", 1, Duration::from_secs(30));
+
+    // create and autoscale write new objects.
+    verb(&cluster, &["create", "configmap", "settings", "--from-literal", "mode=fast", "--from-literal", "level=3"]);
+    assert_eq!(
+        cluster.git(&["show", "HEAD:apps/default/configmap-settings.yaml"]),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: default\ndata:\n  level: \"3\"\n  mode: fast\n"
+    );
+    verb(&cluster, &["autoscale", "deployment/web", "--min", "1", "--max", "3", "--cpu-percent", "80"]);
+    cluster
+        .wait_for("the autoscaler", Duration::from_secs(10), || cluster.try_get("/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/web").ok());
+
+    // delete: the document goes from git, then from the store.
+    let out = verb(&cluster, &["delete", "configmap/settings"]);
+    assert!(out.contains("configmap/settings deleted") && out.contains("(applied)"), "{out}");
+    assert!(cluster.try_get("/api/v1/namespaces/default/configmaps/settings").is_err());
+    assert_eq!(cluster.git(&["log", "-1", "--format=%s|%an"]).trim(), "delete configmap/settings|Grace Hopper");
+    let files = cluster.git(&["ls-files"]);
+    assert!(!files.contains("configmap-settings.yaml"), "{files}");
+}

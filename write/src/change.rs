@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use driftless_diff::{Plan, Revision, render};
 use driftless_manifest::{GitRepo, RawFile};
-use driftless_model::{Object, ObjectRef};
+use driftless_model::{Kind, Object, ObjectRef};
 use driftless_validate::Report;
 use git2::Repository;
 use serde::{Deserialize, Serialize};
@@ -34,20 +34,28 @@ pub struct Target {
 }
 
 /// What to change.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Clone, Debug)]
 pub enum Change {
-    /// An imperative verb.
-    Verb(Verb),
-    /// `rollout undo`.
-    Undo(Undo),
+    /// An imperative verb on one object.
+    Verb(ObjectRef, Verb),
+    /// `rollout undo` of one workload.
+    Undo(ObjectRef, Undo),
+    /// Objects to write as given (`apply -f`, `create`, `autoscale`,
+    /// `edit`): each replaces the document declaring it, or is added in a
+    /// file of its own. `verb` names the command (`apply`).
+    Apply {
+        /// The command, for the subject and `Driftless-Verb`.
+        verb: String,
+        /// The objects.
+        documents: Vec<Value>,
+    },
+    /// Declared objects to remove from git (`delete`).
+    Delete(Vec<ObjectRef>),
 }
 
-/// One verb on one object, by one person.
+/// One change, by one person.
 #[derive(Clone, Debug)]
 pub struct Request {
-    /// The object git declares.
-    pub object: ObjectRef,
     /// The change.
     pub change: Change,
     /// The author.
@@ -69,9 +77,9 @@ pub struct Written {
     pub branch: String,
     /// The commit message.
     pub message: String,
-    /// The file changed, relative to the repository root.
-    pub file: String,
-    /// The file's change, as `git diff` shows it.
+    /// The files changed, relative to the repository root.
+    pub files: Vec<String>,
+    /// The files' changes, as `git diff` shows them.
     pub diff: String,
     /// The plan, as `driftless plan` prints it.
     pub plan: String,
@@ -129,16 +137,19 @@ pub(crate) fn declared(loaded: &Loaded, object: &ObjectRef, path: &str, commit: 
     Ok((place, text, doc.value))
 }
 
-fn message(subject: &str, request: &Request, verb_name: &str, reverts: Option<&str>, body: Option<&str>) -> String {
+fn message(edits: &Edits, request: &Request) -> String {
     let mut out = match &request.message {
-        Some(m) => format!("{}\n\n{subject}\n", m.trim()),
-        None => format!("{subject}\n"),
+        Some(m) => format!("{}\n\n{}\n", m.trim(), edits.subject),
+        None => format!("{}\n", edits.subject),
     };
-    if let Some(body) = body {
+    if let Some(body) = &edits.body {
         out.push_str(&format!("\n{body}\n"));
     }
-    out.push_str(&format!("\n{VERB_TRAILER}: {verb_name}\n{OBJECT_TRAILER}: {}\n", object_trailer(&request.object)));
-    if let Some(reverts) = reverts {
+    out.push_str(&format!("\n{VERB_TRAILER}: {}\n", edits.verb));
+    for object in &edits.objects {
+        out.push_str(&format!("{OBJECT_TRAILER}: {}\n", object_trailer(object)));
+    }
+    if let Some(reverts) = &edits.reverts {
         out.push_str(&format!("{REVERTS_TRAILER}: {reverts}\n"));
     }
     out
@@ -151,9 +162,166 @@ fn unified(file: &str, before: &str, after: &str) -> String {
     format!("diff --git a/{file} b/{file}\n{body}")
 }
 
+/// What one change does to the files: each file's text before and after
+/// (`None`: absent), and how to describe it.
+pub(crate) struct Edits {
+    files: std::collections::BTreeMap<String, (Option<String>, Option<String>)>,
+    subject: String,
+    verb: String,
+    objects: Vec<ObjectRef>,
+    reverts: Option<String>,
+    body: Option<String>,
+}
+
+impl Edits {
+    fn new(subject: String, verb: &str, objects: Vec<ObjectRef>) -> Edits {
+        Edits { files: Default::default(), subject, verb: verb.to_owned(), objects, reverts: None, body: None }
+    }
+
+    /// A file's text as edited so far.
+    fn text(&self, loaded: &Loaded, file: &str) -> Option<String> {
+        match self.files.get(file) {
+            Some((_, after)) => after.clone(),
+            None => loaded.files.iter().find(|f| *f.path == *file).and_then(|f| String::from_utf8(f.bytes.clone()).ok()),
+        }
+    }
+
+    fn set(&mut self, loaded: &Loaded, file: &str, text: Option<String>) {
+        let before = loaded.files.iter().find(|f| *f.path == *file).and_then(|f| String::from_utf8(f.bytes.clone()).ok());
+        self.files.insert(file.to_owned(), (before, text));
+    }
+}
+
+/// Where `object` is declared in `text` (a file being edited), and its
+/// value there.
+fn locate(file: &str, text: &str, object: &ObjectRef) -> Option<(Place, Value)> {
+    let docs = driftless_manifest::parse_file(Arc::from(file), text).ok()?;
+    docs.into_iter().find_map(|d| {
+        let kind = Kind::from_type(d.api_version()?, d.kind()?).ok()?;
+        let namespace = d.value.pointer("/metadata/namespace").and_then(Value::as_str);
+        let found = ObjectRef::new(kind, namespace, d.name()?);
+        (found == *object).then(|| (Place { file: file.to_owned(), index: d.origin.index(), prefix: d.origin.prefix().to_owned() }, d.value))
+    })
+}
+
+/// Where a new object's file goes: `<path>/<namespace>/<kind>-<name>.yaml`
+/// (no namespace folder for cluster-scoped kinds), or the watched file
+/// itself when the path is one file.
+fn new_file(target: &Target, loaded: &Loaded, object: &ObjectRef) -> String {
+    let path = target.path.trim_matches('/');
+    if loaded.files.len() == 1 && *loaded.files[0].path == *path {
+        return path.to_owned();
+    }
+    let name = format!("{}-{}.yaml", object.kind.name().to_ascii_lowercase(), object.name);
+    let folder = match &object.namespace {
+        Some(ns) => {
+            if path.is_empty() {
+                ns.clone()
+            } else {
+                format!("{path}/{ns}")
+            }
+        }
+        None => path.to_owned(),
+    };
+    if folder.is_empty() { name } else { format!("{folder}/{name}") }
+}
+
+fn object_of(value: &Value) -> Result<ObjectRef, WriteError> {
+    let kind = driftless_model::kind_of(value).map_err(|e| WriteError::Verb(e.to_string()))?;
+    let name = value.pointer("/metadata/name").and_then(Value::as_str).ok_or_else(|| WriteError::Verb(format!("a {} without metadata.name", kind.name())))?;
+    Ok(ObjectRef::new(kind, value.pointer("/metadata/namespace").and_then(Value::as_str), name))
+}
+
+/// Names a few objects for a subject: `deployment/web, service/web`.
+fn names(objects: &[ObjectRef]) -> String {
+    let shown: Vec<String> = objects.iter().take(3).map(verb::display).collect();
+    match objects.len() {
+        n if n > 3 => format!("{} and {} more", shown.join(", "), n - 3),
+        _ => shown.join(", "),
+    }
+}
+
+/// What `change` does to the files at `head`.
+fn edits(repository: &Repository, git: &GitRepo, target: &Target, head: &git2::Commit<'_>, before: &Loaded, change: &Change) -> Result<Edits, WriteError> {
+    let head_id = head.id().to_string();
+    match change {
+        Change::Verb(object, verb) => {
+            let (place, text, old) = declared(before, object, &target.path, &head_id)?;
+            let mut new = old.clone();
+            verb.apply(object.kind, &mut new)?;
+            if new == old {
+                return Err(WriteError::NoChange(verb.subject(object)));
+            }
+            let mut edits = Edits::new(verb.subject(object), verb.name(), vec![object.clone()]);
+            let text = yaml::edit(&text, &place, &old, &new)?;
+            edits.set(before, &place.file, Some(text));
+            Ok(edits)
+        }
+        Change::Undo(object, undo) => {
+            let (place, text, old) = declared(before, object, &target.path, &head_id)?;
+            let made = undo::prepare(repository, git, target, head, object, &place, &text, &old, undo)?;
+            let mut edits = Edits::new(made.subject, "rollout-undo", vec![object.clone()]);
+            edits.reverts = made.reverts;
+            edits.body = made.body;
+            edits.set(before, &place.file, Some(made.text));
+            Ok(edits)
+        }
+        Change::Apply { verb: name, documents } => {
+            let objects = documents.iter().map(object_of).collect::<Result<Vec<_>, _>>()?;
+            let mut edits = Edits::new(format!("{name} {}", names(&objects)), name, objects.clone());
+            for (object, value) in objects.iter().zip(documents) {
+                let declared_in = before.report.objects.get(object).map(|e| e.origin.file().to_string());
+                match declared_in {
+                    Some(file) => {
+                        let text = edits.text(before, &file).unwrap_or_default();
+                        let (place, old) = locate(&file, &text, object).ok_or_else(|| WriteError::Verb(format!("{} appears twice", verb::display(object))))?;
+                        if &old != value {
+                            let text = yaml::edit(&text, &place, &old, value)?;
+                            edits.set(before, &file, Some(text));
+                        }
+                    }
+                    None => {
+                        let file = new_file(target, before, object);
+                        let document = yaml::new_document(value);
+                        let text = match edits.text(before, &file) {
+                            Some(existing) if !existing.trim().is_empty() => {
+                                format!("{}{}---\n{document}", existing, if existing.ends_with('\n') { "" } else { "\n" })
+                            }
+                            _ => document,
+                        };
+                        edits.set(before, &file, Some(text));
+                    }
+                }
+            }
+            if edits.files.values().all(|(b, a)| b == a) {
+                return Err(WriteError::NoChange(edits.subject));
+            }
+            Ok(edits)
+        }
+        Change::Delete(objects) => {
+            let mut edits = Edits::new(format!("delete {}", names(objects)), "delete", objects.clone());
+            for object in objects {
+                let (place, _, _) = declared(before, object, &target.path, &head_id)?;
+                if !place.prefix.is_empty() {
+                    return Err(WriteError::NotInPlace {
+                        file: place.file,
+                        line: 1,
+                        why: format!("{} is an item of a List; remove it from the List by hand", verb::display(object)),
+                    });
+                }
+                let text = edits.text(before, &place.file).unwrap_or_default();
+                let (place, _) = locate(&place.file, &text, object).ok_or_else(|| WriteError::Verb(format!("{} appears twice", verb::display(object))))?;
+                let text = yaml::remove_document(&place.file, &text, place.index)?;
+                edits.set(before, &place.file, text);
+            }
+            Ok(edits)
+        }
+    }
+}
+
 /// Carries out `request` on `target`.
 pub fn write(target: &Target, request: &Request) -> Result<Written, WriteError> {
-    let span = tracing::info_span!("write", object = %verb::display(&request.object), branch = %target.branch);
+    let span = tracing::info_span!("write", branch = %target.branch);
     let _entered = span.enter();
     let repository = Repository::open(&target.repo)?;
     let git = GitRepo::open(&target.repo)?;
@@ -161,24 +329,12 @@ pub fn write(target: &Target, request: &Request) -> Result<Written, WriteError> 
         let head = repository.find_reference(&format!("refs/heads/{}", target.branch))?.peel_to_commit()?;
         let head_id = head.id().to_string();
         let before = load(&git, &head_id, &target.path)?;
-        let (place, text, old) = declared(&before, &request.object, &target.path, &head_id)?;
-        let (new_text, subject, verb_name, reverts, body) = match &request.change {
-            Change::Verb(verb) => {
-                let mut new = old.clone();
-                verb.apply(request.object.kind, &mut new)?;
-                if new == old {
-                    return Err(WriteError::NoChange(verb.subject(&request.object)));
-                }
-                (yaml::edit(&text, &place, &old, &new)?, verb.subject(&request.object), verb.name(), None, None)
+        let edits = edits(&repository, &git, target, &head, &before, &request.change)?;
+        let mut files: Vec<RawFile> = before.files.iter().filter(|f| !edits.files.contains_key(&*f.path)).cloned().collect();
+        for (file, (_, after)) in &edits.files {
+            if let Some(text) = after {
+                files.push(RawFile { path: Arc::from(file.as_str()), bytes: text.as_bytes().to_vec() });
             }
-            Change::Undo(undo) => {
-                let made = undo::prepare(&repository, &git, target, &head, &request.object, &place, &text, &old, undo)?;
-                (made.text, made.subject, "rollout-undo", made.reverts, made.body)
-            }
-        };
-        let mut files = before.files.clone();
-        if let Some(file) = files.iter_mut().find(|f| *f.path == *place.file) {
-            file.bytes = new_text.as_bytes().to_vec();
         }
         let after = driftless_validate::validate(files.into_iter().map(RawFile::parse));
         if !after.is_valid() {
@@ -189,34 +345,38 @@ pub fn write(target: &Target, request: &Request) -> Result<Written, WriteError> 
             let errors = plan.refused.iter().map(|r| after.error_at(&r.object, &r.pointer, &r.message).to_string()).collect();
             return Err(WriteError::Invalid { errors });
         }
-        let message = message(&subject, request, verb_name, reverts.as_deref(), body.as_deref());
+        let message = message(&edits, request);
         let branch = request.branch.clone().unwrap_or_else(|| target.branch.clone());
+        let diff: String = edits.files.iter().map(|(file, (b, a))| unified(file, b.as_deref().unwrap_or_default(), a.as_deref().unwrap_or_default())).collect();
         let mut written = Written {
             commit: None,
             branch: branch.clone(),
             message: message.clone(),
-            file: place.file.clone(),
-            diff: unified(&place.file, &text, &new_text),
+            files: edits.files.keys().cloned().collect(),
+            diff,
             plan: render::text(&plan, false),
             plan_markdown: render::markdown(&plan),
-            reverts: reverts.clone(),
+            reverts: edits.reverts.clone(),
         };
         if request.dry_run {
             return Ok(written);
         }
+        let changes: Vec<commit::FileChange<'_>> = edits.files.iter().map(|(f, (_, a))| (f.as_str(), a.as_deref().map(str::as_bytes))).collect();
         if request.branch.is_none() {
-            commit::check_clean(&repository, &target.branch, &place.file)?;
+            for (file, _) in &changes {
+                commit::check_clean(&repository, &target.branch, file)?;
+            }
         }
-        let tree = commit::tree_with(&repository, &head.tree()?, &place.file, new_text.as_bytes())?;
+        let tree = commit::tree_with(&repository, &head.tree()?, &changes)?;
         let id = commit::commit_object(&repository, &head, tree, &request.author, &message)?;
         let first_line = message.lines().next().unwrap_or_default();
         if let Some(new_branch) = &request.branch {
             commit::create_branch(&repository, new_branch, id, first_line)?;
-        } else if !commit::advance(&repository, &target.branch, head.id(), id, first_line, &[(&place.file, new_text.as_bytes())])? {
+        } else if !commit::advance(&repository, &target.branch, head.id(), id, first_line, &changes)? {
             tracing::info!("the branch moved; redoing the edit on its new head");
             continue;
         }
-        tracing::info!(commit = %id, file = %place.file, "committed");
+        tracing::info!(commit = %id, files = ?written.files, "committed");
         written.commit = Some(id.to_string());
         return Ok(written);
     }

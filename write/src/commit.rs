@@ -50,20 +50,37 @@ pub(crate) fn check_clean(repo: &Repository, branch: &str, file: &str) -> Result
     if !checked_out(repo, branch) {
         return Ok(());
     }
-    let status = repo.status_file(Path::new(file)).unwrap_or(Status::CURRENT);
+    let status = match repo.status_file(Path::new(file)) {
+        Ok(status) => status,
+        // Neither in the head, the index nor the working tree: a new file.
+        Err(e) if e.code() == ErrorCode::NotFound => return Ok(()),
+        Err(_) => Status::CURRENT,
+    };
     if status.is_empty() || status == Status::CURRENT || status == Status::IGNORED {
         return Ok(());
     }
     Err(WriteError::Dirty { file: file.to_owned() })
 }
 
-/// The tree of `base` with `file` holding `bytes` (its mode kept).
-pub(crate) fn tree_with(repo: &Repository, base: &git2::Tree<'_>, file: &str, bytes: &[u8]) -> Result<Oid, WriteError> {
-    let blob = repo.blob(bytes)?;
-    let mode = base.get_path(Path::new(file)).map(|e| e.filemode()).unwrap_or(0o100_644);
-    let mode = if mode == 0o100_755 { git2::FileMode::BlobExecutable } else { git2::FileMode::Blob };
+/// One file of a commit: its new bytes, or `None` when it goes.
+pub(crate) type FileChange<'a> = (&'a str, Option<&'a [u8]>);
+
+/// The tree of `base` with each file changed (modes kept).
+pub(crate) fn tree_with(repo: &Repository, base: &git2::Tree<'_>, files: &[FileChange<'_>]) -> Result<Oid, WriteError> {
     let mut update = git2::build::TreeUpdateBuilder::new();
-    update.upsert(file, blob, mode);
+    for (file, bytes) in files {
+        match bytes {
+            Some(bytes) => {
+                let blob = repo.blob(bytes)?;
+                let mode = base.get_path(Path::new(file)).map(|e| e.filemode()).unwrap_or(0o100_644);
+                let mode = if mode == 0o100_755 { git2::FileMode::BlobExecutable } else { git2::FileMode::Blob };
+                update.upsert(file, blob, mode);
+            }
+            None => {
+                update.remove(file);
+            }
+        }
+    }
     Ok(update.create_updated(repo, base)?)
 }
 
@@ -75,7 +92,7 @@ pub(crate) fn commit_object(repo: &Repository, parent: &git2::Commit<'_>, tree: 
 
 /// Moves `branch` from `from` to `to`; `Ok(false)` when someone moved it
 /// first. A checked-out branch gets `files` written and staged.
-pub(crate) fn advance(repo: &Repository, branch: &str, from: Oid, to: Oid, subject: &str, files: &[(&str, &[u8])]) -> Result<bool, WriteError> {
+pub(crate) fn advance(repo: &Repository, branch: &str, from: Oid, to: Oid, subject: &str, files: &[FileChange<'_>]) -> Result<bool, WriteError> {
     let name = format!("refs/heads/{branch}");
     let checked_out = checked_out(repo, branch);
     if checked_out {
@@ -107,7 +124,7 @@ pub(crate) fn create_branch(repo: &Repository, branch: &str, to: Oid, subject: &
 /// Writes the committed files into the working tree and the index, as
 /// `git commit` leaves them, keeping each file's and the index's owner
 /// (the daemon runs as root; the repository is usually a user's).
-fn update_work_tree(repo: &Repository, files: &[(&str, &[u8])]) -> Result<(), WriteError> {
+fn update_work_tree(repo: &Repository, files: &[FileChange<'_>]) -> Result<(), WriteError> {
     let Some(workdir) = repo.workdir() else { return Ok(()) };
     let io = |e: std::io::Error| WriteError::Git(git2::Error::from_str(&e.to_string()));
     let index_path = repo.path().join("index");
@@ -115,7 +132,18 @@ fn update_work_tree(repo: &Repository, files: &[(&str, &[u8])]) -> Result<(), Wr
     let mut index = repo.index()?;
     for (file, bytes) in files {
         let path = workdir.join(file);
-        let owner = std::fs::metadata(&path).ok().map(|m| (m.uid(), m.gid()));
+        let Some(bytes) = bytes else {
+            if path.exists() {
+                std::fs::remove_file(&path).map_err(io)?;
+            }
+            index.remove_path(Path::new(file))?;
+            continue;
+        };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        // A new file belongs to whoever owns the repository.
+        let owner = std::fs::metadata(&path).or_else(|_| std::fs::metadata(workdir)).ok().map(|m| (m.uid(), m.gid()));
         // A sibling then a rename: a reader never sees half a file.
         let staged = path.with_file_name(format!(".{}.driftless", path.file_name().and_then(|n| n.to_str()).unwrap_or("file")));
         std::fs::write(&staged, bytes).map_err(io)?;

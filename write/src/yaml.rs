@@ -133,5 +133,36 @@ fn verify(before: &str, after: &str, place: &Place, new: &Value) -> Result<(), W
     Ok(())
 }
 
+/// A new object as a document of its own, in block style.
+pub fn new_document(value: &Value) -> String {
+    render::block(value, 0, Layout { unit: 2, seq_offset: 0, json: false })
+}
+
+/// The file's text without YAML document `index` (its separator line and
+/// leading comments go with it); `None` when nothing would be left.
+pub fn remove_document(file: &str, text: &str, index: usize) -> Result<Option<String>, WriteError> {
+    let unsupported = |why: &str| WriteError::NotInPlace { file: file.to_owned(), line: 1, why: why.to_owned() };
+    let tree = Tree::parse(text).ok_or_else(|| unsupported("the file's YAML could not be read for editing"))?;
+    let documents = &tree.documents;
+    let Some(root) = documents.get(index) else { return Err(unsupported("no such document")) };
+    if documents.iter().filter(|d| !matches!(d.body, Body::Opaque)).count() <= 1 {
+        return Ok(None);
+    }
+    let end = tree::line_end(text, root.end);
+    let (start, end) = if index > 0 {
+        (tree::line_end(text, documents[index - 1].end), end)
+    } else {
+        // The first document goes with the separator after it.
+        let mut at = end;
+        while at < text.len() && !text[at..].starts_with("---") {
+            at = tree::line_end(text, at);
+        }
+        (0, tree::line_end(text, at))
+    };
+    let mut out = text.to_owned();
+    out.replace_range(start..end, "");
+    Ok(Some(out))
+}
+
 #[cfg(test)]
 mod tests;

@@ -12,7 +12,9 @@ use driftless_write::{Identity, Verb};
 use serde_json::Value;
 
 use super::describe::target;
-use crate::cli::{MetadataArgs, ScaleArgs, SetCommand, UndoArgs, WriteOptions, WriteTarget};
+use crate::cli::{
+    ApplyArgs, AutoscaleArgs, CreateCommand, CreateDataArgs, DeleteArgs, MetadataArgs, ScaleArgs, SetCommand, UndoArgs, WriteOptions, WriteTarget,
+};
 use crate::connect::{block_on, client};
 use crate::daemon::writes::{WireChange, WireRequest};
 use crate::{CommandError, EXIT_INVALID};
@@ -84,19 +86,29 @@ fn printed(kind: Kind, name: &str) -> String {
     if kind.group().is_empty() { format!("{kind_name}/{name}") } else { format!("{kind_name}.{}/{name}", kind.group()) }
 }
 
-/// Sends one request and prints the outcome; `done` is kubectl's past
-/// participle (`scaled`).
+/// Sends one request about one object and prints the outcome; `done` is
+/// kubectl's past participle (`scaled`).
 fn send(resource: &str, name: Option<&str>, options: &WriteOptions, change: WireChange, done: &str) -> Result<ExitCode, CommandError> {
     let (kind, name) = target(resource, name)?;
+    send_about(Some((kind, name)), vec![], options, change, done)
+}
+
+/// Sends a request (about one object, or `objects` already named for
+/// printing) and prints the outcome.
+fn send_about(one: Option<(Kind, String)>, objects: Vec<String>, options: &WriteOptions, change: WireChange, done: &str) -> Result<ExitCode, CommandError> {
+    let (kind_name, name, objects) = match one {
+        Some((kind, name)) => (kind.name().to_owned(), name.clone(), vec![printed(kind, &name)]),
+        None => (String::new(), String::new(), objects),
+    };
     let dry_run = match options.dry_run.as_deref() {
         None | Some("none") => false,
         Some("client" | "server") => true,
         Some(other) => return Err(CommandError::Usage(format!("--dry-run must be \"none\", \"server\", or \"client\", not {other:?}"))),
     };
     let request = WireRequest {
-        kind: kind.name().to_owned(),
+        kind: kind_name,
         namespace: Some(options.namespace.clone()),
-        name: name.clone(),
+        name,
         change,
         author: author(options.author.as_deref())?,
         message: options.message.clone(),
@@ -113,7 +125,7 @@ fn send(resource: &str, name: Option<&str>, options: &WriteOptions, change: Wire
         }
         Err(error) => return Err(super::get::client_error(error)),
     };
-    let object = printed(kind, &name);
+    let object = objects.join(&format!(" {done}\n"));
     let subject = reply["message"].as_str().and_then(|m| m.lines().next()).unwrap_or_default();
     if dry_run {
         println!("{object} {done} (dry run: nothing committed)");
@@ -198,4 +210,137 @@ pub fn undo(args: &UndoArgs) -> Result<ExitCode, CommandError> {
     let t = &args.target;
     let to_revision = (args.to_revision != 0).then_some(args.to_revision);
     send(&t.target, t.name.as_deref(), &t.options, WireChange::Undo { to_revision }, "rolled back")
+}
+
+fn printed_value(value: &Value) -> String {
+    let name = value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+    match driftless_model::kind_of(value) {
+        Ok(kind) => printed(kind, name),
+        Err(_) => name.to_owned(),
+    }
+}
+
+/// `driftless apply -f`.
+pub fn apply(args: &ApplyArgs) -> Result<ExitCode, CommandError> {
+    let files = driftless_manifest::load_paths(&args.files)?;
+    let mut documents = Vec::new();
+    for file in files {
+        let parsed = file.parse();
+        let docs = parsed.outcome.map_err(|e| CommandError::Usage(format!("{}:{}: {}", parsed.path, e.pos, e.message)))?;
+        documents.extend(docs.into_iter().map(|d| d.value));
+    }
+    if documents.is_empty() {
+        return Err(CommandError::Usage("no objects passed to apply".into()));
+    }
+    let objects = documents.iter().map(printed_value).collect();
+    send_about(None, objects, &args.options, WireChange::Apply { verb: "apply".into(), documents }, "configured")
+}
+
+/// `--from-literal` and `--from-file` as a ConfigMap's or Secret's data.
+fn data(args: &CreateDataArgs) -> Result<Vec<(String, Vec<u8>)>, CommandError> {
+    let mut out = Vec::new();
+    for literal in &args.from_literal {
+        let (k, v) = literal.split_once('=').ok_or_else(|| CommandError::Usage(format!("--from-literal must be KEY=VALUE, not {literal:?}")))?;
+        out.push((k.to_owned(), v.as_bytes().to_vec()));
+    }
+    for spec in &args.from_file {
+        let (key, path) = match spec.split_once('=') {
+            Some((k, p)) => (k.to_owned(), std::path::PathBuf::from(p)),
+            None => {
+                let path = std::path::PathBuf::from(spec);
+                (path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), path)
+            }
+        };
+        let bytes = std::fs::read(&path).map_err(|source| CommandError::Io { path: path.clone(), source })?;
+        out.push((key, bytes));
+    }
+    Ok(out)
+}
+
+/// `driftless create configmap|secret generic`.
+pub fn create(command: &CreateCommand) -> Result<ExitCode, CommandError> {
+    use base64::Engine;
+    let (args, secret) = match command {
+        CreateCommand::Configmap(args) => (args, false),
+        CreateCommand::Secret { args, .. } => (args, true),
+    };
+    let mut entries = serde_json::Map::new();
+    for (key, bytes) in data(args)? {
+        let value = if secret {
+            base64::engine::general_purpose::STANDARD.encode(&bytes)
+        } else {
+            String::from_utf8(bytes).map_err(|_| CommandError::Usage(format!("{key}: binary data needs a Secret")))?
+        };
+        entries.insert(key, Value::String(value));
+    }
+    let mut object = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": if secret { "Secret" } else { "ConfigMap" },
+        "metadata": {"name": args.name, "namespace": args.options.namespace},
+        "data": entries,
+    });
+    if secret {
+        object["type"] = "Opaque".into();
+    }
+    let objects = vec![printed_value(&object)];
+    send_about(None, objects, &args.options, WireChange::Apply { verb: "create".into(), documents: vec![object] }, "created")
+}
+
+/// `driftless autoscale`.
+pub fn autoscale(args: &AutoscaleArgs) -> Result<ExitCode, CommandError> {
+    let (kind, name) = target(&args.target, None)?;
+    if args.max < args.min.max(1) {
+        return Err(CommandError::Usage("--max must be at least --min (and 1)".into()));
+    }
+    let mut hpa = serde_json::json!({
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": args.name.clone().unwrap_or_else(|| name.clone()), "namespace": args.options.namespace},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": kind.api_version(), "kind": kind.name(), "name": name},
+            "minReplicas": args.min,
+            "maxReplicas": args.max,
+        },
+    });
+    if let Some(percent) = args.cpu_percent {
+        hpa["spec"]["metrics"] =
+            serde_json::json!([{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": percent}}}]);
+    }
+    let objects = vec![printed(kind, &name)];
+    send_about(None, objects, &args.options, WireChange::Apply { verb: "autoscale".into(), documents: vec![hpa] }, "autoscaled")
+}
+
+/// `driftless delete`: declared objects by a commit; a pod git does not
+/// declare directly, as before (its owner makes another).
+pub fn delete(args: &DeleteArgs) -> Result<ExitCode, CommandError> {
+    let mut objects: Vec<(Kind, String, String)> = Vec::new();
+    if let Some(resource) = &args.resource {
+        let (kind, name) = target(resource, args.name.as_deref())?;
+        if kind == Kind::Pod && args.files.is_empty() {
+            let path = kind.object_path(&args.options.namespace, &name);
+            let pod = block_on(async { client(&args.options.connect).get(&path).await.map_err(super::get::client_error) })?;
+            let declared = pod.pointer("/metadata/annotations").and_then(|a| a.get(driftless_model::annotations::SOURCE_COMMIT)).is_some();
+            if !declared {
+                block_on(async { client(&args.options.connect).delete(&path).await.map_err(super::get::client_error) })?;
+                println!("pod {name:?} deleted");
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+        objects.push((kind, args.options.namespace.clone(), name));
+    }
+    for file in driftless_manifest::load_paths(&args.files)? {
+        let parsed = file.parse();
+        let docs = parsed.outcome.map_err(|e| CommandError::Usage(format!("{}:{}: {}", parsed.path, e.pos, e.message)))?;
+        for doc in docs {
+            let kind = driftless_model::kind_of(&doc.value).map_err(|e| CommandError::Usage(format!("{}: {e}", parsed.path)))?;
+            let namespace = doc.value.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or(&args.options.namespace).to_owned();
+            objects.push((kind, namespace, doc.name().unwrap_or_default().to_owned()));
+        }
+    }
+    if objects.is_empty() {
+        return Err(CommandError::Usage("name an object (KIND/NAME) or give -f FILE".into()));
+    }
+    let printed_objects = objects.iter().map(|(k, _, n)| printed(*k, n)).collect();
+    let wire = objects.into_iter().map(|(k, ns, n)| (k.name().to_owned(), ns, n)).collect();
+    send_about(None, printed_objects, &args.options, WireChange::Delete { objects: wire }, "deleted")
 }

@@ -24,12 +24,15 @@ use serde_json::{Value, json};
 /// A verb request as the CLI (and later kubectl's writes) sends it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct WireRequest {
-    /// The kind's name (`Deployment`).
+    /// The kind's name (`Deployment`); empty for `apply` and `delete`,
+    /// whose objects are in the change.
+    #[serde(default)]
     pub kind: String,
     /// The namespace (default `default`).
     #[serde(default)]
     pub namespace: Option<String>,
     /// The name.
+    #[serde(default)]
     pub name: String,
     /// What to do.
     pub change: WireChange,
@@ -58,6 +61,18 @@ pub enum WireChange {
         /// The revision; the one before the current when `None`.
         #[serde(default)]
         to_revision: Option<i64>,
+    },
+    /// `apply -f`, `create`, `autoscale`: objects written as given.
+    Apply {
+        /// The command (`apply`, `create`, `autoscale`).
+        verb: String,
+        /// The objects.
+        documents: Vec<Value>,
+    },
+    /// `delete`: declared objects removed from git.
+    Delete {
+        /// `(kind, namespace, name)` of each.
+        objects: Vec<(String, String, String)>,
     },
 }
 
@@ -179,21 +194,31 @@ impl DaemonWrites {
 impl WriteOps for DaemonWrites {
     fn write(&self, body: Value) -> Result<Value, WriteFailure> {
         let wire: WireRequest = serde_json::from_value(body).map_err(|e| WriteFailure::Refused(format!("bad request: {e}")))?;
-        let kind = Kind::from_name(&wire.kind).ok_or_else(|| WriteFailure::Refused(format!("unknown kind {:?}", wire.kind)))?;
-        let object = ObjectRef::new(kind, wire.namespace.as_deref(), wire.name.clone());
         if self.remote {
             return Err(WriteFailure::Refused(
                 "this daemon syncs a remote repository; verbs commit to local repositories only for now: commit to the remote instead".into(),
             ));
         }
-        if let Some(owner) = self.declared_owner(&object) {
-            return Err(WriteFailure::Refused(format!("{} is made by {owner}: change that instead", driftless_write::display(&object))));
+        let kind = |name: &str| Kind::from_name(name).ok_or_else(|| WriteFailure::Refused(format!("unknown kind {name:?}")));
+        let objects: Vec<ObjectRef> = match &wire.change {
+            WireChange::Verb(_) | WireChange::Undo { .. } => vec![ObjectRef::new(kind(&wire.kind)?, wire.namespace.as_deref(), wire.name.clone())],
+            WireChange::Delete { objects } => {
+                objects.iter().map(|(k, ns, n)| Ok(ObjectRef::new(kind(k)?, Some(ns), n.clone()))).collect::<Result<_, WriteFailure>>()?
+            }
+            WireChange::Apply { .. } => Vec::new(),
+        };
+        for object in &objects {
+            if let Some(owner) = self.declared_owner(object) {
+                return Err(WriteFailure::Refused(format!("{} is made by {owner}: change that instead", driftless_write::display(object))));
+            }
         }
         let change = match wire.change {
-            WireChange::Verb(verb) => Change::Verb(verb),
-            WireChange::Undo { to_revision } => Change::Undo(self.undo_for(&object, to_revision)?),
+            WireChange::Verb(verb) => Change::Verb(objects[0].clone(), verb),
+            WireChange::Undo { to_revision } => Change::Undo(objects[0].clone(), self.undo_for(&objects[0], to_revision)?),
+            WireChange::Apply { verb, documents } => Change::Apply { verb, documents },
+            WireChange::Delete { .. } => Change::Delete(objects),
         };
-        let request = Request { object, change, author: wire.author, message: wire.message, dry_run: wire.dry_run, branch: wire.branch.clone() };
+        let request = Request { change, author: wire.author, message: wire.message, dry_run: wire.dry_run, branch: wire.branch.clone() };
         let written = driftless_write::write(&self.target, &request).map_err(refused)?;
         let mut reply = serde_json::to_value(&written).map_err(|e| WriteFailure::Internal(e.to_string()))?;
         if let Some(commit) = written.commit.as_deref().filter(|_| wire.branch.is_none()) {

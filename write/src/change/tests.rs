@@ -53,18 +53,11 @@ fn web() -> ObjectRef {
 }
 
 fn request(change: Change) -> Request {
-    Request {
-        object: web(),
-        change,
-        author: Identity { name: "Grace".into(), email: "grace@example.invalid".into() },
-        message: None,
-        dry_run: false,
-        branch: None,
-    }
+    Request { change, author: Identity { name: "Grace".into(), email: "grace@example.invalid".into() }, message: None, dry_run: false, branch: None }
 }
 
 fn scale(n: i64) -> Change {
-    Change::Verb(Verb::Scale { replicas: n, current_replicas: None })
+    Change::Verb(web(), Verb::Scale { replicas: n, current_replicas: None })
 }
 
 #[test]
@@ -101,12 +94,13 @@ fn refusals_commit_nothing() {
     let (dir, target) = repo();
     let before = git(dir.path(), &["rev-parse", "main"]);
     // An invalid result, with the file and line as `validate` prints them.
-    let bad = Change::Verb(Verb::SetResources { container: None, limits: vec![("memory".into(), "lots".into())], requests: vec![] });
+    let bad = Change::Verb(web(), Verb::SetResources { container: None, limits: vec![("memory".into(), "lots".into())], requests: vec![] });
     let err = write(&target, &request(bad)).unwrap_err();
     assert!(matches!(err, WriteError::Invalid { .. }), "{err}");
     assert!(err.to_string().contains("apps/web.yaml:"), "{err}");
     // Not declared.
-    let err = write(&target, &Request { object: ObjectRef::new(Kind::Deployment, None, "api"), ..request(scale(1)) }).unwrap_err();
+    let api = Change::Verb(ObjectRef::new(Kind::Deployment, None, "api"), Verb::Scale { replicas: 1, current_replicas: None });
+    let err = write(&target, &request(api)).unwrap_err();
     assert_eq!(err.to_string(), format!("deployment/api is not declared in \"apps\" at {}", &before[..7]));
     // Uncommitted changes in the file.
     std::fs::write(dir.path().join("apps/web.yaml"), WEB.replace("two is enough", "edited")).unwrap();
@@ -143,7 +137,7 @@ fn undo_reverts_the_commit_that_made_the_revision() {
     // A later scale does not stand in the revert's way.
     write(&target, &request(scale(3))).unwrap();
     let undo = Undo { revision: 1, current_commit: second[..7].to_owned(), target_commit: first[..7].to_owned() };
-    let written = write(&target, &request(Change::Undo(undo.clone()))).unwrap();
+    let written = write(&target, &request(Change::Undo(web(), undo.clone()))).unwrap();
     assert_eq!(written.reverts.as_deref(), Some(second.as_str()));
     assert_eq!(git(dir.path(), &["log", "-1", "--format=%s"]).trim(), "Revert \"web on 1.36\"");
     let body = git(dir.path(), &["log", "-1", "--format=%b"]);
@@ -151,7 +145,7 @@ fn undo_reverts_the_commit_that_made_the_revision() {
     assert!(body.contains(&format!("Driftless-Reverts: {second}")), "{body}");
     assert_eq!(std::fs::read_to_string(dir.path().join("apps/web.yaml")).unwrap(), WEB.replace("replicas: 2", "replicas: 3"));
     // Undoing again finds nothing to do.
-    let err = write(&target, &request(Change::Undo(undo))).unwrap_err();
+    let err = write(&target, &request(Change::Undo(web(), undo))).unwrap_err();
     assert!(matches!(err, WriteError::NoChange(_)), "{err}");
 }
 
@@ -164,10 +158,48 @@ fn undo_restores_the_template_when_the_commit_did_more() {
     git(dir.path(), &["commit", "-qam", "web on 1.36, and settings"]);
     let second = git(dir.path(), &["rev-parse", "HEAD"]).trim().to_owned();
     let undo = Undo { revision: 1, current_commit: second.clone(), target_commit: first.clone() };
-    let written = write(&target, &request(Change::Undo(undo))).unwrap();
+    let written = write(&target, &request(Change::Undo(web(), undo))).unwrap();
     assert_eq!(git(dir.path(), &["log", "-1", "--format=%s"]).trim(), "rollout undo deployment/web to revision 1");
     assert_eq!(written.reverts.as_deref(), Some(second.as_str()));
     // Only the template went back; the settings stay.
     assert_eq!(std::fs::read_to_string(dir.path().join("apps/web.yaml")).unwrap(), WEB);
     assert!(std::fs::read_to_string(dir.path().join("apps/config.yaml")).unwrap().contains("\"3\""));
+}
+
+#[test]
+fn apply_writes_declared_objects_in_place_and_new_ones_in_files_of_their_own() {
+    let (dir, target) = repo();
+    let settings = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}, "data": {"a": "1", "b": "on"}});
+    let api = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "api", "namespace": "team"}, "data": {"x": "z"}});
+    let written = write(&target, &request(Change::Apply { verb: "apply".into(), documents: vec![settings, api] })).unwrap();
+    assert_eq!(written.files, ["apps/config.yaml", "apps/team/configmap-api.yaml"]);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("apps/config.yaml")).unwrap(),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: \"1\", b: \"on\"}\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("apps/team/configmap-api.yaml")).unwrap(),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: api\n  namespace: team\ndata:\n  x: z\n"
+    );
+    assert_eq!(git(dir.path(), &["log", "-1", "--format=%s"]).trim(), "apply configmap/settings, configmap/api");
+    let trailers = git(dir.path(), &["log", "-1", "--format=%(trailers:only,unfold)"]);
+    assert_eq!(trailers.trim(), "Driftless-Verb: apply\nDriftless-Object: ConfigMap default/settings\nDriftless-Object: ConfigMap team/api");
+    assert_eq!(git(dir.path(), &["status", "--porcelain"]), "");
+}
+
+#[test]
+fn delete_removes_the_document_or_the_file() {
+    let (dir, target) = repo();
+    let two = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: one}\n---\n# the second\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: two}\n";
+    std::fs::write(dir.path().join("apps/two.yaml"), two).unwrap();
+    git(dir.path(), &["add", "."]);
+    git(dir.path(), &["commit", "-qm", "two"]);
+    let cm = |n: &str| ObjectRef::new(Kind::ConfigMap, None, n);
+    write(&target, &request(Change::Delete(vec![cm("two")]))).unwrap();
+    assert_eq!(std::fs::read_to_string(dir.path().join("apps/two.yaml")).unwrap(), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: one}\n");
+    write(&target, &request(Change::Delete(vec![cm("one"), cm("settings")]))).unwrap();
+    assert!(!dir.path().join("apps/two.yaml").exists() && !dir.path().join("apps/config.yaml").exists());
+    assert_eq!(git(dir.path(), &["log", "-1", "--format=%s"]).trim(), "delete configmap/one, configmap/settings");
+    assert_eq!(git(dir.path(), &["status", "--porcelain"]), "");
+    assert_eq!(git(dir.path(), &["ls-files"]), "apps/web.yaml\n");
 }
