@@ -123,8 +123,7 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
     })
     .map_err(daemon_error)?;
     let ledger = source.repository_path().to_path_buf();
-    let write_target = writes::target(ledger.clone(), source.branch(), source.path());
-    let remote = source.is_remote();
+    let write_target = writes::target(ledger.clone(), source.branch(), source.path(), source.is_remote());
     let interval = config.interval.unwrap_or(if source.is_remote() { Duration::from_secs(15) } else { Duration::from_secs(2) });
     let write_hint = format!("commit to {} (branch {}, path {:?})", config.repo, source.branch(), config.path);
     let syncer = Syncer::new(source, store.clone(), ctx.events.clone(), config.allow_empty, interval);
@@ -141,7 +140,7 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
         sync: Some(sync_tx.clone()),
         ledger: Some(ledger),
         images: Some(Arc::new(images::DaemonImages::new(config.data_dir.clone(), config.insecure_registries.clone()))),
-        writes: Some(Arc::new(writes::DaemonWrites { target: write_target, remote, store: store.clone(), sync: sync_tx.clone() })),
+        writes: Some(Arc::new(writes::DaemonWrites { target: write_target, store: store.clone(), sync: sync_tx.clone() })),
         token: config.token()?,
         write_hint,
         shutdown: cancel.clone(),

@@ -31,6 +31,20 @@ pub struct Target {
     pub branch: String,
     /// The folder (or file) holding the manifests.
     pub path: String,
+    /// `Some("origin")` when `repo` is the daemon's mirror of a remote
+    /// repository: the head is `refs/remotes/origin/<branch>`, and a commit
+    /// is pushed (never forced) instead of moving a local branch.
+    pub remote: Option<String>,
+}
+
+impl Target {
+    /// The ref holding the watched branch's head.
+    fn head_ref(&self) -> String {
+        match &self.remote {
+            Some(remote) => format!("refs/remotes/{remote}/{}", self.branch),
+            None => format!("refs/heads/{}", self.branch),
+        }
+    }
 }
 
 /// What to change.
@@ -171,11 +185,14 @@ pub(crate) struct Edits {
     objects: Vec<ObjectRef>,
     reverts: Option<String>,
     body: Option<String>,
+    /// For a verb: the object's value as read and as the verb made it, to
+    /// tell on a redo whether someone changed the same fields meanwhile.
+    basis: Option<(Value, Value)>,
 }
 
 impl Edits {
     fn new(subject: String, verb: &str, objects: Vec<ObjectRef>) -> Edits {
-        Edits { files: Default::default(), subject, verb: verb.to_owned(), objects, reverts: None, body: None }
+        Edits { files: Default::default(), subject, verb: verb.to_owned(), objects, reverts: None, body: None, basis: None }
     }
 
     /// A file's text as edited so far.
@@ -254,6 +271,7 @@ fn edits(repository: &Repository, git: &GitRepo, target: &Target, head: &git2::C
             }
             let mut edits = Edits::new(verb.subject(object), verb.name(), vec![object.clone()]);
             let text = yaml::edit(&text, &place, &old, &new)?;
+            edits.basis = Some((old, new));
             edits.set(before, &place.file, Some(text));
             Ok(edits)
         }
@@ -319,17 +337,46 @@ fn edits(repository: &Repository, git: &GitRepo, target: &Target, head: &git2::C
     }
 }
 
+/// The JSON pointers of the leaves where `a` and `b` differ.
+fn changed_pointers(a: &Value, b: &Value) -> Vec<String> {
+    fn walk(a: Option<&Value>, b: Option<&Value>, at: String, out: &mut Vec<String>) {
+        match (a, b) {
+            (Some(Value::Object(x)), Some(Value::Object(y))) => {
+                for key in x.keys().chain(y.keys().filter(|k| !x.contains_key(*k))) {
+                    walk(x.get(key), y.get(key), format!("{at}/{}", key.replace('~', "~0").replace('/', "~1")), out);
+                }
+            }
+            (x, y) if x != y => out.push(at),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(Some(a), Some(b), String::new(), &mut out);
+    out
+}
+
 /// Carries out `request` on `target`.
 pub fn write(target: &Target, request: &Request) -> Result<Written, WriteError> {
     let span = tracing::info_span!("write", branch = %target.branch);
     let _entered = span.enter();
     let repository = Repository::open(&target.repo)?;
     let git = GitRepo::open(&target.repo)?;
+    let mut first_basis: Option<(Value, Value)> = None;
     for _attempt in 0..5 {
-        let head = repository.find_reference(&format!("refs/heads/{}", target.branch))?.peel_to_commit()?;
+        let head = repository.find_reference(&target.head_ref())?.peel_to_commit()?;
         let head_id = head.id().to_string();
         let before = load(&git, &head_id, &target.path)?;
         let edits = edits(&repository, &git, target, &head, &before, &request.change)?;
+        // Redone on a moved head: refuse if the fields the verb changes
+        // were changed there too (never overwrite someone's change).
+        if let (Some((old0, new0)), Some((old1, _))) = (&first_basis, &edits.basis) {
+            if let Some(pointer) = changed_pointers(old0, new0).into_iter().find(|p| old0.pointer(p) != old1.pointer(p)) {
+                return Err(WriteError::Conflict { field: pointer, commit: head_id[..7].to_owned() });
+            }
+        }
+        if first_basis.is_none() {
+            first_basis = edits.basis.clone();
+        }
         let mut files: Vec<RawFile> = before.files.iter().filter(|f| !edits.files.contains_key(&*f.path)).cloned().collect();
         for (file, (_, after)) in &edits.files {
             if let Some(text) = after {
@@ -362,7 +409,7 @@ pub fn write(target: &Target, request: &Request) -> Result<Written, WriteError> 
             return Ok(written);
         }
         let changes: Vec<commit::FileChange<'_>> = edits.files.iter().map(|(f, (_, a))| (f.as_str(), a.as_deref().map(str::as_bytes))).collect();
-        if request.branch.is_none() {
+        if request.branch.is_none() && target.remote.is_none() {
             for (file, _) in &changes {
                 commit::check_clean(&repository, &target.branch, file)?;
             }
@@ -370,7 +417,17 @@ pub fn write(target: &Target, request: &Request) -> Result<Written, WriteError> 
         let tree = commit::tree_with(&repository, &head.tree()?, &changes)?;
         let id = commit::commit_object(&repository, &head, tree, &request.author, &message)?;
         let first_line = message.lines().next().unwrap_or_default();
-        if let Some(new_branch) = &request.branch {
+        if let Some(remote) = &target.remote {
+            let to = request.branch.as_deref().unwrap_or(&target.branch);
+            if !commit::push(&target.repo, remote, id, to, request.branch.is_some())? {
+                tracing::info!("the remote branch moved; fetching and redoing the edit on its new head");
+                commit::fetch(&target.repo, remote, &target.branch)?;
+                continue;
+            }
+            if request.branch.is_none() {
+                repository.reference(&target.head_ref(), id, true, &format!("driftless: {first_line}"))?;
+            }
+        } else if let Some(new_branch) = &request.branch {
             commit::create_branch(&repository, new_branch, id, first_line)?;
         } else if !commit::advance(&repository, &target.branch, head.id(), id, first_line, &changes)? {
             tracing::info!("the branch moved; redoing the edit on its new head");

@@ -162,3 +162,44 @@ fn update_work_tree(repo: &Repository, files: &[FileChange<'_>]) -> Result<(), W
     }
     Ok(())
 }
+
+fn git(repo: &Path, args: &[&str]) -> Result<std::process::Output, WriteError> {
+    std::process::Command::new("git")
+        .arg("--git-dir")
+        .arg(repo)
+        .args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| WriteError::Push { remote: repo.display().to_string(), message: e.to_string() })
+}
+
+/// Pushes `id` to the remote's `branch` with the `git` command (the
+/// transports and credentials the user set up, as the sync's fetch uses),
+/// never forced. `Ok(false)` when the remote branch moved (or, for a new
+/// branch, when it exists).
+pub(crate) fn push(repo: &Path, remote: &str, id: Oid, branch: &str, new_branch: bool) -> Result<bool, WriteError> {
+    let refspec = format!("{id}:refs/heads/{branch}");
+    let out = git(repo, &["push", "--porcelain", remote, &refspec])?;
+    if out.status.success() {
+        return Ok(true);
+    }
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    if said.contains("[rejected]") || said.contains("non-fast-forward") || said.contains("fetch first") {
+        if new_branch {
+            return Err(WriteError::BranchExists(branch.to_owned()));
+        }
+        return Ok(false);
+    }
+    Err(WriteError::Push { remote: remote.to_owned(), message: said.trim().to_owned() })
+}
+
+/// Fetches the remote's `branch` into `refs/remotes/<remote>/<branch>`.
+pub(crate) fn fetch(repo: &Path, remote: &str, branch: &str) -> Result<(), WriteError> {
+    let refspec = format!("+refs/heads/{branch}:refs/remotes/{remote}/{branch}");
+    let out = git(repo, &["fetch", "--quiet", "--no-tags", remote, &refspec])?;
+    if !out.status.success() {
+        return Err(WriteError::Push { remote: remote.to_owned(), message: String::from_utf8_lossy(&out.stderr).trim().to_owned() });
+    }
+    Ok(())
+}

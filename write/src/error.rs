@@ -48,6 +48,15 @@ pub enum WriteError {
     /// The branch moved under every attempt.
     #[error("the branch {0} kept moving; try again")]
     Raced(String),
+    /// The branch moved, and the new head changed the very fields the verb
+    /// changes.
+    #[error("{field} was changed meanwhile by {commit}; look at it and run the verb again")]
+    Conflict {
+        /// The field, as a JSON pointer.
+        field: String,
+        /// The commit that moved the branch (short id).
+        commit: String,
+    },
     /// A branch to create exists already.
     #[error("branch {0} exists already")]
     BranchExists(String),

@@ -79,7 +79,6 @@ pub enum WireChange {
 /// The write path over the watched repository.
 pub(crate) struct DaemonWrites {
     pub target: Target,
-    pub remote: bool,
     pub store: Arc<dyn Store>,
     pub sync: Sender<Trigger>,
 }
@@ -87,7 +86,7 @@ pub(crate) struct DaemonWrites {
 fn refused(error: WriteError) -> WriteFailure {
     match error {
         WriteError::NotDeclared { .. } => WriteFailure::NotFound(error.to_string()),
-        WriteError::Raced(_) | WriteError::Push { .. } => WriteFailure::Conflict(error.to_string()),
+        WriteError::Raced(_) | WriteError::Push { .. } | WriteError::Conflict { .. } => WriteFailure::Conflict(error.to_string()),
         WriteError::Git(_) | WriteError::Load(_) => WriteFailure::Internal(error.to_string()),
         _ => WriteFailure::Refused(error.to_string()),
     }
@@ -194,11 +193,6 @@ impl DaemonWrites {
 impl WriteOps for DaemonWrites {
     fn write(&self, body: Value) -> Result<Value, WriteFailure> {
         let wire: WireRequest = serde_json::from_value(body).map_err(|e| WriteFailure::Refused(format!("bad request: {e}")))?;
-        if self.remote {
-            return Err(WriteFailure::Refused(
-                "this daemon syncs a remote repository; verbs commit to local repositories only for now: commit to the remote instead".into(),
-            ));
-        }
         let kind = |name: &str| Kind::from_name(name).ok_or_else(|| WriteFailure::Refused(format!("unknown kind {name:?}")));
         let objects: Vec<ObjectRef> = match &wire.change {
             WireChange::Verb(_) | WireChange::Undo { .. } => vec![ObjectRef::new(kind(&wire.kind)?, wire.namespace.as_deref(), wire.name.clone())],
@@ -229,6 +223,8 @@ impl WriteOps for DaemonWrites {
 }
 
 /// The write path's target for a local repository source.
-pub(crate) fn target(repo: PathBuf, branch: &str, path: &str) -> Target {
-    Target { repo, branch: branch.to_owned(), path: path.to_owned() }
+/// The write path's target: the repository the sync reads (a local one,
+/// or the mirror of a remote one, whose commits are pushed).
+pub(crate) fn target(repo: PathBuf, branch: &str, path: &str, remote: bool) -> Target {
+    Target { repo, branch: branch.to_owned(), path: path.to_owned(), remote: remote.then(|| "origin".to_owned()) }
 }

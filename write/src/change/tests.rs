@@ -44,7 +44,7 @@ fn repo() -> (tempfile::TempDir, Target) {
     std::fs::write(dir.path().join("apps/config.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: \"1\"}\n").unwrap();
     git(dir.path(), &["add", "."]);
     git(dir.path(), &["commit", "-q", "-m", "first"]);
-    let target = Target { repo: dir.path().to_path_buf(), branch: "main".into(), path: "apps".into() };
+    let target = Target { repo: dir.path().to_path_buf(), branch: "main".into(), path: "apps".into(), remote: None };
     (dir, target)
 }
 
@@ -202,4 +202,48 @@ fn delete_removes_the_document_or_the_file() {
     assert_eq!(git(dir.path(), &["log", "-1", "--format=%s"]).trim(), "delete configmap/one, configmap/settings");
     assert_eq!(git(dir.path(), &["status", "--porcelain"]), "");
     assert_eq!(git(dir.path(), &["ls-files"]), "apps/web.yaml\n");
+}
+
+#[test]
+fn a_remote_repository_gets_a_push_and_a_moved_branch_a_redo() {
+    // The user's repository, a bare remote served over file://, and the
+    // daemon's mirror of it (as the sync makes it).
+    let (work, _) = repo();
+    let root = tempfile::tempdir().unwrap();
+    let remote = root.path().join("remote.git");
+    let out = Command::new("git").args(["clone", "-q", "--bare"]).arg(work.path()).arg(&remote).output().unwrap();
+    assert!(out.status.success());
+    let mirror = root.path().join("mirror");
+    git(root.path(), &["init", "-q", "--bare", mirror.to_str().unwrap()]);
+    let url = format!("file://{}", remote.display());
+    git(&mirror, &["remote", "add", "origin", &url]);
+    git(&mirror, &["fetch", "-q", "origin", "+refs/heads/main:refs/remotes/origin/main"]);
+    let target = Target { repo: mirror.clone(), branch: "main".into(), path: "apps".into(), remote: Some("origin".into()) };
+
+    let written = write(&target, &request(scale(4))).unwrap();
+    let id = written.commit.unwrap();
+    assert_eq!(git(&remote, &["rev-parse", "main"]).trim(), id, "pushed");
+    assert_eq!(git(&mirror, &["rev-parse", "refs/remotes/origin/main"]).trim(), id, "the mirror's head follows");
+
+    // Someone else pushes meanwhile: the verb is redone on their head,
+    // never forced over it.
+    git(work.path(), &["pull", "-q", &url, "main"]);
+    std::fs::write(work.path().join("apps/config.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: \"5\"}\n").unwrap();
+    git(work.path(), &["commit", "-qam", "settings 5"]);
+    git(work.path(), &["push", "-q", &url, "main"]);
+    let theirs = git(&remote, &["rev-parse", "main"]).trim().to_owned();
+    let written = write(&target, &request(scale(6))).unwrap();
+    assert_eq!(git(&remote, &["rev-parse", "main~1"]).trim(), theirs, "the verb's commit sits on theirs");
+    assert_eq!(git(&remote, &["rev-parse", "main"]).trim(), written.commit.unwrap());
+    let text = git(&remote, &["show", "main:apps/web.yaml"]);
+    assert!(text.contains("replicas: 6   # two is enough"), "{text}");
+
+    // Someone scales on the remote meanwhile: the redo refuses rather than
+    // overwrite their replicas.
+    git(work.path(), &["pull", "-q", &url, "main"]);
+    std::fs::write(work.path().join("apps/web.yaml"), WEB.replace("replicas: 2", "replicas: 8")).unwrap();
+    git(work.path(), &["commit", "-qam", "scale to 8 by hand"]);
+    git(work.path(), &["push", "-q", &url, "main"]);
+    let err = write(&target, &request(scale(7))).unwrap_err();
+    assert!(matches!(err, WriteError::Conflict { ref field, .. } if field == "/spec/replicas"), "{err}");
 }
