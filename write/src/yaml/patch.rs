@@ -168,7 +168,7 @@ impl<'t> Patcher<'t> {
         }
         if kept == 0 {
             // Every entry goes: write the mapping anew where it stands.
-            return self.rewrite_whole(node, flow, new);
+            return self.rewrite(node, flow, &Value::Object(new.clone()));
         }
         // Removals, one run of neighbouring entries at a time.
         let mut i = 0;
@@ -214,15 +214,16 @@ impl<'t> Patcher<'t> {
         Ok(())
     }
 
-    /// A mapping none of whose entries survive, written anew.
-    fn rewrite_whole(&mut self, node: &Node, flow: bool, new: &Map<String, Value>) -> Result<(), Unsupported> {
-        let value = Value::Object(new.clone());
+    /// A collection written anew where it stands (a mapping none of whose
+    /// entries survive, a sequence reordered beyond what [`align`]
+    /// follows), in its own style: the first line starts where the old
+    /// first key or item started.
+    fn rewrite(&mut self, node: &Node, flow: bool, value: &Value) -> Result<(), Unsupported> {
         if flow || self.layout.json {
-            self.splice(node.start, node.end, render::inline(&value, None, true, self.layout));
+            self.splice(node.start, node.end, render::inline(value, None, true, self.layout));
         } else {
             let indent = col(self.text, node.start);
-            let text = render::block(&value, indent, self.layout);
-            // The first line starts where the old first key started.
+            let text = render::block(value, indent, self.layout);
             self.splice(node.start, node.end, text[indent..].trim_end_matches('\n'));
         }
         Ok(())
@@ -258,7 +259,7 @@ impl<'t> Patcher<'t> {
 
     fn seq(&mut self, node: &Node, flow: bool, items: &[Node], old: &[Value], new: &[Value]) -> Result<(), Unsupported> {
         let Some(plan) = align(old, new) else {
-            return self.rewrite_seq(node, flow, new);
+            return self.rewrite(node, flow, &Value::Array(new.to_vec()));
         };
         let dash = |item: &Node| if flow { None } else { dash_before(self.text, item.start) };
         if !flow && items.iter().any(|i| dash(i).is_none()) {
@@ -320,19 +321,6 @@ impl<'t> Patcher<'t> {
                     self.splice(at, at, format!("{lead}{text}"));
                 }
             }
-        }
-        Ok(())
-    }
-
-    /// A sequence reordered beyond what [`align`] follows, written anew.
-    fn rewrite_seq(&mut self, node: &Node, flow: bool, new: &[Value]) -> Result<(), Unsupported> {
-        let value = Value::Array(new.to_vec());
-        if flow || self.layout.json {
-            self.splice(node.start, node.end, render::inline(&value, None, true, self.layout));
-        } else {
-            let indent = col(self.text, node.start);
-            let text = render::block(&value, indent, self.layout);
-            self.splice(node.start, node.end, text[indent..].trim_end_matches('\n'));
         }
         Ok(())
     }
