@@ -59,6 +59,10 @@ step driftless rollout status deployment/hello
 "$bin" rollout status deployment/hello --timeout 120s
 "$bin" get pods
 
+step "driftless scale deployment/hello --replicas 2   (the verb is a commit by you; only that line changes)"
+"$bin" scale deployment/hello --replicas 2 --author "Driftless Demo <demo@localhost>"
+git -C "$dir" show --stat --format='%h %s%n  author %an, committer %cn%n%(trailers:only,unfold)' HEAD
+
 step "a commit with a mistake is refused whole; the running pods are untouched"
 sed -i 's/targetPort: http/targetPort: http\n      nodePort: 30080/' "$dir/apps/hello/service.yaml"
 commit -am "hello: try a node port on a ClusterIP service"
