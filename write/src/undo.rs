@@ -38,10 +38,13 @@ pub(crate) struct Prepared {
     pub reverts: Option<String>,
 }
 
-/// Where a kind keeps its pod template.
+/// Where a workload with revisions keeps its pod template (the verbs'
+/// one table of template places).
 fn template_pointer(kind: Kind) -> Result<&'static str, WriteError> {
     match kind {
-        Kind::Deployment | Kind::StatefulSet | Kind::DaemonSet => Ok("/spec/template"),
+        Kind::Deployment | Kind::StatefulSet | Kind::DaemonSet => {
+            crate::verb::template_pointer(kind).ok_or_else(|| WriteError::Verb(format!("a {} has no pod template", kind.name())))
+        }
         other => Err(WriteError::Verb(format!("no rollback has been implemented for {}", other.name()))),
     }
 }

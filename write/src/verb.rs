@@ -101,7 +101,7 @@ pub fn display(object: &ObjectRef) -> String {
 }
 
 /// Where a kind keeps its pod template's `spec` and `metadata`.
-fn template_pointer(kind: Kind) -> Option<&'static str> {
+pub(crate) fn template_pointer(kind: Kind) -> Option<&'static str> {
     match kind {
         Kind::Pod => Some(""),
         Kind::Deployment | Kind::ReplicaSet | Kind::ReplicationController | Kind::StatefulSet | Kind::DaemonSet | Kind::Job => Some("/spec/template"),
