@@ -2,10 +2,14 @@
 //! DaemonSets keep, one revision per distinct template, named
 //! `<owner>-<hash>` and numbered in order, as Kubernetes keeps them (what
 //! `rollout history` lists and pods' `controller-revision-hash` names).
+//! Going back to an earlier template makes its revision the newest again,
+//! and each revision records the commit that declared its template
+//! ([`REVISION_COMMIT`]) for `rollout undo`.
 
 use std::collections::{BTreeMap, HashMap};
 
 use driftless_model::Kind;
+use driftless_model::annotations::{REVISION_COMMIT, SOURCE_COMMIT};
 use driftless_model::k8s_openapi::api::apps::v1::ControllerRevision;
 use driftless_model::k8s_openapi::api::core::v1::PodTemplateSpec;
 use driftless_model::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -41,30 +45,50 @@ pub(crate) fn history(
     let update = format!("{name}-{}", pod_template_hash(template, collision_count));
     let mut templates = HashMap::new();
     let mut highest = 0;
+    let mut current: Option<ControllerRevision> = None;
     for revision in store.api::<ControllerRevision>().list(Some(namespace)) {
         if owner::controller_of_meta(&revision.metadata).is_none_or(|o| o.uid != uid) {
             continue;
         }
         highest = highest.max(revision.revision);
         let template = revision.data.as_ref().and_then(|d| serde_json::from_value::<PodTemplateSpec>(d.0["spec"]["template"].clone()).ok());
+        if revision.metadata.name.as_deref() == Some(update.as_str()) {
+            current = Some(revision.clone());
+        }
         if let (Some(name), Some(template)) = (revision.metadata.name.clone(), template) {
             templates.insert(name, template);
         }
     }
-    if !templates.contains_key(&update) {
-        let revision = ControllerRevision {
-            metadata: ObjectMeta {
-                name: Some(update.clone()),
-                namespace: Some(namespace.to_owned()),
-                labels,
-                owner_references: Some(vec![owner::reference(kind, owner)]),
-                ..Default::default()
-            },
-            data: Some(RawExtension(json!({"spec": {"template": template}}))),
-            revision: highest + 1,
-        };
-        store.apply(Batch::one(Op::Create(to_value(&revision))))?;
-        templates.insert(update.clone(), template.clone());
+    // The commit that declared the template now current: the owner's.
+    let commit = owner.annotations.as_ref().and_then(|a| a.get(SOURCE_COMMIT)).and_then(|c| c.split_whitespace().next()).map(str::to_owned);
+    match current {
+        Some(mut revision) if revision.revision < highest => {
+            // Back to an earlier template: its revision becomes the newest,
+            // as Kubernetes renumbers it, and records the commit that
+            // brought it back.
+            revision.revision = highest + 1;
+            if let Some(commit) = commit {
+                revision.metadata.annotations.get_or_insert_with(BTreeMap::new).insert(REVISION_COMMIT.to_owned(), commit);
+            }
+            store.apply(Batch::one(Op::Update(to_value(&revision))))?;
+        }
+        Some(_) => {}
+        None => {
+            let revision = ControllerRevision {
+                metadata: ObjectMeta {
+                    name: Some(update.clone()),
+                    namespace: Some(namespace.to_owned()),
+                    labels,
+                    annotations: commit.map(|c| BTreeMap::from([(REVISION_COMMIT.to_owned(), c)])),
+                    owner_references: Some(vec![owner::reference(kind, owner)]),
+                    ..Default::default()
+                },
+                data: Some(RawExtension(json!({"spec": {"template": template}}))),
+                revision: highest + 1,
+            };
+            store.apply(Batch::one(Op::Create(to_value(&revision))))?;
+            templates.insert(update.clone(), template.clone());
+        }
     }
     Ok(History { update, templates })
 }

@@ -71,7 +71,9 @@ impl Sim {
             let mut object = driftless_model::Object::parse(&value).unwrap();
             driftless_model::defaults::apply(&mut object);
             let mut value = object.to_value();
-            value["metadata"]["annotations"][crate::deployment::SOURCE_COMMIT] = json!("abc1234 test");
+            if value.pointer(&format!("/metadata/annotations/{}", crate::deployment::SOURCE_COMMIT.replace('/', "~1"))).is_none() {
+                value["metadata"]["annotations"][crate::deployment::SOURCE_COMMIT] = json!("abc1234 test");
+            }
             self.store().apply(Batch::one(Op::Put(value))).unwrap();
         }
     }

@@ -12,7 +12,8 @@ pub const CHANGE_CAUSE: &str = "kubernetes.io/change-cause";
 /// values and all.
 pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
-/// On a ReplicaSet a Deployment made: the commit (the short id of
+/// On a ReplicaSet a Deployment made, and on a StatefulSet's or
+/// DaemonSet's ControllerRevision: the commit (the short id of
 /// [`SOURCE_COMMIT`]) that declared the template it runs, at the revision
 /// it was made or made current again. `rollout undo` reverts or reads it.
 pub const REVISION_COMMIT: &str = "driftless.dev/revision-commit";

@@ -96,6 +96,35 @@ async fn a_rolling_update_keeps_all_but_max_unavailable_serving() {
     assert_eq!(revisions.iter().map(|r| r.revision).collect::<BTreeSet<_>>(), BTreeSet::from([1, 2]));
 }
 
+/// `(revision, commit)` of each ControllerRevision, by revision.
+fn revisions(sim: &Sim) -> Vec<(i64, String)> {
+    let mut out: Vec<(i64, String)> = sim
+        .store()
+        .api::<ControllerRevision>()
+        .list(Some("default"))
+        .iter()
+        .map(|r| (r.revision, r.metadata.annotations.as_ref().and_then(|a| a.get(driftless_model::annotations::REVISION_COMMIT)).cloned().unwrap_or_default()))
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn going_back_to_a_template_makes_its_revision_the_newest_with_the_commit_that_did() {
+    let sim = two_nodes();
+    for (image, commit) in [("fluentd:1", "aaaaaaa one"), ("fluentd:2", "bbbbbbb two"), ("fluentd:1", "ccccccc back")] {
+        let yaml = daemon(image, "").replace(
+            "metadata: {name: fluentd, namespace: default}",
+            &format!("metadata: {{name: fluentd, namespace: default, annotations: {{driftless.dev/commit: '{commit}'}}}}"),
+        );
+        sim.apply_yaml(&yaml);
+        sim.settle().await;
+    }
+    // Revision 1 (fluentd:1) was made current again: it is now 3 and
+    // names the commit that brought it back, as undo needs.
+    assert_eq!(revisions(&sim), [(2, "bbbbbbb".to_owned()), (3, "ccccccc".to_owned())]);
+}
+
 #[tokio::test]
 async fn max_surge_starts_the_new_pod_before_stopping_the_old() {
     let sim = two_nodes();

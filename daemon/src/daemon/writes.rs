@@ -69,6 +69,16 @@ pub enum WireChange {
         /// The objects.
         documents: Vec<Value>,
     },
+    /// `edit`, first step: the object's document as git holds it (a read;
+    /// nothing is written).
+    Open,
+    /// `edit`: the document as opened and as saved.
+    Edit {
+        /// As opened.
+        opened: String,
+        /// As saved.
+        edited: String,
+    },
     /// `delete`: declared objects removed from git.
     Delete {
         /// `(kind, namespace, name)` of each.
@@ -120,29 +130,37 @@ impl DaemonWrites {
         None
     }
 
-    /// The commits behind a Deployment's current revision and revision
-    /// `to` (the one before the current by default), from its ReplicaSets.
-    fn undo_for(&self, object: &ObjectRef, to: Option<i64>) -> Result<Undo, WriteFailure> {
-        if object.kind != Kind::Deployment {
-            return Err(WriteFailure::Refused(format!("no rollback has been implemented for {} yet", object.kind.name())));
-        }
+    /// A workload's revisions, oldest first, with the commit behind each:
+    /// a Deployment's ReplicaSets, a StatefulSet's or DaemonSet's
+    /// ControllerRevisions.
+    fn revisions(&self, object: &ObjectRef) -> Result<Vec<(i64, Option<String>)>, WriteFailure> {
         let namespace = object.namespace.as_deref();
-        let deployment = self
+        let kind = object.kind;
+        let resource = kind.name().to_ascii_lowercase();
+        let workload = self
             .store
-            .get(&Key::new(Kind::Deployment, namespace.unwrap_or_default(), object.name.clone()))
-            .ok_or_else(|| WriteFailure::NotFound(format!("deployments.apps \"{}\" not found (not applied yet?)", object.name)))?;
-        let uid = deployment.pointer("/metadata/uid").cloned().unwrap_or_default();
+            .get(&Key::new(kind, namespace.unwrap_or_default(), object.name.clone()))
+            .ok_or_else(|| WriteFailure::NotFound(format!("{resource}s.apps \"{}\" not found (not applied yet?)", object.name)))?;
+        let uid = workload.pointer("/metadata/uid").cloned().unwrap_or_default();
+        let history = match kind {
+            Kind::Deployment => Kind::ReplicaSet,
+            Kind::StatefulSet | Kind::DaemonSet => Kind::ControllerRevision,
+            other => return Err(WriteFailure::Refused(format!("{} has no rollout history to undo", other.name()))),
+        };
         let mut revisions: Vec<(i64, Option<String>)> = self
             .store
-            .list(Kind::ReplicaSet, namespace)
+            .list(history, namespace)
             .0
             .iter()
-            .filter(|rs| rs.pointer("/metadata/ownerReferences").and_then(Value::as_array).is_some_and(|os| os.iter().any(|o| o["uid"] == uid)))
-            .map(|rs| {
-                let revision = annotation(rs, "deployment.kubernetes.io/revision").and_then(|r| r.parse().ok()).unwrap_or(0);
-                let commit = annotation(rs, REVISION_COMMIT)
+            .filter(|r| r.pointer("/metadata/ownerReferences").and_then(Value::as_array).is_some_and(|os| os.iter().any(|o| o["uid"] == uid)))
+            .map(|r| {
+                let revision = match history {
+                    Kind::ReplicaSet => annotation(r, "deployment.kubernetes.io/revision").and_then(|n| n.parse().ok()).unwrap_or(0),
+                    _ => r["revision"].as_i64().unwrap_or(0),
+                };
+                let commit = annotation(r, REVISION_COMMIT)
                     .or_else(|| {
-                        annotation(rs, CHANGE_CAUSE)
+                        annotation(r, CHANGE_CAUSE)
                             .and_then(|c| c.split_whitespace().next())
                             .filter(|c| c.len() >= 7 && c.chars().all(|ch| ch.is_ascii_hexdigit()))
                     })
@@ -151,8 +169,16 @@ impl DaemonWrites {
             })
             .collect();
         revisions.sort();
+        Ok(revisions)
+    }
+
+    /// The commits behind a workload's current revision and revision `to`
+    /// (the one before the current by default).
+    fn undo_for(&self, object: &ObjectRef, to: Option<i64>) -> Result<Undo, WriteFailure> {
+        let revisions = self.revisions(object)?;
+        let resource = object.kind.name().to_ascii_lowercase();
         let Some((current, current_commit)) = revisions.last().cloned() else {
-            return Err(WriteFailure::Refused(format!("no rollout history found for deployment \"{}\"", object.name)));
+            return Err(WriteFailure::Refused(format!("no rollout history found for {resource} \"{}\"", object.name)));
         };
         let wanted = match to {
             Some(n) if n != 0 => revisions.iter().find(|(r, _)| *r == n).cloned(),
@@ -161,7 +187,7 @@ impl DaemonWrites {
         let Some((revision, target_commit)) = wanted else {
             return Err(WriteFailure::Refused(match to {
                 Some(n) if n != 0 => format!("unable to find specified revision {n} in history"),
-                _ => format!("no rollout history found for deployment \"{}\"", object.name),
+                _ => format!("no rollout history found for {resource} \"{}\"", object.name),
             }));
         };
         let (Some(current_commit), Some(target_commit)) = (current_commit, target_commit) else {
@@ -195,7 +221,9 @@ impl WriteOps for DaemonWrites {
         let wire: WireRequest = serde_json::from_value(body).map_err(|e| WriteFailure::Refused(format!("bad request: {e}")))?;
         let kind = |name: &str| Kind::from_name(name).ok_or_else(|| WriteFailure::Refused(format!("unknown kind {name:?}")));
         let objects: Vec<ObjectRef> = match &wire.change {
-            WireChange::Verb(_) | WireChange::Undo { .. } => vec![ObjectRef::new(kind(&wire.kind)?, wire.namespace.as_deref(), wire.name.clone())],
+            WireChange::Verb(_) | WireChange::Undo { .. } | WireChange::Open | WireChange::Edit { .. } => {
+                vec![ObjectRef::new(kind(&wire.kind)?, wire.namespace.as_deref(), wire.name.clone())]
+            }
             WireChange::Delete { objects } => {
                 objects.iter().map(|(k, ns, n)| Ok(ObjectRef::new(kind(k)?, Some(ns), n.clone()))).collect::<Result<_, WriteFailure>>()?
             }
@@ -207,6 +235,11 @@ impl WriteOps for DaemonWrites {
             }
         }
         let change = match wire.change {
+            WireChange::Open => {
+                let opened = driftless_write::open(&self.target, &objects[0]).map_err(refused)?;
+                return serde_json::to_value(opened).map_err(|e| WriteFailure::Internal(e.to_string()));
+            }
+            WireChange::Edit { opened, edited } => Change::Edit { object: objects[0].clone(), opened, edited },
             WireChange::Verb(verb) => Change::Verb(objects[0].clone(), verb),
             WireChange::Undo { to_revision } => Change::Undo(objects[0].clone(), self.undo_for(&objects[0], to_revision)?),
             WireChange::Apply { verb, documents } => Change::Apply { verb, documents },
