@@ -56,6 +56,9 @@ pub enum Command {
     Delete(DeleteArgs),
     /// Set a workload's replicas, as a commit (`scale deploy/web --replicas 5`).
     Scale(ScaleArgs),
+    /// Edit an object's document in $KUBE_EDITOR or $EDITOR; saving
+    /// commits it (validated first, refused edits reopen with the reason).
+    Edit(WriteTarget),
     /// Set a pod template's images, env or resources, as a commit.
     #[command(subcommand)]
     Set(SetCommand),

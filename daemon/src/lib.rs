@@ -49,6 +49,7 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Sync(args) => commands::status::sync(&args),
         cli::Command::Delete(args) => commands::write::delete(&args),
         cli::Command::Scale(args) => commands::write::scale(&args),
+        cli::Command::Edit(args) => commands::write::edit(&args),
         cli::Command::Set(command) => commands::write::set(&command),
         cli::Command::Label(args) => commands::write::metadata(&args, false),
         cli::Command::Annotate(args) => commands::write::metadata(&args, true),

@@ -122,7 +122,12 @@ impl Cluster {
 
     /// Runs the CLI against this cluster's data folder.
     pub(crate) fn cli(&self, args: &[&str]) -> Output {
-        Command::new(binary()).args(args).env("DRIFTLESS_DATA_DIR", &self.data).output().unwrap()
+        self.cli_with(args, &[])
+    }
+
+    /// Runs the CLI with more environment (an `EDITOR`, say).
+    pub(crate) fn cli_with(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        Command::new(binary()).args(args).env("DRIFTLESS_DATA_DIR", &self.data).envs(env.iter().copied()).output().unwrap()
     }
 
     /// Runs the CLI and returns its standard output; panics on failure.

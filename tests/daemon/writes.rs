@@ -224,6 +224,31 @@ fn apply_create_autoscale_and_delete_write_the_repository() {
     cluster
         .wait_for("the autoscaler", Duration::from_secs(10), || cluster.try_get("/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/web").ok());
 
+    // edit: the editor (here a script, as $EDITOR may be) changes the
+    // document; what it saves, comment and all, is the commit.
+    let editor = "sed -i -e 's/^  replicas: 1 # by hand$/  # two again, edited\\n  replicas: 2/'";
+    let out = cluster.cli_with(&["edit", "deploy/web", "--author", AUTHOR], &[("EDITOR", editor)]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("deployment.apps/web edited") && stdout.contains("(applied)"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(changed_lines(&cluster, "HEAD"), ["-  replicas: 1 # by hand", "+  # two again, edited", "+  replicas: 2"]);
+    assert_eq!(cluster.git(&["log", "-1", "--format=%s|%an"]).trim(), "edit deployment/web|Grace Hopper");
+    cluster.wait_ready("web-", 2, Duration::from_secs(30));
+    // An invalid edit reopens with the reason; saved unchanged, it gives
+    // up, commits nothing and keeps a copy.
+    let at = cluster.git(&["rev-parse", "HEAD"]);
+    let editor = "sed -i -e 's/^  replicas: 2$/  replicas: many/'";
+    let out = cluster.cli_with(&["edit", "deploy/web"], &[("EDITOR", editor)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("apps/web.yaml:") && stderr.contains("A copy of your changes has been stored"), "{stderr}");
+    assert_eq!(cluster.git(&["rev-parse", "HEAD"]), at);
+    let out = cluster.cli_with(&["edit", "deploy/web"], &[("EDITOR", "true")]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Edit cancelled, no changes made."));
+
     // delete: the document goes from git, then from the store.
     let out = verb(&cluster, &["delete", "configmap/settings"]);
     assert!(out.contains("configmap/settings deleted") && out.contains("(applied)"), "{out}");

@@ -18,6 +18,7 @@ use serde_json::Value;
 
 use crate::WriteError;
 use crate::commit::{self, Identity};
+use crate::edit;
 use crate::undo::{self, Undo};
 use crate::verb::{self, Verb};
 use crate::yaml::{self, Place};
@@ -39,7 +40,7 @@ pub struct Target {
 
 impl Target {
     /// The ref holding the watched branch's head.
-    fn head_ref(&self) -> String {
+    pub(crate) fn head_ref(&self) -> String {
         match &self.remote {
             Some(remote) => format!("refs/remotes/{remote}/{}", self.branch),
             None => format!("refs/heads/{}", self.branch),
@@ -65,6 +66,15 @@ pub enum Change {
     },
     /// Declared objects to remove from git (`delete`).
     Delete(Vec<ObjectRef>),
+    /// `edit`: the document as opened ([`crate::open`]) and as saved.
+    Edit {
+        /// The object.
+        object: ObjectRef,
+        /// The document's text as the editor was given it.
+        opened: String,
+        /// The text the user saved.
+        edited: String,
+    },
 }
 
 /// One change, by one person.
@@ -275,6 +285,13 @@ fn edits(repository: &Repository, git: &GitRepo, target: &Target, head: &git2::C
             edits.set(before, &place.file, Some(text));
             Ok(edits)
         }
+        Change::Edit { object, opened, edited } => {
+            let (place, text, old) = declared(before, object, &target.path, &head_id)?;
+            let text = edit::prepare(object, &place, &text, &old, &head_id[..7], opened, edited)?;
+            let mut edits = Edits::new(format!("edit {}", verb::display(object)), "edit", vec![object.clone()]);
+            edits.set(before, &place.file, Some(text));
+            Ok(edits)
+        }
         Change::Undo(object, undo) => {
             let (place, text, old) = declared(before, object, &target.path, &head_id)?;
             let made = undo::prepare(repository, git, target, head, object, &place, &text, &old, undo)?;
@@ -338,12 +355,19 @@ fn edits(repository: &Repository, git: &GitRepo, target: &Target, head: &git2::C
 }
 
 /// The JSON pointers of the leaves where `a` and `b` differ.
-fn changed_pointers(a: &Value, b: &Value) -> Vec<String> {
+pub(crate) fn changed_pointers(a: &Value, b: &Value) -> Vec<String> {
     fn walk(a: Option<&Value>, b: Option<&Value>, at: String, out: &mut Vec<String>) {
         match (a, b) {
             (Some(Value::Object(x)), Some(Value::Object(y))) => {
                 for key in x.keys().chain(y.keys().filter(|k| !x.contains_key(*k))) {
                     walk(x.get(key), y.get(key), format!("{at}/{}", key.replace('~', "~0").replace('/', "~1")), out);
+                }
+            }
+            // Same-length lists (containers, ports...) by position, so a
+            // change to one item's field is that field.
+            (Some(Value::Array(x)), Some(Value::Array(y))) if x.len() == y.len() => {
+                for (i, (a, b)) in x.iter().zip(y).enumerate() {
+                    walk(Some(a), Some(b), format!("{at}/{i}"), out);
                 }
             }
             (x, y) if x != y => out.push(at),

@@ -16,6 +16,7 @@
 
 mod change;
 mod commit;
+mod edit;
 mod error;
 mod undo;
 mod verb;
@@ -23,6 +24,7 @@ pub mod yaml;
 
 pub use change::{Change, OBJECT_TRAILER, REVERTS_TRAILER, Request, Target, VERB_TRAILER, Written, object_trailer, write};
 pub use commit::Identity;
+pub use edit::{Opened, open};
 pub use error::WriteError;
 pub use undo::Undo;
 pub use verb::{RESTARTED_AT, Verb, display};

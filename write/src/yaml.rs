@@ -133,6 +133,36 @@ fn verify(before: &str, after: &str, place: &Place, new: &Value) -> Result<(), W
     Ok(())
 }
 
+/// The byte range of YAML document `index` in `text`, whole lines (what
+/// `edit` shows in the editor and what it replaces when saved).
+pub fn document_range(text: &str, index: usize) -> Option<std::ops::Range<usize>> {
+    let tree = Tree::parse(text)?;
+    let root = tree.documents.get(index).filter(|d| !matches!(d.body, Body::Opaque))?;
+    Some(tree::line_start(text, root.start)..tree::line_end(text, root.end.max(root.start + 1).saturating_sub(1)))
+}
+
+/// The file's text with document `place.index` replaced by `document`
+/// verbatim (the user's own text, comments and all), checked to load as
+/// exactly `new` with every other document unchanged.
+pub fn replace_document(text: &str, place: &Place, document: &str, new: &Value) -> Result<String, WriteError> {
+    let range = document_range(text, place.index).filter(|_| place.prefix.is_empty()).ok_or_else(|| WriteError::NotInPlace {
+        file: place.file.clone(),
+        line: 1,
+        why: "the document could not be found again".into(),
+    })?;
+    let mut document = document.to_owned();
+    if !document.ends_with('\n') {
+        document.push('\n');
+    }
+    if text.contains("\r\n") {
+        document = document.replace("\r\n", "\n").replace('\n', "\r\n");
+    }
+    let mut out = text.to_owned();
+    out.replace_range(range, &document);
+    verify(text, &out, place, new)?;
+    Ok(out)
+}
+
 /// A new object as a document of its own, in block style.
 pub fn new_document(value: &Value) -> String {
     render::block(value, 0, Layout { unit: 2, seq_offset: 0, json: false })

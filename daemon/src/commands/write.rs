@@ -93,45 +93,66 @@ fn send(resource: &str, name: Option<&str>, options: &WriteOptions, change: Wire
     send_about(Some((kind, name)), vec![], options, change, done)
 }
 
-/// Sends a request (about one object, or `objects` already named for
-/// printing) and prints the outcome.
-fn send_about(one: Option<(Kind, String)>, objects: Vec<String>, options: &WriteOptions, change: WireChange, done: &str) -> Result<ExitCode, CommandError> {
-    let (kind_name, name, objects) = match one {
-        Some((kind, name)) => (kind.name().to_owned(), name.clone(), vec![printed(kind, &name)]),
-        None => (String::new(), String::new(), objects),
-    };
-    let dry_run = match options.dry_run.as_deref() {
-        None | Some("none") => false,
-        Some("client" | "server") => true,
-        Some(other) => return Err(CommandError::Usage(format!("--dry-run must be \"none\", \"server\", or \"client\", not {other:?}"))),
-    };
-    let request = WireRequest {
-        kind: kind_name,
+/// `--dry-run`'s strategies, all meaning "commit nothing" but `none`.
+fn dry_run(options: &WriteOptions) -> Result<bool, CommandError> {
+    match options.dry_run.as_deref() {
+        None | Some("none") => Ok(false),
+        Some("client" | "server") => Ok(true),
+        Some(other) => Err(CommandError::Usage(format!("--dry-run must be \"none\", \"server\", or \"client\", not {other:?}"))),
+    }
+}
+
+/// A request about `one` object (or the objects in `change`).
+fn request(one: Option<(Kind, String)>, options: &WriteOptions, change: WireChange) -> Result<WireRequest, CommandError> {
+    let (kind, name) = one.map(|(k, n)| (k.name().to_owned(), n)).unwrap_or_default();
+    Ok(WireRequest {
+        kind,
         namespace: Some(options.namespace.clone()),
         name,
         change,
         author: author(options.author.as_deref())?,
         message: options.message.clone(),
-        dry_run,
+        dry_run: dry_run(options)?,
         branch: options.branch.clone(),
-    };
-    let body = serde_json::to_value(&request).map_err(|e| CommandError::Usage(e.to_string()))?;
+    })
+}
+
+/// Posts a request; the inner `Err` is the daemon's refusal, in its words.
+fn post(options: &WriteOptions, request: &WireRequest) -> Result<Result<Value, String>, CommandError> {
+    let body = serde_json::to_value(request).map_err(|e| CommandError::Usage(e.to_string()))?;
     let reply = block_on(async { Ok::<_, CommandError>(client(&options.connect).post("/driftless/v1/write", &body).await) })?;
-    let reply = match reply {
-        Ok(reply) => reply,
-        Err(driftless_api::ClientError::Status { message, .. }) => {
-            eprintln!("error: {message}");
-            return Ok(ExitCode::from(EXIT_INVALID));
-        }
-        Err(error) => return Err(super::get::client_error(error)),
+    match reply {
+        Ok(reply) => Ok(Ok(reply)),
+        Err(driftless_api::ClientError::Status { message, .. }) => Ok(Err(message)),
+        Err(error) => Err(super::get::client_error(error)),
+    }
+}
+
+/// Sends a request (about one object, or `objects` already named for
+/// printing) and prints the outcome.
+fn send_about(one: Option<(Kind, String)>, objects: Vec<String>, options: &WriteOptions, change: WireChange, done: &str) -> Result<ExitCode, CommandError> {
+    let objects = match &one {
+        Some((kind, name)) => vec![printed(*kind, name)],
+        None => objects,
     };
-    let object = objects.join(&format!(" {done}\n"));
+    let request = request(one, options, change)?;
+    match post(options, &request)? {
+        Ok(reply) => Ok(report(&reply, &objects.join(&format!(" {done}\n")), done, options, request.dry_run)),
+        Err(message) => {
+            eprintln!("error: {message}");
+            Ok(ExitCode::from(EXIT_INVALID))
+        }
+    }
+}
+
+/// Prints what a write did, as kubectl words it plus the commit.
+fn report(reply: &Value, object: &str, done: &str, options: &WriteOptions, dry_run: bool) -> ExitCode {
     let subject = reply["message"].as_str().and_then(|m| m.lines().next()).unwrap_or_default();
     if dry_run {
         println!("{object} {done} (dry run: nothing committed)");
         print!("{}", reply["diff"].as_str().unwrap_or_default());
         print!("{}", reply["plan"].as_str().unwrap_or_default());
-        return Ok(ExitCode::SUCCESS);
+        return ExitCode::SUCCESS;
     }
     let commit = reply["commit"].as_str().unwrap_or_default();
     let short = &commit[..commit.len().min(7)];
@@ -140,7 +161,7 @@ fn send_about(one: Option<(Kind, String)>, objects: Vec<String>, options: &Write
         println!("{object} {done} on branch {branch} (commit {short} \"{subject}\"); the watched branch is unchanged");
         println!();
         print!("{}", reply["plan_markdown"].as_str().unwrap_or_default());
-        return Ok(ExitCode::SUCCESS);
+        return ExitCode::SUCCESS;
     }
     println!("{object} {done}");
     let sync = &reply["sync"];
@@ -152,7 +173,77 @@ fn send_about(one: Option<(Kind, String)>, objects: Vec<String>, options: &Write
         _ => "committed; the daemon applies it on its next sync".to_owned(),
     };
     println!("commit {short} on {branch}: {subject} ({result})");
-    Ok(ExitCode::SUCCESS)
+    ExitCode::SUCCESS
+}
+
+/// The line that ends `edit`'s header: everything below it is the
+/// document, comments and all.
+const EDIT_MARKER: &str = "# ---- everything below this line is the document; your comments in it are kept ----";
+
+/// `driftless edit`: the document as git holds it, in `$KUBE_EDITOR`,
+/// `$EDITOR` or `vi`; saved, it is one commit. A refused edit reopens with
+/// the reason on top, as kubectl's does; saving it unchanged gives up.
+pub fn edit(args: &WriteTarget) -> Result<ExitCode, CommandError> {
+    let (kind, name) = target(&args.target, args.name.as_deref())?;
+    let options = &args.options;
+    let open = request(Some((kind, name.clone())), options, WireChange::Open)?;
+    let opened: driftless_write::Opened = match post(options, &open)? {
+        Ok(reply) => serde_json::from_value(reply).map_err(|e| CommandError::Usage(format!("the daemon's reply: {e}")))?,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+    };
+    let editor = std::env::var("KUBE_EDITOR").or_else(|_| std::env::var("EDITOR")).unwrap_or_else(|_| "vi".into());
+    let file = tempfile::Builder::new().prefix("driftless-edit-").suffix(".yaml").tempfile().map_err(|e| CommandError::Usage(e.to_string()))?;
+    let path = file.path().to_owned();
+    let header = format!(
+        "# Edit {} as {}:{} declares it at {}. Saving commits it to the watched\n# branch; an empty file, or the text unchanged, cancels.\n",
+        printed(kind, &name),
+        opened.file,
+        opened.line,
+        &opened.commit[..opened.commit.len().min(7)]
+    );
+    let mut shown = opened.text.clone();
+    let mut refusal: Option<String> = None;
+    loop {
+        let mut top = header.clone();
+        if let Some(why) = &refusal {
+            top.push_str("#\n# The edit was refused; fix it and save again, or save unchanged to give up:\n");
+            top.extend(why.lines().map(|l| format!("# {l}\n")));
+        }
+        std::fs::write(&path, format!("{top}{EDIT_MARKER}\n{shown}")).map_err(|e| CommandError::Usage(e.to_string()))?;
+        let status = Command::new("sh").arg("-c").arg(format!("{editor} \"$1\"")).arg("sh").arg(&path).status();
+        if !status.is_ok_and(|s| s.success()) {
+            eprintln!("error: the editor ({editor}) failed; nothing was committed");
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+        let saved = std::fs::read_to_string(&path).map_err(|e| CommandError::Usage(e.to_string()))?;
+        let edited = match saved.split_once(&format!("{EDIT_MARKER}\n")) {
+            Some((_, document)) => document.to_owned(),
+            None => saved.lines().filter(|l| !l.starts_with('#')).map(|l| format!("{l}\n")).collect(),
+        };
+        if edited.trim().is_empty() || edited == opened.text {
+            println!("Edit cancelled, no changes made.");
+            return Ok(ExitCode::SUCCESS);
+        }
+        if refusal.is_some() && edited == shown {
+            let kept = path.with_extension("kept.yaml");
+            let _ = std::fs::write(&kept, &edited);
+            eprintln!("error: {}", refusal.unwrap_or_default());
+            eprintln!("A copy of your changes has been stored to {:?}", kept);
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+        let change = WireChange::Edit { opened: opened.text.clone(), edited: edited.clone() };
+        let request = request(Some((kind, name.clone())), options, change)?;
+        match post(options, &request)? {
+            Ok(reply) => return Ok(report(&reply, &printed(kind, &name), "edited", options, request.dry_run)),
+            Err(message) => {
+                refusal = Some(message);
+                shown = edited;
+            }
+        }
+    }
 }
 
 /// `driftless scale`.

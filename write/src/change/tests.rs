@@ -247,3 +247,52 @@ fn a_remote_repository_gets_a_push_and_a_moved_branch_a_redo() {
     let err = write(&target, &request(scale(7))).unwrap_err();
     assert!(matches!(err, WriteError::Conflict { ref field, .. } if field == "/spec/replicas"), "{err}");
 }
+
+fn edit_of(opened: &crate::Opened, from: &str, to: &str) -> Change {
+    assert!(opened.text.contains(from), "{}", opened.text);
+    Change::Edit { object: web(), opened: opened.text.clone(), edited: opened.text.replace(from, to) }
+}
+
+#[test]
+fn edit_commits_the_users_text_verbatim() {
+    let (dir, target) = repo();
+    let opened = crate::open(&target, &web()).unwrap();
+    assert_eq!((opened.file.as_str(), opened.line), ("apps/web.yaml", 2));
+    assert!(opened.text.starts_with("apiVersion: apps/v1\n") && opened.text.ends_with("command: [sleep, \"3600\"]\n"), "{}", opened.text);
+    let change = edit_of(&opened, "  replicas: 2   # two is enough\n", "  # three for the launch\n  replicas: 3\n");
+    let written = write(&target, &request(change)).unwrap();
+    let diff = git(dir.path(), &["show", "--format=", "-U0", written.commit.as_deref().unwrap()]);
+    let changed: Vec<&str> = diff.lines().filter(|l| (l.starts_with('+') || l.starts_with('-')) && !l.starts_with("+++") && !l.starts_with("---")).collect();
+    assert_eq!(changed, ["-  replicas: 2   # two is enough", "+  # three for the launch", "+  replicas: 3"]);
+    assert_eq!(git(dir.path(), &["log", "-1", "--format=%s|%(trailers:key=Driftless-Verb,valueonly)"]).trim(), "edit deployment/web|edit");
+    assert!(std::fs::read_to_string(dir.path().join("apps/web.yaml")).unwrap().starts_with("# The web tier, hand-written.\n"));
+}
+
+#[test]
+fn edit_carries_fields_onto_a_moved_head_and_refuses_the_same_field() {
+    let (dir, target) = repo();
+    let opened = crate::open(&target, &web()).unwrap();
+    // Someone changes the image meanwhile.
+    let text = std::fs::read_to_string(dir.path().join("apps/web.yaml")).unwrap().replace("busybox:1.35", "busybox:1.36");
+    std::fs::write(dir.path().join("apps/web.yaml"), text).unwrap();
+    git(dir.path(), &["commit", "-q", "-am", "newer image"]);
+    let written = write(&target, &request(edit_of(&opened, "replicas: 2", "replicas: 4"))).unwrap();
+    assert!(written.commit.is_some());
+    let now = std::fs::read_to_string(dir.path().join("apps/web.yaml")).unwrap();
+    assert!(now.contains("replicas: 4   # two is enough") && now.contains("busybox:1.36"), "{now}");
+    // Editing the image from the stale copy is refused: it changed there.
+    let error = write(&target, &request(edit_of(&opened, "busybox:1.35", "busybox:1.37"))).unwrap_err();
+    assert!(matches!(&error, WriteError::Conflict { field, .. } if field.contains("image")), "{error}");
+}
+
+#[test]
+fn edit_refuses_a_rename_an_invalid_result_and_an_unchanged_text() {
+    let (_dir, target) = repo();
+    let opened = crate::open(&target, &web()).unwrap();
+    let error = write(&target, &request(edit_of(&opened, "name: web", "name: web2"))).unwrap_err();
+    assert!(error.to_string().contains("apply -f"), "{error}");
+    let error = write(&target, &request(edit_of(&opened, "replicas: 2", "replicas: many"))).unwrap_err();
+    assert!(matches!(&error, WriteError::Invalid { errors } if errors.iter().any(|e| e.contains("apps/web.yaml:7"))), "{error}");
+    let error = write(&target, &request(edit_of(&opened, "replicas", "replicas"))).unwrap_err();
+    assert!(matches!(error, WriteError::NoChange(_)), "{error}");
+}
