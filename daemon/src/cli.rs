@@ -161,6 +161,16 @@ pub struct UpArgs {
     /// instead of refusing it.
     #[arg(long)]
     pub allow_empty: bool,
+    /// Roll back every Deployment and StatefulSet whose rollout fails (not
+    /// only those annotated `driftless.dev/rollback: on-failure`): the
+    /// daemon commits the `rollout undo` itself.
+    #[arg(long)]
+    pub rollback_on_failure: bool,
+    /// Commit automatic rollbacks to a new branch
+    /// `PREFIX/<kind>-<name>-<commit>` for review, instead of the watched
+    /// branch.
+    #[arg(long, value_name = "PREFIX")]
+    pub rollback_branch: Option<String>,
     /// This node's name (default: the host name).
     #[arg(long)]
     pub node_name: Option<String>,

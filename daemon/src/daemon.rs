@@ -8,6 +8,7 @@
 mod config;
 mod images;
 mod network;
+mod rollback;
 pub mod writes;
 
 use std::path::Path;
@@ -30,6 +31,7 @@ use driftless_controllers::scheduler::Scheduler;
 use driftless_controllers::services::{AddressPools, ServiceAllocator};
 use driftless_controllers::statefulset::StatefulSetController;
 use driftless_controllers::storage::{ClaimBinder, VolumeReclaimer};
+use driftless_model::Kind;
 use driftless_nodeapi::SharedRuntime;
 use driftless_runtime::node::Node;
 
@@ -134,13 +136,19 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
         .spawn(move || syncer.run(sync_rx, wake))
         .map_err(|source| CommandError::Io { path: "sync thread".into(), source })?;
 
+    let writes = Arc::new(writes::DaemonWrites { target: write_target, store: store.clone(), sync: sync_tx.clone() });
+    let settings = rollback::Settings { all: config.rollback_on_failure, branch_prefix: config.rollback_branch.clone() };
+    for kind in [Kind::Deployment, Kind::StatefulSet] {
+        let reconciler = rollback::Rollback::new(kind, ctx.clone(), writes.clone(), settings.clone());
+        spawn(&mut tasks, reconciler, &store, &cancel, RunOptions { concurrency: 1, ..RunOptions::default() });
+    }
     let state = ApiState {
         store: store.clone(),
         node: Some(shared.clone()),
         sync: Some(sync_tx.clone()),
         ledger: Some(ledger),
         images: Some(Arc::new(images::DaemonImages::new(config.data_dir.clone(), config.insecure_registries.clone()))),
-        writes: Some(Arc::new(writes::DaemonWrites { target: write_target, store: store.clone(), sync: sync_tx.clone() })),
+        writes: Some(writes.clone()),
         token: config.token()?,
         write_hint,
         shutdown: cancel.clone(),

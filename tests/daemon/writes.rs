@@ -257,3 +257,88 @@ fn apply_create_autoscale_and_delete_write_the_repository() {
     let files = cluster.git(&["ls-files"]);
     assert!(!files.contains("configmap-settings.yaml"), "{files}");
 }
+
+/// `web` opted in to automatic rollback.
+fn rolling_back(file: &str) -> String {
+    file.replace("metadata:\n  name: web\n", "metadata:\n  name: web\n  annotations: {driftless.dev/rollback: on-failure}\n")
+}
+
+/// A second Deployment, `bad`, opted in, whose first image never starts.
+fn bad(image: &str) -> String {
+    web(1, "1", ROLLING)
+        .replace("name: web", "name: bad")
+        .replace("app: web", "app: bad")
+        .replace("metadata:\n  name: bad\n", "metadata:\n  name: bad\n  annotations: {driftless.dev/rollback: on-failure}\n")
+        .replace("image: busybox:1.35", &format!("image: {image}"))
+}
+
+/// Subjects of the commits after `since`, newest first.
+fn subjects_since(cluster: &Cluster, since: &str) -> Vec<String> {
+    cluster.git(&["log", "--format=%s|%an", &format!("{since}..HEAD")]).lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn a_failed_rollout_is_rolled_back_once_by_the_daemon_and_never_in_a_loop() {
+    const BROKEN: &str = "127.0.0.1:9/none/broken:1";
+    const ALSO_BROKEN: &str = "127.0.0.1:9/none/broken:2";
+    let good = rolling_back(&file());
+    let mut cluster = Cluster::new(&[("apps/web.yaml", &good), ("apps/bad.yaml", &bad(BROKEN))]);
+    cluster.start();
+    cluster.wait_ready("web-", 2, Duration::from_secs(30));
+    let first = head(&cluster);
+
+    // `bad` never ran: nothing earlier to go back to, which is said once.
+    cluster.wait_for("the refusal for bad", Duration::from_secs(60), || {
+        let status = cluster.cli_ok(&["status"]);
+        status.contains("deployment/bad").then_some(status)
+    });
+
+    // A user pushes a broken image for web: the daemon reverts it, once.
+    let broken = cluster.commit(&[("apps/web.yaml", &good.replace("image: busybox:1.35", &format!("image: {BROKEN}")))], "web: new image");
+    let short = &broken[..7];
+    let rollback = cluster.wait_for("the automatic rollback", Duration::from_secs(90), || {
+        let subjects = subjects_since(&cluster, &broken);
+        subjects
+            .iter()
+            .any(|s| s.starts_with("Roll back deployment/web"))
+            .then(|| cluster.git(&["log", "-1", "--format=%H", "--grep", "Roll back deployment/web"]))
+    });
+    let rollback = rollback.trim();
+    let message = cluster.git(&["log", "-1", "--format=%an|%cn|%B", rollback]);
+    assert!(message.starts_with(&format!("Driftless|Driftless|Roll back deployment/web: {short} failed\n")), "{message}");
+    assert!(message.contains(&format!("This reverts commit {broken}.")), "{message}");
+    assert!(message.contains(&format!("Driftless-Rollback: {short} (ProgressDeadlineExceeded")), "{message}");
+    assert_eq!(cluster.git(&["show", &format!("{rollback}:apps/web.yaml")]), good, "the revert restores the file byte for byte");
+    cluster.wait_for("web healthy again", Duration::from_secs(60), || {
+        let pods = cluster.pods();
+        let web: Vec<&Value> = pods.iter().filter(|p| name(p).starts_with("web-")).collect();
+        (web.len() == 2 && web.iter().all(|p| crate::cluster::is_ready(p) && p.pointer("/spec/containers/0/image") == Some(&"busybox:1.35".into())))
+            .then_some(())
+    });
+    let status = cluster.cli_ok(&["rollout", "status", "deploy/web", "--timeout", "30s"]);
+    assert!(status.contains("successfully rolled out"), "{status}");
+
+    // bad: a second broken image is rolled back to the first broken one,
+    // which fails too; that rollback is not rolled back (no loop).
+    let also = cluster.commit(&[("apps/bad.yaml", &bad(ALSO_BROKEN))], "bad: another image");
+    let refused = cluster.wait_for("the loop to be refused", Duration::from_secs(120), || {
+        let status = cluster.cli_ok(&["status"]);
+        status.lines().find(|l| l.contains("deployment/bad") && l.contains("is itself a rollback")).map(str::to_owned)
+    });
+    let subjects = subjects_since(&cluster, &also);
+    assert_eq!(subjects, [format!("Roll back deployment/bad: {} failed|Driftless", &also[..7])], "one rollback, no loop: {refused}");
+    let events = cluster.get("/api/v1/namespaces/default/events");
+    let reasons: Vec<(String, String)> = events["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| (e.pointer("/involvedObject/name").and_then(Value::as_str).unwrap_or("").to_owned(), e["reason"].as_str().unwrap_or("").to_owned()))
+        .collect();
+    assert!(reasons.contains(&("web".into(), "RolledBack".into())), "{reasons:?}");
+    assert!(reasons.contains(&("bad".into(), "RolledBack".into())) && reasons.contains(&("bad".into(), "RollbackRefused".into())), "{reasons:?}");
+    // The web rollback happened once, whatever came after.
+    let all = subjects_since(&cluster, &first);
+    assert_eq!(all.iter().filter(|s| s.starts_with("Roll back deployment/web")).count(), 1, "{all:?}");
+    let history = cluster.cli_ok(&["history"]);
+    assert!(history.contains("Roll back deployment/web"), "{history}");
+}

@@ -40,7 +40,7 @@ pub struct Target {
 
 impl Target {
     /// The ref holding the watched branch's head.
-    pub(crate) fn head_ref(&self) -> String {
+    pub fn head_ref(&self) -> String {
         match &self.remote {
             Some(remote) => format!("refs/remotes/{remote}/{}", self.branch),
             None => format!("refs/heads/{}", self.branch),
@@ -90,6 +90,9 @@ pub struct Request {
     pub dry_run: bool,
     /// Commit on this new branch from the watched one, for review.
     pub branch: Option<String>,
+    /// More trailers (`Driftless-Rollback:` on a rollback the daemon
+    /// made), after the verb's own.
+    pub trailers: Vec<(String, String)>,
 }
 
 /// What a verb did (or, dry, would do).
@@ -175,6 +178,9 @@ fn message(edits: &Edits, request: &Request) -> String {
     }
     if let Some(reverts) = &edits.reverts {
         out.push_str(&format!("{REVERTS_TRAILER}: {reverts}\n"));
+    }
+    for (name, value) in &request.trailers {
+        out.push_str(&format!("{name}: {value}\n"));
     }
     out
 }

@@ -51,6 +51,13 @@ pub enum WriteFailure {
     Internal(String),
 }
 
+impl std::fmt::Display for WriteFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (WriteFailure::Refused(m) | WriteFailure::NotFound(m) | WriteFailure::Conflict(m) | WriteFailure::Internal(m)) = self;
+        f.write_str(m)
+    }
+}
+
 pub(crate) async fn write(State(state): State<ApiState>, Json(body): Json<Value>) -> Response {
     let Some(ops) = state.writes.clone() else {
         return ApiError::BadRequest("this daemon syncs no repository".into()).into_response();
@@ -75,6 +82,9 @@ pub(crate) async fn status(State(state): State<ApiState>) -> Response {
         "pods": {"total": pods.len(), "running": running},
         "nodes": nodes.iter().map(|n| n.pointer("/metadata/name").cloned()).collect::<Vec<_>>(),
         "revision": state.store.revision(),
+        // The daemon's automatic rollbacks (and those it refused), one
+        // record per workload.
+        "rollbacks": state.store.meta_names("rollback/").iter().filter_map(|n| state.store.meta(n)).collect::<Vec<_>>(),
     }))
     .into_response()
 }

@@ -43,6 +43,17 @@ pub fn run(args: &ConnectArgs) -> Result<ExitCode, CommandError> {
         if let Some(error) = sync.get("error").and_then(Value::as_str) {
             println!("Error:       {error}");
         }
+        let mut rollbacks: Vec<&Value> = status["rollbacks"].as_array().into_iter().flatten().collect();
+        rollbacks.sort_by_key(|r| std::cmp::Reverse(r["at"].as_i64()));
+        for (i, r) in rollbacks.iter().take(5).enumerate() {
+            let label = if i == 0 { "Rollbacks:" } else { "" };
+            let when = r["at"].as_i64().map(|t| format!(", {} ago", age::human(now.as_second() - t))).unwrap_or_default();
+            let what = match r["outcome"].as_str() {
+                Some("rolled back") => format!("rolled back by {} on {}", short(&s(&r["commit"])), s(&r["branch"])),
+                _ => format!("not rolled back: {}", s(&r["why"])),
+            };
+            println!("{label:<13}{} {} failed ({}); {what}{when}", s(&r["object"]), s(&r["failed"]), s(&r["reason"]));
+        }
         println!("Pods:        {} running of {}", status["pods"]["running"], status["pods"]["total"]);
         let nodes: Vec<String> = status["nodes"].as_array().into_iter().flatten().map(s).collect();
         println!("Nodes:       {}", nodes.join(", "));

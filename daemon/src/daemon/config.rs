@@ -31,6 +31,12 @@ pub struct DaemonConfig {
     pub interval: Option<Duration>,
     /// Whether an empty revision may delete everything.
     pub allow_empty: bool,
+    /// Roll back every failed rollout, annotated or not.
+    #[serde(default)]
+    pub rollback_on_failure: bool,
+    /// Commit automatic rollbacks on branches with this prefix.
+    #[serde(default)]
+    pub rollback_branch: Option<String>,
     /// This node's name.
     pub node_name: String,
     /// The bridge.
@@ -124,6 +130,8 @@ impl DaemonConfig {
             data_dir: std::path::absolute(&args.data_dir).unwrap_or_else(|_| args.data_dir.clone()),
             interval: args.interval,
             allow_empty: args.allow_empty,
+            rollback_on_failure: args.rollback_on_failure,
+            rollback_branch: args.rollback_branch.clone(),
             node_name,
             bridge: args.bridge.clone(),
             pod_cidr: args.pod_cidr.clone(),

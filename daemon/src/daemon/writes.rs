@@ -174,7 +174,7 @@ impl DaemonWrites {
 
     /// The commits behind a workload's current revision and revision `to`
     /// (the one before the current by default).
-    fn undo_for(&self, object: &ObjectRef, to: Option<i64>) -> Result<Undo, WriteFailure> {
+    pub(crate) fn undo_for(&self, object: &ObjectRef, to: Option<i64>) -> Result<Undo, WriteFailure> {
         let revisions = self.revisions(object)?;
         let resource = object.kind.name().to_ascii_lowercase();
         let Some((current, current_commit)) = revisions.last().cloned() else {
@@ -198,7 +198,7 @@ impl DaemonWrites {
 
     /// Asks the sync loop to look now, waits for it, and says what became
     /// of `commit`: applied, refused (with why) or still pending.
-    fn sync_now(&self, commit: &str) -> Value {
+    pub(crate) fn sync_now(&self, commit: &str) -> Value {
         let (reply, outcome) = std::sync::mpsc::channel();
         if self.sync.send(Trigger::Now(reply)).is_ok() {
             let _ = outcome.recv_timeout(Duration::from_secs(60));
@@ -213,6 +213,14 @@ impl DaemonWrites {
             Some((refused, errors)) if refused.id == commit => json!({"result": "refused", "commit": commit, "errors": errors}),
             _ => json!({"result": "pending", "commit": commit}),
         }
+    }
+}
+
+impl DaemonWrites {
+    /// Writes one change (the API's requests and the daemon's own
+    /// rollbacks alike).
+    pub(crate) fn commit(&self, request: &Request) -> Result<driftless_write::Written, WriteFailure> {
+        driftless_write::write(&self.target, request).map_err(refused)
     }
 }
 
@@ -245,8 +253,8 @@ impl WriteOps for DaemonWrites {
             WireChange::Apply { verb, documents } => Change::Apply { verb, documents },
             WireChange::Delete { .. } => Change::Delete(objects),
         };
-        let request = Request { change, author: wire.author, message: wire.message, dry_run: wire.dry_run, branch: wire.branch.clone() };
-        let written = driftless_write::write(&self.target, &request).map_err(refused)?;
+        let request = Request { change, author: wire.author, message: wire.message, dry_run: wire.dry_run, branch: wire.branch.clone(), trailers: Vec::new() };
+        let written = self.commit(&request)?;
         let mut reply = serde_json::to_value(&written).map_err(|e| WriteFailure::Internal(e.to_string()))?;
         if let Some(commit) = written.commit.as_deref().filter(|_| wire.branch.is_none()) {
             reply["sync"] = self.sync_now(commit);

@@ -53,7 +53,14 @@ fn web() -> ObjectRef {
 }
 
 fn request(change: Change) -> Request {
-    Request { change, author: Identity { name: "Grace".into(), email: "grace@example.invalid".into() }, message: None, dry_run: false, branch: None }
+    Request {
+        change,
+        author: Identity { name: "Grace".into(), email: "grace@example.invalid".into() },
+        message: None,
+        dry_run: false,
+        branch: None,
+        trailers: Vec::new(),
+    }
 }
 
 fn scale(n: i64) -> Change {
