@@ -169,13 +169,19 @@ impl Cluster {
 
     /// Starts `driftless up` with extra flags.
     pub(crate) fn start_with(&mut self, extra: &[&str]) {
+        let repo = self.repo.to_string_lossy().into_owned();
+        self.start_from(&repo, extra);
+    }
+
+    /// Starts `driftless up` on `repo` (a URL, say) with extra flags.
+    pub(crate) fn start_from(&mut self, repo: &str, extra: &[&str]) {
         assert!(self.daemon.is_none());
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log()).unwrap();
         let dns = self.service_cidr.replace(".0/24", ".10");
         let child = Command::new(binary())
-            .args(["up", "--repo"])
-            .arg(&self.repo)
-            .args(["--path", "apps", "--interval", "1s"])
+            .args(["up", "--repo", repo])
+            .args(["--path", "apps"])
+            .args(if extra.contains(&"--interval") { &[][..] } else { &["--interval", "1s"][..] })
             .arg("--data-dir")
             .arg(&self.data)
             .args(["--bridge", &self.bridge, "--pod-cidr", &self.pod_cidr, "--service-cidr", &self.service_cidr])

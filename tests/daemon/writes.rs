@@ -342,3 +342,91 @@ fn a_failed_rollout_is_rolled_back_once_by_the_daemon_and_never_in_a_loop() {
     let history = cluster.cli_ok(&["history"]);
     assert!(history.contains("Roll back deployment/web"), "{history}");
 }
+
+/// `git daemon` serving a folder of bare repositories on 127.0.0.1, push
+/// allowed; stopped when dropped.
+struct GitDaemon {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl GitDaemon {
+    fn serve(base: &std::path::Path) -> GitDaemon {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = std::process::Command::new("git")
+            .args(["daemon", "--reuseaddr", "--export-all", "--enable=receive-pack", "--listen=127.0.0.1", &format!("--port={port}")])
+            .arg(format!("--base-path={}", base.display()))
+            .arg(base)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let daemon = GitDaemon { child, port };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "git daemon did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        daemon
+    }
+}
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_remote_served_by_git_daemon_gets_pushes_redone_on_a_moved_branch_and_never_forced() {
+    let config = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {mode: slow}\n";
+    let mut cluster = Cluster::new(&[("apps/web.yaml", &file()), ("apps/config.yaml", config)]);
+    let served = tempfile::tempdir().unwrap();
+    let bare = served.path().join("team.git");
+    let out = std::process::Command::new("git").args(["clone", "-q", "--bare"]).arg(&cluster.repo).arg(&bare).output().unwrap();
+    assert!(out.status.success());
+    let git_daemon = GitDaemon::serve(served.path());
+    let url = format!("git://127.0.0.1:{}/team.git", git_daemon.port);
+    // The mirror fetches only when asked, so the remote moving is unseen
+    // until a push is refused.
+    cluster.start_from(&url, &["--branch", "main", "--interval", "1h"]);
+    cluster.wait_ready("web-", 2, Duration::from_secs(30));
+    let remote = |args: &[&str]| cluster.git(&[&["--git-dir", bare.to_str().unwrap()][..], args].concat());
+
+    // A verb's commit is pushed and applied.
+    let out = verb(&cluster, &["scale", "deploy/web", "--replicas", "3"]);
+    assert!(out.contains("(applied)"), "{out}");
+    assert_eq!(remote(&["log", "-1", "--format=%s|%an|%cn", "main"]).trim(), format!("scale deployment/web to 3|Grace Hopper|Driftless"));
+    cluster.wait_ready("web-", 3, Duration::from_secs(30));
+
+    // Someone else pushes another file: the verb's push is refused, the
+    // edit redone on the new head, and pushed on top (no force).
+    let clone = served.path().join("clone");
+    let work = |args: &[&str]| cluster.git(&[&["-C", clone.to_str().unwrap()][..], args].concat());
+    cluster.git(&["clone", "-q", &url, clone.to_str().unwrap()]);
+    std::fs::write(clone.join("apps/config.yaml"), config.replace("slow", "fast")).unwrap();
+    work(&["commit", "-q", "-am", "settings: fast"]);
+    work(&["push", "-q", "origin", "main"]);
+    let theirs = work(&["rev-parse", "HEAD"]).trim().to_owned();
+    let out = verb(&cluster, &["scale", "deploy/web", "--replicas", "2"]);
+    assert!(out.contains("(applied)"), "{out}");
+    assert_eq!(remote(&["log", "-2", "--format=%s", "main"]), "scale deployment/web to 2\nsettings: fast\n");
+    assert_eq!(remote(&["rev-parse", "main~1"]).trim(), theirs, "their commit is kept under ours");
+    cluster.wait_for("their settings applied too", Duration::from_secs(10), || {
+        (cluster.get("/api/v1/namespaces/default/configmaps/settings").pointer("/data/mode") == Some(&"fast".into())).then_some(())
+    });
+
+    // Someone else changes the very field: the verb is refused, the remote
+    // keeps their commit.
+    work(&["pull", "-q", "origin", "main"]);
+    let text = std::fs::read_to_string(clone.join("apps/web.yaml")).unwrap().replace("replicas: 2 # by hand", "replicas: 4 # by hand");
+    std::fs::write(clone.join("apps/web.yaml"), text).unwrap();
+    work(&["commit", "-q", "-am", "web: 4"]);
+    work(&["push", "-q", "origin", "main"]);
+    let theirs = work(&["rev-parse", "HEAD"]);
+    let err = refused(&cluster, &["scale", "deploy/web", "--replicas", "1"]);
+    assert!(err.contains("/spec/replicas was changed meanwhile"), "{err}");
+    assert_eq!(remote(&["rev-parse", "main"]), theirs);
+    drop(git_daemon);
+}
