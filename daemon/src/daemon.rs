@@ -136,7 +136,16 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
         .spawn(move || syncer.run(sync_rx, wake))
         .map_err(|source| CommandError::Io { path: "sync thread".into(), source })?;
 
-    let writes = Arc::new(writes::DaemonWrites { target: write_target, store: store.clone(), sync: sync_tx.clone() });
+    let writes = Arc::new(writes::DaemonWrites { writer: driftless_write::Writer::new(write_target), store: store.clone(), sync: sync_tx.clone() });
+    // The first verb should not pay for validating the whole head.
+    tasks.spawn_blocking({
+        let writes = writes.clone();
+        move || {
+            if let Err(error) = writes.writer.warm() {
+                tracing::debug!(%error, "the write path could not read the branch yet");
+            }
+        }
+    });
     let settings = rollback::Settings { all: config.rollback_on_failure, branch_prefix: config.rollback_branch.clone() };
     for kind in [Kind::Deployment, Kind::StatefulSet] {
         let reconciler = rollback::Rollback::new(kind, ctx.clone(), writes.clone(), settings.clone());

@@ -46,7 +46,7 @@ pub struct Issue {
 }
 
 /// The findings of the rules run over one object.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Issues {
     list: Vec<Issue>,
 }

@@ -769,3 +769,38 @@ spec:
         );
     }
 }
+
+/// What a report says, comparably: every diagnostic, the counts, and the
+/// valid objects with their files.
+fn said(report: &crate::Report) -> (Vec<String>, crate::Summary, Vec<(String, String)>) {
+    let objects = report.objects.iter().map(|(r, e)| (r.to_string(), e.origin.file().to_string())).collect();
+    (report.diagnostics.iter().map(ToString::to_string).collect(), report.summary, objects)
+}
+
+#[test]
+fn the_incremental_validator_reports_exactly_what_a_whole_validation_does() {
+    use driftless_manifest::RawFile;
+    let raw = |path: &str, text: &str| RawFile { path: Arc::from(path), bytes: text.as_bytes().to_vec() };
+    let broken = GOOD_APP.replace("replicas: 2", "replicas: many");
+    let duplicate = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-config\ndata: {a: b}\n";
+    let unreadable = "apiVersion: v1\nkind: [ConfigMap\n";
+    let mut validator = crate::Validator::new();
+    // Revisions as a branch moves: a file edited, broken, fixed, a
+    // duplicate added in another file, a file that does not parse, a file
+    // removed. Each is checked incrementally and whole.
+    let revisions: Vec<Vec<RawFile>> = vec![
+        vec![raw("a.yaml", GOOD_APP)],
+        vec![raw("a.yaml", &GOOD_APP.replace("replicas: 2", "replicas: 3"))],
+        vec![raw("a.yaml", &broken)],
+        vec![raw("a.yaml", GOOD_APP), raw("b.yaml", duplicate)],
+        vec![raw("a.yaml", GOOD_APP), raw("b.yaml", duplicate), raw("c.yaml", unreadable)],
+        vec![raw("b.yaml", duplicate)],
+        vec![raw("a.yaml", GOOD_APP), raw("b.yaml", duplicate)],
+    ];
+    for (i, files) in revisions.iter().enumerate() {
+        let whole = validate(files.iter().cloned().map(RawFile::parse));
+        let incremental = validator.validate(files);
+        assert_eq!(said(&incremental), said(&whole), "revision {i}");
+    }
+    assert!(!said(&validator.validate(&revisions[3])).0.is_empty(), "the duplicate is still found when neither file changed");
+}

@@ -6,12 +6,13 @@
 //! new head.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use driftless_diff::{Plan, Revision, render};
 use driftless_manifest::{GitRepo, RawFile};
 use driftless_model::{Kind, Object, ObjectRef};
-use driftless_validate::Report;
+use driftless_validate::{Report, Validator};
 use git2::Repository;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -114,6 +115,9 @@ pub struct Written {
     pub plan_markdown: String,
     /// The commit a revert undid.
     pub reverts: Option<String>,
+    /// Where the time went.
+    #[serde(default)]
+    pub timings: Timings,
 }
 
 /// Trailer names every verb's commit carries.
@@ -385,89 +389,192 @@ pub(crate) fn changed_pointers(a: &Value, b: &Value) -> Vec<String> {
     out
 }
 
-/// Carries out `request` on `target`.
+/// Carries out `request` on `target`, validating from scratch (a
+/// [`Writer`] remembers what it validated; use one for many requests).
 pub fn write(target: &Target, request: &Request) -> Result<Written, WriteError> {
-    let span = tracing::info_span!("write", branch = %target.branch);
-    let _entered = span.enter();
-    let repository = Repository::open(&target.repo)?;
-    let git = GitRepo::open(&target.repo)?;
-    let mut first_basis: Option<(Value, Value)> = None;
-    for _attempt in 0..5 {
-        let head = repository.find_reference(&target.head_ref())?.peel_to_commit()?;
-        let head_id = head.id().to_string();
-        let before = load(&git, &head_id, &target.path)?;
-        let edits = edits(&repository, &git, target, &head, &before, &request.change)?;
-        // Redone on a moved head: refuse if the fields the verb changes
-        // were changed there too (never overwrite someone's change).
-        if let (Some((old0, new0)), Some((old1, _))) = (&first_basis, &edits.basis) {
-            if let Some(pointer) = changed_pointers(old0, new0).into_iter().find(|p| old0.pointer(p) != old1.pointer(p)) {
-                return Err(WriteError::Conflict { field: pointer, commit: head_id[..7].to_owned() });
+    Writer::new(target.clone()).write(request)
+}
+
+/// Where a request's time went, in microseconds.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Timings {
+    /// Reading the head's files and validating them (nothing when the
+    /// head is the last commit this writer made).
+    pub load_us: u64,
+    /// Finding the document and making the new text.
+    pub edit_us: u64,
+    /// Validating the new revision whole.
+    pub validate_us: u64,
+    /// Planning it with the change engine.
+    pub plan_us: u64,
+    /// Writing the commit and moving the branch (or pushing).
+    pub commit_us: u64,
+}
+
+fn micros(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+/// The write path over one repository, one request at a time. It keeps
+/// what it validated: each file's own checks (so a new revision is
+/// validated whole by checking again only the files a change touched) and
+/// the revision of the last commit it made (the head of its next request,
+/// usually).
+pub struct Writer {
+    target: Target,
+    cache: Mutex<Cache>,
+}
+
+#[derive(Default)]
+struct Cache {
+    validator: Validator,
+    head: Option<(String, Arc<Loaded>)>,
+}
+
+impl Writer {
+    /// A writer for `target`, with nothing validated yet.
+    pub fn new(target: Target) -> Writer {
+        Writer { target, cache: Mutex::new(Cache::default()) }
+    }
+
+    /// The repository it writes.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// Validates the branch's head ahead of the first request, so that one
+    /// is as quick as the rest.
+    pub fn warm(&self) -> Result<(), WriteError> {
+        let repository = Repository::open(&self.target.repo)?;
+        let git = GitRepo::open(&self.target.repo)?;
+        let head = repository.find_reference(&self.target.head_ref())?.peel_to_commit()?.id().to_string();
+        let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.loaded(&git, &head, &self.target.path)?;
+        Ok(())
+    }
+
+    /// Carries out `request`. Requests are taken one at a time.
+    pub fn write(&self, request: &Request) -> Result<Written, WriteError> {
+        let target = &self.target;
+        let span = tracing::info_span!("write", branch = %target.branch);
+        let _entered = span.enter();
+        let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let repository = Repository::open(&target.repo)?;
+        let git = GitRepo::open(&target.repo)?;
+        let mut first_basis: Option<(Value, Value)> = None;
+        for _attempt in 0..5 {
+            let mut timings = Timings::default();
+            let started = Instant::now();
+            let head = repository.find_reference(&target.head_ref())?.peel_to_commit()?;
+            let head_id = head.id().to_string();
+            let before = cache.loaded(&git, &head_id, &target.path)?;
+            timings.load_us = micros(started);
+            let started = Instant::now();
+            let edits = edits(&repository, &git, target, &head, &before, &request.change)?;
+            // Redone on a moved head: refuse if the fields the verb changes
+            // were changed there too (never overwrite someone's change).
+            if let (Some((old0, new0)), Some((old1, _))) = (&first_basis, &edits.basis) {
+                if let Some(pointer) = changed_pointers(old0, new0).into_iter().find(|p| old0.pointer(p) != old1.pointer(p)) {
+                    return Err(WriteError::Conflict { field: pointer, commit: head_id[..7].to_owned() });
+                }
             }
-        }
-        if first_basis.is_none() {
-            first_basis = edits.basis.clone();
-        }
-        let mut files: Vec<RawFile> = before.files.iter().filter(|f| !edits.files.contains_key(&*f.path)).cloned().collect();
-        for (file, (_, after)) in &edits.files {
-            if let Some(text) = after {
-                files.push(RawFile { path: Arc::from(file.as_str()), bytes: text.as_bytes().to_vec() });
+            if first_basis.is_none() {
+                first_basis = edits.basis.clone();
             }
-        }
-        let after = driftless_validate::validate(files.into_iter().map(RawFile::parse));
-        if !after.is_valid() {
-            return Err(WriteError::Invalid { errors: after.errors().map(ToString::to_string).collect() });
-        }
-        let plan: Plan = driftless_diff::plan(objects(&after), &Revision::new(objects(&before.report)));
-        if !plan.is_applicable() {
-            let errors = plan.refused.iter().map(|r| after.error_at(&r.object, &r.pointer, &r.message).to_string()).collect();
-            return Err(WriteError::Invalid { errors });
-        }
-        let message = message(&edits, request);
-        let branch = request.branch.clone().unwrap_or_else(|| target.branch.clone());
-        let diff: String = edits.files.iter().map(|(file, (b, a))| unified(file, b.as_deref().unwrap_or_default(), a.as_deref().unwrap_or_default())).collect();
-        let mut written = Written {
-            commit: None,
-            branch: branch.clone(),
-            message: message.clone(),
-            files: edits.files.keys().cloned().collect(),
-            diff,
-            plan: render::text(&plan, false),
-            plan_markdown: render::markdown(&plan),
-            reverts: edits.reverts.clone(),
-        };
-        if request.dry_run {
-            return Ok(written);
-        }
-        let changes: Vec<commit::FileChange<'_>> = edits.files.iter().map(|(f, (_, a))| (f.as_str(), a.as_deref().map(str::as_bytes))).collect();
-        if request.branch.is_none() && target.remote.is_none() {
-            for (file, _) in &changes {
-                commit::check_clean(&repository, &target.branch, file)?;
+            let mut files: Vec<RawFile> = before.files.iter().filter(|f| !edits.files.contains_key(&*f.path)).cloned().collect();
+            for (file, (_, after)) in &edits.files {
+                if let Some(text) = after {
+                    files.push(RawFile { path: Arc::from(file.as_str()), bytes: text.as_bytes().to_vec() });
+                }
             }
-        }
-        let tree = commit::tree_with(&repository, &head.tree()?, &changes)?;
-        let id = commit::commit_object(&repository, &head, tree, &request.author, &message)?;
-        let first_line = message.lines().next().unwrap_or_default();
-        if let Some(remote) = &target.remote {
-            let to = request.branch.as_deref().unwrap_or(&target.branch);
-            if !commit::push(&target.repo, remote, id, to, request.branch.is_some())? {
-                tracing::info!("the remote branch moved; fetching and redoing the edit on its new head");
-                commit::fetch(&target.repo, remote, &target.branch)?;
+            timings.edit_us = micros(started);
+            let started = Instant::now();
+            let after = cache.validator.validate(&files);
+            timings.validate_us = micros(started);
+            if !after.is_valid() {
+                return Err(WriteError::Invalid { errors: after.errors().map(ToString::to_string).collect() });
+            }
+            let started = Instant::now();
+            let plan: Plan = driftless_diff::plan(objects(&after), &Revision::new(objects(&before.report)));
+            if !plan.is_applicable() {
+                let errors = plan.refused.iter().map(|r| after.error_at(&r.object, &r.pointer, &r.message).to_string()).collect();
+                return Err(WriteError::Invalid { errors });
+            }
+            timings.plan_us = micros(started);
+            let message = message(&edits, request);
+            let branch = request.branch.clone().unwrap_or_else(|| target.branch.clone());
+            let diff: String =
+                edits.files.iter().map(|(file, (b, a))| unified(file, b.as_deref().unwrap_or_default(), a.as_deref().unwrap_or_default())).collect();
+            let mut written = Written {
+                commit: None,
+                branch: branch.clone(),
+                message: message.clone(),
+                files: edits.files.keys().cloned().collect(),
+                diff,
+                plan: render::text(&plan, false),
+                plan_markdown: render::markdown(&plan),
+                reverts: edits.reverts.clone(),
+                timings: Timings::default(),
+            };
+            if request.dry_run {
+                written.timings = timings;
+                return Ok(written);
+            }
+            let started = Instant::now();
+            let changes: Vec<commit::FileChange<'_>> = edits.files.iter().map(|(f, (_, a))| (f.as_str(), a.as_deref().map(str::as_bytes))).collect();
+            if request.branch.is_none() && target.remote.is_none() {
+                for (file, _) in &changes {
+                    commit::check_clean(&repository, &target.branch, file)?;
+                }
+            }
+            let tree = commit::tree_with(&repository, &head.tree()?, &changes)?;
+            let id = commit::commit_object(&repository, &head, tree, &request.author, &message)?;
+            let first_line = message.lines().next().unwrap_or_default();
+            if let Some(remote) = &target.remote {
+                let to = request.branch.as_deref().unwrap_or(&target.branch);
+                if !commit::push(&target.repo, remote, id, to, request.branch.is_some())? {
+                    tracing::info!("the remote branch moved; fetching and redoing the edit on its new head");
+                    commit::fetch(&target.repo, remote, &target.branch)?;
+                    continue;
+                }
+                if request.branch.is_none() {
+                    repository.reference(&target.head_ref(), id, true, &format!("driftless: {first_line}"))?;
+                }
+            } else if let Some(new_branch) = &request.branch {
+                commit::create_branch(&repository, new_branch, id, first_line)?;
+            } else if !commit::advance(&repository, &target.branch, head.id(), id, first_line, &changes)? {
+                tracing::info!("the branch moved; redoing the edit on its new head");
                 continue;
             }
+            timings.commit_us = micros(started);
+            tracing::info!(commit = %id, files = ?written.files, ?timings, "committed");
             if request.branch.is_none() {
-                repository.reference(&target.head_ref(), id, true, &format!("driftless: {first_line}"))?;
+                // The next request most likely starts from this commit.
+                cache.head = Some((id.to_string(), Arc::new(Loaded { files, report: after })));
             }
-        } else if let Some(new_branch) = &request.branch {
-            commit::create_branch(&repository, new_branch, id, first_line)?;
-        } else if !commit::advance(&repository, &target.branch, head.id(), id, first_line, &changes)? {
-            tracing::info!("the branch moved; redoing the edit on its new head");
-            continue;
+            written.commit = Some(id.to_string());
+            written.timings = timings;
+            return Ok(written);
         }
-        tracing::info!(commit = %id, files = ?written.files, "committed");
-        written.commit = Some(id.to_string());
-        return Ok(written);
+        Err(WriteError::Raced(target.branch.clone()))
     }
-    Err(WriteError::Raced(target.branch.clone()))
+}
+
+impl Cache {
+    /// The revision at `commit`, validated (from memory when it is the
+    /// last one seen).
+    fn loaded(&mut self, git: &GitRepo, commit: &str, path: &str) -> Result<Arc<Loaded>, WriteError> {
+        if let Some((id, loaded)) = &self.head {
+            if id == commit {
+                return Ok(loaded.clone());
+            }
+        }
+        let (_, files) = git.load(commit, path)?;
+        let report = self.validator.validate(&files);
+        let loaded = Arc::new(Loaded { files, report });
+        self.head = Some((commit.to_owned(), loaded.clone()));
+        Ok(loaded)
+    }
 }
 
 #[cfg(test)]

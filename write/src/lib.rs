@@ -22,7 +22,7 @@ mod undo;
 mod verb;
 pub mod yaml;
 
-pub use change::{Change, OBJECT_TRAILER, REVERTS_TRAILER, Request, Target, VERB_TRAILER, Written, object_trailer, write};
+pub use change::{Change, OBJECT_TRAILER, REVERTS_TRAILER, Request, Target, Timings, VERB_TRAILER, Writer, Written, object_trailer, write};
 pub use commit::Identity;
 pub use edit::{Opened, open};
 pub use error::WriteError;

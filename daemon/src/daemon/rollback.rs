@@ -157,7 +157,7 @@ enum Known {
 }
 
 fn known(writes: &DaemonWrites, failed: &str, branch: Option<&str>) -> Result<Known, git2::Error> {
-    let repository = git2::Repository::open(&writes.target.repo)?;
+    let repository = git2::Repository::open(&writes.writer.target().repo)?;
     let failed_commit = repository.revparse_single(failed)?.peel_to_commit()?;
     if trailer(&failed_commit).is_some() {
         return Ok(Known::IsRollback);
@@ -168,7 +168,7 @@ fn known(writes: &DaemonWrites, failed: &str, branch: Option<&str>) -> Result<Kn
             return Ok(Known::RolledBack(reference.get().peel_to_commit()?.id().to_string()));
         }
     }
-    let head = repository.find_reference(&writes.target.head_ref())?.peel_to_commit()?;
+    let head = repository.find_reference(&writes.writer.target().head_ref())?.peel_to_commit()?;
     let mut walk = repository.revwalk()?;
     walk.push(head.id())?;
     walk.simplify_first_parent()?;

@@ -17,7 +17,7 @@ use driftless_model::annotations::{CHANGE_CAUSE, REVISION_COMMIT, SOURCE_COMMIT}
 use driftless_model::{Kind, ObjectRef};
 use driftless_store::{Key, Store};
 use driftless_sync::Trigger;
-use driftless_write::{Change, Identity, Request, Target, Undo, Verb, WriteError};
+use driftless_write::{Change, Identity, Request, Target, Undo, Verb, WriteError, Writer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -88,7 +88,7 @@ pub enum WireChange {
 
 /// The write path over the watched repository.
 pub(crate) struct DaemonWrites {
-    pub target: Target,
+    pub writer: Writer,
     pub store: Arc<dyn Store>,
     pub sync: Sender<Trigger>,
 }
@@ -220,7 +220,7 @@ impl DaemonWrites {
     /// Writes one change (the API's requests and the daemon's own
     /// rollbacks alike).
     pub(crate) fn commit(&self, request: &Request) -> Result<driftless_write::Written, WriteFailure> {
-        driftless_write::write(&self.target, request).map_err(refused)
+        self.writer.write(request).map_err(refused)
     }
 }
 
@@ -244,7 +244,7 @@ impl WriteOps for DaemonWrites {
         }
         let change = match wire.change {
             WireChange::Open => {
-                let opened = driftless_write::open(&self.target, &objects[0]).map_err(refused)?;
+                let opened = driftless_write::open(self.writer.target(), &objects[0]).map_err(refused)?;
                 return serde_json::to_value(opened).map_err(|e| WriteFailure::Internal(e.to_string()));
             }
             WireChange::Edit { opened, edited } => Change::Edit { object: objects[0].clone(), opened, edited },

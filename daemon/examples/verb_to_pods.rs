@@ -1,0 +1,175 @@
+//! Benchmark: `driftless scale` to pods changed, as a user waits for it,
+//! through the real `driftless up` binary on a local repository: the verb
+//! request (what the CLI sends) is committed, synced and answered, then a
+//! watch sees the new pod Ready (scale up) or the removed pod gone (scale
+//! down). The time is split between the write path's steps (from its
+//! reply), the sync that applies the commit, and the node.
+//!
+//! Usage (root): `verb_to_pods [RUNS]`, after `cargo build --release -p
+//! driftless -p driftless-runtime --examples`. Uses its own bridge, CIDRs
+//! and cgroup root, and removes everything with `driftless reset`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use driftless_api::Client;
+use driftless_api::client::Endpoint;
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+
+const DEPLOYMENT: &str = "# The benchmark's workload, scaled by the verb.
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: bench
+spec:
+  replicas: 1   # the verb edits this line
+  selector: {matchLabels: {app: bench}}
+  template:
+    metadata: {labels: {app: bench}}
+    spec:
+      terminationGracePeriodSeconds: 0
+      containers:
+      - name: c
+        image: busybox:1.35
+        imagePullPolicy: Never
+        command: [sleep, '3600']
+";
+
+fn git(repo: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .args(["-c", "user.name=bench", "-c", "user.email=bench@localhost"])
+        .args(args)
+        .current_dir(repo)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "git {args:?}");
+}
+
+/// Waits until exactly `n` pods exist and are Ready; when it happened.
+async fn wait_pods(client: &Client, n: usize) -> Instant {
+    let mut pods: std::collections::BTreeMap<String, bool> = Default::default();
+    let mut stream = client.stream("/api/v1/namespaces/default/pods?watch=1").await.unwrap();
+    let mut buffer = String::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while let Some(chunk) = stream.next().await {
+        buffer.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        while let Some(end) = buffer.find('\n') {
+            let line: String = buffer.drain(..=end).collect();
+            let event: Value = serde_json::from_str(&line).unwrap();
+            let pod = &event["object"];
+            let name = pod["metadata"]["name"].as_str().unwrap_or("").to_owned();
+            if event["type"] == "DELETED" {
+                pods.remove(&name);
+            } else {
+                let ready = pod["metadata"].get("deletionTimestamp").is_none()
+                    && pod["status"]["conditions"].as_array().is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"));
+                pods.insert(name, ready);
+            }
+            if pods.len() == n && pods.values().all(|r| *r) {
+                return Instant::now();
+            }
+        }
+        assert!(Instant::now() < deadline, "timed out with {pods:?}");
+    }
+    panic!("watch ended");
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Per run: total, write (load+edit+validate+plan+commit), of which
+/// validate and commit, sync (the rest of the reply), node (reply to pods).
+type Split = [f64; 6];
+
+fn main() {
+    let runs: usize = std::env::args().nth(1).and_then(|r| r.parse().ok()).unwrap_or(10);
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().and_then(Path::parent).unwrap().join("driftless");
+    assert!(bin.exists(), "build the binary first: cargo build --release -p driftless -p driftless-runtime");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let layout = root.join("target/images/busybox-1.35");
+    assert!(layout.exists(), "run scripts/build-images.sh first");
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, data) = (dir.path().join("repo"), dir.path().join("data"));
+    std::fs::create_dir_all(repo.join("apps")).unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    std::fs::write(repo.join("apps/bench.yaml"), DEPLOYMENT).unwrap();
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "one replica"]);
+    let status =
+        Command::new(&bin).args(["image", "import"]).arg(&layout).args(["--name", "busybox", "--data-dir"]).arg(&data).stdout(Stdio::null()).status().unwrap();
+    assert!(status.success());
+    let mut daemon = Command::new(&bin)
+        .args(["up", "--repo"])
+        .arg(&repo)
+        .args(["--path", "apps", "--data-dir"])
+        .arg(&data)
+        .args(["--bridge", "dlbench0", "--pod-cidr", "10.247.0.0/24", "--service-cidr", "10.100.0.0/24", "--cluster-dns", "10.100.0.10"])
+        .args(["--cgroup-root", "/driftless-bench", "--dns-upstream", "none"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let client = Client::new(Endpoint::Unix(data.join(driftless_api::SOCKET)));
+    runtime.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while client.get_text("/healthz").await.is_err() {
+            assert!(Instant::now() < deadline, "the daemon did not come up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        wait_pods(&client, 1).await;
+    });
+    let (mut up, mut down): (Vec<Split>, Vec<Split>) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        for replicas in [2usize, 1] {
+            let body = json!({
+                "kind": "Deployment", "namespace": "default", "name": "bench",
+                "change": {"verb": {"verb": "scale", "replicas": replicas}},
+                "author": {"name": "bench", "email": "bench@localhost"},
+            });
+            let (started, replied, done, reply) = runtime.block_on(async {
+                let started = Instant::now();
+                let reply = client.post("/driftless/v1/write", &body).await.unwrap();
+                let replied = Instant::now();
+                let done = wait_pods(&client, replicas).await;
+                (started, replied, done, reply)
+            });
+            assert_eq!(reply["sync"]["result"], "applied", "{reply}");
+            let t = &reply["timings"];
+            let us = |k: &str| t[k].as_f64().unwrap_or(0.0) / 1000.0;
+            let write = us("load_us") + us("edit_us") + us("validate_us") + us("plan_us") + us("commit_us");
+            let total = ms(done - started);
+            let split = [total, write, us("validate_us"), us("commit_us"), ms(replied - started) - write, ms(done - replied)];
+            eprintln!("scale to {replicas}: {split:?}");
+            if replicas == 2 { up.push(split) } else { down.push(split) }
+        }
+    }
+    println!("| scale (local repository, {runs} runs each) | p50 total | write | of which validate | of which commit | sync (apply) | node (pods) |");
+    println!("|---|---|---|---|---|---|---|");
+    for (name, splits) in [("1 → 2 (new pod Ready)", &up), ("2 → 1 (pod gone)", &down)] {
+        let column = |i: usize| median(splits.iter().map(|s| s[i]).collect());
+        println!(
+            "| {name} | {:.0} ms | {:.1} ms | {:.1} ms | {:.1} ms | {:.0} ms | {:.0} ms |",
+            column(0),
+            column(1),
+            column(2),
+            column(3),
+            column(4),
+            column(5)
+        );
+    }
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    let status = Command::new(&bin).args(["reset", "--purge", "--data-dir"]).arg(&data).stderr(Stdio::null()).status().unwrap();
+    assert!(status.success(), "reset");
+}
