@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use driftless_model::Kind;
-use driftless_model::annotations::{REVISION_COMMIT, SOURCE_COMMIT};
+use driftless_model::annotations::{CHANGE_CAUSE, REVISION_COMMIT, SOURCE_COMMIT};
 use driftless_model::k8s_openapi::api::apps::v1::ControllerRevision;
 use driftless_model::k8s_openapi::api::core::v1::PodTemplateSpec;
 use driftless_model::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -59,17 +59,26 @@ pub(crate) fn history(
             templates.insert(name, template);
         }
     }
-    // The commit that declared the template now current: the owner's.
-    let commit = owner.annotations.as_ref().and_then(|a| a.get(SOURCE_COMMIT)).and_then(|c| c.split_whitespace().next()).map(str::to_owned);
+    // The commit that declared the template now current: the owner's; and
+    // the change cause `rollout history` shows (the owner's own, else that
+    // commit and its subject), as a Deployment's ReplicaSets carry them.
+    let owner_annotation = |name: &str| owner.annotations.as_ref().and_then(|a| a.get(name)).cloned();
+    let commit = owner_annotation(SOURCE_COMMIT).and_then(|c| c.split_whitespace().next().map(str::to_owned));
+    let cause = owner_annotation(CHANGE_CAUSE).or_else(|| owner_annotation(SOURCE_COMMIT));
+    let mut noted = BTreeMap::new();
+    if let Some(commit) = commit {
+        noted.insert(REVISION_COMMIT.to_owned(), commit);
+    }
+    if let Some(cause) = cause {
+        noted.insert(CHANGE_CAUSE.to_owned(), cause);
+    }
     match current {
         Some(mut revision) if revision.revision < highest => {
             // Back to an earlier template: its revision becomes the newest,
             // as Kubernetes renumbers it, and records the commit that
             // brought it back.
             revision.revision = highest + 1;
-            if let Some(commit) = commit {
-                revision.metadata.annotations.get_or_insert_with(BTreeMap::new).insert(REVISION_COMMIT.to_owned(), commit);
-            }
+            revision.metadata.annotations.get_or_insert_with(BTreeMap::new).extend(noted);
             store.apply(Batch::one(Op::Update(to_value(&revision))))?;
         }
         Some(_) => {}
@@ -79,7 +88,7 @@ pub(crate) fn history(
                     name: Some(update.clone()),
                     namespace: Some(namespace.to_owned()),
                     labels,
-                    annotations: commit.map(|c| BTreeMap::from([(REVISION_COMMIT.to_owned(), c)])),
+                    annotations: (!noted.is_empty()).then_some(noted),
                     owner_references: Some(vec![owner::reference(kind, owner)]),
                     ..Default::default()
                 },

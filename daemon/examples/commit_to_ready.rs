@@ -15,8 +15,10 @@ use std::time::{Duration, Instant};
 
 use driftless_api::Client;
 use driftless_api::client::Endpoint;
-use futures_util::StreamExt;
-use serde_json::Value;
+
+#[path = "support/pods.rs"]
+mod pods;
+use pods::wait_pods;
 
 fn deployment(replicas: u32) -> String {
     format!(
@@ -63,32 +65,7 @@ fn status_field(pid: u32, field: &str) -> u64 {
 
 /// Waits until `n` pods are Ready (0: until none is left); the time it took.
 async fn wait_ready(client: &Client, n: usize, started: Instant) -> Duration {
-    let mut pods: std::collections::BTreeMap<String, bool> = Default::default();
-    let mut stream = client.stream("/api/v1/namespaces/default/pods?watch=1").await.unwrap();
-    let mut buffer = String::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while let Some(chunk) = stream.next().await {
-        buffer.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
-        while let Some(end) = buffer.find('\n') {
-            let line: String = buffer.drain(..=end).collect();
-            let event: Value = serde_json::from_str(&line).unwrap();
-            let pod = &event["object"];
-            let name = pod["metadata"]["name"].as_str().unwrap_or("").to_owned();
-            if event["type"] == "DELETED" {
-                pods.remove(&name);
-            } else {
-                let ready = pod["metadata"].get("deletionTimestamp").is_none()
-                    && pod["status"]["conditions"].as_array().is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"));
-                pods.insert(name, ready);
-            }
-            let done = if n == 0 { pods.is_empty() } else { pods.len() == n && pods.values().all(|r| *r) };
-            if done {
-                return started.elapsed();
-            }
-        }
-        assert!(Instant::now() < deadline, "timed out with {pods:?}");
-    }
-    panic!("watch ended");
+    wait_pods(client, n).await - started
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

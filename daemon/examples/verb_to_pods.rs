@@ -15,8 +15,11 @@ use std::time::{Duration, Instant};
 
 use driftless_api::Client;
 use driftless_api::client::Endpoint;
-use futures_util::StreamExt;
-use serde_json::{Value, json};
+use serde_json::json;
+
+#[path = "support/pods.rs"]
+mod pods;
+use pods::wait_pods;
 
 const DEPLOYMENT: &str = "# The benchmark's workload, scaled by the verb.
 apiVersion: apps/v1
@@ -46,35 +49,6 @@ fn git(repo: &Path, args: &[&str]) {
         .status()
         .unwrap();
     assert!(status.success(), "git {args:?}");
-}
-
-/// Waits until exactly `n` pods exist and are Ready; when it happened.
-async fn wait_pods(client: &Client, n: usize) -> Instant {
-    let mut pods: std::collections::BTreeMap<String, bool> = Default::default();
-    let mut stream = client.stream("/api/v1/namespaces/default/pods?watch=1").await.unwrap();
-    let mut buffer = String::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while let Some(chunk) = stream.next().await {
-        buffer.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
-        while let Some(end) = buffer.find('\n') {
-            let line: String = buffer.drain(..=end).collect();
-            let event: Value = serde_json::from_str(&line).unwrap();
-            let pod = &event["object"];
-            let name = pod["metadata"]["name"].as_str().unwrap_or("").to_owned();
-            if event["type"] == "DELETED" {
-                pods.remove(&name);
-            } else {
-                let ready = pod["metadata"].get("deletionTimestamp").is_none()
-                    && pod["status"]["conditions"].as_array().is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"));
-                pods.insert(name, ready);
-            }
-            if pods.len() == n && pods.values().all(|r| *r) {
-                return Instant::now();
-            }
-        }
-        assert!(Instant::now() < deadline, "timed out with {pods:?}");
-    }
-    panic!("watch ended");
 }
 
 fn ms(d: Duration) -> f64 {
@@ -154,6 +128,23 @@ fn main() {
             if replicas == 2 { up.push(split) } else { down.push(split) }
         }
     }
+    // The reference: the same one-line change by hand (`sed`, `git
+    // commit`), which the daemon sees through its watch of the branch.
+    let (mut hand_up, mut hand_down) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        for replicas in [2usize, 1] {
+            let text = std::fs::read_to_string(repo.join("apps/bench.yaml")).unwrap();
+            let line = text.lines().find(|l| l.trim_start().starts_with("replicas:")).unwrap().to_owned();
+            let text = text.replace(&line, &format!("  replicas: {replicas}   # the verb edits this line"));
+            let took = runtime.block_on(async {
+                let started = Instant::now();
+                std::fs::write(repo.join("apps/bench.yaml"), &text).unwrap();
+                git(&repo, &["commit", "-q", "-am", "by hand"]);
+                ms(wait_pods(&client, replicas).await - started)
+            });
+            if replicas == 2 { hand_up.push(took) } else { hand_down.push(took) }
+        }
+    }
     println!("| scale (local repository, {runs} runs each) | p50 total | write | of which validate | of which commit | sync (apply) | node (pods) |");
     println!("|---|---|---|---|---|---|---|");
     for (name, splits) in [("1 → 2 (new pod Ready)", &up), ("2 → 1 (pod gone)", &down)] {
@@ -168,6 +159,8 @@ fn main() {
             column(5)
         );
     }
+    println!("| reference: edit + `git commit` by hand, 1 → 2 | {:.0} ms | | | | | |", median(hand_up));
+    println!("| reference: edit + `git commit` by hand, 2 → 1 | {:.0} ms | | | | | |", median(hand_down));
     let _ = daemon.kill();
     let _ = daemon.wait();
     let status = Command::new(&bin).args(["reset", "--purge", "--data-dir"]).arg(&data).stderr(Stdio::null()).status().unwrap();

@@ -25,6 +25,9 @@ pub struct CommitInfo {
     pub author: String,
     /// Author time, seconds since the epoch.
     pub time: i64,
+    /// The message's `Driftless-*` trailers (`Driftless-Verb: scale`), in
+    /// order: what the write path says a commit did.
+    pub trailers: Vec<String>,
 }
 
 impl CommitInfo {
@@ -64,6 +67,12 @@ impl GitRepo {
             summary: String::from_utf8_lossy(commit.summary_bytes().unwrap_or_default()).into_owned(),
             author: format!("{} <{}>", String::from_utf8_lossy(author.name_bytes()), String::from_utf8_lossy(author.email_bytes())),
             time: author.when().seconds(),
+            trailers: String::from_utf8_lossy(commit.message_bytes())
+                .lines()
+                .filter(|l| l.starts_with("Driftless-") && l.contains(": "))
+                .take(16)
+                .map(str::to_owned)
+                .collect(),
         })
     }
 

@@ -15,7 +15,11 @@
 //! Source-Date: 2026-12-01T18:00:00Z
 //! Result: applied
 //! Action: update Deployment default/web (scales)
+//! Driftless-Verb: scale
 //! ```
+//!
+//! (the last lines are the source commit's own `Driftless-*` trailers,
+//! when the write path made it).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -50,6 +54,10 @@ pub struct LedgerEntry {
     pub actions: Vec<Action>,
     /// Why it was refused.
     pub errors: Vec<String>,
+    /// The source commit's `Driftless-*` trailers (the verb that made it,
+    /// the object, what it reverts or rolls back).
+    #[serde(default)]
+    pub trailers: Vec<String>,
 }
 
 fn rfc3339(seconds: i64) -> String {
@@ -70,6 +78,9 @@ impl LedgerEntry {
         }
         for error in &self.errors {
             m += &format!("Error: {}\n", error.replace('\n', " "));
+        }
+        for trailer in &self.trailers {
+            m += &format!("{trailer}\n");
         }
         m
     }
@@ -95,6 +106,7 @@ impl LedgerEntry {
                     entry.actions.push(Action { change: Change::parse(change), object: object.to_owned(), effect: effect.to_owned() });
                 }
                 "Error" => entry.errors.push(value.to_owned()),
+                _ if key.starts_with("Driftless-") => entry.trailers.push(line.to_owned()),
                 _ => {}
             }
         }

@@ -74,6 +74,9 @@ pub struct CommitRef {
     pub author: String,
     /// Author time, seconds since the epoch.
     pub time: i64,
+    /// Its `Driftless-*` trailers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trailers: Vec<String>,
 }
 
 /// The sync loop's state, persisted in the store.
@@ -180,7 +183,7 @@ impl Syncer {
         let span = tracing::info_span!("sync", commit = %&head[..head.len().min(12)]);
         let _entered = span.enter();
         let info = self.source.commit(&head)?;
-        let commit = CommitRef { id: info.id.clone(), subject: info.summary.clone(), author: info.author.clone(), time: info.time };
+        let commit = CommitRef { id: info.id.clone(), subject: info.summary.clone(), author: info.author.clone(), time: info.time, trailers: info.trailers.clone() };
         let files = match self.source.load(&head) {
             Ok((_, files)) => files,
             Err(SyncError::Load(error @ LoadError::PathNotInRevision { .. })) => {
@@ -228,6 +231,7 @@ impl Syncer {
             result: "applied".into(),
             actions: actions.clone(),
             errors: vec![],
+            trailers: commit.trailers.clone(),
         });
         self.save(&mut batch, &status);
         self.store.apply(batch)?;
@@ -258,6 +262,7 @@ impl Syncer {
             result: "refused".into(),
             actions: vec![],
             errors: errors.clone(),
+            trailers: commit.trailers.clone(),
         });
         let mut batch = Batch::new();
         self.save(&mut batch, &status);

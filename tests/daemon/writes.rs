@@ -138,8 +138,12 @@ fn verbs_become_attributed_commits_that_run() {
     assert_eq!(head(&cluster), at);
 
     // The audit trail shows who did what.
-    let history = cluster.cli_ok(&["history"]);
+    let history = cluster.cli_ok(&["history", "--verbose"]);
     assert!(history.contains("scale deployment/web to 3") && history.contains("Grace Hopper"), "{history}");
+    assert!(history.contains("    Driftless-Verb: scale\n    Driftless-Object: Deployment default/web"), "{history}");
+    assert!(history.contains("    Driftless-Verb: rollout-undo") && history.contains(&format!("    Driftless-Reverts: {env_commit}")), "{history}");
+    let ledger = cluster.git(&["log", "-1", "--format=%B", "--grep", "scale deployment/web to 3", "refs/driftless/applied"]);
+    assert!(ledger.contains("Driftless-Verb: scale"), "{ledger}");
 }
 
 #[test]
@@ -429,4 +433,44 @@ fn a_remote_served_by_git_daemon_gets_pushes_redone_on_a_moved_branch_and_never_
     assert!(err.contains("/spec/replicas was changed meanwhile"), "{err}");
     assert_eq!(remote(&["rev-parse", "main"]), theirs);
     drop(git_daemon);
+}
+
+#[test]
+fn undo_of_a_statefulset_reverts_the_commit_behind_its_revision() {
+    let set = "apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  serviceName: db
+  replicas: 1
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: main
+        image: busybox:1.35
+        command: [sleep, '3600']
+";
+    let mut cluster = Cluster::new(&[("apps/db.yaml", set)]);
+    cluster.start();
+    cluster.wait_ready("db-", 1, Duration::from_secs(30));
+    let env = |cluster: &Cluster| cluster.pods().first().and_then(|p| p.pointer("/spec/containers/0/env").cloned());
+    verb(&cluster, &["set", "env", "statefulset/db", "MODE=new"]);
+    let changed = head(&cluster);
+    cluster.wait_for("the pod with the env", Duration::from_secs(60), || {
+        (env(&cluster).is_some() && cluster.pods().iter().all(crate::cluster::is_ready)).then_some(())
+    });
+    let history = cluster.cli_ok(&["rollout", "history", "statefulset/db"]);
+    assert!(history.contains(&changed[..7]), "{history}");
+
+    let out = verb(&cluster, &["rollout", "undo", "statefulset/db"]);
+    assert!(out.starts_with("statefulset.apps/db rolled back\n") && out.contains("(applied)"), "{out}");
+    let body = cluster.git(&["log", "-1", "--format=%B"]);
+    assert!(body.contains(&format!("This reverts commit {changed}.")) && body.contains("rollout undo statefulset/db to revision 1"), "{body}");
+    assert_eq!(cluster.git(&["show", "HEAD:apps/db.yaml"]), set);
+    cluster.wait_for("the pod without the env", Duration::from_secs(60), || {
+        (env(&cluster).is_none() && cluster.pods().len() == 1 && cluster.pods().iter().all(crate::cluster::is_ready)).then_some(())
+    });
 }

@@ -72,6 +72,7 @@ pub fn run(args: &HistoryArgs) -> Result<ExitCode, CommandError> {
                 })
                 .collect();
             lines.extend(errors.iter().map(|e| format!("    {}", e.as_str().unwrap_or(""))));
+            lines.extend(e["trailers"].as_array().into_iter().flatten().filter_map(Value::as_str).map(|t| format!("    {t}")));
             details.push(lines);
         }
         if args.verbose {

@@ -1,0 +1,50 @@
+//! What the control-plane benchmarks wait for: a number of pods Ready,
+//! seen through the API as a client would see it.
+
+use std::time::{Duration, Instant};
+
+use driftless_api::Client;
+use futures_util::StreamExt;
+use serde_json::Value;
+
+/// Whether a pod counts as Ready (and not on its way out).
+fn ready(pod: &Value) -> bool {
+    pod["metadata"].get("deletionTimestamp").is_none()
+        && pod["status"]["conditions"].as_array().is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+}
+
+/// Waits until exactly `n` pods exist and are Ready; when it happened. The
+/// pods are listed first, then watched from the list's version, so the
+/// judgement is never made on half a listing.
+pub(crate) async fn wait_pods(client: &Client, n: usize) -> Instant {
+    let list = client.get("/api/v1/namespaces/default/pods").await.unwrap();
+    let mut pods: std::collections::BTreeMap<String, bool> =
+        list["items"].as_array().into_iter().flatten().map(|p| (p["metadata"]["name"].as_str().unwrap_or("").to_owned(), ready(p))).collect();
+    if pods.len() == n && pods.values().all(|r| *r) {
+        return Instant::now();
+    }
+    let version = list["metadata"]["resourceVersion"].as_str().unwrap_or("0").to_owned();
+    let mut stream = client.stream(&format!("/api/v1/namespaces/default/pods?watch=1&resourceVersion={version}")).await.unwrap();
+    let mut buffer = String::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while let Some(chunk) = stream.next().await {
+        buffer.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        while let Some(end) = buffer.find('\n') {
+            let line: String = buffer.drain(..=end).collect();
+            let event: Value = serde_json::from_str(&line).unwrap();
+            let pod = &event["object"];
+            let name = pod["metadata"]["name"].as_str().unwrap_or("").to_owned();
+            if event["type"] == "DELETED" {
+                pods.remove(&name);
+            } else {
+                pods.insert(name, ready(pod));
+            }
+            if pods.len() == n && pods.values().all(|r| *r) {
+                return Instant::now();
+            }
+        }
+        assert!(Instant::now() < deadline, "timed out with {pods:?}");
+    }
+    panic!("watch ended");
+}
+
