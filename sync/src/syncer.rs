@@ -183,7 +183,8 @@ impl Syncer {
         let span = tracing::info_span!("sync", commit = %&head[..head.len().min(12)]);
         let _entered = span.enter();
         let info = self.source.commit(&head)?;
-        let commit = CommitRef { id: info.id.clone(), subject: info.summary.clone(), author: info.author.clone(), time: info.time, trailers: info.trailers.clone() };
+        let commit =
+            CommitRef { id: info.id.clone(), subject: info.summary.clone(), author: info.author.clone(), time: info.time, trailers: info.trailers.clone() };
         let files = match self.source.load(&head) {
             Ok((_, files)) => files,
             Err(SyncError::Load(error @ LoadError::PathNotInRevision { .. })) => {

@@ -47,4 +47,3 @@ pub(crate) async fn wait_pods(client: &Client, n: usize) -> Instant {
     }
     panic!("watch ended");
 }
-
