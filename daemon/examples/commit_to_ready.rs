@@ -9,15 +9,15 @@
 //! is read from /proc with 100 pods Ready. Uses its own bridge, CIDRs and
 //! cgroup root, and removes everything with `driftless reset` at the end.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use driftless_api::Client;
-use driftless_api::client::Endpoint;
 
+#[path = "support/daemon.rs"]
+mod daemon;
 #[path = "support/pods.rs"]
 mod pods;
+use daemon::{Bench, Network, git};
 use pods::wait_pods;
 
 fn deployment(replicas: u32) -> String {
@@ -39,17 +39,6 @@ spec:
         command: [sleep, '3600']
 "
     )
-}
-
-fn git(repo: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .args(["-c", "user.name=bench", "-c", "user.email=bench@localhost"])
-        .args(args)
-        .current_dir(repo)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "git {args:?}");
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -74,42 +63,10 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 fn main() {
     let runs: usize = std::env::args().nth(1).and_then(|r| r.parse().ok()).unwrap_or(5);
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().and_then(Path::parent).unwrap().join("driftless");
-    assert!(bin.exists(), "build the binary first: cargo build --release -p driftless -p driftless-runtime");
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let layout = root.join("target/images/busybox-1.35");
-    assert!(layout.exists(), "run scripts/build-images.sh first");
-    let dir = tempfile::tempdir().unwrap();
-    let (repo, data) = (dir.path().join("repo"), dir.path().join("data"));
-    std::fs::create_dir_all(repo.join("apps")).unwrap();
-    git(&repo, &["init", "-q", "-b", "main"]);
-    std::fs::write(repo.join("apps/bench.yaml"), deployment(0)).unwrap();
-    git(&repo, &["add", "-A"]);
-    git(&repo, &["commit", "-q", "-m", "0 replicas"]);
-    let status =
-        Command::new(&bin).args(["image", "import"]).arg(&layout).args(["--name", "busybox", "--data-dir"]).arg(&data).stdout(Stdio::null()).status().unwrap();
-    assert!(status.success());
-    let mut daemon = Command::new(&bin)
-        .args(["up", "--repo"])
-        .arg(&repo)
-        .args(["--path", "apps", "--data-dir"])
-        .arg(&data)
-        .args(["--bridge", "dlbench0", "--pod-cidr", "10.247.0.0/24", "--service-cidr", "10.100.0.0/24", "--cluster-dns", "10.100.0.10"])
-        .args(["--cgroup-root", "/driftless-bench"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let client = Client::new(Endpoint::Unix(data.join(driftless_api::SOCKET)));
-    runtime.block_on(async {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while client.get_text("/healthz").await.is_err() {
-            assert!(Instant::now() < deadline, "the daemon did not come up");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    });
+    let network =
+        Network { bridge: "dlbench0", pod_cidr: "10.247.0.0/24", service_cidr: "10.100.0.0/24", cluster_dns: "10.100.0.10", cgroup_root: "/driftless-bench" };
+    let bench = Bench::start(&deployment(0), &network);
+    let (repo, client, runtime, daemon) = (&bench.repo, &bench.client, &bench.runtime, &bench.daemon);
     println!("| replicas | runs | min | p50 | max | daemon RSS with them Ready |");
     println!("|---|---|---|---|---|---|");
     let mut commit = 1;
@@ -119,9 +76,9 @@ fn main() {
         for _ in 0..runs {
             std::fs::write(repo.join("apps/bench.yaml"), deployment(n)).unwrap();
             let started = Instant::now();
-            git(&repo, &["commit", "-q", "-am", &format!("commit {commit}: {n} replicas")]);
+            git(repo, &["commit", "-q", "-am", &format!("commit {commit}: {n} replicas")]);
             commit += 1;
-            let took = runtime.block_on(wait_ready(&client, n as usize, started));
+            let took = runtime.block_on(wait_ready(client, n as usize, started));
             times.push(took);
             let now = rss_kib(daemon.id());
             rss = rss.max(now);
@@ -136,9 +93,9 @@ fn main() {
                 status_field(pid, "Threads")
             );
             std::fs::write(repo.join("apps/bench.yaml"), deployment(0)).unwrap();
-            git(&repo, &["commit", "-q", "-am", &format!("commit {commit}: 0 replicas")]);
+            git(repo, &["commit", "-q", "-am", &format!("commit {commit}: 0 replicas")]);
             commit += 1;
-            runtime.block_on(wait_ready(&client, 0, Instant::now()));
+            runtime.block_on(wait_ready(client, 0, Instant::now()));
         }
         times.sort();
         println!(
@@ -149,8 +106,4 @@ fn main() {
             rss as f64 / 1024.0
         );
     }
-    let _ = daemon.kill();
-    let _ = daemon.wait();
-    let status = Command::new(&bin).args(["reset", "--purge", "--data-dir"]).arg(&data).stderr(Stdio::null()).status().unwrap();
-    assert!(status.success(), "reset");
 }

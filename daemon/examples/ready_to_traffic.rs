@@ -12,15 +12,17 @@
 //! pod to leave the rotation.
 
 use std::net::{TcpStream, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use driftless_api::Client;
-use driftless_api::client::Endpoint;
 use futures_util::StreamExt;
 use serde_json::Value;
+
+#[path = "support/daemon.rs"]
+mod daemon;
+use daemon::{Bench, Network};
 
 const MANIFESTS: &str = "apiVersion: apps/v1
 kind: Deployment
@@ -49,18 +51,6 @@ kind: Service
 metadata: {name: bench-h}
 spec: {clusterIP: None, selector: {app: bench}, ports: [{port: 8080}]}
 ";
-
-fn git(repo: &Path, args: &[&str]) {
-    let ok = Command::new("git")
-        .args(["-c", "user.name=bench", "-c", "user.email=bench@localhost"])
-        .args(args)
-        .current_dir(repo)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "git {args:?}");
-}
 
 /// A DNS A query for `name`; the number of answers in the reply.
 fn dns_answers(socket: &UdpSocket, server: &str, name: &str) -> usize {
@@ -111,41 +101,10 @@ async fn wait_for_ready(client: &Client, ready: bool) -> Instant {
 
 fn main() {
     let runs: usize = std::env::args().nth(1).and_then(|r| r.parse().ok()).unwrap_or(10);
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().and_then(Path::parent).unwrap().join("driftless");
-    let layout = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/images/busybox-1.35");
-    let dir = tempfile::tempdir().unwrap();
-    let (repo, data) = (dir.path().join("repo"), dir.path().join("data"));
-    std::fs::create_dir_all(repo.join("apps")).unwrap();
-    git(&repo, &["init", "-q", "-b", "main"]);
-    std::fs::write(repo.join("apps/bench.yaml"), MANIFESTS).unwrap();
-    git(&repo, &["add", "-A"]);
-    git(&repo, &["commit", "-q", "-m", "bench"]);
-    assert!(
-        Command::new(&bin)
-            .args(["image", "import"])
-            .arg(&layout)
-            .args(["--name", "busybox", "--data-dir"])
-            .arg(&data)
-            .stdout(Stdio::null())
-            .status()
-            .unwrap()
-            .success()
-    );
     let dns = "10.101.0.10";
-    let mut daemon = Command::new(&bin)
-        .args(["up", "--repo"])
-        .arg(&repo)
-        .args(["--path", "apps", "--data-dir"])
-        .arg(&data)
-        .args(["--bridge", "dlrt0", "--pod-cidr", "10.248.1.0/24", "--service-cidr", "10.101.0.0/24", "--cluster-dns", dns])
-        .args(["--cgroup-root", "/driftless-bench-rt", "--dns-upstream", "none"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let client = Client::new(Endpoint::Unix(data.join(driftless_api::SOCKET)));
+    let network = Network { bridge: "dlrt0", pod_cidr: "10.248.1.0/24", service_cidr: "10.101.0.0/24", cluster_dns: dns, cgroup_root: "/driftless-bench-rt" };
+    let bench = Bench::start(MANIFESTS, &network);
+    let (client, runtime, bin, data) = (&bench.client, &bench.runtime, &bench.bin, &bench.data);
     let (pod, ip) = runtime.block_on(async {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -162,7 +121,7 @@ fn main() {
     let socket = UdpSocket::bind("0.0.0.0:0").unwrap();
     socket.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
     let exec = |args: &[&str]| {
-        let ok = Command::new(&bin).args(["exec", &pod, "--"]).args(args).env("DRIFTLESS_DATA_DIR", &data).status().unwrap().success();
+        let ok = Command::new(bin).args(["exec", &pod, "--"]).args(args).env("DRIFTLESS_DATA_DIR", data).status().unwrap().success();
         assert!(ok, "exec {args:?}");
     };
     let mut traffic = Vec::new();
@@ -188,14 +147,14 @@ fn main() {
             })
         };
         exec(&["touch", "/tmp/ready"]);
-        let ready_at = runtime.block_on(wait_for_ready(&client, true));
+        let ready_at = runtime.block_on(wait_for_ready(client, true));
         poller.join().unwrap();
         let t = first_traffic.lock().unwrap().expect("traffic arrived");
         let d = first_dns.lock().unwrap().expect("DNS answered");
         traffic.push(t.saturating_duration_since(ready_at));
         named.push(d.saturating_duration_since(ready_at));
         exec(&["rm", "/tmp/ready"]);
-        runtime.block_on(wait_for_ready(&client, false));
+        runtime.block_on(wait_for_ready(client, false));
         // Out of the rotation again (refused) before the next run.
         let deadline = Instant::now() + Duration::from_secs(10);
         while served(&ip) && Instant::now() < deadline {
@@ -214,7 +173,4 @@ fn main() {
         ms(traffic[runs - 1])
     );
     println!("| first DNS answer for the headless Service | {runs} | {:.0} ms | {:.0} ms | {:.0} ms |", ms(named[0]), ms(named[runs / 2]), ms(named[runs - 1]));
-    let _ = daemon.kill();
-    let _ = daemon.wait();
-    assert!(Command::new(&bin).args(["reset", "--purge", "--data-dir"]).arg(&data).stderr(Stdio::null()).status().unwrap().success());
 }

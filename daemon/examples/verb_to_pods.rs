@@ -9,16 +9,15 @@
 //! driftless -p driftless-runtime --examples`. Uses its own bridge, CIDRs
 //! and cgroup root, and removes everything with `driftless reset`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use driftless_api::Client;
-use driftless_api::client::Endpoint;
 use serde_json::json;
 
+#[path = "support/daemon.rs"]
+mod daemon;
 #[path = "support/pods.rs"]
 mod pods;
+use daemon::{Bench, Network, git};
 use pods::wait_pods;
 
 const DEPLOYMENT: &str = "# The benchmark's workload, scaled by the verb.
@@ -40,17 +39,6 @@ spec:
         command: [sleep, '3600']
 ";
 
-fn git(repo: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .args(["-c", "user.name=bench", "-c", "user.email=bench@localhost"])
-        .args(args)
-        .current_dir(repo)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "git {args:?}");
-}
-
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -66,43 +54,16 @@ type Split = [f64; 6];
 
 fn main() {
     let runs: usize = std::env::args().nth(1).and_then(|r| r.parse().ok()).unwrap_or(10);
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().and_then(Path::parent).unwrap().join("driftless");
-    assert!(bin.exists(), "build the binary first: cargo build --release -p driftless -p driftless-runtime");
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let layout = root.join("target/images/busybox-1.35");
-    assert!(layout.exists(), "run scripts/build-images.sh first");
-    let dir = tempfile::tempdir().unwrap();
-    let (repo, data) = (dir.path().join("repo"), dir.path().join("data"));
-    std::fs::create_dir_all(repo.join("apps")).unwrap();
-    git(&repo, &["init", "-q", "-b", "main"]);
-    std::fs::write(repo.join("apps/bench.yaml"), DEPLOYMENT).unwrap();
-    git(&repo, &["add", "-A"]);
-    git(&repo, &["commit", "-q", "-m", "one replica"]);
-    let status =
-        Command::new(&bin).args(["image", "import"]).arg(&layout).args(["--name", "busybox", "--data-dir"]).arg(&data).stdout(Stdio::null()).status().unwrap();
-    assert!(status.success());
-    let mut daemon = Command::new(&bin)
-        .args(["up", "--repo"])
-        .arg(&repo)
-        .args(["--path", "apps", "--data-dir"])
-        .arg(&data)
-        .args(["--bridge", "dlbench0", "--pod-cidr", "10.247.0.0/24", "--service-cidr", "10.100.0.0/24", "--cluster-dns", "10.100.0.10"])
-        .args(["--cgroup-root", "/driftless-bench", "--dns-upstream", "none"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let client = Client::new(Endpoint::Unix(data.join(driftless_api::SOCKET)));
-    runtime.block_on(async {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while client.get_text("/healthz").await.is_err() {
-            assert!(Instant::now() < deadline, "the daemon did not come up");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        wait_pods(&client, 1).await;
-    });
+    let network = Network {
+        bridge: "dlverb0",
+        pod_cidr: "10.249.0.0/24",
+        service_cidr: "10.102.0.0/24",
+        cluster_dns: "10.102.0.10",
+        cgroup_root: "/driftless-bench-verb",
+    };
+    let bench = Bench::start(DEPLOYMENT, &network);
+    let (repo, client, runtime) = (&bench.repo, &bench.client, &bench.runtime);
+    runtime.block_on(wait_pods(client, 1));
     let (mut up, mut down): (Vec<Split>, Vec<Split>) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         for replicas in [2usize, 1] {
@@ -115,7 +76,7 @@ fn main() {
                 let started = Instant::now();
                 let reply = client.post("/driftless/v1/write", &body).await.unwrap();
                 let replied = Instant::now();
-                let done = wait_pods(&client, replicas).await;
+                let done = wait_pods(client, replicas).await;
                 (started, replied, done, reply)
             });
             assert_eq!(reply["sync"]["result"], "applied", "{reply}");
@@ -139,8 +100,8 @@ fn main() {
             let took = runtime.block_on(async {
                 let started = Instant::now();
                 std::fs::write(repo.join("apps/bench.yaml"), &text).unwrap();
-                git(&repo, &["commit", "-q", "-am", "by hand"]);
-                ms(wait_pods(&client, replicas).await - started)
+                git(repo, &["commit", "-q", "-am", "by hand"]);
+                ms(wait_pods(client, replicas).await - started)
             });
             if replicas == 2 { hand_up.push(took) } else { hand_down.push(took) }
         }
@@ -161,8 +122,4 @@ fn main() {
     }
     println!("| reference: edit + `git commit` by hand, 1 → 2 | {:.0} ms | | | | | |", median(hand_up));
     println!("| reference: edit + `git commit` by hand, 2 → 1 | {:.0} ms | | | | | |", median(hand_down));
-    let _ = daemon.kill();
-    let _ = daemon.wait();
-    let status = Command::new(&bin).args(["reset", "--purge", "--data-dir"]).arg(&data).stderr(Stdio::null()).status().unwrap();
-    assert!(status.success(), "reset");
 }
