@@ -333,3 +333,87 @@ fn last_record(store: &dyn Store, object: &ObjectRef) -> Option<Value> {
 fn record_name(object: &ObjectRef) -> String {
     format!("{RECORDS}{}/{}/{}", object.kind.name(), object.namespace.as_deref().unwrap_or_default(), object.name)
 }
+
+#[cfg(test)]
+mod tests {
+    //! When a StatefulSet's rollout counts as failed: its updated pod
+    //! failing to start for longer than the deadline, judged on a real
+    //! (in-memory) store with a clock the test moves.
+
+    use std::sync::Mutex;
+
+    use driftless_controllers::events::Recorder;
+    use driftless_store::{Op, SqliteStore};
+
+    use super::*;
+
+    struct At(Mutex<jiff::Timestamp>);
+
+    impl driftless_controllers::Clock for At {
+        fn now(&self) -> jiff::Timestamp {
+            *self.0.lock().unwrap()
+        }
+    }
+
+    fn rollback(store: Arc<dyn Store>, now: jiff::Timestamp) -> Arc<Rollback> {
+        let clock: Arc<dyn driftless_controllers::Clock> = Arc::new(At(Mutex::new(now)));
+        let ctx = Context { events: Arc::new(Recorder::new(store.clone(), clock.clone(), "test", "node-1")), store: store.clone(), clock };
+        let target = driftless_write::Target { repo: "/nonexistent".into(), branch: "main".into(), path: String::new(), remote: None };
+        let (sync, _) = std::sync::mpsc::channel();
+        let writes = Arc::new(DaemonWrites { writer: driftless_write::Writer::new(target), store, sync });
+        Rollback::new(Kind::StatefulSet, ctx, writes, Settings::default())
+    }
+
+    fn put(store: &dyn Store, value: Value) -> Arc<Value> {
+        store.apply(Batch::one(Op::Put(value))).unwrap().remove(0)
+    }
+
+    fn pod(uid: &Value, revision: &str, waiting: Option<&str>, restarts: i64) -> Value {
+        let state = match waiting {
+            Some(reason) => json!({"waiting": {"reason": reason}}),
+            None => json!({"running": {}}),
+        };
+        json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "db-0", "namespace": "default", "labels": {"controller-revision-hash": revision},
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "db", "uid": uid, "controller": true}]},
+            "spec": {"containers": [{"name": "main", "image": "x"}]},
+            "status": {"containerStatuses": [{"name": "main", "ready": false, "restartCount": restarts, "state": state}]},
+        })
+    }
+
+    #[test]
+    fn a_statefulset_fails_once_its_updated_pod_is_stuck_past_the_deadline() {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory());
+        let set = put(
+            &*store,
+            json!({
+                "apiVersion": "apps/v1", "kind": "StatefulSet",
+                "metadata": {"name": "db", "namespace": "default", "annotations": {DEADLINE: "60"}},
+                "spec": {"serviceName": "db", "selector": {"matchLabels": {"app": "db"}}, "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [{"name": "main", "image": "x"}]}}},
+            }),
+        );
+        let mut set = (*set).clone();
+        set["status"] = json!({"observedGeneration": set["metadata"]["generation"], "updateRevision": "db-2", "currentRevision": "db-1"});
+        let uid = set["metadata"]["uid"].clone();
+        let created = put(&*store, pod(&uid, "db-2", Some("CrashLoopBackOff"), 4));
+        let born: jiff::Timestamp = created["metadata"]["creationTimestamp"].as_str().unwrap().parse().unwrap();
+
+        // Within the deadline: look again when it ends.
+        let early = rollback(store.clone(), born + jiff::SignedDuration::from_secs(20));
+        assert_eq!(early.failure(&set), Err(Duration::from_secs(40)));
+        // Past it: failed, naming the pod and why.
+        let late = rollback(store.clone(), born + jiff::SignedDuration::from_secs(61));
+        assert_eq!(late.failure(&set), Ok(Some("pod db-0 is in CrashLoopBackOff for more than 60s".to_owned())));
+        // A pod of the old revision, or one that runs, is no failure.
+        put(&*store, pod(&uid, "db-1", Some("CrashLoopBackOff"), 4));
+        assert_eq!(late.failure(&set), Ok(None));
+        put(&*store, pod(&uid, "db-2", None, 0));
+        assert_eq!(late.failure(&set), Ok(None));
+        // Nor is a status older than the spec.
+        put(&*store, pod(&uid, "db-2", Some("ErrImagePull"), 0));
+        assert!(matches!(late.failure(&set), Ok(Some(_))));
+        set["status"]["observedGeneration"] = json!(0);
+        assert_eq!(late.failure(&set), Ok(None));
+    }
+}
