@@ -474,3 +474,22 @@ spec:
         (env(&cluster).is_none() && cluster.pods().len() == 1 && cluster.pods().iter().all(crate::cluster::is_ready)).then_some(())
     });
 }
+
+#[test]
+fn with_rollback_branch_the_rollback_waits_on_a_branch_for_review() {
+    // Every workload, annotated or not, with --rollback-on-failure.
+    let mut cluster = Cluster::new(&[("apps/web.yaml", &file())]);
+    cluster.start_with(&["--rollback-on-failure", "--rollback-branch", "review"]);
+    cluster.wait_ready("web-", 2, Duration::from_secs(30));
+    let broken = cluster.commit(&[("apps/web.yaml", &file().replace("image: busybox:1.35", "image: 127.0.0.1:9/none/broken:1"))], "web: new image");
+    let branch = format!("review/deployment-web-{}", &broken[..7]);
+    let tip = cluster.wait_for("the review branch", Duration::from_secs(90), || {
+        let out = std::process::Command::new("git").args(["rev-parse", "--verify", "-q", &branch]).current_dir(&cluster.repo).output().unwrap();
+        out.status.success().then(|| String::from_utf8(out.stdout).unwrap().trim().to_owned())
+    });
+    assert_eq!(cluster.git(&["show", &format!("{tip}:apps/web.yaml")]), file(), "the branch holds the revert");
+    assert_eq!(cluster.git(&["rev-parse", &format!("{tip}~1")]).trim(), broken, "branched from the failed head");
+    assert_eq!(head(&cluster), broken, "the watched branch is left to the reviewer");
+    let status = cluster.cli_ok(&["status"]);
+    assert!(status.contains(&format!("deployment/web {} failed (ProgressDeadlineExceeded", &broken[..7])) && status.contains(&branch), "{status}");
+}
