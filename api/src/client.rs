@@ -1,5 +1,5 @@
 //! The client the CLI uses: HTTP/1.1 over the daemon's Unix socket, or
-//! over TCP with a bearer token.
+//! over HTTPS (trusting one CA) with a bearer token.
 
 use std::path::PathBuf;
 
@@ -15,12 +15,14 @@ use serde_json::Value;
 pub enum Endpoint {
     /// Its Unix socket.
     Unix(PathBuf),
-    /// `host:port`, with the token to present.
-    Tcp {
+    /// `host:port` over HTTPS, with the token to present.
+    Https {
         /// `host:port`.
         address: String,
         /// The bearer token.
         token: Option<String>,
+        /// The PEM file of the CA the server's certificate must chain to.
+        ca: PathBuf,
     },
 }
 
@@ -84,7 +86,7 @@ impl Client {
     fn describe(&self) -> String {
         match &self.endpoint {
             Endpoint::Unix(path) => path.display().to_string(),
-            Endpoint::Tcp { address, .. } => address.clone(),
+            Endpoint::Https { address, .. } => format!("https://{address}"),
         }
     }
 
@@ -97,8 +99,14 @@ impl Client {
                 tokio::spawn(connection.with_upgrades());
                 Ok(sender)
             }
-            Endpoint::Tcp { address, .. } => {
+            Endpoint::Https { address, ca, .. } => {
+                let tls_error = |why: String| connect_error(std::io::Error::other(why));
+                let pem = std::fs::read(ca).map_err(|e| tls_error(format!("reading the CA {}: {e}", ca.display())))?;
+                let config = crate::tls::client_config(&pem).map_err(|e| tls_error(format!("{}: {e}", ca.display())))?;
+                let host = address.rsplit_once(':').map_or(address.as_str(), |(host, _)| host).trim_start_matches('[').trim_end_matches(']');
+                let name = rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(|e| tls_error(format!("{host}: {e}")))?;
                 let stream = tokio::net::TcpStream::connect(address).await.map_err(connect_error)?;
+                let stream = tokio_rustls::TlsConnector::from(config).connect(name, stream).await.map_err(connect_error)?;
                 let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
                 tokio::spawn(connection.with_upgrades());
                 Ok(sender)
@@ -108,7 +116,7 @@ impl Client {
 
     fn request(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Request<Full<Bytes>>, ClientError> {
         let mut builder = Request::builder().method(method).uri(path).header("host", "driftless");
-        if let Endpoint::Tcp { token: Some(token), .. } = &self.endpoint {
+        if let Endpoint::Https { token: Some(token), .. } = &self.endpoint {
             builder = builder.header("authorization", format!("Bearer {token}"));
         }
         let body = match body {

@@ -12,15 +12,17 @@
 //! owner replaces, as `kubectl delete pod` does), asking for a sync now,
 //! and managing the node's images.
 
+pub mod auth;
 pub mod client;
 mod error;
 pub mod frame;
 mod server;
+pub mod tls;
 
 pub use client::{Client, ClientError};
 pub use error::ApiError;
 pub use server::portforward::PROTOCOL as PORT_FORWARD_PROTOCOL;
-pub use server::{ApiState, ImageOps, WriteFailure, WriteOps, serve_tcp, serve_unix};
+pub use server::{ApiState, ImageOps, WriteFailure, WriteOps, serve_tls, serve_unix};
 
 /// The socket's name in the data folder.
 pub const SOCKET: &str = "driftless.sock";

@@ -43,8 +43,8 @@ pub struct ApiState {
     pub images: Option<Arc<dyn ImageOps>>,
     /// The write path (verbs that become commits).
     pub writes: Option<Arc<dyn WriteOps>>,
-    /// The bearer token TCP clients must present.
-    pub token: Option<String>,
+    /// The bearer tokens TCP clients may present, and whose they are.
+    pub tokens: Option<Arc<crate::auth::Tokens>>,
     /// Where writes go instead (`commit to ./myrepo (branch main, path apps)`).
     pub write_hint: String,
     /// Ends open watches and log streams at shutdown.
@@ -85,30 +85,59 @@ pub async fn serve_unix(path: PathBuf, state: ApiState) -> std::io::Result<()> {
     axum::serve(listener, router(state)).with_graceful_shutdown(async move { shutdown.cancelled().await }).await
 }
 
-/// Whether a presented token is the expected one, compared in constant
-/// time so the comparison leaks nothing of the expected token's content
-/// (only, as any such comparison, whether the lengths differ).
-fn tokens_match(want: &str, got: &str) -> bool {
-    use subtle::ConstantTimeEq;
-    want.as_bytes().ct_eq(got.as_bytes()).into()
-}
-
-/// Serves the API on TCP at `listener`; every request must carry the
-/// state's bearer token.
-pub async fn serve_tcp(listener: tokio::net::TcpListener, state: ApiState) -> std::io::Result<()> {
+/// Serves the API over HTTPS on `listener`: every request must carry a
+/// bearer token the state's tokens name; the caller's identity goes with
+/// the request (the write path's commit author). Until `state.shutdown`
+/// fires.
+pub async fn serve_tls(listener: tokio::net::TcpListener, tls: Arc<rustls::ServerConfig>, state: ApiState) -> std::io::Result<()> {
     let shutdown = state.shutdown.clone();
-    let token = state.token.clone();
-    let app = router(state).layer(axum::middleware::from_fn(move |request: Request, next: axum::middleware::Next| {
-        let token = token.clone();
+    let tokens = state.tokens.clone().unwrap_or_default();
+    let app = router(state).layer(axum::middleware::from_fn(move |mut request: Request, next: axum::middleware::Next| {
+        let tokens = tokens.clone();
         async move {
             let presented = request.headers().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-            match (&token, presented) {
-                (Some(want), Some(got)) if tokens_match(want, got) => next.run(request).await,
-                _ => ApiError::Unauthorized.into_response(),
+            match presented.and_then(|token| tokens.caller(token)).cloned() {
+                Some(caller) => {
+                    request.extensions_mut().insert(caller);
+                    next.run(request).await
+                }
+                None => ApiError::Unauthorized.into_response(),
             }
         }
     }));
-    axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of descriptors, say: back off rather than spin.
+                    tracing::warn!(%error, "accepting an API connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let (acceptor, app, shutdown) = (acceptor.clone(), app.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            // A client that never finishes its handshake is dropped.
+            let handshake = tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(stream)).await;
+            let stream = match handshake {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(error)) => return tracing::debug!(%peer, %error, "TLS handshake failed"),
+                Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+            };
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            let connection = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(stream), service).with_upgrades();
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                result = connection => if let Err(error) = result {
+                    tracing::debug!(%peer, %error, "API connection ended");
+                },
+            }
+        });
+    }
 }
 
 /// What a Kubernetes path names.

@@ -80,6 +80,9 @@ pub enum Command {
     /// Forward local ports to a pod's, or to the pod behind a Service
     /// (`port-forward svc/web 8080:80`), on 127.0.0.1.
     PortForward(PortForwardArgs),
+    /// Print a kubeconfig for the daemon's HTTPS listener, so that
+    /// `KUBECONFIG=<(driftless kubeconfig) kubectl get pods` works.
+    Kubeconfig(KubeconfigArgs),
     /// Print a shell completion script (`source <(driftless completion bash)`).
     Completion(CompletionArgs),
     /// Print the manual page, in roff (`driftless man | man -l -`).
@@ -128,12 +131,16 @@ pub struct ConnectArgs {
     /// The daemon's data folder (its socket is there).
     #[arg(long, env = "DRIFTLESS_DATA_DIR", default_value = "/var/lib/driftless", global = true)]
     pub data_dir: PathBuf,
-    /// The daemon's TCP address instead (`http://127.0.0.1:6443`).
+    /// The daemon's HTTPS address instead (`https://127.0.0.1:6443`).
     #[arg(long, env = "DRIFTLESS_SERVER", global = true)]
     pub server: Option<String>,
     /// The bearer token for --server.
     #[arg(long, env = "DRIFTLESS_TOKEN", global = true, hide_env_values = true)]
     pub token: Option<String>,
+    /// The CA the --server certificate must chain to (default: the
+    /// daemon's own, `DATA_DIR/pki/ca.crt`).
+    #[arg(long, env = "DRIFTLESS_CERTIFICATE_AUTHORITY", global = true)]
+    pub certificate_authority: Option<PathBuf>,
 }
 
 /// `driftless up`.
@@ -195,12 +202,30 @@ pub struct UpArgs {
     /// The helper binary (default: `driftless-shim` beside this one).
     #[arg(long)]
     pub shim: Option<PathBuf>,
-    /// Also serve the API on TCP at this address, behind --token-file.
-    #[arg(long, requires = "token_file")]
+    /// Also serve the API over HTTPS at this address (`127.0.0.1:6443`),
+    /// for kubectl and remote CLIs: `driftless kubeconfig` prints a
+    /// kubeconfig for it.
+    #[arg(long)]
     pub listen: Option<String>,
-    /// A file holding the bearer token TCP clients must present.
+    /// The bearer tokens HTTPS clients present, as kube-apiserver's
+    /// `--token-auth-file` (`token,user,uid,"groups"` per line; the user is
+    /// the author of the commits their writes make; a file holding one bare
+    /// token means user `admin`). Default: `DATA_DIR/tokens.csv`, made with
+    /// an admin token on first start.
     #[arg(long)]
     pub token_file: Option<PathBuf>,
+    /// The HTTPS certificate chain (PEM) instead of the one the daemon
+    /// makes under `DATA_DIR/pki`, signed by its own CA.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The key of --tls-cert (PEM).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Another name or address the made certificate must cover
+    /// (repeatable); localhost, the node name, 127.0.0.1, ::1, the
+    /// --listen address and the node's address always are.
+    #[arg(long = "tls-san")]
+    pub tls_sans: Vec<String>,
     /// Let pods use hostPath volumes.
     #[arg(long)]
     pub allow_host_path: bool,
@@ -234,6 +259,22 @@ pub struct UpArgs {
     /// served too).
     #[arg(long, default_value = "driftless")]
     pub ingress_class: String,
+}
+
+/// `driftless kubeconfig`.
+#[derive(Debug, Args)]
+pub struct KubeconfigArgs {
+    /// The data folder of the daemon.
+    #[arg(long, env = "DRIFTLESS_DATA_DIR", default_value = "/var/lib/driftless")]
+    pub data_dir: PathBuf,
+    /// The user of the tokens file whose token to use (default: the
+    /// first).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// The server URL clients reach (default: `https://` and the --listen
+    /// address, 127.0.0.1 for an unspecified one).
+    #[arg(long)]
+    pub server: Option<String>,
 }
 
 /// `driftless reset`.

@@ -8,6 +8,7 @@ pub mod help;
 pub mod history;
 pub mod image;
 pub mod init;
+pub mod kubeconfig;
 pub mod logs;
 pub mod plan;
 pub mod port_forward;

@@ -1,5 +1,5 @@
 //! Reaching the daemon from a client command: its socket in the data
-//! folder, or `--server` with a token; and the small runtime client
+//! folder, or `--server` over HTTPS with a token; and the small runtime client
 //! commands run on.
 
 use driftless_api::client::Endpoint;
@@ -12,8 +12,9 @@ use crate::cli::ConnectArgs;
 pub(crate) fn client(args: &ConnectArgs) -> Client {
     match &args.server {
         Some(server) => {
-            let address = server.trim_start_matches("http://").trim_end_matches('/').to_owned();
-            Client::new(Endpoint::Tcp { address, token: args.token.clone() })
+            let address = server.trim_start_matches("https://").trim_end_matches('/').to_owned();
+            let ca = args.certificate_authority.clone().unwrap_or_else(|| crate::daemon::pki::ca_path(&args.data_dir));
+            Client::new(Endpoint::Https { address, token: args.token.clone(), ca })
         }
         None => Client::new(Endpoint::Unix(args.data_dir.join(SOCKET))),
     }

@@ -8,6 +8,7 @@
 mod config;
 mod images;
 mod network;
+pub(crate) mod pki;
 mod rollback;
 pub mod writes;
 
@@ -158,7 +159,10 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
         ledger: Some(ledger),
         images: Some(Arc::new(images::DaemonImages::new(config.data_dir.clone(), config.insecure_registries.clone()))),
         writes: Some(writes.clone()),
-        token: config.token()?,
+        tokens: match config.listen {
+            Some(_) => Some(Arc::new(pki::tokens(&config.tokens_path())?)),
+            None => None,
+        },
         write_hint,
         shutdown: cancel.clone(),
     };
@@ -172,10 +176,12 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
         }
     });
     if let Some(address) = &config.listen {
+        let tls = listener_tls(&config)?;
         let listener = tokio::net::TcpListener::bind(address).await.map_err(|source| CommandError::Io { path: address.into(), source })?;
+        tracing::info!(%address, "serving the API over HTTPS");
         tasks.spawn(async move {
-            if let Err(error) = driftless_api::serve_tcp(listener, state).await {
-                tracing::error!(%error, "TCP API server failed");
+            if let Err(error) = driftless_api::serve_tls(listener, tls, state).await {
+                tracing::error!(%error, "HTTPS API server failed");
             }
         });
     }
@@ -206,6 +212,22 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
 /// Starts the cluster DNS on its service address and the service proxy.
 /// The node has routed the service CIDR `local` on `lo` by now, so the
 /// DNS address can be bound and no service address can leave the machine.
+/// The HTTPS listener's TLS: the certificate the user gave, else the one
+/// made under the data folder for the node's names.
+fn listener_tls(config: &DaemonConfig) -> Result<Arc<rustls::ServerConfig>, CommandError> {
+    let (chain, key) = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => {
+            let read = |path: &std::path::PathBuf| std::fs::read(path).map_err(|source| CommandError::Io { path: path.clone(), source });
+            (read(cert)?, read(key)?)
+        }
+        _ => {
+            let made = pki::serving(&config.data_dir, &config.tls_names()?)?;
+            (made.chain, made.key)
+        }
+    };
+    driftless_api::tls::server_config(&chain, &key).map_err(|e| CommandError::Usage(format!("the API's certificate: {e}")))
+}
+
 async fn start_network(config: &DaemonConfig, store: Arc<dyn Store>, applied: Arc<std::sync::atomic::AtomicU64>) -> Result<network::Network, CommandError> {
     let dns_address = config.dns_address()?;
     let dns = driftless_dns::DnsServer::start(driftless_dns::DnsConfig {

@@ -58,6 +58,7 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Autoscale(args) => commands::write::autoscale(&args),
         cli::Command::PortForward(args) => commands::port_forward::run(&args),
         cli::Command::Completion(args) => commands::help::completion(&args),
+        cli::Command::Kubeconfig(args) => commands::kubeconfig::run(&args),
         cli::Command::Man => commands::help::man(),
     };
     match outcome {

@@ -1,5 +1,5 @@
 //! The API and the kubectl-like CLI over it: selectors, output formats,
-//! watches, describe with events, logs, and the TCP listener behind a
+//! watches, describe with events, logs, and the HTTPS listener behind a
 //! bearer token.
 
 use std::io::{BufRead, BufReader};
@@ -83,14 +83,28 @@ fn the_cli_lists_watches_describes_and_reaches_tcp_with_a_token() {
     let _ = watch.wait();
     reader.join().unwrap();
 
-    // TCP with the token, refused without it.
-    let server = format!("http://{address}");
-    let out = Command::new(env!("CARGO_BIN_EXE_driftless")).args(["get", "pods", "--server", &server, "--token", "s3cret"]).output().unwrap();
+    // HTTPS with the token (the daemon's own CA trusted), refused without
+    // it, and refused by a client that does not trust the certificate.
+    let server = format!("https://{address}");
+    let ca = cluster.data.join("pki/ca.crt");
+    let remote = |token: &str, ca: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_driftless"))
+            .args(["get", "pods", "--server", &server, "--token", token, "--certificate-authority"])
+            .arg(ca)
+            .env_remove("DRIFTLESS_DATA_DIR")
+            .output()
+            .unwrap()
+    };
+    let out = remote("s3cret", &ca);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("Running"));
-    let out = Command::new(env!("CARGO_BIN_EXE_driftless")).args(["get", "pods", "--server", &server, "--token", "wrong"]).output().unwrap();
+    let out = remote("wrong", &ca);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("Unauthorized"));
+    let other = cluster.dir.path().join("other-ca.crt");
+    std::fs::write(&other, rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap().cert.pem()).unwrap();
+    let out = remote("s3cret", &other);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("UnknownIssuer"), "{}", String::from_utf8_lossy(&out.stderr));
 
     // Writes other than deleting a pod are refused with where to go instead.
     let refused = cluster.try_get("/api/v1/namespaces/default/pods/x/nonsense");

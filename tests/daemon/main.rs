@@ -23,6 +23,7 @@ mod documented_examples;
 mod foreign_images;
 mod immutable;
 mod jobs;
+mod kubectl;
 mod pull;
 mod recovery;
 mod refusal;

@@ -58,10 +58,17 @@ impl std::fmt::Display for WriteFailure {
     }
 }
 
-pub(crate) async fn write(State(state): State<ApiState>, Json(body): Json<Value>) -> Response {
+pub(crate) async fn write(State(state): State<ApiState>, caller: Option<axum::Extension<crate::auth::Caller>>, Json(mut body): Json<Value>) -> Response {
     let Some(ops) = state.writes.clone() else {
         return ApiError::BadRequest("this daemon syncs no repository".into()).into_response();
     };
+    // Over TCP the token says who writes: the commit's author is that
+    // identity, whatever the request claims. (On the socket, root on the
+    // node names the author.)
+    if let Some(axum::Extension(caller)) = caller {
+        let (name, email) = caller.author();
+        body["author"] = json!({"name": name, "email": email});
+    }
     match tokio::task::spawn_blocking(move || ops.write(body)).await {
         Ok(Ok(value)) => Json(value).into_response(),
         Ok(Err(WriteFailure::Refused(message))) => ApiError::Invalid(message).into_response(),

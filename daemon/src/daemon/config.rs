@@ -55,8 +55,17 @@ pub struct DaemonConfig {
     pub shim: PathBuf,
     /// The TCP address of the API.
     pub listen: Option<String>,
-    /// The token file for TCP.
+    /// The tokens file for HTTPS.
     pub token_file: Option<PathBuf>,
+    /// A certificate chain and key given instead of the made ones.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// The key of `tls_cert`.
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// More names for the made certificate.
+    #[serde(default)]
+    pub tls_sans: Vec<String>,
     /// hostPath volumes allowed.
     pub allow_host_path: bool,
     /// Privileged containers allowed.
@@ -142,6 +151,9 @@ impl DaemonConfig {
             shim,
             listen: args.listen.clone(),
             token_file: args.token_file.clone(),
+            tls_cert: args.tls_cert.clone(),
+            tls_key: args.tls_key.clone(),
+            tls_sans: args.tls_sans.clone(),
             allow_host_path: args.allow_host_path,
             allow_privileged: args.allow_privileged,
             insecure_registries: args.insecure_registries.clone(),
@@ -192,12 +204,25 @@ impl DaemonConfig {
         Ok(net.hosts().next().map(|ip| ip.to_string()).unwrap_or_else(|| net.addr().to_string()))
     }
 
-    /// The bearer token for TCP clients.
-    pub fn token(&self) -> Result<Option<String>, CommandError> {
-        match &self.token_file {
-            Some(path) => std::fs::read_to_string(path).map(|t| Some(t.trim().to_owned())).map_err(|source| CommandError::Io { path: path.clone(), source }),
-            None => Ok(None),
+    /// The tokens file HTTPS clients are checked against.
+    pub fn tokens_path(&self) -> PathBuf {
+        self.token_file.clone().unwrap_or_else(|| super::pki::default_tokens(&self.data_dir))
+    }
+
+    /// The names and addresses the made serving certificate covers.
+    pub fn tls_names(&self) -> Result<Vec<String>, CommandError> {
+        let mut names = vec!["localhost".to_owned(), self.node_name.clone(), "127.0.0.1".to_owned(), "::1".to_owned(), self.node_address()?];
+        if let Some(listen) = &self.listen {
+            if let Ok(address) = listen.parse::<std::net::SocketAddr>() {
+                if !address.ip().is_unspecified() {
+                    names.push(address.ip().to_string());
+                }
+            }
         }
+        names.extend(self.tls_sans.iter().cloned());
+        let mut seen = std::collections::HashSet::new();
+        names.retain(|n| seen.insert(n.clone()));
+        Ok(names)
     }
 
     /// The node runtime's configuration.
