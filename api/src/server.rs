@@ -6,6 +6,7 @@ mod exec;
 mod logs;
 pub(crate) mod portforward;
 mod query;
+mod table;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -198,15 +199,27 @@ async fn serve_kubernetes(state: ApiState, request: Request) -> Result<Response,
         (&Method::GET, Target::Groups) => Ok(json_response(&discovery_groups())),
         (&Method::GET, Target::ResourceList { group, version }) => Ok(json_response(&discovery_resources(&group, &version)?)),
         (&Method::GET, Target::Collection { resource, namespace }) => {
+            let as_table = table::wanted(request.headers()).then(|| table::Include::parse(query.get("includeObject")));
             if query.watch() {
-                Ok(watch(state, resource, namespace, query))
+                Ok(watch(state, resource, namespace, query, as_table))
             } else {
-                Ok(json_response(&list(&*state.store, resource, namespace.as_deref(), &query)?))
+                let list = list(&*state.store, resource, namespace.as_deref(), &query)?;
+                match as_table {
+                    Some(include) => {
+                        let version = list["metadata"]["resourceVersion"].as_str().unwrap_or_default();
+                        Ok(json_response(&table::table(resource, list["items"].as_array().into_iter().flatten(), version, include)))
+                    }
+                    None => Ok(json_response(&list)),
+                }
             }
         }
         (&Method::GET, Target::Object { resource, namespace, name }) => {
             let key = Key::new(resource, if resource.namespaced() { namespace.clone() } else { String::new() }, name.clone());
             let object = state.store.get(&key).ok_or_else(|| ApiError::NotFound(format!("{} {name:?} not found", resource.plural())))?;
+            if table::wanted(request.headers()) {
+                let version = object.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or_default().to_owned();
+                return Ok(json_response(&table::table(resource, [&*object], &version, table::Include::parse(query.get("includeObject")))));
+            }
             Ok(json_response(&object))
         }
         (&Method::GET, Target::Sub { resource: Kind::Pod, namespace, name, sub }) if sub == "log" => logs::serve(state, &namespace, &name, &query).await,
@@ -280,7 +293,7 @@ pub(crate) fn labels(value: &Value) -> std::collections::BTreeMap<String, String
         .unwrap_or_default()
 }
 
-fn watch(state: ApiState, resource: Kind, namespace: Option<String>, query: Query) -> Response {
+fn watch(state: ApiState, resource: Kind, namespace: Option<String>, query: Query, as_table: Option<table::Include>) -> Response {
     let selector = match query.label_selector() {
         Ok(s) => s,
         Err(e) => return e.into_response(),
@@ -288,6 +301,17 @@ fn watch(state: ApiState, resource: Kind, namespace: Option<String>, query: Quer
     let fields = match query.field_selector() {
         Ok(f) => f,
         Err(e) => return e.into_response(),
+    };
+    // Each event's object as asked: itself, or a Table of one row (what
+    // `kubectl get -w` asks for).
+    let shown = move |object: &Value| -> Value {
+        match as_table {
+            Some(include) => {
+                let version = object.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or_default().to_owned();
+                table::table(resource, [object], &version, include)
+            }
+            None => object.clone(),
+        }
     };
     // Subscribe before listing, so nothing falls between the two.
     let events = state.store.watch();
@@ -297,7 +321,7 @@ fn watch(state: ApiState, resource: Kind, namespace: Option<String>, query: Quer
     let initial: Vec<Value> = if since.is_some() {
         Vec::new()
     } else {
-        initial.iter().filter(|v| selector.matches(&labels(v)) && fields.matches(v)).map(|v| json!({"type": "ADDED", "object": v})).collect()
+        initial.iter().filter(|v| selector.matches(&labels(v)) && fields.matches(v)).map(|v| json!({"type": "ADDED", "object": shown(v)})).collect()
     };
     let after = since.unwrap_or(listed_at);
     let timeout = query.get("timeoutSeconds").and_then(|t| t.parse::<u64>().ok()).map(std::time::Duration::from_secs);
@@ -330,7 +354,7 @@ fn watch(state: ApiState, resource: Kind, namespace: Option<String>, query: Quer
                     EventType::Modified => "MODIFIED",
                     EventType::Deleted => "DELETED",
                 };
-                let line = format!("{}\n", json!({"type": kind, "object": &*event.object}));
+                let line = format!("{}\n", json!({"type": kind, "object": shown(&event.object)}));
                 return Some((Ok(bytes::Bytes::from(line)), events));
             }
         }

@@ -2,7 +2,6 @@
 //! kind ([`columns`]), ages in its format ([`age`]), JSONPath templates
 //! ([`jsonpath`]), YAML, JSON and names.
 
-pub mod age;
-pub mod columns;
+pub use driftless_printers::{age, columns};
 pub mod jsonpath;
 pub mod table;

@@ -60,6 +60,25 @@ fn kubectl_reaches_the_api_over_https_with_a_generated_kubeconfig() {
     let ready = kubectl_ok(&kubeconfig, &cache, &["get", "deployment", "web", "-o", "jsonpath={.status.readyReplicas}"]);
     assert_eq!(ready, "2");
 
+    // Tables as on a cluster: the server's columns (the ones `driftless
+    // get` prints), wide columns with -o wide, kubectl's own NAMESPACE and
+    // LABELS columns from the rows' metadata.
+    let table = kubectl_ok(&kubeconfig, &cache, &["get", "pods"]);
+    let lines: Vec<Vec<&str>> = table.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(lines[0], ["NAME", "READY", "STATUS", "RESTARTS", "AGE"], "{table}");
+    assert!(lines[1..].iter().all(|l| l[0].starts_with("web-") && l[1..4] == ["1/1", "Running", "0"]), "{table}");
+    assert_eq!(table.lines().next(), cluster.cli_ok(&["get", "pods"]).lines().next(), "one column implementation");
+    let wide = kubectl_ok(&kubeconfig, &cache, &["get", "deployments", "-o", "wide"]);
+    let wide: Vec<Vec<&str>> = wide.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(wide[0], ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"]);
+    assert_eq!((wide[1][0], wide[1][1], wide[1][5], wide[1][6], wide[1][7]), ("web", "2/2", "httpd", "busybox:1.35", "app=web"));
+    let all = kubectl_ok(&kubeconfig, &cache, &["get", "pods", "-A", "--show-labels"]);
+    let header: Vec<&str> = all.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!((header[0], header[header.len() - 1]), ("NAMESPACE", "LABELS"), "{all}");
+    assert!(all.lines().skip(1).all(|l| l.starts_with("default ") && l.contains("app=web")), "{all}");
+    let one = kubectl_ok(&kubeconfig, &cache, &["get", "deployment", "web"]);
+    assert!(one.lines().nth(1).is_some_and(|l| l.starts_with("web ") && l.contains("2/2")), "{one}");
+
     // A wrong token is refused as the API server refuses it.
     let wrong = cluster.dir.path().join("wrong-kubeconfig");
     std::fs::write(&wrong, printed.replace(GRACE, "not-a-token-of-anyone-at-all")).unwrap();
@@ -79,4 +98,38 @@ fn kubectl_reaches_the_api_over_https_with_a_generated_kubeconfig() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(cluster.git(&["log", "-1", "--format=%an <%ae>|%s"]).trim(), "grace <grace@example.invalid>|scale deployment/web to 3");
     cluster.wait_ready("web-", 3, Duration::from_secs(30));
+
+    // get -w: the server's Table rows, one per change, as they come.
+    let mut watch = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .arg("--cache-dir")
+        .arg(&cache)
+        .args(["get", "pods", "-w"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = watch.stdout.take().unwrap();
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while seen.len() < 4 && std::time::Instant::now() < deadline {
+        if let Ok(line) = lines_rx.recv_timeout(Duration::from_millis(200)) {
+            seen.push(line);
+        }
+    }
+    let _ = watch.kill();
+    let _ = watch.wait();
+    drop(lines_rx);
+    reader.join().unwrap();
+    assert!(seen.first().is_some_and(|h| h.split_whitespace().collect::<Vec<_>>() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]), "{seen:?}");
+    assert!(seen[1..].iter().all(|l| l.starts_with("web-") && l.contains("Running")), "{seen:?}");
 }

@@ -4,7 +4,7 @@ use driftless_model::Kind;
 use jiff::Timestamp;
 use serde_json::Value;
 
-use super::age;
+use crate::age;
 
 fn s(v: Option<&Value>) -> String {
     match v {
