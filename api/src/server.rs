@@ -7,6 +7,7 @@ mod logs;
 pub(crate) mod portforward;
 mod query;
 mod table;
+mod writes;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -229,6 +230,22 @@ async fn serve_kubernetes(state: ApiState, request: Request) -> Result<Response,
         (&Method::POST | &Method::GET, Target::Sub { resource: Kind::Pod, namespace, name, sub }) if sub == "portforward" => {
             portforward::serve(state, &namespace, &name, &query, request).await
         }
+        (&Method::GET, Target::Sub { resource, namespace, name, sub }) if sub == "scale" && writes::scalable(resource) => {
+            let key = Key::new(resource, namespace, name.clone());
+            let object = state.store.get(&key).ok_or_else(|| ApiError::NotFound(format!("{}.{} {name:?} not found", resource.plural(), resource.group())))?;
+            Ok(json_response(&writes::scale_of(resource, &object)))
+        }
+        (&Method::PATCH | &Method::PUT, Target::Sub { resource, namespace, name, sub }) if sub == "scale" && writes::scalable(resource) => {
+            let caller = request.extensions().get::<crate::auth::Caller>().cloned();
+            let content_type = request.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("application/json").to_owned();
+            let body = axum::body::to_bytes(request.into_body(), 1 << 20).await.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            let scale = writes::scale(&state, caller.as_ref(), (resource, &namespace, &name), &query, &content_type, &body).await?;
+            Ok(json_response(&scale))
+        }
+        (&Method::DELETE, Target::Object { resource, namespace, name }) if resource != Kind::Pod || is_declared(&state, resource, &namespace, &name) => {
+            let caller = request.extensions().get::<crate::auth::Caller>().cloned();
+            Ok(json_response(&writes::delete(&state, caller.as_ref(), (resource, &namespace, &name), &query).await?))
+        }
         (&Method::DELETE, Target::Object { resource: Kind::Pod, namespace, name }) => delete_pod(&state, &namespace, &name),
         (&Method::GET, _) => Err(ApiError::NotFound("the server could not find the requested resource".into())),
         (method, _) => Err(ApiError::MethodNotAllowed(format!("{method} is not allowed: Driftless takes changes from git only; {}", state.write_hint))),
@@ -249,21 +266,50 @@ fn discovery_groups() -> Value {
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
+/// Kubernetes' `all` category (`kubectl get all`).
+const CATEGORY_ALL: &[Kind] = &[
+    Kind::Pod,
+    Kind::ReplicationController,
+    Kind::Service,
+    Kind::DaemonSet,
+    Kind::Deployment,
+    Kind::ReplicaSet,
+    Kind::StatefulSet,
+    Kind::HorizontalPodAutoscaler,
+    Kind::CronJob,
+    Kind::Job,
+];
+
 fn discovery_resources(group: &str, version: &str) -> Result<Value, ApiError> {
-    let list: Vec<Value> = Kind::ALL
-        .iter()
-        .filter(|k| k.group() == group && k.version() == version)
-        .map(|k| {
-            let mut verbs = vec!["get", "list", "watch"];
-            if *k == Kind::Pod {
-                verbs.push("delete");
+    let mut list: Vec<Value> = Vec::new();
+    for k in Kind::ALL.iter().filter(|k| k.group() == group && k.version() == version) {
+        // Reads, and the writes that become commits (deleting a declared
+        // object, or a pod).
+        let verbs = ["get", "list", "watch", "delete"];
+        let mut resource = json!({
+            "name": k.plural(), "singularName": k.name().to_ascii_lowercase(), "namespaced": k.namespaced(),
+            "kind": k.name(), "verbs": verbs, "shortNames": k.short_names(),
+        });
+        if CATEGORY_ALL.contains(k) {
+            resource["categories"] = json!(["all"]);
+        }
+        list.push(resource);
+        let sub = |name: &str, kind: &str, verbs: &[&str], extra: Value| {
+            let mut sub = json!({"name": format!("{}/{name}", k.plural()), "singularName": "", "namespaced": k.namespaced(), "kind": kind, "verbs": verbs});
+            if let (Some(sub), Some(extra)) = (sub.as_object_mut(), extra.as_object()) {
+                sub.extend(extra.clone());
             }
-            json!({
-                "name": k.plural(), "singularName": k.name().to_ascii_lowercase(), "namespaced": k.namespaced(),
-                "kind": k.name(), "verbs": verbs, "shortNames": k.short_names(),
-            })
-        })
-        .collect();
+            sub
+        };
+        if writes::scalable(*k) {
+            list.push(sub("scale", "Scale", &["get", "patch", "update"], json!({"group": "autoscaling", "version": "v1"})));
+        }
+        if *k == Kind::Pod {
+            list.push(sub("log", "Pod", &["get"], json!({})));
+            list.push(sub("exec", "PodExecOptions", &["create", "get"], json!({})));
+            list.push(sub("portforward", "PodPortForwardOptions", &["create", "get"], json!({})));
+        }
+    }
     if list.is_empty() {
         return Err(ApiError::NotFound(format!("no resources in {group}/{version}")));
     }
@@ -368,6 +414,12 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
+}
+
+/// Whether git declares the object (the sync marks what it applies).
+fn is_declared(state: &ApiState, kind: Kind, namespace: &str, name: &str) -> bool {
+    let key = Key::new(kind, if kind.namespaced() { namespace } else { "" }, name);
+    state.store.get(&key).is_some_and(|o| o.pointer("/metadata/annotations").and_then(|a| a.get(driftless_sync::MANAGED)).is_some())
 }
 
 /// `kubectl delete pod`: the pod is deleted gracefully, and its owner (if

@@ -58,24 +58,34 @@ impl std::fmt::Display for WriteFailure {
     }
 }
 
-pub(crate) async fn write(State(state): State<ApiState>, caller: Option<axum::Extension<crate::auth::Caller>>, Json(mut body): Json<Value>) -> Response {
+pub(crate) async fn write(State(state): State<ApiState>, caller: Option<axum::Extension<crate::auth::Caller>>, Json(body): Json<Value>) -> Response {
+    match commit(&state, caller.map(|c| c.0).as_ref(), body).await {
+        Ok(value) => Json(value).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// Hands a write request to the write path. Over TCP the token says who
+/// writes: the commit's author is that identity, whatever the request
+/// claims (on the socket, root on the node names the author, `root` when
+/// it names none).
+pub(crate) async fn commit(state: &ApiState, caller: Option<&crate::auth::Caller>, mut body: Value) -> Result<Value, ApiError> {
     let Some(ops) = state.writes.clone() else {
-        return ApiError::BadRequest("this daemon syncs no repository".into()).into_response();
+        return Err(ApiError::BadRequest("this daemon syncs no repository".into()));
     };
-    // Over TCP the token says who writes: the commit's author is that
-    // identity, whatever the request claims. (On the socket, root on the
-    // node names the author.)
-    if let Some(axum::Extension(caller)) = caller {
+    if let Some(caller) = caller {
         let (name, email) = caller.author();
         body["author"] = json!({"name": name, "email": email});
+    } else if body.get("author").is_none() {
+        body["author"] = json!({"name": "root", "email": "root@localhost"});
     }
     match tokio::task::spawn_blocking(move || ops.write(body)).await {
-        Ok(Ok(value)) => Json(value).into_response(),
-        Ok(Err(WriteFailure::Refused(message))) => ApiError::Invalid(message).into_response(),
-        Ok(Err(WriteFailure::NotFound(message))) => ApiError::NotFound(message).into_response(),
-        Ok(Err(WriteFailure::Conflict(message))) => ApiError::Conflict(message).into_response(),
-        Ok(Err(WriteFailure::Internal(message))) => ApiError::Internal(message).into_response(),
-        Err(error) => ApiError::Internal(error.to_string()).into_response(),
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(WriteFailure::Refused(message))) => Err(ApiError::Invalid(message)),
+        Ok(Err(WriteFailure::NotFound(message))) => Err(ApiError::NotFound(message)),
+        Ok(Err(WriteFailure::Conflict(message))) => Err(ApiError::Conflict(message)),
+        Ok(Err(WriteFailure::Internal(message))) => Err(ApiError::Internal(message)),
+        Err(error) => Err(ApiError::Internal(error.to_string())),
     }
 }
 

@@ -1,0 +1,160 @@
+//! kubectl's writes, each made a commit by the write path (the same
+//! requests `driftless` verbs send): the `scale` subresource (`kubectl
+//! scale`: GET, and PATCH or PUT of an `autoscaling/v1` Scale) and DELETE
+//! of a declared object (`kubectl delete`). Each answers as the API server
+//! would, after the commit is made and synced; `?dryRun=All` commits
+//! nothing.
+//!
+//! Must not touch: the store's objects (the sync applies the commit) or
+//! git (the write path's business).
+
+use driftless_model::Kind;
+use driftless_store::{Key, Store};
+use serde_json::{Value, json};
+
+use super::ApiState;
+use super::driftless::commit;
+use crate::ApiError;
+use crate::auth::Caller;
+
+/// Kinds with a `scale` subresource.
+pub(crate) fn scalable(kind: Kind) -> bool {
+    matches!(kind, Kind::Deployment | Kind::ReplicaSet | Kind::StatefulSet | Kind::ReplicationController)
+}
+
+fn object(store: &dyn Store, kind: Kind, namespace: &str, name: &str) -> Result<Value, ApiError> {
+    let key = Key::new(kind, if kind.namespaced() { namespace } else { "" }, name);
+    store.get(&key).map(|v| (*v).clone()).ok_or_else(|| ApiError::NotFound(format!("{}.{} {name:?} not found", kind.plural(), kind.group())))
+}
+
+/// The `autoscaling/v1` Scale of a workload.
+pub(crate) fn scale_of(kind: Kind, workload: &Value) -> Value {
+    let selector = workload.pointer("/spec/selector");
+    // A ReplicationController's selector is a plain map; the others' are
+    // label selectors.
+    let labels = selector.and_then(|s| if kind == Kind::ReplicationController { Some(s) } else { s.get("matchLabels") });
+    let selector_text = labels
+        .and_then(Value::as_object)
+        .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect::<Vec<_>>().join(","))
+        .unwrap_or_default();
+    let meta = &workload["metadata"];
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"],
+            "resourceVersion": meta["resourceVersion"], "creationTimestamp": meta["creationTimestamp"],
+        },
+        "spec": {"replicas": workload.pointer("/spec/replicas").cloned().unwrap_or(json!(1))},
+        "status": {"replicas": workload.pointer("/status/replicas").cloned().unwrap_or(json!(0)), "selector": selector_text},
+    })
+}
+
+/// The replicas a Scale write asks for: a whole Scale (PUT), a merge or
+/// strategic merge patch (`{"spec":{"replicas":N}}`), or a JSON patch
+/// replacing `/spec/replicas`.
+fn wanted_replicas(content_type: &str, body: &[u8]) -> Result<i64, ApiError> {
+    let bad = |why: &str| ApiError::BadRequest(format!("a Scale write must set spec.replicas: {why}"));
+    let value: Value = serde_json::from_slice(body).map_err(|e| bad(&e.to_string()))?;
+    let replicas = if content_type.starts_with("application/json-patch+json") {
+        value
+            .as_array()
+            .into_iter()
+            .flatten()
+            .rev()
+            .find(|op| op["path"] == "/spec/replicas" && (op["op"] == "replace" || op["op"] == "add"))
+            .map(|op| &op["value"])
+    } else {
+        value.pointer("/spec/replicas")
+    };
+    let replicas = replicas.and_then(Value::as_i64).ok_or_else(|| bad("no integer spec.replicas"))?;
+    if replicas < 0 {
+        return Err(ApiError::Invalid(format!("spec.replicas: Invalid value: {replicas}: must be greater than or equal to 0")));
+    }
+    Ok(replicas)
+}
+
+/// What a dry run asks for (`?dryRun=All`).
+fn dry_run(query: &super::Query) -> bool {
+    query.get("dryRun").is_some_and(|d| d == "All")
+}
+
+/// PATCH or PUT of `KIND/NAME/scale`.
+pub(crate) async fn scale(
+    state: &ApiState,
+    caller: Option<&Caller>,
+    (kind, namespace, name): (Kind, &str, &str),
+    query: &super::Query,
+    content_type: &str,
+    body: &[u8],
+) -> Result<Value, ApiError> {
+    let replicas = wanted_replicas(content_type, body)?;
+    let current = object(&*state.store, kind, namespace, name)?;
+    if let Some(version) =
+        serde_json::from_slice::<Value>(body).ok().and_then(|b| b.pointer("/metadata/resourceVersion").and_then(Value::as_str).map(str::to_owned))
+        && current.pointer("/metadata/resourceVersion").and_then(Value::as_str) != Some(version.as_str())
+    {
+        return Err(ApiError::Conflict(format!(
+            "Operation cannot be fulfilled on {}.{} {name:?}: the object has been modified; please apply your changes to the latest version and try again",
+            kind.plural(),
+            kind.group()
+        )));
+    }
+    let dry = dry_run(query);
+    let request = json!({
+        "kind": kind.name(), "namespace": namespace, "name": name,
+        "change": {"verb": {"verb": "scale", "replicas": replicas}},
+        "dry_run": dry,
+    });
+    commit(state, caller, request).await?;
+    let mut after = object(&*state.store, kind, namespace, name)?;
+    if dry {
+        after["spec"]["replicas"] = json!(replicas);
+    }
+    Ok(scale_of(kind, &after))
+}
+
+/// DELETE of a declared object: its document goes from git, in one commit.
+pub(crate) async fn delete(
+    state: &ApiState,
+    caller: Option<&Caller>,
+    (kind, namespace, name): (Kind, &str, &str),
+    query: &super::Query,
+) -> Result<Value, ApiError> {
+    let current = object(&*state.store, kind, namespace, name)?;
+    let namespace = if kind.namespaced() { namespace } else { "" };
+    let request = json!({
+        "change": {"delete": {"objects": [[kind.name(), namespace, name]]}},
+        "dry_run": dry_run(query),
+    });
+    commit(state, caller, request).await?;
+    Ok(json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+        "details": {"name": name, "group": kind.group(), "kind": kind.plural(), "uid": current["metadata"]["uid"]},
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scale_write_reads_replicas_from_each_form_kubectl_sends() {
+        assert_eq!(wanted_replicas("application/merge-patch+json", br#"{"spec":{"replicas":3}}"#).unwrap(), 3);
+        assert_eq!(wanted_replicas("application/strategic-merge-patch+json", br#"{"spec":{"replicas":0}}"#).unwrap(), 0);
+        assert_eq!(wanted_replicas("application/json-patch+json", br#"[{"op":"replace","path":"/spec/replicas","value":5}]"#).unwrap(), 5);
+        let put = br#"{"kind":"Scale","apiVersion":"autoscaling/v1","metadata":{"name":"web"},"spec":{"replicas":2}}"#;
+        assert_eq!(wanted_replicas("application/json", put).unwrap(), 2);
+        assert!(matches!(wanted_replicas("application/merge-patch+json", br#"{"spec":{"replicas":-1}}"#), Err(ApiError::Invalid(_))));
+        assert!(matches!(wanted_replicas("application/merge-patch+json", br#"{"spec":{}}"#), Err(ApiError::BadRequest(_))));
+    }
+
+    #[test]
+    fn a_scale_names_the_selector_as_text() {
+        let deployment = json!({"metadata": {"name": "web", "namespace": "default"}, "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}}}, "status": {"replicas": 2}});
+        let scale = scale_of(Kind::Deployment, &deployment);
+        assert_eq!((scale["spec"]["replicas"].as_i64(), scale["status"]["selector"].as_str()), (Some(2), Some("app=web")));
+        let rc = json!({"metadata": {"name": "old"}, "spec": {"selector": {"app": "old"}}});
+        assert_eq!(scale_of(Kind::ReplicationController, &rc)["status"]["selector"], "app=old");
+    }
+}
