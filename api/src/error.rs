@@ -22,6 +22,9 @@ pub enum ApiError {
     /// The change lost a race.
     #[error("{0}")]
     Conflict(String),
+    /// A body in a format the API does not read.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// No or wrong bearer token.
     #[error("Unauthorized")]
     Unauthorized,
@@ -38,6 +41,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed"),
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "Invalid"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "Conflict"),
+            ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "Unauthorized"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
         }

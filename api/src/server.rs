@@ -242,6 +242,16 @@ async fn serve_kubernetes(state: ApiState, request: Request) -> Result<Response,
             let scale = writes::scale(&state, caller.as_ref(), (resource, &namespace, &name), &query, &content_type, &body).await?;
             Ok(json_response(&scale))
         }
+        (&Method::PATCH, Target::Object { resource, namespace, name }) => {
+            let caller = request.extensions().get::<crate::auth::Caller>().cloned();
+            let headers = request.headers();
+            let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+            // kubectl names its command (KEP-859); it becomes the subject.
+            let command = headers.get("kubectl-command").and_then(|v| v.to_str().ok()).unwrap_or("patch").to_owned();
+            let body = axum::body::to_bytes(request.into_body(), 1 << 22).await.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            let object = writes::patch(&state, caller.as_ref(), (resource, &namespace, &name), &query, (&content_type, &command), &body).await?;
+            Ok(json_response(&object))
+        }
         (&Method::DELETE, Target::Object { resource, namespace, name }) if resource != Kind::Pod || is_declared(&state, resource, &namespace, &name) => {
             let caller = request.extensions().get::<crate::auth::Caller>().cloned();
             Ok(json_response(&writes::delete(&state, caller.as_ref(), (resource, &namespace, &name), &query).await?))
@@ -285,7 +295,7 @@ fn discovery_resources(group: &str, version: &str) -> Result<Value, ApiError> {
     for k in Kind::ALL.iter().filter(|k| k.group() == group && k.version() == version) {
         // Reads, and the writes that become commits (deleting a declared
         // object, or a pod).
-        let verbs = ["get", "list", "watch", "delete"];
+        let verbs = ["get", "list", "watch", "patch", "delete"];
         let mut resource = json!({
             "name": k.plural(), "singularName": k.name().to_ascii_lowercase(), "namespaced": k.namespaced(),
             "kind": k.name(), "verbs": verbs, "shortNames": k.short_names(),

@@ -111,6 +111,48 @@ fn kubectl_reaches_the_api_over_https_with_a_generated_kubeconfig() {
     assert_eq!(out.trim(), "deployment.apps/web scaled");
     assert_eq!(cluster.git(&["log", "-1", "--format=%an|%s|%(trailers:key=Driftless-Verb,valueonly)"]).trim(), "grace|scale deployment/web to 2|scale");
     cluster.wait_ready("web-", 2, Duration::from_secs(30));
+    // kubectl's patches are commits of the fields they change: label,
+    // set image; and rollout undo is the revert of the commit behind the
+    // revision.
+    let out = kubectl_ok(&kubeconfig, &cache, &["label", "deployment", "web", "tier=front"]);
+    assert_eq!(out.trim(), "deployment.apps/web labeled");
+    assert_eq!(cluster.git(&["log", "-1", "--format=%an|%s"]).trim(), "grace|kubectl label deployment/web");
+    assert!(cluster.git(&["show", "HEAD:apps/web.yaml"]).contains("tier: front"));
+    let layout = crate::images::busybox_layout();
+    cluster.cli_ok(&["image", "import", layout.to_str().unwrap(), "--name", "localhost/busybox"]);
+    let out = kubectl_ok(&kubeconfig, &cache, &["set", "image", "deployment/web", "httpd=localhost/busybox:1.35"]);
+    assert_eq!(out.trim(), "deployment.apps/web image updated");
+    let set_image = cluster.git(&["rev-parse", "HEAD"]).trim().to_owned();
+    let diff: Vec<String> = cluster
+        .git(&["show", "--format=", "-U0", &set_image])
+        .lines()
+        .filter(|l| (l.starts_with('+') || l.starts_with('-')) && !l.starts_with("+++") && !l.starts_with("---"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(diff, ["-        image: busybox:1.35", "+        image: localhost/busybox:1.35"]);
+    let image_of = |cluster: &Cluster| {
+        cluster.pods().iter().map(|p| p.pointer("/spec/containers/0/image").and_then(|i| i.as_str()).unwrap_or("").to_owned()).collect::<Vec<_>>()
+    };
+    cluster.wait_for("pods on the new image", Duration::from_secs(60), || {
+        let images = image_of(&cluster);
+        (images.len() == 2 && images.iter().all(|i| i == "localhost/busybox:1.35") && cluster.pods().iter().all(crate::cluster::is_ready)).then_some(())
+    });
+    let history = kubectl_ok(&kubeconfig, &cache, &["rollout", "history", "deployment/web"]);
+    assert!(history.contains(&set_image[..7]), "{history}");
+    let out = kubectl_ok(&kubeconfig, &cache, &["rollout", "undo", "deployment/web"]);
+    assert_eq!(out.trim(), "deployment.apps/web rolled back");
+    let body = cluster.git(&["log", "-1", "--format=%an|%B"]);
+    assert!(body.starts_with("grace|Revert \"kubectl set image deployment/web\"") && body.contains(&format!("This reverts commit {set_image}.")), "{body}");
+    cluster.wait_for("pods back on the old image", Duration::from_secs(60), || {
+        let images = image_of(&cluster);
+        (images.len() == 2 && images.iter().all(|i| i == "busybox:1.35") && cluster.pods().iter().all(crate::cluster::is_ready)).then_some(())
+    });
+
+    let out = kubectl_ok(&kubeconfig, &cache, &["rollout", "restart", "deployment/web"]);
+    assert_eq!(out.trim(), "deployment.apps/web restarted");
+    assert!(cluster.git(&["show", "HEAD:apps/web.yaml"]).contains("kubectl.kubernetes.io/restartedAt:"));
+    cluster.wait_ready("web-", 2, Duration::from_secs(60));
+
     let all = kubectl_ok(&kubeconfig, &cache, &["get", "all"]);
     assert!(all.contains("pod/web-") && all.contains("deployment.apps/web") && all.contains("replicaset.apps/web-"), "{all}");
     let out = kubectl_ok(&kubeconfig, &cache, &["delete", "configmap", "settings"]);

@@ -15,7 +15,7 @@ use driftless_model::{Kind, Object, ObjectRef};
 use driftless_validate::{Report, Validator};
 use git2::Repository;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::WriteError;
 use crate::commit::{self, Identity};
@@ -67,6 +67,18 @@ pub enum Change {
     },
     /// Declared objects to remove from git (`delete`).
     Delete(Vec<ObjectRef>),
+    /// A patch kubectl sent (`label`, `set image`, `rollout restart`...),
+    /// applied to the document as git holds it.
+    Patch {
+        /// The object.
+        object: ObjectRef,
+        /// How to read the patch.
+        kind: crate::merge::PatchType,
+        /// The patch.
+        patch: Value,
+        /// What sent it (`kubectl label`), for the subject.
+        command: String,
+    },
     /// `edit`: the document as opened ([`crate::open`]) and as saved.
     Edit {
         /// The object.
@@ -302,6 +314,20 @@ fn edits(repository: &Repository, git: &GitRepo, target: &Target, head: &git2::C
             edits.set(before, &place.file, Some(text));
             Ok(edits)
         }
+        Change::Patch { object, kind, patch, command } => {
+            let (place, text, old) = declared(before, object, &target.path, &head_id)?;
+            let mut new = crate::merge::apply(*kind, &old, patch)?;
+            keep_server_fields(&old, &mut new);
+            let subject = format!("{command} {}", verb::display(object));
+            if new == old {
+                return Err(WriteError::NoChange(subject));
+            }
+            let mut edits = Edits::new(subject, &command.replace(' ', "-"), vec![object.clone()]);
+            let text = yaml::edit(&text, &place, &old, &new)?;
+            edits.basis = Some((old, new));
+            edits.set(before, &place.file, Some(text));
+            Ok(edits)
+        }
         Change::Undo(object, undo) => {
             let (place, text, old) = declared(before, object, &target.path, &head_id)?;
             let made = undo::prepare(repository, git, target, head, object, &place, &text, &old, undo)?;
@@ -360,6 +386,44 @@ fn edits(repository: &Repository, git: &GitRepo, target: &Target, head: &git2::C
                 edits.set(before, &place.file, text);
             }
             Ok(edits)
+        }
+    }
+}
+
+/// A patch made against the live object may carry what the API server
+/// owns (status, resourceVersion, uid, the sync's own annotation...): git
+/// keeps none of it, so those stay as the document had them.
+fn keep_server_fields(old: &Value, new: &mut Value) {
+    const SERVER: [&str; 8] = [
+        "/status",
+        "/metadata/resourceVersion",
+        "/metadata/uid",
+        "/metadata/generation",
+        "/metadata/creationTimestamp",
+        "/metadata/managedFields",
+        "/metadata/selfLink",
+        "/metadata/deletionTimestamp",
+    ];
+    let owned = ["/metadata/annotations/driftless.dev~1commit", "/metadata/annotations/kubectl.kubernetes.io~1last-applied-configuration"];
+    for pointer in SERVER.iter().chain(owned.iter()) {
+        let (parent, key) = pointer.rsplit_once('/').expect("pointers have a parent");
+        let key = key.replace("~1", "/");
+        let was = old.pointer(pointer).cloned();
+        if let Some(map) = new.pointer_mut(parent).and_then(Value::as_object_mut) {
+            match was {
+                Some(value) => {
+                    map.insert(key, value);
+                }
+                None => {
+                    map.remove(&key);
+                }
+            }
+        }
+    }
+    // An annotations map the patch left empty goes, as it came.
+    if old.pointer("/metadata/annotations").is_none() && new.pointer("/metadata/annotations").and_then(Value::as_object).is_some_and(Map::is_empty) {
+        if let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("annotations");
         }
     }
 }

@@ -18,6 +18,7 @@ mod change;
 mod commit;
 mod edit;
 mod error;
+pub mod merge;
 mod undo;
 mod verb;
 pub mod yaml;

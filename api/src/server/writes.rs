@@ -114,6 +114,52 @@ pub(crate) async fn scale(
     Ok(scale_of(kind, &after))
 }
 
+/// The patch types kubectl sends, by `Content-Type`.
+fn patch_type(content_type: &str) -> Result<&'static str, ApiError> {
+    match content_type.split(';').next().unwrap_or_default().trim() {
+        "application/json-patch+json" => Ok("json"),
+        "application/merge-patch+json" => Ok("merge"),
+        "application/strategic-merge-patch+json" => Ok("strategic-merge"),
+        other => Err(ApiError::UnsupportedMediaType(format!(
+            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (not {other:?})"
+        ))),
+    }
+}
+
+/// PATCH of an object (`kubectl label`, `annotate`, `set image`, `rollout
+/// restart|pause|resume|undo`): the patch is applied to the document git
+/// holds and committed; the answer is the object as the sync then applied
+/// it.
+pub(crate) async fn patch(
+    state: &ApiState,
+    caller: Option<&Caller>,
+    (kind, namespace, name): (Kind, &str, &str),
+    query: &super::Query,
+    (content_type, command): (&str, &str),
+    body: &[u8],
+) -> Result<Value, ApiError> {
+    let patch_type = patch_type(content_type)?;
+    let patch: Value = serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("the patch is not JSON: {e}")))?;
+    let current = object(&*state.store, kind, namespace, name)?;
+    if let Some(version) = patch.pointer("/metadata/resourceVersion").and_then(Value::as_str)
+        && current.pointer("/metadata/resourceVersion").and_then(Value::as_str) != Some(version)
+    {
+        return Err(ApiError::Conflict(format!(
+            "Operation cannot be fulfilled on {}.{} {name:?}: the object has been modified; please apply your changes to the latest version and try again",
+            kind.plural(),
+            kind.group()
+        )));
+    }
+    let dry = dry_run(query);
+    let request = json!({
+        "kind": kind.name(), "namespace": namespace, "name": name,
+        "change": {"patch": {"patch_type": patch_type, "patch": patch, "command": command}},
+        "dry_run": dry,
+    });
+    commit(state, caller, request).await?;
+    object(&*state.store, kind, namespace, name)
+}
+
 /// DELETE of a declared object: its document goes from git, in one commit.
 pub(crate) async fn delete(
     state: &ApiState,

@@ -72,6 +72,16 @@ pub enum WireChange {
     /// `edit`, first step: the object's document as git holds it (a read;
     /// nothing is written).
     Open,
+    /// A patch kubectl sent; `kubectl rollout undo`'s patch of the pod
+    /// template becomes the undo of that revision.
+    Patch {
+        /// How to read it.
+        patch_type: driftless_write::merge::PatchType,
+        /// The patch.
+        patch: Value,
+        /// What sent it (`kubectl label`).
+        command: String,
+    },
     /// `edit`: the document as opened and as saved.
     Edit {
         /// As opened.
@@ -172,6 +182,90 @@ impl DaemonWrites {
         Ok(revisions)
     }
 
+    /// The revision whose pod template `kubectl rollout undo` writes back
+    /// (its patch of `spec.template`), if the patch is that.
+    fn undo_by_template(&self, object: &ObjectRef, command: &str, patch: &Value) -> Result<Option<i64>, WriteFailure> {
+        if !command.starts_with("kubectl rollout") || !matches!(object.kind, Kind::Deployment | Kind::StatefulSet | Kind::DaemonSet) {
+            return Ok(None);
+        }
+        // An undo replaces the whole template: a JSON patch of it (a
+        // Deployment's), or a strategic merge patch marked `$patch: replace`
+        // (a ControllerRevision's data). `rollout restart` only merges an
+        // annotation into it.
+        let template = match patch {
+            Value::Array(ops) => ops.iter().find(|op| op["path"] == "/spec/template" && op["op"] == "replace").map(|op| op["value"].clone()),
+            _ => patch.pointer("/spec/template").filter(|t| t["$patch"] == "replace").cloned(),
+        };
+        let Some(mut template) = template else { return Ok(None) };
+        // kubectl writes the template as Go serializes it (`creationTimestamp:
+        // null`, `resources: {}`), the store keeps it as JSON: compare
+        // them without empty values, and without the hash label kubectl
+        // also drops.
+        fn prune(value: &mut Value) -> bool {
+            match value {
+                Value::Null => false,
+                Value::Object(map) => {
+                    map.retain(|_, v| prune(v));
+                    !map.is_empty()
+                }
+                Value::Array(items) => {
+                    items.iter_mut().for_each(|i| {
+                        prune(i);
+                    });
+                    !items.is_empty()
+                }
+                _ => true,
+            }
+        }
+        let comparable = |template: &mut Value| {
+            if let Some(map) = template.as_object_mut() {
+                map.remove("$patch");
+            }
+            if let Some(labels) = template.pointer_mut("/metadata/labels").and_then(Value::as_object_mut) {
+                labels.remove("pod-template-hash");
+            }
+            prune(template);
+        };
+        comparable(&mut template);
+        let found = self.revisions_with_templates(object)?.into_iter().find_map(|(revision, mut theirs)| {
+            comparable(&mut theirs);
+            (theirs == template).then_some(revision)
+        });
+        match found {
+            Some(revision) => Ok(Some(revision)),
+            None => Err(WriteFailure::Refused(format!(
+                "{}: the template `{command}` writes back is none of the workload's revisions; use `driftless rollout undo`",
+                driftless_write::display(object)
+            ))),
+        }
+    }
+
+    /// Each revision of a workload with its pod template.
+    fn revisions_with_templates(&self, object: &ObjectRef) -> Result<Vec<(i64, Value)>, WriteFailure> {
+        let namespace = object.namespace.as_deref();
+        let workload = self
+            .store
+            .get(&Key::new(object.kind, namespace.unwrap_or_default(), object.name.clone()))
+            .ok_or_else(|| WriteFailure::NotFound(format!("{} \"{}\" not found", object.kind.plural(), object.name)))?;
+        let uid = workload.pointer("/metadata/uid").cloned().unwrap_or_default();
+        let (kind, pointer) =
+            if object.kind == Kind::Deployment { (Kind::ReplicaSet, "/spec/template") } else { (Kind::ControllerRevision, "/data/spec/template") };
+        Ok(self
+            .store
+            .list(kind, namespace)
+            .0
+            .iter()
+            .filter(|r| r.pointer("/metadata/ownerReferences").and_then(Value::as_array).is_some_and(|os| os.iter().any(|o| o["uid"] == uid)))
+            .filter_map(|r| {
+                let revision = match kind {
+                    Kind::ReplicaSet => annotation(r, "deployment.kubernetes.io/revision").and_then(|n| n.parse().ok())?,
+                    _ => r["revision"].as_i64()?,
+                };
+                Some((revision, r.pointer(pointer)?.clone()))
+            })
+            .collect())
+    }
+
     /// The commits behind a workload's current revision and revision `to`
     /// (the one before the current by default).
     pub(crate) fn undo_for(&self, object: &ObjectRef, to: Option<i64>) -> Result<Undo, WriteFailure> {
@@ -229,7 +323,7 @@ impl WriteOps for DaemonWrites {
         let wire: WireRequest = serde_json::from_value(body).map_err(|e| WriteFailure::Refused(format!("bad request: {e}")))?;
         let kind = |name: &str| Kind::from_name(name).ok_or_else(|| WriteFailure::Refused(format!("unknown kind {name:?}")));
         let objects: Vec<ObjectRef> = match &wire.change {
-            WireChange::Verb(_) | WireChange::Undo { .. } | WireChange::Open | WireChange::Edit { .. } => {
+            WireChange::Verb(_) | WireChange::Undo { .. } | WireChange::Open | WireChange::Edit { .. } | WireChange::Patch { .. } => {
                 vec![ObjectRef::new(kind(&wire.kind)?, wire.namespace.as_deref(), wire.name.clone())]
             }
             WireChange::Delete { objects } => {
@@ -248,13 +342,22 @@ impl WriteOps for DaemonWrites {
                 return serde_json::to_value(opened).map_err(|e| WriteFailure::Internal(e.to_string()));
             }
             WireChange::Edit { opened, edited } => Change::Edit { object: objects[0].clone(), opened, edited },
+            WireChange::Patch { patch_type, patch, command } => match self.undo_by_template(&objects[0], &command, &patch)? {
+                Some(revision) => Change::Undo(objects[0].clone(), self.undo_for(&objects[0], Some(revision))?),
+                None => Change::Patch { object: objects[0].clone(), kind: patch_type, patch, command },
+            },
             WireChange::Verb(verb) => Change::Verb(objects[0].clone(), verb),
             WireChange::Undo { to_revision } => Change::Undo(objects[0].clone(), self.undo_for(&objects[0], to_revision)?),
             WireChange::Apply { verb, documents } => Change::Apply { verb, documents },
             WireChange::Delete { .. } => Change::Delete(objects),
         };
+        let patching = matches!(change, Change::Patch { .. });
         let request = Request { change, author: wire.author, message: wire.message, dry_run: wire.dry_run, branch: wire.branch.clone(), trailers: Vec::new() };
-        let written = self.commit(&request)?;
+        let written = match self.writer.write(&request) {
+            // A patch that changes nothing git holds is no error to kubectl.
+            Err(WriteError::NoChange(_)) if patching => return Ok(json!({"unchanged": true})),
+            other => other.map_err(refused)?,
+        };
         let mut reply = serde_json::to_value(&written).map_err(|e| WriteFailure::Internal(e.to_string()))?;
         if let Some(commit) = written.commit.as_deref().filter(|_| wire.branch.is_none()) {
             reply["sync"] = self.sync_now(commit);
