@@ -191,8 +191,31 @@ impl Client {
         })))
     }
 
-    /// POSTs to `path` asking to upgrade to `protocol`, and returns the raw
-    /// stream.
+    /// Opens a WebSocket at `path` speaking one of `protocols`; the socket
+    /// and the protocol the server chose.
+    pub async fn websocket(
+        &self,
+        path: &str,
+        protocols: &[&str],
+    ) -> Result<(tokio_tungstenite::WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>, String), ClientError> {
+        let mut request = self.request("GET", path, None)?;
+        let headers = request.headers_mut();
+        let value = |v: &str| hyper::header::HeaderValue::from_str(v).map_err(hyper::http::Error::from);
+        headers.insert("connection", value("Upgrade")?);
+        headers.insert("upgrade", value("websocket")?);
+        headers.insert("sec-websocket-version", value("13")?);
+        headers.insert("sec-websocket-key", value(&tokio_tungstenite::tungstenite::handshake::client::generate_key())?);
+        headers.insert("sec-websocket-protocol", value(&protocols.join(", "))?);
+        let response = self.send(request).await?;
+        let protocol = response.headers().get("sec-websocket-protocol").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let upgraded = hyper::upgrade::on(response).await?;
+        let socket =
+            tokio_tungstenite::WebSocketStream::from_raw_socket(TokioIo::new(upgraded), tokio_tungstenite::tungstenite::protocol::Role::Client, None).await;
+        Ok((socket, protocol))
+    }
+
+    /// POSTs to `path` asking to upgrade to `protocol` (port-forward's),
+    /// and returns the raw stream.
     pub async fn upgrade(&self, path: &str, protocol: &str) -> Result<TokioIo<hyper::upgrade::Upgraded>, ClientError> {
         let mut request = self.request("POST", path, None)?;
         request.headers_mut().insert("connection", hyper::header::HeaderValue::from_static("upgrade"));

@@ -1,21 +1,24 @@
 //! The daemon's API and its client.
 //!
 //! Owns: the HTTP API the daemon serves on a Unix socket in its data folder
-//! (and, optionally, on TCP behind a bearer token), shaped as Kubernetes'
-//! REST API (`/api/v1/namespaces/{ns}/pods`, `/apis/apps/v1/...`, Lists,
-//! `?watch=1` streams, `labelSelector` and `fieldSelector`), pod logs and
-//! exec, and Driftless' own endpoints (`/driftless/v1/status`, `history`,
-//! `sync`, `images`); and the [`client`] the CLI talks to it with.
+//! (and, optionally, over HTTPS behind bearer tokens, [`auth`], [`tls`]),
+//! shaped as Kubernetes' REST API (`/api/v1/namespaces/{ns}/pods`,
+//! `/apis/apps/v1/...`, Lists, Tables, `?watch=1` streams,
+//! `labelSelector` and `fieldSelector`), pod logs, exec (over
+//! [`channel`], the protocol kubectl speaks) and port-forward, and
+//! Driftless' own endpoints (`/driftless/v1/status`, `history`, `sync`,
+//! `images`, `write`); and the [`client`] the CLI talks to it with.
 //!
-//! Must not touch: the objects themselves. The API is read-only, as git is
-//! the only source of truth: its only writes are deleting a pod (which its
-//! owner replaces, as `kubectl delete pod` does), asking for a sync now,
-//! and managing the node's images.
+//! Must not touch: the objects git declares. Every change to them goes to
+//! the write path (`WriteOps`), which commits it to git for the sync to
+//! apply; the API's own writes are deleting a pod git does not declare
+//! (which its owner replaces, as `kubectl delete pod` does), asking for a
+//! sync now, and managing the node's images.
 
 pub mod auth;
+pub mod channel;
 pub mod client;
 mod error;
-pub mod frame;
 mod server;
 pub mod tls;
 

@@ -1,6 +1,7 @@
 //! The API server: routes, the Kubernetes-shaped reads, watches, and the
 //! few writes there are.
 
+mod channel;
 mod driftless;
 mod exec;
 mod logs;

@@ -80,6 +80,34 @@ fn kubectl_reaches_the_api_over_https_with_a_generated_kubeconfig() {
     let one = kubectl_ok(&kubeconfig, &cache, &["get", "deployment", "web"]);
     assert!(one.lines().nth(1).is_some_and(|l| l.starts_with("web ") && l.contains("2/2")), "{one}");
 
+    // exec over WebSocket (v5.channel.k8s.io): output, errors, exit code,
+    // stdin; and cp, which is tar over exec.
+    let pod = pods.lines().next().unwrap().trim_start_matches("pod/").to_owned();
+    let out = kubectl(&kubeconfig, &cache, &["exec", &pod, "--", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("err\n"), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut cat = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .arg("--cache-dir")
+        .arg(&cache)
+        .args(["exec", "-i", &pod, "--", "sh", "-c", "tr a-z A-Z"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        cat.stdin.take().unwrap().write_all(b"through stdin\n").unwrap();
+    }
+    let out = cat.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "THROUGH STDIN\n");
+    let copied = cluster.dir.path().join("copied-index.html");
+    kubectl_ok(&kubeconfig, &cache, &["cp", &format!("{pod}:/tmp/www/index.html"), copied.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&copied).unwrap(), "version 1\n");
+
     // A wrong token is refused as the API server refuses it.
     let wrong = cluster.dir.path().join("wrong-kubeconfig");
     std::fs::write(&wrong, printed.replace(GRACE, "not-a-token-of-anyone-at-all")).unwrap();

@@ -1,11 +1,13 @@
 //! `driftless exec`: a command in a running container, its streams relayed
-//! over the daemon's upgraded connection; the exit status is the
-//! command's.
+//! over a WebSocket in Kubernetes' channel protocol (the one kubectl
+//! speaks, `driftless_api::channel`); the exit status is the command's.
 
 use std::process::ExitCode;
 
-use driftless_api::frame;
+use driftless_api::channel;
+use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::Message;
 
 use super::get::{client_error, form_query};
 use crate::CommandError;
@@ -40,49 +42,62 @@ pub fn run(args: &ExecArgs) -> Result<ExitCode, CommandError> {
     block_on(async {
         let client = client(&args.connect);
         let container = super::container::pick(&client, &args.namespace, &args.pod, args.container.as_deref()).await?;
-        let mut pairs: Vec<(&str, Option<&str>)> =
-            vec![("container", container.as_deref()), ("tty", args.tty.then_some("true")), ("stdin", args.stdin.then_some("true"))];
+        let mut pairs: Vec<(&str, Option<&str>)> = vec![
+            ("container", container.as_deref()),
+            ("tty", args.tty.then_some("true")),
+            ("stdin", args.stdin.then_some("true")),
+            ("stdout", Some("true")),
+            ("stderr", (!args.tty).then_some("true")),
+        ];
         pairs.extend(args.command.iter().map(|c| ("command", Some(c.as_str()))));
         let path = format!("/api/v1/namespaces/{}/pods/{}/exec{}", args.namespace, args.pod, form_query(&pairs));
-        let io = client.upgrade(&path, frame::PROTOCOL).await.map_err(client_error)?;
-        let (mut reader, mut writer) = tokio::io::split(io);
+        let (socket, protocol) = client.websocket(&path, &channel::PROTOCOLS).await.map_err(client_error)?;
+        let v5 = protocol.starts_with("v5.");
+        let (mut sink, mut incoming) = socket.split();
         use std::io::IsTerminal;
         let _raw = (args.tty && std::io::stdin().is_terminal()).then(RawTerminal::enter);
-        if !args.stdin {
-            frame::write(&mut writer, frame::STDIN_EOF, &[]).await.map_err(io_error)?;
+        let ws = |e: tokio_tungstenite::tungstenite::Error| CommandError::Usage(format!("the exec stream: {e}"));
+        let mut stdin_open = args.stdin;
+        if !stdin_open && v5 {
+            sink.send(channel::message(channel::CLOSE, &[channel::STDIN])).await.map_err(ws)?;
         }
         let mut stdin = tokio::io::stdin();
         let mut stdout = tokio::io::stdout();
         let mut stderr = tokio::io::stderr();
         let mut buf = [0u8; 8192];
-        let mut stdin_open = args.stdin;
         loop {
             tokio::select! {
                 n = stdin.read(&mut buf), if stdin_open => {
                     match n.map_err(io_error)? {
                         0 => {
                             stdin_open = false;
-                            frame::write(&mut writer, frame::STDIN_EOF, &[]).await.map_err(io_error)?;
+                            if v5 {
+                                sink.send(channel::message(channel::CLOSE, &[channel::STDIN])).await.map_err(ws)?;
+                            }
                         }
-                        n => frame::write(&mut writer, frame::STDIN, &buf[..n]).await.map_err(io_error)?,
+                        n => sink.send(channel::message(channel::STDIN, &buf[..n])).await.map_err(ws)?,
                     }
                 }
-                incoming = frame::read(&mut reader) => match incoming.map_err(io_error)? {
-                    Some((frame::STDOUT, data)) => {
-                        stdout.write_all(&data).await.map_err(io_error)?;
-                        stdout.flush().await.map_err(io_error)?;
-                    }
-                    Some((frame::STDERR, data)) => {
-                        stderr.write_all(&data).await.map_err(io_error)?;
-                        stderr.flush().await.map_err(io_error)?;
-                    }
-                    Some((frame::EXIT, data)) => {
-                        let code = i32::from_be_bytes(data.get(..4).and_then(|d| d.try_into().ok()).unwrap_or([0, 0, 0, 1]));
-                        return Ok(ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1)));
-                    }
-                    Some((frame::ERROR, data)) => return Err(CommandError::Usage(String::from_utf8_lossy(&data).into_owned())),
-                    Some(_) => {}
-                    None => return Err(CommandError::Usage("the daemon closed the exec stream".into())),
+                next = incoming.next() => match next {
+                    Some(Ok(Message::Binary(data))) if !data.is_empty() => match data[0] {
+                        channel::STDOUT => {
+                            stdout.write_all(&data[1..]).await.map_err(io_error)?;
+                            stdout.flush().await.map_err(io_error)?;
+                        }
+                        channel::STDERR => {
+                            stderr.write_all(&data[1..]).await.map_err(io_error)?;
+                            stderr.flush().await.map_err(io_error)?;
+                        }
+                        channel::STATUS => {
+                            let status: serde_json::Value = serde_json::from_slice(&data[1..]).unwrap_or_default();
+                            let code = channel::exit_code(&status).map_err(CommandError::Usage)?;
+                            return Ok(ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1)));
+                        }
+                        _ => {}
+                    },
+                    Some(Ok(Message::Close(_))) | None => return Err(CommandError::Usage("the daemon closed the exec stream without a status".into())),
+                    Some(Err(error)) => return Err(ws(error)),
+                    Some(Ok(_)) => {}
                 },
             }
         }
