@@ -81,7 +81,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("controllers", &["model", "store", "nodeapi", "events"]),
     ("sync", &["model", "manifest", "validate", "diff", "store", "events"]),
     ("printers", &["model"]),
-    ("api", &["model", "store", "nodeapi", "sync", "printers"]),
+    ("api", &["model", "store", "nodeapi", "sync", "printers", "schemas"]),
     ("dns", &["model"]),
     ("proxy", &["routes"]),
     ("ingress", &["model"]),

@@ -5,6 +5,7 @@ mod channel;
 mod driftless;
 mod exec;
 mod logs;
+mod openapi;
 pub(crate) mod portforward;
 mod query;
 mod table;
@@ -73,6 +74,16 @@ fn router(state: ApiState) -> Router {
         .route("/driftless/v1/images/import", post(driftless::images_import))
         .route("/driftless/v1/images/pull", post(driftless::images_pull))
         .route("/driftless/v1/images/remove", post(driftless::images_remove))
+        .route("/openapi/v3", get(|| async { axum::Json(openapi::index()) }))
+        .route(
+            "/openapi/v3/{*path}",
+            get(|axum::extract::Path(path): axum::extract::Path<String>| async move {
+                match openapi::document(&path) {
+                    Some(document) => json_response(document),
+                    None => ApiError::NotFound(format!("no OpenAPI document for {path}")).into_response(),
+                }
+            }),
+        )
         .fallback(kubernetes)
         .with_state(state)
 }
@@ -243,6 +254,12 @@ async fn serve_kubernetes(state: ApiState, request: Request) -> Result<Response,
             let scale = writes::scale(&state, caller.as_ref(), (resource, &namespace, &name), &query, &content_type, &body).await?;
             Ok(json_response(&scale))
         }
+        (&Method::POST, Target::Collection { resource, namespace }) => {
+            let caller = request.extensions().get::<crate::auth::Caller>().cloned();
+            let body = axum::body::to_bytes(request.into_body(), 1 << 22).await.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            let created = writes::create(&state, caller.as_ref(), (resource, namespace.as_deref()), &query, &body).await?;
+            Ok((StatusCode::CREATED, [("content-type", "application/json")], created.to_string()).into_response())
+        }
         (&Method::PATCH, Target::Object { resource, namespace, name }) => {
             let caller = request.extensions().get::<crate::auth::Caller>().cloned();
             let headers = request.headers();
@@ -296,7 +313,7 @@ fn discovery_resources(group: &str, version: &str) -> Result<Value, ApiError> {
     for k in Kind::ALL.iter().filter(|k| k.group() == group && k.version() == version) {
         // Reads, and the writes that become commits (deleting a declared
         // object, or a pod).
-        let verbs = ["get", "list", "watch", "patch", "delete"];
+        let verbs = ["create", "get", "list", "watch", "patch", "delete"];
         let mut resource = json!({
             "name": k.plural(), "singularName": k.name().to_ascii_lowercase(), "namespaced": k.namespaced(),
             "kind": k.name(), "verbs": verbs, "shortNames": k.short_names(),

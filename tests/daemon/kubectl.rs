@@ -17,6 +17,27 @@ const TOKENS: &str = "\
 0123456789abcdef0123456789abcdef,ci,ci-bot
 ";
 
+/// The ConfigMap example of Kubernetes' documentation ("ConfigMaps",
+/// concepts/configuration/configmap), as a user would save it.
+const GAME_DEMO: &str = r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: game-demo
+data:
+  # property-like keys; each key maps to a simple value
+  player_initial_lives: "3"
+  ui_properties_file_name: "user-interface.properties"
+
+  # file-like keys
+  game.properties: |
+    enemy.types=aliens,monsters
+    player.maximum-lives=5
+  user-interface.properties: |
+    color.good=purple
+    color.bad=yellow
+    allow.textmode=true
+"#;
+
 fn kubectl(kubeconfig: &Path, cache: &Path, args: &[&str]) -> Output {
     Command::new("kubectl")
         .arg("--kubeconfig")
@@ -107,6 +128,31 @@ fn kubectl_reaches_the_api_over_https_with_a_generated_kubeconfig() {
     let copied = cluster.dir.path().join("copied-index.html");
     kubectl_ok(&kubeconfig, &cache, &["cp", &format!("{pod}:/tmp/www/index.html"), copied.to_str().unwrap()]);
     assert_eq!(std::fs::read_to_string(&copied).unwrap(), "version 1\n");
+
+    // explain reads the OpenAPI v3 documents made from the same schemas
+    // validation uses.
+    let explained = kubectl_ok(&kubeconfig, &cache, &["explain", "deployment.spec.strategy"]);
+    assert!(explained.contains("GROUP:      apps\nKIND:       Deployment\nVERSION:    v1"), "{explained}");
+    assert!(explained.contains("FIELD: strategy <DeploymentStrategy>"), "{explained}");
+    assert!(explained.contains("The deployment strategy to use to replace existing pods with new ones."), "{explained}");
+
+    // create -f and apply -f write new objects, and apply's patch edits a
+    // declared one (the ConfigMap of Kubernetes' documentation).
+    let game = cluster.dir.path().join("game.yaml");
+    std::fs::write(&game, GAME_DEMO).unwrap();
+    let out = kubectl_ok(&kubeconfig, &cache, &["create", "-f", game.to_str().unwrap()]);
+    assert_eq!(out.trim(), "configmap/game-demo created");
+    assert_eq!(cluster.git(&["log", "-1", "--format=%an|%s"]).trim(), "grace|create configmap/game-demo");
+    let stored = cluster.get("/api/v1/namespaces/default/configmaps/game-demo");
+    assert_eq!(stored.pointer("/data/player_initial_lives").and_then(|v| v.as_str()), Some("3"));
+    std::fs::write(&game, GAME_DEMO.replace("player_initial_lives: \"3\"", "player_initial_lives: \"5\"").replace("game-demo", "game-two")).unwrap();
+    let out = kubectl_ok(&kubeconfig, &cache, &["apply", "-f", game.to_str().unwrap()]);
+    assert_eq!(out.trim(), "configmap/game-two created");
+    std::fs::write(&game, GAME_DEMO.replace("player_initial_lives: \"3\"", "player_initial_lives: \"7\"").replace("game-demo", "game-two")).unwrap();
+    let out = kubectl_ok(&kubeconfig, &cache, &["apply", "-f", game.to_str().unwrap()]);
+    assert_eq!(out.trim(), "configmap/game-two configured");
+    let file = cluster.git(&["show", "HEAD:apps/default/configmap-game-two.yaml"]);
+    assert!(file.contains("player_initial_lives: \"7\"") && !file.contains("last-applied"), "{file}");
 
     // A wrong token is refused as the API server refuses it.
     let wrong = cluster.dir.path().join("wrong-kubeconfig");

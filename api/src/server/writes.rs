@@ -160,6 +160,65 @@ pub(crate) async fn patch(
     object(&*state.store, kind, namespace, name)
 }
 
+/// POST of a new object (`kubectl create -f`, and `kubectl apply` of an
+/// object that does not exist yet): written to the repository as a
+/// document of its own, in one commit; the answer is the object as the
+/// sync applied it.
+pub(crate) async fn create(
+    state: &ApiState,
+    caller: Option<&Caller>,
+    (kind, namespace): (Kind, Option<&str>),
+    query: &super::Query,
+    body: &[u8],
+) -> Result<Value, ApiError> {
+    let mut given: Value = serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("the object is not JSON: {e}")))?;
+    let Some(meta) = given.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return Err(ApiError::Invalid("metadata.name: Required value: name is required".into()));
+    };
+    // What the API server owns is not written to git.
+    for field in ["resourceVersion", "uid", "generation", "creationTimestamp", "managedFields", "selfLink"] {
+        meta.remove(field);
+    }
+    if let Some(annotations) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
+        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+        if annotations.is_empty() {
+            meta.remove("annotations");
+        }
+    }
+    if kind.namespaced() {
+        let namespace = namespace.unwrap_or("default");
+        match meta.get("namespace").and_then(Value::as_str) {
+            Some(given) if given != namespace => {
+                return Err(ApiError::BadRequest(format!(
+                    "the namespace of the provided object ({given}) does not match the namespace sent on the request ({namespace})"
+                )));
+            }
+            _ => {
+                meta.insert("namespace".into(), json!(namespace));
+            }
+        }
+    }
+    let name = meta
+        .get("name")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| ApiError::Invalid("metadata.name: Required value: name is required".into()))?;
+    if let Some(map) = given.as_object_mut() {
+        map.remove("status");
+    }
+    let namespace = given.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default().to_owned();
+    if state.store.get(&Key::new(kind, namespace.clone(), name.clone())).is_some() {
+        return Err(ApiError::AlreadyExists(format!("{}.{} {name:?} already exists", kind.plural(), kind.group())));
+    }
+    let dry = dry_run(query);
+    let request = json!({"change": {"apply": {"verb": "create", "documents": [given.clone()]}}, "dry_run": dry});
+    commit(state, caller, request).await?;
+    if dry {
+        return Ok(given);
+    }
+    object(&*state.store, kind, &namespace, &name)
+}
+
 /// DELETE of a declared object: its document goes from git, in one commit.
 pub(crate) async fn delete(
     state: &ApiState,
