@@ -153,6 +153,21 @@ fn kubectl_reaches_the_api_over_https_with_a_generated_kubeconfig() {
     assert_eq!(out.trim(), "configmap/game-two configured");
     let file = cluster.git(&["show", "HEAD:apps/default/configmap-game-two.yaml"]);
     assert!(file.contains("player_initial_lives: \"7\"") && !file.contains("last-applied"), "{file}");
+    // kubectl edit: the live object in the editor, its patch committed.
+    let out = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .arg("--cache-dir")
+        .arg(&cache)
+        .args(["edit", "configmap", "game-two"])
+        .env("KUBE_EDITOR", "sed -i -e 's/player_initial_lives: \"7\"/player_initial_lives: \"9\"/'")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "configmap/game-two edited");
+    assert_eq!(cluster.git(&["log", "-1", "--format=%an|%s"]).trim(), "grace|kubectl edit configmap/game-two");
+    let file = cluster.git(&["show", "HEAD:apps/default/configmap-game-two.yaml"]);
+    assert!(file.contains("player_initial_lives: \"9\"") && !file.contains("resourceVersion"), "{file}");
 
     // A wrong token is refused as the API server refuses it.
     let wrong = cluster.dir.path().join("wrong-kubeconfig");
