@@ -98,6 +98,11 @@ fn kubectl_reaches_the_api_over_https_with_a_generated_kubeconfig() {
     let header: Vec<&str> = all.lines().next().unwrap().split_whitespace().collect();
     assert_eq!((header[0], header[header.len() - 1]), ("NAMESPACE", "LABELS"), "{all}");
     assert!(all.lines().skip(1).all(|l| l.starts_with("default ") && l.contains("app=web")), "{all}");
+    let nodes = kubectl_ok(&kubeconfig, &cache, &["get", "nodes"]);
+    assert!(nodes.starts_with("NAME") && nodes.lines().nth(1).is_some_and(|l| l.starts_with("node-1 ") && l.contains("Ready")), "{nodes}");
+    let resources = kubectl_ok(&kubeconfig, &cache, &["api-resources"]);
+    let deployments: Vec<&str> = resources.lines().find(|l| l.starts_with("deployments ")).unwrap_or_default().split_whitespace().collect();
+    assert_eq!(deployments, ["deployments", "deploy", "apps/v1", "true", "Deployment"], "{resources}");
     let one = kubectl_ok(&kubeconfig, &cache, &["get", "deployment", "web"]);
     assert!(one.lines().nth(1).is_some_and(|l| l.starts_with("web ") && l.contains("2/2")), "{one}");
 
@@ -128,6 +133,17 @@ fn kubectl_reaches_the_api_over_https_with_a_generated_kubeconfig() {
     let copied = cluster.dir.path().join("copied-index.html");
     kubectl_ok(&kubeconfig, &cache, &["cp", &format!("{pod}:/tmp/www/index.html"), copied.to_str().unwrap()]);
     assert_eq!(std::fs::read_to_string(&copied).unwrap(), "version 1\n");
+
+    // describe (events by field selector), logs, wait, rollout status.
+    let described = kubectl_ok(&kubeconfig, &cache, &["describe", "deployment", "web"]);
+    assert!(described.contains("Replicas:") && described.contains("ScalingReplicaSet"), "{described}");
+    let described = kubectl_ok(&kubeconfig, &cache, &["describe", "pod", &pod]);
+    assert!(described.contains("Status:       Running") && described.contains("Started"), "{described}");
+    let logs = kubectl(&kubeconfig, &cache, &["logs", &pod, "--tail=5"]);
+    assert!(logs.status.success(), "{}", String::from_utf8_lossy(&logs.stderr));
+    kubectl_ok(&kubeconfig, &cache, &["wait", "--for=condition=Available", "deployment/web", "--timeout=30s"]);
+    let status = kubectl_ok(&kubeconfig, &cache, &["rollout", "status", "deployment/web", "--timeout=30s"]);
+    assert!(status.contains("successfully rolled out"), "{status}");
 
     // explain reads the OpenAPI v3 documents made from the same schemas
     // validation uses.
