@@ -42,6 +42,27 @@ impl Drop for Forward {
 }
 
 /// The HorizontalPodAutoscaler walkthrough's object, in autoscaling/v1.
+/// The ConfigMap example of Kubernetes' documentation ("ConfigMaps",
+/// concepts/configuration/configmap), as a user would save it.
+pub(crate) const GAME_DEMO: &str = r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: game-demo
+data:
+  # property-like keys; each key maps to a simple value
+  player_initial_lives: "3"
+  ui_properties_file_name: "user-interface.properties"
+
+  # file-like keys
+  game.properties: |
+    enemy.types=aliens,monsters
+    player.maximum-lives=5
+  user-interface.properties: |
+    color.good=purple
+    color.bad=yellow
+    allow.textmode=true
+"#;
+
 const HPA_V1: &str = "\
 apiVersion: autoscaling/v1
 kind: HorizontalPodAutoscaler

@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use crate::cluster::{Cluster, web};
+use crate::documented_examples::GAME_DEMO;
 
 const GRACE: &str = "31ada4fd-adec-460c-809a-9e56ceb75269";
 const TOKENS: &str = "\
@@ -16,27 +17,6 @@ const TOKENS: &str = "\
 31ada4fd-adec-460c-809a-9e56ceb75269,grace,grace@example.invalid,\"devs\"
 0123456789abcdef0123456789abcdef,ci,ci-bot
 ";
-
-/// The ConfigMap example of Kubernetes' documentation ("ConfigMaps",
-/// concepts/configuration/configmap), as a user would save it.
-const GAME_DEMO: &str = r#"apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: game-demo
-data:
-  # property-like keys; each key maps to a simple value
-  player_initial_lives: "3"
-  ui_properties_file_name: "user-interface.properties"
-
-  # file-like keys
-  game.properties: |
-    enemy.types=aliens,monsters
-    player.maximum-lives=5
-  user-interface.properties: |
-    color.good=purple
-    color.bad=yellow
-    allow.textmode=true
-"#;
 
 fn kubectl(kubeconfig: &Path, cache: &Path, args: &[&str]) -> Output {
     Command::new("kubectl")

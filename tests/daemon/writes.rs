@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::cluster::{Cluster, name, web};
+use crate::documented_examples::GAME_DEMO;
 
 const ROLLING: &str = "{type: RollingUpdate}";
 const AUTHOR: &str = "Grace Hopper <grace@example.invalid>";
@@ -174,27 +175,6 @@ fn undo_rolls_back_a_broken_image() {
     let status = cluster.cli_ok(&["rollout", "status", "deploy/web", "--timeout", "30s"]);
     assert!(status.contains("successfully rolled out"), "{status}");
 }
-
-/// The ConfigMap example of Kubernetes' documentation ("ConfigMaps",
-/// concepts/configuration/configmap), as a user would save it.
-const GAME_DEMO: &str = r#"apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: game-demo
-data:
-  # property-like keys; each key maps to a simple value
-  player_initial_lives: "3"
-  ui_properties_file_name: "user-interface.properties"
-
-  # file-like keys
-  game.properties: |
-    enemy.types=aliens,monsters
-    player.maximum-lives=5
-  user-interface.properties: |
-    color.good=purple
-    color.bad=yellow
-    allow.textmode=true
-"#;
 
 #[test]
 fn apply_create_autoscale_and_delete_write_the_repository() {

@@ -74,6 +74,20 @@ fn wanted_replicas(content_type: &str, body: &[u8]) -> Result<i64, ApiError> {
     Ok(replicas)
 }
 
+/// A write naming a `resourceVersion` must be made on that version, as
+/// the API server requires (409 otherwise).
+fn check_version(kind: Kind, name: &str, current: &Value, given: &Value) -> Result<(), ApiError> {
+    let Some(version) = given.pointer("/metadata/resourceVersion").and_then(Value::as_str) else { return Ok(()) };
+    if current.pointer("/metadata/resourceVersion").and_then(Value::as_str) == Some(version) {
+        return Ok(());
+    }
+    Err(ApiError::Conflict(format!(
+        "Operation cannot be fulfilled on {}.{} {name:?}: the object has been modified; please apply your changes to the latest version and try again",
+        kind.plural(),
+        kind.group()
+    )))
+}
+
 /// What a dry run asks for (`?dryRun=All`).
 fn dry_run(query: &super::Query) -> bool {
     query.get("dryRun").is_some_and(|d| d == "All")
@@ -90,16 +104,8 @@ pub(crate) async fn scale(
 ) -> Result<Value, ApiError> {
     let replicas = wanted_replicas(content_type, body)?;
     let current = object(&*state.store, kind, namespace, name)?;
-    if let Some(version) =
-        serde_json::from_slice::<Value>(body).ok().and_then(|b| b.pointer("/metadata/resourceVersion").and_then(Value::as_str).map(str::to_owned))
-        && current.pointer("/metadata/resourceVersion").and_then(Value::as_str) != Some(version.as_str())
-    {
-        return Err(ApiError::Conflict(format!(
-            "Operation cannot be fulfilled on {}.{} {name:?}: the object has been modified; please apply your changes to the latest version and try again",
-            kind.plural(),
-            kind.group()
-        )));
-    }
+    let given = serde_json::from_slice::<Value>(body).unwrap_or_default();
+    check_version(kind, name, &current, &given)?;
     let dry = dry_run(query);
     let request = json!({
         "kind": kind.name(), "namespace": namespace, "name": name,
@@ -141,15 +147,7 @@ pub(crate) async fn patch(
     let patch_type = patch_type(content_type)?;
     let patch: Value = serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("the patch is not JSON: {e}")))?;
     let current = object(&*state.store, kind, namespace, name)?;
-    if let Some(version) = patch.pointer("/metadata/resourceVersion").and_then(Value::as_str)
-        && current.pointer("/metadata/resourceVersion").and_then(Value::as_str) != Some(version)
-    {
-        return Err(ApiError::Conflict(format!(
-            "Operation cannot be fulfilled on {}.{} {name:?}: the object has been modified; please apply your changes to the latest version and try again",
-            kind.plural(),
-            kind.group()
-        )));
-    }
+    check_version(kind, name, &current, &patch)?;
     let dry = dry_run(query);
     let request = json!({
         "kind": kind.name(), "namespace": namespace, "name": name,
