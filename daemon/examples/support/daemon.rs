@@ -56,6 +56,11 @@ impl Bench {
     /// Commits `manifests` as `apps/bench.yaml`, imports busybox and
     /// starts `driftless up` (release build beside this example).
     pub(crate) fn start(manifests: &str, network: &Network) -> Bench {
+        Bench::start_with(manifests, network, &[])
+    }
+
+    /// As [`Bench::start`], with more `driftless up` flags.
+    pub(crate) fn start_with(manifests: &str, network: &Network, extra: &[&str]) -> Bench {
         let exe = std::env::current_exe().unwrap();
         let bin = exe.parent().and_then(Path::parent).unwrap().join("driftless");
         assert!(bin.exists(), "build the binary first: cargo build --release -p driftless -p driftless-runtime");
@@ -84,6 +89,7 @@ impl Bench {
             .arg(&data)
             .args(["--bridge", network.bridge, "--pod-cidr", network.pod_cidr, "--service-cidr", network.service_cidr])
             .args(["--cluster-dns", network.cluster_dns, "--cgroup-root", network.cgroup_root, "--dns-upstream", "none"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -1,6 +1,9 @@
 //! What the control-plane benchmarks wait for: a number of pods Ready,
 //! seen through the API as a client would see it.
 
+// Each benchmark program includes this module and uses part of it.
+#![allow(dead_code)]
+
 use std::time::{Duration, Instant};
 
 use driftless_api::Client;
@@ -17,6 +20,11 @@ fn ready(pod: &Value) -> bool {
 /// pods are listed first, then watched from the list's version, so the
 /// judgement is never made on half a listing.
 pub(crate) async fn wait_pods(client: &Client, n: usize) -> Instant {
+    wait_pods_for(client, n, Duration::from_secs(60)).await
+}
+
+/// As [`wait_pods`], for up to `patience`.
+pub(crate) async fn wait_pods_for(client: &Client, n: usize, patience: Duration) -> Instant {
     let list = client.get("/api/v1/namespaces/default/pods").await.unwrap();
     let mut pods: std::collections::BTreeMap<String, bool> =
         list["items"].as_array().into_iter().flatten().map(|p| (p["metadata"]["name"].as_str().unwrap_or("").to_owned(), ready(p))).collect();
@@ -26,7 +34,7 @@ pub(crate) async fn wait_pods(client: &Client, n: usize) -> Instant {
     let version = list["metadata"]["resourceVersion"].as_str().unwrap_or("0").to_owned();
     let mut stream = client.stream(&format!("/api/v1/namespaces/default/pods?watch=1&resourceVersion={version}")).await.unwrap();
     let mut buffer = String::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + patience;
     while let Some(chunk) = stream.next().await {
         buffer.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
         while let Some(end) = buffer.find('\n') {
