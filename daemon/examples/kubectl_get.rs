@@ -1,5 +1,7 @@
 //! Benchmark: `kubectl get pods` on 1,000 pods against the real `driftless
-//! up`, over HTTPS with the kubeconfig `driftless kubeconfig` prints: the
+//! up`, over HTTPS with the kubeconfig `driftless kubeconfig` prints. One
+//! node runs at most 110 pods (Kubernetes' default), so 110 run and the
+//! rest wait Pending, as on a one-node cluster. Measured: the
 //! request's latency as kubectl itself measures it (`-v=6` logs `GET ...
 //! 200 OK in N milliseconds`; a server-side Table of 1,000 rows), kubectl's
 //! whole run, and the daemon's RSS with the pods running.
@@ -14,10 +16,7 @@ use std::time::{Duration, Instant};
 
 #[path = "support/daemon.rs"]
 mod daemon;
-#[path = "support/pods.rs"]
-mod pods;
 use daemon::{Bench, Network};
-use pods::wait_pods_for;
 
 fn deployment(replicas: usize) -> String {
     format!(
@@ -63,9 +62,23 @@ fn main() {
         cgroup_root: "/driftless-bench-kget",
     };
     let bench = Bench::start_with(&deployment(pods), &network, &["--listen", &listen]);
+    // All the pod objects, and as many running as the node takes.
+    let running = pods.min(110);
     let started = Instant::now();
-    bench.runtime.block_on(wait_pods_for(&bench.client, pods, Duration::from_secs(600)));
-    eprintln!("{pods} pods Ready in {:.1} s", started.elapsed().as_secs_f64());
+    let deadline = started + Duration::from_secs(600);
+    bench.runtime.block_on(async {
+        loop {
+            let list = bench.client.get("/api/v1/namespaces/default/pods").await.unwrap();
+            let items = list["items"].as_array().cloned().unwrap_or_default();
+            let up = items.iter().filter(|p| p.pointer("/status/phase").and_then(|v| v.as_str()) == Some("Running")).count();
+            if items.len() == pods && up >= running {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{} pods, {up} running", items.len());
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+    eprintln!("{pods} pods, {running} running, in {:.1} s", started.elapsed().as_secs_f64());
     let rss = rss_mib(bench.daemon.id());
 
     let kubeconfig = bench.data.join("bench-kubeconfig");
