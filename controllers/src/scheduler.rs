@@ -25,12 +25,39 @@ const RETRY: Duration = Duration::from_secs(30);
 /// The scheduler.
 pub struct Scheduler {
     ctx: Context,
+    /// What each node offers pods, as last seen: a node's heartbeat
+    /// (every 10 s) changes nothing a pending pod waits for, and must not
+    /// wake every pending pod.
+    shapes: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl Scheduler {
     /// A scheduler.
     pub fn new(ctx: Context) -> Arc<Scheduler> {
-        Arc::new(Scheduler { ctx })
+        Arc::new(Scheduler { ctx, shapes: Default::default() })
+    }
+
+    /// Whether the node in `event` now offers pods something it did not
+    /// (a new or removed node, other allocatable, taints, labels,
+    /// readiness), remembering what it offers.
+    fn node_changed(&self, event: &WatchEvent) -> bool {
+        let node = &event.object;
+        let ready =
+            node.pointer("/status/conditions").and_then(Value::as_array).into_iter().flatten().find(|c| c["type"] == "Ready").map(|c| c["status"].clone());
+        let shape = json!([
+            node.pointer("/status/allocatable"),
+            node.pointer("/spec/taints"),
+            node.pointer("/spec/unschedulable"),
+            node.pointer("/metadata/labels"),
+            ready,
+        ])
+        .to_string();
+        let mut shapes = self.shapes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if event.kind == Change::Deleted {
+            shapes.remove(&event.key.name);
+            return true;
+        }
+        shapes.insert(event.key.name.clone(), shape.clone()).is_none_or(|before| before != shape)
     }
 }
 
@@ -53,10 +80,11 @@ impl Reconciler for Scheduler {
     }
 
     /// A pending pod; and every pending pod when room may have been made
-    /// (a pod gone, a node changed).
+    /// (a pod gone, a node changed in what it offers pods).
     fn triggers(&self, event: &WatchEvent, store: &dyn Store) -> Vec<Key> {
         match (event.key.kind, event.kind) {
-            (Kind::Pod, Change::Deleted) | (Kind::Node, _) => self.keys(store),
+            (Kind::Pod, Change::Deleted) => self.keys(store),
+            (Kind::Node, _) if self.node_changed(event) => self.keys(store),
             (Kind::Pod, _) if pending(&event.object) => vec![event.key.clone()],
             _ => vec![],
         }
@@ -122,5 +150,39 @@ impl Reconciler for Scheduler {
         self.ctx.events.record(&value, EventType::Normal, "Scheduled", &message);
         tracing::debug!(pod = %key, node, "scheduled");
         Ok(Action::AwaitChange)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! When pending pods are woken: a node's heartbeat does not wake them,
+    //! a node offering more does.
+
+    use std::sync::Arc;
+
+    use driftless_store::{EventType as Change, Key, SqliteStore, Store, WatchEvent};
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn node(cpu: &str, heartbeat: &str) -> Arc<Value> {
+        Arc::new(json!({
+            "apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-1", "labels": {"kubernetes.io/os": "linux"}},
+            "status": {"allocatable": {"cpu": cpu, "pods": "110"}, "conditions": [{"type": "Ready", "status": "True", "lastHeartbeatTime": heartbeat}]},
+        }))
+    }
+
+    fn event(kind: Change, object: Arc<Value>) -> WatchEvent {
+        WatchEvent { kind, key: Key::new(Kind::Node, "", "node-1"), object, revision: 1 }
+    }
+
+    #[test]
+    fn a_heartbeat_wakes_no_pending_pod_and_more_room_wakes_them_all() {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory());
+        let scheduler = Scheduler::new(Context::new(store, "scheduler", "node-1"));
+        assert!(scheduler.node_changed(&event(Change::Added, node("2", "10:00:00"))));
+        assert!(!scheduler.node_changed(&event(Change::Modified, node("2", "10:00:10"))), "a heartbeat");
+        assert!(scheduler.node_changed(&event(Change::Modified, node("4", "10:00:20"))), "more CPU");
+        assert!(scheduler.node_changed(&event(Change::Deleted, node("4", "10:00:20"))));
     }
 }
