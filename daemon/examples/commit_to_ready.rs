@@ -17,29 +17,8 @@ use driftless_api::Client;
 mod daemon;
 #[path = "support/pods.rs"]
 mod pods;
-use daemon::{Bench, Network, git};
+use daemon::{Bench, Network, git, sleep_deployment};
 use pods::wait_pods;
-
-fn deployment(replicas: u32) -> String {
-    format!(
-        "apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: bench}}
-spec:
-  replicas: {replicas}
-  selector: {{matchLabels: {{app: bench}}}}
-  template:
-    metadata: {{labels: {{app: bench}}}}
-    spec:
-      terminationGracePeriodSeconds: 0
-      containers:
-      - name: c
-        image: busybox:1.35
-        imagePullPolicy: Never
-        command: [sleep, '3600']
-"
-    )
-}
 
 fn rss_kib(pid: u32) -> u64 {
     status_field(pid, "VmRSS")
@@ -65,7 +44,7 @@ fn main() {
     let runs: usize = std::env::args().nth(1).and_then(|r| r.parse().ok()).unwrap_or(5);
     let network =
         Network { bridge: "dlbench0", pod_cidr: "10.247.0.0/24", service_cidr: "10.100.0.0/24", cluster_dns: "10.100.0.10", cgroup_root: "/driftless-bench" };
-    let bench = Bench::start(&deployment(0), &network);
+    let bench = Bench::start(&sleep_deployment(0), &network);
     let (repo, client, runtime, daemon) = (&bench.repo, &bench.client, &bench.runtime, &bench.daemon);
     println!("| replicas | runs | min | p50 | max | daemon RSS with them Ready |");
     println!("|---|---|---|---|---|---|");
@@ -74,7 +53,7 @@ fn main() {
         let mut times = Vec::new();
         let mut rss = 0;
         for _ in 0..runs {
-            std::fs::write(repo.join("apps/bench.yaml"), deployment(n)).unwrap();
+            std::fs::write(repo.join("apps/bench.yaml"), sleep_deployment(n as usize)).unwrap();
             let started = Instant::now();
             git(repo, &["commit", "-q", "-am", &format!("commit {commit}: {n} replicas")]);
             commit += 1;
@@ -92,7 +71,7 @@ fn main() {
                 status_field(pid, "RssFile") as f64 / 1024.0,
                 status_field(pid, "Threads")
             );
-            std::fs::write(repo.join("apps/bench.yaml"), deployment(0)).unwrap();
+            std::fs::write(repo.join("apps/bench.yaml"), sleep_deployment(0)).unwrap();
             git(repo, &["commit", "-q", "-am", &format!("commit {commit}: 0 replicas")]);
             commit += 1;
             runtime.block_on(wait_ready(client, 0, Instant::now()));

@@ -16,28 +16,7 @@ use std::time::{Duration, Instant};
 
 #[path = "support/daemon.rs"]
 mod daemon;
-use daemon::{Bench, Network};
-
-fn deployment(replicas: usize) -> String {
-    format!(
-        "apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: bench}}
-spec:
-  replicas: {replicas}
-  selector: {{matchLabels: {{app: bench}}}}
-  template:
-    metadata: {{labels: {{app: bench}}}}
-    spec:
-      terminationGracePeriodSeconds: 0
-      containers:
-      - name: c
-        image: busybox:1.35
-        imagePullPolicy: Never
-        command: [sleep, '3600']
-"
-    )
-}
+use daemon::{Bench, Network, sleep_deployment};
 
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
@@ -61,7 +40,7 @@ fn main() {
         cluster_dns: "10.103.0.10",
         cgroup_root: "/driftless-bench-kget",
     };
-    let bench = Bench::start_with(&deployment(pods), &network, &["--listen", &listen]);
+    let bench = Bench::start_with(&sleep_deployment(pods), &network, &["--listen", &listen]);
     // All the pod objects, and as many running as the node takes.
     let running = pods.min(110);
     let started = Instant::now();

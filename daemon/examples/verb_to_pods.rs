@@ -17,27 +17,8 @@ use serde_json::json;
 mod daemon;
 #[path = "support/pods.rs"]
 mod pods;
-use daemon::{Bench, Network, git};
+use daemon::{Bench, Network, git, sleep_deployment};
 use pods::wait_pods;
-
-const DEPLOYMENT: &str = "# The benchmark's workload, scaled by the verb.
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: bench
-spec:
-  replicas: 1   # the verb edits this line
-  selector: {matchLabels: {app: bench}}
-  template:
-    metadata: {labels: {app: bench}}
-    spec:
-      terminationGracePeriodSeconds: 0
-      containers:
-      - name: c
-        image: busybox:1.35
-        imagePullPolicy: Never
-        command: [sleep, '3600']
-";
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
@@ -61,7 +42,7 @@ fn main() {
         cluster_dns: "10.102.0.10",
         cgroup_root: "/driftless-bench-verb",
     };
-    let bench = Bench::start(DEPLOYMENT, &network);
+    let bench = Bench::start(&sleep_deployment(1), &network);
     let (repo, client, runtime) = (&bench.repo, &bench.client, &bench.runtime);
     runtime.block_on(wait_pods(client, 1));
     let (mut up, mut down): (Vec<Split>, Vec<Split>) = (Vec::new(), Vec::new());
@@ -96,7 +77,7 @@ fn main() {
         for replicas in [2usize, 1] {
             let text = std::fs::read_to_string(repo.join("apps/bench.yaml")).unwrap();
             let line = text.lines().find(|l| l.trim_start().starts_with("replicas:")).unwrap().to_owned();
-            let text = text.replace(&line, &format!("  replicas: {replicas}   # the verb edits this line"));
+            let text = text.replace(&line, &format!("  replicas: {replicas}"));
             let took = runtime.block_on(async {
                 let started = Instant::now();
                 std::fs::write(repo.join("apps/bench.yaml"), &text).unwrap();

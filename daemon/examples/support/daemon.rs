@@ -14,6 +14,29 @@ use std::time::{Duration, Instant};
 use driftless_api::Client;
 use driftless_api::client::Endpoint;
 
+/// The benchmarks' workload: a Deployment `bench` of `replicas` busybox
+/// pods that sleep, stopped at once when scaled down.
+pub(crate) fn sleep_deployment(replicas: usize) -> String {
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: bench}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: bench}}}}
+  template:
+    metadata: {{labels: {{app: bench}}}}
+    spec:
+      terminationGracePeriodSeconds: 0
+      containers:
+      - name: c
+        image: busybox:1.35
+        imagePullPolicy: Never
+        command: [sleep, '3600']
+"
+    )
+}
+
 /// Runs `git` in `repo` as the benchmark's own identity.
 pub(crate) fn git(repo: &Path, args: &[&str]) {
     let status = Command::new("git")
