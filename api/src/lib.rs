@@ -19,12 +19,14 @@ pub mod auth;
 pub mod channel;
 pub mod client;
 mod error;
+pub mod portforward;
 mod server;
+pub mod spdy;
 pub mod tls;
+pub mod tunnel;
 
 pub use client::{Client, ClientError};
 pub use error::ApiError;
-pub use server::portforward::PROTOCOL as PORT_FORWARD_PROTOCOL;
 pub use server::{ApiState, ImageOps, WriteFailure, WriteOps, serve_tls, serve_unix};
 
 /// The socket's name in the data folder.

@@ -240,7 +240,7 @@ async fn serve_kubernetes(state: ApiState, request: Request) -> Result<Response,
             exec::serve(state, &namespace, &name, &query, request).await
         }
         (&Method::POST | &Method::GET, Target::Sub { resource: Kind::Pod, namespace, name, sub }) if sub == "portforward" => {
-            portforward::serve(state, &namespace, &name, &query, request).await
+            portforward::serve(state, &namespace, &name, request).await
         }
         (&Method::GET, Target::Sub { resource, namespace, name, sub }) if sub == "scale" && writes::scalable(resource) => {
             let key = Key::new(resource, namespace, name.clone());

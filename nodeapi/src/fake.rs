@@ -101,6 +101,11 @@ impl PodRuntime for FakeRuntime {
         None
     }
 
+    /// A fake pod shares the host's loopback.
+    fn connect(&self, _: &str, port: u16) -> std::io::Result<std::net::TcpStream> {
+        std::net::TcpStream::connect_timeout(&(std::net::Ipv4Addr::LOCALHOST, port).into(), std::time::Duration::from_secs(5))
+    }
+
     fn pods(&self) -> Vec<String> {
         self.statuses.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect()
     }

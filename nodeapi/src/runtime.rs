@@ -34,6 +34,10 @@ pub trait PodRuntime {
     /// A command that runs `args` inside a container's running instance
     /// (on a terminal of its own with `tty`), if it runs.
     fn exec(&self, uid: &str, container: &str, args: &[String], tty: bool) -> Option<std::process::Command>;
+    /// Connects to `port` on the pod's own loopback, inside its network
+    /// namespace, as kubelet does for port-forward: a server that listens
+    /// only on the pod's 127.0.0.1 is reached too.
+    fn connect(&self, uid: &str, port: u16) -> std::io::Result<std::net::TcpStream>;
 }
 
 /// A runtime the control plane can share across threads.

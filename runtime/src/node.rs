@@ -286,6 +286,14 @@ impl PodRuntime for Node {
         self.exec_command(uid, container, args, tty)
     }
 
+    fn connect(&self, uid: &str, port: u16) -> std::io::Result<std::net::TcpStream> {
+        let netns = Sandbox::at(self.pod_dir(uid).join("ns")).namespace("net");
+        if !netns.exists() {
+            return Err(std::io::Error::new(std::io::ErrorKind::NotFound, format!("pod {uid} has no network namespace on this node")));
+        }
+        crate::network::connect_inside(&netns, port, std::time::Duration::from_secs(5))
+    }
+
     fn pods(&self) -> Vec<String> {
         self.pod_uids()
     }

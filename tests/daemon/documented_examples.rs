@@ -10,18 +10,26 @@ use std::process::{Child, Command, Stdio};
 use crate::cluster::Cluster;
 use crate::ingress::{app, get};
 
-/// A running `driftless port-forward`, stopped on drop.
-struct Forward {
+/// A running `driftless port-forward` (or `kubectl port-forward`),
+/// stopped on drop.
+pub(crate) struct Forward {
     child: Child,
     /// Its first line (`Forwarding from 127.0.0.1:PORT -> REMOTE`).
-    line: String,
+    pub(crate) line: String,
     /// The local port it listens on.
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Forward {
     fn start(cluster: &Cluster, args: &[&str]) -> Forward {
-        let mut child = Command::new(crate::cluster::binary()).args(args).env("DRIFTLESS_DATA_DIR", &cluster.data).stdout(Stdio::piped()).spawn().unwrap();
+        let mut command = Command::new(crate::cluster::binary());
+        command.args(args).env("DRIFTLESS_DATA_DIR", &cluster.data);
+        Forward::spawn(command)
+    }
+
+    /// Runs `command` (a port-forward) until its first line.
+    pub(crate) fn spawn(mut command: Command) -> Forward {
+        let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
         let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
         reader.read_line(&mut line).unwrap();

@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use crate::cluster::{Cluster, web};
-use crate::documented_examples::GAME_DEMO;
+use crate::documented_examples::{Forward, GAME_DEMO};
 
 const GRACE: &str = "31ada4fd-adec-460c-809a-9e56ceb75269";
 const TOKENS: &str = "\
@@ -113,6 +113,29 @@ fn kubectl_reaches_the_api_over_https_with_a_generated_kubeconfig() {
     let copied = cluster.dir.path().join("copied-index.html");
     kubectl_ok(&kubeconfig, &cache, &["cp", &format!("{pod}:/tmp/www/index.html"), copied.to_str().unwrap()]);
     assert_eq!(std::fs::read_to_string(&copied).unwrap(), "version 1\n");
+
+    // port-forward: kubectl tunnels SPDY in a WebSocket, or upgrades to
+    // SPDY with WebSockets turned off; each connection reaches the port on
+    // the pod's own loopback, so a server bound to 127.0.0.1 in the pod is
+    // reached too (9090 here: nothing outside the pod can reach it).
+    kubectl_ok(&kubeconfig, &cache, &["exec", &pod, "--", "httpd", "-p", "127.0.0.1:9090", "-h", "/tmp/www"]);
+    let forward = |port: &str, websockets: &str| {
+        let mut command = Command::new("kubectl");
+        command.arg("--kubeconfig").arg(&kubeconfig).arg("--cache-dir").arg(&cache);
+        command.args(["port-forward", &format!("pod/{pod}"), &format!(":{port}")]).env("KUBECTL_PORT_FORWARD_WEBSOCKETS", websockets);
+        Forward::spawn(command)
+    };
+    for (port, websockets) in [("8080", "true"), ("8080", "false"), ("9090", "true")] {
+        let forwarded = forward(port, websockets);
+        assert!(forwarded.line.starts_with("Forwarding from 127.0.0.1:") && forwarded.line.ends_with(&format!(" -> {port}")), "{}", forwarded.line);
+        for _ in 0..2 {
+            let page = crate::cluster::try_http_get("127.0.0.1", forwarded.port, "/index.html");
+            assert_eq!(page.as_deref().map(str::trim), Ok("version 1"), "port {port}, websockets {websockets}");
+        }
+    }
+    let nothing = forward("9999", "true");
+    assert!(crate::cluster::try_http_get("127.0.0.1", nothing.port, "/").is_err());
+    drop(nothing);
 
     // describe (events by field selector), logs, wait, rollout status.
     let described = kubectl_ok(&kubeconfig, &cache, &["describe", "deployment", "web"]);

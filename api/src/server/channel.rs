@@ -17,7 +17,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
 use crate::ApiError;
-use crate::channel::{CLOSE, PROTOCOLS, RESIZE, STATUS, STDERR, STDIN, STDOUT, message, status};
+use crate::channel::{CLOSE, RESIZE, STATUS, STDERR, STDIN, STDOUT, message, status};
 
 /// A WebSocket upgrade accepted: the subprotocol chosen and the key's
 /// answer.
@@ -38,8 +38,9 @@ impl Accepted {
     }
 }
 
-/// Checks a WebSocket upgrade request and picks the subprotocol.
-pub(crate) fn accept(request: &Request) -> Result<Accepted, ApiError> {
+/// Checks a WebSocket upgrade request and picks the first of `served`
+/// the client offers.
+pub(crate) fn accept(request: &Request, served: &[&'static str]) -> Result<Accepted, ApiError> {
     let headers = request.headers();
     let key = headers.get(header::SEC_WEBSOCKET_KEY).ok_or_else(|| ApiError::BadRequest("a WebSocket upgrade without Sec-WebSocket-Key".into()))?;
     let offered: Vec<String> = headers
@@ -48,10 +49,11 @@ pub(crate) fn accept(request: &Request) -> Result<Accepted, ApiError> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(',').map(|p| p.trim().to_owned()))
         .collect();
-    let protocol = PROTOCOLS
-        .into_iter()
+    let protocol = served
+        .iter()
+        .copied()
         .find(|p| offered.iter().any(|o| o == p))
-        .ok_or_else(|| ApiError::BadRequest(format!("none of the offered subprotocols {offered:?} is served ({})", PROTOCOLS.join(", "))))?;
+        .ok_or_else(|| ApiError::BadRequest(format!("none of the offered subprotocols {offered:?} is served ({})", served.join(", "))))?;
     Ok(Accepted { protocol, accept: tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes()) })
 }
 

@@ -27,7 +27,7 @@ pub(crate) async fn serve(state: ApiState, namespace: &str, name: &str, query: &
     if !websocket {
         return Err(ApiError::BadRequest(format!("exec needs an upgrade to a WebSocket speaking {}", crate::channel::PROTOCOLS.join(" or "))));
     }
-    let accepted = channel::accept(&request)?;
+    let accepted = channel::accept(&request, &crate::channel::PROTOCOLS)?;
     let uid = pod.metadata.uid.clone().unwrap_or_default();
     let node = state.node.clone().ok_or_else(|| ApiError::BadRequest("this daemon runs no node".into()))?;
     let tty = query.flag("tty");

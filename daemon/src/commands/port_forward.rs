@@ -5,6 +5,7 @@
 
 use std::process::ExitCode;
 
+use driftless_api::{portforward, tunnel};
 use driftless_model::Kind;
 use serde_json::Value;
 
@@ -67,24 +68,23 @@ pub fn run(args: &PortForwardArgs) -> Result<ExitCode, CommandError> {
         }
         use std::io::Write;
         let _ = std::io::stdout().flush();
+        // One session carries every forwarded connection, as kubectl's does.
+        let path = format!("{}/portforward", Kind::Pod.object_path(&args.namespace, &pod_name));
+        let (socket, _) = client.websocket(&path, &[portforward::WEBSOCKET_PROTOCOL]).await.map_err(client_error)?;
+        let forwarder = portforward::Forwarder::new(tunnel::bytes(socket));
         let mut tasks = tokio::task::JoinSet::new();
         for (listener, local, remote) in listeners {
-            let client = client.clone();
-            let path = format!("{}/portforward{}", Kind::Pod.object_path(&args.namespace, &pod_name), form_query(&[("ports", Some(&remote.to_string()))]));
+            let forwarder = forwarder.clone();
             tasks.spawn(async move {
                 loop {
-                    let Ok((mut stream, _)) = listener.accept().await else { continue };
+                    let Ok((stream, _)) = listener.accept().await else { continue };
                     // Whoever reads our output may have gone: forwarding goes on.
                     let mut out = std::io::stdout();
                     let _ = writeln!(out, "Handling connection for {local}").and_then(|()| out.flush());
-                    let client = client.clone();
-                    let path = path.clone();
+                    let forwarder = forwarder.clone();
                     tokio::spawn(async move {
-                        match client.upgrade(&path, driftless_api::PORT_FORWARD_PROTOCOL).await {
-                            Ok(mut upstream) => {
-                                let _ = tokio::io::copy_bidirectional(&mut stream, &mut upstream).await;
-                            }
-                            Err(error) => eprintln!("error: {}", client_error(error)),
+                        if let Err(message) = forwarder.forward(remote, stream).await {
+                            eprintln!("E portforward: an error occurred forwarding {local} -> {remote}: {message}");
                         }
                     });
                 }
@@ -93,6 +93,7 @@ pub fn run(args: &PortForwardArgs) -> Result<ExitCode, CommandError> {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = tasks.join_next() => {}
+            () = forwarder.closed() => return Err(CommandError::Usage("lost connection to pod".into())),
         }
         Ok(ExitCode::SUCCESS)
     })
