@@ -32,13 +32,20 @@ pub trait PodRuntime {
     /// it), if the node has it.
     fn log_path(&self, uid: &str, container: &str, previous: bool) -> Option<PathBuf>;
     /// A command that runs `args` inside a container's running instance
-    /// (on a terminal of its own with `tty`), if it runs.
+    /// (on a terminal of its own with `tty`), if it runs. With `tty`, the
+    /// command reads the terminal's new sizes from its file descriptor
+    /// [`EXEC_RESIZE_FD`] when the spawner opens it: one `COLUMNS ROWS`
+    /// line per resize.
     fn exec(&self, uid: &str, container: &str, args: &[String], tty: bool) -> Option<std::process::Command>;
     /// Connects to `port` on the pod's own loopback, inside its network
     /// namespace, as kubelet does for port-forward: a server that listens
     /// only on the pod's 127.0.0.1 is reached too.
     fn connect(&self, uid: &str, port: u16) -> std::io::Result<std::net::TcpStream>;
 }
+
+/// The descriptor a terminal exec reads resizes from; see
+/// [`PodRuntime::exec`].
+pub const EXEC_RESIZE_FD: i32 = 3;
 
 /// A runtime the control plane can share across threads.
 pub type SharedRuntime = Arc<dyn PodRuntime + Send + Sync>;

@@ -34,7 +34,7 @@ pub fn command(shim: &Path, state_root: &Path, id: &str, args: &[String], tty: b
     let mut command = Command::new(shim);
     command.arg("exec").arg("--id").arg(id).arg("--state-root").arg(state_root);
     if tty {
-        command.arg("--tty");
+        command.arg("--tty").arg("--resize-fd").arg(driftless_nodeapi::EXEC_RESIZE_FD.to_string());
     }
     command.arg("--").args(args);
     command
@@ -43,8 +43,9 @@ pub fn command(shim: &Path, state_root: &Path, id: &str, args: &[String], tty: b
 /// The helper's `exec` mode: joins the container's namespaces and cgroup
 /// with `args` as a new process, waits for it and returns its exit code.
 /// With `tty`, the process runs on a pseudo-terminal relayed to this
-/// process's standard streams.
-pub fn run_in_this_process(state_root: &Path, id: &str, args: Vec<String>, tty: bool) -> Result<i32, ShimError> {
+/// process's standard streams, and `resize_fd`, when open, gives it new
+/// sizes (`COLUMNS ROWS` lines).
+pub fn run_in_this_process(state_root: &Path, id: &str, args: Vec<String>, tty: bool, resize_fd: Option<i32>) -> Result<i32, ShimError> {
     // The new process may be our grandchild; as a subreaper we can reap it.
     nix::sys::prctl::set_child_subreaper(true).map_err(|source| ShimError::Sys { what: "become a child subreaper", source })?;
     let container_error = |source| ShimError::Container { id: id.to_owned(), source: Box::new(source) };
@@ -54,12 +55,12 @@ pub fn run_in_this_process(state_root: &Path, id: &str, args: Vec<String>, tty: 
         return wait_for(pid);
     }
     let scratch = scratch_dir(state_root, id)?;
-    let result = run_with_tty(builder, state_root, id, args, &scratch);
+    let result = run_with_tty(builder, state_root, id, args, &scratch, resize_fd);
     let _ = std::fs::remove_dir_all(&scratch);
     result
 }
 
-fn run_with_tty(builder: ContainerBuilder, state_root: &Path, id: &str, args: Vec<String>, scratch: &Path) -> Result<i32, ShimError> {
+fn run_with_tty(builder: ContainerBuilder, state_root: &Path, id: &str, args: Vec<String>, scratch: &Path, resize_fd: Option<i32>) -> Result<i32, ShimError> {
     let container_error = |source| ShimError::Container { id: id.to_owned(), source: Box::new(source) };
     let io = |path: &Path| {
         let path = path.to_owned();
@@ -86,6 +87,9 @@ fn run_with_tty(builder: ContainerBuilder, state_root: &Path, id: &str, args: Ve
         builder.with_console_socket(Some(&socket_path)).as_tenant().with_process(Some(&process_file)).with_detach(true).build().map_err(container_error)?;
     let master = receive_master(&listener).map_err(io(&socket_path))?;
     let _raw = RawMode::enter();
+    if let Some(fd) = resize_fd {
+        follow_resizes(fd, master.try_clone().map_err(io(&socket_path))?);
+    }
 
     let mut to_terminal = File::from(master.try_clone().map_err(io(&socket_path))?);
     std::thread::spawn(move || {
@@ -105,6 +109,25 @@ fn run_with_tty(builder: ContainerBuilder, state_root: &Path, id: &str, args: Ve
         std::thread::sleep(Duration::from_millis(5));
     }
     Ok(code)
+}
+
+/// Applies each size read from descriptor `fd` to the terminal: setting
+/// the master's size sends SIGWINCH to the command, as a terminal emulator
+/// does. The descriptor is reopened through `/proc` (no raw descriptor
+/// is adopted); a closed one means no resizes come.
+fn follow_resizes(fd: i32, master: OwnedFd) {
+    use std::io::BufRead;
+    let Ok(sizes) = File::open(format!("/proc/self/fd/{fd}")) else { return };
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(sizes).lines() {
+            let Ok(line) = line else { break };
+            let mut numbers = line.split_whitespace().map(str::parse::<u16>);
+            if let (Some(Ok(columns)), Some(Ok(rows))) = (numbers.next(), numbers.next()) {
+                let size = rustix::termios::Winsize { ws_row: rows, ws_col: columns, ws_xpixel: 0, ws_ypixel: 0 };
+                let _ = rustix::termios::tcsetwinsize(&master, size);
+            }
+        }
+    });
 }
 
 /// A private folder for the console socket and process file: socket paths

@@ -30,6 +30,37 @@ fn kubectl(kubeconfig: &Path, cache: &Path, args: &[&str]) -> Output {
         .expect("kubectl is installed on this project's machines")
 }
 
+/// Runs `args` on a pseudo-terminal of 37 rows and 123 columns, resizes
+/// it to 50 by 140 once the command has printed `size 37 123`, then types
+/// a newline; returns everything the terminal showed.
+fn in_terminal(args: &[String]) -> String {
+    const DRIVER: &str = r#"
+import fcntl, os, select, struct, subprocess, sys, termios, time
+def size(fd, rows, cols): fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+master, slave = os.openpty()
+size(master, 37, 123)
+def controlling():
+    os.setsid(); fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+child = subprocess.Popen(sys.argv[1:], stdin=slave, stdout=slave, stderr=slave, preexec_fn=controlling)
+os.close(slave)
+seen, resized, deadline = b"", False, time.time() + 60
+while time.time() < deadline:
+    ready, _, _ = select.select([master], [], [], 0.2)
+    if ready:
+        try: data = os.read(master, 4096)
+        except OSError: break
+        if not data: break
+        seen += data
+    if not resized and b"size 37 123" in seen:
+        size(master, 50, 140); os.kill(child.pid, 28); os.write(master, b"\n"); resized = True
+    if child.poll() is not None and not ready: break
+child.kill(); child.wait()
+sys.stdout.write(seen.decode(errors="replace"))
+"#;
+    let out = Command::new("python3").arg("-c").arg(DRIVER).args(args).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn kubectl_ok(kubeconfig: &Path, cache: &Path, args: &[&str]) -> String {
     let out = kubectl(kubeconfig, cache, args);
     assert!(out.status.success(), "kubectl {args:?}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -113,6 +144,15 @@ fn kubectl_reaches_the_api_over_https_with_a_generated_kubeconfig() {
     let copied = cluster.dir.path().join("copied-index.html");
     kubectl_ok(&kubeconfig, &cache, &["cp", &format!("{pod}:/tmp/www/index.html"), copied.to_str().unwrap()]);
     assert_eq!(std::fs::read_to_string(&copied).unwrap(), "version 1\n");
+
+    // exec -it on a terminal: the container's terminal takes kubectl's
+    // size at the start and again when kubectl's terminal is resized.
+    let script = "i=0; until [ \"$(stty size)\" = \"37 123\" ] || [ $i -gt 200 ]; do sleep 0.05; i=$((i+1)); done; echo size $(stty size); \
+                  read line; i=0; until [ \"$(stty size)\" = \"50 140\" ] || [ $i -gt 200 ]; do sleep 0.05; i=$((i+1)); done; echo size $(stty size)";
+    let mut args = vec!["kubectl".to_owned(), "--kubeconfig".into(), kubeconfig.display().to_string(), "--cache-dir".into(), cache.display().to_string()];
+    args.extend(["exec", "-it", pod.as_str(), "--", "sh", "-c", script].map(str::to_owned));
+    let seen = in_terminal(&args);
+    assert!(seen.contains("size 37 123") && seen.contains("size 50 140"), "{seen}");
 
     // port-forward: kubectl tunnels SPDY in a WebSocket, or upgrades to
     // SPDY with WebSockets turned off; each connection reaches the port on

@@ -7,6 +7,7 @@
 use axum::extract::Request;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use driftless_nodeapi::EXEC_RESIZE_FD;
 use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
@@ -70,11 +71,13 @@ impl Socket {
 }
 
 /// Runs `command`, relaying its streams over the socket, then sends its
-/// status and closes.
-pub(crate) async fn relay(socket: Socket, command: std::process::Command) -> std::io::Result<()> {
+/// status and closes. On a terminal (`tty`), the client's resize messages
+/// go to the command's resize descriptor ([`EXEC_RESIZE_FD`]).
+pub(crate) async fn relay(socket: Socket, mut command: std::process::Command, tty: bool) -> std::io::Result<()> {
     let v5 = socket.v5;
     let (mut sink, mut incoming) = socket.ws.split();
     let io = |e: tokio_tungstenite::tungstenite::Error| std::io::Error::other(e.to_string());
+    let mut resizes = if tty { Some(resize_pipe(&mut command)?) } else { None };
     let mut command = tokio::process::Command::from(command);
     command.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).kill_on_drop(true);
     let mut child = match command.spawn() {
@@ -112,9 +115,14 @@ pub(crate) async fn relay(socket: Socket, command: std::process::Command) -> std
                         }
                     }
                     (Some(&CLOSE), Some(&STDIN)) if v5 => drop(stdin.take()),
-                    // The helper's terminal keeps its size (resize is not
-                    // passed on yet).
-                    (Some(&RESIZE), _) => {}
+                    (Some(&RESIZE), _) => {
+                        if let (Some(pipe), Some((columns, rows))) = (resizes.as_mut(), terminal_size(&data[1..])) {
+                            use std::io::Write;
+                            // A command that stopped reading sizes does not
+                            // stop the stream (the descriptor never blocks).
+                            let _ = writeln!(pipe, "{columns} {rows}");
+                        }
+                    }
                     _ => {}
                 },
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
@@ -134,6 +142,24 @@ pub(crate) async fn relay(socket: Socket, command: std::process::Command) -> std
     });
     sink.send(message(STATUS, status(code).to_string().as_bytes())).await.map_err(io)?;
     close(&mut sink).await.map_err(io)
+}
+
+/// Opens the pipe a terminal's sizes travel on: its reading end becomes
+/// the command's [`EXEC_RESIZE_FD`], the writing end (never blocking) is
+/// returned.
+fn resize_pipe(command: &mut std::process::Command) -> std::io::Result<std::fs::File> {
+    use command_fds::{CommandFdExt, FdMapping};
+    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(std::io::Error::from)?;
+    rustix::io::ioctl_fionbio(&write, true).map_err(std::io::Error::from)?;
+    command.fd_mappings(vec![FdMapping { parent_fd: read, child_fd: EXEC_RESIZE_FD }]).map_err(|e| std::io::Error::other(e.to_string()))?;
+    Ok(std::fs::File::from(write))
+}
+
+/// The size in a resize message: `{"Width": COLUMNS, "Height": ROWS}`.
+fn terminal_size(message: &[u8]) -> Option<(u16, u16)> {
+    let size: serde_json::Value = serde_json::from_slice(message).ok()?;
+    let number = |field: &str| size.get(field).and_then(serde_json::Value::as_u64).and_then(|n| u16::try_from(n).ok());
+    Some((number("Width")?, number("Height")?))
 }
 
 /// Closes with 1000 (normal closure), which kubectl reads as the streams'

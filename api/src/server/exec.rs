@@ -41,7 +41,7 @@ pub(crate) async fn serve(state: ApiState, namespace: &str, name: &str, query: &
         let Ok(upgraded) = on_upgrade.await else { return };
         let socket = channel::Socket::new(TokioIo::new(upgraded), accepted.protocol).await;
         tokio::select! {
-            result = channel::relay(socket, command) => if let Err(error) = result {
+            result = channel::relay(socket, command, tty) => if let Err(error) = result {
                 tracing::warn!(%error, "exec stream ended with an error");
             },
             _ = shutdown.cancelled() => {}

@@ -61,6 +61,13 @@ pub fn run(args: &ExecArgs) -> Result<ExitCode, CommandError> {
         if !stdin_open && v5 {
             sink.send(channel::message(channel::CLOSE, &[channel::STDIN])).await.map_err(ws)?;
         }
+        // A terminal's size goes first and again on every SIGWINCH, as
+        // kubectl sends it.
+        let terminal = args.tty && std::io::stdout().is_terminal();
+        let mut resized = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()).map_err(io_error)?;
+        if terminal && let Some(size) = terminal_size() {
+            sink.send(channel::message(channel::RESIZE, size.as_bytes())).await.map_err(ws)?;
+        }
         let mut stdin = tokio::io::stdin();
         let mut stdout = tokio::io::stdout();
         let mut stderr = tokio::io::stderr();
@@ -76,6 +83,11 @@ pub fn run(args: &ExecArgs) -> Result<ExitCode, CommandError> {
                             }
                         }
                         n => sink.send(channel::message(channel::STDIN, &buf[..n])).await.map_err(ws)?,
+                    }
+                }
+                _ = resized.recv(), if terminal => {
+                    if let Some(size) = terminal_size() {
+                        sink.send(channel::message(channel::RESIZE, size.as_bytes())).await.map_err(ws)?;
                     }
                 }
                 next = incoming.next() => match next {
@@ -102,6 +114,12 @@ pub fn run(args: &ExecArgs) -> Result<ExitCode, CommandError> {
             }
         }
     })
+}
+
+/// This terminal's size as a resize message's body.
+fn terminal_size() -> Option<String> {
+    let size = rustix::termios::tcgetwinsize(std::io::stdout()).ok()?;
+    Some(serde_json::json!({"Width": size.ws_col, "Height": size.ws_row}).to_string())
 }
 
 fn io_error(source: std::io::Error) -> CommandError {

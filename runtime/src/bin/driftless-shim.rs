@@ -87,24 +87,29 @@ fn sandbox(args: &[String]) -> ExitCode {
     }
 }
 
-/// `driftless-shim exec --id ID --state-root DIR [--tty] -- COMMAND...`:
-/// runs a command in a running container with this process's standard
-/// streams (on a terminal with `--tty`) and exits with its status.
+/// `driftless-shim exec --id ID --state-root DIR [--tty [--resize-fd N]]
+/// -- COMMAND...`: runs a command in a running container with this
+/// process's standard streams (on a terminal with `--tty`, resized by the
+/// `COLUMNS ROWS` lines read from descriptor N) and exits with its status.
 fn exec(args: &[String]) -> ExitCode {
     let Some(split) = args.iter().position(|a| a == "--") else { return usage() };
     let (flags, command) = (&args[..split], args[split + 1..].to_vec());
-    let (mut id, mut state_root) = (None, None);
+    let (mut id, mut state_root, mut resize_fd) = (None, None, None);
     let tty = flags.iter().any(|f| f == "--tty");
     let flags: Vec<&String> = flags.iter().filter(|f| *f != "--tty").collect();
     for pair in flags.chunks(2) {
         match pair {
             [flag, value] if *flag == "--id" => id = Some((*value).clone()),
             [flag, value] if *flag == "--state-root" => state_root = Some(PathBuf::from(value)),
+            [flag, value] if *flag == "--resize-fd" => match value.parse() {
+                Ok(fd) => resize_fd = Some(fd),
+                Err(_) => return usage(),
+            },
             _ => return usage(),
         }
     }
     let (Some(id), Some(state_root), false) = (id, state_root, command.is_empty()) else { return usage() };
-    match driftless_runtime::exec::run_in_this_process(&state_root, &id, command, tty) {
+    match driftless_runtime::exec::run_in_this_process(&state_root, &id, command, tty, resize_fd) {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(255)),
         Err(error) => {
             eprintln!("driftless-shim: {error}");
@@ -153,7 +158,7 @@ fn cleanup(args: &[String]) -> ExitCode {
 fn usage() -> ExitCode {
     eprintln!("usage: driftless-shim [--foreground] --id ID --bundle DIR --state-root DIR --dir DIR");
     eprintln!("       driftless-shim sandbox --dir DIR --hostname NAME");
-    eprintln!("       driftless-shim exec --id ID --state-root DIR [--tty] -- COMMAND...");
+    eprintln!("       driftless-shim exec --id ID --state-root DIR [--tty [--resize-fd N]] -- COMMAND...");
     eprintln!("       driftless-shim cleanup --id ID --state-root DIR --dir DIR --pid P --started-at T --code C --finished-at F [--signal S]");
     ExitCode::from(2)
 }
