@@ -208,6 +208,16 @@ fn kubectl_reaches_the_api_over_https_with_a_generated_kubeconfig() {
     let out = kubectl_ok(&kubeconfig, &cache, &["apply", "-f", game.to_str().unwrap()]);
     assert_eq!(out.trim(), "configmap/game-two created");
     std::fs::write(&game, GAME_DEMO.replace("player_initial_lives: \"3\"", "player_initial_lives: \"7\"").replace("game-demo", "game-two")).unwrap();
+    // kubectl diff and apply --dry-run=server: the object as it would be,
+    // and no commit.
+    let head = cluster.git(&["rev-parse", "HEAD"]);
+    let diff = kubectl(&kubeconfig, &cache, &["diff", "-f", game.to_str().unwrap()]);
+    let shown = String::from_utf8_lossy(&diff.stdout);
+    assert_eq!(diff.status.code(), Some(1), "{shown}{}", String::from_utf8_lossy(&diff.stderr));
+    assert!(shown.contains("-  player_initial_lives: \"5\"") && shown.contains("+  player_initial_lives: \"7\""), "{shown}");
+    let dry = kubectl_ok(&kubeconfig, &cache, &["apply", "-f", game.to_str().unwrap(), "--dry-run=server", "-o", "jsonpath={.data.player_initial_lives}"]);
+    assert_eq!(dry, "7");
+    assert_eq!(cluster.git(&["rev-parse", "HEAD"]), head, "a dry run commits nothing");
     let out = kubectl_ok(&kubeconfig, &cache, &["apply", "-f", game.to_str().unwrap()]);
     assert_eq!(out.trim(), "configmap/game-two configured");
     let file = cluster.git(&["show", "HEAD:apps/default/configmap-game-two.yaml"]);
@@ -299,7 +309,13 @@ fn kubectl_reaches_the_api_over_https_with_a_generated_kubeconfig() {
     let out = kubectl_ok(&kubeconfig, &cache, &["rollout", "restart", "deployment/web"]);
     assert_eq!(out.trim(), "deployment.apps/web restarted");
     assert!(cluster.git(&["show", "HEAD:apps/web.yaml"]).contains("kubectl.kubernetes.io/restartedAt:"));
-    cluster.wait_ready("web-", 2, Duration::from_secs(60));
+    kubectl_ok(&kubeconfig, &cache, &["rollout", "status", "deployment/web", "--timeout=60s"]);
+    // The old pods are gone and both new ones serve (what `get -w` below
+    // lists).
+    cluster.wait_for("the restarted pods alone, ready", Duration::from_secs(60), || {
+        let pods = cluster.pods();
+        (pods.len() == 2 && pods.iter().all(crate::cluster::is_ready)).then_some(())
+    });
 
     let all = kubectl_ok(&kubeconfig, &cache, &["get", "all"]);
     assert!(all.contains("pod/web-") && all.contains("deployment.apps/web") && all.contains("replicaset.apps/web-"), "{all}");

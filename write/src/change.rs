@@ -127,6 +127,11 @@ pub struct Written {
     pub plan_markdown: String,
     /// The commit a revert undid.
     pub reverts: Option<String>,
+    /// The object's declared document before and after, for a change to
+    /// one object's fields (a verb or a patch): what a dry run answers
+    /// with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declared: Option<(Value, Value)>,
     /// Where the time went.
     #[serde(default)]
     pub timings: Timings,
@@ -578,6 +583,7 @@ impl Writer {
                 plan: render::text(&plan, false),
                 plan_markdown: render::markdown(&plan),
                 reverts: edits.reverts.clone(),
+                declared: edits.basis.clone(),
                 timings: Timings::default(),
             };
             if request.dry_run {

@@ -52,6 +52,20 @@ fn merge_key(field: &str) -> Option<&'static str> {
     })
 }
 
+/// What a live object becomes when its declared document changes from
+/// `before` to `after`: the difference, as JSON patch operations, applied
+/// to `live` one by one (an operation the live object cannot take is
+/// skipped), so what the server owns (status, uid, defaults) stays. A dry
+/// run answers with it, as the API server answers with the object it
+/// would store.
+pub fn carried(live: &Value, before: &Value, after: &Value) -> Value {
+    let mut result = live.clone();
+    for operation in json_patch::diff(before, after).0 {
+        let _ = json_patch::patch(&mut result, std::slice::from_ref(&operation));
+    }
+    result
+}
+
 /// Applies `patch` to `document`.
 pub fn apply(kind: PatchType, document: &Value, patch: &Value) -> Result<Value, WriteError> {
     let mut out = document.clone();

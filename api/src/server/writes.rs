@@ -154,8 +154,12 @@ pub(crate) async fn patch(
         "change": {"patch": {"patch_type": patch_type, "patch": patch, "command": command}},
         "dry_run": dry,
     });
-    commit(state, caller, request).await?;
-    object(&*state.store, kind, namespace, name)
+    let mut reply = commit(state, caller, request).await?;
+    // A dry run answers with the object it would make (`kubectl diff`).
+    match reply.get_mut("object") {
+        Some(object) if dry => Ok(object.take()),
+        _ => object(&*state.store, kind, namespace, name),
+    }
 }
 
 /// POST of a new object (`kubectl create -f`, and `kubectl apply` of an

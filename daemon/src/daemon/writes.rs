@@ -352,6 +352,10 @@ impl WriteOps for DaemonWrites {
             WireChange::Delete { .. } => Change::Delete(objects),
         };
         let patching = matches!(change, Change::Patch { .. });
+        let target = match &change {
+            Change::Verb(object, _) | Change::Patch { object, .. } => Some(object.clone()),
+            _ => None,
+        };
         let request = Request { change, author: wire.author, message: wire.message, dry_run: wire.dry_run, branch: wire.branch.clone(), trailers: Vec::new() };
         let written = match self.writer.write(&request) {
             // A patch that changes nothing git holds is no error to kubectl.
@@ -359,6 +363,13 @@ impl WriteOps for DaemonWrites {
             other => other.map_err(refused)?,
         };
         let mut reply = serde_json::to_value(&written).map_err(|e| WriteFailure::Internal(e.to_string()))?;
+        // A dry run answers with the object as it would be once synced.
+        if let (true, Some((before, after)), Some(object)) = (wire.dry_run, &written.declared, target) {
+            let key = Key::new(object.kind, object.namespace.unwrap_or_default(), object.name);
+            if let Some(live) = self.store.get(&key) {
+                reply["object"] = driftless_write::merge::carried(&live, before, after);
+            }
+        }
         if let Some(commit) = written.commit.as_deref().filter(|_| wire.branch.is_none()) {
             reply["sync"] = self.sync_now(commit);
         }
