@@ -222,6 +222,20 @@ fn kubectl_reaches_the_api_over_https_with_a_generated_kubeconfig() {
     assert_eq!(out.trim(), "configmap/game-two configured");
     let file = cluster.git(&["show", "HEAD:apps/default/configmap-game-two.yaml"]);
     assert!(file.contains("player_initial_lives: \"7\"") && !file.contains("last-applied"), "{file}");
+    // Server-side apply: creates what is absent, then sets the fields the
+    // applied configuration names; both are commits by the caller.
+    let three = cluster.dir.path().join("game-three.yaml");
+    std::fs::write(&three, GAME_DEMO.replace("game-demo", "game-three")).unwrap();
+    let out = kubectl_ok(&kubeconfig, &cache, &["apply", "--server-side", "-f", three.to_str().unwrap()]);
+    assert_eq!(out.trim(), "configmap/game-three serverside-applied");
+    std::fs::write(&three, GAME_DEMO.replace("game-demo", "game-three").replace("player_initial_lives: \"3\"", "player_initial_lives: \"9\"")).unwrap();
+    let out = kubectl_ok(&kubeconfig, &cache, &["apply", "--server-side", "-f", three.to_str().unwrap()]);
+    assert_eq!(out.trim(), "configmap/game-three serverside-applied");
+    assert!(cluster.git(&["log", "-1", "--format=%an|%s"]).starts_with("grace|kubectl apply configmap/game-three"), "{}", cluster.git(&["log", "-1"]));
+    let file = cluster.git(&["show", "HEAD:apps/default/configmap-game-three.yaml"]);
+    assert!(file.contains("player_initial_lives: \"9\""), "{file}");
+    // Only the changed line moved.
+    assert_eq!(cluster.git(&["diff", "--numstat", "HEAD~1", "HEAD"]).trim(), "1\t1\tapps/default/configmap-game-three.yaml");
     // kubectl edit: the live object in the editor, its patch committed.
     let out = Command::new("kubectl")
         .arg("--kubeconfig")

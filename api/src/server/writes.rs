@@ -120,14 +120,18 @@ pub(crate) async fn scale(
     Ok(scale_of(kind, &after))
 }
 
+/// Server-side apply's patch type (`kubectl apply --server-side`).
+const SERVER_SIDE_APPLY: &str = "apply";
+
 /// The patch types kubectl sends, by `Content-Type`.
 fn patch_type(content_type: &str) -> Result<&'static str, ApiError> {
     match content_type.split(';').next().unwrap_or_default().trim() {
         "application/json-patch+json" => Ok("json"),
         "application/merge-patch+json" => Ok("merge"),
         "application/strategic-merge-patch+json" => Ok("strategic-merge"),
+        "application/apply-patch+yaml" => Ok(SERVER_SIDE_APPLY),
         other => Err(ApiError::UnsupportedMediaType(format!(
-            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (not {other:?})"
+            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml (not {other:?})"
         ))),
     }
 }
@@ -144,8 +148,29 @@ pub(crate) async fn patch(
     (content_type, command): (&str, &str),
     body: &[u8],
 ) -> Result<Value, ApiError> {
-    let patch_type = patch_type(content_type)?;
-    let patch: Value = serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("the patch is not JSON: {e}")))?;
+    let mut patch_type = patch_type(content_type)?;
+    let mut patch: Value = serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("the patch is not JSON: {e}")))?;
+    if patch_type == SERVER_SIDE_APPLY {
+        if patch.pointer("/metadata/name").and_then(Value::as_str) != Some(name) {
+            return Err(ApiError::BadRequest(format!("the name of the object ({}) does not match the name on the URL ({name})", patch["metadata"]["name"])));
+        }
+        // Applying what does not exist creates it, as a file of its own.
+        if object(&*state.store, kind, namespace, name).is_err() {
+            return create(state, caller, (kind, Some(namespace)), query, body).await;
+        }
+        // The applied configuration sets the fields it names and leaves the
+        // rest (there are no field managers: git's history records who set
+        // what).
+        for field in ["resourceVersion", "uid", "generation", "creationTimestamp", "managedFields", "selfLink"] {
+            if let Some(meta) = patch.get_mut("metadata").and_then(Value::as_object_mut) {
+                meta.remove(field);
+            }
+        }
+        if let Some(map) = patch.as_object_mut() {
+            map.remove("status");
+        }
+        patch_type = "strategic-merge";
+    }
     let current = object(&*state.store, kind, namespace, name)?;
     check_version(kind, name, &current, &patch)?;
     let dry = dry_run(query);
