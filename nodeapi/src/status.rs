@@ -64,6 +64,8 @@ pub struct ContainerStatus {
     /// The last failed probe, in kubelet's words (`Readiness probe failed:
     /// HTTP probe failed with statuscode: 500`).
     pub probe_message: Option<String>,
+    /// The runtime's id of its current instance, once one was created.
+    pub container_id: Option<String>,
 }
 
 /// A pod's status, as the node last computed it.

@@ -81,6 +81,10 @@ fn container_status(c: &ContainerStatus, image: &str) -> Value {
         "started": matches!(c.state, ContainerState::Running { .. }),
         "state": state,
     });
+    if let Some(id) = &c.container_id {
+        // Kubernetes' form: the runtime's name, then its id.
+        status["containerID"] = Value::from(format!("driftless://{id}"));
+    }
     if let Some((code, reason)) = &c.last_termination {
         status["lastState"] = json!({"terminated": {"exitCode": code, "reason": reason}});
     }

@@ -52,6 +52,7 @@ fn running(ip: &str) -> PodStatus {
             restart_count: 0,
             probe_failures: 0,
             probe_message: None,
+            container_id: Some("pod-c-0".into()),
         }],
     }
 }

@@ -395,6 +395,7 @@ impl Worker {
                     restart_count: c.instances.saturating_sub(1),
                     probe_failures: c.probe_failures,
                     probe_message: c.probe_message.clone(),
+                    container_id: c.id.clone(),
                 }
             })
             .collect();
