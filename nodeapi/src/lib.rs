@@ -19,5 +19,5 @@ mod runtime;
 mod status;
 
 pub use resolve::{Credentials, ImageStep, Images, Resolve, ResolvedImage};
-pub use runtime::{EXEC_RESIZE_FD, NodeError, PodRuntime, SharedRuntime};
+pub use runtime::{EXEC_RESIZE_ENV, EXEC_RESIZE_FD, NodeError, PodRuntime, SharedRuntime};
 pub use status::{ContainerState, ContainerStatus, Phase, PodStatus};

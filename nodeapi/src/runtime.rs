@@ -34,8 +34,9 @@ pub trait PodRuntime {
     /// A command that runs `args` inside a container's running instance
     /// (on a terminal of its own with `tty`), if it runs. With `tty`, the
     /// command reads the terminal's new sizes from its file descriptor
-    /// [`EXEC_RESIZE_FD`] when the spawner opens it: one `COLUMNS ROWS`
-    /// line per resize.
+    /// [`EXEC_RESIZE_FD`] when the spawner maps it there and sets
+    /// [`EXEC_RESIZE_ENV`] to its number: one `COLUMNS ROWS` line per
+    /// resize.
     fn exec(&self, uid: &str, container: &str, args: &[String], tty: bool) -> Option<std::process::Command>;
     /// Connects to `port` on the pod's own loopback, inside its network
     /// namespace, as kubelet does for port-forward: a server that listens
@@ -46,6 +47,9 @@ pub trait PodRuntime {
 /// The descriptor a terminal exec reads resizes from; see
 /// [`PodRuntime::exec`].
 pub const EXEC_RESIZE_FD: i32 = 3;
+/// The environment variable that tells a terminal exec its resize
+/// descriptor is mapped; see [`PodRuntime::exec`].
+pub const EXEC_RESIZE_ENV: &str = "DRIFTLESS_RESIZE_FD";
 
 /// A runtime the control plane can share across threads.
 pub type SharedRuntime = Arc<dyn PodRuntime + Send + Sync>;

@@ -34,7 +34,7 @@ pub fn command(shim: &Path, state_root: &Path, id: &str, args: &[String], tty: b
     let mut command = Command::new(shim);
     command.arg("exec").arg("--id").arg(id).arg("--state-root").arg(state_root);
     if tty {
-        command.arg("--tty").arg("--resize-fd").arg(driftless_nodeapi::EXEC_RESIZE_FD.to_string());
+        command.arg("--tty");
     }
     command.arg("--").args(args);
     command

@@ -109,6 +109,9 @@ fn exec(args: &[String]) -> ExitCode {
         }
     }
     let (Some(id), Some(state_root), false) = (id, state_root, command.is_empty()) else { return usage() };
+    // A spawner that maps the resize descriptor says so in the environment
+    // (an inherited descriptor 3 may be anything, a jobserver's pipe say).
+    let resize_fd = resize_fd.or_else(|| std::env::var(driftless_nodeapi::EXEC_RESIZE_ENV).ok().and_then(|v| v.parse().ok()));
     match driftless_runtime::exec::run_in_this_process(&state_root, &id, command, tty, resize_fd) {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(255)),
         Err(error) => {
