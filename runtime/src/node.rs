@@ -401,7 +401,16 @@ impl Node {
                 } else {
                     ContainerState::Waiting { reason: "ContainerCreating".to_owned(), message: None }
                 };
-                ContainerStatus { name: name.clone(), state, last_termination: None, ready: false, restart_count: 0, probe_failures: 0, probe_message: None, container_id: None }
+                ContainerStatus {
+                    name: name.clone(),
+                    state,
+                    last_termination: None,
+                    ready: false,
+                    restart_count: 0,
+                    probe_failures: 0,
+                    probe_message: None,
+                    container_id: None,
+                }
             })
             .collect();
         Some(PodStatus { phase: Phase::Pending, pod_ip: None, containers })
