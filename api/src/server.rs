@@ -1,6 +1,7 @@
 //! The API server: routes, the Kubernetes-shaped reads, watches, and the
 //! few writes there are.
 
+mod attach;
 mod channel;
 mod driftless;
 mod exec;
@@ -236,11 +237,19 @@ async fn serve_kubernetes(state: ApiState, request: Request) -> Result<Response,
             Ok(json_response(&object))
         }
         (&Method::GET, Target::Sub { resource: Kind::Pod, namespace, name, sub }) if sub == "log" => logs::serve(state, &namespace, &name, &query).await,
+        (&Method::POST | &Method::GET, Target::Sub { resource: Kind::Pod, namespace, name, sub }) if sub == "attach" => {
+            attach::serve(state, &namespace, &name, &query, request).await
+        }
         (&Method::POST | &Method::GET, Target::Sub { resource: Kind::Pod, namespace, name, sub }) if sub == "exec" => {
             exec::serve(state, &namespace, &name, &query, request).await
         }
         (&Method::POST | &Method::GET, Target::Sub { resource: Kind::Pod, namespace, name, sub }) if sub == "portforward" => {
             portforward::serve(state, &namespace, &name, request).await
+        }
+        (&Method::GET, Target::Sub { resource, namespace, name, sub }) if sub == "status" && resource.has_status() => {
+            let key = Key::new(resource, if resource.namespaced() { namespace } else { String::new() }, name.clone());
+            let object = state.store.get(&key).ok_or_else(|| ApiError::NotFound(format!("{}.{} {name:?} not found", resource.plural(), resource.group())))?;
+            Ok(json_response(&object))
         }
         (&Method::GET, Target::Sub { resource, namespace, name, sub }) if sub == "scale" && writes::scalable(resource) => {
             let key = Key::new(resource, namespace, name.clone());
@@ -329,12 +338,18 @@ fn discovery_resources(group: &str, version: &str) -> Result<Value, ApiError> {
             }
             sub
         };
+        // Status is the server's to write: readable here, never written
+        // through the API.
+        if k.has_status() {
+            list.push(sub("status", k.name(), &["get"], json!({})));
+        }
         if writes::scalable(*k) {
             list.push(sub("scale", "Scale", &["get", "patch", "update"], json!({"group": "autoscaling", "version": "v1"})));
         }
         if *k == Kind::Pod {
             list.push(sub("log", "Pod", &["get"], json!({})));
             list.push(sub("exec", "PodExecOptions", &["create", "get"], json!({})));
+            list.push(sub("attach", "PodAttachOptions", &["create", "get"], json!({})));
             list.push(sub("portforward", "PodPortForwardOptions", &["create", "get"], json!({})));
         }
     }

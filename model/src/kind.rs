@@ -258,6 +258,30 @@ fn supported() -> String {
 }
 
 impl Kind {
+    /// Whether the kind's objects carry a `status` the server writes (a
+    /// `status` subresource in Kubernetes' API).
+    pub fn has_status(self) -> bool {
+        const WITH_STATUS: &[&str] = &[
+            "Pod",
+            "Deployment",
+            "ReplicaSet",
+            "StatefulSet",
+            "DaemonSet",
+            "Job",
+            "CronJob",
+            "Service",
+            "Node",
+            "Namespace",
+            "PersistentVolumeClaim",
+            "PersistentVolume",
+            "HorizontalPodAutoscaler",
+            "Ingress",
+            "ReplicationController",
+            "PodDisruptionBudget",
+        ];
+        WITH_STATUS.contains(&self.name())
+    }
+
     /// Finds the kind a manifest's `apiVersion` and `kind` name, among the
     /// kinds git may declare.
     pub fn from_type(api_version: &str, kind: &str) -> Result<Kind, UnknownKind> {

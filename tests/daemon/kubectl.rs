@@ -92,6 +92,8 @@ fn kubectl_reaches_the_api_over_https_with_a_generated_kubeconfig() {
     assert_eq!(pods.lines().filter(|l| l.starts_with("pod/web-")).count(), 2, "{pods}");
     let ready = kubectl_ok(&kubeconfig, &cache, &["get", "deployment", "web", "-o", "jsonpath={.status.readyReplicas}"]);
     assert_eq!(ready, "2");
+    let ready = kubectl_ok(&kubeconfig, &cache, &["get", "deployment", "web", "--subresource=status", "-o", "jsonpath={.status.readyReplicas}"]);
+    assert_eq!(ready, "2", "the status subresource");
 
     // Tables as on a cluster: the server's columns (the ones `driftless
     // get` prints), wide columns with -o wide, kubectl's own NAMESPACE and
@@ -182,6 +184,7 @@ fn kubectl_reaches_the_api_over_https_with_a_generated_kubeconfig() {
     assert!(described.contains("Replicas:") && described.contains("ScalingReplicaSet"), "{described}");
     let described = kubectl_ok(&kubeconfig, &cache, &["describe", "pod", &pod]);
     assert!(described.contains("Status:       Running") && described.contains("Started"), "{described}");
+    assert!(described.lines().any(|l| l.trim_start().starts_with("Container ID:") && l.contains("driftless://")), "{described}");
     let logs = kubectl(&kubeconfig, &cache, &["logs", &pod, "--tail=5"]);
     assert!(logs.status.success(), "{}", String::from_utf8_lossy(&logs.stderr));
     kubectl_ok(&kubeconfig, &cache, &["wait", "--for=condition=Available", "deployment/web", "--timeout=30s"]);
@@ -375,4 +378,74 @@ fn kubectl_reaches_the_api_over_https_with_a_generated_kubeconfig() {
     reader.join().unwrap();
     assert!(seen.first().is_some_and(|h| h.split_whitespace().collect::<Vec<_>>() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]), "{seen:?}");
     assert!(seen[1..].iter().all(|l| l.starts_with("web-") && l.contains("Running")), "{seen:?}");
+}
+
+/// A pod that prints a line every 0.2 s until told to stop, then exits 4.
+const COUNTER: &str = "\
+apiVersion: v1
+kind: Pod
+metadata: {name: counter}
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: counter
+    image: busybox:1.35
+    imagePullPolicy: IfNotPresent
+    command: [sh, -c, 'i=0; until [ -f /tmp/stop ]; do echo tick $i; i=$((i+1)); sleep 0.2; done; echo bye >&2; exit 4']
+";
+
+#[test]
+fn kubectl_attach_follows_a_containers_output_to_its_exit() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut cluster = Cluster::new(&[("apps/counter.yaml", COUNTER)]);
+    let tokens = cluster.dir.path().join("tokens.csv");
+    std::fs::write(&tokens, TOKENS).unwrap();
+    cluster.start_with(&["--listen", &format!("127.0.0.1:{port}"), "--token-file", tokens.to_str().unwrap()]);
+    cluster.wait_for("the counter to run", Duration::from_secs(30), || {
+        cluster.pods().iter().any(|p| p.pointer("/status/phase").and_then(|v| v.as_str()) == Some("Running")).then_some(())
+    });
+    let kubeconfig = cluster.dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, cluster.cli_ok(&["kubeconfig", "--user", "grace"])).unwrap();
+    let cache = cluster.dir.path().join("kube-cache");
+
+    let refused = kubectl(&kubeconfig, &cache, &["attach", "-i", "counter"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("does not keep containers' standard input open"), "{refused:?}");
+
+    let mut attach = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .arg("--cache-dir")
+        .arg(&cache)
+        .args(["attach", "counter"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = attach.stdout.take().unwrap();
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = lines_rx.recv_timeout(Duration::from_secs(20)).expect("a line of output through attach");
+    assert!(first.starts_with("tick "), "{first}");
+    kubectl_ok(&kubeconfig, &cache, &["exec", "counter", "--", "touch", "/tmp/stop"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = attach.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "attach did not end with the container");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut attach.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("bye"), "the container's stderr, on kubectl's: {stderr}");
+    assert_eq!(status.code(), Some(4), "{stderr}");
 }

@@ -144,6 +144,37 @@ pub(crate) async fn relay(socket: Socket, mut command: std::process::Command, tt
     close(&mut sink).await.map_err(io)
 }
 
+/// What an attached container sends: its output on a stream, or its end.
+pub(crate) enum Output {
+    /// Bytes on [`STDOUT`] or [`STDERR`].
+    Data(u8, bytes::Bytes),
+    /// It exited with this code: the last message.
+    Exit(i32),
+}
+
+/// Relays a container's output (`attach`) over the socket until it exits
+/// (its status is sent last) or the client goes.
+pub(crate) async fn relay_output(socket: Socket, mut output: tokio::sync::mpsc::Receiver<Output>) -> std::io::Result<()> {
+    let (mut sink, mut incoming) = socket.ws.split();
+    let io = |e: tokio_tungstenite::tungstenite::Error| std::io::Error::other(e.to_string());
+    loop {
+        tokio::select! {
+            next = output.recv() => match next {
+                Some(Output::Data(stream, data)) => sink.send(message(stream, &data)).await.map_err(io)?,
+                Some(Output::Exit(code)) => {
+                    sink.send(message(STATUS, status(code).to_string().as_bytes())).await.map_err(io)?;
+                    return close(&mut sink).await.map_err(io);
+                }
+                None => return close(&mut sink).await.map_err(io),
+            },
+            next = incoming.next() => match next {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ok(()),
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
+
 /// Opens the pipe a terminal's sizes travel on: its reading end becomes
 /// the command's [`EXEC_RESIZE_FD`], the writing end (never blocking) is
 /// returned.
@@ -152,6 +183,7 @@ fn resize_pipe(command: &mut std::process::Command) -> std::io::Result<std::fs::
     let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(std::io::Error::from)?;
     rustix::io::ioctl_fionbio(&write, true).map_err(std::io::Error::from)?;
     command.fd_mappings(vec![FdMapping { parent_fd: read, child_fd: EXEC_RESIZE_FD }]).map_err(|e| std::io::Error::other(e.to_string()))?;
+    command.env(driftless_nodeapi::EXEC_RESIZE_ENV, EXEC_RESIZE_FD.to_string());
     Ok(std::fs::File::from(write))
 }
 

@@ -110,7 +110,7 @@ pub(crate) async fn serve(state: ApiState, namespace: &str, name: &str, query: &
 
 /// What the file has past `offset` (from the start again if it was
 /// rotated, that is, is now shorter).
-async fn read_from(path: &PathBuf, offset: &mut u64) -> String {
+pub(crate) async fn read_from(path: &PathBuf, offset: &mut u64) -> String {
     let Ok(mut file) = tokio::fs::File::open(path).await else { return String::new() };
     let Ok(meta) = file.metadata().await else { return String::new() };
     if meta.len() < *offset {
