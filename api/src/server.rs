@@ -217,14 +217,8 @@ async fn serve_kubernetes(state: ApiState, request: Request) -> Result<Response,
             if query.watch() {
                 Ok(watch(state, resource, namespace, query, as_table))
             } else {
-                let list = list(&*state.store, resource, namespace.as_deref(), &query)?;
-                match as_table {
-                    Some(include) => {
-                        let version = list["metadata"]["resourceVersion"].as_str().unwrap_or_default();
-                        Ok(json_response(&table::table(resource, list["items"].as_array().into_iter().flatten(), version, include)))
-                    }
-                    None => Ok(json_response(&list)),
-                }
+                let body = list(&*state.store, resource, namespace.as_deref(), &query, as_table)?;
+                list_response(body, accepts_gzip(request.headers()))
             }
         }
         (&Method::GET, Target::Object { resource, namespace, name }) => {
@@ -360,18 +354,79 @@ fn discovery_resources(group: &str, version: &str) -> Result<Value, ApiError> {
     Ok(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": list}))
 }
 
-fn list(store: &dyn Store, resource: Kind, namespace: Option<&str>, query: &Query) -> Result<Value, ApiError> {
+/// A collection as JSON, as a list or (`as_table`) as a Table. Serialized
+/// straight from the store's objects: a list is the biggest answer the API
+/// gives, and copying it into a second JSON tree first cost more than
+/// everything else the request does.
+fn list(store: &dyn Store, resource: Kind, namespace: Option<&str>, query: &Query, as_table: Option<table::Include>) -> Result<Vec<u8>, ApiError> {
     let selector = query.label_selector()?;
     let fields = query.field_selector()?;
     let ns = if resource.namespaced() { namespace } else { None };
-    let (items, revision) = store.list(resource, ns);
-    let items: Vec<Value> = items.iter().filter(|v| selector.matches(&labels(v)) && fields.matches(v)).map(|v| (**v).clone()).collect();
-    Ok(json!({
-        "kind": format!("{}List", resource.name()),
-        "apiVersion": resource.api_version(),
-        "metadata": {"resourceVersion": revision.to_string()},
-        "items": items,
-    }))
+    let (mut items, revision) = store.list(resource, ns);
+    // No selector (`kubectl get`) selects everything: skip copying every
+    // object's labels to find that out.
+    if !selector.0.is_empty() {
+        items.retain(|v| selector.matches(&labels(v)));
+    }
+    items.retain(|v| fields.matches(v));
+    let version = revision.to_string();
+    let body = match as_table {
+        Some(include) => serde_json::to_vec(&table::Table::new(resource, items.iter().map(|v| &**v), &version, include)),
+        None => {
+            let kind = format!("{}List", resource.name());
+            let metadata = table::ListMeta { resource_version: &version };
+            serde_json::to_vec(&List { api_version: resource.api_version(), items: &items, kind: &kind, metadata })
+        }
+    };
+    body.map_err(|error| ApiError::Internal(format!("{} did not serialize: {error}", resource.plural())))
+}
+
+/// A list's JSON as the response, gzipped if the client takes gzip and
+/// the list is big.
+fn list_response(body: Vec<u8>, gzip: bool) -> Result<Response, ApiError> {
+    if gzip && body.len() > GZIP_ABOVE {
+        let body = gzipped(&body).map_err(|error| ApiError::Internal(format!("gzip: {error}")))?;
+        let headers = [("content-type", "application/json"), ("content-encoding", "gzip"), ("vary", "Accept-Encoding")];
+        return Ok((StatusCode::OK, headers, body).into_response());
+    }
+    Ok((StatusCode::OK, [("content-type", "application/json")], body).into_response())
+}
+
+/// Lists bigger than this are gzipped, as Kubernetes' API server does
+/// (`defaultGzipThresholdBytes`): below it, compressing costs more time
+/// than sending the bytes saves.
+const GZIP_ABOVE: usize = 128 * 1024;
+
+/// Whether the client takes gzip (Go's HTTP client, so kubectl, asks for
+/// it unless `--disable-compression`): a `gzip` coding not given `q=0`.
+fn accepts_gzip(headers: &axum::http::HeaderMap) -> bool {
+    let mut codings = headers.get_all(axum::http::header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','));
+    codings.any(|coding| {
+        let mut params = coding.split(';').map(str::trim);
+        let refused = |param: &str| param.strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()) == Some(0.0);
+        params.next().is_some_and(|name| name.eq_ignore_ascii_case("gzip")) && !params.any(refused)
+    })
+}
+
+/// `body` gzipped at level 1, Kubernetes' level: a Table of 1,000 pods goes
+/// from 600 KiB to 46 KiB in under 2 ms, and higher levels save a few more
+/// KiB for twice the time.
+fn gzipped(body: &[u8]) -> std::io::Result<Vec<u8>> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 8), flate2::Compression::fast());
+    encoder.write_all(body)?;
+    encoder.finish()
+}
+
+/// A `<Kind>List` of objects borrowed from the store; fields in the order
+/// `serde_json`'s sorted maps gave them when lists were built as values.
+#[derive(serde::Serialize)]
+struct List<'a> {
+    #[serde(rename = "apiVersion")]
+    api_version: &'a str,
+    items: &'a [Arc<Value>],
+    kind: &'a str,
+    metadata: table::ListMeta<'a>,
 }
 
 pub(crate) fn labels(value: &Value) -> std::collections::BTreeMap<String, String> {
@@ -483,4 +538,74 @@ fn delete_pod(state: &ApiState, namespace: &str, name: &str) -> Result<Response,
     }
     let object = state.store.get(&driftless_store::key_of(&pod)).map(|v| (*v).clone()).unwrap_or_else(|| json!({}));
     Ok(json_response(&object))
+}
+
+#[cfg(test)]
+mod tests {
+    //! The LIST path: the JSON it sends, and when it gzips.
+
+    use std::io::Read;
+
+    use driftless_store::{Batch, Op, SqliteStore};
+
+    use super::*;
+
+    fn store_of_pods(count: usize) -> SqliteStore {
+        let store = SqliteStore::in_memory();
+        let mut batch = Batch::new();
+        for i in 0..count {
+            let labels = if i % 2 == 0 { json!({"app": "web"}) } else { json!({"app": "db"}) };
+            batch.push(Op::Create(json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": format!("pod-{i:04}"), "namespace": "default", "labels": labels},
+                "spec": {"nodeName": "node-1", "containers": [{"name": "c", "image": "busybox"}]},
+            })));
+        }
+        store.apply(batch).unwrap();
+        store
+    }
+
+    fn accept_encoding(value: &str) -> axum::http::HeaderMap {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(axum::http::header::ACCEPT_ENCODING, value.parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn a_list_is_the_json_it_was_when_built_as_a_value() {
+        let store = store_of_pods(3);
+        let body = list(&store, Kind::Pod, Some("default"), &Query::parse(Some("labelSelector=app%3Dweb")), None).unwrap();
+        let (items, revision) = store.list(Kind::Pod, Some("default"));
+        let web: Vec<Value> = items.iter().filter(|p| p["metadata"]["labels"]["app"] == "web").map(|p| (**p).clone()).collect();
+        let value = json!({"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": revision.to_string()}, "items": web});
+        assert_eq!(String::from_utf8(body).unwrap(), value.to_string());
+        let fields = Query::parse(Some("fieldSelector=metadata.name%3Dpod-0001"));
+        let table: Value = serde_json::from_slice(&list(&store, Kind::Pod, None, &fields, Some(table::Include::Metadata)).unwrap()).unwrap();
+        assert_eq!(table["rows"].as_array().map(Vec::len), Some(1));
+        assert_eq!(table["rows"][0]["cells"][0], "pod-0001");
+    }
+
+    #[test]
+    fn gzip_is_what_go_asks_for_unless_refused() {
+        assert!(accepts_gzip(&accept_encoding("gzip")));
+        assert!(accepts_gzip(&accept_encoding("br, GZIP;q=0.5")));
+        assert!(!accepts_gzip(&accept_encoding("gzip;q=0")));
+        assert!(!accepts_gzip(&accept_encoding("identity, x-gzip")));
+        assert!(!accepts_gzip(&axum::http::HeaderMap::new()));
+    }
+
+    #[tokio::test]
+    async fn big_lists_are_gzipped_small_ones_not() {
+        let store = store_of_pods(1000);
+        let body = list(&store, Kind::Pod, None, &Query::default(), None).unwrap();
+        assert!(body.len() > GZIP_ABOVE);
+        let response = list_response(body.clone(), true).unwrap();
+        assert_eq!(response.headers()["content-encoding"], "gzip");
+        let compressed = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        let mut unzipped = Vec::new();
+        flate2::read::GzDecoder::new(&compressed[..]).read_to_end(&mut unzipped).unwrap();
+        assert_eq!(unzipped, body);
+        assert!(list_response(body, false).unwrap().headers().get("content-encoding").is_none());
+        assert!(list_response(b"{}".to_vec(), true).unwrap().headers().get("content-encoding").is_none());
+    }
 }

@@ -14,8 +14,25 @@ fn s(v: Option<&Value>) -> String {
     }
 }
 
+/// `v.pointer(pointer)`, without its allocations: `pointer` copies each
+/// token of the path into two new strings to unescape it, 40 to 60
+/// allocations for a pod's row, and a Table has a row for every pod.
+/// Paths with escapes (`~1`) or through arrays are left to `pointer`.
+fn at<'a>(v: &'a Value, pointer: &str) -> Option<&'a Value> {
+    let Some(path) = pointer.strip_prefix('/').filter(|_| !pointer.contains('~')) else { return v.pointer(pointer) };
+    let mut target = v;
+    for token in path.split('/') {
+        target = match target {
+            Value::Object(map) => map.get(token)?,
+            Value::Array(_) => return v.pointer(pointer),
+            _ => return None,
+        };
+    }
+    Some(target)
+}
+
 fn n(v: &Value, pointer: &str) -> i64 {
-    v.pointer(pointer).and_then(Value::as_i64).unwrap_or(0)
+    at(v, pointer).and_then(Value::as_i64).unwrap_or(0)
 }
 
 fn or_none(text: String) -> String {
@@ -23,7 +40,7 @@ fn or_none(text: String) -> String {
 }
 
 fn arr<'a>(v: &'a Value, pointer: &str) -> &'a [Value] {
-    v.pointer(pointer).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default()
+    at(v, pointer).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default()
 }
 
 /// Access modes as kubectl abbreviates them (`RWO,ROX`).
@@ -44,22 +61,22 @@ pub fn join_modes(modes: &[Value]) -> String {
 
 /// A pod's STATUS column, as kubectl computes it.
 pub fn pod_status(pod: &Value) -> String {
-    let mut reason = s(pod.pointer("/status/reason"));
+    let mut reason = s(at(pod, "/status/reason"));
     if reason.is_empty() {
-        reason = s(pod.pointer("/status/phase"));
+        reason = s(at(pod, "/status/phase"));
     }
     let mut running = false;
     for c in arr(pod, "/status/containerStatuses").iter().rev() {
-        if let Some(r) = c.pointer("/state/waiting/reason").and_then(Value::as_str).filter(|r| !r.is_empty()) {
+        if let Some(r) = at(c, "/state/waiting/reason").and_then(Value::as_str).filter(|r| !r.is_empty()) {
             reason = r.to_owned();
-        } else if let Some(r) = c.pointer("/state/terminated/reason").and_then(Value::as_str).filter(|r| !r.is_empty()) {
+        } else if let Some(r) = at(c, "/state/terminated/reason").and_then(Value::as_str).filter(|r| !r.is_empty()) {
             reason = r.to_owned();
-        } else if let Some(t) = c.pointer("/state/terminated") {
+        } else if let Some(t) = at(c, "/state/terminated") {
             reason = match t.get("signal").and_then(Value::as_i64) {
                 Some(sig) if sig != 0 => format!("Signal:{sig}"),
                 _ => format!("ExitCode:{}", n(t, "/exitCode")),
             };
-        } else if c.pointer("/state/running").is_some() && c.get("ready").and_then(Value::as_bool) == Some(true) {
+        } else if at(c, "/state/running").is_some() && c.get("ready").and_then(Value::as_bool) == Some(true) {
             running = true;
         }
     }
@@ -67,7 +84,7 @@ pub fn pod_status(pod: &Value) -> String {
         let ready = arr(pod, "/status/conditions").iter().any(|c| c["type"] == "Ready" && c["status"] == "True");
         reason = if ready { "Running".into() } else { "NotReady".into() };
     }
-    if pod.pointer("/metadata/deletionTimestamp").is_some() {
+    if at(pod, "/metadata/deletionTimestamp").is_some() {
         reason = "Terminating".into();
     }
     if reason.is_empty() { "Pending".into() } else { reason }
@@ -88,10 +105,10 @@ fn service_ports(svc: &Value) -> String {
 }
 
 fn external_ip(svc: &Value) -> String {
-    let kind = svc.pointer("/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP");
+    let kind = at(svc, "/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP");
     let mut ips: Vec<String> = arr(svc, "/spec/externalIPs").iter().filter_map(Value::as_str).map(str::to_owned).collect();
     match kind {
-        "ExternalName" => s(svc.pointer("/spec/externalName")),
+        "ExternalName" => s(at(svc, "/spec/externalName")),
         "LoadBalancer" => {
             ips.extend(
                 arr(svc, "/status/loadBalancer/ingress").iter().filter_map(|i| i.get("ip").or(i.get("hostname"))).filter_map(Value::as_str).map(str::to_owned),
@@ -135,7 +152,7 @@ fn condition_status(v: &Value, kind: &str) -> Option<String> {
 
 /// The LABELS column (`--show-labels`): `k=v` pairs in key order.
 pub fn labels(v: &Value) -> String {
-    let labels = v.pointer("/metadata/labels").and_then(Value::as_object);
+    let labels = at(v, "/metadata/labels").and_then(Value::as_object);
     or_none(labels.map(|m| m.iter().map(|(k, x)| format!("{k}={}", s(Some(x)))).collect::<Vec<_>>().join(",")).unwrap_or_default())
 }
 
@@ -146,7 +163,7 @@ fn job_status(v: &Value) -> String {
         "Complete"
     } else if has("Failed") {
         "Failed"
-    } else if v.pointer("/metadata/deletionTimestamp").is_some() {
+    } else if at(v, "/metadata/deletionTimestamp").is_some() {
         "Terminating"
     } else if has("Suspended") {
         "Suspended"
@@ -162,7 +179,7 @@ fn job_status(v: &Value) -> String {
 
 fn job_completions(v: &Value) -> String {
     let succeeded = n(v, "/status/succeeded");
-    match (v.pointer("/spec/completions").and_then(Value::as_i64), v.pointer("/spec/parallelism").and_then(Value::as_i64)) {
+    match (at(v, "/spec/completions").and_then(Value::as_i64), at(v, "/spec/parallelism").and_then(Value::as_i64)) {
         (Some(completions), _) => format!("{succeeded}/{completions}"),
         (None, Some(parallelism)) if parallelism > 1 => format!("{succeeded}/1 of {parallelism}"),
         _ => format!("{succeeded}/1"),
@@ -170,7 +187,7 @@ fn job_completions(v: &Value) -> String {
 }
 
 fn job_duration(v: &Value, now: Timestamp) -> String {
-    let time = |pointer: &str| v.pointer(pointer).and_then(Value::as_str).and_then(|t| t.parse::<Timestamp>().ok());
+    let time = |pointer: &str| at(v, pointer).and_then(Value::as_str).and_then(|t| t.parse::<Timestamp>().ok());
     match (time("/status/startTime"), time("/status/completionTime")) {
         (None, _) => String::new(),
         (Some(start), None) => age::human(now.as_second() - start.as_second()),
@@ -219,7 +236,7 @@ pub fn header(kind: Kind, wide: bool) -> Vec<String> {
 }
 
 fn containers_and_images(spec: Option<&Value>) -> (String, String) {
-    let containers = spec.and_then(|s| s.get("containers")).and_then(Value::as_array).cloned().unwrap_or_default();
+    let containers = spec.and_then(|s| s.get("containers")).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
     let names: Vec<String> = containers.iter().map(|c| s(c.get("name"))).collect();
     let images: Vec<String> = containers.iter().map(|c| s(c.get("image"))).collect();
     (names.join(","), images.join(","))
@@ -238,8 +255,8 @@ fn selector_text(selector: Option<&Value>) -> String {
 
 /// One row of `kind`'s table.
 pub fn row(kind: Kind, v: &Value, wide: bool, now: Timestamp) -> Vec<String> {
-    let name = s(v.pointer("/metadata/name"));
-    let created = age::since(v.pointer("/metadata/creationTimestamp"), now);
+    let name = s(at(v, "/metadata/name"));
+    let created = age::since(at(v, "/metadata/creationTimestamp"), now);
     let mut row: Vec<String> = match kind {
         Kind::Pod => {
             let statuses = arr(v, "/status/containerStatuses");
@@ -248,8 +265,8 @@ pub fn row(kind: Kind, v: &Value, wide: bool, now: Timestamp) -> Vec<String> {
             let restarts: i64 = statuses.iter().map(|c| n(c, "/restartCount")).sum();
             let mut row = vec![name, format!("{ready}/{total}"), pod_status(v), restarts.to_string(), created];
             if wide {
-                row.push(or_none(s(v.pointer("/status/podIP"))));
-                row.push(or_none(s(v.pointer("/spec/nodeName"))));
+                row.push(or_none(s(at(v, "/status/podIP"))));
+                row.push(or_none(s(at(v, "/spec/nodeName"))));
                 row.push("<none>".into());
                 row.push("<none>".into());
             }
@@ -265,8 +282,8 @@ pub fn row(kind: Kind, v: &Value, wide: bool, now: Timestamp) -> Vec<String> {
                 created,
             ];
             if wide {
-                let (c, i) = containers_and_images(v.pointer("/spec/template/spec"));
-                row.extend([c, i, selector_text(v.pointer("/spec/selector"))]);
+                let (c, i) = containers_and_images(at(v, "/spec/template/spec"));
+                row.extend([c, i, selector_text(at(v, "/spec/selector"))]);
             }
             row
         }
@@ -274,21 +291,21 @@ pub fn row(kind: Kind, v: &Value, wide: bool, now: Timestamp) -> Vec<String> {
             let mut row =
                 vec![name, n(v, "/spec/replicas").to_string(), n(v, "/status/replicas").to_string(), n(v, "/status/readyReplicas").to_string(), created];
             if wide {
-                let (c, i) = containers_and_images(v.pointer("/spec/template/spec"));
-                row.extend([c, i, selector_text(v.pointer("/spec/selector"))]);
+                let (c, i) = containers_and_images(at(v, "/spec/template/spec"));
+                row.extend([c, i, selector_text(at(v, "/spec/selector"))]);
             }
             row
         }
         Kind::StatefulSet => {
             let mut row = vec![name, format!("{}/{}", n(v, "/status/readyReplicas"), n(v, "/spec/replicas")), created];
             if wide {
-                let (c, i) = containers_and_images(v.pointer("/spec/template/spec"));
+                let (c, i) = containers_and_images(at(v, "/spec/template/spec"));
                 row.extend([c, i]);
             }
             row
         }
         Kind::DaemonSet => {
-            let selector = v.pointer("/spec/template/spec/nodeSelector").and_then(Value::as_object);
+            let selector = at(v, "/spec/template/spec/nodeSelector").and_then(Value::as_object);
             let node_selector = selector.map(|m| m.iter().map(|(k, x)| format!("{k}={}", s(Some(x)))).collect::<Vec<_>>().join(",")).unwrap_or_default();
             let mut row = vec![
                 name,
@@ -301,49 +318,43 @@ pub fn row(kind: Kind, v: &Value, wide: bool, now: Timestamp) -> Vec<String> {
                 created,
             ];
             if wide {
-                let (c, i) = containers_and_images(v.pointer("/spec/template/spec"));
-                row.extend([c, i, selector_text(v.pointer("/spec/selector"))]);
+                let (c, i) = containers_and_images(at(v, "/spec/template/spec"));
+                row.extend([c, i, selector_text(at(v, "/spec/selector"))]);
             }
             row
         }
         Kind::CronJob => {
-            let last = v.pointer("/status/lastScheduleTime").map_or_else(String::new, |t| age::since(Some(t), now));
+            let last = at(v, "/status/lastScheduleTime").map_or_else(String::new, |t| age::since(Some(t), now));
             let mut row = vec![
                 name,
-                s(v.pointer("/spec/schedule")),
-                s(v.pointer("/spec/timeZone")),
+                s(at(v, "/spec/schedule")),
+                s(at(v, "/spec/timeZone")),
                 // kubectl's printBoolPtr.
-                if v.pointer("/spec/suspend").and_then(Value::as_bool).unwrap_or(false) { "True" } else { "False" }.to_owned(),
+                if at(v, "/spec/suspend").and_then(Value::as_bool).unwrap_or(false) { "True" } else { "False" }.to_owned(),
                 arr(v, "/status/active").len().to_string(),
                 last,
                 created,
             ];
             if wide {
-                let (c, i) = containers_and_images(v.pointer("/spec/jobTemplate/spec/template/spec"));
-                row.extend([c, i, selector_text(v.pointer("/spec/jobTemplate/spec/selector"))]);
+                let (c, i) = containers_and_images(at(v, "/spec/jobTemplate/spec/template/spec"));
+                row.extend([c, i, selector_text(at(v, "/spec/jobTemplate/spec/selector"))]);
             }
             row
         }
         Kind::Job => {
             let mut row = vec![name, job_status(v), job_completions(v), job_duration(v, now), created];
             if wide {
-                let (c, i) = containers_and_images(v.pointer("/spec/template/spec"));
-                row.extend([c, i, selector_text(v.pointer("/spec/selector"))]);
+                let (c, i) = containers_and_images(at(v, "/spec/template/spec"));
+                row.extend([c, i, selector_text(at(v, "/spec/selector"))]);
             }
             row
         }
         Kind::Service => {
-            let cluster_ip = s(v.pointer("/spec/clusterIP"));
-            let mut row = vec![
-                name,
-                s(v.pointer("/spec/type")),
-                if cluster_ip.is_empty() { "<none>".into() } else { cluster_ip },
-                external_ip(v),
-                service_ports(v),
-                created,
-            ];
+            let cluster_ip = s(at(v, "/spec/clusterIP"));
+            let mut row =
+                vec![name, s(at(v, "/spec/type")), if cluster_ip.is_empty() { "<none>".into() } else { cluster_ip }, external_ip(v), service_ports(v), created];
             if wide {
-                row.push(selector_text(v.pointer("/spec/selector")));
+                row.push(selector_text(at(v, "/spec/selector")));
             }
             row
         }
@@ -358,31 +369,31 @@ pub fn row(kind: Kind, v: &Value, wide: bool, now: Timestamp) -> Vec<String> {
         }
         Kind::PersistentVolumeClaim => vec![
             name,
-            s(v.pointer("/status/phase")),
-            s(v.pointer("/spec/volumeName")),
-            s(v.pointer("/status/capacity/storage")),
+            s(at(v, "/status/phase")),
+            s(at(v, "/spec/volumeName")),
+            s(at(v, "/status/capacity/storage")),
             join_modes(arr(v, "/status/accessModes")),
-            s(v.pointer("/spec/storageClassName")),
+            s(at(v, "/spec/storageClassName")),
             "<unset>".into(),
             created,
         ],
         Kind::PersistentVolume => {
-            let claim = v.pointer("/spec/claimRef").map(|c| format!("{}/{}", s(c.get("namespace")), s(c.get("name")))).unwrap_or_default();
+            let claim = at(v, "/spec/claimRef").map(|c| format!("{}/{}", s(c.get("namespace")), s(c.get("name")))).unwrap_or_default();
             vec![
                 name,
-                s(v.pointer("/spec/capacity/storage")),
+                s(at(v, "/spec/capacity/storage")),
                 join_modes(arr(v, "/spec/accessModes")),
-                s(v.pointer("/spec/persistentVolumeReclaimPolicy")),
-                s(v.pointer("/status/phase")),
+                s(at(v, "/spec/persistentVolumeReclaimPolicy")),
+                s(at(v, "/status/phase")),
                 claim,
-                s(v.pointer("/spec/storageClassName")),
+                s(at(v, "/spec/storageClassName")),
                 "<unset>".into(),
                 String::new(),
                 created,
             ]
         }
         Kind::StorageClass => {
-            let default = v.pointer("/metadata/annotations/storageclass.kubernetes.io~1is-default-class").and_then(Value::as_str) == Some("true");
+            let default = at(v, "/metadata/annotations/storageclass.kubernetes.io~1is-default-class").and_then(Value::as_str) == Some("true");
             vec![
                 if default { format!("{name} (default)") } else { name },
                 s(v.get("provisioner")),
@@ -394,21 +405,21 @@ pub fn row(kind: Kind, v: &Value, wide: bool, now: Timestamp) -> Vec<String> {
         }
         Kind::Node => {
             let ready = condition_status(v, "Ready").map_or("Unknown".to_owned(), |s| if s == "True" { "Ready".into() } else { "NotReady".into() });
-            let mut row = vec![name, ready, "<none>".into(), created, s(v.pointer("/status/nodeInfo/kubeletVersion"))];
+            let mut row = vec![name, ready, "<none>".into(), created, s(at(v, "/status/nodeInfo/kubeletVersion"))];
             if wide {
                 let internal = arr(v, "/status/addresses").iter().find(|a| a["type"] == "InternalIP").map(|a| s(a.get("address"))).unwrap_or_default();
                 row.extend([
                     internal,
                     "<none>".into(),
-                    s(v.pointer("/status/nodeInfo/osImage")),
-                    s(v.pointer("/status/nodeInfo/kernelVersion")),
-                    s(v.pointer("/status/nodeInfo/containerRuntimeVersion")),
+                    s(at(v, "/status/nodeInfo/osImage")),
+                    s(at(v, "/status/nodeInfo/kernelVersion")),
+                    s(at(v, "/status/nodeInfo/containerRuntimeVersion")),
                 ]);
             }
             row
         }
         Kind::Namespace => {
-            let phase = s(v.pointer("/status/phase"));
+            let phase = s(at(v, "/status/phase"));
             vec![name, if phase.is_empty() { "Active".into() } else { phase }, created]
         }
         Kind::Event => {
@@ -421,7 +432,7 @@ pub fn row(kind: Kind, v: &Value, wide: bool, now: Timestamp) -> Vec<String> {
         }
         Kind::HorizontalPodAutoscaler => vec![
             name,
-            format!("{}/{}", s(v.pointer("/spec/scaleTargetRef/kind")), s(v.pointer("/spec/scaleTargetRef/name"))),
+            format!("{}/{}", s(at(v, "/spec/scaleTargetRef/kind")), s(at(v, "/spec/scaleTargetRef/name"))),
             "<unknown>".into(),
             n(v, "/spec/minReplicas").to_string(),
             n(v, "/spec/maxReplicas").to_string(),
@@ -432,7 +443,7 @@ pub fn row(kind: Kind, v: &Value, wide: bool, now: Timestamp) -> Vec<String> {
             let hosts: Vec<String> = arr(v, "/spec/rules").iter().map(|r| r.get("host").and_then(Value::as_str).unwrap_or("*").to_owned()).collect();
             let address: Vec<String> = arr(v, "/status/loadBalancer/ingress").iter().map(|i| s(i.get("ip").or(i.get("hostname")))).collect();
             let ports = if arr(v, "/spec/tls").is_empty() { "80" } else { "80, 443" };
-            vec![name, or_none(s(v.pointer("/spec/ingressClassName"))), or_none(hosts.join(",")), address.join(","), ports.into(), created]
+            vec![name, or_none(s(at(v, "/spec/ingressClassName"))), or_none(hosts.join(",")), address.join(","), ports.into(), created]
         }
         Kind::ControllerRevision => {
             let owner = arr(v, "/metadata/ownerReferences")
@@ -455,6 +466,14 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn at_finds_what_pointer_finds() {
+        let v = json!({"a": {"b": [{"c": 1}], "x~y": 2, "p/q": 3, "": {"": 4}}, "s": "t"});
+        for path in ["", "/", "/a", "/a/b", "/a/b/0", "/a/b/0/c", "/a/b/01", "/a/b/x", "/a/x~0y", "/a/p~1q", "/a/missing", "/s/t", "a", "/a//", "/a/"] {
+            assert_eq!(at(&v, path), v.pointer(path), "{path:?}");
+        }
+    }
 
     #[test]
     fn pod_status_follows_kubectl() {

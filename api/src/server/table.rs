@@ -7,12 +7,18 @@
 //! `includeObject=Object`) for kubectl's `--show-labels`, `-L` and
 //! `NAMESPACE` column.
 //!
+//! A [`Table`] borrows the store's objects and is serialized straight to
+//! bytes: a list of 1,000 pods is not copied into a second JSON tree first.
+//! Its fields are declared in sorted order, the order `serde_json`'s maps
+//! keep, so the bytes are those the same Table built as a `Value` gives.
+//!
 //! Must not touch: the store; it shapes what the handlers read.
 
 use driftless_model::Kind;
 use driftless_printers::columns;
 use hyper::HeaderMap;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 /// Whether the request asks for a Table.
 pub(crate) fn wanted(headers: &HeaderMap) -> bool {
@@ -45,44 +51,109 @@ impl Include {
     }
 }
 
-/// The Table of `objects` of `kind`.
-pub(crate) fn table<'a>(kind: Kind, objects: impl IntoIterator<Item = &'a Value>, resource_version: &str, include: Include) -> Value {
+/// A `meta.k8s.io/v1` Table of objects borrowed from the store.
+#[derive(Debug, Serialize)]
+pub(crate) struct Table<'a> {
+    #[serde(rename = "apiVersion")]
+    api_version: &'static str,
+    #[serde(rename = "columnDefinitions")]
+    column_definitions: Vec<Column>,
+    kind: &'static str,
+    metadata: ListMeta<'a>,
+    rows: Vec<Row<'a>>,
+}
+
+/// A column's definition; every cell is a string, as kubectl's printers
+/// give them.
+#[derive(Debug, Serialize)]
+struct Column {
+    description: &'static str,
+    format: &'static str,
+    name: String,
+    priority: u8,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+/// A list's metadata: the store revision it was read at.
+#[derive(Debug, Serialize)]
+pub(crate) struct ListMeta<'a> {
+    #[serde(rename = "resourceVersion")]
+    pub(crate) resource_version: &'a str,
+}
+
+/// One object's cells, and what `includeObject` asks it to carry.
+#[derive(Debug, Serialize)]
+struct Row<'a> {
+    cells: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    object: Option<RowObject<'a>>,
+}
+
+/// What a row carries: the object's metadata, or the object.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum RowObject<'a> {
+    Metadata(PartialObjectMetadata<'a>),
+    Object(&'a Value),
+}
+
+/// A `PartialObjectMetadata`; `metadata` is null for an object without
+/// one, as before.
+#[derive(Debug, Serialize)]
+struct PartialObjectMetadata<'a> {
+    #[serde(rename = "apiVersion")]
+    api_version: &'static str,
+    kind: &'static str,
+    metadata: Option<&'a Value>,
+}
+
+impl<'a> Table<'a> {
+    /// The Table of `objects` of `kind`, read at `resource_version`.
+    pub(crate) fn new(kind: Kind, objects: impl IntoIterator<Item = &'a Value>, resource_version: &'a str, include: Include) -> Table<'a> {
+        let now = jiff::Timestamp::now();
+        let rows = objects.into_iter().map(|object| Row { cells: columns::row(kind, object, true, now), object: carried(object, include) }).collect();
+        Table { api_version: "meta.k8s.io/v1", column_definitions: definitions(kind), kind: "Table", metadata: ListMeta { resource_version }, rows }
+    }
+}
+
+fn definitions(kind: Kind) -> Vec<Column> {
     let narrow = columns::header(kind, false);
-    let definitions: Vec<Value> = columns::header(kind, true)
-        .iter()
-        .map(|name| {
-            let priority = if narrow.contains(name) { 0 } else { 1 };
-            let format = if name == "NAME" { "name" } else { "" };
-            json!({"name": name, "type": "string", "format": format, "description": "", "priority": priority})
-        })
-        .collect();
-    let now = jiff::Timestamp::now();
-    let rows: Vec<Value> = objects
+    columns::header(kind, true)
         .into_iter()
-        .map(|object| {
-            let cells = columns::row(kind, object, true, now);
-            let mut row = json!({"cells": cells});
-            match include {
-                Include::None => {}
-                Include::Metadata => {
-                    row["object"] = json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": object.get("metadata").cloned().unwrap_or_default()});
-                }
-                Include::Object => row["object"] = object.clone(),
-            }
-            row
+        .map(|name| {
+            let priority = if narrow.contains(&name) { 0 } else { 1 };
+            let format = if name == "NAME" { "name" } else { "" };
+            Column { description: "", format, name, priority, kind: "string" }
         })
-        .collect();
-    json!({
-        "kind": "Table",
-        "apiVersion": "meta.k8s.io/v1",
-        "metadata": {"resourceVersion": resource_version},
-        "columnDefinitions": definitions,
-        "rows": rows,
+        .collect()
+}
+
+fn carried(object: &Value, include: Include) -> Option<RowObject<'_>> {
+    match include {
+        Include::None => None,
+        Include::Metadata => {
+            Some(RowObject::Metadata(PartialObjectMetadata { api_version: "meta.k8s.io/v1", kind: "PartialObjectMetadata", metadata: object.get("metadata") }))
+        }
+        Include::Object => Some(RowObject::Object(object)),
+    }
+}
+
+/// The Table of `objects` of `kind`, as a JSON value (a watch event's
+/// object, or a single object's Table).
+pub(crate) fn table<'a>(kind: Kind, objects: impl IntoIterator<Item = &'a Value>, resource_version: &'a str, include: Include) -> Value {
+    // Strings and JSON values only: serializing them cannot fail (`json!`
+    // assumes the same).
+    serde_json::to_value(Table::new(kind, objects, resource_version, include)).unwrap_or_else(|error| {
+        tracing::error!(%error, "a Table did not serialize");
+        Value::Null
     })
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn accept(value: &str) -> HeaderMap {
@@ -118,5 +189,23 @@ mod tests {
         );
         assert_eq!(table["rows"][0]["object"]["metadata"]["labels"]["app"], "web");
         assert_eq!(table["metadata"]["resourceVersion"], "42");
+    }
+
+    #[test]
+    fn a_table_serializes_to_the_bytes_of_its_json_value() {
+        // What the handlers sent when they built Tables as `Value`s: the
+        // same bytes, for every `includeObject`, with or without metadata.
+        let pods = [
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a", "namespace": "default", "labels": {"z": "1", "a": "2"}}, "status": {"phase": "Pending"}}),
+            json!({"apiVersion": "v1", "kind": "Pod", "spec": {"containers": [{"name": "c"}]}}),
+        ];
+        for include in [Include::None, Include::Metadata, Include::Object] {
+            let bytes = serde_json::to_string(&Table::new(Kind::Pod, &pods, "7", include)).unwrap();
+            assert_eq!(bytes, table(Kind::Pod, &pods, "7", include).to_string(), "{include:?}");
+        }
+        let value = table(Kind::Pod, &pods, "7", Include::Metadata);
+        assert_eq!(value["rows"][1]["object"], json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata", "metadata": null}));
+        assert!(table(Kind::Pod, &pods, "7", Include::None)["rows"][0].get("object").is_none());
+        assert_eq!(table(Kind::Pod, &pods, "7", Include::Object)["rows"][0]["object"], pods[0]);
     }
 }
