@@ -29,12 +29,47 @@ pub struct Scheduler {
     /// (every 10 s) changes nothing a pending pod waits for, and must not
     /// wake every pending pod.
     shapes: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// The nodes and the pods bound to them, parsed at a store revision:
+    /// pending pods are tried one after another (hundreds at once when a
+    /// node fills up, again every [`RETRY`]), and while nothing changes in
+    /// between they share one parse instead of each parsing every pod.
+    seen: std::sync::Mutex<Option<Arc<Snapshot>>>,
+}
+
+/// What placing a pod looks at, as the store was at `revision`.
+struct Snapshot {
+    revision: u64,
+    nodes: Vec<Node>,
+    /// Pods bound to a node and not finished.
+    bound: Vec<Pod>,
 }
 
 impl Scheduler {
     /// A scheduler.
     pub fn new(ctx: Context) -> Arc<Scheduler> {
-        Arc::new(Scheduler { ctx, shapes: Default::default() })
+        Arc::new(Scheduler { ctx, shapes: Default::default(), seen: Default::default() })
+    }
+
+    /// The nodes and bound pods now: the last snapshot if the store has
+    /// not changed since, else a new one. Pending pods are not parsed.
+    fn snapshot(&self, store: &dyn Store) -> Arc<Snapshot> {
+        let mut seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(snapshot) = seen.as_ref().filter(|s| s.revision == store.revision()) {
+            return snapshot.clone();
+        }
+        let (pods, revision) = store.list(Kind::Pod, None);
+        let bound = pods
+            .iter()
+            .filter(|p| p.pointer("/spec/nodeName").and_then(Value::as_str).is_some())
+            .filter_map(|p| serde_json::from_value::<Pod>((**p).clone()).ok())
+            .filter(|p| !pods::is_terminal(p))
+            .collect();
+        let nodes = store.api::<Node>().list(None);
+        // A write between the two lists leaves the snapshot marked older
+        // than the store, so the next call rebuilds it.
+        let snapshot = Arc::new(Snapshot { revision, nodes, bound });
+        *seen = Some(snapshot.clone());
+        snapshot
     }
 
     /// Whether the node in `event` now offers pods something it did not
@@ -97,14 +132,13 @@ impl Reconciler for Scheduler {
             return Ok(Action::AwaitChange);
         }
         let pod: Pod = serde_json::from_value((*value).clone()).map_err(|e| ReconcileError::Malformed(format!("Pod: {e}")))?;
-        let nodes = store.api::<Node>().list(None);
-        let all_pods = store.api::<Pod>().list(None);
+        let snapshot = self.snapshot(store);
+        let (nodes, bound) = (&snapshot.nodes, &snapshot.bound);
         let mut reasons: std::collections::BTreeMap<String, usize> = Default::default();
         let mut best: Option<(i64, String)> = None;
-        for node in &nodes {
+        for node in nodes {
             let name = node.metadata.name.clone().unwrap_or_default();
-            let on_node: Vec<&Pod> =
-                all_pods.iter().filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str()) && !pods::is_terminal(p)).collect();
+            let on_node: Vec<&Pod> = bound.iter().filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str())).collect();
             match filter::unfit(&pod, node, &on_node) {
                 Some(reason) => *reasons.entry(reason).or_default() += 1,
                 None => {
