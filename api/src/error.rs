@@ -28,6 +28,9 @@ pub enum ApiError {
     /// A body in a format the API does not read.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// The answer exists only in encodings the client did not accept.
+    #[error("{0}")]
+    NotAcceptable(String),
     /// No or wrong bearer token.
     #[error("Unauthorized")]
     Unauthorized,
@@ -46,6 +49,7 @@ impl ApiError {
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "Conflict"),
             ApiError::AlreadyExists(_) => (StatusCode::CONFLICT, "AlreadyExists"),
             ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType"),
+            ApiError::NotAcceptable(_) => (StatusCode::NOT_ACCEPTABLE, "NotAcceptable"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "Unauthorized"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
         }

@@ -75,6 +75,7 @@ fn router(state: ApiState) -> Router {
         .route("/driftless/v1/images/import", post(driftless::images_import))
         .route("/driftless/v1/images/pull", post(driftless::images_pull))
         .route("/driftless/v1/images/remove", post(driftless::images_remove))
+        .route("/openapi/v2", get(|headers: axum::http::HeaderMap| async move { openapi_v2(&headers) }))
         .route("/openapi/v3", get(|| async { axum::Json(openapi::index()) }))
         .route(
             "/openapi/v3/{*path}",
@@ -87,6 +88,18 @@ fn router(state: ApiState) -> Router {
         )
         .fallback(kubernetes)
         .with_state(state)
+}
+
+/// `/openapi/v2` in JSON to clients that take it; 406 to those that ask
+/// only for the protobuf encoding (see [`openapi`]).
+fn openapi_v2(headers: &axum::http::HeaderMap) -> Response {
+    let accept = headers.get(axum::http::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("*/*");
+    let takes_json = accept.split(',').map(|t| t.split(';').next().unwrap_or("").trim()).any(|t| matches!(t, "application/json" | "application/*" | "*/*"));
+    if takes_json {
+        json_response(openapi::swagger())
+    } else {
+        ApiError::NotAcceptable(format!("/openapi/v2 is served as application/json only, not {accept}")).into_response()
+    }
 }
 
 /// Serves the API on a Unix socket at `path` (replacing a stale one, mode

@@ -185,6 +185,8 @@ fn kubectl_reaches_the_api_over_https_with_a_generated_kubeconfig() {
     let described = kubectl_ok(&kubeconfig, &cache, &["describe", "pod", &pod]);
     assert!(described.contains("Status:       Running") && described.contains("Started"), "{described}");
     assert!(described.lines().any(|l| l.trim_start().starts_with("Container ID:") && l.contains("driftless://")), "{described}");
+    // The image by repository and manifest digest, as containerd reports it.
+    assert!(described.lines().any(|l| l.trim_start().starts_with("Image ID:") && l.contains("docker.io/library/busybox@sha256:")), "{described}");
     let logs = kubectl(&kubeconfig, &cache, &["logs", &pod, "--tail=5"]);
     assert!(logs.status.success(), "{}", String::from_utf8_lossy(&logs.stderr));
     kubectl_ok(&kubeconfig, &cache, &["wait", "--for=condition=Available", "deployment/web", "--timeout=30s"]);
@@ -197,6 +199,10 @@ fn kubectl_reaches_the_api_over_https_with_a_generated_kubeconfig() {
     assert!(explained.contains("GROUP:      apps\nKIND:       Deployment\nVERSION:    v1"), "{explained}");
     assert!(explained.contains("FIELD: strategy <DeploymentStrategy>"), "{explained}");
     assert!(explained.contains("The deployment strategy to use to replace existing pods with new ones."), "{explained}");
+    // The same model as Swagger 2.0, in JSON, for tools that still read it.
+    let swagger: serde_json::Value = serde_json::from_str(&kubectl_ok(&kubeconfig, &cache, &["get", "--raw", "/openapi/v2"])).unwrap();
+    assert_eq!(swagger["swagger"], "2.0");
+    assert_eq!(swagger.pointer("/definitions/io.k8s.api.apps.v1.Deployment/x-kubernetes-group-version-kind/0/kind").and_then(|v| v.as_str()), Some("Deployment"));
 
     // create -f and apply -f write new objects, and apply's patch edits a
     // declared one (the ConfigMap of Kubernetes' documentation).

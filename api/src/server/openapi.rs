@@ -6,6 +6,11 @@
 //! schema carries `x-kubernetes-group-version-kind`, which kubectl looks
 //! kinds up by.
 //!
+//! `/openapi/v2` is the same model as one Swagger 2.0 document, in JSON
+//! only: client-go's own reader asks for gnostic's protobuf encoding, which
+//! is answered 406 (kubectl 1.32 reads v3 first and needs neither); tools
+//! that read the JSON (Python's client, validators) get it.
+//!
 //! Must not touch: the store; everything here is fixed at build time.
 
 use std::collections::BTreeMap;
@@ -56,7 +61,9 @@ fn documents() -> &'static BTreeMap<String, (Value, String)> {
         schemas
             .into_iter()
             .map(|(path, components)| {
-                let kinds = Kind::ALL.iter().copied().filter(|k| group_version_path(*k) == path);
+                // Only kinds with a schema: an operation must not refer to
+                // a definition the document lacks.
+                let kinds = Kind::ALL.iter().copied().filter(|k| group_version_path(*k) == path && SchemaSet::text(*k).is_some());
                 let paths: Map<String, Value> = kinds.flat_map(operations).collect();
                 let document = json!({
                     "openapi": "3.0.0",
@@ -107,6 +114,72 @@ pub(crate) fn document(path: &str) -> Option<&'static Value> {
     documents().get(path.trim_matches('/')).map(|(document, _)| document)
 }
 
+/// `/openapi/v2`: every group-version's schemas as Swagger 2.0
+/// `definitions` and their operations as `paths`, converted from the v3
+/// documents so the two never disagree.
+pub(crate) fn swagger() -> &'static Value {
+    static SWAGGER: OnceLock<Value> = OnceLock::new();
+    SWAGGER.get_or_init(|| {
+        let mut definitions = Map::new();
+        let mut paths = Map::new();
+        for (document, _) in documents().values() {
+            if let Some(Value::Object(schemas)) = document.pointer("/components/schemas") {
+                definitions.extend(schemas.iter().map(|(name, schema)| (name.clone(), v2_refs(schema))));
+            }
+            if let Some(Value::Object(operations)) = document.get("paths") {
+                paths.extend(operations.iter().map(|(path, item)| (path.clone(), v2_path_item(item))));
+            }
+        }
+        json!({
+            "swagger": "2.0",
+            "info": {"title": "Kubernetes", "version": concat!("v1.33.0-driftless.", env!("CARGO_PKG_VERSION"))},
+            "paths": paths,
+            "definitions": definitions,
+        })
+    })
+}
+
+/// A schema with its references pointing at v2's `definitions`.
+fn v2_refs(schema: &Value) -> Value {
+    match schema {
+        Value::Object(map) => map
+            .iter()
+            .map(|(key, value)| match (key.as_str(), value) {
+                ("$ref", Value::String(target)) => (key.clone(), Value::String(target.replace("#/components/schemas/", "#/definitions/"))),
+                _ => (key.clone(), v2_refs(value)),
+            })
+            .collect(),
+        Value::Array(items) => items.iter().map(v2_refs).collect(),
+        other => other.clone(),
+    }
+}
+
+/// A v3 path item as v2 writes it: parameters carry their type inline,
+/// responses their schema without a media type.
+fn v2_path_item(item: &Value) -> Value {
+    let Value::Object(operations) = item else { return item.clone() };
+    let converted = operations.iter().map(|(method, operation)| {
+        let mut operation = operation.clone();
+        if let Some(Value::Array(parameters)) = operation.get_mut("parameters") {
+            for parameter in parameters.iter_mut().filter_map(Value::as_object_mut) {
+                if let Some(Value::Object(schema)) = parameter.remove("schema") {
+                    parameter.extend(schema);
+                }
+            }
+        }
+        if let Some(Value::Object(responses)) = operation.get_mut("responses") {
+            for response in responses.values_mut().filter_map(Value::as_object_mut) {
+                if let Some(schema) = response.remove("content").and_then(|c| c.pointer("/application~1json/schema").cloned()) {
+                    response.insert("schema".into(), v2_refs(&schema));
+                }
+            }
+        }
+        operation["produces"] = json!(["application/json"]);
+        (method.clone(), operation)
+    });
+    Value::Object(converted.collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,5 +198,24 @@ mod tests {
         assert!(apps["components"]["schemas"]["io.k8s.api.apps.v1.DeploymentStrategy"].is_object());
         assert!(document("api/v1").unwrap()["components"]["schemas"]["io.k8s.api.core.v1.Pod"].is_object());
         assert!(document("apis/nothing/v1").is_none());
+    }
+
+    #[test]
+    fn swagger_has_every_kind_with_references_into_its_definitions() {
+        let swagger = swagger();
+        assert_eq!(swagger["swagger"], "2.0");
+        let deployment = &swagger["definitions"]["io.k8s.api.apps.v1.Deployment"];
+        assert_eq!(deployment["x-kubernetes-group-version-kind"][0]["kind"], "Deployment");
+        let text = swagger.to_string();
+        assert!(!text.contains("#/components/"), "a v3 reference left in v2");
+        // Every reference resolves.
+        for target in text.split("\"$ref\":\"#/definitions/").skip(1).filter_map(|rest| rest.split('"').next()) {
+            assert!(swagger["definitions"].get(target).is_some(), "{target} is referenced and not defined");
+        }
+        let get = &swagger["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["get"];
+        assert_eq!(get["responses"]["200"]["schema"]["$ref"], "#/definitions/io.k8s.api.apps.v1.Deployment");
+        let patch = &swagger["paths"]["/api/v1/namespaces/{namespace}/pods/{name}"]["patch"];
+        assert_eq!(patch["parameters"][0]["type"], "string");
+        assert!(swagger["definitions"]["io.k8s.api.core.v1.Pod"].is_object());
     }
 }
