@@ -74,3 +74,38 @@ pub struct Image {
     /// top first, so a mount reverses this order.
     pub layers: Vec<PathBuf>,
 }
+
+impl Image {
+    /// The image's id as Kubernetes reports it in a container's
+    /// `imageID`: the repository and the manifest digest
+    /// (`docker.io/library/busybox@sha256:...`), which names these exact
+    /// bytes whatever tag they were found by.
+    pub fn id(&self) -> String {
+        let reference = self.reference.split('@').next().unwrap_or_default();
+        // A tag follows the last `:` after the last `/` (a registry's
+        // port comes before it).
+        let name_start = reference.rfind('/').map_or(0, |i| i + 1);
+        let repository = match reference[name_start..].rfind(':') {
+            Some(colon) => &reference[..name_start + colon],
+            None => reference,
+        };
+        format!("{repository}@{}", self.manifest_digest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(reference: &str) -> Image {
+        Image { reference: reference.into(), manifest_digest: "sha256:ab".into(), config: ImageConfig::default(), layers: vec![] }
+    }
+
+    #[test]
+    fn an_id_is_the_repository_at_the_manifest_digest() {
+        assert_eq!(image("docker.io/library/busybox:1.35").id(), "docker.io/library/busybox@sha256:ab");
+        assert_eq!(image("127.0.0.1:5000/team/web:v2").id(), "127.0.0.1:5000/team/web@sha256:ab");
+        assert_eq!(image("127.0.0.1:5000/web").id(), "127.0.0.1:5000/web@sha256:ab");
+        assert_eq!(image("docker.io/library/busybox@sha256:ab").id(), "docker.io/library/busybox@sha256:ab");
+    }
+}

@@ -21,6 +21,8 @@ pub struct ResolvedImage {
     pub env: Vec<String>,
     /// `WORKDIR`.
     pub working_dir: Option<String>,
+    /// The repository and manifest digest (`imageID`).
+    pub id: String,
 }
 
 /// What a pod refers to, looked up by the caller.

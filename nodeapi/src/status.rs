@@ -66,6 +66,8 @@ pub struct ContainerStatus {
     pub probe_message: Option<String>,
     /// The runtime's id of its current instance, once one was created.
     pub container_id: Option<String>,
+    /// The image its current instance runs (`imageID`), once created.
+    pub image_id: Option<String>,
 }
 
 /// A pod's status, as the node last computed it.

@@ -61,6 +61,7 @@ impl NodeImages {
             _ => self.pull(reference, credentials, report)?,
         };
         Ok(ResolvedImage {
+            id: image.id(),
             layers: image.layers,
             entrypoint: image.config.entrypoint,
             cmd: image.config.cmd,

@@ -410,6 +410,7 @@ impl Node {
                     probe_failures: 0,
                     probe_message: None,
                     container_id: None,
+                    image_id: None,
                 }
             })
             .collect();

@@ -40,6 +40,8 @@ pub struct ContainerRequest {
     pub name: String,
     /// The image's layers, lowest first.
     pub layers: Vec<PathBuf>,
+    /// The image's id (`imageID`): repository and manifest digest.
+    pub image_id: String,
     /// The command and arguments, already expanded.
     pub args: Vec<String>,
     /// `NAME=value` pairs.

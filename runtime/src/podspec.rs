@@ -605,6 +605,7 @@ fn container(
     Ok(ContainerRequest {
         name: c.name.clone(),
         layers: image.layers,
+        image_id: image.id,
         args,
         env: env.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
         cwd: c.working_dir.clone().or(image.working_dir).unwrap_or_else(|| "/".into()),

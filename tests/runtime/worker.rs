@@ -58,6 +58,7 @@ fn readiness_follows_the_probe_and_failed_liveness_restarts_with_back_off() {
     let container = |name: &str, script: &str| ContainerRequest {
         name: name.into(),
         layers: layers.clone(),
+        image_id: image.id(),
         args: vec!["sh".into(), "-c".into(), script.into()],
         // The image's environment, as a pod gets it (busybox links live in
         // /bin, /sbin, /usr/bin and /usr/sbin).
@@ -150,6 +151,7 @@ impl driftless_runtime::podspec::Resolve for StoreResolver<'_> {
     ) -> Result<driftless_runtime::podspec::ResolvedImage, String> {
         let image = self.store.resolve(reference).map_err(|e| e.to_string())?;
         Ok(driftless_runtime::podspec::ResolvedImage {
+            id: image.id(),
             layers: image.layers,
             entrypoint: image.config.entrypoint,
             cmd: image.config.cmd,

@@ -77,7 +77,7 @@ fn container_status(c: &ContainerStatus, image: &str) -> Value {
         "ready": c.ready,
         "restartCount": c.restart_count,
         "image": image,
-        "imageID": "",
+        "imageID": c.image_id.as_deref().unwrap_or_default(),
         "started": matches!(c.state, ContainerState::Running { .. }),
         "state": state,
     });

@@ -53,6 +53,7 @@ fn running(ip: &str) -> PodStatus {
             probe_failures: 0,
             probe_message: None,
             container_id: Some("pod-c-0".into()),
+            image_id: Some("docker.io/library/busybox@sha256:abc".into()),
         }],
     }
 }

@@ -396,6 +396,7 @@ impl Worker {
                     probe_failures: c.probe_failures,
                     probe_message: c.probe_message.clone(),
                     container_id: c.id.clone(),
+                    image_id: c.id.as_ref().map(|_| c.request.image_id.clone()),
                 }
             })
             .collect();

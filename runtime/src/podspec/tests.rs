@@ -20,9 +20,10 @@ impl Resolve for Fake {
                 cmd: vec!["sh".into()],
                 env: vec!["PATH=/bin:/usr/bin".into(), "HOME=/root".into()],
                 working_dir: None,
+                id: "docker.io/library/busybox@sha256:1".into(),
             }),
             // Built by umoci or `FROM scratch`: no Env at all.
-            "plain:1" => Ok(ResolvedImage { layers: vec![PathBuf::from("/layers/2")], entrypoint: vec![], cmd: vec![], env: vec![], working_dir: None }),
+            "plain:1" => Ok(ResolvedImage { layers: vec![PathBuf::from("/layers/2")], entrypoint: vec![], cmd: vec![], env: vec![], working_dir: None, id: String::new() }),
             other => Err(format!("image {other} not found locally (pull policy {policy})")),
         }
     }
