@@ -202,7 +202,10 @@ fn kubectl_reaches_the_api_over_https_with_a_generated_kubeconfig() {
     // The same model as Swagger 2.0, in JSON, for tools that still read it.
     let swagger: serde_json::Value = serde_json::from_str(&kubectl_ok(&kubeconfig, &cache, &["get", "--raw", "/openapi/v2"])).unwrap();
     assert_eq!(swagger["swagger"], "2.0");
-    assert_eq!(swagger.pointer("/definitions/io.k8s.api.apps.v1.Deployment/x-kubernetes-group-version-kind/0/kind").and_then(|v| v.as_str()), Some("Deployment"));
+    assert_eq!(
+        swagger.pointer("/definitions/io.k8s.api.apps.v1.Deployment/x-kubernetes-group-version-kind/0/kind").and_then(|v| v.as_str()),
+        Some("Deployment")
+    );
 
     // create -f and apply -f write new objects, and apply's patch edits a
     // declared one (the ConfigMap of Kubernetes' documentation).

@@ -23,7 +23,14 @@ impl Resolve for Fake {
                 id: "docker.io/library/busybox@sha256:1".into(),
             }),
             // Built by umoci or `FROM scratch`: no Env at all.
-            "plain:1" => Ok(ResolvedImage { layers: vec![PathBuf::from("/layers/2")], entrypoint: vec![], cmd: vec![], env: vec![], working_dir: None, id: String::new() }),
+            "plain:1" => Ok(ResolvedImage {
+                layers: vec![PathBuf::from("/layers/2")],
+                entrypoint: vec![],
+                cmd: vec![],
+                env: vec![],
+                working_dir: None,
+                id: String::new(),
+            }),
             other => Err(format!("image {other} not found locally (pull policy {policy})")),
         }
     }
