@@ -6,6 +6,7 @@ mod channel;
 mod driftless;
 mod exec;
 mod logs;
+mod metrics;
 mod openapi;
 pub(crate) mod portforward;
 mod query;
@@ -40,6 +41,8 @@ pub struct ApiState {
     pub store: Arc<dyn Store>,
     /// The node's runtime, for logs and exec.
     pub node: Option<SharedRuntime>,
+    /// The node's pod and node metrics (`metrics.k8s.io`).
+    pub metrics: Option<driftless_nodeapi::Metrics>,
     /// Wakes the sync loop (`driftless sync`).
     pub sync: Option<std::sync::mpsc::Sender<driftless_sync::Trigger>>,
     /// The repository holding the ledger.
@@ -75,6 +78,12 @@ fn router(state: ApiState) -> Router {
         .route("/driftless/v1/images/import", post(driftless::images_import))
         .route("/driftless/v1/images/pull", post(driftless::images_pull))
         .route("/driftless/v1/images/remove", post(driftless::images_remove))
+        .route("/apis/metrics.k8s.io/v1beta1", get(metrics::resources))
+        .route("/apis/metrics.k8s.io/v1beta1/nodes", get(metrics::nodes))
+        .route("/apis/metrics.k8s.io/v1beta1/nodes/{name}", get(metrics::node))
+        .route("/apis/metrics.k8s.io/v1beta1/pods", get(metrics::all_pods))
+        .route("/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods", get(metrics::pods_in))
+        .route("/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods/{name}", get(metrics::pod))
         .route("/openapi/v2", get(|headers: axum::http::HeaderMap| async move { openapi_v2(&headers) }))
         .route("/openapi/v3", get(|| async { axum::Json(openapi::index()) }))
         .route(
@@ -300,13 +309,14 @@ fn discovery_groups() -> Value {
     let mut groups: Vec<(&str, &str)> = Kind::ALL.iter().filter(|k| !k.group().is_empty()).map(|k| (k.group(), k.version())).collect();
     groups.sort();
     groups.dedup();
-    let groups: Vec<Value> = groups
+    let mut groups: Vec<Value> = groups
         .into_iter()
         .map(|(g, v)| {
             let gv = json!({"groupVersion": format!("{g}/{v}"), "version": v});
             json!({"name": g, "versions": [gv.clone()], "preferredVersion": gv})
         })
         .collect();
+    groups.push(metrics::group());
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 

@@ -24,6 +24,7 @@ mod error;
 pub mod gc;
 pub mod job;
 pub mod kubelet;
+pub mod metrics;
 pub mod node;
 pub mod owner;
 pub mod pods;

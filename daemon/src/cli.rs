@@ -47,6 +47,9 @@ pub enum Command {
     Rollout(RolloutCommand),
     /// The audit trail: every sync, its commit, author, result and actions.
     History(HistoryArgs),
+    /// CPU and memory in use by pods or nodes (`top pods`, `top nodes`).
+    #[command(subcommand)]
+    Top(TopCommand),
     /// What the daemon is syncing, what runs, and the last refusal.
     Status(ConnectArgs),
     /// Look at the repository now instead of waiting for the next poll.
@@ -164,6 +167,10 @@ pub struct UpArgs {
     /// repository, the fetch interval for a URL (default 2s local, 15s URL).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub interval: Option<std::time::Duration>,
+    /// How often the node samples its pods' CPU and memory for
+    /// `metrics.k8s.io`, `top` and the HPA (metrics-server's flag).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    pub metric_resolution: std::time::Duration,
     /// Apply a revision that declares no objects (deleting all that runs)
     /// instead of refusing it.
     #[arg(long)]
@@ -435,6 +442,52 @@ pub struct ExecArgs {
     /// The namespace.
     #[arg(short, long, default_value = "default")]
     pub namespace: String,
+    /// How to reach the daemon.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// `driftless top ...`.
+#[derive(Debug, Subcommand)]
+pub enum TopCommand {
+    /// Each pod's CPU (cores) and memory (bytes) over the last window.
+    #[command(visible_aliases = ["pod", "po"])]
+    Pods(TopPodsArgs),
+    /// The node's CPU and memory, and their share of what it allocates.
+    #[command(visible_aliases = ["node", "no"])]
+    Nodes(TopNodesArgs),
+}
+
+/// `driftless top pods`.
+#[derive(Debug, Args)]
+pub struct TopPodsArgs {
+    /// Only this pod.
+    pub name: Option<String>,
+    /// The namespace.
+    #[arg(short, long, default_value = "default")]
+    pub namespace: String,
+    /// Every namespace.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    /// A label selector (`app=web`).
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+    /// A line per container.
+    #[arg(long)]
+    pub containers: bool,
+    /// How to reach the daemon.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// `driftless top nodes`.
+#[derive(Debug, Args)]
+pub struct TopNodesArgs {
+    /// Only this node.
+    pub name: Option<String>,
+    /// A label selector.
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
     /// How to reach the daemon.
     #[command(flatten)]
     pub connect: ConnectArgs,

@@ -14,6 +14,7 @@ pub mod plan;
 pub mod port_forward;
 pub mod rollout;
 pub mod status;
+pub mod top;
 pub mod up;
 pub mod validate;
 pub mod write;

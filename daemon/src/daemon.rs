@@ -116,6 +116,9 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
     tasks.spawn(start_network(&config, store.clone(), network_applied).await?.run(cancel.clone()));
     tasks.spawn(kubelet.clone().report_statuses(cancel.clone()));
     tasks.spawn(heartbeat(ctx.clone(), info, cancel.clone()));
+    let metrics = driftless_nodeapi::Metrics::new();
+    let resolution = config.metric_resolution.unwrap_or(driftless_controllers::metrics::INTERVAL);
+    tasks.spawn(driftless_controllers::metrics::sample(ctx.clone(), shared.clone(), config.node_name.clone(), metrics.clone(), resolution, cancel.clone()));
 
     // The sync loop blocks on git: a thread of its own.
     let source = Source::open(SourceConfig {
@@ -155,6 +158,7 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
     let state = ApiState {
         store: store.clone(),
         node: Some(shared.clone()),
+        metrics: Some(metrics.clone()),
         sync: Some(sync_tx.clone()),
         ledger: Some(ledger),
         images: Some(Arc::new(images::DaemonImages::new(config.data_dir.clone(), config.insecure_registries.clone()))),

@@ -45,6 +45,7 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Exec(args) => commands::exec::run(&args),
         cli::Command::Rollout(command) => commands::rollout::run(&command),
         cli::Command::History(args) => commands::history::run(&args),
+        cli::Command::Top(command) => commands::top::run(&command),
         cli::Command::Status(args) => commands::status::run(&args),
         cli::Command::Sync(args) => commands::status::sync(&args),
         cli::Command::Delete(args) => commands::write::delete(&args),

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use driftless_model::k8s_openapi::api::core::v1::Pod;
 
-use crate::{Credentials, ImageStep, Images, NodeError, Phase, PodRuntime, PodStatus, Resolve, ResolvedImage};
+use crate::{ContainerUsage, Credentials, ImageStep, Images, NodeError, NodeUsage, Phase, PodRuntime, PodStatus, Resolve, ResolvedImage};
 
 /// Images on a node that has every image, and no layers in any: for tests
 /// of callers that resolve images but run nothing.
@@ -40,6 +40,10 @@ pub struct FakeRuntime {
     /// Pods whose next runs fail with an image pull back-off: image and
     /// how long until the next pull.
     backoffs: Mutex<BTreeMap<String, (String, std::time::Duration)>>,
+    /// What `usage` reports, by pod uid.
+    usage: Mutex<BTreeMap<String, Vec<ContainerUsage>>>,
+    /// What `node_usage` reports.
+    node_usage: Mutex<Option<NodeUsage>>,
 }
 
 impl FakeRuntime {
@@ -58,6 +62,16 @@ impl FakeRuntime {
     /// [`FakeRuntime::pull_succeeds`].
     pub fn pull_fails(&self, uid: &str, image: &str, retry_in: std::time::Duration) {
         self.backoffs.lock().unwrap_or_else(|e| e.into_inner()).insert(uid.to_owned(), (image.to_owned(), retry_in));
+    }
+
+    /// Makes `usage(uid)` report `reading` from now on.
+    pub fn set_usage(&self, uid: &str, reading: Vec<ContainerUsage>) {
+        self.usage.lock().unwrap_or_else(|e| e.into_inner()).insert(uid.to_owned(), reading);
+    }
+
+    /// Makes `node_usage()` report `reading` from now on.
+    pub fn set_node_usage(&self, reading: NodeUsage) {
+        *self.node_usage.lock().unwrap_or_else(|e| e.into_inner()) = Some(reading);
     }
 
     /// Lets runs of `uid` succeed again.
@@ -108,6 +122,14 @@ impl PodRuntime for FakeRuntime {
 
     fn pods(&self) -> Vec<String> {
         self.statuses.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect()
+    }
+
+    fn usage(&self, uid: &str) -> Vec<ContainerUsage> {
+        self.usage.lock().unwrap_or_else(|e| e.into_inner()).get(uid).cloned().unwrap_or_default()
+    }
+
+    fn node_usage(&self) -> Option<NodeUsage> {
+        self.node_usage.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 

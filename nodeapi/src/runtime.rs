@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use driftless_model::k8s_openapi::api::core::v1::Pod;
 
-use crate::{PodStatus, Resolve};
+use crate::{ContainerUsage, NodeUsage, PodStatus, Resolve};
 
 /// What the control plane needs from a node's runtime. Its methods may
 /// block (a real node talks netlink and waits for processes): an async
@@ -42,6 +42,11 @@ pub trait PodRuntime {
     /// namespace, as kubelet does for port-forward: a server that listens
     /// only on the pod's 127.0.0.1 is reached too.
     fn connect(&self, uid: &str, port: u16) -> std::io::Result<std::net::TcpStream>;
+    /// The counters of a pod's running containers now (none for a pod
+    /// this node does not run); see [`crate::Metrics`] for rates.
+    fn usage(&self, uid: &str) -> Vec<ContainerUsage>;
+    /// The whole machine's counters now, if it can read them.
+    fn node_usage(&self) -> Option<NodeUsage>;
 }
 
 /// The descriptor a terminal exec reads resizes from; see

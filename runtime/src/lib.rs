@@ -46,6 +46,7 @@ pub mod sandbox;
 pub mod seccomp;
 pub mod shim;
 pub mod status;
+pub mod usage;
 pub mod volumes;
 
 pub use driftless_reaper::log;

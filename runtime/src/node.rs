@@ -297,6 +297,26 @@ impl PodRuntime for Node {
     fn pods(&self) -> Vec<String> {
         self.pod_uids()
     }
+
+    /// Each running container's cgroup (`<root>/<uid>/<container id>`).
+    fn usage(&self, uid: &str) -> Vec<driftless_nodeapi::ContainerUsage> {
+        let Some(status) = self.status(uid) else { return Vec::new() };
+        let counters = crate::usage::Counters::default();
+        status
+            .containers
+            .iter()
+            .filter(|c| matches!(c.state, driftless_nodeapi::ContainerState::Running { .. }))
+            .filter_map(|c| {
+                let id = c.container_id.as_deref()?;
+                let (cpu, memory) = counters.cgroup(&format!("{}/{uid}/{id}", self.config.cgroup_root))?;
+                Some(driftless_nodeapi::ContainerUsage { name: c.name.clone(), cpu_nanoseconds: cpu, memory_working_set: memory })
+            })
+            .collect()
+    }
+
+    fn node_usage(&self) -> Option<driftless_nodeapi::NodeUsage> {
+        crate::usage::Counters::default().machine()
+    }
 }
 
 impl From<NodeError> for driftless_nodeapi::NodeError {

@@ -24,6 +24,7 @@ mod foreign_images;
 mod immutable;
 mod jobs;
 mod kubectl;
+mod metrics;
 mod pull;
 mod recovery;
 mod refusal;

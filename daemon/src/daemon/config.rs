@@ -29,6 +29,9 @@ pub struct DaemonConfig {
     /// How often to look at the branch.
     #[serde(with = "humantime_serde_opt")]
     pub interval: Option<Duration>,
+    /// How often the node samples its pods' usage (10 s when absent).
+    #[serde(default, with = "humantime_serde_opt")]
+    pub metric_resolution: Option<Duration>,
     /// Whether an empty revision may delete everything.
     pub allow_empty: bool,
     /// Roll back every failed rollout, annotated or not.
@@ -138,6 +141,7 @@ impl DaemonConfig {
             path: args.path.clone(),
             data_dir: std::path::absolute(&args.data_dir).unwrap_or_else(|_| args.data_dir.clone()),
             interval: args.interval,
+            metric_resolution: Some(args.metric_resolution),
             allow_empty: args.allow_empty,
             rollback_on_failure: args.rollback_on_failure,
             rollback_branch: args.rollback_branch.clone(),
