@@ -22,6 +22,7 @@ pub mod deployment;
 pub mod endpoints;
 mod error;
 pub mod gc;
+pub mod hpa;
 pub mod job;
 pub mod kubelet;
 pub mod metrics;
