@@ -24,6 +24,7 @@
 //! a changed value shows as changed. (The object the daemon writes,
 //! [`Action::write`], holds the values and never prints.)
 
+mod autoscaled;
 mod carry;
 mod compare;
 mod immutable;
@@ -32,6 +33,7 @@ mod normalize;
 mod plan;
 pub mod render;
 
+pub use autoscaled::Held;
 pub use compare::FieldChange;
 pub use immutable::Refusal;
 pub use live::{Live, LiveObject, Revision};

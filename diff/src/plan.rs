@@ -10,6 +10,7 @@ use driftless_model::{Kind, Object, ObjectRef};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::autoscaled::{Held, hold, owners};
 use crate::carry::carry_over;
 use crate::compare::{FieldChange, changes};
 use crate::immutable::{Refusal, Verdict, verdict};
@@ -159,6 +160,9 @@ pub struct Plan {
     /// Changes Kubernetes refuses (immutable fields). A plan with any is
     /// not applied: the daemon refuses the commit whole.
     pub refused: Vec<Refusal>,
+    /// Workloads whose declared replicas are left alone because an HPA
+    /// owns them (a note for reviewers; nothing to apply).
+    pub held: Vec<Held>,
 }
 
 impl Plan {
@@ -197,6 +201,7 @@ impl Plan {
 /// Object>` will do) so that large sets are compared without being copied.
 pub fn plan<'a>(desired: impl IntoIterator<Item = (&'a ObjectRef, &'a Object)>, live: &dyn Live) -> Plan {
     let desired: BTreeMap<&ObjectRef, &Object> = desired.into_iter().collect();
+    let autoscaled = owners(desired.iter().map(|(r, o)| (*r, *o)));
     let mut plan = Plan::default();
     // BTreeMap order is ObjectRef order: kind in apply order, then
     // namespace and name.
@@ -217,6 +222,9 @@ pub fn plan<'a>(desired: impl IntoIterator<Item = (&'a ObjectRef, &'a Object)>, 
             continue;
         };
         carry_over(&mut write, &current.value());
+        if let Some(autoscaler) = autoscaled.get(object_ref) {
+            plan.held.extend(hold(object_ref, autoscaler, &mut write, &current.value()));
+        }
         let mut before = current.normalized(object_ref);
         let mut after = normalized(&write);
         let deleting = current.deleting();

@@ -153,3 +153,36 @@ fn namespaces_cascade() {
     let plan = between(&objects(&[ns]), &BTreeMap::new());
     assert!(plan.actions[0].cascades());
 }
+
+fn autoscaler(target: &str) -> Value {
+    json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "web-hpa"},
+           "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target}, "minReplicas": 1, "maxReplicas": 10,
+                    "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}}}]}})
+}
+
+#[test]
+fn an_autoscaler_owns_its_targets_replicas() {
+    // Running 3 (the HPA's count); a commit declares 5: nothing runs
+    // differently, and the plan says why.
+    let running = objects(&[deployment("busybox:1.35", 3), autoscaler("web")]);
+    let plan = between(&running, &objects(&[deployment("busybox:1.35", 5), autoscaler("web")]));
+    assert!(plan.is_empty(), "{plan:?}");
+    assert_eq!(plan.held.len(), 1);
+    assert_eq!(plan.held[0].to_string(), "replicas of Deployment/web owned by HPA web-hpa: declared 5 ignored, running 3");
+    assert!(crate::render::text(&plan, false).contains("No changes.\n= replicas of Deployment/web owned by HPA web-hpa"));
+    assert_eq!(crate::render::json(&plan)["held"][0]["running"], 3);
+    // A template change rolls out at the running count.
+    let plan = between(&running, &objects(&[deployment("busybox:1.36", 5), autoscaler("web")]));
+    let Change::Update { effect, fields } = &plan.actions[0].change else { panic!("{plan:?}") };
+    assert_eq!(*effect, Effect::RollsPods);
+    assert_eq!(fields.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(), ["spec.template.spec.containers[0].image"]);
+    assert_eq!(plan.actions[0].write().and_then(|w| w.pointer("/spec/replicas")), Some(&json!(3)));
+    // Without the HPA, git's count is the count again.
+    let plan = between(&running, &objects(&[deployment("busybox:1.35", 5)]));
+    let scaled = plan.actions.iter().find(|a| a.object.kind == Kind::Deployment).unwrap();
+    assert!(matches!(&scaled.change, Change::Update { effect: Effect::Scales, .. }), "{plan:?}");
+    assert!(plan.held.is_empty());
+    // An HPA for another workload owns nothing here.
+    let plan = between(&objects(&[deployment("busybox:1.35", 3), autoscaler("api")]), &objects(&[deployment("busybox:1.35", 5), autoscaler("api")]));
+    assert!(matches!(&plan.actions[0].change, Change::Update { effect: Effect::Scales, .. }), "{plan:?}");
+}

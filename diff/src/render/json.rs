@@ -6,7 +6,8 @@ use crate::{Change, Plan};
 
 /// `{"summary": {...}, "actions": [{"action", "kind", "namespace", "name",
 /// "effect" or "reason", "fields"}], "refused": [{"object", "pointer",
-/// "message"}]}`; values are normalized and Secret values redacted.
+/// "message"}], "held": [{"object", "autoscaler", "declared",
+/// "running"}]}`; values are normalized and Secret values redacted.
 pub fn json(plan: &Plan) -> Value {
     let actions: Vec<Value> = plan
         .actions
@@ -28,5 +29,5 @@ pub fn json(plan: &Plan) -> Value {
             entry
         })
         .collect();
-    j!({ "summary": plan.summary(), "actions": actions, "refused": plan.refused })
+    j!({ "summary": plan.summary(), "actions": actions, "refused": plan.refused, "held": plan.held })
 }

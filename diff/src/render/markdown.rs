@@ -6,10 +6,15 @@ use crate::{Change, Plan};
 
 /// The plan as a pull-request comment.
 pub fn markdown(plan: &Plan) -> String {
+    let held: String = plan.held.iter().map(|h| format!("- ⚖️ {}\n", escape(&h.to_string()))).collect();
     if plan.is_empty() {
-        return "**Driftless plan:** no changes.\n".to_owned();
+        return format!("**Driftless plan:** no changes.\n{}", if held.is_empty() { String::new() } else { format!("\n{held}") });
     }
     let mut out = format!("**Driftless plan:** {}\n\n", summary_line(&plan.summary()));
+    if !held.is_empty() {
+        out.push_str(&held);
+        out.push('\n');
+    }
     if !plan.refused.is_empty() {
         out.push_str("❌ The daemon would refuse this commit whole and keep running the last good revision:\n\n");
         for refusal in &plan.refused {

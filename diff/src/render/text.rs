@@ -17,10 +17,11 @@ pub fn text(plan: &Plan, color: bool) -> String {
     let cyan = Style::new().fg_color(Some(AnsiColor::Cyan.into()));
     let bold = Style::new().bold();
 
+    let held: String = plan.held.iter().map(|h| format!("{}\n", paint(cyan, &format!("= {h}")))).collect();
     if plan.is_empty() {
-        return "No changes.\n".to_owned();
+        return format!("No changes.\n{held}");
     }
-    let mut out = format!("{}\n", paint(bold, &format!("Plan: {}", summary_line(&plan.summary()))));
+    let mut out = format!("{}\n{held}", paint(bold, &format!("Plan: {}", summary_line(&plan.summary()))));
     for refusal in &plan.refused {
         out.push_str(&format!("{}\n", paint(red.bold(), &format!("! refused: {refusal}"))));
     }
