@@ -1,7 +1,8 @@
 //! The control plane's controllers. Each reconciles one kind of object in
 //! the store toward what it asks for, with Kubernetes' semantics: the
 //! ReplicaSet and ReplicationController controller, the Deployment and
-//! StatefulSet, DaemonSet, Job and CronJob controllers, the storage binder and provisioner, the garbage
+//! StatefulSet, DaemonSet, Job and CronJob controllers, the
+//! HorizontalPodAutoscaler and the node's metrics sampler, the storage binder and provisioner, the garbage
 //! collector, the scheduler, and the node agent (kubelet) that runs bound
 //! pods on the node's runtime and reports their status.
 //!
@@ -11,7 +12,8 @@
 //!
 //! Must not touch: git or the manifests (the sync loop writes what git
 //! declares; controllers never change a declared object's spec, except the
-//! fields the API server allocates), the network configuration, or
+//! fields the API server allocates and the `spec.replicas` an HPA owns),
+//! the network configuration, or
 //! containers other than through the node contract
 //! ([`driftless_nodeapi::PodRuntime`]).
 

@@ -171,6 +171,10 @@ pub struct UpArgs {
     /// `metrics.k8s.io`, `top` and the HPA (metrics-server's flag).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
     pub metric_resolution: std::time::Duration,
+    /// How often each HorizontalPodAutoscaler is evaluated (the
+    /// controller manager's flag).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "15s")]
+    pub horizontal_pod_autoscaler_sync_period: std::time::Duration,
     /// Apply a revision that declares no objects (deleting all that runs)
     /// instead of refusing it.
     #[arg(long)]

@@ -119,6 +119,9 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
     let metrics = driftless_nodeapi::Metrics::new();
     let resolution = config.metric_resolution.unwrap_or(driftless_controllers::metrics::INTERVAL);
     tasks.spawn(driftless_controllers::metrics::sample(ctx.clone(), shared.clone(), config.node_name.clone(), metrics.clone(), resolution, cancel.clone()));
+    let hpa_period = config.hpa_sync_period.unwrap_or(driftless_controllers::hpa::controller::SYNC_PERIOD);
+    let autoscaler = driftless_controllers::hpa::controller::HorizontalController::new(ctx.clone(), metrics.clone(), hpa_period);
+    spawn(&mut tasks, autoscaler, &store, &cancel, RunOptions { concurrency: 1, ..RunOptions::default() });
 
     // The sync loop blocks on git: a thread of its own.
     let source = Source::open(SourceConfig {

@@ -235,6 +235,36 @@ pub fn header(kind: Kind, wide: bool) -> Vec<String> {
     cols.iter().map(|c| (*c).to_owned()).collect()
 }
 
+/// An HPA's TARGETS, as kubectl 1.32 writes them: `cpu: 45%/50%` for
+/// each resource metric (`<unknown>` before the first measurement), at
+/// most three and then `+ N more...`.
+fn hpa_targets(v: &Value) -> String {
+    let current = arr(v, "/status/currentMetrics");
+    let specs = arr(v, "/spec/metrics");
+    if specs.is_empty() {
+        return "<none>".into();
+    }
+    let mut shown: Vec<String> = Vec::new();
+    for (i, metric) in specs.iter().enumerate().take(3) {
+        let field = if metric["type"] == "ContainerResource" { "containerResource" } else { "resource" };
+        let Some(source) = metric.get(field) else {
+            shown.push("<unknown>".into());
+            continue;
+        };
+        let now = current.get(i).and_then(|c| c.get(field)).and_then(|r| r.get("current"));
+        let target = &source["target"];
+        let (now, wanted) = match target.get("averageUtilization").and_then(Value::as_i64) {
+            Some(percent) => (now.and_then(|c| c.get("averageUtilization")).and_then(Value::as_i64).map(|u| format!("{u}%")), format!("{percent}%")),
+            None => (now.and_then(|c| c.get("averageValue")).map(|q| s(Some(q))), s(target.get("averageValue"))),
+        };
+        shown.push(format!("{}: {}/{wanted}", s(source.get("name")), now.unwrap_or_else(|| "<unknown>".into())));
+    }
+    if specs.len() > 3 {
+        shown.push(format!("+ {} more...", specs.len() - 3));
+    }
+    shown.join(", ")
+}
+
 fn containers_and_images(spec: Option<&Value>) -> (String, String) {
     let containers = spec.and_then(|s| s.get("containers")).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
     let names: Vec<String> = containers.iter().map(|c| s(c.get("name"))).collect();
@@ -433,7 +463,7 @@ pub fn row(kind: Kind, v: &Value, wide: bool, now: Timestamp) -> Vec<String> {
         Kind::HorizontalPodAutoscaler => vec![
             name,
             format!("{}/{}", s(at(v, "/spec/scaleTargetRef/kind")), s(at(v, "/spec/scaleTargetRef/name"))),
-            "<unknown>".into(),
+            hpa_targets(v),
             n(v, "/spec/minReplicas").to_string(),
             n(v, "/spec/maxReplicas").to_string(),
             n(v, "/status/currentReplicas").to_string(),
@@ -507,5 +537,17 @@ mod tests {
         let svc = json!({"metadata": {"name": "web"}, "spec": {"type": "NodePort", "clusterIP": "10.96.0.5", "ports": [{"port": 80, "nodePort": 30080, "protocol": "TCP"}]}});
         let row = row(Kind::Service, &svc, false, Timestamp::now());
         assert_eq!(row[..5], ["web", "NodePort", "10.96.0.5", "<none>", "80:30080/TCP"]);
+    }
+
+    #[test]
+    fn hpa_targets_as_kubectl_writes_them() {
+        let cpu = json!({"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}}});
+        let memory = json!({"type": "Resource", "resource": {"name": "memory", "target": {"type": "AverageValue", "averageValue": "100Mi"}}});
+        let hpa = json!({"spec": {"metrics": [cpu, memory]}});
+        assert_eq!(hpa_targets(&hpa), "cpu: <unknown>/50%, memory: <unknown>/100Mi");
+        let measured = json!({"spec": hpa["spec"], "status": {"currentMetrics": [
+            {"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": 45, "averageValue": "45m"}}},
+            {"type": "Resource", "resource": {"name": "memory", "current": {"averageValue": "12Mi"}}}]}});
+        assert_eq!(hpa_targets(&measured), "cpu: 45%/50%, memory: 12Mi/100Mi");
     }
 }

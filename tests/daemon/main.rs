@@ -16,6 +16,7 @@ mod ingress;
 mod registry;
 
 mod api;
+mod autoscale;
 mod config;
 mod cronjobs;
 mod daemonsets;

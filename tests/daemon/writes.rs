@@ -198,15 +198,12 @@ fn apply_create_autoscale_and_delete_write_the_repository() {
     assert_eq!(cm.pointer("/data/game.properties").and_then(Value::as_str), Some("enemy.types=aliens,monsters\nplayer.maximum-lives=5\n"));
     cluster.wait_ready("web-", 1, Duration::from_secs(30));
 
-    // create and autoscale write new objects.
+    // create writes a new object.
     verb(&cluster, &["create", "configmap", "settings", "--from-literal", "mode=fast", "--from-literal", "level=3"]);
     assert_eq!(
         cluster.git(&["show", "HEAD:apps/default/configmap-settings.yaml"]),
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: default\ndata:\n  level: \"3\"\n  mode: fast\n"
     );
-    verb(&cluster, &["autoscale", "deployment/web", "--min", "1", "--max", "3", "--cpu-percent", "80"]);
-    cluster
-        .wait_for("the autoscaler", Duration::from_secs(10), || cluster.try_get("/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/web").ok());
 
     // edit: the editor (here a script, as $EDITOR may be) changes the
     // document; what it saves, comment and all, is the commit.
@@ -232,6 +229,12 @@ fn apply_create_autoscale_and_delete_write_the_repository() {
     assert_eq!(cluster.git(&["rev-parse", "HEAD"]), at);
     let out = cluster.cli_with(&["edit", "deploy/web"], &[("EDITOR", "true")]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("Edit cancelled, no changes made."));
+
+    // autoscale writes a new object too; from then on the HPA owns the
+    // Deployment's replicas.
+    verb(&cluster, &["autoscale", "deployment/web", "--min", "1", "--max", "3", "--cpu-percent", "80"]);
+    cluster
+        .wait_for("the autoscaler", Duration::from_secs(10), || cluster.try_get("/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/web").ok());
 
     // delete: the document goes from git, then from the store.
     let out = verb(&cluster, &["delete", "configmap/settings"]);

@@ -32,6 +32,9 @@ pub struct DaemonConfig {
     /// How often the node samples its pods' usage (10 s when absent).
     #[serde(default, with = "humantime_serde_opt")]
     pub metric_resolution: Option<Duration>,
+    /// How often HPAs are evaluated (15 s when absent).
+    #[serde(default, with = "humantime_serde_opt")]
+    pub hpa_sync_period: Option<Duration>,
     /// Whether an empty revision may delete everything.
     pub allow_empty: bool,
     /// Roll back every failed rollout, annotated or not.
@@ -142,6 +145,7 @@ impl DaemonConfig {
             data_dir: std::path::absolute(&args.data_dir).unwrap_or_else(|_| args.data_dir.clone()),
             interval: args.interval,
             metric_resolution: Some(args.metric_resolution),
+            hpa_sync_period: Some(args.horizontal_pod_autoscaler_sync_period),
             allow_empty: args.allow_empty,
             rollback_on_failure: args.rollback_on_failure,
             rollback_branch: args.rollback_branch.clone(),

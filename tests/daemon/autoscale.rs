@@ -1,0 +1,117 @@
+//! The HorizontalPodAutoscaler end to end: pods burning CPU scale their
+//! Deployment up, idle ones let it come back down after the window, the
+//! count never leaves [min, max], and git's declared count does not fight
+//! the HPA's until the HPA is removed.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::cluster::Cluster;
+
+/// Pods that burn a core for their first 12 seconds, then sleep: load
+/// that starts with each pod and ends by itself.
+fn web(replicas: u32) -> String {
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      terminationGracePeriodSeconds: 0
+      containers:
+      - name: app
+        image: busybox:1.35
+        imagePullPolicy: IfNotPresent
+        command: [sh, -c, 'end=$(($(date +%s)+12)); while [ $(date +%s) -lt $end ]; do :; done; exec sleep 3600']
+        resources: {{requests: {{cpu: 100m}}}}
+"
+    )
+}
+
+/// The HPA of the walkthrough in Kubernetes' documentation (50 % CPU),
+/// at most 2 pods, and a 3 s scale-down window so the test need not wait
+/// the default 5 minutes.
+const HPA: &str = "\
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: web}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  minReplicas: 1
+  maxReplicas: 2
+  metrics:
+  - type: Resource
+    resource:
+      name: cpu
+      target: {type: Utilization, averageUtilization: 50}
+  behavior:
+    scaleDown: {stabilizationWindowSeconds: 3}
+";
+
+fn replicas(cluster: &Cluster) -> i64 {
+    cluster.get("/apis/apps/v1/namespaces/default/deployments/web")["spec"]["replicas"].as_i64().unwrap_or(-1)
+}
+
+fn applied(cluster: &Cluster) -> String {
+    cluster.get("/driftless/v1/status").pointer("/sync/applied/id").and_then(Value::as_str).unwrap_or_default().to_owned()
+}
+
+#[test]
+fn an_hpa_scales_on_cpu_and_owns_replicas_without_fighting_git() {
+    let mut cluster = Cluster::new(&[("apps/web.yaml", &web(1)), ("apps/hpa.yaml", HPA)]);
+    cluster.start_with(&["--metric-resolution", "1s", "--horizontal-pod-autoscaler-sync-period", "1s"]);
+
+    // Up: the first pod burns a core against a 100m request (1000 %).
+    let mut seen = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while replicas(&cluster) < 2 {
+        seen.insert(replicas(&cluster));
+        assert!(Instant::now() < deadline, "no scale up; {}", cluster.diagnose());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let hpa = cluster.get("/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/web");
+    let conditions = hpa.pointer("/status/conditions").and_then(Value::as_array).cloned().unwrap_or_default();
+    let active = conditions.iter().find(|c| c["type"] == "ScalingActive").unwrap_or_else(|| panic!("{hpa}"));
+    assert_eq!(active["reason"], "ValidMetricFound", "{hpa}");
+    let table = cluster.cli_ok(&["get", "hpa"]);
+    let row = table.lines().find(|l| l.starts_with("web ")).unwrap_or_else(|| panic!("{table}"));
+    assert!(row.contains("Deployment/web") && row.contains("cpu: ") && row.contains("%/50%"), "{table}");
+    let events = cluster.cli_ok(&["describe", "hpa", "web"]);
+    assert!(
+        events.contains("SuccessfulRescale") && events.contains("New size: 2; reason: cpu resource utilization (percentage of request) above target"),
+        "{events}"
+    );
+
+    // Down: the load ends by itself; after the 3 s window the HPA goes back
+    // to its minimum, never above its maximum on the way.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let now = replicas(&cluster);
+        seen.insert(now);
+        if now == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no scale down; {}", cluster.diagnose());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(seen.iter().all(|r| (1..=2).contains(r)), "the count left [1, 2]: {seen:?}");
+    let events = cluster.cli_ok(&["describe", "hpa", "web"]);
+    assert!(events.contains("New size: 1; reason: All metrics below target"), "{events}");
+
+    // Git declares 5: the HPA owns the count, so nothing changes.
+    let commit = cluster.commit(&[("apps/web.yaml", &web(5))], "web: 5 replicas");
+    cluster.wait_for("the commit to be applied", Duration::from_secs(20), || (applied(&cluster) == commit).then_some(()));
+    assert_eq!(replicas(&cluster), 1, "a commit of the declared count must not move an HPA's target");
+    let planned = cluster.cli_ok(&["plan", "--repo", cluster.repo.to_str().unwrap(), "--path", "apps", "--from", "HEAD~1"]);
+    assert!(planned.contains("owned by HPA web"), "{planned}");
+
+    // The HPA removed: git's count is the count again.
+    cluster.git(&["rm", "-q", "apps/hpa.yaml"]);
+    cluster.git(&["commit", "-q", "-m", "no autoscaling"]);
+    cluster.wait_for("git's count", Duration::from_secs(20), || (replicas(&cluster) == 5).then_some(()));
+}
