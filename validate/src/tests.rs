@@ -731,6 +731,44 @@ spec:
     }
 
     #[test]
+    fn metrics_nobody_serves_are_refused_at_their_line() {
+        // The walkthrough's queue metric ("Autoscaling on metrics not
+        // related to Kubernetes objects"): nothing here serves it.
+        let text = "\
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: worker}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: worker}
+  minReplicas: 1
+  maxReplicas: 10
+  metrics:
+  - type: Resource
+    resource:
+      name: cpu
+      target: {type: Utilization, averageUtilization: 50}
+  - type: External
+    external:
+      metric:
+        name: queue_messages_ready
+        selector:
+          matchLabels:
+            queue: \"worker_tasks\"
+      target:
+        type: AverageValue
+        averageValue: 30
+";
+        let found: Vec<String> = lines(&[file("hpa.yaml", text)]).into_iter().filter(|l| l.contains(": error: ")).collect();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with("hpa.yaml:13:5: error:") && found[0].contains("spec.metrics[1].type: \"External\" metrics are not served by Driftless"),
+            "{found:?}"
+        );
+        let gpu = text.replace("name: cpu", "name: nvidia.com/gpu");
+        assert!(lines(&[file("hpa.yaml", &gpu)]).iter().any(|l| l.contains("spec.metrics[0].resource.name: \"nvidia.com/gpu\": Driftless measures")));
+    }
+
+    #[test]
     fn a_localhost_seccomp_profile_is_refused_at_its_line() {
         // The seccomp tutorial's audit pod: valid for the API server, but a
         // node with no profile folder cannot run it.

@@ -42,9 +42,30 @@ pub(crate) fn hpa(hpa: &autoscaling::HorizontalPodAutoscaler, issues: &mut Issue
         if !field {
             issues.error(&at, format!("must populate information for the given metric source type {:?}", metric.type_));
         }
+        // The node serves resource metrics only (metrics.k8s.io); an HPA
+        // on a metric nobody serves would never scale, so it is refused.
+        if matches!(metric.type_.as_str(), "Pods" | "Object" | "External") {
+            issues.error(
+                &at.key("type"),
+                format!(
+                    "{:?} metrics are not served by Driftless (no custom or external metrics API): use Resource or ContainerResource (cpu, memory)",
+                    metric.type_
+                ),
+            );
+        }
+        let resource_name = metric
+            .resource
+            .as_ref()
+            .map(|r| (r.name.as_str(), "resource"))
+            .or(metric.container_resource.as_ref().map(|r| (r.name.as_str(), "containerResource")));
+        if let Some((name, field)) = resource_name.filter(|(name, _)| !matches!(*name, "cpu" | "memory")) {
+            issues.error(&at.key(field).key("name"), format!("{name:?}: Driftless measures \"cpu\" and \"memory\" only"));
+        }
         if let Some(resource) = &metric.resource {
             let target_type = resource.target.type_.as_str();
-            one_of(issues, &at.key("resource").key("target").key("type"), target_type, &["Utilization", "Value", "AverageValue"]);
+            // A resource metric is a per-pod figure: `Value` is for object
+            // and external metrics (the API server refuses it here too).
+            one_of(issues, &at.key("resource").key("target").key("type"), target_type, &["Utilization", "AverageValue"]);
             if let Some(u) = resource.target.average_utilization.filter(|u| *u < 1) {
                 issues.error(&at.key("resource").key("target").key("averageUtilization"), format!("{u}: must be greater than 0"));
             }
