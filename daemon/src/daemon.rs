@@ -120,7 +120,14 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
     let resolution = config.metric_resolution.unwrap_or(driftless_controllers::metrics::INTERVAL);
     tasks.spawn(driftless_controllers::metrics::sample(ctx.clone(), shared.clone(), config.node_name.clone(), metrics.clone(), resolution, cancel.clone()));
     let hpa_period = config.hpa_sync_period.unwrap_or(driftless_controllers::hpa::controller::SYNC_PERIOD);
-    let autoscaler = driftless_controllers::hpa::controller::HorizontalController::new(ctx.clone(), metrics.clone(), hpa_period);
+    // The sync thread's channel: made here so the autoscaler can record
+    // its rescales in the ledger through it.
+    let (sync_tx, sync_rx) = std::sync::mpsc::channel();
+    let ledger_tx = std::sync::Mutex::new(sync_tx.clone());
+    let record: driftless_controllers::hpa::controller::RescaleHook = Box::new(move |rescale| {
+        let _ = ledger_tx.lock().unwrap_or_else(std::sync::PoisonError::into_inner).send(driftless_sync::Trigger::Record(rescale_entry(&rescale)));
+    });
+    let autoscaler = driftless_controllers::hpa::controller::HorizontalController::new(ctx.clone(), metrics.clone(), hpa_period, Some(record));
     spawn(&mut tasks, autoscaler, &store, &cancel, RunOptions { concurrency: 1, ..RunOptions::default() });
 
     // The sync loop blocks on git: a thread of its own.
@@ -136,7 +143,6 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
     let interval = config.interval.unwrap_or(if source.is_remote() { Duration::from_secs(15) } else { Duration::from_secs(2) });
     let write_hint = format!("commit to {} (branch {}, path {:?})", config.repo, source.branch(), config.path);
     let syncer = Syncer::new(source, store.clone(), ctx.events.clone(), config.allow_empty, interval);
-    let (sync_tx, sync_rx) = std::sync::mpsc::channel();
     let wake = sync_tx.clone();
     let sync_thread = std::thread::Builder::new()
         .name("sync".into())
@@ -277,6 +283,26 @@ async fn start_network(config: &DaemonConfig, store: Arc<dyn Store>, applied: Ar
         addresses: network::Addresses { pod_cidr, node: vec![gateway] },
         applied,
     })
+}
+
+/// The ledger entry of an autoscaler's rescale: a status change beside
+/// the syncs (`driftless history`), not a commit.
+fn rescale_entry(rescale: &driftless_controllers::hpa::controller::Rescale) -> driftless_sync::LedgerEntry {
+    let (kind, name) = rescale.target.split_once('/').unwrap_or((rescale.target.as_str(), ""));
+    let now = jiff::Timestamp::now().as_second();
+    driftless_sync::LedgerEntry {
+        subject: format!("{} {} → {}: {}", rescale.target, rescale.from, rescale.to, rescale.reason),
+        author: format!("HorizontalPodAutoscaler {}/{}", rescale.autoscaler.namespace, rescale.autoscaler.name),
+        time: now,
+        synced_at: now,
+        result: "autoscaled".into(),
+        actions: vec![driftless_sync::Action {
+            change: driftless_sync::Change::Update,
+            object: format!("{kind} {}/{name}", rescale.autoscaler.namespace),
+            effect: "scales".into(),
+        }],
+        ..Default::default()
+    }
 }
 
 fn spawn<R: Reconciler>(tasks: &mut JoinSet<()>, reconciler: Arc<R>, store: &Arc<dyn Store>, cancel: &CancellationToken, options: RunOptions) {

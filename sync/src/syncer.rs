@@ -34,6 +34,10 @@ pub enum Trigger {
     /// Someone asked for a sync now (`driftless sync`); the outcome is
     /// sent back.
     Now(Sender<Result<Outcome, String>>),
+    /// Write a status change that is not a sync (an autoscaler's rescale)
+    /// to the ledger, beside the syncs, keeping the applied tree. The
+    /// entry's source is set to the revision running.
+    Record(LedgerEntry),
     /// Stop the loop.
     Stop,
 }
@@ -127,6 +131,17 @@ impl Syncer {
     /// The repository the ledger is written to.
     pub fn ledger_repository(&self) -> &std::path::Path {
         self.source.repository_path()
+    }
+
+    /// Writes `entry` (a status change) to the ledger; see
+    /// [`Trigger::Record`].
+    fn note(&self, mut entry: LedgerEntry) {
+        if let Some(applied) = Syncer::status(&*self.store).applied {
+            entry.source = applied.id;
+        }
+        if let Err(error) = ledger::record(self.source.repository_path(), &entry, None) {
+            tracing::warn!(%error, subject = %entry.subject, "could not write a status change to the ledger");
+        }
     }
 
     fn base_status(&self) -> SyncStatus {
@@ -318,6 +333,7 @@ impl Syncer {
             match triggers.recv_timeout(self.poll) {
                 Ok(Trigger::Stop) | Err(RecvTimeoutError::Disconnected) => return,
                 Ok(Trigger::Now(sender)) => reply = Some(sender),
+                Ok(Trigger::Record(entry)) => self.note(entry),
                 Ok(Trigger::Changed) => {
                     // A commit moves several files: let the burst pass.
                     let until = Instant::now() + Duration::from_millis(50);
@@ -325,6 +341,7 @@ impl Syncer {
                         match triggers.recv_timeout(left) {
                             Ok(Trigger::Stop) => return,
                             Ok(Trigger::Now(sender)) => reply = Some(sender),
+                            Ok(Trigger::Record(entry)) => self.note(entry),
                             _ => {}
                         }
                     }

@@ -65,6 +65,7 @@ fn applied(cluster: &Cluster) -> String {
 fn an_hpa_scales_on_cpu_and_owns_replicas_without_fighting_git() {
     let mut cluster = Cluster::new(&[("apps/web.yaml", &web(1)), ("apps/hpa.yaml", HPA)]);
     cluster.start_with(&["--metric-resolution", "1s", "--horizontal-pod-autoscaler-sync-period", "1s"]);
+    cluster.wait_for("the first sync", Duration::from_secs(20), || cluster.try_get("/apis/apps/v1/namespaces/default/deployments/web").ok());
 
     // Up: the first pod burns a core against a 100m request (1000 %).
     let mut seen = std::collections::BTreeSet::new();
@@ -100,8 +101,27 @@ fn an_hpa_scales_on_cpu_and_owns_replicas_without_fighting_git() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(seen.iter().all(|r| (1..=2).contains(r)), "the count left [1, 2]: {seen:?}");
-    let events = cluster.cli_ok(&["describe", "hpa", "web"]);
-    assert!(events.contains("New size: 1; reason: All metrics below target"), "{events}");
+    let described = cluster.cli_ok(&["describe", "hpa", "web"]);
+    assert!(described.contains("New size: 1; reason: All metrics below target"), "{described}");
+    // describe as kubectl lays it out: each metric against its target, the
+    // bounds, the behavior, the pods, the conditions with their messages.
+    for expected in [
+        "Reference:",
+        "Deployment/web",
+        "resource cpu on pods  (as a percentage of request):",
+        "/ 50%",
+        "Min replicas:",
+        "Max replicas:",
+        "Behavior:\n  Scale Down:\n    Stabilization Window: 3 seconds",
+        "Deployment pods:",
+        "ScalingActive",
+        "the HPA was able to successfully calculate a replica count from cpu resource utilization (percentage of request)",
+    ] {
+        assert!(described.contains(expected), "{expected:?} in {described}");
+    }
+    // Each rescale is in the history, as a status change beside the syncs.
+    let history = cluster.cli_ok(&["history"]);
+    assert!(history.contains("autoscaled") && history.contains("Deployment/web 1 → 2") && history.contains("Deployment/web 2 → 1"), "{history}");
 
     // Git declares 5: the HPA owns the count, so nothing changes.
     let commit = cluster.commit(&[("apps/web.yaml", &web(5))], "web: 5 replicas");

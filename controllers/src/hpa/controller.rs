@@ -44,18 +44,39 @@ struct Memory {
     removed: Vec<ScaleEvent>,
 }
 
+/// A rescale the controller made, for the ledger.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rescale {
+    /// The HPA.
+    pub autoscaler: Key,
+    /// The target, `Deployment/web`.
+    pub target: String,
+    /// The count before.
+    pub from: i32,
+    /// The count set.
+    pub to: i32,
+    /// Why, in upstream's words (`cpu resource utilization (percentage of
+    /// request) above target`).
+    pub reason: String,
+}
+
+/// Told of each rescale (the daemon records them in the ledger).
+pub type RescaleHook = Box<dyn Fn(Rescale) + Send + Sync>;
+
 /// The controller.
 pub struct HorizontalController {
     ctx: Context,
     metrics: Metrics,
     period: Duration,
     memory: Mutex<HashMap<Key, Memory>>,
+    on_rescale: Option<RescaleHook>,
 }
 
 impl HorizontalController {
-    /// A controller reading `metrics`, syncing each HPA every `period`.
-    pub fn new(ctx: Context, metrics: Metrics, period: Duration) -> Arc<HorizontalController> {
-        Arc::new(HorizontalController { ctx, metrics, period, memory: Mutex::default() })
+    /// A controller reading `metrics`, syncing each HPA every `period`,
+    /// telling `on_rescale` of each rescale.
+    pub fn new(ctx: Context, metrics: Metrics, period: Duration, on_rescale: Option<RescaleHook>) -> Arc<HorizontalController> {
+        Arc::new(HorizontalController { ctx, metrics, period, memory: Mutex::default(), on_rescale })
     }
 }
 
@@ -328,6 +349,10 @@ impl Reconciler for HorizontalController {
             status["lastScaleTime"] = json!(now_text);
             record(EventType::Normal, "SuccessfulRescale", &format!("New size: {desired}; reason: {reason_for_scale}"));
             tracing::info!(hpa = %key, target = %reference.name, from = current, to = desired, reason = %reason_for_scale, "rescaled");
+            if let Some(hook) = &self.on_rescale {
+                let target = format!("{}/{}", reference.kind, reference.name);
+                hook(Rescale { autoscaler: key.clone(), target, from: current, to: desired, reason: reason_for_scale.clone() });
+            }
         }
         self.write_status(key, &hpa, &old_status, status)?;
         Ok(Action::Requeue(self.period))

@@ -97,6 +97,7 @@ async fn describe(client: &driftless_api::Client, resource: Kind, namespace: &st
         match resource.name() {
             "Deployment" => deployment(client, &object, &mut out).await?,
             "Pod" => pod(&object, &mut out),
+            "HorizontalPodAutoscaler" => autoscaler(&object, &mut out),
             "Endpoints" => endpoints(&object, &mut out),
             "PersistentVolume" => persistent_volume(&object, &mut out),
             "PersistentVolumeClaim" => {
@@ -401,6 +402,81 @@ async fn deployment(client: &driftless_api::Client, object: &Value, out: &mut St
         let _ = writeln!(out, "NewReplicaSet:   {}", describe(&new));
     }
     Ok(())
+}
+
+/// An HPA as kubectl describes it: each metric's current value against
+/// its target, the bounds, the behavior, the pods and the conditions with
+/// their messages.
+fn autoscaler(object: &Value, out: &mut String) {
+    let spec = &object["spec"];
+    let status = &object["status"];
+    let target_kind = s(spec.pointer("/scaleTargetRef/kind"));
+    let mut lines: Vec<(String, String)> =
+        vec![("Reference:".into(), format!("{target_kind}/{}", s(spec.pointer("/scaleTargetRef/name")))), ("Metrics:".into(), "( current / target )".into())];
+    let current = status.get("currentMetrics").and_then(Value::as_array).cloned().unwrap_or_default();
+    for (i, metric) in spec.get("metrics").and_then(Value::as_array).into_iter().flatten().enumerate() {
+        let field = if metric["type"] == "ContainerResource" { "containerResource" } else { "resource" };
+        let source = &metric[field];
+        let now = current.get(i).and_then(|c| c.get(field)).and_then(|r| r.get("current"));
+        let name = s(source.get("name"));
+        let of = if field == "containerResource" { format!(" of container \"{}\"", s(source.get("container"))) } else { String::new() };
+        match source.pointer("/target/averageUtilization").and_then(Value::as_i64) {
+            Some(target) => {
+                let now = now
+                    .and_then(|c| Some(format!("{}% ({})", c.get("averageUtilization")?.as_i64()?, s(c.get("averageValue")))))
+                    .unwrap_or_else(|| "<unknown>".into());
+                lines.push((format!("  resource {name}{of} on pods  (as a percentage of request):"), format!("{now} / {target}%")));
+            }
+            None => {
+                let now = now.and_then(|c| c.get("averageValue")).map_or_else(|| "<unknown>".into(), |v| s(Some(v)));
+                lines.push((format!("  resource {name}{of} on pods:"), format!("{now} / {}", s(source.pointer("/target/averageValue")))));
+            }
+        }
+    }
+    lines.push(("Min replicas:".into(), spec.get("minReplicas").and_then(Value::as_i64).unwrap_or(1).to_string()));
+    lines.push(("Max replicas:".into(), s(spec.get("maxReplicas"))));
+    let pods = format!("{} current / {} desired", s(status.get("currentReplicas")), s(status.get("desiredReplicas")));
+    lines.push((format!("{target_kind} pods:"), pods));
+    let width = lines.iter().map(|(label, _)| label.len()).max().unwrap_or(0) + 2;
+    let mut behavior = String::new();
+    if let Some(rules) = spec.get("behavior").and_then(Value::as_object) {
+        behavior.push_str("Behavior:\n");
+        for (key, title) in [("scaleUp", "Scale Up"), ("scaleDown", "Scale Down")] {
+            let Some(rule) = rules.get(key) else { continue };
+            let _ = writeln!(behavior, "  {title}:");
+            if let Some(window) = rule.get("stabilizationWindowSeconds") {
+                let _ = writeln!(behavior, "    Stabilization Window: {} seconds", s(Some(window)));
+            }
+            if let Some(select) = rule.get("selectPolicy") {
+                let _ = writeln!(behavior, "    Select Policy: {}", s(Some(select)));
+            }
+            let policies = rule.get("policies").and_then(Value::as_array).cloned().unwrap_or_default();
+            if !policies.is_empty() {
+                behavior.push_str("    Policies:\n");
+                for p in policies {
+                    let _ =
+                        writeln!(behavior, "      - Type: {}  Value: {}  Period: {} seconds", s(p.get("type")), s(p.get("value")), s(p.get("periodSeconds")));
+                }
+            }
+        }
+    }
+    for (i, (label, value)) in lines.iter().enumerate() {
+        // kubectl prints the behavior between the bounds and the pods.
+        if i == lines.len() - 1 {
+            out.push_str(&behavior);
+        }
+        let _ = writeln!(out, "{label:width$}{value}");
+    }
+    let Some(conditions) = status.get("conditions").and_then(Value::as_array) else { return };
+    out.push_str("Conditions:\n");
+    let header: Vec<String> = ["Type", "Status", "Reason", "Message"].map(String::from).to_vec();
+    let mut rows = vec![["----", "------", "------", "-------"].map(String::from).to_vec()];
+    for c in conditions {
+        rows.push(vec![s(c.get("type")), s(c.get("status")), s(c.get("reason")), s(c.get("message"))]);
+    }
+    for line in table::render(&header, &rows).lines() {
+        let _ = writeln!(out, "  {line}");
+    }
 }
 
 fn generic(object: &Value, out: &mut String) {
