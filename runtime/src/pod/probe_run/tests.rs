@@ -41,6 +41,12 @@ fn http_server() -> (u16, Arc<Mutex<Vec<String>>>) {
                 _ => "HTTP/1.1 301 Moved Permanently\r\nLocation: /loop\r\nContent-Length: 0\r\n\r\n".to_owned(),
             };
             let _ = stream.write_all(response.as_bytes());
+            // Close as a server should: end our side, then drain until the
+            // client closes, so no unread byte turns the close into a
+            // reset that reaches the client before the response does.
+            let _ = stream.shutdown(std::net::Shutdown::Write);
+            let _ = stream.set_read_timeout(Some(SECOND));
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
         }
     });
     (port, seen)
