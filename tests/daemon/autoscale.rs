@@ -130,6 +130,19 @@ fn an_hpa_scales_on_cpu_and_owns_replicas_without_fighting_git() {
     let planned = cluster.cli_ok(&["plan", "--repo", cluster.repo.to_str().unwrap(), "--path", "apps", "--from", "HEAD~1"]);
     assert!(planned.contains("owned by HPA web"), "{planned}");
 
+    // A template change (still declaring 5) rolls out at the HPA's count:
+    // a new ReplicaSet, and the count never jumps to git's 5.
+    let changed = web(5).replace("        resources:", "        env: [{name: VERSION, value: \"2\"}]\n        resources:");
+    let commit = cluster.commit(&[("apps/web.yaml", &changed)], "web: version 2");
+    cluster.wait_for("the rollout at the HPA's count", Duration::from_secs(60), || {
+        let now = replicas(&cluster);
+        assert!((1..=2).contains(&now), "the count left [1, 2] during the rollout: {now}");
+        let sets = cluster.list("/apis/apps/v1/namespaces/default/replicasets");
+        let rolled = applied(&cluster) == commit
+            && sets.iter().any(|rs| rs.pointer("/status/readyReplicas").and_then(Value::as_i64).unwrap_or(0) >= 1 && rs.to_string().contains("VERSION"));
+        rolled.then_some(())
+    });
+
     // The HPA removed: git's count is the count again.
     cluster.git(&["rm", "-q", "apps/hpa.yaml"]);
     cluster.git(&["commit", "-q", "-m", "no autoscaling"]);
