@@ -148,3 +148,58 @@ fn an_hpa_scales_on_cpu_and_owns_replicas_without_fighting_git() {
     cluster.git(&["commit", "-q", "-m", "no autoscaling"]);
     cluster.wait_for("git's count", Duration::from_secs(20), || (replicas(&cluster) == 5).then_some(()));
 }
+
+/// Pods that hold 30 MiB in memory (a tmpfs file, charged to their
+/// cgroup) against a 20 MiB request.
+const HOLDER: &str = "\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: holder}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: holder}}
+  template:
+    metadata: {labels: {app: holder}}
+    spec:
+      terminationGracePeriodSeconds: 0
+      containers:
+      - name: app
+        image: busybox:1.35
+        imagePullPolicy: IfNotPresent
+        command: [sh, -c, 'head -c 31457280 /dev/zero > /dev/shm/held; exec sleep 3600']
+        resources: {requests: {memory: 20Mi}}
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: holder}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: holder}
+  minReplicas: 1
+  maxReplicas: 2
+  metrics:
+  - type: ContainerResource
+    containerResource:
+      name: memory
+      container: app
+      target: {type: Utilization, averageUtilization: 50}
+";
+
+#[test]
+fn a_container_memory_target_scales_on_its_working_set() {
+    let mut cluster = Cluster::new(&[("apps/holder.yaml", HOLDER)]);
+    cluster.start_with(&["--metric-resolution", "1s", "--horizontal-pod-autoscaler-sync-period", "1s"]);
+    let path = "/apis/apps/v1/namespaces/default/deployments/holder";
+    cluster.wait_for("the first sync", Duration::from_secs(20), || cluster.try_get(path).ok());
+    // 30 MiB held against 20 MiB requested: 150 % of a 50 % target.
+    cluster.wait_for("a scale up on memory", Duration::from_secs(60), || (cluster.get(path)["spec"]["replicas"] == 2).then_some(()));
+    let hpa = cluster.get("/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/holder");
+    let current =
+        hpa.pointer("/status/currentMetrics/0/containerResource/current/averageUtilization").and_then(Value::as_i64).unwrap_or_else(|| panic!("{hpa}"));
+    assert!(current >= 140, "30 MiB of 20 MiB requested: {hpa}");
+    let described = cluster.cli_ok(&["describe", "hpa", "holder"]);
+    assert!(described.contains("New size: 2; reason: memory container resource utilization (percentage of request) above target"), "{described}");
+    assert!(described.contains("resource memory of container \"app\" on pods  (as a percentage of request):"), "{described}");
+    let top = cluster.cli_ok(&["top", "pods", "--containers", "-l", "app=holder"]);
+    let mebibytes: Vec<u64> = top.lines().skip(1).filter_map(|l| l.split_whitespace().nth(3)?.strip_suffix("Mi")?.parse().ok()).collect();
+    assert!(!mebibytes.is_empty() && mebibytes.iter().any(|m| *m >= 29), "{top}");
+}
