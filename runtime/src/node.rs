@@ -247,10 +247,10 @@ impl Node {
             let _ = self.layout.remove(id);
         }
         self.netlink.block_on(PodInterface::detach(&self.handle, &PodInterface::host_name(uid)))?;
-        let sandbox = Sandbox::at(self.pod_dir(uid).join("ns"));
-        if sandbox.exists() {
-            sandbox.remove()?;
-        }
+        // Removed whatever it holds: a daemon killed while making the
+        // sandbox left only some of its namespaces mounted, and a sandbox
+        // that is gone is fine to remove.
+        Sandbox::at(self.pod_dir(uid).join("ns")).remove()?;
         self.ipam.release(uid)?;
         let _ = std::fs::remove_dir_all(self.pod_dir(uid));
         crate::cgroups::remove(&format!("{}/{uid}", self.config.cgroup_root));

@@ -133,3 +133,27 @@ pub fn create_in_this_process(dir: &Path, hostname: &str) -> Result<(), SandboxE
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_half_made_sandbox_is_removed_whole() {
+        // What a daemon killed while making a sandbox leaves: one namespace
+        // of the three bind-mounted (this process's own uts namespace here).
+        let dir = tempfile::tempdir().unwrap();
+        let ns = dir.path().join("ns");
+        std::fs::create_dir(&ns).unwrap();
+        std::fs::write(ns.join("uts"), "").unwrap();
+        nix::mount::mount(Some("/proc/self/ns/uts"), &ns.join("uts"), None::<&str>, MsFlags::MS_BIND, None::<&str>).unwrap();
+        let sandbox = Sandbox::at(&ns);
+        assert!(!sandbox.exists(), "not a whole sandbox");
+        sandbox.remove().unwrap();
+        assert!(!ns.exists());
+        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+        assert!(!mounts.contains(&ns.display().to_string()), "the namespace stays mounted");
+        // Removing it again is fine.
+        sandbox.remove().unwrap();
+    }
+}
