@@ -86,6 +86,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("proxy", &["routes"]),
     ("ingress", &["model"]),
     ("write", &["model", "manifest", "validate", "diff"]),
+    ("forge", &[]),
+    ("signatures", &[]),
+    ("secrets", &[]),
 ];
 
 /// External crates that touch namespaces, cgroups, mounts or container

@@ -1,0 +1,1 @@
+//! Encrypted Secrets in git: SOPS files with age recipients.
