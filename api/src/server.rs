@@ -73,6 +73,7 @@ fn router(state: ApiState) -> Router {
         .route("/driftless/v1/status", get(driftless::status))
         .route("/driftless/v1/history", get(driftless::history))
         .route("/driftless/v1/sync", post(driftless::sync))
+        .route("/driftless/v1/live", post(driftless::live))
         .route("/driftless/v1/write", post(driftless::write))
         .route("/driftless/v1/images", get(driftless::images_list))
         .route("/driftless/v1/images/import", post(driftless::images_import))

@@ -28,6 +28,12 @@ pub enum Command {
     /// Exit status: 0 planned, 1 the target revision is invalid (the daemon
     /// would refuse it), 2 usage, I/O or git error.
     Plan(PlanArgs),
+    /// What merging a revision would change in what runs now (`plan
+    /// --live`), drift included.
+    ///
+    /// Exit status: 0 no differences, 1 differences, 2 the revision is
+    /// invalid (the daemon would refuse it) or usage, I/O, git or API error.
+    Diff(DiffArgs),
     /// Manage the node's container images.
     #[command(subcommand)]
     Image(ImageCommand),
@@ -872,20 +878,52 @@ pub struct PlanArgs {
     #[arg(long, default_value = ".")]
     pub repo: PathBuf,
     /// The revision running now (or the base of a pull request).
+    #[arg(long, required_unless_present = "live", conflicts_with = "live")]
+    pub from: Option<String>,
+    /// Plan against what the daemon runs now (its live objects, drift
+    /// included) instead of another revision.
     #[arg(long)]
-    pub from: String,
+    pub live: bool,
     /// The revision to change to.
     #[arg(long, default_value = "HEAD")]
     pub to: String,
-    /// The folder (or file) inside the repository holding the manifests.
-    #[arg(long, default_value = "")]
-    pub path: String,
+    /// The folder (or file) inside the repository holding the manifests
+    /// (with --live: the daemon's, unless given).
+    #[arg(long)]
+    pub path: Option<String>,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = PlanFormat::Text)]
     pub output: PlanFormat,
     /// When to colour text output.
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
+    /// How to reach the daemon (with --live).
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// `driftless diff`: `plan --live`, with kubectl diff's exit status.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The git repository.
+    #[arg(long, default_value = ".")]
+    pub repo: PathBuf,
+    /// The revision to compare with what runs.
+    #[arg(long, default_value = "HEAD")]
+    pub to: String,
+    /// The folder (or file) inside the repository holding the manifests
+    /// (default: the daemon's).
+    #[arg(long)]
+    pub path: Option<String>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = PlanFormat::Text)]
+    pub output: PlanFormat,
+    /// When to colour text output.
+    #[arg(long, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
+    /// How to reach the daemon.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
 }
 
 /// Output formats of `plan`.

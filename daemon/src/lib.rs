@@ -36,6 +36,7 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Init(args) => commands::init::run(&args),
         cli::Command::Validate(args) => commands::validate::run(&args),
         cli::Command::Plan(args) => commands::plan::run(&args),
+        cli::Command::Diff(args) => commands::plan::diff(&args),
         cli::Command::Image(command) => commands::image::run(&command),
         cli::Command::Up(args) => commands::up::run(&args),
         cli::Command::Reset(args) => commands::up::reset(&args),

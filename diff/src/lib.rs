@@ -36,6 +36,6 @@ pub mod render;
 pub use autoscaled::Held;
 pub use compare::FieldChange;
 pub use immutable::Refusal;
-pub use live::{Live, LiveObject, Revision};
+pub use live::{Live, LiveObject, Revision, Snapshot, ref_from_json, ref_json};
 pub use normalize::{applied, normalize, normalize_stored};
 pub use plan::{Action, Change, Effect, Plan, Summary, plan};

@@ -90,3 +90,124 @@ impl Live for Revision<'_> {
         self.objects.keys().map(|r| (*r).clone()).collect()
     }
 }
+
+/// What runs, copied out of a store so that it can travel: the objects a
+/// plan needs, and which of them git declared. `driftless plan --live`
+/// plans a revision against the snapshot the daemon sends, with the same
+/// engine the daemon applies with.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Snapshot {
+    objects: BTreeMap<ObjectRef, (Arc<Value>, bool)>,
+    declared: Vec<ObjectRef>,
+}
+
+impl Snapshot {
+    /// A snapshot of `live`: every object it declares, and each of
+    /// `wanted` that it holds (an object git starts declaring may exist
+    /// already).
+    pub fn of(live: &dyn Live, wanted: &[ObjectRef]) -> Snapshot {
+        let declared = live.declared();
+        let mut objects = BTreeMap::new();
+        for object in declared.iter().chain(wanted) {
+            if objects.contains_key(object) {
+                continue;
+            }
+            let entry = match live.get(object) {
+                Some(LiveObject::Stored(value)) => (value, false),
+                Some(LiveObject::Finished(value)) => (value, true),
+                Some(LiveObject::Declared(declared)) => (Arc::new(applied(declared)), false),
+                None => continue,
+            };
+            objects.insert(object.clone(), entry);
+        }
+        Snapshot { objects, declared }
+    }
+
+    /// How many objects it holds.
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+
+    /// The wire form: `{"declared": [ref...], "objects": [{"ref": ref,
+    /// "value": object, "finished": bool}...]}`, each ref `{"kind",
+    /// "namespace", "name"}`.
+    pub fn to_json(&self) -> Value {
+        let objects: Vec<Value> = self
+            .objects
+            .iter()
+            .map(|(object, (value, finished))| serde_json::json!({"ref": ref_json(object), "value": &**value, "finished": finished}))
+            .collect();
+        serde_json::json!({"declared": self.declared.iter().map(ref_json).collect::<Vec<_>>(), "objects": objects})
+    }
+
+    /// Reads the wire form back; `None` when it is not one.
+    pub fn from_json(value: &Value) -> Option<Snapshot> {
+        let declared = value.get("declared")?.as_array()?.iter().map(ref_from_json).collect::<Option<Vec<_>>>()?;
+        let mut objects = BTreeMap::new();
+        for entry in value.get("objects")?.as_array()? {
+            let object = ref_from_json(entry.get("ref")?)?;
+            let finished = entry.get("finished").and_then(Value::as_bool).unwrap_or(false);
+            objects.insert(object, (Arc::new(entry.get("value")?.clone()), finished));
+        }
+        Some(Snapshot { objects, declared })
+    }
+}
+
+/// An object reference on the wire.
+pub fn ref_json(object: &ObjectRef) -> Value {
+    serde_json::json!({"kind": object.kind.name(), "namespace": object.namespace, "name": object.name})
+}
+
+/// An object reference read from the wire; `None` for an unknown kind.
+pub fn ref_from_json(value: &Value) -> Option<ObjectRef> {
+    let kind = driftless_model::Kind::from_name(value.get("kind")?.as_str()?)?;
+    Some(ObjectRef::new(kind, value.get("namespace").and_then(Value::as_str), value.get("name")?.as_str()?))
+}
+
+impl Live for Snapshot {
+    fn get(&self, object: &ObjectRef) -> Option<LiveObject<'_>> {
+        self.objects.get(object).map(|(value, finished)| if *finished { LiveObject::Finished(value.clone()) } else { LiveObject::Stored(value.clone()) })
+    }
+
+    fn declared(&self) -> Vec<ObjectRef> {
+        self.declared.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use driftless_model::Kind;
+
+    fn object(value: Value) -> (ObjectRef, Object) {
+        let kind = Kind::from_name(value["kind"].as_str().unwrap()).unwrap();
+        let object = Object::from_value(kind, &value).unwrap();
+        (ObjectRef::new(kind, value.pointer("/metadata/namespace").and_then(Value::as_str), value["metadata"]["name"].as_str().unwrap()), object)
+    }
+
+    #[test]
+    fn a_snapshot_plans_as_the_live_side_it_copies() {
+        let cm = |name: &str, v: &str| object(serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"k": v}}));
+        let running = [cm("a", "1"), cm("b", "1")];
+        let live = Revision::new(running.iter().map(|(r, o)| (r, o)));
+        let wanted = [cm("a", "2"), cm("c", "1")];
+        let refs: Vec<ObjectRef> = wanted.iter().map(|(r, _)| r.clone()).collect();
+        let snapshot = Snapshot::from_json(&Snapshot::of(&live, &refs).to_json()).unwrap();
+        assert_eq!(snapshot.len(), 2);
+        let direct = crate::plan(wanted.iter().map(|(r, o)| (r, o)), &live);
+        let copied = crate::plan(wanted.iter().map(|(r, o)| (r, o)), &snapshot);
+        assert_eq!(crate::render::json(&direct), crate::render::json(&copied));
+        assert_eq!(copied.actions.len(), 3, "update a, create c, delete b: {:?}", crate::render::json(&copied));
+    }
+
+    #[test]
+    fn unknown_kinds_do_not_read_as_a_snapshot() {
+        let wire = serde_json::json!({"declared": [{"kind": "Widget", "name": "x"}], "objects": []});
+        assert!(Snapshot::from_json(&wire).is_none());
+    }
+}

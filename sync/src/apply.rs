@@ -92,6 +92,16 @@ impl<'a> StoreLive<'a> {
     pub fn new(store: &'a dyn Store) -> StoreLive<'a> {
         StoreLive { store }
     }
+
+    /// What `driftless plan --live` plans against, in the wire form of
+    /// [`driftless_diff::Snapshot`]: every declared object, and those of
+    /// `request`'s `objects` (refs a revision declares) that the store
+    /// holds. Refs of unknown kinds are skipped: the client's validation
+    /// reports them.
+    pub fn snapshot(&self, request: &Value) -> Value {
+        let wanted: Vec<ObjectRef> = request.get("objects").and_then(Value::as_array).into_iter().flatten().filter_map(driftless_diff::ref_from_json).collect();
+        driftless_diff::Snapshot::of(self, &wanted).to_json()
+    }
 }
 
 fn key_of(object_ref: &ObjectRef) -> Key {

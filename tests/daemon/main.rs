@@ -25,6 +25,7 @@ mod foreign_images;
 mod immutable;
 mod jobs;
 mod kubectl;
+mod live_plan;
 mod metrics;
 mod pull;
 mod recovery;

@@ -106,6 +106,16 @@ pub(crate) async fn status(State(state): State<ApiState>) -> Response {
     .into_response()
 }
 
+/// What runs, for `driftless plan --live`: the declared objects and those
+/// of the request's `objects` that exist, as the change engine reads them.
+pub(crate) async fn live(State(state): State<ApiState>, Json(body): Json<Value>) -> Response {
+    let store = state.store.clone();
+    match tokio::task::spawn_blocking(move || driftless_sync::StoreLive::new(&*store).snapshot(&body)).await {
+        Ok(snapshot) => Json(snapshot).into_response(),
+        Err(error) => ApiError::Internal(error.to_string()).into_response(),
+    }
+}
+
 #[derive(Deserialize)]
 pub(crate) struct HistoryQuery {
     limit: Option<usize>,

@@ -1,55 +1,109 @@
-//! `driftless plan`: what changing from one revision to another does.
+//! `driftless plan`: what changing from one revision to another does, or
+//! (`--live`, and `driftless diff`) from what runs now to a revision.
 
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 
-use driftless_diff::{Revision, render};
+use driftless_diff::{Live, Plan, Revision, Snapshot, render};
 use driftless_manifest::{CommitInfo, GitRepo, RawFile};
 use driftless_model::{Object, ObjectRef};
 use driftless_validate::{Diagnostic, Report};
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::cli::{Color, PlanArgs, PlanFormat};
-use crate::{CommandError, EXIT_INVALID};
+use super::get::client_error;
+use crate::cli::{Color, ConnectArgs, DiffArgs, PlanArgs, PlanFormat};
+use crate::connect::block_on;
+use crate::{CommandError, EXIT_INVALID, EXIT_USAGE};
 
 /// Validates both revisions and prints the plan; exit 1 when the target is
 /// invalid (the daemon would refuse it whole).
 pub fn run(args: &PlanArgs) -> Result<ExitCode, CommandError> {
+    let output = Output { format: args.output, color: args.color };
+    if args.live {
+        let planned = live(&args.repo, &args.to, args.path.as_deref(), &args.connect, output)?;
+        return Ok(if planned.is_some() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_INVALID) });
+    }
+    let from_rev = args.from.as_deref().unwrap_or("HEAD");
+    let path = args.path.as_deref().unwrap_or("");
     // The two revisions are independent: judge them side by side, one
     // repository handle each (libgit2 handles are not shared across threads).
     let ((from_commit, from), (to_commit, to)) = std::thread::scope(|scope| {
-        let from = scope.spawn(|| load_and_validate(&args.repo, &args.from, &args.path));
-        let to = load_and_validate(&args.repo, &args.to, &args.path);
+        let from = scope.spawn(|| load_and_validate(&args.repo, from_rev, path));
+        let to = load_and_validate(&args.repo, &args.to, path);
         let from = from.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         Ok::<_, CommandError>((from?, to?))
     })?;
-    let heading = Heading { path: &args.path, from: &from_commit, to: &to_commit };
+    let heading = Heading { path, from: Base::Revision(&from_commit), to: &to_commit };
+    if !from.is_valid() {
+        eprintln!("driftless: note: {from_rev} ({}) has {} error(s); planning from its valid objects only", from_commit.short_id(), from.summary.errors);
+    }
+    Ok(match judge(&heading, &to, &Revision::new(objects(&from)), output) {
+        Some(_) => ExitCode::SUCCESS,
+        None => ExitCode::from(EXIT_INVALID),
+    })
+}
 
+/// `driftless diff`: exit 0 when merging `--to` changes nothing that runs,
+/// 1 when it does, 2 when it would be refused (as `kubectl diff`: above 1
+/// is not an answer).
+pub fn diff(args: &DiffArgs) -> Result<ExitCode, CommandError> {
+    let output = Output { format: args.output, color: args.color };
+    Ok(match live(&args.repo, &args.to, args.path.as_deref(), &args.connect, output)? {
+        Some(plan) if plan.is_empty() => ExitCode::SUCCESS,
+        Some(_) => ExitCode::from(1),
+        None => ExitCode::from(EXIT_USAGE),
+    })
+}
+
+/// Plans `to` against the daemon's live objects and prints it; `None` when
+/// the daemon would refuse `to`.
+fn live(repo: &Path, to: &str, path: Option<&str>, connect: &ConnectArgs, output: Output) -> Result<Option<Plan>, CommandError> {
+    let client = crate::connect::client(connect);
+    let status = block_on(async { client.get("/driftless/v1/status").await.map_err(client_error) })?;
+    let sync = &status["sync"];
+    let path = path.map(str::to_owned).unwrap_or_else(|| sync["path"].as_str().unwrap_or_default().to_owned());
+    let (to_commit, report) = load_and_validate(repo, to, &path)?;
+    let wanted: Vec<Value> = report.objects.keys().map(driftless_diff::ref_json).collect();
+    let snapshot = block_on(async { client.post("/driftless/v1/live", &json!({"objects": wanted})).await.map_err(client_error) })?;
+    let snapshot =
+        Snapshot::from_json(&snapshot).ok_or_else(|| CommandError::Usage("the daemon's live objects came in a form this client does not read".into()))?;
+    let heading = Heading { path: &path, from: Base::Live { running: sync.get("applied").filter(|a| !a.is_null()).cloned() }, to: &to_commit };
+    Ok(judge(&heading, &report, &snapshot, output))
+}
+
+/// How to print.
+#[derive(Clone, Copy)]
+struct Output {
+    format: PlanFormat,
+    color: Color,
+}
+
+/// Plans `to` against `base` and prints the plan, or the refusal (then
+/// `None`): the same engine and words whether the base is a revision or
+/// what runs.
+fn judge(heading: &Heading<'_>, to: &Report, base: &dyn Live, output: Output) -> Option<Plan> {
     if !to.is_valid() {
         let why =
             format!("{} ({}) is invalid: the daemon would refuse it whole and keep running the last good revision", heading.to.short_id(), heading.to.summary);
-        print_refusal(args.output, &heading, &why, &to.diagnostics, Some(&to));
-        return Ok(ExitCode::from(EXIT_INVALID));
+        print_refusal(output.format, heading, &why, &to.diagnostics, Some(to));
+        return None;
     }
-    if !from.is_valid() {
-        eprintln!("driftless: note: {} ({}) has {} error(s); planning from its valid objects only", args.from, from_commit.short_id(), from.summary.errors);
-    }
-    let plan = driftless_diff::plan(objects(&to), &Revision::new(objects(&from)));
+    let plan = driftless_diff::plan(objects(to), base);
     if !plan.is_applicable() {
         let diagnostics: Vec<Diagnostic> = plan.refused.iter().map(|r| to.error_at(&r.object, &r.pointer, &r.message)).collect();
         let why = format!(
             "{} ({}) changes fields Kubernetes cannot change in place: the daemon would refuse it whole and keep running {}",
             heading.to.short_id(),
             heading.to.summary,
-            heading.from.short_id()
+            heading.from.short()
         );
-        print_refusal(args.output, &heading, &why, &diagnostics, None);
-        return Ok(ExitCode::from(EXIT_INVALID));
+        print_refusal(output.format, heading, &why, &diagnostics, None);
+        return None;
     }
-    match args.output {
+    match output.format {
         PlanFormat::Text => {
-            let color = match args.color {
+            let color = match output.color {
                 Color::Always => true,
                 Color::Never => false,
                 Color::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
@@ -64,12 +118,12 @@ pub fn run(args: &PlanArgs) -> Result<ExitCode, CommandError> {
         PlanFormat::Json => {
             let mut value = render::json(&plan);
             value["valid"] = json!(true);
-            value["from"] = commit_json(&from_commit);
-            value["to"] = commit_json(&to_commit);
+            value["from"] = heading.from.json();
+            value["to"] = commit_json(heading.to);
             println!("{value:#}");
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Some(plan)
 }
 
 /// One revision's report; its files are dropped as soon as it is judged.
@@ -82,9 +136,53 @@ fn objects(report: &Report) -> impl Iterator<Item = (&ObjectRef, &Object)> {
     report.objects.iter().map(|(object_ref, entry)| (object_ref, &entry.object))
 }
 
+/// What a plan starts from.
+enum Base<'a> {
+    /// A revision's objects.
+    Revision(&'a CommitInfo),
+    /// The daemon's live objects, with the commit it runs (as its status
+    /// reports it).
+    Live { running: Option<Value> },
+}
+
+impl Base<'_> {
+    /// The short form in sentences.
+    fn short(&self) -> String {
+        match self {
+            Base::Revision(commit) => commit.short_id().to_owned(),
+            Base::Live { running: Some(applied) } => applied["id"].as_str().unwrap_or_default().chars().take(7).collect(),
+            Base::Live { running: None } => "nothing".to_owned(),
+        }
+    }
+
+    fn text(&self) -> String {
+        match self {
+            Base::Revision(commit) => format!("{} \"{}\"", commit.short_id(), commit.summary),
+            Base::Live { running: Some(applied) } => {
+                format!("what runs (at {} \"{}\", drift included)", self.short(), applied["subject"].as_str().unwrap_or_default())
+            }
+            Base::Live { running: None } => "what runs (no revision applied yet)".to_owned(),
+        }
+    }
+
+    fn markdown(&self) -> String {
+        match self {
+            Base::Revision(commit) => format!("`{}`", commit.short_id()),
+            Base::Live { .. } => format!("live (`{}`)", self.short()),
+        }
+    }
+
+    fn json(&self) -> Value {
+        match self {
+            Base::Revision(commit) => commit_json(commit),
+            Base::Live { running } => json!({"live": true, "running": running}),
+        }
+    }
+}
+
 struct Heading<'a> {
     path: &'a str,
-    from: &'a CommitInfo,
+    from: Base<'a>,
     to: &'a CommitInfo,
 }
 
@@ -94,11 +192,11 @@ impl Heading<'_> {
     }
 
     fn text(&self) -> String {
-        format!("Planning {} from {} \"{}\" to {} \"{}\"", self.path(), self.from.short_id(), self.from.summary, self.to.short_id(), self.to.summary)
+        format!("Planning {} from {} to {} \"{}\"", self.path(), self.from.text(), self.to.short_id(), self.to.summary)
     }
 
     fn markdown(&self) -> String {
-        format!("Path `{}`: `{}` → `{}` ({})", self.path(), self.from.short_id(), self.to.short_id(), self.to.summary.replace('|', "\\|"))
+        format!("Path `{}`: {} → `{}` ({})", self.path(), self.from.markdown(), self.to.short_id(), self.to.summary.replace('|', "\\|"))
     }
 }
 
@@ -137,7 +235,7 @@ fn print_refusal(format: PlanFormat, heading: &Heading<'_>, why: &str, diagnosti
                 None => json!({ "diagnostics": diagnostics }),
             };
             value["valid"] = json!(false);
-            value["from"] = commit_json(heading.from);
+            value["from"] = heading.from.json();
             value["to"] = commit_json(heading.to);
             println!("{value:#}");
         }
