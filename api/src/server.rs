@@ -9,6 +9,7 @@ mod logs;
 mod metrics;
 mod openapi;
 pub(crate) mod portforward;
+mod prometheus;
 mod query;
 mod table;
 mod writes;
@@ -62,6 +63,7 @@ pub struct ApiState {
 fn router(state: ApiState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(prometheus::metrics))
         .route(
             "/version",
             get(|| async {

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use driftless_model::Kind;
 use driftless_store::{Key, Store, WatchEvent};
+use driftless_telemetry::{ControllerLabel, ControllerResultLabels};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -215,7 +216,21 @@ pub async fn run<R: Reconciler>(reconciler: Arc<R>, store: Arc<dyn Store>, optio
             let task_key = key.clone();
             let handle = tasks.spawn(
                 async move {
+                    let started = std::time::Instant::now();
                     let result = reconciler.reconcile(&key).await;
+                    let metrics = driftless_telemetry::metrics();
+                    metrics.reconcile_time.get_or_create(&ControllerLabel { controller: name }).observe(started.elapsed().as_secs_f64());
+                    // controller-runtime's results: an error, a requeue
+                    // asked for, or done.
+                    let outcome = match &result {
+                        Err(_) => "error",
+                        Ok(Action::Requeue(_)) => "requeue",
+                        Ok(Action::AwaitChange) => "success",
+                    };
+                    metrics.reconcile_total.get_or_create(&ControllerResultLabels { controller: name, result: outcome }).inc();
+                    if result.is_err() {
+                        metrics.reconcile_errors.get_or_create(&ControllerLabel { controller: name }).inc();
+                    }
                     (key, result)
                 }
                 .instrument(span),

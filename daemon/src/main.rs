@@ -14,7 +14,12 @@ fn main() -> ExitCode {
     }
     let filter = tracing_subscriber::EnvFilter::try_from_env("DRIFTLESS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,libcgroups=error,libcontainer=error"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match cli.log_format {
+        driftless::cli::LogFormat::Text => logs.init(),
+        // Spans carry the commit and object acted on: keep them on each line.
+        driftless::cli::LogFormat::Json => logs.json().with_current_span(true).with_span_list(true).init(),
+    }
     driftless::run(cli)
 }
 

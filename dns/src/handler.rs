@@ -49,7 +49,13 @@ impl Handler {
 
     /// Answers `request` from the snapshot `zone` (the one the caller
     /// decided with, so that a swap in between cannot change the decision).
-    pub(crate) async fn answer<R: ResponseHandler>(&self, zone: &Zone, request: &Request, mut response_handle: R) -> ResponseInfo {
+    pub(crate) async fn answer<R: ResponseHandler>(&self, zone: &Zone, request: &Request, response_handle: R) -> ResponseInfo {
+        let info = self.respond_to(zone, request, response_handle).await;
+        count(info.response_code());
+        info
+    }
+
+    async fn respond_to<R: ResponseHandler>(&self, zone: &Zone, request: &Request, mut response_handle: R) -> ResponseInfo {
         let mut header = Header::response_from_request(request.header());
         header.set_recursion_available(self.forwarder.is_some());
         let mut limit = (request.protocol() == Protocol::Udp).then_some(CLASSIC_UDP_PAYLOAD);
@@ -117,6 +123,21 @@ impl Handler {
             }
         }
     }
+}
+
+/// Counts a response by its code, with CoreDNS's label values.
+fn count(code: ResponseCode) {
+    let rcode = match code {
+        ResponseCode::NoError => "NOERROR",
+        ResponseCode::NXDomain => "NXDOMAIN",
+        ResponseCode::ServFail => "SERVFAIL",
+        ResponseCode::Refused => "REFUSED",
+        ResponseCode::FormErr => "FORMERR",
+        ResponseCode::NotImp => "NOTIMP",
+        ResponseCode::BADVERS => "BADVERS",
+        _ => "OTHER",
+    };
+    driftless_telemetry::metrics().dns_responses.get_or_create(&driftless_telemetry::RcodeLabel { rcode }).inc();
 }
 
 #[async_trait]

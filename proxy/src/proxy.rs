@@ -74,6 +74,16 @@ impl Proxy {
     /// `rules::additions`); open connections keep their backend (conntrack
     /// holds them), new ones see the table.
     pub fn apply(&mut self, table: &ServiceTable) -> Result<(), ProxyError> {
+        let started = Instant::now();
+        let result = self.program(table);
+        let metrics = driftless_telemetry::metrics();
+        metrics.proxy_apply_duration.observe(started.elapsed().as_secs_f64());
+        let result_label = if result.is_ok() { "applied" } else { "failed" };
+        metrics.proxy_applies.get_or_create(&driftless_telemetry::ResultLabel { result: result_label }).inc();
+        result
+    }
+
+    fn program(&mut self, table: &ServiceTable) -> Result<(), ProxyError> {
         let bounds = Bounds { service_cidr: self.config.service_cidr, pod_cidr: self.config.pod_cidr, node_addresses: &self.config.node_addresses };
         let ports = table::check(table, &bounds)?;
         routes::verify(&self.config)?;

@@ -79,8 +79,12 @@ impl NodeImages {
             Some(login) => PullOptions { credentials: Some(login.clone()), ..self.options.clone() },
             None => self.options.clone(),
         };
-        let pulled = self.store.pull(reference, &options).map_err(|e| e.to_string())?;
-        let image = self.store.resolve(&pulled).map_err(|e| e.to_string())?;
+        let image = self.store.pull(reference, &options).and_then(|pulled| self.store.resolve(&pulled)).map_err(|e| e.to_string());
+        let metrics = driftless_telemetry::metrics();
+        metrics.image_pull_duration.observe(started.elapsed().as_secs_f64());
+        let result = if image.is_ok() { "pulled" } else { "failed" };
+        metrics.image_pulls.get_or_create(&driftless_telemetry::ResultLabel { result }).inc();
+        let image = image?;
         report(ImageStep::Pulled(started.elapsed()));
         Ok(image)
     }

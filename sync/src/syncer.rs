@@ -115,12 +115,23 @@ pub struct Syncer {
     /// How long to wait between looks at the branch (a fallback for local
     /// repositories, the fetch interval for remote ones).
     pub poll: Duration,
+    observer: Option<Observer>,
 }
+
+/// Told of every sync that applied or refused a commit (notifications), on
+/// the sync thread: it must hand the news off, not act on it.
+pub type Observer = Box<dyn Fn(&Outcome, &SyncStatus) + Send>;
 
 impl Syncer {
     /// A loop over `source` writing to `store`.
     pub fn new(source: Source, store: Arc<dyn Store>, events: Arc<Recorder>, allow_empty: bool, poll: Duration) -> Syncer {
-        Syncer { source, store, events, allow_empty, poll }
+        Syncer { source, store, events, allow_empty, poll, observer: None }
+    }
+
+    /// Tells `observer` of every applied or refused commit.
+    pub fn observe(mut self, observer: Observer) -> Syncer {
+        self.observer = Some(observer);
+        self
     }
 
     /// The loop's persisted state.
@@ -167,6 +178,25 @@ impl Syncer {
     pub fn sync_once(&self) -> Result<Outcome, SyncError> {
         let started = Instant::now();
         let result = self.step();
+        let label = match &result {
+            Ok(Outcome::Applied { .. }) => "applied",
+            Ok(Outcome::Refused { .. }) => "refused",
+            Ok(Outcome::Unchanged { .. }) => "unchanged",
+            Err(_) => "error",
+        };
+        let metrics = driftless_telemetry::metrics();
+        let elapsed = started.elapsed().as_secs_f64();
+        metrics.sync_duration.get_or_create(&driftless_telemetry::ResultLabel { result: label }).observe(elapsed);
+        let flux = driftless_telemetry::ReconcileLabels { kind: "Repository", name: self.source.branch().to_owned(), namespace: "default" };
+        metrics.gotk_reconcile_duration.get_or_create(&flux).observe(elapsed);
+        if let Ok(outcome @ (Outcome::Applied { .. } | Outcome::Refused { .. })) = &result {
+            if matches!(outcome, Outcome::Refused { .. }) {
+                metrics.refused_commits.inc();
+            }
+            if let Some(observer) = &self.observer {
+                observer(outcome, &Syncer::status(&*self.store));
+            }
+        }
         match &result {
             Ok(outcome) => tracing::debug!(?outcome, elapsed = ?started.elapsed(), "sync step"),
             Err(error) => {

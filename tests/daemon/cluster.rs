@@ -232,6 +232,11 @@ impl Cluster {
         self.runtime.block_on(client.get(path))
     }
 
+    /// GETs an API path that answers with text (`/metrics`).
+    pub(crate) fn get_text(&self, path: &str) -> String {
+        self.runtime.block_on(self.client().get_text(path)).unwrap_or_else(|e| panic!("GET {path}: {e}\n{}", self.daemon_log()))
+    }
+
     /// GETs an API path.
     pub(crate) fn get(&self, path: &str) -> Value {
         self.try_get(path).unwrap_or_else(|e| panic!("GET {path}: {e}\n{}", self.daemon_log()))

@@ -27,6 +27,7 @@ mod jobs;
 mod kubectl;
 mod live_plan;
 mod metrics;
+mod prometheus;
 mod pull;
 mod recovery;
 mod refusal;
