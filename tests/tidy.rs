@@ -79,7 +79,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("reaper", &[]),
     ("runtime", &["model", "nodeapi", "routes", "image", "reaper", "telemetry"]),
     ("controllers", &["model", "store", "nodeapi", "events", "telemetry"]),
-    ("sync", &["model", "manifest", "validate", "diff", "store", "events", "telemetry"]),
+    ("sync", &["model", "manifest", "validate", "diff", "store", "events", "telemetry", "signatures"]),
     ("printers", &["model"]),
     ("api", &["model", "store", "nodeapi", "sync", "printers", "schemas", "telemetry"]),
     ("dns", &["model", "telemetry"]),

@@ -17,6 +17,17 @@ pub struct Cli {
     pub log_format: LogFormat,
 }
 
+/// `--verify-commits-mode`, after Flux's `spec.verify.mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VerifyMode {
+    /// The head commit only.
+    Head,
+    /// Every commit since the last applied one (all of history before the
+    /// first sync): an unsigned commit anywhere in a push refuses it.
+    All,
+}
+
 /// `--log-format`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -208,6 +219,15 @@ pub struct UpArgs {
     /// branch.
     #[arg(long, value_name = "PREFIX")]
     pub rollback_branch: Option<String>,
+    /// Refuse heads not signed by a key in this folder: SSH public keys in
+    /// git's `allowed_signers` format (or `.pub` files) and OpenPGP public
+    /// keys (`.asc`, `.gpg`). A refused head is refused whole, like an
+    /// invalid commit.
+    #[arg(long, value_name = "KEYS")]
+    pub verify_commits: Option<PathBuf>,
+    /// Which commits --verify-commits checks.
+    #[arg(long, value_enum, default_value_t = VerifyMode::Head, requires = "verify_commits")]
+    pub verify_commits_mode: VerifyMode,
     /// This node's name (default: the host name).
     #[arg(long)]
     pub node_name: Option<String>,

@@ -142,7 +142,14 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
     let write_target = writes::target(ledger.clone(), source.branch(), source.path(), source.is_remote());
     let interval = config.interval.unwrap_or(if source.is_remote() { Duration::from_secs(15) } else { Duration::from_secs(2) });
     let write_hint = format!("commit to {} (branch {}, path {:?})", config.repo, source.branch(), config.path);
-    let syncer = Syncer::new(source, store.clone(), ctx.events.clone(), config.allow_empty, interval);
+    let mut syncer = Syncer::new(source, store.clone(), ctx.events.clone(), config.allow_empty, interval);
+    if let Some(keys) = &config.verify_commits {
+        let mode = match config.verify_commits_mode {
+            crate::cli::VerifyMode::Head => driftless_signatures::Mode::Head,
+            crate::cli::VerifyMode::All => driftless_signatures::Mode::Range,
+        };
+        syncer = syncer.verify(driftless_sync::Verify { keys: keys.clone(), mode });
+    }
     let wake = sync_tx.clone();
     let sync_thread = std::thread::Builder::new()
         .name("sync".into())

@@ -26,4 +26,4 @@ pub use apply::{Action, Change, MANAGED, StoreLive, batch_for};
 pub use error::SyncError;
 pub use ledger::{LEDGER_REF, LedgerEntry};
 pub use source::{Source, SourceConfig};
-pub use syncer::{Observer, Outcome, STATUS_META, SyncStatus, Syncer, Trigger};
+pub use syncer::{Observer, Outcome, STATUS_META, SyncStatus, Syncer, Trigger, Verify};

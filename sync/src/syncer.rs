@@ -116,6 +116,17 @@ pub struct Syncer {
     /// repositories, the fetch interval for remote ones).
     pub poll: Duration,
     observer: Option<Observer>,
+    verify: Option<Verify>,
+}
+
+/// Which commits must be signed, and by whom (`--verify-commits`).
+#[derive(Clone, Debug)]
+pub struct Verify {
+    /// The folder of allowed signers, read at each new head so that a key
+    /// added or removed counts from the next sync.
+    pub keys: std::path::PathBuf,
+    /// The head only, or every commit since the last applied one.
+    pub mode: driftless_signatures::Mode,
 }
 
 /// Told of every sync that applied or refused a commit (notifications), on
@@ -125,7 +136,13 @@ pub type Observer = Box<dyn Fn(&Outcome, &SyncStatus) + Send>;
 impl Syncer {
     /// A loop over `source` writing to `store`.
     pub fn new(source: Source, store: Arc<dyn Store>, events: Arc<Recorder>, allow_empty: bool, poll: Duration) -> Syncer {
-        Syncer { source, store, events, allow_empty, poll, observer: None }
+        Syncer { source, store, events, allow_empty, poll, observer: None, verify: None }
+    }
+
+    /// Refuses heads that are not signed as `verify` says.
+    pub fn verify(mut self, verify: Verify) -> Syncer {
+        self.verify = Some(verify);
+        self
     }
 
     /// Tells `observer` of every applied or refused commit.
@@ -230,6 +247,12 @@ impl Syncer {
         let info = self.source.commit(&head)?;
         let commit =
             CommitRef { id: info.id.clone(), subject: info.summary.clone(), author: info.author.clone(), time: info.time, trailers: info.trailers.clone() };
+        if let Some(verify) = &self.verify {
+            let since = status.applied.as_ref().map(|applied| applied.id.as_str());
+            if let Err(refusal) = self.check_signatures(verify, &head, since) {
+                return self.refuse(status, commit, vec![refusal]);
+            }
+        }
         let files = match self.source.load(&head) {
             Ok((_, files)) => files,
             Err(SyncError::Load(error @ LoadError::PathNotInRevision { .. })) => {
@@ -286,6 +309,22 @@ impl Syncer {
         self.events.record(&self.repository_object(), EventType::Normal, "Synced", &message);
         self.finish_pending(&mut status)?;
         Ok(Outcome::Applied { commit: head, actions })
+    }
+
+    /// Whether the head (and, in range mode, every commit since `since`) is
+    /// signed by an allowed key; the refusal as users read it otherwise.
+    fn check_signatures(&self, verify: &Verify, head: &str, since: Option<&str>) -> Result<(), String> {
+        let signers = driftless_signatures::AllowedSigners::load(&verify.keys)
+            .map_err(|error| format!("cannot read the allowed signers ({error}): refusing what cannot be verified"))?;
+        let repo =
+            git2::Repository::open(self.source.repository_path()).map_err(|error| format!("cannot open the repository to verify signatures: {error}"))?;
+        let oid = |id: &str| git2::Oid::from_str(id).map_err(|error| format!("{id}: {error}"));
+        let since = since.map(oid).transpose()?;
+        let signed = driftless_signatures::verify(&repo, oid(head)?, since, verify.mode, &signers).map_err(|refused| format!("unverified: {refused}"))?;
+        for signer in &signed {
+            tracing::info!(commit = %signer.commit, fingerprint = %signer.fingerprint, principal = %signer.principal, "signature verified");
+        }
+        Ok(())
     }
 
     fn refuse(&self, mut status: SyncStatus, commit: CommitRef, errors: Vec<String>) -> Result<Outcome, SyncError> {

@@ -34,6 +34,7 @@ mod refusal;
 mod rollout;
 mod scale;
 mod services;
+mod signed;
 mod statefulset;
 mod storage;
 mod writes;

@@ -43,6 +43,12 @@ pub struct DaemonConfig {
     /// Commit automatic rollbacks on branches with this prefix.
     #[serde(default)]
     pub rollback_branch: Option<String>,
+    /// The folder of allowed signers, when heads must be signed.
+    #[serde(default)]
+    pub verify_commits: Option<PathBuf>,
+    /// Which commits are checked.
+    #[serde(default = "head_mode")]
+    pub verify_commits_mode: crate::cli::VerifyMode,
     /// This node's name.
     pub node_name: String,
     /// The bridge.
@@ -116,6 +122,10 @@ mod humantime_serde_opt {
     }
 }
 
+fn head_mode() -> crate::cli::VerifyMode {
+    crate::cli::VerifyMode::Head
+}
+
 fn usage(message: String) -> CommandError {
     CommandError::Usage(message)
 }
@@ -149,6 +159,8 @@ impl DaemonConfig {
             allow_empty: args.allow_empty,
             rollback_on_failure: args.rollback_on_failure,
             rollback_branch: args.rollback_branch.clone(),
+            verify_commits: args.verify_commits.as_ref().map(|keys| std::path::absolute(keys).unwrap_or_else(|_| keys.clone())),
+            verify_commits_mode: args.verify_commits_mode,
             node_name,
             bridge: args.bridge.clone(),
             pod_cidr: args.pod_cidr.clone(),
@@ -176,6 +188,14 @@ impl DaemonConfig {
                 .unwrap_or_else(|| if args.bridge == "driftless0" { "driftless".into() } else { format!("driftless_{}", args.bridge) }),
         };
         config.node_config()?;
+        if let Some(keys) = &config.verify_commits {
+            // A folder that cannot be read, or allows no one, would refuse
+            // every commit: say so now rather than at the first sync.
+            let signers = driftless_signatures::AllowedSigners::load(keys).map_err(|e| usage(format!("--verify-commits: {e}")))?;
+            if signers.is_empty() {
+                return Err(usage(format!("--verify-commits {}: no SSH or OpenPGP public key in it", keys.display())));
+            }
+        }
         Ok(config)
     }
 
