@@ -86,7 +86,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("proxy", &["routes", "telemetry"]),
     ("ingress", &["model"]),
     ("write", &["model", "manifest", "validate", "diff"]),
-    ("forge", &[]),
+    ("forge", &["telemetry"]),
     ("signatures", &[]),
     ("secrets", &[]),
     ("telemetry", &[]),

@@ -225,6 +225,24 @@ pub struct UpArgs {
     /// invalid commit.
     #[arg(long, value_name = "KEYS")]
     pub verify_commits: Option<PathBuf>,
+    /// Serve forge webhooks on this address (`POST /hooks/<name>`): a
+    /// verified push of the watched branch syncs at once instead of at the
+    /// next poll. Needs --webhook-secret-file.
+    #[arg(long, value_name = "ADDRESS", requires = "webhook_secret_file")]
+    pub webhook_listen: Option<String>,
+    /// The webhook secret, as configured in the forge (GitHub, Gitea,
+    /// Forgejo and Bitbucket sign with it; GitLab sends it as its token).
+    #[arg(long, value_name = "FILE", requires = "webhook_listen")]
+    pub webhook_secret_file: Option<PathBuf>,
+    /// Post a JSON event (Flux's shape) to this URL for every commit
+    /// applied or refused, failed rollout and automatic rollback.
+    /// Repeatable.
+    #[arg(long, value_name = "URL")]
+    pub notify: Vec<String>,
+    /// Sign notifications with this key (`X-Signature: sha256=<hex HMAC>`);
+    /// default: the webhook secret, if any.
+    #[arg(long, value_name = "FILE")]
+    pub notify_secret_file: Option<PathBuf>,
     /// Which commits --verify-commits checks.
     #[arg(long, value_enum, default_value_t = VerifyMode::Head, requires = "verify_commits")]
     pub verify_commits_mode: VerifyMode,

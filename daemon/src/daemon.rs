@@ -6,6 +6,7 @@
 //! data folder adopts them (`driftless reset` stops them for good).
 
 mod config;
+mod forge;
 mod images;
 mod network;
 pub(crate) mod pki;
@@ -142,6 +143,7 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
     let write_target = writes::target(ledger.clone(), source.branch(), source.path(), source.is_remote());
     let interval = config.interval.unwrap_or(if source.is_remote() { Duration::from_secs(15) } else { Duration::from_secs(2) });
     let write_hint = format!("commit to {} (branch {}, path {:?})", config.repo, source.branch(), config.path);
+    let syncer_branch = source.branch().to_owned();
     let mut syncer = Syncer::new(source, store.clone(), ctx.events.clone(), config.allow_empty, interval);
     if let Some(keys) = &config.verify_commits {
         let mode = match config.verify_commits_mode {
@@ -149,6 +151,15 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
             crate::cli::VerifyMode::All => driftless_signatures::Mode::Range,
         };
         syncer = syncer.verify(driftless_sync::Verify { keys: keys.clone(), mode });
+    }
+    if let Some(notifier) = forge::notifier(&config, cancel.clone())? {
+        syncer = syncer.observe(forge::sync_observer(notifier.clone()));
+        tasks.spawn(forge::forward_rollouts(store.clone(), notifier, syncer_branch.clone(), cancel.clone()));
+    }
+    if let Some(server) = forge::webhooks(&config, &syncer_branch, sync_tx.clone(), cancel.clone()).await? {
+        tasks.spawn(async move {
+            let _ = server.await;
+        });
     }
     let wake = sync_tx.clone();
     let sync_thread = std::thread::Builder::new()

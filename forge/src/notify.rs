@@ -136,6 +136,7 @@ impl Notifier {
                 // Cannot happen for this type (string keys only); counted if it does.
                 warn!(%error, "notification could not be serialized");
                 shared.counters.failed.fetch_add(shared.queues.len() as u64, Ordering::Relaxed);
+                crate::notify::tally("failed", shared.queues.len() as u64);
                 return;
             }
         };
@@ -144,6 +145,7 @@ impl Notifier {
         for queue in &shared.queues {
             if queue.push(payload.clone()) {
                 shared.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                crate::notify::tally("dropped", 1);
             }
         }
     }
@@ -216,4 +218,10 @@ mod tests {
         let result = Notifier::start(vec![], Some(vec![]), NotifyOptions::default(), CancellationToken::new());
         assert!(matches!(result, Err(ForgeError::EmptySecret)));
     }
+}
+
+/// Counts notifications in the process's metrics
+/// (`driftless_notifications_total`), beside this notifier's own counts.
+pub(crate) fn tally(result: &'static str, count: u64) {
+    driftless_telemetry::metrics().notifications.get_or_create(&driftless_telemetry::ResultLabel { result }).inc_by(count);
 }

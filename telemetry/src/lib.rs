@@ -67,16 +67,6 @@ pub struct RcodeLabel {
     pub rcode: &'static str,
 }
 
-/// A webhook delivery: which hook and what was done with it.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct HookLabels {
-    /// The forge the delivery came from.
-    pub forge: &'static str,
-    /// `triggered`, `ignored`, `unauthorized`, `too_large`, `rate_limited`,
-    /// `malformed`.
-    pub result: &'static str,
-}
-
 /// Every metric the daemon records.
 #[derive(Debug)]
 pub struct Metrics {
@@ -104,8 +94,10 @@ pub struct Metrics {
     pub proxy_applies: Family<ResultLabel, Counter>,
     /// Service proxy rule apply durations.
     pub proxy_apply_duration: Histogram,
-    /// Webhook deliveries by forge and result.
-    pub webhook_deliveries: Family<HookLabels, Counter>,
+    /// Webhook deliveries by result (`triggered`, `ignored`,
+    /// `unauthorized`, `too_large`, `rate_limited`, `malformed`,
+    /// `rejected`).
+    pub webhook_deliveries: Family<ResultLabel, Counter>,
     /// Notifications by result (`sent`, `failed`, `dropped`).
     pub notifications: Family<ResultLabel, Counter>,
 }
@@ -157,7 +149,7 @@ impl Metrics {
                 Unit::Seconds,
                 metrics.proxy_apply_duration.clone(),
             );
-            r.register("driftless_webhook_deliveries", "Webhook deliveries by forge and result", metrics.webhook_deliveries.clone());
+            r.register("driftless_webhook_deliveries", "Webhook deliveries by result", metrics.webhook_deliveries.clone());
             r.register("driftless_notifications", "Notifications posted, failed after retries, or dropped", metrics.notifications.clone());
         }
         metrics

@@ -22,6 +22,7 @@ mod cronjobs;
 mod daemonsets;
 mod documented_examples;
 mod foreign_images;
+mod forge;
 mod immutable;
 mod jobs;
 mod kubectl;

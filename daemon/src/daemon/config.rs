@@ -49,6 +49,18 @@ pub struct DaemonConfig {
     /// Which commits are checked.
     #[serde(default = "head_mode")]
     pub verify_commits_mode: crate::cli::VerifyMode,
+    /// Where webhooks are served.
+    #[serde(default)]
+    pub webhook_listen: Option<String>,
+    /// The webhook secret's file.
+    #[serde(default)]
+    pub webhook_secret_file: Option<PathBuf>,
+    /// Where notifications go.
+    #[serde(default)]
+    pub notify: Vec<String>,
+    /// The notifications' signing key's file.
+    #[serde(default)]
+    pub notify_secret_file: Option<PathBuf>,
     /// This node's name.
     pub node_name: String,
     /// The bridge.
@@ -161,6 +173,10 @@ impl DaemonConfig {
             rollback_branch: args.rollback_branch.clone(),
             verify_commits: args.verify_commits.as_ref().map(|keys| std::path::absolute(keys).unwrap_or_else(|_| keys.clone())),
             verify_commits_mode: args.verify_commits_mode,
+            webhook_listen: args.webhook_listen.clone(),
+            webhook_secret_file: args.webhook_secret_file.as_ref().map(|f| std::path::absolute(f).unwrap_or_else(|_| f.clone())),
+            notify: args.notify.clone(),
+            notify_secret_file: args.notify_secret_file.as_ref().map(|f| std::path::absolute(f).unwrap_or_else(|_| f.clone())),
             node_name,
             bridge: args.bridge.clone(),
             pod_cidr: args.pod_cidr.clone(),

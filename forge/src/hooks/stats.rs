@@ -1,5 +1,6 @@
-//! Counters of what the webhook server did with each delivery, for the
-//! daemon's status and metrics.
+//! Counters of what the webhook server did with each delivery: this
+//! server's own (tests and status read them) and the process's
+//! `driftless_webhook_deliveries_total` (`/metrics`).
 //!
 //! Owns only atomic counters; every delivery bumps `received` and exactly one
 //! outcome. Must not hold anything from a delivery (no names, no bodies).
@@ -91,5 +92,15 @@ impl HookStats {
             Outcome::Rejected => &self.rejected,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        let result = match outcome {
+            Outcome::Accepted => "triggered",
+            Outcome::Ignored => "ignored",
+            Outcome::Unauthorized => "unauthorized",
+            Outcome::TooLarge => "too_large",
+            Outcome::RateLimited => "rate_limited",
+            Outcome::Malformed => "malformed",
+            Outcome::Rejected => "rejected",
+        };
+        driftless_telemetry::metrics().webhook_deliveries.get_or_create(&driftless_telemetry::ResultLabel { result }).inc();
     }
 }

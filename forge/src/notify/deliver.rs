@@ -87,17 +87,20 @@ impl Worker {
             match outcome {
                 Attempt::Delivered => {
                     self.counters.sent.fetch_add(1, Ordering::Relaxed);
+                    crate::notify::tally("sent", 1);
                     debug!(attempt, "notification delivered");
                     return true;
                 }
                 Attempt::Refused(status) => {
                     self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                    crate::notify::tally("failed", 1);
                     warn!(%status, "notification refused, not retrying");
                     return true;
                 }
                 Attempt::Retry { reason, after } => {
                     if attempt == self.options.attempts {
                         self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                        crate::notify::tally("failed", 1);
                         warn!(attempt, %reason, "notification failed, giving up");
                         return true;
                     }
