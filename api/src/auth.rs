@@ -67,11 +67,11 @@ impl Tokens {
         let mut entries = Vec::new();
         let lines: Vec<(usize, &str)> =
             text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())).filter(|(_, l)| !l.is_empty() && !l.starts_with('#')).collect();
-        if let [(_, only)] = lines.as_slice() {
-            if !only.contains(',') {
-                let caller = Caller { user: "admin".into(), uid: "admin".into(), groups: vec!["system:masters".into()] };
-                return Ok(Tokens { entries: vec![((*only).to_owned(), caller)] });
-            }
+        if let [(_, only)] = lines.as_slice()
+            && !only.contains(',')
+        {
+            let caller = Caller { user: "admin".into(), uid: "admin".into(), groups: vec!["system:masters".into()] };
+            return Ok(Tokens { entries: vec![((*only).to_owned(), caller)] });
         }
         for (line, text) in lines {
             let f = fields(text);

@@ -112,10 +112,10 @@ impl Reconciler for CronJobController {
                 events.push((EventType::Normal, "SawCompletedJob", format!("Saw completed job: {name}, condition: {outcome}")));
             }
         }
-        if let Some(last) = done.iter().filter(|j| j.status.as_ref().and_then(finished).is_some_and(|(c, _)| c == "Complete")).map(finished_at).max() {
-            if status.last_successful_time.as_ref().is_none_or(|t| t.0 < last) {
-                status.last_successful_time = Some(Time(last));
-            }
+        if let Some(last) = done.iter().filter(|j| j.status.as_ref().and_then(finished).is_some_and(|(c, _)| c == "Complete")).map(finished_at).max()
+            && status.last_successful_time.as_ref().is_none_or(|t| t.0 < last)
+        {
+            status.last_successful_time = Some(Time(last));
         }
         done.sort_by_key(finished_at);
         for (condition, limit) in [("Complete", spec.successful_jobs_history_limit.unwrap_or(3)), ("Failed", spec.failed_jobs_history_limit.unwrap_or(1))] {

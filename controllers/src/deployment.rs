@@ -88,10 +88,10 @@ fn same_template(rs: &PodTemplateSpec, deployment: &PodTemplateSpec) -> bool {
         }
         let mut value = serde_json::to_value(&t).unwrap_or(Value::Null);
         // An empty label map and none are the same template.
-        if value.pointer("/metadata/labels").and_then(Value::as_object).is_some_and(serde_json::Map::is_empty) {
-            if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
-                meta.remove("labels");
-            }
+        if value.pointer("/metadata/labels").and_then(Value::as_object).is_some_and(serde_json::Map::is_empty)
+            && let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut)
+        {
+            meta.remove("labels");
         }
         value
     };
@@ -350,10 +350,10 @@ impl Rollout<'_> {
         }
         let mut rs = new.rs.clone();
         rs.metadata.annotations.get_or_insert_with(BTreeMap::new).insert(REVISION.into(), revision.max(new.revision()).to_string());
-        if let Some(cause) = self.change_cause() {
-            if new.revision() < revision {
-                rs.metadata.annotations.get_or_insert_with(BTreeMap::new).insert(CHANGE_CAUSE.into(), cause);
-            }
+        if let Some(cause) = self.change_cause()
+            && new.revision() < revision
+        {
+            rs.metadata.annotations.get_or_insert_with(BTreeMap::new).insert(CHANGE_CAUSE.into(), cause);
         }
         if let Some(commit) = self.source_commit()
             && new.revision() < revision
@@ -479,10 +479,10 @@ impl Rollout<'_> {
             left -= share;
             sizes.push((i, (o.replicas() + share).max(0)));
         }
-        if left != 0 {
-            if let Some((_, size)) = sizes.first_mut() {
-                *size = (*size + left).max(0);
-            }
+        if left != 0
+            && let Some((_, size)) = sizes.first_mut()
+        {
+            *size = (*size + left).max(0);
         }
         let mut ops = Vec::new();
         for (i, size) in sizes {

@@ -82,10 +82,10 @@ pub fn subsets(service: &Service, pods: &[Pod]) -> Vec<Value> {
             address["nodeName"] = Value::from(node);
         }
         let pod_spec = pod.spec.clone().unwrap_or_default();
-        if let (Some(hostname), Some(subdomain)) = (&pod_spec.hostname, &pod_spec.subdomain) {
-            if *subdomain == service_name {
-                address["hostname"] = Value::from(hostname.clone());
-            }
+        if let (Some(hostname), Some(subdomain)) = (&pod_spec.hostname, &pod_spec.subdomain)
+            && *subdomain == service_name
+        {
+            address["hostname"] = Value::from(hostname.clone());
         }
         let group_key = serde_json::to_string(&ports).unwrap_or_default();
         let group = groups.entry(group_key).or_insert_with(|| (Vec::new(), Vec::new(), ports.clone()));

@@ -278,10 +278,10 @@ impl Reconciler for Kubelet {
         }
         let value = self.ctx.store.get(key).unwrap_or_default();
         if pod.metadata.deletion_timestamp.is_some() {
-            if known.is_some() {
-                if let Some(wait) = self.drain(&pod, &key.namespace) {
-                    return Ok(Action::Requeue(wait));
-                }
+            if known.is_some()
+                && let Some(wait) = self.drain(&pod, &key.namespace)
+            {
+                return Ok(Action::Requeue(wait));
             }
             self.draining.lock().unwrap_or_else(|e| e.into_inner()).remove(&uid);
             for c in pod.spec.iter().flat_map(|s| s.containers.iter()) {

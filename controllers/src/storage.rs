@@ -104,10 +104,10 @@ fn fits(volume: &PersistentVolume, claim: &PersistentVolumeClaim, class: &str) -
         return false;
     }
     let claim_spec = claim.spec.clone().unwrap_or_default();
-    if let Some(name) = claim_spec.volume_name.as_deref().filter(|n| !n.is_empty()) {
-        if volume.metadata.name.as_deref() != Some(name) {
-            return false;
-        }
+    if let Some(name) = claim_spec.volume_name.as_deref().filter(|n| !n.is_empty())
+        && volume.metadata.name.as_deref() != Some(name)
+    {
+        return false;
     }
     if spec.storage_class_name.as_deref().unwrap_or("") != class {
         return false;
@@ -119,10 +119,10 @@ fn fits(volume: &PersistentVolume, claim: &PersistentVolumeClaim, class: &str) -
     if spec.volume_mode.as_deref().unwrap_or("Filesystem") != claim_spec.volume_mode.as_deref().unwrap_or("Filesystem") {
         return false;
     }
-    if let Some(selector) = &claim_spec.selector {
-        if !driftless_model::selector::matches(selector, &volume.metadata.labels.clone().unwrap_or_default()) {
-            return false;
-        }
+    if let Some(selector) = &claim_spec.selector
+        && !driftless_model::selector::matches(selector, &volume.metadata.labels.clone().unwrap_or_default())
+    {
+        return false;
     }
     capacity(volume) >= request(claim)
 }

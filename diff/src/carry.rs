@@ -45,10 +45,10 @@ pub(crate) fn carry_over(desired: &mut Value, live: &Value) {
 }
 
 fn copy(desired: &mut Value, live: &Value, pointer: &str) {
-    if desired.pointer(pointer).is_none_or(Value::is_null) {
-        if let Some(v) = live.pointer(pointer) {
-            set_pointer(desired, pointer, v.clone());
-        }
+    if desired.pointer(pointer).is_none_or(Value::is_null)
+        && let Some(v) = live.pointer(pointer)
+    {
+        set_pointer(desired, pointer, v.clone());
     }
 }
 

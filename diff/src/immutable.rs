@@ -101,10 +101,10 @@ pub(crate) fn verdict(kind: Kind, before: &Value, after: &Value) -> Verdict {
                 refuse(&format!("/spec/{key}"), "spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims");
             }
             let size = |value: &Value| value.pointer("/spec/resources/requests/storage").and_then(Value::as_str).and_then(|s| s.parse::<Quantity>().ok());
-            if let (Some(old), Some(new)) = (size(before), size(after)) {
-                if new < old {
-                    refuse("/spec/resources/requests/storage", "field can not be less than previous value");
-                }
+            if let (Some(old), Some(new)) = (size(before), size(after))
+                && new < old
+            {
+                refuse("/spec/resources/requests/storage", "field can not be less than previous value");
             }
         }
         Kind::PersistentVolume => {

@@ -209,10 +209,10 @@ pub fn plan<'a>(desired: impl IntoIterator<Item = (&'a ObjectRef, &'a Object)>, 
         let current = live.get(object_ref);
         // Most objects are untouched between two revisions; equal as
         // written means equal after normalizing, so skip that work.
-        if let Some(LiveObject::Declared(before)) = &current {
-            if *before == object {
-                continue;
-            }
+        if let Some(LiveObject::Declared(before)) = &current
+            && *before == object
+        {
+            continue;
         }
         let mut write = applied(object);
         let Some(current) = current else {

@@ -172,11 +172,11 @@ where
     N: Iterator<Item = &'a Record> + Clone + Send + 'a,
     D: Iterator<Item = &'a Record> + Clone + Send + 'a,
 {
-    if let Some(limit) = limit {
-        if !fits(&builder, header, &sections, limit) {
-            header.set_truncated(true);
-            return send(response_handle, builder().build_no_records(header)).await;
-        }
+    if let Some(limit) = limit
+        && !fits(&builder, header, &sections, limit)
+    {
+        header.set_truncated(true);
+        return send(response_handle, builder().build_no_records(header)).await;
     }
     let Sections { answers, authority, additionals } = sections;
     send(response_handle, builder().build(header, answers, [].iter(), authority, additionals)).await

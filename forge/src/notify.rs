@@ -198,6 +198,12 @@ fn client(https: bool) -> Result<HttpClient, ForgeError> {
     Ok(Client::builder(TokioExecutor::new()).pool_timer(TokioTimer::new()).pool_idle_timeout(Duration::from_secs(30)).build(connector))
 }
 
+/// Counts notifications in the process's metrics
+/// (`driftless_notifications_total`), beside this notifier's own counts.
+pub(crate) fn tally(result: &'static str, count: u64) {
+    driftless_telemetry::metrics().notifications.get_or_create(&driftless_telemetry::ResultLabel { result }).inc_by(count);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,10 +224,4 @@ mod tests {
         let result = Notifier::start(vec![], Some(vec![]), NotifyOptions::default(), CancellationToken::new());
         assert!(matches!(result, Err(ForgeError::EmptySecret)));
     }
-}
-
-/// Counts notifications in the process's metrics
-/// (`driftless_notifications_total`), beside this notifier's own counts.
-pub(crate) fn tally(result: &'static str, count: u64) {
-    driftless_telemetry::metrics().notifications.get_or_create(&driftless_telemetry::ResultLabel { result }).inc_by(count);
 }

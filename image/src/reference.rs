@@ -51,10 +51,11 @@ pub(crate) fn parse(reference: &str) -> Result<Reference, ReferenceError> {
     // (repository paths are lowercase); the port only looks for `.`, `:`
     // and `localhost`, and would file `Foo/bar` under docker.io.
     if parsed.registry() == "docker.io" && parsed.repository().bytes().any(|b| b.is_ascii_uppercase()) {
-        if let Some((host, path)) = parsed.repository().split_once('/') {
-            if !path.bytes().any(|b| b.is_ascii_uppercase()) && !reference.starts_with("docker.io/") {
-                return Ok(rebuild(host, path, &parsed));
-            }
+        if let Some((host, path)) = parsed.repository().split_once('/')
+            && !path.bytes().any(|b| b.is_ascii_uppercase())
+            && !reference.starts_with("docker.io/")
+        {
+            return Ok(rebuild(host, path, &parsed));
         }
         return Err(invalid(ParseError::NameContainsUppercase));
     }

@@ -64,10 +64,10 @@ impl Visitor for Fixups {
     fn key(&mut self, _pointer: &str, _pos: Pos) {}
 
     fn value(&mut self, pointer: &str, _pos: Pos, plain: Option<&str>) {
-        if let (Some(text), Some(fixups)) = (plain, self.0.last_mut()) {
-            if let Some(value) = reading(text) {
-                fixups.push((pointer.to_owned(), value));
-            }
+        if let (Some(text), Some(fixups)) = (plain, self.0.last_mut())
+            && let Some(value) = reading(text)
+        {
+            fixups.push((pointer.to_owned(), value));
         }
     }
 }

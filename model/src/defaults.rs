@@ -290,10 +290,10 @@ pub fn pod_spec(spec: &mut core::PodSpec) {
                 }
             }
         }
-        if let Some(dir) = &mut volume.empty_dir {
-            if let Some(limit) = &mut dir.size_limit {
-                canonical(limit);
-            }
+        if let Some(dir) = &mut volume.empty_dir
+            && let Some(limit) = &mut dir.size_limit
+        {
+            canonical(limit);
         }
         if let Some(host) = &mut volume.host_path {
             host.type_.get_or_insert_with(String::new);

@@ -22,12 +22,12 @@ pub fn delete_op(live: &Value, now: Timestamp) -> Option<Op> {
         return Some(Op::Delete { key, uid });
     }
     let mut deleting = live.clone();
-    if let Some(meta) = deleting.get_mut("metadata").and_then(Value::as_object_mut) {
-        if meta.get("deletionTimestamp").is_none_or(Value::is_null) {
-            let grace = live.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(DEFAULT_GRACE_SECONDS);
-            meta.insert("deletionTimestamp".into(), Value::from(now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()));
-            meta.insert("deletionGracePeriodSeconds".into(), Value::from(grace));
-        }
+    if let Some(meta) = deleting.get_mut("metadata").and_then(Value::as_object_mut)
+        && meta.get("deletionTimestamp").is_none_or(Value::is_null)
+    {
+        let grace = live.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(DEFAULT_GRACE_SECONDS);
+        meta.insert("deletionTimestamp".into(), Value::from(now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()));
+        meta.insert("deletionGracePeriodSeconds".into(), Value::from(grace));
     }
     Some(Op::Update(deleting))
 }

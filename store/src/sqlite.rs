@@ -309,10 +309,10 @@ fn updated(old: &Value, mut value: Value, revision: u64) -> Value {
         }
         meta.insert("generation".into(), Value::from(if spec_changed { generation + 1 } else { generation }));
     }
-    if value.get("status").is_none() {
-        if let Some(status) = old.get("status") {
-            value["status"] = status.clone();
-        }
+    if value.get("status").is_none()
+        && let Some(status) = old.get("status")
+    {
+        value["status"] = status.clone();
     }
     set_revision(&mut value, revision);
     value

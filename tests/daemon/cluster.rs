@@ -325,10 +325,10 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         self.kill9();
         let out = Command::new(binary()).args(["reset", "--purge", "--data-dir"]).arg(&self.data).output();
-        if let Ok(out) = &out {
-            if !out.status.success() {
-                eprintln!("driftless reset: {}", String::from_utf8_lossy(&out.stderr));
-            }
+        if let Ok(out) = &out
+            && !out.status.success()
+        {
+            eprintln!("driftless reset: {}", String::from_utf8_lossy(&out.stderr));
         }
         if !std::thread::panicking() {
             assert!(self.helpers().is_empty(), "containers left running: {:?}", self.helpers());

@@ -14,10 +14,10 @@ struct Unmount<'a>(&'a Node, &'a str);
 
 impl Drop for Unmount<'_> {
     fn drop(&mut self) {
-        if let Ok(Some(Status::Running { .. })) = self.0.layout.status(self.1) {
-            if self.0.layout.kill(self.1, nix::sys::signal::Signal::SIGKILL).is_ok() {
-                let _ = self.0.layout.wait(self.1, DEADLINE);
-            }
+        if let Ok(Some(Status::Running { .. })) = self.0.layout.status(self.1)
+            && self.0.layout.kill(self.1, nix::sys::signal::Signal::SIGKILL).is_ok()
+        {
+            let _ = self.0.layout.wait(self.1, DEADLINE);
         }
         let _ = self.0.layout.remove(self.1);
     }

@@ -49,10 +49,10 @@ pub(crate) struct PodCleanup<'a> {
 impl Drop for PodCleanup<'_> {
     fn drop(&mut self) {
         for id in &self.containers {
-            if let Ok(Some(Status::Running { .. })) = self.node.layout.status(id) {
-                if self.node.layout.kill(id, Signal::SIGKILL).is_ok() {
-                    let _ = self.node.layout.wait(id, DEADLINE);
-                }
+            if let Ok(Some(Status::Running { .. })) = self.node.layout.status(id)
+                && self.node.layout.kill(id, Signal::SIGKILL).is_ok()
+            {
+                let _ = self.node.layout.wait(id, DEADLINE);
             }
         }
         // Nothing here may panic: a panic while a failed test unwinds aborts

@@ -177,22 +177,22 @@ fn references(object: &Object, declared: &Declared, issues: &mut Issues) {
                 match declared.services.get(&in_ns(Kind::Service, &service.name)) {
                     None => issues.warn(&at.key("name"), format!("Service {:?} is not declared in these manifests: requests will get 503", service.name)),
                     Some((ports, _)) => {
-                        if let Some(name) = service.port.as_ref().and_then(|p| p.name.as_ref()) {
-                            if !ports.contains(name) {
-                                issues.warn(&at.key("port").key("name"), format!("Service {:?} has no port named {name:?}", service.name));
-                            }
+                        if let Some(name) = service.port.as_ref().and_then(|p| p.name.as_ref())
+                            && !ports.contains(name)
+                        {
+                            issues.warn(&at.key("port").key("name"), format!("Service {:?} has no port named {name:?}", service.name));
                         }
                     }
                 }
             }
             for (i, tls) in s.tls.iter().flatten().enumerate() {
-                if let Some(secret) = &tls.secret_name {
-                    if !declared.objects.contains(&in_ns(Kind::Secret, secret)) {
-                        issues.warn(
-                            &spec.key("tls").idx(i).key("secretName"),
-                            format!("Secret {secret:?} is not declared in these manifests: TLS for these hosts will fail"),
-                        );
-                    }
+                if let Some(secret) = &tls.secret_name
+                    && !declared.objects.contains(&in_ns(Kind::Secret, secret))
+                {
+                    issues.warn(
+                        &spec.key("tls").idx(i).key("secretName"),
+                        format!("Secret {secret:?} is not declared in these manifests: TLS for these hosts will fail"),
+                    );
                 }
             }
         }
@@ -201,13 +201,10 @@ fn references(object: &Object, declared: &Declared, issues: &mut Issues) {
 }
 
 fn class_reference(class: Option<&str>, at: &Ptr, declared: &Declared, issues: &mut Issues) {
-    if let Some(class) = class.filter(|c| !c.is_empty()) {
-        if !declared.objects.contains(&ObjectRef::new(Kind::StorageClass, None, class)) {
-            issues.warn(
-                &at.key("storageClassName"),
-                format!("StorageClass {class:?} is not declared in these manifests: the claim stays Pending until it exists"),
-            );
-        }
+    if let Some(class) = class.filter(|c| !c.is_empty())
+        && !declared.objects.contains(&ObjectRef::new(Kind::StorageClass, None, class))
+    {
+        issues.warn(&at.key("storageClassName"), format!("StorageClass {class:?} is not declared in these manifests: the claim stays Pending until it exists"));
     }
 }
 

@@ -426,10 +426,11 @@ fn keep_server_fields(old: &Value, new: &mut Value) {
         }
     }
     // An annotations map the patch left empty goes, as it came.
-    if old.pointer("/metadata/annotations").is_none() && new.pointer("/metadata/annotations").and_then(Value::as_object).is_some_and(Map::is_empty) {
-        if let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut) {
-            meta.remove("annotations");
-        }
+    if old.pointer("/metadata/annotations").is_none()
+        && new.pointer("/metadata/annotations").and_then(Value::as_object).is_some_and(Map::is_empty)
+        && let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut)
+    {
+        meta.remove("annotations");
     }
 }
 
@@ -542,10 +543,10 @@ impl Writer {
             let edits = edits(&repository, &git, target, &head, &before, &request.change)?;
             // Redone on a moved head: refuse if the fields the verb changes
             // were changed there too (never overwrite someone's change).
-            if let (Some((old0, new0)), Some((old1, _))) = (&first_basis, &edits.basis) {
-                if let Some(pointer) = changed_pointers(old0, new0).into_iter().find(|p| old0.pointer(p) != old1.pointer(p)) {
-                    return Err(WriteError::Conflict { field: pointer, commit: head_id[..7].to_owned() });
-                }
+            if let (Some((old0, new0)), Some((old1, _))) = (&first_basis, &edits.basis)
+                && let Some(pointer) = changed_pointers(old0, new0).into_iter().find(|p| old0.pointer(p) != old1.pointer(p))
+            {
+                return Err(WriteError::Conflict { field: pointer, commit: head_id[..7].to_owned() });
             }
             if first_basis.is_none() {
                 first_basis = edits.basis.clone();
@@ -634,10 +635,10 @@ impl Cache {
     /// The revision at `commit`, validated (from memory when it is the
     /// last one seen).
     fn loaded(&mut self, git: &GitRepo, commit: &str, path: &str) -> Result<Arc<Loaded>, WriteError> {
-        if let Some((id, loaded)) = &self.head {
-            if id == commit {
-                return Ok(loaded.clone());
-            }
+        if let Some((id, loaded)) = &self.head
+            && id == commit
+        {
+            return Ok(loaded.clone());
         }
         let (_, files) = git.load(commit, path)?;
         let report = self.validator.validate(&files);

@@ -42,7 +42,7 @@ fn cpu(nanocores: u64) -> String {
 
 /// A memory quantity: kibibytes when whole, else bytes.
 fn memory(bytes: u64) -> String {
-    if bytes % 1024 == 0 { format!("{}Ki", bytes / 1024) } else { bytes.to_string() }
+    if bytes.is_multiple_of(1024) { format!("{}Ki", bytes / 1024) } else { bytes.to_string() }
 }
 
 fn usage(usage: &Usage) -> Value {

@@ -108,10 +108,10 @@ pub fn placement_unfit(spec: &PodSpec, node: &Node) -> Option<String> {
         }
     }
     let labels = node.metadata.labels.clone().unwrap_or_default();
-    if let Some(selector) = &spec.node_selector {
-        if !selector.iter().all(|(k, v)| labels.get(k) == Some(v)) {
-            return Some("node(s) didn't match Pod's node affinity/selector".into());
-        }
+    if let Some(selector) = &spec.node_selector
+        && !selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+    {
+        return Some("node(s) didn't match Pod's node affinity/selector".into());
     }
     let required = spec.affinity.as_ref().and_then(|a| a.node_affinity.as_ref()).and_then(|a| a.required_during_scheduling_ignored_during_execution.as_ref());
     if let Some(required) = required {

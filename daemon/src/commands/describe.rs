@@ -483,12 +483,13 @@ fn generic(object: &Value, out: &mut String) {
     for field in ["spec", "data", "status"] {
         let Some(value) = object.get(field) else { continue };
         let mut value = value.clone();
-        if field == "data" && object.get("kind").and_then(Value::as_str) == Some("Secret") {
-            if let Some(map) = value.as_object_mut() {
-                for v in map.values_mut() {
-                    let len = v.as_str().map_or(0, |b| b.len() * 3 / 4);
-                    *v = Value::from(format!("{len} bytes"));
-                }
+        if field == "data"
+            && object.get("kind").and_then(Value::as_str) == Some("Secret")
+            && let Some(map) = value.as_object_mut()
+        {
+            for v in map.values_mut() {
+                let len = v.as_str().map_or(0, |b| b.len() * 3 / 4);
+                *v = Value::from(format!("{len} bytes"));
             }
         }
         let mut title = field.to_owned();

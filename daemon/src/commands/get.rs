@@ -182,10 +182,10 @@ pub fn run(args: &GetArgs) -> Result<ExitCode, CommandError> {
         for m in &missing {
             eprintln!("Error from server (NotFound): {m}");
         }
-        if args.watch {
-            if let [(resource, names)] = targets.as_slice() {
-                watch(&client, *resource, names, namespace, args, &last_rv, wide).await?;
-            }
+        if args.watch
+            && let [(resource, names)] = targets.as_slice()
+        {
+            watch(&client, *resource, names, namespace, args, &last_rv, wide).await?;
         }
         Ok(if missing.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_INVALID) })
     })

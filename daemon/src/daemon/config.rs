@@ -256,12 +256,11 @@ impl DaemonConfig {
     /// The names and addresses the made serving certificate covers.
     pub fn tls_names(&self) -> Result<Vec<String>, CommandError> {
         let mut names = vec!["localhost".to_owned(), self.node_name.clone(), "127.0.0.1".to_owned(), "::1".to_owned(), self.node_address()?];
-        if let Some(listen) = &self.listen {
-            if let Ok(address) = listen.parse::<std::net::SocketAddr>() {
-                if !address.ip().is_unspecified() {
-                    names.push(address.ip().to_string());
-                }
-            }
+        if let Some(listen) = &self.listen
+            && let Ok(address) = listen.parse::<std::net::SocketAddr>()
+            && !address.ip().is_unspecified()
+        {
+            names.push(address.ip().to_string());
         }
         names.extend(self.tls_sans.iter().cloned());
         let mut seen = std::collections::HashSet::new();

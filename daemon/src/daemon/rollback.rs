@@ -163,10 +163,10 @@ fn known(writes: &DaemonWrites, failed: &str, branch: Option<&str>) -> Result<Kn
         return Ok(Known::IsRollback);
     }
     let short = &failed[..failed.len().min(7)];
-    if let Some(branch) = branch {
-        if let Ok(reference) = repository.find_branch(branch, git2::BranchType::Local) {
-            return Ok(Known::RolledBack(reference.get().peel_to_commit()?.id().to_string()));
-        }
+    if let Some(branch) = branch
+        && let Ok(reference) = repository.find_branch(branch, git2::BranchType::Local)
+    {
+        return Ok(Known::RolledBack(reference.get().peel_to_commit()?.id().to_string()));
     }
     let head = repository.find_reference(&writes.writer.target().head_ref())?.peel_to_commit()?;
     let mut walk = repository.revwalk()?;

@@ -271,10 +271,10 @@ impl ServerChange {
     fn into_ref_push(self) -> RefPush {
         // `id` is the full ref (refs/heads/main); `displayId` its short name.
         let mut push = ref_push(&self.git_ref.id, self.to_hash);
-        if push.kind == RefKind::Other {
-            if let Some(display) = self.git_ref.display_id {
-                push.name = display;
-            }
+        if push.kind == RefKind::Other
+            && let Some(display) = self.git_ref.display_id
+        {
+            push.name = display;
         }
         push
     }

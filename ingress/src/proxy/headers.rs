@@ -43,10 +43,10 @@ fn connection_names(headers: &HeaderMap) -> impl Iterator<Item = String> + '_ {
 pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
     let named: Vec<String> = connection_names(headers).collect();
     for name in named {
-        if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
-            if !(upgrade && name == header::UPGRADE) {
-                headers.remove(name);
-            }
+        if let Ok(name) = HeaderName::from_bytes(name.as_bytes())
+            && !(upgrade && name == header::UPGRADE)
+        {
+            headers.remove(name);
         }
     }
     for name in HOP_BY_HOP {

@@ -114,10 +114,10 @@ impl Pool {
         let mut give_back = give_back;
         response.map(|body| {
             // A body that is already over hands the connection back now.
-            if body.is_end_stream() {
-                if let Some(give_back) = give_back.take() {
-                    give_back.pool.put(give_back.endpoint, give_back.sender);
-                }
+            if body.is_end_stream()
+                && let Some(give_back) = give_back.take()
+            {
+                give_back.pool.put(give_back.endpoint, give_back.sender);
             }
             PooledBody { body, give_back }
         })
@@ -230,10 +230,8 @@ impl Body for PooledBody {
             }
             Poll::Pending => false,
         };
-        if finished {
-            if let Some(give_back) = this.give_back.take() {
-                give_back.pool.put(give_back.endpoint, give_back.sender);
-            }
+        if finished && let Some(give_back) = this.give_back.take() {
+            give_back.pool.put(give_back.endpoint, give_back.sender);
         }
         polled
     }

@@ -84,18 +84,17 @@ impl Bridge {
     /// makes the kernel route the whole pod CIDR to it) and brings it up.
     /// Idempotent.
     pub async fn ensure(handle: &Handle, name: &str, cidr: Ipv4Net, gateway: Ipv4Addr) -> Result<Bridge, NetError> {
-        if link_index(handle, name).await?.is_none() {
-            if let Err(error) = handle.link().add(LinkBridge::new(name).build()).execute().await {
-                if !exists(&error) {
-                    return Err(netlink(format!("create bridge {name}"))(error));
-                }
-            }
+        if link_index(handle, name).await?.is_none()
+            && let Err(error) = handle.link().add(LinkBridge::new(name).build()).execute().await
+            && !exists(&error)
+        {
+            return Err(netlink(format!("create bridge {name}"))(error));
         }
         let index = link_index(handle, name).await?.ok_or_else(|| NetError::NoLink(name.to_owned()))?;
-        if let Err(error) = handle.address().add(index, IpAddr::V4(gateway), cidr.prefix_len()).execute().await {
-            if !exists(&error) {
-                return Err(netlink(format!("address {gateway}/{} on {name}", cidr.prefix_len()))(error));
-            }
+        if let Err(error) = handle.address().add(index, IpAddr::V4(gateway), cidr.prefix_len()).execute().await
+            && !exists(&error)
+        {
+            return Err(netlink(format!("address {gateway}/{} on {name}", cidr.prefix_len()))(error));
         }
         handle.link().set(LinkUnspec::new_with_index(index).up().build()).execute().await.map_err(netlink(format!("bring up {name}")))?;
         Ok(Bridge { name: name.to_owned(), index, cidr: cidr.trunc(), gateway })

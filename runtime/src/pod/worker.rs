@@ -345,23 +345,23 @@ impl Worker {
     fn run_probes(c: &mut Tracked, layout: &Layout, id: &str, run: &mut impl FnMut(&mut Probing, &str) -> Option<bool>) {
         // The startup probe gates the others; failing it kills like liveness.
         if !c.started_up {
-            if let Some(startup) = c.startup.as_mut() {
-                if let Some(verdict) = run(startup, "Startup") {
-                    if verdict {
-                        c.started_up = true;
-                    } else if startup.failed_out() {
-                        let _ = layout.kill(id, Signal::SIGKILL);
-                    }
+            if let Some(startup) = c.startup.as_mut()
+                && let Some(verdict) = run(startup, "Startup")
+            {
+                if verdict {
+                    c.started_up = true;
+                } else if startup.failed_out() {
+                    let _ = layout.kill(id, Signal::SIGKILL);
                 }
             }
             return;
         }
-        if let Some(liveness) = c.liveness.as_mut() {
-            if run(liveness, "Liveness") == Some(false) {
-                tracing::info!(container = %id, "liveness probe failed: killing the container");
-                let _ = layout.kill(id, Signal::SIGKILL);
-                return;
-            }
+        if let Some(liveness) = c.liveness.as_mut()
+            && run(liveness, "Liveness") == Some(false)
+        {
+            tracing::info!(container = %id, "liveness probe failed: killing the container");
+            let _ = layout.kill(id, Signal::SIGKILL);
+            return;
         }
         match c.readiness.as_mut() {
             Some(readiness) => {

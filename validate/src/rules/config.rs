@@ -29,10 +29,10 @@ const SECRET_TYPES: &[(&str, &[&str])] = &[
 pub(crate) fn unwrap_secret_base64(value: &mut Value) {
     let Some(data) = value.get_mut("data").and_then(Value::as_object_mut) else { return };
     for encoded in data.values_mut() {
-        if let Value::String(text) = encoded {
-            if text.contains(['\r', '\n']) {
-                text.retain(|c| c != '\r' && c != '\n');
-            }
+        if let Value::String(text) = encoded
+            && text.contains(['\r', '\n'])
+        {
+            text.retain(|c| c != '\r' && c != '\n');
         }
     }
 }
@@ -42,10 +42,10 @@ pub(crate) fn unwrap_secret_base64(value: &mut Value) {
 pub(crate) fn secret_base64(value: &Value, issues: &mut Issues) {
     let Some(data) = value.get("data").and_then(Value::as_object) else { return };
     for (key, encoded) in data {
-        if let Some(text) = encoded.as_str() {
-            if base64::engine::general_purpose::STANDARD.decode(text).is_err() {
-                issues.error(&Ptr::root().key("data").key(key), "invalid value: must be base64-encoded (use stringData for plain text)");
-            }
+        if let Some(text) = encoded.as_str()
+            && base64::engine::general_purpose::STANDARD.decode(text).is_err()
+        {
+            issues.error(&Ptr::root().key("data").key(key), "invalid value: must be base64-encoded (use stringData for plain text)");
         }
     }
 }

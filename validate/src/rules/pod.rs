@@ -161,10 +161,10 @@ fn volumes(volumes: &[core::Volume], at: &Ptr, issues: &mut Issues) -> HashSet<S
             }
         }
         if let Some(dir) = &volume.empty_dir {
-            if let Some(medium) = &dir.medium {
-                if !medium.starts_with("HugePages") {
-                    one_of(issues, &at.key("emptyDir").key("medium"), medium, &["", "Memory", "HugePages"]);
-                }
+            if let Some(medium) = &dir.medium
+                && !medium.starts_with("HugePages")
+            {
+                one_of(issues, &at.key("emptyDir").key("medium"), medium, &["", "Memory", "HugePages"]);
             }
             if let Some(limit) = &dir.size_limit {
                 quantity(limit, &at.key("emptyDir").key("sizeLimit"), issues);
@@ -182,10 +182,10 @@ fn volumes(volumes: &[core::Volume], at: &Ptr, issues: &mut Issues) -> HashSet<S
             }
             key_to_path(items.unwrap_or_default(), &at, issues);
         }
-        if let Some(secret) = &volume.secret {
-            if secret.secret_name.as_deref().is_none_or(str::is_empty) {
-                issues.error(&at.key("secret").key("secretName"), "missing required field \"secretName\"");
-            }
+        if let Some(secret) = &volume.secret
+            && secret.secret_name.as_deref().is_none_or(str::is_empty)
+        {
+            issues.error(&at.key("secret").key("secretName"), "missing required field \"secretName\"");
         }
         if let Some(claim) = &volume.persistent_volume_claim {
             issues.check(&at.key("persistentVolumeClaim").key("claimName"), names::dns1123_subdomain(&claim.claim_name));
@@ -421,16 +421,16 @@ fn probe(probe: &core::Probe, field: &str, ports: &[&str], at: &Ptr, issues: &mu
         let at = at.key(handler).key("port");
         int_or_name_port(issues, &at, port);
         use driftless_model::k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-        if let IntOrString::String(name) = port {
-            if !ports.contains(&name.as_str()) {
-                issues.warn(&at, format!("no container port is named {name:?}: the probe will fail"));
-            }
+        if let IntOrString::String(name) = port
+            && !ports.contains(&name.as_str())
+        {
+            issues.warn(&at, format!("no container port is named {name:?}: the probe will fail"));
         }
     }
-    if let Some(http) = &probe.http_get {
-        if let Some(scheme) = &http.scheme {
-            one_of(issues, &at.key("httpGet").key("scheme"), scheme, &["HTTP", "HTTPS"]);
-        }
+    if let Some(http) = &probe.http_get
+        && let Some(scheme) = &http.scheme
+    {
+        one_of(issues, &at.key("httpGet").key("scheme"), scheme, &["HTTP", "HTTPS"]);
     }
     // Zero is allowed everywhere: the API server defaults it (period 10,
     // timeout 1, thresholds 1 and 3).
@@ -446,10 +446,10 @@ fn probe(probe: &core::Probe, field: &str, ports: &[&str], at: &Ptr, issues: &mu
             issues.error(&at.key(name), format!("{v}: must be greater than or equal to 0"));
         }
     }
-    if field != "readinessProbe" {
-        if let Some(v) = probe.success_threshold.filter(|v| *v > 1) {
-            issues.error(&at.key("successThreshold"), format!("{v}: must be 1"));
-        }
+    if field != "readinessProbe"
+        && let Some(v) = probe.success_threshold.filter(|v| *v > 1)
+    {
+        issues.error(&at.key("successThreshold"), format!("{v}: must be 1"));
     }
 }
 

@@ -31,10 +31,11 @@ pub(crate) fn service(service: &core::Service, issues: &mut Issues) {
     } else if ports.is_empty() && !headless {
         issues.error(&at.key("ports"), "must have at least one port (only a headless service, clusterIP: None, may have none)");
     }
-    if !cluster_ip.is_empty() && !headless {
-        if let Err(message) = names::ip(cluster_ip) {
-            issues.error(&at.key("clusterIP"), format!("{message}, or \"None\""));
-        }
+    if !cluster_ip.is_empty()
+        && !headless
+        && let Err(message) = names::ip(cluster_ip)
+    {
+        issues.error(&at.key("clusterIP"), format!("{message}, or \"None\""));
     }
     if headless && matches!(kind, "NodePort" | "LoadBalancer") {
         issues.error(&at.key("clusterIP"), format!("may not be \"None\" for type {kind}"));

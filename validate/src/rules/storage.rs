@@ -33,10 +33,10 @@ pub(crate) fn claim_spec(spec: &core::PersistentVolumeClaimSpec, at: &Ptr, issue
         None => issues.error(&at.key("resources").key("requests"), "missing required field \"storage\""),
         Some(value) => {
             let at = at.key("resources").key("requests").key("storage");
-            if let Some(q) = quantity(value, &at, issues) {
-                if q.nanos() == 0 {
-                    issues.error(&at, "must be greater than zero");
-                }
+            if let Some(q) = quantity(value, &at, issues)
+                && q.nanos() == 0
+            {
+                issues.error(&at, "must be greater than zero");
             }
         }
     }
@@ -85,10 +85,10 @@ pub(crate) fn persistent_volume(pv: &core::PersistentVolume, issues: &mut Issues
     if let Some(host) = &spec.host_path {
         super::pod::host_path(&host.path, &at.key("hostPath").key("path"), issues);
     }
-    if let Some(local) = &spec.local {
-        if !local.path.starts_with('/') {
-            issues.error(&at.key("local").key("path"), format!("{:?}: must be an absolute path", local.path));
-        }
+    if let Some(local) = &spec.local
+        && !local.path.starts_with('/')
+    {
+        issues.error(&at.key("local").key("path"), format!("{:?}: must be an absolute path", local.path));
     }
 }
 

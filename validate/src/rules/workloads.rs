@@ -59,10 +59,10 @@ pub(crate) fn replica_set(rs: &apps::ReplicaSet, issues: &mut Issues) {
 pub(crate) fn deployment(d: &apps::Deployment, issues: &mut Issues) {
     let at = Ptr::root().key("spec");
     let Some(spec) = required(d.spec.as_ref(), &Ptr::root(), "spec", issues) else { return };
-    if let Some(name) = &d.metadata.name {
-        if names::dns1123_label(name).is_err() {
-            issues.warn(&Ptr::root().key("metadata").key("name"), format!("{name:?}: not a DNS label, so pod hostnames derived from it may be cut or altered"));
-        }
+    if let Some(name) = &d.metadata.name
+        && names::dns1123_label(name).is_err()
+    {
+        issues.warn(&Ptr::root().key("metadata").key("name"), format!("{name:?}: not a DNS label, so pod hostnames derived from it may be cut or altered"));
     }
     replicas(spec.replicas, &at, issues);
     let tpl_at = at.key("template");
@@ -244,10 +244,10 @@ fn job_spec(spec: &batch::JobSpec, at: &Ptr, issues: &mut Issues) {
             non_negative(issues, &at.key(field), n.into());
         }
     }
-    if let Some(seconds) = spec.active_deadline_seconds {
-        if seconds <= 0 {
-            issues.error(&at.key("activeDeadlineSeconds"), format!("{seconds}: must be greater than 0"));
-        }
+    if let Some(seconds) = spec.active_deadline_seconds
+        && seconds <= 0
+    {
+        issues.error(&at.key("activeDeadlineSeconds"), format!("{seconds}: must be greater than 0"));
     }
     let mode = spec.completion_mode.as_deref().unwrap_or("NonIndexed");
     one_of(issues, &at.key("completionMode"), mode, &["NonIndexed", "Indexed"]);
@@ -306,10 +306,10 @@ fn job_spec(spec: &batch::JobSpec, at: &Ptr, issues: &mut Issues) {
                 if codes.operator == "In" && codes.values.contains(&0) {
                     issues.error(&at.key("values"), "0: must not be 0 for the In operator");
                 }
-                if let Some(name) = &codes.container_name {
-                    if !containers.contains(&name.as_str()) {
-                        issues.error(&at.key("containerName"), format!("{name:?}: must be one of the container or initContainer names in the pod template"));
-                    }
+                if let Some(name) = &codes.container_name
+                    && !containers.contains(&name.as_str())
+                {
+                    issues.error(&at.key("containerName"), format!("{name:?}: must be one of the container or initContainer names in the pod template"));
                 }
             }
             // An empty status is defaulted to "True".
