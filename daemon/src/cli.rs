@@ -61,6 +61,10 @@ pub enum Command {
     /// Manage the node's container images.
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Encrypted Secrets in git (SOPS with age): make the node's identity,
+    /// encrypt a Secret manifest.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
     /// Run the daemon: watch a git repository and make this machine match
     /// it, continuously.
     Up(Box<UpArgs>),
@@ -698,7 +702,7 @@ pub struct SetResourcesArgs {
 /// `driftless label` and `annotate`.
 #[derive(Debug, Args)]
 pub struct MetadataArgs {
-    /// `KIND/NAME`.
+    /// `KIND/NAME` (or the kind, then the name first among the pairs).
     pub target: String,
     /// `KEY=VALUE` to set, `KEY-` to remove.
     #[arg(required = true)]
@@ -911,6 +915,45 @@ pub struct ValidateArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = ValidateFormat::Text)]
     pub output: ValidateFormat,
+    /// The data folder whose age identity decrypts SOPS files
+    /// (`SOPS_AGE_KEY_FILE` and `SOPS_AGE_KEY` are read first, as sops does).
+    #[arg(long, env = "DRIFTLESS_DATA_DIR", default_value = "/var/lib/driftless")]
+    pub data_dir: PathBuf,
+}
+
+/// `driftless secrets`.
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Make the age identity the daemon decrypts with (DATA_DIR/age/keys.txt)
+    /// and print its recipient (age1...), for `sops --age` or
+    /// `.sops.yaml`.
+    Keygen(SecretsKeygenArgs),
+    /// Encrypt a Secret manifest in place in SOPS's format: `data` and
+    /// `stringData` encrypted, `apiVersion`, `kind` and `metadata` left
+    /// readable (as Flux requires); `sops --decrypt` reads it back.
+    Encrypt(SecretsEncryptArgs),
+}
+
+/// `secrets keygen`.
+#[derive(Debug, Args)]
+pub struct SecretsKeygenArgs {
+    /// The daemon's data folder.
+    #[arg(long, env = "DRIFTLESS_DATA_DIR", default_value = "/var/lib/driftless")]
+    pub data_dir: PathBuf,
+}
+
+/// `secrets encrypt`.
+#[derive(Debug, Args)]
+pub struct SecretsEncryptArgs {
+    /// The Secret manifest to encrypt in place.
+    pub file: PathBuf,
+    /// Encrypt for this age recipient (repeatable; default: the data
+    /// folder's own identity).
+    #[arg(long, value_name = "RECIPIENT")]
+    pub age: Vec<String>,
+    /// The daemon's data folder (whose identity is the default recipient).
+    #[arg(long, env = "DRIFTLESS_DATA_DIR", default_value = "/var/lib/driftless")]
+    pub data_dir: PathBuf,
 }
 
 /// Output formats of `validate`.

@@ -13,6 +13,7 @@ pub mod logs;
 pub mod plan;
 pub mod port_forward;
 pub mod rollout;
+pub mod secrets;
 pub mod status;
 pub mod top;
 pub mod up;

@@ -140,11 +140,12 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
     })
     .map_err(daemon_error)?;
     let ledger = source.repository_path().to_path_buf();
-    let write_target = writes::target(ledger.clone(), source.branch(), source.path(), source.is_remote());
+    let write_target = writes::target(ledger.clone(), source.branch(), source.path(), source.is_remote(), config.data_dir.join(driftless_secrets::KEYS_FILE));
     let interval = config.interval.unwrap_or(if source.is_remote() { Duration::from_secs(15) } else { Duration::from_secs(2) });
     let write_hint = format!("commit to {} (branch {}, path {:?})", config.repo, source.branch(), config.path);
     let syncer_branch = source.branch().to_owned();
-    let mut syncer = Syncer::new(source, store.clone(), ctx.events.clone(), config.allow_empty, interval);
+    let age_keys = config.data_dir.join(driftless_secrets::KEYS_FILE);
+    let mut syncer = Syncer::new(source, store.clone(), ctx.events.clone(), config.allow_empty, interval).age_keys(age_keys);
     if let Some(keys) = &config.verify_commits {
         let mode = match config.verify_commits_mode {
             crate::cli::VerifyMode::Head => driftless_signatures::Mode::Head,

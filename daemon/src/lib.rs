@@ -38,6 +38,7 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Plan(args) => commands::plan::run(&args),
         cli::Command::Diff(args) => commands::plan::diff(&args),
         cli::Command::Image(command) => commands::image::run(&command),
+        cli::Command::Secrets(command) => commands::secrets::run(&command),
         cli::Command::Up(args) => commands::up::run(&args),
         cli::Command::Reset(args) => commands::up::reset(&args),
         cli::Command::Get(args) => commands::get::run(&args),

@@ -10,6 +10,8 @@
 //!   carry the line and column of the offending value.
 //! - [`encrypt_secret`] encrypts a plaintext Secret manifest in SOPS's own
 //!   format, so that `sops --decrypt` reads it back.
+//! - [`open`] is how every reader of manifests parses a file: decrypted
+//!   when it is a SOPS file, an error at its line when it cannot be.
 //! - [`Keyring`] holds age identities (the data folder's, or SOPS's
 //!   environment variables); [`keygen`] makes one.
 //!
@@ -22,9 +24,14 @@ mod decrypt;
 mod encrypt;
 mod error;
 mod keyring;
+mod open;
 mod sops;
 
 pub use decrypt::{decrypt, is_encrypted};
 pub use encrypt::encrypt_secret;
 pub use error::{DecryptError, SecretsError};
 pub use keyring::{Keyring, keygen};
+pub use open::open;
+
+/// Where the daemon keeps its age identities, under its data folder.
+pub const KEYS_FILE: &str = "age/keys.txt";

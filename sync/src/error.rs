@@ -48,4 +48,7 @@ pub enum SyncError {
         #[source]
         source: std::io::Error,
     },
+    /// The age identities could not be read.
+    #[error("age identities: {0}")]
+    Secrets(#[source] driftless_secrets::SecretsError),
 }

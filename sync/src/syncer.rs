@@ -12,7 +12,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use driftless_events::{EventType, Recorder};
-use driftless_manifest::{LoadError, RawFile};
+use driftless_manifest::LoadError;
 use driftless_store::{Batch, Store};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -117,6 +117,7 @@ pub struct Syncer {
     pub poll: Duration,
     observer: Option<Observer>,
     verify: Option<Verify>,
+    age_keys: Option<std::path::PathBuf>,
 }
 
 /// Which commits must be signed, and by whom (`--verify-commits`).
@@ -136,7 +137,15 @@ pub type Observer = Box<dyn Fn(&Outcome, &SyncStatus) + Send>;
 impl Syncer {
     /// A loop over `source` writing to `store`.
     pub fn new(source: Source, store: Arc<dyn Store>, events: Arc<Recorder>, allow_empty: bool, poll: Duration) -> Syncer {
-        Syncer { source, store, events, allow_empty, poll, observer: None, verify: None }
+        Syncer { source, store, events, allow_empty, poll, observer: None, verify: None, age_keys: None }
+    }
+
+    /// Decrypts SOPS files with the age identities in `keys` (or SOPS's
+    /// own environment variables), read at each new head so that a key
+    /// made while the daemon runs counts from the next sync.
+    pub fn age_keys(mut self, keys: std::path::PathBuf) -> Syncer {
+        self.age_keys = Some(keys);
+        self
     }
 
     /// Refuses heads that are not signed as `verify` says.
@@ -260,7 +269,11 @@ impl Syncer {
             }
             Err(error) => return Err(error),
         };
-        let report = driftless_validate::validate(files.into_iter().map(RawFile::parse));
+        let keyring = match &self.age_keys {
+            Some(keys) => driftless_secrets::Keyring::from_env_or(keys).map_err(SyncError::Secrets)?,
+            None => driftless_secrets::Keyring::default(),
+        };
+        let report = driftless_validate::validate(files.into_iter().map(|file| driftless_secrets::open(file, &keyring)));
         if !report.is_valid() {
             let errors = report.errors().map(ToString::to_string).collect();
             return self.refuse(status, commit, errors);

@@ -36,6 +36,7 @@ mod rollout;
 mod scale;
 mod services;
 mod signed;
+mod sops;
 mod statefulset;
 mod storage;
 mod writes;

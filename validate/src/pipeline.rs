@@ -69,6 +69,13 @@ impl Validator {
     /// Validates `files` whole, checking again only files whose path or
     /// bytes it has not seen.
     pub fn validate(&mut self, files: &[RawFile]) -> Report {
+        self.validate_with(files, &RawFile::parse)
+    }
+
+    /// [`Validator::validate`], parsing each file with `open` (one that
+    /// decrypts SOPS files, say). The cache is of the bytes as given, so
+    /// `open` must give the same result for the same bytes.
+    pub fn validate_with(&mut self, files: &[RawFile], open: &dyn Fn(RawFile) -> SourceFile) -> Report {
         let mut seen = std::collections::HashSet::with_capacity(files.len());
         let mut each = Vec::with_capacity(files.len());
         for file in files {
@@ -76,7 +83,7 @@ impl Validator {
             match self.files.get(&file.path) {
                 Some((bytes, checked)) if *bytes == file.bytes => each.push((file.path.clone(), checked.clone())),
                 _ => {
-                    let (path, checked) = check_file(file.clone().parse());
+                    let (path, checked) = check_file(open(file.clone()));
                     self.files.insert(path.clone(), (file.bytes.clone(), checked.clone()));
                     each.push((path, checked));
                 }

@@ -55,7 +55,7 @@ fn main() {
     // The middle file's Deployment (as gen_repo.py names them).
     let app = format!("app{:04}", files / 2);
     let object = ObjectRef::new(Kind::Deployment, None, app.clone());
-    let writer = Writer::new(Target { repo: repo.clone(), branch: "main".into(), path: "apps".into(), remote: None });
+    let writer = Writer::new(Target { repo: repo.clone(), branch: "main".into(), path: "apps".into(), remote: None, age_keys: None });
     let request = |replicas: i64| Request {
         change: Change::Verb(object.clone(), Verb::Scale { replicas, current_replicas: None }),
         author: Identity { name: "bench".into(), email: "bench@localhost".into() },

@@ -37,9 +37,23 @@ pub struct Target {
     /// repository: the head is `refs/remotes/origin/<branch>`, and a commit
     /// is pushed (never forced) instead of moving a local branch.
     pub remote: Option<String>,
+    /// The age identities SOPS files are decrypted with for validation
+    /// (the daemon's, or SOPS's environment variables); `None` for none.
+    pub age_keys: Option<PathBuf>,
 }
 
 impl Target {
+    /// The age identities, read now (a key made while the daemon runs
+    /// counts from the next write). An unreadable identity file decrypts
+    /// nothing: the revision is then refused at the encrypted file.
+    pub fn keyring(&self) -> driftless_secrets::Keyring {
+        let Some(keys) = &self.age_keys else { return driftless_secrets::Keyring::default() };
+        driftless_secrets::Keyring::from_env_or(keys).unwrap_or_else(|error| {
+            tracing::warn!(%error, "cannot read the age identities; SOPS files will not decrypt");
+            driftless_secrets::Keyring::default()
+        })
+    }
+
     /// The ref holding the watched branch's head.
     pub fn head_ref(&self) -> String {
         match &self.remote {
@@ -159,10 +173,12 @@ pub(crate) struct Loaded {
     pub report: Report,
 }
 
-/// Loads and validates `rev` as the sync loop does.
-pub(crate) fn load(repo: &GitRepo, rev: &str, path: &str) -> Result<Loaded, WriteError> {
-    let (_, files) = repo.load(rev, path)?;
-    let report = driftless_validate::validate(files.iter().cloned().map(RawFile::parse));
+/// Loads and validates `rev` as the sync loop does (SOPS files decrypted
+/// for validation; `files` keep the bytes as committed).
+pub(crate) fn load(repo: &GitRepo, rev: &str, target: &Target) -> Result<Loaded, WriteError> {
+    let (_, files) = repo.load(rev, &target.path)?;
+    let keyring = target.keyring();
+    let report = driftless_validate::validate(files.iter().cloned().map(|file| driftless_secrets::open(file, &keyring)));
     Ok(Loaded { files, report })
 }
 
@@ -174,6 +190,11 @@ pub(crate) fn declared(loaded: &Loaded, object: &ObjectRef, path: &str, commit: 
     let origin = &entry.origin;
     let place = Place { file: origin.file().to_string(), index: origin.index(), prefix: origin.prefix().to_owned() };
     let raw = loaded.files.iter().find(|f| *f.path == *place.file).ok_or_else(not_declared)?;
+    if driftless_secrets::is_encrypted(&raw.bytes) {
+        // An edit would break SOPS's MAC, and writing the plaintext back
+        // would commit the secret.
+        return Err(WriteError::NotInPlace { file: place.file.clone(), line: 1, why: "the file is SOPS-encrypted: edit it with sops".into() });
+    }
     let text =
         String::from_utf8(raw.bytes.clone()).map_err(|_| WriteError::NotInPlace { file: place.file.clone(), line: 1, why: "the file is not UTF-8".into() })?;
     let docs = driftless_manifest::parse_file(Arc::from(place.file.as_str()), &text).map_err(|e| WriteError::NotInPlace {
@@ -519,7 +540,7 @@ impl Writer {
         let git = GitRepo::open(&self.target.repo)?;
         let head = repository.find_reference(&self.target.head_ref())?.peel_to_commit()?.id().to_string();
         let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        cache.loaded(&git, &head, &self.target.path)?;
+        cache.loaded(&git, &head, &self.target)?;
         Ok(())
     }
 
@@ -537,7 +558,7 @@ impl Writer {
             let started = Instant::now();
             let head = repository.find_reference(&target.head_ref())?.peel_to_commit()?;
             let head_id = head.id().to_string();
-            let before = cache.loaded(&git, &head_id, &target.path)?;
+            let before = cache.loaded(&git, &head_id, target)?;
             timings.load_us = micros(started);
             let started = Instant::now();
             let edits = edits(&repository, &git, target, &head, &before, &request.change)?;
@@ -559,7 +580,8 @@ impl Writer {
             }
             timings.edit_us = micros(started);
             let started = Instant::now();
-            let after = cache.validator.validate(&files);
+            let keyring = self.target.keyring();
+            let after = cache.validator.validate_with(&files, &|file| driftless_secrets::open(file, &keyring));
             timings.validate_us = micros(started);
             if !after.is_valid() {
                 return Err(WriteError::Invalid { errors: after.errors().map(ToString::to_string).collect() });
@@ -634,14 +656,15 @@ impl Writer {
 impl Cache {
     /// The revision at `commit`, validated (from memory when it is the
     /// last one seen).
-    fn loaded(&mut self, git: &GitRepo, commit: &str, path: &str) -> Result<Arc<Loaded>, WriteError> {
+    fn loaded(&mut self, git: &GitRepo, commit: &str, target: &Target) -> Result<Arc<Loaded>, WriteError> {
         if let Some((id, loaded)) = &self.head
             && id == commit
         {
             return Ok(loaded.clone());
         }
-        let (_, files) = git.load(commit, path)?;
-        let report = self.validator.validate(&files);
+        let (_, files) = git.load(commit, &target.path)?;
+        let keyring = target.keyring();
+        let report = self.validator.validate_with(&files, &|file| driftless_secrets::open(file, &keyring));
         let loaded = Arc::new(Loaded { files, report });
         self.head = Some((commit.to_owned(), loaded.clone()));
         Ok(loaded)

@@ -39,7 +39,7 @@ pub fn open(target: &Target, object: &ObjectRef) -> Result<Opened, WriteError> {
     let repository = Repository::open(&target.repo)?;
     let git = driftless_manifest::GitRepo::open(&target.repo)?;
     let head = repository.find_reference(&target.head_ref())?.peel_to_commit()?.id().to_string();
-    let loaded = load(&git, &head, &target.path)?;
+    let loaded = load(&git, &head, target)?;
     let (place, text, value) = declared(&loaded, object, &target.path, &head)?;
     let (line, text) = match yaml::document_range(&text, place.index).filter(|_| place.prefix.is_empty()) {
         Some(range) => (text[..range.start].matches('\n').count() + 1, text[range].to_owned()),

@@ -63,7 +63,7 @@ pub(crate) fn prepare(
 ) -> Result<Prepared, WriteError> {
     let pointer = template_pointer(object.kind)?;
     let wanted_commit = repository.revparse_single(&undo.target_commit)?.peel_to_commit()?;
-    let wanted_rev = load(git, &wanted_commit.id().to_string(), &target.path)?;
+    let wanted_rev = load(git, &wanted_commit.id().to_string(), target)?;
     let (_, _, wanted_object) = declared(&wanted_rev, object, &target.path, &wanted_commit.id().to_string())?;
     let wanted = wanted_object.pointer(pointer).cloned().ok_or_else(|| WriteError::Verb(format!("revision {} declares no template", undo.revision)))?;
     if old.pointer(pointer) == Some(&wanted) {
@@ -115,8 +115,8 @@ fn try_revert(
         return Ok(None);
     }
     // ... and in it only this object.
-    let at_parent = load(git, &parent.id().to_string(), &target.path)?;
-    let at_undone = load(git, &undone.id().to_string(), &target.path)?;
+    let at_parent = load(git, &parent.id().to_string(), target)?;
+    let at_undone = load(git, &undone.id().to_string(), target)?;
     if !only_object_changed(&at_parent, &at_undone, object) {
         return Ok(None);
     }

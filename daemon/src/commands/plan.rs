@@ -6,8 +6,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use driftless_diff::{Live, Plan, Revision, Snapshot, render};
-use driftless_manifest::{CommitInfo, GitRepo, RawFile};
+use driftless_manifest::{CommitInfo, GitRepo};
 use driftless_model::{Object, ObjectRef};
+use driftless_secrets::Keyring;
 use driftless_validate::{Diagnostic, Report};
 use serde_json::{Value, json};
 
@@ -25,12 +26,13 @@ pub fn run(args: &PlanArgs) -> Result<ExitCode, CommandError> {
         return Ok(if planned.is_some() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_INVALID) });
     }
     let from_rev = args.from.as_deref().unwrap_or("HEAD");
+    let keyring = super::secrets::keyring(&args.connect.data_dir)?;
     let path = args.path.as_deref().unwrap_or("");
     // The two revisions are independent: judge them side by side, one
     // repository handle each (libgit2 handles are not shared across threads).
     let ((from_commit, from), (to_commit, to)) = std::thread::scope(|scope| {
-        let from = scope.spawn(|| load_and_validate(&args.repo, from_rev, path));
-        let to = load_and_validate(&args.repo, &args.to, path);
+        let from = scope.spawn(|| load_and_validate(&args.repo, from_rev, path, &keyring));
+        let to = load_and_validate(&args.repo, &args.to, path, &keyring);
         let from = from.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         Ok::<_, CommandError>((from?, to?))
     })?;
@@ -63,7 +65,7 @@ fn live(repo: &Path, to: &str, path: Option<&str>, connect: &ConnectArgs, output
     let status = block_on(async { client.get("/driftless/v1/status").await.map_err(client_error) })?;
     let sync = &status["sync"];
     let path = path.map(str::to_owned).unwrap_or_else(|| sync["path"].as_str().unwrap_or_default().to_owned());
-    let (to_commit, report) = load_and_validate(repo, to, &path)?;
+    let (to_commit, report) = load_and_validate(repo, to, &path, &super::secrets::keyring(&connect.data_dir)?)?;
     let wanted: Vec<Value> = report.objects.keys().map(driftless_diff::ref_json).collect();
     let snapshot = block_on(async { client.post("/driftless/v1/live", &json!({"objects": wanted})).await.map_err(client_error) })?;
     let snapshot =
@@ -127,9 +129,9 @@ fn judge(heading: &Heading<'_>, to: &Report, base: &dyn Live, output: Output) ->
 }
 
 /// One revision's report; its files are dropped as soon as it is judged.
-fn load_and_validate(repo: &Path, rev: &str, path: &str) -> Result<(CommitInfo, Report), CommandError> {
+fn load_and_validate(repo: &Path, rev: &str, path: &str, keyring: &Keyring) -> Result<(CommitInfo, Report), CommandError> {
     let (commit, files) = GitRepo::open(repo)?.load(rev, path)?;
-    Ok((commit, driftless_validate::validate(files.into_iter().map(RawFile::parse))))
+    Ok((commit, driftless_validate::validate(files.into_iter().map(|file| driftless_secrets::open(file, keyring)))))
 }
 
 fn objects(report: &Report) -> impl Iterator<Item = (&ObjectRef, &Object)> {

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use driftless_manifest::{GitRepo, RawFile, load_paths};
+use driftless_manifest::{GitRepo, load_paths};
 
 use crate::cli::{ValidateArgs, ValidateFormat};
 use crate::{CommandError, EXIT_INVALID};
@@ -16,7 +16,8 @@ pub fn run(args: &ValidateArgs) -> Result<ExitCode, CommandError> {
         }
         None => load_paths(&args.paths)?,
     };
-    let report = driftless_validate::validate(files.into_iter().map(RawFile::parse));
+    let keyring = super::secrets::keyring(&args.data_dir)?;
+    let report = driftless_validate::validate(files.into_iter().map(|file| driftless_secrets::open(file, &keyring)));
     match args.output {
         ValidateFormat::Text => {
             for diagnostic in &report.diagnostics {

@@ -280,10 +280,19 @@ pub fn set(command: &SetCommand) -> Result<ExitCode, CommandError> {
 
 /// `driftless label` (`annotations` false) and `annotate`.
 pub fn metadata(args: &MetadataArgs, annotations: bool) -> Result<ExitCode, CommandError> {
-    let (set, unset) = split_pairs(&args.pairs, if annotations { "an annotation" } else { "a label" })?;
+    // kubectl's two forms: `label pod/web k=v` and `label pod web k=v`.
+    let (name, pairs) = match args.pairs.split_first() {
+        Some((name, rest)) if !args.target.contains('/') && !name.contains('=') && !name.ends_with('-') => (Some(name.as_str()), rest),
+        _ => (None, &args.pairs[..]),
+    };
+    let what = if annotations { "an annotation" } else { "a label" };
+    if pairs.is_empty() {
+        return Err(CommandError::Usage(format!("no change given: name {what} as KEY=VALUE, or KEY- to remove it")));
+    }
+    let (set, unset) = split_pairs(pairs, what)?;
     let overwrite = args.overwrite;
     let (verb, done) = if annotations { (Verb::Annotate { set, unset, overwrite }, "annotated") } else { (Verb::Label { set, unset, overwrite }, "labeled") };
-    send(&args.target, None, &args.options, WireChange::Verb(verb), done)
+    send(&args.target, name, &args.options, WireChange::Verb(verb), done)
 }
 
 /// `driftless rollout restart|pause|resume`.
@@ -316,6 +325,11 @@ pub fn apply(args: &ApplyArgs) -> Result<ExitCode, CommandError> {
     let files = driftless_manifest::load_paths(&args.files)?;
     let mut documents = Vec::new();
     for file in files {
+        if driftless_secrets::is_encrypted(&file.bytes) {
+            // Its documents would be written back re-rendered, which breaks
+            // SOPS's MAC (or, decrypted, would commit the plaintext).
+            return Err(CommandError::Usage(format!("{} is SOPS-encrypted: commit the file itself to the repository", file.path)));
+        }
         let parsed = file.parse();
         let docs = parsed.outcome.map_err(|e| CommandError::Usage(format!("{}:{}: {}", parsed.path, e.pos, e.message)))?;
         documents.extend(docs.into_iter().map(|d| d.value));

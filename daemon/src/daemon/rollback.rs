@@ -358,7 +358,7 @@ mod tests {
     fn rollback(store: Arc<dyn Store>, now: jiff::Timestamp) -> Arc<Rollback> {
         let clock: Arc<dyn driftless_controllers::Clock> = Arc::new(At(Mutex::new(now)));
         let ctx = Context { events: Arc::new(Recorder::new(store.clone(), clock.clone(), "test", "node-1")), store: store.clone(), clock };
-        let target = driftless_write::Target { repo: "/nonexistent".into(), branch: "main".into(), path: String::new(), remote: None };
+        let target = driftless_write::Target { repo: "/nonexistent".into(), branch: "main".into(), path: String::new(), remote: None, age_keys: None };
         let (sync, _) = std::sync::mpsc::channel();
         let writes = Arc::new(DaemonWrites { writer: driftless_write::Writer::new(target), store, sync });
         Rollback::new(Kind::StatefulSet, ctx, writes, Settings::default())

@@ -380,6 +380,6 @@ impl WriteOps for DaemonWrites {
 /// The write path's target for a local repository source.
 /// The write path's target: the repository the sync reads (a local one,
 /// or the mirror of a remote one, whose commits are pushed).
-pub(crate) fn target(repo: PathBuf, branch: &str, path: &str, remote: bool) -> Target {
-    Target { repo, branch: branch.to_owned(), path: path.to_owned(), remote: remote.then(|| "origin".to_owned()) }
+pub(crate) fn target(repo: PathBuf, branch: &str, path: &str, remote: bool, age_keys: PathBuf) -> Target {
+    Target { repo, branch: branch.to_owned(), path: path.to_owned(), remote: remote.then(|| "origin".to_owned()), age_keys: Some(age_keys) }
 }

@@ -44,7 +44,7 @@ fn repo() -> (tempfile::TempDir, Target) {
     std::fs::write(dir.path().join("apps/config.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: \"1\"}\n").unwrap();
     git(dir.path(), &["add", "."]);
     git(dir.path(), &["commit", "-q", "-m", "first"]);
-    let target = Target { repo: dir.path().to_path_buf(), branch: "main".into(), path: "apps".into(), remote: None };
+    let target = Target { repo: dir.path().to_path_buf(), branch: "main".into(), path: "apps".into(), remote: None, age_keys: None };
     (dir, target)
 }
 
@@ -225,7 +225,7 @@ fn a_remote_repository_gets_a_push_and_a_moved_branch_a_redo() {
     let url = format!("file://{}", remote.display());
     git(&mirror, &["remote", "add", "origin", &url]);
     git(&mirror, &["fetch", "-q", "origin", "+refs/heads/main:refs/remotes/origin/main"]);
-    let target = Target { repo: mirror.clone(), branch: "main".into(), path: "apps".into(), remote: Some("origin".into()) };
+    let target = Target { repo: mirror.clone(), branch: "main".into(), path: "apps".into(), remote: Some("origin".into()), age_keys: None };
 
     let written = write(&target, &request(scale(4))).unwrap();
     let id = written.commit.unwrap();
