@@ -75,7 +75,7 @@ fn sops_secrets_are_decrypted_at_sync_and_never_shown() {
     cluster.write("apps/api-secret.yaml", API_SECRET);
     let encrypted = sops(&cluster, &["--encrypt", "--age", &recipient, "--encrypted-regex", "^(data|stringData)$", "--in-place", "apps/api-secret.yaml"]);
     assert!(encrypted.status.success(), "{}", String::from_utf8_lossy(&encrypted.stderr));
-    let first = cluster.commit(&[("apps/app.yaml", POD)], "the app and its encrypted secrets");
+    cluster.commit(&[("apps/app.yaml", POD)], "the app and its encrypted secrets");
     let valid = cluster.cli_ok(&["validate", cluster.repo.join("apps").to_str().unwrap()]);
     assert!(valid.contains("4 valid, 0 invalid"), "{valid}");
 
