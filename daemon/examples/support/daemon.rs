@@ -62,6 +62,8 @@ pub(crate) struct Network {
 pub(crate) struct Bench {
     /// The repository (a work tree, branch `main`, manifests in `apps/`).
     pub(crate) repo: PathBuf,
+    /// The bare repository the daemon fetches from, when it syncs a remote.
+    pub(crate) remote: Option<PathBuf>,
     /// The daemon's data folder.
     pub(crate) data: PathBuf,
     /// The `driftless` binary.
@@ -84,6 +86,13 @@ impl Bench {
 
     /// As [`Bench::start`], with more `driftless up` flags.
     pub(crate) fn start_with(manifests: &str, network: &Network, extra: &[&str]) -> Bench {
+        Bench::start_from(manifests, network, extra, false)
+    }
+
+    /// As [`Bench::start_with`]; with `remote`, the daemon syncs a bare
+    /// clone of the repository (`file://`), as it would a forge's, and
+    /// [`Bench::remote`] is where to push.
+    pub(crate) fn start_from(manifests: &str, network: &Network, extra: &[&str], remote: bool) -> Bench {
         let exe = std::env::current_exe().unwrap();
         let bin = exe.parent().and_then(Path::parent).unwrap().join("driftless");
         assert!(bin.exists(), "build the binary first: cargo build --release -p driftless -p driftless-runtime");
@@ -105,9 +114,16 @@ impl Bench {
             .status()
             .unwrap();
         assert!(imported.success());
+        let remote_dir = dir.path().join("remote.git");
+        let watched = if remote {
+            let cloned = Command::new("git").args(["clone", "-q", "--bare"]).arg(&repo).arg(&remote_dir).status().unwrap();
+            assert!(cloned.success());
+            format!("file://{}", remote_dir.display())
+        } else {
+            repo.display().to_string()
+        };
         let daemon = Command::new(&bin)
-            .args(["up", "--repo"])
-            .arg(&repo)
+            .args(["up", "--repo", &watched])
             .args(["--path", "apps", "--data-dir"])
             .arg(&data)
             .args(["--bridge", network.bridge, "--pod-cidr", network.pod_cidr, "--service-cidr", network.service_cidr])
@@ -119,7 +135,7 @@ impl Bench {
             .unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let client = Client::new(Endpoint::Unix(data.join(driftless_api::SOCKET)));
-        let bench = Bench { repo, data, bin, daemon, client, runtime, _dir: dir };
+        let bench = Bench { repo, remote: remote.then_some(remote_dir), data, bin, daemon, client, runtime, _dir: dir };
         bench.runtime.block_on(async {
             let deadline = Instant::now() + Duration::from_secs(30);
             while bench.client.get_text("/healthz").await.is_err() {
