@@ -2,9 +2,11 @@
 //! its truth reaches the store.
 //!
 //! Owns: reading the watched branch of a local repository (watched with
-//! `notify`) or of a remote one (fetched into a mirror on an interval);
-//! validating each new head commit whole with the same pipeline as
-//! `driftless validate`; applying a valid commit to the store in one atomic
+//! `notify`) or of a remote one (fetched into a mirror on an interval, or
+//! when a webhook wakes the loop); with `--verify-commits`, refusing a head
+//! not signed by an allowed key; decrypting SOPS files with the data
+//! folder's age identities; validating each new head commit whole with the
+//! same pipeline as `driftless validate`; applying a valid commit to the store in one atomic
 //! batch (creating, updating and pruning what git declares, carrying over
 //! the fields the API server allocates); refusing an invalid one whole; and
 //! recording every sync, applied or refused, as a commit on the ledger ref
