@@ -968,9 +968,6 @@ pub enum ValidateFormat {
 /// `driftless plan`.
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// The git repository.
-    #[arg(long, default_value = ".")]
-    pub repo: PathBuf,
     /// The revision running now (or the base of a pull request).
     #[arg(long, required_unless_present = "live", conflicts_with = "live")]
     pub from: Option<String>,
@@ -978,19 +975,9 @@ pub struct PlanArgs {
     /// included) instead of another revision.
     #[arg(long)]
     pub live: bool,
-    /// The revision to change to.
-    #[arg(long, default_value = "HEAD")]
-    pub to: String,
-    /// The folder (or file) inside the repository holding the manifests
-    /// (with --live: the daemon's, unless given).
-    #[arg(long)]
-    pub path: Option<String>,
-    /// Output format.
-    #[arg(short, long, value_enum, default_value_t = PlanFormat::Text)]
-    pub output: PlanFormat,
-    /// When to colour text output.
-    #[arg(long, value_enum, default_value_t = Color::Auto)]
-    pub color: Color,
+    /// The revision planned, and how.
+    #[command(flatten)]
+    pub target: PlanTarget,
     /// How to reach the daemon (with --live).
     #[command(flatten)]
     pub connect: ConnectArgs,
@@ -999,14 +986,25 @@ pub struct PlanArgs {
 /// `driftless diff`: `plan --live`, with kubectl diff's exit status.
 #[derive(Debug, Args)]
 pub struct DiffArgs {
+    /// The revision compared with what runs, and how.
+    #[command(flatten)]
+    pub target: PlanTarget,
+    /// How to reach the daemon.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// The revision a plan changes to, and how it is printed.
+#[derive(Debug, Args)]
+pub struct PlanTarget {
     /// The git repository.
     #[arg(long, default_value = ".")]
     pub repo: PathBuf,
-    /// The revision to compare with what runs.
+    /// The revision to change to.
     #[arg(long, default_value = "HEAD")]
     pub to: String,
     /// The folder (or file) inside the repository holding the manifests
-    /// (default: the daemon's).
+    /// (against what runs: the daemon's, unless given).
     #[arg(long)]
     pub path: Option<String>,
     /// Output format.
@@ -1015,9 +1013,6 @@ pub struct DiffArgs {
     /// When to colour text output.
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
-    /// How to reach the daemon.
-    #[command(flatten)]
-    pub connect: ConnectArgs,
 }
 
 /// Output formats of `plan`.

@@ -23,6 +23,7 @@ mod git;
 mod go_escapes;
 mod parse;
 mod source_map;
+pub mod text;
 mod yaml11;
 
 pub use document::{Document, Origin, Pos, RawFile, SourceFile, SyntaxError};

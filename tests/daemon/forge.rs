@@ -212,3 +212,43 @@ fn a_signed_webhook_syncs_at_once_and_every_sync_is_notified() {
         "a refusal logged in the sync span of {bad}:\n{log}"
     );
 }
+
+#[test]
+fn a_failed_rollout_and_its_automatic_rollback_are_notified() {
+    let good = crate::cluster::web(1, "1", "{type: RollingUpdate}")
+        .replace("metadata:\n  name: web\n", "metadata:\n  name: web\n  annotations: {driftless.dev/rollback: on-failure}\n");
+    let mut cluster = Cluster::new(&[("apps/web.yaml", &good)]);
+    let (receiver_address, notifications) = receiver();
+    let notify = format!("http://{receiver_address}/driftless");
+    cluster.start_with(&["--notify", &notify]);
+    cluster.wait_ready("web-", 1, Duration::from_secs(30));
+    let (unsigned, _) = next_with(&notifications, "ReconciliationSucceeded");
+    assert!(unsigned.header("X-Signature").is_none(), "no secret, no signature");
+
+    // An image nothing serves (a closed loopback port): past the Deployment's
+    // 8 s progress deadline, the daemon reverts it.
+    let broken = cluster.commit(&[("apps/web.yaml", &good.replace("image: busybox:1.35", "image: 127.0.0.1:9/none/broken:1"))], "web: new image");
+    // Gathered in arrival order: the revert may be synced before or after
+    // its RolledBack event is recorded.
+    let mut seen: Vec<Value> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let done = |seen: &[Value], cluster: &Cluster| {
+        let rolled = seen.iter().any(|e| e["reason"] == "RolledBack");
+        let head = cluster.git(&["rev-parse", "HEAD"]).trim().to_owned();
+        let synced = seen.iter().any(|e| e["reason"] == "ReconciliationSucceeded" && e["metadata"]["revision"] == format!("main@sha1:{head}"));
+        rolled && synced && head != broken && seen.iter().any(|e| e["reason"] == "RolloutFailed")
+    };
+    while !done(&seen, &cluster) {
+        let left = deadline.checked_duration_since(Instant::now()).unwrap_or_else(|| panic!("notifications so far: {seen:#?}"));
+        let received = notifications.recv_timeout(left).unwrap_or_else(|_| panic!("notifications so far: {seen:#?}"));
+        seen.push(serde_json::from_slice(&received.body).unwrap());
+    }
+    let failed = seen.iter().find(|e| e["reason"] == "RolloutFailed").unwrap();
+    assert_eq!(failed["severity"], "error");
+    assert_eq!(failed["involvedObject"]["kind"], "Deployment", "{failed:#}");
+    assert_eq!(failed["involvedObject"]["name"], "web", "{failed:#}");
+    assert_eq!(failed["involvedObject"]["apiVersion"], "apps/v1", "{failed:#}");
+    let rolled = seen.iter().find(|e| e["reason"] == "RolledBack").unwrap();
+    let message = rolled["message"].as_str().unwrap();
+    assert!(message.contains(&broken[..7]) && message.contains("ProgressDeadlineExceeded"), "{message}");
+}

@@ -13,26 +13,27 @@ use driftless_validate::{Diagnostic, Report};
 use serde_json::{Value, json};
 
 use super::get::client_error;
-use crate::cli::{Color, ConnectArgs, DiffArgs, PlanArgs, PlanFormat};
+use crate::cli::{Color, ConnectArgs, DiffArgs, PlanArgs, PlanFormat, PlanTarget};
 use crate::connect::block_on;
 use crate::{CommandError, EXIT_INVALID, EXIT_USAGE};
 
 /// Validates both revisions and prints the plan; exit 1 when the target is
 /// invalid (the daemon would refuse it whole).
 pub fn run(args: &PlanArgs) -> Result<ExitCode, CommandError> {
-    let output = Output { format: args.output, color: args.color };
+    let target = &args.target;
+    let output = Output { format: target.output, color: target.color };
     if args.live {
-        let planned = live(&args.repo, &args.to, args.path.as_deref(), &args.connect, output)?;
+        let planned = live(target, &args.connect, output)?;
         return Ok(if planned.is_some() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_INVALID) });
     }
     let from_rev = args.from.as_deref().unwrap_or("HEAD");
     let keyring = super::secrets::keyring(&args.connect.data_dir)?;
-    let path = args.path.as_deref().unwrap_or("");
+    let path = target.path.as_deref().unwrap_or("");
     // The two revisions are independent: judge them side by side, one
     // repository handle each (libgit2 handles are not shared across threads).
     let ((from_commit, from), (to_commit, to)) = std::thread::scope(|scope| {
-        let from = scope.spawn(|| load_and_validate(&args.repo, from_rev, path, &keyring));
-        let to = load_and_validate(&args.repo, &args.to, path, &keyring);
+        let from = scope.spawn(|| load_and_validate(&target.repo, from_rev, path, &keyring));
+        let to = load_and_validate(&target.repo, &target.to, path, &keyring);
         let from = from.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         Ok::<_, CommandError>((from?, to?))
     })?;
@@ -50,8 +51,8 @@ pub fn run(args: &PlanArgs) -> Result<ExitCode, CommandError> {
 /// 1 when it does, 2 when it would be refused (as `kubectl diff`: above 1
 /// is not an answer).
 pub fn diff(args: &DiffArgs) -> Result<ExitCode, CommandError> {
-    let output = Output { format: args.output, color: args.color };
-    Ok(match live(&args.repo, &args.to, args.path.as_deref(), &args.connect, output)? {
+    let output = Output { format: args.target.output, color: args.target.color };
+    Ok(match live(&args.target, &args.connect, output)? {
         Some(plan) if plan.is_empty() => ExitCode::SUCCESS,
         Some(_) => ExitCode::from(1),
         None => ExitCode::from(EXIT_USAGE),
@@ -60,12 +61,12 @@ pub fn diff(args: &DiffArgs) -> Result<ExitCode, CommandError> {
 
 /// Plans `to` against the daemon's live objects and prints it; `None` when
 /// the daemon would refuse `to`.
-fn live(repo: &Path, to: &str, path: Option<&str>, connect: &ConnectArgs, output: Output) -> Result<Option<Plan>, CommandError> {
+fn live(target: &PlanTarget, connect: &ConnectArgs, output: Output) -> Result<Option<Plan>, CommandError> {
     let client = crate::connect::client(connect);
     let status = block_on(async { client.get("/driftless/v1/status").await.map_err(client_error) })?;
     let sync = &status["sync"];
-    let path = path.map(str::to_owned).unwrap_or_else(|| sync["path"].as_str().unwrap_or_default().to_owned());
-    let (to_commit, report) = load_and_validate(repo, to, &path, &super::secrets::keyring(&connect.data_dir)?)?;
+    let path = target.path.clone().unwrap_or_else(|| sync["path"].as_str().unwrap_or_default().to_owned());
+    let (to_commit, report) = load_and_validate(&target.repo, &target.to, &path, &super::secrets::keyring(&connect.data_dir)?)?;
     let wanted: Vec<Value> = report.objects.keys().map(driftless_diff::ref_json).collect();
     let snapshot = block_on(async { client.post("/driftless/v1/live", &json!({"objects": wanted})).await.map_err(client_error) })?;
     let snapshot =

@@ -44,7 +44,11 @@ pub(super) async fn webhooks(
     let sync = Mutex::new(sync);
     let on_push = Arc::new(move |push: Push| {
         tracing::info!(hook = %push.name, forge = %push.forge, branch = %push.branch, after = ?push.after, "push received; syncing now");
-        let _ = sync.lock().unwrap_or_else(PoisonError::into_inner).send(Trigger::Changed);
+        // "Sync now", not "a ref changed": a delivery is one event, with no
+        // burst of file changes to let pass first. Nobody waits for the
+        // outcome; the reply channel is dropped.
+        let (reply, _) = std::sync::mpsc::channel();
+        let _ = sync.lock().unwrap_or_else(PoisonError::into_inner).send(Trigger::Now(reply));
     });
     let hook_config = HookConfig::new(secret, branch);
     tracing::info!(%address, "serving webhooks at /hooks/<name>");

@@ -9,6 +9,7 @@
 //! scalar's last character. This module only reads; it never decides what
 //! is encrypted (that is `walk` and `metadata`).
 
+use driftless_manifest::text::CharOffsets;
 use saphyr_parser::{Event, Parser, ScalarStyle};
 
 mod comments;
@@ -154,7 +155,7 @@ impl<'t> Lines<'t> {
 
 /// Parses every document of `text`.
 pub(crate) fn parse(text: &str) -> Result<Vec<Document>, ParseError> {
-    let offsets = Offsets::new(text);
+    let offsets = CharOffsets::new(text);
     let mut builder = Builder { text, documents: Vec::new(), stack: Vec::new(), root: None, containers: Vec::new(), scalars: Vec::new(), document_start: 0 };
     for event in Parser::new_from_str(text) {
         let (event, span) = event.map_err(|e| ParseError { line: e.marker().line(), col: e.marker().col() + 1, message: e.info().to_owned() })?;
@@ -331,27 +332,6 @@ pub(crate) fn line_start(text: &str, at: usize) -> usize {
 pub(crate) fn line_end(text: &str, at: usize) -> usize {
     let at = at.min(text.len());
     text.as_bytes()[at..].iter().position(|b| *b == b'\n').map_or(text.len(), |i| at + i + 1)
-}
-
-/// Character index to byte offset, for texts that are not all ASCII.
-struct Offsets(Option<Vec<usize>>);
-
-impl Offsets {
-    fn new(text: &str) -> Offsets {
-        if text.is_ascii() {
-            return Offsets(None);
-        }
-        let mut table: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
-        table.push(text.len());
-        Offsets(Some(table))
-    }
-
-    fn byte(&self, index: usize) -> usize {
-        match &self.0 {
-            None => index,
-            Some(table) => table.get(index).copied().unwrap_or_else(|| table.last().copied().unwrap_or(0)),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! range is in bytes and ends at the node's last character, so "the rest of
 //! the line" after a value (its comment) is never part of it.
 
+use driftless_manifest::text::CharOffsets;
 use saphyr_parser::{Event, Parser, ScalarStyle};
 
 /// One node and where it was written: `text[start..end]`.
@@ -61,32 +62,11 @@ enum Frame {
     Seq { start: usize, flow: bool, items: Vec<Node> },
 }
 
-/// Char index to byte offset, for texts that are not all ASCII.
-struct Offsets(Option<Vec<usize>>);
-
-impl Offsets {
-    fn new(text: &str) -> Offsets {
-        if text.is_ascii() {
-            return Offsets(None);
-        }
-        let mut table: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
-        table.push(text.len());
-        Offsets(Some(table))
-    }
-
-    fn byte(&self, index: usize) -> usize {
-        match &self.0 {
-            None => index,
-            Some(table) => table.get(index).copied().unwrap_or_else(|| table.last().copied().unwrap_or(0)),
-        }
-    }
-}
-
 impl Tree {
     /// Parses `text`; `None` when the parser rejects it (the loader has
     /// already said why).
     pub(crate) fn parse(text: &str) -> Option<Tree> {
-        let offsets = Offsets::new(text);
+        let offsets = CharOffsets::new(text);
         let mut documents = Vec::new();
         let mut stack: Vec<Frame> = Vec::new();
         let mut root: Option<Node> = None;
@@ -215,20 +195,7 @@ fn place(text: &str, stack: &mut [Frame], root: &mut Option<Node>, node: Node) {
     }
 }
 
-/// The `-` that introduces a block sequence item starting at `item`.
-pub(crate) fn dash_before(text: &str, item: usize) -> Option<usize> {
-    let bytes = text.as_bytes();
-    let mut i = item;
-    while i > 0 {
-        i -= 1;
-        match bytes[i] {
-            b' ' | b'\t' => {}
-            b'-' => return Some(i),
-            _ => return None,
-        }
-    }
-    None
-}
+pub(crate) use driftless_manifest::text::dash_before;
 
 /// The offset where the line holding `at` starts.
 pub(crate) fn line_start(text: &str, at: usize) -> usize {

@@ -7,6 +7,7 @@
 //! Reads the text and the tree's item positions; decides nothing else.
 
 use super::{Comment, Node, line_start};
+use driftless_manifest::text::dash_before;
 
 /// What `parse` knows of a container while its document is open, for
 /// attaching comments.
@@ -119,21 +120,6 @@ pub(super) fn attach(text: &str, comment: Comment, containers: &[Container], sta
         (None, Some(f)) => Some((f, usize::MAX)),
         (None, None) => prev.map(|p| (p.container, usize::MAX)),
     }
-}
-
-/// The `-` that introduces a block sequence item starting at `item`.
-fn dash_before(text: &str, item: usize) -> Option<usize> {
-    let bytes = text.as_bytes();
-    let mut i = item.min(bytes.len());
-    while i > 0 {
-        i -= 1;
-        match bytes[i] {
-            b' ' | b'\t' => {}
-            b'-' => return Some(i),
-            _ => return None,
-        }
-    }
-    None
 }
 
 #[cfg(test)]
