@@ -40,6 +40,10 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 command -v gpg >/dev/null 2>&1 || need+=(gnupg)
 command -v age >/dev/null 2>&1 || need+=(age)
+# Browser tests of the web dashboard drive Debian's Chromium through
+# chromedriver.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

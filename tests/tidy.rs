@@ -90,6 +90,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("signatures", &[]),
     ("secrets", &["manifest"]),
     ("telemetry", &[]),
+    ("ui", &["model", "store", "sync", "diff", "api", "printers"]),
 ];
 
 /// External crates that touch namespaces, cgroups, mounts or container

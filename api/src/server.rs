@@ -127,9 +127,10 @@ pub async fn serve_unix(path: PathBuf, state: ApiState) -> std::io::Result<()> {
 
 /// Serves the API over HTTPS on `listener`: every request must carry a
 /// bearer token the state's tokens name; the caller's identity goes with
-/// the request (the write path's commit author). Until `state.shutdown`
-/// fires.
-pub async fn serve_tls(listener: tokio::net::TcpListener, tls: Arc<rustls::ServerConfig>, state: ApiState) -> std::io::Result<()> {
+/// the request (the write path's commit author). `pages` (the dashboard)
+/// are served beside it without that check: they keep sessions of their
+/// own. Until `state.shutdown` fires.
+pub async fn serve_tls(listener: tokio::net::TcpListener, tls: Arc<rustls::ServerConfig>, state: ApiState, pages: Option<Router>) -> std::io::Result<()> {
     let shutdown = state.shutdown.clone();
     let tokens = state.tokens.clone().unwrap_or_default();
     let app = router(state).layer(axum::middleware::from_fn(move |mut request: Request, next: axum::middleware::Next| {
@@ -145,6 +146,10 @@ pub async fn serve_tls(listener: tokio::net::TcpListener, tls: Arc<rustls::Serve
             }
         }
     }));
+    let app = match pages {
+        Some(pages) => pages.merge(app),
+        None => app,
+    };
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     loop {
         let (stream, peer) = tokio::select! {

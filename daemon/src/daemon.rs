@@ -210,9 +210,14 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
     if let Some(address) = &config.listen {
         let tls = listener_tls(&config)?;
         let listener = tokio::net::TcpListener::bind(address).await.map_err(|source| CommandError::Io { path: address.into(), source })?;
-        tracing::info!(%address, "serving the API over HTTPS");
+        tracing::info!(%address, "serving the API over HTTPS, and the dashboard at /ui/");
+        let dashboard = driftless_ui::router(driftless_ui::UiState {
+            store: store.clone(),
+            tokens: state.tokens.clone().unwrap_or_default(),
+            sessions: Arc::new(driftless_ui::session::Sessions::default()),
+        });
         tasks.spawn(async move {
-            if let Err(error) = driftless_api::serve_tls(listener, tls, state).await {
+            if let Err(error) = driftless_api::serve_tls(listener, tls, state, Some(dashboard)).await {
                 tracing::error!(%error, "HTTPS API server failed");
             }
         });

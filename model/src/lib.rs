@@ -19,6 +19,7 @@ mod object_ref;
 
 pub mod defaults;
 pub mod quantity;
+pub mod requests;
 pub mod selector;
 
 pub use field_path::field_path;

@@ -7,6 +7,9 @@
 //! removes everything it made (pods, links, routes, mounts, cgroups,
 //! processes) even when it fails (`Cluster`'s Drop).
 
+#[path = "../support/browser.rs"]
+#[allow(dead_code)]
+mod browser;
 mod cluster;
 #[path = "../support/images.rs"]
 #[allow(dead_code)]
@@ -20,6 +23,7 @@ mod autoscale;
 mod config;
 mod cronjobs;
 mod daemonsets;
+mod dashboard;
 mod documented_examples;
 mod foreign_images;
 mod forge;

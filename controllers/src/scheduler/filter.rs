@@ -7,40 +7,11 @@ use std::collections::BTreeMap;
 use driftless_model::Quantity;
 use driftless_model::k8s_openapi::api::core::v1::{Node, NodeSelectorRequirement, NodeSelectorTerm, Pod, PodSpec, Taint};
 
-/// What a pod asks for: millicores, bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Requests {
-    /// CPU in millicores.
-    pub cpu: i128,
-    /// Memory in bytes.
-    pub memory: i128,
-}
-
 fn parse(q: Option<&driftless_model::k8s_openapi::apimachinery::pkg::api::resource::Quantity>) -> Option<Quantity> {
     q.and_then(|q| q.0.parse::<Quantity>().ok())
 }
 
-/// A pod's requests as the scheduler counts them: the sum over containers,
-/// or the largest init container's if that is more.
-pub fn requests(pod: &Pod) -> Requests {
-    let Some(spec) = &pod.spec else { return Requests::default() };
-    let of = |c: &driftless_model::k8s_openapi::api::core::v1::Container| {
-        let r = c.resources.as_ref().and_then(|r| r.requests.as_ref());
-        Requests { cpu: parse(r.and_then(|r| r.get("cpu"))).map_or(0, |q| q.millis()), memory: parse(r.and_then(|r| r.get("memory"))).map_or(0, |q| q.value()) }
-    };
-    let mut sum = Requests::default();
-    for c in &spec.containers {
-        let r = of(c);
-        sum.cpu += r.cpu;
-        sum.memory += r.memory;
-    }
-    for c in spec.init_containers.iter().flatten() {
-        let r = of(c);
-        sum.cpu = sum.cpu.max(r.cpu);
-        sum.memory = sum.memory.max(r.memory);
-    }
-    sum
-}
+pub use driftless_model::requests::{Requests, requests};
 
 /// What a node offers: millicores, bytes, pods.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

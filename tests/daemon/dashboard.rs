@@ -1,0 +1,80 @@
+//! The web dashboard in a real browser (Debian's Chromium through
+//! chromedriver): signing in with a token, the Overview and Workloads pages
+//! on a daemon running real pods, a refused commit's error with its
+//! file:line, and what a phone-width screen shows. Screenshots of each page
+//! go to `target/tmp/dashboard/`.
+
+use std::time::Duration;
+
+use crate::browser::Browser;
+use crate::cluster::{Cluster, web};
+
+const TOKEN: &str = "31ada4fd-adec-460c-809a-9e56ceb75269";
+
+fn shot(browser: &Browser, name: &str) {
+    browser.screenshot(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard").join(format!("{name}.png")));
+}
+
+#[test]
+fn sign_in_and_watch_what_runs_and_what_was_refused() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut cluster = Cluster::new(&[("apps/web.yaml", &web(2, "1", "{type: RollingUpdate}"))]);
+    let tokens = cluster.dir.path().join("tokens.csv");
+    std::fs::write(&tokens, format!("{TOKEN},grace,grace@example.invalid\n")).unwrap();
+    let address = format!("127.0.0.1:{port}");
+    cluster.start_with(&["--listen", &address, "--token-file", tokens.to_str().unwrap()]);
+    cluster.wait_ready("web-", 2, Duration::from_secs(30));
+    let base = format!("https://{address}/ui/");
+
+    let browser = Browser::start();
+    browser.goto(&base);
+    browser.wait_for_url("the login page", Duration::from_secs(10), |url| url.ends_with("/ui/login"));
+    // A wrong token is refused, and not echoed.
+    browser.fill("#token", "not-a-token");
+    browser.click("button[type=submit]");
+    browser.wait_for_text("[role=alert]", "That token is not valid.", Duration::from_secs(10));
+    assert!(!browser.source().contains("not-a-token"));
+    shot(&browser, "login");
+
+    browser.fill("#token", TOKEN);
+    browser.click("button[type=submit]");
+    browser.wait_for_text("h1", "Overview", Duration::from_secs(10));
+    let session = browser.cookie("driftless_session");
+    assert!(session.http_only && session.secure, "{session:?}");
+    assert_eq!(session.same_site.as_deref(), Some("Strict"), "{session:?}");
+    let head = cluster.git(&["rev-parse", "HEAD"]).trim().to_owned();
+    browser.wait_for_text("main", &head[..7], Duration::from_secs(10));
+    assert!(browser.text("main").contains("initial"), "{}", browser.text("main"));
+    shot(&browser, "overview");
+
+    // The Deployment and what it made, Healthy once its pods are Ready.
+    browser.click("nav a[href='/ui/workloads']");
+    browser.wait_for_text("h1", "Workloads", Duration::from_secs(10));
+    let deployment = browser.wait_for("tr[data-kind=Deployment][data-name=web]", Duration::from_secs(10));
+    assert!(deployment.text().contains("Healthy"), "{}", deployment.text());
+    assert_eq!(browser.find_all("tr[data-kind=Pod]").len(), 2);
+    shot(&browser, "workloads");
+
+    // A refused commit: its error at file:line on the Overview.
+    let bad = "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  ports:\n  - port: 80\n    targetPort: 8080\n    nodePort: 30080\n";
+    let refused = cluster.commit(&[("apps/svc.yaml", bad)], "a node port on a ClusterIP");
+    cluster.wait_for("the refusal", Duration::from_secs(10), || cluster.cli_ok(&["status"]).contains("Refused:").then_some(()));
+    browser.goto(&base);
+    let section = browser.wait_for_text("section.refused", &refused[..7], Duration::from_secs(10));
+    assert!(section.contains("apps/svc.yaml:9:"), "{section}");
+    shot(&browser, "overview-refused");
+
+    // A phone's width: nothing needs scrolling sideways.
+    browser.set_window_size(390, 987);
+    browser.goto(&base);
+    browser.wait_for_text("h1", "Overview", Duration::from_secs(10));
+    assert!(!browser.overflows_horizontally(), "the Overview fits a phone's width");
+    shot(&browser, "overview-phone");
+
+    // Signing out ends the session: the pages ask to sign in again.
+    browser.click("form.who button[type=submit]");
+    browser.wait_for_url("the login page", Duration::from_secs(10), |url| url.ends_with("/ui/login"));
+    browser.goto(&base);
+    browser.wait_for_url("the login page again", Duration::from_secs(10), |url| url.ends_with("/ui/login"));
+    browser.close();
+}

@@ -1,0 +1,5 @@
+//! The dashboard's pages, one module each.
+
+pub(crate) mod login;
+pub(crate) mod overview;
+pub(crate) mod workloads;
