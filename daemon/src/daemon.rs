@@ -215,6 +215,7 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
             store: store.clone(),
             tokens: state.tokens.clone().unwrap_or_default(),
             sessions: Arc::new(driftless_ui::session::Sessions::default()),
+            ledger: state.ledger.clone(),
         });
         tasks.spawn(async move {
             if let Err(error) = driftless_api::serve_tls(listener, tls, state, Some(dashboard)).await {

@@ -65,6 +65,21 @@ fn rfc3339(seconds: i64) -> String {
 }
 
 impl LedgerEntry {
+    /// What it did, shortly: `2 created, 1 updated`, `no changes`, or
+    /// `1 error` for a refusal (`history` and the dashboard say the same).
+    pub fn changes(&self) -> String {
+        if self.result == "refused" {
+            return if self.errors.len() == 1 { "1 error".to_owned() } else { format!("{} errors", self.errors.len()) };
+        }
+        let count = |c: Change| self.actions.iter().filter(|a| a.change == c).count();
+        let parts: Vec<String> = [(Change::Create, "created"), (Change::Update, "updated"), (Change::Replace, "replaced"), (Change::Delete, "deleted")]
+            .into_iter()
+            .filter(|(c, _)| count(*c) > 0)
+            .map(|(c, word)| format!("{} {word}", count(c)))
+            .collect();
+        if parts.is_empty() { "no changes".to_owned() } else { parts.join(", ") }
+    }
+
     fn message(&self) -> String {
         let short = &self.source[..self.source.len().min(7)];
         let mut m = format!("{} {short}: {}\n\n", self.result, self.subject);

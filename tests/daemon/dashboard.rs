@@ -64,6 +64,18 @@ fn sign_in_and_watch_what_runs_and_what_was_refused() {
     assert!(section.contains("apps/svc.yaml:9:"), "{section}");
     shot(&browser, "overview-refused");
 
+    // History: the refusal and the first sync, each opening to what it did.
+    browser.click("nav a[href='/ui/history']");
+    browser.wait_for_text("h1", "History", Duration::from_secs(10));
+    let row = browser.wait_for(&format!("li[data-commit='{refused}']"), Duration::from_secs(10));
+    row.click();
+    let refused_row = browser.wait_for_text(&format!("li[data-commit='{refused}'] ul.errors"), "apps/svc.yaml:9:", Duration::from_secs(10));
+    assert!(refused_row.contains("nodePort"), "{refused_row}");
+    browser.click(&format!("li[data-commit='{head}'] summary"));
+    let applied = browser.wait_for_text(&format!("li[data-commit='{head}'] table"), "Deployment default/web", Duration::from_secs(10));
+    assert!(applied.contains("create"), "{applied}");
+    shot(&browser, "history");
+
     // A phone's width: nothing needs scrolling sideways.
     browser.set_window_size(390, 987);
     browser.goto(&base);

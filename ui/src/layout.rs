@@ -10,7 +10,7 @@ use maud::{DOCTYPE, Markup, html};
 use crate::session::Session;
 
 /// The pages in the navigation, by path under `/ui/`.
-const PAGES: &[(&str, &str)] = &[("", "Overview"), ("workloads", "Workloads")];
+const PAGES: &[(&str, &str)] = &[("", "Overview"), ("workloads", "Workloads"), ("history", "History")];
 
 /// A whole page: `title`, the page `current` is (its path under `/ui/`),
 /// and its body.

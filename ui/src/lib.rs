@@ -37,6 +37,8 @@ pub struct UiState {
     pub tokens: Arc<Tokens>,
     /// The signed-in browsers.
     pub sessions: Arc<Sessions>,
+    /// The repository whose `refs/driftless/applied` is the ledger.
+    pub ledger: Option<std::path::PathBuf>,
 }
 
 /// The dashboard's routes, all under `/ui/`, to be merged into the API's
@@ -46,6 +48,7 @@ pub fn router(state: UiState) -> Router {
         .route("/ui", get(|| async { axum::response::Redirect::permanent("/ui/") }))
         .route("/ui/", get(overview))
         .route("/ui/workloads", get(workloads))
+        .route("/ui/history", get(history))
         .route("/ui/login", get(pages::login::form).post(pages::login::submit))
         .route("/ui/logout", axum::routing::post(pages::login::logout))
         .route("/ui/assets/style.css", get(|| async { ([(CONTENT_TYPE, "text/css; charset=utf-8"), (CACHE_CONTROL, "max-age=300")], STYLE) }))
@@ -79,6 +82,24 @@ async fn workloads(State(state): State<UiState>, request: Request) -> Response {
     let store = state.store.clone();
     let body = tokio_blocking(move || pages::workloads::Tree::read(&*store).render(jiff::Timestamp::now())).await;
     layout::page("Workloads", "workloads", Some(&session), body).into_response()
+}
+
+async fn history(State(state): State<UiState>, request: Request) -> Response {
+    let session = match session(&state, request.headers()) {
+        Ok(session) => session,
+        Err(missing) => return pages::login::redirect(missing),
+    };
+    let ledger = state.ledger.clone();
+    let entries = tokio_blocking(move || match ledger {
+        Some(repo) => driftless_sync::ledger::read(&repo, pages::history::LIMIT).map_err(|e| e.to_string()),
+        None => Ok(Vec::new()),
+    })
+    .await;
+    let body = match entries {
+        Ok(entries) => pages::history::render(&entries, jiff::Timestamp::now().as_second()),
+        Err(error) => maud::html! { h1 { "History" } p.error role="alert" { "The ledger could not be read: " (error) } },
+    };
+    layout::page("History", "history", Some(&session), body).into_response()
 }
 
 /// Runs a store read off the async workers (the store's calls block).

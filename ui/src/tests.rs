@@ -19,7 +19,7 @@ const TOKEN: &str = "31ada4fd-adec-460c-809a-9e56ceb75269";
 fn state() -> UiState {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory());
     let tokens = driftless_api::auth::Tokens::parse(&format!("{TOKEN},grace,grace@example.invalid\n")).unwrap();
-    UiState { store, tokens: Arc::new(tokens), sessions: Arc::new(Sessions::default()) }
+    UiState { store, tokens: Arc::new(tokens), sessions: Arc::new(Sessions::default()), ledger: None }
 }
 
 struct Answer {

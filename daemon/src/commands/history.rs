@@ -44,17 +44,7 @@ pub fn run(args: &HistoryArgs) -> Result<ExitCode, CommandError> {
             let s = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
             let actions = e["actions"].as_array().cloned().unwrap_or_default();
             let errors = e["errors"].as_array().cloned().unwrap_or_default();
-            let changes = if s("result") == "refused" {
-                if errors.len() == 1 { "1 error".to_owned() } else { format!("{} errors", errors.len()) }
-            } else {
-                let count = |c: &str| actions.iter().filter(|a| a["change"] == c).count();
-                let parts: Vec<String> = [("create", "created"), ("update", "updated"), ("replace", "replaced"), ("delete", "deleted")]
-                    .iter()
-                    .filter(|(c, _)| count(c) > 0)
-                    .map(|(c, word)| format!("{} {word}", count(c)))
-                    .collect();
-                if parts.is_empty() { "no changes".into() } else { parts.join(", ") }
-            };
+            let changes = serde_json::from_value::<driftless_sync::LedgerEntry>(e.clone()).map(|entry| entry.changes()).unwrap_or_default();
             let source = s("source");
             rows.push(vec![
                 when(e["synced_at"].as_i64().unwrap_or(0)),
