@@ -25,6 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use driftless_api::auth::Tokens;
 use driftless_store::Store;
+use maud::Markup;
 
 use crate::session::{Missing, Session, Sessions};
 
@@ -64,42 +65,38 @@ fn session(state: &UiState, request: &axum::http::HeaderMap) -> Result<Session, 
     state.sessions.get(id)
 }
 
-async fn overview(State(state): State<UiState>, request: Request) -> Response {
+/// A signed-in page: the session checked (else the login page), its body
+/// built off the async workers by `body` (store and git reads block), and
+/// the shell around it.
+async fn signed_in(state: UiState, request: Request, title: &'static str, current: &'static str, body: fn(&UiState) -> Markup) -> Response {
     let session = match session(&state, request.headers()) {
         Ok(session) => session,
         Err(missing) => return pages::login::redirect(missing),
     };
-    let store = state.store.clone();
-    let body = tokio_blocking(move || pages::overview::Overview::read(&*store).render()).await;
-    layout::page("Overview", "", Some(&session), body).into_response()
+    let content = tokio_blocking(move || body(&state)).await;
+    layout::page(title, current, Some(&session), content).into_response()
+}
+
+async fn overview(State(state): State<UiState>, request: Request) -> Response {
+    signed_in(state, request, "Overview", "", |state| pages::overview::Overview::read(&*state.store).render()).await
 }
 
 async fn workloads(State(state): State<UiState>, request: Request) -> Response {
-    let session = match session(&state, request.headers()) {
-        Ok(session) => session,
-        Err(missing) => return pages::login::redirect(missing),
-    };
-    let store = state.store.clone();
-    let body = tokio_blocking(move || pages::workloads::Tree::read(&*store).render(jiff::Timestamp::now())).await;
-    layout::page("Workloads", "workloads", Some(&session), body).into_response()
+    signed_in(state, request, "Workloads", "workloads", |state| pages::workloads::Tree::read(&*state.store).render(jiff::Timestamp::now())).await
 }
 
 async fn history(State(state): State<UiState>, request: Request) -> Response {
-    let session = match session(&state, request.headers()) {
-        Ok(session) => session,
-        Err(missing) => return pages::login::redirect(missing),
-    };
-    let ledger = state.ledger.clone();
-    let entries = tokio_blocking(move || match ledger {
-        Some(repo) => driftless_sync::ledger::read(&repo, pages::history::LIMIT).map_err(|e| e.to_string()),
-        None => Ok(Vec::new()),
+    signed_in(state, request, "History", "history", |state| {
+        let entries = match &state.ledger {
+            Some(repo) => driftless_sync::ledger::read(repo, pages::history::LIMIT).map_err(|e| e.to_string()),
+            None => Ok(Vec::new()),
+        };
+        match entries {
+            Ok(entries) => pages::history::render(&entries, jiff::Timestamp::now().as_second()),
+            Err(error) => maud::html! { h1 { "History" } p.error role="alert" { "The ledger could not be read: " (error) } },
+        }
     })
-    .await;
-    let body = match entries {
-        Ok(entries) => pages::history::render(&entries, jiff::Timestamp::now().as_second()),
-        Err(error) => maud::html! { h1 { "History" } p.error role="alert" { "The ledger could not be read: " (error) } },
-    };
-    layout::page("History", "history", Some(&session), body).into_response()
+    .await
 }
 
 /// Runs a store read off the async workers (the store's calls block).
