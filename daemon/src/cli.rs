@@ -111,6 +111,9 @@ pub enum Command {
     Create(CreateCommand),
     /// Declare a HorizontalPodAutoscaler for a workload, as a commit.
     Autoscale(AutoscaleArgs),
+    /// Roll the repository's manifests back to an earlier commit of the
+    /// branch, as one commit undoing every later change to them.
+    Rollback(RollbackArgs),
     /// Stop every pod of a data folder and remove the node's network set-up
     /// (after `up` has exited), as an uninstall does.
     Reset(ResetArgs),
@@ -624,6 +627,16 @@ pub struct UndoArgs {
     /// The revision to go back to (default: the one before the current).
     #[arg(long, default_value_t = 0)]
     pub to_revision: i64,
+}
+
+/// `driftless rollback`.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The commit to go back to (an id, a short id, `HEAD~2`...).
+    pub commit: String,
+    /// The options.
+    #[command(flatten)]
+    pub options: WriteOptions,
 }
 
 /// `driftless scale`.

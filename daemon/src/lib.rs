@@ -59,6 +59,7 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Apply(args) => commands::write::apply(&args),
         cli::Command::Create(command) => commands::write::create(&command),
         cli::Command::Autoscale(args) => commands::write::autoscale(&args),
+        cli::Command::Rollback(args) => commands::write::rollback(&args),
         cli::Command::PortForward(args) => commands::port_forward::run(&args),
         cli::Command::Completion(args) => commands::help::completion(&args),
         cli::Command::Kubeconfig(args) => commands::kubeconfig::run(&args),

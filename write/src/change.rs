@@ -93,6 +93,12 @@ pub enum Change {
         /// What sent it (`kubectl label`), for the subject.
         command: String,
     },
+    /// "Roll back to here": the manifests as this commit (of the
+    /// branch's history) declared them.
+    Restore {
+        /// The commit, as git names it (an id, a short id, a ref).
+        commit: String,
+    },
     /// `edit`: the document as opened ([`crate::open`]) and as saved.
     Edit {
         /// The object.
@@ -157,6 +163,8 @@ pub const VERB_TRAILER: &str = "Driftless-Verb";
 pub const OBJECT_TRAILER: &str = "Driftless-Object";
 /// The commit an undo reverted.
 pub const REVERTS_TRAILER: &str = "Driftless-Reverts";
+/// The commit a rollback restored the manifests of.
+pub const RESTORES_TRAILER: &str = "Driftless-Restores";
 
 /// How `Driftless-Object:` names an object: `Deployment default/web`.
 pub fn object_trailer(object: &ObjectRef) -> String {
@@ -221,6 +229,9 @@ fn message(edits: &Edits, request: &Request) -> String {
     if let Some(reverts) = &edits.reverts {
         out.push_str(&format!("{REVERTS_TRAILER}: {reverts}\n"));
     }
+    if let Some(restores) = &edits.restores {
+        out.push_str(&format!("{RESTORES_TRAILER}: {restores}\n"));
+    }
     for (name, value) in &request.trailers {
         out.push_str(&format!("{name}: {value}\n"));
     }
@@ -242,15 +253,21 @@ pub(crate) struct Edits {
     verb: String,
     objects: Vec<ObjectRef>,
     reverts: Option<String>,
-    body: Option<String>,
+    pub(crate) restores: Option<String>,
+    pub(crate) body: Option<String>,
     /// For a verb: the object's value as read and as the verb made it, to
     /// tell on a redo whether someone changed the same fields meanwhile.
     basis: Option<(Value, Value)>,
 }
 
 impl Edits {
-    fn new(subject: String, verb: &str, objects: Vec<ObjectRef>) -> Edits {
-        Edits { files: Default::default(), subject, verb: verb.to_owned(), objects, reverts: None, body: None, basis: None }
+    pub(crate) fn new(subject: String, verb: &str, objects: Vec<ObjectRef>) -> Edits {
+        Edits { files: Default::default(), subject, verb: verb.to_owned(), objects, reverts: None, restores: None, body: None, basis: None }
+    }
+
+    /// Whether no file changes.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.files.values().all(|(b, a)| b == a)
     }
 
     /// A file's text as edited so far.
@@ -261,7 +278,7 @@ impl Edits {
         }
     }
 
-    fn set(&mut self, loaded: &Loaded, file: &str, text: Option<String>) {
+    pub(crate) fn set(&mut self, loaded: &Loaded, file: &str, text: Option<String>) {
         let before = loaded.files.iter().find(|f| *f.path == *file).and_then(|f| String::from_utf8(f.bytes.clone()).ok());
         self.files.insert(file.to_owned(), (before, text));
     }
@@ -390,11 +407,12 @@ fn edits(repository: &Repository, git: &GitRepo, target: &Target, head: &git2::C
                     }
                 }
             }
-            if edits.files.values().all(|(b, a)| b == a) {
+            if edits.is_empty() {
                 return Err(WriteError::NoChange(edits.subject));
             }
             Ok(edits)
         }
+        Change::Restore { commit } => crate::restore::prepare(repository, git, target, head, before, commit),
         Change::Delete(objects) => {
             let mut edits = Edits::new(format!("delete {}", names(objects)), "delete", objects.clone());
             for object in objects {

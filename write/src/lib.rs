@@ -19,11 +19,12 @@ mod commit;
 mod edit;
 mod error;
 pub mod merge;
+mod restore;
 mod undo;
 mod verb;
 pub mod yaml;
 
-pub use change::{Change, OBJECT_TRAILER, REVERTS_TRAILER, Request, Target, Timings, VERB_TRAILER, Writer, Written, object_trailer, write};
+pub use change::{Change, OBJECT_TRAILER, RESTORES_TRAILER, REVERTS_TRAILER, Request, Target, Timings, VERB_TRAILER, Writer, Written, object_trailer, write};
 pub use commit::Identity;
 pub use edit::{Opened, open};
 pub use error::WriteError;

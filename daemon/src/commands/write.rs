@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::describe::target;
 use crate::cli::{
-    ApplyArgs, AutoscaleArgs, CreateCommand, CreateDataArgs, DeleteArgs, MetadataArgs, ScaleArgs, SetCommand, UndoArgs, WriteOptions, WriteTarget,
+    ApplyArgs, AutoscaleArgs, CreateCommand, CreateDataArgs, DeleteArgs, MetadataArgs, RollbackArgs, ScaleArgs, SetCommand, UndoArgs, WriteOptions, WriteTarget,
 };
 use crate::connect::{block_on, client};
 use crate::daemon::writes::{WireChange, WireRequest};
@@ -303,6 +303,12 @@ pub fn rollout(target: &WriteTarget, which: Rollout) -> Result<ExitCode, Command
         Rollout::Resume => (Verb::Resume, "resumed"),
     };
     send(&target.target, target.name.as_deref(), &target.options, WireChange::Verb(verb), done)
+}
+
+/// `driftless rollback REV`: the manifests as commit REV declared them.
+pub fn rollback(args: &RollbackArgs) -> Result<ExitCode, CommandError> {
+    let change = WireChange::Restore { commit: args.commit.clone() };
+    send_about(None, vec![format!("manifests at {}", args.commit)], &args.options, change, "rolled back")
 }
 
 /// `driftless rollout undo`.

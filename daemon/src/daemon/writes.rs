@@ -89,6 +89,12 @@ pub enum WireChange {
         /// As saved.
         edited: String,
     },
+    /// "Roll back to here" (`driftless rollback REV`, the dashboard's
+    /// History): the manifests as that commit declared them.
+    Restore {
+        /// The commit.
+        commit: String,
+    },
     /// `delete`: declared objects removed from git.
     Delete {
         /// `(kind, namespace, name)` of each.
@@ -329,7 +335,7 @@ impl WriteOps for DaemonWrites {
             WireChange::Delete { objects } => {
                 objects.iter().map(|(k, ns, n)| Ok(ObjectRef::new(kind(k)?, Some(ns), n.clone()))).collect::<Result<_, WriteFailure>>()?
             }
-            WireChange::Apply { .. } => Vec::new(),
+            WireChange::Apply { .. } | WireChange::Restore { .. } => Vec::new(),
         };
         for object in &objects {
             if let Some(owner) = self.declared_owner(object) {
@@ -349,6 +355,7 @@ impl WriteOps for DaemonWrites {
             WireChange::Verb(verb) => Change::Verb(objects[0].clone(), verb),
             WireChange::Undo { to_revision } => Change::Undo(objects[0].clone(), self.undo_for(&objects[0], to_revision)?),
             WireChange::Apply { verb, documents } => Change::Apply { verb, documents },
+            WireChange::Restore { commit } => Change::Restore { commit },
             WireChange::Delete { .. } => Change::Delete(objects),
         };
         let patching = matches!(change, Change::Patch { .. });

@@ -303,3 +303,40 @@ fn edit_refuses_a_rename_an_invalid_result_and_an_unchanged_text() {
     let error = write(&target, &request(edit_of(&opened, "replicas", "replicas"))).unwrap_err();
     assert!(matches!(error, WriteError::NoChange(_)), "{error}");
 }
+
+#[test]
+fn rolling_back_to_a_commit_restores_its_manifests_in_one_commit() {
+    let (dir, target) = repo();
+    let first = git(dir.path(), &["rev-parse", "HEAD"]).trim().to_owned();
+    std::fs::write(dir.path().join("apps/web.yaml"), WEB.replace("busybox:1.35", "busybox:1.36")).unwrap();
+    std::fs::write(dir.path().join("apps/extra.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\n").unwrap();
+    std::fs::write(dir.path().join("README.md"), "not a manifest\n").unwrap();
+    git(dir.path(), &["add", "."]);
+    git(dir.path(), &["commit", "-qm", "web on 1.36, with extra"]);
+    write(&target, &request(scale(3))).unwrap();
+
+    let dry = write(&target, &Request { dry_run: true, ..request(Change::Restore { commit: first[..7].to_owned() }) }).unwrap();
+    assert_eq!(dry.commit, None);
+    assert!(dry.plan.contains("extra") && dry.diff.contains("-          image: \"busybox:1.36\""), "{}\n{}", dry.plan, dry.diff);
+
+    let written = write(&target, &request(Change::Restore { commit: first[..7].to_owned() })).unwrap();
+    assert_eq!(git(dir.path(), &["log", "-1", "--format=%s"]).trim(), format!("Roll back to {} \"first\"", &first[..7]));
+    let body = git(dir.path(), &["log", "-1", "--format=%b"]);
+    assert!(body.contains("undoing 2 later commits") && body.contains("web on 1.36, with extra") && body.contains("scale deployment/web to 3"), "{body}");
+    assert!(body.contains(&format!("Driftless-Restores: {first}")), "{body}");
+    // The manifests are the first commit's, byte for byte; the README
+    // (not a manifest) and history stay.
+    assert_eq!(git(dir.path(), &["diff", "--stat", &first, &written.commit.unwrap(), "--", "apps"]), "");
+    assert_eq!(std::fs::read_to_string(dir.path().join("README.md")).unwrap(), "not a manifest\n");
+
+    let again = write(&target, &request(Change::Restore { commit: first.clone() })).unwrap_err();
+    assert!(matches!(again, WriteError::NoChange(_)), "{again}");
+    let unknown = write(&target, &request(Change::Restore { commit: "0000000".into() })).unwrap_err();
+    assert!(unknown.to_string().contains("no commit"), "{unknown}");
+    git(dir.path(), &["checkout", "-q", "--orphan", "other"]);
+    git(dir.path(), &["commit", "-qm", "elsewhere"]);
+    let elsewhere = git(dir.path(), &["rev-parse", "HEAD"]).trim().to_owned();
+    git(dir.path(), &["checkout", "-q", "main"]);
+    let outside = write(&target, &request(Change::Restore { commit: elsewhere })).unwrap_err();
+    assert!(outside.to_string().contains("not in the history of branch main"), "{outside}");
+}
