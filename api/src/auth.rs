@@ -20,7 +20,17 @@ pub struct Caller {
     pub groups: Vec<String>,
 }
 
+/// The group whose members may read and not write: kubectl's `get`,
+/// `logs`, `describe` and the dashboard's pages, but no commit, exec or
+/// port-forward (Kubernetes' `view` role, as a group of the tokens file).
+pub const READ_ONLY_GROUP: &str = "driftless:view";
+
 impl Caller {
+    /// Whether the caller may change anything (commit, exec, forward).
+    pub fn may_write(&self) -> bool {
+        !self.groups.iter().any(|g| g == READ_ONLY_GROUP)
+    }
+
     /// The commit author for this caller: `user <uid>` when the uid is an
     /// e-mail address, else `user <user@driftless.local>`.
     pub fn author(&self) -> (String, String) {

@@ -34,6 +34,9 @@ pub enum ApiError {
     /// No or wrong bearer token.
     #[error("Unauthorized")]
     Unauthorized,
+    /// The caller may not do this (a read-only token writing).
+    #[error("{0}")]
+    Forbidden(String),
     /// The daemon failed.
     #[error("{0}")]
     Internal(String),
@@ -51,6 +54,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType"),
             ApiError::NotAcceptable(_) => (StatusCode::NOT_ACCEPTABLE, "NotAcceptable"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "Unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "Forbidden"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
         }
     }

@@ -27,7 +27,7 @@ pub mod tunnel;
 
 pub use client::{Client, ClientError};
 pub use error::ApiError;
-pub use server::{ApiState, ImageOps, WriteFailure, WriteOps, serve_tls, serve_unix};
+pub use server::{ApiState, ImageOps, LogRequest, WriteFailure, WriteOps, log_stream, serve_tls, serve_unix, write_as};
 
 /// The socket's name in the data folder.
 pub const SOCKET: &str = "driftless.sock";

@@ -30,7 +30,8 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-pub use driftless::{ImageOps, WriteFailure, WriteOps};
+pub use driftless::{ImageOps, WriteFailure, WriteOps, commit as write_as};
+pub use logs::{LogRequest, stream as log_stream};
 use query::Query;
 
 use crate::ApiError;
@@ -58,6 +59,25 @@ pub struct ApiState {
     pub write_hint: String,
     /// Ends open watches and log streams at shutdown.
     pub shutdown: CancellationToken,
+}
+
+impl ApiState {
+    /// A state serving `store` alone: no node, no repository, no tokens
+    /// (tests, and tools reading a store).
+    pub fn of_store(store: Arc<dyn Store>) -> ApiState {
+        ApiState {
+            store,
+            node: None,
+            metrics: None,
+            sync: None,
+            ledger: None,
+            images: None,
+            writes: None,
+            tokens: None,
+            write_hint: String::new(),
+            shutdown: CancellationToken::new(),
+        }
+    }
 }
 
 fn router(state: ApiState) -> Router {
@@ -138,6 +158,14 @@ pub async fn serve_tls(listener: tokio::net::TcpListener, tls: Arc<rustls::Serve
         async move {
             let presented = request.headers().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
             match presented.and_then(|token| tokens.caller(token)).cloned() {
+                Some(caller) if !caller.may_write() && !reads(request.method(), request.uri().path()) => ApiError::Forbidden(format!(
+                    "User {:?} cannot {} {}: the token is read-only (group {})",
+                    caller.user,
+                    request.method().as_str().to_ascii_lowercase(),
+                    request.uri().path(),
+                    crate::auth::READ_ONLY_GROUP
+                ))
+                .into_response(),
                 Some(caller) => {
                     request.extensions_mut().insert(caller);
                     next.run(request).await
@@ -183,6 +211,14 @@ pub async fn serve_tls(listener: tokio::net::TcpListener, tls: Arc<rustls::Serve
             }
         });
     }
+}
+
+/// Whether a request only reads: GET and HEAD (lists, watches, logs), and
+/// the live snapshot `plan --live` posts its question to. Exec, attach and
+/// port-forward are GETs that upgrade to a stream into a pod: writes.
+fn reads(method: &Method, path: &str) -> bool {
+    let streams = ["/exec", "/attach", "/portforward"].iter().any(|s| path.ends_with(s));
+    (matches!(*method, Method::GET | Method::HEAD) && !streams) || (*method == Method::POST && path == "/driftless/v1/live")
 }
 
 /// What a Kubernetes path names.

@@ -16,7 +16,9 @@ const TOKENS: &str = "\
 # token,user,uid,\"groups\"
 31ada4fd-adec-460c-809a-9e56ceb75269,grace,grace@example.invalid,\"devs\"
 0123456789abcdef0123456789abcdef,ci,ci-bot
+5f0e8a1c3b7d4e2f9a6c8b0d1e3f5a7c,vera,vera@example.invalid,\"driftless:view\"
 ";
+const VERA: &str = "5f0e8a1c3b7d4e2f9a6c8b0d1e3f5a7c";
 
 fn kubectl(kubeconfig: &Path, cache: &Path, args: &[&str]) -> Output {
     Command::new("kubectl")
@@ -270,6 +272,17 @@ fn kubectl_reaches_the_api_over_https_with_a_generated_kubeconfig() {
     let out = kubectl(&wrong, &cache, &["get", "pods"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("Unauthorized"), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // A read-only token (group driftless:view) reads and is refused writes
+    // as RBAC's view role is, with nothing committed.
+    let viewer = cluster.dir.path().join("viewer-kubeconfig");
+    std::fs::write(&viewer, printed.replace(GRACE, VERA)).unwrap();
+    assert!(kubectl_ok(&viewer, &cache, &["get", "deployments"]).contains("web"));
+    let at = cluster.git(&["rev-parse", "HEAD"]);
+    let out = kubectl(&viewer, &cache, &["scale", "deployment/web", "--replicas=4"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("Forbidden") && stderr.contains("read-only"), "{stderr}");
+    assert_eq!(cluster.git(&["rev-parse", "HEAD"]), at, "nothing committed");
 
     // A write over HTTPS is a commit by the token's identity, whatever the
     // request claims.

@@ -28,7 +28,7 @@ const POLL: Duration = Duration::from_millis(100);
 
 pub(crate) async fn serve(state: ApiState, namespace: &str, name: &str, query: &Query, request: Request) -> Result<Response, ApiError> {
     let pod = state.store.api::<Pod>().get(namespace, name).ok_or_else(|| ApiError::NotFound(format!("pods {name:?} not found")))?;
-    let container = container_of(&pod, name, query)?;
+    let container = container_of(&pod, name, query.get("container"))?;
     if query.flag("stdin") {
         return Err(ApiError::BadRequest(format!(
             "cannot attach to the standard input of container {container:?}: Driftless does not keep containers' standard input open; use kubectl exec -i"

@@ -69,7 +69,7 @@ pub(crate) async fn write(State(state): State<ApiState>, caller: Option<axum::Ex
 /// writes: the commit's author is that identity, whatever the request
 /// claims (on the socket, root on the node names the author, `root` when
 /// it names none).
-pub(crate) async fn commit(state: &ApiState, caller: Option<&crate::auth::Caller>, mut body: Value) -> Result<Value, ApiError> {
+pub async fn commit(state: &ApiState, caller: Option<&crate::auth::Caller>, mut body: Value) -> Result<Value, ApiError> {
     let Some(ops) = state.writes.clone() else {
         return Err(ApiError::BadRequest("this daemon syncs no repository".into()));
     };

@@ -18,7 +18,7 @@ use crate::ApiError;
 
 pub(crate) async fn serve(state: ApiState, namespace: &str, name: &str, query: &Query, request: Request) -> Result<Response, ApiError> {
     let pod = state.store.api::<Pod>().get(namespace, name).ok_or_else(|| ApiError::NotFound(format!("pods {name:?} not found")))?;
-    let container = container_of(&pod, name, query)?;
+    let container = container_of(&pod, name, query.get("container"))?;
     let args = query.all("command");
     if args.is_empty() {
         return Err(ApiError::BadRequest("you must specify at least one command for the container".into()));

@@ -12,6 +12,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use driftless_model::k8s_openapi::api::core::v1::Pod;
 use driftless_store::StoreExt;
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::ApiState;
@@ -19,9 +21,9 @@ use super::query::Query;
 use crate::ApiError;
 
 /// The container a request names, or the pod's only one.
-pub(crate) fn container_of(pod: &Pod, name: &str, query: &Query) -> Result<String, ApiError> {
+pub(crate) fn container_of(pod: &Pod, name: &str, asked: Option<&str>) -> Result<String, ApiError> {
     let names: Vec<String> = pod.spec.iter().flat_map(|s| s.containers.iter()).map(|c| c.name.clone()).collect();
-    match query.get("container") {
+    match asked {
         Some(c) if names.iter().any(|n| n == c) => Ok(c.to_owned()),
         Some(c) => Err(ApiError::BadRequest(format!("container {c} is not valid for pod {name}"))),
         None if names.len() == 1 => Ok(names[0].clone()),
@@ -47,12 +49,56 @@ pub(crate) fn decode_line(line: &str, timestamps: bool) -> Option<String> {
     Some(out)
 }
 
+/// What a log read asks for (kubectl's `container`, `previous`,
+/// `timestamps`, `tailLines` and `follow`).
+#[derive(Clone, Debug, Default)]
+pub struct LogRequest {
+    /// The container; the pod's only one when `None`.
+    pub container: Option<String>,
+    /// The previous (terminated) container's log instead.
+    pub previous: bool,
+    /// Each line with its time.
+    pub timestamps: bool,
+    /// Only the last lines.
+    pub tail: Option<usize>,
+    /// Keep sending what the container writes until the pod goes.
+    pub follow: bool,
+}
+
+impl LogRequest {
+    fn of(query: &Query) -> LogRequest {
+        LogRequest {
+            container: query.get("container").map(str::to_owned),
+            previous: query.flag("previous"),
+            timestamps: query.flag("timestamps"),
+            tail: query.get("tailLines").and_then(|t| t.parse().ok()),
+            follow: query.flag("follow"),
+        }
+    }
+}
+
 pub(crate) async fn serve(state: ApiState, namespace: &str, name: &str, query: &Query) -> Result<Response, ApiError> {
+    let request = LogRequest::of(query);
+    let follow = request.follow && !request.previous;
+    let text = stream(&state, namespace, name, &request).await?;
+    if !follow {
+        let body: String = futures_util::StreamExt::collect::<Vec<String>>(text).await.concat();
+        return Ok((StatusCode::OK, [("content-type", "text/plain")], body).into_response());
+    }
+    let bytes = futures_util::StreamExt::map(text, |chunk| Ok::<_, std::io::Error>(bytes::Bytes::from(chunk)));
+    Ok((StatusCode::OK, [("content-type", "text/plain")], Body::from_stream(bytes)).into_response())
+}
+
+/// A pod's log as chunks of whole lines: what the file holds now (its
+/// last `tail` lines), then, when following, each new line as it is
+/// written, until the pod is gone or the daemon stops. The one log reader
+/// of the API and the dashboard.
+pub async fn stream(state: &ApiState, namespace: &str, name: &str, request: &LogRequest) -> Result<BoxStream<'static, String>, ApiError> {
     let pod = state.store.api::<Pod>().get(namespace, name).ok_or_else(|| ApiError::NotFound(format!("pods {name:?} not found")))?;
-    let container = container_of(&pod, name, query)?;
+    let container = container_of(&pod, name, request.container.as_deref())?;
     let uid = pod.metadata.uid.clone().unwrap_or_default();
     let node = state.node.clone().ok_or_else(|| ApiError::BadRequest("this daemon runs no node".into()))?;
-    let previous = query.flag("previous");
+    let previous = request.previous;
     let path = node.log_path(&uid, &container, previous).ok_or_else(|| {
         if previous {
             ApiError::BadRequest(format!("previous terminated container {container:?} in pod {name:?} not found"))
@@ -60,24 +106,23 @@ pub(crate) async fn serve(state: ApiState, namespace: &str, name: &str, query: &
             ApiError::BadRequest(format!("container {container:?} in pod {name:?} is waiting to start: no logs yet"))
         }
     })?;
-    let timestamps = query.flag("timestamps");
-    let tail: Option<usize> = query.get("tailLines").and_then(|t| t.parse().ok());
-    let follow = query.flag("follow") && !previous;
+    let timestamps = request.timestamps;
+    let follow = request.follow && !previous;
     let text = tokio::fs::read_to_string(&path).await.map_err(|e| ApiError::Internal(format!("{}: {e}", path.display())))?;
     let mut lines: Vec<String> = text.lines().filter_map(|l| decode_line(l, timestamps)).collect();
-    if let Some(n) = tail {
+    if let Some(n) = request.tail {
         let skip = lines.len().saturating_sub(n);
         lines.drain(..skip);
     }
     let head = lines.concat();
+    let first = futures_util::stream::once(async move { head });
     if !follow {
-        return Ok((StatusCode::OK, [("content-type", "text/plain")], head).into_response());
+        return Ok(first.boxed());
     }
     let offset = text.len() as u64;
     let shutdown = state.shutdown.clone();
     let store = state.store.clone();
     let (ns, pod_name) = (namespace.to_owned(), name.to_owned());
-    let first = futures_util::stream::once(async move { Ok::<_, std::io::Error>(bytes::Bytes::from(head)) });
     let rest = futures_util::stream::unfold((path, offset, String::new()), move |(path, mut offset, mut partial)| {
         let (shutdown, store, ns, pod_name) = (shutdown.clone(), store.clone(), ns.clone(), pod_name.clone());
         let uid = uid.clone();
@@ -90,7 +135,7 @@ pub(crate) async fn serve(state: ApiState, namespace: &str, name: &str, query: &
                     let lines: String = partial[..complete].lines().filter_map(|l| decode_line(l, timestamps)).collect();
                     partial.drain(..complete);
                     if !lines.is_empty() {
-                        return Some((Ok(bytes::Bytes::from(lines)), (path, offset, partial)));
+                        return Some((lines, (path, offset, partial)));
                     }
                 }
                 // The pod is gone (or replaced): the stream ends.
@@ -105,7 +150,7 @@ pub(crate) async fn serve(state: ApiState, namespace: &str, name: &str, query: &
             }
         }
     });
-    Ok((StatusCode::OK, [("content-type", "text/plain")], Body::from_stream(futures_util::StreamExt::chain(first, rest))).into_response())
+    Ok(first.chain(rest).boxed())
 }
 
 /// What the file has past `offset` (from the start again if it was
