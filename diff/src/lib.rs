@@ -38,4 +38,4 @@ pub use compare::FieldChange;
 pub use immutable::Refusal;
 pub use live::{Live, LiveObject, Revision, Snapshot, ref_from_json, ref_json};
 pub use normalize::{applied, normalize, normalize_stored};
-pub use plan::{Action, Change, Effect, Plan, Summary, plan};
+pub use plan::{Action, Change, Effect, Plan, Summary, plan, redacted};

@@ -323,6 +323,23 @@ fn redact(kind: Kind, before: Option<&mut Value>, after: Option<&mut Value>) {
     }
 }
 
+/// `value` as it may be shown (the dashboard's live object): a Secret's
+/// values, and kubectl's copy of them, replaced by the placeholder.
+pub fn redacted(kind: Kind, value: &Value) -> Value {
+    let mut value = value.clone();
+    if kind == Kind::Secret
+        && let Some(object) = value.as_object_mut()
+        && let Some(Value::Object(plain)) = object.remove("stringData")
+    {
+        let data = object.entry("data").or_insert_with(|| Value::Object(Default::default()));
+        if let Some(data) = data.as_object_mut() {
+            data.extend(plain);
+        }
+    }
+    redact(kind, Some(&mut value), None);
+    value
+}
+
 /// kubectl's last-applied annotation holds the whole Secret, values and all.
 fn strip_last_applied(value: &mut Value) {
     let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) else { return };

@@ -186,3 +186,14 @@ fn an_autoscaler_owns_its_targets_replicas() {
     let plan = between(&objects(&[deployment("busybox:1.35", 3), autoscaler("api")]), &objects(&[deployment("busybox:1.35", 5), autoscaler("api")]));
     assert!(matches!(&plan.actions[0].change, Change::Update { effect: Effect::Scales, .. }), "{plan:?}");
 }
+
+#[test]
+fn a_shown_secret_has_no_values_left() {
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "annotations": {LAST_APPLIED: "{\"data\":{\"a\":\"c2VjcmV0\"}}"}},
+        "data": {"a": "c2VjcmV0"}, "stringData": {"b": "plain"}});
+    let shown = redacted(Kind::Secret, &secret).to_string();
+    assert!(!shown.contains("c2VjcmV0") && !shown.contains("plain"), "{shown}");
+    assert!(shown.contains("\"a\":\"(redacted)\"") && shown.contains("\"b\":\"(redacted)\""), "{shown}");
+    let map = json!({"kind": "ConfigMap", "data": {"a": "1"}});
+    assert_eq!(redacted(Kind::ConfigMap, &map), map);
+}
