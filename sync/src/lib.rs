@@ -20,6 +20,7 @@
 mod apply;
 mod error;
 pub mod ledger;
+pub mod revisions;
 mod source;
 mod syncer;
 mod watch;

@@ -1,14 +1,16 @@
 //! `driftless plan`: what changing from one revision to another does, or
 //! (`--live`, and `driftless diff`) from what runs now to a revision.
+//!
+//! Loading, validating and judging are `driftless_sync::revisions`' (the
+//! dashboard's Plan page asks it too); this module fetches what runs from
+//! the daemon and prints the answer.
 
 use std::io::IsTerminal;
-use std::path::Path;
 use std::process::ExitCode;
 
-use driftless_diff::{Live, Plan, Revision, Snapshot, render};
-use driftless_manifest::{CommitInfo, GitRepo};
-use driftless_model::{Object, ObjectRef};
-use driftless_secrets::Keyring;
+use driftless_diff::{Plan, Snapshot, render};
+use driftless_manifest::CommitInfo;
+use driftless_sync::revisions::{self, RevisionError, Verdict};
 use driftless_validate::{Diagnostic, Report};
 use serde_json::{Value, json};
 
@@ -29,19 +31,13 @@ pub fn run(args: &PlanArgs) -> Result<ExitCode, CommandError> {
     let from_rev = args.from.as_deref().unwrap_or("HEAD");
     let keyring = super::secrets::keyring(&args.connect.data_dir)?;
     let path = target.path.as_deref().unwrap_or("");
-    // The two revisions are independent: judge them side by side, one
-    // repository handle each (libgit2 handles are not shared across threads).
-    let ((from_commit, from), (to_commit, to)) = std::thread::scope(|scope| {
-        let from = scope.spawn(|| load_and_validate(&target.repo, from_rev, path, &keyring));
-        let to = load_and_validate(&target.repo, &target.to, path, &keyring);
-        let from = from.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        Ok::<_, CommandError>((from?, to?))
-    })?;
-    let heading = Heading { path, from: Base::Revision(&from_commit), to: &to_commit };
-    if !from.is_valid() {
-        eprintln!("driftless: note: {from_rev} ({}) has {} error(s); planning from its valid objects only", from_commit.short_id(), from.summary.errors);
+    let planned = revisions::plan(&target.repo, path, from_rev, &target.to, &keyring).map_err(revision_error)?;
+    let (from, to) = (&planned.from, &planned.to);
+    let heading = Heading { path, from: Base::Revision(&from.commit), to: &to.commit };
+    if !from.report.is_valid() {
+        eprintln!("driftless: note: {from_rev} ({}) has {} error(s); planning from its valid objects only", from.commit.short_id(), from.report.summary.errors);
     }
-    Ok(match judge(&heading, &to, &Revision::new(objects(&from)), output) {
+    Ok(match print(&heading, &to.report, planned.verdict, output) {
         Some(_) => ExitCode::SUCCESS,
         None => ExitCode::from(EXIT_INVALID),
     })
@@ -66,13 +62,13 @@ fn live(target: &PlanTarget, connect: &ConnectArgs, output: Output) -> Result<Op
     let status = block_on(async { client.get("/driftless/v1/status").await.map_err(client_error) })?;
     let sync = &status["sync"];
     let path = target.path.clone().unwrap_or_else(|| sync["path"].as_str().unwrap_or_default().to_owned());
-    let (to_commit, report) = load_and_validate(&target.repo, &target.to, &path, &super::secrets::keyring(&connect.data_dir)?)?;
-    let wanted: Vec<Value> = report.objects.keys().map(driftless_diff::ref_json).collect();
+    let to = revisions::load(&target.repo, &target.to, &path, &super::secrets::keyring(&connect.data_dir)?).map_err(revision_error)?;
+    let wanted: Vec<Value> = to.report.objects.keys().map(driftless_diff::ref_json).collect();
     let snapshot = block_on(async { client.post("/driftless/v1/live", &json!({"objects": wanted})).await.map_err(client_error) })?;
     let snapshot =
         Snapshot::from_json(&snapshot).ok_or_else(|| CommandError::Usage("the daemon's live objects came in a form this client does not read".into()))?;
-    let heading = Heading { path: &path, from: Base::Live { running: sync.get("applied").filter(|a| !a.is_null()).cloned() }, to: &to_commit };
-    Ok(judge(&heading, &report, &snapshot, output))
+    let heading = Heading { path: &path, from: Base::Live { running: sync.get("applied").filter(|a| !a.is_null()).cloned() }, to: &to.commit };
+    Ok(print(&heading, &to.report, revisions::judge(&to.report, &snapshot), output))
 }
 
 /// How to print.
@@ -82,28 +78,31 @@ struct Output {
     color: Color,
 }
 
-/// Plans `to` against `base` and prints the plan, or the refusal (then
-/// `None`): the same engine and words whether the base is a revision or
-/// what runs.
-fn judge(heading: &Heading<'_>, to: &Report, base: &dyn Live, output: Output) -> Option<Plan> {
-    if !to.is_valid() {
-        let why =
-            format!("{} ({}) is invalid: the daemon would refuse it whole and keep running the last good revision", heading.to.short_id(), heading.to.summary);
-        print_refusal(output.format, heading, &why, &to.diagnostics, Some(to));
-        return None;
-    }
-    let plan = driftless_diff::plan(objects(to), base);
-    if !plan.is_applicable() {
-        let diagnostics: Vec<Diagnostic> = plan.refused.iter().map(|r| to.error_at(&r.object, &r.pointer, &r.message)).collect();
-        let why = format!(
-            "{} ({}) changes fields Kubernetes cannot change in place: the daemon would refuse it whole and keep running {}",
-            heading.to.short_id(),
-            heading.to.summary,
-            heading.from.short()
-        );
-        print_refusal(output.format, heading, &why, &diagnostics, None);
-        return None;
-    }
+/// Prints the plan, or the refusal (then `None`): the same words whether
+/// the base is a revision or what runs.
+fn print(heading: &Heading<'_>, to: &Report, verdict: Verdict, output: Output) -> Option<Plan> {
+    let plan = match verdict {
+        Verdict::Apply(plan) => plan,
+        Verdict::Invalid => {
+            let why = format!(
+                "{} ({}) is invalid: the daemon would refuse it whole and keep running the last good revision",
+                heading.to.short_id(),
+                heading.to.summary
+            );
+            print_refusal(output.format, heading, &why, &to.diagnostics, Some(to));
+            return None;
+        }
+        Verdict::NotApplicable { diagnostics, .. } => {
+            let why = format!(
+                "{} ({}) changes fields Kubernetes cannot change in place: the daemon would refuse it whole and keep running {}",
+                heading.to.short_id(),
+                heading.to.summary,
+                heading.from.short()
+            );
+            print_refusal(output.format, heading, &why, &diagnostics, None);
+            return None;
+        }
+    };
     match output.format {
         PlanFormat::Text => {
             let color = match output.color {
@@ -129,14 +128,13 @@ fn judge(heading: &Heading<'_>, to: &Report, base: &dyn Live, output: Output) ->
     Some(plan)
 }
 
-/// One revision's report; its files are dropped as soon as it is judged.
-fn load_and_validate(repo: &Path, rev: &str, path: &str, keyring: &Keyring) -> Result<(CommitInfo, Report), CommandError> {
-    let (commit, files) = GitRepo::open(repo)?.load(rev, path)?;
-    Ok((commit, driftless_validate::validate(files.into_iter().map(|file| driftless_secrets::open(file, keyring)))))
-}
-
-fn objects(report: &Report) -> impl Iterator<Item = (&ObjectRef, &Object)> {
-    report.objects.iter().map(|(object_ref, entry)| (object_ref, &entry.object))
+/// A revision that could not be read, as the CLI reports it.
+fn revision_error(error: RevisionError) -> CommandError {
+    match error {
+        RevisionError::Load(error) => CommandError::Load(error),
+        RevisionError::Git(error) => CommandError::Git(error),
+        other => CommandError::Usage(other.to_string()),
+    }
 }
 
 /// What a plan starts from.
