@@ -144,6 +144,12 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
     let interval = config.interval.unwrap_or(if source.is_remote() { Duration::from_secs(15) } else { Duration::from_secs(2) });
     let write_hint = format!("commit to {} (branch {}, path {:?})", config.repo, source.branch(), config.path);
     let syncer_branch = source.branch().to_owned();
+    let planned = driftless_ui::Repo {
+        path: ledger.clone(),
+        branch: source.branch().to_owned(),
+        manifests: source.path().to_owned(),
+        age_keys: Some(config.data_dir.join(driftless_secrets::KEYS_FILE)),
+    };
     let age_keys = config.data_dir.join(driftless_secrets::KEYS_FILE);
     let mut syncer = Syncer::new(source, store.clone(), ctx.events.clone(), config.allow_empty, interval).age_keys(age_keys);
     if let Some(keys) = &config.verify_commits {
@@ -211,12 +217,9 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
         let tls = listener_tls(&config)?;
         let listener = tokio::net::TcpListener::bind(address).await.map_err(|source| CommandError::Io { path: address.into(), source })?;
         tracing::info!(%address, "serving the API over HTTPS, and the dashboard at /ui/");
-        let dashboard = driftless_ui::router(driftless_ui::UiState {
-            store: store.clone(),
-            tokens: state.tokens.clone().unwrap_or_default(),
-            sessions: Arc::new(driftless_ui::session::Sessions::default()),
-            ledger: state.ledger.clone(),
-        });
+        let mut dashboard = driftless_ui::UiState::new(state.clone());
+        dashboard.repo = Some(planned);
+        let dashboard = driftless_ui::router(dashboard);
         tasks.spawn(async move {
             if let Err(error) = driftless_api::serve_tls(listener, tls, state, Some(dashboard)).await {
                 tracing::error!(%error, "HTTPS API server failed");

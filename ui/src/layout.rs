@@ -10,7 +10,7 @@ use maud::{DOCTYPE, Markup, html};
 use crate::session::Session;
 
 /// The pages in the navigation, by path under `/ui/`.
-const PAGES: &[(&str, &str)] = &[("", "Overview"), ("workloads", "Workloads"), ("history", "History")];
+const PAGES: &[(&str, &str)] = &[("", "Overview"), ("workloads", "Workloads"), ("history", "History"), ("plan", "Plan")];
 
 /// A whole page: `title`, the page `current` is (its path under `/ui/`),
 /// and its body.
@@ -23,6 +23,7 @@ pub(crate) fn page(title: &str, current: &str, session: Option<&Session>, body: 
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Driftless" }
                 link rel="stylesheet" href="/ui/assets/style.css";
+                @if session.is_some() { script src="/ui/assets/live.js" defer {} }
             }
             body {
                 header.top {

@@ -63,7 +63,7 @@ pub(crate) async fn submit(State(state): State<UiState>, headers: HeaderMap, axu
     if expected.is_empty() || !session::same(expected, &form.csrf) {
         return render(StatusCode::FORBIDDEN, Some("The form had expired or came from another site. Sign in again."));
     }
-    let Some(caller) = state.tokens.caller(form.token.trim()).cloned() else {
+    let Some(caller) = state.api.tokens.as_ref().and_then(|t| t.caller(form.token.trim())).cloned() else {
         tracing::info!("dashboard sign-in refused: unknown token");
         return render(StatusCode::UNAUTHORIZED, Some("That token is not valid."));
     };

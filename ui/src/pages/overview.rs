@@ -108,7 +108,7 @@ impl Overview {
                 section.refused aria-labelledby="refused" {
                     h2 id="refused" { "Refused: " code { (short(&commit.id)) } " " (commit.subject) }
                     p { "By " (commit.author) ". The daemon keeps running the last good revision." }
-                    ul { @for error in errors { li { code { (error) } } } }
+                    ul { @for error in errors { li { (super::file::located(error, &commit.id)) } } }
                 }
             }
             section aria-labelledby="health" {

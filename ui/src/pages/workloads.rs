@@ -210,7 +210,7 @@ impl Tree {
                                 th scope="col" { "Object" } th scope="col" { "Health" } th scope="col" { "Status" }
                                 th scope="col" { "Restarts" } th scope="col" { "Age" } th scope="col" { "Declared by" }
                             } }
-                            tbody { @for item in items { (row(item, 0, now)) } }
+                            tbody { @for item in items { (row(namespace, item, 0, now)) } }
                         }
                     }
                 }
@@ -224,13 +224,13 @@ fn worst_badge(items: &[Item]) -> Markup {
     html! { span class={ "health health-" (worst.as_str()) } { (worst.as_str()) } }
 }
 
-fn row(item: &Item, depth: usize, now: jiff::Timestamp) -> Markup {
+fn row(namespace: &str, item: &Item, depth: usize, now: jiff::Timestamp) -> Markup {
     let age = driftless_printers::age::since(item.created.as_ref().map(|c| Value::from(c.as_str())).as_ref(), now);
     html! {
         tr data-kind=(item.kind.name()) data-name=(item.name) {
             th scope="row" style={ "padding-left:" (0.5 + depth as f32 * 1.5) "rem" } {
                 @if depth > 0 { span aria-hidden="true" { "└ " } }
-                span.muted { (item.kind.name()) "/" } (item.name)
+                a href=(super::object::Named::href(item.kind, namespace, &item.name)) { span.muted { (item.kind.name()) "/" } (item.name) }
             }
             td { span class={ "health health-" (item.health.as_str()) } title=(item.message) { (item.health.as_str()) } }
             td { (item.status) }
@@ -238,7 +238,7 @@ fn row(item: &Item, depth: usize, now: jiff::Timestamp) -> Markup {
             td { (age) }
             td { @if let Some(commit) = &item.commit { code { (commit) } } }
         }
-        @for child in &item.children { (row(child, depth + 1, now)) }
+        @for child in &item.children { (row(namespace, child, depth + 1, now)) }
     }
 }
 
