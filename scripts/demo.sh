@@ -9,6 +9,7 @@
 # Usage (root): scripts/demo.sh [DIR]   (default: a new temporary folder)
 #   DRIFTLESS_DATA_DIR   the store (default /var/lib/driftless)
 #   DEMO_KEEP=1          leave the daemon running at the end (Ctrl-C stops it)
+#   DEMO_LISTEN          the API's and dashboard's address (default 127.0.0.1:6443)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,8 +31,9 @@ step driftless init "$dir"
 step driftless image import target/images/busybox-1.35 --name busybox
 "$bin" image import target/images/busybox-1.35 --name busybox --data-dir "$data"
 
-step "driftless up --repo $dir --path apps   (in the background; log: $log)"
-"$bin" up --repo "$dir" --path apps --data-dir "$data" >"$log" 2>&1 &
+listen="${DEMO_LISTEN:-127.0.0.1:6443}"
+step "driftless up --repo $dir --path apps --listen $listen   (in the background; log: $log)"
+"$bin" up --repo "$dir" --path apps --data-dir "$data" --listen "$listen" >"$log" 2>&1 &
 daemon=$!
 stop() {
   kill -TERM "$daemon" 2>/dev/null || true
@@ -76,6 +78,7 @@ step driftless history
 "$bin" history
 
 printf '\nThe demo repository is %s; try: %s get all, %s logs <pod>, %s exec <pod> -- hostname\n' "$dir" "$bin" "$bin" "$bin"
+printf 'The dashboard: https://%s/ui/ (CA %s/pki/ca.crt), signed in with the token %s\n' "$listen" "$data" "$(grep -v '^#' "$data/tokens.csv" | head -1 | cut -d, -f1)"
 if [ "${DEMO_KEEP:-0}" = 1 ]; then
   printf 'The daemon keeps running (Ctrl-C stops it).\n'
   wait "$daemon" || true

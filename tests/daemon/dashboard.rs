@@ -178,6 +178,12 @@ fn sign_in_and_watch_what_runs_and_what_was_refused() {
     browser.wait_for_text("h1", "Overview", Duration::from_secs(10));
     assert!(!browser.overflows_horizontally(), "the Overview fits a phone's width");
     shot(&browser, "overview-phone");
+    for (page, heading) in [("workloads", "Workloads"), ("history", "History"), ("objects/Pod/default/talker", "talker"), ("plan", "Plan")] {
+        browser.goto(&format!("{base}{page}"));
+        browser.wait_for_text("h1", heading, Duration::from_secs(30));
+        assert!(!browser.overflows_horizontally(), "{page} fits a phone's width");
+        shot(&browser, &format!("{}-phone", page.split('/').next().unwrap_or(page)));
+    }
 
     // Signing out ends the session: the pages ask to sign in again.
     browser.click("form.who button[type=submit]");

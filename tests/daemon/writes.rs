@@ -174,6 +174,20 @@ fn undo_rolls_back_a_broken_image() {
     });
     let status = cluster.cli_ok(&["rollout", "status", "deploy/web", "--timeout", "30s"]);
     assert!(status.contains("successfully rolled out"), "{status}");
+
+    // `rollback REV`: the manifests as a commit declared them, in one
+    // commit naming what it undoes; a dry run commits nothing first.
+    let before = head(&cluster);
+    let out = verb(&cluster, &["rollback", &broken, "--dry-run"]);
+    assert!(out.contains("(dry run: nothing committed)") && out.contains("rolls pods"), "{out}");
+    assert_eq!(head(&cluster), before);
+    let out = verb(&cluster, &["rollback", &broken[..7]]);
+    assert!(out.contains("(applied)"), "{out}");
+    let body = cluster.git(&["log", "-1", "--format=%an|%s%n%b"]);
+    assert!(body.starts_with(&format!("Grace Hopper|Roll back to {}", &broken[..7])) && body.contains(&format!("Driftless-Restores: {broken}")), "{body}");
+    assert_eq!(cluster.git(&["diff", &broken, "HEAD", "--", "apps"]), "", "the manifests are that commit's");
+    let out = refused(&cluster, &["rollback", "0000000"]);
+    assert!(out.contains("no commit"), "{out}");
 }
 
 #[test]

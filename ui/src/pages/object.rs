@@ -159,6 +159,9 @@ pub(crate) fn render(api: &ApiState, named: &Named, now: jiff::Timestamp) -> Mar
             span class={ "health health-" (assessment.health.as_str()) } { (assessment.health.as_str()) } }
         @if !named.namespace.is_empty() { p.muted { "Namespace " code { (named.namespace) } } }
         @if !assessment.message.is_empty() { p { (assessment.message) } }
+        // A pod's log first: it is what one opens a pod for. It stays out
+        // of the part the script refreshes, which would cut it short.
+        @if let (Kind::Pod, Some(value)) = (named.kind, live.as_deref()) { (logs(named, value)) }
         div id="live" {
             section aria-labelledby="git" {
                 h2 id="git" { "In git" }
@@ -223,7 +226,6 @@ pub(crate) fn render(api: &ApiState, named: &Named, now: jiff::Timestamp) -> Mar
                 p.error role="status" { "Nothing by this name runs." }
             }
         }
-        @if let (Kind::Pod, Some(value)) = (named.kind, live.as_deref()) { (logs(named, value)) }
     }
 }
 
