@@ -6,6 +6,8 @@
 
 use maud::{Markup, html};
 
+use super::encode;
+
 /// Largest file shown whole.
 const MAX_BYTES: usize = 2 << 20;
 
@@ -35,18 +37,6 @@ fn place(error: &str) -> Option<(&str, u32, usize)> {
         }
     }
     (!file.is_empty() && !file.contains(' ')).then_some((file, line, end))
-}
-
-/// A query value with everything but unreserved characters escaped.
-fn encode(value: &str) -> String {
-    value.bytes().fold(String::with_capacity(value.len()), |mut out, b| {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-        out
-    })
 }
 
 /// The page: `path` at `rev` of the repository at `repo`.

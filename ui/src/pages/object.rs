@@ -19,6 +19,7 @@ use maud::{Markup, html};
 use serde_json::{Value, json};
 
 use crate::health;
+use crate::pages::encode;
 
 /// Longest name or namespace a path may carry (Kubernetes' 253).
 const MAX_NAME: usize = 253;
@@ -60,19 +61,6 @@ impl Named {
     fn object_ref(&self) -> ObjectRef {
         ObjectRef::new(self.kind, (!self.namespace.is_empty()).then_some(self.namespace.as_str()), self.name.clone())
     }
-}
-
-/// A path segment with everything but unreserved characters escaped.
-fn encode(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    for byte in segment.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 /// The document git declares the object with, as the write path opens it.
