@@ -176,7 +176,11 @@ struct FileQuery {
 
 async fn file(State(state): State<UiState>, Query(query): Query<FileQuery>, request: Request) -> Response {
     let title = query.path.clone();
-    signed_in(state, request, title, "history", move |state, _| pages::file::render(state.api.ledger.as_deref(), &query.rev, &query.path)).await
+    signed_in(state, request, title, "history", move |state, _| {
+        let manifests = state.repo.as_ref().map(|r| r.manifests.as_str()).unwrap_or_default();
+        pages::file::render(state.api.ledger.as_deref(), manifests, &query.rev, &query.path)
+    })
+    .await
 }
 
 /// A page's content that the script refreshes when the store changes.

@@ -39,9 +39,11 @@ fn place(error: &str) -> Option<(&str, u32, usize)> {
     (!file.is_empty() && !file.contains(' ')).then_some((file, line, end))
 }
 
-/// The page: `path` at `rev` of the repository at `repo`.
-pub(crate) fn render(repo: Option<&std::path::Path>, rev: &str, path: &str) -> Markup {
-    let text = read(repo, rev, path);
+/// The page: `path` at `rev` of the repository at `repo`, if the path is
+/// under `manifests` (the watched path: the page shows what the daemon
+/// reads, not the rest of the repository).
+pub(crate) fn render(repo: Option<&std::path::Path>, manifests: &str, rev: &str, path: &str) -> Markup {
+    let text = if under(manifests, path) { read(repo, rev, path) } else { Err(format!("{path} is not under the watched path {manifests:?}")) };
     html! {
         h1 { code { (path) } }
         p.muted { "At commit " code { (&rev[..rev.len().min(7)]) } }
@@ -56,6 +58,12 @@ pub(crate) fn render(repo: Option<&std::path::Path>, rev: &str, path: &str) -> M
             Err(why) => p.error role="alert" { (why) },
         }
     }
+}
+
+/// Whether `path` is `manifests` or inside it.
+fn under(manifests: &str, path: &str) -> bool {
+    let (manifests, path) = (manifests.trim_matches('/'), path.trim_matches('/'));
+    manifests.is_empty() || path == manifests || path.strip_prefix(manifests).is_some_and(|rest| rest.starts_with('/'))
 }
 
 fn read(repo: Option<&std::path::Path>, rev: &str, path: &str) -> Result<String, String> {
@@ -96,9 +104,11 @@ mod tests {
         git(&["add", "."]);
         git(&["-c", "user.name=A", "-c", "user.email=a@example.invalid", "commit", "-qm", "one"]);
         let rev = String::from_utf8(std::process::Command::new("git").arg("-C").arg(dir.path()).args(["rev-parse", "HEAD"]).output().unwrap().stdout).unwrap();
-        let html = render(Some(dir.path()), rev.trim(), "a.yaml").into_string();
+        let html = render(Some(dir.path()), "", rev.trim(), "a.yaml").into_string();
         assert!(html.contains("<tr id=\"L2\">") && html.contains("metadata: {name: &lt;b&gt;}"), "{html}");
-        assert!(render(Some(dir.path()), "HEAD; rm", "a.yaml").into_string().contains("name a commit by its id"));
-        assert!(render(Some(dir.path()), rev.trim(), "missing.yaml").into_string().contains("class=\"error\""));
+        assert!(render(Some(dir.path()), "", "HEAD; rm", "a.yaml").into_string().contains("name a commit by its id"));
+        assert!(render(Some(dir.path()), "", rev.trim(), "missing.yaml").into_string().contains("class=\"error\""));
+        assert!(render(Some(dir.path()), "apps", rev.trim(), "a.yaml").into_string().contains("not under the watched path"));
+        assert!(under("apps", "apps/web.yaml") && under("/apps/", "apps") && !under("apps", "apps2/x.yaml") && !under("apps", "../apps/x"));
     }
 }
