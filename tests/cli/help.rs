@@ -21,7 +21,8 @@ fn bash_completes(words: &[&str]) -> Vec<String> {
 
 #[test]
 fn bash_completes_subcommands_and_their_flags() {
-    assert_eq!(bash_completes(&["driftless", "ro"]), ["rollout"]);
+    assert_eq!(bash_completes(&["driftless", "rollo"]), ["rollout"]);
+    assert_eq!(bash_completes(&["driftless", "ro"]), ["rollout", "rollback"]);
     assert_eq!(bash_completes(&["driftless", "get", "--sh"]), ["--show-labels"]);
     assert!(bash_completes(&["driftless", "rollout", ""]).iter().any(|w| w == "history"));
     for shell in ["zsh", "fish"] {
