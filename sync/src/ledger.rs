@@ -173,8 +173,13 @@ fn write_tree(repo: &Repository, files: &BTreeMap<String, Vec<u8>>) -> Result<Oi
         }
     }
     let mut root: BTreeMap<String, Node> = BTreeMap::new();
+    let odb = repo.odb()?;
     for (path, bytes) in files {
-        let blob = repo.blob(bytes)?;
+        // Most objects are unchanged since the last sync: their blob is
+        // there already, and libgit2 would still write (and then delete) a
+        // temporary file for each (20-88 ms per sync at 155 objects).
+        let id = Oid::hash_object(git2::ObjectType::Blob, bytes)?;
+        let blob = if odb.exists(id) { id } else { repo.blob(bytes)? };
         let parts: Vec<&str> = path.split('/').collect();
         insert(&mut root, &parts, blob);
     }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use driftless_diff::Live;
 use driftless_model::Kind;
-use driftless_model::k8s_openapi::api::core::v1::Pod;
+use driftless_model::k8s_openapi::api::core::v1::{Pod, PodSpec};
 use driftless_store::{Key, Store};
 use driftless_sync::{StoreLive, Syncer};
 use maud::{Markup, html};
@@ -67,7 +67,11 @@ impl Overview {
                 continue;
             }
             let Some(row) = nodes.iter_mut().find(|n| n.name == node) else { continue };
-            let Ok(typed) = serde_json::from_value::<Pod>((**pod).clone()) else { continue };
+            // Only the spec, read in place: copying and parsing each whole
+            // pod (status included) was most of this page's time at 1,000
+            // pods (docs/benchmarks.md, "The dashboard").
+            let Some(Ok(spec)) = pod.get("spec").map(<PodSpec as serde::Deserialize>::deserialize) else { continue };
+            let typed = Pod { spec: Some(spec), ..Pod::default() };
             let asked = driftless_model::requests::requests(&typed);
             row.cpu.0 += asked.cpu;
             row.memory.0 += asked.memory;
