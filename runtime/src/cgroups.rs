@@ -23,6 +23,25 @@ pub fn remove(path: &str) {
     }
 }
 
+/// [`remove`], tried again until `path` is gone from every hierarchy or
+/// `patience` has passed: a process killed a moment ago leaves its cgroup
+/// only once the kernel has finished tearing it down. Whether it is gone.
+pub fn remove_waiting(path: &str, patience: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + patience;
+    loop {
+        remove(path);
+        let relative = path.trim_start_matches('/');
+        let left = std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten().any(|h| h.path().join(relative).is_dir());
+        if !left {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 fn remove_tree(dir: &Path) {
     if let Ok(entries) = std::fs::read_dir(dir) {
         for entry in entries.flatten() {

@@ -215,7 +215,11 @@ impl Node {
     /// Deletes the node bridge, the service CIDR's route and the node's
     /// cgroup root (for tests and uninstall); pods must be gone.
     pub fn delete_bridge(&self) -> Result<(), NodeError> {
-        crate::cgroups::remove(&self.config.cgroup_root);
+        // A stray container reset has just killed may still be leaving its
+        // cgroup: give it a moment rather than leave empty folders behind.
+        if !crate::cgroups::remove_waiting(&self.config.cgroup_root, std::time::Duration::from_secs(3)) {
+            tracing::warn!(root = %self.config.cgroup_root, "cgroups still in use after the pods stopped");
+        }
         if let Some(cidr) = self.config.service_cidr {
             self.netlink.block_on(crate::network::delete_local_route(&self.handle, cidr))?;
         }
