@@ -404,6 +404,12 @@ pub fn reset(data_dir: &Path, purge: bool) -> Result<(), CommandError> {
     if stray > 0 {
         eprintln!("driftless: reset: stopped {stray} containers a killed daemon was still starting");
     }
+    // Whatever is still in the node's cgroups (a container frozen by a
+    // kill that was itself cut short) goes too.
+    let left = driftless_runtime::cgroups::kill_remaining(&config.cgroup_root);
+    if left > 0 {
+        eprintln!("driftless: reset: killed {left} processes left in the node's cgroups");
+    }
     // A daemon killed without its clean shutdown left the proxy's table.
     let _ = std::process::Command::new("nft").args(["delete", "table", "ip", &config.nft_table]).stderr(std::process::Stdio::null()).status();
     node.delete_bridge().map_err(daemon_error)?;

@@ -23,6 +23,48 @@ pub fn remove(path: &str) {
     }
 }
 
+/// Kills every process left in the cgroups under `path` (every hierarchy),
+/// thawing a frozen one first: a container being killed by libcontainer
+/// is frozen for a moment, and one whose killer was itself killed stays
+/// frozen, its processes deaf to SIGKILL until thawed. For uninstalling
+/// (`driftless reset`): the node's pods are the only thing there. How many
+/// processes were signalled.
+pub fn kill_remaining(path: &str) -> usize {
+    let relative = path.trim_start_matches('/');
+    if relative.is_empty() {
+        return 0;
+    }
+    let mut pids = std::collections::BTreeSet::new();
+    for hierarchy in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
+        let root = hierarchy.path().join(relative);
+        if root.is_dir() {
+            thaw_and_list(&root, &mut pids);
+        }
+    }
+    for pid in &pids {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), nix::sys::signal::Signal::SIGKILL);
+    }
+    pids.len()
+}
+
+fn thaw_and_list(dir: &Path, pids: &mut std::collections::BTreeSet<i32>) {
+    // cgroup v1's freezer, and v2's own freeze switch.
+    if dir.join("freezer.state").exists() {
+        let _ = std::fs::write(dir.join("freezer.state"), "THAWED");
+    }
+    if dir.join("cgroup.freeze").exists() {
+        let _ = std::fs::write(dir.join("cgroup.freeze"), "0");
+    }
+    if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+        pids.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()).filter(|p| *p > 1));
+    }
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            thaw_and_list(&entry.path(), pids);
+        }
+    }
+}
+
 /// [`remove`], tried again until `path` is gone from every hierarchy or
 /// `patience` has passed: a process killed a moment ago leaves its cgroup
 /// only once the kernel has finished tearing it down. Whether it is gone.
@@ -61,4 +103,40 @@ fn remove_tree(dir: &Path) {
 
 fn libc_ebusy() -> i32 {
     nix::errno::Errno::EBUSY as i32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A process in a frozen cgroup (v1's freezer, as this machine has it):
+    /// deaf to SIGKILL until thawed. `kill_remaining` thaws and kills it,
+    /// and the folders then go.
+    #[test]
+    fn a_frozen_container_is_thawed_killed_and_its_cgroups_removed() {
+        let freezer = Path::new("/sys/fs/cgroup/freezer");
+        if !freezer.join("freezer.state").exists() && !freezer.is_dir() {
+            eprintln!("no cgroup v1 freezer here; skipping");
+            return;
+        }
+        let root = format!("driftless-test-freeze-{}", std::process::id());
+        let leaf = freezer.join(&root).join("pod").join("c");
+        std::fs::create_dir_all(&leaf).unwrap();
+        let mut child = std::process::Command::new("sleep").arg("600").spawn().unwrap();
+        std::fs::write(leaf.join("cgroup.procs"), child.id().to_string()).unwrap();
+        std::fs::write(leaf.join("freezer.state"), "FROZEN").unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::fs::read_to_string(leaf.join("freezer.state")).unwrap().trim() != "FROZEN" {
+            assert!(std::time::Instant::now() < deadline, "the cgroup did not freeze");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        remove(&root);
+        assert!(leaf.is_dir(), "a cgroup holding a process stays");
+
+        assert_eq!(kill_remaining(&root), 1);
+        let status = child.wait().unwrap();
+        assert!(!status.success(), "killed");
+        assert!(remove_waiting(&root, std::time::Duration::from_secs(5)), "gone once the process is");
+        assert!(!freezer.join(&root).exists());
+    }
 }
