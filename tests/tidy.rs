@@ -90,7 +90,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("signatures", &[]),
     ("secrets", &["manifest"]),
     ("telemetry", &[]),
-    ("ui", &["model", "store", "sync", "diff", "api", "printers"]),
+    ("ui", &["model", "store", "sync", "diff", "api", "printers", "manifest", "validate"]),
 ];
 
 /// External crates that touch namespaces, cgroups, mounts or container
