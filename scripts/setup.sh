@@ -40,6 +40,11 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 command -v gpg >/dev/null 2>&1 || need+=(gnupg)
 command -v age >/dev/null 2>&1 || need+=(age)
+# The etcd store backend: its client compiles etcd's protos with protoc;
+# its tests (and the HA set-up) run Debian's etcd on 127.0.0.1.
+command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
+command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
+command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
 # Browser tests of the web dashboard drive Debian's Chromium through
 # chromedriver.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)

@@ -31,6 +31,13 @@ pub enum StoreError {
     /// The database refused or failed.
     #[error("store database: {0}")]
     Database(#[from] rusqlite::Error),
+    /// etcd failed or refused a request (unreachable, a transaction over
+    /// its limits...), in etcd's words.
+    #[error("etcd: {0}")]
+    Etcd(String),
+    /// The store's address cannot be read.
+    #[error("store: {0}")]
+    Config(String),
     /// A stored object could not be read back.
     #[error("stored {what} is not JSON: {source}")]
     Corrupt {

@@ -23,8 +23,11 @@
 //! commits are either fsynced one by one or may be rolled back by a crash.
 
 mod batch;
+#[cfg(test)]
+mod conformance;
 mod delete;
 mod error;
+mod etcd;
 mod key;
 pub mod records;
 mod sqlite;
@@ -34,6 +37,7 @@ mod watch;
 pub use batch::{Batch, Op};
 pub use delete::delete_op;
 pub use error::StoreError;
+pub use etcd::{EtcdConfig, EtcdStore, EtcdTls};
 pub use key::Key;
 pub use sqlite::SqliteStore;
 pub use typed::{Api, StoreExt, key_of, to_value};

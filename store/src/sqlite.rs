@@ -270,7 +270,7 @@ impl Store for SqliteStore {
     }
 }
 
-fn uid_matches(value: &Value, uid: Option<&str>) -> bool {
+pub(crate) fn uid_matches(value: &Value, uid: Option<&str>) -> bool {
     uid.is_none_or(|uid| value.pointer("/metadata/uid").and_then(Value::as_str) == Some(uid))
 }
 
@@ -280,7 +280,7 @@ fn set_revision(value: &mut Value, revision: u64) {
     }
 }
 
-fn created(mut value: Value, revision: u64, now: &str) -> Value {
+pub(crate) fn created(mut value: Value, revision: u64, now: &str) -> Value {
     if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
         if !meta.get("uid").is_some_and(Value::is_string) {
             meta.insert("uid".into(), Value::String(uuid::Uuid::new_v4().to_string()));
@@ -292,7 +292,7 @@ fn created(mut value: Value, revision: u64, now: &str) -> Value {
     value
 }
 
-fn updated(old: &Value, mut value: Value, revision: u64) -> Value {
+pub(crate) fn updated(old: &Value, mut value: Value, revision: u64) -> Value {
     let old_meta = old.get("metadata");
     let generation = old_meta.and_then(|m| m.get("generation")).and_then(Value::as_i64).unwrap_or(1);
     let spec_changed = old.get("spec") != value.get("spec");

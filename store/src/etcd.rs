@@ -1,0 +1,616 @@
+//! The store on etcd: objects under Kubernetes' key layout
+//! (`<prefix>/<resource>/<namespace>/<name>`, cluster-scoped objects
+//! without the namespace), `resourceVersion` from each key's
+//! `mod_revision`, metadata records under `<prefix>/driftless/meta/`, and
+//! a copy of everything in memory kept by one watch.
+//!
+//! Owns: the key layout, turning a [`Batch`] into one etcd transaction
+//! (every operation and metadata record of the batch, or none: a batch is
+//! never split, so controllers never see half a commit), the compares that
+//! make a write conditional on what it was computed from (another writer
+//! in between makes the batch be computed again on the newer objects, or
+//! a `Conflict` when the batch named a `resourceVersion`), and the watch
+//! that is the only path from etcd into memory and to watchers, in etcd's
+//! revision order (a compacted revision makes it list again, as client-go
+//! does, announcing the differences).
+//!
+//! Must not touch: what the objects mean (identity fields are set as
+//! [`crate::SqliteStore`] sets them, by the shared functions in
+//! `sqlite.rs`), or leadership. etcd's own limits apply to a batch:
+//! `--max-txn-ops` (128 by default) and `--max-request-bytes` (1.5 MiB):
+//! the daemon's commits need them raised (docs/ARCHITECTURE.md); a batch
+//! over them is refused whole with etcd's reason.
+//!
+//! The client is async and the [`Store`] trait is not: the store runs its
+//! own small runtime, and a write blocks its caller (as a SQLite write
+//! does) until etcd has committed it and the watch has brought it into
+//! memory.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use driftless_model::Kind;
+use etcd_client::{Client, Compare, CompareOp, ConnectOptions, EventType as EtcdEvent, GetOptions, KeyValue, Txn, TxnOp, WatchOptions};
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use crate::sqlite::{created, now_rfc3339, uid_matches, updated};
+use crate::{Batch, EventType, Key, Op, Store, StoreError, WatchEvent};
+
+/// As for the embedded store: how far a slow watcher may fall behind.
+const WATCH_BUFFER: usize = 1024;
+/// How long a write waits for etcd and then for its own change to come
+/// back through the watch.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(15);
+/// How many times a batch is computed again when another writer changed
+/// one of its objects meanwhile.
+const RETRIES: usize = 5;
+
+/// Where to find etcd, and under which prefix the objects live.
+#[derive(Clone, Debug)]
+pub struct EtcdConfig {
+    /// `http://HOST:PORT` (or `https://` with `tls`) of each member.
+    pub endpoints: Vec<String>,
+    /// The key prefix (`/registry`, as kube-apiserver's `--etcd-prefix`).
+    pub prefix: String,
+    /// Client certificates: the CA's PEM, then the client's certificate and
+    /// key PEM.
+    pub tls: Option<EtcdTls>,
+}
+
+/// TLS to etcd: the CA that signed the members' certificates, and this
+/// client's certificate and key (PEM).
+#[derive(Clone, Debug)]
+pub struct EtcdTls {
+    /// The CA certificate.
+    pub ca: Vec<u8>,
+    /// The client certificate.
+    pub cert: Vec<u8>,
+    /// The client key.
+    pub key: Vec<u8>,
+}
+
+impl EtcdConfig {
+    /// From `etcd://HOST:PORT[,HOST:PORT...]` (plain HTTP) or
+    /// `etcds://...` (TLS, with `tls` set by the caller).
+    pub fn parse(url: &str) -> Result<EtcdConfig, StoreError> {
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| StoreError::Config(format!("{url:?} is not etcd://HOST:PORT[,HOST:PORT]")))?;
+        let http = match scheme {
+            "etcd" => "http",
+            "etcds" => "https",
+            other => return Err(StoreError::Config(format!("unknown store scheme {other:?}: etcd:// or etcds://"))),
+        };
+        let (hosts, prefix) = match rest.split_once('/') {
+            Some((hosts, prefix)) if !prefix.is_empty() => (hosts, format!("/{}", prefix.trim_end_matches('/'))),
+            Some((hosts, _)) => (hosts, "/registry".to_owned()),
+            None => (rest, "/registry".to_owned()),
+        };
+        let endpoints: Vec<String> = hosts.split(',').filter(|h| !h.is_empty()).map(|h| format!("{http}://{h}")).collect();
+        if endpoints.is_empty() {
+            return Err(StoreError::Config(format!("{url:?} names no etcd member")));
+        }
+        Ok(EtcdConfig { endpoints, prefix, tls: None })
+    }
+}
+
+/// The key layout under a prefix.
+#[derive(Clone, Debug)]
+struct Layout {
+    prefix: String,
+}
+
+impl Layout {
+    fn object(&self, key: &Key) -> String {
+        if key.namespace.is_empty() {
+            format!("{}/{}/{}", self.prefix, key.kind.plural(), key.name)
+        } else {
+            format!("{}/{}/{}/{}", self.prefix, key.kind.plural(), key.namespace, key.name)
+        }
+    }
+
+    fn meta(&self, name: &str) -> String {
+        format!("{}/driftless/meta/{name}", self.prefix)
+    }
+
+    fn all(&self) -> String {
+        format!("{}/", self.prefix)
+    }
+
+    /// What an etcd key names.
+    fn parse(&self, key: &str) -> Option<Named> {
+        let rest = key.strip_prefix(&self.prefix)?.strip_prefix('/')?;
+        if let Some(name) = rest.strip_prefix("driftless/meta/") {
+            return Some(Named::Meta(name.to_owned()));
+        }
+        let (resource, rest) = rest.split_once('/')?;
+        let kind = Kind::ALL.iter().copied().find(|k| k.plural() == resource)?;
+        let key = match rest.split_once('/') {
+            Some((namespace, name)) if kind.namespaced() => Key::new(kind, namespace, name),
+            None if !kind.namespaced() => Key::new(kind, "", rest),
+            _ => return None,
+        };
+        Some(Named::Object(key))
+    }
+}
+
+enum Named {
+    Object(Key),
+    Meta(String),
+}
+
+/// What memory holds: every object and record, and the revision it is at.
+#[derive(Default)]
+struct Cache {
+    objects: BTreeMap<Key, Arc<Value>>,
+    meta: HashMap<String, Value>,
+    /// The object keys' and records' etcd `mod_revision`s.
+    versions: HashMap<String, i64>,
+    revision: u64,
+}
+
+struct Shared {
+    cache: Mutex<Cache>,
+    /// Signalled each time the watch has brought memory to a new revision.
+    moved: Condvar,
+    events: broadcast::Sender<WatchEvent>,
+    layout: Layout,
+    /// Why the watch stopped, if it did: every later write fails with it.
+    broken: Mutex<Option<String>>,
+}
+
+impl Shared {
+    fn cache(&self) -> MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The store on etcd.
+pub struct EtcdStore {
+    shared: Arc<Shared>,
+    client: Client,
+    runtime: Option<tokio::runtime::Runtime>,
+    /// Local writes, one at a time (each computed on memory as the last
+    /// one left it).
+    writing: Mutex<()>,
+}
+
+fn etcd_error(error: etcd_client::Error) -> StoreError {
+    StoreError::Etcd(error.to_string())
+}
+
+/// An object as it is kept in etcd: without `resourceVersion`, which is
+/// the key's `mod_revision`.
+fn encode(value: &Value) -> Vec<u8> {
+    let mut value = value.clone();
+    if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("resourceVersion");
+    }
+    value.to_string().into_bytes()
+}
+
+/// An object as etcd holds it, with its `resourceVersion`.
+fn decode(kv: &KeyValue) -> Result<Value, StoreError> {
+    let mut value: Value =
+        serde_json::from_slice(kv.value()).map_err(|source| StoreError::Corrupt { what: String::from_utf8_lossy(kv.key()).into_owned(), source })?;
+    if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.insert("resourceVersion".into(), Value::String(kv.mod_revision().to_string()));
+    }
+    Ok(value)
+}
+
+impl EtcdStore {
+    /// Connects, reads everything under the prefix into memory, and starts
+    /// the watch that keeps it current.
+    pub fn connect(config: &EtcdConfig) -> Result<EtcdStore, StoreError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("etcd-store")
+            .enable_all()
+            .build()
+            .map_err(|source| StoreError::Io { path: "etcd runtime".into(), source })?;
+        let mut options = ConnectOptions::new()
+            .with_connect_timeout(Duration::from_secs(5))
+            .with_timeout(WRITE_TIMEOUT)
+            .with_keep_alive(Duration::from_secs(5), Duration::from_secs(5));
+        if let Some(tls) = &config.tls {
+            let options_tls = etcd_client::TlsOptions::new()
+                .ca_certificate(etcd_client::Certificate::from_pem(&tls.ca))
+                .identity(etcd_client::Identity::from_pem(&tls.cert, &tls.key));
+            options = options.with_tls(options_tls);
+        }
+        let endpoints = config.endpoints.clone();
+        let client = block(&runtime, async move { Client::connect(endpoints, Some(options)).await }).map_err(etcd_error)?;
+        let (events, _) = broadcast::channel(WATCH_BUFFER);
+        let shared = Arc::new(Shared {
+            cache: Mutex::new(Cache::default()),
+            moved: Condvar::new(),
+            events,
+            layout: Layout { prefix: config.prefix.trim_end_matches('/').to_owned() },
+            broken: Mutex::new(None),
+        });
+        let revision = block(&runtime, list(client.clone(), shared.clone()))?;
+        runtime.spawn(watch(client.clone(), shared.clone(), revision));
+        Ok(EtcdStore { shared, client, runtime: Some(runtime), writing: Mutex::new(()) })
+    }
+
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.runtime.as_ref().expect("the runtime lives as long as the store")
+    }
+
+    /// Waits until memory is at `revision` or later.
+    fn caught_up(&self, revision: u64) -> Result<(), StoreError> {
+        let deadline = std::time::Instant::now() + WRITE_TIMEOUT;
+        let mut cache = self.shared.cache();
+        while cache.revision < revision {
+            if let Some(why) = self.shared.broken.lock().unwrap_or_else(PoisonError::into_inner).clone() {
+                return Err(StoreError::Etcd(why));
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(StoreError::Etcd(format!("the watch did not reach revision {revision} within {WRITE_TIMEOUT:?}")));
+            }
+            cache = self.shared.moved.wait_timeout(cache, left.min(Duration::from_millis(200))).unwrap_or_else(PoisonError::into_inner).0;
+        }
+        Ok(())
+    }
+
+    /// The batch computed on memory as it is: the transaction, and the
+    /// objects it writes (their `resourceVersion` filled in once committed).
+    fn stage(&self, batch: &Batch) -> Result<Staged, StoreError> {
+        let cache = self.shared.cache();
+        let layout = &self.shared.layout;
+        let now = now_rfc3339();
+        let mut staged: HashMap<Key, Option<Arc<Value>>> = HashMap::new();
+        let mut written: Vec<Arc<Value>> = Vec::new();
+        for op in &batch.ops {
+            let current = |key: &Key| match staged.get(key) {
+                Some(value) => value.clone(),
+                None => cache.objects.get(key).cloned(),
+            };
+            let (key, value) = match op.clone() {
+                Op::Create(value) => {
+                    let key = Key::of(&value).ok_or(StoreError::Unnamed)?;
+                    if current(&key).is_some() {
+                        return Err(StoreError::AlreadyExists(key));
+                    }
+                    (key, created(value, 0, &now))
+                }
+                Op::Update(value) => {
+                    let key = Key::of(&value).ok_or(StoreError::Unnamed)?;
+                    let old = current(&key).ok_or_else(|| StoreError::NotFound(key.clone()))?;
+                    if let Some(expected) = value.pointer("/metadata/resourceVersion").and_then(Value::as_str) {
+                        let actual = old.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("");
+                        if expected != actual {
+                            return Err(StoreError::Conflict { key, expected: expected.to_owned(), actual: actual.to_owned() });
+                        }
+                    }
+                    (key, updated(&old, value, 0))
+                }
+                Op::Put(mut value) => {
+                    let key = Key::of(&value).ok_or(StoreError::Unnamed)?;
+                    match current(&key) {
+                        Some(old) => {
+                            if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+                                meta.remove("resourceVersion");
+                            }
+                            (key, updated(&old, value, 0))
+                        }
+                        None => (key, created(value, 0, &now)),
+                    }
+                }
+                Op::Status { key, uid, status } => {
+                    let old = current(&key).filter(|old| uid_matches(old, uid.as_deref()));
+                    let old = old.ok_or_else(|| StoreError::NotFound(key.clone()))?;
+                    let mut value = (*old).clone();
+                    value["status"] = status;
+                    (key, value)
+                }
+                Op::Delete { key, uid } => {
+                    let Some(old) = current(&key).filter(|old| uid_matches(old, uid.as_deref())) else { continue };
+                    staged.insert(key, None);
+                    written.push(old);
+                    continue;
+                }
+            };
+            let value = Arc::new(value);
+            staged.insert(key, Some(value.clone()));
+            written.push(value);
+        }
+        // Each key written on condition that it is as memory has it: absent
+        // (create revision 0) or at its mod revision.
+        let mut compares = Vec::new();
+        let mut ops = Vec::new();
+        for (key, value) in &staged {
+            let at = layout.object(key);
+            compares.push(Compare::mod_revision(at.clone(), CompareOp::Equal, cache.versions.get(&at).copied().unwrap_or(0)));
+            match value {
+                Some(value) => ops.push(TxnOp::put(at, encode(value), None)),
+                None => ops.push(TxnOp::delete(at, None)),
+            }
+        }
+        // A record set twice in one batch is written once, as last set
+        // (etcd refuses a key twice in a transaction).
+        let records: BTreeMap<&str, &Value> = batch.meta.iter().map(|(n, v)| (n.as_str(), v)).collect();
+        for (name, value) in records {
+            let at = layout.meta(name);
+            if value.is_null() {
+                ops.push(TxnOp::delete(at, None));
+            } else {
+                ops.push(TxnOp::put(at, value.to_string().into_bytes(), None));
+            }
+        }
+        Ok(Staged { txn: Txn::new().when(compares).and_then(ops), written })
+    }
+}
+
+struct Staged {
+    txn: Txn,
+    written: Vec<Arc<Value>>,
+}
+
+/// Runs `future` on the store's runtime from a thread that may itself be
+/// inside another runtime (the daemon's): the caller blocks, as on a
+/// SQLite write.
+fn block<T: Send + 'static>(runtime: &tokio::runtime::Runtime, future: impl std::future::Future<Output = T> + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    runtime.spawn(async move {
+        let _ = tx.send(future.await);
+    });
+    rx.recv().expect("the store's runtime runs every task it is given")
+}
+
+/// Reads everything under the prefix into memory; the revision read at.
+async fn list(mut client: Client, shared: Arc<Shared>) -> Result<u64, StoreError> {
+    let all = shared.layout.all();
+    let response = client.get(all, Some(GetOptions::new().with_prefix())).await.map_err(etcd_error)?;
+    let revision = response.header().map_or(0, |h| h.revision()).max(0) as u64;
+    let mut fresh = Cache { revision, ..Cache::default() };
+    for kv in response.kvs() {
+        let key = String::from_utf8_lossy(kv.key()).into_owned();
+        match shared.layout.parse(&key) {
+            Some(Named::Object(object)) => {
+                fresh.objects.insert(object, Arc::new(decode(kv)?));
+            }
+            Some(Named::Meta(name)) => {
+                let value = serde_json::from_slice(kv.value()).map_err(|source| StoreError::Corrupt { what: format!("metadata record {name}"), source })?;
+                fresh.meta.insert(name, value);
+            }
+            None => {
+                tracing::warn!(%key, "a key under the store's prefix that names no object this version knows is ignored");
+                continue;
+            }
+        }
+        fresh.versions.insert(key, kv.mod_revision());
+    }
+    // A list after a compacted watch: announce what changed meanwhile, as
+    // a watcher would have seen it.
+    let mut cache = shared.cache();
+    let mut announced = Vec::new();
+    for (key, value) in &fresh.objects {
+        match cache.objects.get(key) {
+            None => announced.push((EventType::Added, key.clone(), value.clone())),
+            Some(old) if old != value => announced.push((EventType::Modified, key.clone(), value.clone())),
+            Some(_) => {}
+        }
+    }
+    for (key, value) in &cache.objects {
+        if !fresh.objects.contains_key(key) {
+            announced.push((EventType::Deleted, key.clone(), value.clone()));
+        }
+    }
+    *cache = fresh;
+    for (kind, key, object) in announced {
+        let _ = shared.events.send(WatchEvent { kind, key, object, revision });
+    }
+    shared.moved.notify_all();
+    Ok(revision)
+}
+
+/// Keeps memory current from `revision` on, until the runtime stops.
+async fn watch(mut client: Client, shared: Arc<Shared>, mut revision: u64) {
+    let mut failures = 0u32;
+    loop {
+        let started = std::time::Instant::now();
+        let outcome = watch_from(&mut client, &shared, &mut revision).await;
+        // A watch that ran a while before failing is a new run of failures.
+        if started.elapsed() > Duration::from_secs(30) {
+            failures = 0;
+        }
+        match outcome {
+            Ok(Restart::Compacted) => {
+                tracing::info!(revision, "the store's watch revision was compacted; listing again");
+                match list(client.clone(), shared.clone()).await {
+                    Ok(listed) => revision = listed,
+                    Err(error) => tracing::warn!(%error, "listing the store again failed"),
+                }
+            }
+            Err(error) => {
+                failures += 1;
+                tracing::warn!(%error, failures, "the store's watch failed; resuming");
+                if failures > 20 {
+                    *shared.broken.lock().unwrap_or_else(PoisonError::into_inner) = Some(format!("the store's watch keeps failing: {error}"));
+                    shared.moved.notify_all();
+                }
+                tokio::time::sleep(Duration::from_millis(200 * u64::from(failures.min(10)))).await;
+            }
+        }
+    }
+}
+
+enum Restart {
+    Compacted,
+}
+
+async fn watch_from(client: &mut Client, shared: &Shared, revision: &mut u64) -> Result<Restart, StoreError> {
+    let options = WatchOptions::new().with_prefix().with_start_revision(*revision as i64 + 1).with_prev_key().with_progress_notify();
+    let mut stream = client.watch(shared.layout.all(), Some(options)).await.map_err(etcd_error)?;
+    while let Some(response) = stream.message().await.map_err(etcd_error)? {
+        if response.canceled() {
+            if response.compact_revision() > 0 {
+                return Ok(Restart::Compacted);
+            }
+            return Err(StoreError::Etcd(format!("the watch was cancelled: {}", response.cancel_reason())));
+        }
+        let header = response.header().map_or(0, |h| h.revision()).max(0) as u64;
+        let mut cache = shared.cache();
+        let mut announced = Vec::new();
+        for event in response.events() {
+            let Some(kv) = event.kv() else { continue };
+            let key = String::from_utf8_lossy(kv.key()).into_owned();
+            let at = kv.mod_revision().max(0) as u64;
+            match (shared.layout.parse(&key), event.event_type()) {
+                (Some(Named::Object(object)), EtcdEvent::Put) => {
+                    let value = Arc::new(decode(kv)?);
+                    let kind = if cache.objects.insert(object.clone(), value.clone()).is_some() { EventType::Modified } else { EventType::Added };
+                    cache.versions.insert(key, kv.mod_revision());
+                    announced.push(WatchEvent { kind, key: object, object: value, revision: at });
+                }
+                (Some(Named::Object(object)), EtcdEvent::Delete) => {
+                    cache.versions.remove(&key);
+                    if let Some(old) = cache.objects.remove(&object) {
+                        announced.push(WatchEvent { kind: EventType::Deleted, key: object, object: old, revision: at });
+                    }
+                }
+                (Some(Named::Meta(name)), EtcdEvent::Put) => {
+                    if let Ok(value) = serde_json::from_slice(kv.value()) {
+                        cache.meta.insert(name, value);
+                    }
+                    cache.versions.insert(key, kv.mod_revision());
+                }
+                (Some(Named::Meta(name)), EtcdEvent::Delete) => {
+                    cache.meta.remove(&name);
+                    cache.versions.remove(&key);
+                }
+                (None, _) => {}
+            }
+            *revision = (*revision).max(at);
+        }
+        // A progress notification moves the revision without events.
+        *revision = (*revision).max(header);
+        cache.revision = *revision;
+        drop(cache);
+        for event in announced {
+            let _ = shared.events.send(event);
+        }
+        shared.moved.notify_all();
+    }
+    Err(StoreError::Etcd("the watch stream ended".into()))
+}
+
+impl Drop for EtcdStore {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Store for EtcdStore {
+    fn get(&self, key: &Key) -> Option<Arc<Value>> {
+        self.shared.cache().objects.get(key).cloned()
+    }
+
+    fn list(&self, kind: Kind, namespace: Option<&str>) -> (Vec<Arc<Value>>, u64) {
+        let cache = self.shared.cache();
+        let start = Key::new(kind, namespace.unwrap_or(""), "");
+        let items = cache
+            .objects
+            .range((Bound::Included(start), Bound::Unbounded))
+            .take_while(|(key, _)| key.kind == kind && namespace.is_none_or(|ns| key.namespace == ns))
+            .map(|(_, value)| value.clone())
+            .collect();
+        (items, cache.revision)
+    }
+
+    fn apply(&self, batch: Batch) -> Result<Vec<Arc<Value>>, StoreError> {
+        let _writing = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
+        for _ in 0..RETRIES {
+            let staged = self.stage(&batch)?;
+            if staged.written.is_empty() && batch.meta.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut client = self.client.clone();
+            let txn = staged.txn;
+            let response = block(self.runtime(), async move { client.txn(txn).await }).map_err(etcd_error)?;
+            let revision = response.header().map_or(0, |h| h.revision()).max(0) as u64;
+            // Either way memory must reach this revision: on success to
+            // hold the batch, on failure to hold what beat it.
+            self.caught_up(revision)?;
+            if response.succeeded() {
+                let cache = self.shared.cache();
+                return Ok(staged
+                    .written
+                    .into_iter()
+                    .map(|value| match Key::of(&value).and_then(|key| cache.objects.get(&key).cloned()) {
+                        // What the watch brought back for this revision (a
+                        // delete gives the object as it was).
+                        Some(now) if now.pointer("/metadata/resourceVersion").and_then(Value::as_str) == Some(revision.to_string().as_str()) => now,
+                        _ => value,
+                    })
+                    .collect());
+            }
+            tracing::debug!(revision, "another writer changed an object of this batch; computing it again");
+        }
+        Err(StoreError::Etcd(format!("the batch lost to other writers {RETRIES} times")))
+    }
+
+    fn watch(&self) -> broadcast::Receiver<WatchEvent> {
+        // Under the cache's lock: the receiver sees exactly the changes
+        // after `revision()`.
+        let _cache = self.shared.cache();
+        self.shared.events.subscribe()
+    }
+
+    fn revision(&self) -> u64 {
+        self.shared.cache().revision
+    }
+
+    fn meta(&self, name: &str) -> Option<Value> {
+        self.shared.cache().meta.get(name).cloned()
+    }
+
+    fn meta_names(&self, prefix: &str) -> Vec<String> {
+        let mut names: Vec<String> = self.shared.cache().meta.keys().filter(|n| n.starts_with(prefix)).cloned().collect();
+        names.sort_unstable();
+        names
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+#[cfg(test)]
+mod layout_tests {
+    use super::*;
+
+    #[test]
+    fn keys_follow_kubernetes_layout_and_read_back() {
+        let layout = Layout { prefix: "/registry".into() };
+        let pod = Key::new(Kind::Pod, "default", "web-1");
+        assert_eq!(layout.object(&pod), "/registry/pods/default/web-1");
+        let namespace = Key::new(Kind::Namespace, "", "apps");
+        assert_eq!(layout.object(&namespace), "/registry/namespaces/apps");
+        assert!(matches!(layout.parse("/registry/pods/default/web-1"), Some(Named::Object(k)) if k == pod));
+        assert!(matches!(layout.parse("/registry/namespaces/apps"), Some(Named::Object(k)) if k == namespace));
+        assert!(matches!(layout.parse("/registry/driftless/meta/job-run/ns/name"), Some(Named::Meta(n)) if n == "job-run/ns/name"));
+        assert!(layout.parse("/registry/gizmos/x").is_none() && layout.parse("/other/pods/a/b").is_none());
+        // Each kind has a resource of its own.
+        let mut plurals: Vec<&str> = Kind::ALL.iter().map(|k| k.plural()).collect();
+        plurals.sort_unstable();
+        plurals.dedup();
+        assert_eq!(plurals.len(), Kind::ALL.len());
+        assert!(!plurals.contains(&"driftless"));
+    }
+
+    #[test]
+    fn store_urls_name_members_and_a_prefix() {
+        let config = EtcdConfig::parse("etcd://127.0.0.1:2379,127.0.0.1:22379").unwrap();
+        assert_eq!(config.endpoints, ["http://127.0.0.1:2379", "http://127.0.0.1:22379"]);
+        assert_eq!(config.prefix, "/registry");
+        assert_eq!(EtcdConfig::parse("etcds://h:2379/clusters/a/").unwrap().prefix, "/clusters/a");
+        assert!(EtcdConfig::parse("etcds://h:2379").unwrap().endpoints[0].starts_with("https://"));
+        assert!(EtcdConfig::parse("sqlite:///x").is_err() && EtcdConfig::parse("etcd://").is_err());
+    }
+}

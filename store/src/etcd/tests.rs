@@ -1,0 +1,159 @@
+//! The etcd store against the store's contract (`conformance.rs`), each
+//! test on an etcd of its own (Debian's, started here on loopback ports
+//! with a data folder in a temporary directory), and what only a shared
+//! store has: two instances seeing each other's writes and conflicting.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::*;
+use crate::StoreExt;
+
+/// An etcd member for one test, killed and its data removed when dropped
+/// (a failing test unwinds through the drop too).
+pub(crate) struct Etcd {
+    child: Child,
+    pub(crate) url: String,
+    _dir: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Etcd {
+    pub(crate) fn start() -> Etcd {
+        let dir = tempfile::tempdir().unwrap();
+        let (client, peer) = (free_port(), free_port());
+        let client_url = format!("http://127.0.0.1:{client}");
+        let peer_url = format!("http://127.0.0.1:{peer}");
+        let mut command = Command::new("etcd");
+        command
+            .args(["--name", "s1", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .args(["--listen-client-urls", &client_url, "--advertise-client-urls", &client_url])
+            .args(["--listen-peer-urls", &peer_url, "--initial-advertise-peer-urls", &peer_url])
+            .args(["--initial-cluster", &format!("s1={peer_url}"), "--initial-cluster-state", "new"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = command.spawn().expect("etcd (Debian's etcd-server, from scripts/setup.sh)");
+        let etcd = Etcd { child, url: format!("etcd://127.0.0.1:{client}"), _dir: dir };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", client)).is_err() {
+            assert!(Instant::now() < deadline, "etcd did not listen within 20 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        etcd
+    }
+
+    fn config(&self, prefix: &str) -> EtcdConfig {
+        let mut config = EtcdConfig::parse(&self.url).unwrap();
+        config.prefix = prefix.to_owned();
+        config
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn fresh() -> (Etcd, impl Fn() -> Arc<dyn Store>) {
+    let etcd = Etcd::start();
+    let config = etcd.config("/registry");
+    (etcd, move || Arc::new(EtcdStore::connect(&config).unwrap()) as Arc<dyn Store>)
+}
+
+crate::conformance::conformance_tests!(fresh());
+
+#[test]
+fn two_instances_see_each_others_writes_and_conflict_as_one_store() {
+    let etcd = Etcd::start();
+    let (a, b) = (EtcdStore::connect(&etcd.config("/registry")).unwrap(), EtcdStore::connect(&etcd.config("/registry")).unwrap());
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"}, "spec": {}});
+    let created = a.write(Op::Create(pod.clone())).unwrap().unwrap();
+    let key = Key::of(&created).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while b.get(&key).is_none() {
+        assert!(Instant::now() < deadline, "b never saw a's write");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(*b.get(&key).unwrap(), *created);
+    // b writes from a stale read: a conflict, as on one store.
+    let stale = (*created).clone();
+    a.write(Op::Status { key: key.clone(), uid: None, status: json!({"phase": "Running"}) }).unwrap();
+    let mut changed = stale;
+    changed["spec"]["nodeName"] = json!("n1");
+    assert!(matches!(b.write(Op::Update(changed)), Err(StoreError::Conflict { .. })), "b read an older version");
+    // A write naming no version is computed again on what a wrote.
+    let put = b
+        .write(Op::Put(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"}, "spec": {"nodeName": "n2"}})))
+        .unwrap()
+        .unwrap();
+    assert_eq!(put["status"]["phase"], "Running", "a's status is kept");
+    assert_eq!(put["metadata"]["uid"], created["metadata"]["uid"]);
+    // A prefix is a store of its own.
+    let other = EtcdStore::connect(&etcd.config("/other")).unwrap();
+    assert!(other.get(&key).is_none());
+}
+
+#[test]
+fn a_compacted_revision_makes_the_watch_list_again() {
+    let etcd = Etcd::start();
+    let store = EtcdStore::connect(&etcd.config("/registry")).unwrap();
+    let pod = |name: &str| json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"}, "spec": {}});
+    store.write(Op::Create(pod("a"))).unwrap();
+    store.write(Op::Create(pod("c"))).unwrap();
+    // A watcher that fell behind here (a copy of memory at this revision)...
+    let behind = {
+        let cache = store.shared.cache();
+        Cache { objects: cache.objects.clone(), meta: cache.meta.clone(), versions: cache.versions.clone(), revision: cache.revision }
+    };
+    let old = behind.revision;
+    let (events, _) = broadcast::channel(16);
+    let shared = Arc::new(Shared { cache: Mutex::new(behind), moved: Condvar::new(), events, layout: store.shared.layout.clone(), broken: Mutex::new(None) });
+    let mut rx = shared.events.subscribe();
+    // ...while others write and etcd compacts past it.
+    store.write(Op::Create(pod("b"))).unwrap();
+    store.write(Op::Delete { key: Key::new(Kind::Pod, "default", "a"), uid: None }).unwrap();
+    store.write(Op::Status { key: Key::new(Kind::Pod, "default", "c"), uid: None, status: json!({"phase": "Running"}) }).unwrap();
+    let (mut client, compact_to) = (store.client.clone(), store.revision() as i64);
+    block(store.runtime(), async move { client.compact(compact_to, None).await }).unwrap();
+
+    let client = store.client.clone();
+    let shared_again = shared.clone();
+    let listed = block(store.runtime(), async move {
+        let mut client = client;
+        let mut revision = old;
+        let restart = watch_from(&mut client, &shared_again, &mut revision).await;
+        assert!(matches!(restart, Ok(Restart::Compacted)), "etcd says the revision is gone");
+        list(client, shared_again).await
+    })
+    .unwrap();
+    assert_eq!(listed, store.revision());
+    let mut seen = Vec::new();
+    while let Ok(event) = rx.try_recv() {
+        seen.push((event.kind, event.key.name));
+    }
+    seen.sort_by(|a, b| a.1.cmp(&b.1));
+    assert_eq!(
+        seen,
+        [(EventType::Deleted, "a".to_owned()), (EventType::Added, "b".to_owned()), (EventType::Modified, "c".to_owned())],
+        "the differences, announced"
+    );
+    assert_eq!(shared.cache().objects.len(), 2);
+}
+
+#[test]
+fn an_unreachable_etcd_is_a_clear_error() {
+    let config = EtcdConfig::parse(&format!("etcd://127.0.0.1:{}", free_port())).unwrap();
+    let started = Instant::now();
+    let error = EtcdStore::connect(&config).err().expect("nothing listens there");
+    assert!(error.to_string().starts_with("etcd: "), "{error}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
