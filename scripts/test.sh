@@ -18,3 +18,6 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # crates whose docs carry code examples have them compiled as doctests.
 cargo test --workspace --locked --lib --bins --tests
 cargo test --locked --doc -p driftless-dns -p driftless-ingress
+# The daemon's end-to-end tests again, unchanged, with the store on etcd
+# (each test starts its own member on loopback ports).
+DRIFTLESS_TEST_STORE=etcd cargo test --locked -p driftless --test daemon

@@ -200,6 +200,21 @@ pub struct UpArgs {
     /// The data folder: store, images, pods, socket.
     #[arg(long, env = "DRIFTLESS_DATA_DIR", default_value = "/var/lib/driftless")]
     pub data_dir: PathBuf,
+    /// Where the objects are kept: the embedded SQLite file in the data
+    /// folder (the default), or etcd, `etcd://HOST:PORT[,HOST:PORT...][/PREFIX]`
+    /// (`etcds://` for TLS, with the three files below; prefix `/registry`).
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// The CA that signed the etcd members' certificates (kube-apiserver's
+    /// --etcd-cafile).
+    #[arg(long, value_name = "FILE", requires_all = ["etcd_certfile", "etcd_keyfile"])]
+    pub etcd_cafile: Option<PathBuf>,
+    /// This daemon's client certificate for etcd.
+    #[arg(long, value_name = "FILE", requires = "etcd_cafile")]
+    pub etcd_certfile: Option<PathBuf>,
+    /// The key of --etcd-certfile.
+    #[arg(long, value_name = "FILE", requires = "etcd_cafile")]
+    pub etcd_keyfile: Option<PathBuf>,
     /// How often to look at the branch: a fallback to watching for a local
     /// repository, the fetch interval for a URL (default 2s local, 15s URL).
     #[arg(long, value_parser = humantime::parse_duration)]

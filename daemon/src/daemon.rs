@@ -68,8 +68,26 @@ pub fn run(config: DaemonConfig) -> Result<(), CommandError> {
     result
 }
 
+/// The store `--store` names: SQLite in the data folder, or etcd.
+fn open_store(config: &DaemonConfig) -> Result<Arc<dyn Store>, CommandError> {
+    let Some(url) = &config.store else {
+        return Ok(Arc::new(SqliteStore::open(&config.data_dir.join("store.db")).map_err(daemon_error)?));
+    };
+    let mut etcd = driftless_store::EtcdConfig::parse(url).map_err(daemon_error)?;
+    if let Some((ca, cert, key)) = &config.etcd_tls {
+        let read = |path: &std::path::PathBuf| std::fs::read(path).map_err(|source| CommandError::Io { path: path.clone(), source });
+        etcd.tls = Some(driftless_store::EtcdTls { ca: read(ca)?, cert: read(cert)?, key: read(key)? });
+    }
+    tracing::info!(endpoints = ?etcd.endpoints, prefix = %etcd.prefix, "the store is on etcd");
+    Ok(Arc::new(driftless_store::EtcdStore::connect(&etcd).map_err(daemon_error)?))
+}
+
 async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir.join("store.db")).map_err(daemon_error)?);
+    let store = {
+        let config = config.clone();
+        // Connecting to etcd runs a runtime of the store's own: not on ours.
+        tokio::task::spawn_blocking(move || open_store(&config)).await.map_err(daemon_error)??
+    };
     let node_config = config.node_config()?;
     tracing::info!(bridge = %node_config.bridge, pod_cidr = %node_config.pod_cidr, service_cidr = ?node_config.service_cidr, "setting up the node");
     // Node::new talks netlink on a runtime of its own: not on ours.

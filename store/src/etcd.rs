@@ -180,6 +180,19 @@ fn etcd_error(error: etcd_client::Error) -> StoreError {
     StoreError::Etcd(error.to_string())
 }
 
+/// etcd's refusal of a batch over its limits, with what to do about it:
+/// a batch is one transaction (a commit is never split), so the server's
+/// limits must hold the largest commit.
+fn too_large(error: etcd_client::Error, operations: usize) -> StoreError {
+    let text = error.to_string();
+    if text.contains("too many operations in txn request") || text.contains("request is too large") || text.contains("larger than max") {
+        return StoreError::Etcd(format!(
+            "a batch of {operations} writes is over etcd's limits ({text}): start etcd with a larger --max-txn-ops and --max-request-bytes (docs/ARCHITECTURE.md, the store)"
+        ));
+    }
+    etcd_error(error)
+}
+
 /// An object as it is kept in etcd: without `resourceVersion`, which is
 /// the key's `mod_revision`.
 fn encode(value: &Value) -> Vec<u8> {
@@ -533,7 +546,8 @@ impl Store for EtcdStore {
             }
             let mut client = self.client.clone();
             let txn = staged.txn;
-            let response = block(self.runtime(), async move { client.txn(txn).await }).map_err(etcd_error)?;
+            let operations = staged.written.len() + batch.meta.len();
+            let response = block(self.runtime(), async move { client.txn(txn).await }).map_err(|error| too_large(error, operations))?;
             let revision = response.header().map_or(0, |h| h.revision()).max(0) as u64;
             // Either way memory must reach this revision: on success to
             // hold the batch, on failure to hold what beat it.

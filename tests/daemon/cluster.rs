@@ -30,6 +30,14 @@ pub(crate) struct Cluster {
     pub(crate) ingress_https: String,
     daemon: Option<Child>,
     runtime: tokio::runtime::Runtime,
+    /// The store's etcd, when the tests run on that backend
+    /// (`DRIFTLESS_TEST_STORE=etcd`); it outlives daemon restarts.
+    etcd: Option<crate::etcd::Etcd>,
+}
+
+/// Whether this run's daemons keep their store on etcd.
+pub(crate) fn on_etcd() -> bool {
+    std::env::var("DRIFTLESS_TEST_STORE").is_ok_and(|s| s == "etcd")
 }
 
 pub(crate) fn binary() -> PathBuf {
@@ -60,6 +68,7 @@ impl Cluster {
             ingress_https: free_port(),
             daemon: None,
             runtime: tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap(),
+            etcd: on_etcd().then(crate::etcd::Etcd::start),
             dir,
         };
         cluster.remove_leftovers();
@@ -189,6 +198,7 @@ impl Cluster {
             // Tests never send DNS off the machine.
             .args(["--dns-upstream", "none", "--lb-pool", &self.lb_address])
             .args(["--ingress-http", &self.ingress_http, "--ingress-https", &self.ingress_https])
+            .args(self.etcd.iter().flat_map(|etcd| ["--store".to_owned(), etcd.url.clone()]))
             .args(extra)
             // DRIFTLESS_TEST_LOG overrides, to chase a failure with debug logs.
             .env("DRIFTLESS_LOG", std::env::var("DRIFTLESS_TEST_LOG").unwrap_or_else(|_| "info,libcgroups=error,libcontainer=error".to_owned()))
@@ -199,6 +209,9 @@ impl Cluster {
             .unwrap();
         self.daemon = Some(child);
         self.wait_for("the daemon's API", Duration::from_secs(30), || self.try_get("/healthz").map(|_| ()).ok());
+        if self.etcd.is_some() {
+            assert!(!self.data.join("store.db").exists(), "the store is on etcd, not in the data folder");
+        }
         // The pod CIDR is routed to the bridge before any pod exists.
         let routes = String::from_utf8(Command::new("ip").args(["route", "show", &self.pod_cidr]).output().unwrap().stdout).unwrap();
         assert!(routes.contains(&self.bridge), "{} is not routed to {}: {routes}", self.pod_cidr, self.bridge);

@@ -11,6 +11,9 @@
 #[allow(dead_code)]
 mod browser;
 mod cluster;
+#[path = "../support/etcd.rs"]
+#[allow(dead_code)]
+mod etcd;
 #[path = "../support/images.rs"]
 #[allow(dead_code)]
 mod images;

@@ -26,6 +26,13 @@ pub struct DaemonConfig {
     pub path: String,
     /// The data folder.
     pub data_dir: PathBuf,
+    /// etcd's URL when the store is there (`None`: SQLite in the data
+    /// folder).
+    #[serde(default)]
+    pub store: Option<String>,
+    /// etcd's CA, and this daemon's certificate and key, for `etcds://`.
+    #[serde(default)]
+    pub etcd_tls: Option<(PathBuf, PathBuf, PathBuf)>,
     /// How often to look at the branch.
     #[serde(with = "humantime_serde_opt")]
     pub interval: Option<Duration>,
@@ -165,6 +172,11 @@ impl DaemonConfig {
             branch: args.branch.clone(),
             path: args.path.clone(),
             data_dir: std::path::absolute(&args.data_dir).unwrap_or_else(|_| args.data_dir.clone()),
+            store: args.store.clone(),
+            etcd_tls: match (&args.etcd_cafile, &args.etcd_certfile, &args.etcd_keyfile) {
+                (Some(ca), Some(cert), Some(key)) => Some((ca.clone(), cert.clone(), key.clone())),
+                _ => None,
+            },
             interval: args.interval,
             metric_resolution: Some(args.metric_resolution),
             hpa_sync_period: Some(args.horizontal_pod_autoscaler_sync_period),

@@ -1,9 +1,7 @@
 //! The etcd store against the store's contract (`conformance.rs`), each
-//! test on an etcd of its own (Debian's, started here on loopback ports
-//! with a data folder in a temporary directory), and what only a shared
+//! test on an etcd of its own (`tests/support/etcd.rs`), and what only a shared
 //! store has: two instances seeing each other's writes and conflicting.
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,54 +10,15 @@ use serde_json::json;
 use super::*;
 use crate::StoreExt;
 
-/// An etcd member for one test, killed and its data removed when dropped
-/// (a failing test unwinds through the drop too).
-pub(crate) struct Etcd {
-    child: Child,
-    pub(crate) url: String,
-    _dir: tempfile::TempDir,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+#[path = "../../../tests/support/etcd.rs"]
+mod server;
+use server::{Etcd, free_port};
 
 impl Etcd {
-    pub(crate) fn start() -> Etcd {
-        let dir = tempfile::tempdir().unwrap();
-        let (client, peer) = (free_port(), free_port());
-        let client_url = format!("http://127.0.0.1:{client}");
-        let peer_url = format!("http://127.0.0.1:{peer}");
-        let mut command = Command::new("etcd");
-        command
-            .args(["--name", "s1", "--data-dir"])
-            .arg(dir.path().join("data"))
-            .args(["--listen-client-urls", &client_url, "--advertise-client-urls", &client_url])
-            .args(["--listen-peer-urls", &peer_url, "--initial-advertise-peer-urls", &peer_url])
-            .args(["--initial-cluster", &format!("s1={peer_url}"), "--initial-cluster-state", "new"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        let child = command.spawn().expect("etcd (Debian's etcd-server, from scripts/setup.sh)");
-        let etcd = Etcd { child, url: format!("etcd://127.0.0.1:{client}"), _dir: dir };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", client)).is_err() {
-            assert!(Instant::now() < deadline, "etcd did not listen within 20 s");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        etcd
-    }
-
     fn config(&self, prefix: &str) -> EtcdConfig {
         let mut config = EtcdConfig::parse(&self.url).unwrap();
         config.prefix = prefix.to_owned();
         config
-    }
-}
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -156,4 +115,18 @@ fn an_unreachable_etcd_is_a_clear_error() {
     let error = EtcdStore::connect(&config).err().expect("nothing listens there");
     assert!(error.to_string().starts_with("etcd: "), "{error}");
     assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+#[test]
+fn a_batch_over_etcds_limits_is_refused_whole_with_what_to_do() {
+    let etcd = Etcd::with_defaults();
+    let store = EtcdStore::connect(&etcd.config("/registry")).unwrap();
+    let mut batch = Batch::new();
+    // etcd's default --max-txn-ops is 128.
+    for i in 0..200 {
+        batch.push(Op::Create(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("c{i}"), "namespace": "default"}})));
+    }
+    let error = store.apply(batch).unwrap_err().to_string();
+    assert!(error.contains("a batch of 200 writes is over etcd's limits") && error.contains("--max-txn-ops"), "{error}");
+    assert!(store.list(Kind::ConfigMap, None).0.is_empty(), "nothing of it written");
 }
