@@ -35,6 +35,15 @@ pub enum StoreError {
     /// its limits...), in etcd's words.
     #[error("etcd: {0}")]
     Etcd(String),
+    /// This instance no longer leads: another was elected since the fence
+    /// was set. Nothing was written.
+    #[error("not the leader any more: the leader key {key} is no longer the one created at revision {revision}")]
+    NotLeader {
+        /// The leader key.
+        key: String,
+        /// The fence's revision.
+        revision: i64,
+    },
     /// The store's address cannot be read.
     #[error("store: {0}")]
     Config(String),

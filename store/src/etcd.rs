@@ -124,6 +124,9 @@ impl Layout {
         if let Some(name) = rest.strip_prefix("driftless/meta/") {
             return Some(Named::Meta(name.to_owned()));
         }
+        if rest.starts_with("driftless/") {
+            return Some(Named::Internal);
+        }
         let (resource, rest) = rest.split_once('/')?;
         let kind = Kind::ALL.iter().copied().find(|k| k.plural() == resource)?;
         let key = match rest.split_once('/') {
@@ -138,6 +141,8 @@ impl Layout {
 enum Named {
     Object(Key),
     Meta(String),
+    /// The store's own keys (the leader key): not objects, not records.
+    Internal,
 }
 
 /// What memory holds: every object and record, and the revision it is at.
@@ -174,6 +179,9 @@ pub struct EtcdStore {
     /// Local writes, one at a time (each computed on memory as the last
     /// one left it).
     writing: Mutex<()>,
+    /// The leader key and create revision every write is conditional on,
+    /// once this instance leads (`crate::election`).
+    fence: Mutex<Option<(String, i64)>>,
 }
 
 fn etcd_error(error: etcd_client::Error) -> StoreError {
@@ -245,7 +253,14 @@ impl EtcdStore {
         });
         let revision = block(&runtime, list(client.clone(), shared.clone()))?;
         runtime.spawn(watch(client.clone(), shared.clone(), revision));
-        Ok(EtcdStore { shared, client, runtime: Some(runtime), writing: Mutex::new(()) })
+        Ok(EtcdStore { shared, client, runtime: Some(runtime), writing: Mutex::new(()), fence: Mutex::new(None) })
+    }
+
+    /// Makes every later write conditional on the leader key still being
+    /// the one created at `revision` (`Leadership::fence`): once another
+    /// instance is elected, this one's writes fail with `NotLeader`.
+    pub fn fence(&self, fence: Option<(String, i64)>) {
+        *self.fence.lock().unwrap_or_else(PoisonError::into_inner) = fence;
     }
 
     fn runtime(&self) -> &tokio::runtime::Runtime {
@@ -354,13 +369,20 @@ impl EtcdStore {
                 ops.push(TxnOp::put(at, value.to_string().into_bytes(), None));
             }
         }
-        Ok(Staged { txn: Txn::new().when(compares).and_then(ops), written })
+        let fence = self.fence.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let mut otherwise = Vec::new();
+        if let Some((key, revision)) = &fence {
+            compares.push(Compare::create_revision(key.clone(), CompareOp::Equal, *revision));
+            otherwise.push(TxnOp::get(key.clone(), None));
+        }
+        Ok(Staged { txn: Txn::new().when(compares).and_then(ops).or_else(otherwise), written, fence })
     }
 }
 
 struct Staged {
     txn: Txn,
     written: Vec<Arc<Value>>,
+    fence: Option<(String, i64)>,
 }
 
 /// Runs `future` on the store's runtime from a thread that may itself be
@@ -390,6 +412,7 @@ async fn list(mut client: Client, shared: Arc<Shared>) -> Result<u64, StoreError
                 let value = serde_json::from_slice(kv.value()).map_err(|source| StoreError::Corrupt { what: format!("metadata record {name}"), source })?;
                 fresh.meta.insert(name, value);
             }
+            Some(Named::Internal) => continue,
             None => {
                 tracing::warn!(%key, "a key under the store's prefix that names no object this version knows is ignored");
                 continue;
@@ -496,7 +519,7 @@ async fn watch_from(client: &mut Client, shared: &Shared, revision: &mut u64) ->
                     cache.meta.remove(&name);
                     cache.versions.remove(&key);
                 }
-                (None, _) => {}
+                (Some(Named::Internal) | None, _) => {}
             }
             *revision = (*revision).max(at);
         }
@@ -540,13 +563,12 @@ impl Store for EtcdStore {
     fn apply(&self, batch: Batch) -> Result<Vec<Arc<Value>>, StoreError> {
         let _writing = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
         for _ in 0..RETRIES {
-            let staged = self.stage(&batch)?;
-            if staged.written.is_empty() && batch.meta.is_empty() {
+            let Staged { txn, written, fence } = self.stage(&batch)?;
+            if written.is_empty() && batch.meta.is_empty() {
                 return Ok(Vec::new());
             }
             let mut client = self.client.clone();
-            let txn = staged.txn;
-            let operations = staged.written.len() + batch.meta.len();
+            let operations = written.len() + batch.meta.len();
             let response = block(self.runtime(), async move { client.txn(txn).await }).map_err(|error| too_large(error, operations))?;
             let revision = response.header().map_or(0, |h| h.revision()).max(0) as u64;
             // Either way memory must reach this revision: on success to
@@ -554,8 +576,7 @@ impl Store for EtcdStore {
             self.caught_up(revision)?;
             if response.succeeded() {
                 let cache = self.shared.cache();
-                return Ok(staged
-                    .written
+                return Ok(written
                     .into_iter()
                     .map(|value| match Key::of(&value).and_then(|key| cache.objects.get(&key).cloned()) {
                         // What the watch brought back for this revision (a
@@ -564,6 +585,16 @@ impl Store for EtcdStore {
                         _ => value,
                     })
                     .collect());
+            }
+            // The fence failed: another instance leads now. Never retried.
+            if let Some((key, fenced)) = &fence {
+                let now = response.op_responses().into_iter().find_map(|op| match op {
+                    etcd_client::TxnOpResponse::Get(get) => Some(get.kvs().first().map_or(0, KeyValue::create_revision)),
+                    _ => None,
+                });
+                if now != Some(*fenced) {
+                    return Err(StoreError::NotLeader { key: key.clone(), revision: *fenced });
+                }
             }
             tracing::debug!(revision, "another writer changed an object of this batch; computing it again");
         }

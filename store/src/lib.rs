@@ -26,6 +26,7 @@ mod batch;
 #[cfg(test)]
 mod conformance;
 mod delete;
+pub mod election;
 mod error;
 mod etcd;
 mod key;

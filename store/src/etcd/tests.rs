@@ -130,3 +130,77 @@ fn a_batch_over_etcds_limits_is_refused_whole_with_what_to_do() {
     assert!(error.contains("a batch of 200 writes is over etcd's limits") && error.contains("--max-txn-ops"), "{error}");
     assert!(store.list(Kind::ConfigMap, None).0.is_empty(), "nothing of it written");
 }
+
+/// Two instances campaign: one leads; when it dies without resigning (its
+/// runtime, and with it the lease's renewals, gone, as a killed process's
+/// would), the other is elected once the lease expires, and the old
+/// leader's fenced store can no longer write.
+#[test]
+fn one_leader_at_a_time_and_a_deposed_one_cannot_write() {
+    use crate::election::{Election, LEASE_TTL};
+    let etcd = Etcd::start();
+    let config = etcd.config("/registry");
+    let runtime = || tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let (a_runtime, b_runtime) = (runtime(), runtime());
+    let (first, _a_lost) = a_runtime.block_on(async {
+        let mut a = Election::new(&config, "a").await.unwrap();
+        let elected = a.campaign().await.unwrap();
+        assert_eq!(a.leader().await.unwrap().as_deref(), Some("a"));
+        elected
+    });
+    let second = {
+        let config = config.clone();
+        b_runtime.spawn(async move {
+            let mut b = Election::new(&config, "b").await.unwrap();
+            let started = Instant::now();
+            let (leadership, lost) = b.campaign().await.unwrap();
+            (leadership, lost, started.elapsed())
+        })
+    };
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(!second.is_finished(), "b must not lead while a does");
+
+    let old = EtcdStore::connect(&config).unwrap();
+    old.fence(Some(first.fence()));
+    let pod = |name: &str| json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"}, "spec": {}});
+    old.write(Op::Create(pod("by-a"))).unwrap();
+
+    let died = Instant::now();
+    a_runtime.shutdown_background();
+    let (second, _b_lost, _) = b_runtime.block_on(second).unwrap();
+    let failover = died.elapsed();
+    assert!(failover <= LEASE_TTL + Duration::from_secs(3), "b elected {failover:?} after a died");
+    assert!(second.revision > first.revision && second.identity == "b");
+
+    let error = old.write(Op::Create(pod("by-a-late"))).unwrap_err();
+    assert!(matches!(error, StoreError::NotLeader { .. }), "{error}");
+    assert!(old.get(&Key::new(Kind::Pod, "default", "by-a-late")).is_none());
+    let new = EtcdStore::connect(&config).unwrap();
+    new.fence(Some(second.fence()));
+    new.write(Op::Create(pod("by-b"))).unwrap();
+    b_runtime.shutdown_background();
+}
+
+/// A leader that resigns hands over at once.
+#[test]
+fn resigning_hands_over_without_waiting_for_the_lease() {
+    use crate::election::Election;
+    let etcd = Etcd::start();
+    let config = etcd.config("/registry");
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let mut a = Election::new(&config, "a").await.unwrap();
+        let (leadership, _lost) = a.campaign().await.unwrap();
+        let config = config.clone();
+        let b = tokio::spawn(async move {
+            let mut b = Election::new(&config, "b").await.unwrap();
+            b.campaign().await.unwrap().0
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let resigned = Instant::now();
+        a.resign(&leadership).await.unwrap();
+        let next = tokio::time::timeout(Duration::from_secs(5), b).await.expect("b elected at once").unwrap();
+        assert_eq!(next.identity, "b");
+        assert!(resigned.elapsed() < Duration::from_secs(2), "{:?}", resigned.elapsed());
+    });
+}

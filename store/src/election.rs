@@ -1,0 +1,179 @@
+//! Leader election over etcd, as client-go's leaderelection does it with
+//! a lease-guarded key: each candidate holds a lease; the one whose
+//! create-if-absent of the leader key (attached to its lease) succeeds
+//! leads, for as long as it keeps the lease alive. The others wait for the
+//! key to go (its lease expired or was revoked) and try again.
+//!
+//! Owns: campaigning, keeping the lease alive, noticing its loss, and the
+//! fence ([`Leadership::fence`]): the leader key's create revision, which
+//! [`crate::EtcdStore`] makes every write of a fenced store conditional
+//! on, so a leader that lost its lease (paused, partitioned) cannot write
+//! after another was elected, whatever it believes.
+//!
+//! Must not touch: what a leader does. A leader stops acting when its
+//! `lost` channel says so; it believes itself leader at most until the
+//! lease's TTL after its last successful renewal, less a margin, so it
+//! stops before the lease can expire.
+
+use std::time::{Duration, Instant};
+
+use etcd_client::{Client, Compare, CompareOp, ConnectOptions, EventType, PutOptions, Txn, TxnOp, WatchOptions};
+use tokio::sync::watch;
+
+use crate::{EtcdConfig, StoreError};
+
+/// How long a leader's lease lasts without renewal: a killed leader is
+/// replaced within about this long.
+pub const LEASE_TTL: Duration = Duration::from_secs(8);
+/// How often the lease is renewed.
+const RENEW_EVERY: Duration = Duration::from_millis(2500);
+/// How long before the lease could expire a leader stops acting.
+const MARGIN: Duration = Duration::from_secs(2);
+
+/// The election among the control-plane instances on one store.
+pub struct Election {
+    client: Client,
+    key: String,
+    identity: String,
+}
+
+/// What an elected instance holds.
+#[derive(Clone, Debug)]
+pub struct Leadership {
+    /// The leader key.
+    pub key: String,
+    /// Its create revision: the fence every write is conditional on.
+    pub revision: i64,
+    /// This instance's identity, as written in the key.
+    pub identity: String,
+    lease: i64,
+}
+
+impl Leadership {
+    /// The fence for [`crate::EtcdStore::fence`].
+    pub fn fence(&self) -> (String, i64) {
+        (self.key.clone(), self.revision)
+    }
+}
+
+fn etcd_error(error: etcd_client::Error) -> StoreError {
+    StoreError::Etcd(error.to_string())
+}
+
+impl Election {
+    /// An election under the store's prefix, for the instance named
+    /// `identity` (shown as the leader in status).
+    pub async fn new(config: &EtcdConfig, identity: &str) -> Result<Election, StoreError> {
+        // No per-request timeout: a campaign waits as long as it must.
+        let mut options = ConnectOptions::new().with_connect_timeout(Duration::from_secs(5)).with_keep_alive(Duration::from_secs(2), Duration::from_secs(2));
+        if let Some(tls) = &config.tls {
+            options = options.with_tls(
+                etcd_client::TlsOptions::new()
+                    .ca_certificate(etcd_client::Certificate::from_pem(&tls.ca))
+                    .identity(etcd_client::Identity::from_pem(&tls.cert, &tls.key)),
+            );
+        }
+        let client = Client::connect(config.endpoints.clone(), Some(options)).await.map_err(etcd_error)?;
+        Ok(Election { client, key: format!("{}/driftless/leader", config.prefix.trim_end_matches('/')), identity: identity.to_owned() })
+    }
+
+    /// Who leads now, if anyone.
+    pub async fn leader(&mut self) -> Result<Option<String>, StoreError> {
+        let response = self.client.get(self.key.as_str(), None).await.map_err(etcd_error)?;
+        Ok(response.kvs().first().map(|kv| String::from_utf8_lossy(kv.value()).into_owned()))
+    }
+
+    /// Waits until this instance leads; then keeps its lease alive in the
+    /// background. The channel turns `false` when leadership is lost (the
+    /// lease could not be renewed in time, or the key is gone): act no
+    /// more.
+    pub async fn campaign(&mut self) -> Result<(Leadership, watch::Receiver<bool>), StoreError> {
+        let lease = self.client.lease_grant(LEASE_TTL.as_secs() as i64, None).await.map_err(etcd_error)?.id();
+        loop {
+            let txn = Txn::new().when([Compare::create_revision(self.key.as_str(), CompareOp::Equal, 0)]).and_then([TxnOp::put(
+                self.key.as_str(),
+                self.identity.as_str(),
+                Some(PutOptions::new().with_lease(lease)),
+            )]);
+            let granted = Instant::now();
+            let response = self.client.txn(txn).await.map_err(etcd_error)?;
+            let revision = response.header().map_or(0, |h| h.revision());
+            if response.succeeded() {
+                tracing::info!(identity = %self.identity, revision, "elected leader");
+                let leadership = Leadership { key: self.key.clone(), revision, identity: self.identity.clone(), lease };
+                let (tx, rx) = watch::channel(true);
+                tokio::spawn(keep(self.client.clone(), leadership.clone(), granted, tx));
+                return Ok((leadership, rx));
+            }
+            // Someone leads: wait for the key to go, keeping our own lease
+            // alive meanwhile so it is ready.
+            let mut watcher = self.client.watch(self.key.as_str(), Some(WatchOptions::new().with_start_revision(revision + 1))).await.map_err(etcd_error)?;
+            let (mut keeper, mut acks) = self.client.lease_keep_alive(lease).await.map_err(etcd_error)?;
+            let mut renew = tokio::time::interval(RENEW_EVERY);
+            loop {
+                tokio::select! {
+                    message = watcher.message() => {
+                        match message.map_err(etcd_error)? {
+                            Some(response) if response.events().iter().any(|e| e.event_type() == EventType::Delete) => break,
+                            Some(_) => {}
+                            None => break,
+                        }
+                    }
+                    _ = renew.tick() => {
+                        keeper.keep_alive().await.map_err(etcd_error)?;
+                        let _ = acks.message().await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Gives leadership up at once (a clean shutdown): the key goes with
+    /// the lease, and another instance is elected without waiting for it
+    /// to expire.
+    pub async fn resign(&mut self, leadership: &Leadership) -> Result<(), StoreError> {
+        self.client.lease_revoke(leadership.lease).await.map_err(etcd_error)?;
+        Ok(())
+    }
+}
+
+/// Renews the leader's lease until it cannot; says `false` once the lease
+/// may be lost: before it could expire, not after.
+async fn keep(mut client: Client, leadership: Leadership, mut renewed: Instant, lost: watch::Sender<bool>) {
+    let Ok((mut keeper, mut acks)) = client.lease_keep_alive(leadership.lease).await else {
+        let _ = lost.send(false);
+        return;
+    };
+    let mut tick = tokio::time::interval(RENEW_EVERY);
+    loop {
+        let deadline = renewed + LEASE_TTL - MARGIN;
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline.into()) => {
+                tracing::warn!(identity = %leadership.identity, "the leader lease was not renewed in time; stepping down");
+                let _ = lost.send(false);
+                return;
+            }
+            _ = tick.tick() => {
+                let asked = Instant::now();
+                let renewal = async {
+                    keeper.keep_alive().await?;
+                    acks.message().await
+                };
+                match tokio::time::timeout(RENEW_EVERY, renewal).await {
+                    Ok(Ok(Some(ack))) if ack.ttl() > 0 => renewed = asked,
+                    Ok(Ok(_)) => {
+                        tracing::warn!(identity = %leadership.identity, "the leader lease is gone; stepping down");
+                        let _ = lost.send(false);
+                        return;
+                    }
+                    Ok(Err(error)) => tracing::warn!(%error, "renewing the leader lease failed; trying again"),
+                    Err(_) => tracing::warn!("renewing the leader lease timed out; trying again"),
+                }
+            }
+        }
+        if lost.is_closed() {
+            // Nobody listens: the instance is shutting down.
+            return;
+        }
+    }
+}
