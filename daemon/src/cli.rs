@@ -200,6 +200,12 @@ pub struct UpArgs {
     /// The data folder: store, images, pods, socket.
     #[arg(long, env = "DRIFTLESS_DATA_DIR", default_value = "/var/lib/driftless")]
     pub data_dir: PathBuf,
+    /// Where this machine's node keeps its state (containers, pod volumes,
+    /// images): the data folder by default. Control-plane instances of one
+    /// machine sharing an etcd store share it: the one elected runs the
+    /// node and adopts what the last one ran.
+    #[arg(long, value_name = "DIR")]
+    pub node_dir: Option<PathBuf>,
     /// Where the objects are kept: the embedded SQLite file in the data
     /// folder (the default), or etcd, `etcd://HOST:PORT[,HOST:PORT...][/PREFIX]`
     /// (`etcds://` for TLS, with the three files below; prefix `/registry`).

@@ -68,26 +68,74 @@ pub fn run(config: DaemonConfig) -> Result<(), CommandError> {
     result
 }
 
-/// The store `--store` names: SQLite in the data folder, or etcd.
-fn open_store(config: &DaemonConfig) -> Result<Arc<dyn Store>, CommandError> {
-    let Some(url) = &config.store else {
-        return Ok(Arc::new(SqliteStore::open(&config.data_dir.join("store.db")).map_err(daemon_error)?));
-    };
+/// etcd's address and credentials, when the store is there.
+fn etcd_config(config: &DaemonConfig) -> Result<Option<driftless_store::EtcdConfig>, CommandError> {
+    let Some(url) = &config.store else { return Ok(None) };
     let mut etcd = driftless_store::EtcdConfig::parse(url).map_err(daemon_error)?;
     if let Some((ca, cert, key)) = &config.etcd_tls {
         let read = |path: &std::path::PathBuf| std::fs::read(path).map_err(|source| CommandError::Io { path: path.clone(), source });
         etcd.tls = Some(driftless_store::EtcdTls { ca: read(ca)?, cert: read(cert)?, key: read(key)? });
     }
-    tracing::info!(endpoints = ?etcd.endpoints, prefix = %etcd.prefix, "the store is on etcd");
-    Ok(Arc::new(driftless_store::EtcdStore::connect(&etcd).map_err(daemon_error)?))
+    Ok(Some(etcd))
+}
+
+/// On etcd, several instances may share the store: this one waits to be
+/// elected, serving the API from the store meanwhile, then fences the
+/// store (a deposed leader's writes fail) and watches for the loss of its
+/// lease, on which it stops at once, as kube-controller-manager does.
+async fn lead(config: &DaemonConfig, etcd: &driftless_store::EtcdConfig, store: &Arc<driftless_store::EtcdStore>) -> Result<(), CommandError> {
+    let identity = format!("{}@{}", config.data_dir.display(), config.node_name);
+    let mut election = driftless_store::election::Election::new(etcd, &identity).await.map_err(daemon_error)?;
+    // With a leader in place, this instance stands by serving the API from
+    // the store; with none (the usual start), it is elected at once.
+    let standby = CancellationToken::new();
+    let socket = config.data_dir.join(SOCKET);
+    let mut serving = None;
+    if let Ok(Some(leader)) = election.leader().await {
+        tracing::info!(%leader, "standing by: another instance leads");
+        eprintln!("driftless: up: standing by while {leader} leads (API at {})", socket.display());
+        let mut api = ApiState::of_store(store.clone());
+        api.shutdown = standby.clone();
+        serving = Some(tokio::spawn(driftless_api::serve_unix(socket.clone(), api)));
+    }
+    let (leadership, mut lost) = election.campaign().await.map_err(daemon_error)?;
+    if let Some(serving) = serving {
+        standby.cancel();
+        let _ = serving.await;
+        let _ = std::fs::remove_file(&socket);
+    }
+    store.fence(Some(leadership.fence()));
+    tracing::info!(identity = %leadership.identity, revision = leadership.revision, "leading: every store write is fenced on the leader key");
+    tokio::spawn(async move {
+        while lost.changed().await.is_ok() {
+            if !*lost.borrow() {
+                tracing::error!("lost the leader lease; stopping so the new leader runs alone");
+                eprintln!("driftless: up: lost leadership; exiting");
+                std::process::exit(3);
+            }
+        }
+    });
+    // Keep the election (its client) for the daemon's life.
+    std::mem::forget(election);
+    Ok(())
 }
 
 async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
-    let store = {
-        let config = config.clone();
-        // Connecting to etcd runs a runtime of the store's own: not on ours.
-        tokio::task::spawn_blocking(move || open_store(&config)).await.map_err(daemon_error)??
+    let store: Arc<dyn Store> = match etcd_config(&config)? {
+        None => Arc::new(SqliteStore::open(&config.data_dir.join("store.db")).map_err(daemon_error)?),
+        Some(etcd) => {
+            tracing::info!(endpoints = ?etcd.endpoints, prefix = %etcd.prefix, "the store is on etcd");
+            let connect = etcd.clone();
+            // Connecting runs a runtime of the store's own: not on ours.
+            let store =
+                tokio::task::spawn_blocking(move || driftless_store::EtcdStore::connect(&connect)).await.map_err(daemon_error)?.map_err(daemon_error)?;
+            let store = Arc::new(store);
+            lead(&config, &etcd, &store).await?;
+            store
+        }
     };
+    std::fs::create_dir_all(config.node_dir()).map_err(|source| CommandError::Io { path: config.node_dir(), source })?;
+    let _node_lock = config::lock_node(&config.node_dir())?;
     let node_config = config.node_config()?;
     tracing::info!(bridge = %node_config.bridge, pod_cidr = %node_config.pod_cidr, service_cidr = ?node_config.service_cidr, "setting up the node");
     // Node::new talks netlink on a runtime of its own: not on ours.
@@ -99,7 +147,7 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
     let info = NodeInfo::of_this_machine(&config.node_name, &config.node_address()?, &config.pod_cidr);
     register(&ctx, &info).map_err(daemon_error)?;
 
-    let image_store = driftless_image::ImageStore::open(&config.data_dir).map_err(CommandError::Image)?;
+    let image_store = driftless_image::ImageStore::open(config.node_dir()).map_err(CommandError::Image)?;
     let images = Arc::new(driftless_runtime::images::NodeImages::new(
         image_store,
         driftless_image::PullOptions { insecure_registries: config.insecure_registries.clone(), credentials: None },
@@ -115,7 +163,7 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
 
     let cancel = CancellationToken::new();
     let mut tasks = JoinSet::new();
-    let volumes = config.data_dir.join("volumes");
+    let volumes = config.node_dir().join("volumes");
     spawn(&mut tasks, ReplicaSetController::new(ctx.clone(), Flavor::ReplicaSet), &store, &cancel, RunOptions::default());
     spawn(&mut tasks, ReplicaSetController::new(ctx.clone(), Flavor::ReplicationController), &store, &cancel, RunOptions::default());
     spawn(&mut tasks, DeploymentController::new(ctx.clone()), &store, &cancel, RunOptions::default());
@@ -213,7 +261,7 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
         metrics: Some(metrics.clone()),
         sync: Some(sync_tx.clone()),
         ledger: Some(ledger),
-        images: Some(Arc::new(images::DaemonImages::new(config.data_dir.clone(), config.insecure_registries.clone()))),
+        images: Some(Arc::new(images::DaemonImages::new(config.node_dir(), config.insecure_registries.clone()))),
         writes: Some(writes.clone()),
         tokens: match config.listen {
             Some(_) => Some(Arc::new(pki::tokens(&config.tokens_path())?)),
@@ -418,7 +466,7 @@ pub fn reset(data_dir: &Path, purge: bool) -> Result<(), CommandError> {
     // A daemon killed while it was starting a container left a helper
     // that finishes the start after the pods above were listed: hunt down
     // this folder's helpers until none is left.
-    let stray = stop_stray_helpers(&data_dir.join("node"), std::time::Duration::from_secs(5));
+    let stray = stop_stray_helpers(&config.node_dir().join("node"), std::time::Duration::from_secs(5));
     if stray > 0 {
         eprintln!("driftless: reset: stopped {stray} containers a killed daemon was still starting");
     }

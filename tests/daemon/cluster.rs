@@ -30,6 +30,8 @@ pub(crate) struct Cluster {
     pub(crate) ingress_https: String,
     daemon: Option<Child>,
     runtime: tokio::runtime::Runtime,
+    /// The data folder whose daemon the API calls go to.
+    api: PathBuf,
     /// The store's etcd, when the tests run on that backend
     /// (`DRIFTLESS_TEST_STORE=etcd`); it outlives daemon restarts.
     etcd: Option<crate::etcd::Etcd>,
@@ -58,6 +60,7 @@ impl Cluster {
         std::fs::create_dir_all(&repo).unwrap();
         let cluster = Cluster {
             repo,
+            api: data.clone(),
             data,
             bridge: format!("dle{id}"),
             pod_cidr: format!("10.246.{}.0/24", id % 250),
@@ -139,6 +142,14 @@ impl Cluster {
         Command::new(binary()).args(args).env("DRIFTLESS_DATA_DIR", &self.data).envs(env.iter().copied()).output().unwrap()
     }
 
+    /// Runs the CLI against the daemon of another data folder (a standby
+    /// control-plane instance); its standard output.
+    pub(crate) fn cli_on(data: &std::path::Path, args: &[&str]) -> String {
+        let out = Command::new(binary()).args(args).env("DRIFTLESS_DATA_DIR", data).output().unwrap();
+        assert!(out.status.success(), "driftless {args:?} on {}: {}", data.display(), String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
     /// Runs the CLI and returns its standard output; panics on failure.
     pub(crate) fn cli_ok(&self, args: &[&str]) -> String {
         let out = self.cli(args);
@@ -186,27 +197,8 @@ impl Cluster {
     pub(crate) fn start_from(&mut self, repo: &str, extra: &[&str]) {
         assert!(self.daemon.is_none());
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log()).unwrap();
-        let dns = self.service_cidr.replace(".0/24", ".10");
-        let child = Command::new(binary())
-            .args(["up", "--repo", repo])
-            .args(["--path", "apps"])
-            .args(if extra.contains(&"--interval") { &[][..] } else { &["--interval", "1s"][..] })
-            .arg("--data-dir")
-            .arg(&self.data)
-            .args(["--bridge", &self.bridge, "--pod-cidr", &self.pod_cidr, "--service-cidr", &self.service_cidr])
-            .args(["--cluster-dns", &dns, "--cgroup-root", &self.cgroup_root, "--node-name", "node-1"])
-            // Tests never send DNS off the machine.
-            .args(["--dns-upstream", "none", "--lb-pool", &self.lb_address])
-            .args(["--ingress-http", &self.ingress_http, "--ingress-https", &self.ingress_https])
-            .args(self.etcd.iter().flat_map(|etcd| ["--store".to_owned(), etcd.url.clone()]))
-            .args(extra)
-            // DRIFTLESS_TEST_LOG overrides, to chase a failure with debug logs.
-            .env("DRIFTLESS_LOG", std::env::var("DRIFTLESS_TEST_LOG").unwrap_or_else(|_| "info,libcgroups=error,libcontainer=error".to_owned()))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+        let mut command = self.up_command(repo, &self.data.clone(), extra);
+        let child = command.stdout(log.try_clone().unwrap()).stderr(log).spawn().unwrap();
         self.daemon = Some(child);
         self.wait_for("the daemon's API", Duration::from_secs(30), || self.try_get("/healthz").map(|_| ()).ok());
         if self.etcd.is_some() {
@@ -218,6 +210,37 @@ impl Cluster {
         // And service addresses are the host's own, before any is used.
         let local = String::from_utf8(Command::new("ip").args(["route", "show", "table", "local", &self.service_cidr]).output().unwrap().stdout).unwrap();
         assert!(local.contains("local") && local.contains("dev lo"), "{} is not routed local on lo: {local}", self.service_cidr);
+    }
+
+    /// `driftless up` of this cluster's node on `repo`, its data in
+    /// `data` (another control-plane instance of the same node has a data
+    /// folder of its own), with extra flags.
+    pub(crate) fn up_command(&self, repo: &str, data: &std::path::Path, extra: &[&str]) -> Command {
+        let dns = self.service_cidr.replace(".0/24", ".10");
+        let mut command = Command::new(binary());
+        command
+            .args(["up", "--repo", repo])
+            .args(["--path", "apps"])
+            .args(if extra.contains(&"--interval") { &[][..] } else { &["--interval", "1s"][..] })
+            .arg("--data-dir")
+            .arg(data)
+            .args(["--bridge", &self.bridge, "--pod-cidr", &self.pod_cidr, "--service-cidr", &self.service_cidr])
+            .args(["--cluster-dns", &dns, "--cgroup-root", &self.cgroup_root, "--node-name", "node-1"])
+            // Tests never send DNS off the machine.
+            .args(["--dns-upstream", "none", "--lb-pool", &self.lb_address])
+            .args(["--ingress-http", &self.ingress_http, "--ingress-https", &self.ingress_https])
+            .args(self.etcd.iter().flat_map(|etcd| ["--store".to_owned(), etcd.url.clone()]))
+            .args(extra)
+            // DRIFTLESS_TEST_LOG overrides, to chase a failure with debug logs.
+            .env("DRIFTLESS_LOG", std::env::var("DRIFTLESS_TEST_LOG").unwrap_or_else(|_| "info,libcgroups=error,libcontainer=error".to_owned()))
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Reads the API of the daemon whose data folder is `data` from now on
+    /// (the instance leading after a failover).
+    pub(crate) fn use_api_of(&mut self, data: &std::path::Path) {
+        self.api = data.to_path_buf();
     }
 
     /// The cluster DNS address.
@@ -234,7 +257,7 @@ impl Cluster {
     }
 
     fn client(&self) -> Client {
-        Client::new(Endpoint::Unix(self.data.join(driftless_api::SOCKET)))
+        Client::new(Endpoint::Unix(self.api.join(driftless_api::SOCKET)))
     }
 
     pub(crate) fn try_get(&self, path: &str) -> Result<Value, driftless_api::ClientError> {

@@ -30,6 +30,7 @@ mod dashboard;
 mod documented_examples;
 mod foreign_images;
 mod forge;
+mod ha;
 mod immutable;
 mod jobs;
 mod kubectl;

@@ -65,3 +65,65 @@ impl Drop for Etcd {
         let _ = self.child.wait();
     }
 }
+
+/// A 3-member etcd cluster on loopback, each member killable on its own.
+pub(crate) struct EtcdCluster {
+    members: Vec<Option<Child>>,
+    clients: Vec<u16>,
+    _dir: tempfile::TempDir,
+}
+
+impl EtcdCluster {
+    /// Three members, with the limits Driftless needs.
+    pub(crate) fn start() -> EtcdCluster {
+        let dir = tempfile::tempdir().unwrap();
+        let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
+        let initial: Vec<String> = ports.iter().enumerate().map(|(i, (_, peer))| format!("m{i}=http://127.0.0.1:{peer}")).collect();
+        let mut members = Vec::new();
+        for (i, (client, peer)) in ports.iter().enumerate() {
+            let (client_url, peer_url) = (format!("http://127.0.0.1:{client}"), format!("http://127.0.0.1:{peer}"));
+            let child = Command::new("etcd")
+                .args(["--name", &format!("m{i}"), "--data-dir"])
+                .arg(dir.path().join(format!("m{i}")))
+                .args(["--listen-client-urls", &client_url, "--advertise-client-urls", &client_url])
+                .args(["--listen-peer-urls", &peer_url, "--initial-advertise-peer-urls", &peer_url])
+                .args(["--initial-cluster", &initial.join(","), "--initial-cluster-state", "new", "--initial-cluster-token", "driftless-test"])
+                .args(["--max-txn-ops", "10000", "--max-request-bytes", "33554432"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("etcd (Debian's etcd-server, from scripts/setup.sh)");
+            members.push(Some(child));
+        }
+        let clients: Vec<u16> = ports.iter().map(|(c, _)| *c).collect();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for port in &clients {
+            while std::net::TcpStream::connect(("127.0.0.1", *port)).is_err() {
+                assert!(Instant::now() < deadline, "the etcd members did not listen within 30 s");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        EtcdCluster { members, clients, _dir: dir }
+    }
+
+    /// `etcd://` naming every member.
+    pub(crate) fn url(&self) -> String {
+        format!("etcd://{}", self.clients.iter().map(|p| format!("127.0.0.1:{p}")).collect::<Vec<_>>().join(","))
+    }
+
+    /// Kills member `i` (SIGKILL).
+    pub(crate) fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.members[i].take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for EtcdCluster {
+    fn drop(&mut self) {
+        for i in 0..self.members.len() {
+            self.kill(i);
+        }
+    }
+}

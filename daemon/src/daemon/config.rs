@@ -26,6 +26,9 @@ pub struct DaemonConfig {
     pub path: String,
     /// The data folder.
     pub data_dir: PathBuf,
+    /// Where the node keeps its state, when not in the data folder.
+    #[serde(default)]
+    pub node_dir: Option<PathBuf>,
     /// etcd's URL when the store is there (`None`: SQLite in the data
     /// folder).
     #[serde(default)]
@@ -172,6 +175,7 @@ impl DaemonConfig {
             branch: args.branch.clone(),
             path: args.path.clone(),
             data_dir: std::path::absolute(&args.data_dir).unwrap_or_else(|_| args.data_dir.clone()),
+            node_dir: args.node_dir.as_ref().map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone())),
             store: args.store.clone(),
             etcd_tls: match (&args.etcd_cafile, &args.etcd_certfile, &args.etcd_keyfile) {
                 (Some(ca), Some(cert), Some(key)) => Some((ca.clone(), cert.clone(), key.clone())),
@@ -280,11 +284,16 @@ impl DaemonConfig {
         Ok(names)
     }
 
+    /// Where the node keeps its containers, volumes and images.
+    pub fn node_dir(&self) -> PathBuf {
+        self.node_dir.clone().unwrap_or_else(|| self.data_dir.clone())
+    }
+
     /// The node runtime's configuration.
     pub fn node_config(&self) -> Result<NodeConfig, CommandError> {
         let service: Ipv4Net = self.service_cidr.parse().map_err(|e| usage(format!("--service-cidr {}: {e}", self.service_cidr)))?;
         Ok(NodeConfig {
-            data_dir: self.data_dir.clone(),
+            data_dir: self.node_dir(),
             shim: self.shim.clone(),
             bridge: self.bridge.clone(),
             pod_cidr: self.pod_net()?,
@@ -373,7 +382,17 @@ const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// execs, so `reset` or a restart right after the kill found the folder
 /// "in use" for a moment.
 pub(super) fn lock(data_dir: &Path) -> Result<Lock, CommandError> {
-    let path = data_dir.join("daemon.lock");
+    lock_file(data_dir, "daemon.lock")
+}
+
+/// The node's own lock, in its folder: one daemon runs a node at a time,
+/// whichever data folder it has.
+pub(super) fn lock_node(node_dir: &Path) -> Result<Lock, CommandError> {
+    lock_file(node_dir, "node.lock")
+}
+
+fn lock_file(data_dir: &Path, name: &str) -> Result<Lock, CommandError> {
+    let path = data_dir.join(name);
     let deadline = std::time::Instant::now() + LOCK_WAIT;
     loop {
         let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(|source| CommandError::Io { path: path.clone(), source })?;

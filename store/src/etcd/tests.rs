@@ -11,6 +11,7 @@ use super::*;
 use crate::StoreExt;
 
 #[path = "../../../tests/support/etcd.rs"]
+#[allow(dead_code)]
 mod server;
 use server::{Etcd, free_port};
 
