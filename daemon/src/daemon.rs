@@ -83,9 +83,15 @@ fn etcd_config(config: &DaemonConfig) -> Result<Option<driftless_store::EtcdConf
 /// elected, serving the API from the store meanwhile, then fences the
 /// store (a deposed leader's writes fail) and watches for the loss of its
 /// lease, on which it stops at once, as kube-controller-manager does.
-async fn lead(config: &DaemonConfig, etcd: &driftless_store::EtcdConfig, store: &Arc<driftless_store::EtcdStore>) -> Result<(), CommandError> {
+///
+/// Returns the standby API's stop: the daemon's own API replaces it on the
+/// same socket, and then it stops, so the socket never goes unanswered.
+async fn lead(config: &DaemonConfig, etcd: &driftless_store::EtcdConfig, store: &Arc<driftless_store::EtcdStore>) -> Result<CancellationToken, CommandError> {
+    // The data folder names the instance: its lock lets one process at a
+    // time be it, so a leader key of this name is a killed earlier run's.
     let identity = format!("{}@{}", config.data_dir.display(), config.node_name);
     let mut election = driftless_store::election::Election::new(etcd, &identity).await.map_err(daemon_error)?;
+    election.reclaim().await.map_err(daemon_error)?;
     // With a leader in place, this instance stands by serving the API from
     // the store; with none (the usual start), it is elected at once.
     let standby = CancellationToken::new();
@@ -99,11 +105,7 @@ async fn lead(config: &DaemonConfig, etcd: &driftless_store::EtcdConfig, store: 
         serving = Some(tokio::spawn(driftless_api::serve_unix(socket.clone(), api)));
     }
     let (leadership, mut lost) = election.campaign().await.map_err(daemon_error)?;
-    if let Some(serving) = serving {
-        standby.cancel();
-        let _ = serving.await;
-        let _ = std::fs::remove_file(&socket);
-    }
+    drop(serving);
     store.fence(Some(leadership.fence()));
     tracing::info!(identity = %leadership.identity, revision = leadership.revision, "leading: every store write is fenced on the leader key");
     tokio::spawn(async move {
@@ -117,10 +119,11 @@ async fn lead(config: &DaemonConfig, etcd: &driftless_store::EtcdConfig, store: 
     });
     // Keep the election (its client) for the daemon's life.
     std::mem::forget(election);
-    Ok(())
+    Ok(standby)
 }
 
 async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
+    let mut standby = None;
     let store: Arc<dyn Store> = match etcd_config(&config)? {
         None => Arc::new(SqliteStore::open(&config.data_dir.join("store.db")).map_err(daemon_error)?),
         Some(etcd) => {
@@ -130,7 +133,7 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
             let store =
                 tokio::task::spawn_blocking(move || driftless_store::EtcdStore::connect(&connect)).await.map_err(daemon_error)?.map_err(daemon_error)?;
             let store = Arc::new(store);
-            lead(&config, &etcd, &store).await?;
+            standby = Some(lead(&config, &etcd, &store).await?);
             store
         }
     };
@@ -279,6 +282,7 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
             }
         }
     });
+
     if let Some(address) = &config.listen {
         let tls = listener_tls(&config)?;
         let listener = tokio::net::TcpListener::bind(address).await.map_err(|source| CommandError::Io { path: address.into(), source })?;
@@ -295,6 +299,12 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
     tracing::info!(socket = %socket.display(), repo = %config.repo, node = %config.node_name, "driftless is up");
     eprintln!("driftless: up: syncing {} into {} (API at {})", config.repo, config.data_dir.display(), socket.display());
 
+    if let Some(standby) = standby.take() {
+        // The daemon's API bound the socket anew when it started, so the
+        // standby API's listener is reachable no more: it may stop now,
+        // and the socket never went unanswered.
+        standby.cancel();
+    }
     wait_for_signal().await;
     tracing::info!("shutting down; pods keep running for the next daemon to adopt");
     cancel.cancel();

@@ -83,6 +83,21 @@ impl Election {
         Ok(response.kvs().first().map(|kv| String::from_utf8_lossy(kv.value()).into_owned()))
     }
 
+    /// Ends the leadership of an earlier run of this same instance (its
+    /// identity names its data folder, which one process at a time may
+    /// use): a restarted leader need not wait for its old lease to
+    /// expire. Whether there was one to end.
+    pub async fn reclaim(&mut self) -> Result<bool, StoreError> {
+        let response = self.client.get(self.key.as_str(), None).await.map_err(etcd_error)?;
+        let Some(kv) = response.kvs().first() else { return Ok(false) };
+        if kv.value() != self.identity.as_bytes() || kv.lease() == 0 {
+            return Ok(false);
+        }
+        tracing::info!(identity = %self.identity, "ending this instance's leadership from before its restart");
+        self.client.lease_revoke(kv.lease()).await.map_err(etcd_error)?;
+        Ok(true)
+    }
+
     /// Waits until this instance leads; then keeps its lease alive in the
     /// background. The channel turns `false` when leadership is lost (the
     /// lease could not be renewed in time, or the key is gone): act no

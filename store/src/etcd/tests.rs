@@ -205,3 +205,30 @@ fn resigning_hands_over_without_waiting_for_the_lease() {
         assert!(resigned.elapsed() < Duration::from_secs(2), "{:?}", resigned.elapsed());
     });
 }
+
+/// A restarted instance (same identity: the same data folder) takes its
+/// leadership back at once instead of waiting out its old lease; another
+/// instance's leadership it leaves alone.
+#[test]
+fn a_restarted_leader_reclaims_its_own_key_only() {
+    use crate::election::Election;
+    let etcd = Etcd::start();
+    let config = etcd.config("/registry");
+    let old = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    old.block_on(async {
+        let mut a = Election::new(&config, "a").await.unwrap();
+        std::mem::forget(a.campaign().await.unwrap());
+    });
+    old.shutdown_background();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let mut b = Election::new(&config, "b").await.unwrap();
+        assert!(!b.reclaim().await.unwrap(), "not b's to end");
+        let mut again = Election::new(&config, "a").await.unwrap();
+        let started = Instant::now();
+        assert!(again.reclaim().await.unwrap());
+        let (leadership, _lost) = again.campaign().await.unwrap();
+        assert_eq!(leadership.identity, "a");
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    });
+}
