@@ -27,7 +27,7 @@ pub mod tunnel;
 
 pub use client::{Client, ClientError};
 pub use error::ApiError;
-pub use server::{ApiState, ImageOps, LogRequest, WriteFailure, WriteOps, log_stream, serve_tls, serve_unix, write_as};
+pub use server::{ApiState, ImageOps, LogRequest, WriteFailure, WriteOps, bind_unix, log_stream, serve_tls, serve_unix, serve_unix_on, write_as};
 
 /// The socket's name in the data folder.
 pub const SOCKET: &str = "driftless.sock";

@@ -137,10 +137,23 @@ fn openapi_v2(headers: &axum::http::HeaderMap) -> Response {
 /// Serves the API on a Unix socket at `path` (replacing a stale one, mode
 /// 0600) until `state.shutdown` fires.
 pub async fn serve_unix(path: PathBuf, state: ApiState) -> std::io::Result<()> {
-    let _ = std::fs::remove_file(&path);
-    let listener = tokio::net::UnixListener::bind(&path)?;
+    serve_unix_on(bind_unix(&path)?, state).await
+}
+
+/// Binds the API's socket at `path` (replacing a stale one), readable by
+/// root only. Bound before serving, a caller knows from when the socket
+/// is answered (a standby's API hands it over without a gap).
+pub fn bind_unix(path: &std::path::Path) -> std::io::Result<tokio::net::UnixListener> {
+    let _ = std::fs::remove_file(path);
+    let listener = tokio::net::UnixListener::bind(path)?;
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// Serves the API on a socket [`bind_unix`] bound, until the state's
+/// shutdown fires.
+pub async fn serve_unix_on(listener: tokio::net::UnixListener, state: ApiState) -> std::io::Result<()> {
     let shutdown = state.shutdown.clone();
     axum::serve(listener, router(state)).with_graceful_shutdown(async move { shutdown.cancelled().await }).await
 }

@@ -274,15 +274,20 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
         shutdown: cancel.clone(),
     };
     let socket = config.data_dir.join(SOCKET);
+    // Bound here, before serving: from this line the socket is answered by
+    // this API, so a standby's may stop.
+    let listener = driftless_api::bind_unix(&socket).map_err(|source| CommandError::Io { path: socket.clone(), source })?;
+    if let Some(standby) = standby.take() {
+        standby.cancel();
+    }
     tasks.spawn({
         let (state, socket) = (state.clone(), socket.clone());
         async move {
-            if let Err(error) = driftless_api::serve_unix(socket.clone(), state).await {
+            if let Err(error) = driftless_api::serve_unix_on(listener, state).await {
                 tracing::error!(%error, socket = %socket.display(), "API server failed");
             }
         }
     });
-
     if let Some(address) = &config.listen {
         let tls = listener_tls(&config)?;
         let listener = tokio::net::TcpListener::bind(address).await.map_err(|source| CommandError::Io { path: address.into(), source })?;
@@ -299,12 +304,6 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
     tracing::info!(socket = %socket.display(), repo = %config.repo, node = %config.node_name, "driftless is up");
     eprintln!("driftless: up: syncing {} into {} (API at {})", config.repo, config.data_dir.display(), socket.display());
 
-    if let Some(standby) = standby.take() {
-        // The daemon's API bound the socket anew when it started, so the
-        // standby API's listener is reachable no more: it may stop now,
-        // and the socket never went unanswered.
-        standby.cancel();
-    }
     wait_for_signal().await;
     tracing::info!("shutting down; pods keep running for the next daemon to adopt");
     cancel.cancel();
