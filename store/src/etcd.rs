@@ -36,8 +36,8 @@ use etcd_client::{Client, Compare, CompareOp, ConnectOptions, EventType as EtcdE
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-use crate::sqlite::{created, now_rfc3339, uid_matches, updated};
-use crate::{Batch, EventType, Key, Op, Store, StoreError, WatchEvent};
+use crate::sqlite::now_rfc3339;
+use crate::{Batch, EventType, Key, Store, StoreError, WatchEvent};
 
 /// As for the embedded store: how far a slow watcher may fall behind.
 const WATCH_BUFFER: usize = 1024;
@@ -290,62 +290,11 @@ impl EtcdStore {
         let cache = self.shared.cache();
         let layout = &self.shared.layout;
         let now = now_rfc3339();
-        let mut staged: HashMap<Key, Option<Arc<Value>>> = HashMap::new();
-        let mut written: Vec<Arc<Value>> = Vec::new();
-        for op in &batch.ops {
-            let current = |key: &Key| match staged.get(key) {
-                Some(value) => value.clone(),
-                None => cache.objects.get(key).cloned(),
-            };
-            let (key, value) = match op.clone() {
-                Op::Create(value) => {
-                    let key = Key::of(&value).ok_or(StoreError::Unnamed)?;
-                    if current(&key).is_some() {
-                        return Err(StoreError::AlreadyExists(key));
-                    }
-                    (key, created(value, 0, &now))
-                }
-                Op::Update(value) => {
-                    let key = Key::of(&value).ok_or(StoreError::Unnamed)?;
-                    let old = current(&key).ok_or_else(|| StoreError::NotFound(key.clone()))?;
-                    if let Some(expected) = value.pointer("/metadata/resourceVersion").and_then(Value::as_str) {
-                        let actual = old.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("");
-                        if expected != actual {
-                            return Err(StoreError::Conflict { key, expected: expected.to_owned(), actual: actual.to_owned() });
-                        }
-                    }
-                    (key, updated(&old, value, 0))
-                }
-                Op::Put(mut value) => {
-                    let key = Key::of(&value).ok_or(StoreError::Unnamed)?;
-                    match current(&key) {
-                        Some(old) => {
-                            if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
-                                meta.remove("resourceVersion");
-                            }
-                            (key, updated(&old, value, 0))
-                        }
-                        None => (key, created(value, 0, &now)),
-                    }
-                }
-                Op::Status { key, uid, status } => {
-                    let old = current(&key).filter(|old| uid_matches(old, uid.as_deref()));
-                    let old = old.ok_or_else(|| StoreError::NotFound(key.clone()))?;
-                    let mut value = (*old).clone();
-                    value["status"] = status;
-                    (key, value)
-                }
-                Op::Delete { key, uid } => {
-                    let Some(old) = current(&key).filter(|old| uid_matches(old, uid.as_deref())) else { continue };
-                    staged.insert(key, None);
-                    written.push(old);
-                    continue;
-                }
-            };
-            let value = Arc::new(value);
-            staged.insert(key, Some(value.clone()));
-            written.push(value);
-        }
+        // Revisions are etcd's, one for the whole transaction: filled in
+        // from the key's mod_revision when the change comes back.
+        let objects = &cache.objects;
+        let crate::stage::Staged { finals: staged, changes } = crate::stage::stage(&batch.ops, &|key| objects.get(key).cloned(), &now, &mut || 0)?;
+        let written: Vec<Arc<Value>> = changes.into_iter().map(|(_, _, value, _)| value).collect();
         // Each key written on condition that it is as memory has it: absent
         // (create revision 0) or at its mod revision.
         let mut compares = Vec::new();

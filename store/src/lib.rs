@@ -32,6 +32,7 @@ mod etcd;
 mod key;
 pub mod records;
 mod sqlite;
+mod stage;
 mod typed;
 mod watch;
 

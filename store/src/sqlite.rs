@@ -11,7 +11,7 @@ use tokio::sync::broadcast;
 
 use driftless_model::Kind;
 
-use crate::{Batch, EventType, Key, Op, Store, StoreError, WatchEvent};
+use crate::{Batch, Key, Store, StoreError, WatchEvent};
 
 /// How many changes a slow watcher may fall behind before it is told it
 /// lagged (and must list again). The buffer keeps every change it holds
@@ -131,72 +131,12 @@ impl Store for SqliteStore {
         let now = now_rfc3339();
         // Work out every new object first, against the store as the batch
         // has changed it so far, so a failure writes nothing.
-        let mut staged: HashMap<Key, Option<Arc<Value>>> = HashMap::new();
-        let mut changes: Vec<(EventType, Key, Arc<Value>, u64)> = Vec::new();
         let mut revision = inner.revision;
-        for op in batch.ops {
-            let current = |key: &Key| match staged.get(key) {
-                Some(value) => value.clone(),
-                None => inner.objects.get(key).cloned(),
-            };
-            let (kind, key, value) = match op {
-                Op::Create(value) => {
-                    let key = Key::of(&value).ok_or(StoreError::Unnamed)?;
-                    if current(&key).is_some() {
-                        return Err(StoreError::AlreadyExists(key));
-                    }
-                    revision += 1;
-                    (EventType::Added, key, created(value, revision, &now))
-                }
-                Op::Update(value) => {
-                    let key = Key::of(&value).ok_or(StoreError::Unnamed)?;
-                    let old = current(&key).ok_or_else(|| StoreError::NotFound(key.clone()))?;
-                    if let Some(expected) = value.pointer("/metadata/resourceVersion").and_then(Value::as_str) {
-                        let actual = old.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("");
-                        if expected != actual {
-                            return Err(StoreError::Conflict { key, expected: expected.to_owned(), actual: actual.to_owned() });
-                        }
-                    }
-                    revision += 1;
-                    (EventType::Modified, key, updated(&old, value, revision))
-                }
-                Op::Put(value) => {
-                    let key = Key::of(&value).ok_or(StoreError::Unnamed)?;
-                    revision += 1;
-                    match current(&key) {
-                        Some(old) => {
-                            let mut value = value;
-                            if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
-                                meta.remove("resourceVersion");
-                            }
-                            (EventType::Modified, key, updated(&old, value, revision))
-                        }
-                        None => (EventType::Added, key, created(value, revision, &now)),
-                    }
-                }
-                Op::Status { key, uid, status } => {
-                    let old = current(&key).filter(|old| uid_matches(old, uid.as_deref()));
-                    let old = old.ok_or_else(|| StoreError::NotFound(key.clone()))?;
-                    let mut value = (*old).clone();
-                    value["status"] = status;
-                    set_revision(&mut value, revision + 1);
-                    revision += 1;
-                    (EventType::Modified, key, value)
-                }
-                Op::Delete { key, uid } => {
-                    let Some(old) = current(&key).filter(|old| uid_matches(old, uid.as_deref())) else {
-                        continue;
-                    };
-                    revision += 1;
-                    staged.insert(key.clone(), None);
-                    changes.push((EventType::Deleted, key, old, revision));
-                    continue;
-                }
-            };
-            let value = Arc::new(value);
-            staged.insert(key.clone(), Some(value.clone()));
-            changes.push((kind, key, value, revision));
-        }
+        let objects = &inner.objects;
+        let crate::stage::Staged { finals: staged, changes } = crate::stage::stage(&batch.ops, &|key| objects.get(key).cloned(), &now, &mut || {
+            revision += 1;
+            revision
+        })?;
 
         let tx = inner.conn.transaction()?;
         {
@@ -274,7 +214,7 @@ pub(crate) fn uid_matches(value: &Value, uid: Option<&str>) -> bool {
     uid.is_none_or(|uid| value.pointer("/metadata/uid").and_then(Value::as_str) == Some(uid))
 }
 
-fn set_revision(value: &mut Value, revision: u64) {
+pub(crate) fn set_revision(value: &mut Value, revision: u64) {
     if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.insert("resourceVersion".into(), Value::String(revision.to_string()));
     }

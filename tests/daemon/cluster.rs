@@ -461,3 +461,17 @@ spec:
 "
     )
 }
+
+/// The versions the web pods (`web`) serve, one per Ready pod not being
+/// deleted, sorted.
+pub(crate) fn versions(cluster: &Cluster) -> Vec<String> {
+    let mut out: Vec<String> = cluster
+        .pods()
+        .iter()
+        .filter(|p| name(p).starts_with("web-") && is_ready(p) && p.pointer("/metadata/deletionTimestamp").is_none())
+        .filter_map(|p| http_get(&pod_ip(p), 8080, "/"))
+        .map(|body| body.trim().to_owned())
+        .collect();
+    out.sort();
+    out
+}

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use crate::browser::Browser;
-use crate::cluster::{Cluster, http_get, is_ready, name, pod_ip, web};
+use crate::cluster::{Cluster, versions, web};
 
 const TOKEN: &str = "31ada4fd-adec-460c-809a-9e56ceb75269";
 
@@ -27,19 +27,6 @@ spec:
     imagePullPolicy: IfNotPresent
     command: [sh, -c, 'echo talker started; exec sleep 3600']
 ";
-
-/// The versions the web pods serve, one per Ready pod.
-fn versions(cluster: &Cluster) -> Vec<String> {
-    let mut out: Vec<String> = cluster
-        .pods()
-        .iter()
-        .filter(|p| name(p).starts_with("web-") && is_ready(p) && p.pointer("/metadata/deletionTimestamp").is_none())
-        .filter_map(|p| http_get(&pod_ip(p), 8080, "/"))
-        .map(|body| body.trim().to_owned())
-        .collect();
-    out.sort();
-    out
-}
 
 fn shot(browser: &Browser, name: &str) {
     browser.screenshot(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard").join(format!("{name}.png")));

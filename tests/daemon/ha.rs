@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::cluster::{Cluster, http_get, is_ready, name, on_etcd, pod_ip, web};
+use crate::cluster::{Cluster, on_etcd, versions, web};
 use crate::etcd::EtcdCluster;
 
 /// A standby instance and its log.
@@ -62,19 +62,6 @@ impl Drop for Instance {
 
 fn nix_term(child: &Child) -> std::io::Result<()> {
     std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().map(|_| ())
-}
-
-/// The versions the web pods serve, one per Ready pod.
-fn versions(cluster: &Cluster) -> Vec<String> {
-    let mut out: Vec<String> = cluster
-        .pods()
-        .iter()
-        .filter(|p| name(p).starts_with("web-") && is_ready(p) && p.pointer("/metadata/deletionTimestamp").is_none())
-        .filter_map(|p| http_get(&pod_ip(p), 8080, "/"))
-        .map(|body| body.trim().to_owned())
-        .collect();
-    out.sort();
-    out
 }
 
 fn socket_of(data: &Path) -> PathBuf {

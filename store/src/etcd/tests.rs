@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::*;
-use crate::StoreExt;
+use crate::{Op, StoreExt};
 
 #[path = "../../../tests/support/etcd.rs"]
 #[allow(dead_code)]
