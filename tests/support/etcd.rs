@@ -33,10 +33,17 @@ impl Etcd {
         Etcd::start_with(&[])
     }
 
+    /// A member serving TLS with `cert` and `key`, requiring client
+    /// certificates signed by `ca`.
+    pub(crate) fn start_tls(ca: &str, cert: &str, key: &str) -> Etcd {
+        Etcd::start_with(&["--cert-file", cert, "--key-file", key, "--trusted-ca-file", ca, "--client-cert-auth"])
+    }
+
     fn start_with(extra: &[&str]) -> Etcd {
         let dir = tempfile::tempdir().unwrap();
         let (client, peer) = (free_port(), free_port());
-        let client_url = format!("http://127.0.0.1:{client}");
+        let scheme = if extra.contains(&"--cert-file") { "https" } else { "http" };
+        let client_url = format!("{scheme}://127.0.0.1:{client}");
         let peer_url = format!("http://127.0.0.1:{peer}");
         let mut command = Command::new("etcd");
         command

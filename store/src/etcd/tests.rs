@@ -232,3 +232,37 @@ fn a_restarted_leader_reclaims_its_own_key_only() {
         assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
     });
 }
+
+/// `etcds://` with client certificates: etcd requiring them
+/// (`--client-cert-auth`), certificates made by openssl for the test.
+#[test]
+fn tls_with_client_certificates() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl").args(args).current_dir(dir.path()).output().unwrap();
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    run(&[&["req", "-x509"][..], &key, &["-keyout", "ca.key", "-out", "ca.crt", "-days", "1", "-subj", "/CN=driftless-test-ca"]].concat());
+    for (name, usage) in [("server", "serverAuth"), ("client", "clientAuth")] {
+        std::fs::write(dir.path().join(format!("{name}.ext")), format!("subjectAltName=IP:127.0.0.1\nextendedKeyUsage={usage}\n")).unwrap();
+        let (k, csr, crt, ext) = (format!("{name}.key"), format!("{name}.csr"), format!("{name}.crt"), format!("{name}.ext"));
+        run(&[&["req"][..], &key, &["-keyout", &k, "-out", &csr, "-subj", &format!("/CN={name}")]].concat());
+        run(&["x509", "-req", "-in", &csr, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", &crt, "-days", "1", "-extfile", &ext]);
+    }
+    let file = |name: &str| dir.path().join(name).display().to_string();
+    let etcd = Etcd::start_tls(&file("ca.crt"), &file("server.crt"), &file("server.key"));
+    let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
+    let mut config = EtcdConfig::parse(&etcd.url.replace("etcd://", "etcds://")).unwrap();
+    config.tls = Some(EtcdTls { ca: read("ca.crt"), cert: read("client.crt"), key: read("client.key") });
+    let store = EtcdStore::connect(&config).unwrap();
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"}, "spec": {}});
+    store.write(Op::Create(pod)).unwrap();
+    assert_eq!(store.list(Kind::Pod, None).0.len(), 1);
+    // A certificate from another CA is refused (etcd checks it).
+    run(&[&["req", "-x509"][..], &key, &["-keyout", "other.key", "-out", "other.crt", "-days", "1", "-subj", "/CN=someone-else"]].concat());
+    let mut stranger = config.clone();
+    stranger.tls = Some(EtcdTls { ca: read("ca.crt"), cert: read("other.crt"), key: read("other.key") });
+    let refused = EtcdStore::connect(&stranger).err().expect("etcd refuses a client certificate it did not sign").to_string();
+    assert!(refused.starts_with("etcd: "), "{refused}");
+}
