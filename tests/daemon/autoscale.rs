@@ -199,9 +199,15 @@ fn a_container_memory_target_scales_on_its_working_set() {
     cluster.wait_for("the first sync", Duration::from_secs(20), || cluster.try_get(path).ok());
     // 30 MiB held against 20 MiB requested: 150 % of a 50 % target.
     cluster.wait_for("a scale up on memory", Duration::from_secs(60), || (cluster.get(path)["spec"]["replicas"] == 2).then_some(()));
-    let hpa = cluster.get("/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/holder");
-    let current =
-        hpa.pointer("/status/currentMetrics/0/containerResource/current/averageUtilization").and_then(Value::as_i64).unwrap_or_else(|| panic!("{hpa}"));
+    // The HPA writes the scale, then its own status (as upstream's does):
+    // the status is read until it has caught up.
+    let hpa_path = "/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/holder";
+    let utilization = |hpa: &Value| hpa.pointer("/status/currentMetrics/0/containerResource/current/averageUtilization").and_then(Value::as_i64);
+    let hpa = cluster.wait_for("the HPA's status after the scale", Duration::from_secs(30), || {
+        let hpa = cluster.get(hpa_path);
+        utilization(&hpa).is_some().then_some(hpa)
+    });
+    let current = utilization(&hpa).unwrap_or_else(|| panic!("{hpa}"));
     assert!(current >= 140, "30 MiB of 20 MiB requested: {hpa}");
     let described = cluster.cli_ok(&["describe", "hpa", "holder"]);
     assert!(described.contains("New size: 2; reason: memory container resource utilization (percentage of request) above target"), "{described}");
