@@ -72,11 +72,19 @@ pub fn run(config: DaemonConfig) -> Result<(), CommandError> {
 fn etcd_config(config: &DaemonConfig) -> Result<Option<driftless_store::EtcdConfig>, CommandError> {
     let Some(url) = &config.store else { return Ok(None) };
     let mut etcd = driftless_store::EtcdConfig::parse(url).map_err(daemon_error)?;
+    etcd.writer = Some(identity(config));
     if let Some((ca, cert, key)) = &config.etcd_tls {
         let read = |path: &std::path::PathBuf| std::fs::read(path).map_err(|source| CommandError::Io { path: path.clone(), source });
         etcd.tls = Some(driftless_store::EtcdTls { ca: read(ca)?, cert: read(cert)?, key: read(key)? });
     }
     Ok(Some(etcd))
+}
+
+/// The instance's name among those sharing an etcd store: its data folder,
+/// whose lock lets one process at a time be it, so a leader key or write
+/// marker of this name is an earlier run's of this same instance.
+fn identity(config: &DaemonConfig) -> String {
+    format!("{}@{}", config.data_dir.display(), config.node_name)
 }
 
 /// On etcd, several instances may share the store: this one waits to be
@@ -87,9 +95,7 @@ fn etcd_config(config: &DaemonConfig) -> Result<Option<driftless_store::EtcdConf
 /// Returns the standby API's stop: the daemon's own API replaces it on the
 /// same socket, and then it stops, so the socket never goes unanswered.
 async fn lead(config: &DaemonConfig, etcd: &driftless_store::EtcdConfig, store: &Arc<driftless_store::EtcdStore>) -> Result<CancellationToken, CommandError> {
-    // The data folder names the instance: its lock lets one process at a
-    // time be it, so a leader key of this name is a killed earlier run's.
-    let identity = format!("{}@{}", config.data_dir.display(), config.node_name);
+    let identity = identity(config);
     let mut election = driftless_store::election::Election::new(etcd, &identity).await.map_err(daemon_error)?;
     election.reclaim().await.map_err(daemon_error)?;
     // With a leader in place, this instance stands by serving the API from

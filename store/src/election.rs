@@ -103,40 +103,65 @@ impl Election {
     /// lease could not be renewed in time, or the key is gone): act no
     /// more.
     pub async fn campaign(&mut self) -> Result<(Leadership, watch::Receiver<bool>), StoreError> {
-        let lease = self.client.lease_grant(LEASE_TTL.as_secs() as i64, None).await.map_err(etcd_error)?.id();
+        let mut lease = None;
+        let mut failures = 0u32;
         loop {
-            let txn = Txn::new().when([Compare::create_revision(self.key.as_str(), CompareOp::Equal, 0)]).and_then([TxnOp::put(
-                self.key.as_str(),
-                self.identity.as_str(),
-                Some(PutOptions::new().with_lease(lease)),
-            )]);
-            let granted = Instant::now();
-            let response = self.client.txn(txn).await.map_err(etcd_error)?;
-            let revision = response.header().map_or(0, |h| h.revision());
-            if response.succeeded() {
-                tracing::info!(identity = %self.identity, revision, "elected leader");
-                let leadership = Leadership { key: self.key.clone(), revision, identity: self.identity.clone(), lease };
-                let (tx, rx) = watch::channel(true);
-                tokio::spawn(keep(self.client.clone(), leadership.clone(), granted, tx));
-                return Ok((leadership, rx));
+            match self.attempt(&mut lease).await {
+                Ok(Some(elected)) => return Ok(elected),
+                Ok(None) => failures = 0,
+                // A member lost, etcd between leaders: a standby keeps
+                // standing by, on a new lease in case its own expired.
+                Err(error) => {
+                    failures += 1;
+                    tracing::warn!(%error, failures, "campaigning failed; trying again");
+                    lease = None;
+                    tokio::time::sleep(Duration::from_millis(250 * u64::from(failures.min(8)))).await;
+                }
             }
-            // Someone leads: wait for the key to go, keeping our own lease
-            // alive meanwhile so it is ready.
-            let mut watcher = self.client.watch(self.key.as_str(), Some(WatchOptions::new().with_start_revision(revision + 1))).await.map_err(etcd_error)?;
-            let (mut keeper, mut acks) = self.client.lease_keep_alive(lease).await.map_err(etcd_error)?;
-            let mut renew = tokio::time::interval(RENEW_EVERY);
-            loop {
-                tokio::select! {
-                    message = watcher.message() => {
-                        match message.map_err(etcd_error)? {
-                            Some(response) if response.events().iter().any(|e| e.event_type() == EventType::Delete) => break,
-                            Some(_) => {}
-                            None => break,
-                        }
+        }
+    }
+
+    /// One try at the leader key; if another holds it, waits until it is
+    /// gone (`None`), keeping `lease` alive meanwhile so it is ready.
+    async fn attempt(&mut self, lease: &mut Option<i64>) -> Result<Option<(Leadership, watch::Receiver<bool>)>, StoreError> {
+        let id = match *lease {
+            Some(id) => id,
+            None => *lease.insert(self.client.lease_grant(LEASE_TTL.as_secs() as i64, None).await.map_err(etcd_error)?.id()),
+        };
+        let txn = Txn::new().when([Compare::create_revision(self.key.as_str(), CompareOp::Equal, 0)]).and_then([TxnOp::put(
+            self.key.as_str(),
+            self.identity.as_str(),
+            Some(PutOptions::new().with_lease(id)),
+        )]);
+        let granted = Instant::now();
+        let response = self.client.txn(txn).await.map_err(etcd_error)?;
+        let revision = response.header().map_or(0, |h| h.revision());
+        if response.succeeded() {
+            tracing::info!(identity = %self.identity, revision, "elected leader");
+            let leadership = Leadership { key: self.key.clone(), revision, identity: self.identity.clone(), lease: id };
+            let (tx, rx) = watch::channel(true);
+            tokio::spawn(keep(self.client.clone(), leadership.clone(), granted, tx));
+            return Ok(Some((leadership, rx)));
+        }
+        let mut watcher = self.client.watch(self.key.as_str(), Some(WatchOptions::new().with_start_revision(revision + 1))).await.map_err(etcd_error)?;
+        let (mut keeper, mut acks) = self.client.lease_keep_alive(id).await.map_err(etcd_error)?;
+        let mut renew = tokio::time::interval(RENEW_EVERY);
+        loop {
+            tokio::select! {
+                message = watcher.message() => {
+                    match message.map_err(etcd_error)? {
+                        Some(response) if response.events().iter().any(|e| e.event_type() == EventType::Delete) => return Ok(None),
+                        Some(_) => {}
+                        None => return Err(StoreError::Etcd("the watch of the leader key ended".into())),
                     }
-                    _ = renew.tick() => {
-                        keeper.keep_alive().await.map_err(etcd_error)?;
-                        let _ = acks.message().await;
+                }
+                _ = renew.tick() => {
+                    keeper.keep_alive().await.map_err(etcd_error)?;
+                    match tokio::time::timeout(RENEW_EVERY, acks.message()).await {
+                        Ok(Ok(Some(ack))) if ack.ttl() > 0 => {}
+                        Ok(Ok(_)) => return Err(StoreError::Etcd("the candidate's lease is gone".into())),
+                        Ok(Err(error)) => return Err(etcd_error(error)),
+                        Err(_) => return Err(StoreError::Etcd("renewing the candidate's lease timed out".into())),
                     }
                 }
             }
@@ -153,12 +178,11 @@ impl Election {
 }
 
 /// Renews the leader's lease until it cannot; says `false` once the lease
-/// may be lost: before it could expire, not after.
+/// may be lost: before it could expire, not after. A renewal that fails
+/// (the etcd member serving the stream died, etcd is between leaders) is
+/// tried again on a new stream, which the client sends to a live member.
 async fn keep(mut client: Client, leadership: Leadership, mut renewed: Instant, lost: watch::Sender<bool>) {
-    let Ok((mut keeper, mut acks)) = client.lease_keep_alive(leadership.lease).await else {
-        let _ = lost.send(false);
-        return;
-    };
+    let mut stream = None;
     let mut tick = tokio::time::interval(RENEW_EVERY);
     loop {
         let deadline = renewed + LEASE_TTL - MARGIN;
@@ -171,18 +195,32 @@ async fn keep(mut client: Client, leadership: Leadership, mut renewed: Instant, 
             _ = tick.tick() => {
                 let asked = Instant::now();
                 let renewal = async {
+                    if stream.is_none() {
+                        stream = Some(client.lease_keep_alive(leadership.lease).await?);
+                    }
+                    let (keeper, acks) = stream.as_mut().expect("opened above");
                     keeper.keep_alive().await?;
                     acks.message().await
                 };
                 match tokio::time::timeout(RENEW_EVERY, renewal).await {
                     Ok(Ok(Some(ack))) if ack.ttl() > 0 => renewed = asked,
-                    Ok(Ok(_)) => {
+                    Ok(Ok(Some(_))) => {
                         tracing::warn!(identity = %leadership.identity, "the leader lease is gone; stepping down");
                         let _ = lost.send(false);
                         return;
                     }
-                    Ok(Err(error)) => tracing::warn!(%error, "renewing the leader lease failed; trying again"),
-                    Err(_) => tracing::warn!("renewing the leader lease timed out; trying again"),
+                    Ok(Ok(None)) => {
+                        tracing::warn!("the lease's renewal stream ended; opening another");
+                        stream = None;
+                    }
+                    Ok(Err(error)) => {
+                        tracing::warn!(%error, "renewing the leader lease failed; trying again on a new stream");
+                        stream = None;
+                    }
+                    Err(_) => {
+                        tracing::warn!("renewing the leader lease timed out; trying again on a new stream");
+                        stream = None;
+                    }
                 }
             }
         }

@@ -27,9 +27,8 @@
 //! memory.
 
 use std::collections::{BTreeMap, HashMap};
-use std::ops::Bound;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use driftless_model::Kind;
 use etcd_client::{Client, Compare, CompareOp, ConnectOptions, EventType as EtcdEvent, GetOptions, KeyValue, Txn, TxnOp, WatchOptions};
@@ -47,6 +46,10 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(15);
 /// How many times a batch is computed again when another writer changed
 /// one of its objects meanwhile.
 const RETRIES: usize = 5;
+/// How long one attempt at a transaction may take before its outcome is
+/// looked up instead of waited for: a proposal lost with etcd's leader
+/// otherwise takes etcd's own 7 s to time out.
+const ATTEMPT: Duration = Duration::from_secs(3);
 
 /// Where to find etcd, and under which prefix the objects live.
 #[derive(Clone, Debug)]
@@ -58,6 +61,11 @@ pub struct EtcdConfig {
     /// Client certificates: the CA's PEM, then the client's certificate and
     /// key PEM.
     pub tls: Option<EtcdTls>,
+    /// Who writes through this store, stable across restarts (the daemon
+    /// gives its identity): names its write marker, so a restarted
+    /// instance reuses its key instead of leaving one per run. Without
+    /// it, a name of its own for each store.
+    pub writer: Option<String>,
 }
 
 /// TLS to etcd: the CA that signed the members' certificates, and this
@@ -91,7 +99,7 @@ impl EtcdConfig {
         if endpoints.is_empty() {
             return Err(StoreError::Config(format!("{url:?} names no etcd member")));
         }
-        Ok(EtcdConfig { endpoints, prefix, tls: None })
+        Ok(EtcdConfig { endpoints, prefix, tls: None, writer: None })
     }
 }
 
@@ -177,15 +185,45 @@ pub struct EtcdStore {
     client: Client,
     runtime: Option<tokio::runtime::Runtime>,
     /// Local writes, one at a time (each computed on memory as the last
-    /// one left it).
-    writing: Mutex<()>,
+    /// one left it), and this instance's write marker.
+    writing: Mutex<Marker>,
     /// The leader key and create revision every write is conditional on,
     /// once this instance leads (`crate::election`).
     fence: Mutex<Option<(String, i64)>>,
 }
 
+/// This writer's own key (`<prefix>/driftless/writes/<writer>`), which
+/// every batch's transaction sets to the batch's mark on condition that it
+/// is unchanged since this instance last wrote it. It answers the one
+/// question a failed request leaves open (did etcd commit it?) and makes
+/// two attempts at one batch exclusive: a batch is never applied twice,
+/// even when an attempt whose answer was lost commits after the next one
+/// was sent.
+struct Marker {
+    key: String,
+    /// The key's mod revision as this instance last wrote or read it (0:
+    /// absent).
+    at: i64,
+}
+
 fn etcd_error(error: etcd_client::Error) -> StoreError {
     StoreError::Etcd(error.to_string())
+}
+
+/// Whether etcd's answer says for certain that the request was not
+/// committed (a refusal), rather than leaving it open (a lost member, a
+/// timed-out proposal, a broken connection).
+fn refused(error: &etcd_client::Error) -> bool {
+    use etcd_client::Error as E;
+    use tonic::Code;
+    match error {
+        E::GRpcStatus(status) => matches!(
+            status.code(),
+            Code::InvalidArgument | Code::ResourceExhausted | Code::PermissionDenied | Code::Unauthenticated | Code::FailedPrecondition | Code::OutOfRange
+        ),
+        E::InvalidArgs(_) | E::InvalidUri(_) | E::InvalidMetadataValue(_) | E::EndpointError(_) => true,
+        _ => false,
+    }
 }
 
 /// etcd's refusal of a batch over its limits, with what to do about it:
@@ -251,9 +289,15 @@ impl EtcdStore {
             layout: Layout { prefix: config.prefix.trim_end_matches('/').to_owned() },
             broken: Mutex::new(None),
         });
-        let revision = block(&runtime, list(client.clone(), shared.clone()))?;
+        let revision = block(&runtime, listed(client.clone(), shared.clone()))?;
         runtime.spawn(watch(client.clone(), shared.clone(), revision));
-        Ok(EtcdStore { shared, client, runtime: Some(runtime), writing: Mutex::new(()), fence: Mutex::new(None) })
+        let writer = config.writer.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let key = format!("{}/driftless/writes/{writer}", shared.layout.prefix);
+        // Where an earlier run of this writer left its marker.
+        let (mut reader, at) = (client.clone(), key.clone());
+        let at = block(&runtime, async move { reader.get(at, None).await }).map_err(etcd_error)?.kvs().first().map_or(0, KeyValue::mod_revision);
+        let marker = Marker { key, at };
+        Ok(EtcdStore { shared, client, runtime: Some(runtime), writing: Mutex::new(marker), fence: Mutex::new(None) })
     }
 
     /// Makes every later write conditional on the leader key still being
@@ -269,13 +313,13 @@ impl EtcdStore {
 
     /// Waits until memory is at `revision` or later.
     fn caught_up(&self, revision: u64) -> Result<(), StoreError> {
-        let deadline = std::time::Instant::now() + WRITE_TIMEOUT;
+        let deadline = Instant::now() + WRITE_TIMEOUT;
         let mut cache = self.shared.cache();
         while cache.revision < revision {
             if let Some(why) = self.shared.broken.lock().unwrap_or_else(PoisonError::into_inner).clone() {
                 return Err(StoreError::Etcd(why));
             }
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(StoreError::Etcd(format!("the watch did not reach revision {revision} within {WRITE_TIMEOUT:?}")));
             }
@@ -286,7 +330,7 @@ impl EtcdStore {
 
     /// The batch computed on memory as it is: the transaction, and the
     /// objects it writes (their `resourceVersion` filled in once committed).
-    fn stage(&self, batch: &Batch) -> Result<Staged, StoreError> {
+    fn stage(&self, batch: &Batch, marker: &Marker, mark: &str) -> Result<Staged, StoreError> {
         let cache = self.shared.cache();
         let layout = &self.shared.layout;
         let now = now_rfc3339();
@@ -318,13 +362,156 @@ impl EtcdStore {
                 ops.push(TxnOp::put(at, value.to_string().into_bytes(), None));
             }
         }
+        // The marker, set to this batch's mark if no attempt at a batch of
+        // this instance committed since it was last read; read back when
+        // the transaction fails, to see whether an earlier attempt at this
+        // batch committed after all.
+        compares.push(Compare::mod_revision(marker.key.clone(), CompareOp::Equal, marker.at));
+        ops.push(TxnOp::put(marker.key.clone(), mark, None));
+        let mut otherwise = vec![TxnOp::get(marker.key.clone(), None)];
         let fence = self.fence.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        let mut otherwise = Vec::new();
         if let Some((key, revision)) = &fence {
             compares.push(Compare::create_revision(key.clone(), CompareOp::Equal, *revision));
             otherwise.push(TxnOp::get(key.clone(), None));
         }
         Ok(Staged { txn: Txn::new().when(compares).and_then(ops).or_else(otherwise), written, fence })
+    }
+}
+
+impl EtcdStore {
+    /// Applies `batch` as one transaction marked `mark` (one mark per
+    /// batch, whatever the number of attempts). `open`: what an earlier
+    /// attempt at it wrote, if etcd left that attempt's outcome open.
+    fn apply_marked(&self, batch: &Batch, mark: &str, mut open: Option<Vec<Arc<Value>>>) -> Result<Vec<Arc<Value>>, StoreError> {
+        let mut marker = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
+        let deadline = Instant::now() + 2 * WRITE_TIMEOUT;
+        let mut lost = 0;
+        loop {
+            let Staged { txn, written, fence } = match self.stage(batch, &marker, mark) {
+                Ok(staged) => staged,
+                // Refused on memory (an object exists, a version moved)
+                // after an attempt left open: perhaps by that attempt,
+                // committed after all and since brought in by the watch.
+                Err(refusal) => match open.take() {
+                    Some(earlier) => match self.settle(&mut marker, mark, deadline)? {
+                        Some(revision) => {
+                            self.caught_up(revision)?;
+                            return Ok(self.as_written(earlier, revision));
+                        }
+                        None => return Err(refusal),
+                    },
+                    None => return Err(refusal),
+                },
+            };
+            if written.is_empty() && batch.meta.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut client = self.client.clone();
+            let operations = written.len() + batch.meta.len();
+            tracing::debug!(operations, "sending the batch to etcd");
+            let outcome = block(self.runtime(), async move { tokio::time::timeout(ATTEMPT, client.txn(txn)).await });
+            let response = match outcome {
+                Ok(Ok(response)) => response,
+                Ok(Err(error)) if refused(&error) => return Err(too_large(error, operations)),
+                unanswered => {
+                    let why = match unanswered {
+                        Ok(Err(error)) => error.to_string(),
+                        _ => format!("no answer within {ATTEMPT:?}"),
+                    };
+                    tracing::warn!(%why, "etcd left a write's outcome open; reading it back");
+                    if let Some(revision) = self.settle(&mut marker, mark, deadline)? {
+                        self.caught_up(revision)?;
+                        return Ok(self.as_written(written, revision));
+                    }
+                    open = Some(written);
+                    continue;
+                }
+            };
+            let revision = response.header().map_or(0, |h| h.revision()).max(0) as u64;
+            // Either way memory must reach this revision: on success to
+            // hold the batch, on failure to hold what beat it.
+            self.caught_up(revision)?;
+            if response.succeeded() {
+                marker.at = revision as i64;
+                return Ok(self.as_written(written, revision));
+            }
+            let mut gets = response.op_responses().into_iter().filter_map(|op| match op {
+                etcd_client::TxnOpResponse::Get(get) => Some(get.kvs().first().cloned()),
+                _ => None,
+            });
+            // An earlier attempt at this batch, whose answer was lost,
+            // committed after all.
+            let now = gets.next().flatten();
+            if let Some(kv) = &now
+                && kv.value() == mark.as_bytes()
+            {
+                marker.at = kv.mod_revision();
+                let at = kv.mod_revision().max(0) as u64;
+                self.caught_up(at)?;
+                return Ok(self.as_written(written, at));
+            }
+            marker.at = now.as_ref().map_or(0, KeyValue::mod_revision);
+            // The fence failed: another instance leads now. Never retried.
+            if let Some((key, fenced)) = &fence {
+                let now = gets.next().map(|kv| kv.map_or(0, |kv| kv.create_revision()));
+                if now != Some(*fenced) {
+                    return Err(StoreError::NotLeader { key: key.clone(), revision: *fenced });
+                }
+            }
+            lost += 1;
+            if lost >= RETRIES {
+                return Err(StoreError::Etcd(format!("the batch lost to other writers {RETRIES} times")));
+            }
+            tracing::debug!(revision, "another writer changed an object of this batch; computing it again");
+        }
+    }
+}
+
+impl EtcdStore {
+    /// After a request whose outcome etcd left open: reads the marker
+    /// until etcd answers. The revision the batch was committed at, or
+    /// `None` when it was not (yet: an attempt still in flight can commit
+    /// only while the marker is unchanged, which the next attempt's
+    /// compare then sees).
+    fn settle(&self, marker: &mut Marker, mark: &str, deadline: Instant) -> Result<Option<u64>, StoreError> {
+        let mut tries = 0u64;
+        loop {
+            let mut client = self.client.clone();
+            let key = marker.key.clone();
+            match block(self.runtime(), async move { tokio::time::timeout(ATTEMPT, client.get(key, None)).await }) {
+                Ok(Ok(response)) => {
+                    let kv = response.kvs().first();
+                    marker.at = kv.map_or(0, KeyValue::mod_revision);
+                    return Ok(kv.filter(|kv| kv.value() == mark.as_bytes()).map(|kv| kv.mod_revision().max(0) as u64));
+                }
+                outcome => {
+                    let why = match outcome {
+                        Ok(Err(error)) => error.to_string(),
+                        _ => format!("no answer within {ATTEMPT:?}"),
+                    };
+                    if Instant::now() >= deadline {
+                        return Err(StoreError::Etcd(format!("etcd did not say whether a write was committed: {why}")));
+                    }
+                    tries += 1;
+                    tracing::debug!(%why, tries, "reading the write marker failed; trying again");
+                    std::thread::sleep(Duration::from_millis(100 * tries.min(10)));
+                }
+            }
+        }
+    }
+
+    /// The batch's objects as the watch brought them back at `revision`
+    /// (a delete gives the object as it was).
+    fn as_written(&self, written: Vec<Arc<Value>>, revision: u64) -> Vec<Arc<Value>> {
+        let cache = self.shared.cache();
+        let revision = revision.to_string();
+        written
+            .into_iter()
+            .map(|value| match Key::of(&value).and_then(|key| cache.objects.get(&key).cloned()) {
+                Some(now) if now.pointer("/metadata/resourceVersion").and_then(Value::as_str) == Some(revision.as_str()) => now,
+                _ => value,
+            })
+            .collect()
     }
 }
 
@@ -343,6 +530,22 @@ fn block<T: Send + 'static>(runtime: &tokio::runtime::Runtime, future: impl std:
         let _ = tx.send(future.await);
     });
     rx.recv().expect("the store's runtime runs every task it is given")
+}
+
+/// [`list`], tried again while etcd is between leaders or a member is
+/// gone (a read changes nothing, so trying again is always safe).
+async fn listed(client: Client, shared: Arc<Shared>) -> Result<u64, StoreError> {
+    let mut tries = 0u64;
+    loop {
+        match list(client.clone(), shared.clone()).await {
+            Err(StoreError::Etcd(error)) if tries < 8 => {
+                tries += 1;
+                tracing::debug!(%error, tries, "listing the store failed; trying again");
+                tokio::time::sleep(Duration::from_millis(100 * tries)).await;
+            }
+            outcome => return outcome,
+        }
+    }
 }
 
 /// Reads everything under the prefix into memory; the revision read at.
@@ -397,7 +600,7 @@ async fn list(mut client: Client, shared: Arc<Shared>) -> Result<u64, StoreError
 async fn watch(mut client: Client, shared: Arc<Shared>, mut revision: u64) {
     let mut failures = 0u32;
     loop {
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let outcome = watch_from(&mut client, &shared, &mut revision).await;
         // A watch that ran a while before failing is a new run of failures.
         if started.elapsed() > Duration::from_secs(30) {
@@ -406,7 +609,7 @@ async fn watch(mut client: Client, shared: Arc<Shared>, mut revision: u64) {
         match outcome {
             Ok(Restart::Compacted) => {
                 tracing::info!(revision, "the store's watch revision was compacted; listing again");
-                match list(client.clone(), shared.clone()).await {
+                match listed(client.clone(), shared.clone()).await {
                     Ok(listed) => revision = listed,
                     Err(error) => tracing::warn!(%error, "listing the store again failed"),
                 }
@@ -499,55 +702,14 @@ impl Store for EtcdStore {
 
     fn list(&self, kind: Kind, namespace: Option<&str>) -> (Vec<Arc<Value>>, u64) {
         let cache = self.shared.cache();
-        let start = Key::new(kind, namespace.unwrap_or(""), "");
-        let items = cache
-            .objects
-            .range((Bound::Included(start), Bound::Unbounded))
-            .take_while(|(key, _)| key.kind == kind && namespace.is_none_or(|ns| key.namespace == ns))
-            .map(|(_, value)| value.clone())
-            .collect();
+        let items = crate::key::objects_of(&cache.objects, kind, namespace);
         (items, cache.revision)
     }
 
     fn apply(&self, batch: Batch) -> Result<Vec<Arc<Value>>, StoreError> {
-        let _writing = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
-        for _ in 0..RETRIES {
-            let Staged { txn, written, fence } = self.stage(&batch)?;
-            if written.is_empty() && batch.meta.is_empty() {
-                return Ok(Vec::new());
-            }
-            let mut client = self.client.clone();
-            let operations = written.len() + batch.meta.len();
-            let response = block(self.runtime(), async move { client.txn(txn).await }).map_err(|error| too_large(error, operations))?;
-            let revision = response.header().map_or(0, |h| h.revision()).max(0) as u64;
-            // Either way memory must reach this revision: on success to
-            // hold the batch, on failure to hold what beat it.
-            self.caught_up(revision)?;
-            if response.succeeded() {
-                let cache = self.shared.cache();
-                return Ok(written
-                    .into_iter()
-                    .map(|value| match Key::of(&value).and_then(|key| cache.objects.get(&key).cloned()) {
-                        // What the watch brought back for this revision (a
-                        // delete gives the object as it was).
-                        Some(now) if now.pointer("/metadata/resourceVersion").and_then(Value::as_str) == Some(revision.to_string().as_str()) => now,
-                        _ => value,
-                    })
-                    .collect());
-            }
-            // The fence failed: another instance leads now. Never retried.
-            if let Some((key, fenced)) = &fence {
-                let now = response.op_responses().into_iter().find_map(|op| match op {
-                    etcd_client::TxnOpResponse::Get(get) => Some(get.kvs().first().map_or(0, KeyValue::create_revision)),
-                    _ => None,
-                });
-                if now != Some(*fenced) {
-                    return Err(StoreError::NotLeader { key: key.clone(), revision: *fenced });
-                }
-            }
-            tracing::debug!(revision, "another writer changed an object of this batch; computing it again");
-        }
-        Err(StoreError::Etcd(format!("the batch lost to other writers {RETRIES} times")))
+        // Every attempt at this batch carries the same mark: whichever
+        // commits, the marker says so, and only one can.
+        self.apply_marked(&batch, &uuid::Uuid::new_v4().to_string(), None)
     }
 
     fn watch(&self) -> broadcast::Receiver<WatchEvent> {

@@ -66,6 +66,13 @@ impl Etcd {
     }
 }
 
+impl Etcd {
+    /// The member's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Etcd {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -266,3 +266,96 @@ fn tls_with_client_certificates() {
     let refused = EtcdStore::connect(&stranger).err().expect("etcd refuses a client certificate it did not sign").to_string();
     assert!(refused.starts_with("etcd: "), "{refused}");
 }
+
+/// A 3-member etcd losing one member (SIGKILL) stops nothing: the leader
+/// keeps its lease, writes keep succeeding, each exactly once, and
+/// another instance's watch keeps seeing them.
+#[test]
+fn losing_one_etcd_member_stops_nothing() {
+    use crate::election::{Election, LEASE_TTL};
+    let mut cluster = server::EtcdCluster::start();
+    let mut config = EtcdConfig::parse(&cluster.url()).unwrap();
+    config.prefix = "/registry".into();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let (leadership, lost) = runtime.block_on(async { Election::new(&config, "a").await.unwrap().campaign().await.unwrap() });
+    let (writer, reader) = (EtcdStore::connect(&config).unwrap(), EtcdStore::connect(&config).unwrap());
+    writer.fence(Some(leadership.fence()));
+    let config_map = |i: usize| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("c{i}"), "namespace": "default"}, "data": {"i": i.to_string()}});
+    writer.write(Op::Create(config_map(0))).unwrap();
+
+    cluster.kill(0);
+    let killed = Instant::now();
+    // Creates: a create applied twice would be refused as AlreadyExists.
+    let mut i = 1;
+    while killed.elapsed() < LEASE_TTL + Duration::from_secs(2) || i < 30 {
+        assert!(i < 1000);
+        let started = Instant::now();
+        writer.write(Op::Create(config_map(i))).unwrap_or_else(|error| panic!("write {i}, {:?} after the kill: {error}", killed.elapsed()));
+        assert!(started.elapsed() < Duration::from_secs(10), "write {i} took {:?}", started.elapsed());
+        assert!(*lost.borrow(), "the leader lost its lease {:?} after one member of three died", killed.elapsed());
+        i += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while reader.list(Kind::ConfigMap, None).0.len() < i {
+        assert!(Instant::now() < deadline, "the other instance's watch saw {} of {i}", reader.list(Kind::ConfigMap, None).0.len());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(runtime);
+}
+
+/// A transaction etcd committed but whose answer was lost (the member
+/// died, the attempt timed out) is not applied again when the batch is
+/// tried again: the marker says it is done. One that was not committed is
+/// applied once.
+#[test]
+fn an_attempt_whose_answer_was_lost_is_never_applied_twice() {
+    let etcd = Etcd::start();
+    let store = EtcdStore::connect(&etcd.config("/registry")).unwrap();
+    let pod = |name: &str| json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"}, "spec": {}});
+    let batch = |name: &str| {
+        let mut batch = Batch::new();
+        batch.push(Op::Create(pod(name)));
+        batch.set_meta("applied", json!(name));
+        batch
+    };
+    store.write(Op::Create(pod("before"))).unwrap();
+    // The first attempt commits; its answer never reaches the store.
+    let lost = batch("lost");
+    let Staged { txn, written, .. } = {
+        let marker = store.writing.lock().unwrap();
+        store.stage(&lost, &marker, "mark-1").unwrap()
+    };
+    let mut client = store.client.clone();
+    let committed = block(store.runtime(), async move { client.txn(txn).await }).unwrap();
+    assert!(committed.succeeded());
+    let at = committed.header().unwrap().revision() as u64;
+    // Trying the batch again (a Create: applied twice, it would be refused
+    // as already existing) finds it done, at the revision it was done at.
+    let again = store.apply_marked(&lost, "mark-1", Some(written)).unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0]["metadata"]["resourceVersion"], at.to_string());
+    assert_eq!(store.revision(), at, "nothing written after it");
+    assert_eq!(store.meta("applied"), Some(json!("lost")));
+    // The next batch, and one whose first attempt never reached etcd, are
+    // applied once each.
+    store.apply_marked(&batch("next"), "mark-2", None).unwrap();
+    let written = {
+        let marker = store.writing.lock().unwrap();
+        store.stage(&batch("unsent"), &marker, "mark-3").unwrap().written
+    };
+    store.apply_marked(&batch("unsent"), "mark-3", Some(written)).unwrap();
+    let names: Vec<String> = store.list(Kind::Pod, None).0.iter().map(|p| p["metadata"]["name"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(names, ["before", "lost", "next", "unsent"]);
+    // A writer named in the configuration keeps one marker across runs.
+    drop(store);
+    let mut config = etcd.config("/registry");
+    config.writer = Some("/var/lib/driftless@n1".into());
+    for name in ["run-1", "run-2"] {
+        EtcdStore::connect(&config).unwrap().write(Op::Create(pod(name))).unwrap();
+    }
+    let store = EtcdStore::connect(&config).unwrap();
+    let mut client = store.client.clone();
+    let markers = block(store.runtime(), async move { client.get("/registry/driftless/writes/", Some(GetOptions::new().with_prefix())).await }).unwrap();
+    assert_eq!(markers.kvs().len(), 2, "the unnamed store's marker and the named writer's one");
+}
