@@ -1,7 +1,6 @@
 //! The embedded store: SQLite on disk, a copy of everything in memory.
 
 use std::collections::{BTreeMap, HashMap};
-use std::ops::Bound;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -116,13 +115,7 @@ impl Store for SqliteStore {
 
     fn list(&self, kind: Kind, namespace: Option<&str>) -> (Vec<Arc<Value>>, u64) {
         let inner = self.lock();
-        let start = Key::new(kind, namespace.unwrap_or(""), "");
-        let items = inner
-            .objects
-            .range((Bound::Included(start), Bound::Unbounded))
-            .take_while(|(key, _)| key.kind == kind && namespace.is_none_or(|ns| key.namespace == ns))
-            .map(|(_, value)| value.clone())
-            .collect();
+        let items = crate::key::objects_of(&inner.objects, kind, namespace);
         (items, inner.revision)
     }
 
