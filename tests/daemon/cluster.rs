@@ -35,6 +35,8 @@ pub(crate) struct Cluster {
     /// The store's etcd, when the tests run on that backend
     /// (`DRIFTLESS_TEST_STORE=etcd`); it outlives daemon restarts.
     etcd: Option<crate::etcd::Etcd>,
+    /// The daemon's log filter, when a test needs more than the default.
+    log_filter: Option<String>,
 }
 
 /// Whether this run's daemons keep their store on etcd.
@@ -72,6 +74,7 @@ impl Cluster {
             daemon: None,
             runtime: tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap(),
             etcd: on_etcd().then(crate::etcd::Etcd::start),
+            log_filter: None,
             dir,
         };
         cluster.remove_leftovers();
@@ -161,6 +164,11 @@ impl Cluster {
         self.dir.path().join("daemon.log")
     }
 
+    /// The whole of the daemon's log, across its restarts.
+    pub(crate) fn full_daemon_log(&self) -> String {
+        std::fs::read_to_string(self.log()).unwrap_or_default()
+    }
+
     /// The daemon's log so far (for failure messages).
     pub(crate) fn daemon_log(&self) -> String {
         let text = std::fs::read_to_string(self.log()).unwrap_or_default();
@@ -232,9 +240,20 @@ impl Cluster {
             .args(self.etcd.iter().flat_map(|etcd| ["--store".to_owned(), etcd.url.clone()]))
             .args(extra)
             // DRIFTLESS_TEST_LOG overrides, to chase a failure with debug logs.
-            .env("DRIFTLESS_LOG", std::env::var("DRIFTLESS_TEST_LOG").unwrap_or_else(|_| "info,libcgroups=error,libcontainer=error".to_owned()))
+            .env(
+                "DRIFTLESS_LOG",
+                std::env::var("DRIFTLESS_TEST_LOG")
+                    .ok()
+                    .or_else(|| self.log_filter.clone())
+                    .unwrap_or_else(|| "info,libcgroups=error,libcontainer=error".to_owned()),
+            )
             .stdin(Stdio::null());
         command
+    }
+
+    /// The daemon's log filter from its next start on (`DRIFTLESS_LOG`).
+    pub(crate) fn log_filter(&mut self, filter: &str) {
+        self.log_filter = Some(filter.to_owned());
     }
 
     /// Reads the API of the daemon whose data folder is `data` from now on

@@ -47,4 +47,5 @@ mod signed;
 mod sops;
 mod statefulset;
 mod storage;
+mod transaction_kill;
 mod writes;
