@@ -2,8 +2,10 @@
 //! user waits for it, through the real `driftless up` binary; and the
 //! daemon's memory with those pods running.
 //!
-//! Usage (root): `commit_to_ready [RUNS]`, after `cargo build --release
-//! -p driftless -p driftless-runtime --examples`. For 10 and then 100
+//! Usage (root): `commit_to_ready [RUNS] [sqlite|etcd]`, after `cargo
+//! build --release -p driftless -p driftless-runtime --examples`. With
+//! `etcd`, the store is a one-member etcd (Debian's, started here with the
+//! limits the store needs) instead of the embedded SQLite. For 10 and then 100
 //! replicas, each run starts from 0 replicas, commits the new count, and
 //! times until a watch of the pods shows them all Ready. The daemon's RSS
 //! is read from /proc with 100 pods Ready. Uses its own bridge, CIDRs and
@@ -15,6 +17,9 @@ use driftless_api::Client;
 
 #[path = "support/daemon.rs"]
 mod daemon;
+#[path = "../../tests/support/etcd.rs"]
+#[allow(dead_code)]
+mod etcd;
 #[path = "support/pods.rs"]
 mod pods;
 use daemon::{Bench, Network, git, sleep_deployment};
@@ -44,8 +49,16 @@ fn main() {
     let runs: usize = std::env::args().nth(1).and_then(|r| r.parse().ok()).unwrap_or(5);
     let network =
         Network { bridge: "dlbench0", pod_cidr: "10.247.0.0/24", service_cidr: "10.100.0.0/24", cluster_dns: "10.100.0.10", cgroup_root: "/driftless-bench" };
-    let bench = Bench::start(&sleep_deployment(0), &network);
+    let backend = std::env::args().nth(2).unwrap_or_else(|| "sqlite".into());
+    let etcd = match backend.as_str() {
+        "sqlite" => None,
+        "etcd" => Some(etcd::Etcd::start()),
+        other => panic!("unknown store {other:?}: sqlite or etcd"),
+    };
+    let store: Vec<&str> = etcd.as_ref().map_or(Vec::new(), |etcd| vec!["--store", &etcd.url]);
+    let bench = Bench::start_with(&sleep_deployment(0), &network, &store);
     let (repo, client, runtime, daemon) = (&bench.repo, &bench.client, &bench.runtime, &bench.daemon);
+    println!("store: {backend}");
     println!("| replicas | runs | min | p50 | max | daemon RSS with them Ready |");
     println!("|---|---|---|---|---|---|");
     let mut commit = 1;
@@ -65,11 +78,12 @@ fn main() {
             // binary's and libraries' pages (file), and how many threads.
             let pid = daemon.id();
             eprintln!(
-                "{n} replicas: {took:?}, daemon RSS {:.1} MiB (anonymous {:.1}, file {:.1}; {} threads)",
+                "{n} replicas: {took:?}, daemon RSS {:.1} MiB (anonymous {:.1}, file {:.1}; {} threads){}",
                 now as f64 / 1024.0,
                 status_field(pid, "RssAnon") as f64 / 1024.0,
                 status_field(pid, "RssFile") as f64 / 1024.0,
-                status_field(pid, "Threads")
+                status_field(pid, "Threads"),
+                etcd.as_ref().map_or(String::new(), |etcd| format!("; etcd RSS {:.1} MiB", rss_kib(etcd.pid()) as f64 / 1024.0))
             );
             std::fs::write(repo.join("apps/bench.yaml"), sleep_deployment(0)).unwrap();
             git(repo, &["commit", "-q", "-am", &format!("commit {commit}: 0 replicas")]);
