@@ -114,15 +114,24 @@ async fn lead(config: &DaemonConfig, etcd: &driftless_store::EtcdConfig, store: 
     drop(serving);
     store.fence(Some(leadership.fence()));
     tracing::info!(identity = %leadership.identity, revision = leadership.revision, "leading: every store write is fenced on the leader key");
-    tokio::spawn(async move {
-        while lost.changed().await.is_ok() {
-            if !*lost.borrow() {
-                tracing::error!("lost the leader lease; stopping so the new leader runs alone");
-                eprintln!("driftless: up: lost leadership; exiting");
-                std::process::exit(3);
-            }
-        }
-    });
+    // On a thread of its own: the daemon's runtime may be busy (a
+    // blocking store write holds a worker), and stepping down must not
+    // wait for it.
+    let watching = tokio::runtime::Builder::new_current_thread().build().map_err(|source| CommandError::Io { path: "leadership runtime".into(), source })?;
+    std::thread::Builder::new()
+        .name("leadership".into())
+        .spawn(move || {
+            watching.block_on(async move {
+                while lost.changed().await.is_ok() {
+                    if !*lost.borrow() {
+                        tracing::error!("lost the leader lease; stopping so the new leader runs alone");
+                        eprintln!("driftless: up: lost leadership; exiting");
+                        std::process::exit(3);
+                    }
+                }
+            })
+        })
+        .map_err(|source| CommandError::Io { path: "leadership thread".into(), source })?;
     // Keep the election (its client) for the daemon's life.
     std::mem::forget(election);
     Ok(standby)

@@ -33,6 +33,7 @@ const MARGIN: Duration = Duration::from_secs(2);
 /// The election among the control-plane instances on one store.
 pub struct Election {
     client: Client,
+    config: EtcdConfig,
     key: String,
     identity: String,
 }
@@ -60,21 +61,34 @@ fn etcd_error(error: etcd_client::Error) -> StoreError {
     StoreError::Etcd(error.to_string())
 }
 
+/// A client of its own for the election (no per-request timeout: a
+/// campaign waits as long as it must).
+async fn connect(config: &EtcdConfig) -> Result<Client, StoreError> {
+    let mut options = ConnectOptions::new().with_connect_timeout(Duration::from_secs(5)).with_keep_alive(crate::etcd::KEEPALIVE.0, crate::etcd::KEEPALIVE.1);
+    if let Some(tls) = &config.tls {
+        options = options.with_tls(
+            etcd_client::TlsOptions::new()
+                .ca_certificate(etcd_client::Certificate::from_pem(&tls.ca))
+                .identity(etcd_client::Identity::from_pem(&tls.cert, &tls.key)),
+        );
+    }
+    Client::connect(config.endpoints.clone(), Some(options)).await.map_err(etcd_error)
+}
+
+/// A candidate's lease, and when it was last known alive (granted or
+/// renewed: the time the request was sent, so never later than etcd's).
+#[derive(Clone, Copy)]
+struct Candidate {
+    lease: i64,
+    renewed: Instant,
+}
+
 impl Election {
     /// An election under the store's prefix, for the instance named
     /// `identity` (shown as the leader in status).
     pub async fn new(config: &EtcdConfig, identity: &str) -> Result<Election, StoreError> {
-        // No per-request timeout: a campaign waits as long as it must.
-        let mut options = ConnectOptions::new().with_connect_timeout(Duration::from_secs(5)).with_keep_alive(Duration::from_secs(2), Duration::from_secs(2));
-        if let Some(tls) = &config.tls {
-            options = options.with_tls(
-                etcd_client::TlsOptions::new()
-                    .ca_certificate(etcd_client::Certificate::from_pem(&tls.ca))
-                    .identity(etcd_client::Identity::from_pem(&tls.cert, &tls.key)),
-            );
-        }
-        let client = Client::connect(config.endpoints.clone(), Some(options)).await.map_err(etcd_error)?;
-        Ok(Election { client, key: format!("{}/driftless/leader", config.prefix.trim_end_matches('/')), identity: identity.to_owned() })
+        let client = connect(config).await?;
+        Ok(Election { client, config: config.clone(), key: format!("{}/driftless/leader", config.prefix.trim_end_matches('/')), identity: identity.to_owned() })
     }
 
     /// Who leads now, if anyone.
@@ -103,18 +117,23 @@ impl Election {
     /// lease could not be renewed in time, or the key is gone): act no
     /// more.
     pub async fn campaign(&mut self) -> Result<(Leadership, watch::Receiver<bool>), StoreError> {
-        let mut lease = None;
+        let mut candidate = None;
         let mut failures = 0u32;
         loop {
-            match self.attempt(&mut lease).await {
+            match self.attempt(&mut candidate).await {
                 Ok(Some(elected)) => return Ok(elected),
                 Ok(None) => failures = 0,
                 // A member lost, etcd between leaders: a standby keeps
-                // standing by, on a new lease in case its own expired.
+                // standing by, on a new lease in case its own expired. A
+                // campaign whose answer was lost may have won: the key
+                // under this identity is ended rather than waited out.
                 Err(error) => {
                     failures += 1;
                     tracing::warn!(%error, failures, "campaigning failed; trying again");
-                    lease = None;
+                    if let Some(old) = candidate.take() {
+                        let _ = self.client.lease_revoke(old.lease).await;
+                    }
+                    let _ = self.reclaim().await;
                     tokio::time::sleep(Duration::from_millis(250 * u64::from(failures.min(8)))).await;
                 }
             }
@@ -122,29 +141,33 @@ impl Election {
     }
 
     /// One try at the leader key; if another holds it, waits until it is
-    /// gone (`None`), keeping `lease` alive meanwhile so it is ready.
-    async fn attempt(&mut self, lease: &mut Option<i64>) -> Result<Option<(Leadership, watch::Receiver<bool>)>, StoreError> {
-        let id = match *lease {
-            Some(id) => id,
-            None => *lease.insert(self.client.lease_grant(LEASE_TTL.as_secs() as i64, None).await.map_err(etcd_error)?.id()),
+    /// gone (`None`), keeping the candidate's lease alive meanwhile so it
+    /// is ready.
+    async fn attempt(&mut self, candidate: &mut Option<Candidate>) -> Result<Option<(Leadership, watch::Receiver<bool>)>, StoreError> {
+        let current = match *candidate {
+            Some(current) => current,
+            None => {
+                let asked = Instant::now();
+                let lease = self.client.lease_grant(LEASE_TTL.as_secs() as i64, None).await.map_err(etcd_error)?.id();
+                *candidate.insert(Candidate { lease, renewed: asked })
+            }
         };
         let txn = Txn::new().when([Compare::create_revision(self.key.as_str(), CompareOp::Equal, 0)]).and_then([TxnOp::put(
             self.key.as_str(),
             self.identity.as_str(),
-            Some(PutOptions::new().with_lease(id)),
+            Some(PutOptions::new().with_lease(current.lease)),
         )]);
-        let granted = Instant::now();
         let response = self.client.txn(txn).await.map_err(etcd_error)?;
         let revision = response.header().map_or(0, |h| h.revision());
         if response.succeeded() {
             tracing::info!(identity = %self.identity, revision, "elected leader");
-            let leadership = Leadership { key: self.key.clone(), revision, identity: self.identity.clone(), lease: id };
+            let leadership = Leadership { key: self.key.clone(), revision, identity: self.identity.clone(), lease: current.lease };
             let (tx, rx) = watch::channel(true);
-            tokio::spawn(keep(self.client.clone(), leadership.clone(), granted, tx));
+            spawn_keeper(self.config.clone(), leadership.clone(), current.renewed, tx)?;
             return Ok(Some((leadership, rx)));
         }
         let mut watcher = self.client.watch(self.key.as_str(), Some(WatchOptions::new().with_start_revision(revision + 1))).await.map_err(etcd_error)?;
-        let (mut keeper, mut acks) = self.client.lease_keep_alive(id).await.map_err(etcd_error)?;
+        let (mut keeper, mut acks) = self.client.lease_keep_alive(current.lease).await.map_err(etcd_error)?;
         let mut renew = tokio::time::interval(RENEW_EVERY);
         loop {
             tokio::select! {
@@ -156,9 +179,14 @@ impl Election {
                     }
                 }
                 _ = renew.tick() => {
+                    let asked = Instant::now();
                     keeper.keep_alive().await.map_err(etcd_error)?;
                     match tokio::time::timeout(RENEW_EVERY, acks.message()).await {
-                        Ok(Ok(Some(ack))) if ack.ttl() > 0 => {}
+                        Ok(Ok(Some(ack))) if ack.ttl() > 0 => {
+                            if let Some(candidate) = candidate.as_mut() {
+                                candidate.renewed = asked;
+                            }
+                        }
                         Ok(Ok(_)) => return Err(StoreError::Etcd("the candidate's lease is gone".into())),
                         Ok(Err(error)) => return Err(etcd_error(error)),
                         Err(_) => return Err(StoreError::Etcd("renewing the candidate's lease timed out".into())),
@@ -177,56 +205,90 @@ impl Election {
     }
 }
 
+/// Runs [`keep`] on a thread and runtime of its own, with a client of its
+/// own: the leader's renewals must not wait for a busy caller's runtime
+/// (whose workers a blocking store write can hold), or it could go on
+/// believing it leads after its lease could have expired.
+fn spawn_keeper(config: EtcdConfig, leadership: Leadership, renewed: Instant, lost: watch::Sender<bool>) -> Result<(), StoreError> {
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|source| StoreError::Io { path: "leader lease runtime".into(), source })?;
+    std::thread::Builder::new()
+        .name("leader-lease".into())
+        .spawn(move || runtime.block_on(keep(config, leadership, renewed, lost)))
+        .map_err(|source| StoreError::Io { path: "leader lease thread".into(), source })?;
+    Ok(())
+}
+
 /// Renews the leader's lease until it cannot; says `false` once the lease
 /// may be lost: before it could expire, not after. A renewal that fails
 /// (the etcd member serving the stream died, etcd is between leaders) is
-/// tried again on a new stream, which the client sends to a live member.
-async fn keep(mut client: Client, leadership: Leadership, mut renewed: Instant, lost: watch::Sender<bool>) {
+/// tried again on a new stream, which the client sends to a live member;
+/// one is never waited for past the point of stepping down.
+async fn keep(config: EtcdConfig, leadership: Leadership, mut renewed: Instant, lost: watch::Sender<bool>) {
+    let mut client = None;
     let mut stream = None;
     let mut tick = tokio::time::interval(RENEW_EVERY);
+    // The first tick is at once; the election's own grant or renewal was
+    // just now.
+    tick.tick().await;
     loop {
         let deadline = renewed + LEASE_TTL - MARGIN;
-        tokio::select! {
-            _ = tokio::time::sleep_until(deadline.into()) => {
-                tracing::warn!(identity = %leadership.identity, "the leader lease was not renewed in time; stepping down");
+        let asked = Instant::now();
+        if asked >= deadline {
+            tracing::warn!(identity = %leadership.identity, "the leader lease was not renewed in time; stepping down");
+            let _ = lost.send(false);
+            return;
+        }
+        let renewal = async {
+            if client.is_none() {
+                client = Some(connect(&config).await?);
+            }
+            if stream.is_none() {
+                let opened = client.as_mut().expect("connected above").lease_keep_alive(leadership.lease).await.map_err(|error| match error {
+                    // etcd-client reads the first answer itself: a lease
+                    // that is gone is an error there.
+                    etcd_client::Error::LeaseKeepAliveError(_) => StoreError::NotLeader { key: leadership.key.clone(), revision: leadership.revision },
+                    other => etcd_error(other),
+                })?;
+                stream = Some(opened);
+            }
+            let (keeper, acks) = stream.as_mut().expect("opened above");
+            keeper.keep_alive().await.map_err(etcd_error)?;
+            acks.message().await.map_err(etcd_error)
+        };
+        // Never past the point of stepping down.
+        match tokio::time::timeout(RENEW_EVERY.min(deadline - asked), renewal).await {
+            Ok(Ok(Some(ack))) if ack.ttl() > 0 => renewed = asked,
+            Ok(Ok(Some(_)) | Err(StoreError::NotLeader { .. })) => {
+                tracing::warn!(identity = %leadership.identity, "the leader lease is gone; stepping down");
                 let _ = lost.send(false);
                 return;
             }
-            _ = tick.tick() => {
-                let asked = Instant::now();
-                let renewal = async {
-                    if stream.is_none() {
-                        stream = Some(client.lease_keep_alive(leadership.lease).await?);
-                    }
-                    let (keeper, acks) = stream.as_mut().expect("opened above");
-                    keeper.keep_alive().await?;
-                    acks.message().await
-                };
-                match tokio::time::timeout(RENEW_EVERY, renewal).await {
-                    Ok(Ok(Some(ack))) if ack.ttl() > 0 => renewed = asked,
-                    Ok(Ok(Some(_))) => {
-                        tracing::warn!(identity = %leadership.identity, "the leader lease is gone; stepping down");
-                        let _ = lost.send(false);
-                        return;
-                    }
-                    Ok(Ok(None)) => {
-                        tracing::warn!("the lease's renewal stream ended; opening another");
-                        stream = None;
-                    }
-                    Ok(Err(error)) => {
-                        tracing::warn!(%error, "renewing the leader lease failed; trying again on a new stream");
-                        stream = None;
-                    }
-                    Err(_) => {
-                        tracing::warn!("renewing the leader lease timed out; trying again on a new stream");
-                        stream = None;
-                    }
-                }
+            Ok(Ok(None)) => {
+                tracing::warn!("the lease's renewal stream ended; opening another");
+                stream = None;
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "renewing the leader lease failed; trying again on a new stream");
+                stream = None;
+            }
+            Err(_) => {
+                tracing::warn!("renewing the leader lease timed out; trying again on a new stream");
+                stream = None;
             }
         }
         if lost.is_closed() {
             // Nobody listens: the instance is shutting down.
             return;
+        }
+        // The next renewal, or the deadline if that comes first.
+        let deadline = renewed + LEASE_TTL - MARGIN;
+        tokio::select! {
+            biased;
+            _ = tokio::time::sleep_until(deadline.into()) => {}
+            // Nobody listens any more: the instance is gone.
+            () = lost.closed() => return,
+            _ = tick.tick() => {}
         }
     }
 }

@@ -43,6 +43,12 @@ const WATCH_BUFFER: usize = 1024;
 /// How long a write waits for etcd and then for its own change to come
 /// back through the watch.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(15);
+/// HTTP/2 keepalive pings to etcd: how often, and how long an answer may
+/// take. etcd refuses pings more often than its `--grpc-keepalive-min-time`
+/// (5 s by default) and closes an idle connection that sends them (a
+/// standby's, whose only stream is a quiet watch), so never faster than
+/// that.
+pub(crate) const KEEPALIVE: (Duration, Duration) = (Duration::from_secs(10), Duration::from_secs(5));
 /// How many times a batch is computed again when another writer changed
 /// one of its objects meanwhile.
 const RETRIES: usize = 5;
@@ -171,6 +177,9 @@ struct Shared {
     layout: Layout,
     /// Why the watch stopped, if it did: every later write fails with it.
     broken: Mutex<Option<String>>,
+    /// The watch stream's request side, to ask etcd where the watch is
+    /// (a revision moved by writes outside the prefix brings no event).
+    progress: tokio::sync::Mutex<Option<etcd_client::WatchRequestSender>>,
 }
 
 impl Shared {
@@ -269,10 +278,8 @@ impl EtcdStore {
             .enable_all()
             .build()
             .map_err(|source| StoreError::Io { path: "etcd runtime".into(), source })?;
-        let mut options = ConnectOptions::new()
-            .with_connect_timeout(Duration::from_secs(5))
-            .with_timeout(WRITE_TIMEOUT)
-            .with_keep_alive(Duration::from_secs(5), Duration::from_secs(5));
+        let mut options =
+            ConnectOptions::new().with_connect_timeout(Duration::from_secs(5)).with_timeout(WRITE_TIMEOUT).with_keep_alive(KEEPALIVE.0, KEEPALIVE.1);
         if let Some(tls) = &config.tls {
             let options_tls = etcd_client::TlsOptions::new()
                 .ca_certificate(etcd_client::Certificate::from_pem(&tls.ca))
@@ -288,6 +295,7 @@ impl EtcdStore {
             events,
             layout: Layout { prefix: config.prefix.trim_end_matches('/').to_owned() },
             broken: Mutex::new(None),
+            progress: tokio::sync::Mutex::new(None),
         });
         let revision = block(&runtime, listed(client.clone(), shared.clone()))?;
         runtime.spawn(watch(client.clone(), shared.clone(), revision));
@@ -313,17 +321,35 @@ impl EtcdStore {
 
     /// Waits until memory is at `revision` or later.
     fn caught_up(&self, revision: u64) -> Result<(), StoreError> {
-        let deadline = Instant::now() + WRITE_TIMEOUT;
+        let started = Instant::now();
+        let deadline = started + WRITE_TIMEOUT;
+        let mut asked = started;
         let mut cache = self.shared.cache();
         while cache.revision < revision {
             if let Some(why) = self.shared.broken.lock().unwrap_or_else(PoisonError::into_inner).clone() {
                 return Err(StoreError::Etcd(why));
             }
-            let left = deadline.saturating_duration_since(Instant::now());
+            let now = Instant::now();
+            let left = deadline.saturating_duration_since(now);
             if left.is_zero() {
                 return Err(StoreError::Etcd(format!("the watch did not reach revision {revision} within {WRITE_TIMEOUT:?}")));
             }
-            cache = self.shared.moved.wait_timeout(cache, left.min(Duration::from_millis(200))).unwrap_or_else(PoisonError::into_inner).0;
+            // The revision was moved by writes outside the prefix (or
+            // the watch is slow): etcd says where the watch is, with a
+            // progress notification, once asked.
+            if now.duration_since(asked) >= Duration::from_millis(100) {
+                asked = now;
+                drop(cache);
+                let shared = self.shared.clone();
+                block(self.runtime(), async move {
+                    if let Some(sender) = shared.progress.lock().await.as_mut() {
+                        let _ = sender.request_progress().await;
+                    }
+                });
+                cache = self.shared.cache();
+                continue;
+            }
+            cache = self.shared.moved.wait_timeout(cache, left.min(Duration::from_millis(100))).unwrap_or_else(PoisonError::into_inner).0;
         }
         Ok(())
     }
@@ -384,25 +410,35 @@ impl EtcdStore {
     /// attempt at it wrote, if etcd left that attempt's outcome open.
     fn apply_marked(&self, batch: &Batch, mark: &str, mut open: Option<Vec<Arc<Value>>>) -> Result<Vec<Arc<Value>>, StoreError> {
         let mut marker = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
+        let error = match self.attempts(batch, mark, &mut marker, &mut open) {
+            Ok(written) => return Ok(written),
+            Err(error) => error,
+        };
+        let Some(earlier) = open else { return Err(error) };
+        // An attempt left open could still commit after this error is
+        // returned: closed off first, so that the error is the truth (or
+        // the attempt turns out to have committed).
+        match self.abandon(&mut marker, mark) {
+            Ok(Some(revision)) => {
+                self.caught_up(revision)?;
+                Ok(self.as_written(earlier, revision))
+            }
+            Ok(None) => Err(error),
+            Err(unknown) => Err(StoreError::Etcd(format!("{error}; whether an earlier attempt at this batch was committed is unknown: {unknown}"))),
+        }
+    }
+
+    /// The attempts at one batch, until one commits, etcd refuses it, or
+    /// time runs out. Leaves in `open` what the last attempt whose
+    /// outcome etcd left open wrote.
+    fn attempts(&self, batch: &Batch, mark: &str, marker: &mut Marker, open: &mut Option<Vec<Arc<Value>>>) -> Result<Vec<Arc<Value>>, StoreError> {
         let deadline = Instant::now() + 2 * WRITE_TIMEOUT;
-        let mut lost = 0;
+        let (mut lost, mut unanswered) = (0, 0u64);
         loop {
-            let Staged { txn, written, fence } = match self.stage(batch, &marker, mark) {
-                Ok(staged) => staged,
-                // Refused on memory (an object exists, a version moved)
-                // after an attempt left open: perhaps by that attempt,
-                // committed after all and since brought in by the watch.
-                Err(refusal) => match open.take() {
-                    Some(earlier) => match self.settle(&mut marker, mark, deadline)? {
-                        Some(revision) => {
-                            self.caught_up(revision)?;
-                            return Ok(self.as_written(earlier, revision));
-                        }
-                        None => return Err(refusal),
-                    },
-                    None => return Err(refusal),
-                },
-            };
+            // Refused on memory (an object exists, a version moved) after
+            // an attempt left open: perhaps by that attempt, committed and
+            // brought in by the watch; `apply_marked` finds out.
+            let Staged { txn, written, fence } = self.stage(batch, marker, mark)?;
             if written.is_empty() && batch.meta.is_empty() {
                 return Ok(Vec::new());
             }
@@ -413,28 +449,35 @@ impl EtcdStore {
             let response = match outcome {
                 Ok(Ok(response)) => response,
                 Ok(Err(error)) if refused(&error) => return Err(too_large(error, operations)),
-                unanswered => {
-                    let why = match unanswered {
+                failed => {
+                    let why = match failed {
                         Ok(Err(error)) => error.to_string(),
                         _ => format!("no answer within {ATTEMPT:?}"),
                     };
                     tracing::warn!(%why, "etcd left a write's outcome open; reading it back");
-                    if let Some(revision) = self.settle(&mut marker, mark, deadline)? {
+                    if let Some(revision) = self.settle(marker, mark, deadline)? {
                         self.caught_up(revision)?;
                         return Ok(self.as_written(written, revision));
                     }
-                    open = Some(written);
+                    *open = Some(written);
+                    if Instant::now() >= deadline {
+                        return Err(StoreError::Etcd(format!("etcd did not commit the batch within {:?}: {why}", 2 * WRITE_TIMEOUT)));
+                    }
+                    // A member that refuses at once is not asked again at once.
+                    unanswered += 1;
+                    std::thread::sleep(Duration::from_millis(100 * unanswered.min(10)));
                     continue;
                 }
             };
             let revision = response.header().map_or(0, |h| h.revision()).max(0) as u64;
-            // Either way memory must reach this revision: on success to
-            // hold the batch, on failure to hold what beat it.
-            self.caught_up(revision)?;
             if response.succeeded() {
                 marker.at = revision as i64;
+                self.caught_up(revision)?;
                 return Ok(self.as_written(written, revision));
             }
+            // Memory must reach what beat the batch before it is computed
+            // again.
+            self.caught_up(revision)?;
             let mut gets = response.op_responses().into_iter().filter_map(|op| match op {
                 etcd_client::TxnOpResponse::Get(get) => Some(get.kvs().first().cloned()),
                 _ => None,
@@ -494,6 +537,53 @@ impl EtcdStore {
                     }
                     tries += 1;
                     tracing::debug!(%why, tries, "reading the write marker failed; trying again");
+                    std::thread::sleep(Duration::from_millis(100 * tries.min(10)));
+                }
+            }
+        }
+    }
+
+    /// Makes sure no attempt at the batch marked `mark` can commit any
+    /// more, by moving the marker on (which every attempt's compare
+    /// needs unchanged): `None` once moved, or the revision the batch was
+    /// committed at if the marker says it was.
+    fn abandon(&self, marker: &mut Marker, mark: &str) -> Result<Option<u64>, StoreError> {
+        let deadline = Instant::now() + WRITE_TIMEOUT;
+        let mut tries = 0u64;
+        loop {
+            let key = marker.key.clone();
+            let txn = Txn::new()
+                .when([Compare::mod_revision(key.clone(), CompareOp::Equal, marker.at)])
+                .and_then([TxnOp::put(key.clone(), format!("abandoned {mark}"), None)])
+                .or_else([TxnOp::get(key, None)]);
+            let mut client = self.client.clone();
+            match block(self.runtime(), async move { tokio::time::timeout(ATTEMPT, client.txn(txn)).await }) {
+                Ok(Ok(response)) if response.succeeded() => {
+                    marker.at = response.header().map_or(0, |h| h.revision());
+                    return Ok(None);
+                }
+                Ok(Ok(response)) => {
+                    let now = response.op_responses().into_iter().find_map(|op| match op {
+                        etcd_client::TxnOpResponse::Get(get) => get.kvs().first().cloned(),
+                        _ => None,
+                    });
+                    if let Some(kv) = now.as_ref().filter(|kv| kv.value() == mark.as_bytes()) {
+                        marker.at = kv.mod_revision();
+                        return Ok(Some(kv.mod_revision().max(0) as u64));
+                    }
+                    marker.at = now.as_ref().map_or(0, KeyValue::mod_revision);
+                }
+                // Itself left open: the next try's compare sees whether it
+                // moved the marker.
+                failed => {
+                    if Instant::now() >= deadline {
+                        let why = match failed {
+                            Ok(Err(error)) => error.to_string(),
+                            _ => format!("no answer within {ATTEMPT:?}"),
+                        };
+                        return Err(StoreError::Etcd(why));
+                    }
+                    tries += 1;
                     std::thread::sleep(Duration::from_millis(100 * tries.min(10)));
                 }
             }
@@ -633,7 +723,8 @@ enum Restart {
 
 async fn watch_from(client: &mut Client, shared: &Shared, revision: &mut u64) -> Result<Restart, StoreError> {
     let options = WatchOptions::new().with_prefix().with_start_revision(*revision as i64 + 1).with_prev_key().with_progress_notify();
-    let mut stream = client.watch(shared.layout.all(), Some(options)).await.map_err(etcd_error)?;
+    let (sender, mut stream) = client.watch(shared.layout.all(), Some(options)).await.map_err(etcd_error)?.split();
+    *shared.progress.lock().await = Some(sender);
     while let Some(response) = stream.message().await.map_err(etcd_error)? {
         if response.canceled() {
             if response.compact_revision() > 0 {
@@ -675,8 +766,13 @@ async fn watch_from(client: &mut Client, shared: &Shared, revision: &mut u64) ->
             }
             *revision = (*revision).max(at);
         }
-        // A progress notification moves the revision without events.
-        *revision = (*revision).max(header);
+        // A progress notification moves the revision without events. A
+        // response with events is not read for its header: catching up,
+        // etcd sends a long history in parts, each headed with its current
+        // revision, and memory is at the last event it holds.
+        if response.events().is_empty() {
+            *revision = (*revision).max(header);
+        }
         cache.revision = *revision;
         drop(cache);
         for event in announced {
