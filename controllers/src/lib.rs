@@ -27,6 +27,7 @@ pub mod gc;
 pub mod hpa;
 pub mod job;
 pub mod kubelet;
+pub mod lifecycle;
 pub mod metrics;
 pub mod node;
 pub mod owner;

@@ -94,11 +94,26 @@ impl NodeInfo {
     }
 }
 
-/// Writes the Node object (created or refreshed).
+/// Writes the Node object (created or refreshed). Refreshing keeps what
+/// others put in its spec (taints from the node lifecycle or a user,
+/// `unschedulable`) and labels: the node owns only its status, its pod
+/// CIDR and its own labels.
 pub fn register(ctx: &Context, info: &NodeInfo) -> Result<(), driftless_store::StoreError> {
     let key = Key::new(Kind::Node, "", info.name.clone());
     let existing = ctx.store.get(&key);
-    let object = info.object(&rfc3339(ctx.now()), existing.as_deref());
+    let mut object = info.object(&rfc3339(ctx.now()), existing.as_deref());
+    if let Some(existing) = &existing {
+        let mut spec = existing.get("spec").cloned().unwrap_or_else(|| json!({}));
+        spec["podCIDR"] = object["spec"]["podCIDR"].clone();
+        spec["podCIDRs"] = object["spec"]["podCIDRs"].clone();
+        object["spec"] = spec;
+        if let (Some(labels), Some(old)) = (object["metadata"]["labels"].as_object().cloned(), existing.pointer("/metadata/labels").and_then(Value::as_object))
+        {
+            let mut merged = old.clone();
+            merged.extend(labels);
+            object["metadata"]["labels"] = Value::Object(merged);
+        }
+    }
     let status = object["status"].clone();
     let mut batch = Batch::one(Op::Put(object));
     batch.push(Op::Status { key, uid: None, status });
@@ -116,6 +131,9 @@ pub async fn heartbeat(ctx: Context, info: NodeInfo, cancel: CancellationToken) 
         }
         if let Err(error) = register(&ctx, &info) {
             tracing::warn!(%error, "node heartbeat failed");
+        }
+        if let Err(error) = crate::lifecycle::renew_lease(&ctx, &info.name) {
+            tracing::warn!(%error, "renewing the node's lease failed");
         }
     }
 }

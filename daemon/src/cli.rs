@@ -233,6 +233,11 @@ pub struct UpArgs {
     /// controller manager's flag).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "15s")]
     pub horizontal_pod_autoscaler_sync_period: std::time::Duration,
+    /// How long a node may go without renewing its Lease or posting its
+    /// status before it is marked Unknown and tainted unreachable (the
+    /// controller manager's flag).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "40s")]
+    pub node_monitor_grace_period: std::time::Duration,
     /// Apply a revision that declares no objects (deleting all that runs)
     /// instead of refusing it.
     #[arg(long)]

@@ -201,6 +201,8 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
     tasks.spawn(start_network(&config, store.clone(), network_applied).await?.run(cancel.clone()));
     tasks.spawn(kubelet.clone().report_statuses(cancel.clone()));
     tasks.spawn(heartbeat(ctx.clone(), info, cancel.clone()));
+    let grace = config.node_monitor_grace_period.unwrap_or(driftless_controllers::lifecycle::GRACE);
+    tasks.spawn(driftless_controllers::lifecycle::run(ctx.clone(), grace, cancel.clone()));
     let metrics = driftless_nodeapi::Metrics::new();
     let resolution = config.metric_resolution.unwrap_or(driftless_controllers::metrics::INTERVAL);
     tasks.spawn(driftless_controllers::metrics::sample(ctx.clone(), shared.clone(), config.node_name.clone(), metrics.clone(), resolution, cancel.clone()));

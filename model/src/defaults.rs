@@ -129,7 +129,7 @@ pub fn apply(object: &mut Object) {
         }
         Object::Namespace(_) | Object::ConfigMap(_) | Object::Endpoints(_) | Object::Ingress(_) => {}
         // Written by the daemon, never declared: nothing to default.
-        Object::Node(_) | Object::ControllerRevision(_) | Object::Event(_) => {}
+        Object::Node(_) | Object::ControllerRevision(_) | Object::Event(_) | Object::Lease(_) => {}
     }
 }
 

@@ -211,6 +211,7 @@ kinds! {
         Node => k8s_openapi::api::core::v1::Node, ["no"];
         ControllerRevision => k8s_openapi::api::apps::v1::ControllerRevision, [];
         Event => k8s_openapi::api::core::v1::Event, ["ev"];
+        Lease => k8s_openapi::api::coordination::v1::Lease, [];
     }
 }
 
@@ -364,7 +365,9 @@ mod tests {
         assert!(!Kind::PersistentVolume.namespaced());
         assert!(!Kind::StorageClass.namespaced());
         assert_eq!(Kind::DECLARABLE.len(), 18);
-        assert_eq!(Kind::ALL.len(), 21);
+        assert_eq!(Kind::ALL.len(), 22);
+        assert_eq!(Kind::Lease.api_version(), "coordination.k8s.io/v1");
+        assert!(Kind::Lease.namespaced() && !Kind::Lease.declarable());
         assert_eq!(Kind::Job.api_version(), "batch/v1");
         assert!(Kind::DECLARABLE.iter().all(|k| k.declarable()));
         assert!(!Kind::Node.namespaced() && Kind::Event.namespaced() && !Kind::Event.declarable());

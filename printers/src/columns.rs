@@ -231,6 +231,7 @@ pub fn header(kind: Kind, wide: bool) -> Vec<String> {
         Kind::HorizontalPodAutoscaler => &["NAME", "REFERENCE", "TARGETS", "MINPODS", "MAXPODS", "REPLICAS", "AGE"],
         Kind::Ingress => &["NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"],
         Kind::ControllerRevision => &["NAME", "CONTROLLER", "REVISION", "AGE"],
+        Kind::Lease => &["NAME", "HOLDER", "AGE"],
     };
     cols.iter().map(|c| (*c).to_owned()).collect()
 }
@@ -482,6 +483,7 @@ pub fn row(kind: Kind, v: &Value, wide: bool, now: Timestamp) -> Vec<String> {
                 .unwrap_or_default();
             vec![name, owner, n(v, "/revision").to_string(), created]
         }
+        Kind::Lease => vec![name, s(at(v, "/spec/holderIdentity")), created],
     };
     for cell in &mut row {
         if cell.is_empty() {

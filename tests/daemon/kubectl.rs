@@ -115,6 +115,9 @@ fn kubectl_reaches_the_api_over_https_with_a_generated_kubeconfig() {
     assert!(all.lines().skip(1).all(|l| l.starts_with("default ") && l.contains("app=web")), "{all}");
     let nodes = kubectl_ok(&kubeconfig, &cache, &["get", "nodes"]);
     assert!(nodes.starts_with("NAME") && nodes.lines().nth(1).is_some_and(|l| l.starts_with("node-1 ") && l.contains("Ready")), "{nodes}");
+    // The node renews its Lease, as a kubelet does.
+    let leases = kubectl_ok(&kubeconfig, &cache, &["get", "leases", "-n", "kube-node-lease"]);
+    assert!(leases.starts_with("NAME") && leases.lines().nth(1).is_some_and(|l| l.split_whitespace().take(2).eq(["node-1", "node-1"])), "{leases}");
     let resources = kubectl_ok(&kubeconfig, &cache, &["api-resources"]);
     let deployments: Vec<&str> = resources.lines().find(|l| l.starts_with("deployments ")).unwrap_or_default().split_whitespace().collect();
     assert_eq!(deployments, ["deployments", "deploy", "apps/v1", "true", "Deployment"], "{resources}");

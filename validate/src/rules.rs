@@ -69,7 +69,7 @@ pub fn check(object: &Object, issues: &mut Issues) {
         Object::HorizontalPodAutoscaler(h) => autoscaling::hpa(h, issues),
         Object::Ingress(i) => ingress::ingress(i, issues),
         // The kind check refuses these before any rule runs.
-        Object::Node(_) | Object::ControllerRevision(_) | Object::Event(_) => {}
+        Object::Node(_) | Object::ControllerRevision(_) | Object::Event(_) | Object::Lease(_) => {}
     }
 }
 

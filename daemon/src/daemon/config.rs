@@ -45,6 +45,9 @@ pub struct DaemonConfig {
     /// How often HPAs are evaluated (15 s when absent).
     #[serde(default, with = "humantime_serde_opt")]
     pub hpa_sync_period: Option<Duration>,
+    /// How long a silent node stays Ready (40 s when absent).
+    #[serde(default, with = "humantime_serde_opt")]
+    pub node_monitor_grace_period: Option<Duration>,
     /// Whether an empty revision may delete everything.
     pub allow_empty: bool,
     /// Roll back every failed rollout, annotated or not.
@@ -184,6 +187,7 @@ impl DaemonConfig {
             interval: args.interval,
             metric_resolution: Some(args.metric_resolution),
             hpa_sync_period: Some(args.horizontal_pod_autoscaler_sync_period),
+            node_monitor_grace_period: Some(args.node_monitor_grace_period),
             allow_empty: args.allow_empty,
             rollback_on_failure: args.rollback_on_failure,
             rollback_branch: args.rollback_branch.clone(),
