@@ -408,36 +408,25 @@ impl EtcdStore {
     /// Applies `batch` as one transaction marked `mark` (one mark per
     /// batch, whatever the number of attempts). `open`: what an earlier
     /// attempt at it wrote, if etcd left that attempt's outcome open.
-    fn apply_marked(&self, batch: &Batch, mark: &str, mut open: Option<Vec<Arc<Value>>>) -> Result<Vec<Arc<Value>>, StoreError> {
+    fn apply_marked(&self, batch: &Batch, mark: &str, open: Option<Vec<Arc<Value>>>) -> Result<Vec<Arc<Value>>, StoreError> {
         let mut marker = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
-        let error = match self.attempts(batch, mark, &mut marker, &mut open) {
-            Ok(written) => return Ok(written),
-            Err(error) => error,
-        };
-        let Some(earlier) = open else { return Err(error) };
-        // An attempt left open could still commit after this error is
-        // returned: closed off first, so that the error is the truth (or
-        // the attempt turns out to have committed).
-        match self.abandon(&mut marker, mark) {
-            Ok(Some(revision)) => {
-                self.caught_up(revision)?;
-                Ok(self.as_written(earlier, revision))
-            }
-            Ok(None) => Err(error),
-            Err(unknown) => Err(StoreError::Etcd(format!("{error}; whether an earlier attempt at this batch was committed is unknown: {unknown}"))),
+        if let Some(earlier) = open
+            && let Some(revision) = self.abandon(&mut marker, mark)?
+        {
+            self.caught_up(revision)?;
+            return Ok(self.as_written(earlier, revision));
         }
+        self.attempts(batch, mark, &mut marker)
     }
 
     /// The attempts at one batch, until one commits, etcd refuses it, or
-    /// time runs out. Leaves in `open` what the last attempt whose
-    /// outcome etcd left open wrote.
-    fn attempts(&self, batch: &Batch, mark: &str, marker: &mut Marker, open: &mut Option<Vec<Arc<Value>>>) -> Result<Vec<Arc<Value>>, StoreError> {
+    /// time runs out. An attempt whose outcome etcd leaves open is closed
+    /// off before the next ([`EtcdStore::abandon`]): it either committed,
+    /// or never will, so no error returned here can be undone by it.
+    fn attempts(&self, batch: &Batch, mark: &str, marker: &mut Marker) -> Result<Vec<Arc<Value>>, StoreError> {
         let deadline = Instant::now() + 2 * WRITE_TIMEOUT;
         let (mut lost, mut unanswered) = (0, 0u64);
         loop {
-            // Refused on memory (an object exists, a version moved) after
-            // an attempt left open: perhaps by that attempt, committed and
-            // brought in by the watch; `apply_marked` finds out.
             let Staged { txn, written, fence } = self.stage(batch, marker, mark)?;
             if written.is_empty() && batch.meta.is_empty() {
                 return Ok(Vec::new());
@@ -454,12 +443,11 @@ impl EtcdStore {
                         Ok(Err(error)) => error.to_string(),
                         _ => format!("no answer within {ATTEMPT:?}"),
                     };
-                    tracing::warn!(%why, "etcd left a write's outcome open; reading it back");
-                    if let Some(revision) = self.settle(marker, mark, deadline)? {
+                    tracing::warn!(%why, "etcd left a write's outcome open; closing it off");
+                    if let Some(revision) = self.abandon(marker, mark)? {
                         self.caught_up(revision)?;
                         return Ok(self.as_written(written, revision));
                     }
-                    *open = Some(written);
                     if Instant::now() >= deadline {
                         return Err(StoreError::Etcd(format!("etcd did not commit the batch within {:?}: {why}", 2 * WRITE_TIMEOUT)));
                     }
@@ -482,17 +470,9 @@ impl EtcdStore {
                 etcd_client::TxnOpResponse::Get(get) => Some(get.kvs().first().cloned()),
                 _ => None,
             });
-            // An earlier attempt at this batch, whose answer was lost,
-            // committed after all.
+            // Where the marker is now (every open attempt was closed off,
+            // so it never holds this batch's mark here).
             let now = gets.next().flatten();
-            if let Some(kv) = &now
-                && kv.value() == mark.as_bytes()
-            {
-                marker.at = kv.mod_revision();
-                let at = kv.mod_revision().max(0) as u64;
-                self.caught_up(at)?;
-                return Ok(self.as_written(written, at));
-            }
             marker.at = now.as_ref().map_or(0, KeyValue::mod_revision);
             // The fence failed: another instance leads now. Never retried.
             if let Some((key, fenced)) = &fence {
@@ -511,42 +491,12 @@ impl EtcdStore {
 }
 
 impl EtcdStore {
-    /// After a request whose outcome etcd left open: reads the marker
-    /// until etcd answers. The revision the batch was committed at, or
-    /// `None` when it was not (yet: an attempt still in flight can commit
-    /// only while the marker is unchanged, which the next attempt's
-    /// compare then sees).
-    fn settle(&self, marker: &mut Marker, mark: &str, deadline: Instant) -> Result<Option<u64>, StoreError> {
-        let mut tries = 0u64;
-        loop {
-            let mut client = self.client.clone();
-            let key = marker.key.clone();
-            match block(self.runtime(), async move { tokio::time::timeout(ATTEMPT, client.get(key, None)).await }) {
-                Ok(Ok(response)) => {
-                    let kv = response.kvs().first();
-                    marker.at = kv.map_or(0, KeyValue::mod_revision);
-                    return Ok(kv.filter(|kv| kv.value() == mark.as_bytes()).map(|kv| kv.mod_revision().max(0) as u64));
-                }
-                outcome => {
-                    let why = match outcome {
-                        Ok(Err(error)) => error.to_string(),
-                        _ => format!("no answer within {ATTEMPT:?}"),
-                    };
-                    if Instant::now() >= deadline {
-                        return Err(StoreError::Etcd(format!("etcd did not say whether a write was committed: {why}")));
-                    }
-                    tries += 1;
-                    tracing::debug!(%why, tries, "reading the write marker failed; trying again");
-                    std::thread::sleep(Duration::from_millis(100 * tries.min(10)));
-                }
-            }
-        }
-    }
-
     /// Makes sure no attempt at the batch marked `mark` can commit any
     /// more, by moving the marker on (which every attempt's compare
     /// needs unchanged): `None` once moved, or the revision the batch was
     /// committed at if the marker says it was.
+    /// Its error: etcd could not be asked within [`WRITE_TIMEOUT`], so the
+    /// outcome stays unknown.
     fn abandon(&self, marker: &mut Marker, mark: &str) -> Result<Option<u64>, StoreError> {
         let deadline = Instant::now() + WRITE_TIMEOUT;
         let mut tries = 0u64;
@@ -581,7 +531,7 @@ impl EtcdStore {
                             Ok(Err(error)) => error.to_string(),
                             _ => format!("no answer within {ATTEMPT:?}"),
                         };
-                        return Err(StoreError::Etcd(why));
+                        return Err(StoreError::Etcd(format!("whether a write was committed is unknown: etcd did not answer: {why}")));
                     }
                     tries += 1;
                     std::thread::sleep(Duration::from_millis(100 * tries.min(10)));
