@@ -222,6 +222,20 @@ impl Browser {
         self.find(css).text()
     }
 
+    /// Chromium abandons a page load when the machine's network changes
+    /// (`ERR_NETWORK_CHANGED`), and other tests add and remove bridges and
+    /// veths all the time: such a page is loaded again, as a user would
+    /// press Reload. Whether it was one.
+    fn reload_if_network_changed(&self) -> bool {
+        let Ok(source) = self.cmd(self.client().source()) else { return false };
+        if !source.contains("ERR_NETWORK_CHANGED") {
+            return false;
+        }
+        let Ok(url) = self.cmd(self.client().current_url()) else { return false };
+        eprintln!("browser: {url} was cut off by a network change on the machine; loading it again");
+        self.cmd(self.client().goto(url.as_str())).is_ok()
+    }
+
     /// Waits until an element matches `css`, looking every 100 ms.
     #[track_caller]
     pub(crate) fn wait_for(&self, css: &str, timeout: Duration) -> Element<'_> {
@@ -231,6 +245,9 @@ impl Browser {
                 && !all.is_empty()
             {
                 return Element { browser: self, inner: all.swap_remove(0), css: css.to_owned() };
+            }
+            if self.reload_if_network_changed() {
+                continue;
             }
             if Instant::now() >= deadline {
                 self.fail(&format!("no element matched {css:?} within {timeout:?}"));
@@ -256,6 +273,9 @@ impl Browser {
                     }
                     last = Some(text);
                 }
+            }
+            if last.is_none() && self.reload_if_network_changed() {
+                continue;
             }
             if Instant::now() >= deadline {
                 let seen = match last {
