@@ -25,7 +25,16 @@ pub struct Caller {
 /// port-forward (Kubernetes' `view` role, as a group of the tokens file).
 pub const READ_ONLY_GROUP: &str = "driftless:view";
 
+/// The group of node agents' tokens (`system:node:<name>`), as in
+/// Kubernetes: they write their own Node and Lease, and nothing else.
+pub const NODES_GROUP: &str = "system:nodes";
+
 impl Caller {
+    /// The node this caller is the agent of, if it is one.
+    pub fn node(&self) -> Option<&str> {
+        if self.groups.iter().any(|g| g == NODES_GROUP) { self.user.strip_prefix("system:node:") } else { None }
+    }
+
     /// Whether the caller may change anything (commit, exec, forward).
     pub fn may_write(&self) -> bool {
         !self.groups.iter().any(|g| g == READ_ONLY_GROUP)

@@ -165,6 +165,13 @@ impl Client {
         Ok(serde_json::from_slice(&body)?)
     }
 
+    /// PUTs `body` (JSON) to `path`; the JSON answer.
+    pub async fn put(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
+        let response = self.send(self.request("PUT", path, Some(body))?).await?;
+        let body = response.into_body().collect().await?.to_bytes();
+        Ok(serde_json::from_slice(&body)?)
+    }
+
     /// DELETEs `path`.
     pub async fn delete(&self, path: &str) -> Result<Value, ClientError> {
         let response = self.send(self.request("DELETE", path, None)?).await?;

@@ -7,6 +7,7 @@ mod driftless;
 mod exec;
 mod logs;
 mod metrics;
+mod nodes;
 mod openapi;
 pub(crate) mod portforward;
 mod prometheus;
@@ -171,6 +172,17 @@ pub async fn serve_tls(listener: tokio::net::TcpListener, tls: Arc<rustls::Serve
         async move {
             let presented = request.headers().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
             match presented.and_then(|token| tokens.caller(token)).cloned() {
+                // A node's token reads, and writes its own Node and Lease
+                // (`nodes.rs` checks which), and nothing else.
+                Some(caller) if caller.node().is_some() && !reads(request.method(), request.uri().path()) && request.method() != Method::PUT => {
+                    ApiError::Forbidden(format!(
+                        "User {:?} cannot {} {}: a node writes only its own Node and Lease",
+                        caller.user,
+                        request.method().as_str().to_ascii_lowercase(),
+                        request.uri().path()
+                    ))
+                    .into_response()
+                }
                 Some(caller) if !caller.may_write() && !reads(request.method(), request.uri().path()) => ApiError::Forbidden(format!(
                     "User {:?} cannot {} {}: the token is read-only (group {})",
                     caller.user,
@@ -288,6 +300,11 @@ async fn serve_kubernetes(state: ApiState, request: Request) -> Result<Response,
     let target = parse_path(request.uri().path())?;
     let method = request.method().clone();
     match (&method, target) {
+        (&Method::PUT, Target::Object { resource: resource @ (Kind::Node | Kind::Lease), namespace, name }) => {
+            let caller = request.extensions().get::<crate::auth::Caller>().cloned();
+            let body = axum::body::to_bytes(request.into_body(), 1 << 20).await.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            Ok(json_response(&nodes::put(&state, caller.as_ref(), (resource, &namespace, &name), &body).await?))
+        }
         (&Method::GET, Target::Versions) => Ok(json_response(&json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}))),
         (&Method::GET, Target::Groups) => Ok(json_response(&discovery_groups())),
         (&Method::GET, Target::ResourceList { group, version }) => Ok(json_response(&discovery_resources(&group, &version)?)),

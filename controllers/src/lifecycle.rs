@@ -40,8 +40,14 @@ const NOT_READY: &str = "node.kubernetes.io/not-ready";
 
 /// The node's side: renews its Lease, as the kubelet does every 10 s.
 pub fn renew_lease(ctx: &Context, node: &str) -> Result<(), StoreError> {
-    let now = ctx.now();
-    let owner = ctx.store.get(&Key::new(Kind::Node, "", node)).and_then(|n| n.pointer("/metadata/uid").cloned());
+    let owner = ctx.store.get(&Key::new(Kind::Node, "", node)).and_then(|n| n.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_owned));
+    ctx.store.apply(Batch::one(Op::Put(lease_object(node, ctx.now(), owner.as_deref()))))?;
+    Ok(())
+}
+
+/// A node's Lease, renewed at `now`, owned by its Node (whose uid is
+/// `owner`, when known).
+pub fn lease_object(node: &str, now: Timestamp, owner: Option<&str>) -> Value {
     let mut lease = json!({
         "apiVersion": "coordination.k8s.io/v1",
         "kind": "Lease",
@@ -51,8 +57,7 @@ pub fn renew_lease(ctx: &Context, node: &str) -> Result<(), StoreError> {
     if let Some(uid) = owner {
         lease["metadata"]["ownerReferences"] = json!([{"apiVersion": "v1", "kind": "Node", "name": node, "uid": uid}]);
     }
-    ctx.store.apply(Batch::one(Op::Put(lease)))?;
-    Ok(())
+    lease
 }
 
 /// `metav1.MicroTime`'s form.

@@ -56,7 +56,9 @@ impl NodeInfo {
             .map_or(0, |kib| kib * 1024)
     }
 
-    fn object(&self, now: &str, created: Option<&Value>) -> Value {
+    /// The Node as this node posts it: Ready (heartbeat `now`, Ready
+    /// since `ready_since`), with its capacity, addresses and labels.
+    pub fn object(&self, now: &str, ready_since: &str) -> Value {
         let mut labels = json!({
             "kubernetes.io/hostname": self.name,
             "kubernetes.io/os": "linux",
@@ -69,7 +71,7 @@ impl NodeInfo {
         let ready = json!({
             "type": "Ready", "status": "True", "reason": "KubeletReady", "message": "driftless is posting ready status",
             "lastHeartbeatTime": now,
-            "lastTransitionTime": created.and_then(|c| c.pointer("/status/conditions/0/lastTransitionTime")).cloned().unwrap_or_else(|| Value::from(now)),
+            "lastTransitionTime": ready_since,
         });
         json!({
             "apiVersion": "v1",
@@ -95,25 +97,19 @@ impl NodeInfo {
 }
 
 /// Writes the Node object (created or refreshed). Refreshing keeps what
-/// others put in its spec (taints from the node lifecycle or a user,
-/// `unschedulable`) and labels: the node owns only its status, its pod
-/// CIDR and its own labels.
+/// others put in its spec and labels (`driftless_model::node::refreshed`).
 pub fn register(ctx: &Context, info: &NodeInfo) -> Result<(), driftless_store::StoreError> {
     let key = Key::new(Kind::Node, "", info.name.clone());
     let existing = ctx.store.get(&key);
-    let mut object = info.object(&rfc3339(ctx.now()), existing.as_deref());
-    if let Some(existing) = &existing {
-        let mut spec = existing.get("spec").cloned().unwrap_or_else(|| json!({}));
-        spec["podCIDR"] = object["spec"]["podCIDR"].clone();
-        spec["podCIDRs"] = object["spec"]["podCIDRs"].clone();
-        object["spec"] = spec;
-        if let (Some(labels), Some(old)) = (object["metadata"]["labels"].as_object().cloned(), existing.pointer("/metadata/labels").and_then(Value::as_object))
-        {
-            let mut merged = old.clone();
-            merged.extend(labels);
-            object["metadata"]["labels"] = Value::Object(merged);
-        }
-    }
+    let now = rfc3339(ctx.now());
+    // Ready since it was last Ready (a node that was Unknown is Ready from
+    // now).
+    let since = existing
+        .as_deref()
+        .and_then(|n| n.pointer("/status/conditions")?.as_array()?.iter().find(|c| c["type"] == "Ready" && c["status"] == "True").cloned())
+        .and_then(|c| c.get("lastTransitionTime").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_else(|| now.clone());
+    let object = driftless_model::node::refreshed(existing.as_deref(), info.object(&now, &since));
     let status = object["status"].clone();
     let mut batch = Batch::one(Op::Put(object));
     batch.push(Op::Status { key, uid: None, status });

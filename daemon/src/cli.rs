@@ -127,6 +127,11 @@ pub enum Command {
     Completion(CompletionArgs),
     /// Print the manual page, in roff (`driftless man | man -l -`).
     Man,
+    /// Join a control plane as a node, through its API with a node token
+    /// (in progress: registers the node and keeps it alive; hidden until it
+    /// runs pods).
+    #[command(hide = true)]
+    Agent(AgentArgs),
 }
 
 /// `driftless port-forward`.
@@ -376,6 +381,32 @@ pub struct KubeconfigArgs {
     /// address, 127.0.0.1 for an unspecified one).
     #[arg(long)]
     pub server: Option<String>,
+}
+
+/// `driftless agent`.
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// The control plane's API (`driftless up --listen`), as
+    /// https://HOST:PORT.
+    #[arg(long)]
+    pub server: String,
+    /// A token of the control plane's tokens file whose user is
+    /// `system:node:<node name>` in group `system:nodes`.
+    #[arg(long, env = "DRIFTLESS_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// The CA the API's certificate chains to (the control plane's
+    /// `DATA_DIR/pki/ca.crt`).
+    #[arg(long)]
+    pub certificate_authority: PathBuf,
+    /// This node's name (kubernetes.io/hostname).
+    #[arg(long)]
+    pub node_name: String,
+    /// The range this node gives its pods addresses from.
+    #[arg(long)]
+    pub pod_cidr: String,
+    /// This node's address, as others reach it.
+    #[arg(long)]
+    pub node_ip: String,
 }
 
 /// `driftless reset`.

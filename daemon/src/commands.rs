@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod agent;
 mod container;
 pub mod describe;
 pub mod exec;

@@ -202,6 +202,12 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
     tasks.spawn(kubelet.clone().report_statuses(cancel.clone()));
     tasks.spawn(heartbeat(ctx.clone(), info, cancel.clone()));
     let grace = config.node_monitor_grace_period.unwrap_or(driftless_controllers::lifecycle::GRACE);
+    if grace <= driftless_controllers::node::HEARTBEAT {
+        return Err(CommandError::Usage(format!(
+            "--node-monitor-grace-period {grace:?} must be longer than the nodes' heartbeat ({:?}), or every node would flap to Unknown",
+            driftless_controllers::node::HEARTBEAT
+        )));
+    }
     tasks.spawn(driftless_controllers::lifecycle::run(ctx.clone(), grace, cancel.clone()));
     let metrics = driftless_nodeapi::Metrics::new();
     let resolution = config.metric_resolution.unwrap_or(driftless_controllers::metrics::INTERVAL);

@@ -64,6 +64,7 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Completion(args) => commands::help::completion(&args),
         cli::Command::Kubeconfig(args) => commands::kubeconfig::run(&args),
         cli::Command::Man => commands::help::man(),
+        cli::Command::Agent(args) => commands::agent::run(&args),
     };
     match outcome {
         Ok(code) => code,

@@ -18,6 +18,7 @@ pub use object::kind_of;
 mod object_ref;
 
 pub mod defaults;
+pub mod node;
 pub mod quantity;
 pub mod requests;
 pub mod selector;

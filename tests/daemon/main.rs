@@ -21,6 +21,7 @@ mod ingress;
 #[path = "../support/registry.rs"]
 mod registry;
 
+mod agents;
 mod api;
 mod autoscale;
 mod config;
