@@ -23,6 +23,7 @@ pub mod daemonset;
 pub mod deployment;
 pub mod endpoints;
 mod error;
+pub mod eviction;
 pub mod gc;
 pub mod hpa;
 pub mod job;

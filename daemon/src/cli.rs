@@ -243,6 +243,11 @@ pub struct UpArgs {
     /// controller manager's flag).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "40s")]
     pub node_monitor_grace_period: std::time::Duration,
+    /// How long pods stay on a node that is unreachable or not ready
+    /// unless they tolerate it otherwise (kube-apiserver's flag; here it
+    /// covers not-ready too).
+    #[arg(long, default_value_t = 300)]
+    pub default_unreachable_toleration_seconds: u64,
     /// Apply a revision that declares no objects (deleting all that runs)
     /// instead of refusing it.
     #[arg(long)]

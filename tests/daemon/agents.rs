@@ -1,8 +1,9 @@
 //! A node agent (`driftless agent`) joining the control plane over HTTPS
 //! with a node token: it registers its Node and renews its Lease; a node
 //! token writes nothing else. Killed, its node is marked Unknown and
-//! tainted unreachable by the node lifecycle within the grace period;
-//! back, it is Ready and untainted.
+//! tainted unreachable by the node lifecycle within the grace period, and
+//! the pods bound to it are evicted once their toleration runs out and
+//! replaced by their controllers; back, it is Ready and untainted.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -18,6 +19,25 @@ const TOKENS: &str = "\
 # token,user,uid,\"groups\"
 0f9e8d7c6b5a49382716051f2e3d4c5b,admin,admin@example.invalid
 6b1e0c3f9a2d4e8b7c5a1f0e3d2c9b8a,system:node:node-2,node-2,\"system:nodes\"
+";
+
+const PINNED: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: pinned
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: pinned}
+  template:
+    metadata:
+      labels: {app: pinned}
+    spec:
+      nodeSelector: {kubernetes.io/hostname: node-2}
+      containers:
+      - name: sleep
+        image: busybox:1.35
+        command: [sleep, '3600']
 ";
 
 /// The agent of node-2, killed when dropped.
@@ -65,7 +85,16 @@ fn an_agent_joins_and_its_node_turns_unknown_when_it_stops() {
     let tokens = cluster.dir.path().join("tokens.csv");
     std::fs::write(&tokens, TOKENS).unwrap();
     let address = format!("127.0.0.1:{}", crate::etcd::free_port());
-    cluster.start_with(&["--listen", &address, "--token-file", tokens.to_str().unwrap(), "--node-monitor-grace-period", "15s"]);
+    cluster.start_with(&[
+        "--listen",
+        &address,
+        "--token-file",
+        tokens.to_str().unwrap(),
+        "--node-monitor-grace-period",
+        "15s",
+        "--default-unreachable-toleration-seconds",
+        "5",
+    ]);
     cluster.wait_ready("web-", 1, Duration::from_secs(30));
 
     let agent = Agent::start(&cluster, &address);
@@ -74,6 +103,14 @@ fn an_agent_joins_and_its_node_turns_unknown_when_it_stops() {
     assert_eq!(lease["spec"]["holderIdentity"], "node-2");
     let nodes = cluster.cli_ok(&["get", "nodes"]);
     assert!(nodes.lines().any(|l| l.starts_with("node-2 ") && l.split_whitespace().nth(1) == Some("Ready")), "{nodes}");
+
+    // A Deployment pinned to node-2: its pod is bound there (and waits, as
+    // this agent does not run pods yet).
+    cluster.commit(&[("apps/pinned.yaml", PINNED)], "pinned to node-2");
+    let bound = cluster.wait_for("the pinned pod bound to node-2", Duration::from_secs(30), || {
+        cluster.pods().into_iter().find(|p| p.pointer("/spec/nodeName").and_then(Value::as_str) == Some("node-2"))
+    });
+    let bound_uid = bound["metadata"]["uid"].as_str().unwrap().to_owned();
 
     // A node token writes its own Node and Lease, and nothing else.
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -98,6 +135,23 @@ fn an_agent_joins_and_its_node_turns_unknown_when_it_stops() {
     let nodes = cluster.cli_ok(&["get", "nodes"]);
     assert!(nodes.lines().any(|l| l.starts_with("node-2 ") && l.split_whitespace().nth(1) == Some("NotReady")), "{nodes}");
     assert_eq!(ready(&cluster).as_deref(), Some("Unknown"));
+
+    // Its pod does not tolerate that for more than the default (5 s here):
+    // it is evicted, and its ReplicaSet makes another, which no Ready node
+    // can take (it is pinned), so it waits unbound.
+    cluster.wait_for("the pinned pod evicted", Duration::from_secs(20), || {
+        let pods = cluster.pods();
+        let old = pods.iter().find(|p| p["metadata"]["uid"] == bound_uid.as_str());
+        let evicted = old.is_none_or(|p| p.pointer("/metadata/deletionTimestamp").is_some());
+        let replacement =
+            pods.iter().find(|p| p["metadata"]["uid"] != bound_uid.as_str() && p.pointer("/metadata/labels/app").and_then(Value::as_str) == Some("pinned"));
+        (evicted && replacement.is_some_and(|p| p.pointer("/spec/nodeName").is_none())).then_some(())
+    });
+    let events = cluster.get("/api/v1/namespaces/default/events");
+    assert!(
+        events["items"].as_array().unwrap().iter().any(|e| e["reason"] == "TaintManagerEviction" && e["involvedObject"]["uid"] == bound_uid.as_str()),
+        "{events}"
+    );
 
     // Back: Ready, and the taints go.
     let _agent = Agent::start(&cluster, &address);

@@ -95,15 +95,19 @@ pub fn placement_unfit(spec: &PodSpec, node: &Node) -> Option<String> {
 }
 
 fn tolerated(taint: &Taint, tolerations: &[driftless_model::k8s_openapi::api::core::v1::Toleration]) -> bool {
-    tolerations.iter().any(|t| {
-        let effect = t.effect.as_deref().is_none_or(|e| e.is_empty() || e == taint.effect);
-        let key = t.key.as_deref().is_none_or(|k| k.is_empty()) || t.key.as_deref() == Some(taint.key.as_str());
-        let value = match t.operator.as_deref() {
-            Some("Exists") => true,
-            _ => t.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or(""),
-        };
-        effect && key && value
-    })
+    tolerations.iter().any(|t| tolerates(t, taint))
+}
+
+/// Whether `toleration` tolerates `taint` (Kubernetes' rule: an empty key
+/// with `Exists` tolerates everything, an empty effect every effect).
+pub(crate) fn tolerates(toleration: &driftless_model::k8s_openapi::api::core::v1::Toleration, taint: &Taint) -> bool {
+    let effect = toleration.effect.as_deref().is_none_or(|e| e.is_empty() || e == taint.effect);
+    let key = toleration.key.as_deref().is_none_or(|k| k.is_empty()) || toleration.key.as_deref() == Some(taint.key.as_str());
+    let value = match toleration.operator.as_deref() {
+        Some("Exists") => true,
+        _ => toleration.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or(""),
+    };
+    effect && key && value
 }
 
 fn term_matches(term: &NodeSelectorTerm, labels: &BTreeMap<String, String>, name: &str) -> bool {

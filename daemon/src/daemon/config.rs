@@ -48,6 +48,10 @@ pub struct DaemonConfig {
     /// How long a silent node stays Ready (40 s when absent).
     #[serde(default, with = "humantime_serde_opt")]
     pub node_monitor_grace_period: Option<Duration>,
+    /// How long pods tolerate an unreachable or not-ready node by default
+    /// (300 s when absent).
+    #[serde(default, with = "humantime_serde_opt")]
+    pub default_toleration: Option<Duration>,
     /// Whether an empty revision may delete everything.
     pub allow_empty: bool,
     /// Roll back every failed rollout, annotated or not.
@@ -188,6 +192,7 @@ impl DaemonConfig {
             metric_resolution: Some(args.metric_resolution),
             hpa_sync_period: Some(args.horizontal_pod_autoscaler_sync_period),
             node_monitor_grace_period: Some(args.node_monitor_grace_period),
+            default_toleration: Some(Duration::from_secs(args.default_unreachable_toleration_seconds)),
             allow_empty: args.allow_empty,
             rollback_on_failure: args.rollback_on_failure,
             rollback_branch: args.rollback_branch.clone(),
