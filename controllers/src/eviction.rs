@@ -98,19 +98,7 @@ pub fn evict(ctx: &Context, default: Duration) -> Result<Vec<String>, StoreError
 
 /// Judges every [`PERIOD`] until `cancel` fires.
 pub async fn run(ctx: Context, default: Duration, cancel: CancellationToken) {
-    let mut tick = tokio::time::interval(PERIOD);
-    loop {
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        let pass = ctx.clone();
-        match tokio::task::spawn_blocking(move || evict(&pass, default)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(error)) => tracing::warn!(%error, "eviction pass failed"),
-            Err(error) => tracing::warn!(%error, "eviction pass panicked"),
-        }
-    }
+    crate::periodic::every(PERIOD, "eviction", cancel, move || evict(&ctx, default).map(drop)).await;
 }
 
 #[cfg(test)]

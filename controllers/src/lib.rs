@@ -32,6 +32,7 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod node;
 pub mod owner;
+mod periodic;
 pub mod pods;
 pub mod replicaset;
 mod revisions;

@@ -165,19 +165,7 @@ fn mark_unknown(status: &mut Value, now: Timestamp) {
 
 /// Checks every [`MONITOR_PERIOD`] until `cancel` fires.
 pub async fn run(ctx: Context, grace: Duration, cancel: CancellationToken) {
-    let mut tick = tokio::time::interval(MONITOR_PERIOD);
-    loop {
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        let pass = ctx.clone();
-        match tokio::task::spawn_blocking(move || check(&pass, grace)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(error)) => tracing::warn!(%error, "node lifecycle pass failed"),
-            Err(error) => tracing::warn!(%error, "node lifecycle pass panicked"),
-        }
-    }
+    crate::periodic::every(MONITOR_PERIOD, "node lifecycle", cancel, move || check(&ctx, grace).map(drop)).await;
 }
 
 #[cfg(test)]

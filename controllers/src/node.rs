@@ -119,19 +119,13 @@ pub fn register(ctx: &Context, info: &NodeInfo) -> Result<(), driftless_store::S
 
 /// Renews the node's heartbeat until `cancel` fires.
 pub async fn heartbeat(ctx: Context, info: NodeInfo, cancel: CancellationToken) {
-    let mut tick = tokio::time::interval(HEARTBEAT);
-    loop {
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        if let Err(error) = register(&ctx, &info) {
-            tracing::warn!(%error, "node heartbeat failed");
-        }
-        if let Err(error) = crate::lifecycle::renew_lease(&ctx, &info.name) {
-            tracing::warn!(%error, "renewing the node's lease failed");
-        }
-    }
+    crate::periodic::every(HEARTBEAT, "node heartbeat", cancel, move || {
+        // Both, even when one fails.
+        let registered = register(&ctx, &info);
+        let renewed = crate::lifecycle::renew_lease(&ctx, &info.name);
+        registered.and(renewed)
+    })
+    .await;
 }
 
 /// Whether a store holds a Ready node named `name`.
