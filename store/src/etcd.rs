@@ -43,6 +43,8 @@ const WATCH_BUFFER: usize = 1024;
 /// How long a write waits for etcd and then for its own change to come
 /// back through the watch.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(15);
+/// How often a write waiting for the watch asks etcd where the watch is.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 /// HTTP/2 keepalive pings to etcd: how often, and how long an answer may
 /// take. etcd refuses pings more often than its `--grpc-keepalive-min-time`
 /// (5 s by default) and closes an idle connection that sends them (a
@@ -337,14 +339,19 @@ impl EtcdStore {
             // The revision was moved by writes outside the prefix (or
             // the watch is slow): etcd says where the watch is, with a
             // progress notification, once asked.
-            if now.duration_since(asked) >= Duration::from_millis(100) {
+            if now.duration_since(asked) >= PROGRESS_EVERY {
                 asked = now;
                 drop(cache);
                 let shared = self.shared.clone();
+                // Never waited on past a moment: with etcd unreachable the
+                // request cannot leave, and this wait has a deadline.
                 block(self.runtime(), async move {
-                    if let Some(sender) = shared.progress.lock().await.as_mut() {
-                        let _ = sender.request_progress().await;
-                    }
+                    let ask = async {
+                        if let Some(sender) = shared.progress.lock().await.as_mut() {
+                            let _ = sender.request_progress().await;
+                        }
+                    };
+                    let _ = tokio::time::timeout(Duration::from_millis(50), ask).await;
                 });
                 cache = self.shared.cache();
                 continue;
