@@ -174,7 +174,13 @@ impl Client {
 
     /// DELETEs `path`.
     pub async fn delete(&self, path: &str) -> Result<Value, ClientError> {
-        let response = self.send(self.request("DELETE", path, None)?).await?;
+        self.delete_with(path, None).await
+    }
+
+    /// DELETEs `path` with `options` (Kubernetes' DeleteOptions) as the
+    /// body.
+    pub async fn delete_with(&self, path: &str, options: Option<&Value>) -> Result<Value, ClientError> {
+        let response = self.send(self.request("DELETE", path, options)?).await?;
         let body = response.into_body().collect().await?.to_bytes();
         Ok(serde_json::from_slice(&body)?)
     }

@@ -20,6 +20,7 @@ pub mod channel;
 pub mod client;
 mod error;
 pub mod portforward;
+pub mod remote;
 mod server;
 pub mod spdy;
 pub mod tls;
@@ -27,7 +28,10 @@ pub mod tunnel;
 
 pub use client::{Client, ClientError};
 pub use error::ApiError;
-pub use server::{ApiState, ImageOps, LogRequest, WriteFailure, WriteOps, bind_unix, log_stream, serve_tls, serve_unix, serve_unix_on, write_as};
+pub use remote::RemoteStore;
+pub use server::{
+    ApiState, INITIAL_EVENTS_END, ImageOps, LogRequest, WriteFailure, WriteOps, bind_unix, log_stream, serve_tls, serve_unix, serve_unix_on, write_as,
+};
 
 /// The socket's name in the data folder.
 pub const SOCKET: &str = "driftless.sock";

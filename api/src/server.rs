@@ -172,11 +172,15 @@ pub async fn serve_tls(listener: tokio::net::TcpListener, tls: Arc<rustls::Serve
         async move {
             let presented = request.headers().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
             match presented.and_then(|token| tokens.caller(token)).cloned() {
-                // A node's token reads, and writes its own Node and Lease
-                // (`nodes.rs` checks which), and nothing else.
-                Some(caller) if caller.node().is_some() && !reads(request.method(), request.uri().path()) && request.method() != Method::PUT => {
+                // A node's token reads, and writes what a kubelet writes
+                // (`nodes.rs` checks whose), and nothing else.
+                Some(caller)
+                    if caller.node().is_some()
+                        && !reads(request.method(), request.uri().path())
+                        && !nodes::node_may_try(request.method(), request.uri().path()) =>
+                {
                     ApiError::Forbidden(format!(
-                        "User {:?} cannot {} {}: a node writes only its own Node and Lease",
+                        "User {:?} cannot {} {}: a node writes only its own Node, Lease, pods' status and events",
                         caller.user,
                         request.method().as_str().to_ascii_lowercase(),
                         request.uri().path()
@@ -305,6 +309,29 @@ async fn serve_kubernetes(state: ApiState, request: Request) -> Result<Response,
             let body = axum::body::to_bytes(request.into_body(), 1 << 20).await.map_err(|e| ApiError::BadRequest(e.to_string()))?;
             Ok(json_response(&nodes::put(&state, caller.as_ref(), (resource, &namespace, &name), &body).await?))
         }
+        (&Method::PUT, Target::Sub { resource: Kind::Pod, namespace, name, sub }) if sub == "status" => {
+            let caller = request.extensions().get::<crate::auth::Caller>().cloned();
+            let body = axum::body::to_bytes(request.into_body(), 1 << 20).await.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            Ok(json_response(&nodes::pod_status(&state, caller.as_ref(), &namespace, &name, &body).await?))
+        }
+        (&Method::PUT, Target::Object { resource: Kind::Event, namespace, name }) => {
+            let caller = request.extensions().get::<crate::auth::Caller>().cloned();
+            let body = axum::body::to_bytes(request.into_body(), 1 << 20).await.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            Ok(json_response(&nodes::event(&state, caller.as_ref(), &namespace, Some(&name), &body).await?))
+        }
+        (&Method::POST, Target::Collection { resource: Kind::Event, namespace: Some(namespace) }) if is_node(&request) => {
+            let caller = request.extensions().get::<crate::auth::Caller>().cloned();
+            let body = axum::body::to_bytes(request.into_body(), 1 << 20).await.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            let created = nodes::event(&state, caller.as_ref(), &namespace, None, &body).await?;
+            Ok((StatusCode::CREATED, [("content-type", "application/json")], created.to_string()).into_response())
+        }
+        // A node removes a pod whose containers have stopped; anyone else
+        // deletes gracefully (below).
+        (&Method::DELETE, Target::Object { resource: Kind::Pod, namespace, name }) if is_node(&request) => {
+            let caller = request.extensions().get::<crate::auth::Caller>().cloned();
+            let body = axum::body::to_bytes(request.into_body(), 1 << 16).await.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            Ok(json_response(&nodes::remove_pod(&state, caller.as_ref(), &namespace, &name, &body).await?))
+        }
         (&Method::GET, Target::Versions) => Ok(json_response(&json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}))),
         (&Method::GET, Target::Groups) => Ok(json_response(&discovery_groups())),
         (&Method::GET, Target::ResourceList { group, version }) => Ok(json_response(&discovery_resources(&group, &version)?)),
@@ -373,10 +400,18 @@ async fn serve_kubernetes(state: ApiState, request: Request) -> Result<Response,
             let caller = request.extensions().get::<crate::auth::Caller>().cloned();
             Ok(json_response(&writes::delete(&state, caller.as_ref(), (resource, &namespace, &name), &query).await?))
         }
-        (&Method::DELETE, Target::Object { resource: Kind::Pod, namespace, name }) => delete_pod(&state, &namespace, &name),
+        (&Method::DELETE, Target::Object { resource: Kind::Pod, namespace, name }) => {
+            let body = axum::body::to_bytes(request.into_body(), 1 << 16).await.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            delete_pod(&state, &namespace, &name, &query, &body)
+        }
         (&Method::GET, _) => Err(ApiError::NotFound("the server could not find the requested resource".into())),
         (method, _) => Err(ApiError::MethodNotAllowed(format!("{method} is not allowed: Driftless takes changes from git only; {}", state.write_hint))),
     }
+}
+
+/// Whether a node's agent sent the request.
+fn is_node(request: &Request) -> bool {
+    request.extensions().get::<crate::auth::Caller>().is_some_and(|c| c.node().is_some())
 }
 
 fn discovery_groups() -> Value {
@@ -564,6 +599,16 @@ fn watch(state: ApiState, resource: Kind, namespace: Option<String>, query: Quer
     } else {
         initial.iter().filter(|v| selector.matches(&labels(v)) && fields.matches(v)).map(|v| json!({"type": "ADDED", "object": shown(v)})).collect()
     };
+    // A streaming list (`sendInitialEvents=true`, KEP-3157) ends its
+    // initial events with a bookmark, so the client knows when it has the
+    // whole set (and can forget what it held that is not in it).
+    let mut initial = initial;
+    if query.flag("sendInitialEvents") {
+        let end = json!({"apiVersion": resource.api_version(), "kind": resource.name(), "metadata": {
+            "resourceVersion": listed_at.to_string(), "annotations": {INITIAL_EVENTS_END: "true"},
+        }});
+        initial.push(json!({"type": "BOOKMARK", "object": end}));
+    }
     let after = since.unwrap_or(listed_at);
     let timeout = query.get("timeoutSeconds").and_then(|t| t.parse::<u64>().ok()).map(std::time::Duration::from_secs);
     let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
@@ -604,6 +649,10 @@ fn watch(state: ApiState, resource: Kind, namespace: Option<String>, query: Quer
     (StatusCode::OK, [("content-type", "application/json")], body).into_response()
 }
 
+/// The annotation of the bookmark that ends a streaming list's initial
+/// events.
+pub const INITIAL_EVENTS_END: &str = "k8s.io/initial-events-end";
+
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at).await,
@@ -618,8 +667,14 @@ fn is_declared(state: &ApiState, kind: Kind, namespace: &str, name: &str) -> boo
 }
 
 /// `kubectl delete pod`: the pod is deleted gracefully, and its owner (if
-/// any) makes another. Changes nothing git declares.
-fn delete_pod(state: &ApiState, namespace: &str, name: &str) -> Result<Response, ApiError> {
+/// any) makes another. With a grace period of 0 (`--force
+/// --grace-period=0`, in the query or the body's DeleteOptions) the
+/// object goes at once, as Kubernetes does, on condition of the options'
+/// `preconditions.uid`. Changes nothing git declares.
+fn delete_pod(state: &ApiState, namespace: &str, name: &str, query: &Query, body: &[u8]) -> Result<Response, ApiError> {
+    let options: Value =
+        if body.is_empty() { Value::Null } else { serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("DeleteOptions: {e}")))? };
+    let grace = query.get("gracePeriodSeconds").and_then(|g| g.parse::<i64>().ok()).or_else(|| options.get("gracePeriodSeconds").and_then(Value::as_i64));
     let pod = state
         .store
         .api::<driftless_model::k8s_openapi::api::core::v1::Pod>()
@@ -630,6 +685,13 @@ fn delete_pod(state: &ApiState, namespace: &str, name: &str) -> Result<Response,
         return Err(ApiError::MethodNotAllowed(format!("pod {name:?} is declared in git: remove it there to delete it; {}", state.write_hint)));
     }
     let live = state.store.get(&driftless_store::key_of(&pod)).ok_or_else(|| ApiError::NotFound(format!("pods {name:?} not found")))?;
+    if grace == Some(0) {
+        let uid = options.pointer("/preconditions/uid").and_then(Value::as_str).map(str::to_owned);
+        nodes::precondition(&live, uid.as_deref())?;
+        let op = driftless_store::Op::Delete { key: driftless_store::key_of(&pod), uid };
+        state.store.apply(driftless_store::Batch::one(op)).map_err(nodes::store_error)?;
+        return Ok(json_response(&live));
+    }
     if let Some(op) = driftless_store::delete_op(&live, jiff::Timestamp::now()) {
         state.store.apply(driftless_store::Batch::one(op)).map_err(|e| ApiError::Internal(e.to_string()))?;
     }

@@ -44,6 +44,10 @@ pub enum StoreError {
         /// The fence's revision.
         revision: i64,
     },
+    /// The control plane a node's store reads through could not take or
+    /// answer a request.
+    #[error("the control plane: {0}")]
+    Remote(String),
     /// The store's address cannot be read.
     #[error("store: {0}")]
     Config(String),

@@ -1,16 +1,22 @@
 //! What a node's agent writes through the API, as a kubelet does: its own
-//! Node, status included (`PUT /api/v1/nodes/{name}`), and its Lease
-//! (`PUT /apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{name}`).
-//! Only that node may, as Kubernetes' Node authorizer and NodeRestriction
-//! admission allow: a caller `system:node:<name>` in group `system:nodes`
-//! (or root on the daemon's own socket). They go to the store, never to
-//! git: they are what the node observes, not what anyone declares.
+//! Node, status included (`PUT /api/v1/nodes/{name}`), its Lease
+//! (`PUT /apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{name}`),
+//! the status of the pods bound to it (`PUT .../pods/{name}/status`), the
+//! removal of those pods once their containers have stopped (`DELETE
+//! .../pods/{name}` with a uid precondition), and events (`POST
+//! .../events`, `PUT .../events/{name}`). Only that node may, as
+//! Kubernetes' Node authorizer and NodeRestriction admission allow: a
+//! caller `system:node:<name>` in group `system:nodes` (or root on the
+//! daemon's own socket). They go to the store, never to git: they are what
+//! the node observes, not what anyone declares.
 //!
-//! Must not touch: declared objects, or any part of a Node the node does
-//! not own (`driftless_model::node::refreshed` keeps the rest).
+//! Must not touch: declared objects, pods bound to other nodes, or any
+//! part of a Node the node does not own (`driftless_model::node::refreshed`
+//! keeps the rest).
 
+use axum::http::Method;
 use driftless_model::Kind;
-use driftless_store::{Batch, Key, Op};
+use driftless_store::{Batch, Key, Op, StoreError};
 use serde_json::Value;
 
 use crate::auth::Caller;
@@ -19,6 +25,129 @@ use crate::server::ApiState;
 
 /// Where node Leases live.
 const LEASE_NAMESPACE: &str = "kube-node-lease";
+
+/// Whether a node's agent may try `method` on `path`: the writes this
+/// module serves (each then checks the object is the node's own).
+pub(super) fn node_may_try(method: &Method, path: &str) -> bool {
+    let Ok(target) = super::parse_path(path) else { return false };
+    match (method, target) {
+        (&Method::PUT, super::Target::Object { resource, .. }) => matches!(resource, Kind::Node | Kind::Lease | Kind::Event),
+        (&Method::PUT, super::Target::Sub { resource: Kind::Pod, sub, .. }) => sub == "status",
+        (&Method::POST, super::Target::Collection { resource: Kind::Event, namespace: Some(_) }) => true,
+        (&Method::DELETE, super::Target::Object { resource: Kind::Pod, .. }) => true,
+        _ => false,
+    }
+}
+
+/// The node `caller` is, `None` for root on the daemon's socket, or 403
+/// for anyone else: the writes here are a kubelet's.
+fn as_node<'c>(caller: Option<&'c Caller>, what: &str) -> Result<Option<&'c str>, ApiError> {
+    let Some(caller) = caller else { return Ok(None) };
+    match caller.node() {
+        Some(node) => Ok(Some(node)),
+        None => Err(ApiError::Forbidden(format!(
+            "User {:?} cannot write {what}: the node running the pod does (as system:node:<name> in group {})",
+            caller.user,
+            crate::auth::NODES_GROUP
+        ))),
+    }
+}
+
+/// The live pod at `key`, if `node` (when a node asks) runs it.
+fn bound_pod(state: &ApiState, key: &Key, node: Option<&str>) -> Result<std::sync::Arc<Value>, ApiError> {
+    let live = state.store.get(key).ok_or_else(|| ApiError::NotFound(format!("pods {:?} not found", key.name)))?;
+    let bound = live.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
+    match node {
+        Some(node) if node != bound => Err(ApiError::Forbidden(format!("node {node:?} cannot write pod {:?}: it is bound to {bound:?}", key.name))),
+        _ => Ok(live),
+    }
+}
+
+/// 409 unless `live` is the object of `uid` (when given), as a
+/// DeleteOptions' precondition asks.
+pub(super) fn precondition(live: &Value, uid: Option<&str>) -> Result<(), ApiError> {
+    let held = live.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("");
+    match uid {
+        Some(uid) if uid != held => Err(ApiError::Conflict(format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {held}"))),
+        _ => Ok(()),
+    }
+}
+
+pub(super) fn store_error(error: StoreError) -> ApiError {
+    match error {
+        StoreError::NotFound(key) => ApiError::NotFound(format!("{key} not found")),
+        error @ StoreError::Conflict { .. } => ApiError::Conflict(error.to_string()),
+        error @ StoreError::AlreadyExists(_) => ApiError::AlreadyExists(error.to_string()),
+        error => ApiError::Internal(error.to_string()),
+    }
+}
+
+/// Applies `batch` off the API's workers; the object at `key` after it.
+async fn write(state: &ApiState, batch: Batch, key: Key) -> Result<Option<Value>, ApiError> {
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || {
+        store.apply(batch).map_err(store_error)?;
+        Ok(store.get(&key).map(|v| (*v).clone()))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+}
+
+fn parse(body: &[u8], kind: Kind) -> Result<Value, ApiError> {
+    let posted: Value = serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("the body is not a {} in JSON: {e}", kind.name())))?;
+    if posted.get("kind").and_then(Value::as_str) != Some(kind.name()) {
+        return Err(ApiError::BadRequest(format!("the body must be a {}", kind.name())));
+    }
+    Ok(posted)
+}
+
+/// `PUT .../pods/{name}/status` by the node the pod is bound to: the
+/// status as the node observes it, on condition that the pod is still the
+/// one of the body's uid (a pod replaced under the same name keeps its
+/// own).
+pub(super) async fn pod_status(state: &ApiState, caller: Option<&Caller>, namespace: &str, name: &str, body: &[u8]) -> Result<Value, ApiError> {
+    let node = as_node(caller, "pod status")?;
+    let posted = parse(body, Kind::Pod)?;
+    let key = Key::new(Kind::Pod, namespace, name);
+    let live = bound_pod(state, &key, node)?;
+    let uid = posted.pointer("/metadata/uid").or_else(|| live.pointer("/metadata/uid")).and_then(Value::as_str).map(str::to_owned);
+    let status = posted.get("status").cloned().ok_or_else(|| ApiError::BadRequest("the body has no status".into()))?;
+    let stored = write(state, Batch::one(Op::Status { key: key.clone(), uid, status }), key).await?;
+    stored.ok_or_else(|| ApiError::NotFound(format!("pods {name:?} not found")))
+}
+
+/// `DELETE .../pods/{name}` by the node the pod is bound to: the pod's
+/// containers have stopped, and the object goes at once (a kubelet's
+/// delete with grace 0), on condition of `preconditions.uid` if given.
+pub(super) async fn remove_pod(state: &ApiState, caller: Option<&Caller>, namespace: &str, name: &str, body: &[u8]) -> Result<Value, ApiError> {
+    let node = as_node(caller, "pod removals")?;
+    let key = Key::new(Kind::Pod, namespace, name);
+    let live = bound_pod(state, &key, node)?;
+    let options: Value =
+        if body.is_empty() { Value::Null } else { serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("DeleteOptions: {e}")))? };
+    let uid = options.pointer("/preconditions/uid").and_then(Value::as_str).map(str::to_owned);
+    precondition(&live, uid.as_deref())?;
+    write(state, Batch::one(Op::Delete { key: key.clone(), uid }), key).await?;
+    Ok((*live).clone())
+}
+
+/// `POST .../events` or `PUT .../events/{name}` by a node: what its
+/// kubelet saw happen.
+pub(super) async fn event(state: &ApiState, caller: Option<&Caller>, namespace: &str, name: Option<&str>, body: &[u8]) -> Result<Value, ApiError> {
+    as_node(caller, "events")?;
+    let mut posted = parse(body, Kind::Event)?;
+    let named = posted.pointer("/metadata/name").and_then(Value::as_str).map(str::to_owned);
+    let name = match (name, named) {
+        (Some(path), Some(body)) if path != body => return Err(ApiError::BadRequest(format!("the body names event {body:?}, the path {path:?}"))),
+        (Some(name), _) => name.to_owned(),
+        (None, Some(name)) => name,
+        (None, None) => return Err(ApiError::BadRequest("the event has no metadata.name".into())),
+    };
+    posted["metadata"]["namespace"] = Value::from(namespace);
+    let key = Key::new(Kind::Event, namespace, name);
+    let stored = write(state, Batch::one(Op::Put(posted)), key.clone()).await?;
+    stored.ok_or_else(|| ApiError::Internal(format!("{key} vanished once written")))
+}
 
 /// Whether `caller` may write the Node or Lease named `name`.
 fn allowed(caller: Option<&Caller>, kind: Kind, name: &str) -> Result<(), ApiError> {
@@ -46,27 +175,21 @@ pub(super) async fn put(state: &ApiState, caller: Option<&Caller>, (kind, namesp
     if kind == Kind::Lease && namespace != LEASE_NAMESPACE {
         return Err(ApiError::Forbidden(format!("nodes write their Lease in {LEASE_NAMESPACE}, not {namespace}")));
     }
-    let store = state.store.clone();
     let key = Key::new(kind, namespace, name);
-    let stored = tokio::task::spawn_blocking(move || {
-        let mut batch = Batch::new();
-        match kind {
-            Kind::Node => {
-                let node = driftless_model::node::refreshed(store.get(&key).as_deref(), posted);
-                let status = node.get("status").cloned();
-                batch.push(Op::Put(node));
-                if let Some(status) = status {
-                    batch.push(Op::Status { key: key.clone(), uid: None, status });
-                }
-            }
-            _ => {
-                batch.push(Op::Put(posted));
+    let mut batch = Batch::new();
+    match kind {
+        Kind::Node => {
+            let node = driftless_model::node::refreshed(state.store.get(&key).as_deref(), posted);
+            let status = node.get("status").cloned();
+            batch.push(Op::Put(node));
+            if let Some(status) = status {
+                batch.push(Op::Status { key: key.clone(), uid: None, status });
             }
         }
-        store.apply(batch).map_err(|e| ApiError::Internal(e.to_string()))?;
-        store.get(&key).map(|v| (*v).clone()).ok_or_else(|| ApiError::Internal(format!("{key} vanished once written")))
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))??;
-    Ok(stored)
+        _ => {
+            batch.push(Op::Put(posted));
+        }
+    }
+    let stored = write(state, batch, key.clone()).await?;
+    stored.ok_or_else(|| ApiError::Internal(format!("{key} vanished once written")))
 }
