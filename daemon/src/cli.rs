@@ -18,10 +18,11 @@ pub struct Cli {
 }
 
 /// `--verify-commits-mode`, after Flux's `spec.verify.mode`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VerifyMode {
     /// The head commit only.
+    #[default]
     Head,
     /// Every commit since the last applied one (all of history before the
     /// first sync): an unsigned commit anywhere in a push refuses it.
@@ -188,6 +189,54 @@ pub struct ConnectArgs {
     pub certificate_authority: Option<PathBuf>,
 }
 
+/// What a node is: its name, network, cgroups and the rules for its pods;
+/// `up` runs one beside the control plane, `agent` one alone.
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// This node's name (default: the host name).
+    #[arg(long)]
+    pub node_name: Option<String>,
+    /// The node bridge pods attach to.
+    #[arg(long, default_value = "driftless0")]
+    pub bridge: String,
+    /// The pod CIDR of this node.
+    #[arg(long, default_value = "10.244.0.0/24")]
+    pub pod_cidr: String,
+    /// The service CIDR, routed `local` on `lo` before anything runs.
+    #[arg(long, default_value = "10.96.0.0/16")]
+    pub service_cidr: String,
+    /// The cluster DNS address pods are given.
+    #[arg(long, default_value = "10.96.0.10")]
+    pub cluster_dns: String,
+    /// The cluster domain.
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
+    /// The cgroup pods go under (default: `driftless` beneath the daemon's).
+    #[arg(long)]
+    pub cgroup_root: Option<String>,
+    /// The helper binary (default: `driftless-shim` beside this one).
+    #[arg(long)]
+    pub shim: Option<PathBuf>,
+    /// Let pods use hostPath volumes.
+    #[arg(long)]
+    pub allow_host_path: bool,
+    /// Let pods run privileged containers.
+    #[arg(long)]
+    pub allow_privileged: bool,
+    /// A registry (`host:port`) to pull from over plain HTTP; repeatable.
+    #[arg(long = "insecure-registry")]
+    pub insecure_registries: Vec<String>,
+    /// Where the cluster DNS forwards names outside the cluster domain
+    /// (`ip` or `ip:port`, repeatable; `none` to forward nothing). Default:
+    /// the host's nameservers from /etc/resolv.conf.
+    #[arg(long = "dns-upstream")]
+    pub dns_upstreams: Vec<String>,
+    /// The nftables table of the service proxy (default `driftless`, or
+    /// `driftless_<bridge>` for another bridge than `driftless0`).
+    #[arg(long)]
+    pub nft_table: Option<String>,
+}
+
 /// `driftless up`.
 #[derive(Debug, Args)]
 pub struct UpArgs {
@@ -289,30 +338,6 @@ pub struct UpArgs {
     /// Which commits --verify-commits checks.
     #[arg(long, value_enum, default_value_t = VerifyMode::Head, requires = "verify_commits")]
     pub verify_commits_mode: VerifyMode,
-    /// This node's name (default: the host name).
-    #[arg(long)]
-    pub node_name: Option<String>,
-    /// The node bridge pods attach to.
-    #[arg(long, default_value = "driftless0")]
-    pub bridge: String,
-    /// The pod CIDR of this node.
-    #[arg(long, default_value = "10.244.0.0/24")]
-    pub pod_cidr: String,
-    /// The service CIDR, routed `local` on `lo` before anything runs.
-    #[arg(long, default_value = "10.96.0.0/16")]
-    pub service_cidr: String,
-    /// The cluster DNS address pods are given.
-    #[arg(long, default_value = "10.96.0.10")]
-    pub cluster_dns: String,
-    /// The cluster domain.
-    #[arg(long, default_value = "cluster.local")]
-    pub cluster_domain: String,
-    /// The cgroup pods go under (default: `driftless` beneath the daemon's).
-    #[arg(long)]
-    pub cgroup_root: Option<String>,
-    /// The helper binary (default: `driftless-shim` beside this one).
-    #[arg(long)]
-    pub shim: Option<PathBuf>,
     /// Also serve the API over HTTPS at this address (`127.0.0.1:6443`),
     /// for kubectl and remote CLIs: `driftless kubeconfig` prints a
     /// kubeconfig for it.
@@ -337,29 +362,11 @@ pub struct UpArgs {
     /// --listen address and the node's address always are.
     #[arg(long = "tls-san")]
     pub tls_sans: Vec<String>,
-    /// Let pods use hostPath volumes.
-    #[arg(long)]
-    pub allow_host_path: bool,
-    /// Let pods run privileged containers.
-    #[arg(long)]
-    pub allow_privileged: bool,
-    /// A registry (`host:port`) to pull from over plain HTTP; repeatable.
-    #[arg(long = "insecure-registry")]
-    pub insecure_registries: Vec<String>,
-    /// Where the cluster DNS forwards names outside the cluster domain
-    /// (`ip` or `ip:port`, repeatable; `none` to forward nothing). Default:
-    /// the host's nameservers from /etc/resolv.conf.
-    #[arg(long = "dns-upstream")]
-    pub dns_upstreams: Vec<String>,
     /// Addresses for LoadBalancer Services (`127.0.0.100-127.0.0.120`,
     /// comma-separated ranges or addresses). Without a pool they stay
     /// pending, as without a cloud provider.
     #[arg(long = "lb-pool", default_value = "")]
     pub lb_pool: String,
-    /// The nftables table of the service proxy (default `driftless`, or
-    /// `driftless_<bridge>` for another bridge than `driftless0`).
-    #[arg(long)]
-    pub nft_table: Option<String>,
     /// Where the Ingress serves plain HTTP (`''` for nowhere).
     #[arg(long, default_value = "0.0.0.0:80")]
     pub ingress_http: String,
@@ -370,6 +377,9 @@ pub struct UpArgs {
     /// served too).
     #[arg(long, default_value = "driftless")]
     pub ingress_class: String,
+    /// The node's own flags.
+    #[command(flatten)]
+    pub node: NodeArgs,
 }
 
 /// `driftless kubeconfig`.
@@ -403,15 +413,15 @@ pub struct AgentArgs {
     /// `DATA_DIR/pki/ca.crt`).
     #[arg(long)]
     pub certificate_authority: PathBuf,
-    /// This node's name (kubernetes.io/hostname).
-    #[arg(long)]
-    pub node_name: String,
-    /// The range this node gives its pods addresses from.
-    #[arg(long)]
-    pub pod_cidr: String,
     /// This node's address, as others reach it.
     #[arg(long)]
     pub node_ip: String,
+    /// The agent's data folder: its containers, volumes and images.
+    #[arg(long, env = "DRIFTLESS_DATA_DIR", default_value = "/var/lib/driftless-agent")]
+    pub data_dir: PathBuf,
+    /// The node's own flags.
+    #[command(flatten)]
+    pub node: NodeArgs,
 }
 
 /// `driftless reset`.

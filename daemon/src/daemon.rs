@@ -5,10 +5,12 @@
 //! finish (bounded), and leaves pods running: the next daemon on the same
 //! data folder adopts them (`driftless reset` stops them for good).
 
+pub(crate) mod agent;
 mod config;
 mod forge;
 mod images;
 mod network;
+mod node;
 pub(crate) mod pki;
 mod rollback;
 pub mod writes;
@@ -25,8 +27,6 @@ use driftless_controllers::deployment::DeploymentController;
 use driftless_controllers::endpoints::EndpointsController;
 use driftless_controllers::gc::GarbageCollector;
 use driftless_controllers::job::JobController;
-use driftless_controllers::kubelet::{Kubelet, StoreResolve};
-use driftless_controllers::node::{NodeInfo, heartbeat, register};
 use driftless_controllers::replicaset::{Flavor, ReplicaSetController};
 use driftless_controllers::runner::{self, Reconciler, RunOptions};
 use driftless_controllers::scheduler::Scheduler;
@@ -34,7 +34,6 @@ use driftless_controllers::services::{AddressPools, ServiceAllocator};
 use driftless_controllers::statefulset::StatefulSetController;
 use driftless_controllers::storage::{ClaimBinder, VolumeReclaimer};
 use driftless_model::Kind;
-use driftless_nodeapi::SharedRuntime;
 use driftless_runtime::node::Node;
 
 use driftless_store::{SqliteStore, Store};
@@ -154,33 +153,10 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
     };
     std::fs::create_dir_all(config.node_dir()).map_err(|source| CommandError::Io { path: config.node_dir(), source })?;
     let _node_lock = config::lock_node(&config.node_dir())?;
-    let node_config = config.node_config()?;
-    tracing::info!(bridge = %node_config.bridge, pod_cidr = %node_config.pod_cidr, service_cidr = ?node_config.service_cidr, "setting up the node");
-    // Node::new talks netlink on a runtime of its own: not on ours.
-    let node = tokio::task::spawn_blocking(move || Node::new(node_config)).await.map_err(daemon_error)?.map_err(daemon_error)?;
-    let node = Arc::new(node);
-    let shared: SharedRuntime = node.clone();
-
     let ctx = Context::new(store.clone(), "driftless", &config.node_name);
-    let info = NodeInfo::of_this_machine(&config.node_name, &config.node_address()?, &config.pod_cidr);
-    register(&ctx, &info).map_err(daemon_error)?;
-
-    let image_store = driftless_image::ImageStore::open(config.node_dir()).map_err(CommandError::Image)?;
-    let images = Arc::new(driftless_runtime::images::NodeImages::new(
-        image_store,
-        driftless_image::PullOptions { insecure_registries: config.insecure_registries.clone(), credentials: None },
-    ));
-    let resolve = Arc::new(StoreResolve::new(store.clone(), images));
-    let network_applied = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let kubelet = Kubelet::new(ctx.clone(), &config.node_name, &config.node_address()?, shared.clone(), resolve, Some(network_applied.clone()));
-    match kubelet.remove_orphans().await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(removed = n, "stopped pods the store no longer has"),
-        Err(error) => tracing::warn!(%error, "could not look for orphaned pods"),
-    }
-
     let cancel = CancellationToken::new();
     let mut tasks = JoinSet::new();
+    let node::RunningNode { node, runtime: shared, kubelet } = node::start(&config, &ctx, &mut tasks, &cancel).await?;
     let volumes = config.node_dir().join("volumes");
     spawn(&mut tasks, ReplicaSetController::new(ctx.clone(), Flavor::ReplicaSet), &store, &cancel, RunOptions::default());
     spawn(&mut tasks, ReplicaSetController::new(ctx.clone(), Flavor::ReplicationController), &store, &cancel, RunOptions::default());
@@ -193,14 +169,10 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
     spawn(&mut tasks, ClaimBinder::new(ctx.clone(), volumes.clone()), &store, &cancel, RunOptions { concurrency: 1, ..RunOptions::default() });
     spawn(&mut tasks, VolumeReclaimer::new(ctx.clone(), volumes), &store, &cancel, RunOptions::default());
     spawn(&mut tasks, GarbageCollector::new(ctx.clone()), &store, &cancel, RunOptions { debounce: Duration::from_millis(50), ..RunOptions::default() });
-    spawn(&mut tasks, kubelet.clone(), &store, &cancel, RunOptions { concurrency: 16, ..RunOptions::default() });
     let service_cidr: ipnet::Ipv4Net = config.service_cidr.parse().map_err(daemon_error)?;
     let pools = AddressPools { service_cidr, reserved: vec![config.dns_address()?], load_balancers: config.lb_pool.clone() };
     spawn(&mut tasks, ServiceAllocator::new(ctx.clone(), pools), &store, &cancel, RunOptions { concurrency: 1, ..RunOptions::default() });
     spawn(&mut tasks, EndpointsController::new(ctx.clone()), &store, &cancel, RunOptions::default());
-    tasks.spawn(start_network(&config, store.clone(), network_applied).await?.run(cancel.clone()));
-    tasks.spawn(kubelet.clone().report_statuses(cancel.clone()));
-    tasks.spawn(heartbeat(ctx.clone(), info, cancel.clone()));
     let grace = config.node_monitor_grace_period.unwrap_or(driftless_controllers::lifecycle::GRACE);
     if grace <= driftless_controllers::node::HEARTBEAT {
         return Err(CommandError::Usage(format!(
@@ -350,9 +322,6 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
     Ok(())
 }
 
-/// Starts the cluster DNS on its service address and the service proxy.
-/// The node has routed the service CIDR `local` on `lo` by now, so the
-/// DNS address can be bound and no service address can leave the machine.
 /// The HTTPS listener's TLS: the certificate the user gave, else the one
 /// made under the data folder for the node's names.
 fn listener_tls(config: &DaemonConfig) -> Result<Arc<rustls::ServerConfig>, CommandError> {
@@ -367,50 +336,6 @@ fn listener_tls(config: &DaemonConfig) -> Result<Arc<rustls::ServerConfig>, Comm
         }
     };
     driftless_api::tls::server_config(&chain, &key).map_err(|e| CommandError::Usage(format!("the API's certificate: {e}")))
-}
-
-async fn start_network(config: &DaemonConfig, store: Arc<dyn Store>, applied: Arc<std::sync::atomic::AtomicU64>) -> Result<network::Network, CommandError> {
-    let dns_address = config.dns_address()?;
-    let dns = driftless_dns::DnsServer::start(driftless_dns::DnsConfig {
-        listen: vec![std::net::SocketAddr::new(dns_address.into(), 53)],
-        upstreams: config.dns_upstreams.clone(),
-        domain: config.cluster_domain.clone(),
-        ..Default::default()
-    })
-    .map_err(|e| CommandError::Usage(format!("cluster DNS on {dns_address}:53: {e}")))?;
-    let pod_cidr: ipnet::Ipv4Net = config.pod_cidr.parse().map_err(daemon_error)?;
-    let service_cidr: ipnet::Ipv4Net = config.service_cidr.parse().map_err(daemon_error)?;
-    let gateway: std::net::Ipv4Addr = config.node_address()?.parse().map_err(daemon_error)?;
-    let mut proxy_config = driftless_proxy::ProxyConfig::new(service_cidr, pod_cidr, config.bridge.clone());
-    proxy_config.node_addresses = vec![gateway];
-    proxy_config.table = config.nft_table.clone();
-    let proxy = tokio::task::spawn_blocking(move || driftless_proxy::Proxy::start(proxy_config))
-        .await
-        .map_err(daemon_error)?
-        .map_err(|e| CommandError::Usage(format!("service proxy: {e}")))?;
-    // A node without its ports 80/443 still runs everything else.
-    let ingress = if config.ingress_http.is_empty() && config.ingress_https.is_empty() {
-        None
-    } else {
-        let ingress_config = driftless_ingress::IngressConfig { http: config.ingress_http.clone(), https: config.ingress_https.clone(), ..Default::default() };
-        match driftless_ingress::IngressServer::start(ingress_config) {
-            Ok(handle) => Some((handle, config.ingress_class.clone())),
-            Err(error) => {
-                tracing::error!(%error, "the Ingress cannot listen; Ingresses are not served");
-                None
-            }
-        }
-    };
-    tracing::info!(dns = %dns_address, upstreams = ?config.dns_upstreams, table = %config.nft_table, ingress = ?ingress.as_ref().map(|(h, _)| h.local_addrs()), "service networking up");
-    Ok(network::Network {
-        store,
-        dns,
-        proxy: Box::new(proxy),
-        ingress,
-        domain: config.cluster_domain.clone(),
-        addresses: network::Addresses { pod_cidr, node: vec![gateway] },
-        applied,
-    })
 }
 
 /// The ledger entry of an autoscaler's rescale: a status change beside

@@ -10,52 +10,114 @@
 //! the proxy does it for every port of its bridge whenever it applies a
 //! table (a pod is an endpoint only after an apply, so it always has it
 //! by the time it can be chosen), and turns it off again on shutdown.
+//!
+//! Through netlink (`ip link set PORT type bridge_slave hairpin on`), not
+//! sysfs: `/sys/class/net` shows the network namespace of whoever mounted
+//! `/sys`, which for a node agent entered into a namespace with `nsenter
+//! --net` is not its own.
+//!
+//! Must not touch: ports of other bridges, or any other port flag.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+
+use futures_util::TryStreamExt;
+use rtnetlink::packet_route::link::{InfoBridgePort, InfoPortData, LinkAttribute, LinkInfo, LinkMessage};
+use rtnetlink::{Handle, LinkBridgePort};
 
 use crate::sysctl::SysctlError;
 
-/// The ports this proxy switched to hairpin mode.
+/// The ports (link indexes) this proxy switched to hairpin mode.
 #[derive(Debug, Default)]
 pub(crate) struct Hairpin {
-    enabled: BTreeSet<PathBuf>,
+    enabled: BTreeSet<u32>,
+}
+
+fn netlink(what: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> SysctlError {
+    let what = what.into();
+    move |source| SysctlError::Netlink { what, source }
+}
+
+/// Whether the kernel said the link is gone (a pod stopped meanwhile).
+fn gone(error: &rtnetlink::Error) -> bool {
+    matches!(error, rtnetlink::Error::NetlinkError(message) if message.raw_code() == -19)
+}
+
+/// Runs `work` with a netlink handle, on a runtime of its own (callers are
+/// blocking threads).
+fn with_netlink<T>(work: impl AsyncFnOnce(&Handle) -> Result<T, SysctlError>) -> Result<T, SysctlError> {
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_io().build().map_err(|source| SysctlError::Io { path: "netlink runtime".into(), source })?;
+    runtime.block_on(async {
+        let (connection, handle, _) = rtnetlink::new_connection().map_err(|source| SysctlError::Io { path: "netlink socket".into(), source })?;
+        tokio::spawn(connection);
+        work(&handle).await
+    })
+}
+
+fn controller(link: &LinkMessage) -> Option<u32> {
+    link.attributes.iter().find_map(|a| if let LinkAttribute::Controller(index) = a { Some(*index) } else { None })
+}
+
+fn hairpin(link: &LinkMessage) -> Option<bool> {
+    let infos = link.attributes.iter().find_map(|a| if let LinkAttribute::LinkInfo(infos) = a { Some(infos) } else { None })?;
+    infos.iter().find_map(|info| match info {
+        LinkInfo::PortData(InfoPortData::BridgePort(flags)) => {
+            flags.iter().find_map(|f| if let InfoBridgePort::HairpinMode(on) = f { Some(*on) } else { None })
+        }
+        _ => None,
+    })
+}
+
+async fn set(handle: &Handle, index: u32, on: bool) -> Result<bool, SysctlError> {
+    match handle.link().set_port(LinkBridgePort::new(index).hairpin(on).build()).execute().await {
+        Ok(()) => Ok(true),
+        Err(error) if gone(&error) => Ok(false),
+        Err(error) => Err(netlink(format!("hairpin {} on port {index}", if on { "on" } else { "off" }))(error)),
+    }
 }
 
 impl Hairpin {
     /// Turns hairpin mode on for every port of `bridge` that lacks it.
     pub(crate) fn ensure(&mut self, bridge: &str) -> Result<(), SysctlError> {
-        let ports = PathBuf::from("/sys/class/net").join(bridge).join("brif");
-        let io = |path: &PathBuf| {
-            let path = path.clone();
-            move |source| SysctlError::Io { path, source }
-        };
-        for entry in std::fs::read_dir(&ports).map_err(io(&ports))? {
-            let flag = entry.map_err(io(&ports))?.path().join("hairpin_mode");
-            match std::fs::read_to_string(&flag) {
-                Ok(value) if value.trim() == "1" => continue,
-                Ok(_) => {}
-                // The port went away with its pod meanwhile.
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(error) => return Err(io(&flag)(error)),
+        let enabled = &mut self.enabled;
+        with_netlink(async |handle| {
+            let mut found = handle.link().get().match_name(bridge.to_owned()).execute();
+            let bridge_index = found.try_next().await.map_err(netlink(format!("look up bridge {bridge}")))?.map(|l| l.header.index);
+            let Some(bridge_index) = bridge_index else { return Ok(()) };
+            let mut links = handle.link().get().execute();
+            let mut ports = Vec::new();
+            while let Some(link) = links.try_next().await.map_err(netlink("list links"))? {
+                if controller(&link) == Some(bridge_index) && hairpin(&link) != Some(true) {
+                    ports.push(link.header.index);
+                }
             }
-            std::fs::write(&flag, "1").map_err(io(&flag))?;
-            tracing::debug!(port = %flag.display(), "hairpin mode on");
-            self.enabled.insert(flag);
-        }
-        Ok(())
+            for index in ports {
+                if set(handle, index, true).await? {
+                    tracing::debug!(port = index, %bridge, "hairpin mode on");
+                    enabled.insert(index);
+                }
+            }
+            Ok(())
+        })
     }
 
     /// Turns it off again where this proxy turned it on and the port is
     /// still there.
     pub(crate) fn restore(&mut self) -> Result<(), SysctlError> {
-        let mut first = Ok(());
-        for flag in std::mem::take(&mut self.enabled) {
-            match std::fs::write(&flag, "0") {
-                Err(error) if error.kind() != std::io::ErrorKind::NotFound && first.is_ok() => first = Err(SysctlError::Io { path: flag, source: error }),
-                _ => {}
-            }
+        let ports = std::mem::take(&mut self.enabled);
+        if ports.is_empty() {
+            return Ok(());
         }
-        first
+        with_netlink(async |handle| {
+            let mut first = Ok(());
+            for index in ports {
+                if let Err(error) = set(handle, index, false).await
+                    && first.is_ok()
+                {
+                    first = Err(error);
+                }
+            }
+            first
+        })
     }
 }

@@ -1,11 +1,14 @@
 //! A node agent (`driftless agent`) joining the control plane over HTTPS
-//! with a node token: it registers its Node and renews its Lease; a node
-//! token writes nothing else. Killed, its node is marked Unknown and
-//! tainted unreachable by the node lifecycle within the grace period, and
-//! the pods bound to it are evicted once their toleration runs out and
-//! replaced by their controllers; back, it is Ready and untainted.
+//! with a node token, from a network namespace of its own (as another
+//! machine would): it registers its Node, renews its Lease, and runs the
+//! pods bound to it, which the control plane sees Running at the agent's
+//! addresses; a node token writes nothing else. Killed, its node is
+//! marked Unknown and tainted unreachable within the grace period, and the
+//! pods bound to it are evicted once their toleration runs out and
+//! replaced by their controllers; back, it is Ready and untainted, stops
+//! the evicted pod and runs its replacement.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use driftless_api::client::Endpoint;
@@ -13,6 +16,7 @@ use driftless_api::{Client, ClientError};
 use serde_json::{Value, json};
 
 use crate::cluster::{Cluster, binary, web};
+use crate::netns::NodeNamespace;
 
 const NODE_TOKEN: &str = "6b1e0c3f9a2d4e8b7c5a1f0e3d2c9b8a";
 const TOKENS: &str = "\
@@ -21,6 +25,8 @@ const TOKENS: &str = "\
 6b1e0c3f9a2d4e8b7c5a1f0e3d2c9b8a,system:node:node-2,node-2,\"system:nodes\"
 ";
 
+/// busybox's httpd serving the container's `/etc`: `/hostname` answers
+/// the pod's name.
 const PINNED: &str = "apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -34,35 +40,84 @@ spec:
       labels: {app: pinned}
     spec:
       nodeSelector: {kubernetes.io/hostname: node-2}
+      terminationGracePeriodSeconds: 2
       containers:
-      - name: sleep
+      - name: httpd
         image: busybox:1.35
-        command: [sleep, '3600']
+        command: [httpd, -f, -p, '8080', -h, /etc]
 ";
 
-/// The agent of node-2, killed when dropped.
-struct Agent(Child);
+/// The agent of node-2, in its namespace, with a data folder of its own.
+struct Agent {
+    child: Option<Child>,
+    data: std::path::PathBuf,
+    node: NodeNamespace,
+}
 
 impl Agent {
-    fn start(cluster: &Cluster, address: &str) -> Agent {
+    fn new(cluster: &Cluster) -> Agent {
+        let node = NodeNamespace::create();
+        let data = cluster.dir.path().join("agent");
+        let out = std::process::Command::new(binary())
+            .args(["image", "import"])
+            .arg(crate::images::busybox_layout())
+            .args(["--name", "busybox", "--data-dir"])
+            .arg(&data)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "image import: {}", String::from_utf8_lossy(&out.stderr));
+        Agent { child: None, data, node }
+    }
+
+    fn pod_cidr(&self) -> String {
+        // Beside the control plane's node's 10.246.x.0/24.
+        format!("10.247.{}.0/24", self.node.host_ip.split('.').nth(2).unwrap())
+    }
+
+    fn start(&mut self, cluster: &Cluster, server: &str) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(cluster.dir.path().join("agent.log")).unwrap();
-        let child = Command::new(binary())
-            .args(["agent", "--server", &format!("https://{address}"), "--token", NODE_TOKEN, "--certificate-authority"])
+        let dns = cluster.service_cidr.replace(".0/24", ".10");
+        let child = self
+            .node
+            .command(binary())
+            .args(["agent", "--server", &format!("https://{server}"), "--token", NODE_TOKEN, "--certificate-authority"])
             .arg(cluster.data.join("pki/ca.crt"))
-            .args(["--node-name", "node-2", "--pod-cidr", "10.244.77.0/24", "--node-ip", "127.0.0.1"])
+            .args(["--node-name", "node-2", "--pod-cidr", &self.pod_cidr(), "--node-ip", &self.node.node_ip])
+            .arg("--data-dir")
+            .arg(&self.data)
+            .args(["--bridge", "dlagent0", "--service-cidr", &cluster.service_cidr, "--cluster-dns", &dns])
+            .args(["--cgroup-root", &format!("{}-node-2", cluster.cgroup_root), "--dns-upstream", "none"])
+            .env("DRIFTLESS_LOG", "info,libcgroups=error,libcontainer=error")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .unwrap();
-        Agent(child)
+        self.child = Some(child);
+    }
+
+    /// SIGKILL, as a crash would; its pods run on.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
 impl Drop for Agent {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        self.kill();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.data.with_file_name("agent.log")).unwrap_or_default();
+            eprintln!("--- the agent's log ---\n{log}");
+        }
+        if self.data.join("config.json").exists() {
+            let out = self.node.command(binary()).args(["reset", "--purge", "--data-dir"]).arg(&self.data).output().unwrap();
+            if !out.status.success() {
+                eprintln!("driftless reset of the agent: {}", String::from_utf8_lossy(&out.stderr));
+            }
+        }
     }
 }
 
@@ -79,15 +134,36 @@ fn taints(cluster: &Cluster) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The pinned pod of `uid` (any, if none given) Running with an address.
+fn running_pinned(cluster: &Cluster, not_uid: Option<&str>) -> Option<Value> {
+    cluster.pods().into_iter().find(|p| {
+        p.pointer("/metadata/labels/app").and_then(Value::as_str) == Some("pinned")
+            && not_uid.is_none_or(|uid| p["metadata"]["uid"] != uid)
+            && p.pointer("/metadata/deletionTimestamp").is_none()
+            && p.pointer("/status/phase").and_then(Value::as_str) == Some("Running")
+            && p.pointer("/status/podIP").and_then(Value::as_str).is_some()
+    })
+}
+
+/// What the pod's httpd answers for `/hostname`, asked from inside the
+/// agent's node.
+fn hostname_of(agent: &Agent, pod: &Value) -> String {
+    let ip = pod["status"]["podIP"].as_str().unwrap();
+    let out = agent.node.command("curl").args(["-s", "--max-time", "5", &format!("http://{ip}:8080/hostname")]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 #[test]
-fn an_agent_joins_and_its_node_turns_unknown_when_it_stops() {
+fn an_agent_runs_its_pods_and_its_node_turns_unknown_when_it_stops() {
     let mut cluster = Cluster::new(&[("apps/web.yaml", &web(1, "1", "{type: RollingUpdate}"))]);
     let tokens = cluster.dir.path().join("tokens.csv");
     std::fs::write(&tokens, TOKENS).unwrap();
-    let address = format!("127.0.0.1:{}", crate::etcd::free_port());
+    let mut agent = Agent::new(&cluster);
+    // The API listens on the host's end of the node's pair.
+    let server = format!("{}:{}", agent.node.host_ip, crate::etcd::free_port());
     cluster.start_with(&[
         "--listen",
-        &address,
+        &server,
         "--token-file",
         tokens.to_str().unwrap(),
         "--node-monitor-grace-period",
@@ -97,35 +173,53 @@ fn an_agent_joins_and_its_node_turns_unknown_when_it_stops() {
     ]);
     cluster.wait_ready("web-", 1, Duration::from_secs(30));
 
-    let agent = Agent::start(&cluster, &address);
+    agent.start(&cluster, &server);
     cluster.wait_for("node-2 Ready", Duration::from_secs(30), || (ready(&cluster).as_deref() == Some("True")).then_some(()));
-    let lease = cluster.get("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node-2");
+    // The Lease follows the Node within a heartbeat.
+    let lease = cluster
+        .wait_for("node-2's Lease", Duration::from_secs(15), || cluster.try_get("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node-2").ok());
     assert_eq!(lease["spec"]["holderIdentity"], "node-2");
     let nodes = cluster.cli_ok(&["get", "nodes"]);
     assert!(nodes.lines().any(|l| l.starts_with("node-2 ") && l.split_whitespace().nth(1) == Some("Ready")), "{nodes}");
+    let node = cluster.get("/api/v1/nodes/node-2");
+    assert_eq!(node["status"]["addresses"][0]["address"], agent.node.node_ip.as_str());
 
-    // A Deployment pinned to node-2: its pod is bound there (and waits, as
-    // this agent does not run pods yet).
+    // A Deployment pinned to node-2 runs there: Running at an address of
+    // the agent's pod CIDR, on the agent's node address, and its httpd
+    // answers inside that node.
     cluster.commit(&[("apps/pinned.yaml", PINNED)], "pinned to node-2");
-    let bound = cluster.wait_for("the pinned pod bound to node-2", Duration::from_secs(30), || {
-        cluster.pods().into_iter().find(|p| p.pointer("/spec/nodeName").and_then(Value::as_str) == Some("node-2"))
-    });
-    let bound_uid = bound["metadata"]["uid"].as_str().unwrap().to_owned();
+    let first = cluster.wait_for("the pinned pod Running on node-2", Duration::from_secs(60), || running_pinned(&cluster, None));
+    assert_eq!(first["spec"]["nodeName"], "node-2");
+    assert_eq!(first["status"]["hostIP"], agent.node.node_ip.as_str());
+    let prefix = agent.pod_cidr().trim_end_matches("0/24").to_owned();
+    assert!(first["status"]["podIP"].as_str().unwrap().starts_with(&prefix), "{} is not in {}", first["status"]["podIP"], agent.pod_cidr());
+    let first_name = first["metadata"]["name"].as_str().unwrap().to_owned();
+    let first_uid = first["metadata"]["uid"].as_str().unwrap().to_owned();
+    cluster.wait_for("the pinned pod's httpd", Duration::from_secs(15), || (hostname_of(&agent, &first) == first_name).then_some(()));
+    let events = cluster.get("/api/v1/namespaces/default/events");
+    let started = events["items"].as_array().unwrap().iter().find(|e| e["reason"] == "Started" && e["involvedObject"]["uid"] == first_uid.as_str());
+    assert!(started.is_some_and(|e| e["source"]["host"] == "node-2"), "the agent posts its pods' events: {events}");
 
-    // A node token writes its own Node and Lease, and nothing else.
+    // A node token writes its own Node, Lease and pods, and nothing else.
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let as_node = Client::new(Endpoint::Https { address: address.clone(), token: Some(NODE_TOKEN.into()), ca: cluster.data.join("pki/ca.crt") });
+    let as_node = Client::new(Endpoint::Https { address: server.clone(), token: Some(NODE_TOKEN.into()), ca: cluster.data.join("pki/ca.crt") });
     let other = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-3"}});
     let refused = runtime.block_on(as_node.put("/api/v1/nodes/node-3", &other)).unwrap_err();
     assert!(matches!(refused, ClientError::Status { code: 403, .. }), "{refused}");
     let commit = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "default"}});
     let refused = runtime.block_on(as_node.post("/api/v1/namespaces/default/configmaps", &commit)).unwrap_err();
     assert!(matches!(refused, ClientError::Status { code: 403, .. }), "{refused}");
+    let web_pod = cluster.pods().into_iter().find(|p| crate::cluster::name(p).starts_with("web-")).unwrap();
+    let path = format!("/api/v1/namespaces/default/pods/{}/status", crate::cluster::name(&web_pod));
+    let refused = runtime.block_on(as_node.put(&path, &web_pod)).unwrap_err();
+    assert!(matches!(refused, ClientError::Status { code: 403, .. }), "node-2 wrote the status of a pod of node-1: {refused}");
+    let refused = runtime.block_on(as_node.delete(&format!("/api/v1/namespaces/default/pods/{}", crate::cluster::name(&web_pod)))).unwrap_err();
+    assert!(matches!(refused, ClientError::Status { code: 403, .. }), "node-2 removed a pod of node-1: {refused}");
 
     // The agent dies: within the grace period (15 s) and a monitor period
     // (5 s) of its last heartbeat, its node is Unknown and unreachable (a
     // few seconds more allowed for a busy machine).
-    drop(agent);
+    agent.kill();
     let killed = Instant::now();
     cluster.wait_for("node-2 Unknown", Duration::from_secs(40), || (ready(&cluster).as_deref() == Some("Unknown")).then_some(()));
     let noticed = killed.elapsed();
@@ -134,27 +228,37 @@ fn an_agent_joins_and_its_node_turns_unknown_when_it_stops() {
     assert_eq!(taints(&cluster), ["node.kubernetes.io/unreachable:NoSchedule", "node.kubernetes.io/unreachable:NoExecute"]);
     let nodes = cluster.cli_ok(&["get", "nodes"]);
     assert!(nodes.lines().any(|l| l.starts_with("node-2 ") && l.split_whitespace().nth(1) == Some("NotReady")), "{nodes}");
-    assert_eq!(ready(&cluster).as_deref(), Some("Unknown"));
 
     // Its pod does not tolerate that for more than the default (5 s here):
-    // it is evicted, and its ReplicaSet makes another, which no Ready node
-    // can take (it is pinned), so it waits unbound.
+    // it is evicted (Terminating, as no kubelet is there to finish it),
+    // and its ReplicaSet makes another, which no Ready node can take (it
+    // is pinned), so it waits unbound.
     cluster.wait_for("the pinned pod evicted", Duration::from_secs(20), || {
         let pods = cluster.pods();
-        let old = pods.iter().find(|p| p["metadata"]["uid"] == bound_uid.as_str());
+        let old = pods.iter().find(|p| p["metadata"]["uid"] == first_uid.as_str());
         let evicted = old.is_none_or(|p| p.pointer("/metadata/deletionTimestamp").is_some());
         let replacement =
-            pods.iter().find(|p| p["metadata"]["uid"] != bound_uid.as_str() && p.pointer("/metadata/labels/app").and_then(Value::as_str) == Some("pinned"));
+            pods.iter().find(|p| p["metadata"]["uid"] != first_uid.as_str() && p.pointer("/metadata/labels/app").and_then(Value::as_str) == Some("pinned"));
         (evicted && replacement.is_some_and(|p| p.pointer("/spec/nodeName").is_none())).then_some(())
     });
     let events = cluster.get("/api/v1/namespaces/default/events");
     assert!(
-        events["items"].as_array().unwrap().iter().any(|e| e["reason"] == "TaintManagerEviction" && e["involvedObject"]["uid"] == bound_uid.as_str()),
+        events["items"].as_array().unwrap().iter().any(|e| e["reason"] == "TaintManagerEviction" && e["involvedObject"]["uid"] == first_uid.as_str()),
         "{events}"
     );
 
-    // Back: Ready, and the taints go.
-    let _agent = Agent::start(&cluster, &address);
+    // Back: Ready and untainted; it stops the evicted pod and removes it,
+    // and runs the replacement, which is bound to it now.
+    agent.start(&cluster, &server);
     cluster.wait_for("node-2 Ready again", Duration::from_secs(30), || (ready(&cluster).as_deref() == Some("True")).then_some(()));
     cluster.wait_for("node-2 untainted", Duration::from_secs(15), || taints(&cluster).is_empty().then_some(()));
+    let second = cluster.wait_for("the replacement Running on node-2", Duration::from_secs(60), || running_pinned(&cluster, Some(&first_uid)));
+    assert_eq!(second["spec"]["nodeName"], "node-2");
+    cluster.wait_for("the evicted pod removed", Duration::from_secs(30), || {
+        cluster.pods().iter().all(|p| p["metadata"]["uid"] != first_uid.as_str()).then_some(())
+    });
+    let second_name = second["metadata"]["name"].as_str().unwrap().to_owned();
+    cluster.wait_for("the replacement's httpd", Duration::from_secs(15), || (hostname_of(&agent, &second) == second_name).then_some(()));
+    let pinned = cluster.pods().into_iter().filter(|p| p.pointer("/metadata/labels/app").and_then(Value::as_str) == Some("pinned")).count();
+    assert_eq!(pinned, 1);
 }

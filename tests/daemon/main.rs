@@ -18,6 +18,8 @@ mod etcd;
 #[allow(dead_code)]
 mod images;
 mod ingress;
+#[path = "../support/netns.rs"]
+mod netns;
 #[path = "../support/registry.rs"]
 mod registry;
 

@@ -16,7 +16,7 @@ use crate::CommandError;
 use crate::cli::UpArgs;
 
 /// Everything the daemon runs with.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct DaemonConfig {
     /// The repository (folder or URL).
     pub repo: String,
@@ -131,6 +131,10 @@ pub struct DaemonConfig {
     /// The IngressClass served.
     #[serde(default)]
     pub ingress_class: String,
+    /// The address other nodes reach this one at (an agent's
+    /// `--node-ip`); without it, the gateway of its pod CIDR.
+    #[serde(default)]
+    pub node_ip: Option<String>,
 }
 
 mod humantime_serde_opt {
@@ -162,11 +166,11 @@ fn usage(message: String) -> CommandError {
 impl DaemonConfig {
     /// The configuration `up` was given.
     pub fn from_args(args: &UpArgs) -> Result<DaemonConfig, CommandError> {
-        let shim = match &args.shim {
+        let shim = match &args.node.shim {
             Some(shim) => shim.clone(),
             None => find_shim()?,
         };
-        let node_name = match &args.node_name {
+        let node_name = match &args.node.node_name {
             Some(name) => name.clone(),
             None => std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "localhost".into()),
         };
@@ -203,30 +207,32 @@ impl DaemonConfig {
             notify: args.notify.clone(),
             notify_secret_file: args.notify_secret_file.as_ref().map(|f| std::path::absolute(f).unwrap_or_else(|_| f.clone())),
             node_name,
-            bridge: args.bridge.clone(),
-            pod_cidr: args.pod_cidr.clone(),
-            service_cidr: args.service_cidr.clone(),
-            cluster_dns: args.cluster_dns.clone(),
-            cluster_domain: args.cluster_domain.clone(),
-            cgroup_root: args.cgroup_root.clone().unwrap_or_else(default_cgroup_root),
+            bridge: args.node.bridge.clone(),
+            pod_cidr: args.node.pod_cidr.clone(),
+            service_cidr: args.node.service_cidr.clone(),
+            cluster_dns: args.node.cluster_dns.clone(),
+            cluster_domain: args.node.cluster_domain.clone(),
+            cgroup_root: args.node.cgroup_root.clone().unwrap_or_else(default_cgroup_root),
             shim,
             listen: args.listen.clone(),
             token_file: args.token_file.clone(),
             tls_cert: args.tls_cert.clone(),
             tls_key: args.tls_key.clone(),
             tls_sans: args.tls_sans.clone(),
-            allow_host_path: args.allow_host_path,
-            allow_privileged: args.allow_privileged,
-            insecure_registries: args.insecure_registries.clone(),
-            dns_upstreams: upstreams(&args.dns_upstreams)?,
+            allow_host_path: args.node.allow_host_path,
+            allow_privileged: args.node.allow_privileged,
+            insecure_registries: args.node.insecure_registries.clone(),
+            dns_upstreams: upstreams(&args.node.dns_upstreams)?,
             lb_pool: pool(&args.lb_pool)?,
             ingress_http: listeners("--ingress-http", &args.ingress_http)?,
             ingress_https: listeners("--ingress-https", &args.ingress_https)?,
             ingress_class: args.ingress_class.clone(),
+            node_ip: None,
             nft_table: args
+                .node
                 .nft_table
                 .clone()
-                .unwrap_or_else(|| if args.bridge == "driftless0" { "driftless".into() } else { format!("driftless_{}", args.bridge) }),
+                .unwrap_or_else(|| if args.node.bridge == "driftless0" { "driftless".into() } else { format!("driftless_{}", args.node.bridge) }),
         };
         config.node_config()?;
         if let Some(keys) = &config.verify_commits {
@@ -238,6 +244,49 @@ impl DaemonConfig {
             }
         }
         Ok(config)
+    }
+
+    /// The configuration of `agent`: a node alone, without a repository
+    /// or store of its own, serving no Ingress (the control plane's node
+    /// does).
+    pub fn for_agent(args: &crate::cli::AgentArgs) -> Result<DaemonConfig, CommandError> {
+        let node = &args.node;
+        let shim = match &node.shim {
+            Some(shim) => shim.clone(),
+            None => find_shim()?,
+        };
+        let config = DaemonConfig {
+            data_dir: std::path::absolute(&args.data_dir).unwrap_or_else(|_| args.data_dir.clone()),
+            node_name: node.node_name.clone().ok_or_else(|| usage("--node-name: an agent must be given its node's name".into()))?,
+            bridge: node.bridge.clone(),
+            pod_cidr: node.pod_cidr.clone(),
+            service_cidr: node.service_cidr.clone(),
+            cluster_dns: node.cluster_dns.clone(),
+            cluster_domain: node.cluster_domain.clone(),
+            cgroup_root: node.cgroup_root.clone().unwrap_or_else(default_cgroup_root),
+            shim,
+            allow_host_path: node.allow_host_path,
+            allow_privileged: node.allow_privileged,
+            insecure_registries: node.insecure_registries.clone(),
+            dns_upstreams: upstreams(&node.dns_upstreams)?,
+            nft_table: node
+                .nft_table
+                .clone()
+                .unwrap_or_else(|| if node.bridge == "driftless0" { "driftless".into() } else { format!("driftless_{}", node.bridge) }),
+            node_ip: Some(args.node_ip.clone()),
+            ..DaemonConfig::default()
+        };
+        config.node_config()?;
+        Ok(config)
+    }
+
+    /// The address this node is known by: its Node's InternalIP, its
+    /// pods' hostIP.
+    pub fn host_ip(&self) -> Result<String, CommandError> {
+        match &self.node_ip {
+            Some(ip) => Ok(ip.clone()),
+            None => self.node_address(),
+        }
     }
 
     fn path_in(data_dir: &Path) -> PathBuf {

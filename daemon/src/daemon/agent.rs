@@ -1,0 +1,82 @@
+//! `driftless agent`: a node joining a control plane through its HTTPS
+//! API with a node token (`system:node:<name>` in group `system:nodes`),
+//! as a kubelet joins kube-apiserver. It copies what a node needs from the
+//! API (`driftless_api::RemoteStore`) and runs the same node as `up`'s
+//! ([`super::node`]): the pods bound to it, their status, the service
+//! network, and its Node and Lease every 10 s.
+//!
+//! Must not touch: anything the control plane owns. Its writes are a
+//! kubelet's (the API refuses it the rest).
+
+use std::sync::Arc;
+
+use driftless_api::{Client, RemoteStore};
+use driftless_controllers::Context;
+use driftless_model::Kind;
+use driftless_store::Store;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::{DaemonConfig, GRACE, config, daemon_error, node, wait_for_signal};
+use crate::CommandError;
+
+/// What a node reads: its pods and what they refer to (ConfigMaps,
+/// Secrets, claims and volumes), and what its service network serves
+/// (Services, their Endpoints, and pods for their addresses), and the
+/// Nodes.
+const KINDS: &[Kind] =
+    &[Kind::Pod, Kind::Node, Kind::Service, Kind::Endpoints, Kind::ConfigMap, Kind::Secret, Kind::PersistentVolumeClaim, Kind::PersistentVolume];
+
+/// How long the first copy of the control plane may take.
+const FIRST_SYNC: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Runs the node of `config` for the control plane `client` reaches,
+/// until SIGTERM or SIGINT; blocks.
+pub(crate) fn run(config: DaemonConfig, client: Client, server: String) -> Result<(), CommandError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| CommandError::Io { path: config.data_dir.clone(), source })?;
+    let _lock = config::lock(&config.data_dir)?;
+    // `driftless reset --data-dir` stops this node's pods from it.
+    config.save()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("driftless-agent")
+        .build()
+        .map_err(|source| CommandError::Io { path: "tokio runtime".into(), source })?;
+    let result = runtime.block_on(serve(config, client, server));
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
+}
+
+async fn serve(config: DaemonConfig, client: Client, server: String) -> Result<(), CommandError> {
+    let remote = Arc::new(RemoteStore::connect(client, KINDS).map_err(daemon_error)?);
+    if !remote.synced(KINDS, FIRST_SYNC).await {
+        return Err(CommandError::Usage(format!(
+            "could not list {} from the control plane at {server} within {FIRST_SYNC:?} (is it up, and is the token a node's?)",
+            KINDS.iter().map(|k| k.plural()).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let store: Arc<dyn Store> = remote.clone();
+    let _node_lock = config::lock_node(&config.node_dir())?;
+    let ctx = Context::new(store, "kubelet", &config.node_name);
+    let cancel = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    let running = node::start(&config, &ctx, &mut tasks, &cancel).await?;
+    tracing::info!(node = %config.node_name, %server, "the agent is up");
+    eprintln!("driftless: agent: node {} joined {server}", config.node_name);
+
+    wait_for_signal().await;
+    tracing::info!("shutting down; pods keep running for the next agent to adopt");
+    cancel.cancel();
+    if tokio::time::timeout(GRACE, async { while tasks.join_next().await.is_some() {} }).await.is_err() {
+        tasks.abort_all();
+    }
+    // Both own runtimes of their own, which may not be dropped here.
+    let _ = tokio::task::spawn_blocking(move || {
+        drop(running);
+        drop(ctx);
+        drop(remote);
+    })
+    .await;
+    Ok(())
+}
