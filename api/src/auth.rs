@@ -125,6 +125,11 @@ impl Tokens {
         found
     }
 
+    /// One token, of `caller`.
+    pub fn one(token: &str, caller: Caller) -> Tokens {
+        Tokens { entries: vec![(token.to_owned(), caller)] }
+    }
+
     /// The token of `user` (for `driftless kubeconfig`).
     pub fn token_of(&self, user: &str) -> Option<&str> {
         self.entries.iter().find(|(_, c)| c.user == user).map(|(t, _)| t.as_str())

@@ -5,6 +5,7 @@ mod attach;
 mod channel;
 mod driftless;
 mod exec;
+mod forward;
 mod logs;
 mod metrics;
 mod nodes;
@@ -32,6 +33,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 pub use driftless::{ImageOps, WriteFailure, WriteOps, commit as write_as};
+pub use forward::SERVING_CA;
 pub use logs::{LogRequest, stream as log_stream};
 use query::Query;
 
@@ -44,6 +46,9 @@ pub struct ApiState {
     pub store: Arc<dyn Store>,
     /// The node's runtime, for logs and exec.
     pub node: Option<SharedRuntime>,
+    /// The name of that node: the streams of pods on others are
+    /// forwarded to their agents.
+    pub node_name: Option<String>,
     /// The node's pod and node metrics (`metrics.k8s.io`).
     pub metrics: Option<driftless_nodeapi::Metrics>,
     /// Wakes the sync loop (`driftless sync`).
@@ -69,6 +74,7 @@ impl ApiState {
         ApiState {
             store,
             node: None,
+            node_name: None,
             metrics: None,
             sync: None,
             ledger: None,
@@ -352,6 +358,12 @@ async fn serve_kubernetes(state: ApiState, request: Request) -> Result<Response,
                 return Ok(json_response(&table::table(resource, [&*object], &version, table::Include::parse(query.get("includeObject")))));
             }
             Ok(json_response(&object))
+        }
+        (&Method::GET | &Method::POST, Target::Sub { resource: Kind::Pod, namespace, name, sub })
+            if matches!(sub.as_str(), "log" | "exec" | "attach" | "portforward") && forward::target(&state, &namespace, &name)?.is_some() =>
+        {
+            let remote = forward::target(&state, &namespace, &name)?.ok_or_else(|| ApiError::Internal("the pod moved".into()))?;
+            forward::forward(remote, request).await
         }
         (&Method::GET, Target::Sub { resource: Kind::Pod, namespace, name, sub }) if sub == "log" => logs::serve(state, &namespace, &name, &query).await,
         (&Method::POST | &Method::GET, Target::Sub { resource: Kind::Pod, namespace, name, sub }) if sub == "attach" => {

@@ -31,13 +31,28 @@ pub struct NodeInfo {
     pub pod_cidr: String,
     /// Extra labels.
     pub labels: BTreeMap<String, String>,
+    /// Annotations it publishes (an agent's serving CA).
+    pub annotations: BTreeMap<String, String>,
+    /// The port its agent serves pod streams on, when the control plane
+    /// reaches them over the network
+    /// (`status.daemonEndpoints.kubeletEndpoint.Port`).
+    pub streams_port: Option<u16>,
 }
 
 impl NodeInfo {
     /// This machine's CPUs and memory, from `/proc`.
     pub fn of_this_machine(name: &str, address: &str, pod_cidr: &str) -> NodeInfo {
         let (cpus, memory) = (Self::cpus_of_this_machine(), Self::memory_of_this_machine());
-        NodeInfo { name: name.to_owned(), address: address.to_owned(), cpus, memory, pod_cidr: pod_cidr.to_owned(), labels: BTreeMap::new() }
+        NodeInfo {
+            name: name.to_owned(),
+            address: address.to_owned(),
+            cpus,
+            memory,
+            pod_cidr: pod_cidr.to_owned(),
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+            streams_port: None,
+        }
     }
 
     /// This machine's CPUs (what the Node reports as capacity).
@@ -73,7 +88,7 @@ impl NodeInfo {
             "lastHeartbeatTime": now,
             "lastTransitionTime": ready_since,
         });
-        json!({
+        let mut node = json!({
             "apiVersion": "v1",
             "kind": "Node",
             "metadata": {"name": self.name, "labels": labels},
@@ -92,7 +107,14 @@ impl NodeInfo {
                     "osImage": "", "machineID": "", "systemUUID": "", "bootID": "", "kubeProxyVersion": "",
                 },
             },
-        })
+        });
+        if !self.annotations.is_empty() {
+            node["metadata"]["annotations"] = json!(self.annotations);
+        }
+        if let Some(port) = self.streams_port {
+            node["status"]["daemonEndpoints"] = json!({"kubeletEndpoint": {"Port": port}});
+        }
+        node
     }
 }
 

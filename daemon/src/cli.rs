@@ -416,6 +416,11 @@ pub struct AgentArgs {
     /// This node's address, as others reach it.
     #[arg(long)]
     pub node_ip: String,
+    /// Where the agent serves its pods' logs, exec, attach and
+    /// port-forward to the control plane (default: the node's address,
+    /// port 10250, the kubelet's).
+    #[arg(long)]
+    pub listen: Option<String>,
     /// The agent's data folder: its containers, volumes and images.
     #[arg(long, env = "DRIFTLESS_DATA_DIR", default_value = "/var/lib/driftless-agent")]
     pub data_dir: PathBuf,

@@ -156,7 +156,7 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
     let ctx = Context::new(store.clone(), "driftless", &config.node_name);
     let cancel = CancellationToken::new();
     let mut tasks = JoinSet::new();
-    let node::RunningNode { node, runtime: shared, kubelet } = node::start(&config, &ctx, &mut tasks, &cancel).await?;
+    let node::RunningNode { node, runtime: shared, kubelet } = node::start(&config, &ctx, &mut tasks, &cancel, None).await?;
     let volumes = config.node_dir().join("volumes");
     spawn(&mut tasks, ReplicaSetController::new(ctx.clone(), Flavor::ReplicaSet), &store, &cancel, RunOptions::default());
     spawn(&mut tasks, ReplicaSetController::new(ctx.clone(), Flavor::ReplicationController), &store, &cancel, RunOptions::default());
@@ -258,6 +258,7 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
     let state = ApiState {
         store: store.clone(),
         node: Some(shared.clone()),
+        node_name: Some(config.node_name.clone()),
         metrics: Some(metrics.clone()),
         sync: Some(sync_tx.clone()),
         ledger: Some(ledger),

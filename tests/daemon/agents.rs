@@ -44,7 +44,7 @@ spec:
       containers:
       - name: httpd
         image: busybox:1.35
-        command: [httpd, -f, -p, '8080', -h, /etc]
+        command: [sh, -c, 'echo serving on 8080; exec httpd -f -p 8080 -h /etc']
 ";
 
 /// The agent of node-2, in its namespace, with a data folder of its own.
@@ -196,6 +196,11 @@ fn an_agent_runs_its_pods_and_its_node_turns_unknown_when_it_stops() {
     let first_name = first["metadata"]["name"].as_str().unwrap().to_owned();
     let first_uid = first["metadata"]["uid"].as_str().unwrap().to_owned();
     cluster.wait_for("the pinned pod's httpd", Duration::from_secs(15), || (hostname_of(&agent, &first) == first_name).then_some(()));
+    // Its logs and exec, asked of the control plane, come from the agent.
+    let logs = cluster.cli_ok(&["logs", &first_name]);
+    assert_eq!(logs.trim(), "serving on 8080");
+    let hostname = cluster.cli_ok(&["exec", &first_name, "--", "cat", "/etc/hostname"]);
+    assert_eq!(hostname.trim(), first_name);
     let events = cluster.get("/api/v1/namespaces/default/events");
     let started = events["items"].as_array().unwrap().iter().find(|e| e["reason"] == "Started" && e["involvedObject"]["uid"] == first_uid.as_str());
     assert!(started.is_some_and(|e| e["source"]["host"] == "node-2"), "the agent posts its pods' events: {events}");

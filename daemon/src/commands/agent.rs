@@ -21,6 +21,6 @@ pub fn run(args: &AgentArgs) -> Result<ExitCode, CommandError> {
         .ok_or_else(|| CommandError::Usage(format!("--server {:?}: the control plane's API as https://HOST:PORT", args.server)))?;
     let config = DaemonConfig::for_agent(args)?;
     let client = Client::new(Endpoint::Https { address, token: Some(args.token.clone()), ca: args.certificate_authority.clone() });
-    crate::daemon::agent::run(config, client, args.server.clone())?;
+    crate::daemon::agent::run(config, client, args.server.clone(), args.token.clone())?;
     Ok(ExitCode::SUCCESS)
 }

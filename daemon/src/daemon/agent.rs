@@ -10,14 +10,15 @@
 
 use std::sync::Arc;
 
-use driftless_api::{Client, RemoteStore};
+use driftless_api::auth::{Caller, Tokens};
+use driftless_api::{ApiState, Client, RemoteStore};
 use driftless_controllers::Context;
 use driftless_model::Kind;
 use driftless_store::Store;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::{DaemonConfig, GRACE, config, daemon_error, node, wait_for_signal};
+use super::{DaemonConfig, GRACE, config, daemon_error, node, pki, wait_for_signal};
 use crate::CommandError;
 
 /// What a node reads: its pods and what they refer to (ConfigMaps,
@@ -32,7 +33,7 @@ const FIRST_SYNC: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Runs the node of `config` for the control plane `client` reaches,
 /// until SIGTERM or SIGINT; blocks.
-pub(crate) fn run(config: DaemonConfig, client: Client, server: String) -> Result<(), CommandError> {
+pub(crate) fn run(config: DaemonConfig, client: Client, server: String, token: String) -> Result<(), CommandError> {
     std::fs::create_dir_all(&config.data_dir).map_err(|source| CommandError::Io { path: config.data_dir.clone(), source })?;
     let _lock = config::lock(&config.data_dir)?;
     // `driftless reset --data-dir` stops this node's pods from it.
@@ -43,12 +44,12 @@ pub(crate) fn run(config: DaemonConfig, client: Client, server: String) -> Resul
         .thread_name("driftless-agent")
         .build()
         .map_err(|source| CommandError::Io { path: "tokio runtime".into(), source })?;
-    let result = runtime.block_on(serve(config, client, server));
+    let result = runtime.block_on(serve(config, client, server, token));
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     result
 }
 
-async fn serve(config: DaemonConfig, client: Client, server: String) -> Result<(), CommandError> {
+async fn serve(config: DaemonConfig, client: Client, server: String, token: String) -> Result<(), CommandError> {
     let remote = Arc::new(RemoteStore::connect(client, KINDS).map_err(daemon_error)?);
     if !remote.synced(KINDS, FIRST_SYNC).await {
         return Err(CommandError::Usage(format!(
@@ -61,7 +62,30 @@ async fn serve(config: DaemonConfig, client: Client, server: String) -> Result<(
     let ctx = Context::new(store, "kubelet", &config.node_name);
     let cancel = CancellationToken::new();
     let mut tasks = JoinSet::new();
-    let running = node::start(&config, &ctx, &mut tasks, &cancel).await?;
+    // The pods' streams, served to the control plane: its token is the
+    // one credential taken, and the certificate chains to a CA of this
+    // node's data folder, which its Node publishes.
+    let listen = config.listen.clone().ok_or_else(|| CommandError::Usage("the agent needs an address to serve pod streams on".into()))?;
+    let serving = pki::serving(&config.data_dir, &config.tls_names()?)?;
+    let ca_path = pki::ca_path(&config.data_dir);
+    let ca_pem = std::fs::read_to_string(&ca_path).map_err(|source| CommandError::Io { path: ca_path, source })?;
+    let tls = driftless_api::tls::server_config(&serving.chain, &serving.key).map_err(|e| CommandError::Usage(format!("the agent's certificate: {e}")))?;
+    let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|source| CommandError::Io { path: listen.clone().into(), source })?;
+    let port = listener.local_addr().map_err(|source| CommandError::Io { path: listen.clone().into(), source })?.port();
+    let streams = node::Streams { port, ca_pem };
+    let running = node::start(&config, &ctx, &mut tasks, &cancel, Some(streams)).await?;
+    let control_plane = Caller { user: "system:kube-apiserver".into(), uid: "kube-apiserver".into(), groups: Vec::new() };
+    let mut state = ApiState::of_store(ctx.store.clone());
+    state.node = Some(running.runtime.clone());
+    state.node_name = Some(config.node_name.clone());
+    state.tokens = Some(Arc::new(Tokens::one(&token, control_plane)));
+    state.shutdown = cancel.clone();
+    tasks.spawn(async move {
+        if let Err(error) = driftless_api::serve_tls(listener, tls, state, None).await {
+            tracing::error!(%error, "the pod stream server failed");
+        }
+    });
+    tracing::info!(%listen, "serving pod streams to the control plane");
     tracing::info!(node = %config.node_name, %server, "the agent is up");
     eprintln!("driftless: agent: node {} joined {server}", config.node_name);
 

@@ -274,6 +274,9 @@ impl DaemonConfig {
                 .clone()
                 .unwrap_or_else(|| if node.bridge == "driftless0" { "driftless".into() } else { format!("driftless_{}", node.bridge) }),
             node_ip: Some(args.node_ip.clone()),
+            listen: Some(
+                args.listen.clone().unwrap_or_else(|| std::net::SocketAddr::new(args.node_ip.parse().unwrap_or([0, 0, 0, 0].into()), 10250).to_string()),
+            ),
             ..DaemonConfig::default()
         };
         config.node_config()?;

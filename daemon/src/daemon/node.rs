@@ -37,13 +37,27 @@ pub(crate) struct RunningNode {
 /// `ctx.store` must hold the pods bound to this node already (a remote
 /// store must be synced): pods the runtime has and the store does not are
 /// stopped as orphans.
-pub(crate) async fn start(config: &DaemonConfig, ctx: &Context, tasks: &mut JoinSet<()>, cancel: &CancellationToken) -> Result<RunningNode, CommandError> {
+/// Where the node serves its pods' streams to the control plane, when
+/// over the network (an agent's): the port, and the PEM of the CA its
+/// serving certificate chains to, both published on its Node.
+pub(crate) struct Streams {
+    pub(crate) port: u16,
+    pub(crate) ca_pem: String,
+}
+
+pub(crate) async fn start(
+    config: &DaemonConfig,
+    ctx: &Context,
+    tasks: &mut JoinSet<()>,
+    cancel: &CancellationToken,
+    streams: Option<Streams>,
+) -> Result<RunningNode, CommandError> {
     let node_config = config.node_config()?;
     tracing::info!(bridge = %node_config.bridge, pod_cidr = %node_config.pod_cidr, service_cidr = ?node_config.service_cidr, "setting up the node");
     // Node::new talks netlink on a runtime of its own: not on ours.
     let node = tokio::task::spawn_blocking(move || Node::new(node_config)).await.map_err(daemon_error)?.map_err(daemon_error)?;
     let node = Arc::new(node);
-    match run(config, ctx, tasks, cancel, node.clone()).await {
+    match run(config, ctx, tasks, cancel, node.clone(), streams).await {
         Ok(kubelet) => Ok(RunningNode { runtime: node.clone(), node, kubelet }),
         Err(error) => {
             // The node owns a runtime for netlink: not dropped on ours.
@@ -59,9 +73,14 @@ async fn run(
     tasks: &mut JoinSet<()>,
     cancel: &CancellationToken,
     shared: SharedRuntime,
+    streams: Option<Streams>,
 ) -> Result<Arc<Kubelet>, CommandError> {
     let host_ip = config.host_ip()?;
-    let info = NodeInfo::of_this_machine(&config.node_name, &host_ip, &config.pod_cidr);
+    let mut info = NodeInfo::of_this_machine(&config.node_name, &host_ip, &config.pod_cidr);
+    if let Some(streams) = streams {
+        info.streams_port = Some(streams.port);
+        info.annotations.insert(driftless_api::SERVING_CA.to_owned(), streams.ca_pem);
+    }
     let registering = (ctx.clone(), info.clone());
     tokio::task::spawn_blocking(move || register(&registering.0, &registering.1)).await.map_err(daemon_error)?.map_err(daemon_error)?;
 
