@@ -408,6 +408,11 @@ async fn serve_kubernetes(state: ApiState, request: Request) -> Result<Response,
             let object = writes::patch(&state, caller.as_ref(), (resource, &namespace, &name), &query, (&content_type, &command), &body).await?;
             Ok(json_response(&object))
         }
+        // `kubectl delete node`: the node is gone, and its pods with it
+        // (pod garbage collection removes them).
+        (&Method::DELETE, Target::Object { resource: Kind::Node, name, .. }) if !is_declared(&state, Kind::Node, "", &name) => {
+            Ok(json_response(&nodes::delete_node(&state, &name).await?))
+        }
         (&Method::DELETE, Target::Object { resource, namespace, name }) if resource != Kind::Pod || is_declared(&state, resource, &namespace, &name) => {
             let caller = request.extensions().get::<crate::auth::Caller>().cloned();
             Ok(json_response(&writes::delete(&state, caller.as_ref(), (resource, &namespace, &name), &query).await?))

@@ -33,6 +33,7 @@ pub mod metrics;
 pub mod node;
 pub mod owner;
 mod periodic;
+pub mod podgc;
 pub mod pods;
 pub mod replicaset;
 mod revisions;

@@ -183,6 +183,7 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
     tasks.spawn(driftless_controllers::lifecycle::run(ctx.clone(), grace, cancel.clone()));
     let toleration = config.default_toleration.unwrap_or(driftless_controllers::eviction::DEFAULT_TOLERATION);
     tasks.spawn(driftless_controllers::eviction::run(ctx.clone(), toleration, cancel.clone()));
+    tasks.spawn(driftless_controllers::podgc::run(ctx.clone(), cancel.clone()));
     let metrics = driftless_nodeapi::Metrics::new();
     let resolution = config.metric_resolution.unwrap_or(driftless_controllers::metrics::INTERVAL);
     tasks.spawn(driftless_controllers::metrics::sample(ctx.clone(), shared.clone(), config.node_name.clone(), metrics.clone(), resolution, cancel.clone()));

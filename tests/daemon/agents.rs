@@ -47,6 +47,34 @@ spec:
         command: [sh, -c, 'echo serving on 8080; exec httpd -f -p 8080 -h /etc']
 ";
 
+/// A StatefulSet pinned to node-2: at most one `db-0` exists, whatever
+/// happens to the node.
+const DB: &str = "apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: db
+spec:
+  replicas: 1
+  serviceName: db
+  selector:
+    matchLabels: {app: db}
+  template:
+    metadata:
+      labels: {app: db}
+    spec:
+      nodeSelector: {kubernetes.io/hostname: node-2}
+      terminationGracePeriodSeconds: 2
+      containers:
+      - name: sleep
+        image: busybox:1.35
+        command: [sleep, '3600']
+";
+
+/// `db-0` as stored.
+fn db0(cluster: &Cluster) -> Option<Value> {
+    cluster.try_get("/api/v1/namespaces/default/pods/db-0").ok()
+}
+
 /// The agent of node-2, in its namespace, with a data folder of its own.
 struct Agent {
     child: Option<Child>,
@@ -187,8 +215,12 @@ fn an_agent_runs_its_pods_and_its_node_turns_unknown_when_it_stops() {
     // A Deployment pinned to node-2 runs there: Running at an address of
     // the agent's pod CIDR, on the agent's node address, and its httpd
     // answers inside that node.
-    cluster.commit(&[("apps/pinned.yaml", PINNED)], "pinned to node-2");
+    cluster.commit(&[("apps/pinned.yaml", PINNED), ("apps/db.yaml", DB)], "pinned to node-2");
     let first = cluster.wait_for("the pinned pod Running on node-2", Duration::from_secs(60), || running_pinned(&cluster, None));
+    let db = cluster.wait_for("db-0 Running on node-2", Duration::from_secs(60), || {
+        db0(&cluster).filter(|p| p["status"]["phase"] == "Running" && p["spec"]["nodeName"] == "node-2")
+    });
+    let db_uid = db["metadata"]["uid"].as_str().unwrap().to_owned();
     assert_eq!(first["spec"]["nodeName"], "node-2");
     assert_eq!(first["status"]["hostIP"], agent.node.node_ip.as_str());
     let prefix = agent.pod_cidr().trim_end_matches("0/24").to_owned();
@@ -251,6 +283,11 @@ fn an_agent_runs_its_pods_and_its_node_turns_unknown_when_it_stops() {
         events["items"].as_array().unwrap().iter().any(|e| e["reason"] == "TaintManagerEviction" && e["involvedObject"]["uid"] == first_uid.as_str()),
         "{events}"
     );
+    // db-0 was evicted too, but no other db-0 is made while it may still
+    // run: it stays Terminating on the unreachable node.
+    let db = db0(&cluster).expect("db-0 is kept while its node may run it");
+    assert_eq!(db["metadata"]["uid"], db_uid.as_str());
+    assert!(db.pointer("/metadata/deletionTimestamp").is_some(), "{db}");
 
     // Back: Ready and untainted; it stops the evicted pod and removes it,
     // and runs the replacement, which is bound to it now.
@@ -266,4 +303,27 @@ fn an_agent_runs_its_pods_and_its_node_turns_unknown_when_it_stops() {
     cluster.wait_for("the replacement's httpd", Duration::from_secs(15), || (hostname_of(&agent, &second) == second_name).then_some(()));
     let pinned = cluster.pods().into_iter().filter(|p| p.pointer("/metadata/labels/app").and_then(Value::as_str) == Some("pinned")).count();
     assert_eq!(pinned, 1);
+    // The agent stopped the old db-0 and removed it; its StatefulSet made
+    // db-0 anew, which runs there.
+    cluster.wait_for("a new db-0 Running on node-2", Duration::from_secs(60), || {
+        db0(&cluster).filter(|p| p["metadata"]["uid"] != db_uid.as_str() && p["status"]["phase"] == "Running" && p["spec"]["nodeName"] == "node-2")
+    });
+
+    // Gone for good: the operator deletes the Node. Its pods are removed
+    // at once (nothing the cluster knows can run them), so db-0 is made
+    // again, and waits unbound (it is pinned to the deleted node); the
+    // node's Lease goes with its Node.
+    agent.kill();
+    let db_uid = db0(&cluster).unwrap()["metadata"]["uid"].as_str().unwrap().to_owned();
+    let out = cluster.cli_ok(&["delete", "node", "node-2"]);
+    assert!(out.contains("deleted"), "{out}");
+    cluster.wait_for("db-0 made again, unbound", Duration::from_secs(30), || {
+        db0(&cluster).filter(|p| p["metadata"]["uid"] != db_uid.as_str() && p.pointer("/spec/nodeName").is_none())
+    });
+    cluster.wait_for("no pod bound to node-2", Duration::from_secs(30), || {
+        cluster.pods().iter().all(|p| p.pointer("/spec/nodeName").and_then(Value::as_str) != Some("node-2")).then_some(())
+    });
+    cluster.wait_for("node-2's Lease removed", Duration::from_secs(30), || {
+        cluster.try_get("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node-2").is_err().then_some(())
+    });
 }

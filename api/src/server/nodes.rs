@@ -131,6 +131,18 @@ pub(super) async fn remove_pod(state: &ApiState, caller: Option<&Caller>, namesp
     Ok((*live).clone())
 }
 
+/// `DELETE /api/v1/nodes/{name}` (an operator's, as `kubectl delete
+/// node`): the Node goes from the store; the pods bound to it are then
+/// removed by pod garbage collection, and its Lease by the owner
+/// references. The object as it was.
+pub(super) async fn delete_node(state: &ApiState, name: &str) -> Result<Value, ApiError> {
+    let key = Key::new(Kind::Node, "", name);
+    let live = state.store.get(&key).ok_or_else(|| ApiError::NotFound(format!("nodes {name:?} not found")))?;
+    let uid = live.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_owned);
+    write(state, Batch::one(Op::Delete { key: key.clone(), uid }), key).await?;
+    Ok((*live).clone())
+}
+
 /// `POST .../events` or `PUT .../events/{name}` by a node: what its
 /// kubelet saw happen.
 pub(super) async fn event(state: &ApiState, caller: Option<&Caller>, namespace: &str, name: Option<&str>, body: &[u8]) -> Result<Value, ApiError> {

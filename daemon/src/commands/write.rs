@@ -421,19 +421,20 @@ pub fn autoscale(args: &AutoscaleArgs) -> Result<ExitCode, CommandError> {
     send_about(None, objects, &args.options, WireChange::Apply { verb: "autoscale".into(), documents: vec![hpa] }, "autoscaled")
 }
 
-/// `driftless delete`: declared objects by a commit; a pod git does not
-/// declare directly, as before (its owner makes another).
+/// `driftless delete`: declared objects by a commit; a pod or node git
+/// does not declare directly, as before (a pod's owner makes another; a
+/// node's pods are removed with it).
 pub fn delete(args: &DeleteArgs) -> Result<ExitCode, CommandError> {
     let mut objects: Vec<(Kind, String, String)> = Vec::new();
     if let Some(resource) = &args.resource {
         let (kind, name) = target(resource, args.name.as_deref())?;
-        if kind == Kind::Pod && args.files.is_empty() {
+        if matches!(kind, Kind::Pod | Kind::Node) && args.files.is_empty() {
             let path = kind.object_path(&args.options.namespace, &name);
-            let pod = block_on(async { client(&args.options.connect).get(&path).await.map_err(super::get::client_error) })?;
-            let declared = pod.pointer("/metadata/annotations").and_then(|a| a.get(driftless_model::annotations::SOURCE_COMMIT)).is_some();
+            let object = block_on(async { client(&args.options.connect).get(&path).await.map_err(super::get::client_error) })?;
+            let declared = object.pointer("/metadata/annotations").and_then(|a| a.get(driftless_model::annotations::SOURCE_COMMIT)).is_some();
             if !declared {
                 block_on(async { client(&args.options.connect).delete(&path).await.map_err(super::get::client_error) })?;
-                println!("pod {name:?} deleted");
+                println!("{} {name:?} deleted", kind.name().to_ascii_lowercase());
                 return Ok(ExitCode::SUCCESS);
             }
         }
