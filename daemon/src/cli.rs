@@ -196,12 +196,23 @@ pub struct NodeArgs {
     /// This node's name (default: the host name).
     #[arg(long)]
     pub node_name: Option<String>,
+    /// This node's address, as other nodes and the control plane reach it
+    /// (its InternalIP; default: the gateway of its pod CIDR, which only
+    /// this machine reaches). An agent must be given it.
+    #[arg(long)]
+    pub node_ip: Option<String>,
     /// The node bridge pods attach to.
     #[arg(long, default_value = "driftless0")]
     pub bridge: String,
     /// The pod CIDR of this node.
     #[arg(long, default_value = "10.244.0.0/24")]
     pub pod_cidr: String,
+    /// The cluster CIDR holding every node's pod CIDR (`10.244.0.0/16`):
+    /// routes to the other nodes' pod CIDRs are installed within it, and
+    /// the rest of it is routed unreachable. Without it the node routes no
+    /// other node's pods.
+    #[arg(long)]
+    pub cluster_cidr: Option<String>,
     /// The service CIDR, routed `local` on `lo` before anything runs.
     #[arg(long, default_value = "10.96.0.0/16")]
     pub service_cidr: String,
@@ -377,6 +388,10 @@ pub struct UpArgs {
     /// served too).
     #[arg(long, default_value = "driftless")]
     pub ingress_class: String,
+    /// Run a pure control plane: no node of its own (no pods, cluster DNS,
+    /// service proxy or Ingress here); nodes join with `driftless agent`.
+    #[arg(long)]
+    pub no_local_node: bool,
     /// The node's own flags.
     #[command(flatten)]
     pub node: NodeArgs,
@@ -413,9 +428,6 @@ pub struct AgentArgs {
     /// `DATA_DIR/pki/ca.crt`).
     #[arg(long)]
     pub certificate_authority: PathBuf,
-    /// This node's address, as others reach it.
-    #[arg(long)]
-    pub node_ip: String,
     /// Where the agent serves its pods' logs, exec, attach and
     /// port-forward to the control plane (default: the node's address,
     /// port 10250, the kubelet's).

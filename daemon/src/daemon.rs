@@ -11,6 +11,7 @@ mod forge;
 mod images;
 mod network;
 mod node;
+mod peers;
 pub(crate) mod pki;
 mod rollback;
 pub mod writes;
@@ -156,7 +157,13 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
     let ctx = Context::new(store.clone(), "driftless", &config.node_name);
     let cancel = CancellationToken::new();
     let mut tasks = JoinSet::new();
-    let node::RunningNode { node, runtime: shared, kubelet } = node::start(&config, &ctx, &mut tasks, &cancel, None).await?;
+    let running = if config.no_local_node {
+        tracing::info!("a pure control plane: no node of its own");
+        None
+    } else {
+        Some(node::start(&config, &ctx, &mut tasks, &cancel, None).await?)
+    };
+    let shared = running.as_ref().map(|r| r.runtime.clone());
     let volumes = config.node_dir().join("volumes");
     spawn(&mut tasks, ReplicaSetController::new(ctx.clone(), Flavor::ReplicaSet), &store, &cancel, RunOptions::default());
     spawn(&mut tasks, ReplicaSetController::new(ctx.clone(), Flavor::ReplicationController), &store, &cancel, RunOptions::default());
@@ -186,7 +193,9 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
     tasks.spawn(driftless_controllers::podgc::run(ctx.clone(), cancel.clone()));
     let metrics = driftless_nodeapi::Metrics::new();
     let resolution = config.metric_resolution.unwrap_or(driftless_controllers::metrics::INTERVAL);
-    tasks.spawn(driftless_controllers::metrics::sample(ctx.clone(), shared.clone(), config.node_name.clone(), metrics.clone(), resolution, cancel.clone()));
+    if let Some(shared) = &shared {
+        tasks.spawn(driftless_controllers::metrics::sample(ctx.clone(), shared.clone(), config.node_name.clone(), metrics.clone(), resolution, cancel.clone()));
+    }
     let hpa_period = config.hpa_sync_period.unwrap_or(driftless_controllers::hpa::controller::SYNC_PERIOD);
     // The sync thread's channel: made here so the autoscaler can record
     // its rescales in the ledger through it.
@@ -258,8 +267,8 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
     }
     let state = ApiState {
         store: store.clone(),
-        node: Some(shared.clone()),
-        node_name: Some(config.node_name.clone()),
+        node: shared.clone(),
+        node_name: shared.is_some().then(|| config.node_name.clone()),
         metrics: Some(metrics.clone()),
         sync: Some(sync_tx.clone()),
         ledger: Some(ledger),
@@ -316,9 +325,8 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
     // Dropping the node leaves its pods running (only stop_pod stops one).
     // It owns a runtime for netlink, which may not be dropped here.
     let _ = tokio::task::spawn_blocking(move || {
-        drop(kubelet);
         drop(shared);
-        drop(node);
+        drop(running);
     })
     .await;
     Ok(())

@@ -48,7 +48,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 backends: list("backends")?.into_iter().map(SocketAddr::from).collect(),
                 session_affinity: None,
             };
-            proxy.apply(&ServiceTable { ports: vec![port] })?;
+            proxy.apply(&ServiceTable { peers: Vec::new(), ports: vec![port] })?;
             serve_until_stdin_closes();
             proxy.shutdown()?;
         }
@@ -168,7 +168,7 @@ fn apply_latency(config: ProxyConfig, sizes: &[usize]) -> Result<(), Box<dyn std
             .collect();
         let time = |proxy: &mut Proxy, ports: &[ServicePort]| -> Result<Duration, Box<dyn std::error::Error>> {
             let started = Instant::now();
-            proxy.apply(&ServiceTable { ports: ports.to_vec() })?;
+            proxy.apply(&ServiceTable { peers: Vec::new(), ports: ports.to_vec() })?;
             Ok(started.elapsed())
         };
         let first = time(&mut proxy, &ports)?;

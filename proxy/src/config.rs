@@ -25,6 +25,11 @@ pub struct ProxyConfig {
     pub service_cidr: Ipv4Net,
     /// Pod addresses. Must be routed to `bridge`, which holds the gateway.
     pub pod_cidr: Ipv4Net,
+    /// Every node's pod addresses (the cluster CIDR, holding `pod_cidr`),
+    /// when pods of other nodes are routed to theirs: backends may be
+    /// anywhere in it, and pods may send to it by other links than the
+    /// bridge. None: this node's pods are all there is.
+    pub cluster_cidr: Option<Ipv4Net>,
     /// The node bridge pods attach to.
     pub bridge: String,
     /// The node's own addresses that may carry NodePorts besides loopback
@@ -48,6 +53,7 @@ impl ProxyConfig {
         ProxyConfig {
             service_cidr: service_cidr.trunc(),
             pod_cidr: pod_cidr.trunc(),
+            cluster_cidr: None,
             bridge: bridge.into(),
             node_addresses: Vec::new(),
             table: DEFAULT_TABLE.to_owned(),
@@ -55,6 +61,11 @@ impl ProxyConfig {
             masquerade_mark: DEFAULT_MASQUERADE_MARK,
             nft: PathBuf::from("nft"),
         }
+    }
+
+    /// Where backends may be: the cluster CIDR, or this node's pods.
+    pub fn pods(&self) -> Ipv4Net {
+        self.cluster_cidr.unwrap_or(self.pod_cidr)
     }
 
     /// Checks what can be checked without the kernel.
@@ -78,6 +89,11 @@ impl ProxyConfig {
         let secs = self.udp_idle_timeout.as_secs();
         if !(1..=u64::from(u32::MAX)).contains(&secs) {
             return Err(ConfigError::UdpTimeout(self.udp_idle_timeout));
+        }
+        if let Some(cluster) = self.cluster_cidr
+            && (!cluster.contains(&self.pod_cidr) || cluster.contains(&self.service_cidr.network()) || self.service_cidr.contains(&cluster.network()))
+        {
+            return Err(ConfigError::Cluster { cluster_cidr: cluster, pod_cidr: self.pod_cidr, service_cidr: self.service_cidr });
         }
         if self.masquerade_mark.count_ones() != 1 {
             return Err(ConfigError::Mark(self.masquerade_mark));
@@ -106,6 +122,17 @@ pub enum ConfigError {
     /// Conntrack counts timeouts in whole seconds, at least one.
     #[error("the UDP idle timeout {0:?} must be at least 1 s")]
     UdpTimeout(Duration),
+    /// The cluster CIDR does not hold the pod CIDR, or overlaps the
+    /// service CIDR.
+    #[error("the cluster CIDR {cluster_cidr} must hold the pod CIDR {pod_cidr} and not overlap the service CIDR {service_cidr}")]
+    Cluster {
+        /// The cluster CIDR.
+        cluster_cidr: Ipv4Net,
+        /// The pod CIDR.
+        pod_cidr: Ipv4Net,
+        /// The service CIDR.
+        service_cidr: Ipv4Net,
+    },
     /// The mark must be one bit, so it can be set and cleared alone.
     #[error("the masquerade mark {0:#x} must be a single bit")]
     Mark(u32),

@@ -50,7 +50,7 @@ impl FakeProxy {
 
 impl ServiceProxy for FakeProxy {
     fn apply(&mut self, table: &ServiceTable) -> Result<(), ProxyError> {
-        let bounds = Bounds { service_cidr: self.config.service_cidr, pod_cidr: self.config.pod_cidr, node_addresses: &self.config.node_addresses };
+        let bounds = Bounds { service_cidr: self.config.service_cidr, pod_cidr: self.config.pods(), node_addresses: &self.config.node_addresses };
         table::check(table, &bounds)?;
         self.applied.lock().unwrap_or_else(|e| e.into_inner()).push(table.clone());
         Ok(())
@@ -71,6 +71,7 @@ mod tests {
         let config = ProxyConfig::new("10.98.0.0/16".parse().unwrap(), "10.245.0.0/24".parse().unwrap(), "dlp0");
         let mut fake = FakeProxy::new(config).unwrap();
         let mut table = ServiceTable {
+            peers: Vec::new(),
             ports: vec![ServicePort {
                 name: "ns/a:http".into(),
                 protocol: Protocol::Tcp,

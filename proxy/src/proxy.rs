@@ -84,11 +84,11 @@ impl Proxy {
     }
 
     fn program(&mut self, table: &ServiceTable) -> Result<(), ProxyError> {
-        let bounds = Bounds { service_cidr: self.config.service_cidr, pod_cidr: self.config.pod_cidr, node_addresses: &self.config.node_addresses };
+        let bounds = Bounds { service_cidr: self.config.service_cidr, pod_cidr: self.config.pods(), node_addresses: &self.config.node_addresses };
         let ports = table::check(table, &bounds)?;
         routes::verify(&self.config)?;
         self.hairpin.ensure(&self.config.bridge)?;
-        let desired = rules::ruleset(&self.config, &ports);
+        let desired = rules::ruleset_for(&self.config, &ports, &table::peers(table, &bounds));
         let started = Instant::now();
         let (additions, staged) = rules::additions(&self.config.table, &self.installed, &desired);
         if let Some(batch) = additions {

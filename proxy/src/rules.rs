@@ -27,7 +27,7 @@ mod names;
 mod transaction;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 use nftables::expr::MetaKey;
 use nftables::types::{NfChainType, NfHook};
@@ -106,8 +106,14 @@ impl Ruleset {
     }
 }
 
-/// The rule set for `ports` (checked) under `config`.
+/// The rule set for `ports` (checked) under `config`, with no peers.
 pub(crate) fn ruleset(config: &ProxyConfig, ports: &[CheckedPort]) -> Ruleset {
+    ruleset_for(config, ports, &[])
+}
+
+/// The rule set for `ports` (checked) under `config`, this node's pods
+/// answering the `peers` (the other nodes' addresses, checked).
+pub(crate) fn ruleset_for(config: &ProxyConfig, ports: &[CheckedPort], peers: &[Ipv4Addr]) -> Ruleset {
     let mut rs = Ruleset::default();
 
     // UDP frontends get the proxy's idle timeout. The kernel attaches it
@@ -202,14 +208,25 @@ pub(crate) fn ruleset(config: &ProxyConfig, ports: &[CheckedPort]) -> Ruleset {
 
     // The leak guard: nothing from or to the pod or service ranges leaves
     // by any interface but the bridge or lo (forwarding is on for the
-    // bridge; a missing route would otherwise send it to the default one).
+    // bridge; a missing route would otherwise send it to the default one),
+    // but this node's pods' traffic to other nodes' pods (the cluster
+    // CIDR, routed only to nodes, the rest of it unreachable).
     let ranges = || set(vec![prefix(config.pod_cidr), prefix(config.service_cidr)]);
     let local_links = || set(vec![string(config.bridge.clone()), string("lo")]);
     let guard = |field: &'static str| {
-        Rule::commented(
-            vec![eq(payload("ip", field), ranges()), ne(meta(MetaKey::Oifname), local_links()), counter(), drop()],
-            "pod and service traffic stays on the node",
-        )
+        let mut matches = vec![eq(payload("ip", field), ranges())];
+        if field == "saddr"
+            && let Some(cluster) = config.cluster_cidr
+        {
+            let mut allowed = vec![prefix(cluster)];
+            let mut peers = peers.to_vec();
+            peers.sort();
+            peers.dedup();
+            allowed.extend(peers.iter().map(|p| string(p.to_string())));
+            matches.push(ne(payload("ip", "daddr"), set(allowed)));
+        }
+        matches.extend([ne(meta(MetaKey::Oifname), local_links()), counter(), drop()]);
+        Rule::commented(matches, "pod and service traffic stays on the node, or goes to the cluster's pods")
     };
     rs.chain(FILTER_FORWARD, hook(NfChainType::Filter, NfHook::Forward, FILTER), vec![guard("saddr"), guard("daddr")]);
     rs.chain("filter-output", hook(NfChainType::Filter, NfHook::Output, FILTER), vec![guard("daddr")]);

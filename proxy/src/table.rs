@@ -15,6 +15,10 @@ use ipnet::Ipv4Net;
 pub struct ServiceTable {
     /// One entry per Service port (and protocol).
     pub ports: Vec<ServicePort>,
+    /// The addresses of the cluster's other nodes, which this node's pods
+    /// may answer (a NodePort's masqueraded client, a node connecting to
+    /// a pod) when the cluster spans nodes (`ProxyConfig::cluster_cidr`).
+    pub peers: Vec<Ipv4Addr>,
 }
 
 /// One port of one Service: where clients reach it and where it sends them.
@@ -214,6 +218,20 @@ pub(crate) fn check(table: &ServiceTable, bounds: &Bounds<'_>) -> Result<Vec<Che
         checked.push(CheckedPort { name: name.to_owned(), protocol: port.protocol, frontends, backends, affinity_secs });
     }
     Ok(checked)
+}
+
+/// The peers that are node addresses: none inside the pod or service
+/// ranges, nor loopback (a Node claiming one is left out, and logged).
+pub(crate) fn peers(table: &ServiceTable, bounds: &Bounds<'_>) -> Vec<Ipv4Addr> {
+    let mut peers = Vec::new();
+    for &peer in &table.peers {
+        if bounds.pod_cidr.contains(&peer) || bounds.service_cidr.contains(&peer) || peer.is_loopback() || peer.is_unspecified() {
+            tracing::warn!(%peer, "a node's address is a pod, service or loopback address; pods may not answer it");
+        } else if !peers.contains(&peer) {
+            peers.push(peer);
+        }
+    }
+    peers
 }
 
 #[cfg(test)]

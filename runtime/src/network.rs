@@ -10,6 +10,7 @@
 
 mod ipam;
 mod netlink;
+pub mod peers;
 
 pub use ipam::{Ipam, IpamError};
 pub use netlink::{Bridge, NetError, PodInterface, delete_local_route, ensure_local_route, local_route_exists, route_exists};

@@ -43,6 +43,10 @@ pub struct NodeConfig {
     /// The service CIDR (`10.96.0.0/16`), routed `local` on `lo` before
     /// anything runs, so no packet for a service address can leave.
     pub service_cidr: Option<Ipv4Net>,
+    /// The cluster CIDR, every node's pod CIDR within it (`10.244.0.0/16`),
+    /// routed `unreachable` beneath the routes to the nodes' pod CIDRs, so
+    /// no pod address leaves by the default route. None on a node alone.
+    pub cluster_cidr: Option<Ipv4Net>,
     /// What pods may do and which DNS they get.
     pub settings: NodeSettings,
     /// The image pull back-off: first delay and longest delay
@@ -104,6 +108,14 @@ pub enum NodeError {
     /// The netlink connection could not be made.
     #[error("netlink: {0}")]
     Netlink(std::io::Error),
+    /// The pod CIDR is not inside the cluster CIDR.
+    #[error("the pod CIDR {pod_cidr} is not inside the cluster CIDR {cluster_cidr}")]
+    OutsideCluster {
+        /// The pod CIDR.
+        pod_cidr: Ipv4Net,
+        /// The cluster CIDR.
+        cluster_cidr: Ipv4Net,
+    },
     /// The service CIDR is not routed `local` on `lo`: the node refuses to
     /// run anything that could send to service addresses.
     #[error("{0} is not routed local on lo: refusing to run pods")]
@@ -188,6 +200,12 @@ impl Node {
                 return Err(NodeError::ServiceUnrouted(cidr));
             }
         }
+        if let Some(cluster) = config.cluster_cidr {
+            if !cluster.contains(&config.pod_cidr) {
+                return Err(NodeError::OutsideCluster { pod_cidr: config.pod_cidr, cluster_cidr: cluster });
+            }
+            netlink.block_on(crate::network::peers::ensure_unreachable(&handle, cluster))?;
+        }
         let layout = Layout::new(config.data_dir.join("node"), &config.shim);
         let found: HashSet<String> =
             std::fs::read_dir(config.data_dir.join("pods")).into_iter().flatten().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
@@ -223,7 +241,36 @@ impl Node {
         if let Some(cidr) = self.config.service_cidr {
             self.netlink.block_on(crate::network::delete_local_route(&self.handle, cidr))?;
         }
+        if let Some(cluster) = self.config.cluster_cidr {
+            self.netlink.block_on(crate::network::peers::set_peer_routes(&self.handle, &Default::default()))?;
+            self.netlink.block_on(crate::network::peers::delete_unreachable(&self.handle, cluster))?;
+        }
         Ok(self.netlink.block_on(Bridge::delete(&self.handle, &self.config.bridge))?)
+    }
+
+    /// Routes the pod CIDRs of the other nodes (`peers`: name, pod CIDR,
+    /// address) via their addresses, and no others. A peer whose CIDR is
+    /// not inside the cluster CIDR (or overlaps this node's), or whose
+    /// address is a pod or service address, is left out and named in the
+    /// answer: routes only ever lead to another node of this cluster.
+    pub fn route_peers(&self, peers: &[(String, Ipv4Net, std::net::Ipv4Addr)]) -> Result<Vec<String>, NodeError> {
+        let mut refused = Vec::new();
+        let mut wanted = std::collections::BTreeSet::new();
+        let Some(cluster) = self.config.cluster_cidr else {
+            return Ok(peers.iter().map(|(name, ..)| format!("{name}: this node has no cluster CIDR to route other nodes' pods in")).collect());
+        };
+        for (name, cidr, via) in peers {
+            let service = self.config.service_cidr.is_some_and(|s| s.contains(via));
+            if !cluster.contains(cidr) || cidr.contains(&self.config.pod_cidr) || self.config.pod_cidr.contains(cidr) {
+                refused.push(format!("{name}: pod CIDR {cidr} is not a peer's range inside the cluster CIDR {cluster}"));
+            } else if cluster.contains(via) || service || via.is_loopback() || via.is_unspecified() {
+                refused.push(format!("{name}: address {via} is not a node address"));
+            } else {
+                wanted.insert((*cidr, *via));
+            }
+        }
+        self.netlink.block_on(crate::network::peers::set_peer_routes(&self.handle, &wanted))?;
+        Ok(refused)
     }
 
     fn pod_dir(&self, uid: &str) -> PathBuf {

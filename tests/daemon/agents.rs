@@ -16,7 +16,7 @@ use driftless_api::{Client, ClientError};
 use serde_json::{Value, json};
 
 use crate::cluster::{Cluster, binary, web};
-use crate::netns::NodeNamespace;
+use crate::netns::{Lan, NodeNamespace};
 
 const NODE_TOKEN: &str = "6b1e0c3f9a2d4e8b7c5a1f0e3d2c9b8a";
 const TOKENS: &str = "\
@@ -75,17 +75,22 @@ fn db0(cluster: &Cluster) -> Option<Value> {
     cluster.try_get("/api/v1/namespaces/default/pods/db-0").ok()
 }
 
-/// The agent of node-2, in its namespace, with a data folder of its own.
-struct Agent {
+/// A node's agent, in its namespace, with a data folder of its own.
+pub(crate) struct Agent {
     child: Option<Child>,
     data: std::path::PathBuf,
-    node: NodeNamespace,
+    /// Its node's namespace.
+    pub(crate) node: NodeNamespace,
+    name: String,
+    pod_cidr: String,
+    token: String,
+    extra: Vec<String>,
 }
 
 impl Agent {
-    fn new(cluster: &Cluster) -> Agent {
-        let node = NodeNamespace::create();
-        let data = cluster.dir.path().join("agent");
+    /// The agent of node `name`, its images imported; not started.
+    pub(crate) fn new(cluster: &Cluster, node: NodeNamespace, name: &str, pod_cidr: &str, token: &str, extra: &[&str]) -> Agent {
+        let data = cluster.dir.path().join(format!("agent-{name}"));
         let out = std::process::Command::new(binary())
             .args(["image", "import"])
             .arg(crate::images::busybox_layout())
@@ -94,27 +99,41 @@ impl Agent {
             .output()
             .unwrap();
         assert!(out.status.success(), "image import: {}", String::from_utf8_lossy(&out.stderr));
-        Agent { child: None, data, node }
+        Agent {
+            child: None,
+            data,
+            node,
+            name: name.to_owned(),
+            pod_cidr: pod_cidr.to_owned(),
+            token: token.to_owned(),
+            extra: extra.iter().map(|e| (*e).to_owned()).collect(),
+        }
     }
 
-    fn pod_cidr(&self) -> String {
-        // Beside the control plane's node's 10.246.x.0/24.
-        format!("10.247.{}.0/24", self.node.host_ip.split('.').nth(2).unwrap())
+    /// The pod CIDR it was given.
+    pub(crate) fn pod_cidr(&self) -> &str {
+        &self.pod_cidr
     }
 
-    fn start(&mut self, cluster: &Cluster, server: &str) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(cluster.dir.path().join("agent.log")).unwrap();
+    fn log(&self) -> std::path::PathBuf {
+        self.data.with_file_name(format!("agent-{}.log", self.name))
+    }
+
+    /// Starts it against the API at `server` (`host:port`).
+    pub(crate) fn start(&mut self, cluster: &Cluster, server: &str) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log()).unwrap();
         let dns = cluster.service_cidr.replace(".0/24", ".10");
         let child = self
             .node
             .command(binary())
-            .args(["agent", "--server", &format!("https://{server}"), "--token", NODE_TOKEN, "--certificate-authority"])
+            .args(["agent", "--server", &format!("https://{server}"), "--token", &self.token, "--certificate-authority"])
             .arg(cluster.data.join("pki/ca.crt"))
-            .args(["--node-name", "node-2", "--pod-cidr", &self.pod_cidr(), "--node-ip", &self.node.node_ip])
+            .args(["--node-name", &self.name, "--pod-cidr", &self.pod_cidr, "--node-ip", &self.node.node_ip])
             .arg("--data-dir")
             .arg(&self.data)
             .args(["--bridge", "dlagent0", "--service-cidr", &cluster.service_cidr, "--cluster-dns", &dns])
-            .args(["--cgroup-root", &format!("{}-node-2", cluster.cgroup_root), "--dns-upstream", "none"])
+            .args(["--cgroup-root", &format!("{}-{}", cluster.cgroup_root, self.name), "--dns-upstream", "none"])
+            .args(&self.extra)
             .env("DRIFTLESS_LOG", "info,libcgroups=error,libcontainer=error")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -125,10 +144,44 @@ impl Agent {
     }
 
     /// SIGKILL, as a crash would; its pods run on.
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+
+    /// As a power loss: the agent, every process of its pods (their
+    /// helpers, and what runs in its cgroups) killed at once, and its node
+    /// off the network.
+    pub(crate) fn power_off(&mut self, cluster: &Cluster) {
+        self.kill();
+        let needle = self.data.display().to_string();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).contains(&needle) {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            }
+        }
+        let root = format!("{}-{}", cluster.cgroup_root, self.name);
+        for hierarchy in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+            kill_cgroup(&hierarchy.path().join(root.trim_start_matches('/')));
+        }
+        let _ = std::process::Command::new("ip").args(["link", "set", &self.node.host_link, "down"]).status();
+    }
+}
+
+/// Kills every process in the cgroup at `dir` and beneath it.
+fn kill_cgroup(dir: &std::path::Path) {
+    for pid in std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default().lines() {
+        if let Ok(pid) = pid.trim().parse::<i32>() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+    for child in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if child.path().is_dir() {
+            kill_cgroup(&child.path());
         }
     }
 }
@@ -137,13 +190,13 @@ impl Drop for Agent {
     fn drop(&mut self) {
         self.kill();
         if std::thread::panicking() {
-            let log = std::fs::read_to_string(self.data.with_file_name("agent.log")).unwrap_or_default();
-            eprintln!("--- the agent's log ---\n{log}");
+            let log = std::fs::read_to_string(self.log()).unwrap_or_default();
+            eprintln!("--- the log of {}'s agent ---\n{log}", self.name);
         }
         if self.data.join("config.json").exists() {
             let out = self.node.command(binary()).args(["reset", "--purge", "--data-dir"]).arg(&self.data).output().unwrap();
             if !out.status.success() {
-                eprintln!("driftless reset of the agent: {}", String::from_utf8_lossy(&out.stderr));
+                eprintln!("driftless reset of {}'s agent: {}", self.name, String::from_utf8_lossy(&out.stderr));
             }
         }
     }
@@ -186,9 +239,10 @@ fn an_agent_runs_its_pods_and_its_node_turns_unknown_when_it_stops() {
     let mut cluster = Cluster::new(&[("apps/web.yaml", &web(1, "1", "{type: RollingUpdate}"))]);
     let tokens = cluster.dir.path().join("tokens.csv");
     std::fs::write(&tokens, TOKENS).unwrap();
-    let mut agent = Agent::new(&cluster);
-    // The API listens on the host's end of the node's pair.
-    let server = format!("{}:{}", agent.node.host_ip, crate::etcd::free_port());
+    let lan = Lan::create();
+    let mut agent = Agent::new(&cluster, lan.join(), "node-2", &format!("10.247.{}.0/24", lan.id()), NODE_TOKEN, &[]);
+    // The API listens on the host's address on the LAN.
+    let server = format!("{}:{}", lan.host_ip, crate::etcd::free_port());
     cluster.start_with(&[
         "--listen",
         &server,

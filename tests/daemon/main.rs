@@ -39,6 +39,7 @@ mod jobs;
 mod kubectl;
 mod live_plan;
 mod metrics;
+mod multinode;
 mod prometheus;
 mod pull;
 mod recovery;

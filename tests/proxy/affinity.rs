@@ -19,7 +19,7 @@ fn a_client_sticks_to_its_backend_until_the_affinity_timeout() {
     let mut proxy = Proxy::start(config).unwrap();
     let mut port = service("default/web:http", Protocol::Tcp, &[frontend], &backends.iter().map(|b| at(b.ip, 80)).collect::<Vec<_>>());
     port.session_affinity = Some(Duration::from_secs(2));
-    proxy.apply(&ServiceTable { ports: vec![port] }).unwrap();
+    proxy.apply(&ServiceTable { peers: Vec::new(), ports: vec![port] }).unwrap();
 
     net.assert_routed();
     let host: Vec<String> = (0..8).map(|_| http_get(frontend.into()).unwrap()).collect();

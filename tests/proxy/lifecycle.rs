@@ -51,7 +51,9 @@ fn shutdown_and_drop_remove_the_table_and_restore_the_bridge() {
     assert_eq!((sysctl(&net.bridge, "forwarding").as_str(), sysctl(&net.bridge, "route_localnet").as_str()), ("0", "0"));
 
     let mut proxy = Proxy::start(config.clone()).unwrap();
-    proxy.apply(&ServiceTable { ports: vec![service("default/web:http", Protocol::Tcp, &[at(net.service_ip(10), 80)], &[at(web.ip, 80)])] }).unwrap();
+    proxy
+        .apply(&ServiceTable { peers: Vec::new(), ports: vec![service("default/web:http", Protocol::Tcp, &[at(net.service_ip(10), 80)], &[at(web.ip, 80)])] })
+        .unwrap();
     assert!(has_table(&table));
     assert_eq!((sysctl(&net.bridge, "forwarding").as_str(), sysctl(&net.bridge, "route_localnet").as_str()), ("1", "1"));
     proxy.shutdown().unwrap();
@@ -74,11 +76,11 @@ fn a_table_with_a_foreign_frontend_is_refused_and_the_old_one_kept() {
     let good = at(net.service_ip(10), 80);
     let mut proxy = Proxy::start(net.config()).unwrap();
     let port = service("default/web:http", Protocol::Tcp, &[good], &[at(web.ip, 80)]);
-    proxy.apply(&ServiceTable { ports: vec![port.clone()] }).unwrap();
+    proxy.apply(&ServiceTable { peers: Vec::new(), ports: vec![port.clone()] }).unwrap();
 
     let mut foreign = port.clone();
     foreign.frontends.push(at([10, 99, 0, 1].into(), 80).into());
-    let error = proxy.apply(&ServiceTable { ports: vec![foreign] }).unwrap_err();
+    let error = proxy.apply(&ServiceTable { peers: Vec::new(), ports: vec![foreign] }).unwrap_err();
     assert!(matches!(error, ProxyError::Table(TableError::ForeignFrontend { .. })), "{error}");
     assert!(error.to_string().contains("frontend 10.99.0.1:80 is outside the service CIDR"), "{error}");
     net.assert_routed();
@@ -128,14 +130,14 @@ fn an_apply_of_a_few_hundred_ports_lands_in_well_under_a_second() {
         .map(|i| service(&format!("bulk/svc-{i}:http"), Protocol::Tcp, &[at(net.service_ip(100), 1000 + i)], &[at(web.ip, 80), at(web.ip, 81)]))
         .collect();
     let started = Instant::now();
-    proxy.apply(&ServiceTable { ports: ports.clone() }).unwrap();
+    proxy.apply(&ServiceTable { peers: Vec::new(), ports: ports.clone() }).unwrap();
     let full = started.elapsed();
     ports[7].backends.pop();
     let started = Instant::now();
-    proxy.apply(&ServiceTable { ports: ports.clone() }).unwrap();
+    proxy.apply(&ServiceTable { peers: Vec::new(), ports: ports.clone() }).unwrap();
     let one = started.elapsed();
     let started = Instant::now();
-    proxy.apply(&ServiceTable { ports }).unwrap();
+    proxy.apply(&ServiceTable { peers: Vec::new(), ports }).unwrap();
     let same = started.elapsed();
     eprintln!("apply of 200 ports: {full:?}; one changed: {one:?}; unchanged: {same:?}");
     assert!(full < Duration::from_secs(2) && one < Duration::from_millis(500), "full {full:?}, one {one:?}");

@@ -46,6 +46,7 @@ fn a_port_without_backends_refuses_tcp_and_udp_at_once_from_host_and_pods() {
 
     let mut proxy = Proxy::start(net.config()).unwrap();
     let empty = ServiceTable {
+        peers: Vec::new(),
         ports: vec![service("default/web:http", Protocol::Tcp, &[cluster_ip, node_port], &[]), service("default/web:dns", Protocol::Udp, &[dns], &[])],
     };
     proxy.apply(&empty).unwrap();
@@ -62,7 +63,7 @@ fn a_port_without_backends_refuses_tcp_and_udp_at_once_from_host_and_pods() {
     assert!(TestNet::in_pod(&client, move || udp_refused(dns.into())).unwrap() < AT_ONCE);
 
     // A backend appears: served. It goes again: refused again.
-    let with_backend = ServiceTable { ports: vec![service("default/web:http", Protocol::Tcp, &[cluster_ip, node_port], &[at(web.ip, 80)])] };
+    let with_backend = ServiceTable { peers: Vec::new(), ports: vec![service("default/web:http", Protocol::Tcp, &[cluster_ip, node_port], &[at(web.ip, 80)])] };
     proxy.apply(&with_backend).unwrap();
     assert_eq!(http_get(cluster_ip.into()).unwrap(), "web-a");
     assert_eq!(http_get(node_port.into()).unwrap(), "web-a");

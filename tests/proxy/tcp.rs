@@ -28,7 +28,7 @@ fn every_frontend_reaches_every_backend_from_the_host_in_turn() {
     let frontends = [cluster_ip, at([127, 0, 0, 1].into(), node_port), at(net.gateway, node_port), lb];
     let mut proxy = Proxy::start(net.config()).unwrap();
     let port = service("default/web:http", Protocol::Tcp, &frontends, &backends.iter().map(|b| at(b.ip, 80)).collect::<Vec<_>>());
-    proxy.apply(&ServiceTable { ports: vec![port] }).unwrap();
+    proxy.apply(&ServiceTable { peers: Vec::new(), ports: vec![port] }).unwrap();
 
     net.assert_routed();
     for frontend in frontends {
@@ -50,7 +50,7 @@ fn pods_reach_cluster_ips_and_node_ports_and_a_pod_reaches_itself() {
     let mut proxy = Proxy::start(net.config()).unwrap();
     let web = service("default/web:http", Protocol::Tcp, &[cluster_ip, node_port], &[at(a.ip, 80), at(b.ip, 80)]);
     let only_a = service("default/only-a:http", Protocol::Tcp, &[hairpin], &[at(a.ip, 80)]);
-    proxy.apply(&ServiceTable { ports: vec![web, only_a] }).unwrap();
+    proxy.apply(&ServiceTable { peers: Vec::new(), ports: vec![web, only_a] }).unwrap();
 
     net.assert_routed();
     for frontend in [cluster_ip, node_port] {
@@ -73,7 +73,7 @@ fn a_removed_backend_keeps_its_open_connections_and_gets_no_new_ones() {
     net.echo_backend(&b);
     let frontend = at(net.service_ip(10), 7000);
     let mut proxy = Proxy::start(net.config()).unwrap();
-    proxy.apply(&ServiceTable { ports: vec![service("default/echo:tcp", Protocol::Tcp, &[frontend], &[at(a.ip, 7000)])] }).unwrap();
+    proxy.apply(&ServiceTable { peers: Vec::new(), ports: vec![service("default/echo:tcp", Protocol::Tcp, &[frontend], &[at(a.ip, 7000)])] }).unwrap();
 
     net.assert_routed();
     let open = TcpStream::connect_timeout(&frontend.into(), Duration::from_secs(1)).unwrap();
@@ -83,7 +83,7 @@ fn a_removed_backend_keeps_its_open_connections_and_gets_no_new_ones() {
     reader.read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "echo-a");
 
-    proxy.apply(&ServiceTable { ports: vec![service("default/echo:tcp", Protocol::Tcp, &[frontend], &[at(b.ip, 7000)])] }).unwrap();
+    proxy.apply(&ServiceTable { peers: Vec::new(), ports: vec![service("default/echo:tcp", Protocol::Tcp, &[frontend], &[at(b.ip, 7000)])] }).unwrap();
     // The open connection still talks to echo-a ...
     (&open).write_all(b"still there?\n").unwrap();
     line.clear();
@@ -98,7 +98,7 @@ fn a_removed_backend_keeps_its_open_connections_and_gets_no_new_ones() {
         assert_eq!(first.trim(), "echo-b");
     }
     // Even with no backends at all, the open connection lives on.
-    proxy.apply(&ServiceTable { ports: vec![service("default/echo:tcp", Protocol::Tcp, &[frontend], &[])] }).unwrap();
+    proxy.apply(&ServiceTable { peers: Vec::new(), ports: vec![service("default/echo:tcp", Protocol::Tcp, &[frontend], &[])] }).unwrap();
     (&open).write_all(b"and now?\n").unwrap();
     line.clear();
     reader.read_line(&mut line).unwrap();

@@ -32,7 +32,10 @@ fn udp_reaches_backends_and_an_idle_flow_is_balanced_anew() {
     let mut config = net.config();
     config.udp_idle_timeout = Duration::from_secs(2);
     let mut proxy = Proxy::start(config).unwrap();
-    let table = |backend: SocketAddrV4| ServiceTable { ports: vec![service("kube-system/dns:dns", Protocol::Udp, &[cluster_ip, node_port], &[backend])] };
+    let table = |backend: SocketAddrV4| ServiceTable {
+        peers: Vec::new(),
+        ports: vec![service("kube-system/dns:dns", Protocol::Udp, &[cluster_ip, node_port], &[backend])],
+    };
     proxy.apply(&table(at(a.ip, 5353))).unwrap();
 
     net.assert_routed();
@@ -75,7 +78,7 @@ fn a_udp_client_that_sent_before_the_service_had_rules_reaches_it_once_it_has() 
 
     // The service arrives with a backend: the same socket reaches it, as
     // the proxy forgot the flow NAT never saw.
-    proxy.apply(&ServiceTable { ports: vec![service("kube-system/dns:dns", Protocol::Udp, &[cluster_ip], &[at(a.ip, 5353)])] }).unwrap();
+    proxy.apply(&ServiceTable { peers: Vec::new(), ports: vec![service("kube-system/dns:dns", Protocol::Udp, &[cluster_ip], &[at(a.ip, 5353)])] }).unwrap();
     assert_eq!(udp_ask(&socket, cluster_ip.into()).unwrap(), "dns-a");
     proxy.shutdown().unwrap();
 }

@@ -171,6 +171,7 @@ spec:
 
 fn node_config(test: &Node, id: u32) -> NodeConfig {
     NodeConfig {
+        cluster_cidr: None,
         data_dir: test.dir.path().join("data"),
         shim: env!("CARGO_BIN_EXE_driftless-shim").into(),
         bridge: format!("dln{}", id % 100_000),

@@ -41,12 +41,16 @@ pub(super) struct Remote {
 
 /// The agent serving pod `namespace/name`, or `None` when this API serves
 /// it itself (its node is this one, or it is not bound, or it does not
-/// exist: the local handlers say so).
+/// exist: the local handlers say so). An API without a node of its own
+/// (a pure control plane, a standby) forwards every bound pod's.
 pub(super) fn target(state: &ApiState, namespace: &str, name: &str) -> Result<Option<Remote>, ApiError> {
-    let Some(local) = &state.node_name else { return Ok(None) };
     let Some(pod) = state.store.get(&Key::new(Kind::Pod, namespace, name)) else { return Ok(None) };
     let node = pod.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
-    if node.is_empty() || node == local {
+    let local = match &state.node_name {
+        Some(local) => node == local,
+        None => state.node.is_some(),
+    };
+    if node.is_empty() || local {
         return Ok(None);
     }
     let unavailable = |why: String| ApiError::BadRequest(format!("pod {name:?} runs on node {node:?}, whose streams cannot be reached: {why}"));

@@ -131,10 +131,16 @@ pub struct DaemonConfig {
     /// The IngressClass served.
     #[serde(default)]
     pub ingress_class: String,
-    /// The address other nodes reach this one at (an agent's
-    /// `--node-ip`); without it, the gateway of its pod CIDR.
+    /// The address other nodes reach this one at (`--node-ip`); without
+    /// it, the gateway of its pod CIDR.
     #[serde(default)]
     pub node_ip: Option<String>,
+    /// The cluster CIDR (`--cluster-cidr`).
+    #[serde(default)]
+    pub cluster_cidr: Option<String>,
+    /// No node of its own (`--no-local-node`).
+    #[serde(default)]
+    pub no_local_node: bool,
 }
 
 mod humantime_serde_opt {
@@ -227,7 +233,9 @@ impl DaemonConfig {
             ingress_http: listeners("--ingress-http", &args.ingress_http)?,
             ingress_https: listeners("--ingress-https", &args.ingress_https)?,
             ingress_class: args.ingress_class.clone(),
-            node_ip: None,
+            node_ip: args.node.node_ip.clone(),
+            cluster_cidr: args.node.cluster_cidr.clone(),
+            no_local_node: args.no_local_node,
             nft_table: args
                 .node
                 .nft_table
@@ -255,6 +263,7 @@ impl DaemonConfig {
             Some(shim) => shim.clone(),
             None => find_shim()?,
         };
+        let node_ip = node.node_ip.clone().ok_or_else(|| usage("--node-ip: an agent must be given the address the control plane reaches it at".into()))?;
         let config = DaemonConfig {
             data_dir: std::path::absolute(&args.data_dir).unwrap_or_else(|_| args.data_dir.clone()),
             node_name: node.node_name.clone().ok_or_else(|| usage("--node-name: an agent must be given its node's name".into()))?,
@@ -273,10 +282,9 @@ impl DaemonConfig {
                 .nft_table
                 .clone()
                 .unwrap_or_else(|| if node.bridge == "driftless0" { "driftless".into() } else { format!("driftless_{}", node.bridge) }),
-            node_ip: Some(args.node_ip.clone()),
-            listen: Some(
-                args.listen.clone().unwrap_or_else(|| std::net::SocketAddr::new(args.node_ip.parse().unwrap_or([0, 0, 0, 0].into()), 10250).to_string()),
-            ),
+            node_ip: Some(node_ip.clone()),
+            cluster_cidr: node.cluster_cidr.clone(),
+            listen: Some(args.listen.clone().unwrap_or_else(|| std::net::SocketAddr::new(node_ip.parse().unwrap_or([0, 0, 0, 0].into()), 10250).to_string())),
             ..DaemonConfig::default()
         };
         config.node_config()?;
@@ -360,6 +368,10 @@ impl DaemonConfig {
             pod_cidr: self.pod_net()?,
             cgroup_root: self.cgroup_root.clone(),
             service_cidr: Some(service),
+            cluster_cidr: match &self.cluster_cidr {
+                Some(cidr) => Some(cidr.parse().map_err(|e| usage(format!("--cluster-cidr {cidr}: {e}")))?),
+                None => None,
+            },
             settings: NodeSettings {
                 cluster_dns: self.cluster_dns.clone(),
                 cluster_domain: self.cluster_domain.clone(),

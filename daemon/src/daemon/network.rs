@@ -28,7 +28,8 @@ const DEBOUNCE: Duration = Duration::from_millis(10);
 /// Where service traffic may come from and go to.
 #[derive(Clone, Debug)]
 pub(crate) struct Addresses {
-    /// The pod CIDR: backends must be in it.
+    /// Where pods are: backends must be in it (the cluster CIDR, or this
+    /// node's pod CIDR when it is alone).
     pub(crate) pod_cidr: Ipv4Net,
     /// The node's addresses that carry NodePorts (the bridge gateway);
     /// 127.0.0.1 carries them too.
@@ -111,7 +112,7 @@ pub(crate) fn service_table(services: &[Service], endpoints: &[Endpoints], addre
             ports.push(ServicePort { name: format!("{namespace}/{name}:{port_name}"), protocol, frontends, backends, session_affinity: affinity });
         }
     }
-    (ServiceTable { ports }, warnings)
+    (ServiceTable { peers: Vec::new(), ports }, warnings)
 }
 
 /// The DNS server and service proxy, kept in step with the store.
@@ -147,7 +148,16 @@ impl Network {
             }
             Err(error) => errors.push(format!("dns zone: {error}")),
         }
-        let (table, warnings) = service_table(&services, &endpoints, &self.addresses);
+        let (mut table, warnings) = service_table(&services, &endpoints, &self.addresses);
+        // Every node's address: this node's pods answer them.
+        table.peers = self
+            .store
+            .list(Kind::Node, None)
+            .0
+            .iter()
+            .filter_map(|n| n.pointer("/status/addresses")?.as_array()?.iter().find(|a| a["type"] == "InternalIP")?.get("address")?.as_str()?.parse().ok())
+            .filter(|ip: &std::net::Ipv4Addr| !self.addresses.pod_cidr.contains(ip) && !self.addresses.node.contains(ip))
+            .collect();
         for warning in warnings {
             tracing::debug!(%warning, "service table");
         }
@@ -212,7 +222,7 @@ impl Network {
                 }
             }
             // Wait for a change that matters, then let its burst pass.
-            let relevant = |kind: &Kind| matches!(kind, Kind::Service | Kind::Endpoints | Kind::Pod | Kind::Ingress | Kind::Secret);
+            let relevant = |kind: &Kind| matches!(kind, Kind::Service | Kind::Endpoints | Kind::Pod | Kind::Ingress | Kind::Secret | Kind::Node);
             let woke = tokio::select! {
                 _ = cancel.cancelled() => false,
                 _ = tokio::time::sleep(RESYNC) => true,

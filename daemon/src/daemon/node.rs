@@ -28,9 +28,10 @@ use crate::CommandError;
 /// A running node: dropped off the async runtime (it owns one for
 /// netlink), which leaves its pods running for the next run to adopt.
 pub(crate) struct RunningNode {
-    pub(crate) node: Arc<Node>,
+    /// The runtime (the node itself).
     pub(crate) runtime: SharedRuntime,
-    pub(crate) kubelet: Arc<Kubelet>,
+    /// Held so it goes with the node, off the runtime.
+    _kubelet: Arc<Kubelet>,
 }
 
 /// Sets up the node and spawns its tasks on `tasks`, until `cancel`.
@@ -57,8 +58,9 @@ pub(crate) async fn start(
     // Node::new talks netlink on a runtime of its own: not on ours.
     let node = tokio::task::spawn_blocking(move || Node::new(node_config)).await.map_err(daemon_error)?.map_err(daemon_error)?;
     let node = Arc::new(node);
-    match run(config, ctx, tasks, cancel, node.clone(), streams).await {
-        Ok(kubelet) => Ok(RunningNode { runtime: node.clone(), node, kubelet }),
+    let routes: Arc<dyn super::peers::PeerRoutes> = node.clone();
+    match run(config, ctx, tasks, cancel, (node.clone(), routes), streams).await {
+        Ok(kubelet) => Ok(RunningNode { runtime: node, _kubelet: kubelet }),
         Err(error) => {
             // The node owns a runtime for netlink: not dropped on ours.
             let _ = tokio::task::spawn_blocking(move || drop(node)).await;
@@ -72,7 +74,7 @@ async fn run(
     ctx: &Context,
     tasks: &mut JoinSet<()>,
     cancel: &CancellationToken,
-    shared: SharedRuntime,
+    (shared, routes): (SharedRuntime, Arc<dyn super::peers::PeerRoutes>),
     streams: Option<Streams>,
 ) -> Result<Arc<Kubelet>, CommandError> {
     let host_ip = config.host_ip()?;
@@ -103,6 +105,9 @@ async fn run(
     tasks.spawn(network.run(cancel.clone()));
     tasks.spawn(kubelet.clone().report_statuses(cancel.clone()));
     tasks.spawn(heartbeat(ctx.clone(), info, cancel.clone()));
+    if config.cluster_cidr.is_some() {
+        tasks.spawn(super::peers::run(ctx.store.clone(), routes, config.node_name.clone(), cancel.clone()));
+    }
     Ok(kubelet)
 }
 
@@ -129,7 +134,12 @@ async fn start_network(config: &DaemonConfig, store: Arc<dyn Store>, applied: Ar
             node_addresses.push(ip);
         }
     }
+    let cluster_cidr: Option<ipnet::Ipv4Net> = match &config.cluster_cidr {
+        Some(cidr) => Some(cidr.parse().map_err(|e| CommandError::Usage(format!("--cluster-cidr {cidr}: {e}")))?),
+        None => None,
+    };
     let mut proxy_config = driftless_proxy::ProxyConfig::new(service_cidr, pod_cidr, config.bridge.clone());
+    proxy_config.cluster_cidr = cluster_cidr;
     proxy_config.node_addresses = node_addresses.clone();
     proxy_config.table = config.nft_table.clone();
     let proxy = tokio::task::spawn_blocking(move || driftless_proxy::Proxy::start(proxy_config))
@@ -156,7 +166,7 @@ async fn start_network(config: &DaemonConfig, store: Arc<dyn Store>, applied: Ar
         proxy: Box::new(proxy),
         ingress,
         domain: config.cluster_domain.clone(),
-        addresses: network::Addresses { pod_cidr, node: node_addresses },
+        addresses: network::Addresses { pod_cidr: cluster_cidr.unwrap_or(pod_cidr), node: node_addresses },
         applied,
     })
 }

@@ -178,3 +178,21 @@ fn new_chains_and_sets_come_first_in_a_batch_of_their_own() {
     assert!(rest.iter().all(|c| c.starts_with("add rule") || c.starts_with("flush chain")), "{rest:#?}");
     assert!(additions("t", &after, &after).0.is_none());
 }
+
+#[test]
+fn across_nodes_pods_may_send_to_the_cluster_and_answer_its_nodes_only() {
+    let mut multi = config();
+    multi.cluster_cidr = Some("10.245.0.0/16".parse().unwrap());
+    let peers: Vec<Ipv4Addr> = vec!["192.0.2.3".parse().unwrap(), "192.0.2.2".parse().unwrap()];
+    let forward = json(&ruleset_for(&multi, &[], &peers), FILTER_FORWARD);
+    // From this node's pods: anything but the cluster's pods and nodes,
+    // by any link but the bridge, is dropped.
+    assert!(
+        forward.contains(r#""right":{"set":[{"prefix":{"addr":"10.245.0.0","len":16}},"192.0.2.2","192.0.2.3"]},"op":"!=""#),
+        "{forward}"
+    );
+    // To this node's pods and services: only by the bridge or lo, as on a
+    // node alone.
+    let alone = json(&ruleset(&config(), &[]), FILTER_FORWARD);
+    assert!(!alone.contains("192.0.2") && !alone.contains(r#""len":16}},"#), "{alone}");
+}

@@ -18,7 +18,7 @@ fn port(name: &str, frontends: &[&str], backends: &[&str]) -> ServicePort {
 }
 
 fn table(ports: Vec<ServicePort>) -> ServiceTable {
-    ServiceTable { ports }
+    ServiceTable { peers: Vec::new(), ports }
 }
 
 #[test]
