@@ -172,6 +172,16 @@ impl Client {
         Ok(serde_json::from_slice(&body)?)
     }
 
+    /// PATCHes `path` with `body` as `content_type` (a merge patch, say);
+    /// the JSON answer.
+    pub async fn patch(&self, path: &str, content_type: &str, body: &Value) -> Result<Value, ClientError> {
+        let mut request = self.request("PATCH", path, Some(body))?;
+        request.headers_mut().insert("content-type", hyper::header::HeaderValue::from_str(content_type).map_err(hyper::http::Error::from)?);
+        let response = self.send(request).await?;
+        let body = response.into_body().collect().await?.to_bytes();
+        Ok(serde_json::from_slice(&body)?)
+    }
+
     /// DELETEs `path`.
     pub async fn delete(&self, path: &str) -> Result<Value, ClientError> {
         self.delete_with(path, None).await

@@ -398,6 +398,21 @@ async fn serve_kubernetes(state: ApiState, request: Request) -> Result<Response,
             let created = writes::create(&state, caller.as_ref(), (resource, namespace.as_deref()), &query, &body).await?;
             Ok((StatusCode::CREATED, [("content-type", "application/json")], created.to_string()).into_response())
         }
+        // `kubectl cordon`, `taint`, `label node`: a Node is observed, not
+        // declared, and changes in the store.
+        (&Method::PATCH, Target::Object { resource: Kind::Node, name, .. }) if !is_declared(&state, Kind::Node, "", &name) => {
+            let content_type = request.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+            let body = axum::body::to_bytes(request.into_body(), 1 << 20).await.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            Ok(json_response(&nodes::patch_node(&state, &name, &content_type, &body).await?))
+        }
+        // The Eviction API (`kubectl drain`): a graceful delete.
+        (&Method::POST, Target::Sub { resource: Kind::Pod, namespace, name, sub }) if sub == "eviction" => {
+            let body = axum::body::to_bytes(request.into_body(), 1 << 16).await.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            let options = serde_json::from_slice::<Value>(&body).ok().and_then(|e| e.get("deleteOptions").cloned()).unwrap_or(Value::Null);
+            delete_pod(&state, &namespace, &name, &Query::default(), options.to_string().as_bytes())?;
+            let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201});
+            Ok((StatusCode::CREATED, [("content-type", "application/json")], status.to_string()).into_response())
+        }
         (&Method::PATCH, Target::Object { resource, namespace, name }) => {
             let caller = request.extensions().get::<crate::auth::Caller>().cloned();
             let headers = request.headers();
@@ -494,6 +509,7 @@ fn discovery_resources(group: &str, version: &str) -> Result<Value, ApiError> {
             list.push(sub("exec", "PodExecOptions", &["create", "get"], json!({})));
             list.push(sub("attach", "PodAttachOptions", &["create", "get"], json!({})));
             list.push(sub("portforward", "PodPortForwardOptions", &["create", "get"], json!({})));
+            list.push(sub("eviction", "Eviction", &["create"], json!({"group": "policy", "version": "v1"})));
         }
     }
     if list.is_empty() {

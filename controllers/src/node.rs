@@ -121,6 +121,18 @@ impl NodeInfo {
 /// Writes the Node object (created or refreshed). Refreshing keeps what
 /// others put in its spec and labels (`driftless_model::node::refreshed`).
 pub fn register(ctx: &Context, info: &NodeInfo) -> Result<(), driftless_store::StoreError> {
+    // Conditional on the Node read: a change made meanwhile (a cordon) is
+    // kept by merging again.
+    let mut tries = 0;
+    loop {
+        match register_once(ctx, info) {
+            Err(error) if error.is_conflict() && tries < 5 => tries += 1,
+            outcome => return outcome,
+        }
+    }
+}
+
+fn register_once(ctx: &Context, info: &NodeInfo) -> Result<(), driftless_store::StoreError> {
     let key = Key::new(Kind::Node, "", info.name.clone());
     let existing = ctx.store.get(&key);
     let now = rfc3339(ctx.now());
@@ -133,7 +145,7 @@ pub fn register(ctx: &Context, info: &NodeInfo) -> Result<(), driftless_store::S
         .unwrap_or_else(|| now.clone());
     let object = driftless_model::node::refreshed(existing.as_deref(), info.object(&now, &since));
     let status = object["status"].clone();
-    let mut batch = Batch::one(Op::Put(object));
+    let mut batch = Batch::one(if existing.is_some() { Op::Update(object) } else { Op::Create(object) });
     batch.push(Op::Status { key, uid: None, status });
     ctx.store.apply(batch)?;
     Ok(())

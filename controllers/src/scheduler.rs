@@ -4,6 +4,7 @@
 //! store, so it serves several nodes as well as one.
 
 pub mod filter;
+pub mod spread;
 
 use driftless_model::Kind;
 use std::sync::Arc;
@@ -135,18 +136,25 @@ impl Reconciler for Scheduler {
         let snapshot = self.snapshot(store);
         let (nodes, bound) = (&snapshot.nodes, &snapshot.bound);
         let mut reasons: std::collections::BTreeMap<String, usize> = Default::default();
-        let mut best: Option<(i64, String)> = None;
+        let cluster = spread::Cluster { nodes, bound };
+        let mut feasible: Vec<(&Node, i64)> = Vec::new();
         for node in nodes {
-            let name = node.metadata.name.clone().unwrap_or_default();
-            let on_node: Vec<&Pod> = bound.iter().filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str())).collect();
-            match filter::unfit(&pod, node, &on_node) {
+            let name = node.metadata.name.as_deref().unwrap_or_default();
+            let on_node: Vec<&Pod> = bound.iter().filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name)).collect();
+            match filter::unfit(&pod, node, &on_node).or_else(|| cluster.unfit(&pod, node)) {
                 Some(reason) => *reasons.entry(reason).or_default() += 1,
-                None => {
-                    let score = filter::score(&pod, node, &on_node);
-                    if best.as_ref().is_none_or(|(s, n)| score > *s || score == *s && name < *n) {
-                        best = Some((score, name));
-                    }
-                }
+                None => feasible.push((node, filter::score(&pod, node, &on_node))),
+            }
+        }
+        // Resources weigh 1, spreading and pod affinity 2 each, as in
+        // Kubernetes' default profile.
+        let candidates: Vec<&Node> = feasible.iter().map(|(n, _)| *n).collect();
+        let spread = cluster.scores(&pod, &candidates);
+        let mut best: Option<(i64, String)> = None;
+        for ((node, resources), spread) in feasible.iter().zip(spread) {
+            let (score, name) = (resources + 2 * spread, node.metadata.name.clone().unwrap_or_default());
+            if best.as_ref().is_none_or(|(s, n)| score > *s || score == *s && name < *n) {
+                best = Some((score, name));
             }
         }
         let now = rfc3339(self.ctx.now());

@@ -115,6 +115,14 @@ pub enum Command {
     /// Roll the repository's manifests back to an earlier commit of the
     /// branch, as one commit undoing every later change to them.
     Rollback(RollbackArgs),
+    /// Mark a node unschedulable: pods already there stay, no new one is
+    /// placed there.
+    Cordon(NodeTarget),
+    /// Mark a node schedulable again.
+    Uncordon(NodeTarget),
+    /// Cordon a node and evict its pods (gracefully, through the Eviction
+    /// API), waiting until they are gone; DaemonSet pods stay.
+    Drain(DrainArgs),
     /// Stop every pod of a data folder and remove the node's network set-up
     /// (after `up` has exited), as an uninstall does.
     Reset(ResetArgs),
@@ -439,6 +447,36 @@ pub struct AgentArgs {
     /// The node's own flags.
     #[command(flatten)]
     pub node: NodeArgs,
+}
+
+/// `driftless cordon|uncordon NODE`.
+#[derive(Debug, Args)]
+pub struct NodeTarget {
+    /// The node's name.
+    pub node: String,
+    /// Where the daemon is.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// `driftless drain NODE`.
+#[derive(Debug, Args)]
+pub struct DrainArgs {
+    /// The node's name.
+    pub node: String,
+    /// Also evict pods no controller owns (nothing makes them again).
+    #[arg(long)]
+    pub force: bool,
+    /// Leave DaemonSet pods (always: their controller would put them
+    /// back), accepted as kubectl takes it.
+    #[arg(long)]
+    pub ignore_daemonsets: bool,
+    /// How long to wait for the pods to be gone.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5m")]
+    pub timeout: std::time::Duration,
+    /// Where the daemon is.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
 }
 
 /// `driftless reset`.

@@ -11,6 +11,7 @@ pub mod image;
 pub mod init;
 pub mod kubeconfig;
 pub mod logs;
+pub mod node;
 pub mod plan;
 pub mod port_forward;
 pub mod rollout;

@@ -65,6 +65,9 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Kubeconfig(args) => commands::kubeconfig::run(&args),
         cli::Command::Man => commands::help::man(),
         cli::Command::Agent(args) => commands::agent::run(&args),
+        cli::Command::Cordon(args) => commands::node::cordon(&args, true),
+        cli::Command::Uncordon(args) => commands::node::cordon(&args, false),
+        cli::Command::Drain(args) => commands::node::drain(&args),
     };
     match outcome {
         Ok(code) => code,

@@ -9,9 +9,14 @@
 use serde_json::{Value, json};
 
 /// `posted` (the node's own view of its Node) merged onto `existing`
-/// (the stored one, if any).
+/// (the stored one, if any), with the `resourceVersion` it was merged onto:
+/// written as an update, it fails rather than undo a change made since
+/// (a cordon between the read and the write).
 pub fn refreshed(existing: Option<&Value>, mut posted: Value) -> Value {
     let Some(existing) = existing else { return posted };
+    if let Some(version) = existing.pointer("/metadata/resourceVersion") {
+        posted["metadata"]["resourceVersion"] = version.clone();
+    }
     let mut spec = existing.get("spec").cloned().unwrap_or_else(|| json!({}));
     for field in ["podCIDR", "podCIDRs"] {
         if let Some(value) = posted.pointer(&format!("/spec/{field}")) {

@@ -435,7 +435,11 @@ pub fn row(kind: Kind, v: &Value, wide: bool, now: Timestamp) -> Vec<String> {
             ]
         }
         Kind::Node => {
-            let ready = condition_status(v, "Ready").map_or("Unknown".to_owned(), |s| if s == "True" { "Ready".into() } else { "NotReady".into() });
+            let mut ready = condition_status(v, "Ready").map_or("Unknown".to_owned(), |s| if s == "True" { "Ready".into() } else { "NotReady".into() });
+            // kubectl's printer: a cordoned node says so.
+            if at(v, "/spec/unschedulable").and_then(Value::as_bool) == Some(true) {
+                ready.push_str(",SchedulingDisabled");
+            }
             let mut row = vec![name, ready, "<none>".into(), created, s(at(v, "/status/nodeInfo/kubeletVersion"))];
             if wide {
                 let internal = arr(v, "/status/addresses").iter().find(|a| a["type"] == "InternalIP").map(|a| s(a.get("address"))).unwrap_or_default();

@@ -474,3 +474,33 @@ fn kubectl_attach_follows_a_containers_output_to_its_exit() {
     assert!(stderr.contains("bye"), "the container's stderr, on kubectl's: {stderr}");
     assert_eq!(status.code(), Some(4), "{stderr}");
 }
+
+#[test]
+fn kubectl_cordons_drains_and_uncordons_a_node() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut cluster = Cluster::new(&[("apps/web.yaml", &web(2, "1", "{type: RollingUpdate}"))]);
+    let tokens = cluster.dir.path().join("tokens.csv");
+    std::fs::write(&tokens, TOKENS).unwrap();
+    cluster.start_with(&["--listen", &format!("127.0.0.1:{port}"), "--token-file", tokens.to_str().unwrap()]);
+    let before: Vec<String> = cluster.wait_ready("web-", 2, Duration::from_secs(30)).iter().map(crate::cluster::name).collect();
+    let kubeconfig = cluster.dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, cluster.cli_ok(&["kubeconfig", "--user", "grace"])).unwrap();
+    let cache = cluster.dir.path().join("kube-cache");
+
+    let out = kubectl_ok(&kubeconfig, &cache, &["cordon", "node-1"]);
+    assert!(out.contains("node/node-1 cordoned"), "{out}");
+    let nodes = kubectl_ok(&kubeconfig, &cache, &["get", "nodes", "--no-headers"]);
+    assert_eq!(nodes.split_whitespace().nth(1), Some("Ready,SchedulingDisabled"), "{nodes}");
+
+    // Drained: its pods are evicted (the Eviction API) and gone; their
+    // replacements wait, as the one node takes no pods.
+    let out = kubectl_ok(&kubeconfig, &cache, &["drain", "node-1", "--ignore-daemonsets", "--timeout=60s"]);
+    assert!(out.contains("node/node-1 drained"), "{out}");
+    let pods = cluster.pods();
+    assert!(pods.iter().all(|p| !before.contains(&crate::cluster::name(p))), "the evicted pods are gone");
+    assert!(pods.iter().all(|p| p.pointer("/spec/nodeName").is_none()), "nothing is placed on a cordoned node");
+
+    let out = kubectl_ok(&kubeconfig, &cache, &["uncordon", "node-1"]);
+    assert!(out.contains("node/node-1 uncordoned"), "{out}");
+    cluster.wait_ready("web-", 2, Duration::from_secs(60));
+}

@@ -171,4 +171,20 @@ fn three_nodes_spread_reach_each_other_and_survive_the_loss_of_one() {
     eprintln!("the Deployment whole again {:?} after node-c's power went", lost.elapsed());
     assert_eq!(by_node.get("node-a").map(Vec::len), Some(3));
     assert_eq!(by_node.get("node-b").map(Vec::len), Some(3));
+
+    // Draining node-b: cordoned, its pods evicted and made again on
+    // node-a, the one node left that takes pods.
+    let out = cluster.cli_ok(&["drain", "node-b"]);
+    assert!(out.contains("node/node-b drained"), "{out}");
+    let nodes = cluster.cli_ok(&["get", "nodes"]);
+    assert!(nodes.lines().any(|l| l.starts_with("node-b ") && l.split_whitespace().nth(1) == Some("Ready,SchedulingDisabled")), "{nodes}");
+    let by_node = cluster.wait_for("six spread pods Ready on node-a", Duration::from_secs(60), || {
+        let by_node = ready_by_node(&cluster);
+        (by_node.get("node-a").map_or(0, Vec::len) == 6 && by_node.len() == 1).then_some(by_node)
+    });
+    assert_eq!(by_node.len(), 1);
+    let out = cluster.cli_ok(&["uncordon", "node-b"]);
+    assert!(out.contains("node/node-b uncordoned"), "{out}");
+    let nodes = cluster.cli_ok(&["get", "nodes"]);
+    assert!(nodes.lines().any(|l| l.starts_with("node-b ") && l.split_whitespace().nth(1) == Some("Ready")), "{nodes}");
 }

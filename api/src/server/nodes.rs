@@ -143,6 +143,41 @@ pub(super) async fn delete_node(state: &ApiState, name: &str) -> Result<Value, A
     Ok((*live).clone())
 }
 
+/// `PATCH /api/v1/nodes/{name}` (an operator's: `kubectl cordon`,
+/// `taint`, `label`): a JSON merge patch, or a strategic merge patch read
+/// as one (a Node's patchable lists, taints, are replaced whole either
+/// way), or a JSON patch; applied to the stored Node. Its status stays
+/// the node's. The Node as stored.
+pub(super) async fn patch_node(state: &ApiState, name: &str, content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
+    let key = Key::new(Kind::Node, "", name);
+    let patch: Value = serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("the patch is not JSON: {e}")))?;
+    // The node's heartbeat may write between the read and the write: the
+    // write is conditional on what was read, and tried again.
+    for _ in 0..5 {
+        let live = state.store.get(&key).ok_or_else(|| ApiError::NotFound(format!("nodes {name:?} not found")))?;
+        let mut patched = (*live).clone();
+        match content_type.split(';').next().unwrap_or("").trim() {
+            "application/json-patch+json" => {
+                let patch: json_patch::Patch = serde_json::from_value(patch.clone()).map_err(|e| ApiError::BadRequest(format!("JSON patch: {e}")))?;
+                json_patch::patch(&mut patched, &patch).map_err(|e| ApiError::Invalid(format!("JSON patch: {e}")))?;
+            }
+            "application/merge-patch+json" | "application/strategic-merge-patch+json" | "" => json_patch::merge(&mut patched, &patch),
+            other => return Err(ApiError::UnsupportedMediaType(format!("{other} is not a patch type this server takes for nodes"))),
+        }
+        if patched.pointer("/metadata/name") != live.pointer("/metadata/name") {
+            return Err(ApiError::Invalid("a patch may not rename the node".into()));
+        }
+        patched["status"] = live.get("status").cloned().unwrap_or(Value::Null);
+        patched["metadata"]["resourceVersion"] = live.pointer("/metadata/resourceVersion").cloned().unwrap_or(Value::Null);
+        match write(state, Batch::one(Op::Update(patched)), key.clone()).await {
+            Err(ApiError::Conflict(_)) => continue,
+            Err(error) => return Err(error),
+            Ok(stored) => return stored.ok_or_else(|| ApiError::NotFound(format!("nodes {name:?} not found"))),
+        }
+    }
+    Err(ApiError::Conflict(format!("node {name:?} kept changing; try again")))
+}
+
 /// `POST .../events` or `PUT .../events/{name}` by a node: what its
 /// kubelet saw happen.
 pub(super) async fn event(state: &ApiState, caller: Option<&Caller>, namespace: &str, name: Option<&str>, body: &[u8]) -> Result<Value, ApiError> {
@@ -188,20 +223,25 @@ pub(super) async fn put(state: &ApiState, caller: Option<&Caller>, (kind, namesp
         return Err(ApiError::Forbidden(format!("nodes write their Lease in {LEASE_NAMESPACE}, not {namespace}")));
     }
     let key = Key::new(kind, namespace, name);
-    let mut batch = Batch::new();
-    match kind {
-        Kind::Node => {
-            let node = driftless_model::node::refreshed(state.store.get(&key).as_deref(), posted);
-            let status = node.get("status").cloned();
-            batch.push(Op::Put(node));
-            if let Some(status) = status {
-                batch.push(Op::Status { key: key.clone(), uid: None, status });
-            }
+    if kind != Kind::Node {
+        let stored = write(state, Batch::one(Op::Put(posted)), key.clone()).await?;
+        return stored.ok_or_else(|| ApiError::Internal(format!("{key} vanished once written")));
+    }
+    // What others set on the Node (cordon, taints, labels) is kept: the
+    // write is conditional on the Node it was merged onto.
+    for _ in 0..5 {
+        let existing = state.store.get(&key);
+        let node = driftless_model::node::refreshed(existing.as_deref(), posted.clone());
+        let status = node.get("status").cloned();
+        let mut batch = Batch::one(if existing.is_some() { Op::Update(node) } else { Op::Create(node) });
+        if let Some(status) = status {
+            batch.push(Op::Status { key: key.clone(), uid: None, status });
         }
-        _ => {
-            batch.push(Op::Put(posted));
+        match write(state, batch, key.clone()).await {
+            Err(ApiError::Conflict(_) | ApiError::AlreadyExists(_) | ApiError::NotFound(_)) => continue,
+            Err(error) => return Err(error),
+            Ok(stored) => return stored.ok_or_else(|| ApiError::Internal(format!("{key} vanished once written"))),
         }
     }
-    let stored = write(state, batch, key.clone()).await?;
-    stored.ok_or_else(|| ApiError::Internal(format!("{key} vanished once written")))
+    Err(ApiError::Conflict(format!("node {name:?} kept changing; try again")))
 }

@@ -78,6 +78,12 @@ pub fn placement_unfit(spec: &PodSpec, node: &Node) -> Option<String> {
             return Some(format!("node(s) had untolerated taint {{{}: {}}}", taint.key, taint.value.as_deref().unwrap_or("")));
         }
     }
+    affinity_unfit(spec, node)
+}
+
+/// Why a node's labels or name rule out a pod with `spec` (its node
+/// selector and required node affinity).
+pub fn affinity_unfit(spec: &PodSpec, node: &Node) -> Option<String> {
     let labels = node.metadata.labels.clone().unwrap_or_default();
     if let Some(selector) = &spec.node_selector
         && !selector.iter().all(|(k, v)| labels.get(k) == Some(v))
@@ -148,18 +154,15 @@ fn ports_conflict(a: &(String, String, i32), b: &(String, String, i32)) -> bool 
     a.1 == b.1 && a.2 == b.2 && (a.0 == b.0 || a.0 == "0.0.0.0" || b.0 == "0.0.0.0")
 }
 
-/// A node's score for a pod, higher is better: the free share of CPU and
-/// memory after placing it (least allocated), less a penalty per pod of
-/// the same owner already there (spreading).
+/// A node's score for a pod by its resources, 0 to 100, higher is
+/// better: the free share of CPU and memory after placing it (least
+/// allocated). Spreading and pod affinity score beside it (`spread.rs`).
 pub fn score(pod: &Pod, node: &Node, on_node: &[&Pod]) -> i64 {
     let have = allocatable(node);
     let want = requests(pod);
     let used = on_node.iter().map(|p| requests(p)).fold(want, |a, b| Requests { cpu: a.cpu + b.cpu, memory: a.memory + b.memory });
     let free = |have: i128, used: i128| if have <= 0 { 0 } else { ((have - used).max(0) * 100 / have) as i64 };
-    let least_allocated = (free(have.cpu, used.cpu) + free(have.memory, used.memory)) / 2;
-    let owner = crate::owner::controller_of_meta(&pod.metadata).map(|o| o.uid.clone());
-    let siblings = owner.map_or(0, |uid| on_node.iter().filter(|p| crate::owner::controller_of_meta(&p.metadata).is_some_and(|o| o.uid == uid)).count() as i64);
-    least_allocated * 10 - siblings
+    (free(have.cpu, used.cpu) + free(have.memory, used.memory)) / 2
 }
 
 #[cfg(test)]

@@ -187,10 +187,7 @@ fn across_nodes_pods_may_send_to_the_cluster_and_answer_its_nodes_only() {
     let forward = json(&ruleset_for(&multi, &[], &peers), FILTER_FORWARD);
     // From this node's pods: anything but the cluster's pods and nodes,
     // by any link but the bridge, is dropped.
-    assert!(
-        forward.contains(r#""right":{"set":[{"prefix":{"addr":"10.245.0.0","len":16}},"192.0.2.2","192.0.2.3"]},"op":"!=""#),
-        "{forward}"
-    );
+    assert!(forward.contains(r#""right":{"set":[{"prefix":{"addr":"10.245.0.0","len":16}},"192.0.2.2","192.0.2.3"]},"op":"!=""#), "{forward}");
     // To this node's pods and services: only by the bridge or lo, as on a
     // node alone.
     let alone = json(&ruleset(&config(), &[]), FILTER_FORWARD);
