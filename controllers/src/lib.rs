@@ -31,6 +31,7 @@ pub mod kubelet;
 pub mod lifecycle;
 pub mod metrics;
 pub mod node;
+pub mod nodeipam;
 pub mod owner;
 mod periodic;
 pub mod podgc;

@@ -33,6 +33,9 @@ pub struct NodeInfo {
     pub labels: BTreeMap<String, String>,
     /// Annotations it publishes (an agent's serving CA).
     pub annotations: BTreeMap<String, String>,
+    /// Why it cannot run pods yet (an agent waiting for its pod CIDR):
+    /// posted as Ready False with this message.
+    pub not_ready: Option<String>,
     /// The port its agent serves pod streams on, when the control plane
     /// reaches them over the network
     /// (`status.daemonEndpoints.kubeletEndpoint.Port`).
@@ -51,6 +54,7 @@ impl NodeInfo {
             pod_cidr: pod_cidr.to_owned(),
             labels: BTreeMap::new(),
             annotations: BTreeMap::new(),
+            not_ready: None,
             streams_port: None,
         }
     }
@@ -108,6 +112,17 @@ impl NodeInfo {
                 },
             },
         });
+        // A node waiting for the control plane to give it a range posts
+        // none (the one it is given is kept).
+        if self.pod_cidr.is_empty() {
+            node["spec"] = json!({});
+        }
+        if let Some(why) = &self.not_ready {
+            node["status"]["conditions"][0] = json!({
+                "type": "Ready", "status": "False", "reason": "KubeletNotReady", "message": why,
+                "lastHeartbeatTime": now, "lastTransitionTime": now,
+            });
+        }
         if !self.annotations.is_empty() {
             node["metadata"]["annotations"] = json!(self.annotations);
         }

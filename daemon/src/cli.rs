@@ -136,10 +136,8 @@ pub enum Command {
     Completion(CompletionArgs),
     /// Print the manual page, in roff (`driftless man | man -l -`).
     Man,
-    /// Join a control plane as a node, through its API with a node token
-    /// (in progress: registers the node and keeps it alive; hidden until it
-    /// runs pods).
-    #[command(hide = true)]
+    /// Join a control plane as a node, through its API with a node token:
+    /// run the pods bound to it, its cluster DNS and service proxy.
     Agent(AgentArgs),
 }
 
@@ -212,9 +210,11 @@ pub struct NodeArgs {
     /// The node bridge pods attach to.
     #[arg(long, default_value = "driftless0")]
     pub bridge: String,
-    /// The pod CIDR of this node.
-    #[arg(long, default_value = "10.244.0.0/24")]
-    pub pod_cidr: String,
+    /// The pod CIDR of this node (`up`'s default: 10.244.0.0/24; an
+    /// agent without one is given one by the control plane from its
+    /// `--cluster-cidr`).
+    #[arg(long)]
+    pub pod_cidr: Option<String>,
     /// The cluster CIDR holding every node's pod CIDR (`10.244.0.0/16`):
     /// routes to the other nodes' pod CIDRs are installed within it, and
     /// the rest of it is routed unreachable. Without it the node routes no
@@ -396,6 +396,10 @@ pub struct UpArgs {
     /// served too).
     #[arg(long, default_value = "driftless")]
     pub ingress_class: String,
+    /// The size of the pod CIDR each node is given from `--cluster-cidr`
+    /// when it joins without one.
+    #[arg(long, default_value_t = 24)]
+    pub node_cidr_mask_size: u8,
     /// Run a pure control plane: no node of its own (no pods, cluster DNS,
     /// service proxy or Ingress here); nodes join with `driftless agent`.
     #[arg(long)]

@@ -191,6 +191,14 @@ async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
     let toleration = config.default_toleration.unwrap_or(driftless_controllers::eviction::DEFAULT_TOLERATION);
     tasks.spawn(driftless_controllers::eviction::run(ctx.clone(), toleration, cancel.clone()));
     tasks.spawn(driftless_controllers::podgc::run(ctx.clone(), cancel.clone()));
+    if let Some(cluster) = &config.cluster_cidr {
+        let cluster: ipnet::Ipv4Net = cluster.parse().map_err(|e| CommandError::Usage(format!("--cluster-cidr {cluster}: {e}")))?;
+        let mask = config.node_cidr_mask_size;
+        if mask < cluster.prefix_len() || mask > 30 {
+            return Err(CommandError::Usage(format!("--node-cidr-mask-size {mask}: must be between the cluster CIDR's /{} and /30", cluster.prefix_len())));
+        }
+        tasks.spawn(driftless_controllers::nodeipam::run(ctx.clone(), cluster, mask, cancel.clone()));
+    }
     let metrics = driftless_nodeapi::Metrics::new();
     let resolution = config.metric_resolution.unwrap_or(driftless_controllers::metrics::INTERVAL);
     if let Some(shared) = &shared {
@@ -425,6 +433,13 @@ fn stop_stray_helpers(node_dir: &Path, patience: std::time::Duration) -> usize {
 pub fn reset(data_dir: &Path, purge: bool) -> Result<(), CommandError> {
     let config = DaemonConfig::load(data_dir)?;
     let _lock = config::lock(data_dir)?;
+    if config.no_local_node || config.pod_cidr.is_empty() {
+        // A pure control plane (or an agent never given its CIDR) made no
+        // node: only its store goes.
+        forget(data_dir, purge);
+        eprintln!("driftless: reset: no node in {}; removed its store", data_dir.display());
+        return Ok(());
+    }
     let node = Node::new(config.node_config()?).map_err(daemon_error)?;
     let pods = node.pod_uids();
     for uid in &pods {
@@ -449,15 +464,20 @@ pub fn reset(data_dir: &Path, purge: bool) -> Result<(), CommandError> {
     let _ = std::process::Command::new("nft").args(["delete", "table", "ip", &config.nft_table]).stderr(std::process::Stdio::null()).status();
     node.delete_bridge().map_err(daemon_error)?;
     eprintln!("driftless: reset: stopped {} pods, removed {} and the routes", pods.len(), config.bridge);
+    forget(data_dir, purge);
+    Ok(())
+}
+
+/// Removes the store (it would bring the pods back on the next `up`), or
+/// with `purge` the whole data folder.
+fn forget(data_dir: &Path, purge: bool) {
     if purge {
         let _ = std::fs::remove_dir_all(data_dir);
     } else {
-        // The store would bring the pods back on the next `up`: it goes.
         for file in ["store.db", "store.db-wal", "store.db-shm"] {
             let _ = std::fs::remove_file(data_dir.join(file));
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]

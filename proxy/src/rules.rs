@@ -215,6 +215,11 @@ pub(crate) fn ruleset_for(config: &ProxyConfig, ports: &[CheckedPort], peers: &[
     let local_links = || set(vec![string(config.bridge.clone()), string("lo")]);
     let guard = |field: &'static str| {
         let mut matches = vec![eq(payload("ip", field), ranges())];
+        if field == "saddr" {
+            // What pods start; their answers go back to whoever connected
+            // (a NodePort's client, when not masqueraded to a local pod).
+            matches.push(eq(ct("direction"), string("original")));
+        }
         if field == "saddr"
             && let Some(cluster) = config.cluster_cidr
         {
@@ -222,7 +227,7 @@ pub(crate) fn ruleset_for(config: &ProxyConfig, ports: &[CheckedPort], peers: &[
             let mut peers = peers.to_vec();
             peers.sort();
             peers.dedup();
-            allowed.extend(peers.iter().map(|p| string(p.to_string())));
+            allowed.extend(peers.iter().map(|p| ip(*p)));
             matches.push(ne(payload("ip", "daddr"), set(allowed)));
         }
         matches.extend([ne(meta(MetaKey::Oifname), local_links()), counter(), drop()]);

@@ -128,7 +128,9 @@ impl Agent {
             .command(binary())
             .args(["agent", "--server", &format!("https://{server}"), "--token", &self.token, "--certificate-authority"])
             .arg(cluster.data.join("pki/ca.crt"))
-            .args(["--node-name", &self.name, "--pod-cidr", &self.pod_cidr, "--node-ip", &self.node.node_ip])
+            .args(["--node-name", &self.name, "--node-ip", &self.node.node_ip])
+            // None: the control plane gives one.
+            .args(if self.pod_cidr.is_empty() { vec![] } else { vec!["--pod-cidr", &self.pod_cidr] })
             .arg("--data-dir")
             .arg(&self.data)
             .args(["--bridge", "dlagent0", "--service-cidr", &cluster.service_cidr, "--cluster-dns", &dns])

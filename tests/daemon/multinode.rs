@@ -58,6 +58,25 @@ spec:
   - {port: 80, targetPort: http}
 ";
 
+/// A DaemonSet: one pod on every node.
+const EVERY_NODE: &str = "apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: every-node
+spec:
+  selector:
+    matchLabels: {app: every-node}
+  template:
+    metadata:
+      labels: {app: every-node}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: sleep
+        image: busybox:1.35
+        command: [sleep, '3600']
+";
+
 fn ready_nodes(cluster: &Cluster) -> Vec<String> {
     let nodes = cluster.get("/api/v1/nodes");
     nodes["items"]
@@ -89,16 +108,19 @@ fn three_nodes_spread_reach_each_other_and_survive_the_loss_of_one() {
     let tokens = cluster.dir.path().join("tokens.csv");
     std::fs::write(&tokens, TOKENS).unwrap();
     let lan = Lan::create();
-    let server = format!("{}:{}", lan.host_ip, crate::etcd::free_port());
-    cluster.start_with(&["--listen", &server, "--token-file", tokens.to_str().unwrap(), "--no-local-node", "--node-monitor-grace-period", "15s"]);
     // Every node's pod CIDR inside one cluster CIDR of this test's own.
     let cluster_cidr = format!("10.{}.0.0/16", 150 + lan.id() % 50);
+    let server = format!("{}:{}", lan.host_ip, crate::etcd::free_port());
+    let tokens = tokens.to_str().unwrap();
+    let flags = ["--listen", &server, "--token-file", tokens, "--no-local-node", "--node-monitor-grace-period", "15s", "--cluster-cidr", &cluster_cidr];
+    cluster.start_with(&flags);
     let mut agents: Vec<Agent> = ["a", "b", "c"]
         .iter()
         .enumerate()
         .map(|(i, n)| {
             let token = format!("{n}1b2c3d4e5f60718293a4b5c6d7e8f90");
-            let pod_cidr = format!("10.{}.{}.0/24", 150 + lan.id() % 50, i + 1);
+            // node-c joins without one: the control plane gives it one.
+            let pod_cidr = if *n == "c" { String::new() } else { format!("10.{}.{}.0/24", 150 + lan.id() % 50, i + 1) };
             Agent::new(&cluster, lan.join(), &format!("node-{n}"), &pod_cidr, &token, &["--cluster-cidr", &cluster_cidr])
         })
         .collect();
@@ -106,25 +128,44 @@ fn three_nodes_spread_reach_each_other_and_survive_the_loss_of_one() {
         agent.start(&cluster, &server);
     }
     cluster.wait_for("three nodes Ready", Duration::from_secs(60), || (ready_nodes(&cluster).len() == 3).then_some(()));
+    // node-c was given the first range no node held.
+    let cidr_of = |node: &str| cluster.get(&format!("/api/v1/nodes/{node}"))["spec"]["podCIDR"].as_str().unwrap().to_owned();
+    let given =
+        cluster.wait_for("node-c's pod CIDR", Duration::from_secs(30), || cluster.get("/api/v1/nodes/node-c")["spec"]["podCIDR"].as_str().map(str::to_owned));
+    assert_eq!(given, format!("10.{}.0.0/24", 150 + lan.id() % 50));
+    let cidrs = [cidr_of("node-a"), cidr_of("node-b"), given];
     // Each node routes the others' pods via their addresses, and the rest
     // of the cluster CIDR nowhere.
     for agent in &agents {
         let routes = agent.node.exec_ok(&["ip", "route", "show"]);
         assert!(routes.contains(&format!("unreachable {cluster_cidr}")), "{routes}");
-        for other in agents.iter().filter(|o| o.node.node_ip != agent.node.node_ip) {
-            let wanted = format!("{} via {}", other.pod_cidr(), other.node.node_ip);
+        for (i, other) in agents.iter().enumerate().filter(|(_, o)| o.node.node_ip != agent.node.node_ip) {
+            let wanted = format!("{} via {}", cidrs[i], other.node.node_ip);
             cluster.wait_for(&wanted, Duration::from_secs(15), || agent.node.exec_ok(&["ip", "route", "show"]).contains(&wanted).then_some(()));
         }
     }
 
     // Six replicas spread two per node.
-    cluster.commit(&[("apps/spread.yaml", SPREAD)], "spread");
+    cluster.commit(&[("apps/spread.yaml", SPREAD), ("apps/every-node.yaml", EVERY_NODE)], "spread");
     let by_node = cluster.wait_for("six spread pods Ready", Duration::from_secs(90), || {
         let by_node = ready_by_node(&cluster);
         (by_node.values().map(Vec::len).sum::<usize>() == 6).then_some(by_node)
     });
     let counts: Vec<(String, usize)> = by_node.iter().map(|(n, ps)| (n.clone(), ps.len())).collect();
     assert_eq!(counts, [("node-a".to_owned(), 2), ("node-b".to_owned(), 2), ("node-c".to_owned(), 2)]);
+
+    // The DaemonSet runs one pod on each node.
+    let daemons = cluster.wait_for("a DaemonSet pod on each node", Duration::from_secs(60), || {
+        let mut nodes: Vec<String> = cluster
+            .pods()
+            .iter()
+            .filter(|p| p.pointer("/metadata/labels/app").and_then(Value::as_str) == Some("every-node") && p["status"]["phase"] == "Running")
+            .map(|p| p["spec"]["nodeName"].as_str().unwrap_or("").to_owned())
+            .collect();
+        nodes.sort();
+        (nodes.len() == 3).then_some(nodes)
+    });
+    assert_eq!(daemons, ["node-a", "node-b", "node-c"]);
 
     // A pod on node-a reaches a pod on node-c by its IP, and the Service
     // (busybox's static wget crashes on -T; timeout bounds it instead)

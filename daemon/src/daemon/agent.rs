@@ -49,6 +49,39 @@ pub(crate) fn run(config: DaemonConfig, client: Client, server: String, token: S
     result
 }
 
+/// How long a node without a pod CIDR waits for the control plane to give
+/// it one.
+const CIDR_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Registers the node without a pod CIDR and waits for the one the control
+/// plane gives it (its `--cluster-cidr`).
+async fn given_pod_cidr(ctx: &Context, config: &DaemonConfig) -> Result<String, CommandError> {
+    let mut info = driftless_controllers::node::NodeInfo::of_this_machine(&config.node_name, &config.host_ip()?, "");
+    info.not_ready = Some("waiting for the control plane to give this node a pod CIDR".into());
+    let registering = (ctx.clone(), info);
+    tokio::task::spawn_blocking(move || driftless_controllers::node::register(&registering.0, &registering.1))
+        .await
+        .map_err(daemon_error)?
+        .map_err(daemon_error)?;
+    let key = driftless_store::Key::new(Kind::Node, "", config.node_name.clone());
+    let deadline = tokio::time::Instant::now() + CIDR_WAIT;
+    loop {
+        if let Some(cidr) =
+            ctx.store.get(&key).and_then(|n| n.pointer("/spec/podCIDR").and_then(serde_json::Value::as_str).map(str::to_owned)).filter(|c| !c.is_empty())
+        {
+            tracing::info!(%cidr, "the control plane gave this node its pod CIDR");
+            return Ok(cidr);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(CommandError::Usage(format!(
+                "no --pod-cidr, and the control plane gave node {} none within {CIDR_WAIT:?} (is it run with --cluster-cidr?)",
+                config.node_name
+            )));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 async fn serve(config: DaemonConfig, client: Client, server: String, token: String) -> Result<(), CommandError> {
     let remote = Arc::new(RemoteStore::connect(client, KINDS).map_err(daemon_error)?);
     if !remote.synced(KINDS, FIRST_SYNC).await {
@@ -60,6 +93,12 @@ async fn serve(config: DaemonConfig, client: Client, server: String, token: Stri
     let store: Arc<dyn Store> = remote.clone();
     let _node_lock = config::lock_node(&config.node_dir())?;
     let ctx = Context::new(store, "kubelet", &config.node_name);
+    let mut config = config;
+    if config.pod_cidr.is_empty() {
+        config.pod_cidr = given_pod_cidr(&ctx, &config).await?;
+        config.node_config()?;
+        config.save()?;
+    }
     let cancel = CancellationToken::new();
     let mut tasks = JoinSet::new();
     // The pods' streams, served to the control plane: its token is the

@@ -141,6 +141,9 @@ pub struct DaemonConfig {
     /// No node of its own (`--no-local-node`).
     #[serde(default)]
     pub no_local_node: bool,
+    /// The size of the pod CIDRs given to nodes from the cluster CIDR.
+    #[serde(default)]
+    pub node_cidr_mask_size: u8,
 }
 
 mod humantime_serde_opt {
@@ -214,7 +217,7 @@ impl DaemonConfig {
             notify_secret_file: args.notify_secret_file.as_ref().map(|f| std::path::absolute(f).unwrap_or_else(|_| f.clone())),
             node_name,
             bridge: args.node.bridge.clone(),
-            pod_cidr: args.node.pod_cidr.clone(),
+            pod_cidr: args.node.pod_cidr.clone().unwrap_or_else(|| "10.244.0.0/24".into()),
             service_cidr: args.node.service_cidr.clone(),
             cluster_dns: args.node.cluster_dns.clone(),
             cluster_domain: args.node.cluster_domain.clone(),
@@ -236,6 +239,7 @@ impl DaemonConfig {
             node_ip: args.node.node_ip.clone(),
             cluster_cidr: args.node.cluster_cidr.clone(),
             no_local_node: args.no_local_node,
+            node_cidr_mask_size: args.node_cidr_mask_size,
             nft_table: args
                 .node
                 .nft_table
@@ -268,7 +272,7 @@ impl DaemonConfig {
             data_dir: std::path::absolute(&args.data_dir).unwrap_or_else(|_| args.data_dir.clone()),
             node_name: node.node_name.clone().ok_or_else(|| usage("--node-name: an agent must be given its node's name".into()))?,
             bridge: node.bridge.clone(),
-            pod_cidr: node.pod_cidr.clone(),
+            pod_cidr: node.pod_cidr.clone().unwrap_or_default(),
             service_cidr: node.service_cidr.clone(),
             cluster_dns: node.cluster_dns.clone(),
             cluster_domain: node.cluster_domain.clone(),
@@ -287,7 +291,10 @@ impl DaemonConfig {
             listen: Some(args.listen.clone().unwrap_or_else(|| std::net::SocketAddr::new(node_ip.parse().unwrap_or([0, 0, 0, 0].into()), 10250).to_string())),
             ..DaemonConfig::default()
         };
-        config.node_config()?;
+        // Without a pod CIDR, the control plane gives one first.
+        if !config.pod_cidr.is_empty() {
+            config.node_config()?;
+        }
         Ok(config)
     }
 
