@@ -148,8 +148,9 @@ echo "commit -> $pods pods Ready on 3 nodes: $(since "$start") s ($(count nodes)
 
 # 2. Each agent's memory with its share of the pods.
 for i in 0 1 2; do
-  rss=$(awk '/VmRSS/ {print $2}' "/proc/$(cat "$work/agent-$i.pid")/status")
-  echo "agent node-${names[$i]}: VmRSS $((rss / 1024)) MiB with $(count nodes | tr ' ' '\n' | sed -n "s/^node-${names[$i]}=//p") pods"
+  status="/proc/$(cat "$work/agent-$i.pid")/status"
+  kib() { awk -v k="$1:" '$1 == k {print $2}' "$status"; }
+  echo "agent node-${names[$i]}: VmRSS $(( $(kib VmRSS) / 1024 )) MiB (anonymous $(( $(kib RssAnon) / 1024 )) MiB, file $(( $(kib RssFile) / 1024 )) MiB), $(kib Threads) threads, with $(count nodes | tr ' ' '\n' | sed -n "s/^node-${names[$i]}=//p") pods"
 done
 
 # 3. Throughput: iperf3 between pods' network namespaces.
@@ -171,7 +172,7 @@ netns_of() { echo "$work/agent-$1/pods/$2/ns/net"; }
 gbits() { # client netns, server netns, server ip
   nsenter --net="$2" iperf3 -s -1 -D -p 5201 >/dev/null
   sleep 0.3
-  nsenter --net="$1" iperf3 -c "$3" -p 5201 -t 5 -J | python3 -c 'import json,sys; print(f"{json.load(sys.stdin)[\"end\"][\"sum_received\"][\"bits_per_second\"] / 1e9:.2f}")'
+  nsenter --net="$1" iperf3 -c "$3" -p 5201 -t 5 -J | python3 -c 'import json, sys; d = json.load(sys.stdin); print("%.2f" % (d["end"]["sum_received"]["bits_per_second"] / 1e9))'
 }
 same=$(gbits "$(netns_of 0 "$uid_a1")" "$(netns_of 0 "$uid_a2")" "$ip_a2")
 across=$(gbits "$(netns_of 0 "$uid_a1")" "$(netns_of 1 "$uid_b")" "$ip_b")
@@ -189,6 +190,12 @@ ip link set dlbv2h down
 c_not_ready() { api nodes 2>/dev/null | grep '^node-c ' | grep -q NotReady; }
 wait_for "node-c NotReady" 120 c_not_ready
 echo "node loss: node-c NotReady $(since "$lost") s after its power went"
-all_elsewhere() { [ "$(count ready)" = "$pods" ] && ! count nodes | grep -q node-c; }
+# One snapshot: every pod Ready, none of them on node-c.
+all_elsewhere() {
+  local by_node total
+  by_node=$(count nodes)
+  total=$(tr ' ' '\n' <<<"$by_node" | awk -F= '{s += $2} END {print s + 0}')
+  [ "$total" = "$pods" ] && ! grep -q node-c <<<"$by_node"
+}
 wait_for "$pods Ready on node-a and node-b" 600 all_elsewhere
 echo "node loss: all $pods pods Ready on the other nodes $(since "$lost") s after ($(count nodes))"

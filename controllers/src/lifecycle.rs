@@ -140,7 +140,50 @@ pub fn check(ctx: &Context, grace: Duration) -> Result<Vec<String>, StoreError> 
             ctx.events.record(&node, driftless_events::EventType::Normal, "NodeNotReady", &message);
         }
     }
+    // A node no one hears from runs no pod anyone can count on: its pods
+    // are marked not ready (Services stop sending to them) until their
+    // kubelet says otherwise, as Kubernetes' MarkPodsNotReady does.
+    for node in ctx.store.list(Kind::Node, None).0 {
+        if ready(&node).and_then(|c| c["status"].as_str()) == Some("Unknown")
+            && let Some(name) = node.pointer("/metadata/name").and_then(Value::as_str)
+        {
+            mark_pods_not_ready(ctx, name, now)?;
+        }
+    }
     Ok(changed)
+}
+
+/// Sets the Ready condition of every pod bound to `node` that says it is
+/// ready to False; the pods changed.
+fn mark_pods_not_ready(ctx: &Context, node: &str, now: Timestamp) -> Result<usize, StoreError> {
+    let mut batch = Batch::new();
+    for pod in ctx.store.list(Kind::Pod, None).0 {
+        if pod.pointer("/spec/nodeName").and_then(Value::as_str) != Some(node) {
+            continue;
+        }
+        let Some(mut status) = pod.get("status").cloned() else { continue };
+        let Some(conditions) = status.get_mut("conditions").and_then(Value::as_array_mut) else { continue };
+        let Some(ready) = conditions.iter_mut().find(|c| c["type"] == "Ready" && c["status"] == "True") else { continue };
+        ready["status"] = json!("False");
+        ready["reason"] = json!("NodeNotReady");
+        ready["message"] = json!(format!("node {node} is not ready"));
+        ready["lastTransitionTime"] = json!(rfc3339(now));
+        let (Some(key), uid) = (Key::of(&pod), pod.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_owned)) else { continue };
+        batch.push(Op::Status { key, uid, status });
+    }
+    let count = batch.ops.len();
+    if count == 0 {
+        return Ok(0);
+    }
+    match ctx.store.apply(batch) {
+        Ok(_) => {
+            tracing::info!(node, pods = count, "marked the pods of an unreachable node not ready");
+            Ok(count)
+        }
+        // A pod changed meanwhile: the next pass tries again.
+        Err(error) if error.is_conflict() => Ok(0),
+        Err(error) => Err(error),
+    }
 }
 
 /// Sets the Ready condition (and, as Kubernetes does, every other
@@ -204,9 +247,20 @@ mod tests {
         sim.advance(39);
         assert!(check(&sim.ctx, GRACE).unwrap().is_empty());
         assert_eq!(ready_status(&sim, "node-1"), "True");
-        // Past it: Unknown, and unreachable for scheduling and execution.
+        // A Ready pod on it, and one on another node.
+        for (name, node) in [("here", "node-1"), ("there", "node-2")] {
+            let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"},
+                             "spec": {"nodeName": node, "containers": [{"name": "c", "image": "busybox"}]}});
+            let created = sim.ctx.store.apply(Batch::one(Op::Create(pod))).unwrap();
+            let status = json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]});
+            sim.ctx.store.apply(Batch::one(Op::Status { key: Key::of(&created[0]).unwrap(), uid: None, status })).unwrap();
+        }
+        let pod_ready = |name: &str| sim.ctx.store.get(&Key::new(Kind::Pod, "default", name)).unwrap()["status"]["conditions"][0]["status"].clone();
+        // Past it: Unknown, and unreachable for scheduling and execution;
+        // its pods are not ready any more (Services let go of them).
         sim.advance(2);
         assert_eq!(check(&sim.ctx, GRACE).unwrap(), ["node-1"]);
+        assert_eq!((pod_ready("here"), pod_ready("there")), (json!("False"), json!("True")));
         assert_eq!(ready_status(&sim, "node-1"), "Unknown");
         assert_eq!(taints(&sim, "node-1"), [format!("{UNREACHABLE}:NoSchedule"), format!("{UNREACHABLE}:NoExecute")]);
         let added = sim.ctx.store.get(&Key::new(Kind::Node, "", "node-1")).unwrap()["spec"]["taints"][1]["timeAdded"].clone();
