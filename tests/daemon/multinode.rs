@@ -187,8 +187,17 @@ fn three_nodes_spread_reach_each_other_and_survive_the_loss_of_one() {
     }
     assert_eq!(answered_from.len(), 3, "the Service answered only from {answered_from:?}");
 
-    // The NodePort answers on every node's address, from outside them.
+    // The cluster DNS answers the same on every node: each node's
+    // resolver gives its pods the Service's address.
     let service = cluster.get("/api/v1/namespaces/default/services/spread");
+    let cluster_ip = service["spec"]["clusterIP"].as_str().unwrap().to_owned();
+    for pods in by_node.values() {
+        let pod = crate::cluster::name(&pods[0]);
+        let answer = cluster.cli_ok(&["exec", &pod, "--", "timeout", "5", "nslookup", "spread.default.svc.cluster.local"]);
+        assert!(answer.contains(&format!("Address: {cluster_ip}")), "{pod} on {}: {answer}", pods[0]["spec"]["nodeName"]);
+    }
+
+    // The NodePort answers on every node's address, from outside them.
     let node_port = service["spec"]["ports"][0]["nodePort"].as_u64().unwrap();
     for agent in &agents {
         let url = format!("http://{}:{node_port}/hostname", agent.node.node_ip);
