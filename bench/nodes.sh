@@ -19,6 +19,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 pods="${1:-300}"
 [ "$pods" -ge 3 ] && [ "$pods" -le 600 ] || { echo "PODS must be 3..600" >&2; exit 2; }
+# One run at a time: the LAN and namespaces have fixed names.
+exec 9>/tmp/driftless-bench-nodes.lock
+flock -n 9 || { echo "another bench/nodes.sh is running" >&2; exit 2; }
 need=()
 command -v iperf3 >/dev/null 2>&1 || need+=(iperf3)
 if [ "${#need[@]}" -gt 0 ]; then
@@ -79,7 +82,9 @@ wait_for() { # what, seconds, command...
   done
 }
 
-# The LAN and the control plane.
+# The LAN and the control plane (what a killed run left goes first).
+for i in 0 1 2; do ip netns del "dlbench-$i" 2>/dev/null || true; ip link del "dlbv${i}h" 2>/dev/null || true; done
+ip link del "$lan" 2>/dev/null || true
 ip link add "$lan" type bridge
 ip addr add 10.214.250.1/24 dev "$lan"
 ip link set "$lan" up

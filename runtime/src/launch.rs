@@ -73,6 +73,14 @@ pub enum RuntimeError {
         /// How long we waited.
         waited: Duration,
     },
+    /// The container says it runs, but its process and its helper are
+    /// gone (killed together, as a power loss would): no one will record
+    /// its end.
+    #[error("container {id}: its process and its helper are gone without recording its end")]
+    Lost {
+        /// The container.
+        id: String,
+    },
     /// A file of the container could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {
@@ -242,13 +250,40 @@ impl Layout {
     pub fn wait(&self, id: &str, deadline: Duration) -> Result<Status, RuntimeError> {
         let started = Instant::now();
         loop {
-            if let Some(status @ (Status::Exited { .. } | Status::Failed { .. })) = self.status(id)? {
-                return Ok(status);
+            match self.status(id)? {
+                Some(status @ (Status::Exited { .. } | Status::Failed { .. })) => return Ok(status),
+                Some(Status::Running { pid, shim_pid, .. }) if !alive(pid) && !alive(shim_pid) => {
+                    return Err(RuntimeError::Lost { id: id.to_owned() });
+                }
+                _ => {}
             }
             if started.elapsed() > deadline {
                 return Err(RuntimeError::Timeout { id: id.to_owned(), waited: deadline });
             }
             std::thread::sleep(Duration::from_millis(5));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A PID no process has: above the kernel's limit.
+    const GONE: i32 = i32::MAX;
+
+    #[test]
+    fn a_container_whose_process_and_helper_are_gone_is_lost_not_waited_for() {
+        let root = tempfile::tempdir().unwrap();
+        let layout = Layout::new(root.path(), "/nonexistent/driftless-shim");
+        let dir = layout.container_dir("lost");
+        std::fs::create_dir_all(&dir).unwrap();
+        crate::status::write(&dir, &Status::Running { pid: GONE, shim_pid: GONE, started_at: "2026-12-04T00:00:00Z".into() }).unwrap();
+        let started = Instant::now();
+        assert!(matches!(layout.wait("lost", Duration::from_secs(10)), Err(RuntimeError::Lost { .. })));
+        assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+        // One whose helper lives is waited for (here, until the deadline).
+        crate::status::write(&dir, &Status::Running { pid: GONE, shim_pid: std::process::id() as i32, started_at: "2026-12-04T00:00:00Z".into() }).unwrap();
+        assert!(matches!(layout.wait("lost", Duration::from_millis(50)), Err(RuntimeError::Timeout { .. })));
     }
 }
