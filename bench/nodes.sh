@@ -36,8 +36,11 @@ cluster_cidr=10.250.0.0/16
 server=10.214.250.1:16443
 names=(a b c)
 
+keep="$PWD/target/tmp/nodes-bench"
 cleanup() {
   set +e
+  # The logs outlive the run (a failed one needs them).
+  rm -rf "$keep" && mkdir -p "$keep" && cp "$work"/*.log "$keep/" 2>/dev/null
   for i in 0 1 2; do
     [ -f "$work/agent-$i.pid" ] && kill -9 "$(cat "$work/agent-$i.pid")" 2>/dev/null
   done
@@ -54,13 +57,17 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap "exit 1" INT TERM
 
-now() { date +%s.%N; }
+# Seconds since boot: the wall clock of this VM may jump.
+now() { cut -d' ' -f1 /proc/uptime; }
 since() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$1" "$(now)"; }
 api() { "$bin" get "$@" --data-dir "$work/cp"; }
 # Pods of app=load: "ready TOTAL", or per node with "nodes".
 count() {
-  api pods -o json 2>/dev/null | python3 -c '
+  local listed
+  listed=$(api pods -o json 2>/dev/null) || { [ "$1" = ready ] && echo 0; return 0; }
+  python3 -c '
 import json, sys
 items = [p for p in json.load(sys.stdin)["items"] if p["metadata"].get("labels", {}).get("app") == "load" and not p["metadata"].get("deletionTimestamp")]
 ready = [p for p in items if any(c["type"] == "Ready" and c["status"] == "True" for c in p.get("status", {}).get("conditions", []))]
@@ -71,13 +78,17 @@ else:
     for p in ready:
         nodes[p["spec"].get("nodeName", "")] = nodes.get(p["spec"].get("nodeName", ""), 0) + 1
     print(" ".join(f"{n}={c}" for n, c in sorted(nodes.items())))
-' "$1"
+' "$1" <<<"$listed"
 }
 wait_for() { # what, seconds, command...
   local what=$1 limit=$2; shift 2
-  local deadline=$(( $(date +%s) + limit ))
+  local deadline
+  deadline=$(python3 -c "import sys; print(float(sys.argv[1]) + float(sys.argv[2]))" "$(now)" "$limit")
   until "$@"; do
-    [ "$(date +%s)" -lt "$deadline" ] || { echo "timed out waiting for $what" >&2; exit 1; }
+    python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) < float(sys.argv[2]) else 1)" "$(now)" "$deadline" || {
+      echo "timed out waiting for $what (the logs: $keep)" >&2
+      exit 1
+    }
     sleep 0.2
   done
 }
@@ -184,7 +195,18 @@ across=$(gbits "$(netns_of 0 "$uid_a1")" "$(netns_of 1 "$uid_b")" "$ip_b")
 link=$(gbits /run/netns/dlbench-0 /run/netns/dlbench-1 10.214.250.3)
 echo "iperf3 TCP 5 s: pod to pod on one node ${same} Gbit/s; across nodes ${across} Gbit/s; node to node (the reference) ${link} Gbit/s"
 
-# 4. Node loss: node-c's agent, its pods and its link, all at once.
+# 4. Node loss: node-c's agent, its pods and its link, all at once. A node
+# takes 110 pods (kubelet's --max-pods default), so the two left hold at
+# most 220: the Deployment is first scaled to what they can take.
+survivors=$(( pods < 200 ? pods : 200 ))
+if [ "$survivors" != "$pods" ]; then
+  sed -i "s/replicas: $pods/replicas: $survivors/" "$work/repo/apps/load.yaml"
+  git -C "$work/repo" -c user.name=bench -c user.email=bench@example.invalid commit -qam "scale to $survivors"
+  pods=$survivors
+  scaled() { [ "$(count ready)" = "$pods" ] && [ "$(api pods 2>/dev/null | grep -c Terminating)" = 0 ]; }
+  wait_for "$pods pods" 300 scaled
+  echo "node loss: $pods pods, $(count nodes)"
+fi
 lost=$(now)
 kill -9 "$(cat "$work/agent-2.pid")"
 for pid in $(grep -l "$work/agent-2" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3); do kill -9 "$pid" 2>/dev/null || true; done
