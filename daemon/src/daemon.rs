@@ -51,18 +51,29 @@ const GRACE: Duration = Duration::from_secs(10);
 
 /// Runs the daemon until a signal; blocks.
 pub fn run(config: DaemonConfig) -> Result<(), CommandError> {
+    in_data_dir(config, "driftless", serve)
+}
+
+/// Runs `serve` on the configuration's data folder (made, locked for this
+/// process alone, its configuration saved for `driftless reset`) on a
+/// runtime of two workers; blocks. `up` and `agent` both run this way.
+fn in_data_dir<F: std::future::Future<Output = Result<(), CommandError>>>(
+    config: DaemonConfig,
+    threads: &str,
+    serve: impl FnOnce(DaemonConfig) -> F,
+) -> Result<(), CommandError> {
     std::fs::create_dir_all(&config.data_dir).map_err(|source| CommandError::Io { path: config.data_dir.clone(), source })?;
     let _lock = config::lock(&config.data_dir)?;
     config.save()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
-        .thread_name("driftless")
+        .thread_name(threads)
         .build()
         .map_err(|source| CommandError::Io { path: "tokio runtime".into(), source })?;
     let result = runtime.block_on(serve(config));
     // Blocking calls still in flight (a pod stopping through its grace
-    // period) are abandoned: the next daemon finishes them, as every step
+    // period) are abandoned: the next run finishes them, as every step
     // is idempotent.
     runtime.shutdown_timeout(Duration::from_secs(1));
     result

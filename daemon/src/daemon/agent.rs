@@ -34,19 +34,7 @@ const FIRST_SYNC: std::time::Duration = std::time::Duration::from_secs(30);
 /// Runs the node of `config` for the control plane `client` reaches,
 /// until SIGTERM or SIGINT; blocks.
 pub(crate) fn run(config: DaemonConfig, client: Client, server: String, token: String) -> Result<(), CommandError> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|source| CommandError::Io { path: config.data_dir.clone(), source })?;
-    let _lock = config::lock(&config.data_dir)?;
-    // `driftless reset --data-dir` stops this node's pods from it.
-    config.save()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .thread_name("driftless-agent")
-        .build()
-        .map_err(|source| CommandError::Io { path: "tokio runtime".into(), source })?;
-    let result = runtime.block_on(serve(config, client, server, token));
-    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
-    result
+    super::in_data_dir(config, "driftless-agent", |config| serve(config, client, server, token))
 }
 
 /// How long a node without a pod CIDR waits for the control plane to give
