@@ -359,21 +359,20 @@ async fn serve_kubernetes(state: ApiState, request: Request) -> Result<Response,
             }
             Ok(json_response(&object))
         }
+        // A pod's streams: served here from this node's runtime, or by the
+        // agent of the node it runs on.
         (&Method::GET | &Method::POST, Target::Sub { resource: Kind::Pod, namespace, name, sub })
-            if matches!(sub.as_str(), "log" | "exec" | "attach" | "portforward") && forward::target(&state, &namespace, &name)?.is_some() =>
+            if matches!((&method, sub.as_str()), (&Method::GET, "log") | (_, "exec" | "attach" | "portforward")) =>
         {
-            let remote = forward::target(&state, &namespace, &name)?.ok_or_else(|| ApiError::Internal("the pod moved".into()))?;
-            forward::forward(remote, request).await
-        }
-        (&Method::GET, Target::Sub { resource: Kind::Pod, namespace, name, sub }) if sub == "log" => logs::serve(state, &namespace, &name, &query).await,
-        (&Method::POST | &Method::GET, Target::Sub { resource: Kind::Pod, namespace, name, sub }) if sub == "attach" => {
-            attach::serve(state, &namespace, &name, &query, request).await
-        }
-        (&Method::POST | &Method::GET, Target::Sub { resource: Kind::Pod, namespace, name, sub }) if sub == "exec" => {
-            exec::serve(state, &namespace, &name, &query, request).await
-        }
-        (&Method::POST | &Method::GET, Target::Sub { resource: Kind::Pod, namespace, name, sub }) if sub == "portforward" => {
-            portforward::serve(state, &namespace, &name, request).await
+            if let Some(remote) = forward::target(&state, &namespace, &name)? {
+                return forward::forward(remote, request).await;
+            }
+            match sub.as_str() {
+                "log" => logs::serve(state, &namespace, &name, &query).await,
+                "attach" => attach::serve(state, &namespace, &name, &query, request).await,
+                "exec" => exec::serve(state, &namespace, &name, &query, request).await,
+                _ => portforward::serve(state, &namespace, &name, request).await,
+            }
         }
         (&Method::GET, Target::Sub { resource, namespace, name, sub }) if sub == "status" && resource.has_status() => {
             let key = Key::new(resource, if resource.namespaced() { namespace } else { String::new() }, name.clone());
