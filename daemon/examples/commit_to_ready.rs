@@ -22,6 +22,8 @@ mod daemon;
 mod etcd;
 #[path = "support/pods.rs"]
 mod pods;
+#[path = "../../tests/support/ports.rs"]
+mod ports;
 use daemon::{Bench, Network, git, sleep_deployment};
 use pods::wait_pods;
 

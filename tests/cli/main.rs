@@ -8,6 +8,8 @@ mod image;
 mod images;
 mod init;
 mod plan;
+#[path = "../support/ports.rs"]
+mod ports;
 #[path = "../support/registry.rs"]
 mod registry;
 mod support;

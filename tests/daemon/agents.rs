@@ -244,7 +244,7 @@ fn an_agent_runs_its_pods_and_its_node_turns_unknown_when_it_stops() {
     let lan = Lan::create();
     let mut agent = Agent::new(&cluster, lan.join(), "node-2", &format!("10.247.{}.0/24", lan.id()), NODE_TOKEN, &[]);
     // The API listens on the host's address on the LAN.
-    let server = format!("{}:{}", lan.host_ip, crate::etcd::free_port());
+    let server = format!("{}:{}", lan.host_ip, crate::ports::free_port());
     cluster.start_with(&[
         "--listen",
         &server,

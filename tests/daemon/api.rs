@@ -10,10 +10,7 @@ use crate::cluster::{Cluster, name, web};
 
 #[test]
 fn the_cli_lists_watches_describes_and_reaches_tcp_with_a_token() {
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    let port = crate::ports::free_port();
     let mut cluster = Cluster::new(&[("apps/web.yaml", &web(2, "1", "{type: RollingUpdate}"))]);
     let token = cluster.dir.path().join("token");
     std::fs::write(&token, "s3cret\n").unwrap();

@@ -414,8 +414,7 @@ impl Drop for Cluster {
 
 /// A loopback address with a port nothing listens on now.
 fn free_port() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().to_string()
+    format!("127.0.0.1:{}", crate::ports::free_port())
 }
 
 pub(crate) fn name(pod: &Value) -> String {

@@ -34,7 +34,7 @@ fn shot(browser: &Browser, name: &str) {
 
 #[test]
 fn sign_in_and_watch_what_runs_and_what_was_refused() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = crate::ports::free_port();
     let mut cluster = Cluster::new(&[("apps/web.yaml", &web(2, "1", "{type: RollingUpdate}")), ("apps/talker.yaml", TALKER)]);
     let tokens = cluster.dir.path().join("tokens.csv");
     std::fs::write(&tokens, format!("{TOKEN},grace,grace@example.invalid\n")).unwrap();

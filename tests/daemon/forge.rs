@@ -138,7 +138,7 @@ fn a_signed_webhook_syncs_at_once_and_every_sync_is_notified() {
     let remote_arg = remote.to_str().unwrap().to_owned();
     let secret = cluster.dir.path().join("webhook.secret");
     std::fs::write(&secret, format!("{SECRET}\n")).unwrap();
-    let hooks = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let hooks = format!("127.0.0.1:{}", crate::ports::free_port());
     let (receiver_address, notifications) = receiver();
     let notify = format!("http://{receiver_address}/driftless");
     // A poll slower than the whole test: only the webhook can sync in time.

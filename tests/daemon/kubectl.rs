@@ -71,7 +71,7 @@ fn kubectl_ok(kubeconfig: &Path, cache: &Path, args: &[&str]) -> String {
 
 #[test]
 fn kubectl_reaches_the_api_over_https_with_a_generated_kubeconfig() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = crate::ports::free_port();
     let settings = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {mode: fast}\n";
     let mut cluster = Cluster::new(&[("apps/web.yaml", &web(2, "1", "{type: RollingUpdate}")), ("apps/settings.yaml", settings)]);
     let tokens = cluster.dir.path().join("tokens.csv");
@@ -422,7 +422,7 @@ spec:
 
 #[test]
 fn kubectl_attach_follows_a_containers_output_to_its_exit() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = crate::ports::free_port();
     let mut cluster = Cluster::new(&[("apps/counter.yaml", COUNTER)]);
     let tokens = cluster.dir.path().join("tokens.csv");
     std::fs::write(&tokens, TOKENS).unwrap();
@@ -477,7 +477,7 @@ fn kubectl_attach_follows_a_containers_output_to_its_exit() {
 
 #[test]
 fn kubectl_cordons_drains_and_uncordons_a_node() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = crate::ports::free_port();
     let mut cluster = Cluster::new(&[("apps/web.yaml", &web(2, "1", "{type: RollingUpdate}"))]);
     let tokens = cluster.dir.path().join("tokens.csv");
     std::fs::write(&tokens, TOKENS).unwrap();

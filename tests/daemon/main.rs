@@ -20,6 +20,8 @@ mod images;
 mod ingress;
 #[path = "../support/netns.rs"]
 mod netns;
+#[path = "../support/ports.rs"]
+mod ports;
 #[path = "../support/registry.rs"]
 mod registry;
 

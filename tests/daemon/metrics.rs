@@ -45,7 +45,7 @@ fn millicores(line: &str, column: usize) -> Option<u64> {
 
 #[test]
 fn top_shows_a_busy_pod_near_one_core_and_an_idle_one_near_none() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = crate::ports::free_port();
     let mut cluster = Cluster::new(&[("apps/pods.yaml", PODS)]);
     cluster.start_with(&["--listen", &format!("127.0.0.1:{port}"), "--metric-resolution", "1s"]);
     let kubeconfig = cluster.dir.path().join("kubeconfig");

@@ -110,7 +110,7 @@ fn three_nodes_spread_reach_each_other_and_survive_the_loss_of_one() {
     let lan = Lan::create();
     // Every node's pod CIDR inside one cluster CIDR of this test's own.
     let cluster_cidr = format!("10.{}.0.0/16", 150 + lan.id() % 50);
-    let server = format!("{}:{}", lan.host_ip, crate::etcd::free_port());
+    let server = format!("{}:{}", lan.host_ip, crate::ports::free_port());
     let tokens = tokens.to_str().unwrap();
     let flags = ["--listen", &server, "--token-file", tokens, "--no-local-node", "--node-monitor-grace-period", "15s", "--cluster-cidr", &cluster_cidr];
     cluster.start_with(&flags);

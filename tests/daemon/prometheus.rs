@@ -41,7 +41,7 @@ impl Prometheus {
             ),
         )
         .unwrap();
-        let address = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+        let address = format!("127.0.0.1:{}", crate::ports::free_port());
         let child = Command::new("prometheus")
             .arg(format!("--config.file={}", config.display()))
             .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))
@@ -81,7 +81,7 @@ fn http_get(address: &str, path: &str) -> Option<String> {
 
 #[test]
 fn prometheus_scrapes_what_the_daemon_did() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = crate::ports::free_port();
     let mut cluster = Cluster::new(&[("apps/web.yaml", &web(2, "1", "{type: RollingUpdate}"))]);
     let tokens = cluster.dir.path().join("tokens.csv");
     std::fs::write(&tokens, format!("{TOKEN},prometheus,prometheus\n")).unwrap();

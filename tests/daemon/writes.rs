@@ -353,7 +353,7 @@ struct GitDaemon {
 
 impl GitDaemon {
     fn serve(base: &std::path::Path) -> GitDaemon {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = crate::ports::free_port();
         let child = std::process::Command::new("git")
             .args(["daemon", "--reuseaddr", "--export-all", "--enable=receive-pack", "--listen=127.0.0.1", &format!("--port={port}")])
             .arg(format!("--base-path={}", base.display()))

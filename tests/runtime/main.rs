@@ -17,6 +17,8 @@ mod image;
 mod images;
 mod node;
 mod pod;
+#[path = "../support/ports.rs"]
+mod ports;
 #[path = "../support/registry.rs"]
 mod registry;
 mod volumes;

@@ -215,7 +215,7 @@ fn a_failed_pull_backs_off_and_the_pod_starts_once_the_registry_serves() {
     let _teardown = Teardown(&node);
 
     // Nothing listens on the port yet: the pull fails with the client's words.
-    let port = crate::registry::free_port();
+    let port = crate::ports::free_port();
     let host = format!("127.0.0.1:{port}");
     let options = PullOptions { insecure_registries: vec![host.clone()], credentials: Some(("puller".into(), "pull-pass".into())) };
     let resolver = Registry(NodeImages::new(ImageStore::open(test.dir.path().join("images")).unwrap(), options));

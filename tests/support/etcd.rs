@@ -7,6 +7,8 @@
 //! Shared by the store's tests and the daemon's (`#[path]`).
 
 use std::process::{Child, Command, Stdio};
+
+pub(crate) use super::ports::free_port;
 use std::time::{Duration, Instant};
 
 /// An etcd member for one test, killed and its data removed when dropped
@@ -15,11 +17,6 @@ pub(crate) struct Etcd {
     child: Child,
     pub(crate) url: String,
     _dir: tempfile::TempDir,
-}
-
-/// A port nothing listens on now.
-pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 impl Etcd {

@@ -2,6 +2,8 @@
 //! binaries. It listens on 127.0.0.1 only, with its own config (the
 //! package's default listens on every interface).
 
+use crate::ports::free_port;
+
 /// Debian's docker-registry on a free loopback port with htpasswd auth,
 /// stopped when dropped. Only 127.0.0.1 is ever contacted.
 pub(crate) struct Registry {
@@ -57,11 +59,6 @@ impl Registry {
             .expect("skopeo");
         assert!(pushed.success(), "skopeo could not push to the test registry");
     }
-}
-
-/// A loopback port nothing listens on (at the time of asking).
-pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 impl Drop for Registry {

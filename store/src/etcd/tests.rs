@@ -10,6 +10,8 @@ use serde_json::json;
 use super::*;
 use crate::{Op, StoreExt};
 
+#[path = "../../../tests/support/ports.rs"]
+mod ports;
 #[path = "../../../tests/support/etcd.rs"]
 #[allow(dead_code)]
 mod server;

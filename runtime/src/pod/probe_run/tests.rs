@@ -9,6 +9,9 @@ use std::sync::{Arc, Mutex};
 
 use super::*;
 
+#[path = "../../../../tests/support/ports.rs"]
+mod ports;
+
 const SECOND: Duration = Duration::from_secs(1);
 
 /// Serves each path as the test says; records every request's head.
@@ -105,7 +108,7 @@ fn https_probes_do_not_check_the_certificate() {
         .output()
         .unwrap();
     assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = ports::free_port();
     let child = Command::new("openssl")
         .args(["s_server", "-quiet", "-www", "-accept", &format!("127.0.0.1:{port}"), "-cert"])
         .arg(&cert)
