@@ -246,16 +246,23 @@ impl Layout {
         }
     }
 
+    /// One look at whether the container has ended: its final status once
+    /// it has, `Lost` when its process and its helper are both gone (no one
+    /// is left to write that status), `None` while it runs or is made.
+    pub fn ended(&self, id: &str) -> Result<Option<Status>, RuntimeError> {
+        match self.status(id)? {
+            Some(status @ (Status::Exited { .. } | Status::Failed { .. })) => Ok(Some(status)),
+            Some(Status::Running { pid, shim_pid, .. }) if !alive(pid) && !alive(shim_pid) => Err(RuntimeError::Lost { id: id.to_owned() }),
+            _ => Ok(None),
+        }
+    }
+
     /// Waits until the container has exited, polling its status.
     pub fn wait(&self, id: &str, deadline: Duration) -> Result<Status, RuntimeError> {
         let started = Instant::now();
         loop {
-            match self.status(id)? {
-                Some(status @ (Status::Exited { .. } | Status::Failed { .. })) => return Ok(status),
-                Some(Status::Running { pid, shim_pid, .. }) if !alive(pid) && !alive(shim_pid) => {
-                    return Err(RuntimeError::Lost { id: id.to_owned() });
-                }
-                _ => {}
+            if let Some(status) = self.ended(id)? {
+                return Ok(status);
             }
             if started.elapsed() > deadline {
                 return Err(RuntimeError::Timeout { id: id.to_owned(), waited: deadline });

@@ -26,6 +26,11 @@ use crate::podspec::{NodeSettings, PodIdentity, Resolve, TranslateError};
 use crate::sandbox::{Sandbox, SandboxError};
 pub use driftless_nodeapi::PodRuntime;
 
+/// The most threads the pod workers' ticks may use at once: enough that a
+/// hundred pods starting together start in parallel on a machine of a few
+/// cores, few enough that memory does not grow with the pod count.
+const MAX_BLOCKING: usize = 32;
+
 /// How a node is set up.
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
@@ -166,7 +171,8 @@ pub struct Node {
     layout: Layout,
     ipam: Ipam,
     bridge: Bridge,
-    netlink: tokio::runtime::Runtime,
+    /// The netlink connection and the pod workers run here.
+    rt: tokio::runtime::Runtime,
     handle: rtnetlink::Handle,
     pods: Mutex<HashMap<String, RunningPod>>,
     waiting: Mutex<HashMap<String, Waiting>>,
@@ -179,20 +185,31 @@ impl Node {
     /// Sets the node up: the bridge with the pod CIDR's gateway, and a check
     /// that the CIDR is routed to it before any pod address is used.
     pub fn new(config: NodeConfig) -> Result<Node, NodeError> {
-        let netlink = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(NodeError::Netlink)?;
-        let handle = netlink.block_on(async {
+        // One thread drives the netlink connection and every pod worker's
+        // task; the workers' ticks run on its blocking pool, bounded so
+        // that a burst of slow starts or probes queues instead of growing
+        // a thread per pod.
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .max_blocking_threads(MAX_BLOCKING)
+            .thread_keep_alive(Duration::from_secs(5))
+            .thread_name("driftless-node")
+            .enable_all()
+            .build()
+            .map_err(NodeError::Netlink)?;
+        let handle = rt.block_on(async {
             let (connection, handle, _) = rtnetlink::new_connection()?;
             tokio::spawn(connection);
             Ok::<_, std::io::Error>(handle)
         });
         let handle = handle.map_err(NodeError::Netlink)?;
         let ipam = Ipam::new(config.data_dir.join("ipam"), config.pod_cidr);
-        let bridge = netlink.block_on(Bridge::ensure(&handle, &config.bridge, config.pod_cidr, ipam.gateway()))?;
+        let bridge = rt.block_on(Bridge::ensure(&handle, &config.bridge, config.pod_cidr, ipam.gateway()))?;
         if !route_exists(config.pod_cidr, &config.bridge).unwrap_or(false) {
             return Err(NodeError::Unrouted { cidr: config.pod_cidr, bridge: config.bridge.clone() });
         }
         if let Some(cidr) = config.service_cidr {
-            let routed = netlink.block_on(async {
+            let routed = rt.block_on(async {
                 crate::network::ensure_local_route(&handle, cidr).await?;
                 crate::network::local_route_exists(&handle, cidr).await
             })?;
@@ -204,7 +221,7 @@ impl Node {
             if !cluster.contains(&config.pod_cidr) {
                 return Err(NodeError::OutsideCluster { pod_cidr: config.pod_cidr, cluster_cidr: cluster });
             }
-            netlink.block_on(crate::network::peers::ensure_unreachable(&handle, cluster))?;
+            rt.block_on(crate::network::peers::ensure_unreachable(&handle, cluster))?;
         }
         let layout = Layout::new(config.data_dir.join("node"), &config.shim);
         let found: HashSet<String> =
@@ -212,17 +229,7 @@ impl Node {
         if !found.is_empty() {
             tracing::info!(pods = found.len(), "found pods of an earlier run; they are adopted when asked for, removed otherwise");
         }
-        Ok(Node {
-            config,
-            layout,
-            ipam,
-            bridge,
-            netlink,
-            handle,
-            pods: Mutex::new(HashMap::new()),
-            waiting: Mutex::new(HashMap::new()),
-            found: Mutex::new(found),
-        })
+        Ok(Node { config, layout, ipam, bridge, rt, handle, pods: Mutex::new(HashMap::new()), waiting: Mutex::new(HashMap::new()), found: Mutex::new(found) })
     }
 
     /// The node's container layout.
@@ -239,13 +246,13 @@ impl Node {
             tracing::warn!(root = %self.config.cgroup_root, "cgroups still in use after the pods stopped");
         }
         if let Some(cidr) = self.config.service_cidr {
-            self.netlink.block_on(crate::network::delete_local_route(&self.handle, cidr))?;
+            self.rt.block_on(crate::network::delete_local_route(&self.handle, cidr))?;
         }
         if let Some(cluster) = self.config.cluster_cidr {
-            self.netlink.block_on(crate::network::peers::set_peer_routes(&self.handle, &Default::default()))?;
-            self.netlink.block_on(crate::network::peers::delete_unreachable(&self.handle, cluster))?;
+            self.rt.block_on(crate::network::peers::set_peer_routes(&self.handle, &Default::default()))?;
+            self.rt.block_on(crate::network::peers::delete_unreachable(&self.handle, cluster))?;
         }
-        Ok(self.netlink.block_on(Bridge::delete(&self.handle, &self.config.bridge))?)
+        Ok(self.rt.block_on(Bridge::delete(&self.handle, &self.config.bridge))?)
     }
 
     /// Routes the pod CIDRs of the other nodes (`peers`: name, pod CIDR,
@@ -269,7 +276,7 @@ impl Node {
                 wanted.insert((*cidr, *via));
             }
         }
-        self.netlink.block_on(crate::network::peers::set_peer_routes(&self.handle, &wanted))?;
+        self.rt.block_on(crate::network::peers::set_peer_routes(&self.handle, &wanted))?;
         Ok(refused)
     }
 
@@ -297,7 +304,7 @@ impl Node {
             let _ = self.layout.wait(id, Duration::from_secs(10));
             let _ = self.layout.remove(id);
         }
-        self.netlink.block_on(PodInterface::detach(&self.handle, &PodInterface::host_name(uid)))?;
+        self.rt.block_on(PodInterface::detach(&self.handle, &PodInterface::host_name(uid)))?;
         // Removed whatever it holds: a daemon killed while making the
         // sandbox left only some of its namespaces mounted, and a sandbox
         // that is gone is fine to remove.
@@ -405,11 +412,10 @@ impl Node {
         let sandbox = if Sandbox::at(&sandbox_dir).exists() { Sandbox::at(&sandbox_dir) } else { Sandbox::create(&self.config.shim, &sandbox_dir, &hostname)? };
         let ip = self.ipam.allocate(&uid)?;
         let adopting = self.found.lock().unwrap_or_else(|e| e.into_inner()).remove(&uid);
-        let existing =
-            if adopting { self.netlink.block_on(PodInterface::existing(&self.handle, &self.bridge, &sandbox.namespace("net"), &uid, ip))? } else { None };
+        let existing = if adopting { self.rt.block_on(PodInterface::existing(&self.handle, &self.bridge, &sandbox.namespace("net"), &uid, ip))? } else { None };
         let interface = match existing {
             Some(interface) => interface,
-            None => self.netlink.block_on(PodInterface::attach(&self.handle, &self.bridge, &sandbox.namespace("net"), &uid, ip))?,
+            None => self.rt.block_on(PodInterface::attach(&self.handle, &self.bridge, &sandbox.namespace("net"), &uid, ip))?,
         };
         let identity = PodIdentity { uid: uid.clone(), ip: Some(ip.to_string()) };
         let request = match crate::podspec::translate(pod, &identity, &pod_dir, &self.config.settings, &DynResolve(resolve)) {
@@ -420,7 +426,7 @@ impl Node {
                     // found, for the next try or for stop_pod.
                     self.found.lock().unwrap_or_else(|e| e.into_inner()).insert(uid.clone());
                 } else {
-                    let _ = self.netlink.block_on(PodInterface::detach(&self.handle, &interface.host_veth));
+                    let _ = self.rt.block_on(PodInterface::detach(&self.handle, &interface.host_veth));
                     let _ = sandbox.remove();
                     let _ = self.ipam.release(&uid);
                 }
@@ -446,7 +452,7 @@ impl Node {
         };
         waiting.remove(&uid);
         let placement = Placement { sandbox: sandbox_dir, ip: Some(IpAddr::V4(ip)), cgroup_parent: format!("{}/{uid}", self.config.cgroup_root) };
-        let worker = worker::start(self.layout.clone(), placement, request);
+        let worker = worker::start(self.rt.handle(), self.layout.clone(), placement, request);
         pods.insert(uid, RunningPod { worker, sandbox, host_veth: interface.host_veth });
         Ok(())
     }
@@ -496,7 +502,7 @@ impl Node {
             return if found { self.remove_found(uid) } else { Ok(()) };
         };
         pod.worker.stop();
-        self.netlink.block_on(PodInterface::detach(&self.handle, &pod.host_veth))?;
+        self.rt.block_on(PodInterface::detach(&self.handle, &pod.host_veth))?;
         pod.sandbox.remove()?;
         self.ipam.release(uid)?;
         let _ = std::fs::remove_dir_all(self.pod_dir(uid));

@@ -89,7 +89,9 @@ fn readiness_follows_the_probe_and_failed_liveness_restarts_with_back_off() {
         grace: Duration::from_secs(2),
     };
     let placement = Placement { sandbox: sandbox_dir.clone(), ip: Some(IpAddr::V4(ip)), cgroup_parent: format!("/{}/pod-w", node.cgroup_parent) };
-    let pod = worker::start(node.layout.clone(), placement, request);
+    // The pod worker's task runs on a runtime as the node's does.
+    let tasks = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let pod = worker::start(tasks.handle(), node.layout.clone(), placement, request);
 
     // Running, but not ready until its readiness probe passes.
     wait_for("web running", || format!("{:?}", pod.status()), || matches!(pod.status().containers[0].state, ContainerState::Running { .. }));
@@ -213,7 +215,9 @@ spec:
     }
     let _sandbox = RemoveSandbox(sandbox);
     let placement = Placement { sandbox: sandbox_dir, ip: None, cgroup_parent: format!("/{}/pod-spec", node.cgroup_parent) };
-    let pod = worker::start(node.layout.clone(), placement, request);
+    // The pod worker's task runs on a runtime as the node's does.
+    let tasks = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let pod = worker::start(tasks.handle(), node.layout.clone(), placement, request);
     wait_for("the pod to finish", || format!("{:?}", pod.status()), || pod.status().phase == Phase::Succeeded);
     let log = std::fs::read_to_string(node.dir.path().join("node/containers/pod-spec-main-0/container.log")).unwrap_or_default();
     let out: Vec<&str> = log.lines().filter_map(|l| l.splitn(4, ' ').nth(3)).collect();

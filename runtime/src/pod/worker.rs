@@ -1,4 +1,4 @@
-//! The pod worker: one thread per pod that keeps its containers as the
+//! The pod worker: one task per pod that keeps its containers as the
 //! request says, level-triggered, every tick.
 //!
 //! Each tick, for each container: start it if it should run and is not
@@ -7,14 +7,21 @@
 //! pod's status is recomputed and published. The worker owns no state that
 //! is not also on disk or recomputed, so a worker started over an existing
 //! pod carries on.
+//!
+//! A tick is blocking work (status files, starting a container, a probe
+//! with its timeout), so it runs on the node runtime's blocking pool while
+//! the task itself only waits: a node of a hundred pods keeps a few threads
+//! busy, not a hundred (each thread costs its stack and, with glibc, an
+//! allocator arena of its own).
 
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
+use tokio::sync::watch;
+use tracing::Instrument;
 
 use super::{ContainerRequest, ContainerState, ContainerStatus, PodRequest, PodStatus, Probe, probe_run};
 use crate::lifecycle::backoff::Backoff;
@@ -24,6 +31,8 @@ use crate::{ContainerConfig, Layout, Status};
 
 /// How often the worker looks at its containers.
 const TICK: Duration = Duration::from_millis(50);
+/// How often a stopping pod's containers are looked at.
+const STOPPING_TICK: Duration = Duration::from_millis(10);
 /// How long starting one container may take.
 const START_DEADLINE: Duration = Duration::from_secs(30);
 
@@ -38,12 +47,24 @@ pub struct Placement {
     pub cgroup_parent: String,
 }
 
-/// A running pod worker.
+/// What the handle asks of its worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Control {
+    Run,
+    /// Stop the containers and remove them.
+    Stop,
+    /// Stop watching; leave the containers running.
+    Abandon,
+}
+
+/// A running pod worker. Its methods block until the worker has done what
+/// they ask, so they must not be called from the node runtime's own tasks.
 pub struct PodHandle {
     status: Arc<Mutex<PodStatus>>,
-    stop: Arc<AtomicBool>,
-    abandon: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    control: watch::Sender<Control>,
+    /// Disconnects when the worker's task ends (or is dropped with its
+    /// runtime).
+    done: mpsc::Receiver<()>,
 }
 
 impl PodHandle {
@@ -54,53 +75,124 @@ impl PodHandle {
 
     /// Stops the pod: SIGTERM, SIGKILL after the grace period, then removes
     /// its containers. Returns when they are gone.
-    pub fn stop(mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+    pub fn stop(self) {
+        // Drop does it.
     }
 
     /// Stops watching the pod but leaves its containers running, as a
     /// daemon that exits (to be upgraded, say) must: the next one adopts
     /// them. Dropping a handle stops the pod instead.
-    pub fn abandon(mut self) {
-        self.abandon.store(true, Ordering::SeqCst);
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+    pub fn abandon(self) {
+        self.control.send_replace(Control::Abandon);
     }
 }
 
 impl Drop for PodHandle {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        // Abandon, if asked first, stands: a stop does not follow it.
+        self.control.send_if_modified(|control| {
+            let run = *control == Control::Run;
+            if run {
+                *control = Control::Stop;
+            }
+            run
+        });
+        let _ = self.done.recv();
+    }
+}
+
+/// Starts a worker for `request` at `placement`, as a task on `runtime`
+/// (a multi-threaded one: its blocking pool runs the ticks).
+pub fn start(runtime: &tokio::runtime::Handle, layout: Layout, placement: Placement, request: PodRequest) -> PodHandle {
+    let span = tracing::info_span!("pod worker", pod = %request.uid);
+    let worker = Worker::new(layout, placement, request);
+    let status = Arc::new(Mutex::new(worker.status()));
+    let (control, control_rx) = watch::channel(Control::Run);
+    let (done_tx, done) = mpsc::channel();
+    runtime.spawn(drive(worker, status.clone(), control_rx, done_tx).instrument(span));
+    PodHandle { status, control, done }
+}
+
+/// The worker's life: ticks until told otherwise, then stops the pod
+/// unless it is abandoned. `_done` is dropped on the way out, which is
+/// what the handle waits for.
+async fn drive(worker: Worker, status: Arc<Mutex<PodStatus>>, mut control: watch::Receiver<Control>, _done: mpsc::Sender<()>) {
+    let publish = |worker: &Worker| *status.lock().unwrap_or_else(|e| e.into_inner()) = worker.status();
+    let mut worker = worker;
+    loop {
+        if *control.borrow_and_update() != Control::Run {
+            break;
+        }
+        worker = match blocking(worker, Worker::tick).await {
+            Some(worker) => worker,
+            None => return,
+        };
+        publish(&worker);
+        tokio::select! {
+            _ = tokio::time::sleep(TICK) => {}
+            changed = control.changed() => if changed.is_err() { break },
+        }
+    }
+    if *control.borrow() == Control::Abandon {
+        return;
+    }
+    // SIGTERM, the grace period, SIGKILL for what is left, then removal:
+    // the waits are timers here, not threads.
+    let Some((worker, running)) = blocking_with(worker, Worker::terminate).await else { return };
+    let left = until_ended(&worker.layout, running, Instant::now() + worker.request.grace).await;
+    if !left.is_empty() {
+        let layout = worker.layout.clone();
+        let killed = left.clone();
+        let _ = tokio::task::spawn_blocking(move || killed.iter().for_each(|id| drop(layout.kill(id, Signal::SIGKILL)))).await;
+        until_ended(&worker.layout, left, Instant::now() + START_DEADLINE).await;
+    }
+    if let Some(worker) = blocking(worker, Worker::remove_all).await {
+        publish(&worker);
+    }
+}
+
+/// Runs `f` on the worker on the blocking pool; `None` if it panicked
+/// (the worker is then gone, as a thread that panicked was).
+async fn blocking(worker: Worker, f: fn(&mut Worker)) -> Option<Worker> {
+    blocking_with(worker, f).await.map(|(worker, ())| worker)
+}
+
+async fn blocking_with<T: Send + 'static>(mut worker: Worker, f: impl FnOnce(&mut Worker) -> T + Send + 'static) -> Option<(Worker, T)> {
+    let uid = worker.request.uid.clone();
+    match tokio::task::spawn_blocking(move || {
+        let out = f(&mut worker);
+        (worker, out)
+    })
+    .await
+    {
+        Ok(done) => Some(done),
+        Err(error) => {
+            tracing::error!(pod = %uid, %error, "the pod worker failed; its pod is no longer watched");
+            None
         }
     }
 }
 
-/// Starts a worker for `request` at `placement`.
-pub fn start(layout: Layout, placement: Placement, request: PodRequest) -> PodHandle {
-    let mut worker = Worker::new(layout, placement, request);
-    let status = Arc::new(Mutex::new(worker.status()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let abandon = Arc::new(AtomicBool::new(false));
-    let (status_out, stop_in, abandon_in) = (status.clone(), stop.clone(), abandon.clone());
-    let thread = std::thread::spawn(move || {
-        while !stop_in.load(Ordering::SeqCst) {
-            worker.tick();
-            *status_out.lock().unwrap_or_else(|e| e.into_inner()) = worker.status();
-            std::thread::sleep(TICK);
+/// Waits, until `deadline`, for the containers `ids` to end; returns those
+/// that have not.
+async fn until_ended(layout: &Layout, mut ids: Vec<String>, deadline: Instant) -> Vec<String> {
+    loop {
+        let looking = layout.clone();
+        ids = match tokio::task::spawn_blocking(move || {
+            // Ended, lost or unreadable: nothing more to wait for.
+            ids.retain(|id| matches!(looking.ended(id), Ok(None)));
+            ids
+        })
+        .await
+        {
+            Ok(ids) => ids,
+            Err(_) => return Vec::new(),
+        };
+        if ids.is_empty() || Instant::now() >= deadline {
+            return ids;
         }
-        if !abandon_in.load(Ordering::SeqCst) {
-            worker.shut_down();
-            *status_out.lock().unwrap_or_else(|e| e.into_inner()) = worker.status();
-        }
-    });
-    PodHandle { status, stop, abandon, thread: Some(thread) }
+        tokio::time::sleep(STOPPING_TICK).await;
+    }
 }
 
 /// The container id of one instance (run) of a pod's container.
@@ -413,22 +505,18 @@ impl Worker {
         PodStatus { phase: phase::phase(self.request.restart_policy, &observed), pod_ip: self.placement.ip.map(|ip| ip.to_string()), containers }
     }
 
-    /// SIGTERM every running container, SIGKILL what is left after the
-    /// grace period, then remove them all.
-    fn shut_down(&mut self) {
+    /// SIGTERM every running container; returns their ids.
+    fn terminate(&mut self) -> Vec<String> {
         let ids: Vec<String> = self.containers.iter().filter_map(|c| c.id.clone()).collect();
         for id in &ids {
             let _ = self.layout.kill(id, Signal::SIGTERM);
         }
-        let deadline = Instant::now() + self.request.grace;
-        for id in &ids {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if self.layout.wait(id, left).is_err() {
-                let _ = self.layout.kill(id, Signal::SIGKILL);
-                let _ = self.layout.wait(id, START_DEADLINE);
-            }
-        }
-        // The pod is gone: so are all its instances, logs included.
+        ids
+    }
+
+    /// Removes every instance of every container: the pod is gone, logs
+    /// included.
+    fn remove_all(&mut self) {
         for c in &mut self.containers {
             for instance in c.instances.saturating_sub(2)..c.instances {
                 let _ = self.layout.remove(&instance_id(&self.request.uid, &c.request.name, instance));
