@@ -1,14 +1,24 @@
-//! The client the CLI uses: HTTP/1.1 over the daemon's Unix socket, or
-//! over HTTPS (trusting one CA) with a bearer token.
+//! The client the CLI and the agents use: HTTP/1.1 over the daemon's Unix
+//! socket, or over HTTPS (trusting one CA) with a bearer token. Connections
+//! are pooled and kept alive (hyper-util's pool over `dial.rs`); a clone
+//! shares its original's pool.
 
 use std::path::PathBuf;
+
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
+use hyper_util::client::legacy;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use serde_json::Value;
+
+use crate::dial::Dialer;
+
+/// How long an idle connection is kept for the next request: longer than
+/// an agent's heartbeat (10 s), so a quiet node keeps its one connection.
+const IDLE: Duration = Duration::from_secs(30);
 
 /// Where the daemon listens.
 #[derive(Clone, Debug)]
@@ -41,6 +51,15 @@ pub enum ClientError {
     /// HTTP failed mid-way.
     #[error("talking to the daemon: {0}")]
     Http(#[from] hyper::Error),
+    /// The request could not be sent, or its answer not read.
+    #[error("talking to the daemon at {endpoint}: {}", chain(source))]
+    Transport {
+        /// Where.
+        endpoint: String,
+        /// Why.
+        #[source]
+        source: legacy::Error,
+    },
     /// The daemon answered with an error.
     #[error("{message}")]
     Status {
@@ -64,18 +83,38 @@ impl ClientError {
     }
 }
 
+/// An error and its causes, as one line.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        line.push_str(": ");
+        line.push_str(&error.to_string());
+        cause = error.source();
+    }
+    line
+}
+
 /// A client of one daemon.
 #[derive(Clone, Debug)]
 pub struct Client {
     endpoint: Endpoint,
+    /// `scheme://authority` of every request (the dialer ignores it; the
+    /// pool keys on it and the Host header comes from it).
+    base: String,
+    pool: legacy::Client<Dialer, Full<Bytes>>,
 }
 
-type Sender = http1::SendRequest<Full<Bytes>>;
-
 impl Client {
-    /// A client of the daemon at `endpoint`.
+    /// A client of the daemon at `endpoint`. Nothing is dialled until the
+    /// first request.
     pub fn new(endpoint: Endpoint) -> Client {
-        Client { endpoint }
+        let (base, dialer) = match &endpoint {
+            Endpoint::Unix(path) => ("http://driftless".to_owned(), Dialer::Unix(path.clone())),
+            Endpoint::Https { address, ca, .. } => (format!("https://{address}"), Dialer::Tls { address: address.clone(), ca: ca.clone() }),
+        };
+        let pool = legacy::Client::builder(TokioExecutor::new()).pool_timer(TokioTimer::new()).pool_idle_timeout(IDLE).build(dialer);
+        Client { endpoint, base, pool }
     }
 
     /// Where it connects.
@@ -90,32 +129,8 @@ impl Client {
         }
     }
 
-    async fn connect(&self) -> Result<Sender, ClientError> {
-        let connect_error = |source| ClientError::Connect { endpoint: self.describe(), source };
-        match &self.endpoint {
-            Endpoint::Unix(path) => {
-                let stream = tokio::net::UnixStream::connect(path).await.map_err(connect_error)?;
-                let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
-                tokio::spawn(connection.with_upgrades());
-                Ok(sender)
-            }
-            Endpoint::Https { address, ca, .. } => {
-                let tls_error = |why: String| connect_error(std::io::Error::other(why));
-                let pem = std::fs::read(ca).map_err(|e| tls_error(format!("reading the CA {}: {e}", ca.display())))?;
-                let config = crate::tls::client_config(&pem).map_err(|e| tls_error(format!("{}: {e}", ca.display())))?;
-                let host = address.rsplit_once(':').map_or(address.as_str(), |(host, _)| host).trim_start_matches('[').trim_end_matches(']');
-                let name = rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(|e| tls_error(format!("{host}: {e}")))?;
-                let stream = tokio::net::TcpStream::connect(address).await.map_err(connect_error)?;
-                let stream = tokio_rustls::TlsConnector::from(config).connect(name, stream).await.map_err(connect_error)?;
-                let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
-                tokio::spawn(connection.with_upgrades());
-                Ok(sender)
-            }
-        }
-    }
-
     fn request(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Request<Full<Bytes>>, ClientError> {
-        let mut builder = Request::builder().method(method).uri(path).header("host", "driftless");
+        let mut builder = Request::builder().method(method).uri(format!("{}{path}", self.base));
         if let Endpoint::Https { token: Some(token), .. } = &self.endpoint {
             builder = builder.header("authorization", format!("Bearer {token}"));
         }
@@ -130,8 +145,7 @@ impl Client {
     }
 
     async fn send(&self, request: Request<Full<Bytes>>) -> Result<hyper::Response<hyper::body::Incoming>, ClientError> {
-        let mut sender = self.connect().await?;
-        let response = sender.send_request(request).await?;
+        let response = self.pool.request(request).await.map_err(|error| self.transport(error))?;
         if response.status().is_success() || response.status() == hyper::StatusCode::SWITCHING_PROTOCOLS {
             return Ok(response);
         }
@@ -142,6 +156,21 @@ impl Client {
             .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_owned))
             .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
         Err(ClientError::Status { code, message })
+    }
+
+    /// A failed request as the caller sees it: not reachable at all, or
+    /// failed on the way.
+    fn transport(&self, error: legacy::Error) -> ClientError {
+        if error.is_connect() {
+            let mut cause = std::error::Error::source(&error);
+            while let Some(inner) = cause {
+                if let Some(io) = inner.downcast_ref::<std::io::Error>() {
+                    return ClientError::Connect { endpoint: self.describe(), source: std::io::Error::new(io.kind(), io.to_string()) };
+                }
+                cause = inner.source();
+            }
+        }
+        ClientError::Transport { endpoint: self.describe(), source: error }
     }
 
     /// GETs `path` and parses the JSON answer.
@@ -246,5 +275,51 @@ impl Client {
         let response = self.send(request).await?;
         let upgraded = hyper::upgrade::on(response).await?;
         Ok(TokioIo::new(upgraded))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// A server on a Unix socket that answers `{}` and counts the
+    /// connections it accepted.
+    async fn counting_server(path: &std::path::Path) -> Arc<AtomicUsize> {
+        let listener = tokio::net::UnixListener::bind(path).unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let service = hyper::service::service_fn(|_| async { Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from("{}")))) });
+                tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service));
+            }
+        });
+        accepted
+    }
+
+    #[tokio::test]
+    async fn requests_one_after_another_share_one_connection_and_clones_share_the_pool() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("api.sock");
+        let accepted = counting_server(&socket).await;
+        let client = Client::new(Endpoint::Unix(socket));
+        for _ in 0..20 {
+            client.get("/api/v1/pods").await.unwrap();
+            client.clone().put("/api/v1/namespaces/default/pods/a/status", &serde_json::json!({})).await.unwrap();
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1, "40 requests in turn took more than one connection");
+    }
+
+    #[tokio::test]
+    async fn an_absent_daemon_is_a_connect_error_naming_where() {
+        let dir = tempfile::tempdir().unwrap();
+        let client = Client::new(Endpoint::Unix(dir.path().join("none.sock")));
+        let error = client.get("/api/v1/pods").await.unwrap_err();
+        assert!(matches!(&error, ClientError::Connect { source, .. } if source.kind() == std::io::ErrorKind::NotFound), "{error:?}");
+        assert!(error.to_string().contains("none.sock"), "{error}");
     }
 }

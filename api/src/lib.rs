@@ -18,6 +18,7 @@
 pub mod auth;
 pub mod channel;
 pub mod client;
+mod dial;
 mod error;
 pub mod portforward;
 pub mod remote;
