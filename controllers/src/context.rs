@@ -26,6 +26,14 @@ impl Context {
         Context { events: Arc::new(Recorder::new(store.clone(), clock.clone(), component, host)), store, clock }
     }
 
+    /// A context over a store across the network (an agent's copy of the
+    /// control plane): its events are written in the background
+    /// ([`Recorder::queued`]).
+    pub fn remote(store: Arc<dyn Store>, component: &str, host: &str) -> Result<Context, std::io::Error> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        Ok(Context { events: Arc::new(Recorder::queued(store.clone(), clock.clone(), component, host)?), store, clock })
+    }
+
     /// Now.
     pub fn now(&self) -> Timestamp {
         self.clock.now()

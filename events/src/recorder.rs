@@ -5,6 +5,7 @@
 
 use driftless_model::Kind;
 use std::collections::HashMap;
+use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -60,6 +61,10 @@ impl Involved {
     }
 }
 
+/// Events a queued recorder holds for its writer before it drops new
+/// ones (kubelet's broadcaster queue is 1000 too).
+const QUEUE: usize = 1000;
+
 /// Writes events to the store.
 pub struct Recorder {
     store: Arc<dyn Store>,
@@ -67,12 +72,35 @@ pub struct Recorder {
     component: String,
     host: String,
     seen: Mutex<HashMap<(String, String, String), Seen>>,
+    /// The writer's queue, for a store across the network; none when
+    /// events are written as they are recorded.
+    queue: Option<SyncSender<Batch>>,
 }
 
 impl Recorder {
-    /// A recorder writing as `component` on `host`.
+    /// A recorder writing as `component` on `host`, each event as it is
+    /// recorded.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, component: &str, host: &str) -> Recorder {
-        Recorder { store, clock, component: component.to_owned(), host: host.to_owned(), seen: Mutex::new(HashMap::new()) }
+        Recorder { store, clock, component: component.to_owned(), host: host.to_owned(), seen: Mutex::new(HashMap::new()), queue: None }
+    }
+
+    /// A recorder whose events are written in order by a thread of their
+    /// own, as kubelet's event broadcaster writes them: for a store across
+    /// the network, where a write is a round trip that a pod being started
+    /// must not wait on. When the writer falls `QUEUE` events behind, new
+    /// ones are dropped (and logged), never waited for. The writer ends
+    /// with the recorder.
+    pub fn queued(store: Arc<dyn Store>, clock: Arc<dyn Clock>, component: &str, host: &str) -> Result<Recorder, std::io::Error> {
+        let (queue, batches) = std::sync::mpsc::sync_channel::<Batch>(QUEUE);
+        let writer = store.clone();
+        std::thread::Builder::new().name("events".into()).spawn(move || {
+            for batch in batches {
+                if let Err(error) = writer.apply(batch) {
+                    tracing::warn!(%error, "could not record an event");
+                }
+            }
+        })?;
+        Ok(Recorder { queue: Some(queue), ..Recorder::new(store, clock, component, host) })
     }
 
     /// Records an event about `object` (its JSON, with kind and metadata).
@@ -144,7 +172,16 @@ impl Recorder {
                 batch.push(Op::Delete { key, uid: None });
             }
         }
-        self.store.apply(batch)?;
+        match &self.queue {
+            None => {
+                self.store.apply(batch)?;
+            }
+            Some(queue) => {
+                if queue.try_send(batch).is_err() {
+                    tracing::warn!(reason, "an event was dropped: the event writer is behind");
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -188,5 +225,25 @@ mod tests {
         assert!(store.list(Kind::Event, None).0.len() <= MAX_EVENTS);
         let seen = recorder.seen.lock().unwrap().len();
         assert!(seen <= 2 * MAX_EVENTS + 1, "{seen} dedup entries for at most {MAX_EVENTS} stored events");
+    }
+
+    #[test]
+    fn a_queued_recorder_writes_every_event_in_order_behind_the_caller() {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory());
+        let recorder = Recorder::queued(store.clone(), Arc::new(SystemClock), "kubelet", "node-2").unwrap();
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": "default", "uid": "u1"}});
+        for step in ["Pulled", "Created", "Started"] {
+            recorder.record(&pod, EventType::Normal, step, &format!("{step} container c"));
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while store.list(Kind::Event, None).0.len() < 3 {
+            assert!(std::time::Instant::now() < deadline, "the writer did not write the events");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let mut events = store.list(Kind::Event, None).0;
+        events.sort_by_key(|e| e.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_owned());
+        let reasons: Vec<&str> = events.iter().filter_map(|e| e["reason"].as_str()).collect();
+        assert_eq!(reasons, ["Pulled", "Created", "Started"]);
+        assert_eq!(events[0]["source"]["host"], "node-2");
     }
 }

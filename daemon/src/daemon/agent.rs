@@ -80,7 +80,7 @@ async fn serve(config: DaemonConfig, client: Client, server: String, token: Stri
     }
     let store: Arc<dyn Store> = remote.clone();
     let _node_lock = config::lock_node(&config.node_dir())?;
-    let ctx = Context::new(store, "kubelet", &config.node_name);
+    let ctx = Context::remote(store, "kubelet", &config.node_name).map_err(daemon_error)?;
     let mut config = config;
     if config.pod_cidr.is_empty() {
         config.pod_cidr = given_pod_cidr(&ctx, &config).await?;
