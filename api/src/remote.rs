@@ -33,6 +33,9 @@ use crate::{Client, ClientError, INITIAL_EVENTS_END};
 
 /// How long one write may take before it counts as failed.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Writes of one batch in flight at once (a node's status report of many
+/// pods): enough to overlap the round trips, few enough connections.
+const CONCURRENT_WRITES: usize = 8;
 /// The longest line a watch may send (one object): more is refused, and
 /// the stream opened again.
 const MAX_LINE: usize = 8 << 20;
@@ -211,52 +214,76 @@ impl Shared {
         objects.get(&key.kind)?.get(&(key.namespace.clone(), key.name.clone())).cloned()
     }
 
-    /// Sends each operation to the API in turn; the objects as written.
+    /// Sends the operations to the API; the objects as written. Writes to
+    /// distinct objects (a status report of many pods) go out together, a
+    /// few at a time over the client's pooled connections; a batch that
+    /// names one object twice goes in turn, in order.
     async fn send(&self, ops: Vec<Op>) -> Result<Vec<Arc<Value>>, StoreError> {
+        let keys: HashSet<Option<Key>> = ops.iter().map(op_key).collect();
         let mut written = Vec::new();
-        for op in ops {
-            match op {
-                Op::Status { key, uid, status } if matches!(key.kind, Kind::Pod | Kind::Node) => {
-                    let mut body = (*self.held(&key).ok_or_else(|| StoreError::NotFound(key.clone()))?).clone();
-                    body["status"] = status;
-                    if let Some(uid) = uid {
-                        body["metadata"]["uid"] = Value::from(uid);
-                    }
-                    // Nodes post their status with the object (their
-                    // agents own it: the API keeps what is not theirs).
-                    let path = match key.kind {
-                        Kind::Pod => format!("{}/status", Kind::Pod.object_path(&key.namespace, &key.name)),
-                        _ => Kind::Node.object_path("", &key.name),
-                    };
-                    let stored = self.request(&key, self.client.put(&path, &body)).await?;
-                    written.extend(self.remember(stored));
-                }
-                Op::Put(object) | Op::Update(object) | Op::Create(object)
-                    if Key::of(&object).is_some_and(|k| matches!(k.kind, Kind::Node | Kind::Lease | Kind::Event)) =>
-                {
-                    let key = Key::of(&object).ok_or(StoreError::Unnamed)?;
-                    let stored = self.request(&key, self.client.put(&key.kind.object_path(&key.namespace, &key.name), &object)).await?;
-                    written.extend(self.remember(stored));
-                }
-                Op::Delete { key, .. } if key.kind == Kind::Event => {
-                    written.extend(self.forget(&key, None, 0));
-                }
-                Op::Delete { key, uid } if key.kind == Kind::Pod => {
-                    let options = json!({"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0, "preconditions": {"uid": uid}});
-                    let path = Kind::Pod.object_path(&key.namespace, &key.name);
-                    match self.request(&key, self.client.delete_with(&path, Some(&options))).await {
-                        Ok(gone) => {
-                            let revision = self.revision.load(Ordering::SeqCst);
-                            written.extend(self.forget(&key, uid.as_deref(), revision).or_else(|| Some(Arc::new(gone))));
-                        }
-                        // Already gone, or replaced by a pod of the same
-                        // name: as a local store, nothing is deleted.
-                        Err(StoreError::NotFound(_) | StoreError::Conflict { .. }) => {}
-                        Err(error) => return Err(error),
+        if keys.len() == ops.len() && !keys.contains(&None) {
+            let mut results = futures_util::stream::iter(ops).map(|op| self.send_one(op)).buffered(CONCURRENT_WRITES);
+            let mut first_error = None;
+            while let Some(result) = results.next().await {
+                match result {
+                    Ok(object) => written.extend(object),
+                    Err(error) => {
+                        first_error.get_or_insert(error);
                     }
                 }
-                op => return Err(StoreError::Remote(format!("a node does not write {}", describe(&op)))),
             }
+            return first_error.map_or(Ok(written), Err);
+        }
+        for op in ops {
+            written.extend(self.send_one(op).await?);
+        }
+        Ok(written)
+    }
+
+    /// One operation; the object as written, if any.
+    async fn send_one(&self, op: Op) -> Result<Option<Arc<Value>>, StoreError> {
+        let mut written = None;
+        match op {
+            Op::Status { key, uid, status } if matches!(key.kind, Kind::Pod | Kind::Node) => {
+                let mut body = (*self.held(&key).ok_or_else(|| StoreError::NotFound(key.clone()))?).clone();
+                body["status"] = status;
+                if let Some(uid) = uid {
+                    body["metadata"]["uid"] = Value::from(uid);
+                }
+                // Nodes post their status with the object (their
+                // agents own it: the API keeps what is not theirs).
+                let path = match key.kind {
+                    Kind::Pod => format!("{}/status", Kind::Pod.object_path(&key.namespace, &key.name)),
+                    _ => Kind::Node.object_path("", &key.name),
+                };
+                let stored = self.request(&key, self.client.put(&path, &body)).await?;
+                written = self.remember(stored);
+            }
+            Op::Put(object) | Op::Update(object) | Op::Create(object)
+                if Key::of(&object).is_some_and(|k| matches!(k.kind, Kind::Node | Kind::Lease | Kind::Event)) =>
+            {
+                let key = Key::of(&object).ok_or(StoreError::Unnamed)?;
+                let stored = self.request(&key, self.client.put(&key.kind.object_path(&key.namespace, &key.name), &object)).await?;
+                written = self.remember(stored);
+            }
+            Op::Delete { key, .. } if key.kind == Kind::Event => {
+                written = self.forget(&key, None, 0);
+            }
+            Op::Delete { key, uid } if key.kind == Kind::Pod => {
+                let options = json!({"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0, "preconditions": {"uid": uid}});
+                let path = Kind::Pod.object_path(&key.namespace, &key.name);
+                match self.request(&key, self.client.delete_with(&path, Some(&options))).await {
+                    Ok(gone) => {
+                        let revision = self.revision.load(Ordering::SeqCst);
+                        written = self.forget(&key, uid.as_deref(), revision).or_else(|| Some(Arc::new(gone)));
+                    }
+                    // Already gone, or replaced by a pod of the same
+                    // name: as a local store, nothing is deleted.
+                    Err(StoreError::NotFound(_) | StoreError::Conflict { .. }) => {}
+                    Err(error) => return Err(error),
+                }
+            }
+            op => return Err(StoreError::Remote(format!("a node does not write {}", describe(&op)))),
         }
         Ok(written)
     }
@@ -270,6 +297,14 @@ impl Shared {
             Ok(Err(ClientError::Status { code: 409, message })) => Err(StoreError::Conflict { key: key.clone(), expected: String::new(), actual: message }),
             Ok(Err(error)) => Err(StoreError::Remote(format!("writing {key}: {error}"))),
         }
+    }
+}
+
+/// The object an operation writes.
+fn op_key(op: &Op) -> Option<Key> {
+    match op {
+        Op::Create(v) | Op::Update(v) | Op::Put(v) => Key::of(v),
+        Op::Status { key, .. } | Op::Delete { key, .. } => Some(key.clone()),
     }
 }
 
