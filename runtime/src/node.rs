@@ -26,10 +26,12 @@ use crate::podspec::{NodeSettings, PodIdentity, Resolve, TranslateError};
 use crate::sandbox::{Sandbox, SandboxError};
 pub use driftless_nodeapi::PodRuntime;
 
-/// The most threads the pod workers' ticks may use at once: enough that a
-/// hundred pods starting together start in parallel on a machine of a few
-/// cores, few enough that memory does not grow with the pod count.
-const MAX_BLOCKING: usize = 32;
+/// The most threads the pod workers' ticks may use at once: more than the
+/// cores of a small node, so starts and probes overlap their waits, and
+/// few, as each thread keeps a stack and, with glibc, may take an
+/// allocator arena of its own (measured: 32 threads cost an agent of 100
+/// pods more memory than 8, for no faster start).
+const MAX_BLOCKING: usize = 8;
 
 /// How a node is set up.
 #[derive(Clone, Debug)]
