@@ -65,8 +65,12 @@ fn in_data_dir<F: std::future::Future<Output = Result<(), CommandError>>>(
     std::fs::create_dir_all(&config.data_dir).map_err(|source| CommandError::Io { path: config.data_dir.clone(), source })?;
     let _lock = config::lock(&config.data_dir)?;
     config.save()?;
+    // Blocking threads come in bursts (a hundred pods started or stopped
+    // at once); once idle for two seconds, not tokio's ten, they go with
+    // their stacks.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_keep_alive(Duration::from_secs(2))
         .enable_all()
         .thread_name(threads)
         .build()
