@@ -85,6 +85,82 @@ pub fn deletion_order(a: &Pod, b: &Pod) -> Ordering {
         .then_with(|| created(b).cmp(&created(a)))
 }
 
+/// Kubernetes' order for a ReplicaSet's scale-down (`ActivePodsWithRanks`,
+/// with `LogarithmicScaleDown`): [`deletion_order`]'s first rules, then
+/// pods on nodes that run more of the workload first (so replicas stay
+/// spread), then ready for less time and newer first, compared by powers
+/// of two of their age, ties broken by uid (so equal pods on several
+/// nodes are taken from all of them, not from the node that came up
+/// last).
+pub struct ScaleDown {
+    now: Timestamp,
+    /// Active pods of the workload (the ReplicaSet and its siblings under
+    /// one Deployment) per node.
+    on_node: std::collections::HashMap<String, usize>,
+}
+
+impl ScaleDown {
+    /// The order at `now`, with `related` the active pods of the workload.
+    pub fn new<'a>(related: impl IntoIterator<Item = &'a Pod>, now: Timestamp) -> ScaleDown {
+        let mut on_node = std::collections::HashMap::new();
+        for pod in related.into_iter().filter(|p| is_active(p)) {
+            if let Some(node) = node_of(pod) {
+                *on_node.entry(node.to_owned()).or_insert(0) += 1;
+            }
+        }
+        ScaleDown { now, on_node }
+    }
+
+    fn rank(&self, pod: &Pod) -> usize {
+        node_of(pod).and_then(|n| self.on_node.get(n)).copied().unwrap_or(0)
+    }
+
+    /// `Less` of Kubernetes' `ActivePodsWithRanks`, as an ordering.
+    pub fn order(&self, a: &Pod, b: &Pod) -> Ordering {
+        let scheduled = |p: &Pod| node_of(p).is_some();
+        let first = scheduled(a)
+            .cmp(&scheduled(b))
+            .then_with(|| phase_rank(a).cmp(&phase_rank(b)))
+            .then_with(|| is_ready(a).cmp(&is_ready(b)))
+            .then_with(|| deletion_cost(a).cmp(&deletion_cost(b)))
+            .then_with(|| self.rank(b).cmp(&self.rank(a)));
+        if first != Ordering::Equal {
+            return first;
+        }
+        if let (Some(x), Some(y)) = (ready_since(a), ready_since(b))
+            && x != y
+        {
+            return self.by_age(a, b, x, y);
+        }
+        let by_restarts = restarts(b).cmp(&restarts(a));
+        if by_restarts != Ordering::Equal {
+            return by_restarts;
+        }
+        let (x, y) = (created(a), created(b));
+        if x != y {
+            return self.by_age(a, b, x, y);
+        }
+        Ordering::Equal
+    }
+
+    /// Younger first, ages compared by their power of two; within one,
+    /// by uid.
+    fn by_age(&self, a: &Pod, b: &Pod, x: Timestamp, y: Timestamp) -> Ordering {
+        let bucket = |t: Timestamp| {
+            let age = self.now.as_nanosecond() - t.as_nanosecond();
+            if age > 0 { i128::from(age.ilog2()) } else { -1 }
+        };
+        match bucket(x).cmp(&bucket(y)) {
+            Ordering::Equal => a.metadata.uid.cmp(&b.metadata.uid),
+            other => other,
+        }
+    }
+}
+
+fn node_of(pod: &Pod) -> Option<&str> {
+    pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).filter(|n| !n.is_empty())
+}
+
 /// A pod from a template, named `<prefix>-<5 random characters>` as
 /// Kubernetes' `generateName` does, controlled by `owner`.
 pub fn from_template(template: &PodTemplateSpec, namespace: &str, prefix: &str, owner: OwnerReference) -> Pod {
@@ -169,6 +245,36 @@ mod tests {
         pods.sort_by(deletion_order);
         let names: Vec<_> = pods.iter().map(|p| p.metadata.name.clone().unwrap()).collect();
         assert_eq!(names, ["unscheduled", "pending", "running-not-ready", "ready-recent", "ready-long"]);
+    }
+
+    #[test]
+    fn a_scale_down_takes_from_crowded_nodes_first_and_from_all_nodes_alike() {
+        let with_uid = |name: &str, node: &str, ready_at: i64, uid: &str| {
+            let mut p = pod(name, Some(node), "Running", Some(ready_at));
+            p.metadata.uid = Some(uid.into());
+            p
+        };
+        let now = Timestamp::from_second(100_000).unwrap();
+        // Three on a, one on b: a's go first, whatever their age.
+        let pods = [with_uid("a1", "a", 90_000, "1"), with_uid("a2", "a", 10, "2"), with_uid("a3", "a", 10, "3"), with_uid("b1", "b", 99_990, "4")];
+        let order = ScaleDown::new(&pods, now);
+        let mut sorted: Vec<&Pod> = pods.iter().collect();
+        sorted.sort_by(|x, y| order.order(x, y));
+        assert_eq!(sorted.iter().map(|p| p.metadata.name.as_deref().unwrap()).collect::<Vec<_>>(), ["a1", "a2", "a3", "b1"]);
+
+        // Two and two, ready within the same power of two of each other:
+        // the uid decides, not which node came up last (Kubernetes'
+        // LogarithmicScaleDown), so a scale-down takes from both nodes.
+        let pods = [with_uid("a1", "a", 99_000, "d"), with_uid("a2", "a", 99_001, "a"), with_uid("b1", "b", 99_010, "c"), with_uid("b2", "b", 99_011, "b")];
+        let order = ScaleDown::new(&pods, now);
+        let mut sorted: Vec<&Pod> = pods.iter().collect();
+        sorted.sort_by(|x, y| order.order(x, y));
+        assert_eq!(sorted.iter().map(|p| p.metadata.name.as_deref().unwrap()).collect::<Vec<_>>(), ["a2", "b2", "b1", "a1"]);
+
+        // Ages in different powers of two: the younger first.
+        let pods = [with_uid("old", "a", 10, "a"), with_uid("young", "b", 99_999, "z")];
+        let order = ScaleDown::new(&pods, now);
+        assert_eq!(order.order(&pods[1], &pods[0]), Ordering::Less);
     }
 
     #[test]

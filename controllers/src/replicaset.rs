@@ -127,6 +127,26 @@ impl Reconciler for ReplicaSetController {
     }
 
     async fn reconcile(&self, key: &Key) -> Result<Action, ReconcileError> {
+        self.sync(key)
+    }
+}
+
+impl ReplicaSetController {
+    /// The uids of the other ReplicaSets under the controller (a
+    /// Deployment) of `value`; none for one without.
+    fn siblings(&self, value: &Value, namespace: &str) -> std::collections::HashSet<String> {
+        let Some(parent) = owner::controller_of(value) else { return Default::default() };
+        self.ctx
+            .store
+            .list(self.flavor.kind(), Some(namespace))
+            .0
+            .iter()
+            .filter(|rs| owner::controller_of(rs).is_some_and(|c| c.uid == parent.uid))
+            .filter_map(|rs| rs.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_owned))
+            .collect()
+    }
+
+    fn sync(&self, key: &Key) -> Result<Action, ReconcileError> {
         let Some(value) = self.ctx.store.get(key) else { return Ok(Action::AwaitChange) };
         if value.pointer("/metadata/deletionTimestamp").is_some() {
             return Ok(Action::AwaitChange);
@@ -186,7 +206,19 @@ impl Reconciler for ReplicaSetController {
                 batch.push(Op::Create(to_value(&pod)));
             }
         } else if active.len() > want {
-            active.sort_by(|a, b| pods::deletion_order(a, b));
+            // Spread is kept as Kubernetes keeps it: pods on the nodes
+            // that run most of the workload (this and its sibling
+            // ReplicaSets under one Deployment) go first.
+            let siblings = self.siblings(&value, namespace);
+            let related: Vec<Pod> = store
+                .list(Kind::Pod, Some(namespace))
+                .0
+                .iter()
+                .filter(|p| owner::controller_of(p).is_some_and(|c| c.uid == uid || siblings.contains(&c.uid)))
+                .filter_map(|p| serde_json::from_value::<Pod>((**p).clone()).ok())
+                .collect();
+            let order = pods::ScaleDown::new(&related, now);
+            active.sort_by(|a, b| order.order(a, b));
             for pod in active.iter().take((active.len() - want).min(BURST)) {
                 deleted.push(pod.metadata.name.clone().unwrap_or_default());
                 batch.push(pods::delete_op(pod, now));

@@ -69,3 +69,42 @@ spec:
     assert_eq!(sim.get(Kind::ReplicaSet, "default", "web")["status"]["availableReplicas"], 2);
     assert_eq!(sim.store().api::<driftless_model::k8s_openapi::api::core::v1::Pod>().list(None).len(), 2);
 }
+
+#[tokio::test]
+async fn scaling_down_takes_from_the_node_that_runs_the_most() {
+    let sim = Sim::new();
+    let rs = |replicas: u32| {
+        format!(
+            "apiVersion: apps/v1
+kind: ReplicaSet
+metadata: {{name: web, namespace: default}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec: {{containers: [{{name: c, image: app:1}}]}}
+"
+        )
+    };
+    sim.apply_yaml(&rs(4));
+    sim.settle().await;
+    // Three on node-a, one on node-b: the one on node-b is first in every
+    // other respect (the pods are alike, and it is listed first).
+    let mut pods = sim.pods();
+    pods.sort_by_key(|p| p.metadata.name.clone());
+    let mut batch = Batch::new();
+    for (i, pod) in pods.iter().enumerate() {
+        let mut moved = serde_json::to_value(pod).unwrap();
+        moved["spec"]["nodeName"] = serde_json::json!(if i == 0 { "node-b" } else { "node-a" });
+        batch.push(Op::Update(moved));
+    }
+    sim.store().apply(batch).unwrap();
+    sim.settle().await;
+    sim.apply_yaml(&rs(3));
+    sim.settle().await;
+    let nodes: Vec<String> = sim.pods().iter().filter_map(|p| p.spec.as_ref()?.node_name.clone()).collect();
+    assert_eq!(nodes.len(), 3, "{nodes:?}");
+    assert_eq!(nodes.iter().filter(|n| *n == "node-a").count(), 2, "{nodes:?}");
+    assert_eq!(nodes.iter().filter(|n| *n == "node-b").count(), 1, "{nodes:?}");
+}
