@@ -135,9 +135,12 @@ impl Network {
         let revision = self.store.revision();
         let services = self.store.api::<Service>().list(None);
         let endpoints = self.store.api::<Endpoints>().list(None);
-        let pods = self.store.api::<Pod>().list(None);
+        // Each pod is parsed as the zone takes it, not all of them first
+        // (1.7 MiB at once for 300 pods, heaptrack on an agent).
+        let (pods, _) = self.store.list(Kind::Pod, None);
+        let pods = pods.iter().filter_map(|pod| serde_json::from_value::<Pod>((**pod).clone()).ok());
         let mut errors = Vec::new();
-        match Zone::build(&self.domain, &services, &endpoints, &pods) {
+        match Zone::build(&self.domain, &services, &endpoints, pods) {
             Ok(zone) => {
                 for skipped in zone.skipped() {
                     tracing::debug!(%skipped, "left out of the DNS zone");

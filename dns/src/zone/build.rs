@@ -46,7 +46,16 @@ impl Zone {
     /// Objects that cannot be named (an unparsable IP, a hostname that is
     /// not a DNS label) are left out and listed in [`Zone::skipped`]. Only
     /// an invalid `domain` is an error.
-    pub fn build(domain: &str, services: &[Service], endpoints: &[Endpoints], pods: &[Pod]) -> Result<Zone, ZoneError> {
+    ///
+    /// Pods are taken one at a time (a slice, or an iterator that makes
+    /// each as it is asked for): a node's DNS answers for every pod of the
+    /// cluster, and a rebuild need not hold them all at once.
+    pub fn build(
+        domain: &str,
+        services: &[Service],
+        endpoints: &[Endpoints],
+        pods: impl IntoIterator<Item = impl std::borrow::Borrow<Pod>>,
+    ) -> Result<Zone, ZoneError> {
         let domain = parse_domain(domain)?;
         let mut builder = Builder::new(domain);
         let endpoints: HashMap<(&str, &str), &Endpoints> =
@@ -58,7 +67,7 @@ impl Zone {
             builder.service(service, &endpoints, &mut headless);
         }
         for pod in pods {
-            builder.pod(pod, &headless);
+            builder.pod(std::borrow::Borrow::borrow(&pod), &headless);
         }
         Ok(builder.finish())
     }
