@@ -1,7 +1,7 @@
 //! Facts about pods that several controllers need: whether a pod is active,
 //! ready, available, and which to delete first.
 
-use std::cmp::Ordering;
+use std::cmp::{Ordering, Reverse};
 
 use driftless_model::k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use driftless_model::k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -115,45 +115,37 @@ impl ScaleDown {
         node_of(pod).and_then(|n| self.on_node.get(n)).copied().unwrap_or(0)
     }
 
-    /// `Less` of Kubernetes' `ActivePodsWithRanks`, as an ordering.
+    /// Kubernetes' `ActivePodsWithRanks` order, made total: its `Less`
+    /// compares ages by power of two and breaks ties by uid only between
+    /// the two pods at hand, which is not transitive (Go's sort bears it,
+    /// Rust's refuses it). Here each pod gets one key: unscheduled, pending
+    /// or unknown, not ready and cheaper first; then on more crowded nodes;
+    /// then ready for less time, more restarts, created later (ages by
+    /// power of two); then by uid.
     pub fn order(&self, a: &Pod, b: &Pod) -> Ordering {
-        let scheduled = |p: &Pod| node_of(p).is_some();
-        let first = scheduled(a)
-            .cmp(&scheduled(b))
-            .then_with(|| phase_rank(a).cmp(&phase_rank(b)))
-            .then_with(|| is_ready(a).cmp(&is_ready(b)))
-            .then_with(|| deletion_cost(a).cmp(&deletion_cost(b)))
-            .then_with(|| self.rank(b).cmp(&self.rank(a)));
-        if first != Ordering::Equal {
-            return first;
-        }
-        if let (Some(x), Some(y)) = (ready_since(a), ready_since(b))
-            && x != y
-        {
-            return self.by_age(a, b, x, y);
-        }
-        let by_restarts = restarts(b).cmp(&restarts(a));
-        if by_restarts != Ordering::Equal {
-            return by_restarts;
-        }
-        let (x, y) = (created(a), created(b));
-        if x != y {
-            return self.by_age(a, b, x, y);
-        }
-        Ordering::Equal
+        self.key(a).cmp(&self.key(b))
     }
 
-    /// Younger first, ages compared by their power of two; within one,
-    /// by uid.
-    fn by_age(&self, a: &Pod, b: &Pod, x: Timestamp, y: Timestamp) -> Ordering {
-        let bucket = |t: Timestamp| {
-            let age = self.now.as_nanosecond() - t.as_nanosecond();
-            if age > 0 { i128::from(age.ilog2()) } else { -1 }
-        };
-        match bucket(x).cmp(&bucket(y)) {
-            Ordering::Equal => a.metadata.uid.cmp(&b.metadata.uid),
-            other => other,
-        }
+    #[allow(clippy::type_complexity, reason = "one key, read field by field above")]
+    fn key<'p>(&self, pod: &'p Pod) -> (bool, u8, bool, i32, Reverse<usize>, i64, Reverse<i32>, i64, Option<&'p str>) {
+        (
+            node_of(pod).is_some(),
+            phase_rank(pod),
+            is_ready(pod),
+            deletion_cost(pod),
+            Reverse(self.rank(pod)),
+            ready_since(pod).map_or(-1, |t| self.bucket(t)),
+            Reverse(restarts(pod)),
+            self.bucket(created(pod)),
+            pod.metadata.uid.as_deref(),
+        )
+    }
+
+    /// The power of two of an age in nanoseconds (younger is smaller);
+    /// -1 for none.
+    fn bucket(&self, t: Timestamp) -> i64 {
+        let age = self.now.as_nanosecond() - t.as_nanosecond();
+        if age > 0 { i64::from(age.ilog2()) } else { -1 }
     }
 }
 
@@ -275,6 +267,35 @@ mod tests {
         let pods = [with_uid("old", "a", 10, "a"), with_uid("young", "b", 99_999, "z")];
         let order = ScaleDown::new(&pods, now);
         assert_eq!(order.order(&pods[1], &pods[0]), Ordering::Less);
+    }
+
+    #[test]
+    fn the_scale_down_order_is_total_when_pods_became_ready_in_the_same_second() {
+        // Ready times have a resolution of one second, so many pods share
+        // one; their creation times straddle a power of two of age
+        // (2^43 ns, 8796 s). Kubernetes' `Less` then cycles (same ready
+        // time: by creation's power of two; ready in the same power of
+        // two: by uid), and Rust's sort panics on a cycle.
+        let now = Timestamp::from_second(1_000_000).unwrap();
+        let pods: Vec<Pod> = (0..40)
+            .map(|i: i64| {
+                let mut p = pod(&format!("p{i}"), Some(["a", "b"][(i % 2) as usize]), "Running", Some(999_000 + i % 3));
+                p.metadata.uid = Some(format!("{:08x}", (i * 2_654_435_761) % 4_294_967_291));
+                p.metadata.creation_timestamp = Some(Time(Timestamp::from_second(991_190 + (i * 37) % 30).unwrap()));
+                p
+            })
+            .collect();
+        let order = ScaleDown::new(&pods, now);
+        for a in &pods {
+            for b in &pods {
+                assert_eq!(order.order(a, b), order.order(b, a).reverse());
+                for c in &pods {
+                    if order.order(a, b) != Ordering::Greater && order.order(b, c) != Ordering::Greater {
+                        assert_ne!(order.order(a, c), Ordering::Greater, "{:?} {:?} {:?}", a.metadata.name, b.metadata.name, c.metadata.name);
+                    }
+                }
+            }
+        }
     }
 
     #[test]
