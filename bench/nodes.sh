@@ -162,12 +162,19 @@ all_ready() { [ "$(count ready)" = "$pods" ]; }
 wait_for "$pods Ready pods" 600 all_ready
 echo "commit -> $pods pods Ready on 3 nodes: $(since "$start") s ($(count nodes))"
 
-# 2. Each agent's memory with its share of the pods.
+# 2. Each agent's memory with its share of the pods: at once, with the
+# ramp's threads and peaks still there, and after 15 s of steady state
+# (what a node of 100 running pods costs).
+memory() {
 for i in 0 1 2; do
   status="/proc/$(cat "$work/agent-$i.pid")/status"
   kib() { awk -v k="$1:" '$1 == k {print $2}' "$status"; }
-  echo "agent node-${names[$i]}: VmRSS $(( $(kib VmRSS) / 1024 )) MiB (anonymous $(( $(kib RssAnon) / 1024 )) MiB, file $(( $(kib RssFile) / 1024 )) MiB), $(kib Threads) threads, with $(count nodes | tr ' ' '\n' | sed -n "s/^node-${names[$i]}=//p") pods"
+  echo "agent node-${names[$i]} ($1): VmRSS $(( $(kib VmRSS) / 1024 )) MiB (anonymous $(( $(kib RssAnon) / 1024 )) MiB, file $(( $(kib RssFile) / 1024 )) MiB), $(kib Threads) threads, with $(count nodes | tr ' ' '\n' | sed -n "s/^node-${names[$i]}=//p") pods"
 done
+}
+memory "at Ready"
+sleep 15
+memory "15 s later"
 
 # 3. Throughput: iperf3 between pods' network namespaces.
 pod_on() { # node -> "uid ip" of one Ready load pod there
