@@ -12,8 +12,10 @@
 //! says why the kernel rather than a userspace proxy: measured.
 //!
 //! Owns: one nftables table (`driftless` by default, family `ip`), two
-//! settings of the node bridge (`forwarding`, `route_localnet`) and the
-//! hairpin flag of its ports, all put back on shutdown.
+//! settings of the node bridge (`forwarding`, `route_localnet`), both put
+//! back on shutdown. (A pod reaching itself through a service needs its
+//! bridge port in hairpin mode: the node runtime sets that as it attaches
+//! the pod, as the CNI bridge plugin does.)
 //!
 //! **Architecture Invariant:** nothing is programmed unless the pod CIDR
 //! is routed to the bridge and the service CIDR is routed `local` on
@@ -29,7 +31,6 @@ mod config;
 mod conntrack;
 mod error;
 mod fake;
-mod hairpin;
 mod nft;
 mod proxy;
 mod routes;

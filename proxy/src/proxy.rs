@@ -10,7 +10,6 @@ use tracing::{debug, info, warn};
 
 use crate::config::ProxyConfig;
 use crate::error::ProxyError;
-use crate::hairpin::Hairpin;
 use crate::rules::{self, Ruleset};
 use crate::table::{self, Bounds, ServiceTable};
 use crate::{conntrack, nft, routes, sysctl};
@@ -24,7 +23,6 @@ pub struct Proxy {
     config: ProxyConfig,
     installed: Ruleset,
     changed: Vec<sysctl::Changed>,
-    hairpin: Hairpin,
     running: bool,
     /// The UDP ports' backends as last applied (see `conntrack.rs`).
     udp_backends: HashMap<String, Vec<SocketAddr>>,
@@ -36,8 +34,9 @@ impl Proxy {
     /// What it changes besides its table (all put back on shutdown):
     /// `net.ipv4.conf.BRIDGE.forwarding=1` (pods reach services on other
     /// pods), `net.ipv4.conf.BRIDGE.route_localnet=1` (loopback NodePorts
-    /// reach pods) and hairpin mode on the bridge's ports (see
-    /// `hairpin.rs`). Global settings (`net.ipv4.ip_forward`) are left alone.
+    /// reach pods). Global settings (`net.ipv4.ip_forward`) are left alone;
+    /// hairpin mode on the bridge's ports is the node runtime's, set as it
+    /// attaches each pod.
     ///
     /// Refuses unless the pod CIDR is routed to the bridge and the service
     /// CIDR is routed `local` on `lo`, and unless bridged traffic passes
@@ -52,11 +51,10 @@ impl Proxy {
         sysctl::require("net/bridge/bridge-nf-call-iptables", "1", "replies between pods on the bridge must be un-NATed")?;
         let installed = rules::ruleset(&config, &[]);
         nft::run(&config.nft, &rules::start(&config.table, &installed))?;
-        let mut proxy = Proxy { config, installed, changed: Vec::new(), hairpin: Hairpin::default(), running: true, udp_backends: HashMap::new() };
+        let mut proxy = Proxy { config, installed, changed: Vec::new(), running: true, udp_backends: HashMap::new() };
         // Dropping `proxy` on an error below removes the table again.
         let udp_secs = proxy.config.udp_idle_timeout.as_secs() as u32;
         nft::run_text(&proxy.config.nft, &rules::udp_timeout(&proxy.config.table, udp_secs))?;
-        proxy.hairpin.ensure(&proxy.config.bridge)?;
         let bridge = proxy.config.bridge.clone();
         for (setting, why) in [("forwarding", "pods reach services on other pods"), ("route_localnet", "loopback NodePorts reach pods")] {
             let changed = sysctl::set(&format!("net/ipv4/conf/{bridge}/{setting}"), "1")?;
@@ -87,7 +85,6 @@ impl Proxy {
         let bounds = Bounds { service_cidr: self.config.service_cidr, pod_cidr: self.config.pods(), node_addresses: &self.config.node_addresses };
         let ports = table::check(table, &bounds)?;
         routes::verify(&self.config)?;
-        self.hairpin.ensure(&self.config.bridge)?;
         let desired = rules::ruleset_for(&self.config, &ports, &table::peers(table, &bounds));
         let started = Instant::now();
         let (additions, staged) = rules::additions(&self.config.table, &self.installed, &desired);
@@ -131,9 +128,6 @@ impl Proxy {
             if let Err(error) = changed.restore() {
                 first.get_or_insert(error.into());
             }
-        }
-        if let Err(error) = self.hairpin.restore() {
-            first.get_or_insert(error.into());
         }
         match nft::run(&self.config.nft, &rules::shutdown(&self.config.table)) {
             Err(error) if !error.is_missing() => {

@@ -15,15 +15,6 @@ pub enum SysctlError {
         #[source]
         source: std::io::Error,
     },
-    /// The kernel refused a netlink request (a bridge port's flags).
-    #[error("{what}: {source}")]
-    Netlink {
-        /// What was being done.
-        what: String,
-        /// Why.
-        #[source]
-        source: rtnetlink::Error,
-    },
     /// A setting the proxy needs but does not own has the wrong value.
     #[error("{} is {found:?}, the proxy needs {needed:?}: {why}", path.display())]
     Needed {

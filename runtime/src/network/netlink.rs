@@ -11,7 +11,7 @@ use nix::sched::CloneFlags;
 use std::os::fd::AsRawFd;
 
 use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth};
-use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use rtnetlink::{Handle, LinkBridge, LinkBridgePort, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
 /// Why a network operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +54,19 @@ fn exists(error: &rtnetlink::Error) -> bool {
 
 const fn libc_eexist() -> i32 {
     17
+}
+
+/// Hairpin mode on the pod's bridge port (`ip link set VETH type
+/// bridge_slave hairpin on`), so the pod reaches itself through a
+/// service. With bridged traffic passing through netfilter, a packet a
+/// pod sends to a service whose chosen backend is the sender itself is
+/// DNATed and bridged back out of the port it came in by, which the
+/// bridge only does in hairpin mode: kubelet's `--hairpin-mode` and the
+/// CNI bridge plugin's `hairpinMode` set it as the port is made, as here.
+/// One request, by name: the kernel resolves the port from it.
+async fn hairpin(handle: &Handle, host: &str) -> Result<(), NetError> {
+    let port = LinkBridgePort::new(0).name(host.to_owned()).hairpin(true).build();
+    handle.link().set_port(port).execute().await.map_err(netlink(format!("hairpin mode on {host}")))
 }
 
 async fn link_index(handle: &Handle, name: &str) -> Result<Option<u32>, NetError> {
@@ -147,6 +160,7 @@ impl PodInterface {
             .up()
             .build();
         handle.link().add(pair).execute().await.map_err(netlink(format!("create veth {host} with its peer in the pod")))?;
+        hairpin(handle, &host).await?;
         // An address used before keeps the old pod's MAC in the bridge's
         // neighbour cache until that entry goes stale (seconds): forget it,
         // so the first packet to the new pod is resolved afresh.
@@ -164,6 +178,8 @@ impl PodInterface {
         if link_index(handle, &host).await?.is_none() {
             return Ok(None);
         }
+        // A pod an older daemon started may lack it.
+        hairpin(handle, &host).await?;
         configure_inside(netns, "eth0", ip, bridge.cidr.prefix_len(), bridge.gateway).await?;
         Ok(Some(PodInterface { host_veth: host, ip }))
     }
