@@ -1,8 +1,9 @@
 //! [`RemoteStore`]: the store as a node's agent sees it. The kinds the
 //! node needs are copied into memory by watching the control plane's API
 //! (one streaming list per kind, KEP-3157's `sendInitialEvents`, listed
-//! again whole after a broken stream), and announced to watchers as they
-//! change; writes go to the API as a kubelet sends them. The kubelet, the
+//! again whole after a broken stream), each object as the node's
+//! [`Transform`] leaves it, and announced to watchers as they change;
+//! writes go to the API as a kubelet sends them. The kubelet, the
 //! service proxy and the cluster DNS run on it unchanged, as they run on
 //! the control plane's own store.
 //!
@@ -42,6 +43,11 @@ const MAX_LINE: usize = 8 << 20;
 /// How long a broken watch waits before it opens again, at most.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
+/// What the copy keeps of each object it takes, by kind (client-go's
+/// informer transform): a node keeps only the little it reads of what is
+/// not its own.
+pub type Transform = Box<dyn Fn(Kind, Value) -> Value + Send + Sync>;
+
 /// A node's view of the control plane's store.
 pub struct RemoteStore {
     shared: Arc<Shared>,
@@ -56,15 +62,17 @@ struct Shared {
     objects: RwLock<HashMap<Kind, Objects>>,
     revision: AtomicU64,
     events: broadcast::Sender<WatchEvent>,
+    transform: Option<Transform>,
     /// The kinds whose first whole list has arrived.
     synced: tokio::sync::watch::Sender<BTreeSet<Kind>>,
 }
 
 impl RemoteStore {
-    /// Starts copying `kinds` from the control plane `client` talks to.
-    /// Reads see nothing of a kind until its list has arrived
+    /// Starts copying `kinds` from the control plane `client` talks to,
+    /// each object as `transform` leaves it (whole without one). Reads see
+    /// nothing of a kind until its list has arrived
     /// ([`RemoteStore::synced`]).
-    pub fn connect(client: Client, kinds: &[Kind]) -> Result<RemoteStore, StoreError> {
+    pub fn connect(client: Client, kinds: &[Kind], transform: Option<Transform>) -> Result<RemoteStore, StoreError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("remote-store")
@@ -76,6 +84,7 @@ impl RemoteStore {
             objects: RwLock::new(HashMap::new()),
             revision: AtomicU64::new(0),
             events: broadcast::channel(4096).0,
+            transform,
             synced: tokio::sync::watch::Sender::new(BTreeSet::new()),
         });
         for kind in kinds {
@@ -168,7 +177,10 @@ impl Shared {
     fn remember(&self, object: Value) -> Option<Arc<Value>> {
         let key = Key::of(&object)?;
         let version = version_of(&object);
-        let object = Arc::new(object);
+        let object = Arc::new(match &self.transform {
+            Some(transform) => transform(key.kind, object),
+            None => object,
+        });
         let kind = {
             let mut objects = self.objects.write().unwrap_or_else(|e| e.into_inner());
             let slot = objects.entry(key.kind).or_default().entry((key.namespace.clone(), key.name.clone()));
@@ -356,18 +368,18 @@ async fn watch_once(shared: &Shared, kind: Kind, path: &str, backoff: &mut Durat
 }
 
 /// One watch event into the copy.
-fn take(shared: &Shared, kind: Kind, event: Value, listed: &mut Option<HashSet<(String, String)>>) {
-    let Some(object) = event.get("object") else { return };
+fn take(shared: &Shared, kind: Kind, mut event: Value, listed: &mut Option<HashSet<(String, String)>>) {
+    let Some(object) = event.get_mut("object").map(Value::take) else { return };
     match event.get("type").and_then(Value::as_str) {
         Some("ADDED" | "MODIFIED") => {
-            if let (Some(listed), Some(key)) = (listed.as_mut(), Key::of(object)) {
+            if let (Some(listed), Some(key)) = (listed.as_mut(), Key::of(&object)) {
                 listed.insert((key.namespace, key.name));
             }
-            shared.remember(object.clone());
+            shared.remember(object);
         }
         Some("DELETED") => {
-            if let Some(key) = Key::of(object) {
-                shared.forget(&key, uid_of(object), version_of(object));
+            if let Some(key) = Key::of(&object) {
+                shared.forget(&key, uid_of(&object), version_of(&object));
             }
         }
         Some("BOOKMARK") if object.pointer("/metadata/annotations").and_then(|a| a.get(INITIAL_EVENTS_END)).is_some() => {
@@ -378,7 +390,7 @@ fn take(shared: &Shared, kind: Kind, event: Value, listed: &mut Option<HashSet<(
                 let objects = shared.objects.read().unwrap_or_else(|e| e.into_inner());
                 objects.get(&kind).map(|of_kind| of_kind.keys().filter(|id| !listed.contains(*id)).cloned().collect()).unwrap_or_default()
             };
-            let revision = version_of(object);
+            let revision = version_of(&object);
             for (namespace, name) in stale {
                 shared.forget(&Key::new(kind, namespace, name), None, revision);
             }
@@ -432,7 +444,7 @@ mod tests {
         server.apply(Batch::one(Op::Create(pod("a", "node-1")))).unwrap();
         let stop = serve(&socket, server.clone());
 
-        let remote = RemoteStore::connect(Client::new(Endpoint::Unix(socket.clone())), &[Kind::Pod]).unwrap();
+        let remote = RemoteStore::connect(Client::new(Endpoint::Unix(socket.clone())), &[Kind::Pod], None).unwrap();
         assert!(remote.synced(&[Kind::Pod], Duration::from_secs(10)).await);
         let key = Key::new(Kind::Pod, "default", "a");
         let uid = uid_of(&remote.get(&key).unwrap()).unwrap().to_owned();
@@ -485,5 +497,36 @@ mod tests {
             names == ["c"]
         })
         .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_copy_keeps_each_object_as_the_transform_leaves_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("api.sock");
+        let server: Arc<dyn Store> = Arc::new(SqliteStore::in_memory());
+        server.apply(Batch::one(Op::Create(pod("listed", "node-2")))).unwrap();
+        let _stop = serve(&socket, server.clone());
+        // Pods of other nodes lose their spec, as an agent keeps them.
+        let transform: Transform = Box::new(|kind, mut object| {
+            if kind == Kind::Pod && object.pointer("/spec/nodeName") != Some(&json!("node-1")) {
+                object["spec"] = json!({"nodeName": object["spec"]["nodeName"].take()});
+            }
+            object
+        });
+        let remote = RemoteStore::connect(Client::new(Endpoint::Unix(socket.clone())), &[Kind::Pod], Some(transform)).unwrap();
+        assert!(remote.synced(&[Kind::Pod], Duration::from_secs(10)).await);
+        let mut changes = remote.watch();
+        server.apply(Batch::one(Op::Create(pod("watched", "node-2")))).unwrap();
+        server.apply(Batch::one(Op::Create(pod("own", "node-1")))).unwrap();
+        for _ in 0..2 {
+            tokio::time::timeout(Duration::from_secs(10), changes.recv()).await.unwrap().unwrap();
+        }
+        for name in ["listed", "watched"] {
+            let held = remote.get(&Key::new(Kind::Pod, "default", name)).unwrap();
+            assert_eq!(held["spec"], json!({"nodeName": "node-2"}), "{name}");
+            assert!(held["metadata"]["uid"].is_string(), "{name}: the rest is kept");
+        }
+        let own = remote.get(&Key::new(Kind::Pod, "default", "own")).unwrap();
+        assert_eq!(own["spec"]["containers"][0]["image"], "busybox", "this node's pods are kept whole");
     }
 }
