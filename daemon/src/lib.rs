@@ -18,6 +18,7 @@ mod connect;
 pub mod daemon;
 mod error;
 pub mod print;
+pub mod process;
 mod template;
 
 use std::process::ExitCode;
@@ -69,6 +70,12 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Uncordon(args) => commands::node::cordon(&args, false),
         cli::Command::Drain(args) => commands::node::drain(&args),
     };
+    exit_code(outcome)
+}
+
+/// The exit code of a command's outcome; its error, if any, on standard
+/// error.
+pub fn exit_code(outcome: Result<ExitCode, CommandError>) -> ExitCode {
     match outcome {
         Ok(code) => code,
         Err(error) => {

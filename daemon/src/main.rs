@@ -1,55 +1,18 @@
-//! The `driftless` binary: parses arguments, sets up logging, runs the
+//! The `driftless` binary: parses arguments, sets up the process, runs the
 //! command and turns its outcome into an exit code. Everything else lives in
 //! the library.
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use driftless::process;
 
 fn main() -> ExitCode {
-    limit_malloc_arenas();
+    process::limit_malloc_arenas();
     let cli = driftless::cli::Cli::parse();
-    if !matches!(cli.command, driftless::cli::Command::Up(_)) {
-        die_on_broken_pipe();
+    if !matches!(cli.command, driftless::cli::Command::Up(_) | driftless::cli::Command::Agent(_)) {
+        process::die_on_broken_pipe();
     }
-    let filter = tracing_subscriber::EnvFilter::try_from_env("DRIFTLESS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,libcgroups=error,libcontainer=error"));
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match cli.log_format {
-        driftless::cli::LogFormat::Text => logs.init(),
-        // Spans carry the commit and object acted on: keep them on each line.
-        driftless::cli::LogFormat::Json => logs.json().with_current_span(true).with_span_list(true).init(),
-    }
+    process::init_logging(cli.log_format);
     driftless::run(cli)
-}
-
-/// A client command whose reader goes away (`driftless get pods | head`)
-/// ends quietly, as other Unix tools do, instead of panicking on the next
-/// write. Not for the daemon: a closed socket or pipe must never kill it.
-fn die_on_broken_pipe() {
-    // SAFETY: restores the default disposition of SIGPIPE before any other
-    // thread exists; no handler function is installed.
-    #[allow(unsafe_code)]
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
-}
-
-/// The daemon runs a thread per pod, and glibc's malloc gives threads
-/// arenas of their own (up to eight per core) whose free memory it rarely
-/// returns: at 100 pods that was a fifth of the daemon's resident memory
-/// (docs/benchmarks.md). Two arenas are plenty for a process that is
-/// mostly asleep. A fixed mmap threshold keeps glibc from raising it as
-/// large buffers are freed, which would move them into the arenas, where
-/// their pages stay resident after the churn of a big rollout. (mimalloc
-/// was tried instead, and used four times more.)
-fn limit_malloc_arenas() {
-    // SAFETY: mallopt only sets malloc parameters; it is called first
-    // thing in main, before any other thread exists, and takes no
-    // pointers. A failure (0) only means the default stays.
-    #[allow(unsafe_code)]
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
-    }
 }

@@ -85,6 +85,9 @@ pub(crate) struct Agent {
     pod_cidr: String,
     token: String,
     extra: Vec<String>,
+    /// Run as `driftless agent` rather than the node binary
+    /// `driftless-agent`.
+    subcommand: bool,
 }
 
 impl Agent {
@@ -107,7 +110,15 @@ impl Agent {
             pod_cidr: pod_cidr.to_owned(),
             token: token.to_owned(),
             extra: extra.iter().map(|e| (*e).to_owned()).collect(),
+            subcommand: false,
         }
+    }
+
+    /// Runs as `driftless agent`, the subcommand of the one binary, rather
+    /// than the node binary the other tests run.
+    pub(crate) fn run_as_subcommand(mut self) -> Agent {
+        self.subcommand = true;
+        self
     }
 
     /// The pod CIDR it was given.
@@ -123,10 +134,15 @@ impl Agent {
     pub(crate) fn start(&mut self, cluster: &Cluster, server: &str) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log()).unwrap();
         let dns = cluster.service_cidr.replace(".0/24", ".10");
-        let child = self
-            .node
-            .command(binary())
-            .args(["agent", "--server", &format!("https://{server}"), "--token", &self.token, "--certificate-authority"])
+        let mut command = if self.subcommand {
+            let mut command = self.node.command(binary());
+            command.arg("agent");
+            command
+        } else {
+            self.node.command(env!("CARGO_BIN_EXE_driftless-agent"))
+        };
+        let child = command
+            .args(["--server", &format!("https://{server}"), "--token", &self.token, "--certificate-authority"])
             .arg(cluster.data.join("pki/ca.crt"))
             .args(["--node-name", &self.name, "--node-ip", &self.node.node_ip])
             // None: the control plane gives one.
@@ -242,7 +258,7 @@ fn an_agent_runs_its_pods_and_its_node_turns_unknown_when_it_stops() {
     let tokens = cluster.dir.path().join("tokens.csv");
     std::fs::write(&tokens, TOKENS).unwrap();
     let lan = Lan::create();
-    let mut agent = Agent::new(&cluster, lan.join(), "node-2", &format!("10.247.{}.0/24", lan.id()), NODE_TOKEN, &[]);
+    let mut agent = Agent::new(&cluster, lan.join(), "node-2", &format!("10.247.{}.0/24", lan.id()), NODE_TOKEN, &[]).run_as_subcommand();
     // The API listens on the host's address on the LAN.
     let server = format!("{}:{}", lan.host_ip, crate::ports::free_port());
     cluster.start_with(&[
