@@ -30,6 +30,8 @@ fi
 cargo build --release --locked -q -p driftless -p driftless-runtime
 ./scripts/build-images.sh >/dev/null
 bin="$PWD/target/release/driftless"
+# Nodes run the node binary (`driftless agent` alone).
+agent_bin="$PWD/target/release/driftless-agent"
 work=$(mktemp -d /tmp/driftless-nodes.XXXXXX)
 lan=dlbench0
 cluster_cidr=10.250.0.0/16
@@ -128,7 +130,7 @@ for i in 0 1 2; do
   nsenter --net="/run/netns/$ns" sysctl -qw net.ipv4.ip_forward=1
   if nsenter --net="/run/netns/$ns" ip route show | grep -q default; then echo "a node namespace has a default route" >&2; exit 1; fi
   "$bin" image import target/images/busybox-1.35 --name busybox --data-dir "$work/agent-$i" >/dev/null
-  DRIFTLESS_LOG=warn nsenter --net="/run/netns/$ns" "$bin" agent --server "https://$server" \
+  DRIFTLESS_LOG=warn nsenter --net="/run/netns/$ns" "$agent_bin" --server "https://$server" \
     --token "${names[$i]}1b2c3d4e5f60718293a4b5c6d7e8f90" --certificate-authority "$work/cp/pki/ca.crt" \
     --node-name "node-${names[$i]}" --node-ip "10.214.250.$((i + 2))" --cluster-cidr "$cluster_cidr" \
     --data-dir "$work/agent-$i" --bridge dlbnode0 --service-cidr 10.252.0.0/24 --cluster-dns 10.252.0.10 \
