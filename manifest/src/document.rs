@@ -37,14 +37,38 @@ pub struct SyntaxError {
 pub struct RawFile {
     /// The path as shown to the user.
     pub path: Arc<str>,
-    /// The file's bytes.
+    /// The file's bytes (none for a file too large to read).
     pub bytes: Vec<u8>,
+    /// The size of a file over [`crate::limits::MAX_FILE_BYTES`], which
+    /// was not read.
+    too_large: Option<u64>,
 }
 
 impl RawFile {
+    /// A file read whole.
+    pub fn new(path: Arc<str>, bytes: Vec<u8>) -> RawFile {
+        RawFile { path, bytes, too_large: None }
+    }
+
+    /// A file of `size` bytes, over the bound, that was not read: it
+    /// parses as an error at its first line.
+    pub(crate) fn too_large(path: Arc<str>, size: u64) -> RawFile {
+        RawFile { path, bytes: Vec::new(), too_large: Some(size) }
+    }
+
+    /// Whether the file was too large to read.
+    pub fn is_too_large(&self) -> bool {
+        self.too_large.is_some()
+    }
+
     /// Parses the file into its documents.
     pub fn parse(self) -> SourceFile {
-        crate::fs::from_bytes(self.path, &self.bytes)
+        match self.too_large {
+            Some(size) => {
+                SourceFile { path: self.path, outcome: Err(SyntaxError { pos: Pos { line: 1, col: 1 }, message: crate::limits::file_too_large(size) }) }
+            }
+            None => crate::fs::from_bytes(self.path, &self.bytes),
+        }
     }
 }
 

@@ -46,6 +46,15 @@ pub enum LoadError {
         /// The commit it resolved to, abbreviated.
         commit: String,
     },
+    /// The revision is past one of the bounds of [`crate::limits`]; `path`
+    /// is the file that crossed it.
+    #[error("{path}: the revision holds {why}; refused whole")]
+    TooLarge {
+        /// The file at which the bound was crossed.
+        path: String,
+        /// Which bound.
+        why: String,
+    },
     /// Any other failure of the git library.
     #[error("git: {0}")]
     Git(#[from] git2::Error),

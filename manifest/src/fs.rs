@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::limits::{Budget, MAX_FILE_BYTES};
 use crate::{LoadError, Pos, RawFile, SourceFile, SyntaxError, is_manifest_name, parse_file};
 
 /// Loads every manifest under `paths`. A file named directly is read
@@ -34,12 +35,28 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<RawFile>, LoadError> {
             }
         }
     }
-    files.into_iter().map(|path| read(&path)).collect()
+    let mut budget = Budget::default();
+    files.into_iter().map(|path| read(&path, &mut budget)).collect()
 }
 
-fn read(path: &Path) -> Result<RawFile, LoadError> {
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: path.to_path_buf(), source })?;
-    Ok(RawFile { path: Arc::from(path.to_string_lossy().as_ref()), bytes })
+/// The file at `path`, unless it is too large to read.
+fn read(path: &Path, budget: &mut Budget) -> Result<RawFile, LoadError> {
+    let io = |source| LoadError::Io { path: path.to_path_buf(), source };
+    let shown: Arc<str> = Arc::from(path.to_string_lossy().as_ref());
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let size = file.metadata().map_err(io)?.len();
+    budget.take(&shown, size)?;
+    if size > MAX_FILE_BYTES {
+        return Ok(RawFile::too_large(shown, size));
+    }
+    // Read no more than the bound, whatever the size said (a file that
+    // grows meanwhile, or a device).
+    let mut bytes = Vec::with_capacity(size as usize);
+    std::io::Read::read_to_end(&mut std::io::Read::take(&mut file, MAX_FILE_BYTES + 1), &mut bytes).map_err(io)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Ok(RawFile::too_large(shown, bytes.len() as u64));
+    }
+    Ok(RawFile::new(shown, bytes))
 }
 
 /// Parses a file's bytes, reporting text that is not UTF-8 as a syntax error
@@ -76,6 +93,18 @@ mod tests {
         let files = load_paths(&[root.to_path_buf()]).unwrap();
         let names: Vec<_> = files.iter().map(|f| f.path.strip_prefix(&*root.to_string_lossy()).unwrap().to_owned()).collect();
         assert_eq!(names, ["/apps/a.yaml", "/apps/c.JSON", "/apps/web/b.yml"]);
+    }
+
+    #[test]
+    fn a_file_over_the_bound_is_not_read_and_parses_as_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let huge = dir.path().join("huge.yaml");
+        // Sparse: 200 MiB on paper, nothing on disk.
+        std::fs::File::create(&huge).unwrap().set_len(200 << 20).unwrap();
+        let file = load_paths(&[huge]).unwrap().remove(0);
+        assert!(file.is_too_large() && file.bytes.is_empty());
+        let err = file.parse().outcome.unwrap_err();
+        assert_eq!((err.pos.line, err.message.as_str()), (1, "the file is 200.0 MiB; a manifest file may hold at most 16.0 MiB (it was not read)"));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use git2::{ErrorCode, ObjectType, Repository, Tree};
 
+use crate::limits::{Budget, MAX_FILE_BYTES};
 use crate::{LoadError, RawFile, is_manifest_name};
 
 /// A git repository manifests are read from.
@@ -94,8 +95,9 @@ impl GitRepo {
         let root = commit.tree()?;
         let path = normalize(path);
         let mut files = Vec::new();
+        let mut budget = Budget::default();
         if path.is_empty() {
-            self.walk(&root, "", &mut files)?;
+            self.walk(&root, "", &mut files, &mut budget)?;
             return Ok((info, files));
         }
         let missing = || LoadError::PathNotInRevision { path: path.clone(), rev: rev.to_owned(), commit: info.short_id().to_owned() };
@@ -103,18 +105,27 @@ impl GitRepo {
         match entry.kind() {
             Some(ObjectType::Tree) => {
                 let tree = self.repo.find_tree(entry.id())?;
-                self.walk(&tree, &path, &mut files)?;
+                self.walk(&tree, &path, &mut files, &mut budget)?;
             }
-            Some(ObjectType::Blob) => {
-                let blob = self.repo.find_blob(entry.id())?;
-                files.push(RawFile { path: Arc::from(path.as_str()), bytes: blob.content().to_vec() });
-            }
+            Some(ObjectType::Blob) => files.push(self.read(entry.id(), &path, &mut budget)?),
             _ => return Err(missing()),
         }
         Ok((info, files))
     }
 
-    fn walk(&self, tree: &Tree<'_>, prefix: &str, files: &mut Vec<RawFile>) -> Result<(), LoadError> {
+    /// The blob `id` as the file `path`, unless it is too large to read
+    /// (its size is read from the object's header first).
+    fn read(&self, id: git2::Oid, path: &str, budget: &mut Budget) -> Result<RawFile, LoadError> {
+        let (size, _) = self.repo.odb()?.read_header(id)?;
+        let size = size as u64;
+        budget.take(path, size)?;
+        if size > MAX_FILE_BYTES {
+            return Ok(RawFile::too_large(Arc::from(path), size));
+        }
+        Ok(RawFile::new(Arc::from(path), self.repo.find_blob(id)?.content().to_vec()))
+    }
+
+    fn walk(&self, tree: &Tree<'_>, prefix: &str, files: &mut Vec<RawFile>, budget: &mut Budget) -> Result<(), LoadError> {
         // Tree entries are sorted by name, which keeps the order stable.
         for entry in tree.iter() {
             let name = String::from_utf8_lossy(entry.name_bytes()).into_owned();
@@ -123,11 +134,8 @@ impl GitRepo {
             }
             let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
             match entry.kind() {
-                Some(ObjectType::Tree) => self.walk(&self.repo.find_tree(entry.id())?, &path, files)?,
-                Some(ObjectType::Blob) if is_manifest_name(&name) => {
-                    let blob = self.repo.find_blob(entry.id())?;
-                    files.push(RawFile { path: Arc::from(path.as_str()), bytes: blob.content().to_vec() });
-                }
+                Some(ObjectType::Tree) => self.walk(&self.repo.find_tree(entry.id())?, &path, files, budget)?,
+                Some(ObjectType::Blob) if is_manifest_name(&name) => files.push(self.read(entry.id(), &path, budget)?),
                 _ => {}
             }
         }

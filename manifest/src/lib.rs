@@ -21,6 +21,7 @@ mod error;
 mod fs;
 mod git;
 mod go_escapes;
+pub mod limits;
 mod parse;
 mod source_map;
 pub mod text;

@@ -75,6 +75,13 @@ type Documents = Vec<Result<Value, String>>;
 /// The documents as go-yaml reads them, and the text they were parsed from
 /// when go-yaml's `\'` escape had to be rewritten (same length, same lines).
 fn parse_yaml_as_go_yaml(text: &str) -> Result<(Documents, Option<String>), SyntaxError> {
+    if let Some(pos) = crate::limits::yaml_events_past_bound(text) {
+        let message = format!(
+            "more than {} YAML nodes in one file (this is the first past the bound); refused before it is parsed whole",
+            crate::limits::MAX_YAML_EVENTS
+        );
+        return Err(SyntaxError { pos, message });
+    }
     let mut rewritten: Option<String> = None;
     for _ in 0..=go_escapes::MAX_REWRITES {
         let error = match parse_yaml(rewritten.as_deref().unwrap_or(text)) {
@@ -118,7 +125,7 @@ fn parse_json(text: &str) -> Result<Documents, SyntaxError> {
     }
     let value: Value = serde_json::from_str(text).map_err(|e| SyntaxError {
         pos: Pos { line: clamp(e.line()), col: clamp(e.column()) },
-        message: e.to_string().split(" at line ").next().unwrap_or_default().to_owned(),
+        message: explained(e.to_string().split(" at line ").next().unwrap_or_default()),
     })?;
     Ok(vec![Ok(value)])
 }
@@ -127,8 +134,19 @@ fn yaml_error(error: &serde_yaml_ng::Error) -> SyntaxError {
     let pos = error.location().map(|l| Pos { line: clamp(l.line()), col: clamp(l.column()) }).unwrap_or(Pos { line: 1, col: 1 });
     // The message repeats the position; it is already in `pos`.
     let message = error.to_string();
-    let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
+    let message = explained(message.split(" at line ").next().unwrap_or(&message));
     SyntaxError { pos, message }
+}
+
+/// The parsers' bounds, said as what the file did (see `limits.rs`).
+fn explained(message: &str) -> String {
+    match message {
+        "recursion limit exceeded" => "nested more than 128 levels deep (recursion limit exceeded)".to_owned(),
+        "repetition limit exceeded" => {
+            "its aliases expand to more than 100 times what the document writes (repetition limit exceeded: an alias bomb)".to_owned()
+        }
+        other => other.to_owned(),
+    }
 }
 
 fn clamp(n: usize) -> u32 {

@@ -20,7 +20,7 @@ pub fn open(raw: RawFile, keyring: &Keyring) -> SourceFile {
         return raw.parse();
     }
     match decrypt(&raw.bytes, keyring) {
-        Ok(bytes) => RawFile { path: raw.path, bytes }.parse(),
+        Ok(bytes) => RawFile::new(raw.path, bytes).parse(),
         Err(error) => {
             let pos = Pos { line: u32::try_from(error.line).unwrap_or(u32::MAX), col: u32::try_from(error.col).unwrap_or(u32::MAX) };
             let hint = if keyring.is_empty() { " (no age identity is configured: `driftless secrets keygen`, or set SOPS_AGE_KEY_FILE)" } else { "" };
@@ -37,7 +37,7 @@ mod tests {
 
     #[test]
     fn plain_files_parse_as_they_are() {
-        let raw = RawFile { path: Arc::from("a.yaml"), bytes: b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n".to_vec() };
+        let raw = RawFile::new(Arc::from("a.yaml"), b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n".to_vec());
         let file = open(raw, &Keyring::default());
         assert_eq!(file.outcome.unwrap().len(), 1);
     }
@@ -45,7 +45,7 @@ mod tests {
     #[test]
     fn a_sops_file_without_its_key_is_an_error_at_its_metadata() {
         let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/secret.enc.yaml")).unwrap();
-        let file = open(RawFile { path: Arc::from("s.yaml"), bytes }, &Keyring::default());
+        let file = open(RawFile::new(Arc::from("s.yaml"), bytes), &Keyring::default());
         let error = file.outcome.unwrap_err();
         assert!(error.message.contains("cannot decrypt") && error.message.contains("secrets keygen"), "{}", error.message);
         assert!(error.pos.line > 1, "{error:?}");

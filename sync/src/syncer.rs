@@ -267,6 +267,9 @@ impl Syncer {
             Err(SyncError::Load(error @ LoadError::PathNotInRevision { .. })) => {
                 return self.refuse(status, commit, vec![format!("{error}: refusing to delete what runs")]);
             }
+            // Past a bound of what one revision may hold: as invalid as a
+            // syntax error, and as final (it is not read again).
+            Err(SyncError::Load(error @ LoadError::TooLarge { .. })) => return self.refuse(status, commit, vec![error.to_string()]),
             Err(error) => return Err(error),
         };
         let keyring = match &self.age_keys {

@@ -135,6 +135,13 @@ impl Cluster {
         self.git(&["rev-parse", "HEAD"]).trim().to_owned()
     }
 
+    /// The running daemon's peak resident memory (`VmHWM`), in KiB.
+    pub(crate) fn daemon_peak_kib(&self) -> u64 {
+        let pid = self.daemon.as_ref().expect("the daemon runs").id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap()
+    }
+
     /// Runs the CLI against this cluster's data folder.
     pub(crate) fn cli(&self, args: &[&str]) -> Output {
         self.cli_with(args, &[])

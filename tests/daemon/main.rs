@@ -46,6 +46,7 @@ mod prometheus;
 mod pull;
 mod recovery;
 mod refusal;
+mod resource_bombs;
 mod rollout;
 mod scale;
 mod services;

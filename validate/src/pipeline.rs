@@ -1,5 +1,6 @@
 //! The validation pipeline: per document, then across documents.
 
+use driftless_manifest::limits::MAX_OBJECTS;
 use driftless_manifest::{Document, Origin, RawFile, SourceFile};
 use driftless_model::{Object, ObjectRef, kind_of};
 use driftless_schemas::SchemaSet;
@@ -33,6 +34,12 @@ pub(crate) enum FileChecks {
 fn check_file(file: SourceFile) -> (std::sync::Arc<str>, FileChecks) {
     let checked = match file.outcome {
         Err(error) => FileChecks::Unreadable(Diagnostic::new(Severity::Error, file.path.clone(), error.pos, error.message)),
+        // Past the bound on its own: its objects are not checked (each
+        // would be held typed).
+        Ok(documents) if documents.len() > MAX_OBJECTS => {
+            let over = documents[MAX_OBJECTS].origin.position("");
+            FileChecks::Unreadable(Diagnostic::new(Severity::Error, file.path.clone(), over, too_many_objects(documents.len())))
+        }
         Ok(documents) => FileChecks::Documents(documents.into_iter().map(check_document).collect()),
     };
     (file.path, checked)
@@ -81,6 +88,12 @@ impl Validator {
         for file in files {
             seen.insert(file.path.clone());
             match self.files.get(&file.path) {
+                // A file too large to read has no bytes to compare: it is
+                // judged again (at once: it is not read) and not kept.
+                _ if file.is_too_large() => {
+                    self.files.remove(&file.path);
+                    each.push(check_file(open(file.clone())));
+                }
                 Some((bytes, checked)) if *bytes == file.bytes => each.push((file.path.clone(), checked.clone())),
                 _ => {
                     let (path, checked) = check_file(open(file.clone()));
@@ -101,13 +114,23 @@ fn finish(files: impl Iterator<Item = (std::sync::Arc<str>, FileChecks)>) -> Rep
     let mut file_rank = std::collections::HashMap::new();
     let mut checked = Vec::new();
     for (path, outcome) in files {
-        file_rank.insert(path, report.summary.files);
+        file_rank.insert(path.clone(), report.summary.files);
         report.summary.files += 1;
         match outcome {
             FileChecks::Unreadable(diagnostic) => {
                 report.summary.resources += 1;
                 report.summary.invalid += 1;
                 report.diagnostics.push(diagnostic);
+            }
+            FileChecks::Documents(documents) if checked.len() + documents.len() > MAX_OBJECTS => {
+                // The rest of the revision is not judged: it is refused
+                // whole at this file.
+                let over = documents[MAX_OBJECTS - checked.len()].origin.position("");
+                let declared = checked.len() + documents.len();
+                report.summary.resources += 1;
+                report.summary.invalid += 1;
+                report.diagnostics.push(Diagnostic::new(Severity::Error, path, over, too_many_objects(declared)));
+                break;
             }
             FileChecks::Documents(documents) => checked.extend(documents),
         }
@@ -140,6 +163,14 @@ fn finish(files: impl Iterator<Item = (std::sync::Arc<str>, FileChecks)>) -> Rep
     report.summary.errors = report.diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
     report.summary.warnings = report.diagnostics.len() - report.summary.errors;
     report
+}
+
+/// The error of a revision that declares `declared` objects, over
+/// [`MAX_OBJECTS`], at the first object past the bound.
+fn too_many_objects(declared: usize) -> String {
+    format!(
+        "more than {MAX_OBJECTS} objects: {declared} by the end of this file (this is the first past the bound); a revision may declare at most {MAX_OBJECTS} and is refused whole"
+    )
 }
 
 fn check_document(mut document: Document) -> Checked {

@@ -818,7 +818,7 @@ fn said(report: &crate::Report) -> (Vec<String>, crate::Summary, Vec<(String, St
 #[test]
 fn the_incremental_validator_reports_exactly_what_a_whole_validation_does() {
     use driftless_manifest::RawFile;
-    let raw = |path: &str, text: &str| RawFile { path: Arc::from(path), bytes: text.as_bytes().to_vec() };
+    let raw = |path: &str, text: &str| RawFile::new(Arc::from(path), text.as_bytes().to_vec());
     let broken = GOOD_APP.replace("replicas: 2", "replicas: many");
     let duplicate = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-config\ndata: {a: b}\n";
     let unreadable = "apiVersion: v1\nkind: [ConfigMap\n";

@@ -593,7 +593,7 @@ impl Writer {
             let mut files: Vec<RawFile> = before.files.iter().filter(|f| !edits.files.contains_key(&*f.path)).cloned().collect();
             for (file, (_, after)) in &edits.files {
                 if let Some(text) = after {
-                    files.push(RawFile { path: Arc::from(file.as_str()), bytes: text.as_bytes().to_vec() });
+                    files.push(RawFile::new(Arc::from(file.as_str()), text.as_bytes().to_vec()));
                 }
             }
             timings.edit_us = micros(started);

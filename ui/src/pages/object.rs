@@ -86,7 +86,7 @@ fn declared(api: &ApiState, named: &Named) -> Result<Declared, String> {
 /// The fields the next sync would change, by the change engine: the
 /// declared document planned against the store.
 fn drift(store: &dyn Store, named: &Named, declared: &Declared) -> Result<Vec<FieldChange>, String> {
-    let file = RawFile { path: declared.file.as_str().into(), bytes: declared.text.clone().into_bytes() };
+    let file = RawFile::new(declared.file.as_str().into(), declared.text.clone().into_bytes());
     let report = driftless_validate::validate([file.parse()]);
     let wanted = named.object_ref();
     let Some(entry) = report.objects.get(&wanted) else {
