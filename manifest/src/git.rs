@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use git2::{ErrorCode, ObjectType, Repository, Tree};
 
-use crate::limits::{Budget, MAX_FILE_BYTES};
+use crate::limits::{Budget, MAX_FILE_BYTES, MAX_FOLDER_DEPTH};
 use crate::{LoadError, RawFile, is_manifest_name};
 
 /// A git repository manifests are read from.
@@ -126,6 +126,9 @@ impl GitRepo {
     }
 
     fn walk(&self, tree: &Tree<'_>, prefix: &str, files: &mut Vec<RawFile>, budget: &mut Budget) -> Result<(), LoadError> {
+        if prefix.split('/').count() > MAX_FOLDER_DEPTH {
+            return Err(LoadError::TooLarge { path: prefix.to_owned(), why: format!("folders nested more than {MAX_FOLDER_DEPTH} deep") });
+        }
         // Tree entries are sorted by name, which keeps the order stable.
         for entry in tree.iter() {
             let name = String::from_utf8_lossy(entry.name_bytes()).into_owned();
@@ -192,6 +195,28 @@ mod tests {
         assert!(matches!(err, LoadError::RevisionNotFound { .. }), "{err}");
         let err = git.load("HEAD", "nope").err().unwrap();
         assert!(err.to_string().starts_with("path \"nope\" does not exist at revision HEAD ("), "{err}");
+    }
+
+    #[test]
+    fn a_tree_nested_past_the_bound_is_refused_not_walked_to_the_bottom() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        // 10,000 folders deep, made in the object database (no file system
+        // holds such a path).
+        let blob = repo.blob(b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: deep}\n").unwrap();
+        let mut builder = repo.treebuilder(None).unwrap();
+        builder.insert("cm.yaml", blob, 0o100644).unwrap();
+        let mut tree = builder.write().unwrap();
+        for _ in 0..10_000 {
+            let mut builder = repo.treebuilder(None).unwrap();
+            builder.insert("d", tree, 0o040000).unwrap();
+            tree = builder.write().unwrap();
+        }
+        let sig = git2::Signature::now("Tester", "tester@example.invalid").unwrap();
+        repo.commit(Some("HEAD"), &sig, &sig, "deep", &repo.find_tree(tree).unwrap(), &[]).unwrap();
+        let err = GitRepo::open(dir.path()).unwrap().load("HEAD", "").err().unwrap();
+        assert!(matches!(err, LoadError::TooLarge { .. }), "{err}");
+        assert!(err.to_string().ends_with(": the revision holds folders nested more than 100 deep; refused whole"), "{err}");
     }
 
     #[test]

@@ -20,6 +20,10 @@ pub const MAX_REVISION_BYTES: u64 = 64 << 20;
 /// The most manifest files one revision may hold.
 pub const MAX_FILES: usize = 20_000;
 
+/// The most folders deep a manifest may sit in a revision's tree (git
+/// allows any depth, and a tree is walked by recursion).
+pub const MAX_FOLDER_DEPTH: usize = 100;
+
 /// The most objects one revision may declare (a `List`'s items count one
 /// each). Each is held typed while a revision is judged, about 5 KiB.
 pub const MAX_OBJECTS: usize = 20_000;
