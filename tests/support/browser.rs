@@ -276,7 +276,10 @@ impl Browser {
                     last = Some(text);
                 }
             }
-            if last.is_none() && self.reload_if_network_changed() {
+            // Chromium's error page has headings too (its `h1` says "Your
+            // connection was interrupted"): look whatever was found.
+            if self.reload_if_network_changed() {
+                last = None;
                 continue;
             }
             if Instant::now() >= deadline {
