@@ -31,6 +31,9 @@ pub enum ApiError {
     /// The answer exists only in encodings the client did not accept.
     #[error("{0}")]
     NotAcceptable(String),
+    /// The request's body is over the bound.
+    #[error("{0}")]
+    TooLarge(String),
     /// No or wrong bearer token.
     #[error("Unauthorized")]
     Unauthorized,
@@ -53,6 +56,7 @@ impl ApiError {
             ApiError::AlreadyExists(_) => (StatusCode::CONFLICT, "AlreadyExists"),
             ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType"),
             ApiError::NotAcceptable(_) => (StatusCode::NOT_ACCEPTABLE, "NotAcceptable"),
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "Unauthorized"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "Forbidden"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),

@@ -312,22 +312,22 @@ async fn serve_kubernetes(state: ApiState, request: Request) -> Result<Response,
     match (&method, target) {
         (&Method::PUT, Target::Object { resource: resource @ (Kind::Node | Kind::Lease), namespace, name }) => {
             let caller = request.extensions().get::<crate::auth::Caller>().cloned();
-            let body = axum::body::to_bytes(request.into_body(), 1 << 20).await.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            let body = body_of(request).await?;
             Ok(json_response(&nodes::put(&state, caller.as_ref(), (resource, &namespace, &name), &body).await?))
         }
         (&Method::PUT, Target::Sub { resource: Kind::Pod, namespace, name, sub }) if sub == "status" => {
             let caller = request.extensions().get::<crate::auth::Caller>().cloned();
-            let body = axum::body::to_bytes(request.into_body(), 1 << 20).await.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            let body = body_of(request).await?;
             Ok(json_response(&nodes::pod_status(&state, caller.as_ref(), &namespace, &name, &body).await?))
         }
         (&Method::PUT, Target::Object { resource: Kind::Event, namespace, name }) => {
             let caller = request.extensions().get::<crate::auth::Caller>().cloned();
-            let body = axum::body::to_bytes(request.into_body(), 1 << 20).await.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            let body = body_of(request).await?;
             Ok(json_response(&nodes::event(&state, caller.as_ref(), &namespace, Some(&name), &body).await?))
         }
         (&Method::POST, Target::Collection { resource: Kind::Event, namespace: Some(namespace) }) if is_node(&request) => {
             let caller = request.extensions().get::<crate::auth::Caller>().cloned();
-            let body = axum::body::to_bytes(request.into_body(), 1 << 20).await.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            let body = body_of(request).await?;
             let created = nodes::event(&state, caller.as_ref(), &namespace, None, &body).await?;
             Ok((StatusCode::CREATED, [("content-type", "application/json")], created.to_string()).into_response())
         }
@@ -335,7 +335,7 @@ async fn serve_kubernetes(state: ApiState, request: Request) -> Result<Response,
         // deletes gracefully (below).
         (&Method::DELETE, Target::Object { resource: Kind::Pod, namespace, name }) if is_node(&request) => {
             let caller = request.extensions().get::<crate::auth::Caller>().cloned();
-            let body = axum::body::to_bytes(request.into_body(), 1 << 16).await.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            let body = body_of(request).await?;
             Ok(json_response(&nodes::remove_pod(&state, caller.as_ref(), &namespace, &name, &body).await?))
         }
         (&Method::GET, Target::Versions) => Ok(json_response(&json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}))),
@@ -387,13 +387,13 @@ async fn serve_kubernetes(state: ApiState, request: Request) -> Result<Response,
         (&Method::PATCH | &Method::PUT, Target::Sub { resource, namespace, name, sub }) if sub == "scale" && writes::scalable(resource) => {
             let caller = request.extensions().get::<crate::auth::Caller>().cloned();
             let content_type = request.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("application/json").to_owned();
-            let body = axum::body::to_bytes(request.into_body(), 1 << 20).await.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            let body = body_of(request).await?;
             let scale = writes::scale(&state, caller.as_ref(), (resource, &namespace, &name), &query, &content_type, &body).await?;
             Ok(json_response(&scale))
         }
         (&Method::POST, Target::Collection { resource, namespace }) => {
             let caller = request.extensions().get::<crate::auth::Caller>().cloned();
-            let body = axum::body::to_bytes(request.into_body(), 1 << 22).await.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            let body = body_of(request).await?;
             let created = writes::create(&state, caller.as_ref(), (resource, namespace.as_deref()), &query, &body).await?;
             Ok((StatusCode::CREATED, [("content-type", "application/json")], created.to_string()).into_response())
         }
@@ -401,12 +401,12 @@ async fn serve_kubernetes(state: ApiState, request: Request) -> Result<Response,
         // declared, and changes in the store.
         (&Method::PATCH, Target::Object { resource: Kind::Node, name, .. }) if !is_declared(&state, Kind::Node, "", &name) => {
             let content_type = request.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-            let body = axum::body::to_bytes(request.into_body(), 1 << 20).await.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            let body = body_of(request).await?;
             Ok(json_response(&nodes::patch_node(&state, &name, &content_type, &body).await?))
         }
         // The Eviction API (`kubectl drain`): a graceful delete.
         (&Method::POST, Target::Sub { resource: Kind::Pod, namespace, name, sub }) if sub == "eviction" => {
-            let body = axum::body::to_bytes(request.into_body(), 1 << 16).await.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            let body = body_of(request).await?;
             let options = serde_json::from_slice::<Value>(&body).ok().and_then(|e| e.get("deleteOptions").cloned()).unwrap_or(Value::Null);
             delete_pod(&state, &namespace, &name, &Query::default(), options.to_string().as_bytes())?;
             let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201});
@@ -418,7 +418,7 @@ async fn serve_kubernetes(state: ApiState, request: Request) -> Result<Response,
             let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
             // kubectl names its command (KEP-859); it becomes the subject.
             let command = headers.get("kubectl-command").and_then(|v| v.to_str().ok()).unwrap_or("patch").to_owned();
-            let body = axum::body::to_bytes(request.into_body(), 1 << 22).await.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            let body = body_of(request).await?;
             let object = writes::patch(&state, caller.as_ref(), (resource, &namespace, &name), &query, (&content_type, &command), &body).await?;
             Ok(json_response(&object))
         }
@@ -432,12 +432,25 @@ async fn serve_kubernetes(state: ApiState, request: Request) -> Result<Response,
             Ok(json_response(&writes::delete(&state, caller.as_ref(), (resource, &namespace, &name), &query).await?))
         }
         (&Method::DELETE, Target::Object { resource: Kind::Pod, namespace, name }) => {
-            let body = axum::body::to_bytes(request.into_body(), 1 << 16).await.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            let body = body_of(request).await?;
             delete_pod(&state, &namespace, &name, &query, &body)
         }
         (&Method::GET, _) => Err(ApiError::NotFound("the server could not find the requested resource".into())),
         (method, _) => Err(ApiError::MethodNotAllowed(format!("{method} is not allowed: Driftless takes changes from git only; {}", state.write_hint))),
     }
+}
+
+/// The most a request body may hold: kube-apiserver's bound
+/// (`maxRequestBodyBytes`), for every body alike.
+pub(crate) const MAX_BODY: usize = 3 << 20;
+
+/// The request's body, unless it is over [`MAX_BODY`] (413, as
+/// kube-apiserver answers: it is not read further).
+async fn body_of(request: Request) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::to_bytes(request.into_body(), MAX_BODY).await.map_err(|error| {
+        let too_large = std::iter::successors(Some(&error as &dyn std::error::Error), |e| e.source()).any(|e| e.is::<http_body_util::LengthLimitError>());
+        if too_large { ApiError::TooLarge(format!("Request entity too large: limit is {MAX_BODY}")) } else { ApiError::BadRequest(error.to_string()) }
+    })
 }
 
 /// Whether a node's agent sent the request.
@@ -733,7 +746,8 @@ fn delete_pod(state: &ApiState, namespace: &str, name: &str, query: &Query, body
 
 #[cfg(test)]
 mod tests {
-    //! The LIST path: the JSON it sends, and when it gzips.
+    //! The LIST path: the JSON it sends, and when it gzips; the bound on
+    //! request bodies.
 
     use std::io::Read;
 
@@ -798,5 +812,26 @@ mod tests {
         assert_eq!(unzipped, body);
         assert!(list_response(body, false).unwrap().headers().get("content-encoding").is_none());
         assert!(list_response(b"{}".to_vec(), true).unwrap().headers().get("content-encoding").is_none());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_body_over_the_bound_is_refused_with_413_as_kube_apiserver_refuses_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("api.sock");
+        let store: Arc<dyn Store> = Arc::new(store_of_pods(1));
+        tokio::spawn(crate::serve_unix_on(crate::bind_unix(&socket).unwrap(), ApiState::of_store(store)));
+        let client = crate::Client::new(crate::client::Endpoint::Unix(socket));
+        let path = "/api/v1/namespaces/default/pods/pod-0000/status";
+        let pod = |padding: usize| {
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "pod-0000", "namespace": "default"},
+            "status": {"message": "x".repeat(padding)}})
+        };
+        let error = client.put(path, &pod(MAX_BODY)).await.unwrap_err();
+        let crate::ClientError::Status { code, message } = &error else { panic!("{error:?}") };
+        assert_eq!((*code, message.as_str()), (413, "Request entity too large: limit is 3145728"));
+        // Under the bound, the same request is read (and judged on its
+        // merits).
+        let error = client.put(path, &pod(1000)).await.err();
+        assert!(!matches!(error, Some(crate::ClientError::Status { code: 413, .. })), "{error:?}");
     }
 }
