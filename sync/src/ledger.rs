@@ -65,6 +65,13 @@ fn rfc3339(seconds: i64) -> String {
 }
 
 impl LedgerEntry {
+    /// Whether this entry (as read from git) records the same sync as
+    /// `other` (as held in the store): the same source commit, synced at
+    /// the same second.
+    pub fn records(&self, other: &LedgerEntry) -> bool {
+        self.source == other.source && self.synced_at == other.synced_at
+    }
+
     /// What it did, shortly: `2 created, 1 updated`, `no changes`, or
     /// `1 error` for a refusal (`history` and the dashboard say the same).
     pub fn changes(&self) -> String {
@@ -214,6 +221,20 @@ pub fn record(repo: &Path, entry: &LedgerEntry, files: Option<&BTreeMap<String, 
     Ok(id.to_string())
 }
 
+/// The ledger as the store knows it, newest first, at most `limit`
+/// entries: what git holds, after the entry the store holds but git does
+/// not yet. A sync writes its outcome to the store first and the ledger
+/// commit after (see `Syncer::finish_pending`), so a reader between the
+/// two, or after a kill between them, still sees every sync `status` has.
+pub fn read_with_pending(repo: &Path, limit: usize, pending: Option<LedgerEntry>) -> Result<Vec<LedgerEntry>, SyncError> {
+    let mut entries = read(repo, limit)?;
+    if let Some(pending) = pending.filter(|p| !entries.first().is_some_and(|e| e.records(p))) {
+        entries.insert(0, pending);
+        entries.truncate(limit);
+    }
+    Ok(entries)
+}
+
 /// The ledger, newest first, at most `limit` entries.
 pub fn read(repo: &Path, limit: usize) -> Result<Vec<LedgerEntry>, SyncError> {
     let repo = Repository::open(repo)?;
@@ -263,6 +284,12 @@ mod tests {
         let entries = read(dir.path(), 10).unwrap();
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[0].result, "refused");
+        // The store's pending entry shows first until git has it, once.
+        let next = LedgerEntry { source: "c".repeat(40), synced_at: 1_800_000_300, ..refused.clone() };
+        let shown = read_with_pending(dir.path(), 10, Some(next.clone())).unwrap();
+        assert_eq!(shown.iter().map(|e| e.source.as_str()).collect::<Vec<_>>(), [next.source.as_str(), &refused.source, &applied.source]);
+        assert_eq!(read_with_pending(dir.path(), 10, Some(refused.clone())).unwrap().len(), 2, "already in git");
+        assert_eq!(read_with_pending(dir.path(), 1, Some(next)).unwrap().len(), 1, "the limit holds");
         assert_eq!(entries[0].errors, refused.errors);
         assert_eq!(entries[1].actions, applied.actions);
         assert_eq!(entries[1].author, applied.author);

@@ -380,7 +380,7 @@ impl Syncer {
     fn finish_pending(&self, status: &mut SyncStatus) -> Result<(), SyncError> {
         let Some(pending) = status.pending.clone() else { return Ok(()) };
         let repo = self.source.repository_path();
-        let already = ledger::read(repo, 1)?.first().is_some_and(|e| e.source == pending.source && e.synced_at == pending.synced_at);
+        let already = ledger::read(repo, 1)?.first().is_some_and(|e| e.records(&pending));
         if !already {
             let files = (pending.result == "applied").then(|| ledger::render(&applied_objects(&*self.store)));
             ledger::record(repo, &pending, files.as_ref())?;

@@ -126,7 +126,10 @@ struct HistoryQuery {
 async fn history(State(state): State<UiState>, Query(query): Query<HistoryQuery>, request: Request) -> Response {
     signed_in(state, request, "History".into(), "history", move |state, session| {
         let entries = match &state.api.ledger {
-            Some(repo) => driftless_sync::ledger::read(repo, pages::history::LIMIT).map_err(|e| e.to_string()),
+            Some(repo) => {
+                let pending = driftless_sync::Syncer::status(state.store()).pending;
+                driftless_sync::ledger::read_with_pending(repo, pages::history::LIMIT, pending).map_err(|e| e.to_string())
+            }
             None => Ok(Vec::new()),
         };
         let running = driftless_sync::Syncer::status(state.store()).applied.map(|a| a.id);

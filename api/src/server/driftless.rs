@@ -127,7 +127,8 @@ pub(crate) async fn history(State(state): State<ApiState>, AxumQuery(q): AxumQue
     };
     let limit = q.limit.unwrap_or(100);
     let finished = finished_jobs(&*state.store);
-    match tokio::task::spawn_blocking(move || driftless_sync::ledger::read(&repo, limit)).await {
+    let pending = driftless_sync::Syncer::status(&*state.store).pending;
+    match tokio::task::spawn_blocking(move || driftless_sync::ledger::read_with_pending(&repo, limit, pending)).await {
         Ok(Ok(entries)) => Json(json!({"entries": entries, "finished_jobs": finished})).into_response(),
         Ok(Err(error)) => ApiError::Internal(error.to_string()).into_response(),
         Err(error) => ApiError::Internal(error.to_string()).into_response(),
