@@ -9,12 +9,7 @@
 # Usage: bench/bombs.sh   (installs kubernetes-validate as bench/validate.sh does)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-venv="$PWD/target/bench-venv"
-[ -x "$venv/bin/kubernetes-validate" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install -q kubernetes-validate; }
-cargo build --release --locked -q -p driftless
-bin="$PWD/target/release/driftless"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+. bench/reference.sh
 
 python3 - "$work" <<'PY'
 import os, sys

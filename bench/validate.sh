@@ -12,13 +12,7 @@ files="${1:-1000}"
 
 ./scripts/setup.sh
 command -v hyperfine >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine >/dev/null; }
-venv="$PWD/target/bench-venv"
-[ -x "$venv/bin/kubernetes-validate" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install -q kubernetes-validate; }
-cargo build --release --locked -q -p driftless
-bin="$PWD/target/release/driftless"
-
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+. bench/reference.sh
 repo="$work/repo"
 python3 bench/gen_repo.py "$repo" "$files"
 git_id=(-c user.name=bench -c user.email=bench@localhost)

@@ -427,6 +427,16 @@ mod tests {
         }
     }
 
+    /// A control plane's store holding `pod`, and where its API will
+    /// listen (the folder lives as long as the first value).
+    fn control_plane_with(pod: Value) -> (tempfile::TempDir, std::path::PathBuf, Arc<dyn Store>) {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("api.sock");
+        let server: Arc<dyn Store> = Arc::new(SqliteStore::in_memory());
+        server.apply(Batch::one(Op::Create(pod))).unwrap();
+        (dir, socket, server)
+    }
+
     fn serve(socket: &std::path::Path, store: Arc<dyn Store>) -> tokio_util::sync::CancellationToken {
         let mut state = ApiState::of_store(store);
         let stop = state.shutdown.clone();
@@ -438,10 +448,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_copy_follows_the_control_plane_and_writes_what_a_kubelet_writes() {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("api.sock");
-        let server: Arc<dyn Store> = Arc::new(SqliteStore::in_memory());
-        server.apply(Batch::one(Op::Create(pod("a", "node-1")))).unwrap();
+        let (_dir, socket, server) = control_plane_with(pod("a", "node-1"));
         let stop = serve(&socket, server.clone());
 
         let remote = RemoteStore::connect(Client::new(Endpoint::Unix(socket.clone())), &[Kind::Pod], None).unwrap();
@@ -501,10 +508,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_copy_keeps_each_object_as_the_transform_leaves_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("api.sock");
-        let server: Arc<dyn Store> = Arc::new(SqliteStore::in_memory());
-        server.apply(Batch::one(Op::Create(pod("listed", "node-2")))).unwrap();
+        let (_dir, socket, server) = control_plane_with(pod("listed", "node-2"));
         let _stop = serve(&socket, server.clone());
         // Pods of other nodes lose their spec, as an agent keeps them.
         let transform: Transform = Box::new(|kind, mut object| {
