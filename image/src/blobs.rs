@@ -13,6 +13,8 @@ use crate::ImageError;
 use crate::digest::{HashingWriter, sha256_hex, sha256_of};
 use crate::error::io_at;
 use crate::fsutil::sync_parent;
+use crate::space::{FileSystem, Guard, guard_error};
+use std::sync::Arc;
 
 /// A blob that is missing, corrupt or named by a digest the store cannot use.
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +50,7 @@ pub enum BlobError {
         origin: PathBuf,
     },
     /// Only `sha256:<64 lowercase hex>` digests are supported.
-    #[error("unsupported digest {digest:?}: only sha256 digests are supported")]
+    #[error("unsupported digest {digest:?}: only sha256 digests are supported (`sha256:` and 64 lowercase hex digits)")]
     UnsupportedDigest {
         /// The digest as written.
         digest: String,
@@ -60,12 +62,13 @@ pub enum BlobError {
 pub(crate) struct Blobs {
     dir: PathBuf,
     tmp: PathBuf,
+    fs: Arc<dyn FileSystem>,
 }
 
 impl Blobs {
     /// The blob folder `dir`, staging new blobs in `tmp` (same file system).
-    pub(crate) fn new(dir: PathBuf, tmp: PathBuf) -> Self {
-        Self { dir, tmp }
+    pub(crate) fn new(dir: PathBuf, tmp: PathBuf, fs: Arc<dyn FileSystem>) -> Self {
+        Self { dir, tmp, fs }
     }
 
     /// Where the blob of `digest` is or would be.
@@ -110,10 +113,20 @@ impl Blobs {
             io::ErrorKind::NotFound => ImageError::from(BlobError::Missing { digest: digest.to_owned(), origin: origin.to_path_buf() }),
             _ => ImageError::Io { path: source.to_path_buf(), source: e },
         })?;
+        // The size is known: refuse before copying what cannot fit.
+        let len = input.metadata().map_err(io_at(source))?.len();
+        self.fits(len, &format!("to copy in {} ({len} bytes) from {}", source.display(), origin.display()))?;
         let staged = tempfile::NamedTempFile::new_in(&self.tmp).map_err(io_at(&self.tmp))?;
         let mut writer = HashingWriter::new(staged);
         io::copy(&mut input, &mut writer).map_err(io_at(source))?;
         Ok(writer.finish())
+    }
+
+    /// Refuses `bytes` more in the store when they would leave its file
+    /// system under the reserve kept for running pods.
+    pub(crate) fn fits(&self, bytes: u64, what: &str) -> Result<(), ImageError> {
+        let mut guard = Guard::new(&*self.fs, &self.tmp).map_err(|e| guard_error(e, what))?;
+        guard.fits(bytes).map_err(|e| guard_error(e, what))
     }
 
     /// Stores bytes the store made itself (the manifest of a `docker save`
@@ -177,7 +190,7 @@ mod tests {
     fn blobs(dir: &Path) -> Blobs {
         std::fs::create_dir_all(dir.join("blobs")).unwrap();
         std::fs::create_dir_all(dir.join("tmp")).unwrap();
-        Blobs::new(dir.join("blobs"), dir.join("tmp"))
+        Blobs::new(dir.join("blobs"), dir.join("tmp"), Arc::new(crate::Statvfs))
     }
 
     #[test]

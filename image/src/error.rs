@@ -46,6 +46,16 @@ pub enum ImageError {
         /// Where the layer should be.
         path: PathBuf,
     },
+    /// Writing more would leave the store's file system under the reserve
+    /// kept for running pods ([`crate::space`]).
+    #[error("refusing {what}: {source}")]
+    NoSpace {
+        /// What was being written (`to unpack layer sha256:...`).
+        what: String,
+        /// How full the file system is.
+        #[source]
+        source: crate::SpaceError,
+    },
     /// A file or folder could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {

@@ -104,6 +104,7 @@ pub(crate) struct Target<'a> {
     pub(crate) blobs: &'a Blobs,
     pub(crate) layers: &'a Layers,
     pub(crate) tmp: &'a Path,
+    pub(crate) fs: &'a dyn crate::space::FileSystem,
 }
 
 /// Imports every image at `path` (folder or tar, gzip or not). `name` names
@@ -116,7 +117,7 @@ pub(crate) fn import(path: &Path, name: Option<&str>, target: &Target<'_>) -> Re
     }
     // Dropped at the end, which deletes the unpacked archive.
     let staging = tempfile::Builder::new().prefix("archive-").tempdir_in(target.tmp).map_err(io_at(target.tmp))?;
-    unpack_archive(path, staging.path())?;
+    unpack_archive(path, staging.path(), target.fs)?;
     import_folder(staging.path(), path, name, target)
 }
 

@@ -14,20 +14,23 @@ use std::path::{Path, PathBuf};
 use crate::digest::sha256_hex;
 use crate::error::io_at;
 use crate::fsutil::{remove_dir_atomically, rename_durably};
+use crate::space::FileSystem;
 use crate::unpack::unpack_layer;
 use crate::{BlobError, ImageError};
+use std::sync::Arc;
 
 /// The layer folder of a store.
 #[derive(Debug, Clone)]
 pub(crate) struct Layers {
     dir: PathBuf,
     tmp: PathBuf,
+    fs: Arc<dyn FileSystem>,
 }
 
 impl Layers {
     /// The layer folder `dir`, staging in `tmp` (same file system).
-    pub(crate) fn new(dir: PathBuf, tmp: PathBuf) -> Self {
-        Self { dir, tmp }
+    pub(crate) fn new(dir: PathBuf, tmp: PathBuf, fs: Arc<dyn FileSystem>) -> Self {
+        Self { dir, tmp, fs }
     }
 
     /// Where the layer of `diff_id` is or would be.
@@ -47,7 +50,7 @@ impl Layers {
         }
         // Dropped on any error below, which deletes the partial layer.
         let staging = tempfile::Builder::new().prefix("layer-").tempdir_in(&self.tmp).map_err(io_at(&self.tmp))?;
-        unpack_layer(blob, staging.path(), diff_id, name)?;
+        unpack_layer(blob, staging.path(), diff_id, name, &*self.fs)?;
         // The temporary folder is private; the root of a container's file
         // system must be traversable by its (possibly non-root) user.
         let root = staging.path();
@@ -93,7 +96,7 @@ mod tests {
         let (layers_dir, tmp) = (dir.path().join("layers"), dir.path().join("tmp"));
         std::fs::create_dir_all(&layers_dir).unwrap();
         std::fs::create_dir_all(&tmp).unwrap();
-        let layers = Layers::new(layers_dir, tmp.clone());
+        let layers = Layers::new(layers_dir, tmp.clone(), Arc::new(crate::Statvfs));
         let tar = base_layer();
         let blob = dir.path().join("blob");
         std::fs::write(&blob, gzip(&tar)).unwrap();

@@ -39,6 +39,7 @@ mod layers;
 mod pull;
 mod reference;
 mod references;
+mod space;
 mod store;
 mod unpack;
 
@@ -51,5 +52,6 @@ pub use image::{Image, ImageConfig, ImageSummary};
 pub use import::ImportError;
 pub use pull::{Progress, PullOptions};
 pub use reference::{ReferenceError, normalize_reference};
+pub use space::{FileSystem, SpaceError, Statvfs, Usage};
 pub use store::ImageStore;
 pub use unpack::UnpackError;

@@ -16,7 +16,9 @@ use crate::fsutil::StoreLock;
 use crate::import::{Target, import};
 use crate::layers::Layers;
 use crate::references::{References, Table};
+use crate::space::{FileSystem, Statvfs};
 use crate::{Image, ImageConfig, ImageError, ImageSummary, gc, reference};
+use std::sync::Arc;
 
 /// A content-addressed image store under `<data_dir>/images/`.
 ///
@@ -31,20 +33,28 @@ pub struct ImageStore {
     blobs: Blobs,
     layers: Layers,
     references: References,
+    fs: Arc<dyn FileSystem>,
 }
 
 impl ImageStore {
     /// Opens (creating if needed) the store under `<data_dir>/images/`,
     /// and deletes whatever an interrupted import or removal left staged.
     pub fn open(data_dir: impl AsRef<Path>) -> Result<Self, ImageError> {
+        Self::open_on(data_dir, Arc::new(Statvfs))
+    }
+
+    /// [`ImageStore::open`], judging free space by `fs` (a fake, in tests
+    /// of what a full disk does).
+    pub fn open_on(data_dir: impl AsRef<Path>, fs: Arc<dyn FileSystem>) -> Result<Self, ImageError> {
         let root = data_dir.as_ref().join("images");
         let tmp = root.join("tmp");
         for dir in [root.join("blobs/sha256"), root.join("layers/sha256"), tmp.clone()] {
             std::fs::create_dir_all(&dir).map_err(io_at(&dir))?;
         }
         let store = Self {
-            blobs: Blobs::new(root.join("blobs/sha256"), tmp.clone()),
-            layers: Layers::new(root.join("layers/sha256"), tmp.clone()),
+            blobs: Blobs::new(root.join("blobs/sha256"), tmp.clone(), fs.clone()),
+            layers: Layers::new(root.join("layers/sha256"), tmp.clone(), fs.clone()),
+            fs,
             references: References::new(root.join("references.json"), tmp.clone()),
             root,
             tmp,
@@ -64,6 +74,11 @@ impl ImageStore {
         &self.root
     }
 
+    /// How the store judges free space.
+    pub(crate) fn file_system(&self) -> &dyn FileSystem {
+        &*self.fs
+    }
+
     /// Imports the images at `path`: an OCI image layout folder, an OCI
     /// layout tar, or a `docker save` tar (either tar may be gzipped).
     /// Returns the normalized references now in the store.
@@ -77,7 +92,7 @@ impl ImageStore {
     /// moved to the new one.
     pub fn import(&self, path: impl AsRef<Path>, name: Option<&str>) -> Result<Vec<String>, ImageError> {
         let _lock = self.lock()?;
-        let target = Target { blobs: &self.blobs, layers: &self.layers, tmp: &self.tmp };
+        let target = Target { blobs: &self.blobs, layers: &self.layers, tmp: &self.tmp, fs: &*self.fs };
         let imported = import(path.as_ref(), name, &target)?;
         let mut table = self.references.load()?;
         let mut moved = false;

@@ -16,6 +16,7 @@ use std::path::Path;
 use crate::ImageError;
 use crate::digest::HashingReader;
 use crate::error::io_at;
+use crate::space::{FileSystem, Guard, guard_error};
 pub(crate) use entry::Options;
 use entry::{EntryError, Meta};
 pub(crate) use scope::{entry_components, resolve};
@@ -67,11 +68,13 @@ pub enum UnpackError {
 /// not, and checks its uncompressed content against `diff_id`. `name`
 /// names the layer in errors. On error, `dest` holds a partial layer: the
 /// caller stages it in a temporary folder and throws it away.
-pub(crate) fn unpack_layer(blob: &Path, dest: &Path, diff_id: &str, name: &str) -> Result<(), ImageError> {
+pub(crate) fn unpack_layer(blob: &Path, dest: &Path, diff_id: &str, name: &str, fs: &dyn FileSystem) -> Result<(), ImageError> {
     let file = File::open(blob).map_err(io_at(blob))?;
     let reader = decompress(BufReader::new(file), name, blob)?;
     let options = Options { whiteouts: true, metadata: true };
-    let reader = unpack(HashingReader::new(reader), dest, name, options)?;
+    let what = format!("to unpack layer {name} further (it expands past what the disk can spare: a decompression bomb, or a disk too full)");
+    let mut guard = Guard::new(fs, dest).map_err(|e| guard_error(e, &what))?;
+    let reader = unpack(HashingReader::new(reader), dest, name, options, &mut guard, &what)?;
     let (actual, _) = reader.finish().map_err(|source| UnpackError::Tar { archive: name.to_owned(), source })?;
     if actual != diff_id {
         return Err(UnpackError::DiffIdMismatch { archive: name.to_owned(), expected: diff_id.to_owned(), actual }.into());
@@ -81,11 +84,13 @@ pub(crate) fn unpack_layer(blob: &Path, dest: &Path, diff_id: &str, name: &str) 
 
 /// Unpacks an image archive (an OCI layout or `docker save` tar, possibly
 /// gzip-compressed) into `dest`, content only.
-pub(crate) fn unpack_archive(archive: &Path, dest: &Path) -> Result<(), ImageError> {
+pub(crate) fn unpack_archive(archive: &Path, dest: &Path, fs: &dyn FileSystem) -> Result<(), ImageError> {
     let name = archive.display().to_string();
     let file = File::open(archive).map_err(io_at(archive))?;
     let reader = decompress(BufReader::new(file), &name, archive)?;
-    unpack(reader, dest, &name, Options { whiteouts: false, metadata: false }).map(drop)
+    let what = format!("to unpack {name} further (it expands past what the disk can spare)");
+    let mut guard = Guard::new(fs, dest).map_err(|e| guard_error(e, &what))?;
+    unpack(reader, dest, &name, Options { whiteouts: false, metadata: false }, &mut guard, &what).map(drop)
 }
 
 /// Picks the decompressor by the stream's magic bytes rather than a media
@@ -102,14 +107,14 @@ fn decompress(mut reader: BufReader<File>, name: &str, path: &Path) -> Result<Bo
     Err(UnpackError::Compression { archive: name.to_owned(), format }.into())
 }
 
-fn unpack<R: Read>(reader: R, dest: &Path, name: &str, options: Options) -> Result<R, ImageError> {
+fn unpack<R: Read>(reader: R, dest: &Path, name: &str, options: Options, guard: &mut Guard<'_>, what: &str) -> Result<R, ImageError> {
     let tar_error = |source| UnpackError::Tar { archive: name.to_owned(), source };
     let mut archive = tar::Archive::new(reader);
     let mut folders: Vec<Meta> = Vec::new();
     for entry in archive.entries().map_err(tar_error)? {
         let mut entry = entry.map_err(tar_error)?;
         let entry_name = entry.path_bytes().into_owned();
-        match entry::write(dest, &mut entry, options) {
+        match entry::write(dest, &mut entry, options, guard) {
             Ok(Some(folder)) => folders.push(folder),
             Ok(None) => {}
             Err(EntryError::Refused(reason)) => {
@@ -117,6 +122,7 @@ fn unpack<R: Read>(reader: R, dest: &Path, name: &str, options: Options) -> Resu
                 return Err(UnpackError::Refused { archive: name.to_owned(), entry, reason }.into());
             }
             Err(EntryError::Io(path, source)) => return Err(ImageError::Io { path, source }),
+            Err(EntryError::Full(error)) => return Err(guard_error(error, what)),
         }
     }
     if options.metadata {
@@ -130,6 +136,7 @@ fn unpack<R: Read>(reader: R, dest: &Path, name: &str, options: Options) -> Resu
                     ImageError::from(UnpackError::Refused { archive: name.to_owned(), entry: folder.path.display().to_string(), reason })
                 }
                 EntryError::Io(path, source) => ImageError::Io { path, source },
+                EntryError::Full(error) => guard_error(error, what),
             })?;
         }
     }

@@ -3,6 +3,9 @@
 //! One test binary (as ripgrep and hickory do) with a module per command.
 
 mod help;
+mod hostile_images;
+#[path = "../support/hostile_registry.rs"]
+mod hostile_registry;
 mod image;
 #[path = "../support/images.rs"]
 mod images;

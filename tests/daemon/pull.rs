@@ -56,3 +56,60 @@ fn a_private_image_is_refused_without_a_login_and_pulled_with_the_pods_pull_secr
     let ledger = cluster.git(&["log", "-p", "refs/driftless/applied"]);
     assert!(ledger.contains("registry-login") && !ledger.contains("pull-pass"), "the applied Secret is redacted");
 }
+
+/// A pod of `image` that never needs to start.
+fn hostile_pod(name: &str, image: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Pod
+metadata: {{name: {name}}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: {image}
+    command: [sleep, '600']
+"
+    )
+}
+
+#[test]
+fn a_hostile_registry_fails_only_its_pods_with_the_reason_in_their_events() {
+    use crate::hostile_registry::{Fault, HostileRegistry};
+    let busybox = crate::images::busybox_layout();
+    let registry = HostileRegistry::start(&[
+        ("corrupt/busybox", &busybox, Fault::CorruptLayer),
+        ("endless/busybox", &busybox, Fault::EndlessLayer),
+        ("traversal/busybox", &busybox, Fault::TraversalDigest),
+    ]);
+    let host = registry.host();
+    let cases = [
+        ("corrupt", "Invalid digest. Expected sha256:"),
+        ("endless", "the registry sent more than the"),
+        ("traversal", "unsupported digest \"sha256:../../../../tmp/driftless-registry-escape\""),
+    ];
+    let mut files: Vec<(String, String)> = vec![("apps/web.yaml".into(), web(1, "1", "{type: RollingUpdate}"))];
+    for (name, _) in cases {
+        files.push((format!("apps/{name}.yaml"), hostile_pod(name, &format!("{host}/{name}/busybox:1.35"))));
+    }
+    let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    let mut cluster = Cluster::new(&files);
+    cluster.start_with(&["--insecure-registry", &host]);
+    let web_pod =
+        cluster.wait_for("the web pod Ready", Duration::from_secs(60), || cluster.pods().into_iter().find(|p| name(p).starts_with("web-") && is_ready(p)));
+
+    for (pod, reason) in cases {
+        let described = cluster.wait_for(&format!("{pod}'s pull failure in its events"), Duration::from_secs(60), || {
+            let described = cluster.cli_ok(&["describe", "pod", pod]);
+            let failed = format!("Failed to pull image \"{host}/{pod}/busybox:1.35\": pulling");
+            described.lines().any(|l| l.contains("Warning") && l.contains(&failed) && l.contains(reason)).then_some(described)
+        });
+        assert!(described.contains("ErrImagePull") || described.contains("ImagePullBackOff"), "{described}");
+    }
+    assert!(!std::path::Path::new("/tmp/driftless-registry-escape").exists());
+    // The pod that was running runs on, untouched.
+    let pods = cluster.pods();
+    let still = pods.iter().find(|p| name(p) == name(&web_pod)).expect("the web pod is still there");
+    assert!(is_ready(still), "{still}");
+    assert_eq!(http_get(&pod_ip(still), 8080, "/").unwrap().trim(), "version 1");
+}

@@ -16,6 +16,7 @@ use nix::sys::time::TimeSpec;
 use tar::EntryType;
 
 use super::scope::{entry_components, resolve};
+use crate::space::{Guard, GuardError};
 
 /// The OCI whiteout prefix; `.wh..wh..opq` marks an opaque folder.
 const WHITEOUT_PREFIX: &str = ".wh.";
@@ -42,6 +43,8 @@ pub(super) enum EntryError {
     Refused(String),
     /// Writing it failed.
     Io(PathBuf, io::Error),
+    /// The file system reached the reserve kept for running pods.
+    Full(GuardError),
 }
 
 fn io_at(path: &Path) -> impl FnOnce(io::Error) -> EntryError + '_ {
@@ -65,7 +68,7 @@ pub(crate) struct Options {
 
 /// Writes one entry under `root`. Returns the folder's metadata to apply
 /// at the end when the entry is a folder.
-pub(super) fn write<R: Read>(root: &Path, entry: &mut tar::Entry<'_, R>, options: Options) -> Result<Option<Meta>, EntryError> {
+pub(super) fn write<R: Read>(root: &Path, entry: &mut tar::Entry<'_, R>, options: Options, guard: &mut Guard<'_>) -> Result<Option<Meta>, EntryError> {
     if entry.header().entry_type() == EntryType::XGlobalHeader {
         return Ok(None); // PAX defaults for the entries after it; tar applies them.
     }
@@ -78,6 +81,7 @@ pub(super) fn write<R: Read>(root: &Path, entry: &mut tar::Entry<'_, R>, options
         return whiteout(root, &parts, &file_name).map(|()| None);
     }
     let path = resolve(root, &parts, false).map_err(refused)?;
+    guard.created().map_err(EntryError::Full)?;
     let header = entry.header();
     let meta = Meta {
         path: path.clone(),
@@ -109,7 +113,7 @@ pub(super) fn write<R: Read>(root: &Path, entry: &mut tar::Entry<'_, R>, options
         }
         EntryType::Regular | EntryType::Continuous => {
             let mut file = File::create_new(&path).map_err(io_at(&path))?;
-            io::copy(entry, &mut file).map_err(io_at(&path))?;
+            copy_guarded(entry, &mut file, guard, &path)?;
         }
         EntryType::Symlink => {
             let target = entry.link_name().map_err(io_at(&path))?.ok_or_else(|| refused("the symlink has no target"))?;
@@ -117,8 +121,9 @@ pub(super) fn write<R: Read>(root: &Path, entry: &mut tar::Entry<'_, R>, options
         }
         EntryType::Link => {
             let target = entry.link_name().map_err(io_at(&path))?.ok_or_else(|| refused("the hard link has no target"))?;
-            let target_parts = entry_components(&target).map_err(|reason| refused(&format!("its link target {reason}")))?;
-            let source = resolve(root, &target_parts, false).map_err(|reason| refused(&format!("its link target {reason}")))?;
+            let refused_target = |reason| refused(&format!("its link target {:?} is refused: {reason}", target.display()));
+            let target_parts = entry_components(&target).map_err(refused_target)?;
+            let source = resolve(root, &target_parts, false).map_err(refused_target)?;
             match std::fs::symlink_metadata(&source) {
                 Ok(m) if !m.is_dir() => std::fs::hard_link(&source, &path).map_err(io_at(&path))?,
                 _ => return Err(refused("it links to a file that is not in the archive before it")),
@@ -141,6 +146,22 @@ pub(super) fn write<R: Read>(root: &Path, entry: &mut tar::Entry<'_, R>, options
         set_xattrs(entry, &path)?;
     }
     Ok(None)
+}
+
+/// Copies a file's content, reporting every chunk to the guard, so one
+/// entry of a decompression bomb is stopped inside, not after, its copy.
+fn copy_guarded(from: &mut impl Read, to: &mut File, guard: &mut Guard<'_>, path: &Path) -> Result<(), EntryError> {
+    let mut buffer = vec![0u8; 128 << 10];
+    loop {
+        let n = match from.read(&mut buffer) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(EntryError::Io(path.to_path_buf(), e)),
+        };
+        io::Write::write_all(to, &buffer[..n]).map_err(io_at(path))?;
+        guard.wrote(n as u64).map_err(EntryError::Full)?;
+    }
 }
 
 fn device(header: &tar::Header, path: &Path) -> Result<u64, EntryError> {

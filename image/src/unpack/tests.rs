@@ -15,7 +15,7 @@ fn unpack_bytes(blob: &[u8], diff_id: &str) -> (tempfile::TempDir, PathBuf, Resu
     std::fs::write(&path, blob).unwrap();
     let dest = dir.path().join("layer");
     std::fs::create_dir(&dest).unwrap();
-    let outcome = unpack_layer(&path, &dest, diff_id, "sha256:test");
+    let outcome = unpack_layer(&path, &dest, diff_id, "sha256:test", &crate::Statvfs);
     (dir, dest, outcome)
 }
 
@@ -86,7 +86,7 @@ fn refuses_paths_that_leave_the_layer() {
     let tar = TarBuilder::new().file("x", b"x", 0o644).hardlink("z", "../../etc/passwd").finish();
     let (_dir, _root, outcome) = unpack_bytes(&tar, &sha256_of(&tar));
     let err = outcome.unwrap_err().to_string();
-    assert!(err.ends_with("refusing entry \"z\": its link target its path contains `..`"), "{err}");
+    assert!(err.ends_with("refusing entry \"z\": its link target \"../../etc/passwd\" is refused: its path contains `..`"), "{err}");
 }
 
 #[test]
@@ -114,4 +114,25 @@ fn later_entries_replace_earlier_ones() {
     assert!(root.join("d/x").exists());
     assert_eq!(std::fs::read(root.join("s")).unwrap(), b"not through the link");
     assert_eq!(std::fs::read(root.join("a")).unwrap(), b"second");
+}
+
+#[test]
+fn a_decompression_bomb_stops_at_the_disks_reserve() {
+    // 64 MiB of zeros gzip to about 64 KiB; the disk has 8 MiB.
+    let tar = TarBuilder::new().file("zeros", &vec![0u8; 64 << 20], 0o644).finish();
+    let blob = gzip(&tar);
+    assert!(blob.len() < 1 << 20);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blob");
+    std::fs::write(&path, &blob).unwrap();
+    let dest = dir.path().join("layer");
+    std::fs::create_dir(&dest).unwrap();
+    let fs = crate::space::fake::Small { root: dest.clone(), size: 8 << 20, inodes: 0 };
+    let err = unpack_layer(&path, &dest, &sha256_of(&tar), "sha256:bomb", &fs).unwrap_err();
+    assert!(matches!(err, ImageError::NoSpace { .. }), "{err}");
+    assert!(err.to_string().starts_with("refusing to unpack layer sha256:bomb further"), "{err}");
+    let written = std::fs::metadata(dest.join("zeros")).unwrap().len();
+    // Looks come every quarter of the reserve (410 KiB), after a chunk of
+    // up to 128 KiB: at most that much of the reserve is used.
+    assert!(written <= (8 << 20) - (410 << 10) + (103 << 10) + (128 << 10), "stopped near the reserve: {written}");
 }
