@@ -284,6 +284,13 @@ pub struct UpArgs {
     /// (`etcds://` for TLS, with the three files below; prefix `/registry`).
     #[arg(long, value_name = "URL")]
     pub store: Option<String>,
+    /// Recover from a damaged embedded store: keep its files aside (as
+    /// `store.db.damaged-<time>`), start with an empty store, rebuild it
+    /// from git, and replace the pods the node finds running. Only for a
+    /// store `up` refused as damaged; see docs/ARCHITECTURE.md, "Recovering
+    /// the store".
+    #[arg(long, conflicts_with = "store")]
+    pub rebuild_store: bool,
     /// The CA that signed the etcd members' certificates (kube-apiserver's
     /// --etcd-cafile).
     #[arg(long, value_name = "FILE", requires_all = ["etcd_certfile", "etcd_keyfile"])]

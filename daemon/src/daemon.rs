@@ -155,7 +155,7 @@ async fn lead(config: &DaemonConfig, etcd: &driftless_store::EtcdConfig, store: 
 async fn serve(config: DaemonConfig) -> Result<(), CommandError> {
     let mut standby = None;
     let store: Arc<dyn Store> = match etcd_config(&config)? {
-        None => Arc::new(SqliteStore::open(&config.data_dir.join("store.db")).map_err(daemon_error)?),
+        None => Arc::new(open_embedded_store(&config)?),
         Some(etcd) => {
             tracing::info!(endpoints = ?etcd.endpoints, prefix = %etcd.prefix, "the store is on etcd");
             let connect = etcd.clone();
@@ -405,6 +405,31 @@ async fn wait_for_signal() {
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
+}
+
+/// The embedded store, refused with the way out when it is damaged, or
+/// set aside first and started empty with `--rebuild-store`.
+fn open_embedded_store(config: &DaemonConfig) -> Result<SqliteStore, CommandError> {
+    let path = config.data_dir.join("store.db");
+    if config.rebuild_store {
+        let suffix = format!("damaged-{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()));
+        for file in ["store.db", "store.db-wal", "store.db-shm", "store.db.id"] {
+            let from = config.data_dir.join(file);
+            if from.exists() {
+                let to = config.data_dir.join(format!("{file}.{suffix}"));
+                std::fs::rename(&from, &to).map_err(|source| CommandError::Io { path: from.clone(), source })?;
+                tracing::warn!(from = %from.display(), to = %to.display(), "--rebuild-store: the old store is kept aside");
+            }
+        }
+    }
+    SqliteStore::open(&path).map_err(|error| match error {
+        driftless_store::StoreError::Damaged { .. } => CommandError::Usage(format!(
+            "the store cannot be trusted, so nothing was started (the pods already running are untouched): {error}\n\
+             To recover, start again with --rebuild-store: the damaged files are kept aside as store.db.damaged-<time>, the store is rebuilt \
+             from git, and the pods the node finds are replaced once (docs/ARCHITECTURE.md, \"Recovering the store\")."
+        )),
+        other => daemon_error(other),
+    })
 }
 
 fn daemon_error(error: impl std::fmt::Display) -> CommandError {

@@ -41,13 +41,23 @@ impl LogWriter {
         if self.written > 0 && self.written + record.len() as u64 > self.max_bytes {
             self.rotate()?;
         }
-        self.file.write_all(record)?;
+        if let Err(error) = self.file.write_all(record) {
+            // A full disk: take back the part written, so the file holds
+            // whole records only and the next one starts a line.
+            let _ = self.file.set_len(self.written);
+            return Err(error);
+        }
         self.written += record.len() as u64;
         Ok(())
     }
 
     fn rotate(&mut self) -> io::Result<()> {
         let numbered = |n: usize| PathBuf::from(format!("{}.{n}", self.path.display()));
+        // The fresh file first: on a full disk that fails, and nothing is
+        // shifted, so a record dropped never costs an older file.
+        let fresh_path = PathBuf::from(format!("{}.new", self.path.display()));
+        let fresh = OpenOptions::new().create(true).append(true).truncate(false).open(&fresh_path)?;
+        fresh.set_len(0)?;
         let _ = std::fs::remove_file(numbered(self.max_files - 1));
         for n in (1..self.max_files.saturating_sub(1)).rev() {
             let _ = std::fs::rename(numbered(n), numbered(n + 1));
@@ -55,7 +65,8 @@ impl LogWriter {
         if self.max_files > 1 {
             std::fs::rename(&self.path, numbered(1))?;
         }
-        self.file = OpenOptions::new().create(true).write(true).truncate(true).open(&self.path)?;
+        std::fs::rename(&fresh_path, &self.path)?;
+        self.file = fresh;
         self.written = 0;
         Ok(())
     }
@@ -65,15 +76,19 @@ impl LogWriter {
 const MAX_LINE: usize = 16 * 1024;
 
 /// Copies everything read from `source` into `log` as CRI records of
-/// `stream` ("stdout" or "stderr") until the source closes.
-pub fn copy(source: impl Read, stream: &str, log: &Arc<Mutex<LogWriter>>) -> io::Result<()> {
+/// `stream` ("stdout" or "stderr") until the source closes. A record that
+/// cannot be written (a full disk) is dropped and copying goes on, as
+/// containerd's CRI logger does: the container must never block on its
+/// output because the node's disk is full. Returns how many were dropped.
+pub fn copy(source: impl Read, stream: &str, log: &Arc<Mutex<LogWriter>>) -> io::Result<u64> {
     let mut reader = BufReader::with_capacity(MAX_LINE, source);
     let mut line = Vec::with_capacity(256);
+    let mut dropped = 0;
     loop {
         line.clear();
         let n = (&mut reader).take(MAX_LINE as u64).read_until(b'\n', &mut line)?;
         if n == 0 {
-            return Ok(());
+            return Ok(dropped);
         }
         let full = line.last() == Some(&b'\n');
         if full {
@@ -83,7 +98,9 @@ pub fn copy(source: impl Read, stream: &str, log: &Arc<Mutex<LogWriter>>) -> io:
         // A poisoned lock only means another copier panicked mid-write;
         // the file itself is still usable.
         let mut writer = log.lock().unwrap_or_else(|e| e.into_inner());
-        writer.write_record(&record)?;
+        if writer.write_record(&record).is_err() {
+            dropped += 1;
+        }
     }
 }
 
@@ -121,6 +138,14 @@ mod tests {
         }
         assert!(current.ends_with(" stdout F line 39\n"));
         assert!(one.lines().last().unwrap() < current.lines().next().unwrap(), "older records in .1");
+    }
+
+    #[test]
+    fn a_full_disk_drops_records_and_never_stops_the_copy() {
+        // /dev/full answers every write with ENOSPC.
+        let log = Arc::new(Mutex::new(LogWriter::open(Path::new("/dev/full"), MAX_BYTES, MAX_FILES).unwrap()));
+        let input: String = (0..1000).map(|i| format!("line {i}\n")).collect();
+        assert_eq!(copy(input.as_bytes(), "stdout", &log).unwrap(), 1000, "all read, all dropped");
     }
 
     #[test]

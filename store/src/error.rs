@@ -60,6 +60,16 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
+    /// The store's file is damaged, emptied, replaced, or lost the last
+    /// changes it acknowledged: it cannot be trusted, and nothing is served
+    /// from it.
+    #[error("{path}: {why}")]
+    Damaged {
+        /// The store's file.
+        path: String,
+        /// What was found.
+        why: String,
+    },
     /// The database folder could not be created.
     #[error("{path}: {source}")]
     Io {

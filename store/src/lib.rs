@@ -68,4 +68,9 @@ pub trait Store: Send + Sync {
     fn meta(&self, name: &str) -> Option<Value>;
     /// The names of the metadata records starting with `prefix`, sorted.
     fn meta_names(&self, prefix: &str) -> Vec<String>;
+    /// Why the last write failed (a full disk), until a write succeeds:
+    /// what status shows while the store cannot save even that.
+    fn write_error(&self) -> Option<String> {
+        None
+    }
 }

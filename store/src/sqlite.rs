@@ -21,6 +21,14 @@ const WATCH_BUFFER: usize = 1024;
 
 /// The meta record holding the store revision.
 const REVISION: &str = "driftless.revision";
+/// The meta record naming this store; `<file>.id` beside the file holds
+/// the same, so an emptied or replaced file is told from a new one.
+const IDENTITY: &str = "driftless.store-id";
+/// The meta record saying a daemon has the store open. Written into the
+/// main file (checkpointed) on open and cleared on a clean close: found set
+/// with no write-ahead log beside the file, the log that held the last
+/// acknowledged changes was lost.
+const OPEN: &str = "driftless.open";
 
 /// The embedded store. Cheap to share behind an `Arc`; every method takes
 /// one short lock.
@@ -34,16 +42,66 @@ struct Inner {
     objects: BTreeMap<Key, Arc<Value>>,
     meta: HashMap<String, Value>,
     revision: u64,
+    /// Why the last write failed, until one succeeds.
+    write_error: Option<String>,
 }
 
 impl SqliteStore {
-    /// Opens (or creates) the store in the file at `path`.
+    /// Opens (or creates) the store in the file at `path`, refusing one
+    /// that cannot be trusted ([`StoreError::Damaged`]): a file SQLite
+    /// finds damaged (`quick_check`), a file emptied or replaced since this
+    /// data folder made it (`<path>.id`), or a file a daemon had open whose
+    /// write-ahead log is gone. A damaged store never becomes an empty one.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: dir.display().to_string(), source })?;
         }
+        let damaged = |why: String| StoreError::Damaged { path: path.display().to_string(), why };
+        let id_path = identity_path(path);
+        let known = match std::fs::read_to_string(&id_path) {
+            Ok(id) => Some(id.trim().to_owned()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(source) => return Err(StoreError::Io { path: id_path.display().to_string(), source }),
+        };
+        let had_content = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
+        if known.is_some() && !had_content {
+            return Err(damaged(format!("the store file is missing or empty, but this data folder had a store ({} names it)", id_path.display())));
+        }
+        let wal_existed = wal_path(path).exists();
         let conn = Connection::open(path)?;
-        SqliteStore::from_connection(conn)
+        if had_content {
+            check_integrity(&conn).map_err(damaged)?;
+        }
+        let store = SqliteStore::from_connection(conn).map_err(|e| match e {
+            StoreError::Database(e) if is_damage(&e) => damaged(e.to_string()),
+            other => other,
+        })?;
+        {
+            let mut inner = store.lock();
+            let stored_id = inner.meta.get(IDENTITY).and_then(Value::as_str).map(str::to_owned);
+            match (&known, &stored_id) {
+                (Some(known), Some(stored)) if known != stored => {
+                    return Err(damaged(format!("this is not the store this data folder made: its id is {stored}, {} says {known}", id_path.display())));
+                }
+                (Some(_), None) => return Err(damaged(format!("the store file holds no store id, but {} names one: it was replaced", id_path.display()))),
+                _ => {}
+            }
+            if inner.meta.get(OPEN) == Some(&Value::Bool(true)) && !wal_existed {
+                return Err(damaged(format!(
+                    "the daemon stopped without closing the store, and its write-ahead log {} is gone: the last changes it acknowledged are lost",
+                    wal_path(path).display()
+                )));
+            }
+            let id = stored_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            inner.set_meta(&[(IDENTITY, Value::from(id.clone())), (OPEN, Value::Bool(true))])?;
+            // Into the main file now: the marker must not live only in the
+            // log whose loss it is there to detect.
+            inner.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            if known.is_none() {
+                write_durably(&id_path, &id)?;
+            }
+        }
+        Ok(store)
     }
 
     /// A store that lives in memory only, for tests.
@@ -97,7 +155,13 @@ impl SqliteStore {
         }
         let revision = meta.get(REVISION).and_then(Value::as_u64).unwrap_or(0);
         let (events, _) = broadcast::channel(WATCH_BUFFER);
-        Ok(SqliteStore { inner: Mutex::new(Inner { conn, objects, meta, revision }), events })
+        Ok(SqliteStore { inner: Mutex::new(Inner { conn, objects, meta, revision, write_error: None }), events })
+    }
+
+    /// Closes the store cleanly: clears the open marker, so the next open
+    /// does not look for a write-ahead log (SQLite deletes it on close).
+    fn close(inner: &mut Inner) -> bool {
+        inner.set_meta(&[(OPEN, Value::Bool(false))]).is_ok()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -106,6 +170,114 @@ impl SqliteStore {
         // still consistent.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        let inner = self.inner.get_mut().unwrap_or_else(|e| e.into_inner());
+        if !inner.meta.contains_key(IDENTITY) {
+            return; // In memory, or never opened as a file store.
+        }
+        if !SqliteStore::close(inner) {
+            // The marker stays set: keep the log too (SQLite deletes it
+            // when the connection closes), or the next open would take the
+            // store for one that lost its log.
+            let conn = std::mem::replace(&mut inner.conn, Connection::open_in_memory().expect("in-memory sqlite"));
+            std::mem::forget(conn);
+        }
+    }
+}
+
+impl Inner {
+    /// Writes metadata records outside any batch (and its revision).
+    fn set_meta(&mut self, records: &[(&str, Value)]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        for (name, value) in records {
+            tx.execute(
+                "INSERT INTO meta (name, body) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET body = excluded.body",
+                params![name, value.to_string()],
+            )?;
+        }
+        tx.commit()?;
+        for (name, value) in records {
+            self.meta.insert((*name).to_owned(), value.clone());
+        }
+        Ok(())
+    }
+}
+
+/// Writes a staged batch in one transaction: all of it or nothing.
+fn write_batch(conn: &mut Connection, staged: &HashMap<Key, Option<Arc<Value>>>, meta: &[(String, Value)], revision: u64) -> Result<(), rusqlite::Error> {
+    let tx = conn.transaction()?;
+    {
+        let mut upsert = tx.prepare_cached(
+            "INSERT INTO objects (kind, namespace, name, body) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (kind, namespace, name) DO UPDATE SET body = excluded.body",
+        )?;
+        let mut delete = tx.prepare_cached("DELETE FROM objects WHERE kind = ?1 AND namespace = ?2 AND name = ?3")?;
+        for (key, value) in staged {
+            match value {
+                Some(value) => upsert.execute(params![key.kind.name(), key.namespace, key.name, value.to_string()])?,
+                None => delete.execute(params![key.kind.name(), key.namespace, key.name])?,
+            };
+        }
+        let mut set_meta = tx.prepare_cached("INSERT INTO meta (name, body) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET body = excluded.body")?;
+        let mut delete_meta = tx.prepare_cached("DELETE FROM meta WHERE name = ?1")?;
+        for (name, value) in meta {
+            if value.is_null() {
+                delete_meta.execute(params![name])?;
+            } else {
+                set_meta.execute(params![name, value.to_string()])?;
+            }
+        }
+        set_meta.execute(params![REVISION, revision.to_string()])?;
+    }
+    tx.commit()
+}
+
+/// `<file>.id`: the store's id, beside it.
+fn identity_path(path: &Path) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".id");
+    name.into()
+}
+
+/// `<file>-wal`: SQLite's write-ahead log.
+fn wal_path(path: &Path) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push("-wal");
+    name.into()
+}
+
+/// SQLite's own look at the file: every page reachable and well formed
+/// (`quick_check`, which skips only the index-to-table cross checks).
+fn check_integrity(conn: &Connection) -> Result<(), String> {
+    let mut statement = conn.prepare("PRAGMA quick_check(5)").map_err(|e| e.to_string())?;
+    let rows: Vec<String> =
+        statement.query_map([], |row| row.get::<_, String>(0)).map_err(|e| e.to_string())?.collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+    if rows == ["ok"] { Ok(()) } else { Err(format!("SQLite finds it damaged: {}", rows.join("; "))) }
+}
+
+/// Whether SQLite's error says the file is not a sound database.
+fn is_damage(error: &rusqlite::Error) -> bool {
+    matches!(error.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase))
+}
+
+/// Writes `text` to `path` and makes it durable (file, then folder).
+fn write_durably(path: &Path, text: &str) -> Result<(), StoreError> {
+    let io = |source| StoreError::Io { path: path.display().to_string(), source };
+    let tmp = path.with_extension("id.tmp");
+    {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&tmp).map_err(io)?;
+        file.write_all(text.as_bytes()).map_err(io)?;
+        file.sync_all().map_err(io)?;
+    }
+    std::fs::rename(&tmp, path).map_err(io)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+    }
+    Ok(())
 }
 
 impl Store for SqliteStore {
@@ -131,31 +303,11 @@ impl Store for SqliteStore {
             revision
         })?;
 
-        let tx = inner.conn.transaction()?;
-        {
-            let mut upsert = tx.prepare_cached(
-                "INSERT INTO objects (kind, namespace, name, body) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (kind, namespace, name) DO UPDATE SET body = excluded.body",
-            )?;
-            let mut delete = tx.prepare_cached("DELETE FROM objects WHERE kind = ?1 AND namespace = ?2 AND name = ?3")?;
-            for (key, value) in &staged {
-                match value {
-                    Some(value) => upsert.execute(params![key.kind.name(), key.namespace, key.name, value.to_string()])?,
-                    None => delete.execute(params![key.kind.name(), key.namespace, key.name])?,
-                };
-            }
-            let mut set_meta = tx.prepare_cached("INSERT INTO meta (name, body) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET body = excluded.body")?;
-            let mut delete_meta = tx.prepare_cached("DELETE FROM meta WHERE name = ?1")?;
-            for (name, value) in &batch.meta {
-                if value.is_null() {
-                    delete_meta.execute(params![name])?;
-                } else {
-                    set_meta.execute(params![name, value.to_string()])?;
-                }
-            }
-            set_meta.execute(params![REVISION, revision.to_string()])?;
-        }
-        tx.commit()?;
+        let written = write_batch(&mut inner.conn, &staged, &batch.meta, revision);
+        // Kept until a write succeeds, so status can say why nothing is
+        // saved (a full disk) while the store cannot save that either.
+        inner.write_error = written.as_ref().err().map(ToString::to_string);
+        written?;
 
         for (key, value) in staged {
             match value {
@@ -179,6 +331,10 @@ impl Store for SqliteStore {
             let _ = self.events.send(WatchEvent { kind, key, object, revision });
         }
         Ok(written)
+    }
+
+    fn write_error(&self) -> Option<String> {
+        self.lock().write_error.clone()
     }
 
     fn watch(&self) -> broadcast::Receiver<WatchEvent> {

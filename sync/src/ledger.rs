@@ -67,9 +67,11 @@ fn rfc3339(seconds: i64) -> String {
 impl LedgerEntry {
     /// Whether this entry (as read from git) records the same sync as
     /// `other` (as held in the store): the same source commit, synced at
-    /// the same second.
+    /// the same second, with the same result and notes. (Two syncs of one
+    /// commit can share a second: a store rebuilt at once applies the head
+    /// again, and its entry says so in a trailer.)
     pub fn records(&self, other: &LedgerEntry) -> bool {
-        self.source == other.source && self.synced_at == other.synced_at
+        self.source == other.source && self.synced_at == other.synced_at && self.result == other.result && self.trailers == other.trailers
     }
 
     /// What it did, shortly: `2 created, 1 updated`, `no changes`, or

@@ -37,6 +37,8 @@ pub(crate) struct Cluster {
     etcd: Option<crate::etcd::Etcd>,
     /// The daemon's log filter, when a test needs more than the default.
     log_filter: Option<String>,
+    /// The data folder is a tmpfs of this cluster's own (`on_small_disk`).
+    small_disk: bool,
 }
 
 /// Whether this run's daemons keep their store on etcd.
@@ -52,6 +54,16 @@ impl Cluster {
     /// A repository with `files` committed, and a data folder with the
     /// busybox image; no daemon yet.
     pub(crate) fn new(files: &[(&str, &str)]) -> Cluster {
+        Cluster::new_with(files, None)
+    }
+
+    /// [`Cluster::new`] with the data folder on a tmpfs of `size` (`96m`),
+    /// for tests of a full disk; unmounted when dropped.
+    pub(crate) fn on_small_disk(files: &[(&str, &str)], size: &str) -> Cluster {
+        Cluster::new_with(files, Some(size))
+    }
+
+    fn new_with(files: &[(&str, &str)], disk: Option<&str>) -> Cluster {
         let shim = binary().with_file_name("driftless-shim");
         assert!(shim.exists(), "{} is missing: build the workspace (cargo test --workspace builds it)", shim.display());
         let n = NEXT.fetch_add(1, Ordering::SeqCst);
@@ -75,8 +87,14 @@ impl Cluster {
             runtime: tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap(),
             etcd: on_etcd().then(crate::etcd::Etcd::start),
             log_filter: None,
+            small_disk: disk.is_some(),
             dir,
         };
+        if let Some(size) = disk {
+            std::fs::create_dir_all(&cluster.data).unwrap();
+            let status = Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(&cluster.data).status().unwrap();
+            assert!(status.success(), "mount a tmpfs on the data folder");
+        }
         cluster.remove_leftovers();
         cluster.git(&["init", "-q", "-b", "main"]);
         for (path, text) in files {
@@ -394,6 +412,9 @@ impl Drop for Cluster {
             && !out.status.success()
         {
             eprintln!("driftless reset: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        if self.small_disk {
+            let _ = Command::new("umount").arg(&self.data).status();
         }
         if !std::thread::panicking() {
             assert!(self.helpers().is_empty(), "containers left running: {:?}", self.helpers());

@@ -99,6 +99,9 @@ pub(crate) async fn status(State(state): State<ApiState>) -> Response {
         "pods": {"total": pods.len(), "running": running},
         "nodes": nodes.iter().map(|n| n.pointer("/metadata/name").cloned()).collect::<Vec<_>>(),
         "revision": state.store.revision(),
+        // A store that cannot write (a full disk) cannot save that in the
+        // sync status either: said here, from memory.
+        "storeError": state.store.write_error(),
         // The daemon's automatic rollbacks (and those it refused), one
         // record per workload.
         "rollbacks": state.store.meta_names("rollback/").iter().filter_map(|n| state.store.meta(n)).collect::<Vec<_>>(),
@@ -108,10 +111,23 @@ pub(crate) async fn status(State(state): State<ApiState>) -> Response {
 
 /// What runs, for `driftless plan --live`: the declared objects and those
 /// of the request's `objects` that exist, as the change engine reads them.
-pub(crate) async fn live(State(state): State<ApiState>, Json(body): Json<Value>) -> Response {
+pub(crate) async fn live(State(state): State<ApiState>, caller: Option<axum::Extension<crate::auth::Caller>>, Json(body): Json<Value>) -> Response {
     let store = state.store.clone();
+    // A reviewer with a read-only token plans against what runs, but sees
+    // Secrets' values as the ledger shows them: redacted.
+    let redact = caller.is_some_and(|c| c.node().is_none() && !c.may_write());
     match tokio::task::spawn_blocking(move || driftless_sync::StoreLive::new(&*store).snapshot(&body)).await {
-        Ok(snapshot) => Json(snapshot).into_response(),
+        Ok(mut snapshot) => {
+            if redact {
+                for entry in snapshot.get_mut("objects").and_then(Value::as_array_mut).into_iter().flatten() {
+                    if entry.pointer("/ref/kind").and_then(Value::as_str) == Some("Secret") {
+                        let value = entry["value"].take();
+                        entry["value"] = driftless_diff::redacted(Kind::Secret, &value);
+                    }
+                }
+            }
+            Json(snapshot).into_response()
+        }
         Err(error) => ApiError::Internal(error.to_string()).into_response(),
     }
 }

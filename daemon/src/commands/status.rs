@@ -43,6 +43,9 @@ pub fn run(args: &ConnectArgs) -> Result<ExitCode, CommandError> {
         if let Some(error) = sync.get("error").and_then(Value::as_str) {
             println!("Error:       {error}");
         }
+        if let Some(error) = status["storeError"].as_str() {
+            println!("Store:       cannot write: {error} (nothing is applied until it can)");
+        }
         let mut rollbacks: Vec<&Value> = status["rollbacks"].as_array().into_iter().flatten().collect();
         rollbacks.sort_by_key(|r| std::cmp::Reverse(r["at"].as_i64()));
         for (i, r) in rollbacks.iter().take(5).enumerate() {

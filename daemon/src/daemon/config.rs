@@ -33,6 +33,10 @@ pub struct DaemonConfig {
     /// folder).
     #[serde(default)]
     pub store: Option<String>,
+    /// Set the embedded store's files aside and start from an empty store
+    /// (`--rebuild-store`): an action of this start, never saved.
+    #[serde(skip)]
+    pub rebuild_store: bool,
     /// etcd's CA, and this daemon's certificate and key, for `etcds://`.
     #[serde(default)]
     pub etcd_tls: Option<(PathBuf, PathBuf, PathBuf)>,
@@ -197,6 +201,7 @@ impl DaemonConfig {
             data_dir: std::path::absolute(&args.data_dir).unwrap_or_else(|_| args.data_dir.clone()),
             node_dir: args.node_dir.as_ref().map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone())),
             store: args.store.clone(),
+            rebuild_store: args.rebuild_store,
             etcd_tls: match (&args.etcd_cafile, &args.etcd_certfile, &args.etcd_keyfile) {
                 (Some(ca), Some(cert), Some(key)) => Some((ca.clone(), cert.clone(), key.clone())),
                 _ => None,
