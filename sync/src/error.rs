@@ -19,6 +19,17 @@ pub enum SyncError {
         /// What git said.
         message: String,
     },
+    /// A commit's objects cannot be read: the repository is damaged.
+    #[error("cannot read commit {commit} of {repo}: {source} (the repository is damaged: `git fsck` names the bad object)")]
+    Unreadable {
+        /// The commit, shortened.
+        commit: String,
+        /// The repository.
+        repo: String,
+        /// What failed.
+        #[source]
+        source: Box<SyncError>,
+    },
     /// The watched branch does not exist.
     #[error("branch {branch:?} not found in {repo}")]
     NoBranch {

@@ -137,6 +137,20 @@ impl Source {
         Ok(reference.peel_to_commit()?.id().to_string())
     }
 
+    /// Whether `commit` is `ancestor` or descends from it; false when
+    /// `ancestor` is no longer in the repository (rewritten and pruned).
+    pub fn descends_from(&self, commit: &str, ancestor: &str) -> Result<bool, SyncError> {
+        let repo = Repository::open(&self.local)?;
+        let (Ok(commit), Ok(ancestor)) = (git2::Oid::from_str(commit), git2::Oid::from_str(ancestor)) else { return Ok(false) };
+        if commit == ancestor {
+            return Ok(true);
+        }
+        if repo.find_commit(ancestor).is_err() {
+            return Ok(false);
+        }
+        Ok(repo.graph_descendant_of(commit, ancestor)?)
+    }
+
     /// The manifest files at `commit`.
     pub fn load(&self, commit: &str) -> Result<(CommitInfo, Vec<RawFile>), SyncError> {
         let repo = GitRepo::open(&self.local)?;

@@ -270,13 +270,23 @@ impl Syncer {
             // Past a bound of what one revision may hold: as invalid as a
             // syntax error, and as final (it is not read again).
             Err(SyncError::Load(error @ LoadError::TooLarge { .. })) => return self.refuse(status, commit, vec![error.to_string()]),
+            // An object that cannot be read is the repository's fault, not
+            // the commit's: reported and tried again, never recorded as a
+            // refusal of the commit.
+            Err(error @ (SyncError::Git(_) | SyncError::Load(LoadError::Git(_)))) => {
+                return Err(SyncError::Unreadable {
+                    commit: head[..7].to_owned(),
+                    repo: self.source.repository_path().display().to_string(),
+                    source: Box::new(error),
+                });
+            }
             Err(error) => return Err(error),
         };
         let keyring = match &self.age_keys {
             Some(keys) => driftless_secrets::Keyring::from_env_or(keys).map_err(SyncError::Secrets)?,
             None => driftless_secrets::Keyring::default(),
         };
-        let report = driftless_validate::validate(files.into_iter().map(|file| driftless_secrets::open(file, &keyring)));
+        let report = driftless_validate::validate_files(files, &|file| driftless_secrets::open(file, &keyring));
         if !report.is_valid() {
             let errors = report.errors().map(ToString::to_string).collect();
             return self.refuse(status, commit, errors);
@@ -300,6 +310,35 @@ impl Syncer {
         }
         let note = format!("{} {}", &head[..7], info.summary);
         let now = jiff::Timestamp::now();
+        let mut trailers = commit.trailers.clone();
+        if status.applied.is_none() && status.refused.is_none() {
+            // A store that knows no sync while the ledger holds some was
+            // rebuilt (`up --rebuild-store`, or a new store on a repository
+            // an earlier one synced): say so, so applying the same commit
+            // again reads as what it is.
+            if let Some(last) = ledger::read(self.source.repository_path(), 1)?.first() {
+                trailers.push(format!(
+                    "Driftless-Store: rebuilt from git; the store held no record of the syncs this ledger holds (the last: {} {})",
+                    last.result,
+                    &last.source[..last.source.len().min(7)]
+                ));
+            }
+        }
+        if let Some(previous) = status.applied.as_ref().filter(|p| p.id != head)
+            && !self.source.descends_from(&head, &previous.id)?
+        {
+            // A force-push: applied as any new head, and said, since what
+            // ran is no longer in the branch's history.
+            let rewrite = format!(
+                "{} ({}) is no longer on {}: the branch was rewritten",
+                &previous.id[..previous.id.len().min(7)],
+                previous.subject,
+                self.source.branch()
+            );
+            tracing::warn!(previous = %previous.id, %head, "{rewrite}");
+            self.events.record(&self.repository_object(), EventType::Warning, "BranchRewritten", &format!("{rewrite}; applying {}", &head[..7]));
+            trailers.push(format!("Driftless-Rewrite: {rewrite}"));
+        }
         let (mut batch, actions) = batch_for(&plan, &*self.store, &note, now);
         status.seen = Some(head.clone());
         status.applied = Some(commit.clone());
@@ -316,7 +355,7 @@ impl Syncer {
             result: "applied".into(),
             actions: actions.clone(),
             errors: vec![],
-            trailers: commit.trailers.clone(),
+            trailers,
         });
         self.save(&mut batch, &status);
         self.store.apply(batch)?;
