@@ -14,6 +14,10 @@ done
 # The store links Debian's SQLite.
 [ -f /usr/include/sqlite3.h ] || need+=(libsqlite3-dev)
 [ -x /bin/busybox ] || need+=(busybox-static)
+# The runtime's defaults test compares with crun, and builds a static
+# set-uid program (glibc's libc.a) as an image could ship one.
+command -v crun >/dev/null 2>&1 || need+=(crun)
+[ -f /usr/lib/x86_64-linux-gnu/libc.a ] || need+=(libc6-dev)
 # Pull tests run Debian's registry on 127.0.0.1 and push with skopeo.
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
@@ -34,6 +38,7 @@ command -v nft >/dev/null 2>&1 || need+=(nftables)
 # The proxy deletes stale UDP flows with conntrack-tools.
 command -v conntrack >/dev/null 2>&1 || need+=(conntrack)
 command -v socat >/dev/null 2>&1 || need+=(socat)
+command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 # Signed-commit tests sign with real git through ssh-keygen and gpg; SOPS
 # tests use age's own tools beside the real sops (below).

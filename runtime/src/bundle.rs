@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
-    LinuxBuilder, LinuxCpuBuilder, LinuxMemoryBuilder, LinuxNamespaceType, LinuxResourcesBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+    LinuxBuilder, LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxMemoryBuilder, LinuxNamespaceType, LinuxResourcesBuilder, ProcessBuilder, RootBuilder, Spec,
+    SpecBuilder, UserBuilder,
 };
 
 /// What to run in one container, in the runtime's terms (the pod layer
@@ -46,7 +47,38 @@ pub struct ContainerConfig {
     pub capabilities: Option<Vec<String>>,
     /// The seccomp profile.
     pub seccomp: crate::seccomp::Seccomp,
+    /// Set `no_new_privs`, so set-uid files and file capabilities grant
+    /// nothing (`allowPrivilegeEscalation: false`).
+    pub no_new_privileges: bool,
+    /// Give the container the host's devices and leave `/proc` and `/sys`
+    /// unmasked, as containerd does for `privileged: true`; the pod layer
+    /// grants every capability alongside.
+    pub privileged: bool,
 }
+
+/// The paths a container sees masked (a file as `/dev/null`, a folder as
+/// an empty read-only tmpfs): containerd's and Kubernetes'
+/// `DefaultProcMount` list. They leak host details (`/proc/kcore`,
+/// `/proc/keys`, timer and scheduler state) or allow power side channels
+/// (`powercap`, CVE-2020-8694).
+pub const MASKED_PATHS: &[&str] = &[
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// The paths a container sees read-only: containerd's list; `/proc/sys`
+/// among them, so sysctls are set through the pod spec, not from inside.
+pub const READONLY_PATHS: &[&str] = &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
 /// Every capability, for privileged containers.
 pub const ALL_CAPABILITIES: &[&str] = &[
@@ -191,7 +223,7 @@ pub fn spec(config: &ContainerConfig) -> Result<Spec, BundleError> {
     let wrap = |source| BundleError::Spec { id: config.id.clone(), source };
     let defaults = Spec::default();
     let default_process = defaults.process().clone().unwrap_or_default();
-    let process = ProcessBuilder::default()
+    let mut process = ProcessBuilder::default()
         .terminal(false)
         .args(config.args.clone())
         .env(config.env.clone())
@@ -199,10 +231,23 @@ pub fn spec(config: &ContainerConfig) -> Result<Spec, BundleError> {
         .user(UserBuilder::default().uid(config.uid).gid(config.gid).build().map_err(wrap)?)
         .capabilities(capabilities(config).map_err(wrap)?)
         .rlimits(default_process.rlimits().clone().unwrap_or_default())
-        .no_new_privileges(true)
         .build()
         .map_err(wrap)?;
+    // Absent unless asked for: the builder's default is `Some(true)`, and
+    // libcontainer 0.7 decides when to load the seccomp filter by whether
+    // the field is present, not by its value (with `Some(false)` it loads
+    // the filter after dropping CAP_SYS_ADMIN, which the kernel refuses).
+    process.set_no_new_privileges(config.no_new_privileges.then_some(true));
     let mut resources = LinuxResourcesBuilder::default();
+    // Deny every device, then libcontainer allows the standard ones (null,
+    // zero, full, tty, random, urandom, pts, console), as runc's and
+    // containerd's default specs do: a root container can mknod (CAP_MKNOD
+    // is a default capability) or find in a layer a node for the host's
+    // disk, and must not be able to open it. oci-spec's builder default
+    // holds the same rule; it is written here so that it cannot go away
+    // unseen. Privileged containers may use every device, as there.
+    let devices = LinuxDeviceCgroupBuilder::default().allow(config.privileged).access("rwm").build().map_err(wrap)?;
+    resources = resources.devices(vec![devices]);
     if let Some(limit) = config.memory_limit {
         resources = resources.memory(LinuxMemoryBuilder::default().limit(limit).build().map_err(wrap)?);
     }
@@ -228,10 +273,17 @@ pub fn spec(config: &ContainerConfig) -> Result<Spec, BundleError> {
     if let Some(seccomp) = crate::seccomp::linux_seccomp(config.seccomp, &capability_names(config)) {
         linux = linux.seccomp(seccomp);
     }
+    // containerd's masked and read-only paths (oci/spec.go); a privileged
+    // container gets none, as there.
+    let (masked, readonly) = if config.privileged {
+        (Vec::new(), Vec::new())
+    } else {
+        (MASKED_PATHS.iter().map(|p| (*p).to_owned()).collect(), READONLY_PATHS.iter().map(|p| (*p).to_owned()).collect())
+    };
     let linux = linux
         .namespaces(namespaces)
-        .masked_paths(default_linux.masked_paths().clone().unwrap_or_default())
-        .readonly_paths(default_linux.readonly_paths().clone().unwrap_or_default())
+        .masked_paths(masked)
+        .readonly_paths(readonly)
         .cgroups_path(config.cgroups_path.clone())
         .resources(resources.build().map_err(wrap)?)
         .build()
@@ -323,7 +375,9 @@ mod tests {
         };
         let value = serde_json::to_value(spec(&config).unwrap()).unwrap();
         assert_eq!(value["process"]["args"][2], "echo hi");
-        assert_eq!(value["process"]["noNewPrivileges"], true);
+        assert!(value["process"].get("noNewPrivileges").is_none(), "Kubernetes' default, and absent (see spec)");
+        assert_eq!(value["linux"]["resources"]["devices"], serde_json::json!([{"allow": false, "access": "rwm"}]));
+        assert_eq!(value["linux"]["maskedPaths"].as_array().unwrap().len(), MASKED_PATHS.len());
         assert_eq!(value["linux"]["cgroupsPath"], "/driftless/pod/c1");
         assert_eq!(value["linux"]["resources"]["memory"]["limit"], 32 << 20);
         assert_eq!(value["linux"]["resources"]["cpu"]["quota"], 50_000);
@@ -333,5 +387,15 @@ mod tests {
         for ns in ["pid", "network", "ipc", "uts", "mount"] {
             assert!(namespaces.contains(&ns), "{namespaces:?}");
         }
+    }
+
+    #[test]
+    fn privileged_gets_the_host_devices_and_nothing_masked() {
+        let config = ContainerConfig { id: "p".into(), args: vec!["sh".into()], privileged: true, no_new_privileges: false, ..Default::default() };
+        let value = serde_json::to_value(spec(&config).unwrap()).unwrap();
+        assert_eq!(value["linux"]["resources"]["devices"], serde_json::json!([{"allow": true, "access": "rwm"}]));
+        assert!(value["linux"].get("maskedPaths").is_none_or(|m| m.as_array().is_some_and(Vec::is_empty)), "{value}");
+        let nnp = ContainerConfig { no_new_privileges: true, ..config };
+        assert_eq!(serde_json::to_value(spec(&nnp).unwrap()).unwrap()["process"]["noNewPrivileges"], true);
     }
 }

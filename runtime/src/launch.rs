@@ -29,9 +29,19 @@ pub enum Observed {
     Finished(Status),
 }
 
-/// Whether a process exists (signal 0 reaches it).
-fn alive(pid: i32) -> bool {
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+/// Whether the helper of container `id` still runs as `pid`: the process
+/// exists, is no zombie, and is that container's helper (its command line
+/// names the container, in every mode: shim, reaper, cleanup), not another
+/// process that was given the same pid since.
+fn helper_alive(pid: i32, id: &str) -> bool {
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { return false };
+    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit_once(") ").map(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X')))
+        .unwrap_or(true);
+    // A process in the middle of `execve` (the reaper becoming the cleanup
+    // helper) shows an empty command line for a moment: alive.
+    !zombie && (cmdline.is_empty() || cmdline.windows(id.len()).any(|w| w == id.as_bytes()))
 }
 
 /// Where a node keeps its containers: `<root>/containers/<id>/` for each
@@ -76,10 +86,19 @@ pub enum RuntimeError {
     /// The container says it runs, but its process and its helper are
     /// gone (killed together, as a power loss would): no one will record
     /// its end.
-    #[error("container {id}: its process and its helper are gone without recording its end")]
+    #[error("container {id}: its helper is gone without recording its end")]
     Lost {
         /// The container.
         id: String,
+    },
+    /// A lost container could not be cleaned up.
+    #[error("container {id}: cleaning up after its helper: {source}")]
+    Cleanup {
+        /// The container.
+        id: String,
+        /// Why.
+        #[source]
+        source: crate::shim::ShimError,
     },
     /// A file of the container could not be read or written.
     #[error("{}: {source}", path.display())]
@@ -186,16 +205,51 @@ impl Layout {
         let mut found = Vec::new();
         for entry in entries.flatten() {
             let id = entry.file_name().to_string_lossy().into_owned();
-            let observed = match self.status(&id)? {
-                None => Observed::Creating,
-                Some(Status::Running { shim_pid, pid, .. }) if alive(shim_pid) && alive(pid) => Observed::Running,
-                Some(Status::Running { .. }) => Observed::Lost,
-                Some(status) => Observed::Finished(status),
-            };
+            let observed = self.observe(&id)?;
             found.push((id, observed));
         }
         found.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(found)
+    }
+
+    /// What the container `id` is: its status, checked against its helper.
+    /// A Running status whose helper is gone is [`Observed::Lost`]; the
+    /// status is read again after that finding, so a helper that wrote
+    /// `Exited` and then ended is never taken for lost.
+    pub fn observe(&self, id: &str) -> Result<Observed, RuntimeError> {
+        Ok(match self.status(id)? {
+            None => Observed::Creating,
+            // While the helper runs it records how the container ends, even
+            // when the container's init has just gone.
+            Some(Status::Running { shim_pid, .. }) if helper_alive(shim_pid, id) => Observed::Running,
+            Some(Status::Running { .. }) => match self.status(id)? {
+                Some(Status::Running { .. }) | None => Observed::Lost,
+                Some(status) => Observed::Finished(status),
+            },
+            Some(status) => Observed::Finished(status),
+        })
+    }
+
+    /// Ends a [`Observed::Lost`] container as containerd ends a task whose
+    /// shim died: its processes killed, its cgroups and state deleted, and
+    /// `Exited` recorded as a SIGKILL (137), which restart policies then
+    /// act on like any exit.
+    pub fn finish_lost(&self, id: &str) -> Result<(), RuntimeError> {
+        let Some(Status::Running { pid, started_at, .. }) = self.status(id)? else { return Ok(()) };
+        let args = crate::shim::CleanupArgs {
+            id: id.to_owned(),
+            state_root: self.state_root(),
+            dir: self.container_dir(id),
+            pid,
+            started_at,
+            exit: crate::status::Exit {
+                code: 128 + Signal::SIGKILL as i32,
+                signal: Some(Signal::SIGKILL as i32),
+                finished_at: status::now(),
+                oom_killed: false,
+            },
+        };
+        crate::shim::cleanup(&args).map_err(|source| RuntimeError::Cleanup { id: id.to_owned(), source })
     }
 
     /// The container's status as its helper last wrote it.
@@ -239,6 +293,9 @@ impl Layout {
     /// layer), unmounting its root filesystem first.
     pub fn remove(&self, id: &str) -> Result<(), RuntimeError> {
         let dir = self.container_dir(id);
+        // Normally gone already (the helper deletes it before recording the
+        // exit); left when that delete failed or the helper was killed.
+        self.delete_state(id);
         crate::rootfs::unmount(&dir).map_err(RuntimeError::Rootfs)?;
         match std::fs::remove_dir_all(&dir) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(RuntimeError::Io { path: dir, source: e }),
@@ -246,14 +303,53 @@ impl Layout {
         }
     }
 
+    /// Deletes libcontainer's state of `id` (and so its cgroups, killing
+    /// whatever still runs in them), if there is any; a state folder that
+    /// libcontainer cannot load is removed as it is.
+    fn delete_state(&self, id: &str) {
+        let state = self.state_root().join(id);
+        if !state.exists() {
+            return;
+        }
+        match Container::load(state.clone()) {
+            Ok(mut container) => {
+                if let Err(error) = container.delete(true) {
+                    tracing::warn!(%id, %error, "could not delete the container's state");
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%id, %error, "removing container state libcontainer cannot load");
+                let _ = std::fs::remove_dir_all(&state);
+            }
+        }
+    }
+
+    /// Deletes libcontainer's state of every container whose folder is gone
+    /// (a daemon killed between removing a container's folder and its
+    /// state, or a helper killed during its cleanup); how many. Run at start,
+    /// before anything is created.
+    pub fn collect_orphaned_state(&self) -> usize {
+        let Ok(entries) = std::fs::read_dir(self.state_root()) else { return 0 };
+        let mut collected = 0;
+        for entry in entries.flatten() {
+            let id = entry.file_name().to_string_lossy().into_owned();
+            if entry.path().is_dir() && !self.container_dir(&id).exists() {
+                tracing::info!(%id, "deleting the state of a container whose folder is gone");
+                self.delete_state(&id);
+                collected += 1;
+            }
+        }
+        collected
+    }
+
     /// One look at whether the container has ended: its final status once
-    /// it has, `Lost` when its process and its helper are both gone (no one
-    /// is left to write that status), `None` while it runs or is made.
+    /// it has, `Lost` when its helper is gone (no one is left to write that
+    /// status), `None` while it runs or is made.
     pub fn ended(&self, id: &str) -> Result<Option<Status>, RuntimeError> {
-        match self.status(id)? {
-            Some(status @ (Status::Exited { .. } | Status::Failed { .. })) => Ok(Some(status)),
-            Some(Status::Running { pid, shim_pid, .. }) if !alive(pid) && !alive(shim_pid) => Err(RuntimeError::Lost { id: id.to_owned() }),
-            _ => Ok(None),
+        match self.observe(id)? {
+            Observed::Finished(status) => Ok(Some(status)),
+            Observed::Lost => Err(RuntimeError::Lost { id: id.to_owned() }),
+            Observed::Running | Observed::Creating => Ok(None),
         }
     }
 
@@ -283,14 +379,21 @@ mod tests {
     fn a_container_whose_process_and_helper_are_gone_is_lost_not_waited_for() {
         let root = tempfile::tempdir().unwrap();
         let layout = Layout::new(root.path(), "/nonexistent/driftless-shim");
-        let dir = layout.container_dir("lost");
+        let dir = layout.container_dir("lost-c0ffee");
         std::fs::create_dir_all(&dir).unwrap();
         crate::status::write(&dir, &Status::Running { pid: GONE, shim_pid: GONE, started_at: "2026-12-04T00:00:00Z".into() }).unwrap();
         let started = Instant::now();
-        assert!(matches!(layout.wait("lost", Duration::from_secs(10)), Err(RuntimeError::Lost { .. })));
+        assert!(matches!(layout.wait("lost-c0ffee", Duration::from_secs(10)), Err(RuntimeError::Lost { .. })));
         assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
-        // One whose helper lives is waited for (here, until the deadline).
+        // One whose helper lives is waited for (here, until the deadline):
+        // a process whose command line names the container.
+        let mut helper = std::process::Command::new("sh").args(["-c", "sleep 5; true", "lost-c0ffee"]).spawn().unwrap();
+        crate::status::write(&dir, &Status::Running { pid: GONE, shim_pid: helper.id() as i32, started_at: "2026-12-04T00:00:00Z".into() }).unwrap();
+        assert!(matches!(layout.wait("lost-c0ffee", Duration::from_millis(50)), Err(RuntimeError::Timeout { .. })));
+        // A live process that is not its helper (the pid was reused) is not.
         crate::status::write(&dir, &Status::Running { pid: GONE, shim_pid: std::process::id() as i32, started_at: "2026-12-04T00:00:00Z".into() }).unwrap();
-        assert!(matches!(layout.wait("lost", Duration::from_millis(50)), Err(RuntimeError::Timeout { .. })));
+        assert!(matches!(layout.wait("lost-c0ffee", Duration::from_millis(50)), Err(RuntimeError::Lost { .. })));
+        let _ = helper.kill();
+        let _ = helper.wait();
     }
 }

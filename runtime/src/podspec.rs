@@ -616,6 +616,11 @@ fn container(
         read_only_root: security.and_then(|s| s.read_only_root_filesystem) == Some(true),
         capabilities,
         seccomp,
+        // Kubernetes: `allowPrivilegeEscalation` sets `no_new_privs` when
+        // false; unset (and always for privileged) leaves it off, so a
+        // set-uid file in the image works as under containerd.
+        no_new_privileges: !privileged && security.and_then(|s| s.allow_privilege_escalation) == Some(false),
+        privileged,
         mounts,
         startup: probe(&c.startup_probe),
         liveness: probe(&c.liveness_probe),

@@ -12,6 +12,7 @@ use driftless_runtime::seccomp::Seccomp;
 use driftless_runtime::{ContainerConfig, Layout, Status};
 use nix::sys::signal::Signal;
 
+mod defaults;
 mod image;
 #[path = "../support/images.rs"]
 mod images;

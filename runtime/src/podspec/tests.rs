@@ -246,4 +246,9 @@ fn seccomp_profiles_and_privileged() {
     let c = &translate(spec, &allowing).unwrap().containers[0];
     assert_eq!(c.seccomp, Seccomp::Unconfined);
     assert!(c.capabilities.as_ref().unwrap().iter().any(|c| c == "CAP_SYS_ADMIN"));
+    assert!(c.privileged && !c.no_new_privileges);
+    // no_new_privs only for `allowPrivilegeEscalation: false`.
+    assert!(!plain.containers[0].no_new_privileges && !plain.containers[0].privileged);
+    let spec = json!({"containers": [{"name": "c", "image": "busybox:1.35", "securityContext": {"allowPrivilegeEscalation": false}}]});
+    assert!(translate(spec, &node).unwrap().containers[0].no_new_privileges);
 }
