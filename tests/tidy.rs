@@ -81,7 +81,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("controllers", &["model", "store", "nodeapi", "events", "telemetry"]),
     ("sync", &["model", "manifest", "validate", "diff", "store", "events", "telemetry", "signatures", "secrets"]),
     ("printers", &["model"]),
-    ("api", &["model", "store", "nodeapi", "sync", "printers", "schemas", "telemetry"]),
+    ("api", &["model", "store", "nodeapi", "sync", "diff", "printers", "schemas", "telemetry"]),
     ("dns", &["model", "telemetry"]),
     ("proxy", &["routes", "telemetry"]),
     ("ingress", &["model"]),

@@ -31,8 +31,8 @@ pub use client::{Client, ClientError};
 pub use error::ApiError;
 pub use remote::{RemoteStore, Transform};
 pub use server::{
-    ApiState, INITIAL_EVENTS_END, ImageOps, LogRequest, SERVING_CA, WriteFailure, WriteOps, bind_unix, log_stream, serve_tls, serve_unix, serve_unix_on,
-    write_as,
+    ApiState, INITIAL_EVENTS_END, ImageOps, LogRequest, SERVING_CA, WriteFailure, WriteOps, authenticated, bind_unix, log_stream, serve_tls, serve_unix,
+    serve_unix_on, write_as,
 };
 
 /// The socket's name in the data folder.

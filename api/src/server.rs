@@ -172,43 +172,7 @@ pub async fn serve_unix_on(listener: tokio::net::UnixListener, state: ApiState) 
 /// own. Until `state.shutdown` fires.
 pub async fn serve_tls(listener: tokio::net::TcpListener, tls: Arc<rustls::ServerConfig>, state: ApiState, pages: Option<Router>) -> std::io::Result<()> {
     let shutdown = state.shutdown.clone();
-    let tokens = state.tokens.clone().unwrap_or_default();
-    let app = router(state).layer(axum::middleware::from_fn(move |mut request: Request, next: axum::middleware::Next| {
-        let tokens = tokens.clone();
-        async move {
-            let presented = request.headers().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-            match presented.and_then(|token| tokens.caller(token)).cloned() {
-                // A node's token reads, and writes what a kubelet writes
-                // (`nodes.rs` checks whose), and nothing else.
-                Some(caller)
-                    if caller.node().is_some()
-                        && !reads(request.method(), request.uri().path())
-                        && !nodes::node_may_try(request.method(), request.uri().path()) =>
-                {
-                    ApiError::Forbidden(format!(
-                        "User {:?} cannot {} {}: a node writes only its own Node, Lease, pods' status and events",
-                        caller.user,
-                        request.method().as_str().to_ascii_lowercase(),
-                        request.uri().path()
-                    ))
-                    .into_response()
-                }
-                Some(caller) if !caller.may_write() && !reads(request.method(), request.uri().path()) => ApiError::Forbidden(format!(
-                    "User {:?} cannot {} {}: the token is read-only (group {})",
-                    caller.user,
-                    request.method().as_str().to_ascii_lowercase(),
-                    request.uri().path(),
-                    crate::auth::READ_ONLY_GROUP
-                ))
-                .into_response(),
-                Some(caller) => {
-                    request.extensions_mut().insert(caller);
-                    next.run(request).await
-                }
-                None => ApiError::Unauthorized.into_response(),
-            }
-        }
-    }));
+    let app = authenticated(state);
     let app = match pages {
         Some(pages) => pages.merge(app),
         None => app,
@@ -246,6 +210,67 @@ pub async fn serve_tls(listener: tokio::net::TcpListener, tls: Arc<rustls::Serve
             }
         });
     }
+}
+
+/// The API as [`serve_tls`] serves it, without the socket: every request
+/// must carry a bearer token the state's tokens name, and is refused 401
+/// or 403 here otherwise; the caller goes with the request. Public for
+/// in-process clients (the request fuzz target).
+pub fn authenticated(state: ApiState) -> Router {
+    let tokens = state.tokens.clone().unwrap_or_default();
+    router(state).layer(axum::middleware::from_fn(move |mut request: Request, next: axum::middleware::Next| {
+        let tokens = tokens.clone();
+        async move {
+            let presented = request.headers().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+            match presented.and_then(|token| tokens.caller(token)).cloned() {
+                // A node's token reads, and writes what a kubelet writes
+                // (`nodes.rs` checks whose), and nothing else.
+                Some(caller)
+                    if caller.node().is_some()
+                        && !reads(request.method(), request.uri().path())
+                        && !nodes::node_may_try(request.method(), request.uri().path()) =>
+                {
+                    ApiError::Forbidden(format!(
+                        "User {:?} cannot {} {}: a node writes only its own Node, Lease, pods' status and events",
+                        caller.user,
+                        request.method().as_str().to_ascii_lowercase(),
+                        request.uri().path()
+                    ))
+                    .into_response()
+                }
+                // Kubernetes' view role reads everything but Secrets.
+                Some(caller) if caller.node().is_none() && !caller.may_write() && names_secrets(request.uri().path()) => ApiError::Forbidden(format!(
+                    "User {:?} cannot {} secrets: read-only tokens (group {}) do not read Secrets, as Kubernetes' view role does not",
+                    caller.user,
+                    request.method().as_str().to_ascii_lowercase(),
+                    crate::auth::READ_ONLY_GROUP
+                ))
+                .into_response(),
+                Some(caller) if !caller.may_write() && !reads(request.method(), request.uri().path()) => ApiError::Forbidden(format!(
+                    "User {:?} cannot {} {}: the token is read-only (group {})",
+                    caller.user,
+                    request.method().as_str().to_ascii_lowercase(),
+                    request.uri().path(),
+                    crate::auth::READ_ONLY_GROUP
+                ))
+                .into_response(),
+                Some(caller) => {
+                    request.extensions_mut().insert(caller);
+                    next.run(request).await
+                }
+                None => ApiError::Unauthorized.into_response(),
+            }
+        }
+    }))
+}
+
+/// Whether a path names Secrets: their collection (in a namespace or all),
+/// one of them, or a subresource of one.
+fn names_secrets(path: &str) -> bool {
+    matches!(
+        parse_path(path),
+        Ok(Target::Collection { resource: Kind::Secret, .. } | Target::Object { resource: Kind::Secret, .. } | Target::Sub { resource: Kind::Secret, .. })
+    )
 }
 
 /// Whether a request only reads: GET and HEAD (lists, watches, logs), and

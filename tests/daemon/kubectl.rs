@@ -73,7 +73,8 @@ fn kubectl_ok(kubeconfig: &Path, cache: &Path, args: &[&str]) -> String {
 fn kubectl_reaches_the_api_over_https_with_a_generated_kubeconfig() {
     let port = crate::ports::free_port();
     let settings = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {mode: fast}\n";
-    let mut cluster = Cluster::new(&[("apps/web.yaml", &web(2, "1", "{type: RollingUpdate}")), ("apps/settings.yaml", settings)]);
+    let login = "apiVersion: v1\nkind: Secret\nmetadata: {name: login}\nstringData: {password: hunter2-in-the-clear}\n";
+    let mut cluster = Cluster::new(&[("apps/web.yaml", &web(2, "1", "{type: RollingUpdate}")), ("apps/settings.yaml", settings), ("apps/login.yaml", login)]);
     let tokens = cluster.dir.path().join("tokens.csv");
     std::fs::write(&tokens, TOKENS).unwrap();
     let address = format!("127.0.0.1:{port}");
@@ -286,6 +287,27 @@ fn kubectl_reaches_the_api_over_https_with_a_generated_kubeconfig() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("Forbidden") && stderr.contains("read-only"), "{stderr}");
     assert_eq!(cluster.git(&["rev-parse", "HEAD"]), at, "nothing committed");
+    // It reads no Secret, listed or one by one, as the view role reads
+    // none; a writer does.
+    for args in [&["get", "secrets"][..], &["get", "secret", "login", "-o", "yaml"][..], &["get", "secrets", "-A", "-o", "json"][..]] {
+        let out = kubectl(&viewer, &cache, args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains("Forbidden") && stderr.contains("do not read Secrets"), "{args:?}: {stderr}");
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("aHVudGVyMi1pbi10aGUtY2xlYXI"), "{args:?} leaked the value");
+    }
+    assert!(kubectl_ok(&kubeconfig, &cache, &["get", "secret", "login", "-o", "yaml"]).contains("aHVudGVyMi1pbi10aGUtY2xlYXI"));
+    // `driftless plan --live` as a reviewer with that token: the live
+    // Secret comes back redacted.
+    let live = Command::new("curl")
+        .args(["-sS", "--cacert"])
+        .arg(cluster.data.join("pki/ca.crt"))
+        .args(["-H", &format!("Authorization: Bearer {VERA}"), "-H", "Content-Type: application/json"])
+        .args(["-d", r#"{"objects": [{"kind": "Secret", "namespace": "default", "name": "login"}]}"#])
+        .arg(format!("https://{address}/driftless/v1/live"))
+        .output()
+        .unwrap();
+    let live = String::from_utf8_lossy(&live.stdout);
+    assert!(live.contains("\"login\"") && !live.contains("aHVudGVyMi1pbi10aGUtY2xlYXI") && !live.contains("hunter2"), "{live}");
 
     // A write over HTTPS is a commit by the token's identity, whatever the
     // request claims.

@@ -14,6 +14,9 @@ mod cluster;
 #[path = "../support/etcd.rs"]
 #[allow(dead_code)]
 mod etcd;
+#[path = "../support/hostile_registry.rs"]
+#[allow(dead_code)]
+mod hostile_registry;
 #[path = "../support/images.rs"]
 #[allow(dead_code)]
 mod images;
@@ -35,6 +38,8 @@ mod dashboard;
 mod documented_examples;
 mod foreign_images;
 mod forge;
+mod full_disk;
+mod git_faults;
 mod ha;
 mod immutable;
 mod jobs;

@@ -240,6 +240,11 @@ fn apply_create_autoscale_and_delete_write_the_repository() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("apps/web.yaml:") && stderr.contains("A copy of your changes has been stored"), "{stderr}");
+    // The copy is the user's (kubectl keeps its own in /tmp too); the test
+    // reads it and removes it.
+    let kept = stderr.split("stored to \"").nth(1).and_then(|rest| rest.split('"').next()).expect("the copy's path");
+    assert!(std::fs::read_to_string(kept).unwrap().contains("replicas: many"));
+    std::fs::remove_file(kept).unwrap();
     assert_eq!(cluster.git(&["rev-parse", "HEAD"]), at);
     let out = cluster.cli_with(&["edit", "deploy/web"], &[("EDITOR", "true")]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("Edit cancelled, no changes made."));

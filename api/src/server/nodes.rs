@@ -101,6 +101,27 @@ fn parse(body: &[u8], kind: Kind) -> Result<Value, ApiError> {
     Ok(posted)
 }
 
+/// Puts `posted` in the request's `namespace` as kube-apiserver does: a
+/// namespaced object without one takes the path's, one naming another is
+/// refused; a cluster-scoped object has none.
+fn in_namespace(posted: &mut Value, kind: Kind, namespace: &str) -> Result<(), ApiError> {
+    let Some(metadata) = posted.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return Err(ApiError::BadRequest(format!("the {} has no metadata", kind.name())));
+    };
+    if !kind.namespaced() {
+        metadata.remove("namespace");
+        return Ok(());
+    }
+    match metadata.get("namespace").and_then(Value::as_str) {
+        None | Some("") => {
+            metadata.insert("namespace".into(), Value::from(namespace));
+            Ok(())
+        }
+        Some(theirs) if theirs == namespace => Ok(()),
+        Some(_) => Err(ApiError::BadRequest("the namespace of the provided object does not match the namespace sent on the request".into())),
+    }
+}
+
 /// `PUT .../pods/{name}/status` by the node the pod is bound to: the
 /// status as the node observes it, on condition that the pod is still the
 /// one of the body's uid (a pod replaced under the same name keeps its
@@ -190,7 +211,7 @@ pub(super) async fn event(state: &ApiState, caller: Option<&Caller>, namespace: 
         (None, Some(name)) => name,
         (None, None) => return Err(ApiError::BadRequest("the event has no metadata.name".into())),
     };
-    posted["metadata"]["namespace"] = Value::from(namespace);
+    in_namespace(&mut posted, Kind::Event, namespace)?;
     let key = Key::new(Kind::Event, namespace, name);
     let stored = write(state, Batch::one(Op::Put(posted)), key.clone()).await?;
     stored.ok_or_else(|| ApiError::Internal(format!("{key} vanished once written")))
@@ -215,13 +236,14 @@ fn allowed(caller: Option<&Caller>, kind: Kind, name: &str) -> Result<(), ApiErr
 /// stored.
 pub(super) async fn put(state: &ApiState, caller: Option<&Caller>, (kind, namespace, name): (Kind, &str, &str), body: &[u8]) -> Result<Value, ApiError> {
     allowed(caller, kind, name)?;
-    let posted: Value = serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("the body is not a {} in JSON: {e}", kind.name())))?;
-    if posted.get("kind").and_then(Value::as_str) != Some(kind.name()) || posted.pointer("/metadata/name").and_then(Value::as_str) != Some(name) {
+    let mut posted = parse(body, kind)?;
+    if posted.pointer("/metadata/name").and_then(Value::as_str) != Some(name) {
         return Err(ApiError::BadRequest(format!("the body must be the {} named {name:?} of the path", kind.name())));
     }
     if kind == Kind::Lease && namespace != LEASE_NAMESPACE {
         return Err(ApiError::Forbidden(format!("nodes write their Lease in {LEASE_NAMESPACE}, not {namespace}")));
     }
+    in_namespace(&mut posted, kind, namespace)?;
     let key = Key::new(kind, namespace, name);
     if kind != Kind::Node {
         let stored = write(state, Batch::one(Op::Put(posted)), key.clone()).await?;
@@ -244,4 +266,50 @@ pub(super) async fn put(state: &ApiState, caller: Option<&Caller>, (kind, namesp
         }
     }
     Err(ApiError::Conflict(format!("node {name:?} kept changing; try again")))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use driftless_store::SqliteStore;
+    use serde_json::json;
+
+    use super::*;
+
+    fn state() -> ApiState {
+        ApiState::of_store(Arc::new(SqliteStore::in_memory()))
+    }
+
+    /// Found by the request fuzz target: a Lease without a namespace was
+    /// stored in the default namespace and answered 500 ("vanished").
+    #[tokio::test]
+    async fn a_lease_takes_the_namespace_of_its_path_and_a_different_one_is_refused() {
+        let state = state();
+        let path = (Kind::Lease, LEASE_NAMESPACE, "node-1");
+        let lease = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "node-1"}, "spec": {"holderIdentity": "node-1"}});
+        let stored = put(&state, None, path, lease.to_string().as_bytes()).await.unwrap();
+        assert_eq!(stored.pointer("/metadata/namespace"), Some(&json!(LEASE_NAMESPACE)));
+
+        let mut elsewhere = lease.clone();
+        elsewhere["metadata"]["namespace"] = json!("default");
+        let error = put(&state, None, path, elsewhere.to_string().as_bytes()).await.unwrap_err();
+        assert!(matches!(&error, ApiError::BadRequest(why) if why.contains("does not match the namespace sent")), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn a_node_has_no_namespace_and_an_event_keeps_the_path_s() {
+        let state = state();
+        let node = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-1", "namespace": "default"}});
+        let stored = put(&state, None, (Kind::Node, "", "node-1"), node.to_string().as_bytes()).await.unwrap();
+        assert_eq!(stored.pointer("/metadata/namespace"), None);
+
+        let event = json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e1", "namespace": "other"}, "reason": "Pulled"});
+        let error = event_of(&state, "default", &event).await.unwrap_err();
+        assert!(matches!(error, ApiError::BadRequest(_)), "{error:?}");
+    }
+
+    async fn event_of(state: &ApiState, namespace: &str, body: &Value) -> Result<Value, ApiError> {
+        event(state, None, namespace, None, body.to_string().as_bytes()).await
+    }
 }
