@@ -21,3 +21,11 @@ cargo test --locked --doc -p driftless-dns -p driftless-ingress
 # The daemon's end-to-end tests again, unchanged, with the store on etcd
 # (each test starts its own member on loopback ports).
 DRIFTLESS_TEST_STORE=etcd cargo test --locked -p driftless --test daemon
+# The fuzz targets keep building and run a few seconds each from their
+# seeds (bench/fuzz.sh SECONDS is the real budget; docs/benchmarks.md).
+# They need the nightly toolchain, which this kind of machine ships.
+if rustup toolchain list | grep -q '^nightly'; then
+  bench/fuzz.sh 5
+else
+  echo "test.sh: no nightly toolchain, so the fuzz smoke (bench/fuzz.sh 5) did not run" >&2
+fi

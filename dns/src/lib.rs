@@ -40,4 +40,6 @@ mod zone;
 pub use config::DnsConfig;
 pub use error::{DnsError, ZoneError};
 pub use server::{DnsHandle, DnsServer};
+#[doc(hidden)]
+pub use udp::answer_datagram;
 pub use zone::{DEFAULT_TTL, Zone};

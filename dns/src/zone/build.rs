@@ -79,6 +79,11 @@ fn parse_domain(domain: &str) -> Result<Name, ZoneError> {
     if !name.iter().all(|label| std::str::from_utf8(label).is_ok_and(is_label)) {
         return Err(invalid("labels must be letters, digits and hyphens"));
     }
+    // The zone's own names (its SOA's) must fit under it; objects' names
+    // that do not fit are skipped, these cannot be.
+    if under(&["hostmaster"], &name).is_none() || under(&["ns", "dns"], &name).is_none() {
+        return Err(invalid("too long: hostmaster.<domain> must fit in a DNS name (255 bytes)"));
+    }
     Ok(name)
 }
 

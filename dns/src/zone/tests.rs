@@ -290,3 +290,14 @@ fn building_is_deterministic() {
     assert!(file.contains("web-0.nginx.default.svc.cluster.local. 5 IN A 10.244.0.5"));
     assert!(!file.contains("in-addr.arpa"));
 }
+
+/// Found by the `dns_zone` fuzz target: a domain of 247 bytes is a valid
+/// name, but the SOA's `hostmaster.<domain>` is not, and building
+/// panicked. It is refused as a domain instead.
+#[test]
+fn a_domain_too_long_for_the_zone_s_own_names_is_refused() {
+    let domain = format!("{}.{}.{}.{}", "a".repeat(60), "b".repeat(60), "c".repeat(60), "d".repeat(62));
+    let Err(error) = Zone::build(&domain, &[], &[], &[] as &[Pod]) else { panic!("refused") };
+    assert!(error.to_string().contains("too long"), "{error}");
+    assert!(Zone::build("cluster.local", &[], &[], &[] as &[Pod]).is_ok());
+}
