@@ -30,8 +30,9 @@ use crate::events::EventType;
 use crate::runner::{Action, Reconciler, Watch};
 use crate::{Context, ReconcileError, pods};
 
-/// How often pod statuses are read from the runtime: readiness changes
-/// reach the store (and Endpoints) within this.
+/// How often pod statuses are read from the runtime when it does not say
+/// when they change: readiness changes reach the store (and Endpoints)
+/// within this. A runtime that says is reported at once.
 pub const STATUS_PERIOD: Duration = Duration::from_millis(200);
 
 /// The node agent.
@@ -168,12 +169,19 @@ impl Kubelet {
     /// Reads every pod's status from the runtime and writes the ones that
     /// changed, until `cancel` fires.
     pub async fn report_statuses(self: Arc<Self>, cancel: CancellationToken) {
+        // Woken by the runtime when a status changes (a notified permit is
+        // kept while a report runs, so no change waits for the tick);
+        // the tick stays for runtimes that cannot tell.
+        let changed = Arc::new(tokio::sync::Notify::new());
+        let notify = changed.clone();
+        self.runtime.on_status_change(Arc::new(move || notify.notify_one()));
         let mut tick = tokio::time::interval(STATUS_PERIOD);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 _ = tick.tick() => {}
+                _ = changed.notified() => {}
             }
             let this = self.clone();
             // The runtime's locks may be held by a pod being started: read
@@ -202,7 +210,7 @@ impl Kubelet {
             }
             let Ok(pod) = serde_json::from_value::<Pod>((*value).clone()) else { continue };
             let status = status::pod_status(&pod, &runtime_status, value.get("status"), &self.host_ip, &now);
-            for (kind, reason, message) in status::events(&key.name, before.as_ref(), value.get("status"), &runtime_status) {
+            for (kind, reason, message) in status::events(&pod, before.as_ref(), value.get("status"), &runtime_status) {
                 events.push((value.clone(), kind, reason, message));
             }
             if value.get("status") != Some(&status) {

@@ -44,6 +44,8 @@ pub struct FakeRuntime {
     usage: Mutex<BTreeMap<String, Vec<ContainerUsage>>>,
     /// What `node_usage` reports.
     node_usage: Mutex<Option<NodeUsage>>,
+    /// Whom `set_status` tells (see [`PodRuntime::on_status_change`]).
+    on_change: Mutex<Option<crate::StatusChanged>>,
 }
 
 impl FakeRuntime {
@@ -54,8 +56,18 @@ impl FakeRuntime {
 
     /// Makes `pod_status(uid)` report `status` from now on (a pod found
     /// running, when the runtime was not asked to run it).
+    /// Tells whoever asked to be told of changes.
     pub fn set_status(&self, uid: &str, status: PodStatus) {
         self.statuses.lock().unwrap_or_else(|e| e.into_inner()).insert(uid.to_owned(), status);
+        let on_change = self.on_change.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(on_change) = on_change {
+            on_change();
+        }
+    }
+
+    /// Whether someone asked to be told of status changes.
+    pub fn watched(&self) -> bool {
+        self.on_change.lock().unwrap_or_else(|e| e.into_inner()).is_some()
     }
 
     /// Makes runs of `uid` fail with an image pull back-off until
@@ -93,6 +105,10 @@ impl PodRuntime for FakeRuntime {
 
     fn pod_status(&self, uid: &str) -> Option<PodStatus> {
         self.statuses.lock().unwrap_or_else(|e| e.into_inner()).get(uid).cloned()
+    }
+
+    fn on_status_change(&self, on_change: crate::StatusChanged) {
+        *self.on_change.lock().unwrap_or_else(|e| e.into_inner()) = Some(on_change);
     }
 
     fn stop_pod(&self, uid: &str) -> Result<(), NodeError> {

@@ -20,6 +20,6 @@ mod status;
 mod usage;
 
 pub use resolve::{Credentials, ImageStep, Images, Resolve, ResolvedImage};
-pub use runtime::{EXEC_RESIZE_ENV, EXEC_RESIZE_FD, NodeError, PodRuntime, SharedRuntime};
+pub use runtime::{EXEC_RESIZE_ENV, EXEC_RESIZE_FD, NodeError, PodRuntime, SharedRuntime, StatusChanged};
 pub use status::{ContainerState, ContainerStatus, Phase, PodStatus};
 pub use usage::{ContainerUsage, Metrics, NodeUsage, NodeWindow, PodWindow, Usage};

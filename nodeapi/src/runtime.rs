@@ -47,7 +47,18 @@ pub trait PodRuntime {
     fn usage(&self, uid: &str) -> Vec<ContainerUsage>;
     /// The whole machine's counters now, if it can read them.
     fn node_usage(&self) -> Option<NodeUsage>;
+    /// Has the runtime call `on_change` whenever a pod's status may have
+    /// changed, so that the caller reports it then instead of at its next
+    /// poll (kubelet's event-driven PLEG, in spirit). One caller; a
+    /// runtime that cannot tell never calls it, and the caller polls.
+    fn on_status_change(&self, on_change: StatusChanged) {
+        let _ = on_change;
+    }
 }
+
+/// What [`PodRuntime::on_status_change`] calls: cheap and non-blocking
+/// (it runs on the runtime's own threads).
+pub type StatusChanged = Arc<dyn Fn() + Send + Sync>;
 
 /// The descriptor a terminal exec reads resizes from; see
 /// [`PodRuntime::exec`].

@@ -9,9 +9,9 @@
 //! blocking thread.
 
 use std::collections::{HashMap, HashSet};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use driftless_model::k8s_openapi::api::core::v1::Pod;
@@ -178,6 +178,15 @@ pub struct Node {
     handle: rtnetlink::Handle,
     pods: Mutex<HashMap<String, RunningPod>>,
     waiting: Mutex<HashMap<String, Waiting>>,
+    /// Pods being started now: each by one caller, with no lock held over
+    /// its sandbox, address, interface and translation, so that pods start
+    /// side by side. `stop` of a pod waits for its start to end.
+    starting: Mutex<HashSet<String>>,
+    started: Condvar,
+    /// Held while a pod's sandbox and interface are made.
+    setup: Mutex<()>,
+    /// Told by the pod workers when a status changes.
+    on_change: worker::OnChange,
     /// Pods an earlier run of the daemon left on disk (and maybe running),
     /// not yet adopted by `run_pod` nor removed by `stop_pod`.
     found: Mutex<HashSet<String>>,
@@ -226,12 +235,27 @@ impl Node {
             rt.block_on(crate::network::peers::ensure_unreachable(&handle, cluster))?;
         }
         let layout = Layout::new(config.data_dir.join("node"), &config.shim);
+        layout.collect_orphaned_state();
         let found: HashSet<String> =
             std::fs::read_dir(config.data_dir.join("pods")).into_iter().flatten().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
         if !found.is_empty() {
             tracing::info!(pods = found.len(), "found pods of an earlier run; they are adopted when asked for, removed otherwise");
         }
-        Ok(Node { config, layout, ipam, bridge, rt, handle, pods: Mutex::new(HashMap::new()), waiting: Mutex::new(HashMap::new()), found: Mutex::new(found) })
+        Ok(Node {
+            config,
+            layout,
+            ipam,
+            bridge,
+            rt,
+            handle,
+            pods: Mutex::new(HashMap::new()),
+            waiting: Mutex::new(HashMap::new()),
+            starting: Mutex::new(HashSet::new()),
+            started: Condvar::new(),
+            setup: Mutex::new(()),
+            on_change: worker::OnChange::default(),
+            found: Mutex::new(found),
+        })
     }
 
     /// The node's container layout.
@@ -262,7 +286,7 @@ impl Node {
     /// not inside the cluster CIDR (or overlaps this node's), or whose
     /// address is a pod or service address, is left out and named in the
     /// answer: routes only ever lead to another node of this cluster.
-    pub fn route_peers(&self, peers: &[(String, Ipv4Net, std::net::Ipv4Addr)]) -> Result<Vec<String>, NodeError> {
+    pub fn route_peers(&self, peers: &[(String, Ipv4Net, Ipv4Addr)]) -> Result<Vec<String>, NodeError> {
         let mut refused = Vec::new();
         let mut wanted = std::collections::BTreeSet::new();
         let Some(cluster) = self.config.cluster_cidr else {
@@ -303,7 +327,12 @@ impl Node {
             let _ = self.layout.kill(id, nix::sys::signal::Signal::SIGKILL);
         }
         for id in &ids {
-            let _ = self.layout.wait(id, Duration::from_secs(10));
+            // Only a container whose helper runs will record its end; one
+            // whose creation was cut short (no status, no helper) is
+            // removed at once, its state deleted with it.
+            if matches!(self.layout.observe(id), Ok(crate::Observed::Running)) {
+                let _ = self.layout.wait(id, Duration::from_secs(10));
+            }
             let _ = self.layout.remove(id);
         }
         self.rt.block_on(PodInterface::detach(&self.handle, &PodInterface::host_name(uid)))?;
@@ -377,6 +406,10 @@ impl PodRuntime for Node {
     fn node_usage(&self) -> Option<driftless_nodeapi::NodeUsage> {
         crate::usage::Counters::default().machine()
     }
+
+    fn on_status_change(&self, on_change: driftless_nodeapi::StatusChanged) {
+        self.on_change.set(on_change);
+    }
 }
 
 impl From<NodeError> for driftless_nodeapi::NodeError {
@@ -393,12 +426,9 @@ impl Node {
     /// Runs `pod`; see [`PodRuntime::run_pod`].
     pub fn run(&self, pod: &Pod, resolve: &dyn Resolve) -> Result<(), NodeError> {
         let uid = pod.metadata.uid.clone().ok_or(NodeError::NoUid)?;
-        let mut pods = self.pods.lock().unwrap_or_else(|e| e.into_inner());
-        if pods.contains_key(&uid) {
-            return Ok(());
-        }
-        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(Waiting { pull: Some((image, _, retry_at)), message, reason, .. }) = waiting.get_mut(&uid) {
+        // Claimed under the locks, then started without them.
+        let Some(_claim) = self.claim(&uid) else { return Ok(()) };
+        if let Some(Waiting { pull: Some((image, _, retry_at)), message, reason, .. }) = self.waiting().get_mut(&uid) {
             let now = Instant::now();
             if now < *retry_at {
                 // As kubelet: ErrImagePull right after the failure, then
@@ -411,13 +441,45 @@ impl Node {
         let hostname = pod.spec.as_ref().and_then(|s| s.hostname.clone()).unwrap_or(name);
         let pod_dir = self.pod_dir(&uid);
         let sandbox_dir = pod_dir.join("ns");
-        let sandbox = if Sandbox::at(&sandbox_dir).exists() { Sandbox::at(&sandbox_dir) } else { Sandbox::create(&self.config.shim, &sandbox_dir, &hostname)? };
-        let ip = self.ipam.allocate(&uid)?;
         let adopting = self.found.lock().unwrap_or_else(|e| e.into_inner()).remove(&uid);
-        let existing = if adopting { self.rt.block_on(PodInterface::existing(&self.handle, &self.bridge, &sandbox.namespace("net"), &uid, ip))? } else { None };
-        let interface = match existing {
-            Some(interface) => interface,
-            None => self.rt.block_on(PodInterface::attach(&self.handle, &self.bridge, &sandbox.namespace("net"), &uid, ip))?,
+        let had_sandbox = Sandbox::at(&sandbox_dir).exists();
+        let prepared = (|| -> Result<(Sandbox, Ipv4Addr, PodInterface), NodeError> {
+            // One sandbox and interface made at a time: the kernel takes
+            // these one at a time anyway (the mount and rtnl locks), and on
+            // a busy node, side by side they only contend (measured in
+            // docs/benchmarks.md). Image pulls, below, go side by side.
+            let _setup = self.setup.lock().unwrap_or_else(|e| e.into_inner());
+            let sandbox = if had_sandbox { Sandbox::at(&sandbox_dir) } else { Sandbox::create(&self.config.shim, &sandbox_dir, &hostname)? };
+            let ip = self.ipam.allocate(&uid)?;
+            let existing =
+                if adopting { self.rt.block_on(PodInterface::existing(&self.handle, &self.bridge, &sandbox.namespace("net"), &uid, ip))? } else { None };
+            let interface = match existing {
+                Some(interface) => interface,
+                None => self.rt.block_on(PodInterface::attach(&self.handle, &self.bridge, &sandbox.namespace("net"), &uid, ip))?,
+            };
+            Ok((sandbox, ip, interface))
+        })();
+        let (sandbox, ip, interface) = match prepared {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                // kubelet's FailedCreatePodSandBox: the pod stays Pending,
+                // its containers ContainerCreating, and says why (a full
+                // disk, no address left, netlink refusing). Nothing made
+                // for it is kept, unless it was adopted as found.
+                if adopting {
+                    self.found.lock().unwrap_or_else(|e| e.into_inner()).insert(uid.clone());
+                } else {
+                    let _ = self.ipam.release(&uid);
+                    if !had_sandbox {
+                        let _ = Sandbox::at(&sandbox_dir).remove();
+                    }
+                }
+                let containers = pod.spec.iter().flat_map(|s| &s.containers).map(|c| c.name.clone()).collect();
+                let message = format!("Failed to create pod sandbox: {error}");
+                tracing::warn!(pod = %uid, %message, "pod cannot start yet");
+                self.waiting().insert(uid, Waiting { containers, container: None, reason: "ContainerCreating", message, pull: None });
+                return Err(error);
+            }
         };
         let identity = PodIdentity { uid: uid.clone(), ip: Some(ip.to_string()) };
         let request = match crate::podspec::translate(pod, &identity, &pod_dir, &self.config.settings, &DynResolve(resolve)) {
@@ -433,6 +495,7 @@ impl Node {
                     let _ = self.ipam.release(&uid);
                 }
                 let containers = pod.spec.iter().flat_map(|s| &s.containers).map(|c| c.name.clone()).collect();
+                let mut waiting = self.waiting();
                 let previous = waiting.remove(&uid).and_then(|w| w.pull).map_or(0, |(_, failures, _)| failures);
                 let pull = match &error {
                     TranslateError::Image { image, reason: "ErrImagePull", .. } => {
@@ -452,11 +515,38 @@ impl Node {
                 return Err(error.into());
             }
         };
-        waiting.remove(&uid);
         let placement = Placement { sandbox: sandbox_dir, ip: Some(IpAddr::V4(ip)), cgroup_parent: format!("{}/{uid}", self.config.cgroup_root) };
-        let worker = worker::start(self.rt.handle(), self.layout.clone(), placement, request);
-        pods.insert(uid, RunningPod { worker, sandbox, host_veth: interface.host_veth });
+        let worker = worker::start(self.rt.handle(), self.layout.clone(), placement, request, self.on_change.clone());
+        // Running before it stops waiting: a status read in between sees
+        // one or the other, never neither.
+        self.pods.lock().unwrap_or_else(|e| e.into_inner()).insert(uid.clone(), RunningPod { worker, sandbox, host_veth: interface.host_veth });
+        self.waiting().remove(&uid);
+        // A change its worker reported before the pod was listed here was
+        // read as no status at all: have it read again.
+        self.on_change.changed();
         Ok(())
+    }
+
+    fn waiting(&self) -> MutexGuard<'_, HashMap<String, Waiting>> {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Claims the start of `uid` for the caller, until the claim is
+    /// dropped; `None` when it runs already or another caller is starting
+    /// it (both are what the caller asked for).
+    fn claim(&self, uid: &str) -> Option<Claim<'_>> {
+        let pods = self.pods.lock().unwrap_or_else(|e| e.into_inner());
+        if pods.contains_key(uid) {
+            return None;
+        }
+        let mut starting = self.starting.lock().unwrap_or_else(|e| e.into_inner());
+        starting.insert(uid.to_owned()).then(|| Claim { node: self, uid: uid.to_owned() })
+    }
+
+    /// Waits until no caller is starting `uid`.
+    fn wait_started(&self, uid: &str) {
+        let starting = self.starting.lock().unwrap_or_else(|e| e.into_inner());
+        drop(self.started.wait_while(starting, |starting| starting.contains(uid)).unwrap_or_else(|e| e.into_inner()));
     }
 
     /// The status of a pod; see [`PodRuntime::pod_status`].
@@ -498,7 +588,9 @@ impl Node {
 
     /// Stops a pod; see [`PodRuntime::stop_pod`].
     pub fn stop(&self, uid: &str) -> Result<(), NodeError> {
-        self.waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
+        // A start under way ends (running or waiting) before it is undone.
+        self.wait_started(uid);
+        self.waiting().remove(uid);
         let found = self.found.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
         let Some(pod) = self.pods.lock().unwrap_or_else(|e| e.into_inner()).remove(uid) else {
             return if found { self.remove_found(uid) } else { Ok(()) };
@@ -542,9 +634,23 @@ impl Node {
         let mut uids: Vec<String> = self.pods.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect();
         uids.extend(self.waiting.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned());
         uids.extend(self.found.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned());
+        uids.extend(self.starting.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned());
         uids.sort();
         uids.dedup();
         uids
+    }
+}
+
+/// A start of one pod under way (see [`Node::claim`]).
+struct Claim<'n> {
+    node: &'n Node,
+    uid: String,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        self.node.starting.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.uid);
+        self.node.started.notify_all();
     }
 }
 

@@ -62,6 +62,10 @@ pub struct ContainerRequest {
     pub capabilities: Option<Vec<String>>,
     /// The seccomp profile.
     pub seccomp: crate::seccomp::Seccomp,
+    /// `allowPrivilegeEscalation: false`: run with `no_new_privs`.
+    pub no_new_privileges: bool,
+    /// `privileged: true`: host devices, nothing masked.
+    pub privileged: bool,
     /// Volume mounts.
     pub mounts: Vec<VolumeMount>,
     /// `startupProbe`.

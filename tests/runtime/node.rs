@@ -169,6 +169,61 @@ spec:
     assert!(second.pod_status("51ab-dropped").is_none());
 }
 
+#[test]
+fn pods_started_side_by_side_each_run_once_on_an_address_of_their_own() {
+    let test = Node::new("side");
+    let config = node_config(&test, std::process::id() + 29);
+    let store = ImageStore::open(test.dir.path().join("images")).unwrap();
+    store.import(crate::images::busybox_layout(), Some("busybox")).unwrap();
+    let resolver = StoreResolver { store: &store, config: Default::default() };
+    let node = RuntimeNode::new(config).unwrap();
+    let _teardown = Teardown(&node);
+    let pods: Vec<_> = (0..6)
+        .map(|i| {
+            let manifest = format!(
+                "apiVersion: v1\nkind: Pod\nmetadata: {{name: p{i}, namespace: default, uid: 5de-p{i}}}\n\
+                 spec: {{terminationGracePeriodSeconds: 0, containers: [{{name: c, image: busybox:1.35, imagePullPolicy: Never, command: [sleep, '600']}}]}}\n"
+            );
+            let value: serde_json::Value = serde_yaml_ng::from_str(&manifest).unwrap();
+            let driftless_model::Object::Pod(pod) = driftless_model::Object::parse(&value).unwrap() else { unreachable!() };
+            pod
+        })
+        .collect();
+
+    // Every pod asked for twice at once, all pods at once: the kubelet's
+    // reconciles run side by side, and a pod's start is not serialized
+    // behind another's.
+    std::thread::scope(|scope| {
+        for pod in pods.iter().chain(&pods) {
+            let (node, resolver) = (&node, &resolver);
+            scope.spawn(move || node.run_pod(pod, resolver).unwrap());
+        }
+    });
+    let uids: Vec<String> = (0..6).map(|i| format!("5de-p{i}")).collect();
+    assert_eq!(node.pods(), uids);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut addresses: Vec<String> = uids
+        .iter()
+        .map(|uid| {
+            loop {
+                let status = node.pod_status(uid).unwrap();
+                if status.phase == Phase::Running {
+                    break status.pod_ip.unwrap();
+                }
+                assert!(Instant::now() < deadline, "{uid} never ran: {status:?}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+        .collect();
+    addresses.sort();
+    addresses.dedup();
+    assert_eq!(addresses.len(), 6, "an address of its own each: {addresses:?}");
+    let containers = node.layout().list().unwrap();
+    assert_eq!(containers.len(), 6, "one container each: {containers:?}");
+    let held = std::fs::read_dir(test.dir.path().join("data/ipam")).unwrap().flatten();
+    assert_eq!(held.filter(|e| e.file_name().to_string_lossy().parse::<std::net::Ipv4Addr>().is_ok()).count(), 6, "one address held each");
+}
+
 fn node_config(test: &Node, id: u32) -> NodeConfig {
     NodeConfig {
         cluster_cidr: None,

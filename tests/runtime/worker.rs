@@ -71,6 +71,8 @@ fn readiness_follows_the_probe_and_failed_liveness_restarts_with_back_off() {
         read_only_root: false,
         capabilities: None,
         seccomp: Default::default(),
+        no_new_privileges: false,
+        privileged: false,
         mounts: vec![],
         startup: None,
         liveness: None,
@@ -91,7 +93,20 @@ fn readiness_follows_the_probe_and_failed_liveness_restarts_with_back_off() {
     let placement = Placement { sandbox: sandbox_dir.clone(), ip: Some(IpAddr::V4(ip)), cgroup_parent: format!("/{}/pod-w", node.cgroup_parent) };
     // The pod worker's task runs on a runtime as the node's does.
     let tasks = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let pod = worker::start(tasks.handle(), node.layout.clone(), placement, request);
+    let pod = worker::start(tasks.handle(), node.layout.clone(), placement, request, Default::default());
+
+    // Without a readiness probe, ready the moment it runs: no status
+    // shows it running and not ready.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let crasher = loop {
+        let status = pod.status();
+        if matches!(status.containers[1].state, ContainerState::Running { .. }) {
+            break status.containers[1].clone();
+        }
+        assert!(Instant::now() < deadline, "crasher never ran: {status:?}");
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    assert!(crasher.ready, "running and not ready: {crasher:?}");
 
     // Running, but not ready until its readiness probe passes.
     wait_for("web running", || format!("{:?}", pod.status()), || matches!(pod.status().containers[0].state, ContainerState::Running { .. }));
@@ -217,7 +232,7 @@ spec:
     let placement = Placement { sandbox: sandbox_dir, ip: None, cgroup_parent: format!("/{}/pod-spec", node.cgroup_parent) };
     // The pod worker's task runs on a runtime as the node's does.
     let tasks = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let pod = worker::start(tasks.handle(), node.layout.clone(), placement, request);
+    let pod = worker::start(tasks.handle(), node.layout.clone(), placement, request, Default::default());
     wait_for("the pod to finish", || format!("{:?}", pod.status()), || pod.status().phase == Phase::Succeeded);
     let log = std::fs::read_to_string(node.dir.path().join("node/containers/pod-spec-main-0/container.log")).unwrap_or_default();
     let out: Vec<&str> = log.lines().filter_map(|l| l.splitn(4, ' ').nth(3)).collect();

@@ -124,7 +124,13 @@ const MAX_PROBE_EVENTS: u64 = 10;
 /// records them. `before` is what this daemon last saw; with none (it has
 /// just started and adopted the pod), `stored` is the status an earlier run
 /// wrote, so a container that kept running is not reported as started.
-pub fn events(pod_name: &str, before: Option<&PodStatus>, stored: Option<&Value>, after: &PodStatus) -> Vec<(EventType, &'static str, String)> {
+pub fn events(pod: &Pod, before: Option<&PodStatus>, stored: Option<&Value>, after: &PodStatus) -> Vec<(EventType, &'static str, String)> {
+    let pod_name = pod.metadata.name.as_deref().unwrap_or_default();
+    let image_of = |container: &str| {
+        let spec = pod.spec.as_ref();
+        let all = spec.into_iter().flat_map(|s| s.init_containers.iter().flatten().chain(&s.containers));
+        all.into_iter().find(|c| c.name == container).and_then(|c| c.image.clone()).unwrap_or_default()
+    };
     let mut out = Vec::new();
     for c in &after.containers {
         let old = before.and_then(|b| b.containers.iter().find(|o| o.name == c.name));
@@ -162,9 +168,16 @@ pub fn events(pod_name: &str, before: Option<&PodStatus>, stored: Option<&Value>
                     "CrashLoopBackOff" => {
                         out.push((EventType::Warning, "BackOff", format!("Back-off restarting failed container {} in pod {pod_name}", c.name)))
                     }
-                    "ErrImagePull" | "ErrImageNeverPull" => out.push((EventType::Warning, "Failed", message)),
+                    // kubelet's image manager's words.
+                    "ErrImagePull" => out.push((EventType::Warning, "Failed", format!("Failed to pull image {:?}: {message}", image_of(&c.name)))),
+                    "ErrImageNeverPull" => out.push((EventType::Warning, "ErrImageNeverPull", message)),
                     "ImagePullBackOff" => out.push((EventType::Normal, "BackOff", message)),
                     "CreateContainerConfigError" | "CreateContainerError" => out.push((EventType::Warning, "Failed", format!("Error: {message}"))),
+                    // The sandbox could not be made; kubelet says so once
+                    // per pod, not per container.
+                    "ContainerCreating" if !message.is_empty() && !out.iter().any(|(_, r, _)| *r == "FailedCreatePodSandBox") => {
+                        out.push((EventType::Warning, "FailedCreatePodSandBox", message))
+                    }
                     _ => {}
                 }
             }

@@ -236,10 +236,54 @@ fn each_failed_probe_is_an_unhealthy_event_in_the_probers_words() {
     after.containers[0].ready = false;
     after.containers[0].probe_failures = 2;
     after.containers[0].probe_message = Some("Readiness probe failed: HTTP probe failed with statuscode: 500".into());
-    let events = status::events("web-1", Some(&before), None, &after);
+    let pod: Pod = serde_json::from_value(json!({"metadata": {"name": "web-1"}, "spec": {"containers": [{"name": "c", "image": "busybox:1.35"}]}})).unwrap();
+    let events = status::events(&pod, Some(&before), None, &after);
     let unhealthy: Vec<&String> = events.iter().filter(|(_, reason, _)| *reason == "Unhealthy").map(|(_, _, m)| m).collect();
     assert_eq!(unhealthy, ["Readiness probe failed: HTTP probe failed with statuscode: 500"; 2]);
     // Seen again with no new failure: nothing; adopted: nothing either.
-    assert!(status::events("web-1", Some(&after), None, &after).is_empty());
-    assert!(status::events("web-1", None, None, &after).iter().all(|(_, reason, _)| *reason != "Unhealthy"));
+    assert!(status::events(&pod, Some(&after), None, &after).is_empty());
+    assert!(status::events(&pod, None, None, &after).iter().all(|(_, reason, _)| *reason != "Unhealthy"));
+}
+
+#[test]
+fn a_failed_pull_is_reported_in_kubelets_words() {
+    let pod: Pod = serde_json::from_value(json!({"metadata": {"name": "web-1"}, "spec": {"containers": [{"name": "c", "image": "busybox:1.35"}]}})).unwrap();
+    let before = running("10.244.0.5");
+    let mut after = before.clone();
+    let message = "pulling \"docker.io/library/busybox:1.35\": the registry sent more than the 1031919 bytes the manifest gives".to_owned();
+    after.containers[0].state = ContainerState::Waiting { reason: "ErrImagePull".into(), message: Some(message.clone()) };
+    let events = status::events(&pod, Some(&before), None, &after);
+    assert_eq!(events, [(EventType::Warning, "Failed", format!("Failed to pull image \"busybox:1.35\": {message}"))]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_status_change_is_reported_at_once_not_at_the_next_poll() {
+    let node = node();
+    let key = node.create(pod("web", "u1", Some("node-1")));
+    node.kubelet.reconcile(&key).await.unwrap();
+    let cancel = CancellationToken::new();
+    let reporting = tokio::spawn(node.kubelet.clone().report_statuses(cancel.clone()));
+    // Paused, the clock moves only when every task waits; this one never
+    // waits, so no poll tick can pass and only the runtime's word can
+    // bring the status in.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !node.fake.watched() {
+        assert!(std::time::Instant::now() < deadline, "the kubelet never asked to be told of changes");
+        tokio::task::yield_now().await;
+    }
+    // The first report (the poll's first tick is at once) has written
+    // what the runtime said when the pod was run.
+    while node.ctx.store.get(&key).unwrap()["status"]["phase"] != "Pending" {
+        assert!(std::time::Instant::now() < deadline, "the first report never came");
+        tokio::task::yield_now().await;
+    }
+    let started = tokio::time::Instant::now();
+    node.fake.set_status("u1", running("10.244.0.5"));
+    while node.ctx.store.get(&key).unwrap()["status"]["phase"] != "Running" {
+        assert!(std::time::Instant::now() < deadline, "the change was not reported");
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(tokio::time::Instant::now(), started, "reported before any poll");
+    cancel.cancel();
+    reporting.await.unwrap();
 }

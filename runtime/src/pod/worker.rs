@@ -103,21 +103,48 @@ impl Drop for PodHandle {
 
 /// Starts a worker for `request` at `placement`, as a task on `runtime`
 /// (a multi-threaded one: its blocking pool runs the ticks).
-pub fn start(runtime: &tokio::runtime::Handle, layout: Layout, placement: Placement, request: PodRequest) -> PodHandle {
+pub fn start(runtime: &tokio::runtime::Handle, layout: Layout, placement: Placement, request: PodRequest, on_change: OnChange) -> PodHandle {
     let span = tracing::info_span!("pod worker", pod = %request.uid);
     let worker = Worker::new(layout, placement, request);
     let status = Arc::new(Mutex::new(worker.status()));
     let (control, control_rx) = watch::channel(Control::Run);
     let (done_tx, done) = mpsc::channel();
-    runtime.spawn(drive(worker, status.clone(), control_rx, done_tx).instrument(span));
+    runtime.spawn(drive(worker, status.clone(), on_change, control_rx, done_tx).instrument(span));
     PodHandle { status, control, done }
+}
+
+/// Whom a node's workers tell when a pod's status changes: set once, by
+/// the node's user ([`crate::node::PodRuntime::on_status_change`]);
+/// until then, nobody.
+#[derive(Clone, Default)]
+pub struct OnChange(Arc<std::sync::OnceLock<driftless_nodeapi::StatusChanged>>);
+
+impl OnChange {
+    /// Has `on_change` called from now on (a second call is ignored).
+    pub fn set(&self, on_change: driftless_nodeapi::StatusChanged) {
+        let _ = self.0.set(on_change);
+    }
+
+    pub(crate) fn changed(&self) {
+        if let Some(on_change) = self.0.get() {
+            on_change();
+        }
+    }
 }
 
 /// The worker's life: ticks until told otherwise, then stops the pod
 /// unless it is abandoned. `_done` is dropped on the way out, which is
 /// what the handle waits for.
-async fn drive(worker: Worker, status: Arc<Mutex<PodStatus>>, mut control: watch::Receiver<Control>, _done: mpsc::Sender<()>) {
-    let publish = |worker: &Worker| *status.lock().unwrap_or_else(|e| e.into_inner()) = worker.status();
+async fn drive(worker: Worker, status: Arc<Mutex<PodStatus>>, on_change: OnChange, mut control: watch::Receiver<Control>, _done: mpsc::Sender<()>) {
+    let publish = |worker: &Worker| {
+        let now = worker.status();
+        let mut published = status.lock().unwrap_or_else(|e| e.into_inner());
+        if *published != now {
+            *published = now;
+            drop(published);
+            on_change.changed();
+        }
+    };
     let mut worker = worker;
     loop {
         if *control.borrow_and_update() != Control::Run {
@@ -331,10 +358,20 @@ impl Worker {
                         self.start_container(index);
                     }
                 }
-                Some(id) => match self.layout.status(&id) {
-                    Ok(Some(Status::Exited { exit, .. })) => self.exited(index, &id, exit.code, exit.reason()),
-                    Ok(Some(Status::Failed { .. })) => self.exited(index, &id, 128, "StartError"),
-                    Ok(Some(Status::Running { .. })) => self.probe(index, &id, now),
+                Some(id) => match self.layout.observe(&id) {
+                    Ok(crate::Observed::Finished(Status::Exited { exit, .. })) => self.exited(index, &id, exit.code, exit.reason()),
+                    Ok(crate::Observed::Finished(Status::Failed { .. })) => self.exited(index, &id, 128, "StartError"),
+                    Ok(crate::Observed::Running) => self.probe(index, &id, now),
+                    Ok(crate::Observed::Lost) => {
+                        // Its helper was killed while the container ran:
+                        // nothing collects its output or its exit. End it
+                        // as containerd ends a task whose shim died; the
+                        // next tick sees the exit and restarts per policy.
+                        tracing::warn!(pod = %self.request.uid, container = %self.containers[index].request.name, %id, "the container's helper is gone; ending the container");
+                        if let Err(error) = self.layout.finish_lost(&id) {
+                            tracing::warn!(%id, %error, "could not clean up after the lost helper");
+                        }
+                    }
                     _ => {}
                 },
             }
@@ -367,6 +404,8 @@ impl Worker {
             read_only_root: c.request.read_only_root,
             capabilities: c.request.capabilities.clone(),
             seccomp: c.request.seccomp,
+            no_new_privileges: c.request.no_new_privileges,
+            privileged: c.request.privileged,
             sandbox: Some(self.placement.sandbox.clone()),
             mounts: c.request.mounts.clone(),
             ..Default::default()
@@ -380,7 +419,12 @@ impl Worker {
         c.liveness = Probing::new(&c.request.liveness, true);
         c.readiness = Probing::new(&c.request.readiness, false);
         match self.layout.start(&config, START_DEADLINE) {
-            Ok(Status::Running { started_at, .. }) => c.started = Some((Instant::now(), started_at)),
+            Ok(Status::Running { started_at, .. }) => {
+                c.started = Some((Instant::now(), started_at));
+                // Without a startup or readiness probe, kubelet has a
+                // container ready the moment it runs, not a tick later.
+                c.ready = c.started_up && c.readiness.is_none();
+            }
             Ok(_) => c.started = Some((Instant::now(), crate::status::now())),
             Err(error) => tracing::warn!(pod = %uid, container = %c.request.name, %error, "container did not start"),
         }
