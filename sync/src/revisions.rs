@@ -100,7 +100,7 @@ pub fn load(repo: &Path, rev: &str, path: &str, keyring: &Keyring) -> Result<Loa
     let (commit, files) = GitRepo::open(repo)?.load(rev, path)?;
     // The files are dropped as soon as they are judged: the report keeps
     // only positions and typed objects.
-    let report = driftless_validate::validate(files.into_iter().map(|file| driftless_secrets::open(file, keyring)));
+    let report = driftless_validate::validate_files(files, &|file| driftless_secrets::open(file, keyring));
     Ok(Loaded { commit, report })
 }
 

@@ -31,7 +31,7 @@ pub mod rules;
 pub use diagnostic::{Diagnostic, Severity};
 pub use driftless_model::field_path;
 pub use issues::{Issue, Issues, Ptr};
-pub use pipeline::{Validator, validate};
+pub use pipeline::{MAX_WORKERS, Validator, validate, validate_files};
 pub use report::{Entry, Report, Summary};
 
 #[cfg(test)]

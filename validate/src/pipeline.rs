@@ -53,6 +53,58 @@ pub fn validate(files: impl IntoIterator<Item = SourceFile>) -> Report {
     finish(files.into_iter().map(check_file))
 }
 
+/// [`validate`] with each file opened (parsed, decrypted: `open`) and
+/// checked on its own by a few threads, one per core up to
+/// [`MAX_WORKERS`]: each file's checks depend on nothing but its path and
+/// bytes, so the report is the same as [`validate`]'s on the same files.
+/// Files are taken in order and the work stops once the files taken hold
+/// more than [`MAX_OBJECTS`] objects, so that a revision past the bound is
+/// refused at the same file, having held no more than the bound (and the
+/// few files in flight) typed.
+pub fn validate_files(files: Vec<RawFile>, open: &(dyn Fn(RawFile) -> SourceFile + Sync)) -> Report {
+    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get).min(MAX_WORKERS).min(files.len());
+    if workers <= 1 {
+        return validate(files.into_iter().map(open));
+    }
+    let count = files.len();
+    let files: Vec<std::sync::Mutex<Option<RawFile>>> = files.into_iter().map(|f| std::sync::Mutex::new(Some(f))).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let held = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<Option<(std::sync::Arc<str>, FileChecks)>> = (0..count).map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let work = || {
+            let mut done = Vec::new();
+            while held.load(std::sync::atomic::Ordering::Relaxed) <= MAX_OBJECTS {
+                let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(file) = files.get(index).and_then(|f| f.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()) else { break };
+                let checked = check_file(open(file));
+                // Counted as `finish` counts toward the bound: documents
+                // checked, not files refused.
+                let objects = match &checked.1 {
+                    FileChecks::Documents(documents) => documents.len(),
+                    FileChecks::Unreadable(_) => 0,
+                };
+                held.fetch_add(objects, std::sync::atomic::Ordering::Relaxed);
+                done.push((index, checked));
+            }
+            done
+        };
+        let threads: Vec<_> = (0..workers).map(|_| scope.spawn(work)).collect();
+        for thread in threads {
+            match thread.join() {
+                Ok(done) => done.into_iter().for_each(|(index, checked)| results[index] = Some(checked)),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+    });
+    // Every file before the first one not taken was checked: the workers
+    // take them in order.
+    finish(results.into_iter().map_while(|checked| checked))
+}
+
+/// The most threads [`validate_files`] uses.
+pub const MAX_WORKERS: usize = 4;
+
 /// Validation that remembers what each file yielded on its own, so that
 /// validating a revision that differs from the last in a few files checks
 /// only those again, then the whole set as [`validate`] does. The report

@@ -842,3 +842,43 @@ fn the_incremental_validator_reports_exactly_what_a_whole_validation_does() {
     }
     assert!(!said(&validator.validate(&revisions[3])).0.is_empty(), "the duplicate is still found when neither file changed");
 }
+
+/// Files checked side by side give the report files checked one by one
+/// give: findings, their order, the objects kept.
+#[test]
+fn files_checked_side_by_side_report_as_one_by_one() {
+    let raw = |path: &str, text: &str| driftless_manifest::RawFile::new(Arc::from(path), text.as_bytes().to_vec());
+    let mut files = vec![raw("apps/good.yaml", GOOD_APP), raw("apps/broken.yaml", "kind: [unclosed\n")];
+    for i in 0..40 {
+        let bad = if i % 7 == 0 { "  replicas: many\n" } else { "" };
+        files.push(raw(
+            &format!("apps/{i:02}.yaml"),
+            &format!("apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: d{i}}}\nspec:\n{bad}  selector: {{matchLabels: {{app: a}}}}\n  template:\n    metadata: {{labels: {{app: a}}}}\n    spec: {{containers: [{{name: c, image: busybox}}]}}\n"),
+        ));
+    }
+    let one_by_one = validate(files.iter().cloned().map(driftless_manifest::RawFile::parse));
+    let side_by_side = crate::validate_files(files, &driftless_manifest::RawFile::parse);
+    assert!(!one_by_one.is_valid() && one_by_one.summary.valid > 30, "{}", one_by_one.summary);
+    assert_eq!(side_by_side.to_json(), one_by_one.to_json());
+}
+
+/// Past the bound on objects, side by side stops taking files and refuses
+/// the revision at the same file as one by one.
+#[test]
+fn files_checked_side_by_side_are_refused_at_the_same_file_past_the_bound() {
+    let per_file = 1000;
+    let list = |f: usize| -> String { (0..per_file).map(|i| format!("- {{apiVersion: v1, kind: ConfigMap, metadata: {{name: c{f}-{i}}}}}\n")).collect() };
+    let files: Vec<_> = (0..driftless_manifest::limits::MAX_OBJECTS / per_file + 3)
+        .map(|f| {
+            driftless_manifest::RawFile::new(
+                Arc::from(format!("apps/{f:02}.yaml").as_str()),
+                format!("apiVersion: v1\nkind: List\nitems:\n{}", list(f)).into_bytes(),
+            )
+        })
+        .collect();
+    let one_by_one = validate(files.iter().cloned().map(driftless_manifest::RawFile::parse));
+    let side_by_side = crate::validate_files(files, &driftless_manifest::RawFile::parse);
+    assert_eq!(one_by_one.summary.errors, 1, "{:?}", one_by_one.diagnostics.first());
+    assert!(one_by_one.diagnostics[0].message.starts_with("more than 20000 objects"), "{}", one_by_one.diagnostics[0]);
+    assert_eq!(side_by_side.to_json(), one_by_one.to_json());
+}

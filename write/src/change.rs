@@ -186,7 +186,7 @@ pub(crate) struct Loaded {
 pub(crate) fn load(repo: &GitRepo, rev: &str, target: &Target) -> Result<Loaded, WriteError> {
     let (_, files) = repo.load(rev, &target.path)?;
     let keyring = target.keyring();
-    let report = driftless_validate::validate(files.iter().cloned().map(|file| driftless_secrets::open(file, &keyring)));
+    let report = driftless_validate::validate_files(files.clone(), &|file| driftless_secrets::open(file, &keyring));
     Ok(Loaded { files, report })
 }
 

@@ -17,7 +17,7 @@ pub fn run(args: &ValidateArgs) -> Result<ExitCode, CommandError> {
         None => load_paths(&args.paths)?,
     };
     let keyring = super::secrets::keyring(&args.data_dir)?;
-    let report = driftless_validate::validate(files.into_iter().map(|file| driftless_secrets::open(file, &keyring)));
+    let report = driftless_validate::validate_files(files, &|file| driftless_secrets::open(file, &keyring));
     match args.output {
         ValidateFormat::Text => {
             for diagnostic in &report.diagnostics {
