@@ -38,6 +38,9 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 cargo build --release --locked -p driftless-dns --example serve_zone >&2
+# SERVE_ZONE: another build of the example to measure instead (an older
+# commit's, for a before/after pair in one sitting).
+serve_zone=${SERVE_ZONE:-target/release/examples/serve_zone}
 
 work=$(mktemp -d)
 pids=()
@@ -67,13 +70,13 @@ for addr in "$ours_addr" "$knot_addr" "$catalog_addr"; do
 done
 
 # driftless-dns, two tokio workers (the machine has 2 cores).
-target/release/examples/serve_zone "$ours_addr:$port" "$work/zone.txt" "$work/queries.txt" "$lifetime" 2 \
+"$serve_zone" "$ours_addr:$port" "$work/zone.txt" "$work/queries.txt" "$lifetime" 2 \
   >"$work/ours.log" 2>&1 &
 pids+=($!)
 wait_for "$ours_addr" $!
 
 # hickory's generic path on the same zone file, same sockets.
-target/release/examples/serve_zone "$catalog_addr:$port" "$work/zone2.txt" "$work/queries2.txt" "$lifetime" 2 catalog \
+"$serve_zone" "$catalog_addr:$port" "$work/zone2.txt" "$work/queries2.txt" "$lifetime" 2 catalog \
   >"$work/catalog.log" 2>&1 &
 pids+=($!)
 wait_for "$catalog_addr" $!
