@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use serde_json::Value;
+use crate::rules::Batch;
 
 /// Why `nft` did not apply a batch.
 #[derive(Debug, thiserror::Error)]
@@ -37,8 +37,8 @@ impl NftError {
 }
 
 /// Applies one JSON batch.
-pub(crate) fn run(program: &Path, batch: &Value) -> Result<(), NftError> {
-    feed(program, &["-j", "-f", "-"], batch.to_string().as_bytes())
+pub(crate) fn run(program: &Path, batch: &Batch) -> Result<(), NftError> {
+    feed(program, &["-j", "-f", "-"], &batch.json)
 }
 
 /// Applies commands in `nft`'s own syntax (see `rules::udp_timeout`).

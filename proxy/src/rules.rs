@@ -12,7 +12,9 @@
 //!   chain services { ip daddr . meta l4proto . th dport vmap { F . tcp . P : goto svc-… } }
 //!   chain svc-…    { ip saddr != POD_CIDR jump mark-for-masquerade
 //!                    ip saddr @aff-…(ep) goto ep-…      # sessionAffinity
-//!                    numgen inc mod N vmap { 0 : goto ep-…, … } }
+//!                    numgen inc mod N 0 goto ep-…1
+//!                    numgen inc mod N-1 0 goto ep-…2  …  goto ep-…N
+//!                    (past 16 endpoints: numgen inc mod N vmap { 0 : goto ep-…, … }) }
 //!   chain ep-…     { ip saddr EP_IP jump mark-for-masquerade   # hairpin
 //!                    update @aff-… { ip saddr }
 //!                    meta l4proto tcp dnat to EP_IP:PORT }
@@ -36,7 +38,7 @@ use crate::config::ProxyConfig;
 use crate::table::{CheckedPort, Protocol};
 use expr::*;
 
-pub(crate) use transaction::{additions, shutdown, start, transaction, udp_timeout};
+pub(crate) use transaction::{Batch, additions, apart, groups, shutdown, stage, start, transaction, udp_timeout};
 
 /// The conntrack timeout policy UDP service flows get.
 pub(crate) const UDP_TIMEOUT: &str = "udp-idle";
@@ -48,6 +50,18 @@ pub(crate) const SERVICES: &str = "services";
 pub(crate) const FILTER_INPUT: &str = "filter-input";
 /// The base chain holding the forward leak guard.
 pub(crate) const FILTER_FORWARD: &str = "filter-forward";
+/// Up to this many endpoints a service chain picks one with a rule each,
+/// above it with a verdict map.
+///
+/// Why: every verdict map in a rule is an anonymous set, and the kernel
+/// (6.18 here) finds a new anonymous set's transaction by walking the
+/// batch and names it by scanning the table's sets, so a batch of n
+/// services with a map each costs O(n²): 5000 services of 3 endpoints took
+/// 3.6 s of which 3 s in the kernel (`perf`: `__nft_set_trans_bind`,
+/// `nf_tables_newset`), with plain rules 0.9 s. A rule per endpoint costs
+/// the first packet of a connection one comparison per endpoint passed
+/// (later packets follow conntrack); past 16 a map's one lookup wins.
+pub(crate) const CASCADE_MAX: usize = 16;
 
 /// Where a base chain hooks into the kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -252,8 +266,20 @@ fn add_service(rs: &mut Ruleset, config: &ProxyConfig, port: &CheckedPort, servi
             rs.sets.insert(set, secs);
         }
     }
-    if let [(_, only)] = endpoints.as_slice() {
-        rules.push(Rule::commented(vec![goto_stmt(only)], name));
+    if endpoints.len() <= CASCADE_MAX {
+        // Round robin without a set: rule k sees the connections rules
+        // before it passed on and takes every (n-k)-th of them, so each of
+        // n endpoints gets every n-th connection, in turn; the last rule
+        // takes what is left (one endpoint: just that rule).
+        let n = endpoints.len();
+        for (k, (_, chain)) in endpoints.iter().enumerate() {
+            let mut statements = Vec::with_capacity(2);
+            if k + 1 < n {
+                statements.push(eq(numgen_inc((n - k) as u32), nftables::expr::Expression::Number(0)));
+            }
+            statements.push(goto_stmt(chain));
+            rules.push(Rule::commented(statements, name));
+        }
     } else {
         let entries = endpoints.iter().enumerate().map(|(i, (_, chain))| (nftables::expr::Expression::Number(i as u32), goto(chain))).collect();
         rules.push(Rule::commented(vec![vmap(numgen_inc(endpoints.len() as u32), vmap_data(entries))], name));

@@ -40,6 +40,54 @@ fn every_frontend_reaches_every_backend_from_the_host_in_turn() {
 }
 
 #[test]
+fn a_port_past_sixteen_endpoints_takes_them_in_turn_through_a_map() {
+    // Up to 16 endpoints a service picks with a rule each (above); past
+    // that with a verdict map. 17 endpoints: one pod serving 17 ports.
+    let mut net = TestNet::new();
+    let pod = net.pod("many");
+    let mut dirs = Vec::new();
+    let backends: Vec<_> = (8001..=8017).map(|p| at(pod.ip, p)).collect();
+    for backend in &backends {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("index.html"), format!("{}\n", backend.port())).unwrap();
+        net.spawn(&pod, &["busybox", "httpd", "-f", "-p", &backend.port().to_string(), "-h", dir.path().to_str().unwrap()]);
+        crate::net::poll(|| http_get((*backend).into()).ok().map(|_| ()), "httpd serving");
+        dirs.push(dir);
+    }
+    let cluster_ip = at(net.service_ip(11), 80);
+    let mut proxy = Proxy::start(net.config()).unwrap();
+    proxy.apply(&ServiceTable { peers: Vec::new(), ports: vec![service("default/many:http", Protocol::Tcp, &[cluster_ip], &backends)] }).unwrap();
+    net.assert_routed();
+    let seen = spread(cluster_ip.into(), 34);
+    assert_eq!(seen.len(), 17, "{seen:?}");
+    assert!(seen.values().all(|&n| n == 2), "{seen:?}");
+    proxy.shutdown().unwrap();
+}
+
+#[test]
+fn a_first_apply_of_hundreds_of_ports_serves_each_and_then_changes_one() {
+    // 400 ports of two backends: 1200 new chains, filled in batches side
+    // by side before the transaction that dispatches to them.
+    let mut net = TestNet::new();
+    let (a, b) = (net.http_backend("web-a"), net.http_backend("web-b"));
+    let frontend = |i: u16| at(net.service_ip(20 + (i / 100) as u8), 1000 + i % 100);
+    let mut ports: Vec<_> =
+        (0..400).map(|i| service(&format!("default/many-{i}:http"), Protocol::Tcp, &[frontend(i)], &[at(a.ip, 80), at(b.ip, 80)])).collect();
+    let mut proxy = Proxy::start(net.config()).unwrap();
+    proxy.apply(&ServiceTable { peers: Vec::new(), ports: ports.clone() }).unwrap();
+    net.assert_routed();
+    for i in [0, 1, 99, 100, 257, 399] {
+        let seen = spread(frontend(i).into(), 2);
+        assert_eq!(seen.values().copied().collect::<Vec<_>>(), [1, 1], "port {i}: {seen:?}");
+    }
+    ports[257].backends.truncate(1);
+    proxy.apply(&ServiceTable { peers: Vec::new(), ports }).unwrap();
+    assert_eq!(spread(frontend(257).into(), 3).keys().collect::<Vec<_>>(), ["web-a"]);
+    assert_eq!(spread(frontend(258).into(), 2).len(), 2, "the others are untouched");
+    proxy.shutdown().unwrap();
+}
+
+#[test]
 fn pods_reach_cluster_ips_and_node_ports_and_a_pod_reaches_itself() {
     let mut net = TestNet::new();
     let a = net.http_backend("web-a");

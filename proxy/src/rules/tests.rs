@@ -28,8 +28,10 @@ fn json(rs: &Ruleset, chain: &str) -> String {
     serde_json::to_string(&chain.rules.iter().map(|r| &r.statements).collect::<Vec<_>>()).unwrap()
 }
 
-fn commands(batch: &Value) -> Vec<String> {
-    batch["nftables"]
+fn commands(batch: &Batch) -> Vec<String> {
+    let document: Value = serde_json::from_slice(&batch.json).unwrap();
+    assert_eq!(document["nftables"].as_array().unwrap().len(), batch.commands);
+    document["nftables"]
         .as_array()
         .unwrap()
         .iter()
@@ -79,6 +81,63 @@ fn a_port_with_backends_is_dispatched_round_robin_and_dnated() {
     let one = port("default/one:http", Protocol::Tcp, &["10.98.0.11:80"], &["10.245.0.2:80"], None);
     let rs = ruleset(&config(), std::slice::from_ref(&one));
     assert!(!json(&rs, &names::service_chain(&one)).contains("numgen"));
+}
+
+/// Which endpoint chain each of `connections` new connections goes to,
+/// evaluating a service chain's pick rules as the kernel does: each
+/// `numgen inc mod m` has its own counter, advanced when the rule is
+/// evaluated.
+fn picks(chain: &Chain, connections: usize) -> Vec<String> {
+    use nftables::expr::{Expression, NamedExpression};
+    use nftables::stmt::Statement;
+    let mut counters = vec![0u32; chain.rules.len()];
+    (0..connections)
+        .map(|_| {
+            for (i, rule) in chain.rules.iter().enumerate() {
+                let mut taken = true;
+                for statement in &rule.statements {
+                    match statement {
+                        Statement::Match(m) => match &m.left {
+                            Expression::Named(NamedExpression::Numgen(ng)) => {
+                                let value = counters[i] % ng.ng_mod;
+                                counters[i] += 1;
+                                taken &= m.right == Expression::Number(value);
+                            }
+                            // The masquerade mark: a jump that returns.
+                            _ => taken = false,
+                        },
+                        Statement::Goto(target) if taken => return target.target.to_string(),
+                        _ => {}
+                    }
+                    if !taken {
+                        break;
+                    }
+                }
+            }
+            panic!("no rule took the connection")
+        })
+        .collect()
+}
+
+#[test]
+fn endpoints_are_picked_in_turn_by_a_rule_each_and_past_sixteen_by_a_map() {
+    for n in [1, 2, 3, 5, 16] {
+        let backends: Vec<String> = (0..n).map(|i| format!("10.245.0.{}:8080", i + 2)).collect();
+        let p = port("default/web:http", Protocol::Tcp, &["10.98.0.10:80"], &backends.iter().map(String::as_str).collect::<Vec<_>>(), None);
+        let rs = ruleset(&config(), std::slice::from_ref(&p));
+        let chain = &rs.chains[&names::service_chain(&p)];
+        assert!(!json(&rs, &names::service_chain(&p)).contains("vmap"), "{n}: no map");
+        let expected: Vec<String> = p.backends.iter().map(|&b| names::endpoint_chain(&p, b)).collect();
+        // Three rounds: every endpoint once a round, in order.
+        let got = picks(chain, 3 * n);
+        for round in got.chunks(n) {
+            assert_eq!(round, expected.as_slice(), "{n} endpoints");
+        }
+    }
+    let backends: Vec<String> = (0..17).map(|i| format!("10.245.0.{}:8080", i + 2)).collect();
+    let p = port("default/web:http", Protocol::Tcp, &["10.98.0.10:80"], &backends.iter().map(String::as_str).collect::<Vec<_>>(), None);
+    let svc = json(&ruleset(&config(), std::slice::from_ref(&p)), &names::service_chain(&p));
+    assert!(svc.contains(r#""numgen":{"mode":"inc","mod":17,"offset":0}"#) && svc.contains("vmap"), "{svc}");
 }
 
 #[test]
@@ -168,15 +227,45 @@ fn new_chains_and_sets_come_first_in_a_batch_of_their_own() {
     let before = ruleset(&config(), &[]);
     let sticky = CheckedPort { affinity_secs: Some(10), ..web() };
     let after = ruleset(&config(), std::slice::from_ref(&sticky));
-    let (batch, staged) = additions("t", &before, &after);
+    let batch = additions("t", &before, &after, &[]);
     let cmds = commands(&batch.unwrap());
+    let mut staged = before.clone();
+    stage(&mut staged, &after, &[]);
     assert_eq!(cmds.iter().filter(|c| c.starts_with("add chain ")).count(), 3, "{cmds:#?}");
     assert_eq!(cmds.iter().filter(|c| c.starts_with("add set ")).count(), 2, "{cmds:#?}");
     assert!(!cmds.iter().any(|c| c.starts_with("add rule")), "{cmds:#?}");
     // What is left creates nothing: every rule lands in a chain that exists.
     let rest = commands(&transaction("t", &staged, &after).unwrap());
     assert!(rest.iter().all(|c| c.starts_with("add rule") || c.starts_with("flush chain")), "{rest:#?}");
-    assert!(additions("t", &after, &after).0.is_none());
+    // Chains just made are empty: only chains that held rules are flushed.
+    assert!(rest.iter().filter(|c| c.starts_with("flush chain")).all(|c| before.chains.contains_key(&c["flush chain ".len()..])), "{rest:#?}");
+    assert!(additions("t", &after, &after, &[]).is_none());
+}
+
+#[test]
+fn many_new_chains_are_made_apart_each_port_with_its_endpoints() {
+    let frontends: Vec<String> = (0..6).map(|i| format!("10.98.0.{}:80", 10 + i)).collect();
+    let ports: Vec<CheckedPort> =
+        frontends.iter().enumerate().map(|(i, f)| port(&format!("ns/p{i}:http"), Protocol::Tcp, &[f], &["10.245.0.2:80", "10.245.0.3:80"], None)).collect();
+    let before = ruleset(&config(), &[]);
+    let after = ruleset(&config(), &ports);
+    let fresh: Vec<String> = after.chains.keys().filter(|n| !before.chains.contains_key(*n)).cloned().collect();
+    assert_eq!(fresh.len(), 18);
+    assert!(additions("t", &before, &after, &fresh).is_none(), "no sets, no other new chain");
+    let mut staged = before.clone();
+    stage(&mut staged, &after, &fresh);
+    assert_eq!(staged, before, "chains made apart are recorded once they are made");
+    let groups = groups(&fresh, 4);
+    assert!((2..=4).contains(&groups.len()), "{groups:#?}");
+    assert_eq!(groups.iter().map(Vec::len).sum::<usize>(), 18);
+    for p in &ports {
+        let group = groups.iter().find(|g| g.contains(&names::service_chain(p))).unwrap();
+        assert!(p.backends.iter().all(|&b| group.contains(&names::endpoint_chain(p, b))), "{group:#?}");
+    }
+    // Each part makes its chains, then fills them.
+    let cmds = commands(&apart("t", &groups[0], &after));
+    let made = groups[0].len();
+    assert!(cmds[..made].iter().all(|c| c.starts_with("add chain ")) && cmds[made..].iter().all(|c| c.starts_with("add rule ")), "{cmds:#?}");
 }
 
 #[test]

@@ -12,19 +12,29 @@ use std::borrow::Cow;
 
 use nftables::schema::{self, NfCmd, NfListObject, NfObject, SetFlag, SetType, SetTypeValue};
 use nftables::types::NfFamily;
-use serde_json::{Value, json};
 
 use super::{Chain, Rule, Ruleset, UDP_TIMEOUT};
 
-fn table_object(table: &str) -> NfListObject<'static> {
-    NfListObject::Table(schema::Table { family: NfFamily::IP, name: table.to_owned().into(), handle: None })
+/// One `nft -j` document, serialized, and how many commands it holds.
+///
+/// Serialized straight from the objects, which borrow the rule set: a
+/// first apply of 5000 ports is 17 MB of JSON, and going through
+/// `serde_json::Value` cost more than `nft` spent reading it.
+#[derive(Debug)]
+pub(crate) struct Batch {
+    pub(crate) json: Vec<u8>,
+    pub(crate) commands: usize,
 }
 
-fn chain_object(table: &str, name: &str, chain: &Chain) -> NfListObject<'static> {
+fn table_object(table: &str) -> NfListObject<'_> {
+    NfListObject::Table(schema::Table { family: NfFamily::IP, name: table.into(), handle: None })
+}
+
+fn chain_object<'a>(table: &'a str, name: &'a str, chain: &Chain) -> NfListObject<'a> {
     NfListObject::Chain(schema::Chain {
         family: NfFamily::IP,
-        table: table.to_owned().into(),
-        name: name.to_owned().into(),
+        table: table.into(),
+        name: name.into(),
         _type: chain.hook.map(|h| h.kind),
         hook: chain.hook.map(|h| h.hook),
         prio: chain.hook.map(|h| h.priority),
@@ -33,15 +43,15 @@ fn chain_object(table: &str, name: &str, chain: &Chain) -> NfListObject<'static>
     })
 }
 
-fn bare_chain(table: &str, name: &str) -> schema::Chain<'static> {
-    schema::Chain { family: NfFamily::IP, table: table.to_owned().into(), name: name.to_owned().into(), ..Default::default() }
+fn bare_chain<'a>(table: &'a str, name: &'a str) -> schema::Chain<'a> {
+    schema::Chain { family: NfFamily::IP, table: table.into(), name: name.into(), ..Default::default() }
 }
 
-fn set_object(table: &str, name: &str, secs: u32) -> schema::Set<'static> {
+fn set_object<'a>(table: &'a str, name: &'a str, secs: u32) -> schema::Set<'a> {
     schema::Set {
         family: NfFamily::IP,
-        table: table.to_owned().into(),
-        name: name.to_owned().into(),
+        table: table.into(),
+        name: name.into(),
         set_type: SetTypeValue::Single(SetType::Ipv4Addr),
         // `update` from the packet path needs no `dynamic` flag here, and
         // nft 1.0.6 (Debian 12) does not take it in JSON.
@@ -51,13 +61,13 @@ fn set_object(table: &str, name: &str, secs: u32) -> schema::Set<'static> {
     }
 }
 
-fn rule_object(table: &str, chain: &str, rule: &Rule) -> NfListObject<'static> {
+fn rule_object<'a>(table: &'a str, chain: &'a str, rule: &'a Rule) -> NfListObject<'a> {
     NfListObject::Rule(schema::Rule {
         family: NfFamily::IP,
-        table: table.to_owned().into(),
-        chain: chain.to_owned().into(),
-        expr: Cow::Owned(rule.statements.clone()),
-        comment: rule.comment.clone().map(Cow::Owned),
+        table: table.into(),
+        chain: chain.into(),
+        expr: Cow::Borrowed(&rule.statements),
+        comment: rule.comment.as_deref().map(Cow::Borrowed),
         ..Default::default()
     })
 }
@@ -66,7 +76,7 @@ fn rule_object(table: &str, chain: &str, rule: &Rule) -> NfListObject<'static> {
 /// order the kernel accepts: new chains and sets first (rules refer to
 /// them), then changed chains are flushed and refilled, then what nothing
 /// refers to any more is deleted. Empty when nothing changed.
-fn commands(table: &str, installed: &Ruleset, desired: &Ruleset) -> Vec<NfObject<'static>> {
+fn commands<'a>(table: &'a str, installed: &'a Ruleset, desired: &'a Ruleset) -> Vec<NfObject<'a>> {
     let mut out = Vec::new();
     for (name, chain) in &desired.chains {
         if !installed.chains.contains_key(name) {
@@ -83,7 +93,8 @@ fn commands(table: &str, installed: &Ruleset, desired: &Ruleset) -> Vec<NfObject
         if old.map(|c| &c.rules) == Some(&chain.rules) {
             continue;
         }
-        if old.is_some() {
+        // A chain made empty just before (`additions`) needs no flush.
+        if old.is_some_and(|c| !c.rules.is_empty()) {
             out.push(NfObject::CmdObject(NfCmd::Flush(schema::FlushObject::Chain(bare_chain(table, name)))));
         }
         for rule in &chain.rules {
@@ -106,58 +117,106 @@ fn commands(table: &str, installed: &Ruleset, desired: &Ruleset) -> Vec<NfObject
     out
 }
 
-fn document(objects: Vec<Value>) -> Value {
-    json!({ "nftables": objects })
+fn document(objects: Vec<NfObject<'_>>) -> Batch {
+    let commands = objects.len();
+    let json = serde_json::to_vec(&schema::Nftables { objects: Cow::Owned(objects) }).expect("nftables objects serialize");
+    Batch { json, commands }
 }
 
-fn values(objects: Vec<NfObject<'static>>) -> Vec<Value> {
-    objects.into_iter().map(|o| serde_json::to_value(o).expect("nftables objects serialize")).collect()
-}
-
-/// The chains and sets `desired` adds, as a batch of their own, and what
-/// the table holds once it is applied (the new chains empty).
+/// The chains and sets `desired` adds, as a batch of their own, but for the
+/// chains `apart` names (sorted), which [`apart`] makes; once it is
+/// applied, [`stage`] records them in what the table holds.
 ///
-/// Why apart: rules that refer to a chain or set created in the same batch
-/// refer to it by transaction id, and the kernel finds an id by walking the
-/// batch, so one batch of n new chains costs O(n²) (a first apply of 3000
-/// ports took 8.5 s of kernel time, 5000 took 31 s). Created first, they
-/// are found by name. Empty chains nothing jumps to and unused sets change
-/// no packet's fate, so the apply stays atomic where it matters: the
-/// second batch.
-pub(crate) fn additions(table: &str, installed: &Ruleset, desired: &Ruleset) -> (Option<Value>, Ruleset) {
-    let mut staged = installed.clone();
+/// Why first: chains and sets that rules refer to must exist before the
+/// rules; made in a batch of their own, empty chains nothing jumps to and
+/// unused sets change no packet's fate, so the apply stays atomic where it
+/// matters: the [`transaction`] after.
+pub(crate) fn additions(table: &str, installed: &Ruleset, desired: &Ruleset, apart: &[String]) -> Option<Batch> {
     let mut objects = Vec::new();
     for (name, chain) in &desired.chains {
-        if !installed.chains.contains_key(name) {
+        if !installed.chains.contains_key(name) && apart.binary_search(name).is_err() {
             objects.push(NfObject::CmdObject(NfCmd::Add(chain_object(table, name, chain))));
-            staged.chains.insert(name.clone(), Chain { hook: chain.hook, rules: Vec::new() });
         }
     }
     for (name, &secs) in &desired.sets {
         if installed.sets.get(name) != Some(&secs) {
             objects.push(NfObject::CmdObject(NfCmd::Add(NfListObject::Set(Box::new(set_object(table, name, secs))))));
-            staged.sets.insert(name.clone(), secs);
         }
     }
-    ((!objects.is_empty()).then(|| document(values(objects))), staged)
+    (!objects.is_empty()).then(|| document(objects))
+}
+
+/// Records in `installed` what the [`additions`] batch for `desired` made
+/// (all its new chains, empty, but `apart`'s, and its sets).
+pub(crate) fn stage(installed: &mut Ruleset, desired: &Ruleset, apart: &[String]) {
+    for (name, chain) in &desired.chains {
+        if !installed.chains.contains_key(name) && apart.binary_search(name).is_err() {
+            installed.chains.insert(name.clone(), Chain { hook: chain.hook, rules: Vec::new() });
+        }
+    }
+    for (name, &secs) in &desired.sets {
+        installed.sets.insert(name.clone(), secs);
+    }
+}
+
+/// `chains` (new in `desired`: see [`additions`]) split in at most `parts`
+/// groups for [`apart`], a port's service chain with its endpoint chains
+/// (they share the port's hash, see `names`), since one refers to the
+/// others.
+pub(crate) fn groups(chains: &[String], parts: usize) -> Vec<Vec<String>> {
+    let mut by_port: std::collections::BTreeMap<&str, Vec<String>> = std::collections::BTreeMap::new();
+    for name in chains {
+        // `svc-HASH-…` and `ep-HASH-…`; anything else stands alone.
+        let port = name.split('-').nth(1).filter(|_| name.starts_with("svc-") || name.starts_with("ep-")).unwrap_or(name);
+        by_port.entry(port).or_default().push(name.clone());
+    }
+    let per_part = chains.len().div_ceil(parts.max(1));
+    let mut out: Vec<Vec<String>> = vec![Vec::new()];
+    for (_, names) in by_port {
+        if out.last().is_some_and(|part| part.len() >= per_part) {
+            out.push(Vec::new());
+        }
+        out.last_mut().expect("one part at least").extend(names);
+    }
+    out.retain(|part| !part.is_empty());
+    out
+}
+
+/// The batch that makes `chains` (one of [`groups`]) and fills them from
+/// `desired`. Nothing refers to them until the [`transaction`] that
+/// follows, so several such batches may run side by side.
+pub(crate) fn apart(table: &str, chains: &[String], desired: &Ruleset) -> Batch {
+    let mut objects = Vec::new();
+    for name in chains {
+        if let Some(chain) = desired.chains.get(name) {
+            objects.push(NfObject::CmdObject(NfCmd::Add(chain_object(table, name, chain))));
+        }
+    }
+    for name in chains {
+        for rule in desired.chains.get(name).map(|c| c.rules.as_slice()).unwrap_or_default() {
+            objects.push(NfObject::CmdObject(NfCmd::Add(rule_object(table, name, rule))));
+        }
+    }
+    document(objects)
 }
 
 /// The batch that brings `installed` to `desired`, or `None` if they agree.
-pub(crate) fn transaction(table: &str, installed: &Ruleset, desired: &Ruleset) -> Option<Value> {
+pub(crate) fn transaction(table: &str, installed: &Ruleset, desired: &Ruleset) -> Option<Batch> {
     let objects = commands(table, installed, desired);
-    (!objects.is_empty()).then(|| document(values(objects)))
+    (!objects.is_empty()).then(|| document(objects))
 }
 
 /// The batch that (re)creates the table from nothing: whatever a previous
 /// run left is deleted in the same transaction (add, delete, add is the
 /// idiom that works whether or not the table exists).
-pub(crate) fn start(table: &str, desired: &Ruleset) -> Value {
-    let mut objects = values(vec![
+pub(crate) fn start(table: &str, desired: &Ruleset) -> Batch {
+    let empty = Ruleset::default();
+    let mut objects = vec![
         NfObject::CmdObject(NfCmd::Add(table_object(table))),
         NfObject::CmdObject(NfCmd::Delete(table_object(table))),
         NfObject::CmdObject(NfCmd::Add(table_object(table))),
-    ]);
-    objects.extend(values(commands(table, &Ruleset::default(), desired)));
+    ];
+    objects.extend(commands(table, &empty, desired));
     document(objects)
 }
 
@@ -172,6 +231,6 @@ pub(crate) fn udp_timeout(table: &str, udp_idle_secs: u32) -> String {
 }
 
 /// The batch that removes the table and everything in it.
-pub(crate) fn shutdown(table: &str) -> Value {
-    document(values(vec![NfObject::CmdObject(NfCmd::Delete(table_object(table)))]))
+pub(crate) fn shutdown(table: &str) -> Batch {
+    document(vec![NfObject::CmdObject(NfCmd::Delete(table_object(table)))])
 }
