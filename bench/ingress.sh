@@ -11,12 +11,16 @@
 # 127.0.0.61, .62 and .63 only; the servers stop by themselves and are
 # killed on exit.
 #
-# Usage: bench/ingress.sh [RUN_SECONDS] [CONNECTIONS]   (defaults 10, 64)
+# Usage: bench/ingress.sh [RUN_SECONDS] [CONNECTIONS] [ROUNDS]
+#   (defaults 10, 64, 3)
+# SERVE_BENCH: another build of the example to measure instead (an older
+# one, for a paired comparison in the same hour).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 run_seconds=${1:-10}
 connections=${2:-64}
+rounds=${3:-3}
 ingress=127.0.0.61:18080
 backend=127.0.0.62:18081
 nginx=127.0.0.63:18082
@@ -32,7 +36,10 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-cargo build --release --locked -p driftless-ingress --example serve_bench >&2
+if [ -z "${SERVE_BENCH:-}" ]; then
+  cargo build --release --locked -p driftless-ingress --example serve_bench >&2
+fi
+serve_bench=${SERVE_BENCH:-target/release/examples/serve_bench}
 
 work=$(mktemp -d)
 pids=()
@@ -43,10 +50,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-lifetime=$((run_seconds * 6 + 60))
+lifetime=$((run_seconds * 3 * rounds + 60))
 # Two tokio workers and two nginx workers: the machine has two cores
 # (shared with wrk and the backend).
-target/release/examples/serve_bench "$ingress" "$backend" "$lifetime" 2 &
+"$serve_bench" "$ingress" "$backend" "$lifetime" 2 &
 pids+=($!)
 
 cat >"$work/nginx.conf" <<NGINX
@@ -99,7 +106,7 @@ run() { # label url
   printf '%-8s %10s req/s  p50 %8s  p99 %8s  %s\n' "$1" "$rps" "$p50" "$p99" "${errors:-no errors}"
 }
 
-for round in 1 2; do
+for round in $(seq "$rounds"); do
   run direct "http://$backend/"
   run ingress "http://$ingress/"
   run nginx "http://$nginx/"

@@ -2,7 +2,8 @@
 //! ingress in front of it, in one process, both on loopback addresses the
 //! caller gives, for a bounded time.
 //!
-//! Usage: `serve_bench INGRESS_ADDR BACKEND_ADDR LIFETIME_SECONDS WORKERS`.
+//! Usage: `serve_bench INGRESS_ADDR BACKEND_ADDR LIFETIME_SECONDS WORKERS`:
+//! WORKERS threads for the backend's runtime, and as many ingress workers.
 //! The backend answers every request with `ok\n`; the ingress routes host
 //! `bench.test` to it (a Service with one ready endpoint). Both stop by
 //! themselves after LIFETIME_SECONDS.
@@ -59,7 +60,7 @@ fn main() {
         .unwrap();
         let (table, warnings) = IngressTable::build(DEFAULT_CLASS, &[ingress], &[service], &[endpoints], &[]);
         assert!(warnings.is_empty(), "{warnings:?}");
-        let config = IngressConfig { http: vec![ingress_addr], ..IngressConfig::default() };
+        let config = IngressConfig { http: vec![ingress_addr], workers, ..IngressConfig::default() };
         let server = IngressServer::start(config).expect("starting the ingress");
         server.set_table(table);
         println!("ready: ingress {} backend {backend_addr}", server.http_addrs()[0]);

@@ -31,6 +31,10 @@ pub struct IngressConfig {
     ///
     /// [`IngressHandle::shutdown`]: crate::IngressHandle::shutdown
     pub drain_timeout: Duration,
+    /// How many worker threads serve (each with its own listeners,
+    /// backend connections and single-threaded runtime); by default one
+    /// per core, at most four.
+    pub workers: usize,
 }
 
 impl Default for IngressConfig {
@@ -42,6 +46,7 @@ impl Default for IngressConfig {
             header_read_timeout: Duration::from_secs(30),
             response_timeout: Duration::from_secs(60),
             drain_timeout: Duration::from_secs(10),
+            workers: std::thread::available_parallelism().map_or(1, |cores| cores.get().min(4)),
         }
     }
 }

@@ -24,9 +24,9 @@ pub enum IngressError {
     /// The configuration lists no address to listen on.
     #[error("no listen address configured")]
     NoListenAddress,
-    /// `IngressServer::start` was called outside a tokio runtime.
-    #[error("the ingress server must be started inside a tokio runtime")]
-    NoRuntime,
+    /// A worker's thread or runtime could not be made.
+    #[error("cannot start an ingress worker")]
+    Runtime(#[source] io::Error),
     /// rustls refused the TLS configuration.
     #[error("cannot set up tls")]
     Tls(#[source] rustls::Error),

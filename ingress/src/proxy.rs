@@ -27,7 +27,6 @@ use hyper::header::{self, HeaderValue};
 use hyper::http::uri::PathAndQuery;
 use hyper::{Request, Response, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
@@ -49,23 +48,26 @@ pub(crate) struct Shared {
     pub(crate) table: Arc<ArcSwap<IngressTable>>,
     pub(crate) pool: Pool,
     pub(crate) response_timeout: Duration,
-    /// Tunnels of upgraded connections and backend connections.
+    /// Tunnels of upgraded connections and backend connections; they end
+    /// at once when their worker's runtime is dropped (the end of a drain,
+    /// or drop), so none of them waits on a stop token of its own.
     pub(crate) tasks: TaskTracker,
-    /// Cancelled to stop everything at once (the end of a drain, or drop).
-    pub(crate) stop: CancellationToken,
 }
 
 /// The client connection a request came on.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Client {
     pub(crate) peer: SocketAddr,
     pub(crate) local: SocketAddr,
     /// `http` or `https`.
     pub(crate) proto: &'static str,
+    /// The client's address as an `X-Forwarded-For` value, made once per
+    /// connection rather than per request.
+    pub(crate) peer_ip: HeaderValue,
 }
 
 /// Answers one request. Never fails: every problem is a response.
-pub(crate) async fn handle(shared: Arc<Shared>, client: Client, request: Request<Incoming>) -> Result<Response<ProxyBody>, Infallible> {
+pub(crate) async fn handle(shared: Arc<Shared>, client: Arc<Client>, request: Request<Incoming>) -> Result<Response<ProxyBody>, Infallible> {
     let started = Instant::now();
     let table = shared.table.load_full();
     let host = request_host(&request).map(normalize_request_host).unwrap_or_default();
@@ -77,15 +79,28 @@ pub(crate) async fn handle(shared: Arc<Shared>, client: Client, request: Request
         return Ok(response);
     };
     let backend = route.backend;
-    let (response, endpoint) = forward(&shared, client, backend, request).await;
+    let (response, endpoint) = forward(&shared, &client, backend, request).await;
     let status = response.status().as_u16();
     let elapsed_ms = started.elapsed().as_millis() as u64;
-    let endpoint = endpoint.map(|e| e.to_string()).unwrap_or_default();
+    // Formatted only if the access log is on.
+    let endpoint = tracing::field::display(Endpoint(endpoint));
     info!(
         target: "driftless_ingress::access",
         %method, host, path, ingress = route.ingress, %backend, endpoint, status, elapsed_ms, peer = %client.peer, "proxied"
     );
     Ok(response)
+}
+
+/// An endpoint for the access log: its address, or nothing.
+struct Endpoint(Option<SocketAddr>);
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(endpoint) => endpoint.fmt(f),
+            None => Ok(()),
+        }
+    }
 }
 
 /// The host the client asked for: the authority of an absolute URI (and
@@ -96,7 +111,7 @@ fn request_host<B>(request: &Request<B>) -> Option<&str> {
 
 /// Forwards to the backend's endpoints; returns the response and the
 /// endpoint that gave it, if any did.
-async fn forward(shared: &Shared, client: Client, backend: &Backend, mut request: Request<Incoming>) -> (Response<ProxyBody>, Option<SocketAddr>) {
+async fn forward(shared: &Shared, client: &Client, backend: &Backend, mut request: Request<Incoming>) -> (Response<ProxyBody>, Option<SocketAddr>) {
     let endpoints = backend.endpoints();
     if endpoints.is_empty() {
         return (text(StatusCode::SERVICE_UNAVAILABLE, format!("service {backend} has no ready endpoints")), None);
@@ -142,7 +157,7 @@ async fn forward(shared: &Shared, client: Client, backend: &Backend, mut request
 /// The request as the backend gets it: origin-form URI over HTTP/1.1, the
 /// client's Host kept (or taken from `:authority`), hop-by-hop headers
 /// removed, `X-Forwarded-*` set.
-fn outbound(request: Request<Incoming>, client: Client, upgrade: bool) -> Request<Incoming> {
+fn outbound(request: Request<Incoming>, client: &Client, upgrade: bool) -> Request<Incoming> {
     let (mut parts, body) = request.into_parts();
     let host = match parts.uri.authority() {
         Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
@@ -155,7 +170,7 @@ fn outbound(request: Request<Incoming>, client: Client, upgrade: bool) -> Reques
     if let Some(host) = &host {
         parts.headers.insert(header::HOST, host.clone());
     }
-    headers::set_forwarded(&mut parts.headers, headers::Forwarded { peer: client.peer, local: client.local, proto: client.proto, host: host.as_ref() });
+    headers::set_forwarded(&mut parts.headers, headers::Forwarded { peer: &client.peer_ip, local: client.local, proto: client.proto, host: host.as_ref() });
     parts.uri = Uri::from(parts.uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/")));
     parts.version = hyper::Version::HTTP_11;
     Request::from_parts(parts, body)
@@ -173,20 +188,16 @@ fn inbound(response: Response<pool::PooledBody>) -> Response<ProxyBody> {
 /// and answers the client's 101 with the backend's headers.
 fn tunnel(shared: &Shared, client: hyper::upgrade::OnUpgrade, mut response: Response<pool::PooledBody>, endpoint: SocketAddr) -> Response<ProxyBody> {
     let backend = hyper::upgrade::on(&mut response);
-    let stop = shared.stop.clone();
     shared.tasks.spawn(async move {
         let joined = async {
             let (client, backend) = tokio::try_join!(client, backend)?;
             let copied = tokio::io::copy_bidirectional(&mut TokioIo::new(client), &mut TokioIo::new(backend)).await;
             Ok::<_, hyper::Error>(copied)
         };
-        tokio::select! {
-            result = joined => match result {
-                Ok(Ok((up, down))) => debug!(%endpoint, up, down, "upgraded connection closed"),
-                Ok(Err(error)) => debug!(%endpoint, %error, "upgraded connection failed"),
-                Err(error) => debug!(%endpoint, %error, "upgrade failed"),
-            },
-            () = stop.cancelled() => {}
+        match joined.await {
+            Ok(Ok((up, down))) => debug!(%endpoint, up, down, "upgraded connection closed"),
+            Ok(Err(error)) => debug!(%endpoint, %error, "upgraded connection failed"),
+            Err(error) => debug!(%endpoint, %error, "upgrade failed"),
         }
     });
     let (mut parts, _) = response.into_parts();

@@ -38,9 +38,27 @@ async fn a_bind_error_is_returned() {
 }
 
 #[test]
-fn start_needs_a_runtime() {
-    let config = IngressConfig { http: vec!["127.0.0.1:0".parse().unwrap()], ..IngressConfig::default() };
-    assert!(matches!(IngressServer::start(config), Err(IngressError::NoRuntime)));
+fn the_server_runs_on_threads_of_its_own() {
+    use std::io::{Read, Write};
+    // Started outside any runtime, with two workers on one port.
+    let config = IngressConfig { http: vec!["127.0.0.1:0".parse().unwrap()], workers: 2, ..IngressConfig::default() };
+    let ingress = IngressServer::start(config).unwrap();
+    let addr = ingress.http_addrs()[0];
+    // Each connection is served, whichever worker the kernel hands it to.
+    for _ in 0..8 {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream.write_all(b"GET / HTTP/1.1\r\nHost: x.test\r\nConnection: close\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    }
+    drop(ingress);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(addr).is_ok() {
+        assert!(Instant::now() < deadline, "the listeners are still open");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 #[tokio::test]

@@ -24,7 +24,6 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::debug;
 
@@ -46,9 +45,8 @@ pub(crate) struct Pool {
 struct Inner {
     idle: Mutex<Idle>,
     connect_timeout: Duration,
-    /// Connection tasks: owned by the server, stopped by `stop`.
+    /// Connection tasks: owned by the server, on the worker's runtime.
     tasks: TaskTracker,
-    stop: CancellationToken,
 }
 
 #[derive(Debug, Default)]
@@ -68,8 +66,8 @@ pub(crate) enum SendError {
 }
 
 impl Pool {
-    pub(crate) fn new(connect_timeout: Duration, tasks: TaskTracker, stop: CancellationToken) -> Pool {
-        Pool { inner: Arc::new(Inner { idle: Mutex::default(), connect_timeout, tasks, stop }) }
+    pub(crate) fn new(connect_timeout: Duration, tasks: TaskTracker) -> Pool {
+        Pool { inner: Arc::new(Inner { idle: Mutex::default(), connect_timeout, tasks }) }
     }
 
     /// Sends `request` to `endpoint` on an idle connection if one is still
@@ -181,15 +179,11 @@ impl Pool {
             .handshake(TokioIo::new(stream))
             .await
             .map_err(|error| io::Error::new(io::ErrorKind::ConnectionAborted, error))?;
-        let stop = self.inner.stop.clone();
+        // Ends when the backend closes, or when the worker's runtime is
+        // dropped (the server stopped).
         self.inner.tasks.spawn(async move {
-            tokio::select! {
-                result = connection.with_upgrades() => {
-                    if let Err(error) = result {
-                        debug!(%endpoint, %error, "backend connection ended with an error");
-                    }
-                }
-                () = stop.cancelled() => {}
+            if let Err(error) = connection.with_upgrades().await {
+                debug!(%endpoint, %error, "backend connection ended with an error");
             }
         });
         Ok(sender)
