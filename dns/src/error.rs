@@ -25,6 +25,9 @@ pub enum DnsError {
     /// `DnsServer::start` was called outside a tokio runtime.
     #[error("the dns server must be started inside a tokio runtime")]
     NoRuntime,
+    /// A UDP worker's thread or runtime could not be made.
+    #[error("cannot start a dns worker")]
+    Runtime(#[source] std::io::Error),
     /// The configured cluster domain is not a valid domain name.
     #[error(transparent)]
     Zone(#[from] ZoneError),

@@ -29,6 +29,7 @@
 //! # Ok(()) }
 //! ```
 
+mod answers;
 mod config;
 mod error;
 mod forward;

@@ -1,5 +1,6 @@
 //! The UDP receive loop: one per socket, answering each query from the
-//! snapshot in place, with `hickory-server`'s request parsing, its
+//! snapshot in place (or from its answer cache, `answers.rs`, when the
+//! same query came before), with `hickory-server`'s request parsing, its
 //! `RequestHandler` (ours, `handler.rs`) and a `ResponseHandler` that keeps
 //! the encoded answer; the datagrams waiting are read with one `recvmmsg`
 //! and the answers sent with one `sendmmsg`, as knotd does.
@@ -31,6 +32,7 @@ use tracing::{debug, warn};
 
 use arc_swap::ArcSwap;
 
+use crate::answers::Answers;
 use crate::handler::Handler;
 use crate::zone::Zone;
 
@@ -51,6 +53,7 @@ pub(crate) async fn serve(socket: UdpSocket, handler: Arc<Handler>, cancel: Canc
     let mut buffers = vec![[0u8; RECEIVE_BUFFER]; BATCH];
     let mut forwards = JoinSet::new();
     let mut replies: Vec<(Vec<u8>, SocketAddr)> = Vec::with_capacity(BATCH);
+    let mut answers = Answers::default();
     loop {
         tokio::select! {
             ready = socket.readable() => if let Err(error) = ready {
@@ -72,7 +75,12 @@ pub(crate) async fn serve(socket: UdpSocket, handler: Arc<Handler>, cancel: Canc
         let zone = handler.zone.load_full();
         for (index, len, src) in received {
             let Some(src) = src.filter(|src| src.port() != 0) else { continue };
-            let request = match read(&buffers[index][..len], src) {
+            let bytes = &buffers[index][..len];
+            if let Some(answer) = answers.get(&zone, bytes) {
+                replies.push((answer, src));
+                continue;
+            }
+            let request = match read(bytes, src) {
                 Datagram::Query(request) => request,
                 Datagram::Malformed(Some(refusal)) => {
                     replies.extend(header_bytes(refusal).map(|bytes| (bytes, src)));
@@ -83,7 +91,10 @@ pub(crate) async fn serve(socket: UdpSocket, handler: Arc<Handler>, cancel: Canc
             if !handler.needs_upstream(&zone, &request) {
                 let answered = Answered::default();
                 handler.answer(&zone, &request, answered.clone()).await;
-                replies.extend(answered.take().map(|bytes| (bytes, src)));
+                if let Some(answer) = answered.take() {
+                    answers.put(&zone, bytes, &answer);
+                    replies.push((answer, src));
+                }
             } else if forwards.len() < MAX_FORWARDS_IN_FLIGHT {
                 let (handler, zone, socket) = (Arc::clone(&handler), Arc::clone(&zone), Arc::clone(&socket));
                 forwards.spawn(async move {
