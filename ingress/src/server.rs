@@ -149,10 +149,13 @@ impl IngressServer {
             let span = info_span!(parent: &parent, "ingress_worker", worker = index);
             let tokens = (listening.token(), running.token());
             let tls = tls.clone();
-            std::thread::Builder::new()
-                .name(format!("ingress-{index}"))
-                .spawn(move || worker.run(serving, tls, tokens, span))
-                .map_err(IngressError::Runtime)?;
+            let spawned = std::thread::Builder::new().name(format!("ingress-{index}")).spawn(move || worker.run(serving, tls, tokens, span));
+            if let Err(error) = spawned {
+                // The workers already started close their listeners and end.
+                graceful.cancel();
+                stop.cancel();
+                return Err(IngressError::Runtime(error));
+            }
         }
         listening.close();
         running.close();
