@@ -38,7 +38,7 @@ pub fn kill_remaining(path: &str) -> usize {
     for hierarchy in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
         let root = hierarchy.path().join(relative);
         if root.is_dir() {
-            thaw_and_list(&root, &mut pids);
+            list(&root, &mut pids, true);
         }
     }
     for pid in &pids {
@@ -47,20 +47,47 @@ pub fn kill_remaining(path: &str) -> usize {
     pids.len()
 }
 
-fn thaw_and_list(dir: &Path, pids: &mut std::collections::BTreeSet<i32>) {
-    // cgroup v1's freezer, and v2's own freeze switch.
-    if dir.join("freezer.state").exists() {
-        let _ = std::fs::write(dir.join("freezer.state"), "THAWED");
+/// Sends `signal` to every process in the cgroups under `path` (every
+/// hierarchy), without freezing them first: a process forked meanwhile
+/// misses this signal, as under Kubernetes, where the stop signal goes to
+/// the container's first process alone and SIGKILL ends the rest. How
+/// many processes were signalled.
+pub fn signal(path: &str, signal: nix::sys::signal::Signal) -> usize {
+    let relative = path.trim_start_matches('/');
+    if relative.is_empty() {
+        return 0;
     }
-    if dir.join("cgroup.freeze").exists() {
-        let _ = std::fs::write(dir.join("cgroup.freeze"), "0");
+    let mut pids = std::collections::BTreeSet::new();
+    for hierarchy in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
+        let root = hierarchy.path().join(relative);
+        if root.is_dir() {
+            list(&root, &mut pids, false);
+        }
+    }
+    for pid in &pids {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), signal);
+    }
+    pids.len()
+}
+
+/// The processes in `dir` and the cgroups below it, thawing each first
+/// when `thaw`.
+fn list(dir: &Path, pids: &mut std::collections::BTreeSet<i32>, thaw: bool) {
+    if thaw {
+        // cgroup v1's freezer, and v2's own freeze switch.
+        if dir.join("freezer.state").exists() {
+            let _ = std::fs::write(dir.join("freezer.state"), "THAWED");
+        }
+        if dir.join("cgroup.freeze").exists() {
+            let _ = std::fs::write(dir.join("cgroup.freeze"), "0");
+        }
     }
     if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {
         pids.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()).filter(|p| *p > 1));
     }
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            thaw_and_list(&entry.path(), pids);
+            list(&entry.path(), pids, thaw);
         }
     }
 }

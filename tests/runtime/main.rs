@@ -176,7 +176,7 @@ fn runs_a_container_and_records_exit_code_and_logs() {
 #[test]
 fn the_helper_outlives_its_launcher_and_kill_stops_the_container() {
     let node = Node::new("kill");
-    let config = node.config("c-kill", "echo started; exec sleep 600");
+    let config = node.config("c-kill", "echo started; sleep 601 & exec sleep 600");
     let Status::Running { pid, shim_pid, .. } = node.start(&config) else { panic!("not running") };
 
     // The helper leads its own session: a dying daemon does not take it along.
@@ -234,6 +234,35 @@ fn the_helper_outlives_its_launcher_and_kill_stops_the_container() {
     assert_eq!(out.status.code(), Some(3), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == "42"), "{out:?}");
 
+    // The container's processes: its first, the `sleep 601` it left in
+    // the background, and one an exec leaves there (in the container's PID
+    // namespace).
+    let out = node.layout.exec("c-kill", &sh("sleep 602 </dev/null >/dev/null 2>&1 &")).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let container_ns = ns(pid, "pid");
+    let in_container = || -> Vec<String> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|&p| std::fs::read_link(format!("/proc/{p}/ns/pid")).is_ok_and(|n| n == container_ns))
+            .filter_map(|p| Some(std::fs::read_to_string(format!("/proc/{p}/cmdline")).ok()?.replace('\0', " ").trim().to_owned()))
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + DEADLINE;
+    let mut seen = in_container();
+    seen.sort();
+    assert_eq!(seen, ["sleep 600", "sleep 601", "sleep 602"]);
+    // SIGTERM reaches every process in the container's cgroup: the
+    // background one ends; the first ignores it, as a namespace's init
+    // without a handler does.
+    node.layout.kill("c-kill", Signal::SIGTERM).unwrap();
+    while in_container().iter().any(|c| c == "sleep 601") {
+        assert!(std::time::Instant::now() < deadline, "after SIGTERM: {:?}", in_container());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(in_container().iter().any(|c| c == "sleep 600"), "{:?}", in_container());
+
     if let Err(error) = node.layout.kill("c-kill", Signal::SIGKILL) {
         panic!("{error}\nstatus: {:?}\nlog:\n{}", node.layout.status("c-kill"), node.log("c-kill"));
     }
@@ -241,6 +270,11 @@ fn the_helper_outlives_its_launcher_and_kill_stops_the_container() {
     assert_eq!(exit_of(&status).signal, Some(9), "{status:?}");
     assert_eq!(exit_of(&status).code, 137);
     assert!(node.log("c-kill").contains(" stdout F started"));
+    let deadline = std::time::Instant::now() + DEADLINE;
+    while !in_container().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "left in the container's namespace: {:?}", in_container());
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 #[test]
