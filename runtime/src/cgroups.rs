@@ -30,21 +30,7 @@ pub fn remove(path: &str) {
 /// (`driftless reset`): the node's pods are the only thing there. How many
 /// processes were signalled.
 pub fn kill_remaining(path: &str) -> usize {
-    let relative = path.trim_start_matches('/');
-    if relative.is_empty() {
-        return 0;
-    }
-    let mut pids = std::collections::BTreeSet::new();
-    for hierarchy in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
-        let root = hierarchy.path().join(relative);
-        if root.is_dir() {
-            list(&root, &mut pids, true);
-        }
-    }
-    for pid in &pids {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), nix::sys::signal::Signal::SIGKILL);
-    }
-    pids.len()
+    signal_each(path, nix::sys::signal::Signal::SIGKILL, true)
 }
 
 /// Sends `signal` to every process in the cgroups under `path` (every
@@ -53,6 +39,10 @@ pub fn kill_remaining(path: &str) -> usize {
 /// the container's first process alone and SIGKILL ends the rest. How
 /// many processes were signalled.
 pub fn signal(path: &str, signal: nix::sys::signal::Signal) -> usize {
+    signal_each(path, signal, false)
+}
+
+fn signal_each(path: &str, signal: nix::sys::signal::Signal, thaw: bool) -> usize {
     let relative = path.trim_start_matches('/');
     if relative.is_empty() {
         return 0;
@@ -61,7 +51,7 @@ pub fn signal(path: &str, signal: nix::sys::signal::Signal) -> usize {
     for hierarchy in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
         let root = hierarchy.path().join(relative);
         if root.is_dir() {
-            list(&root, &mut pids, false);
+            list(&root, &mut pids, thaw);
         }
     }
     for pid in &pids {
