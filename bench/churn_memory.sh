@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The daemon's memory across rounds of pod churn (issue 21), as root: the
+# real `driftless up` (release build) on a repository of its own, each
+# round committing 100 busybox replicas, waiting for 100 Ready with
+# `driftless get pods`, printing VmRSS and RssAnon, then committing 0 and
+# waiting for none. At the end, the daemon's CPU time (utime + stime, in
+# clock ticks). Everything is removed with `driftless reset --purge`.
+#
+# Usage: bench/churn_memory.sh [ROUNDS]
+#   BIN=path/to/driftless   another build (its driftless-shim beside it)
+#   WRAP="heaptrack -o F"   run the daemon under a profiler; it is killed
+#                           with SIGKILL at the end, so that what heaptrack
+#                           reports as leaked is what the daemon held
+# Network rule: the daemon's own bridge dlbench0 and 10.247.0.0/24, routed
+# by the daemon before any pod starts; nothing is sent off the machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds="${1:-6}"
+[ "$(id -u)" = 0 ] || { echo "bench/churn_memory.sh needs root" >&2; exit 1; }
+bin="${BIN:-$PWD/target/release/driftless}"
+if [ -z "${BIN:-}" ]; then
+  ./scripts/setup.sh
+  ./scripts/build-images.sh >/dev/null
+  cargo build --release --locked -q -p driftless -p driftless-runtime --bins
+fi
+work="$(mktemp -d)"
+daemon=""
+cleanup() {
+  set +e
+  [ -n "$daemon" ] && kill -9 "$daemon" 2>/dev/null
+  "$bin" reset --purge --data-dir "$work/data" >/dev/null 2>&1
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+deployment() {
+  cat <<YAML
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: bench}
+spec:
+  replicas: $1
+  selector: {matchLabels: {app: bench}}
+  template:
+    metadata: {labels: {app: bench}}
+    spec:
+      terminationGracePeriodSeconds: 0
+      containers:
+      - name: c
+        image: busybox:1.35
+        imagePullPolicy: Never
+        command: [sleep, '3600']
+YAML
+}
+repo_git() { git -C "$work/repo" -c user.name=bench -c user.email=bench@localhost "$@" >/dev/null; }
+mkdir -p "$work/repo/apps"
+repo_git init -q -b main
+deployment 0 >"$work/repo/apps/bench.yaml"
+repo_git add -A
+repo_git commit -qm "bench: 0 replicas"
+"$bin" image import target/images/busybox-1.35 --name busybox --data-dir "$work/data" >/dev/null
+
+# shellcheck disable=SC2086 # WRAP is a command line
+${WRAP:-} "$bin" up --repo "$work/repo" --path apps --data-dir "$work/data" \
+  --bridge dlbench0 --pod-cidr 10.247.0.0/24 --service-cidr 10.100.0.0/24 --cluster-dns 10.100.0.10 \
+  --cgroup-root /driftless-bench --dns-upstream none >"$work/daemon.log" 2>&1 &
+for _ in $(seq 600); do [ -S "$work/data/driftless.sock" ] && break; sleep 0.05; done
+[ -S "$work/data/driftless.sock" ] || { echo "the daemon did not come up" >&2; cat "$work/daemon.log" >&2; exit 1; }
+daemon="$(pgrep -f "^$bin up --repo $work/repo" | head -1)"
+
+pods() { "$bin" get pods --data-dir "$work/data" 2>/dev/null | tail -n +2; }
+ready() { pods | grep -c ' 1/1 ' || true; }
+left() { pods | wc -l; }
+wait_for() { # COUNT-FUNCTION WANTED: polls for at most 120 s
+  for _ in $(seq 1200); do [ "$($1)" = "$2" ] && return 0; sleep 0.1; done
+  echo "timed out waiting for $2 ($1)" >&2; exit 1
+}
+memory() { grep -E '^(VmRSS|RssAnon)' "/proc/$daemon/status" | tr -s ' \t\n' ' '; }
+for round in $(seq "$rounds"); do
+  deployment 100 >"$work/repo/apps/bench.yaml"
+  repo_git commit -qam "bench: 100 replicas, round $round"
+  wait_for ready 100
+  echo "round $round, 100 Ready: $(memory)"
+  deployment 0 >"$work/repo/apps/bench.yaml"
+  repo_git commit -qam "bench: 0 replicas, round $round"
+  wait_for left 0
+done
+echo "after $rounds rounds: $(memory) cpu_ticks $(awk '{print $14 + $15}' "/proc/$daemon/stat")"
