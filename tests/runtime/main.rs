@@ -253,11 +253,27 @@ fn the_helper_outlives_its_launcher_and_kill_stops_the_container() {
     let mut seen = in_container();
     seen.sort();
     assert_eq!(seen, ["sleep 600", "sleep 601", "sleep 602"]);
+    // The exec'd process is inside the container's cgroups, as the first
+    // one is: its memory and CPU count against the container's limits.
+    let pid_of = |cmdline: &str| -> i32 {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .find(|&p| {
+                std::fs::read_link(format!("/proc/{p}/ns/pid")).is_ok_and(|n| n == container_ns)
+                    && std::fs::read_to_string(format!("/proc/{p}/cmdline")).is_ok_and(|c| c.replace('\0', " ").trim() == cmdline)
+            })
+            .unwrap()
+    };
+    let cgroups = |p: i32| std::fs::read_to_string(format!("/proc/{p}/cgroup")).unwrap();
+    assert!(cgroups(pid).contains("/c-kill"), "{}", cgroups(pid));
+    assert_eq!(cgroups(pid_of("sleep 602")), cgroups(pid));
     // SIGTERM reaches every process in the container's cgroup: the
-    // background one ends; the first ignores it, as a namespace's init
+    // background one and the exec'd one end; the first ignores it, as a namespace's init
     // without a handler does.
     node.layout.kill("c-kill", Signal::SIGTERM).unwrap();
-    while in_container().iter().any(|c| c == "sleep 601") {
+    while in_container().iter().any(|c| c == "sleep 601" || c == "sleep 602") {
         assert!(std::time::Instant::now() < deadline, "after SIGTERM: {:?}", in_container());
         std::thread::sleep(Duration::from_millis(5));
     }
