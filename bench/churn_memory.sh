@@ -8,6 +8,7 @@
 #
 # Usage: bench/churn_memory.sh [ROUNDS]
 #   BIN=path/to/driftless   another build (its driftless-shim beside it)
+#   SMAPS=FILE              save the daemon's /proc/PID/smaps at the end
 #   WRAP="heaptrack -o F"   run the daemon under a profiler; it is killed
 #                           with SIGKILL at the end, so that what heaptrack
 #                           reports as leaked is what the daemon held
@@ -86,3 +87,5 @@ for round in $(seq "$rounds"); do
   wait_for left 0
 done
 echo "after $rounds rounds: $(memory) cpu_ticks $(awk '{print $14 + $15}' "/proc/$daemon/stat")"
+[ -n "${SMAPS:-}" ] && cp "/proc/$daemon/smaps" "$SMAPS"
+true

@@ -98,6 +98,7 @@ impl Recorder {
                 if let Err(error) = writer.apply(batch) {
                     tracing::warn!(%error, "could not record an event");
                 }
+                prune(&*writer);
             }
         })?;
         Ok(Recorder { queue: Some(queue), ..Recorder::new(store, clock, component, host) })
@@ -162,19 +163,11 @@ impl Recorder {
             "reportingComponent": self.component,
             "reportingInstance": self.host,
         });
-        let mut batch = Batch::one(Op::Put(event));
-        let (events, _) = self.store.list(Kind::Event, None);
-        if events.len() >= MAX_EVENTS {
-            // Drop the oldest tenth, so pruning happens rarely.
-            let mut by_age: Vec<(String, Key)> = events.iter().filter_map(|e| Some((e.get("lastTimestamp")?.as_str()?.to_owned(), Key::of(e)?))).collect();
-            by_age.sort();
-            for (_, key) in by_age.into_iter().take(MAX_EVENTS / 10) {
-                batch.push(Op::Delete { key, uid: None });
-            }
-        }
+        let batch = Batch::one(Op::Put(event));
         match &self.queue {
             None => {
                 self.store.apply(batch)?;
+                prune(&*self.store);
             }
             Some(queue) => {
                 if queue.try_send(batch).is_err() {
@@ -183,6 +176,40 @@ impl Recorder {
             }
         }
         Ok(())
+    }
+}
+
+/// One pruning at a time in the process: recorders of several components
+/// share the store's events, and two prunings at once would each read them
+/// all to delete the same ones.
+static PRUNING: Mutex<()> = Mutex::new(());
+
+/// Once the store holds `MAX_EVENTS` events, deletes the least recently
+/// updated fifth of them, so that pruning happens rarely. Run after an
+/// event is written (by the writer thread, for a queued recorder), so the
+/// count includes it. Events are read one at a time: the store keeps them
+/// as text, and reading all of them at once would parse a thousand objects
+/// into memory together (docs/benchmarks.md, issue 21).
+fn prune(store: &dyn Store) {
+    if store.count(Kind::Event, None) < MAX_EVENTS {
+        return;
+    }
+    let Ok(_pruning) = PRUNING.try_lock() else { return };
+    let mut by_age: Vec<(String, Key)> = store
+        .keys(Kind::Event, None)
+        .into_iter()
+        .filter_map(|key| {
+            let last = store.get(&key)?.get("lastTimestamp")?.as_str()?.to_owned();
+            Some((last, key))
+        })
+        .collect();
+    by_age.sort();
+    let mut batch = Batch::default();
+    for (_, key) in by_age.into_iter().take(MAX_EVENTS / 5) {
+        batch.push(Op::Delete { key, uid: None });
+    }
+    if let Err(error) = store.apply(batch) {
+        tracing::warn!(%error, "could not delete the oldest events");
     }
 }
 
@@ -222,7 +249,11 @@ mod tests {
         for i in 1..=3 * MAX_EVENTS {
             recorder.record(&pod(i), EventType::Normal, "Scheduled", "Successfully assigned");
         }
-        assert!(store.list(Kind::Event, None).0.len() <= MAX_EVENTS);
+        let events = store.list(Kind::Event, None).0;
+        assert!(events.len() <= MAX_EVENTS);
+        // Pruning drops the least recently updated: the latest is kept.
+        let latest = format!("p{}", 3 * MAX_EVENTS);
+        assert!(events.iter().any(|e| e["involvedObject"]["name"] == latest.as_str()), "{latest} was pruned");
         let seen = recorder.seen.lock().unwrap().len();
         assert!(seen <= 2 * MAX_EVENTS + 1, "{seen} dedup entries for at most {MAX_EVENTS} stored events");
     }

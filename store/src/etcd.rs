@@ -35,6 +35,7 @@ use etcd_client::{Client, Compare, CompareOp, ConnectOptions, EventType as EtcdE
 use serde_json::Value;
 use tokio::sync::broadcast;
 
+use crate::objects::Objects;
 use crate::sqlite::now_rfc3339;
 use crate::{Batch, EventType, Key, Store, StoreError, WatchEvent};
 
@@ -164,7 +165,7 @@ enum Named {
 /// What memory holds: every object and record, and the revision it is at.
 #[derive(Default)]
 struct Cache {
-    objects: BTreeMap<Key, Arc<Value>>,
+    objects: Objects,
     meta: HashMap<String, Value>,
     /// The object keys' and records' etcd `mod_revision`s.
     versions: HashMap<String, i64>,
@@ -370,7 +371,7 @@ impl EtcdStore {
         // Revisions are etcd's, one for the whole transaction: filled in
         // from the key's mod_revision when the change comes back.
         let objects = &cache.objects;
-        let crate::stage::Staged { finals: staged, changes } = crate::stage::stage(&batch.ops, &|key| objects.get(key).cloned(), &now, &mut || 0)?;
+        let crate::stage::Staged { finals: staged, changes } = crate::stage::stage(&batch.ops, &|key| objects.get(key), &now, &mut || 0)?;
         let written: Vec<Arc<Value>> = changes.into_iter().map(|(_, _, value, _)| value).collect();
         // Each key written on condition that it is as memory has it: absent
         // (create revision 0) or at its mod revision.
@@ -554,7 +555,7 @@ impl EtcdStore {
         let revision = revision.to_string();
         written
             .into_iter()
-            .map(|value| match Key::of(&value).and_then(|key| cache.objects.get(&key).cloned()) {
+            .map(|value| match Key::of(&value).and_then(|key| cache.objects.get(&key)) {
                 Some(now) if now.pointer("/metadata/resourceVersion").and_then(Value::as_str) == Some(revision.as_str()) => now,
                 _ => value,
             })
@@ -623,16 +624,16 @@ async fn list(mut client: Client, shared: Arc<Shared>) -> Result<u64, StoreError
     // a watcher would have seen it.
     let mut cache = shared.cache();
     let mut announced = Vec::new();
-    for (key, value) in &fresh.objects {
+    for (key, value) in fresh.objects.iter() {
         match cache.objects.get(key) {
-            None => announced.push((EventType::Added, key.clone(), value.clone())),
-            Some(old) if old != value => announced.push((EventType::Modified, key.clone(), value.clone())),
+            None => announced.push((EventType::Added, key.clone(), value)),
+            Some(old) if old != value => announced.push((EventType::Modified, key.clone(), value)),
             Some(_) => {}
         }
     }
-    for (key, value) in &cache.objects {
+    for (key, value) in cache.objects.iter() {
         if !fresh.objects.contains_key(key) {
-            announced.push((EventType::Deleted, key.clone(), value.clone()));
+            announced.push((EventType::Deleted, key.clone(), value));
         }
     }
     *cache = fresh;
@@ -699,7 +700,7 @@ async fn watch_from(client: &mut Client, shared: &Shared, revision: &mut u64) ->
             match (shared.layout.parse(&key), event.event_type()) {
                 (Some(Named::Object(object)), EtcdEvent::Put) => {
                     let value = Arc::new(decode(kv)?);
-                    let kind = if cache.objects.insert(object.clone(), value.clone()).is_some() { EventType::Modified } else { EventType::Added };
+                    let kind = if cache.objects.insert(object.clone(), value.clone()) { EventType::Modified } else { EventType::Added };
                     cache.versions.insert(key, kv.mod_revision());
                     announced.push(WatchEvent { kind, key: object, object: value, revision: at });
                 }
@@ -750,12 +751,20 @@ impl Drop for EtcdStore {
 
 impl Store for EtcdStore {
     fn get(&self, key: &Key) -> Option<Arc<Value>> {
-        self.shared.cache().objects.get(key).cloned()
+        self.shared.cache().objects.get(key)
+    }
+
+    fn count(&self, kind: Kind, namespace: Option<&str>) -> usize {
+        self.shared.cache().objects.count(kind, namespace)
+    }
+
+    fn keys(&self, kind: Kind, namespace: Option<&str>) -> Vec<Key> {
+        self.shared.cache().objects.keys(kind, namespace)
     }
 
     fn list(&self, kind: Kind, namespace: Option<&str>) -> (Vec<Arc<Value>>, u64) {
         let cache = self.shared.cache();
-        let items = crate::key::objects_of(&cache.objects, kind, namespace);
+        let items = cache.objects.of_kind(kind, namespace);
         (items, cache.revision)
     }
 

@@ -1,23 +1,9 @@
 //! Object identity in the store: kind, namespace and name.
 
-use std::collections::BTreeMap;
 use std::fmt;
-use std::ops::Bound;
-use std::sync::Arc;
 
 use driftless_model::Kind;
 use serde_json::Value;
-
-/// Every object of `kind` (in `namespace`, if given) in a map ordered by
-/// [`Key`]: one range walk, as both backends keep their objects so.
-pub(crate) fn objects_of(objects: &BTreeMap<Key, Arc<Value>>, kind: Kind, namespace: Option<&str>) -> Vec<Arc<Value>> {
-    let start = Key::new(kind, namespace.unwrap_or(""), "");
-    objects
-        .range((Bound::Included(start), Bound::Unbounded))
-        .take_while(|(key, _)| key.kind == kind && namespace.is_none_or(|ns| key.namespace == ns))
-        .map(|(_, value)| value.clone())
-        .collect()
-}
 
 /// Identifies one stored object. `namespace` is empty for cluster-scoped
 /// kinds. Ordered by kind (the kind table's order), namespace and name.

@@ -30,6 +30,7 @@ pub mod election;
 mod error;
 mod etcd;
 mod key;
+mod objects;
 pub mod records;
 mod sqlite;
 mod stage;
@@ -57,6 +58,17 @@ pub trait Store: Send + Sync {
     /// Every object of `kind` (in `namespace` if given), sorted by
     /// namespace and name, and the store's revision they were read at.
     fn list(&self, kind: Kind, namespace: Option<&str>) -> (Vec<Arc<Value>>, u64);
+    /// How many objects of `kind` (in `namespace` if given) there are,
+    /// without reading them: a store may keep some kinds in a form that
+    /// costs parsing to read (Events, see `objects.rs`).
+    fn count(&self, kind: Kind, namespace: Option<&str>) -> usize {
+        self.list(kind, namespace).0.len()
+    }
+    /// The keys of every object of `kind` (in `namespace` if given), in
+    /// the order of [`Store::list`], none of the objects read.
+    fn keys(&self, kind: Kind, namespace: Option<&str>) -> Vec<Key> {
+        self.list(kind, namespace).0.iter().filter_map(|v| Key::of(v)).collect()
+    }
     /// Applies every operation of `batch` or none; returns the objects as
     /// written (deleted objects as they were), in operation order.
     fn apply(&self, batch: Batch) -> Result<Vec<Arc<Value>>, StoreError>;

@@ -1,6 +1,6 @@
 //! The embedded store: SQLite on disk, a copy of everything in memory.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -10,6 +10,7 @@ use tokio::sync::broadcast;
 
 use driftless_model::Kind;
 
+use crate::objects::Objects;
 use crate::{Batch, Key, Store, StoreError, WatchEvent};
 
 /// How many changes a slow watcher may fall behind before it is told it
@@ -39,7 +40,7 @@ pub struct SqliteStore {
 
 struct Inner {
     conn: Connection,
-    objects: BTreeMap<Key, Arc<Value>>,
+    objects: Objects,
     meta: HashMap<String, Value>,
     revision: u64,
     /// Why the last write failed, until one succeeds.
@@ -126,7 +127,7 @@ impl SqliteStore {
                  body TEXT NOT NULL, PRIMARY KEY (kind, namespace, name));
              CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, body TEXT NOT NULL);",
         )?;
-        let mut objects = BTreeMap::new();
+        let mut objects = Objects::default();
         {
             let mut statement = conn.prepare("SELECT kind, namespace, name, body FROM objects")?;
             let rows =
@@ -282,12 +283,20 @@ fn write_durably(path: &Path, text: &str) -> Result<(), StoreError> {
 
 impl Store for SqliteStore {
     fn get(&self, key: &Key) -> Option<Arc<Value>> {
-        self.lock().objects.get(key).cloned()
+        self.lock().objects.get(key)
+    }
+
+    fn count(&self, kind: Kind, namespace: Option<&str>) -> usize {
+        self.lock().objects.count(kind, namespace)
+    }
+
+    fn keys(&self, kind: Kind, namespace: Option<&str>) -> Vec<Key> {
+        self.lock().objects.keys(kind, namespace)
     }
 
     fn list(&self, kind: Kind, namespace: Option<&str>) -> (Vec<Arc<Value>>, u64) {
         let inner = self.lock();
-        let items = crate::key::objects_of(&inner.objects, kind, namespace);
+        let items = inner.objects.of_kind(kind, namespace);
         (items, inner.revision)
     }
 
@@ -298,7 +307,7 @@ impl Store for SqliteStore {
         // has changed it so far, so a failure writes nothing.
         let mut revision = inner.revision;
         let objects = &inner.objects;
-        let crate::stage::Staged { finals: staged, changes } = crate::stage::stage(&batch.ops, &|key| objects.get(key).cloned(), &now, &mut || {
+        let crate::stage::Staged { finals: staged, changes } = crate::stage::stage(&batch.ops, &|key| objects.get(key), &now, &mut || {
             revision += 1;
             revision
         })?;
@@ -311,9 +320,9 @@ impl Store for SqliteStore {
 
         for (key, value) in staged {
             match value {
-                Some(value) => inner.objects.insert(key, value),
-                None => inner.objects.remove(&key),
-            };
+                Some(value) => drop(inner.objects.insert(key, value)),
+                None => drop(inner.objects.remove(&key)),
+            }
         }
         for (name, value) in batch.meta {
             if value.is_null() {
