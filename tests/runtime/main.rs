@@ -280,7 +280,8 @@ fn the_helper_outlives_its_launcher_and_kill_stops_the_container() {
     assert!(in_container().iter().any(|c| c == "sleep 600"), "{:?}", in_container());
 
     if let Err(error) = node.layout.kill("c-kill", Signal::SIGKILL) {
-        panic!("{error}\nstatus: {:?}\nlog:\n{}", node.layout.status("c-kill"), node.log("c-kill"));
+        // How it had ended, if it had: the helper writes that last.
+        panic!("{error}\nstatus: {:?}\nthen: {:?}\nlog:\n{}", node.layout.status("c-kill"), node.layout.wait("c-kill", DEADLINE), node.log("c-kill"));
     }
     let status = node.layout.wait("c-kill", DEADLINE).unwrap();
     assert_eq!(exit_of(&status).signal, Some(9), "{status:?}");
