@@ -95,7 +95,7 @@ pub trait Reconciler: Send + Sync + 'static {
     /// periodic resync): by default every object of its kind.
     fn keys(&self, store: &dyn Store) -> Vec<Key> {
         let Some(kind) = self.watch().kind else { return Vec::new() };
-        store.list(kind, None).0.iter().filter_map(|v| Key::of(v)).collect()
+        store.keys(kind, None)
     }
     /// Keys a change to some other object concerns: what the controller
     /// reads but neither reconciles nor owns (none by default).
