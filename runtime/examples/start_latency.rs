@@ -145,7 +145,6 @@ fn pod_starts(n: usize, dir: &Path, layout: &Layout) -> Vec<Duration> {
     let ipam = Ipam::new(dir.join("ipam"), cidr);
     let bridge = runtime.block_on(Bridge::ensure(&handle, bridge_name, cidr, ipam.gateway())).expect("bridge");
     assert!(route_exists(cidr, bridge_name).unwrap(), "pod CIDR must be routed to the bridge before use");
-    let shim_binary = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("driftless-shim");
 
     let mut samples = Vec::with_capacity(n);
     let mut phases = [Duration::ZERO; 4];
@@ -154,7 +153,7 @@ fn pod_starts(n: usize, dir: &Path, layout: &Layout) -> Vec<Duration> {
         let id = format!("{uid}-main-0");
         let sandbox_dir = dir.join("pods").join(&uid);
         let started = Instant::now();
-        let sandbox = driftless_runtime::Sandbox::create(&shim_binary, &sandbox_dir, &uid).expect("sandbox");
+        let sandbox = driftless_runtime::Sandbox::create(&sandbox_dir, &uid).expect("sandbox");
         let t_sandbox = started.elapsed();
         let ip = ipam.allocate(&uid).expect("address");
         let interface = runtime.block_on(PodInterface::attach(&handle, &bridge, &sandbox.namespace("net"), &uid, ip)).expect("veth");

@@ -156,7 +156,12 @@ impl Layout {
         std::fs::create_dir_all(&state_root).map_err(|source| RuntimeError::Io { path: state_root.clone(), source })?;
         let shim_log = dir.join("shim.log");
         let stderr = std::fs::File::create(&shim_log).map_err(|source| RuntimeError::Io { path: shim_log, source })?;
+        // The launcher returns once the helper has reported (the status file
+        // says Running or Failed), or has ended without a report, or the
+        // deadline has passed: no polling of the status file.
         let mut child = Command::new(&self.shim)
+            .arg("--report-within")
+            .arg(deadline.as_millis().to_string())
             .arg("--id")
             .arg(&config.id)
             .arg("--bundle")
@@ -170,25 +175,23 @@ impl Layout {
             .stderr(stderr)
             .spawn()
             .map_err(|source| RuntimeError::Spawn { shim: self.shim.clone(), source })?;
-        // The launched process only starts the detached helper and exits.
-        let detached = child.wait().map_err(|source| RuntimeError::Spawn { shim: self.shim.clone(), source })?;
-        if !detached.success() {
-            let message = format!("helper launcher exited with {detached}; see {}", dir.join("shim.log").display());
-            return Err(RuntimeError::StartFailed { id: config.id.clone(), message });
+        let launched = child.wait().map_err(|source| RuntimeError::Spawn { shim: self.shim.clone(), source })?;
+        let shim_log = dir.join("shim.log");
+        match launched.code().and_then(|code| u8::try_from(code).ok()) {
+            Some(0) | Some(crate::shim::UNREPORTED) => {}
+            Some(crate::shim::NOT_REPORTED_IN_TIME) => return Err(RuntimeError::Timeout { id: config.id.clone(), waited: deadline }),
+            _ => {
+                let message = format!("helper launcher exited with {launched}; see {}", shim_log.display());
+                return Err(RuntimeError::StartFailed { id: config.id.clone(), message });
+            }
         }
-        let started = Instant::now();
-        loop {
-            match self.status(&config.id)? {
-                Some(Status::Failed { message }) => {
-                    return Err(RuntimeError::StartFailed { id: config.id.clone(), message });
-                }
-                Some(status) => return Ok(status),
-                None => {}
+        match self.status(&config.id)? {
+            Some(Status::Failed { message }) => Err(RuntimeError::StartFailed { id: config.id.clone(), message }),
+            Some(status) => Ok(status),
+            None => {
+                let message = format!("the helper ended before it reported; see {}", shim_log.display());
+                Err(RuntimeError::StartFailed { id: config.id.clone(), message })
             }
-            if started.elapsed() > deadline {
-                return Err(RuntimeError::Timeout { id: config.id.clone(), waited: deadline });
-            }
-            std::thread::sleep(Duration::from_millis(1));
         }
     }
 
@@ -395,6 +398,31 @@ mod tests {
 
     /// A PID no process has: above the kernel's limit.
     const GONE: i32 = i32::MAX;
+
+    /// A stand-in for the helper's launcher that exits with `code`.
+    fn launcher_exiting(dir: &std::path::Path, code: u8) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join(format!("launcher-{code}"));
+        std::fs::write(&path, format!("#!/bin/sh\nexit {code}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_start_ends_with_the_launcher_when_the_helper_cannot_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = ContainerConfig { id: "c-unreported".into(), rootfs: dir.path().into(), args: vec!["true".into()], ..Default::default() };
+        // Ended without a report: said at once, not after the deadline.
+        let layout = Layout::new(dir.path().join("node"), launcher_exiting(dir.path(), crate::shim::UNREPORTED));
+        let started = Instant::now();
+        let error = layout.start(&config, Duration::from_secs(30)).unwrap_err();
+        assert!(matches!(error, RuntimeError::StartFailed { .. }), "{error}");
+        assert!(error.to_string().contains("ended before it reported"), "{error}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // Not reported in time.
+        let layout = Layout::new(dir.path().join("node"), launcher_exiting(dir.path(), crate::shim::NOT_REPORTED_IN_TIME));
+        assert!(matches!(layout.start(&config, Duration::from_secs(30)), Err(RuntimeError::Timeout { .. })));
+    }
 
     #[test]
     fn a_container_whose_process_and_helper_are_gone_is_lost_not_waited_for() {

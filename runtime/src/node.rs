@@ -449,7 +449,7 @@ impl Node {
             // a busy node, side by side they only contend (measured in
             // docs/benchmarks.md). Image pulls, below, go side by side.
             let _setup = self.setup.lock().unwrap_or_else(|e| e.into_inner());
-            let sandbox = if had_sandbox { Sandbox::at(&sandbox_dir) } else { Sandbox::create(&self.config.shim, &sandbox_dir, &hostname)? };
+            let sandbox = if had_sandbox { Sandbox::at(&sandbox_dir) } else { Sandbox::create(&sandbox_dir, &hostname)? };
             let ip = self.ipam.allocate(&uid)?;
             let existing =
                 if adopting { self.rt.block_on(PodInterface::existing(&self.handle, &self.bridge, &sandbox.namespace("net"), &uid, ip))? } else { None };

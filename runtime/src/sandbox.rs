@@ -2,12 +2,12 @@
 //! share, kept alive by bind mounts of their namespace files instead of a
 //! pause process.
 //!
-//! Creating them needs `unshare(2)` in a process that then exits, so it runs
-//! in the helper binary (`driftless-shim sandbox`), single-threaded;
-//! removing them is a lazy unmount, safe from anywhere.
+//! Creating them needs `unshare(2)` in a task that then ends, so it runs on a
+//! thread of its own, made for it and gone after (network, IPC and UTS
+//! namespaces belong to a thread, not to its process); removing them is a
+//! lazy unmount, safe from anywhere.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use nix::mount::{MntFlags, MsFlags};
 use nix::sched::CloneFlags;
@@ -36,12 +36,13 @@ pub enum SandboxError {
         #[source]
         source: std::io::Error,
     },
-    /// The helper that creates namespaces failed.
+    /// The thread that creates namespaces could not be started or ended
+    /// abnormally.
     #[error("creating the namespaces of {}: {message}", dir.display())]
-    Helper {
+    Thread {
         /// The sandbox folder.
         dir: PathBuf,
-        /// Its error output.
+        /// What happened.
         message: String,
     },
 }
@@ -58,23 +59,22 @@ impl Sandbox {
         Sandbox { dir: dir.into() }
     }
 
-    /// Creates the namespaces by running the helper binary `shim` in its
-    /// `sandbox` mode, with `hostname` set in the new UTS namespace.
-    pub fn create(shim: &Path, dir: impl Into<PathBuf>, hostname: &str) -> Result<Sandbox, SandboxError> {
+    /// Creates the namespaces, with `hostname` set in the new UTS
+    /// namespace. It takes a thread, not a process: starting a helper
+    /// binary to do it cost a millisecond or more of every pod start.
+    pub fn create(dir: impl Into<PathBuf>, hostname: &str) -> Result<Sandbox, SandboxError> {
         let dir = dir.into();
-        let output = Command::new(shim)
-            .arg("sandbox")
-            .arg("--dir")
-            .arg(&dir)
-            .arg("--hostname")
-            .arg(hostname)
-            .output()
-            .map_err(|source| SandboxError::Io { path: shim.to_path_buf(), source })?;
-        if !output.status.success() {
-            let message = String::from_utf8_lossy(&output.stderr).trim().to_owned();
-            return Err(SandboxError::Helper { dir, message });
+        let (target, name) = (dir.clone(), hostname.to_owned());
+        // A thread of its own: it leaves this process's namespaces for the
+        // new ones and must never run anything else afterwards.
+        let made = std::thread::Builder::new()
+            .name("sandbox".into())
+            .spawn(move || create_in_this_thread(&target, &name))
+            .map_err(|source| SandboxError::Io { path: dir.clone(), source })?;
+        match made.join() {
+            Ok(result) => result.map(|()| Sandbox { dir }),
+            Err(_) => Err(SandboxError::Thread { dir, message: "the thread panicked".into() }),
         }
-        Ok(Sandbox { dir })
     }
 
     /// The folder holding the namespace files.
@@ -113,10 +113,10 @@ impl Sandbox {
     }
 }
 
-/// The helper's `sandbox` mode: moves this (single-threaded) process into
-/// new network, IPC and UTS namespaces, sets the hostname and bind-mounts
-/// each namespace file into `dir`, so the namespaces outlive the process.
-pub fn create_in_this_process(dir: &Path, hostname: &str) -> Result<(), SandboxError> {
+/// Moves the calling thread into new network, IPC and UTS namespaces, sets
+/// the hostname and bind-mounts each namespace file into `dir`, so the
+/// namespaces outlive the thread. The thread must end afterwards.
+fn create_in_this_thread(dir: &Path, hostname: &str) -> Result<(), SandboxError> {
     let sys = |what: &str| {
         let what = what.to_owned();
         move |source| SandboxError::Sys { what, source }
@@ -127,7 +127,9 @@ pub fn create_in_this_process(dir: &Path, hostname: &str) -> Result<(), SandboxE
     for ns in SHARED {
         let target = dir.join(ns);
         std::fs::File::create(&target).map_err(|source| SandboxError::Io { path: target.clone(), source })?;
-        let source = format!("/proc/self/ns/{ns}");
+        // `thread-self`: `self` would name the process's first thread, whose
+        // namespaces are the daemon's.
+        let source = format!("/proc/thread-self/ns/{ns}");
         nix::mount::mount(Some(source.as_str()), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
             .map_err(sys(&format!("bind-mount {source} on {}", target.display())))?;
     }
@@ -137,6 +139,24 @@ pub fn create_in_this_process(dir: &Path, hostname: &str) -> Result<(), SandboxE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sandbox_has_namespaces_of_its_own_and_leaves_the_process_in_its() {
+        use std::os::unix::fs::MetadataExt;
+        let ns_of = |path: &Path| std::fs::metadata(path).map(|m| (m.dev(), m.ino())).unwrap();
+        let before: Vec<_> = SHARED.iter().map(|ns| ns_of(Path::new(&format!("/proc/self/ns/{ns}")))).collect();
+        let hostname = nix::unistd::gethostname().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let sandbox = Sandbox::create(dir.path().join("ns"), "sandboxed").unwrap();
+        assert!(sandbox.exists());
+        for (ns, own) in SHARED.iter().zip(&before) {
+            assert_ne!(&ns_of(&sandbox.namespace(ns)), own, "{ns}: the sandbox has a namespace of its own");
+            assert_eq!(&ns_of(Path::new(&format!("/proc/self/ns/{ns}"))), own, "{ns}: this process stays in its own");
+            assert_eq!(&ns_of(Path::new(&format!("/proc/thread-self/ns/{ns}"))), own, "{ns}: so does this thread");
+        }
+        assert_eq!(nix::unistd::gethostname().unwrap(), hostname, "the host's name is untouched");
+        sandbox.remove().unwrap();
+    }
 
     #[test]
     fn a_half_made_sandbox_is_removed_whole() {

@@ -45,6 +45,14 @@ pub struct ShimArgs {
     pub dir: PathBuf,
 }
 
+/// The launcher's exit code when its helper ended without reporting (it
+/// crashed before it could write a status).
+pub const UNREPORTED: u8 = 3;
+
+/// The launcher's exit code when its helper has not reported within the
+/// time it was given (`--report-within`); the helper goes on.
+pub const NOT_REPORTED_IN_TIME: u8 = 4;
+
 /// The log file's name in the container's folder.
 pub const LOG_FILE: &str = "container.log";
 
@@ -91,18 +99,35 @@ fn sys(what: &'static str) -> impl FnOnce(Errno) -> ShimError {
 
 /// Runs the container to completion. The returned error has also been
 /// recorded as `Failed` in the status file when that was possible.
-pub fn run(args: &ShimArgs) -> Result<Exit, ShimError> {
-    match run_inner(args) {
+///
+/// `report`, when given, is the write end of the launcher's pipe: one byte
+/// goes down it once the status says Running or Failed, and it is closed.
+pub fn run(args: &ShimArgs, report: Option<OwnedFd>) -> Result<Exit, ShimError> {
+    let mut report = Report(report);
+    match run_inner(args, &mut report) {
         Ok(exit) => Ok(exit),
         Err(error) => {
             let failed = Status::Failed { message: error.to_string() };
             let _ = status::write(&args.dir, &failed);
+            report.send();
             Err(error)
         }
     }
 }
 
-fn run_inner(args: &ShimArgs) -> Result<Exit, ShimError> {
+/// The launcher's pipe, until the helper has reported.
+struct Report(Option<OwnedFd>);
+
+impl Report {
+    fn send(&mut self) {
+        if let Some(fd) = self.0.take() {
+            // A launcher that is gone (killed) reads nothing: no matter.
+            let _ = nix::unistd::write(&fd, b"r");
+        }
+    }
+}
+
+fn run_inner(args: &ShimArgs, report: &mut Report) -> Result<Exit, ShimError> {
     // A session of its own: the daemon's death (its terminal's SIGHUP, a
     // Ctrl-C to its process group) never reaches the helper or the
     // container. Already being a leader (EPERM) is fine.
@@ -134,6 +159,7 @@ fn run_inner(args: &ShimArgs) -> Result<Exit, ShimError> {
     let started_at = status::now();
     let running = Status::Running { pid: pid.as_raw(), shim_pid: std::process::id() as i32, started_at: started_at.clone() };
     status::write(&args.dir, &running).map_err(|source| ShimError::Io { path: args.dir.join(status::FILE), source })?;
+    report.send();
 
     // Nothing of libcontainer is needed until the container exits: become
     // the small reaper (same process, same children) to save memory.

@@ -87,7 +87,7 @@ fn a_two_container_pod_shares_localhost_and_is_reachable_at_its_ip() {
     // pod address is used, so nothing can leave by the default route.
     assert!(route_exists(cidr, &bridge_name).unwrap(), "{cidr} is not routed to {bridge_name}");
 
-    let sandbox = Sandbox::create(std::path::Path::new(env!("CARGO_BIN_EXE_driftless-shim")), &sandbox_dir, "pod-a").unwrap();
+    let sandbox = Sandbox::create(&sandbox_dir, "pod-a").unwrap();
     assert!(sandbox.exists());
     let ip = ipam.allocate("default/pod-a").unwrap();
     let interface = net.run(PodInterface::attach(&net.handle, &bridge, &sandbox.namespace("net"), "default/pod-a", ip)).unwrap();

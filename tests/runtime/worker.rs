@@ -47,7 +47,7 @@ fn readiness_follows_the_probe_and_failed_liveness_restarts_with_back_off() {
     let net = Netlink::new();
     let bridge = net.run(Bridge::ensure(&net.handle, &bridge_name, cidr, ipam.gateway())).unwrap();
     assert!(route_exists(cidr, &bridge_name).unwrap(), "{cidr} is not routed to {bridge_name}");
-    let sandbox = Sandbox::create(std::path::Path::new(env!("CARGO_BIN_EXE_driftless-shim")), &sandbox_dir, "pod-w").unwrap();
+    let sandbox = Sandbox::create(&sandbox_dir, "pod-w").unwrap();
     let ip = ipam.allocate("default/pod-w").unwrap();
     net.run(PodInterface::attach(&net.handle, &bridge, &sandbox.namespace("net"), "default/pod-w", ip)).unwrap();
 
@@ -221,7 +221,7 @@ spec:
     let request = driftless_runtime::podspec::translate(&pod, &identity, &pod_dir, &Default::default(), &resolver).unwrap();
 
     let sandbox_dir = pod_dir.join("ns");
-    let sandbox = Sandbox::create(std::path::Path::new(env!("CARGO_BIN_EXE_driftless-shim")), &sandbox_dir, &request.hostname).unwrap();
+    let sandbox = Sandbox::create(&sandbox_dir, &request.hostname).unwrap();
     struct RemoveSandbox(Sandbox);
     impl Drop for RemoveSandbox {
         fn drop(&mut self) {
