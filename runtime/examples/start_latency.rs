@@ -178,9 +178,11 @@ fn pod_starts(n: usize, dir: &Path, layout: &Layout) -> Vec<Duration> {
         phases[2] += t_rootfs - t_network;
         phases[3] += total - t_rootfs;
         assert!(matches!(status, Status::Running { .. }));
+        // Torn down as the node does (`Node::stop`): the namespaces first,
+        // then the pair, which the kernel deletes with the namespace.
         stop(layout, &id);
-        let _ = runtime.block_on(PodInterface::detach(&handle, &interface.host_veth));
         let _ = sandbox.remove();
+        let _ = runtime.block_on(PodInterface::detach_after_namespace(&handle, &interface.host_veth, Duration::from_secs(2)));
         let _ = ipam.release(&uid);
     }
     let _ = runtime.block_on(Bridge::delete(&handle, bridge_name));

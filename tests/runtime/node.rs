@@ -87,6 +87,8 @@ spec:
 
     node.stop_pod("3f1c0a5e-web").unwrap();
     assert!(node.pods().is_empty());
+    let host_veth = driftless_runtime::network::PodInterface::host_name("3f1c0a5e-web");
+    assert!(!std::path::Path::new("/sys/class/net").join(&host_veth).exists(), "its veth pair {host_veth} is gone");
     assert!(node.layout().list().unwrap().is_empty(), "no container is left");
     assert!(!test.dir.path().join("data/pods/3f1c0a5e-web").exists(), "the pod's folder is gone");
     let addresses = std::fs::read_dir(test.dir.path().join("data/ipam")).unwrap().flatten();

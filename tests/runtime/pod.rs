@@ -119,6 +119,50 @@ fn a_two_container_pod_shares_localhost_and_is_reachable_at_its_ip() {
     assert!(!route_exists(cidr, &bridge_name).unwrap(), "the test's bridge is gone");
 }
 
+#[test]
+fn a_pods_veth_pair_goes_with_its_namespace_and_is_deleted_when_the_namespace_is_held() {
+    let node = Node::new("podnet");
+    let id = std::process::id();
+    let bridge_name = format!("dlu{}", id % 100_000);
+    let cidr: Ipv4Net = format!("10.244.{}.0/24", 150 + id % 50).parse().unwrap();
+    let ipam = Ipam::new(node.dir.path().join("ipam"), cidr);
+    let net = Netlink::new();
+    let bridge = net.run(Bridge::ensure(&net.handle, &bridge_name, cidr, ipam.gateway())).unwrap();
+    assert!(route_exists(cidr, &bridge_name).unwrap(), "{cidr} is not routed to {bridge_name}");
+    let exists = |veth: &str| std::path::Path::new("/sys/class/net").join(veth).exists();
+    // Each undoes its pod, the last the bridge too, even when the test fails.
+    let mut cleanups = Vec::new();
+    for (pod, held) in [("default/pod-free", false), ("default/pod-held", true)] {
+        let sandbox_dir = node.dir.path().join(pod.replace('/', "-"));
+        let host_veth = PodInterface::host_name(pod);
+        cleanups.push(PodCleanup {
+            node: &node,
+            containers: vec![],
+            sandbox: Sandbox::at(&sandbox_dir),
+            host_veth: host_veth.clone(),
+            bridge: bridge_name.clone(),
+        });
+        let sandbox = Sandbox::create(&sandbox_dir, "pod").unwrap();
+        let ip = ipam.allocate(pod).unwrap();
+        net.run(PodInterface::attach(&net.handle, &bridge, &sandbox.namespace("net"), pod, ip)).unwrap();
+        assert!(exists(&host_veth));
+        // An open descriptor keeps a namespace alive as a process in it would.
+        let holder = held.then(|| std::fs::File::open(sandbox.namespace("net")).unwrap());
+        sandbox.remove().unwrap();
+        let started = Instant::now();
+        net.run(PodInterface::detach_after_namespace(&net.handle, &host_veth, Duration::from_millis(300))).unwrap();
+        assert!(!exists(&host_veth), "{pod}: the pair is gone on return");
+        if held {
+            assert!(started.elapsed() >= Duration::from_millis(300), "{pod}: deleted by us, at the deadline");
+        } else {
+            assert!(started.elapsed() < Duration::from_millis(300), "{pod}: the kernel deleted it with the namespace");
+        }
+        drop(holder);
+    }
+    drop(cleanups);
+    assert!(!route_exists(cidr, &bridge_name).unwrap(), "the test's bridge is gone");
+}
+
 /// A plain HTTP GET, retried until the deadline (the server may still be
 /// binding its port).
 fn http_get(addr: SocketAddr) -> String {

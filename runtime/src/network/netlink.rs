@@ -184,6 +184,21 @@ impl PodInterface {
         Ok(Some(PodInterface { host_veth: host, ip }))
     }
 
+    /// Waits until the kernel has deleted the pod's veth pair, which it does
+    /// with the pod's network namespace once that has no user left; deletes
+    /// the pair itself if it is still there at `deadline` (something still
+    /// holds the namespace). Either way the pair is gone on return.
+    pub async fn detach_after_namespace(handle: &Handle, host_veth: &str, deadline: std::time::Duration) -> Result<(), NetError> {
+        let started = std::time::Instant::now();
+        while link_index(handle, host_veth).await?.is_some() {
+            if started.elapsed() >= deadline {
+                return Self::detach(handle, host_veth).await;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        Ok(())
+    }
+
     /// Deletes the pod's veth pair (both ends go together). Idempotent.
     pub async fn detach(handle: &Handle, host_veth: &str) -> Result<(), NetError> {
         match link_index(handle, host_veth).await? {
