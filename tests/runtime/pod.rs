@@ -67,15 +67,21 @@ impl Drop for PodCleanup<'_> {
     }
 }
 
+/// A bridge name and /24 of a test's own, away from a real node's
+/// driftless0 and 10.244.0.0/24 (runtime tests run one at a time, so a
+/// tag and a third octet per test keep them apart), with its IPAM.
+pub(crate) fn own_network(node: &Node, tag: &str, octet_base: u32) -> (String, Ipv4Net, Ipam) {
+    let id = std::process::id();
+    let bridge_name = format!("dl{tag}{}", id % 100_000);
+    let cidr: Ipv4Net = format!("10.244.{}.0/24", octet_base + id % 50).parse().unwrap();
+    let ipam = Ipam::new(node.dir.path().join("ipam"), cidr);
+    (bridge_name, cidr, ipam)
+}
+
 #[test]
 fn a_two_container_pod_shares_localhost_and_is_reachable_at_its_ip() {
     let node = Node::new("pod");
-    // A bridge and /24 of this test's own, away from a real node's
-    // driftless0 and 10.244.0.0/24.
-    let id = std::process::id();
-    let bridge_name = format!("dlt{}", id % 100_000);
-    let cidr: Ipv4Net = format!("10.244.{}.0/24", 200 + id % 50).parse().unwrap();
-    let ipam = Ipam::new(node.dir.path().join("ipam"), cidr);
+    let (bridge_name, cidr, ipam) = own_network(&node, "t", 200);
     let sandbox_dir = node.dir.path().join("pods/pod-a/ns");
     let host_veth = PodInterface::host_name("default/pod-a");
     let mut cleanup =
@@ -122,10 +128,7 @@ fn a_two_container_pod_shares_localhost_and_is_reachable_at_its_ip() {
 #[test]
 fn a_pods_veth_pair_goes_with_its_namespace_and_is_deleted_when_the_namespace_is_held() {
     let node = Node::new("podnet");
-    let id = std::process::id();
-    let bridge_name = format!("dlu{}", id % 100_000);
-    let cidr: Ipv4Net = format!("10.244.{}.0/24", 150 + id % 50).parse().unwrap();
-    let ipam = Ipam::new(node.dir.path().join("ipam"), cidr);
+    let (bridge_name, cidr, ipam) = own_network(&node, "u", 150);
     let net = Netlink::new();
     let bridge = net.run(Bridge::ensure(&net.handle, &bridge_name, cidr, ipam.gateway())).unwrap();
     assert!(route_exists(cidr, &bridge_name).unwrap(), "{cidr} is not routed to {bridge_name}");

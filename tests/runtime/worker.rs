@@ -8,10 +8,9 @@ use driftless_image::ImageStore;
 use driftless_runtime::Sandbox;
 use driftless_runtime::lifecycle::phase::{Phase, RestartPolicy};
 use driftless_runtime::lifecycle::probe::ProbeSettings;
-use driftless_runtime::network::{Bridge, Ipam, PodInterface, route_exists};
+use driftless_runtime::network::{Bridge, PodInterface, route_exists};
 use driftless_runtime::pod::worker::{self, Placement};
 use driftless_runtime::pod::{ContainerRequest, ContainerState, PodRequest, Probe, ProbeAction};
-use ipnet::Ipv4Net;
 
 use crate::pod::{Netlink, PodCleanup};
 use crate::{DEADLINE, Node};
@@ -32,10 +31,7 @@ fn wait_for(what: &str, status: impl Fn() -> String, mut check: impl FnMut() -> 
 #[test]
 fn readiness_follows_the_probe_and_failed_liveness_restarts_with_back_off() {
     let node = Node::new("worker");
-    let id = std::process::id();
-    let bridge_name = format!("dlw{}", id % 100_000);
-    let cidr: Ipv4Net = format!("10.244.{}.0/24", 150 + id % 50).parse().unwrap();
-    let ipam = Ipam::new(node.dir.path().join("ipam"), cidr);
+    let (bridge_name, cidr, ipam) = crate::pod::own_network(&node, "w", 150);
     let sandbox_dir = node.dir.path().join("pods/pod-w/ns");
     let _cleanup = PodCleanup {
         node: &node,
