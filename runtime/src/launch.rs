@@ -155,7 +155,7 @@ impl Layout {
         let state_root = self.state_root();
         std::fs::create_dir_all(&state_root).map_err(|source| RuntimeError::Io { path: state_root.clone(), source })?;
         let shim_log = dir.join("shim.log");
-        let stderr = std::fs::File::create(&shim_log).map_err(|source| RuntimeError::Io { path: shim_log, source })?;
+        let stderr = std::fs::File::create(&shim_log).map_err(|source| RuntimeError::Io { path: shim_log.clone(), source })?;
         // The launcher returns once the helper has reported (the status file
         // says Running or Failed), or has ended without a report, or the
         // deadline has passed: no polling of the status file.
@@ -176,7 +176,6 @@ impl Layout {
             .spawn()
             .map_err(|source| RuntimeError::Spawn { shim: self.shim.clone(), source })?;
         let launched = child.wait().map_err(|source| RuntimeError::Spawn { shim: self.shim.clone(), source })?;
-        let shim_log = dir.join("shim.log");
         match launched.code().and_then(|code| u8::try_from(code).ok()) {
             Some(0) | Some(crate::shim::UNREPORTED) => {}
             Some(crate::shim::NOT_REPORTED_IN_TIME) => return Err(RuntimeError::Timeout { id: config.id.clone(), waited: deadline }),
