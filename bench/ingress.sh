@@ -95,15 +95,35 @@ for target in "$ingress" "$nginx"; do
   done
 done
 
+# CPU time (user + system, clock ticks) of the threads that proxy: the
+# ingress's workers (threads ingress-N of serve_bench, which also runs the
+# backend) and nginx's worker processes. Proxy and wrk share the two
+# cores, so a proxy's CPU per request is what it leaves to the rest.
+ticks() { # label
+  case $1 in
+    ingress) for task in /proc/"${pids[0]}"/task/*; do
+        if [[ $(cat "$task/comm") == ingress-* ]]; then cat "$task/stat"; fi
+      done ;;
+    nginx) for pid in $(pgrep -f "nginx: worker process" -P "$(pgrep -x nginx -P "${pids[1]}" | head -1)"); do cat "/proc/$pid/stat"; done ;;
+  esac | awk '{ sub(/^.*\) /, ""); total += $12 + $13 } END { print total + 0 }'
+}
+hz=$(getconf CLK_TCK)
+
 run() { # label url
-  local out
+  local out before
+  before=$(ticks "$1")
   out=$(wrk -t2 -c"$connections" -d"${run_seconds}s" --latency -H 'Host: bench.test' "$2")
   local rps p50 p99 errors
   rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
   p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
   errors=$(grep -E "Non-2xx|Socket errors" <<<"$out" || true)
-  printf '%-8s %10s req/s  p50 %8s  p99 %8s  %s\n' "$1" "$rps" "$p50" "$p99" "${errors:-no errors}"
+  local requests cpu=""
+  requests=$(awk '/requests in/ {print $1}' <<<"$out")
+  if [ "$1" != direct ]; then
+    cpu=$(awk -v t=$(( $(ticks "$1") - before )) -v hz="$hz" -v n="$requests" 'BEGIN {printf "proxy CPU %.2f us/request", t / hz / n * 1e6}')
+  fi
+  printf '%-8s %10s req/s  p50 %8s  p99 %8s  %s  %s\n' "$1" "$rps" "$p50" "$p99" "$cpu" "${errors:-no errors}"
 }
 
 for round in $(seq "$rounds"); do
