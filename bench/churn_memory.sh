@@ -9,6 +9,9 @@
 # Usage: bench/churn_memory.sh [ROUNDS]
 #   BIN=path/to/driftless   another build (its driftless-shim beside it)
 #   SMAPS=FILE              save the daemon's /proc/PID/smaps at the end
+#   RESIDENT=FILE           save which of the daemon's code is resident with
+#                           the first 100 pods Ready, by crate
+#                           (bench/resident_code.py)
 #   WRAP="heaptrack -o F"   run the daemon under a profiler; it is killed
 #                           with SIGKILL at the end, so that what heaptrack
 #                           reports as leaked is what the daemon held
@@ -82,6 +85,7 @@ for round in $(seq "$rounds"); do
   repo_git commit -qam "bench: 100 replicas, round $round"
   wait_for ready 100
   echo "round $round, 100 Ready: $(memory)"
+  if [ "$round" = 1 ] && [ -n "${RESIDENT:-}" ]; then bench/resident_code.py "$daemon" 40 >"$RESIDENT"; fi
   deployment 0 >"$work/repo/apps/bench.yaml"
   repo_git commit -qam "bench: 0 replicas, round $round"
   wait_for left 0
