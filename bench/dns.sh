@@ -141,7 +141,8 @@ echo
 # A server's CPU time so far (user + system, in clock ticks). dnsperf and
 # the server share the two cores, so the QPS of a run is about 2 cores
 # over their two CPU times per query: both are shown.
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# (Fields counted after the command name, which may hold spaces.)
+ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 echo "| server | run | QPS | avg latency | latency stddev | max latency | lost | server CPU per query | dnsperf CPU per query |"
 echo "|---|---|---|---|---|---|---|---|---|"
