@@ -31,18 +31,28 @@ pub enum Observed {
 }
 
 /// Whether the helper of container `id` still runs as `pid`: the process
-/// exists, is no zombie, and is that container's helper (its command line
-/// names the container, in every mode: shim, reaper, cleanup), not another
+/// exists, is no zombie, and is that container's helper, not another
 /// process that was given the same pid since.
-fn helper_alive(pid: i32, id: &str) -> bool {
-    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { return false };
-    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| stat.rsplit_once(") ").map(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X')))
-        .unwrap_or(true);
-    // A process in the middle of `execve` (the reaper becoming the cleanup
-    // helper) shows an empty command line for a moment: alive.
-    !zombie && (cmdline.is_empty() || cmdline.windows(id.len()).any(|w| w == id.as_bytes()))
+///
+/// The helper is known by its start time, which stays the same through
+/// its `exec`s (shim, reaper, cleanup). Its command line does not: while a
+/// process is in `execve`, `/proc/PID/cmdline` reads empty, or a piece of
+/// the old arguments or the new (seen: `/tmp/…/state/drift`), so a check
+/// by name found a live helper gone about once in 50 container stops on a
+/// busy machine, and the container was taken for lost. Statuses written
+/// before start times were recorded still go by the command line.
+fn helper_alive(pid: i32, start_ticks: Option<u64>, id: &str) -> bool {
+    let Some((zombie, started)) = status::process_stat(pid) else { return false };
+    if zombie {
+        return false;
+    }
+    match start_ticks {
+        Some(ticks) => started == ticks,
+        None => {
+            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { return false };
+            cmdline.is_empty() || cmdline.windows(id.len()).any(|w| w == id.as_bytes())
+        }
+    }
 }
 
 /// Where a node keeps its containers: `<root>/containers/<id>/` for each
@@ -224,7 +234,7 @@ impl Layout {
             None => Observed::Creating,
             // While the helper runs it records how the container ends, even
             // when the container's init has just gone.
-            Some(Status::Running { shim_pid, .. }) if helper_alive(shim_pid, id) => Observed::Running,
+            Some(Status::Running { shim_pid, shim_start_ticks, .. }) if helper_alive(shim_pid, shim_start_ticks, id) => Observed::Running,
             Some(Status::Running { .. }) => match self.status(id)? {
                 Some(Status::Running { .. }) | None => Observed::Lost,
                 Some(status) => Observed::Finished(status),
@@ -429,18 +439,32 @@ mod tests {
         let layout = Layout::new(root.path(), "/nonexistent/driftless-shim");
         let dir = layout.container_dir("lost-c0ffee");
         std::fs::create_dir_all(&dir).unwrap();
-        crate::status::write(&dir, &Status::Running { pid: GONE, shim_pid: GONE, started_at: "2026-12-04T00:00:00Z".into() }).unwrap();
+        let running = |shim_pid: i32, shim_start_ticks| Status::Running { pid: GONE, shim_pid, shim_start_ticks, started_at: "2026-12-04T00:00:00Z".into() };
+        crate::status::write(&dir, &running(GONE, None)).unwrap();
         let started = Instant::now();
         assert!(matches!(layout.wait("lost-c0ffee", Duration::from_secs(10)), Err(RuntimeError::Lost { .. })));
         assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
         // One whose helper lives is waited for (here, until the deadline):
-        // a process whose command line names the container.
-        let mut helper = std::process::Command::new("sh").args(["-c", "sleep 5; true", "lost-c0ffee"]).spawn().unwrap();
-        crate::status::write(&dir, &Status::Running { pid: GONE, shim_pid: helper.id() as i32, started_at: "2026-12-04T00:00:00Z".into() }).unwrap();
+        // the process that started at the time recorded.
+        let mut helper = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let helper_pid = helper.id() as i32;
+        let helper_started = crate::status::process_start_ticks(helper_pid);
+        assert!(helper_started.is_some());
+        crate::status::write(&dir, &running(helper_pid, helper_started)).unwrap();
         assert!(matches!(layout.wait("lost-c0ffee", Duration::from_millis(50)), Err(RuntimeError::Timeout { .. })));
-        // A live process that is not its helper (the pid was reused) is not.
-        crate::status::write(&dir, &Status::Running { pid: GONE, shim_pid: std::process::id() as i32, started_at: "2026-12-04T00:00:00Z".into() }).unwrap();
+        // A live process that is not its helper (the pid was reused: it
+        // started at another time) is not.
+        crate::status::write(&dir, &running(helper_pid, helper_started.map(|t| t + 1))).unwrap();
         assert!(matches!(layout.wait("lost-c0ffee", Duration::from_millis(50)), Err(RuntimeError::Lost { .. })));
+        // A status from before start times were recorded goes by the
+        // helper's command line, which names the container.
+        let mut old_helper = std::process::Command::new("sh").args(["-c", "sleep 5; true", "lost-c0ffee"]).spawn().unwrap();
+        crate::status::write(&dir, &running(old_helper.id() as i32, None)).unwrap();
+        assert!(matches!(layout.wait("lost-c0ffee", Duration::from_millis(50)), Err(RuntimeError::Timeout { .. })));
+        crate::status::write(&dir, &running(std::process::id() as i32, None)).unwrap();
+        assert!(matches!(layout.wait("lost-c0ffee", Duration::from_millis(50)), Err(RuntimeError::Lost { .. })));
+        let _ = old_helper.kill();
+        let _ = old_helper.wait();
         let _ = helper.kill();
         let _ = helper.wait();
     }

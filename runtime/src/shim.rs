@@ -157,7 +157,8 @@ fn run_inner(args: &ShimArgs, report: &mut Report) -> Result<Exit, ShimError> {
         return Err(ShimError::Sys { what: "find the container's process", source: Errno::ESRCH });
     };
     let started_at = status::now();
-    let running = Status::Running { pid: pid.as_raw(), shim_pid: std::process::id() as i32, started_at: started_at.clone() };
+    let shim_pid = std::process::id() as i32;
+    let running = Status::Running { pid: pid.as_raw(), shim_pid, shim_start_ticks: status::process_start_ticks(shim_pid), started_at: started_at.clone() };
     status::write(&args.dir, &running).map_err(|source| ShimError::Io { path: args.dir.join(status::FILE), source })?;
     report.send();
 

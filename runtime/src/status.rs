@@ -45,6 +45,13 @@ pub enum Status {
         pid: i32,
         /// The helper's PID.
         shim_pid: i32,
+        /// When the helper started, in clock ticks after boot
+        /// ([`process_start_ticks`]): with its PID, this names the helper
+        /// through every `exec` it makes (shim, reaper, cleanup) and tells
+        /// it from a process that was given the same PID later. `None` in
+        /// statuses written before it was recorded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shim_start_ticks: Option<u64>,
         /// When it started (RFC 3339).
         started_at: String,
     },
@@ -91,6 +98,29 @@ pub fn write(dir: &Path, status: &Status) -> std::io::Result<()> {
     std::fs::rename(&tmp, dir.join(FILE))
 }
 
+/// What `/proc/PID/stat` says of a process: whether it is a zombie (or
+/// dead), and when it started, in clock ticks after boot (field 22). `None`
+/// when there is no such process.
+pub fn process_stat(pid: i32) -> Option<(bool, u64)> {
+    parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+fn parse_stat(stat: &str) -> Option<(bool, u64)> {
+    // The command name (field 2) is in parentheses and may hold anything,
+    // spaces and parentheses included: the fields after it are counted
+    // from the last ") ".
+    let (_, rest) = stat.rsplit_once(") ")?;
+    let mut fields = rest.split(' ');
+    let state = fields.next()?;
+    let started = fields.nth(18)?.parse().ok()?;
+    Some((state.starts_with('Z') || state.starts_with('X'), started))
+}
+
+/// When the process `pid` started, in clock ticks after boot.
+pub fn process_start_ticks(pid: i32) -> Option<u64> {
+    process_stat(pid).map(|(_, started)| started)
+}
+
 /// Now, as RFC 3339 with nanoseconds, the form Kubernetes and CRI logs use.
 pub fn now() -> String {
     driftless_reaper::now()
@@ -104,10 +134,33 @@ mod tests {
     fn round_trips_atomically() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(read(dir.path()).unwrap(), None);
-        let running = Status::Running { pid: 42, shim_pid: 41, started_at: now() };
+        let running = Status::Running { pid: 42, shim_pid: 41, shim_start_ticks: Some(7), started_at: now() };
         write(dir.path(), &running).unwrap();
         assert_eq!(read(dir.path()).unwrap(), Some(running));
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, [FILE], "no temporary file is left behind");
+    }
+
+    #[test]
+    fn reads_a_status_written_before_start_ticks_were_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(FILE), r#"{"state":"running","pid":42,"shim_pid":41,"started_at":"2026-12-04T00:00:00Z"}"#).unwrap();
+        let expected = Status::Running { pid: 42, shim_pid: 41, shim_start_ticks: None, started_at: "2026-12-04T00:00:00Z".into() };
+        assert_eq!(read(dir.path()).unwrap(), Some(expected));
+    }
+
+    #[test]
+    fn a_process_start_time_is_read_past_any_command_name() {
+        let me = std::process::id() as i32;
+        let (zombie, started) = process_stat(me).unwrap();
+        assert!(!zombie);
+        assert!(started > 0);
+        assert_eq!(process_start_ticks(me), Some(started));
+        assert_eq!(process_stat(i32::MAX), None);
+        // The command name may hold spaces and parentheses (`prctl` sets
+        // any); the line is shaped as the kernel writes it.
+        let line = "16715 (a) (b c) Z 1 16715 16715 0 -1 4194560 286 476 0 0 0 0 0 0 20 0 1 0 3967760 15335424 0\n";
+        assert_eq!(parse_stat(line), Some((true, 3967760)));
+        assert_eq!(parse_stat("16715 (sh) S 1 2"), None);
     }
 }
