@@ -123,6 +123,15 @@ pub enum RuntimeError {
     /// The root filesystem could not be mounted or unmounted.
     #[error(transparent)]
     Rootfs(crate::rootfs::RootfsError),
+    /// The container's process could not be signalled.
+    #[error("container {id}: cannot signal its process: {source}")]
+    Signal {
+        /// The container.
+        id: String,
+        /// Why.
+        #[source]
+        source: nix::errno::Errno,
+    },
     /// `libcontainer` could not load or signal the container.
     #[error("container {id}: {source}")]
     Container {
@@ -284,16 +293,47 @@ impl Layout {
     /// the daemon made while pods came and went (docs/benchmarks.md), and
     /// a killer killed half-way left the container frozen.
     pub fn kill(&self, id: &str, signal: Signal) -> Result<(), RuntimeError> {
+        // An ended container has nothing left to signal, and its helper may
+        // be deleting its state at this moment.
+        let pid = match self.status(id)? {
+            Some(Status::Running { pid, .. }) => Some(pid),
+            None => None,
+            Some(_) => return Ok(()),
+        };
         let error = |source| RuntimeError::Container { id: id.to_owned(), source: Box::new(source) };
-        let mut container = Container::load(self.state_root().join(id)).map_err(error)?;
+        // A load that fails because the state is gone is fine if the
+        // container ended meanwhile (its helper deletes the state first).
+        let ended = || matches!(self.status(id), Ok(Some(Status::Exited { .. } | Status::Failed { .. })));
+        if let (Signal::SIGKILL, Some(pid)) = (signal, pid) {
+            // Not libcontainer's `kill`: after signalling, it records
+            // Stopped in the container's state, and by then the helper may
+            // have reaped the process and deleted that state; the kill then
+            // failed with the state file not found (seen in CI).
+            return match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL) {
+                Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
+                Err(source) => Err(RuntimeError::Signal { id: id.to_owned(), source }),
+            };
+        }
+        let mut container = match Container::load(self.state_root().join(id)) {
+            Ok(container) => container,
+            Err(_) if ended() => return Ok(()),
+            Err(source) => return Err(error(source)),
+        };
         if signal != Signal::SIGKILL {
-            let cgroup = container.spec().map_err(error)?.cgroup_path;
+            let cgroup = match container.spec() {
+                Ok(spec) => spec.cgroup_path,
+                Err(_) if ended() => return Ok(()),
+                Err(source) => return Err(error(source)),
+            };
             crate::cgroups::signal(&cgroup.to_string_lossy(), signal);
             return Ok(());
         }
+        // Still being created (no status yet): libcontainer knows its
+        // process, if it has one.
         match container.kill(signal, false) {
             // Its first process is gone already, and with it the namespace.
             Err(LibcontainerError::IncorrectStatus(ContainerStatus::Stopped)) => Ok(()),
+            Err(_) if ended() => Ok(()),
             result => result.map_err(error),
         }
     }
