@@ -32,7 +32,7 @@ command -v man >/dev/null 2>&1 || need+=(man-db)
 # (bench/dns.sh) drives it with dnsperf.
 command -v dig >/dev/null 2>&1 || need+=(bind9-dnsutils)
 command -v dnsperf >/dev/null 2>&1 || need+=(dnsperf)
-# The service proxy programs nftables through `nft -j`; its tests run
+# The service proxy programs nftables through `nft -f`; its tests run
 # backends under socat and use iproute2's `ip netns`.
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 # The proxy deletes stale UDP flows with conntrack-tools.

@@ -1,5 +1,5 @@
-//! Running `nft -j -f -`: the one way this crate changes the kernel's
-//! packet filter. Each call is one atomic transaction.
+//! Running `nft -f -`: the one way this crate changes the kernel's packet
+//! filter. Each call is one atomic transaction.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -36,19 +36,16 @@ impl NftError {
     }
 }
 
-/// Applies one JSON batch.
+/// Applies one batch.
 pub(crate) fn run(program: &Path, batch: &Batch) -> Result<(), NftError> {
-    feed(program, &["-j", "-f", "-"], &batch.json)
+    run_text(program, &batch.text)
 }
 
-/// Applies commands in `nft`'s own syntax (see `rules::udp_timeout`).
+/// Applies commands in `nft`'s own syntax, one transaction.
 pub(crate) fn run_text(program: &Path, commands: &str) -> Result<(), NftError> {
-    feed(program, &["-f", "-"], commands.as_bytes())
-}
-
-fn feed(program: &Path, args: &[&str], input: &[u8]) -> Result<(), NftError> {
+    let input = commands.as_bytes();
     let spawn = |source| NftError::Spawn { program: program.to_path_buf(), source };
-    let mut child = Command::new(program).args(args).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().map_err(spawn)?;
+    let mut child = Command::new(program).args(["-f", "-"]).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().map_err(spawn)?;
     // nft reads the whole batch before it says anything, so writing all of
     // it before reading stderr cannot deadlock.
     let written = child.stdin.take().expect("stdin is piped").write_all(input);

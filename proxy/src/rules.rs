@@ -26,6 +26,7 @@
 
 mod expr;
 mod names;
+mod text;
 mod transaction;
 
 use std::collections::BTreeMap;

@@ -47,13 +47,20 @@ pub(crate) fn affinity_set(port: &CheckedPort, backend: SocketAddrV4, secs: u32)
     format!("aff-{:012x}-{}/{}", hash >> 16, backend.ip(), backend.port())
 }
 
-/// An nftables comment: at most 128 bytes, cut at a character boundary.
+/// An nftables comment: at most 128 bytes, cut at a character boundary,
+/// with no double quote or control character (`nft`'s text syntax quotes
+/// a comment and has no escape).
 pub(crate) fn comment(text: &str) -> String {
     let mut end = text.len().min(128);
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    text[..end].to_owned()
+    let mut comment = text[..end].to_owned();
+    // Rare (names are Kubernetes names): only then rewrite.
+    if comment.contains(|c: char| c == '"' || c.is_control()) {
+        comment = comment.chars().map(|c| if c == '"' || c.is_control() { '\'' } else { c }).collect();
+    }
+    comment
 }
 
 #[cfg(test)]
@@ -77,5 +84,6 @@ mod tests {
         assert_ne!(affinity_set(&tcp, backend, 10), affinity_set(&tcp, backend, 11));
         assert!(service_chain(&port(&"x".repeat(400), Protocol::Tcp)).len() < 130);
         assert_eq!(comment(&"é".repeat(100)).len(), 128);
+        assert_eq!(comment("a\"b\nc"), "a'b'c");
     }
 }

@@ -4,8 +4,6 @@
 
 use std::net::SocketAddrV4;
 
-use serde_json::Value;
-
 use super::*;
 use crate::table::CheckedPort;
 
@@ -28,18 +26,18 @@ fn json(rs: &Ruleset, chain: &str) -> String {
     serde_json::to_string(&chain.rules.iter().map(|r| &r.statements).collect::<Vec<_>>()).unwrap()
 }
 
+/// Each command of a batch as "verb kind name" (the chain's, for a rule).
 fn commands(batch: &Batch) -> Vec<String> {
-    let document: Value = serde_json::from_slice(&batch.json).unwrap();
-    assert_eq!(document["nftables"].as_array().unwrap().len(), batch.commands);
-    document["nftables"]
-        .as_array()
-        .unwrap()
+    let lines: Vec<&str> = batch.text.lines().collect();
+    assert_eq!(lines.len(), batch.commands, "{}", batch.text);
+    lines
         .iter()
-        .map(|c| {
-            let (verb, body) = c.as_object().unwrap().iter().next().unwrap();
-            let (kind, object) = body.as_object().unwrap().iter().next().unwrap();
-            let name = object.get("name").or_else(|| object.get("chain")).and_then(Value::as_str).unwrap_or("");
-            format!("{verb} {kind} {name}")
+        .map(|line| {
+            // `VERB KIND ip TABLE [NAME ...]`
+            let words: Vec<&str> = line.split(' ').collect();
+            assert_eq!(words[2], "ip", "{line}");
+            let name = if words[1] == "table" { words[3] } else { words[4] };
+            format!("{} {} {name}", words[0], words[1])
         })
         .collect()
 }
@@ -281,4 +279,31 @@ fn across_nodes_pods_may_send_to_the_cluster_and_answer_its_nodes_only() {
     // node alone.
     let alone = json(&ruleset(&config(), &[]), FILTER_FORWARD);
     assert!(!alone.contains("192.0.2") && !alone.contains(r#""len":16}},"#), "{alone}");
+}
+
+#[test]
+fn every_kind_of_port_renders_as_nft_text() {
+    let mut multi = config();
+    multi.cluster_cidr = Some("10.245.0.0/16".parse().unwrap());
+    let many: Vec<String> = (0..17).map(|i| format!("10.245.0.{}:8080", i + 2)).collect();
+    let ports = [
+        web(),
+        CheckedPort { affinity_secs: Some(10), ..port("ns/sticky:http", Protocol::Tcp, &["10.98.0.11:80"], &["10.245.0.2:80"], None) },
+        port("ns/dns:dns", Protocol::Udp, &["10.98.0.12:53"], &["10.245.0.3:53"], None),
+        port("ns/many:http", Protocol::Tcp, &["10.98.0.13:80"], &many.iter().map(String::as_str).collect::<Vec<_>>(), None),
+        port("ns/none:http", Protocol::Tcp, &["10.98.0.14:80"], &[], None),
+        port("ns/none:dns", Protocol::Udp, &["10.98.0.14:53"], &[], None),
+    ];
+    let rs = ruleset_for(&multi, &ports, &["192.0.2.2".parse().unwrap()]);
+    let batch = start("t", &rs);
+    let rules: usize = rs.chains.values().map(|c| c.rules.len()).sum();
+    assert_eq!(batch.commands, 3 + rs.chains.len() + rs.sets.len() + rules);
+    let text = &batch.text;
+    assert!(text.starts_with("add table ip t\ndelete table ip t\nadd table ip t\n"), "{text}");
+    assert!(text.contains("add chain ip t nat-prerouting { type nat hook prerouting priority -100; policy accept; }\n"), "{text}");
+    assert!(text.contains(" { type ipv4_addr; flags timeout; timeout 10s; }\n"), "{text}");
+    assert!(text.contains(" vmap { 0 : goto ep-"), "past sixteen endpoints, a map: {text}");
+    assert!(text.contains(" comment \"ns/sticky:http\"\n"), "{text}");
+    assert!(text.contains("meta oifname != { \"dlp0\", \"lo\" } counter drop"), "{text}");
+    assert_eq!(commands(&shutdown("t")), ["delete table t"]);
 }
