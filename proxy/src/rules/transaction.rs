@@ -8,6 +8,8 @@
 //! backend. Existing connections never depend on rules (conntrack holds
 //! their NAT), so deleting a chain does not cut them.
 
+use std::fmt::Write;
+
 use super::{Chain, Rule, Ruleset, UDP_TIMEOUT, text};
 
 /// One batch in `nft`'s text syntax, a command a line, and how many
@@ -34,31 +36,39 @@ enum Command<'a> {
 }
 
 impl Command<'_> {
+    /// Appends the command and its newline to `out`, written in place:
+    /// a first apply renders tens of thousands of commands.
     fn render(&self, table: &str, out: &mut String) -> Result<(), text::Unsupported> {
-        match self {
-            Command::AddTable => out.push_str(&format!("add table ip {table}")),
-            Command::DeleteTable => out.push_str(&format!("delete table ip {table}")),
+        let written = match self {
+            Command::AddTable => write!(out, "add table ip {table}"),
+            Command::DeleteTable => write!(out, "delete table ip {table}"),
             Command::AddChain(name, chain) => {
-                out.push_str(&format!("add chain ip {table} {name}"));
-                if let Some(hook) = chain.hook {
-                    let (kind, point) = (text::keyword(&hook.kind)?, text::keyword(&hook.hook)?);
-                    out.push_str(&format!(" {{ type {kind} hook {point} priority {}; policy accept; }}", hook.priority));
+                let _ = write!(out, "add chain ip {table} {name}");
+                match chain.hook {
+                    Some(hook) => {
+                        let (kind, point) = (text::keyword(&hook.kind)?, text::keyword(&hook.hook)?);
+                        write!(out, " {{ type {kind} hook {point} priority {}; policy accept; }}", hook.priority)
+                    }
+                    None => Ok(()),
                 }
             }
-            Command::FlushChain(name) => out.push_str(&format!("flush chain ip {table} {name}")),
-            Command::DeleteChain(name) => out.push_str(&format!("delete chain ip {table} {name}")),
+            Command::FlushChain(name) => write!(out, "flush chain ip {table} {name}"),
+            Command::DeleteChain(name) => write!(out, "delete chain ip {table} {name}"),
             // `update` from the packet path needs no `dynamic` flag.
-            Command::AddSet(name, secs) => out.push_str(&format!("add set ip {table} {name} {{ type ipv4_addr; flags timeout; timeout {secs}s; }}")),
-            Command::DeleteSet(name) => out.push_str(&format!("delete set ip {table} {name}")),
+            Command::AddSet(name, secs) => write!(out, "add set ip {table} {name} {{ type ipv4_addr; flags timeout; timeout {secs}s; }}"),
+            Command::DeleteSet(name) => write!(out, "delete set ip {table} {name}"),
             Command::AddRule(chain, rule) => {
-                out.push_str(&format!("add rule ip {table} {chain} "));
+                let _ = write!(out, "add rule ip {table} {chain} ");
                 text::statements(out, &rule.statements)?;
-                if let Some(comment) = &rule.comment {
+                match &rule.comment {
                     // `names::comment` leaves no quote in it.
-                    out.push_str(&format!(" comment \"{comment}\""));
+                    Some(comment) => write!(out, " comment \"{comment}\""),
+                    None => Ok(()),
                 }
             }
-        }
+        };
+        // Writing to a String cannot fail.
+        let _ = written;
         out.push('\n');
         Ok(())
     }
