@@ -10,6 +10,7 @@
 //! so a daemon killed at the due minute neither loses the run nor runs it
 //! twice when it comes back.
 
+use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -79,7 +80,7 @@ impl Reconciler for CronJobController {
         if value.pointer("/metadata/deletionTimestamp").is_some() {
             return Ok(Action::AwaitChange);
         }
-        let cron: CronJob = serde_json::from_value((*value).clone()).map_err(|e| ReconcileError::Malformed(format!("CronJob: {e}")))?;
+        let cron = CronJob::deserialize(&*value).map_err(|e| ReconcileError::Malformed(format!("CronJob: {e}")))?;
         let spec = cron.spec.clone().unwrap_or_default();
         let uid = cron.metadata.uid.clone().unwrap_or_default();
         let store = &*self.ctx.store;

@@ -17,6 +17,7 @@ use driftless_model::k8s_openapi::api::core::v1::{
 };
 use driftless_model::k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use driftless_store::{Batch, Key, Op, Store, StoreExt, WatchEvent, to_value};
+use serde::Deserialize;
 use serde_json::json;
 
 use crate::runner::{Action, Reconciler, Watch};
@@ -72,7 +73,7 @@ impl Reconciler for DaemonSetController {
         if value.pointer("/metadata/deletionTimestamp").is_some() {
             return Ok(Action::AwaitChange);
         }
-        let set: DaemonSet = serde_json::from_value((*value).clone()).map_err(|e| ReconcileError::Malformed(format!("DaemonSet: {e}")))?;
+        let set = DaemonSet::deserialize(&*value).map_err(|e| ReconcileError::Malformed(format!("DaemonSet: {e}")))?;
         let spec = set.spec.clone().unwrap_or_default();
         let uid = set.metadata.uid.clone().unwrap_or_default();
         let store = &*self.ctx.store;

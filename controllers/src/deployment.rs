@@ -22,6 +22,7 @@ use driftless_model::k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use driftless_model::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use driftless_model::selector;
 use driftless_store::{Batch, Key, Op, Store, StoreExt, WatchEvent, to_value};
+use serde::Deserialize;
 use serde_json::Value;
 
 pub use hash::{LABEL as POD_TEMPLATE_HASH, pod_template_hash};
@@ -150,7 +151,7 @@ impl Reconciler for DeploymentController {
 
     async fn reconcile(&self, key: &Key) -> Result<Action, ReconcileError> {
         let Some(value) = self.ctx.store.get(key) else { return Ok(Action::AwaitChange) };
-        let deployment: Deployment = serde_json::from_value((*value).clone()).map_err(|e| ReconcileError::Malformed(format!("Deployment: {e}")))?;
+        let deployment = Deployment::deserialize(&*value).map_err(|e| ReconcileError::Malformed(format!("Deployment: {e}")))?;
         if deployment.metadata.deletion_timestamp.is_some() {
             return Ok(Action::AwaitChange);
         }

@@ -11,6 +11,7 @@
 
 pub mod decide;
 
+use serde::Deserialize;
 use std::sync::Arc;
 
 use driftless_model::Kind;
@@ -52,7 +53,7 @@ impl Reconciler for JobController {
         if value.pointer("/metadata/deletionTimestamp").is_some() {
             return Ok(Action::AwaitChange);
         }
-        let job: Job = serde_json::from_value((*value).clone()).map_err(|e| ReconcileError::Malformed(format!("Job: {e}")))?;
+        let job = Job::deserialize(&*value).map_err(|e| ReconcileError::Malformed(format!("Job: {e}")))?;
         let uid = job.metadata.uid.clone().unwrap_or_default();
         let store = &*self.ctx.store;
         let now = self.ctx.now();
@@ -61,7 +62,7 @@ impl Reconciler for JobController {
             .0
             .iter()
             .filter(|p| owner::controller_of(p).is_some_and(|c| c.uid == uid))
-            .filter_map(|p| serde_json::from_value((**p).clone()).ok())
+            .filter_map(|p| Pod::deserialize(&**p).ok())
             .collect();
         let decision = decide::decide(&job, &owned, now);
 

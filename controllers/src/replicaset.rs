@@ -4,6 +4,7 @@
 //! reporting replicas, ready and available counts.
 
 use driftless_model::Kind;
+use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -215,7 +216,7 @@ impl ReplicaSetController {
                 .0
                 .iter()
                 .filter(|p| owner::controller_of(p).is_some_and(|c| c.uid == uid || siblings.contains(&c.uid)))
-                .filter_map(|p| serde_json::from_value::<Pod>((**p).clone()).ok())
+                .filter_map(|p| Pod::deserialize(&**p).ok())
                 .collect();
             let order = pods::ScaleDown::new(&related, now);
             active.sort_by(|a, b| order.order(a, b));

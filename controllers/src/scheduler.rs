@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use driftless_model::k8s_openapi::api::core::v1::{Node, Pod};
-use driftless_store::{Batch, EventType as Change, Key, Op, Store, StoreExt, WatchEvent, to_value};
+use driftless_store::{Batch, EventType as Change, Key, Op, Parsed, Store, StoreExt, WatchEvent, to_value};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::context::rfc3339;
@@ -35,6 +36,9 @@ pub struct Scheduler {
     /// node fills up, again every [`RETRY`]), and while nothing changes in
     /// between they share one parse instead of each parsing every pod.
     seen: std::sync::Mutex<Option<Arc<Snapshot>>>,
+    /// Bound pods as parsed for the last snapshot: a new snapshot parses
+    /// only the pods written since.
+    parsed: Parsed<Pod>,
 }
 
 /// What placing a pod looks at, as the store was at `revision`.
@@ -42,13 +46,13 @@ struct Snapshot {
     revision: u64,
     nodes: Vec<Node>,
     /// Pods bound to a node and not finished.
-    bound: Vec<Pod>,
+    bound: Vec<Arc<Pod>>,
 }
 
 impl Scheduler {
     /// A scheduler.
     pub fn new(ctx: Context) -> Arc<Scheduler> {
-        Arc::new(Scheduler { ctx, shapes: Default::default(), seen: Default::default() })
+        Arc::new(Scheduler { ctx, shapes: Default::default(), seen: Default::default(), parsed: Parsed::default() })
     }
 
     /// The nodes and bound pods now: the last snapshot if the store has
@@ -59,12 +63,8 @@ impl Scheduler {
             return snapshot.clone();
         }
         let (pods, revision) = store.list(Kind::Pod, None);
-        let bound = pods
-            .iter()
-            .filter(|p| p.pointer("/spec/nodeName").and_then(Value::as_str).is_some())
-            .filter_map(|p| serde_json::from_value::<Pod>((**p).clone()).ok())
-            .filter(|p| !pods::is_terminal(p))
-            .collect();
+        let bound: Vec<Arc<Value>> = pods.into_iter().filter(|p| p.pointer("/spec/nodeName").and_then(Value::as_str).is_some()).collect();
+        let bound = self.parsed.parse(&bound).into_iter().filter(|p| !pods::is_terminal(p)).collect();
         let nodes = store.api::<Node>().list(None);
         // A write between the two lists leaves the snapshot marked older
         // than the store, so the next call rebuilds it.
@@ -132,7 +132,7 @@ impl Reconciler for Scheduler {
         if !pending(&value) {
             return Ok(Action::AwaitChange);
         }
-        let pod: Pod = serde_json::from_value((*value).clone()).map_err(|e| ReconcileError::Malformed(format!("Pod: {e}")))?;
+        let pod = Pod::deserialize(&*value).map_err(|e| ReconcileError::Malformed(format!("Pod: {e}")))?;
         let snapshot = self.snapshot(store);
         let (nodes, bound) = (&snapshot.nodes, &snapshot.bound);
         let mut reasons: std::collections::BTreeMap<String, usize> = Default::default();
@@ -140,7 +140,7 @@ impl Reconciler for Scheduler {
         let mut feasible: Vec<(&Node, i64)> = Vec::new();
         for node in nodes {
             let name = node.metadata.name.as_deref().unwrap_or_default();
-            let on_node: Vec<&Pod> = bound.iter().filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name)).collect();
+            let on_node: Vec<&Pod> = bound.iter().map(|p| &**p).filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name)).collect();
             match filter::unfit(&pod, node, &on_node).or_else(|| cluster.unfit(&pod, node)) {
                 Some(reason) => *reasons.entry(reason).or_default() += 1,
                 None => feasible.push((node, filter::score(&pod, node, &on_node))),

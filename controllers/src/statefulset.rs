@@ -16,6 +16,7 @@ use driftless_model::k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use driftless_model::k8s_openapi::api::core::v1::{PersistentVolumeClaim, PersistentVolumeClaimVolumeSource, Pod, PodTemplateSpec, Volume};
 use driftless_model::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use driftless_store::{Batch, Key, Op, Store, to_value};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::events::EventType;
@@ -79,7 +80,7 @@ impl Reconciler for StatefulSetController {
 
     async fn reconcile(&self, key: &Key) -> Result<Action, ReconcileError> {
         let Some(value) = self.ctx.store.get(key) else { return Ok(Action::AwaitChange) };
-        let set: StatefulSet = serde_json::from_value((*value).clone()).map_err(|e| ReconcileError::Malformed(format!("StatefulSet: {e}")))?;
+        let set = StatefulSet::deserialize(&*value).map_err(|e| ReconcileError::Malformed(format!("StatefulSet: {e}")))?;
         if set.metadata.deletion_timestamp.is_some() {
             return Ok(Action::AwaitChange);
         }

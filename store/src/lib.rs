@@ -43,7 +43,7 @@ pub use error::StoreError;
 pub use etcd::{EtcdConfig, EtcdStore, EtcdTls};
 pub use key::Key;
 pub use sqlite::SqliteStore;
-pub use typed::{Api, StoreExt, key_of, to_value};
+pub use typed::{Api, Parsed, StoreExt, key_of, to_value};
 pub use watch::{EventType, WatchEvent};
 
 use std::sync::Arc;

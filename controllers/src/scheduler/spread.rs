@@ -16,6 +16,7 @@
 //! per-node fit (resources, taints, selectors: `filter.rs`).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use driftless_model::k8s_openapi::api::core::v1::{Node, Pod, PodAffinityTerm, TopologySpreadConstraint};
 use driftless_model::k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -27,7 +28,7 @@ pub struct Cluster<'a> {
     /// Every node.
     pub nodes: &'a [Node],
     /// Every pod bound to a node and not finished.
-    pub bound: &'a [Pod],
+    pub bound: &'a [Arc<Pod>],
 }
 
 fn labels_of_pod(pod: &Pod) -> BTreeMap<String, String> {
@@ -158,7 +159,7 @@ impl Cluster<'_> {
 
     fn matching<'p>(&'p self, term: &'p PodAffinityTerm, namespace: &str) -> impl Iterator<Item = &'p Pod> {
         let namespaces = term_namespaces(term, namespace);
-        self.bound.iter().filter(move |p| {
+        self.bound.iter().map(|p| &**p).filter(move |p| {
             p.metadata.deletion_timestamp.is_none()
                 && namespaces.iter().any(|ns| Some(ns.as_str()) == p.metadata.namespace.as_deref())
                 && selects(term.label_selector.as_ref(), p)
@@ -278,7 +279,7 @@ mod tests {
     fn do_not_schedule_keeps_the_skew_within_max_skew() {
         let nodes = [node("a", "z1"), node("b", "z1"), node("c", "z2")];
         let bound = [pod("w1", Some("a"), json!({})), pod("w2", Some("a"), json!({})), pod("w3", Some("b"), json!({}))];
-        let cluster = Cluster { nodes: &nodes, bound: &bound };
+        let cluster = Cluster { nodes: &nodes, bound: &bound.map(Arc::new) };
         let by_host = json!({"topologySpreadConstraints": [
             {"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": {"app": "web"}}}]});
         // a has 2, b 1, c 0: only c keeps the skew at 1.
@@ -295,7 +296,7 @@ mod tests {
     fn schedule_anyway_and_the_default_prefer_the_emptiest_domain() {
         let nodes = [node("a", "z1"), node("b", "z1"), node("c", "z2")];
         let bound = [pod("w1", Some("a"), json!({})), pod("w2", Some("a"), json!({})), pod("w3", Some("b"), json!({}))];
-        let cluster = Cluster { nodes: &nodes, bound: &bound };
+        let cluster = Cluster { nodes: &nodes, bound: &bound.map(Arc::new) };
         let soft = json!({"topologySpreadConstraints": [
             {"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": {"app": "web"}}}]});
         let candidates: Vec<&Node> = nodes.iter().collect();
@@ -308,14 +309,14 @@ mod tests {
         let apart = json!({"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
             {"topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": {"app": "web"}}}]}}});
         let bound = [pod("w1", Some("a"), apart.clone())];
-        let cluster = Cluster { nodes: &nodes, bound: &bound };
+        let cluster = Cluster { nodes: &nodes, bound: &bound.map(Arc::new) };
         assert_eq!(fits(&cluster, &pod("w2", None, apart.clone())), ["b", "c"]);
         // A pod without the rule is kept away by w1's own anti-affinity.
         assert_eq!(fits(&cluster, &pod("plain", None, json!({}))), ["b", "c"]);
         let together = json!({"affinity": {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
             {"topologyKey": "topology.kubernetes.io/zone", "labelSelector": {"matchLabels": {"app": "web"}}}]}}});
         let bound = [pod("w1", Some("c"), json!({}))];
-        let cluster = Cluster { nodes: &nodes, bound: &bound };
+        let cluster = Cluster { nodes: &nodes, bound: &bound.map(Arc::new) };
         assert_eq!(fits(&cluster, &pod("w2", None, together.clone())), ["c"]);
         // The first of its group goes anywhere.
         let empty = Cluster { nodes: &nodes, bound: &[] };

@@ -4,6 +4,7 @@
 //! (level-triggered; a missed change is made good by the next one, and a
 //! periodic rebuild covers the rest).
 
+use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -138,7 +139,7 @@ impl Network {
         // Each pod is parsed as the zone takes it, not all of them first
         // (1.7 MiB at once for 300 pods, heaptrack on an agent).
         let (pods, _) = self.store.list(Kind::Pod, None);
-        let pods = pods.iter().filter_map(|pod| serde_json::from_value::<Pod>((**pod).clone()).ok());
+        let pods = pods.iter().filter_map(|pod| Pod::deserialize(&**pod).ok());
         let mut errors = Vec::new();
         match Zone::build(&self.domain, &services, &endpoints, pods) {
             Ok(zone) => {
