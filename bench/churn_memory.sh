@@ -12,6 +12,10 @@
 #   RESIDENT=FILE           save which of the daemon's code is resident with
 #                           the first 100 pods Ready, by crate
 #                           (bench/resident_code.py)
+#   ARENAS=1                after each round's line, glibc's own account of
+#                           its arenas (malloc_info, called through gdb):
+#                           bytes the arenas hold from the kernel, and how
+#                           much of that is free
 #   WRAP="heaptrack -o F"   run the daemon under a profiler; it is killed
 #                           with SIGKILL at the end, so that what heaptrack
 #                           reports as leaked is what the daemon held
@@ -80,11 +84,30 @@ wait_for() { # COUNT-FUNCTION WANTED: polls for at most 120 s
   echo "timed out waiting for $2 ($1)" >&2; exit 1
 }
 memory() { grep -E '^(VmRSS|RssAnon)' "/proc/$daemon/status" | tr -s ' \t\n' ' '; }
+arenas() { # malloc_info's XML goes to the daemon's stderr, its log
+  local from
+  from="$(wc -c <"$work/daemon.log")"
+  # gdb's status says nothing here: it fails to restore a register on
+  # detach after the call has worked. The XML in the log is the answer.
+  gdb -p "$daemon" -batch -ex 'call (int)malloc_info(0, *(void**)&stderr)' >/dev/null 2>&1 || true
+  tail -c +"$((from + 1))" "$work/daemon.log" | grep -q '</malloc>' || { echo "  arenas: gdb could not call malloc_info"; return; }
+  tail -c +"$((from + 1))" "$work/daemon.log" | python3 -c '
+import re, sys
+xml = sys.stdin.read()
+xml = xml[xml.rfind("<malloc version"):]
+total = lambda body, kind: sum(int(s) for s in re.findall(r"<total type=\"%s\" count=\"\d+\" size=\"(\d+)\"" % kind, body))
+heaps = re.findall(r"<heap nr=\"\d+\">(.*?)</heap>", xml, re.S)
+held = [int(re.search(r"<system type=\"current\" size=\"(\d+)\"", h).group(1)) for h in heaps]
+free = [total(h, "fast") + total(h, "rest") for h in heaps]
+print("  arenas: %d, held %.1f MiB, free in them %.1f MiB, in use %.1f MiB" % (len(heaps), sum(held) / 2**20, sum(free) / 2**20, (sum(held) - sum(free)) / 2**20))
+'
+}
 for round in $(seq "$rounds"); do
   deployment 100 >"$work/repo/apps/bench.yaml"
   repo_git commit -qam "bench: 100 replicas, round $round"
   wait_for ready 100
   echo "round $round, 100 Ready: $(memory)"
+  [ -n "${ARENAS:-}" ] && arenas
   if [ "$round" = 1 ] && [ -n "${RESIDENT:-}" ]; then bench/resident_code.py "$daemon" 40 >"$RESIDENT"; fi
   deployment 0 >"$work/repo/apps/bench.yaml"
   repo_git commit -qam "bench: 0 replicas, round $round"
