@@ -128,7 +128,8 @@ fn update_work_tree(repo: &Repository, files: &[FileChange<'_>]) -> Result<(), W
     let Some(workdir) = repo.workdir() else { return Ok(()) };
     let io = |e: std::io::Error| WriteError::Git(git2::Error::from_str(&e.to_string()));
     let index_path = repo.path().join("index");
-    let index_owner = std::fs::metadata(&index_path).ok().map(|m| (m.uid(), m.gid()));
+    let index_meta = std::fs::metadata(&index_path).ok();
+    let index_owner = index_meta.as_ref().map(|m| (m.uid(), m.gid()));
     let mut index = repo.index()?;
     for (file, bytes) in files {
         let path = workdir.join(file);
@@ -156,9 +157,37 @@ fn update_work_tree(repo: &Repository, files: &[FileChange<'_>]) -> Result<(), W
         std::fs::rename(&staged, &path).map_err(io)?;
         index.add_path(Path::new(file))?;
     }
+    if let Some(meta) = &index_meta {
+        smudge_racily_clean(&mut index, meta.mtime(), files)?;
+    }
     index.write()?;
     if let Some((uid, gid)) = index_owner {
         let _ = std::os::unix::fs::chown(&index_path, Some(uid), Some(gid));
+    }
+    Ok(())
+}
+
+/// Keeps git from trusting an entry it could not trust before.
+///
+/// git (the command, built without `USE_NSEC`) compares a file's times
+/// with its index entry's in whole seconds; libgit2 in nanoseconds. An
+/// entry from the same second as the index it was read from is "racily
+/// clean" to git: the file may have changed later in that second, so git
+/// compares its content. Once libgit2 writes the index in a later second,
+/// git would trust that entry's times and miss such a change (a user's
+/// edit of another file, of the same size, in that second: seen as a test
+/// that failed 1 run in 200). Such entries get size 0, as git gives them
+/// when it writes an index itself, so that git compares their content
+/// once more. The files this commit wrote are left as `add_path` made them.
+fn smudge_racily_clean(index: &mut git2::Index, index_second: i64, written: &[FileChange<'_>]) -> Result<(), git2::Error> {
+    let racy: Vec<git2::IndexEntry> = index
+        .iter()
+        .filter(|entry| i64::from(entry.mtime.seconds()) >= index_second && entry.file_size != 0)
+        .filter(|entry| !written.iter().any(|(file, _)| file.as_bytes() == entry.path.as_slice()))
+        .collect();
+    for mut entry in racy {
+        entry.file_size = 0;
+        index.add(&entry)?;
     }
     Ok(())
 }

@@ -121,6 +121,45 @@ fn refusals_commit_nothing() {
     assert_eq!(git(dir.path(), &["status", "--porcelain"]), " M apps/config.yaml\n");
 }
 
+/// The second a file or the index was last changed in, as git compares them.
+fn second_of(path: &Path) -> i64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).unwrap().mtime()
+}
+
+/// Waits for the wall clock's next whole second: the race below is about
+/// which second things happen in, so the test sets it up at the start of
+/// one and commits in the next.
+fn next_second() {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    std::thread::sleep(std::time::Duration::from_nanos(1_000_000_000 - u64::from(now.subsec_nanos()) + 1_000_000));
+}
+
+#[test]
+fn an_edit_in_the_index_s_own_second_stays_visible_to_git() {
+    // git compares times in whole seconds, libgit2 in nanoseconds: an
+    // edit of another file in the same second as the index, of the same
+    // size, looked committed to `git status` once the verb's commit wrote
+    // the index a second later.
+    for _attempt in 0..5 {
+        next_second();
+        let (dir, target) = repo();
+        let config = dir.path().join("apps/config.yaml");
+        std::fs::write(&config, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: \"2\"}\n").unwrap();
+        let index = dir.path().join(".git/index");
+        if second_of(&config) != second_of(&index) {
+            continue; // a slow machine crossed a second: not the race; again
+        }
+        next_second();
+        write(&target, &request(scale(4))).unwrap();
+        assert!(second_of(&index) > second_of(&config), "the commit wrote the index in a later second");
+        assert_eq!(git(dir.path(), &["status", "--porcelain"]), " M apps/config.yaml\n");
+        assert!(git(dir.path(), &["diff", "HEAD", "--stat"]).contains("apps/config.yaml"));
+        return;
+    }
+    panic!("could not set up the edit and the index in one second in five attempts");
+}
+
 #[test]
 fn a_branch_for_review_leaves_the_watched_one_alone() {
     let (dir, target) = repo();
