@@ -10,7 +10,6 @@
 //! so a daemon killed at the due minute neither loses the run nor runs it
 //! twice when it comes back.
 
-use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +20,7 @@ use driftless_model::k8s_openapi::api::core::v1::ObjectReference;
 use driftless_model::k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use driftless_store::{Batch, Key, Op, StoreExt, to_value};
 use jiff::Timestamp;
+use serde::Deserialize;
 
 use crate::events::EventType;
 use crate::job::decide::finished;

@@ -11,13 +11,13 @@
 
 pub mod decide;
 
-use serde::Deserialize;
 use std::sync::Arc;
 
 use driftless_model::Kind;
 use driftless_model::k8s_openapi::api::batch::v1::Job;
 use driftless_model::k8s_openapi::api::core::v1::{EnvVar, Pod};
 use driftless_store::{Batch, Key, Op, to_value};
+use serde::Deserialize;
 
 use crate::events::EventType;
 use crate::runner::{Action, Reconciler, Watch};

@@ -4,7 +4,6 @@
 //! reporting replicas, ready and available counts.
 
 use driftless_model::Kind;
-use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +13,7 @@ use driftless_model::k8s_openapi::api::core::v1::{Pod, PodTemplateSpec, Replicat
 use driftless_model::k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use driftless_model::selector;
 use driftless_store::{Batch, Key, Op, Store, WatchEvent, to_value};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::runner::{Action, Reconciler, Watch};

@@ -57,9 +57,9 @@ impl<S: Store + ?Sized, T: KindOf + DeserializeOwned> Api<'_, S, T> {
 /// Typed copies of stored objects, each version parsed once.
 ///
 /// For a caller that looks at every object of a kind again and again (the
-/// scheduler at each pending pod): parsing 100 pods is about 20,000 small
-/// allocations, most of the daemon's under pod churn (heaptrack,
-/// docs/benchmarks.md, issue 21). Every write gives an object a new
+/// scheduler at each pending pod): parsing 100 pods is tens of thousands of
+/// small allocations, a fifth of the daemon's under pod churn before this
+/// existed (heaptrack, docs/benchmarks.md, issue 21). Every write gives an object a new
 /// `resourceVersion`, so an object seen with the same `uid` and version in
 /// the previous call is the one parsed then. Only the previous call's
 /// objects are remembered, by those two strings: not their JSON, which the

@@ -4,7 +4,6 @@
 //! (level-triggered; a missed change is made good by the next one, and a
 //! periodic rebuild covers the rest).
 
-use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -18,6 +17,7 @@ use driftless_model::k8s_openapi::api::networking::v1::Ingress;
 use driftless_proxy::{Protocol, ServicePort, ServiceProxy, ServiceTable};
 use driftless_store::{Store, StoreExt};
 use ipnet::Ipv4Net;
+use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 /// How often everything is rebuilt even without a change.
