@@ -336,3 +336,90 @@ fn ureq_get(url: &str) -> String {
     let mut response = ureq::get(url).call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
     response.body_mut().read_to_string().unwrap()
 }
+
+/// A pod from `manifest`, its uid given there.
+fn pod_of(manifest: &str) -> driftless_model::k8s_openapi::api::core::v1::Pod {
+    let value: serde_json::Value = serde_yaml_ng::from_str(manifest).unwrap();
+    let driftless_model::Object::Pod(pod) = driftless_model::Object::parse(&value).unwrap() else { unreachable!() };
+    *pod
+}
+
+#[test]
+fn a_container_s_first_instruction_finds_the_pod_s_network_in_place() {
+    // As after kubelet's CNI call: the user's process starts with `eth0`
+    // addressed and the default route in place, never before (a node that
+    // made the interface while creating the container would have to hold
+    // the start until then).
+    let test = Node::new("gate");
+    let config = node_config(&test, std::process::id() + 41);
+    let store = ImageStore::open(test.dir.path().join("images")).unwrap();
+    store.import(crate::images::busybox_layout(), Some("busybox")).unwrap();
+    let resolver = StoreResolver { store: &store, config: Default::default() };
+    let node = RuntimeNode::new(config.clone()).unwrap();
+    let _teardown = Teardown(&node);
+    let gateway = config.pod_cidr.hosts().next().unwrap();
+    for i in 0..5 {
+        let uid = format!("9a7e-net{i}");
+        let pod = pod_of(&format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: net{i}, namespace: default, uid: {uid}}}\n\
+             spec: {{terminationGracePeriodSeconds: 0, containers: [{{name: c, image: busybox:1.35, imagePullPolicy: Never, \
+             command: [sh, -c, 'ip -4 -o addr show dev eth0; ip route show default; sleep 600']}}]}}\n"
+        ));
+        node.run_pod(&pod, &resolver).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let (ip, log) = loop {
+            let status = node.pod_status(&uid).unwrap();
+            let log = node.log_path(&uid, "c", false).and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default();
+            if let Some(ip) = status.pod_ip.clone().filter(|_| log.contains("default")) {
+                break (ip, log);
+            }
+            assert!(Instant::now() < deadline, "no route printed: {status:?}\n{log}");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(log.contains(&format!("inet {ip}/24")), "eth0 had no address at the start: {log}");
+        assert!(log.contains(&format!("default via {gateway}")), "no default route at the start: {log}");
+        node.stop_pod(&uid).unwrap();
+    }
+}
+
+#[test]
+fn a_pod_whose_interface_cannot_be_made_waits_with_nothing_left_running() {
+    let test = Node::new("nonet");
+    let config = node_config(&test, std::process::id() + 43);
+    let store = ImageStore::open(test.dir.path().join("images")).unwrap();
+    store.import(crate::images::busybox_layout(), Some("busybox")).unwrap();
+    let resolver = StoreResolver { store: &store, config: Default::default() };
+    let node = RuntimeNode::new(config.clone()).unwrap();
+    let _teardown = Teardown(&node);
+    // The bridge gone from under the node: netlink refuses the pod's pair.
+    let deleted = std::process::Command::new("ip").args(["link", "del", &config.bridge]).status().unwrap();
+    assert!(deleted.success());
+    let uid = "4b1d-nonet";
+    let pod = pod_of(&format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: nonet, namespace: default, uid: {uid}}}\n\
+         spec: {{terminationGracePeriodSeconds: 0, containers: [{{name: c, image: busybox:1.35, imagePullPolicy: Never, command: [sleep, '600']}}]}}\n"
+    ));
+    let error = node.run_pod(&pod, &resolver).unwrap_err();
+    let status = node.pod_status(uid).unwrap();
+    assert_eq!(status.phase, Phase::Pending, "{error}");
+    match &status.containers[0].state {
+        ContainerState::Waiting { reason, message } => {
+            assert_eq!(reason, "ContainerCreating");
+            assert!(message.as_deref().unwrap_or_default().starts_with("Failed to create pod sandbox: "), "{message:?}");
+        }
+        other => panic!("not waiting: {other:?}"),
+    }
+    // The container made meanwhile never ran and is gone, its helper too.
+    let ps = std::process::Command::new("ps").args(["-eo", "args"]).output().unwrap();
+    let ps = String::from_utf8_lossy(&ps.stdout);
+    assert!(!ps.lines().any(|l| l.contains(uid)), "something of the pod still runs:\n{ps}");
+    assert!(node.layout().list().unwrap().is_empty(), "containers left: {:?}", node.layout().list());
+    let held = std::fs::read_dir(test.dir.path().join("data/ipam")).unwrap().flatten();
+    assert_eq!(held.filter(|e| e.file_name().to_string_lossy().parse::<std::net::Ipv4Addr>().is_ok()).count(), 0, "its address was kept");
+    for hierarchy in ["memory", "pids", "cpu"] {
+        let dir = std::path::Path::new("/sys/fs/cgroup").join(hierarchy).join(&test.cgroup_parent).join(uid);
+        assert!(!dir.exists(), "{} is left", dir.display());
+    }
+    node.stop_pod(uid).unwrap();
+    assert!(node.pods().is_empty());
+}
