@@ -4,7 +4,8 @@
 //! raises the count of one event instead of adding another.
 
 use driftless_model::Kind;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,6 +20,11 @@ use crate::{Clock, rfc3339};
 const MAX_EVENTS: usize = 1000;
 /// How long repeats aggregate into one event.
 const AGGREGATE: Duration = Duration::from_secs(600);
+/// Entries the aggregation map may hold before those whose event is no
+/// longer stored are dropped: a quarter above the stored events' bound,
+/// so the sweep (one listing of the stored events' keys) comes once per
+/// few hundred events.
+const SEEN_SWEEP_ABOVE: usize = MAX_EVENTS + MAX_EVENTS / 4;
 
 /// `Normal` or `Warning`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,11 +44,28 @@ impl EventType {
     }
 }
 
+/// What the recorder remembers of an event it wrote, for repeats to
+/// aggregate into. Kept small: under pod churn there are up to
+/// [`SEEN_SWEEP_ABOVE`] of them, and they live as long as their events,
+/// among the longest-lived allocations of the daemon (issue 21).
 struct Seen {
     key: Key,
     count: u64,
-    first: String,
+    first: Timestamp,
     last: Timestamp,
+}
+
+/// The aggregation map's key: a fingerprint of the involved object's uid,
+/// the reason and the message, instead of the three strings (three
+/// allocations an entry, the map's largest part). Two different repeats
+/// would share one with a chance of about n²/2⁶⁵, for n ≤ 1,250: never in
+/// practice, and then one event's count would be raised for the other.
+fn fingerprint(uid: &str, reason: &str, message: &str) -> u64 {
+    // `DefaultHasher::new()` has fixed keys: every call in the process
+    // hashes alike, which is all an in-memory map needs.
+    let mut hasher = std::hash::DefaultHasher::new();
+    (uid, reason, message).hash(&mut hasher);
+    hasher.finish()
 }
 
 /// The object an event is about.
@@ -71,7 +94,7 @@ pub struct Recorder {
     clock: Arc<dyn Clock>,
     component: String,
     host: String,
-    seen: Mutex<HashMap<(String, String, String), Seen>>,
+    seen: Mutex<HashMap<u64, Seen>>,
     /// The writer's queue, for a store across the network; none when
     /// events are written as they are recorded.
     queue: Option<SyncSender<Batch>>,
@@ -120,26 +143,28 @@ impl Recorder {
         let uid = object.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("").to_owned();
         let now = self.clock.now();
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        let dedup = (uid.clone(), reason.to_owned(), message.to_owned());
+        let dedup = fingerprint(&uid, reason, message);
         let namespace = if object_key.namespace.is_empty() { "default".to_owned() } else { object_key.namespace.clone() };
         let (key, count, first) = match seen.get_mut(&dedup) {
             Some(prior) if now.duration_since(prior.last).unsigned_abs() < AGGREGATE && self.store.get(&prior.key).is_some() => {
                 prior.count += 1;
                 prior.last = now;
-                (prior.key.clone(), prior.count, prior.first.clone())
+                (prior.key.clone(), prior.count, rfc3339(prior.first))
             }
             _ => {
                 let name = format!("{}.{:x}", object_key.name, now.as_nanosecond());
                 let key = Key::new(Kind::Event, namespace.clone(), name);
-                seen.insert(dedup, Seen { key: key.clone(), count: 1, first: rfc3339(now), last: now });
+                seen.insert(dedup, Seen { key: key.clone(), count: 1, first: now, last: now });
                 (key, 1, rfc3339(now))
             }
         };
-        if seen.len() > MAX_EVENTS * 2 {
+        if seen.len() > SEEN_SWEEP_ABOVE {
             // Only events still stored can aggregate: this keeps the map
-            // as small as the store's events, however fast they churn.
-            // (The event being recorded is not stored yet.)
-            seen.retain(|_, s| now.duration_since(s.last).unsigned_abs() < AGGREGATE && (s.key == key || self.store.get(&s.key).is_some()));
+            // about as small as the store's events, however fast they
+            // churn. (The event being recorded is not stored yet.) The
+            // keys are listed once, no event read.
+            let stored: HashSet<Key> = self.store.keys(Kind::Event, None).into_iter().collect();
+            seen.retain(|_, s| now.duration_since(s.last).unsigned_abs() < AGGREGATE && (s.key == key || stored.contains(&s.key)));
         }
         drop(seen);
         let event = json!({
@@ -255,7 +280,7 @@ mod tests {
         let latest = format!("p{}", 3 * MAX_EVENTS);
         assert!(events.iter().any(|e| e["involvedObject"]["name"] == latest.as_str()), "{latest} was pruned");
         let seen = recorder.seen.lock().unwrap().len();
-        assert!(seen <= 2 * MAX_EVENTS + 1, "{seen} dedup entries for at most {MAX_EVENTS} stored events");
+        assert!(seen <= SEEN_SWEEP_ABOVE + 1, "{seen} dedup entries for at most {MAX_EVENTS} stored events");
     }
 
     #[test]

@@ -14,10 +14,12 @@ use crate::objects::Objects;
 use crate::{Batch, Key, Store, StoreError, WatchEvent};
 
 /// How many changes a slow watcher may fall behind before it is told it
-/// lagged (and must list again). The buffer keeps every change it holds
-/// alive, old versions and deleted objects included: at 8192 whole pods
-/// (5–10 KiB of JSON each) it could pin tens of MiB. A watcher that falls
-/// behind re-lists, which level-triggered controllers do anyway.
+/// lagged (and must list again). The buffer keeps a change alive, old
+/// version or deleted object, until every watcher has read it (tokio's
+/// channel drops it then: see `watch.rs`'s test), so only behind a slow
+/// watcher: at 8192 whole pods (5–10 KiB of JSON each) one could pin tens
+/// of MiB. A watcher that falls behind re-lists, which level-triggered
+/// controllers do anyway.
 const WATCH_BUFFER: usize = 1024;
 
 /// The meta record holding the store revision.
