@@ -16,6 +16,17 @@
 #                           its arenas (malloc_info, called through gdb):
 #                           bytes the arenas hold from the kernel, and how
 #                           much of that is free
+#   TRIM=1                  (a diagnosis, not what the daemon does) after
+#                           each round's line, glibc's malloc_trim(0)
+#                           called through gdb, and the memory again: how
+#                           much of malloc's free space is whole pages it
+#                           could give back
+#   EVENTS=1                after each round's line, how many Events and
+#                           other objects the store holds (they stay live
+#                           in the daemon's copy of the store)
+#   END_READY=1             end with the last round's 100 pods Ready (not
+#                           scaled down): what a profiler reports as leaked
+#                           is then what the daemon held with them
 #   WRAP="heaptrack -o F"   run the daemon under a profiler; it is killed
 #                           with SIGKILL at the end, so that what heaptrack
 #                           reports as leaked is what the daemon held
@@ -102,13 +113,26 @@ free = [total(h, "fast") + total(h, "rest") for h in heaps]
 print("  arenas: %d, held %.1f MiB, free in them %.1f MiB, in use %.1f MiB" % (len(heaps), sum(held) / 2**20, sum(free) / 2**20, (sum(held) - sum(free)) / 2**20))
 '
 }
+stored() { # objects of each kind the store holds, the largest counts first
+  local kind out=""
+  for kind in events replicasets pods endpointslices; do
+    out="$out $kind $("$bin" get "$kind" -A --data-dir "$work/data" 2>/dev/null | tail -n +2 | wc -l)"
+  done
+  echo "$out"
+}
 for round in $(seq "$rounds"); do
   deployment 100 >"$work/repo/apps/bench.yaml"
   repo_git commit -qam "bench: 100 replicas, round $round"
   wait_for ready 100
   echo "round $round, 100 Ready: $(memory)"
   [ -n "${ARENAS:-}" ] && arenas
+  [ -n "${EVENTS:-}" ] && echo "  stored: $(stored)"
+  if [ -n "${TRIM:-}" ]; then
+    gdb -p "$daemon" -batch -ex 'call (int)malloc_trim(0)' >/dev/null 2>&1 || true
+    echo "  after malloc_trim(0): $(memory)"
+  fi
   if [ "$round" = 1 ] && [ -n "${RESIDENT:-}" ]; then bench/resident_code.py "$daemon" 40 >"$RESIDENT"; fi
+  [ -n "${END_READY:-}" ] && [ "$round" = "$rounds" ] && break
   deployment 0 >"$work/repo/apps/bench.yaml"
   repo_git commit -qam "bench: 0 replicas, round $round"
   wait_for left 0
