@@ -156,7 +156,7 @@ fn pod_starts(n: usize, dir: &Path, layout: &Layout) -> Vec<Duration> {
         let sandbox = driftless_runtime::Sandbox::create(&sandbox_dir, &uid).expect("sandbox");
         let t_sandbox = started.elapsed();
         let ip = ipam.allocate(&uid).expect("address");
-        let interface = runtime.block_on(PodInterface::attach(&handle, &bridge, &sandbox.namespace("net"), &uid, ip)).expect("veth");
+        let interface = runtime.block_on(PodInterface::attach(&bridge, &sandbox.namespace("net"), &uid, ip)).expect("veth");
         let t_network = started.elapsed();
         let rootfs = layout.mount_rootfs(&id, &layers).expect("rootfs");
         let t_rootfs = started.elapsed();

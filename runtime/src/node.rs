@@ -455,11 +455,10 @@ impl Node {
             let _setup = self.setup.lock().unwrap_or_else(|e| e.into_inner());
             let sandbox = if had_sandbox { Sandbox::at(&sandbox_dir) } else { Sandbox::create(&sandbox_dir, &hostname)? };
             let ip = self.ipam.allocate(&uid)?;
-            let existing =
-                if adopting { self.rt.block_on(PodInterface::existing(&self.handle, &self.bridge, &sandbox.namespace("net"), &uid, ip))? } else { None };
+            let existing = if adopting { self.rt.block_on(PodInterface::existing(&self.bridge, &sandbox.namespace("net"), &uid, ip))? } else { None };
             let interface = match existing {
                 Some(interface) => interface,
-                None => self.rt.block_on(PodInterface::attach(&self.handle, &self.bridge, &sandbox.namespace("net"), &uid, ip))?,
+                None => self.rt.block_on(PodInterface::attach(&self.bridge, &sandbox.namespace("net"), &uid, ip))?,
             };
             Ok((sandbox, ip, interface))
         })();

@@ -154,7 +154,7 @@ impl TestNet {
         run(Command::new("ip").args(["netns", "add", &netns]));
         let bridge = Bridge { name: self.bridge.clone(), index: bridge_index(&self.bridge), cidr: self.pod_cidr, gateway: self.gateway };
         let path = PathBuf::from("/run/netns").join(&netns);
-        self.net.run(PodInterface::attach(&self.net.handle, &bridge, &path, &netns, ip)).unwrap();
+        self.net.run(PodInterface::attach(&bridge, &path, &netns, ip)).unwrap();
         pod
     }
 

@@ -96,7 +96,7 @@ fn a_two_container_pod_shares_localhost_and_is_reachable_at_its_ip() {
     let sandbox = Sandbox::create(&sandbox_dir, "pod-a").unwrap();
     assert!(sandbox.exists());
     let ip = ipam.allocate("default/pod-a").unwrap();
-    let interface = net.run(PodInterface::attach(&net.handle, &bridge, &sandbox.namespace("net"), "default/pod-a", ip)).unwrap();
+    let interface = net.run(PodInterface::attach(&bridge, &sandbox.namespace("net"), "default/pod-a", ip)).unwrap();
     assert_eq!(interface.host_veth, host_veth);
 
     let mut server = node.config("pod-a-web", "exec httpd -f -p 8080 -h /www");
@@ -147,7 +147,7 @@ fn a_pods_veth_pair_goes_with_its_namespace_and_is_deleted_when_the_namespace_is
         });
         let sandbox = Sandbox::create(&sandbox_dir, "pod").unwrap();
         let ip = ipam.allocate(pod).unwrap();
-        net.run(PodInterface::attach(&net.handle, &bridge, &sandbox.namespace("net"), pod, ip)).unwrap();
+        net.run(PodInterface::attach(&bridge, &sandbox.namespace("net"), pod, ip)).unwrap();
         assert!(exists(&host_veth));
         // An open descriptor keeps a namespace alive as a process in it would.
         let holder = held.then(|| std::fs::File::open(sandbox.namespace("net")).unwrap());

@@ -45,7 +45,7 @@ fn readiness_follows_the_probe_and_failed_liveness_restarts_with_back_off() {
     assert!(route_exists(cidr, &bridge_name).unwrap(), "{cidr} is not routed to {bridge_name}");
     let sandbox = Sandbox::create(&sandbox_dir, "pod-w").unwrap();
     let ip = ipam.allocate("default/pod-w").unwrap();
-    net.run(PodInterface::attach(&net.handle, &bridge, &sandbox.namespace("net"), "default/pod-w", ip)).unwrap();
+    net.run(PodInterface::attach(&bridge, &sandbox.namespace("net"), "default/pod-w", ip)).unwrap();
 
     let store = ImageStore::open(node.dir.path().join("data")).unwrap();
     store.import(crate::images::busybox_layout(), Some("busybox")).unwrap();

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use futures_util::TryStreamExt;
 use ipnet::Ipv4Net;
 use nix::sched::CloneFlags;
-use std::os::fd::AsRawFd;
+use std::future::Future;
+use std::os::fd::{AsRawFd, RawFd};
 
 use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth};
 use rtnetlink::{Handle, LinkBridge, LinkBridgePort, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
@@ -142,30 +143,45 @@ impl PodInterface {
 
     /// Connects the pod's network namespace to the bridge: a veth pair
     /// whose pod end becomes `eth0` with `ip`, loopback up, and a default
-    /// route through the bridge.
-    pub async fn attach(handle: &Handle, bridge: &Bridge, netns: &Path, pod_id: &str, ip: Ipv4Addr) -> Result<PodInterface, NetError> {
+    /// route through the bridge. All of it from one thread of its own
+    /// ([`on_both_sides`]).
+    pub async fn attach(bridge: &Bridge, netns: &Path, pod_id: &str, ip: Ipv4Addr) -> Result<PodInterface, NetError> {
         let host = Self::host_name(pod_id);
-        let _ = Self::detach(handle, &host).await;
-        let ns_file = File::open(netns).map_err(|source| NetError::Netns { path: netns.to_path_buf(), source })?;
-        // One request creates the pair with its pod end already inside the
-        // pod's namespace and named eth0, and the host end already a port of
-        // the bridge and up. Moving a link between namespaces afterwards
-        // costs an RCU grace period (~25 ms measured here), and every extra
-        // step a round trip.
-        let peer = LinkUnspec::new_with_name("eth0").setns_by_fd(ns_file.as_raw_fd()).build();
-        let pair = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
-            .name(host.clone())
-            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
-            .controller(bridge.index)
-            .up()
-            .build();
-        handle.link().add(pair).execute().await.map_err(netlink(format!("create veth {host} with its peer in the pod")))?;
-        hairpin(handle, &host).await?;
-        // An address used before keeps the old pod's MAC in the bridge's
-        // neighbour cache until that entry goes stale (seconds): forget it,
-        // so the first packet to the new pod is resolved afresh.
-        forget_neighbour(handle, bridge.index, ip).await?;
-        configure_inside(netns, "eth0", ip, bridge.cidr.prefix_len(), bridge.gateway).await?;
+        let (bridge, name) = (bridge.clone(), host.clone());
+        on_both_sides(netns, move |netns_fd, node, pod| async move {
+            // One request creates the pair with its pod end already inside
+            // the pod's namespace and named eth0, and the host end already
+            // a port of the bridge and up. Moving a link between namespaces
+            // afterwards costs an RCU grace period (~25 ms measured here),
+            // and every extra step a round trip.
+            let pair = || {
+                let peer = LinkUnspec::new_with_name("eth0").setns_by_fd(netns_fd).build();
+                LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+                    .name(name.clone())
+                    .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
+                    .controller(bridge.index)
+                    .up()
+                    .build()
+            };
+            let what = || format!("create veth {name} with its peer in the pod");
+            // A pair left by an earlier try for this pod is deleted and made
+            // again; asking for it first cost a round trip on every start.
+            match node.link().add(pair()).execute().await {
+                Err(error) if exists(&error) => {
+                    Self::detach(&node, &name).await?;
+                    node.link().add(pair()).execute().await.map_err(netlink(what()))?;
+                }
+                made => made.map_err(netlink(what()))?,
+            }
+            hairpin(&node, &name).await?;
+            // An address used before keeps the old pod's MAC in the
+            // bridge's neighbour cache until that entry goes stale
+            // (seconds): forget it, so the first packet to the new pod is
+            // resolved afresh.
+            forget_neighbour(&node, bridge.index, ip).await?;
+            configure_pod_side(&pod, "eth0", ip, bridge.cidr.prefix_len(), bridge.gateway).await
+        })
+        .await?;
         Ok(PodInterface { host_veth: host, ip })
     }
 
@@ -173,15 +189,20 @@ impl PodInterface {
     /// host end exists. Adopting it keeps the pod's connections alive; its
     /// pod end is configured again (a no-op when complete), since the
     /// earlier daemon may have been killed before it finished.
-    pub async fn existing(handle: &Handle, bridge: &Bridge, netns: &Path, pod_id: &str, ip: Ipv4Addr) -> Result<Option<PodInterface>, NetError> {
+    pub async fn existing(bridge: &Bridge, netns: &Path, pod_id: &str, ip: Ipv4Addr) -> Result<Option<PodInterface>, NetError> {
         let host = Self::host_name(pod_id);
-        if link_index(handle, &host).await?.is_none() {
-            return Ok(None);
-        }
-        // A pod an older daemon started may lack it.
-        hairpin(handle, &host).await?;
-        configure_inside(netns, "eth0", ip, bridge.cidr.prefix_len(), bridge.gateway).await?;
-        Ok(Some(PodInterface { host_veth: host, ip }))
+        let (bridge, name) = (bridge.clone(), host.clone());
+        let found = on_both_sides(netns, move |_, node, pod| async move {
+            if link_index(&node, &name).await?.is_none() {
+                return Ok(false);
+            }
+            // A pod an older daemon started may lack it.
+            hairpin(&node, &name).await?;
+            configure_pod_side(&pod, "eth0", ip, bridge.cidr.prefix_len(), bridge.gateway).await?;
+            Ok(true)
+        })
+        .await?;
+        Ok(found.then_some(PodInterface { host_veth: host, ip }))
     }
 
     /// Waits until the kernel has deleted the pod's veth pair, which it does
@@ -208,60 +229,82 @@ impl PodInterface {
     }
 }
 
-/// Removes the neighbour (ARP) entry for `ip` on link `index`, if any.
+/// Removes the neighbour (ARP) entry for `ip` on link `index`, if any:
+/// one request naming it (`ip neigh del IP dev BRIDGE`), not a listing of
+/// every entry, which grows with the pods on the bridge.
 async fn forget_neighbour(handle: &Handle, index: u32, ip: Ipv4Addr) -> Result<(), NetError> {
-    use rtnetlink::packet_route::neighbour::{NeighbourAddress, NeighbourAttribute};
-    let mut entries = handle.neighbours().get().set_address_family(rtnetlink::packet_route::AddressFamily::Inet).execute();
-    let mut stale = Vec::new();
-    while let Some(entry) = entries.try_next().await.map_err(netlink("list neighbours".to_owned()))? {
-        let same = entry.header.ifindex == index
-            && entry.attributes.iter().any(|a| matches!(a, NeighbourAttribute::Destination(NeighbourAddress::Inet(d)) if *d == ip));
-        if same {
-            stale.push(entry);
-        }
+    use rtnetlink::packet_route::AddressFamily;
+    use rtnetlink::packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourMessage};
+    let mut entry = NeighbourMessage::default();
+    entry.header.family = AddressFamily::Inet;
+    entry.header.ifindex = index;
+    entry.attributes.push(NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)));
+    match handle.neighbours().del(entry).execute().await {
+        // ENOENT: no entry for it, which is the usual case.
+        Err(rtnetlink::Error::NetlinkError(message)) if message.raw_code() == -2 => Ok(()),
+        done => done.map_err(netlink(format!("forget the neighbour {ip}"))),
     }
-    for entry in stale {
-        // Gone meanwhile is as good as removed.
-        let _ = handle.neighbours().del(entry).execute().await;
+}
+
+/// The loopback's index in every network namespace (the kernel's
+/// `LOOPBACK_IFINDEX`): no need to ask for it.
+const LOOPBACK: u32 = 1;
+
+/// Configures the pod's side, over a handle whose socket is in the pod's
+/// namespace.
+async fn configure_pod_side(pod: &Handle, peer: &str, ip: Ipv4Addr, prefix: u8, gateway: Ipv4Addr) -> Result<(), NetError> {
+    pod.link().set(LinkUnspec::new_with_index(LOOPBACK).up().build()).execute().await.map_err(netlink("bring up lo"))?;
+    let index = link_index(pod, peer).await?.ok_or_else(|| NetError::NoLink(peer.to_owned()))?;
+    if peer != "eth0" {
+        pod.link().set(LinkUnspec::new_with_index(index).name("eth0".to_owned()).build()).execute().await.map_err(netlink("rename to eth0"))?;
     }
+    // Replace rather than add, here and for the route: adopting a pod whose
+    // set-up a killed daemon left half done runs this again over what is
+    // already there.
+    pod.address().add(index, IpAddr::V4(ip), prefix).replace().execute().await.map_err(netlink(format!("address {ip}/{prefix}")))?;
+    pod.link().set(LinkUnspec::new_with_index(index).up().build()).execute().await.map_err(netlink("bring up eth0"))?;
+    let default = RouteMessageBuilder::<Ipv4Addr>::new().gateway(gateway).output_interface(index).build();
+    pod.route().add(default).replace().execute().await.map_err(netlink(format!("default route via {gateway}")))?;
     Ok(())
 }
 
-/// Configures the pod's side from inside its namespace. A netlink socket
-/// belongs to the namespace it was opened in, so a dedicated thread enters
-/// the pod's namespace (which changes only that thread) and opens one there.
-async fn configure_inside(netns: &Path, peer: &str, ip: Ipv4Addr, prefix: u8, gateway: Ipv4Addr) -> Result<(), NetError> {
-    let (netns, peer) = (netns.to_path_buf(), peer.to_owned());
-    let worker = std::thread::spawn(move || -> Result<(), NetError> {
-        let enter = |source| NetError::Netns { path: netns.clone(), source };
-        let file = File::open(&netns).map_err(enter)?;
-        nix::sched::setns(&file, CloneFlags::CLONE_NEWNET).map_err(|e| enter(e.into()))?;
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(enter)?;
-        runtime.block_on(async {
-            let (connection, handle, _) = rtnetlink::new_connection().map_err(enter)?;
-            tokio::spawn(connection);
-            let lo = link_index(&handle, "lo").await?.ok_or_else(|| NetError::NoLink("lo".into()))?;
-            handle.link().set(LinkUnspec::new_with_index(lo).up().build()).execute().await.map_err(netlink("bring up lo"))?;
-            let index = link_index(&handle, &peer).await?.ok_or_else(|| NetError::NoLink(peer.clone()))?;
-            if peer != "eth0" {
-                handle.link().set(LinkUnspec::new_with_index(index).name("eth0".to_owned()).build()).execute().await.map_err(netlink("rename to eth0"))?;
-            }
-            // Replace rather than add, here and for the route: adopting a
-            // pod whose set-up a killed daemon left half done runs this
-            // again over what is already there.
-            handle.address().add(index, IpAddr::V4(ip), prefix).replace().execute().await.map_err(netlink(format!("address {ip}/{prefix}")))?;
-            handle.link().set(LinkUnspec::new_with_index(index).up().build()).execute().await.map_err(netlink("bring up eth0"))?;
-            let default = RouteMessageBuilder::<Ipv4Addr>::new().gateway(gateway).output_interface(index).build();
-            handle.route().add(default).replace().execute().await.map_err(netlink(format!("default route via {gateway}")))?;
-            Ok(())
+/// Runs `work` on a thread of its own, with two netlink handles: `node`,
+/// whose socket was opened in the node's namespace, and `pod`, whose
+/// socket was opened after the thread entered the namespace at `netns`
+/// (a socket belongs to the namespace it was opened in; entering one
+/// changes only the thread). `work` also gets a descriptor of that
+/// namespace, open while it runs. That thread alone drives both: requests
+/// sent through the node's shared connection wait, each way, for another
+/// thread to be scheduled, which on a busy node's two cores cost more
+/// than the requests (docs/benchmarks.md).
+async fn on_both_sides<T, W, F>(netns: &Path, work: W) -> Result<T, NetError>
+where
+    T: Send + 'static,
+    W: FnOnce(RawFd, Handle, Handle) -> F + Send + 'static,
+    F: Future<Output = Result<T, NetError>>,
+{
+    let path = netns.to_path_buf();
+    let worker = std::thread::Builder::new()
+        .name("pod-network".into())
+        .spawn(move || -> Result<T, NetError> {
+            let enter = |source| NetError::Netns { path: path.clone(), source };
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(enter)?;
+            runtime.block_on(async {
+                let (connection, node, _) = rtnetlink::new_connection().map_err(enter)?;
+                tokio::spawn(connection);
+                let file = File::open(&path).map_err(enter)?;
+                nix::sched::setns(&file, CloneFlags::CLONE_NEWNET).map_err(|e| enter(e.into()))?;
+                let (connection, pod, _) = rtnetlink::new_connection().map_err(enter)?;
+                tokio::spawn(connection);
+                work(file.as_raw_fd(), node, pod).await
+            })
         })
-    });
-    // The worker does blocking work; the caller's runtime is not blocked
-    // while it runs, because joining happens on a blocking thread.
+        .map_err(|source| NetError::Netns { path: netns.to_path_buf(), source })?;
+    // Joined on a blocking thread, so the caller's runtime is not blocked.
     tokio::task::spawn_blocking(move || worker.join())
         .await
         .map_err(|e| NetError::Netns { path: PathBuf::new(), source: std::io::Error::other(e) })?
-        .unwrap_or_else(|_| Err(NetError::Netns { path: PathBuf::new(), source: std::io::Error::other("netns worker panicked") }))
+        .unwrap_or_else(|_| Err(NetError::Netns { path: PathBuf::new(), source: std::io::Error::other("the pod's network thread panicked") }))
 }
 
 /// The kernel's `local` routing table.
