@@ -18,6 +18,9 @@ use nix::sys::signal::Signal;
 const PARENT: &str = "driftless-bench";
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some(CRUN_WORKER) {
+        return crun_worker();
+    }
     let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100);
     let dir = tempfile::tempdir().expect("temp dir");
     let rootfs = make_rootfs(dir.path());
@@ -94,17 +97,32 @@ fn main() {
 
     // Whole pods: sandbox, veth and address, overlay root filesystem from
     // the busybox image, then the container, until it runs.
-    let mut pods = pod_starts(n, dir.path(), &layout);
+    let mut pods = pod_starts(n, dir.path(), &layout, |_| {});
     report("driftless pod (sandbox + network + overlay rootfs + container)", &mut pods);
 
     // The references, on identical bundles.
-    let bundles: Vec<PathBuf> = (0..n)
-        .map(|i| {
-            let b = dir.path().join(format!("bundles/ref-{i}"));
-            bundle::write(&b, &config(format!("ref-{i}"))).expect("bundle");
-            b
-        })
-        .collect();
+    let bundles_named = |prefix: &str| -> Vec<PathBuf> {
+        (0..n)
+            .map(|i| {
+                let b = dir.path().join(format!("bundles/{prefix}-{i}"));
+                bundle::write(&b, &config(format!("{prefix}-{i}"))).expect("bundle");
+                b
+            })
+            .collect()
+    };
+
+    // Pods and crun taken in turns, one of each at a time, so that whatever
+    // the machine does during the run falls on both alike; the blocks above
+    // and below each have the machine to themselves for a while.
+    let alternate = bundles_named("alt");
+    let mut worker = CrunWorker::spawn(dir.path());
+    let mut crun_between = Vec::with_capacity(n);
+    let mut pods_between = pod_starts(n, dir.path(), &layout, |i| crun_between.push(worker.run(&alternate[i], &format!("alt-{i}"))));
+    drop(worker);
+    report("  in turns: driftless pod", &mut pods_between);
+    report("  in turns: crun create + start", &mut crun_between);
+
+    let bundles = bundles_named("ref");
     let mut runc = reference("runc", &bundles, dir.path());
     report("runc create + start", &mut runc);
 
@@ -126,7 +144,7 @@ fn main() {
 
 /// Starts `n` single-container pods one after another on a bridge of the
 /// benchmark's own, timing each, and tears each down again.
-fn pod_starts(n: usize, dir: &Path, layout: &Layout) -> Vec<Duration> {
+fn pod_starts(n: usize, dir: &Path, layout: &Layout, mut after_each: impl FnMut(usize)) -> Vec<Duration> {
     use driftless_runtime::network::{Bridge, Ipam, PodInterface, route_exists};
     let layout_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/images/busybox-1.35");
     assert!(layout_dir.join("index.json").exists(), "run scripts/build-images.sh first");
@@ -184,6 +202,7 @@ fn pod_starts(n: usize, dir: &Path, layout: &Layout) -> Vec<Duration> {
         let _ = sandbox.remove();
         let _ = runtime.block_on(PodInterface::detach_after_namespace(&handle, &interface.host_veth, Duration::from_secs(2)));
         let _ = ipam.release(&uid);
+        after_each(i);
     }
     let _ = runtime.block_on(Bridge::delete(&handle, bridge_name));
     let mean = |d: Duration| d.as_secs_f64() * 1e3 / n.max(1) as f64;
@@ -195,6 +214,77 @@ fn pod_starts(n: usize, dir: &Path, layout: &Layout) -> Vec<Duration> {
         mean(phases[3])
     );
     samples
+}
+
+/// The argument that makes this program the crun worker.
+const CRUN_WORKER: &str = "--crun-worker";
+
+/// crun run by a copy of this program in a mount namespace of its own, with
+/// the unified cgroup2 mount hidden as crun needs on this hybrid host, so
+/// that this process keeps it for the pods. It times each create + start
+/// itself, as [`reference`] does.
+struct CrunWorker {
+    child: std::process::Child,
+    to: std::process::ChildStdin,
+    from: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl CrunWorker {
+    fn spawn(dir: &Path) -> CrunWorker {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .arg(CRUN_WORKER)
+            .arg(dir.join("crun-alt-state"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("crun worker");
+        let (to, from) = (child.stdin.take().unwrap(), std::io::BufReader::new(child.stdout.take().unwrap()));
+        CrunWorker { child, to, from }
+    }
+
+    /// Creates and starts `bundle` as `id`, then deletes it; the time to
+    /// running.
+    fn run(&mut self, bundle: &Path, id: &str) -> Duration {
+        use std::io::{BufRead, Write};
+        writeln!(self.to, "{id} {}", bundle.display()).expect("to the crun worker");
+        let mut line = String::new();
+        self.from.read_line(&mut line).expect("from the crun worker");
+        Duration::from_nanos(line.trim().parse().expect("nanoseconds from the crun worker"))
+    }
+}
+
+impl Drop for CrunWorker {
+    fn drop(&mut self) {
+        // Its input closes with it: the worker ends at end of input.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The worker's side: `ID BUNDLE` per line in, nanoseconds per line out.
+fn crun_worker() {
+    use std::io::{BufRead, Write};
+    let root = PathBuf::from(std::env::args().nth(2).expect("state folder"));
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).expect("unshare mount namespace");
+    nix::mount::mount(None::<&str>, "/", None::<&str>, nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE, None::<&str>)
+        .expect("make mounts private");
+    let _ = nix::mount::umount("/sys/fs/cgroup/unified");
+    let run = |args: &[&str]| {
+        let status = Command::new("crun").arg("--root").arg(&root).args(args).stdin(Stdio::null()).stdout(Stdio::null()).status().expect("crun");
+        assert!(status.success(), "crun {args:?} failed");
+    };
+    let mut out = std::io::stdout().lock();
+    for line in std::io::stdin().lock().lines() {
+        let line = line.expect("a line");
+        let (id, bundle) = line.split_once(' ').expect("ID BUNDLE");
+        let started = Instant::now();
+        run(&["create", "--bundle", bundle, id]);
+        run(&["start", id]);
+        let elapsed = started.elapsed();
+        run(&["delete", "--force", id]);
+        writeln!(out, "{}", elapsed.as_nanos()).expect("stdout");
+        out.flush().expect("stdout");
+    }
 }
 
 /// Creates and starts each bundle with `tool`, timing both, then deletes it.
