@@ -165,7 +165,7 @@ fn pod_starts(n: usize, dir: &Path, layout: &Layout, mut after_each: impl FnMut(
     assert!(route_exists(cidr, bridge_name).unwrap(), "pod CIDR must be routed to the bridge before use");
 
     let mut samples = Vec::with_capacity(n);
-    let mut phases = [Duration::ZERO; 4];
+    let mut phases: Vec<[Duration; 4]> = Vec::with_capacity(n);
     for i in 0..n {
         let uid = format!("pod-{i}");
         let id = format!("{uid}-main-0");
@@ -191,10 +191,7 @@ fn pod_starts(n: usize, dir: &Path, layout: &Layout, mut after_each: impl FnMut(
         let status = layout.start(&config, Duration::from_secs(30)).expect("start");
         let total = started.elapsed();
         samples.push(total);
-        phases[0] += t_sandbox;
-        phases[1] += t_network - t_sandbox;
-        phases[2] += t_rootfs - t_network;
-        phases[3] += total - t_rootfs;
+        phases.push([t_sandbox, t_network - t_sandbox, t_rootfs - t_network, total - t_rootfs]);
         assert!(matches!(status, Status::Running { .. }));
         // Torn down as the node does (`Node::stop`): the namespaces first,
         // then the pair, which the kernel deletes with the namespace.
@@ -205,14 +202,16 @@ fn pod_starts(n: usize, dir: &Path, layout: &Layout, mut after_each: impl FnMut(
         after_each(i);
     }
     let _ = runtime.block_on(Bridge::delete(&handle, bridge_name));
-    let mean = |d: Duration| d.as_secs_f64() * 1e3 / n.max(1) as f64;
-    println!(
-        "  pod start phases (mean): sandbox {:.1} ms, network {:.1} ms, rootfs {:.1} ms, container {:.1} ms",
-        mean(phases[0]),
-        mean(phases[1]),
-        mean(phases[2]),
-        mean(phases[3])
-    );
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let mean = |phase: usize| phases.iter().map(|p| ms(p[phase])).sum::<f64>() / n.max(1) as f64;
+    println!("  pod start phases (mean): sandbox {:.1} ms, network {:.1} ms, rootfs {:.1} ms, container {:.1} ms", mean(0), mean(1), mean(2), mean(3));
+    // Where the tail comes from: the slowest three, phase by phase.
+    let mut slowest: Vec<usize> = (0..n).collect();
+    slowest.sort_unstable_by_key(|&i| std::cmp::Reverse(samples[i]));
+    for &i in slowest.iter().take(3) {
+        let [sandbox, network, rootfs, container] = phases[i].map(ms);
+        println!("  slow pod {i}: {:.1} ms = sandbox {sandbox:.1}, network {network:.1}, rootfs {rootfs:.1}, container {container:.1}", ms(samples[i]));
+    }
     samples
 }
 
