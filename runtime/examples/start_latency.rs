@@ -268,19 +268,11 @@ fn crun_worker() {
     nix::mount::mount(None::<&str>, "/", None::<&str>, nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE, None::<&str>)
         .expect("make mounts private");
     let _ = nix::mount::umount("/sys/fs/cgroup/unified");
-    let run = |args: &[&str]| {
-        let status = Command::new("crun").arg("--root").arg(&root).args(args).stdin(Stdio::null()).stdout(Stdio::null()).status().expect("crun");
-        assert!(status.success(), "crun {args:?} failed");
-    };
     let mut out = std::io::stdout().lock();
     for line in std::io::stdin().lock().lines() {
         let line = line.expect("a line");
         let (id, bundle) = line.split_once(' ').expect("ID BUNDLE");
-        let started = Instant::now();
-        run(&["create", "--bundle", bundle, id]);
-        run(&["start", id]);
-        let elapsed = started.elapsed();
-        run(&["delete", "--force", id]);
+        let elapsed = create_and_start("crun", &root, Path::new(bundle), id);
         writeln!(out, "{}", elapsed.as_nanos()).expect("stdout");
         out.flush().expect("stdout");
     }
@@ -289,24 +281,23 @@ fn crun_worker() {
 /// Creates and starts each bundle with `tool`, timing both, then deletes it.
 fn reference(tool: &str, bundles: &[PathBuf], dir: &Path) -> Vec<Duration> {
     let root = dir.join(format!("{tool}-state"));
+    bundles.iter().enumerate().map(|(i, bundle)| create_and_start(tool, &root, bundle, &format!("{tool}-{i}"))).collect()
+}
+
+/// `tool create` + `tool start` of `bundle` as `id`, timed, then `tool
+/// delete --force` (not timed).
+fn create_and_start(tool: &str, root: &Path, bundle: &Path, id: &str) -> Duration {
     let run = |args: &[&str]| {
         let status =
-            Command::new(tool).arg("--root").arg(&root).args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit()).status().expect(tool);
+            Command::new(tool).arg("--root").arg(root).args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit()).status().expect(tool);
         assert!(status.success(), "{tool} {args:?} failed");
     };
-    bundles
-        .iter()
-        .enumerate()
-        .map(|(i, bundle)| {
-            let id = format!("{tool}-{i}");
-            let started = Instant::now();
-            run(&["create", "--bundle", bundle.to_str().unwrap(), &id]);
-            run(&["start", &id]);
-            let elapsed = started.elapsed();
-            run(&["delete", "--force", &id]);
-            elapsed
-        })
-        .collect()
+    let started = Instant::now();
+    run(&["create", "--bundle", bundle.to_str().unwrap(), id]);
+    run(&["start", id]);
+    let elapsed = started.elapsed();
+    run(&["delete", "--force", id]);
+    elapsed
 }
 
 fn stop(layout: &Layout, id: &str) {
