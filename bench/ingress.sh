@@ -99,13 +99,14 @@ done
 # ingress's workers (threads ingress-N of serve_bench, which also runs the
 # backend) and nginx's worker processes. Proxy and wrk share the two
 # cores, so a proxy's CPU per request is what it leaves to the rest.
+# Printed as the total, then user and system time apart.
 ticks() { # label
   case $1 in
     ingress) for task in /proc/"${pids[0]}"/task/*; do
         if [[ $(cat "$task/comm") == ingress-* ]]; then cat "$task/stat"; fi
       done ;;
     nginx) for pid in $(pgrep -f "nginx: worker process" -P "$(pgrep -x nginx -P "${pids[1]}" | head -1)"); do cat "/proc/$pid/stat"; done ;;
-  esac | awk '{ sub(/^.*\) /, ""); total += $12 + $13 } END { print total + 0 }'
+  esac | awk '{ sub(/^.*\) /, ""); usr += $12; sys += $13 } END { print usr + 0, sys + 0 }'
 }
 hz=$(getconf CLK_TCK)
 
@@ -121,7 +122,9 @@ run() { # label url
   local requests cpu=""
   requests=$(awk '/requests in/ {print $1}' <<<"$out")
   if [ "$1" != direct ]; then
-    cpu=$(awk -v t=$(( $(ticks "$1") - before )) -v hz="$hz" -v n="$requests" 'BEGIN {printf "proxy CPU %.2f us/request", t / hz / n * 1e6}')
+    cpu=$(awk -v a="$before" -v b="$(ticks "$1")" -v hz="$hz" -v n="$requests" 'BEGIN {
+      split(a, x, " "); split(b, y, " "); u = (y[1] - x[1]) / hz / n * 1e6; s = (y[2] - x[2]) / hz / n * 1e6
+      printf "proxy CPU %.2f us/request (user %.2f, system %.2f)", u + s, u, s }')
   fi
   printf '%-8s %10s req/s  p50 %8s  p99 %8s  %s  %s\n' "$1" "$rps" "$p50" "$p99" "$cpu" "${errors:-no errors}"
 }
