@@ -5,12 +5,12 @@
 //! Each worker is one thread with a single-threaded tokio runtime and its
 //! own listener on every address (`SO_REUSEPORT`, so the kernel spreads
 //! connections over the workers), its own backend connection pool, and
-//! every task of its connections: a proxied request, the backend
-//! connection it went out on and the response coming back all stay on one
-//! thread, as in an nginx worker. On a shared multi-threaded runtime each
-//! request crossed between the client connection's task and the backend
-//! connection's task, often across threads, and served 0.6× nginx's
-//! requests/s (docs/benchmarks.md, "Issue 21").
+//! every task of its connections: a proxied request, its exchange with the
+//! backend and the response coming back all stay in the client
+//! connection's task, as in an nginx worker. On a shared multi-threaded
+//! runtime each request crossed between the client connection's task and
+//! a backend connection's task, often across threads, and served 0.6×
+//! nginx's requests/s (docs/benchmarks.md, "Issue 21").
 //!
 //! The table lives in an `ArcSwap` all workers share:
 //! [`IngressHandle::set_table`] replaces the whole snapshot at once, and
@@ -19,9 +19,9 @@
 //! new.
 //!
 //! Tasks: the accept loops (and the pools' sweeps) run until `graceful`;
-//! connections, HTTP/2 streams, upgrade tunnels and backend connections
-//! are spawned on a `TaskTracker` (shared by the workers, each task on its
-//! own worker's runtime). Two tokens stop them: `graceful` stops accepting
+//! connections, HTTP/2 streams and upgrade tunnels are spawned on a
+//! `TaskTracker` (shared by the workers, each task on its own worker's
+//! runtime). Two tokens stop them: `graceful` stops accepting
 //! and lets connections finish what they are doing, `stop` ends everything
 //! at once; a worker's thread ends, dropping whatever it still runs, when
 //! the tracker is closed and empty or at `stop`.
@@ -136,7 +136,7 @@ impl IngressServer {
         let parent = Span::current();
         let mut pools = Vec::with_capacity(workers);
         for (index, worker) in ready.into_iter().enumerate() {
-            let pool = Pool::new(config.connect_timeout, tasks.clone());
+            let pool = Pool::new(config.connect_timeout);
             pools.push(pool.clone());
             let shared = Arc::new(Shared { table: table.clone(), pool, response_timeout: config.response_timeout, tasks: tasks.clone() });
             let mut builder = auto::Builder::new(TrackedExecutor(tasks.clone()));
@@ -265,7 +265,8 @@ async fn accept_loop(listener: TcpListener, local: SocketAddr, tls: Option<TlsAc
         };
         let _ = stream.set_nodelay(true);
         let peer_ip = hyper::header::HeaderValue::from_str(&peer.ip().to_string()).expect("an IP address is a header value");
-        let client = Client { peer, local, proto, peer_ip };
+        let local_port = hyper::header::HeaderValue::from(local.port());
+        let client = Client { peer, proto, peer_ip, local_port, deadline: Default::default() };
         let tasks = serving.shared.tasks.clone();
         let serving = serving.clone();
         let tls = tls.clone();

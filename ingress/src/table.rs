@@ -193,7 +193,8 @@ impl IngressTable {
     /// request path, without the query).
     pub fn route(&self, host: &str, path: &str) -> Option<Route<'_>> {
         let host = normalize_request_host(host);
-        let groups = [self.exact.get(&host), host::wildcard_suffix(&host).and_then(|suffix| self.wildcard.get(suffix)), Some(&self.any)];
+        let host = host.as_ref();
+        let groups = [self.exact.get(host), host::wildcard_suffix(host).and_then(|suffix| self.wildcard.get(suffix)), Some(&self.any)];
         for routes in groups.into_iter().flatten() {
             if let Some(rule) = routes.paths.iter().find(|rule| path::matches(rule.kind, &rule.path, path)) {
                 return Some(Route { ingress: &rule.ingress, host: rule.host.as_deref(), path: Some((&rule.written, rule.kind)), backend: &rule.backend });
@@ -208,7 +209,7 @@ impl IngressTable {
     pub(crate) fn certificate(&self, server_name: Option<&str>) -> Option<Arc<CertifiedKey>> {
         let certificates = &self.certificates;
         let found = server_name.map(normalize_request_host).and_then(|name| {
-            certificates.exact.get(&name).or_else(|| host::wildcard_suffix(&name).and_then(|suffix| certificates.wildcard.get(suffix))).cloned()
+            certificates.exact.get(name.as_ref()).or_else(|| host::wildcard_suffix(&name).and_then(|suffix| certificates.wildcard.get(suffix))).cloned()
         });
         found.or_else(|| certificates.default.clone())
     }

@@ -1,41 +1,37 @@
 //! Connections to backend endpoints: HTTP/1.1 over TCP, kept alive and
-//! reused per endpoint address.
+//! reused per endpoint address, and the exchange of one request on one.
 //!
 //! A connection goes back to the pool only once the response body it
-//! carried has been read to its end ([`PooledBody`]); one whose body was
-//! dropped halfway, or that carried an upgrade, is closed. An idle
-//! connection is kept for [`IDLE_TIMEOUT`], at most [`MAX_IDLE_PER_ENDPOINT`]
-//! per address, and a sweep (run by the server) closes the expired ones.
-//! A pooled connection the backend has meanwhile closed gives the request
-//! back unsent (hyper's `try_send_request`), so it goes on a fresh one.
+//! carried has been read to its end ([`BackendBody`]); one whose body was
+//! dropped halfway, that carried an upgrade, or whose backend said
+//! `Connection: close`, is closed. An idle connection is kept for
+//! [`IDLE_TIMEOUT`], at most [`MAX_IDLE_PER_ENDPOINT`] per address, and a
+//! sweep (run by the server) closes the expired ones and those the
+//! backend closed.
+//!
+//! A kept connection the backend closes as a request goes out (its idle
+//! timeout) answers nothing. A request without a body and with an
+//! idempotent method is then sent again on a new connection, as RFC 9110
+//! §9.2.2 allows; any other fails with a 502.
 
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
-use hyper::client::conn::http1::SendRequest;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+use hyper::{Response, StatusCode};
 use tokio::net::TcpStream;
-use tokio_util::task::TaskTracker;
-use tracing::debug;
+
+use super::body::{BackendBody, GiveBack};
+use super::exchange::{Conn, ExchangeError, Outgoing};
 
 /// How long an idle backend connection is kept for reuse.
 pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(15);
 /// How many idle connections are kept per endpoint address.
 pub(crate) const MAX_IDLE_PER_ENDPOINT: usize = 64;
-/// How long a pooled connection may take to be ready again once its last
-/// response was read (it is usually at once).
-const READY_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// The backend connections of one server.
+/// The backend connections of one server worker.
 #[derive(Clone, Debug)]
 pub(crate) struct Pool {
     inner: Arc<Inner>,
@@ -45,14 +41,12 @@ pub(crate) struct Pool {
 struct Inner {
     idle: Mutex<Idle>,
     connect_timeout: Duration,
-    /// Connection tasks: owned by the server, on the worker's runtime.
-    tasks: TaskTracker,
 }
 
 #[derive(Debug, Default)]
 struct Idle {
     closed: bool,
-    by_endpoint: HashMap<SocketAddr, Vec<(SendRequest<Incoming>, Instant)>>,
+    by_endpoint: HashMap<SocketAddr, Vec<(Conn, Instant)>>,
 }
 
 /// Why a request could not be sent to an endpoint.
@@ -60,89 +54,71 @@ struct Idle {
 pub(crate) enum SendError {
     /// No connection could be made; the request was not sent and is given
     /// back for the next endpoint.
-    Connect(io::Error, Box<Request<Incoming>>),
+    Connect(io::Error, Box<Outgoing>),
     /// The request was (maybe partly) sent and the exchange failed.
-    Failed(hyper::Error),
+    Failed(ExchangeError),
 }
 
 impl Pool {
-    pub(crate) fn new(connect_timeout: Duration, tasks: TaskTracker) -> Pool {
-        Pool { inner: Arc::new(Inner { idle: Mutex::default(), connect_timeout, tasks }) }
+    pub(crate) fn new(connect_timeout: Duration) -> Pool {
+        Pool { inner: Arc::new(Inner { idle: Mutex::default(), connect_timeout }) }
     }
 
     /// Sends `request` to `endpoint` on an idle connection if one is still
-    /// open, else on a new one. The response's body hands the connection
-    /// back once read; for an upgrade, the connection is never reused.
-    pub(crate) async fn send(&self, endpoint: SocketAddr, mut request: Request<Incoming>) -> Result<Response<PooledBody>, SendError> {
-        let upgrade = request.headers().contains_key(hyper::header::UPGRADE);
-        while let Some(mut sender) = self.take_idle(endpoint) {
-            // Usually ready at once; right after its last response it may
-            // take the connection's task a moment to notice.
-            if !sender.is_ready() && !matches!(tokio::time::timeout(READY_TIMEOUT, sender.ready()).await, Ok(Ok(()))) {
-                continue;
-            }
-            match sender.try_send_request(request).await {
-                Ok(response) => return Ok(self.wrap(endpoint, sender, response, upgrade)),
-                Err(mut error) => match error.take_message() {
-                    // Closed before the request went out: try another.
-                    Some(unsent) => request = unsent,
-                    None => return Err(SendError::Failed(error.into_error())),
-                },
-            }
-        }
-        let mut sender = match self.connect(endpoint).await {
-            Ok(sender) => sender,
-            Err(error) => return Err(SendError::Connect(error, Box::new(request))),
-        };
-        match sender.try_send_request(request).await {
-            Ok(response) => Ok(self.wrap(endpoint, sender, response, upgrade)),
-            Err(mut error) => match error.take_message() {
-                Some(unsent) => {
-                    let error = io::Error::new(io::ErrorKind::ConnectionAborted, error.into_error());
-                    Err(SendError::Connect(error, Box::new(unsent)))
-                }
-                None => Err(SendError::Failed(error.into_error())),
+    /// open, else on a new one, and reads the response's head. The
+    /// response's body hands the connection back once read; after an
+    /// upgrade, or a request that asked for one, it is never reused.
+    pub(crate) async fn send(&self, endpoint: SocketAddr, mut request: Outgoing) -> Result<Response<BackendBody>, SendError> {
+        let idle = self.take_idle(endpoint);
+        let mut reused = idle.is_some();
+        let mut conn = match idle {
+            Some(conn) => conn,
+            None => match self.connect(endpoint).await {
+                Ok(conn) => conn,
+                Err(error) => return Err(SendError::Connect(error, Box::new(request))),
             },
+        };
+        loop {
+            match conn.exchange(&mut request).await {
+                Ok(head) => {
+                    let reuse = head.keep_alive && !request.upgrade && head.response.status() != StatusCode::SWITCHING_PROTOCOLS;
+                    let give_back = reuse.then(|| GiveBack { pool: self.clone(), endpoint });
+                    let framing = head.framing;
+                    return Ok(head.response.map(|()| BackendBody::new(conn, framing, give_back)));
+                }
+                // The kept connection closed under the request: once more
+                // on a new one, if that is safe.
+                Err(ExchangeError::Closed) if reused && request.retryable => {
+                    reused = false;
+                    conn = match self.connect(endpoint).await {
+                        Ok(conn) => conn,
+                        Err(error) => return Err(SendError::Connect(error, Box::new(request))),
+                    };
+                }
+                Err(error) => return Err(SendError::Failed(error)),
+            }
         }
     }
 
-    fn wrap(&self, endpoint: SocketAddr, sender: SendRequest<Incoming>, response: Response<Incoming>, upgrade: bool) -> Response<PooledBody> {
-        let reuse = !upgrade && response.status() != hyper::StatusCode::SWITCHING_PROTOCOLS;
-        let give_back = reuse.then(|| GiveBack { pool: self.clone(), endpoint, sender });
-        let mut give_back = give_back;
-        response.map(|body| {
-            // A body that is already over hands the connection back now.
-            if body.is_end_stream()
-                && let Some(give_back) = give_back.take()
-            {
-                give_back.pool.put(give_back.endpoint, give_back.sender);
-            }
-            PooledBody { body, give_back }
-        })
-    }
-
-    fn take_idle(&self, endpoint: SocketAddr) -> Option<SendRequest<Incoming>> {
+    fn take_idle(&self, endpoint: SocketAddr) -> Option<Conn> {
         let mut idle = self.inner.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let list = idle.by_endpoint.get_mut(&endpoint)?;
-        while let Some((sender, since)) = list.pop() {
-            if !sender.is_closed() && since.elapsed() < IDLE_TIMEOUT {
-                return Some(sender);
+        while let Some((conn, since)) = list.pop() {
+            if since.elapsed() < IDLE_TIMEOUT && conn.is_reusable() {
+                return Some(conn);
             }
         }
         None
     }
 
-    fn put(&self, endpoint: SocketAddr, sender: SendRequest<Incoming>) {
-        if sender.is_closed() {
-            return;
-        }
+    pub(crate) fn put(&self, endpoint: SocketAddr, conn: Conn) {
         let mut idle = self.inner.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if idle.closed {
             return;
         }
         let list = idle.by_endpoint.entry(endpoint).or_default();
         if list.len() < MAX_IDLE_PER_ENDPOINT {
-            list.push((sender, Instant::now()));
+            list.push((conn, Instant::now()));
         }
     }
 
@@ -150,7 +126,7 @@ impl Pool {
     pub(crate) fn sweep(&self) {
         let mut idle = self.inner.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         idle.by_endpoint.retain(|_, list| {
-            list.retain(|(sender, since)| !sender.is_closed() && since.elapsed() < IDLE_TIMEOUT);
+            list.retain(|(conn, since)| since.elapsed() < IDLE_TIMEOUT && conn.is_reusable());
             !list.is_empty()
         });
     }
@@ -168,73 +144,13 @@ impl Pool {
         idle.by_endpoint.values().map(Vec::len).sum()
     }
 
-    async fn connect(&self, endpoint: SocketAddr) -> io::Result<SendRequest<Incoming>> {
+    async fn connect(&self, endpoint: SocketAddr) -> io::Result<Conn> {
         let timeout = self.inner.connect_timeout;
         let stream = match tokio::time::timeout(timeout, TcpStream::connect(endpoint)).await {
             Ok(stream) => stream?,
             Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, format!("no connection within {timeout:?}"))),
         };
         stream.set_nodelay(true)?;
-        let (sender, connection) = hyper::client::conn::http1::Builder::new()
-            .handshake(TokioIo::new(stream))
-            .await
-            .map_err(|error| io::Error::new(io::ErrorKind::ConnectionAborted, error))?;
-        // Ends when the backend closes, or when the worker's runtime is
-        // dropped (the server stopped).
-        self.inner.tasks.spawn(async move {
-            if let Err(error) = connection.with_upgrades().await {
-                debug!(%endpoint, %error, "backend connection ended with an error");
-            }
-        });
-        Ok(sender)
-    }
-}
-
-/// Hands a backend connection back to its pool.
-#[derive(Debug)]
-struct GiveBack {
-    pool: Pool,
-    endpoint: SocketAddr,
-    sender: SendRequest<Incoming>,
-}
-
-/// A backend's response body, streamed through as it arrives; its
-/// connection goes back to the pool when the body ends, and is closed if
-/// the body is dropped before.
-#[derive(Debug)]
-pub(crate) struct PooledBody {
-    body: Incoming,
-    give_back: Option<GiveBack>,
-}
-
-impl Body for PooledBody {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let this = &mut *self;
-        let polled = Pin::new(&mut this.body).poll_frame(cx);
-        let finished = match &polled {
-            Poll::Ready(None) => true,
-            Poll::Ready(Some(Ok(_))) => this.body.is_end_stream(),
-            // An error: the connection is not reusable.
-            Poll::Ready(Some(Err(_))) => {
-                this.give_back = None;
-                false
-            }
-            Poll::Pending => false,
-        };
-        if finished && let Some(give_back) = this.give_back.take() {
-            give_back.pool.put(give_back.endpoint, give_back.sender);
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
+        Ok(Conn::new(stream))
     }
 }

@@ -3,6 +3,8 @@
 //! specification (`*.example.com` matches `a.example.com`, not
 //! `a.b.example.com` nor `example.com`).
 
+use std::borrow::Cow;
+
 /// What an Ingress rule's `host` (or a `tls[].hosts` entry) says.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub(super) enum HostPattern {
@@ -36,7 +38,9 @@ pub(super) fn parse_pattern(host: Option<&str>) -> Result<HostPattern, String> {
 
 /// The host part of a Host header, `:authority` or SNI name: the port
 /// stripped (`[v6]:port` too), a trailing dot removed, lowercased.
-pub(crate) fn normalize_request_host(raw: &str) -> String {
+/// Borrowed when it is already so (the usual Host header): no allocation
+/// per request.
+pub(crate) fn normalize_request_host(raw: &str) -> Cow<'_, str> {
     let raw = raw.trim();
     let host = if let Some(rest) = raw.strip_prefix('[') {
         // An IPv6 literal: `[::1]` or `[::1]:8080`.
@@ -47,7 +51,8 @@ pub(crate) fn normalize_request_host(raw: &str) -> String {
             _ => raw,
         }
     };
-    host.trim_end_matches('.').to_ascii_lowercase()
+    let host = host.trim_end_matches('.');
+    if host.bytes().any(|b| b.is_ascii_uppercase()) { Cow::Owned(host.to_ascii_lowercase()) } else { Cow::Borrowed(host) }
 }
 
 /// The suffix a wildcard rule would need to match `host`: everything after

@@ -29,6 +29,10 @@ pub(super) fn normalize(kind: PathMatch, path: &str) -> String {
 pub(super) fn matches(kind: PathMatch, rule: &str, path: &str) -> bool {
     match kind {
         PathMatch::Exact => path == rule,
+        // `/`, the most common rule, matches every path; a call into
+        // libc's memcmp to compare nothing cost 2 % of the proxy's user
+        // time (docs/benchmarks.md).
+        PathMatch::Prefix if rule.is_empty() => true,
         PathMatch::Prefix => match path.strip_prefix(rule) {
             // `/foo` matches `/foo`, `/foo/` and `/foo/bar`: what follows
             // the prefix is nothing or starts a new element.
