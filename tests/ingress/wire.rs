@@ -7,8 +7,8 @@
 
 use std::net::SocketAddr;
 use std::process::Stdio;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use hyper::{Request, StatusCode};
@@ -32,6 +32,8 @@ struct Reply {
 struct Scripted {
     addr: SocketAddr,
     connections: Arc<AtomicUsize>,
+    /// Every request head it read, as text.
+    heads: Arc<Mutex<Vec<String>>>,
     _tasks: JoinSet<()>,
 }
 
@@ -40,18 +42,23 @@ impl Scripted {
         let listener = TcpListener::bind(SocketAddr::new(loopback(n), 0)).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let connections = Arc::new(AtomicUsize::new(0));
-        let counted = connections.clone();
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let (counted, recorded) = (connections.clone(), heads.clone());
         let mut tasks = JoinSet::new();
         tasks.spawn(async move {
             let mut open = JoinSet::new();
             loop {
                 let Ok((stream, _)) = listener.accept().await else { continue };
                 counted.fetch_add(1, Ordering::Relaxed);
-                open.spawn(serve_script(stream, script));
+                open.spawn(serve_script(stream, script, recorded.clone()));
                 while open.try_join_next().is_some() {}
             }
         });
-        Scripted { addr, connections, _tasks: tasks }
+        Scripted { addr, connections, heads, _tasks: tasks }
+    }
+
+    fn heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap().clone()
     }
 
     fn connections(&self) -> usize {
@@ -61,7 +68,7 @@ impl Scripted {
 
 /// Reads request heads (the tests send no bodies) and writes the script's
 /// replies, until the proxy closes or the script says to.
-async fn serve_script(mut stream: TcpStream, script: fn(&str, usize) -> Reply) {
+async fn serve_script(mut stream: TcpStream, script: fn(&str, usize) -> Reply, heads: Arc<Mutex<Vec<String>>>) {
     let mut buffer = Vec::new();
     for index in 0.. {
         let end = loop {
@@ -76,6 +83,11 @@ async fn serve_script(mut stream: TcpStream, script: fn(&str, usize) -> Reply) {
         };
         let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
         buffer.drain(..end);
+        // Bodies are not read as such; what follows a head that is not a
+        // request line is a body's bytes, answered but not recorded.
+        if head.lines().next().is_some_and(|line| line.ends_with(" HTTP/1.1") || line.ends_with(" HTTP/1.0")) {
+            heads.lock().unwrap().push(head.clone());
+        }
         let path = head.split(' ').nth(1).unwrap_or("/").to_owned();
         let reply = script(&path, index);
         if stream.write_all(reply.bytes).await.is_err() || reply.close {
@@ -273,4 +285,54 @@ async fn pythons_http_server_is_served_through() {
     let answer = connection.send(request("GET", "/missing")).await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
     assert!(answer.text().contains("File not found"), "{}", answer.text());
+}
+
+#[tokio::test]
+async fn a_request_with_two_framings_reaches_the_backend_with_one() {
+    // Kept open: closing with the body unread would reset the connection.
+    let backend = Scripted::start(2, |_, _| Reply { bytes: b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", close: false }).await;
+    let ingress = start(cluster_for(backend.addr).table());
+    // A smuggling attempt: a length beside chunked, the two disagreeing.
+    let mut stream = TcpStream::connect(http_addr(&ingress)).await.unwrap();
+    let request = b"POST / HTTP/1.1\r\nHost: wire.test\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    bounded("the answer", stream.read_to_end(&mut answer)).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    // hyper may refuse it outright; if it went on, the backend saw one
+    // framing, chunked, and no length.
+    assert!(answer.starts_with("HTTP/1.1 200 OK") || answer.starts_with("HTTP/1.1 400"), "{answer}");
+    for head in backend.heads() {
+        let head = head.to_ascii_lowercase();
+        assert!(!head.contains("content-length"), "{head}");
+        assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    }
+}
+
+#[tokio::test]
+async fn an_answer_with_two_framings_is_read_by_its_chunks_and_its_connection_dropped() {
+    let backend = Scripted::start(2, |_, _| Reply {
+        bytes: b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        close: false,
+    })
+    .await;
+    let ingress = start(cluster_for(backend.addr).table());
+    let mut connection = Connection::open(http_addr(&ingress)).await;
+    for _ in 0..2 {
+        let answer = connection.send(request("GET", "/")).await;
+        assert_eq!(answer.status, StatusCode::OK);
+        assert_eq!(answer.text(), "hello", "Transfer-Encoding wins over the length");
+    }
+    assert_eq!(backend.connections(), 2, "a connection whose framing may be faulty is not used again");
+}
+
+#[tokio::test]
+async fn a_declared_length_reaches_the_backend_as_sent() {
+    let backend = Scripted::start(2, |_, _| Reply { bytes: b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", close: true }).await;
+    let ingress = start(cluster_for(backend.addr).table());
+    let mut connection = Connection::open(http_addr(&ingress)).await;
+    let empty_post = Request::post("/").header("host", "wire.test").header("content-length", "0").body(full_request(Bytes::new())).unwrap();
+    assert_eq!(connection.send(empty_post).await.status, StatusCode::OK);
+    let head = backend.heads().pop().unwrap();
+    assert!(head.contains("content-length: 0\r\n"), "a POST's declared empty body stays declared: {head}");
 }

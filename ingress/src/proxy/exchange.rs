@@ -14,7 +14,7 @@
 //! endpoint is asked (`proxy.rs`), which connections are kept
 //! (`pool.rs`), what the headers mean (`headers.rs`).
 
-use std::io;
+use std::io::{self, Write};
 
 use bytes::{Bytes, BytesMut};
 use http_body::Body;
@@ -56,25 +56,29 @@ pub(crate) enum ExchangeError {
     HeadTooLarge,
 }
 
-/// How a request's body goes to the backend.
+/// How a request's body goes to the backend. Decided by how hyper framed
+/// the body it read, never by the client's headers alone: the backend gets
+/// a `Content-Length` we write from the length hyper holds the body to,
+/// so a client's `Content-Length` beside `Transfer-Encoding: chunked` (a
+/// smuggling attempt, RFC 9112 §6.3) can never reach it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum RequestBody {
-    /// No body, and no framing header.
+    /// No body, and no framing field.
     None,
-    /// The client's `Content-Length`, kept, and the bytes as they come.
-    Length,
+    /// This many bytes, said in `Content-Length`.
+    Length(u64),
     /// Length unknown (a chunked upload, an HTTP/2 stream): chunked.
     Chunked,
 }
 
 impl RequestBody {
     pub(crate) fn of(headers: &HeaderMap, body: &Incoming) -> RequestBody {
-        if headers.contains_key(header::CONTENT_LENGTH) {
-            RequestBody::Length
-        } else if body.is_end_stream() {
-            RequestBody::None
-        } else {
-            RequestBody::Chunked
+        match body.size_hint().exact() {
+            // A length the client declared (`Content-Length: 0` on a POST
+            // included: some backends answer 411 without it).
+            Some(length) if headers.contains_key(header::CONTENT_LENGTH) => RequestBody::Length(length),
+            _ if body.is_end_stream() => RequestBody::None,
+            _ => RequestBody::Chunked,
         }
     }
 }
@@ -213,7 +217,7 @@ impl Conn {
 
 /// The request head as the backend gets it: origin form, HTTP/1.1, the
 /// header fields as `headers::write_outbound` rewrites them, and the
-/// framing field if chunked.
+/// framing field.
 fn encode_head(out: &mut Vec<u8>, parts: &request::Parts, framing: RequestBody, forwarded: Forwarded<'_>, upgrade: bool) {
     out.clear();
     out.extend_from_slice(parts.method.as_str().as_bytes());
@@ -221,8 +225,13 @@ fn encode_head(out: &mut Vec<u8>, parts: &request::Parts, framing: RequestBody, 
     out.extend_from_slice(parts.uri.path_and_query().map_or("/", |path| path.as_str()).as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
     headers::write_outbound(out, parts, forwarded, upgrade);
-    if framing == RequestBody::Chunked {
-        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+    match framing {
+        RequestBody::None => {}
+        RequestBody::Length(length) => {
+            // Writing to a Vec cannot fail.
+            let _ = write!(out, "content-length: {length}\r\n");
+        }
+        RequestBody::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
     }
     out.extend_from_slice(b"\r\n");
 }
@@ -258,7 +267,13 @@ fn parse_head(read: &mut BytesMut, head_request: bool) -> Result<Option<Head>, E
         headers.append(name, value);
     }
     let framing = Framing::of_response(status, &headers, head_request).map_err(ExchangeError::Malformed)?;
-    let keep_alive = keeps_alive(version, &headers) && framing.ends_by_itself();
+    let mut keep_alive = keeps_alive(version, &headers) && framing.ends_by_itself();
+    // Both framings at once: `Transfer-Encoding` wins, the length is
+    // removed before the client sees it, and the connection, whose
+    // framing may be faulty, is not used again (RFC 9112 §6.3).
+    if headers.contains_key(header::TRANSFER_ENCODING) && headers.remove(header::CONTENT_LENGTH).is_some() {
+        keep_alive = false;
+    }
     let mut response = Response::new(());
     *response.status_mut() = status;
     *response.headers_mut() = headers;
@@ -326,6 +341,16 @@ mod tests {
     }
 
     #[test]
+    fn transfer_encoding_beside_a_length_wins_and_ends_the_connection() {
+        let (head, rest) = parse(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", false);
+        let head = head.unwrap();
+        assert_eq!(head.framing, Framing::Chunked);
+        assert!(head.response.headers().get("content-length").is_none(), "the length never reaches the client");
+        assert!(!head.keep_alive);
+        assert_eq!(&rest[..], b"2\r\nok\r\n0\r\n\r\n");
+    }
+
+    #[test]
     fn an_unusual_reason_is_kept() {
         let (head, _) = parse(b"HTTP/1.1 404 Nothing Here\r\nContent-Length: 0\r\n\r\n", false);
         let head = head.unwrap();
@@ -354,6 +379,8 @@ mod tests {
         encode_head(&mut out, &parts, RequestBody::Chunked, forwarded, false);
         assert_eq!(String::from_utf8(out.clone()).unwrap(), format!("POST /a?b=1 HTTP/1.1\r\n{fields}transfer-encoding: chunked\r\n\r\n"));
         encode_head(&mut out, &parts, RequestBody::None, forwarded, false);
-        assert_eq!(String::from_utf8(out).unwrap(), format!("POST /a?b=1 HTTP/1.1\r\n{fields}\r\n"));
+        assert_eq!(String::from_utf8(out.clone()).unwrap(), format!("POST /a?b=1 HTTP/1.1\r\n{fields}\r\n"));
+        encode_head(&mut out, &parts, RequestBody::Length(0), forwarded, false);
+        assert_eq!(String::from_utf8(out).unwrap(), format!("POST /a?b=1 HTTP/1.1\r\n{fields}content-length: 0\r\n\r\n"));
     }
 }

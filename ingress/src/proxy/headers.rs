@@ -115,6 +115,8 @@ pub(crate) fn write_outbound(out: &mut Vec<u8>, request: &request::Parts, forwar
             // We answer `Expect: 100-continue` ourselves (hyper does, when
             // the body is first read); the backend gets the body at once.
             || *name == header::EXPECT
+            // The framing is written from the body hyper read (exchange.rs).
+            || *name == header::CONTENT_LENGTH
             || *name == X_FORWARDED_FOR
             || *name == X_FORWARDED_PROTO
             || *name == X_FORWARDED_HOST
