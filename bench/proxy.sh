@@ -14,7 +14,8 @@
 # copy them to docs/benchmarks.md.
 #
 # Network rule: wrk sends only to the namespace's address (10.245.249.10),
-# the ClusterIP (10.98.249.10, routed local on lo before anything starts)
+# the ClusterIPs (10.98.249.10, and .12 for the floor, routed local on lo
+# before anything starts)
 # and 127.0.0.1; every wrk run is bounded by SECONDS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -117,16 +118,23 @@ start_path kernel service_cidr="$service_cidr" pod_cidr="$pod_cidr" bridge="$bri
   frontends="$cluster_ip:80,127.0.0.1:$node_port,$gateway:$node_port" backends="$backend:80"
 start_path userspace frontends="10.98.249.11:80,127.0.0.1:$((node_port - 1))" backends="$backend:80"
 
-# The floor: the least the kernel can do for a loopback NodePort, one DNAT
-# rule and one masquerade in a table of their own (route_localnet is on,
-# as the kernel path set it). Its packets pass the proxy's filter chains
-# too, as every target's do; the difference to kernel-nodeport is what the
-# proxy's own rules cost.
+# The floors: the least the kernel can do for a loopback NodePort and for
+# a ClusterIP (a spare address of the service range), one DNAT rule each
+# and one masquerade, in a table of their own (route_localnet is on, as
+# the kernel path set it; the proxy masquerades a ClusterIP's traffic from
+# the node too). Their packets pass the proxy's filter chains too, as
+# every target's do; the difference to kernel-nodeport and
+# kernel-clusterip is what the proxy's own rules cost.
 floor_port=$((node_port + 1))
+floor_ip=10.98.249.12
 nft -f - <<NFT
 table ip driftless_bench_floor {
-  chain output { type nat hook output priority -100; ip daddr 127.0.0.1 tcp dport $floor_port dnat to $backend:80; }
-  chain postrouting { type nat hook postrouting priority 100; ip saddr 127.0.0.0/8 ip daddr $backend tcp dport 80 masquerade; }
+  chain output {
+    type nat hook output priority -100;
+    ip daddr 127.0.0.1 tcp dport $floor_port dnat to $backend:80
+    ip daddr $floor_ip tcp dport 80 dnat to $backend:80
+  }
+  chain postrouting { type nat hook postrouting priority 100; ip daddr $backend tcp dport 80 fib saddr type local masquerade; }
 }
 NFT
 
@@ -137,6 +145,7 @@ for round in $(seq "$rounds"); do
   measure kernel-clusterip "http://$cluster_ip/"
   measure kernel-nodeport "http://127.0.0.1:$node_port/"
   measure floor-nodeport "http://127.0.0.1:$floor_port/"
+  measure floor-clusterip "http://$floor_ip/"
   measure userspace-clusterip "http://10.98.249.11/"
   measure userspace-nodeport "http://127.0.0.1:$((node_port - 1))/"
 done
