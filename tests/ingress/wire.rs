@@ -336,3 +336,25 @@ async fn a_declared_length_reaches_the_backend_as_sent() {
     let head = backend.heads().pop().unwrap();
     assert!(head.contains("content-length: 0\r\n"), "a POST's declared empty body stays declared: {head}");
 }
+
+#[tokio::test]
+async fn bytes_sent_right_behind_a_101_reach_the_client() {
+    // The backend greets in the upgraded protocol in the same write as
+    // its 101: those bytes arrive with the head and must not be lost.
+    let backend = Scripted::start(2, |_, _| Reply {
+        bytes: b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: greeting\r\n\r\nhello from the backend",
+        close: false,
+    })
+    .await;
+    let ingress = start(cluster_for(backend.addr).table());
+    let mut connection = Connection::open(http_addr(&ingress)).await;
+    let upgrade =
+        Request::get("/").header("host", "wire.test").header("connection", "upgrade").header("upgrade", "greeting").body(full_request(Bytes::new())).unwrap();
+    let response = connection.head(upgrade).await;
+    assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+    let upgraded = bounded("the upgrade", hyper::upgrade::on(response)).await.unwrap();
+    let mut io = hyper_util::rt::TokioIo::new(upgraded);
+    let mut greeting = vec![0; "hello from the backend".len()];
+    bounded("the greeting", io.read_exact(&mut greeting)).await.unwrap();
+    assert_eq!(greeting, b"hello from the backend");
+}
