@@ -371,7 +371,8 @@ impl EtcdStore {
         // Revisions are etcd's, one for the whole transaction: filled in
         // from the key's mod_revision when the change comes back.
         let objects = &cache.objects;
-        let crate::stage::Staged { finals: staged, changes } = crate::stage::stage(&batch.ops, &|key| objects.get(key), &now, &mut || 0)?;
+        // A copy per attempt: a conflict stages the batch again.
+        let crate::stage::Staged { finals: staged, changes } = crate::stage::stage(batch.ops.clone(), &|key| objects.get(key), &now, &mut || 0)?;
         let written: Vec<Arc<Value>> = changes.into_iter().map(|(_, _, value, _)| value).collect();
         // Each key written on condition that it is as memory has it: absent
         // (create revision 0) or at its mod revision.

@@ -309,7 +309,7 @@ impl Store for SqliteStore {
         // has changed it so far, so a failure writes nothing.
         let mut revision = inner.revision;
         let objects = &inner.objects;
-        let crate::stage::Staged { finals: staged, changes } = crate::stage::stage(&batch.ops, &|key| objects.get(key), &now, &mut || {
+        let crate::stage::Staged { finals: staged, changes } = crate::stage::stage(batch.ops, &|key| objects.get(key), &now, &mut || {
             revision += 1;
             revision
         })?;

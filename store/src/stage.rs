@@ -25,8 +25,11 @@ pub(crate) struct Staged {
 }
 
 /// Decides `ops` against `current`, giving each change the revision
-/// `next` returns.
-pub(crate) fn stage(ops: &[Op], current: &dyn Fn(&Key) -> Option<Arc<Value>>, now: &str, next: &mut dyn FnMut() -> u64) -> Result<Staged, StoreError> {
+/// `next` returns. The operations are taken, not borrowed: each becomes
+/// the stored object without a copy. Copying every operation here was the
+/// largest transient allocation of a scale-down, 100 pods copied whole at
+/// the heap's peak (docs/benchmarks.md, "Issue 21").
+pub(crate) fn stage(ops: Vec<Op>, current: &dyn Fn(&Key) -> Option<Arc<Value>>, now: &str, next: &mut dyn FnMut() -> u64) -> Result<Staged, StoreError> {
     let mut finals: HashMap<Key, Option<Arc<Value>>> = HashMap::new();
     let mut changes = Vec::new();
     for op in ops {
@@ -34,7 +37,7 @@ pub(crate) fn stage(ops: &[Op], current: &dyn Fn(&Key) -> Option<Arc<Value>>, no
             Some(value) => value.clone(),
             None => current(key),
         };
-        let (kind, key, value, revision) = match op.clone() {
+        let (kind, key, value, revision) = match op {
             Op::Create(value) => {
                 let key = Key::of(&value).ok_or(StoreError::Unnamed)?;
                 if now_of(&key, &finals).is_some() {
