@@ -54,9 +54,9 @@ pub(crate) struct Shared {
     pub(crate) table: Arc<ArcSwap<IngressTable>>,
     pub(crate) pool: Pool,
     pub(crate) response_timeout: Duration,
-    /// Tunnels of upgraded connections; they end
-    /// at once when their worker's runtime is dropped (the end of a drain,
-    /// or drop), so none of them waits on a stop token of its own.
+    /// Tunnels of upgraded connections; they end at once when their
+    /// worker's runtime is dropped (the end of a drain, or drop), so none of
+    /// them waits on a stop token of its own.
     pub(crate) tasks: TaskTracker,
 }
 
