@@ -140,7 +140,14 @@ impl IngressServer {
             pools.push(pool.clone());
             let shared = Arc::new(Shared { table: table.clone(), pool, response_timeout: config.response_timeout, tasks: tasks.clone() });
             let mut builder = auto::Builder::new(TrackedExecutor(tasks.clone()));
-            builder.http1().timer(TokioTimer::new()).header_read_timeout(config.header_read_timeout).keep_alive(true);
+            // `half_close`: while a request is in flight, hyper does not
+            // read ahead on the client's connection to notice it closing.
+            // That read made it allocate a new 8 KiB buffer per request,
+            // the request still holding the old one (docs/benchmarks.md,
+            // "Ingress"). A client that goes away is noticed when its
+            // answer is written; a client that only shuts down its sending
+            // side still gets its answer, as RFC 9112 §9.6 allows.
+            builder.http1().timer(TokioTimer::new()).header_read_timeout(config.header_read_timeout).keep_alive(true).half_close(true);
             builder.http2().timer(TokioTimer::new());
             // A token of the worker's own: every connection polls it, and
             // polling takes its lock, which the workers then do not share.

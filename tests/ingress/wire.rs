@@ -358,3 +358,18 @@ async fn bytes_sent_right_behind_a_101_reach_the_client() {
     bounded("the greeting", io.read_exact(&mut greeting)).await.unwrap();
     assert_eq!(greeting, b"hello from the backend");
 }
+
+#[tokio::test]
+async fn a_client_that_stops_sending_still_gets_its_answer() {
+    let backend = Scripted::start(2, |_, _| Reply { bytes: b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", close: false }).await;
+    let ingress = start(cluster_for(backend.addr).table());
+    let mut stream = TcpStream::connect(http_addr(&ingress)).await.unwrap();
+    stream.write_all(b"GET / HTTP/1.1\r\nHost: wire.test\r\n\r\n").await.unwrap();
+    // Half-closed: nothing more is sent, the answer is still awaited
+    // (RFC 9112 §9.6).
+    stream.shutdown().await.unwrap();
+    let mut answer = Vec::new();
+    bounded("the answer", stream.read_to_end(&mut answer)).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n") && answer.ends_with("\r\n\r\nok"), "{answer}");
+}
