@@ -157,7 +157,12 @@ impl Conn {
 
     /// Sends the request (head, then body) and reads the response head.
     pub(crate) async fn exchange(&mut self, request: &mut Outgoing) -> Result<Head, ExchangeError> {
-        self.stream.write_all(&request.head).await.map_err(ExchangeError::Write)?;
+        // A head refused outright reached no one: a kept connection the
+        // backend closed, the same to the caller as one closed unanswered.
+        self.stream.write_all(&request.head).await.map_err(|error| match error.kind() {
+            io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset => ExchangeError::Closed,
+            _ => ExchangeError::Write(error),
+        })?;
         if request.framing != RequestBody::None {
             self.write_body(&mut request.body, request.framing == RequestBody::Chunked).await?;
         }
