@@ -440,7 +440,10 @@ fn daemon_error(error: impl std::fmt::Display) -> CommandError {
 /// under `node_dir`, found by their command lines, until none is left or
 /// `patience` runs out; how many containers it killed. A reaper names its
 /// container's init with `--pid`; killing it lets the reaper clean up as
-/// for any exit. A shim still creating its container is killed itself.
+/// for any exit. A shim still creating its container is killed itself: it
+/// carries its fork server's command line (`serve --state-root
+/// NODE/state ...`), and so does the server, a killed daemon's gone with
+/// it or about to be.
 fn stop_stray_helpers(node_dir: &Path, patience: std::time::Duration) -> usize {
     let needle = format!("{}/", node_dir.to_string_lossy().trim_end_matches('/'));
     let deadline = std::time::Instant::now() + patience;

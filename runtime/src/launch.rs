@@ -5,7 +5,6 @@
 //! `kill(2)`, which is safe from any process.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use libcontainer::container::{Container, ContainerStatus};
@@ -13,6 +12,7 @@ use libcontainer::error::LibcontainerError;
 use nix::sys::signal::Signal;
 
 use crate::bundle::{self, BundleError, ContainerConfig};
+use crate::forkserver::Reported;
 use crate::status::{self, Status};
 
 /// What a container on disk turned out to be.
@@ -61,6 +61,7 @@ fn helper_alive(pid: i32, start_ticks: Option<u64>, id: &str) -> bool {
 pub struct Layout {
     root: PathBuf,
     shim: PathBuf,
+    spawner: crate::forkserver::Spawner,
 }
 
 /// Why a runtime operation failed.
@@ -147,7 +148,7 @@ impl Layout {
     /// A layout under `root`, running containers with the helper binary at
     /// `shim`.
     pub fn new(root: impl Into<PathBuf>, shim: impl Into<PathBuf>) -> Layout {
-        Layout { root: root.into(), shim: shim.into() }
+        Layout { root: root.into(), shim: shim.into(), spawner: Default::default() }
     }
 
     /// The folder of one container.
@@ -174,33 +175,28 @@ impl Layout {
         let state_root = self.state_root();
         std::fs::create_dir_all(&state_root).map_err(|source| RuntimeError::Io { path: state_root.clone(), source })?;
         let shim_log = dir.join("shim.log");
-        let stderr = std::fs::File::create(&shim_log).map_err(|source| RuntimeError::Io { path: shim_log.clone(), source })?;
-        // The launcher returns once the helper has reported (the status file
-        // says Running or Failed), or has ended without a report, or the
-        // deadline has passed: no polling of the status file.
-        let mut child = Command::new(&self.shim)
-            .arg("--report-within")
-            .arg(deadline.as_millis().to_string())
-            .arg("--id")
-            .arg(&config.id)
-            .arg("--bundle")
-            .arg(&bundle_dir)
-            .arg("--state-root")
-            .arg(&state_root)
-            .arg("--dir")
-            .arg(&dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .map_err(|source| RuntimeError::Spawn { shim: self.shim.clone(), source })?;
-        let launched = child.wait().map_err(|source| RuntimeError::Spawn { shim: self.shim.clone(), source })?;
-        match launched.code().and_then(|code| u8::try_from(code).ok()) {
-            Some(0) | Some(crate::shim::UNREPORTED) => {}
-            Some(crate::shim::NOT_REPORTED_IN_TIME) => return Err(RuntimeError::Timeout { id: config.id.clone(), waited: deadline }),
-            _ => {
-                let message = format!("helper launcher exited with {launched}; see {}", shim_log.display());
-                return Err(RuntimeError::StartFailed { id: config.id.clone(), message });
+        let spawn_error = |source| RuntimeError::Spawn { shim: self.shim.clone(), source };
+        let args = crate::shim::ShimArgs { id: config.id.clone(), bundle: bundle_dir, state_root, dir };
+        let bounds = crate::forkserver::Bounds { state_root: self.state_root(), containers: self.root.join("containers") };
+        let mut retried = false;
+        loop {
+            let log = std::fs::File::create(&shim_log).map_err(|source| RuntimeError::Io { path: shim_log.clone(), source })?;
+            let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| spawn_error(e.into()))?;
+            self.spawner.start(&self.shim, &bounds, &args, &write, &log).map_err(spawn_error)?;
+            // Only the helper may hold the write end now: its end, or its
+            // death, is what ends the wait.
+            drop((write, log));
+            match crate::forkserver::wait_for_report(&read, deadline) {
+                Ok(Reported::Yes) => break,
+                // No helper, and no server: the request died queued with the
+                // server (killed), never served. Once more, with another.
+                Ok(Reported::Ended) if !retried && self.status(&config.id)?.is_none() && self.spawner.ended() => retried = true,
+                Ok(Reported::Ended) => break,
+                Ok(Reported::Late) => return Err(RuntimeError::Timeout { id: config.id.clone(), waited: deadline }),
+                Err(error) => {
+                    let message = format!("waiting for the helper's report: {error}; see {}", shim_log.display());
+                    return Err(RuntimeError::StartFailed { id: config.id.clone(), message });
+                }
             }
         }
         match self.status(&config.id)? {
@@ -448,29 +444,35 @@ mod tests {
     /// A PID no process has: above the kernel's limit.
     const GONE: i32 = i32::MAX;
 
-    /// A stand-in for the helper's launcher that exits with `code`.
-    fn launcher_exiting(dir: &std::path::Path, code: u8) -> PathBuf {
+    /// A stand-in for the fork server: a shell script.
+    fn server(dir: &std::path::Path, name: &str, script: &str) -> PathBuf {
         use std::os::unix::fs::PermissionsExt;
-        let path = dir.join(format!("launcher-{code}"));
-        std::fs::write(&path, format!("#!/bin/sh\nexit {code}\n")).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
         path
     }
 
     #[test]
-    fn a_start_ends_with_the_launcher_when_the_helper_cannot_report() {
+    fn a_start_ends_when_no_helper_can_report() {
         let dir = tempfile::tempdir().unwrap();
         let config = ContainerConfig { id: "c-unreported".into(), rootfs: dir.path().into(), args: vec!["true".into()], ..Default::default() };
-        // Ended without a report: said at once, not after the deadline.
-        let layout = Layout::new(dir.path().join("node"), launcher_exiting(dir.path(), crate::shim::UNREPORTED));
+        // A server that ends at once (a broken binary): said at once, not
+        // after the deadline, whether the request was queued before it
+        // ended (its descriptors close with it) or found it gone.
+        let layout = Layout::new(dir.path().join("node"), server(dir.path(), "ends", "exit 0"));
         let started = Instant::now();
         let error = layout.start(&config, Duration::from_secs(30)).unwrap_err();
-        assert!(matches!(error, RuntimeError::StartFailed { .. }), "{error}");
-        assert!(error.to_string().contains("ended before it reported"), "{error}");
+        assert!(matches!(error, RuntimeError::StartFailed { .. } | RuntimeError::Spawn { .. }), "{error}");
         assert!(started.elapsed() < Duration::from_secs(5));
-        // Not reported in time.
-        let layout = Layout::new(dir.path().join("node"), launcher_exiting(dir.path(), crate::shim::NOT_REPORTED_IN_TIME));
-        assert!(matches!(layout.start(&config, Duration::from_secs(30)), Err(RuntimeError::Timeout { .. })));
+        // A server that never forks: the deadline, then the layout's end
+        // takes the server with it.
+        let layout = Layout::new(dir.path().join("node"), server(dir.path(), "stuck", "exec sleep 30"));
+        let started = Instant::now();
+        assert!(matches!(layout.start(&config, Duration::from_millis(200)), Err(RuntimeError::Timeout { .. })));
+        assert!(started.elapsed() >= Duration::from_millis(200));
+        drop(layout);
+        assert!(started.elapsed() < Duration::from_secs(5), "the stuck server was waited for");
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! bundles for containers ([`bundle`]) with seccomp ([`seccomp`]) and
 //! volumes ([`volumes`]); the helper process that runs one container
 //! (`driftless-shim`, [`shim`], with the static reaper, [`reaper_binary`]),
-//! launching and observing it from the daemon ([`launch`]), the files
+//! forked by a fork server ([`forkserver`]), launching and observing it
+//! from the daemon ([`launch`]), the files
 //! through which the two talk ([`status`], [`log`]); exec into running
 //! containers ([`exec`]); root filesystems ([`rootfs`]) and cgroups
 //! ([`cgroups`]); pod sandboxes (shared namespaces, [`sandbox`]); and pod
@@ -33,6 +34,7 @@
 pub mod bundle;
 pub mod cgroups;
 pub mod exec;
+pub mod forkserver;
 pub mod images;
 pub mod launch;
 pub mod lifecycle;

@@ -1,6 +1,7 @@
 //! The helper that runs one container: `driftless-shim`.
 //!
-//! It is started fresh (single-threaded) for every container, becomes the
+//! It is forked single-threaded for every container by the fork server
+//! ([`crate::forkserver`]), becomes the
 //! leader of its own session so that it survives the daemon, and makes
 //! itself a child subreaper so the container's init process (and anything
 //! that process orphans) is its child to reap. Then it:
@@ -44,14 +45,6 @@ pub struct ShimArgs {
     /// The container's folder, for its status file and log.
     pub dir: PathBuf,
 }
-
-/// The launcher's exit code when its helper ended without reporting (it
-/// crashed before it could write a status).
-pub const UNREPORTED: u8 = 3;
-
-/// The launcher's exit code when its helper has not reported within the
-/// time it was given (`--report-within`); the helper goes on.
-pub const NOT_REPORTED_IN_TIME: u8 = 4;
 
 /// The log file's name in the container's folder.
 pub const LOG_FILE: &str = "container.log";
@@ -100,8 +93,9 @@ fn sys(what: &'static str) -> impl FnOnce(Errno) -> ShimError {
 /// Runs the container to completion. The returned error has also been
 /// recorded as `Failed` in the status file when that was possible.
 ///
-/// `report`, when given, is the write end of the launcher's pipe: one byte
-/// goes down it once the status says Running or Failed, and it is closed.
+/// `report`, when given, is the write end of the daemon's report pipe (see
+/// [`crate::forkserver`]): one byte goes down it once the status says
+/// Running or Failed, and it is closed.
 pub fn run(args: &ShimArgs, report: Option<OwnedFd>) -> Result<Exit, ShimError> {
     let mut report = Report(report);
     match run_inner(args, &mut report) {
@@ -115,13 +109,13 @@ pub fn run(args: &ShimArgs, report: Option<OwnedFd>) -> Result<Exit, ShimError> 
     }
 }
 
-/// The launcher's pipe, until the helper has reported.
+/// The daemon's report pipe, until the helper has reported.
 struct Report(Option<OwnedFd>);
 
 impl Report {
     fn send(&mut self) {
         if let Some(fd) = self.0.take() {
-            // A launcher that is gone (killed) reads nothing: no matter.
+            // A daemon that is gone (killed) reads nothing: no matter.
             let _ = nix::unistd::write(&fd, b"r");
         }
     }

@@ -173,8 +173,78 @@ fn runs_a_container_and_records_exit_code_and_logs() {
     }
 }
 
+/// This test process's children that are fork servers of `node`.
+fn fork_servers(node: &Node) -> Vec<u32> {
+    let state_root = node.layout.state_root();
+    let me = std::process::id();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            let parent = stat.rsplit(')').next().and_then(|s| s.split_whitespace().nth(1)).and_then(|s| s.parse::<u32>().ok());
+            let cmdline = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+            let has = |needle: &[u8]| cmdline.windows(needle.len()).any(|w| w == needle);
+            parent == Some(me) && has(b"\0serve\0") && has(state_root.as_os_str().as_encoded_bytes())
+        })
+        .collect()
+}
+
 #[test]
-fn the_helper_outlives_its_launcher_and_kill_stops_the_container() {
+fn one_fork_server_starts_every_helper_and_ends_with_its_layout() {
+    let mut node = Node::new("forks");
+    assert!(fork_servers(&node).is_empty(), "a server before the first start");
+    let first = node.config("c-fork-1", "exec sleep 600");
+    let second = node.config("c-fork-2", "exec sleep 600");
+    assert!(matches!(node.start(&first), Status::Running { .. }));
+    let servers = fork_servers(&node);
+    assert_eq!(servers.len(), 1, "{servers:?}");
+    let Status::Running { pid, .. } = node.start(&second) else { panic!("not running") };
+    assert_eq!(fork_servers(&node), servers, "the second start used the same server");
+
+    // A server that is gone (killed) is replaced at the next start.
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(servers[0] as i32), Signal::SIGKILL).unwrap();
+    let third = node.config("c-fork-3", "exec sleep 600");
+    assert!(matches!(node.start(&third), Status::Running { .. }));
+    let replaced = fork_servers(&node);
+    assert_eq!(replaced.len(), 1, "{replaced:?}");
+    assert_ne!(replaced, servers);
+
+    // The daemon's end of the socket closing (its death, or here the
+    // layout's end) ends the server; the containers go on.
+    let server = replaced[0];
+    let fresh = Layout::new(node.dir.path().join("node"), env!("CARGO_BIN_EXE_driftless-shim"));
+    drop(std::mem::replace(&mut node.layout, fresh));
+    assert!(!std::path::Path::new(&format!("/proc/{server}")).exists(), "the server outlived its layout");
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "a container ended with the server");
+}
+
+/// `driftless-shim serve` ends by itself when the daemon's end closes,
+/// as it does when the daemon is killed.
+#[test]
+fn the_fork_server_ends_when_the_daemon_is_gone() {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+    let (ours, theirs) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC).unwrap();
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_driftless-shim"))
+        .args(["serve", "--state-root", "/nonexistent/state", "--containers", "/nonexistent/containers"])
+        .stdin(theirs)
+        .spawn()
+        .unwrap();
+    drop(ours);
+    let deadline = std::time::Instant::now() + DEADLINE;
+    let status = loop {
+        if let Some(status) = server.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "the server is still there");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn the_helper_outlives_the_daemon_and_kill_stops_the_container() {
     let node = Node::new("kill");
     let config = node.config("c-kill", "echo started; sleep 601 & exec sleep 600");
     let Status::Running { pid, shim_pid, .. } = node.start(&config) else { panic!("not running") };
@@ -183,10 +253,12 @@ fn the_helper_outlives_its_launcher_and_kill_stops_the_container() {
     let shim = nix::unistd::Pid::from_raw(shim_pid);
     assert_eq!(nix::unistd::getsid(Some(shim)).unwrap(), shim);
     assert_ne!(nix::unistd::getsid(None).unwrap(), shim);
-    // and it is not our child: it was handed to init, which reaps it.
+    // and it is neither our child nor the fork server's: it was handed to
+    // init, which reaps it.
     let stat = std::fs::read_to_string(format!("/proc/{shim_pid}/stat")).unwrap();
     let ppid: u32 = stat.rsplit(')').next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
     assert_ne!(ppid, std::process::id());
+    assert!(!fork_servers(&node).contains(&ppid), "the helper is the fork server's child");
     // Once the container runs, the helper has become the small reaper: the
     // same process (still the parent of the container's init), another image.
     let deadline = std::time::Instant::now() + DEADLINE;

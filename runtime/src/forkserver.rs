@@ -1,0 +1,385 @@
+//! The fork server: one `driftless-shim serve` per [`crate::launch::Layout`],
+//! started on the first container start, that forks a helper for each
+//! container the daemon asks for (youki#3027's "zygote").
+//!
+//! Why: a helper must start single-threaded, so the daemon cannot fork it
+//! itself. Before, every start `exec`ed a launcher, the shim binary, that
+//! forked the helper and told the daemon, by exiting, that the helper had
+//! reported. On this project's machine an `exec` of that binary took 1.4–2
+//! ms before the helper could begin (loading and relocating it, and glibc's
+//! start-up, whose `cpuid`s each trap to the hypervisor), and the report
+//! took two wake-ups to reach the daemon, the launcher's and then the
+//! daemon's. The server forks the helper from a process that is already
+//! single-threaded and warm, and the helper reports straight down a pipe
+//! the daemon reads (docs/benchmarks.md has the figures).
+//!
+//! The protocol, all of it here: the server's standard input is one end of
+//! a `SOCK_SEQPACKET` pair. Each request is one message: the helper's
+//! arguments ([`ShimArgs`]) as NUL-separated fields, with two descriptors,
+//! the write end of the report pipe and the helper's log (its standard
+//! error). The server forks twice, so that the helper is no child of the
+//! server's but is reparented as a launcher's helper was, and goes back to
+//! its socket. The daemon learns what happened from the pipe alone
+//! ([`wait_for_report`]): a byte once the status says Running or Failed,
+//! its end if the helper died first. The server ends when the daemon's end
+//! of the socket closes, the daemon's death included.
+//!
+//! Must not touch: containers (the helper does, in [`crate::shim`]).
+
+use std::ffi::OsStr;
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags};
+
+use crate::shim::ShimArgs;
+
+/// What a server's helpers may be asked to use: libcontainer's state root
+/// and the folder holding the containers' folders. They are on its command
+/// line too, where `driftless reset` finds a node's helpers (a forked
+/// helper keeps its server's command line until it `exec`s the reaper).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    /// libcontainer's state root, the same for every helper.
+    pub state_root: PathBuf,
+    /// Each helper's folder (its bundle within) is right under this one.
+    pub containers: PathBuf,
+}
+
+impl Bounds {
+    /// Whether `args` stays within these bounds.
+    fn allow(&self, args: &ShimArgs) -> bool {
+        args.state_root == self.state_root && args.dir.parent() == Some(&self.containers) && args.bundle.starts_with(&args.dir)
+    }
+}
+
+/// The largest request: four paths and an id.
+const MAX_REQUEST: usize = 64 * 1024;
+
+/// The argument that makes `driftless-shim` a fork server.
+pub const SERVE: &str = "serve";
+
+// === the daemon's side ===
+
+/// The fork server of one layout, shared by its clones; started when first
+/// needed, and again if it has gone.
+#[derive(Clone, Default)]
+pub(crate) struct Spawner(Arc<Mutex<Option<Server>>>);
+
+impl std::fmt::Debug for Spawner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Spawner")
+    }
+}
+
+impl Spawner {
+    /// Asks the server of `shim` for a helper with `args`, reporting down
+    /// `report` and writing its errors to `log`. A server that is gone
+    /// (killed, or the binary replaced and crashed) is started again once.
+    pub(crate) fn start(&self, shim: &Path, bounds: &Bounds, args: &ShimArgs, report: &OwnedFd, log: &std::fs::File) -> std::io::Result<()> {
+        let request = encode(args);
+        let mut server = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut retried = false;
+        loop {
+            let current = match server.as_mut() {
+                Some(current) => current,
+                None => server.insert(Server::spawn(shim, bounds)?),
+            };
+            match current.send(&request, [report.as_raw_fd(), log.as_raw_fd()]) {
+                Ok(()) => return Ok(()),
+                Err(error) if retried => return Err(error.into()),
+                Err(error) => {
+                    tracing::warn!(%error, "the fork server is gone; starting another");
+                    *server = None;
+                    retried = true;
+                }
+            }
+        }
+    }
+}
+
+impl Spawner {
+    /// Whether the server has ended (and is forgotten, so the next start
+    /// makes another). Requests queued to a server that ended were never
+    /// served: their descriptors closed with its socket.
+    pub(crate) fn ended(&self) -> bool {
+        let mut server = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let ended = server.as_ref().is_some_and(Server::hung_up);
+        if ended {
+            *server = None;
+        }
+        ended
+    }
+}
+
+/// A running fork server and the daemon's end of its socket.
+struct Server {
+    socket: Option<OwnedFd>,
+    child: Child,
+}
+
+impl Server {
+    fn spawn(shim: &Path, bounds: &Bounds) -> std::io::Result<Server> {
+        use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+        let (ours, theirs) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)?;
+        // Its standard error is the daemon's: what it says about itself
+        // (a failed fork) belongs in the daemon's log.
+        let child = Command::new(shim)
+            .arg(SERVE)
+            .arg("--state-root")
+            .arg(&bounds.state_root)
+            .arg("--containers")
+            .arg(&bounds.containers)
+            .stdin(Stdio::from(theirs))
+            .stdout(Stdio::null())
+            .spawn()?;
+        Ok(Server { socket: Some(ours), child })
+    }
+
+    /// Whether the server's end of the socket has closed. The kernel marks
+    /// ours before it closes the descriptors queued to the server, so a
+    /// report pipe that ended that way is always seen with this set.
+    fn hung_up(&self) -> bool {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        let Some(socket) = &self.socket else { return true };
+        let mut fds = [PollFd::new(socket.as_fd(), PollFlags::empty())];
+        match poll(&mut fds, PollTimeout::ZERO) {
+            Ok(_) => fds[0].revents().is_some_and(|r| r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR)),
+            Err(_) => false,
+        }
+    }
+
+    fn send(&self, request: &[u8], fds: [RawFd; 2]) -> Result<(), Errno> {
+        let Some(socket) = &self.socket else { return Err(Errno::EPIPE) };
+        let rights = [ControlMessage::ScmRights(&fds)];
+        // No SIGPIPE for a server that is gone: EPIPE says it.
+        let sent = nix::sys::socket::sendmsg::<()>(socket.as_raw_fd(), &[IoSlice::new(request)], &rights, MsgFlags::MSG_NOSIGNAL, None)?;
+        if sent == request.len() { Ok(()) } else { Err(Errno::EMSGSIZE) }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Its socket closes first (a server at rest ends by itself); the
+        // kill is for one that stopped reading. Helpers it forked are not
+        // its children and go on.
+        drop(self.socket.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What the helper's report pipe said.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Reported {
+    /// A byte: the status says Running or Failed.
+    Yes,
+    /// The pipe's end without a byte: the helper ended (or never began)
+    /// without a report.
+    Ended,
+    /// Nothing within the deadline; the helper goes on.
+    Late,
+}
+
+/// Waits on the read end of a report pipe until `within` has passed.
+pub(crate) fn wait_for_report(read: &OwnedFd, within: Duration) -> Result<Reported, Errno> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        // Whole milliseconds, rounded up: never give up before the deadline.
+        let millis = PollTimeout::try_from(left.as_micros().div_ceil(1000)).unwrap_or(PollTimeout::MAX);
+        let mut fds = [PollFd::new(read.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, millis) {
+            Ok(0) if Instant::now() < deadline => continue,
+            Ok(0) => return Ok(Reported::Late),
+            Ok(_) => {
+                let mut byte = [0u8; 1];
+                return match nix::unistd::read(read.as_raw_fd(), &mut byte) {
+                    Ok(1) => Ok(Reported::Yes),
+                    Ok(_) => Ok(Reported::Ended),
+                    Err(Errno::EINTR) => continue,
+                    Err(error) => Err(error),
+                };
+            }
+            Err(Errno::EINTR) => continue,
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+fn encode(args: &ShimArgs) -> Vec<u8> {
+    let fields: [&OsStr; 4] = [args.id.as_ref(), args.bundle.as_os_str(), args.state_root.as_os_str(), args.dir.as_os_str()];
+    let mut request = Vec::with_capacity(fields.iter().map(|f| f.len() + 1).sum());
+    for field in fields {
+        request.extend_from_slice(field.as_bytes());
+        request.push(0);
+    }
+    request
+}
+
+fn decode(request: &[u8]) -> Option<ShimArgs> {
+    let mut fields = request.strip_suffix(&[0])?.split(|b| *b == 0);
+    let mut next = || fields.next().filter(|f| !f.is_empty()).map(|f| PathBuf::from(OsStr::from_bytes(f)));
+    let args = ShimArgs { id: next()?.into_os_string().into_string().ok()?, bundle: next()?, state_root: next()?, dir: next()? };
+    fields.next().is_none().then_some(args)
+}
+
+// === the server's side ===
+
+/// `driftless-shim serve --state-root DIR --containers DIR`: forks a helper
+/// for each request on standard input within `bounds`, until the daemon's
+/// end closes.
+pub fn serve(bounds: &Bounds) -> ExitCode {
+    // The socket leaves descriptor 0, which becomes /dev/null: no helper or
+    // container may inherit the daemon's socket.
+    let socket = match nix::fcntl::fcntl(0, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3)) {
+        // SAFETY: the descriptor was just made by this process and is
+        // owned by nothing else.
+        #[allow(unsafe_code)]
+        Ok(fd) => unsafe { OwnedFd::from_raw_fd(fd) },
+        Err(error) => return fail("take the socket from standard input", error),
+    };
+    if let Err(error) = null_onto(0) {
+        return fail("put /dev/null on standard input", error);
+    }
+    loop {
+        let mut buffer = vec![0u8; MAX_REQUEST];
+        let mut space = nix::cmsg_space!([RawFd; 2]);
+        let mut iov = [IoSliceMut::new(&mut buffer)];
+        let received = match nix::sys::socket::recvmsg::<()>(socket.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
+            Ok(received) => received,
+            Err(Errno::EINTR) => continue,
+            Err(error) => return fail("read a request", error),
+        };
+        // Descriptors first: owned at once, so that every path closes them.
+        let mut fds: Vec<OwnedFd> = Vec::new();
+        if let Ok(messages) = received.cmsgs() {
+            for message in messages {
+                if let ControlMessageOwned::ScmRights(raw) = message {
+                    // SAFETY: SCM_RIGHTS gave this process these new
+                    // descriptors; nothing else owns them.
+                    #[allow(unsafe_code)]
+                    fds.extend(raw.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
+                }
+            }
+        }
+        let (length, truncated) = (received.bytes, received.flags.intersects(MsgFlags::MSG_TRUNC | MsgFlags::MSG_CTRUNC));
+        if length == 0 && fds.is_empty() {
+            // The daemon's end closed.
+            return ExitCode::SUCCESS;
+        }
+        let args = decode(&buffer[..length]).filter(|_| !truncated);
+        // A request it cannot read or must not serve: its descriptors close
+        // here, and the daemon reads the pipe's end as a helper that never
+        // reported.
+        match (args, <[OwnedFd; 2]>::try_from(fds)) {
+            (Some(args), Ok([report, log])) if bounds.allow(&args) => fork_helper(&socket, &args, report, log),
+            (Some(args), Ok(_)) => eprintln!("driftless-shim serve: refused a helper outside {bounds:?}: {args:?}"),
+            _ => eprintln!("driftless-shim serve: a request it cannot read ({length} bytes)"),
+        }
+    }
+}
+
+/// Forks the helper off twice removed, and reaps the one in between.
+#[allow(unsafe_code)]
+fn fork_helper(socket: &OwnedFd, args: &ShimArgs, report: OwnedFd, log: OwnedFd) {
+    use nix::unistd::{ForkResult, fork};
+    // SAFETY: the server is single-threaded, so the child is a whole copy of
+    // it and may run any code.
+    match unsafe { fork() } {
+        Ok(ForkResult::Parent { child }) => {
+            drop((report, log));
+            let _ = nix::sys::wait::waitpid(child, None);
+        }
+        Ok(ForkResult::Child) => {
+            // SAFETY: as above; this child has one thread too.
+            let code = match unsafe { fork() } {
+                Ok(ForkResult::Child) => {
+                    // This process's copy of the daemon's socket.
+                    let _ = nix::unistd::close(socket.as_raw_fd());
+                    if let Err(error) = nix::unistd::dup2(log.as_raw_fd(), 2) {
+                        eprintln!("driftless-shim serve: cannot give the helper its log: {error}");
+                    }
+                    drop(log);
+                    let code = match crate::shim::run(args, Some(report)) {
+                        Ok(_) => 0,
+                        Err(error) => {
+                            eprintln!("driftless-shim: {error}");
+                            1
+                        }
+                    };
+                    std::process::exit(code)
+                }
+                Ok(ForkResult::Parent { .. }) => 0,
+                Err(error) => {
+                    eprintln!("driftless-shim serve: cannot fork the helper: {error}");
+                    1
+                }
+            };
+            // Nothing of the server's to flush or run at exit.
+            // SAFETY: `_exit` ends this process and nothing else.
+            unsafe { nix::libc::_exit(code) }
+        }
+        Err(error) => eprintln!("driftless-shim serve: cannot fork: {error}"),
+    }
+}
+
+fn null_onto(fd: RawFd) -> Result<(), Errno> {
+    let null = nix::fcntl::open("/dev/null", nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())?;
+    nix::unistd::dup2(null, fd)?;
+    nix::unistd::close(null)
+}
+
+fn fail(what: &str, error: Errno) -> ExitCode {
+    eprintln!("driftless-shim serve: cannot {what}: {error}");
+    ExitCode::FAILURE
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_reads_back_as_sent_and_nothing_else_reads() {
+        let args = ShimArgs { id: "pod-1-main-0".into(), bundle: "/n/b".into(), state_root: "/n/state".into(), dir: "/n/c dir".into() };
+        assert_eq!(decode(&encode(&args)), Some(args));
+        for bad in [&b""[..], b"a\0b\0c\0", b"a\0b\0c\0d", b"a\0b\0c\0d\0e\0", b"a\0\0c\0d\0"] {
+            assert_eq!(decode(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_server_serves_only_its_own_node() {
+        let bounds = Bounds { state_root: "/n/state".into(), containers: "/n/containers".into() };
+        let args = |state: &str, dir: &str, bundle: &str| ShimArgs { id: "c".into(), bundle: bundle.into(), state_root: state.into(), dir: dir.into() };
+        assert!(bounds.allow(&args("/n/state", "/n/containers/c", "/n/containers/c/bundle")));
+        assert!(!bounds.allow(&args("/other/state", "/n/containers/c", "/n/containers/c/bundle")));
+        assert!(!bounds.allow(&args("/n/state", "/n/containers", "/n/containers/bundle")));
+        assert!(!bounds.allow(&args("/n/state", "/n/containers/c/deeper", "/n/containers/c/deeper/bundle")));
+        assert!(!bounds.allow(&args("/n/state", "/n/containers/c", "/elsewhere/bundle")));
+    }
+
+    #[test]
+    fn the_daemon_tells_a_report_from_a_helper_gone_or_late() {
+        let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        let (read, write) = pipe();
+        nix::unistd::write(&write, b"r").unwrap();
+        assert_eq!(wait_for_report(&read, Duration::from_secs(5)), Ok(Reported::Yes));
+
+        let (read, write) = pipe();
+        drop(write);
+        assert_eq!(wait_for_report(&read, Duration::from_secs(5)), Ok(Reported::Ended));
+
+        let (read, _write) = pipe();
+        let started = Instant::now();
+        assert_eq!(wait_for_report(&read, Duration::from_millis(50)), Ok(Reported::Late));
+        assert!(started.elapsed() >= Duration::from_millis(50));
+    }
+}
