@@ -102,9 +102,7 @@ impl Spawner {
             }
         }
     }
-}
 
-impl Spawner {
     /// Whether the server has ended (and is forgotten, so the next start
     /// makes another). Requests queued to a server that ended were never
     /// served: their descriptors closed with its socket.
