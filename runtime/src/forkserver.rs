@@ -247,8 +247,8 @@ pub fn serve(bounds: &Bounds) -> ExitCode {
     if let Err(error) = null_onto(0) {
         return fail("put /dev/null on standard input", error);
     }
+    let mut buffer = vec![0u8; MAX_REQUEST];
     loop {
-        let mut buffer = vec![0u8; MAX_REQUEST];
         let mut space = nix::cmsg_space!([RawFd; 2]);
         let mut iov = [IoSliceMut::new(&mut buffer)];
         let received = match nix::sys::socket::recvmsg::<()>(socket.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
