@@ -179,6 +179,8 @@ impl Layout {
         let args = crate::shim::ShimArgs { id: config.id.clone(), bundle: bundle_dir, state_root, dir };
         let bounds = crate::forkserver::Bounds { state_root: self.state_root(), containers: self.root.join("containers") };
         let mut retried = false;
+        // One deadline for the start, a second try included.
+        let started = Instant::now();
         loop {
             let log = std::fs::File::create(&shim_log).map_err(|source| RuntimeError::Io { path: shim_log.clone(), source })?;
             let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| spawn_error(e.into()))?;
@@ -186,7 +188,7 @@ impl Layout {
             // Only the helper may hold the write end now: its end, or its
             // death, is what ends the wait.
             drop((write, log));
-            match crate::forkserver::wait_for_report(&read, deadline) {
+            match crate::forkserver::wait_for_report(&read, deadline.saturating_sub(started.elapsed())) {
                 Ok(Reported::Yes) => break,
                 // No helper, and no server: the request died queued with the
                 // server (killed), never served. Once more, with another.
