@@ -1,7 +1,8 @@
 //! Tidy checks that keep the docs honest: every crate is in the code map of
 //! docs/ARCHITECTURE.md, every Rust file opens with a `//!` comment saying
-//! what it is for, and each crate depends only on what its design allows
-//! (only the node runtime links libcontainer).
+//! what it is for, each crate depends only on what its design allows
+//! (only the node runtime links libcontainer), and objects of a kind are
+//! read from JSON in one place.
 
 use std::path::{Path, PathBuf};
 
@@ -153,4 +154,40 @@ fn only_the_runtime_and_the_binary_link_libcontainer() {
     }
     links.sort_unstable();
     assert_eq!(links, ["daemon", "runtime"]);
+}
+
+/// Every crate reads a kind's object from JSON through `KindOf::from_json`
+/// (driftless-model), never with serde itself: serde's code for a kind is
+/// generic, so each crate calling it got its own copy of it, six resident
+/// copies of a pod's in the daemon (docs/benchmarks.md, issue 21). Tests
+/// may build objects however they like.
+#[test]
+fn kinds_are_read_from_json_in_one_place() {
+    let table = std::fs::read_to_string(root().join("model/src/kind.rs")).unwrap();
+    let types: Vec<&str> =
+        table.lines().filter_map(|line| line.split(" => k8s_openapi::").nth(1)).filter_map(|path| path.split(',').next()?.rsplit("::").next()).collect();
+    assert!(types.contains(&"Pod") && types.contains(&"Deployment"), "the kind table moved: {types:?}");
+    let manifest = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    let members = manifest.split("members = [").nth(1).unwrap().split(']').next().unwrap().to_owned();
+    let mut files = Vec::new();
+    for dir in members.split(',').map(|m| m.trim().trim_matches('"')).filter(|m| !m.is_empty()) {
+        rust_files(&root().join(dir).join("src"), &mut files);
+    }
+    let mut found = Vec::new();
+    for file in files {
+        let name = file.file_name().unwrap().to_string_lossy();
+        if name == "tests.rs" || file.components().any(|c| c.as_os_str() == "tests") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for ty in &types {
+            for form in [format!("{ty}::deserialize("), format!("from_value::<{ty}>("), format!(": {ty} = serde_json::from_value(")] {
+                if code.contains(&form) {
+                    found.push(format!("{}: `{form}`", file.strip_prefix(root()).unwrap_or(&file).display()));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "read kinds with `KindOf::from_json` instead:\n{}", found.join("\n"));
 }

@@ -14,13 +14,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use driftless_model::Kind;
+use driftless_model::KindOf;
 use driftless_model::cron::Schedule;
 use driftless_model::k8s_openapi::api::batch::v1::{CronJob, Job};
 use driftless_model::k8s_openapi::api::core::v1::ObjectReference;
 use driftless_model::k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use driftless_store::{Batch, Key, Op, StoreExt, to_value};
 use jiff::Timestamp;
-use serde::Deserialize;
 
 use crate::events::EventType;
 use crate::job::decide::finished;
@@ -80,7 +80,7 @@ impl Reconciler for CronJobController {
         if value.pointer("/metadata/deletionTimestamp").is_some() {
             return Ok(Action::AwaitChange);
         }
-        let cron = CronJob::deserialize(&*value).map_err(|e| ReconcileError::Malformed(format!("CronJob: {e}")))?;
+        let cron = CronJob::from_json(&value).map_err(|e| ReconcileError::Malformed(format!("CronJob: {e}")))?;
         let spec = cron.spec.clone().unwrap_or_default();
         let uid = cron.metadata.uid.clone().unwrap_or_default();
         let store = &*self.ctx.store;

@@ -11,13 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use driftless_model::Kind;
+use driftless_model::KindOf;
 use driftless_model::k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetSpec};
 use driftless_model::k8s_openapi::api::core::v1::{
     Affinity, Node, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Pod, PodTemplateSpec, Toleration,
 };
 use driftless_model::k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use driftless_store::{Batch, Key, Op, Store, StoreExt, WatchEvent, to_value};
-use serde::Deserialize;
 use serde_json::json;
 
 use crate::runner::{Action, Reconciler, Watch};
@@ -73,7 +73,7 @@ impl Reconciler for DaemonSetController {
         if value.pointer("/metadata/deletionTimestamp").is_some() {
             return Ok(Action::AwaitChange);
         }
-        let set = DaemonSet::deserialize(&*value).map_err(|e| ReconcileError::Malformed(format!("DaemonSet: {e}")))?;
+        let set = DaemonSet::from_json(&value).map_err(|e| ReconcileError::Malformed(format!("DaemonSet: {e}")))?;
         let spec = set.spec.clone().unwrap_or_default();
         let uid = set.metadata.uid.clone().unwrap_or_default();
         let store = &*self.ctx.store;

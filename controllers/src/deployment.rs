@@ -17,12 +17,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use driftless_model::KindOf;
 use driftless_model::k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, ReplicaSet, ReplicaSetSpec};
 use driftless_model::k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use driftless_model::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use driftless_model::selector;
 use driftless_store::{Batch, Key, Op, Store, StoreExt, WatchEvent, to_value};
-use serde::Deserialize;
 use serde_json::Value;
 
 pub use hash::{LABEL as POD_TEMPLATE_HASH, pod_template_hash};
@@ -151,7 +151,7 @@ impl Reconciler for DeploymentController {
 
     async fn reconcile(&self, key: &Key) -> Result<Action, ReconcileError> {
         let Some(value) = self.ctx.store.get(key) else { return Ok(Action::AwaitChange) };
-        let deployment = Deployment::deserialize(&*value).map_err(|e| ReconcileError::Malformed(format!("Deployment: {e}")))?;
+        let deployment = Deployment::from_json(&value).map_err(|e| ReconcileError::Malformed(format!("Deployment: {e}")))?;
         if deployment.metadata.deletion_timestamp.is_some() {
             return Ok(Action::AwaitChange);
         }
@@ -208,7 +208,7 @@ impl Rollout<'_> {
             if owner::controller_of(&value).is_some_and(|c| c.uid != uid) {
                 continue;
             }
-            let Ok(rs) = serde_json::from_value::<ReplicaSet>((*value).clone()) else { continue };
+            let Ok(rs) = ReplicaSet::from_json(&value) else { continue };
             match owner::controller_of_meta(&rs.metadata) {
                 Some(o) if o.uid == uid => owned.push(Owned { rs }),
                 None => {

@@ -9,10 +9,10 @@ use driftless_model::Kind;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use driftless_model::KindOf;
 use driftless_model::k8s_openapi::api::core::v1::{Pod, Service};
 use driftless_model::k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use driftless_store::{Batch, Key, Op, Store, WatchEvent};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::runner::{Action, Reconciler, Watch};
@@ -173,7 +173,7 @@ impl Reconciler for EndpointsController {
             // git declares this Endpoints: it is not ours to write.
             return Ok(Action::AwaitChange);
         }
-        let service = Service::deserialize(&*service_value).map_err(|e| ReconcileError::Malformed(format!("Service: {e}")))?;
+        let service = Service::from_json(&service_value).map_err(|e| ReconcileError::Malformed(format!("Service: {e}")))?;
         let selected: Vec<Pod> = store
             .list(Kind::Pod, Some(&key.namespace))
             .0
@@ -186,7 +186,7 @@ impl Reconciler for EndpointsController {
                     .unwrap_or_default();
                 driftless_model::selector::matches_map(&selector, &labels)
             })
-            .filter_map(|p| Pod::deserialize(&**p).ok())
+            .filter_map(|p| Pod::from_json(p).ok())
             .collect();
         let subsets = subsets(&service, &selected);
         let mut labels = service.metadata.labels.clone().unwrap_or_default();

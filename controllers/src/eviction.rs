@@ -17,8 +17,8 @@
 
 use std::time::Duration;
 
-use driftless_model::Kind;
 use driftless_model::k8s_openapi::api::core::v1::{Pod, Taint, Toleration};
+use driftless_model::{Kind, KindOf};
 use driftless_store::{Batch, StoreError, StoreExt, delete_op};
 use jiff::Timestamp;
 use serde_json::Value;
@@ -79,7 +79,7 @@ pub fn evict(ctx: &Context, default: Duration) -> Result<Vec<String>, StoreError
             if pod.pointer("/spec/nodeName").and_then(Value::as_str) != Some(node_name) || pod.pointer("/metadata/deletionTimestamp").is_some() {
                 continue;
             }
-            let Ok(typed) = serde_json::from_value::<Pod>((*pod).clone()) else { continue };
+            let Ok(typed) = Pod::from_json(&pod) else { continue };
             let tolerations = typed.spec.as_ref().and_then(|s| s.tolerations.clone()).unwrap_or_default();
             let Some(due) = deadline(&taints, &tolerations, default) else { continue };
             if due > now {

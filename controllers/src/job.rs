@@ -14,10 +14,10 @@ pub mod decide;
 use std::sync::Arc;
 
 use driftless_model::Kind;
+use driftless_model::KindOf;
 use driftless_model::k8s_openapi::api::batch::v1::Job;
 use driftless_model::k8s_openapi::api::core::v1::{EnvVar, Pod};
 use driftless_store::{Batch, Key, Op, to_value};
-use serde::Deserialize;
 
 use crate::events::EventType;
 use crate::runner::{Action, Reconciler, Watch};
@@ -53,7 +53,7 @@ impl Reconciler for JobController {
         if value.pointer("/metadata/deletionTimestamp").is_some() {
             return Ok(Action::AwaitChange);
         }
-        let job = Job::deserialize(&*value).map_err(|e| ReconcileError::Malformed(format!("Job: {e}")))?;
+        let job = Job::from_json(&value).map_err(|e| ReconcileError::Malformed(format!("Job: {e}")))?;
         let uid = job.metadata.uid.clone().unwrap_or_default();
         let store = &*self.ctx.store;
         let now = self.ctx.now();
@@ -62,7 +62,7 @@ impl Reconciler for JobController {
             .0
             .iter()
             .filter(|p| owner::controller_of(p).is_some_and(|c| c.uid == uid))
-            .filter_map(|p| Pod::deserialize(&**p).ok())
+            .filter_map(|p| Pod::from_json(p).ok())
             .collect();
         let decision = decide::decide(&job, &owned, now);
 

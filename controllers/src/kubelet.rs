@@ -11,7 +11,7 @@
 pub mod resolve;
 pub mod status;
 
-use driftless_model::Kind;
+use driftless_model::{Kind, KindOf};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -208,7 +208,7 @@ impl Kubelet {
             if value.pointer("/metadata/uid").and_then(Value::as_str) != Some(uid.as_str()) {
                 continue;
             }
-            let Ok(pod) = serde_json::from_value::<Pod>((*value).clone()) else { continue };
+            let Ok(pod) = Pod::from_json(&value) else { continue };
             let status = status::pod_status(&pod, &runtime_status, value.get("status"), &self.host_ip, &now);
             for (kind, reason, message) in status::events(&pod, before.as_ref(), value.get("status"), &runtime_status) {
                 events.push((value.clone(), kind, reason, message));

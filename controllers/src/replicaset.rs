@@ -8,12 +8,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use driftless_model::KindOf;
 use driftless_model::k8s_openapi::api::apps::v1::ReplicaSet;
 use driftless_model::k8s_openapi::api::core::v1::{Pod, PodTemplateSpec, ReplicationController};
 use driftless_model::k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use driftless_model::selector;
 use driftless_store::{Batch, Key, Op, Store, WatchEvent, to_value};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::runner::{Action, Reconciler, Watch};
@@ -55,7 +55,7 @@ impl Spec {
         let malformed = |e: serde_json::Error| ReconcileError::Malformed(format!("{}: {e}", flavor.kind()));
         match flavor {
             Flavor::ReplicaSet => {
-                let rs: ReplicaSet = serde_json::from_value(value.clone()).map_err(malformed)?;
+                let rs = ReplicaSet::from_json(value).map_err(malformed)?;
                 let spec = rs.spec.unwrap_or_default();
                 Ok(Spec {
                     meta: rs.metadata,
@@ -66,7 +66,7 @@ impl Spec {
                 })
             }
             Flavor::ReplicationController => {
-                let rc: ReplicationController = serde_json::from_value(value.clone()).map_err(malformed)?;
+                let rc = ReplicationController::from_json(value).map_err(malformed)?;
                 let spec = rc.spec.unwrap_or_default();
                 Ok(Spec {
                     meta: rc.metadata,
@@ -168,7 +168,7 @@ impl ReplicaSetController {
             if controller.as_ref().is_some_and(|c| c.uid != uid) {
                 continue;
             }
-            let Ok(pod) = serde_json::from_value::<Pod>((*value).clone()) else { continue };
+            let Ok(pod) = Pod::from_json(&value) else { continue };
             let labels = pod.metadata.labels.clone().unwrap_or_default();
             match owner::controller_of_meta(&pod.metadata) {
                 Some(reference) if reference.uid == uid => {
@@ -216,7 +216,7 @@ impl ReplicaSetController {
                 .0
                 .iter()
                 .filter(|p| owner::controller_of(p).is_some_and(|c| c.uid == uid || siblings.contains(&c.uid)))
-                .filter_map(|p| Pod::deserialize(&**p).ok())
+                .filter_map(|p| Pod::from_json(p).ok())
                 .collect();
             let order = pods::ScaleDown::new(&related, now);
             active.sort_by(|a, b| order.order(a, b));

@@ -10,9 +10,9 @@ use driftless_model::Kind;
 use std::sync::Arc;
 use std::time::Duration;
 
+use driftless_model::KindOf;
 use driftless_model::k8s_openapi::api::core::v1::{Node, Pod};
 use driftless_store::{Batch, EventType as Change, Key, Op, Parsed, Store, StoreExt, WatchEvent, to_value};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::context::rfc3339;
@@ -132,7 +132,7 @@ impl Reconciler for Scheduler {
         if !pending(&value) {
             return Ok(Action::AwaitChange);
         }
-        let pod = Pod::deserialize(&*value).map_err(|e| ReconcileError::Malformed(format!("Pod: {e}")))?;
+        let pod = Pod::from_json(&value).map_err(|e| ReconcileError::Malformed(format!("Pod: {e}")))?;
         let snapshot = self.snapshot(store);
         let (nodes, bound) = (&snapshot.nodes, &snapshot.bound);
         let mut reasons: std::collections::BTreeMap<String, usize> = Default::default();

@@ -12,11 +12,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use driftless_model::KindOf;
 use driftless_model::k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use driftless_model::k8s_openapi::api::core::v1::{PersistentVolumeClaim, PersistentVolumeClaimVolumeSource, Pod, PodTemplateSpec, Volume};
 use driftless_model::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use driftless_store::{Batch, Key, Op, Store, to_value};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::events::EventType;
@@ -80,7 +80,7 @@ impl Reconciler for StatefulSetController {
 
     async fn reconcile(&self, key: &Key) -> Result<Action, ReconcileError> {
         let Some(value) = self.ctx.store.get(key) else { return Ok(Action::AwaitChange) };
-        let set = StatefulSet::deserialize(&*value).map_err(|e| ReconcileError::Malformed(format!("StatefulSet: {e}")))?;
+        let set = StatefulSet::from_json(&value).map_err(|e| ReconcileError::Malformed(format!("StatefulSet: {e}")))?;
         if set.metadata.deletion_timestamp.is_some() {
             return Ok(Action::AwaitChange);
         }
@@ -121,7 +121,7 @@ impl Set<'_> {
         for value in self.store().list(Kind::Pod, Some(&self.key.namespace)).0 {
             let named = value.pointer("/metadata/name").and_then(Value::as_str).and_then(|p| ordinal(&self.name, p));
             let Some(n) = named else { continue };
-            let Ok(pod) = serde_json::from_value::<Pod>((*value).clone()) else { continue };
+            let Ok(pod) = Pod::from_json(&value) else { continue };
             match owner::controller_of_meta(&pod.metadata) {
                 Some(o) if o.uid == self.uid => {
                     by_ordinal.insert(n, pod);

@@ -155,10 +155,9 @@ macro_rules! kinds {
             /// Reads an object of `kind` from its JSON form, without copying
             /// the value first.
             pub fn from_value(kind: Kind, value: &serde_json::Value) -> Result<Object, serde_json::Error> {
-                use serde::Deserialize;
                 Ok(match kind {
-                    $(Kind::$kind => Object::$kind(Box::new(<$ty>::deserialize(value)?)),)*
-                    $(Kind::$okind => Object::$okind(Box::new(<$oty>::deserialize(value)?)),)*
+                    $(Kind::$kind => Object::$kind(Box::new(<$ty as KindOf>::from_json(value)?)),)*
+                    $(Kind::$okind => Object::$okind(Box::new(<$oty as KindOf>::from_json(value)?)),)*
                 })
             }
 
@@ -175,14 +174,37 @@ macro_rules! kinds {
             }
         }
 
-        /// The kind of a `k8s-openapi` type, for typed access to the store.
-        pub trait KindOf: k8s_openapi::Resource {
+        /// The kind of a `k8s-openapi` type, for typed access to the store,
+        /// and the one way the binary reads such an object from JSON.
+        pub trait KindOf: k8s_openapi::Resource + Sized {
             /// The kind.
             const KIND_OF: Kind;
+
+            /// Reads the object from its JSON form, without copying the
+            /// value first. Use this, not `serde_json::from_value` or
+            /// `Deserialize::deserialize`: serde's code for a kind is
+            /// generic, so every crate that calls it for itself gets its own
+            /// copy (a `PodSpec` is 100 KB of code, a `Volume` 150 KB), and
+            /// the daemon kept six copies of each resident
+            /// (docs/benchmarks.md, issue 21). Defined here, it is compiled
+            /// once.
+            fn from_json(value: &serde_json::Value) -> Result<Self, serde_json::Error>;
         }
 
-        $(impl KindOf for $ty { const KIND_OF: Kind = Kind::$kind; })*
-        $(impl KindOf for $oty { const KIND_OF: Kind = Kind::$okind; })*
+        $(impl KindOf for $ty {
+            const KIND_OF: Kind = Kind::$kind;
+            #[inline(never)]
+            fn from_json(value: &serde_json::Value) -> Result<Self, serde_json::Error> {
+                serde::Deserialize::deserialize(value)
+            }
+        })*
+        $(impl KindOf for $oty {
+            const KIND_OF: Kind = Kind::$okind;
+            #[inline(never)]
+            fn from_json(value: &serde_json::Value) -> Result<Self, serde_json::Error> {
+                serde::Deserialize::deserialize(value)
+            }
+        })*
     };
 }
 
@@ -352,6 +374,21 @@ impl fmt::Display for Kind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kind_reads_from_json_as_serde_does_and_names_a_bad_field() {
+        use k8s_openapi::api::apps::v1::Deployment;
+        let value = serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "nginx:1.27"}]}}}});
+        let read = Deployment::from_json(&value).unwrap();
+        assert_eq!(read, serde_json::from_value::<Deployment>(value.clone()).unwrap());
+        assert_eq!(read.spec.as_ref().and_then(|s| s.replicas), Some(3));
+        let mut bad = value;
+        bad["spec"]["replicas"] = serde_json::json!("three");
+        let error = Deployment::from_json(&bad).unwrap_err().to_string();
+        assert!(error.contains("invalid type: string \"three\""), "{error}");
+    }
 
     #[test]
     fn kinds_know_their_group_and_scope() {

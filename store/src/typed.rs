@@ -9,7 +9,6 @@ use driftless_model::KindOf;
 use driftless_model::k8s_openapi::Metadata;
 use driftless_model::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::{Batch, Key, Op, Store, StoreError};
@@ -26,12 +25,12 @@ pub struct Api<'a, S: ?Sized, T> {
     kind: PhantomData<fn() -> T>,
 }
 
-impl<S: Store + ?Sized, T: KindOf + DeserializeOwned> Api<'_, S, T> {
+impl<S: Store + ?Sized, T: KindOf> Api<'_, S, T> {
     /// The object `namespace/name` (`""` for cluster-scoped kinds), if it
     /// exists and parses.
     pub fn get(&self, namespace: &str, name: &str) -> Option<T> {
         let value = self.store.get(&Key::new(T::KIND_OF, namespace, name))?;
-        T::deserialize(&*value).ok()
+        T::from_json(&value).ok()
     }
 
     /// Every object of the kind (in `namespace` if given). Objects that do
@@ -74,7 +73,7 @@ impl<T> Default for Parsed<T> {
     }
 }
 
-impl<T: DeserializeOwned> Parsed<T> {
+impl<T: KindOf> Parsed<T> {
     /// `values` typed, in their order; those that do not parse are left
     /// out (with a warning, as [`Api::list`] does).
     pub fn parse(&self, values: &[Arc<Value>]) -> Vec<Arc<T>> {
@@ -106,7 +105,7 @@ impl<T: DeserializeOwned> Parsed<T> {
 /// Typed reads and single writes over any [`Store`].
 pub trait StoreExt: Store {
     /// The objects of type `T`.
-    fn api<T: KindOf + DeserializeOwned>(&self) -> Api<'_, Self, T> {
+    fn api<T: KindOf>(&self) -> Api<'_, Self, T> {
         Api { store: self, kind: PhantomData }
     }
 
@@ -117,14 +116,14 @@ pub trait StoreExt: Store {
     }
 
     /// Creates a typed object; returns it as stored.
-    fn create_as<T: KindOf + Serialize + DeserializeOwned>(&self, object: &T) -> Result<T, StoreError> {
+    fn create_as<T: KindOf + Serialize>(&self, object: &T) -> Result<T, StoreError> {
         let written = self.write(Op::Create(to_value(object)))?;
         parse_written(written)
     }
 
     /// Updates a typed object (checking its `resourceVersion` if set);
     /// returns it as stored.
-    fn update_as<T: KindOf + Serialize + DeserializeOwned>(&self, object: &T) -> Result<T, StoreError> {
+    fn update_as<T: KindOf + Serialize>(&self, object: &T) -> Result<T, StoreError> {
         let written = self.write(Op::Update(to_value(object)))?;
         parse_written(written)
     }
@@ -142,8 +141,8 @@ pub fn to_value<T: KindOf + Serialize>(object: &T) -> Value {
     value
 }
 
-fn parse<T: DeserializeOwned>(value: &Value) -> Option<T> {
-    match T::deserialize(value) {
+fn parse<T: KindOf>(value: &Value) -> Option<T> {
+    match T::from_json(value) {
         Ok(object) => Some(object),
         Err(error) => {
             let kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
@@ -153,9 +152,9 @@ fn parse<T: DeserializeOwned>(value: &Value) -> Option<T> {
     }
 }
 
-fn parse_written<T: KindOf + DeserializeOwned>(written: Option<Arc<Value>>) -> Result<T, StoreError> {
+fn parse_written<T: KindOf>(written: Option<Arc<Value>>) -> Result<T, StoreError> {
     let written = written.ok_or(StoreError::Unnamed)?;
-    T::deserialize(&*written)
+    T::from_json(&written)
         .map_err(|source| StoreError::Corrupt { what: Key::of(&written).map_or_else(|| T::KIND_OF.name().to_owned(), |k| k.to_string()), source })
 }
 

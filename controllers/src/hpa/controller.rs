@@ -16,13 +16,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use driftless_model::KindOf;
 use driftless_model::k8s_openapi::api::autoscaling::v2::{HorizontalPodAutoscaler, MetricSpec};
 use driftless_model::k8s_openapi::api::core::v1::Pod;
 use driftless_model::k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use driftless_model::{Kind, Quantity, selector};
 use driftless_nodeapi::Metrics;
 use driftless_store::{Batch, Key, Op, StoreExt};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::behavior::{self, Behavior, Proposal, ScaleEvent};
@@ -203,7 +203,7 @@ impl Reconciler for HorizontalController {
             self.memory.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(key);
             return Ok(Action::AwaitChange);
         };
-        let hpa = HorizontalPodAutoscaler::deserialize(&*value).map_err(|e| ReconcileError::Malformed(format!("HorizontalPodAutoscaler: {e}")))?;
+        let hpa = HorizontalPodAutoscaler::from_json(&value).map_err(|e| ReconcileError::Malformed(format!("HorizontalPodAutoscaler: {e}")))?;
         let spec = hpa.spec.clone().unwrap_or_default();
         let now = self.ctx.now();
         let (now_s, now_text) = (now.as_second(), rfc3339(now));

@@ -11,13 +11,12 @@ use std::time::Duration;
 
 use driftless_dns::{DnsHandle, Zone};
 use driftless_ingress::{IngressHandle, IngressTable};
-use driftless_model::Kind;
 use driftless_model::k8s_openapi::api::core::v1::{Endpoints, Pod, Secret, Service};
 use driftless_model::k8s_openapi::api::networking::v1::Ingress;
+use driftless_model::{Kind, KindOf};
 use driftless_proxy::{Protocol, ServicePort, ServiceProxy, ServiceTable};
 use driftless_store::{Store, StoreExt};
 use ipnet::Ipv4Net;
-use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 /// How often everything is rebuilt even without a change.
@@ -139,7 +138,7 @@ impl Network {
         // Each pod is parsed as the zone takes it, not all of them first
         // (1.7 MiB at once for 300 pods, heaptrack on an agent).
         let (pods, _) = self.store.list(Kind::Pod, None);
-        let pods = pods.iter().filter_map(|pod| Pod::deserialize(&**pod).ok());
+        let pods = pods.iter().filter_map(|pod| Pod::from_json(pod).ok());
         let mut errors = Vec::new();
         match Zone::build(&self.domain, &services, &endpoints, pods) {
             Ok(zone) => {
