@@ -10,8 +10,12 @@ use crate::cli::LogFormat;
 /// The daemon runs many threads, and glibc's malloc gives threads arenas
 /// of their own (up to eight per core) whose free memory it rarely
 /// returns: at 100 pods that was a fifth of the daemon's resident memory
-/// (docs/benchmarks.md). Two arenas are plenty for a process that is
-/// mostly asleep. A fixed mmap threshold keeps glibc from raising it as
+/// (docs/benchmarks.md). One arena is plenty for a process that is
+/// mostly asleep: threads take small blocks from their own caches without
+/// a lock, and the free space a burst of pod churn leaves behind is kept
+/// once, not once per arena (3 MiB less after rounds of churn than with
+/// two, the same CPU; docs/benchmarks.md, issue 21). A fixed mmap
+/// threshold keeps glibc from raising it as
 /// large buffers are freed, which would move them into the arenas, where
 /// their pages stay resident after the churn of a big rollout. (mimalloc
 /// was tried instead, and used four times more.) Call first thing in
@@ -22,7 +26,7 @@ pub fn limit_malloc_arenas() {
     // pointers. A failure (0) only means the default stays.
     #[allow(unsafe_code)]
     unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_ARENA_MAX, 1);
         libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
 }
