@@ -6,6 +6,20 @@
 
 use std::fmt;
 
+/// `KindOf` for one type of the table below.
+macro_rules! kind_of {
+    ($ty:ty, $kind:ident) => {
+        impl KindOf for $ty {
+            const KIND_OF: Kind = Kind::$kind;
+            // Never inlined: one copy of a kind's decoding in the binary.
+            #[inline(never)]
+            fn from_json(value: &serde_json::Value) -> Result<Self, serde_json::Error> {
+                serde::Deserialize::deserialize(value)
+            }
+        }
+    };
+}
+
 /// Declares the [`Kind`] enum and, for each kind, the `k8s-openapi` type that
 /// carries its fields. Declared kinds come first, in apply order: things
 /// other objects refer to (namespaces, storage, configuration) first. Then
@@ -191,20 +205,8 @@ macro_rules! kinds {
             fn from_json(value: &serde_json::Value) -> Result<Self, serde_json::Error>;
         }
 
-        $(impl KindOf for $ty {
-            const KIND_OF: Kind = Kind::$kind;
-            #[inline(never)]
-            fn from_json(value: &serde_json::Value) -> Result<Self, serde_json::Error> {
-                serde::Deserialize::deserialize(value)
-            }
-        })*
-        $(impl KindOf for $oty {
-            const KIND_OF: Kind = Kind::$okind;
-            #[inline(never)]
-            fn from_json(value: &serde_json::Value) -> Result<Self, serde_json::Error> {
-                serde::Deserialize::deserialize(value)
-            }
-        })*
+        $(kind_of!($ty, $kind);)*
+        $(kind_of!($oty, $okind);)*
     };
 }
 

@@ -64,6 +64,11 @@ impl Sandbox {
     /// binary to do it cost a millisecond or more of every pod start.
     pub fn create(dir: impl Into<PathBuf>, hostname: &str) -> Result<Sandbox, SandboxError> {
         let dir = dir.into();
+        // What a daemon killed while making this sandbox left (one or two
+        // namespaces mounted) goes first: a namespace file that is still
+        // mounted cannot be created again (EPERM), and the pod would never
+        // start.
+        Sandbox::at(&dir).remove()?;
         let (target, name) = (dir.clone(), hostname.to_owned());
         // A thread of its own: it leaves this process's namespaces for the
         // new ones and must never run anything else afterwards.
@@ -158,15 +163,23 @@ mod tests {
         sandbox.remove().unwrap();
     }
 
+    /// `parent/ns` with one namespace of this process bind-mounted, as a
+    /// daemon killed while making a sandbox leaves it.
+    fn half_made(parent: &Path, which: &str) -> PathBuf {
+        let ns = parent.join("ns");
+        std::fs::create_dir(&ns).unwrap();
+        std::fs::write(ns.join(which), "").unwrap();
+        let source = format!("/proc/self/ns/{which}");
+        nix::mount::mount(Some(source.as_str()), &ns.join(which), None::<&str>, MsFlags::MS_BIND, None::<&str>).unwrap();
+        ns
+    }
+
     #[test]
     fn a_half_made_sandbox_is_removed_whole() {
         // What a daemon killed while making a sandbox leaves: one namespace
         // of the three bind-mounted (this process's own uts namespace here).
         let dir = tempfile::tempdir().unwrap();
-        let ns = dir.path().join("ns");
-        std::fs::create_dir(&ns).unwrap();
-        std::fs::write(ns.join("uts"), "").unwrap();
-        nix::mount::mount(Some("/proc/self/ns/uts"), &ns.join("uts"), None::<&str>, MsFlags::MS_BIND, None::<&str>).unwrap();
+        let ns = half_made(dir.path(), "uts");
         let sandbox = Sandbox::at(&ns);
         assert!(!sandbox.exists(), "not a whole sandbox");
         sandbox.remove().unwrap();
@@ -175,5 +188,21 @@ mod tests {
         assert!(!mounts.contains(&ns.display().to_string()), "the namespace stays mounted");
         // Removing it again is fine.
         sandbox.remove().unwrap();
+    }
+
+    #[test]
+    fn a_sandbox_is_made_over_a_half_made_one() {
+        // The daemon killed after mounting the network namespace, before
+        // the other two: making the sandbox again must not trip over it.
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let ns = half_made(dir.path(), "net");
+        let sandbox = Sandbox::create(&ns, "again").unwrap();
+        assert!(sandbox.exists());
+        let ino = |path: &Path| std::fs::metadata(path).unwrap().ino();
+        assert_ne!(ino(&sandbox.namespace("net")), ino(Path::new("/proc/self/ns/net")), "a network namespace of its own");
+        sandbox.remove().unwrap();
+        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+        assert!(!mounts.contains(&ns.display().to_string()), "nothing stays mounted");
     }
 }
