@@ -9,6 +9,9 @@
 # Usage: bench/churn_memory.sh [ROUNDS]
 #   BIN=path/to/driftless   another build (its driftless-shim beside it)
 #   SMAPS=FILE              save the daemon's /proc/PID/smaps at the end
+#   SMAPS_ROUNDS=DIR        save it as DIR/N with each round's 100 Ready
+#   AFTER_ROUND="CMD"       run CMD PID ROUND with each round's 100 Ready
+#                           (a diagnosis: gdb, perf, /proc)
 #   RESIDENT=FILE           save which of the daemon's code is resident with
 #                           the first 100 pods Ready, by crate
 #                           (bench/resident_code.py)
@@ -126,6 +129,9 @@ for round in $(seq "$rounds"); do
   wait_for ready 100
   echo "round $round, 100 Ready: $(memory)"
   [ -n "${ARENAS:-}" ] && arenas
+  [ -n "${SMAPS_ROUNDS:-}" ] && cp "/proc/$daemon/smaps" "$SMAPS_ROUNDS/$round"
+  # shellcheck disable=SC2086 # AFTER_ROUND is a command line
+  [ -n "${AFTER_ROUND:-}" ] && $AFTER_ROUND "$daemon" "$round"
   [ -n "${EVENTS:-}" ] && echo "  stored: $(stored)"
   if [ -n "${TRIM:-}" ]; then
     gdb -p "$daemon" -batch -ex 'call (int)malloc_trim(0)' >/dev/null 2>&1 || true
