@@ -15,9 +15,9 @@ use crate::cli::LogFormat;
 /// a lock, and the free space a burst of pod churn leaves behind is kept
 /// once, not once per arena (3 MiB less after rounds of churn than with
 /// two, the same CPU; docs/benchmarks.md, issue 21). A fixed mmap
-/// threshold keeps glibc from raising it as
-/// large buffers are freed, which would move them into the arenas, where
-/// their pages stay resident after the churn of a big rollout. (mimalloc
+/// threshold keeps glibc from raising it as large buffers are freed, which
+/// would move them into the arena, where their pages stay resident after
+/// the churn of a big rollout. (mimalloc
 /// was tried instead, and used four times more.) Call first thing in
 /// `main`, before any other thread exists.
 pub fn limit_malloc_arenas() {
