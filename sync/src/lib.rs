@@ -29,4 +29,4 @@ pub use apply::{Action, Change, MANAGED, StoreLive, batch_for};
 pub use error::SyncError;
 pub use ledger::{LEDGER_REF, LedgerEntry};
 pub use source::{Source, SourceConfig};
-pub use syncer::{Observer, Outcome, STATUS_META, SyncStatus, Syncer, Trigger, Verify};
+pub use syncer::{Observer, Outcome, Reply, STATUS_META, SyncStatus, Syncer, Trigger, Verify};

@@ -32,14 +32,41 @@ pub enum Trigger {
     /// The repository changed (a ref moved).
     Changed,
     /// Someone asked for a sync now (`driftless sync`); the outcome is
-    /// sent back.
-    Now(Sender<Result<Outcome, String>>),
+    /// handed to the reply.
+    Now(Reply),
     /// Write a status change that is not a sync (an autoscaler's rescale)
     /// to the ledger, beside the syncs, keeping the applied tree. The
     /// entry's source is set to the revision running.
     Record(LedgerEntry),
     /// Stop the loop.
     Stop,
+}
+
+/// Where the outcome of a [`Trigger::Now`] goes. A callback rather than a
+/// channel, so that an async caller waits on a future of its own (the API
+/// holds no thread while a sync runs) and a blocking one on a channel.
+pub struct Reply(Box<dyn FnOnce(Result<Outcome, String>) + Send>);
+
+impl Reply {
+    /// A reply that hands the outcome to `deliver`.
+    pub fn new(deliver: impl FnOnce(Result<Outcome, String>) + Send + 'static) -> Reply {
+        Reply(Box::new(deliver))
+    }
+
+    /// A reply nobody waits for (a webhook delivery).
+    pub fn ignored() -> Reply {
+        Reply::new(|_| {})
+    }
+
+    fn send(self, outcome: Result<Outcome, String>) {
+        (self.0)(outcome)
+    }
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reply")
+    }
 }
 
 /// What one sync did.
@@ -445,18 +472,20 @@ impl Syncer {
             },
             None => None,
         };
-        let mut reply: Option<Sender<Result<Outcome, String>>> = None;
+        // Every caller that asked since the last step gets this step's
+        // outcome: two `driftless sync` at once both hear back.
+        let mut replies: Vec<Reply> = Vec::new();
         loop {
-            let outcome = self.sync_once();
+            let outcome = self.sync_once().map_err(|e| e.to_string());
             if let Err(error) = &outcome {
                 tracing::warn!(%error, "sync failed");
             }
-            if let Some(reply) = reply.take() {
-                let _ = reply.send(outcome.map_err(|e| e.to_string()));
+            for reply in replies.drain(..) {
+                reply.send(outcome.clone());
             }
             match triggers.recv_timeout(self.poll) {
                 Ok(Trigger::Stop) | Err(RecvTimeoutError::Disconnected) => return,
-                Ok(Trigger::Now(sender)) => reply = Some(sender),
+                Ok(Trigger::Now(reply)) => replies.push(reply),
                 Ok(Trigger::Record(entry)) => self.note(entry),
                 Ok(Trigger::Changed) => {
                     // A commit moves several files: let the burst pass.
@@ -464,7 +493,7 @@ impl Syncer {
                     while let Some(left) = until.checked_duration_since(Instant::now()) {
                         match triggers.recv_timeout(left) {
                             Ok(Trigger::Stop) => return,
-                            Ok(Trigger::Now(sender)) => reply = Some(sender),
+                            Ok(Trigger::Now(reply)) => replies.push(reply),
                             Ok(Trigger::Record(entry)) => self.note(entry),
                             _ => {}
                         }

@@ -178,15 +178,18 @@ pub(crate) async fn sync(State(state): State<ApiState>) -> Response {
     let Some(sender) = state.sync.clone() else {
         return ApiError::BadRequest("this daemon syncs no repository".into()).into_response();
     };
-    let (reply, outcome) = std::sync::mpsc::channel();
+    // Waited for as a future: a client waiting on a slow sync holds no
+    // thread of the daemon's bounded blocking pool.
+    let (reply, outcome) = tokio::sync::oneshot::channel();
+    let reply = driftless_sync::Reply::new(move |outcome| drop(reply.send(outcome)));
     if sender.send(driftless_sync::Trigger::Now(reply)).is_err() {
         return ApiError::Internal("the sync loop has stopped".into()).into_response();
     }
-    let waited = tokio::task::spawn_blocking(move || outcome.recv_timeout(Duration::from_secs(120))).await;
-    match waited {
+    match tokio::time::timeout(Duration::from_secs(120), outcome).await {
         Ok(Ok(Ok(outcome))) => Json(json!(outcome)).into_response(),
         Ok(Ok(Err(error))) => ApiError::Internal(error).into_response(),
-        _ => ApiError::Internal("the sync did not finish in time".into()).into_response(),
+        Ok(Err(_)) => ApiError::Internal("the sync loop has stopped".into()).into_response(),
+        Err(_) => ApiError::Internal("the sync did not finish in time".into()).into_response(),
     }
 }
 

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use driftless_forge::notify::{Event, ObjectRef, Reason, Severity};
 use driftless_forge::{HookConfig, HookStats, Notifier, NotifyOptions, Push};
 use driftless_store::{EventType, Store};
-use driftless_sync::{Observer, Outcome, SyncStatus, Trigger};
+use driftless_sync::{Observer, Outcome, Reply, SyncStatus, Trigger};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -46,9 +46,8 @@ pub(super) async fn webhooks(
         tracing::info!(hook = %push.name, forge = %push.forge, branch = %push.branch, after = ?push.after, "push received; syncing now");
         // "Sync now", not "a ref changed": a delivery is one event, with no
         // burst of file changes to let pass first. Nobody waits for the
-        // outcome; the reply channel is dropped.
-        let (reply, _) = std::sync::mpsc::channel();
-        let _ = sync.lock().unwrap_or_else(PoisonError::into_inner).send(Trigger::Now(reply));
+        // outcome.
+        let _ = sync.lock().unwrap_or_else(PoisonError::into_inner).send(Trigger::Now(Reply::ignored()));
     });
     let hook_config = HookConfig::new(secret, branch);
     tracing::info!(%address, "serving webhooks at /hooks/<name>");

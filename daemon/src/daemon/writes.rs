@@ -16,7 +16,7 @@ use driftless_api::{WriteFailure, WriteOps};
 use driftless_model::annotations::{CHANGE_CAUSE, REVISION_COMMIT, SOURCE_COMMIT};
 use driftless_model::{Kind, ObjectRef};
 use driftless_store::{Key, Store};
-use driftless_sync::Trigger;
+use driftless_sync::{Reply, Trigger};
 use driftless_write::{Change, Identity, Request, Target, Undo, Verb, WriteError, Writer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -300,7 +300,7 @@ impl DaemonWrites {
     /// of `commit`: applied, refused (with why) or still pending.
     pub(crate) fn sync_now(&self, commit: &str) -> Value {
         let (reply, outcome) = std::sync::mpsc::channel();
-        if self.sync.send(Trigger::Now(reply)).is_ok() {
+        if self.sync.send(Trigger::Now(Reply::new(move |outcome| drop(reply.send(outcome))))).is_ok() {
             let _ = outcome.recv_timeout(Duration::from_secs(60));
         }
         // The loop may have seen the commit first (the ref watch): its

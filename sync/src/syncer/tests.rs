@@ -150,3 +150,28 @@ fn a_remote_repository_is_fetched_into_a_mirror() {
         Source::open(SourceConfig { repo: "file:///nonexistent/repo.git".into(), branch: None, path: "".into(), mirror_dir: dir.path().join("m2") }).unwrap();
     assert!(matches!(gone.fetch(), Err(SyncError::Fetch { .. })));
 }
+
+#[test]
+fn every_caller_asking_for_a_sync_at_once_hears_back() {
+    let dir = tempfile::tempdir().unwrap();
+    git(dir.path(), &["init", "-q"]);
+    commit(dir.path(), "apps/web.yaml", CONFIG, "add web");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory());
+    let syncer = syncer(dir.path(), store);
+    // A ref moved, and two callers ask while the loop lets the burst
+    // pass: both wait on the one step that follows.
+    let (triggers, received) = std::sync::mpsc::channel();
+    let (first, first_outcome) = std::sync::mpsc::channel();
+    let (second, second_outcome) = std::sync::mpsc::channel();
+    triggers.send(Trigger::Changed).unwrap();
+    triggers.send(Trigger::Now(Reply::new(move |outcome| drop(first.send(outcome))))).unwrap();
+    triggers.send(Trigger::Now(Reply::new(move |outcome| drop(second.send(outcome))))).unwrap();
+    let wake = triggers.clone();
+    let running = std::thread::spawn(move || syncer.run(received, wake));
+    for outcome in [first_outcome, second_outcome] {
+        let outcome = outcome.recv_timeout(Duration::from_secs(30)).expect("every caller hears back").unwrap();
+        assert!(matches!(outcome, Outcome::Unchanged { .. }), "{outcome:?}");
+    }
+    triggers.send(Trigger::Stop).unwrap();
+    running.join().unwrap();
+}
