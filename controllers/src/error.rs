@@ -18,6 +18,9 @@ pub enum ReconcileError {
     /// A blocking call could not run.
     #[error("node call failed to run: {0}")]
     Join(#[from] tokio::task::JoinError),
+    /// A thread for a node call could not be started.
+    #[error("could not start a thread for a node call: {0}")]
+    Thread(std::io::Error),
     /// The reconcile panicked (a bug; it is logged).
     #[error("reconcile panicked")]
     Panicked,

@@ -49,6 +49,18 @@ use crate::CommandError;
 /// How long shutdown waits for tasks to finish.
 const GRACE: Duration = Duration::from_secs(10);
 
+/// The most threads the daemon's blocking calls (store writes, git, the
+/// proxy's rebuilds, pod starts) use at once; more calls queue. Unbounded,
+/// as tokio's default of 512 is, a burst of a hundred pod starts grew the
+/// pool to 25-45 threads, each keeping a stack and a glibc per-thread
+/// malloc cache after the burst: 2-3 MiB of the daemon's anonymous memory
+/// after a few rounds of churn, for no faster start on two cores
+/// (docs/benchmarks.md). What waits for long keeps off this pool: a pod's
+/// stop (its grace period) runs on a thread of its own, the API's `sync`
+/// waits as a future, and pod starts take at most
+/// [`driftless_controllers::kubelet::MAX_STARTS`] of these threads.
+const MAX_BLOCKING: usize = 8;
+
 /// Runs the daemon until a signal; blocks.
 pub fn run(config: DaemonConfig) -> Result<(), CommandError> {
     in_data_dir(config, "driftless", serve)
@@ -67,10 +79,11 @@ fn in_data_dir<F: std::future::Future<Output = Result<(), CommandError>>>(
     config.save()?;
     // Blocking threads come in bursts (a hundred pods started or stopped
     // at once); once idle for two seconds, not tokio's ten, they go with
-    // their stacks.
+    // their stacks. At most MAX_BLOCKING of them: see there.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_keep_alive(Duration::from_secs(2))
+        .max_blocking_threads(MAX_BLOCKING)
         .enable_all()
         .thread_name(threads)
         .build()

@@ -51,3 +51,49 @@ fn a_deployment_runs_serves_and_scales_with_commits() {
     let events = cluster.cli_ok(&["get", "events"]);
     assert!(events.contains("ScalingReplicaSet") && events.contains("Scheduled") && events.contains("Started"), "{events}");
 }
+
+/// A Deployment of `sleep` pods: `sleep` is its container's PID 1, which
+/// the kernel shields from a SIGTERM it has no handler for, so each pod
+/// takes its whole grace period to stop.
+fn sleepers(replicas: u32) -> String {
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: sleepers}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: sleepers}}}}
+  template:
+    metadata: {{labels: {{app: sleepers}}}}
+    spec:
+      terminationGracePeriodSeconds: 60
+      containers:
+      - name: c
+        image: busybox:1.35
+        imagePullPolicy: IfNotPresent
+        command: [sleep, '3600']
+"
+    )
+}
+
+/// Ten pods waiting out their grace period at once, more than the
+/// daemon's blocking pool has threads, do not hold up another pod's
+/// start: each stop waits on a thread of its own.
+#[test]
+fn pods_waiting_out_their_grace_period_do_not_hold_up_new_ones() {
+    let mut cluster = Cluster::new(&[("apps/sleepers.yaml", &sleepers(10))]);
+    cluster.start();
+    cluster.wait_ready("sleepers-", 10, Duration::from_secs(60));
+
+    let committed = Instant::now();
+    cluster.commit(&[("apps/sleepers.yaml", &sleepers(0)), ("apps/web.yaml", &web(1, "1", ROLLING))], "sleepers down, web up");
+    let web = cluster.wait_ready("web-", 1, Duration::from_secs(30));
+    let took = committed.elapsed();
+    let body = cluster.wait_for("the new pod to answer", Duration::from_secs(5), || http_get(&pod_ip(&web[0]), 8080, "/"));
+    assert_eq!(body.trim(), "version 1");
+    let terminating: Vec<String> =
+        cluster.pods().iter().filter(|p| name(p).starts_with("sleepers-") && p.pointer("/metadata/deletionTimestamp").is_some()).map(name).collect();
+    assert_eq!(terminating.len(), 10, "the old pods are still in their grace period: {terminating:?}");
+    assert!(took < Duration::from_secs(30), "the new pod waited {took:?}, as if for the old pods' grace period");
+    eprintln!("commit to the new pod Ready with ten pods stopping: {took:?}");
+}
