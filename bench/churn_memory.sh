@@ -97,7 +97,9 @@ wait_for() { # COUNT-FUNCTION WANTED: polls for at most 120 s
   for _ in $(seq 1200); do [ "$($1)" = "$2" ] && return 0; sleep 0.1; done
   echo "timed out waiting for $2 ($1)" >&2; exit 1
 }
-memory() { grep -E '^(VmRSS|RssAnon)' "/proc/$daemon/status" | tr -s ' \t\n' ' '; }
+memory() { # the kernel's kB are KiB: MiB = kB / 1024, printed beside them
+  awk '/^(VmRSS|RssAnon|RssFile):/ { printf "%s %d kB (%.1f MiB) ", $1, $2, $2 / 1024 } /^Threads:/ { printf "threads %d ", $2 }' "/proc/$daemon/status"
+}
 arenas() { # malloc_info's XML goes to the daemon's stderr, its log
   local from
   from="$(wc -c <"$work/daemon.log")"
