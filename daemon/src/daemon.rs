@@ -52,9 +52,9 @@ const GRACE: Duration = Duration::from_secs(10);
 /// The most threads the daemon's blocking calls (store writes, git, the
 /// proxy's rebuilds, pod starts) use at once; more calls queue. Unbounded,
 /// as tokio's default of 512 is, a burst of a hundred pod starts grew the
-/// pool to 25-45 threads, each keeping a stack and a glibc per-thread
-/// malloc cache after the burst: 2-3 MiB of the daemon's anonymous memory
-/// after a few rounds of churn, for no faster start on two cores
+/// pool to 20-40 threads, each keeping a stack and a glibc per-thread
+/// malloc cache after the burst: 1-4 MiB of the daemon's anonymous memory
+/// after five to ten rounds of churn, for no faster start on two cores
 /// (docs/benchmarks.md). What waits for long keeps off this pool: a pod's
 /// stop (its grace period) runs on a thread of its own, the API's `sync`
 /// waits as a future, and pod starts take at most
