@@ -496,7 +496,9 @@ pub fn reset(data_dir: &Path, purge: bool) -> Result<(), CommandError> {
         eprintln!("driftless: reset: no node in {}; removed its store", data_dir.display());
         return Ok(());
     }
-    let node = Node::new(config.node_config()?).map_err(daemon_error)?;
+    let node_config = config.node_config()?;
+    let run_dir = node_config.run_dir.clone();
+    let node = Node::new(node_config).map_err(daemon_error)?;
     let pods = node.pod_uids();
     for uid in &pods {
         if let Err(error) = node.stop(uid) {
@@ -519,6 +521,10 @@ pub fn reset(data_dir: &Path, purge: bool) -> Result<(), CommandError> {
     // A daemon killed without its clean shutdown left the proxy's table.
     let _ = std::process::Command::new("nft").args(["delete", "table", "ip", &config.nft_table]).stderr(std::process::Stdio::null()).status();
     node.delete_bridge().map_err(daemon_error)?;
+    // The pods are gone, and their volatile state with its tmpfs.
+    if let Err(error) = driftless_runtime::volatile::unmount(&run_dir) {
+        eprintln!("driftless: warning: {error}");
+    }
     eprintln!("driftless: reset: stopped {} pods, removed {} and the routes", pods.len(), config.bridge);
     forget(data_dir, purge);
     Ok(())

@@ -56,10 +56,12 @@ fn helper_alive(pid: i32, start_ticks: Option<u64>, id: &str) -> bool {
 }
 
 /// Where a node keeps its containers: `<root>/containers/<id>/` for each
-/// container's bundle, status and log, `<root>/state/` for libcontainer.
+/// container's bundle, status and log, `<root>/state/` for libcontainer
+/// (or a state root of its own, [`Layout::with_state_root`]).
 #[derive(Clone, Debug)]
 pub struct Layout {
     root: PathBuf,
+    state_root: PathBuf,
     shim: PathBuf,
     spawner: crate::forkserver::Spawner,
 }
@@ -148,7 +150,14 @@ impl Layout {
     /// A layout under `root`, running containers with the helper binary at
     /// `shim`.
     pub fn new(root: impl Into<PathBuf>, shim: impl Into<PathBuf>) -> Layout {
-        Layout { root: root.into(), shim: shim.into(), spawner: Default::default() }
+        let root = root.into();
+        Layout { state_root: root.join("state"), root, shim: shim.into(), spawner: Default::default() }
+    }
+
+    /// This layout with libcontainer's state in `state_root` (a node keeps
+    /// it on its tmpfs, [`crate::volatile`]).
+    pub fn with_state_root(self, state_root: impl Into<PathBuf>) -> Layout {
+        Layout { state_root: state_root.into(), ..self }
     }
 
     /// The folder of one container.
@@ -158,7 +167,7 @@ impl Layout {
 
     /// libcontainer's state root.
     pub fn state_root(&self) -> PathBuf {
-        self.root.join("state")
+        self.state_root.clone()
     }
 
     /// The container's log file.

@@ -49,6 +49,7 @@ pub mod seccomp;
 pub mod shim;
 pub mod status;
 pub mod usage;
+pub mod volatile;
 pub mod volumes;
 
 pub use driftless_reaper::log;

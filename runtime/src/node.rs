@@ -22,7 +22,7 @@ use crate::lifecycle::phase::Phase;
 use crate::network::{Bridge, Ipam, NetError, PodInterface, route_exists};
 use crate::pod::worker::{self, Placement, PodHandle};
 use crate::pod::{ContainerState, ContainerStatus, PodStatus};
-use crate::podspec::{NodeSettings, PodIdentity, Resolve, TranslateError};
+use crate::podspec::{NodeSettings, PodDirs, PodIdentity, Resolve, TranslateError};
 use crate::sandbox::{Sandbox, SandboxError};
 pub use driftless_nodeapi::PodRuntime;
 
@@ -36,8 +36,14 @@ const MAX_BLOCKING: usize = 8;
 /// How a node is set up.
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
-    /// The data folder (`/var/lib/driftless`).
+    /// The data folder (`/var/lib/driftless`): containers' logs and
+    /// writable layers, pods' volumes, addresses.
     pub data_dir: PathBuf,
+    /// The folder for what lives exactly as long as the pods do: their
+    /// namespaces' mounts, their `/etc` files, libcontainer's state. Best
+    /// a tmpfs ([`crate::volatile`]; the daemon mounts one at
+    /// `<data>/run`); any folder works.
+    pub run_dir: PathBuf,
     /// The helper binary, `driftless-shim`.
     pub shim: PathBuf,
     /// The bridge pods attach to (`driftless0`).
@@ -64,6 +70,15 @@ pub struct NodeConfig {
 /// How long a stopped pod's veth pair is left to the kernel (it goes with
 /// the pod's network namespace) before the node deletes it itself.
 const PAIR_GONE_WITHIN: Duration = Duration::from_secs(2);
+
+/// libcontainer's state root: in the volatile folder, unless containers
+/// started before that folder existed still have their state on disk
+/// (they keep it there until none is left).
+fn state_root(config: &NodeConfig) -> PathBuf {
+    let before = config.data_dir.join("node").join("state");
+    let has_containers = std::fs::read_dir(&before).into_iter().flatten().flatten().any(|e| e.path().is_dir());
+    if has_containers { before } else { config.run_dir.join("state") }
+}
 
 /// The default cgroup for pods: `driftless` beneath the cgroup this
 /// process runs in (its memory controller's under cgroup v1, the unified
@@ -238,10 +253,15 @@ impl Node {
             }
             rt.block_on(crate::network::peers::ensure_unreachable(&handle, cluster))?;
         }
-        let layout = Layout::new(config.data_dir.join("node"), &config.shim);
+        let layout = Layout::new(config.data_dir.join("node"), &config.shim).with_state_root(state_root(&config));
         layout.collect_orphaned_state();
-        let found: HashSet<String> =
-            std::fs::read_dir(config.data_dir.join("pods")).into_iter().flatten().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        // Pods of an earlier run, by their folders on disk (made first, see
+        // `run`) or in the volatile folder.
+        let found: HashSet<String> = [config.run_dir.join("pods"), config.data_dir.join("pods")]
+            .iter()
+            .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten().flatten())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
         if !found.is_empty() {
             tracing::info!(pods = found.len(), "found pods of an earlier run; they are adopted when asked for, removed otherwise");
         }
@@ -310,8 +330,22 @@ impl Node {
         Ok(refused)
     }
 
-    fn pod_dir(&self, uid: &str) -> PathBuf {
-        self.config.data_dir.join("pods").join(uid)
+    /// Where a pod's files are: its volumes on disk, its namespaces and
+    /// `/etc` files in the volatile folder. A pod started before that
+    /// folder existed keeps everything on disk, where it was made.
+    fn pod_dirs(&self, uid: &str) -> PodDirs {
+        let data = self.config.data_dir.join("pods").join(uid);
+        if data.join("ns").exists() {
+            return PodDirs::under(data);
+        }
+        PodDirs { data, run: self.config.run_dir.join("pods").join(uid) }
+    }
+
+    /// Removes a stopped pod's folders.
+    fn remove_pod_dirs(&self, uid: &str) {
+        let dirs = self.pod_dirs(uid);
+        let _ = std::fs::remove_dir_all(dirs.run);
+        let _ = std::fs::remove_dir_all(dirs.data);
     }
 
     /// Stops watching every pod but leaves them running, for a daemon that
@@ -343,9 +377,9 @@ impl Node {
         // Removed whatever it holds: a daemon killed while making the
         // sandbox left only some of its namespaces mounted, and a sandbox
         // that is gone is fine to remove.
-        Sandbox::at(self.pod_dir(uid).join("ns")).remove()?;
+        Sandbox::at(self.pod_dirs(uid).run.join("ns")).remove()?;
         self.ipam.release(uid)?;
-        let _ = std::fs::remove_dir_all(self.pod_dir(uid));
+        self.remove_pod_dirs(uid);
         crate::cgroups::remove(&format!("{}/{uid}", self.config.cgroup_root));
         tracing::info!(pod = %uid, containers = ids.len(), "removed a pod left by an earlier run");
         Ok(())
@@ -380,7 +414,7 @@ impl PodRuntime for Node {
     }
 
     fn connect(&self, uid: &str, port: u16) -> std::io::Result<std::net::TcpStream> {
-        let netns = Sandbox::at(self.pod_dir(uid).join("ns")).namespace("net");
+        let netns = Sandbox::at(self.pod_dirs(uid).run.join("ns")).namespace("net");
         if !netns.exists() {
             return Err(std::io::Error::new(std::io::ErrorKind::NotFound, format!("pod {uid} has no network namespace on this node")));
         }
@@ -443,8 +477,8 @@ impl Node {
         }
         let name = pod.metadata.name.clone().unwrap_or_default();
         let hostname = pod.spec.as_ref().and_then(|s| s.hostname.clone()).unwrap_or(name);
-        let pod_dir = self.pod_dir(&uid);
-        let sandbox_dir = pod_dir.join("ns");
+        let dirs = self.pod_dirs(&uid);
+        let sandbox_dir = dirs.run.join("ns");
         let adopting = self.found.lock().unwrap_or_else(|e| e.into_inner()).remove(&uid);
         let had_sandbox = Sandbox::at(&sandbox_dir).exists();
         let prepared = (|| -> Result<(Sandbox, Ipv4Addr, PodInterface), NodeError> {
@@ -453,6 +487,10 @@ impl Node {
             // a busy node, side by side they only contend (measured in
             // docs/benchmarks.md). Image pulls, below, go side by side.
             let _setup = self.setup.lock().unwrap_or_else(|e| e.into_inner());
+            // The pod's folder on disk first: what a restarted node finds
+            // it by, even when the machine restarted and the volatile
+            // folder is gone.
+            std::fs::create_dir_all(&dirs.data).map_err(|source| SandboxError::Io { path: dirs.data.clone(), source })?;
             let sandbox = if had_sandbox { Sandbox::at(&sandbox_dir) } else { Sandbox::create(&sandbox_dir, &hostname)? };
             let ip = self.ipam.allocate(&uid)?;
             let existing = if adopting { self.rt.block_on(PodInterface::existing(&self.bridge, &sandbox.namespace("net"), &uid, ip))? } else { None };
@@ -485,7 +523,7 @@ impl Node {
             }
         };
         let identity = PodIdentity { uid: uid.clone(), ip: Some(ip.to_string()) };
-        let request = match crate::podspec::translate(pod, &identity, &pod_dir, &self.config.settings, &DynResolve(resolve)) {
+        let request = match crate::podspec::translate(pod, &identity, &dirs, &self.config.settings, &DynResolve(resolve)) {
             Ok(request) => request,
             Err(error) => {
                 if adopting {
@@ -608,7 +646,7 @@ impl Node {
         self.rt.block_on(PodInterface::detach_after_namespace(&self.handle, &pod.host_veth, PAIR_GONE_WITHIN))?;
         removed?;
         self.ipam.release(uid)?;
-        let _ = std::fs::remove_dir_all(self.pod_dir(uid));
+        self.remove_pod_dirs(uid);
         crate::cgroups::remove(&format!("{}/{uid}", self.config.cgroup_root));
         Ok(())
     }
@@ -619,7 +657,7 @@ impl Node {
         if !self.pods.lock().unwrap_or_else(|e| e.into_inner()).contains_key(&uid) {
             return Ok(());
         }
-        crate::podspec::refresh_volumes(pod, &self.pod_dir(&uid), &self.config.settings, &DynResolve(resolve))?;
+        crate::podspec::refresh_volumes(pod, &self.pod_dirs(&uid).data, &self.config.settings, &DynResolve(resolve))?;
         Ok(())
     }
 

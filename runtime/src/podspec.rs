@@ -130,17 +130,36 @@ pub struct PodIdentity {
     pub ip: Option<String>,
 }
 
+/// Where one pod's files go.
+#[derive(Clone, Debug)]
+pub struct PodDirs {
+    /// On disk: `volumes/<name>/` for each volume the pod has (an
+    /// emptyDir may be large, as on kubelet's node).
+    pub data: PathBuf,
+    /// With the pod's other volatile state ([`crate::volatile`]): `etc/`
+    /// for its `hosts`, `hostname` and `resolv.conf`.
+    pub run: PathBuf,
+}
+
+impl PodDirs {
+    /// Both under one folder.
+    pub fn under(dir: impl Into<PathBuf>) -> PodDirs {
+        let dir = dir.into();
+        PodDirs { data: dir.clone(), run: dir }
+    }
+}
+
 /// Translates `pod` into a request, writing its volumes and files under
-/// `pod_dir`.
-pub fn translate(pod: &core::Pod, identity: &PodIdentity, pod_dir: &Path, node: &NodeSettings, resolve: &impl Resolve) -> Result<PodRequest, TranslateError> {
+/// `dirs`.
+pub fn translate(pod: &core::Pod, identity: &PodIdentity, dirs: &PodDirs, node: &NodeSettings, resolve: &impl Resolve) -> Result<PodRequest, TranslateError> {
     let spec = pod.spec.as_ref().ok_or_else(|| TranslateError::Refused("pod has no spec".into()))?;
     let meta = &pod.metadata;
     let namespace = meta.namespace.clone().unwrap_or_else(|| "default".into());
     let name = meta.name.clone().unwrap_or_default();
     let hostname = spec.hostname.clone().unwrap_or_else(|| name.clone());
 
-    let volumes = volumes(spec, &namespace, pod_dir, node, resolve, meta)?;
-    let files = pod_files(spec, &namespace, &hostname, identity, pod_dir, node)?;
+    let volumes = volumes(spec, &namespace, &dirs.data, node, resolve, meta)?;
+    let files = pod_files(spec, &namespace, &hostname, identity, &dirs.run, node)?;
     let fields = FieldValues { namespace: &namespace, name: &name, identity, node, meta, spec };
     // As kubelet: a pull Secret that is missing is skipped (the pull may
     // still work anonymously), not an error.

@@ -331,7 +331,10 @@ spec:
     // busybox has no UDP server: a UDP echo runs in the pod's network
     // namespace, on the pod's own address.
     let uid = pod["metadata"]["uid"].as_str().unwrap();
-    let netns = cluster.data.join("pods").join(uid).join("ns/net");
+    // The pod's namespaces are on the node's tmpfs for volatile state.
+    let run = nix::sys::statfs::statfs(&cluster.data.join("run")).unwrap();
+    assert_eq!(run.filesystem_type(), nix::sys::statfs::TMPFS_MAGIC, "the pods' volatile state is on a tmpfs");
+    let netns = cluster.data.join("run/pods").join(uid).join("ns/net");
     let mut echo = Command::new("nsenter")
         .arg(format!("--net={}", netns.display()))
         .args(["python3", "-c", "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('0.0.0.0',5353))\nwhile True:\n  d,a=s.recvfrom(2048)\n  s.sendto(b'echo:'+d,a)"])

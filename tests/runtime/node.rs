@@ -91,6 +91,7 @@ spec:
     assert!(!std::path::Path::new("/sys/class/net").join(&host_veth).exists(), "its veth pair {host_veth} is gone");
     assert!(node.layout().list().unwrap().is_empty(), "no container is left");
     assert!(!test.dir.path().join("data/pods/3f1c0a5e-web").exists(), "the pod's folder is gone");
+    assert!(!test.dir.path().join("run/pods/3f1c0a5e-web").exists(), "and its volatile one");
     let addresses = std::fs::read_dir(test.dir.path().join("data/ipam")).unwrap().flatten();
     let held: Vec<_> = addresses.filter(|e| e.file_name().to_string_lossy().parse::<std::net::Ipv4Addr>().is_ok()).collect();
     assert!(held.is_empty(), "its address is released: {held:?}");
@@ -168,6 +169,7 @@ spec:
     assert_eq!(ureq_get(&format!("http://{ip}:8080/")), "adopted\n");
     assert_eq!(second.pods(), ["51ab-kept"]);
     assert!(!test.dir.path().join("data/pods/51ab-dropped").exists());
+    assert!(!test.dir.path().join("run/pods/51ab-dropped").exists());
     assert!(second.pod_status("51ab-dropped").is_none());
 }
 
@@ -230,6 +232,7 @@ fn node_config(test: &Node, id: u32) -> NodeConfig {
     NodeConfig {
         cluster_cidr: None,
         data_dir: test.dir.path().join("data"),
+        run_dir: test.dir.path().join("run"),
         shim: env!("CARGO_BIN_EXE_driftless-shim").into(),
         bridge: format!("dln{}", id % 100_000),
         pod_cidr: format!("10.244.{}.0/24", 100 + id % 50).parse().unwrap(),

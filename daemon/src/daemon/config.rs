@@ -375,6 +375,7 @@ impl DaemonConfig {
         let service: Ipv4Net = self.service_cidr.parse().map_err(|e| usage(format!("--service-cidr {}: {e}", self.service_cidr)))?;
         Ok(NodeConfig {
             data_dir: self.node_dir(),
+            run_dir: self.node_dir().join("run"),
             shim: self.shim.clone(),
             bridge: self.bridge.clone(),
             pod_cidr: self.pod_net()?,

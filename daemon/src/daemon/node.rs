@@ -56,7 +56,17 @@ pub(crate) async fn start(
     let node_config = config.node_config()?;
     tracing::info!(bridge = %node_config.bridge, pod_cidr = %node_config.pod_cidr, service_cidr = ?node_config.service_cidr, "setting up the node");
     // Node::new talks netlink on a runtime of its own: not on ours.
-    let node = tokio::task::spawn_blocking(move || Node::new(node_config)).await.map_err(daemon_error)?.map_err(daemon_error)?;
+    let node = tokio::task::spawn_blocking(move || {
+        // The pods' volatile state on a tmpfs of its own (why: the
+        // runtime's `volatile`); where none can be mounted, on disk.
+        if let Err(error) = driftless_runtime::volatile::mount(&node_config.run_dir) {
+            tracing::warn!(%error, "keeping the pods' volatile state on disk");
+        }
+        Node::new(node_config)
+    })
+    .await
+    .map_err(daemon_error)?
+    .map_err(daemon_error)?;
     let node = Arc::new(node);
     let routes: Arc<dyn super::peers::PeerRoutes> = node.clone();
     match run(config, ctx, tasks, cancel, (node.clone(), routes), streams).await {

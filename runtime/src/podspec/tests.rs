@@ -55,7 +55,7 @@ fn pod(spec: serde_json::Value) -> core::Pod {
 fn translate_in(spec: serde_json::Value, node: &NodeSettings) -> (tempfile::TempDir, Result<PodRequest, TranslateError>) {
     let dir = tempfile::tempdir().unwrap();
     let identity = PodIdentity { uid: "uid-1".into(), ip: Some("10.244.0.7".into()) };
-    let result = translate(&pod(spec), &identity, dir.path(), node, &Fake);
+    let result = translate(&pod(spec), &identity, &PodDirs::under(dir.path()), node, &Fake);
     (dir, result)
 }
 
