@@ -158,9 +158,11 @@ impl ReplicaSetController {
         let store = &*self.ctx.store;
         let now = self.ctx.now();
 
-        // Claim: pods this object controls, plus matching orphans.
+        // Claim: pods this object controls, plus matching orphans. Read as
+        // counted (metadata, phase, conditions), each with its stored
+        // value for what needs the whole pod.
         let mut batch = Batch::new();
-        let mut owned: Vec<Pod> = Vec::new();
+        let mut owned: Vec<(Pod, std::sync::Arc<Value>)> = Vec::new();
         for value in store.list(Kind::Pod, Some(namespace)).0 {
             // Only pods this object controls, or orphans it may adopt, are
             // worth parsing.
@@ -168,33 +170,33 @@ impl ReplicaSetController {
             if controller.as_ref().is_some_and(|c| c.uid != uid) {
                 continue;
             }
-            let Ok(pod) = Pod::from_json(&value) else { continue };
+            let Some(mut pod) = pods::counted(&value) else { continue };
             let labels = pod.metadata.labels.clone().unwrap_or_default();
             match owner::controller_of_meta(&pod.metadata) {
                 Some(reference) if reference.uid == uid => {
                     if spec.selects(&labels) || !pods::is_active(&pod) {
-                        owned.push(pod);
-                    } else {
+                        owned.push((pod, value));
+                    } else if let Ok(mut released) = Pod::from_json(&value) {
                         // It no longer matches: release it, as Kubernetes
                         // does, so another owner may adopt it.
-                        let mut released = pod.clone();
                         released.metadata.owner_references =
                             Some(released.metadata.owner_references.unwrap_or_default().into_iter().filter(|o| o.uid != uid).collect());
                         batch.push(Op::Update(to_value(&released)));
                     }
                 }
                 None if pods::is_active(&pod) && spec.selects(&labels) => {
-                    let mut adopted = pod.clone();
+                    let Ok(mut adopted) = Pod::from_json(&value) else { continue };
                     let reference = owner::reference(self.flavor.kind(), &spec.meta);
-                    adopted.metadata.owner_references.get_or_insert_with(Vec::new).push(reference);
+                    adopted.metadata.owner_references.get_or_insert_with(Vec::new).push(reference.clone());
+                    pod.metadata.owner_references.get_or_insert_with(Vec::new).push(reference);
                     batch.push(Op::Update(to_value(&adopted)));
-                    owned.push(adopted);
+                    owned.push((pod, value));
                 }
                 _ => {}
             }
         }
 
-        let mut active: Vec<&Pod> = owned.iter().filter(|p| pods::is_active(p)).collect();
+        let active: Vec<&(Pod, std::sync::Arc<Value>)> = owned.iter().filter(|(p, _)| pods::is_active(p)).collect();
         let want = usize::try_from(spec.replicas.max(0)).unwrap_or(0);
         let mut created = Vec::new();
         let mut deleted = Vec::new();
@@ -209,7 +211,8 @@ impl ReplicaSetController {
         } else if active.len() > want {
             // Spread is kept as Kubernetes keeps it: pods on the nodes
             // that run most of the workload (this and its sibling
-            // ReplicaSets under one Deployment) go first.
+            // ReplicaSets under one Deployment) go first. The order reads
+            // whole pods (their nodes, restarts).
             let siblings = self.siblings(&value, namespace);
             let related: Vec<Pod> = store
                 .list(Kind::Pod, Some(namespace))
@@ -219,8 +222,9 @@ impl ReplicaSetController {
                 .filter_map(|p| Pod::from_json(p).ok())
                 .collect();
             let order = pods::ScaleDown::new(&related, now);
-            active.sort_by(|a, b| order.order(a, b));
-            for pod in active.iter().take((active.len() - want).min(BURST)) {
+            let mut whole: Vec<Pod> = active.iter().filter_map(|(_, v)| Pod::from_json(v).ok()).collect();
+            whole.sort_by(|a, b| order.order(a, b));
+            for pod in whole.iter().take((active.len() - want).min(BURST)) {
                 deleted.push(pod.metadata.name.clone().unwrap_or_default());
                 batch.push(pods::delete_op(pod, now));
             }
@@ -232,6 +236,7 @@ impl ReplicaSetController {
             return Ok(Action::AwaitChange);
         }
 
+        let active: Vec<&Pod> = active.into_iter().map(|(p, _)| p).collect();
         let template_labels = spec.template.metadata.as_ref().and_then(|m| m.labels.clone()).unwrap_or_default();
         let fully_labeled = active
             .iter()

@@ -108,3 +108,33 @@ spec:
     assert_eq!(nodes.iter().filter(|n| *n == "node-a").count(), 2, "{nodes:?}");
     assert_eq!(nodes.iter().filter(|n| *n == "node-b").count(), 1, "{nodes:?}");
 }
+
+#[tokio::test]
+async fn a_pod_relabelled_out_of_the_selector_is_released_whole_and_replaced() {
+    let sim = Sim::new();
+    sim.apply_yaml(
+        "apiVersion: apps/v1
+kind: ReplicaSet
+metadata: {name: web, namespace: default}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: c, image: app:1}]}
+",
+    );
+    sim.settle().await;
+    // As `kubectl label pod ... app=debug --overwrite` takes a pod out for
+    // a look: the controller lets go of it and makes another.
+    let mut taken = sim.pods().remove(0);
+    taken.metadata.labels.get_or_insert_with(Default::default).insert("app".into(), "debug".into());
+    sim.store().apply(Batch::one(Op::Update(driftless_store::to_value(&taken)))).unwrap();
+    sim.settle().await;
+    let pods = sim.pods();
+    assert_eq!(pods.len(), 3, "two for the ReplicaSet, and the one let go");
+    let released = pods.iter().find(|p| p.metadata.name == taken.metadata.name).unwrap();
+    assert!(released.metadata.owner_references.iter().flatten().all(|o| o.kind != "ReplicaSet"), "released: {:?}", released.metadata.owner_references);
+    assert_eq!(released.spec, taken.spec, "its spec is kept whole");
+    assert_eq!(sim.get(Kind::ReplicaSet, "default", "web")["status"]["replicas"], 2);
+}
