@@ -214,7 +214,8 @@ spec:
     };
     let pod_dir = node.dir.path().join("pods/web");
     let identity = driftless_runtime::podspec::PodIdentity { uid: "pod-spec".into(), ip: None };
-    let request = driftless_runtime::podspec::translate(&pod, &identity, &driftless_runtime::podspec::PodDirs::under(&pod_dir), &Default::default(), &resolver).unwrap();
+    let request =
+        driftless_runtime::podspec::translate(&pod, &identity, &driftless_runtime::podspec::PodDirs::under(&pod_dir), &Default::default(), &resolver).unwrap();
 
     let sandbox_dir = pod_dir.join("ns");
     let sandbox = Sandbox::create(&sandbox_dir, &request.hostname).unwrap();
