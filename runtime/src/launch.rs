@@ -281,6 +281,19 @@ impl Layout {
         crate::shim::cleanup(&args).map_err(|source| RuntimeError::Cleanup { id: id.to_owned(), source })
     }
 
+    /// A pidfd of the helper of running container `id`: it turns readable
+    /// when the helper ends, which it does once the container has ended
+    /// and its exit is recorded (or when the helper is killed). `None`
+    /// when the container is not running under a live helper. The helper
+    /// is checked after the pidfd is open, so a reused pid is never
+    /// watched in its place.
+    pub fn exit_watch(&self, id: &str) -> Option<std::os::fd::OwnedFd> {
+        let Ok(Some(Status::Running { shim_pid, shim_start_ticks, .. })) = self.status(id) else { return None };
+        let pid = rustix::process::Pid::from_raw(shim_pid)?;
+        let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()?;
+        helper_alive(shim_pid, shim_start_ticks, id).then_some(pidfd)
+    }
+
     /// The container's status as its helper last wrote it.
     pub fn status(&self, id: &str) -> Result<Option<Status>, RuntimeError> {
         let dir = self.container_dir(id);

@@ -351,10 +351,18 @@ fn the_helper_outlives_the_daemon_and_kill_stops_the_container() {
     }
     assert!(in_container().iter().any(|c| c == "sleep 600"), "{:?}", in_container());
 
+    // What a pod worker waits on: its helper's pidfd, readable once the
+    // container has ended and its exit is recorded.
+    let ended = node.layout.exit_watch("c-kill").expect("a running container's helper can be watched");
     if let Err(error) = node.layout.kill("c-kill", Signal::SIGKILL) {
         // How it had ended, if it had: the helper writes that last.
         panic!("{error}\nstatus: {:?}\nthen: {:?}\nlog:\n{}", node.layout.status("c-kill"), node.layout.wait("c-kill", DEADLINE), node.log("c-kill"));
     }
+    let mut fds = [nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(&ended), nix::poll::PollFlags::POLLIN)];
+    let timeout = nix::poll::PollTimeout::try_from(DEADLINE.as_millis() as i32).unwrap();
+    assert_eq!(nix::poll::poll(&mut fds, timeout).unwrap(), 1, "the helper ended");
+    assert!(matches!(node.layout.status("c-kill"), Ok(Some(Status::Exited { .. }))), "recorded before: {:?}", node.layout.status("c-kill"));
+    assert!(node.layout.exit_watch("c-kill").is_none(), "an ended container has no helper to watch");
     let status = node.layout.wait("c-kill", DEADLINE).unwrap();
     assert_eq!(exit_of(&status).signal, Some(9), "{status:?}");
     assert_eq!(exit_of(&status).code, 137);
