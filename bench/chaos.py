@@ -235,9 +235,17 @@ def problems(state, head):
         wrong.append(f"overlay mounts: {len(overlay_mounts())} for {len(uids)} pods")
     if len(veths()) != len(uids):
         wrong.append(f"veths: {len(veths())} for {len(uids)} pods")
+    # One tmpfs for the pods' volatile state, whatever the kills: a second
+    # mounted over the first would hide the running pods' state.
+    run = os.path.join(DATA, "run")
+    with open("/proc/self/mountinfo") as f:
+        tmpfs = [l for l in f if l.split()[4] == run]
+    if len(tmpfs) != 1:
+        wrong.append(f"mounts at {run}: {len(tmpfs)}, want 1")
     # libcontainer's state of each container that exists (running, or kept
-    # for `logs --previous` is not kept here: deleted on exit).
-    state = os.path.join(DATA, "node", "state")
+    # for `logs --previous` is not kept here: deleted on exit), on the
+    # node's tmpfs for volatile state.
+    state = os.path.join(DATA, "run", "state")
     containers = [d for d in os.listdir(state) if os.path.isdir(os.path.join(state, d))] if os.path.isdir(state) else []
     if len(containers) != len(uids):
         strays = [c for c in containers if not any(c.startswith(u) for u in uids)]
