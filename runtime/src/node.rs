@@ -193,7 +193,7 @@ pub struct Node {
     ipam: Ipam,
     bridge: Bridge,
     /// The netlink connection and the pod workers run here.
-    rt: tokio::runtime::Runtime,
+    rt: OwnRuntime,
     handle: rtnetlink::Handle,
     pods: Mutex<HashMap<String, RunningPod>>,
     waiting: Mutex<HashMap<String, Waiting>>,
@@ -270,7 +270,7 @@ impl Node {
             layout,
             ipam,
             bridge,
-            rt,
+            rt: OwnRuntime(Some(rt)),
             handle,
             pods: Mutex::new(HashMap::new()),
             waiting: Mutex::new(HashMap::new()),
@@ -698,6 +698,32 @@ impl Drop for Claim<'_> {
     fn drop(&mut self) {
         self.node.starting.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.uid);
         self.node.started.notify_all();
+    }
+}
+
+/// The node's own runtime, dropped where tokio allows it. Dropping a
+/// runtime waits for its blocking tasks (a tick may be starting a
+/// container), which tokio refuses from within another runtime's task,
+/// and that is where a daemon's last reference to its node goes when it
+/// stops (its API's state): on SIGTERM the daemon panicked there, and
+/// exited 101. There, the runtime is dropped on a thread of its own, and
+/// waited for.
+struct OwnRuntime(Option<tokio::runtime::Runtime>);
+
+impl std::ops::Deref for OwnRuntime {
+    type Target = tokio::runtime::Runtime;
+
+    fn deref(&self) -> &tokio::runtime::Runtime {
+        self.0.as_ref().expect("the runtime is there until the node is dropped")
+    }
+}
+
+impl Drop for OwnRuntime {
+    fn drop(&mut self) {
+        let Some(runtime) = self.0.take() else { return };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let _ = std::thread::Builder::new().name("node-shutdown".into()).spawn(move || drop(runtime)).map(|t| t.join());
+        }
     }
 }
 

@@ -295,6 +295,19 @@ impl Cluster {
         self.service_cidr.replace(".0/24", ".10")
     }
 
+    /// Stops the daemon with SIGTERM, as a service manager does; how it
+    /// exited (killed if it is still running after 30 s).
+    pub(crate) fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.daemon.take().expect("the daemon runs");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        child.wait().unwrap()
+    }
+
     /// Kills the daemon with SIGKILL (as a crash would).
     pub(crate) fn kill9(&mut self) {
         if let Some(mut child) = self.daemon.take() {

@@ -166,6 +166,25 @@ fn a_restarted_daemon_adopts_running_containers_without_recording_a_start() {
     assert_eq!((event_count(&cluster, &pod, "Created"), event_count(&cluster, &pod, "Started")), (1, 1), "adopting is not starting");
 }
 
+#[test]
+fn a_daemon_stopped_with_sigterm_exits_cleanly_and_leaves_its_pods_to_the_next() {
+    let mut cluster = Cluster::new(&[("apps/web.yaml", &web(1, "1", ROLLING))]);
+    cluster.start();
+    let pod = name(&cluster.wait_ready("web-", 1, Duration::from_secs(30))[0]);
+    let pid = pid_of(&cluster, &cluster.get(&format!("/api/v1/namespaces/default/pods/{pod}")));
+
+    // What `systemctl stop` does: the daemon exits 0, pods keep running.
+    let status = cluster.terminate();
+    assert!(status.success(), "{status:?}\n{}", cluster.daemon_log());
+    assert!(!cluster.daemon_log().contains("panicked"), "{}", cluster.daemon_log());
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "the pod's container outlives the daemon");
+
+    cluster.start();
+    let now = cluster.wait_ready("web-", 1, Duration::from_secs(30)).remove(0);
+    assert_eq!(name(&now), pod);
+    assert_eq!(pid_of(&cluster, &now), pid, "adopted, not started again");
+}
+
 /// Runs `driftless up` expecting it to refuse: its exit code and output,
 /// killed if it is still running after 30 s.
 fn up_refused(cluster: &Cluster) -> (Option<i32>, String) {
