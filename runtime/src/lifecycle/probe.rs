@@ -63,6 +63,14 @@ impl ProbeState {
         since_start >= self.settings.initial_delay && since_last.is_none_or(|d| d >= self.settings.period)
     }
 
+    /// How long until a probe is due (zero when it is), as [`Self::due`]
+    /// counts.
+    pub fn due_in(&self, since_start: Duration, since_last: Option<Duration>) -> Duration {
+        let delay = self.settings.initial_delay.saturating_sub(since_start);
+        let period = since_last.map_or(Duration::ZERO, |d| self.settings.period.saturating_sub(d));
+        delay.max(period)
+    }
+
     /// Records one result; returns the verdict after it.
     pub fn record(&mut self, outcome: Outcome) -> bool {
         let agrees = (outcome == Outcome::Success) == self.passing;
@@ -89,6 +97,22 @@ impl ProbeState {
 mod tests {
     use super::*;
     use Outcome::{Failure, Success};
+
+    #[test]
+    fn the_wait_until_a_probe_is_due_agrees_with_when_it_is() {
+        let settings = ProbeSettings { initial_delay: Duration::from_secs(5), period: Duration::from_secs(2), ..Default::default() };
+        let probe = ProbeState::new(settings, false);
+        let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        // Before the initial delay, then the first run, then every period.
+        assert_eq!(probe.due_in(s(1), None), s(4));
+        assert_eq!(probe.due_in(s(5), None), Duration::ZERO);
+        assert_eq!(probe.due_in(s(6), Some(ms(500))), ms(1500));
+        assert_eq!(probe.due_in(s(9), Some(s(3))), Duration::ZERO);
+        for (since_start, since_last) in [(s(1), None), (s(5), None), (s(6), Some(ms(500))), (s(9), Some(s(3))), (s(7), Some(s(2)))] {
+            assert_eq!(probe.due(since_start, since_last), probe.due_in(since_start, since_last).is_zero(), "{since_start:?} {since_last:?}");
+        }
+    }
 
     #[test]
     fn a_liveness_probe_fails_after_the_failure_threshold_in_a_row() {
