@@ -225,20 +225,27 @@ impl Layout {
     /// whose helper is gone is reported [`Observed::Lost`]: it must be
     /// cleaned up and started again, never counted as running.
     pub fn list(&self) -> Result<Vec<(String, Observed)>, RuntimeError> {
+        self.ids()?
+            .into_iter()
+            .map(|id| {
+                let observed = self.observe(&id)?;
+                Ok((id, observed))
+            })
+            .collect()
+    }
+
+    /// The ids of the containers with a folder here, sorted, without
+    /// looking at what they are.
+    pub fn ids(&self) -> Result<Vec<String>, RuntimeError> {
         let dir = self.root.join("containers");
         let entries = match std::fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(source) => return Err(RuntimeError::Io { path: dir, source }),
         };
-        let mut found = Vec::new();
-        for entry in entries.flatten() {
-            let id = entry.file_name().to_string_lossy().into_owned();
-            let observed = self.observe(&id)?;
-            found.push((id, observed));
-        }
-        found.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(found)
+        let mut ids: Vec<String> = entries.flatten().map(|entry| entry.file_name().to_string_lossy().into_owned()).collect();
+        ids.sort();
+        Ok(ids)
     }
 
     /// What the container `id` is: its status, checked against its helper.

@@ -740,10 +740,23 @@ impl Node {
     /// The container id of a container's current instance, or the one
     /// before it.
     fn instance(&self, uid: &str, container: &str, previous: bool) -> Option<String> {
-        let status = self.status(uid)?;
-        let restarts = status.containers.iter().find(|c| c.name == container)?.restart_count;
+        let restarts = match self.status(uid) {
+            Some(status) => status.containers.iter().find(|c| c.name == container)?.restart_count,
+            // A pod that finished before the daemon restarted is never run
+            // again, so no worker knows it; its containers' folders are
+            // still here (until the pod is deleted), and kubelet serves an
+            // exited container's log the same way: the latest instance.
+            None => self.last_instance_on_disk(uid, container)?,
+        };
         let instance = if previous { restarts.checked_sub(1)? } else { restarts };
         Some(worker::instance_id(uid, container, instance))
+    }
+
+    /// The highest instance of a container with a folder on disk.
+    fn last_instance_on_disk(&self, uid: &str, container: &str) -> Option<u32> {
+        let prefix = format!("{uid}-{container}-");
+        let ids = self.layout.ids().ok()?;
+        ids.iter().filter_map(|id| id.strip_prefix(&prefix)?.parse::<u32>().ok()).max()
     }
 }
 

@@ -205,4 +205,13 @@ fn jobs_run_to_completion_end_as_kubernetes_ends_them_and_run_once_per_spec() {
     assert_ne!(first["metadata"]["uid"], second["metadata"]["uid"]);
     let pod = pods_of(&cluster, "once").into_iter().next().expect("the second run's pod");
     assert_eq!(cluster.cli_ok(&["logs", &crate::cluster::name(&pod)]).trim(), "second");
+
+    // A finished pod's log outlives the daemon that ran it: the next one
+    // never reruns the pod, yet serves what it wrote.
+    cluster.kill9();
+    cluster.start();
+    assert_eq!(cluster.cli_ok(&["logs", &crate::cluster::name(&pod)]).trim(), "second");
+    assert_eq!(cluster.cli_ok(&["logs", &crate::cluster::name(&pods[0])]).trim(), "42");
+    let kept = pods_of(&cluster, "once").into_iter().next().expect("the finished pod is kept");
+    assert_eq!(kept["status"]["phase"], "Succeeded");
 }
