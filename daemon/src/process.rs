@@ -18,8 +18,9 @@ use crate::cli::LogFormat;
 /// threshold keeps glibc from raising it as large buffers are freed, which
 /// would move them into the arena, where their pages stay resident after
 /// the churn of a big rollout. (mimalloc
-/// was tried instead, and used four times more.) Call first thing in
-/// `main`, before any other thread exists.
+/// was tried instead, and used four times more.) Not for short commands
+/// that work on every core (`validate`, `plan`): they would queue on the
+/// one arena's lock. Call in `main` before any other thread exists.
 pub fn limit_malloc_arenas() {
     // SAFETY: mallopt only sets malloc parameters; it is called first
     // thing in main, before any other thread exists, and takes no
