@@ -22,9 +22,9 @@ use crate::cli::LogFormat;
 /// that work on every core (`validate`, `plan`): they would queue on the
 /// one arena's lock. Call in `main` before any other thread exists.
 pub fn limit_malloc_arenas() {
-    // SAFETY: mallopt only sets malloc parameters; it is called first
-    // thing in main, before any other thread exists, and takes no
-    // pointers. A failure (0) only means the default stays.
+    // SAFETY: mallopt only sets malloc parameters; it is called in main
+    // before any other thread exists (argument parsing starts none), and
+    // takes no pointers. A failure (0) only means the default stays.
     #[allow(unsafe_code)]
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
