@@ -6,6 +6,22 @@ use driftless_store::{Batch, Op, StoreExt, key_of};
 
 use crate::testing::Sim;
 
+/// ReplicaSet `web` of `replicas` pods labelled `app: web`.
+fn web(replicas: u32) -> String {
+    format!(
+        "apiVersion: apps/v1
+kind: ReplicaSet
+metadata: {{name: web, namespace: default}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec: {{containers: [{{name: c, image: app:1}}]}}
+"
+    )
+}
+
 #[tokio::test]
 async fn keeps_replicas_adopts_orphans_and_replaces_deleted_pods() {
     let sim = Sim::new();
@@ -73,21 +89,7 @@ spec:
 #[tokio::test]
 async fn scaling_down_takes_from_the_node_that_runs_the_most() {
     let sim = Sim::new();
-    let rs = |replicas: u32| {
-        format!(
-            "apiVersion: apps/v1
-kind: ReplicaSet
-metadata: {{name: web, namespace: default}}
-spec:
-  replicas: {replicas}
-  selector: {{matchLabels: {{app: web}}}}
-  template:
-    metadata: {{labels: {{app: web}}}}
-    spec: {{containers: [{{name: c, image: app:1}}]}}
-"
-        )
-    };
-    sim.apply_yaml(&rs(4));
+    sim.apply_yaml(&web(4));
     sim.settle().await;
     // Three on node-a, one on node-b: the one on node-b is first in every
     // other respect (the pods are alike, and it is listed first).
@@ -101,7 +103,7 @@ spec:
     }
     sim.store().apply(batch).unwrap();
     sim.settle().await;
-    sim.apply_yaml(&rs(3));
+    sim.apply_yaml(&web(3));
     sim.settle().await;
     let nodes: Vec<String> = sim.pods().iter().filter_map(|p| p.spec.as_ref()?.node_name.clone()).collect();
     assert_eq!(nodes.len(), 3, "{nodes:?}");
@@ -112,18 +114,7 @@ spec:
 #[tokio::test]
 async fn a_pod_relabelled_out_of_the_selector_is_released_whole_and_replaced() {
     let sim = Sim::new();
-    sim.apply_yaml(
-        "apiVersion: apps/v1
-kind: ReplicaSet
-metadata: {name: web, namespace: default}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec: {containers: [{name: c, image: app:1}]}
-",
-    );
+    sim.apply_yaml(&web(2));
     sim.settle().await;
     // As `kubectl label pod ... app=debug --overwrite` takes a pod out for
     // a look: the controller lets go of it and makes another.
