@@ -92,14 +92,14 @@ fn commands<'a>(installed: &'a Ruleset, desired: &'a Ruleset) -> Vec<Command<'a>
     }
     for (name, chain) in &desired.chains {
         let old = installed.chains.get(name);
-        if old.map(|c| &c.rules) == Some(&chain.rules) {
+        if old.is_some_and(|c| c.same_rules(chain)) {
             continue;
         }
         // A chain made empty just before (`additions`) needs no flush.
         if old.is_some_and(|c| !c.rules.is_empty()) {
             out.push(Command::FlushChain(name));
         }
-        for rule in &chain.rules {
+        for rule in chain.rules.iter() {
             out.push(Command::AddRule(name, rule));
         }
     }
@@ -157,7 +157,7 @@ pub(crate) fn additions(table: &str, installed: &Ruleset, desired: &Ruleset, apa
 pub(crate) fn stage(installed: &mut Ruleset, desired: &Ruleset, apart: &[String]) {
     for (name, chain) in &desired.chains {
         if !installed.chains.contains_key(name) && apart.binary_search(name).is_err() {
-            installed.chains.insert(name.clone(), Chain { hook: chain.hook, rules: Vec::new() });
+            installed.chains.insert(name.clone(), Chain { hook: chain.hook, rules: Default::default() });
         }
     }
     for (name, &secs) in &desired.sets {
