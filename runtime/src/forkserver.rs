@@ -15,14 +15,17 @@
 //!
 //! The protocol, all of it here: the server's standard input is one end of
 //! a `SOCK_SEQPACKET` pair. Each request is one message: the helper's
-//! arguments ([`ShimArgs`]) as NUL-separated fields, with two descriptors,
-//! the write end of the report pipe and the helper's log (its standard
-//! error). The server forks twice, so that the helper is no child of the
-//! server's but is reparented as a launcher's helper was, and goes back to
-//! its socket. The daemon learns what happened from the pipe alone
-//! ([`wait_for_report`]): a byte once the status says Running or Failed,
-//! its end if the helper died first. The server ends when the daemon's end
-//! of the socket closes, the daemon's death included.
+//! arguments ([`ShimArgs`]) as NUL-separated fields, then the place of each
+//! mount handed over; with two descriptors, the write end of the report
+//! pipe and the helper's log (its standard error), then one detached mount
+//! tree per place ([`crate::helper_ns`]: the server and its helpers live in
+//! mount namespaces without the pods' mounts). The server forks twice, so
+//! that the helper is no child of the server's but is reparented as a
+//! launcher's helper was, and goes back to its socket. The daemon learns
+//! what happened from the pipe alone ([`wait_for_report`]): a byte once the
+//! status says Running or Failed, its end if the helper died first. The
+//! server ends when the daemon's end of the socket closes, the daemon's
+//! death included.
 //!
 //! Must not touch: containers (the helper does, in [`crate::shim`]).
 
@@ -82,8 +85,19 @@ impl Spawner {
     /// Asks the server of `shim` for a helper with `args`, reporting down
     /// `report` and writing its errors to `log`. A server that is gone
     /// (killed, or the binary replaced and crashed) is started again once.
-    pub(crate) fn start(&self, shim: &Path, bounds: &Bounds, args: &ShimArgs, report: &OwnedFd, log: &std::fs::File) -> std::io::Result<()> {
-        let request = encode(args);
+    /// `mounts` are the container's mounts for the helper's namespace.
+    pub(crate) fn start(
+        &self,
+        shim: &Path,
+        bounds: &Bounds,
+        args: &ShimArgs,
+        report: &OwnedFd,
+        log: &std::fs::File,
+        mounts: &[(PathBuf, OwnedFd)],
+    ) -> std::io::Result<()> {
+        let targets: Vec<&Path> = mounts.iter().map(|(target, _)| target.as_path()).collect();
+        let request = encode(args, &targets);
+        let fds: Vec<RawFd> = [report.as_raw_fd(), log.as_raw_fd()].into_iter().chain(mounts.iter().map(|(_, tree)| tree.as_raw_fd())).collect();
         let mut server = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let mut retried = false;
         loop {
@@ -91,7 +105,7 @@ impl Spawner {
                 Some(current) => current,
                 None => server.insert(Server::spawn(shim, bounds)?),
             };
-            match current.send(&request, [report.as_raw_fd(), log.as_raw_fd()]) {
+            match current.send(&request, &fds) {
                 Ok(()) => return Ok(()),
                 Err(error) if retried => return Err(error.into()),
                 Err(error) => {
@@ -153,9 +167,9 @@ impl Server {
         }
     }
 
-    fn send(&self, request: &[u8], fds: [RawFd; 2]) -> Result<(), Errno> {
+    fn send(&self, request: &[u8], fds: &[RawFd]) -> Result<(), Errno> {
         let Some(socket) = &self.socket else { return Err(Errno::EPIPE) };
-        let rights = [ControlMessage::ScmRights(&fds)];
+        let rights = [ControlMessage::ScmRights(fds)];
         // No SIGPIPE for a server that is gone: EPIPE says it.
         let sent = nix::sys::socket::sendmsg::<()>(socket.as_raw_fd(), &[IoSlice::new(request)], &rights, MsgFlags::MSG_NOSIGNAL, None)?;
         if sent == request.len() { Ok(()) } else { Err(Errno::EMSGSIZE) }
@@ -212,9 +226,11 @@ pub(crate) fn wait_for_report(read: &OwnedFd, within: Duration) -> Result<Report
     }
 }
 
-fn encode(args: &ShimArgs) -> Vec<u8> {
+/// The four arguments, then the place of each mount handed over.
+fn encode(args: &ShimArgs, targets: &[&Path]) -> Vec<u8> {
     let fields: [&OsStr; 4] = [args.id.as_ref(), args.bundle.as_os_str(), args.state_root.as_os_str(), args.dir.as_os_str()];
-    let mut request = Vec::with_capacity(fields.iter().map(|f| f.len() + 1).sum());
+    let fields = fields.into_iter().chain(targets.iter().map(|t| t.as_os_str()));
+    let mut request = Vec::new();
     for field in fields {
         request.extend_from_slice(field.as_bytes());
         request.push(0);
@@ -222,11 +238,15 @@ fn encode(args: &ShimArgs) -> Vec<u8> {
     request
 }
 
-fn decode(request: &[u8]) -> Option<ShimArgs> {
+/// A request's arguments and mount places; `None` unless whole, with at
+/// most [`crate::helper_ns::MOST`] places, each absolute.
+fn decode(request: &[u8]) -> Option<(ShimArgs, Vec<PathBuf>)> {
     let mut fields = request.strip_suffix(&[0])?.split(|b| *b == 0);
     let mut next = || fields.next().filter(|f| !f.is_empty()).map(|f| PathBuf::from(OsStr::from_bytes(f)));
     let args = ShimArgs { id: next()?.into_os_string().into_string().ok()?, bundle: next()?, state_root: next()?, dir: next()? };
-    fields.next().is_none().then_some(args)
+    let targets: Vec<PathBuf> = std::iter::from_fn(next).collect();
+    let whole = fields.next().is_none() && targets.len() <= crate::helper_ns::MOST && targets.iter().all(|t| t.is_absolute());
+    whole.then_some((args, targets))
 }
 
 // === the server's side ===
@@ -247,9 +267,12 @@ pub fn serve(bounds: &Bounds) -> ExitCode {
     if let Err(error) = null_onto(0) {
         return fail("put /dev/null on standard input", error);
     }
+    if let Err(error) = crate::helper_ns::enter_for_server(&bounds.containers) {
+        return fail("make a mount namespace without the pods' mounts", error);
+    }
     let mut buffer = vec![0u8; MAX_REQUEST];
     loop {
-        let mut space = nix::cmsg_space!([RawFd; 2]);
+        let mut space = nix::cmsg_space!([RawFd; 2 + crate::helper_ns::MOST]);
         let mut iov = [IoSliceMut::new(&mut buffer)];
         let received = match nix::sys::socket::recvmsg::<()>(socket.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
             Ok(received) => received,
@@ -273,27 +296,31 @@ pub fn serve(bounds: &Bounds) -> ExitCode {
             // The daemon's end closed.
             return ExitCode::SUCCESS;
         }
-        let args = decode(&buffer[..length]).filter(|_| !truncated);
+        let request = decode(&buffer[..length]).filter(|(_, targets)| !truncated && fds.len() == 2 + targets.len());
         // A request it cannot read or must not serve: its descriptors close
         // here, and the daemon reads the pipe's end as a helper that never
         // reported.
-        match (args, <[OwnedFd; 2]>::try_from(fds)) {
-            (Some(args), Ok([report, log])) if bounds.allow(&args) => fork_helper(&socket, &args, report, log),
-            (Some(args), Ok(_)) => eprintln!("driftless-shim serve: refused a helper outside {bounds:?}: {args:?}"),
-            _ => eprintln!("driftless-shim serve: a request it cannot read ({length} bytes)"),
+        match request {
+            Some((args, targets)) if bounds.allow(&args) => {
+                let mut fds = fds.into_iter();
+                let (Some(report), Some(log)) = (fds.next(), fds.next()) else { continue };
+                fork_helper(&socket, &args, report, log, targets.into_iter().zip(fds).collect());
+            }
+            Some((args, _)) => eprintln!("driftless-shim serve: refused a helper outside {bounds:?}: {args:?}"),
+            None => eprintln!("driftless-shim serve: a request it cannot read ({length} bytes, {} descriptors)", fds.len()),
         }
     }
 }
 
 /// Forks the helper off twice removed, and reaps the one in between.
 #[allow(unsafe_code)]
-fn fork_helper(socket: &OwnedFd, args: &ShimArgs, report: OwnedFd, log: OwnedFd) {
+fn fork_helper(socket: &OwnedFd, args: &ShimArgs, report: OwnedFd, log: OwnedFd, mounts: Vec<(PathBuf, OwnedFd)>) {
     use nix::unistd::{ForkResult, fork};
     // SAFETY: the server is single-threaded, so the child is a whole copy of
     // it and may run any code.
     match unsafe { fork() } {
         Ok(ForkResult::Parent { child }) => {
-            drop((report, log));
+            drop((report, log, mounts));
             let _ = nix::sys::wait::waitpid(child, None);
         }
         Ok(ForkResult::Child) => {
@@ -306,7 +333,7 @@ fn fork_helper(socket: &OwnedFd, args: &ShimArgs, report: OwnedFd, log: OwnedFd)
                         eprintln!("driftless-shim serve: cannot give the helper its log: {error}");
                     }
                     drop(log);
-                    let code = match crate::shim::run(args, Some(report)) {
+                    let code = match crate::shim::run(args, Some(report), mounts) {
                         Ok(_) => 0,
                         Err(error) => {
                             eprintln!("driftless-shim: {error}");
@@ -347,8 +374,11 @@ mod tests {
     #[test]
     fn a_request_reads_back_as_sent_and_nothing_else_reads() {
         let args = ShimArgs { id: "pod-1-main-0".into(), bundle: "/n/b".into(), state_root: "/n/state".into(), dir: "/n/c dir".into() };
-        assert_eq!(decode(&encode(&args)), Some(args));
-        for bad in [&b""[..], b"a\0b\0c\0", b"a\0b\0c\0d", b"a\0b\0c\0d\0e\0", b"a\0\0c\0d\0"] {
+        assert_eq!(decode(&encode(&args, &[])), Some((args.clone(), vec![])));
+        let targets = [Path::new("/n/c dir/rootfs"), Path::new("/run/p/ns/net")];
+        assert_eq!(decode(&encode(&args, &targets)), Some((args, targets.iter().map(|t| t.to_path_buf()).collect())));
+        let five = b"a\0b\0c\0d\0/1\0/2\0/3\0/4\0/5\0";
+        for bad in [&b""[..], b"a\0b\0c\0", b"a\0b\0c\0d", b"a\0b\0c\0d\0relative\0", b"a\0\0c\0d\0", b"a\0b\0c\0d\0\0/x\0", &five[..]] {
             assert_eq!(decode(bad), None, "{bad:?}");
         }
     }

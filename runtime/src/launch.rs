@@ -187,13 +187,16 @@ impl Layout {
         let spawn_error = |source| RuntimeError::Spawn { shim: self.shim.clone(), source };
         let args = crate::shim::ShimArgs { id: config.id.clone(), bundle: bundle_dir, state_root, dir };
         let bounds = crate::forkserver::Bounds { state_root: self.state_root(), containers: self.root.join("containers") };
+        // The helper's mount namespace has none of the pods' mounts: its
+        // container's own go with the request.
+        let mounts = crate::helper_ns::handover(&config.rootfs, config.sandbox.as_deref()).map_err(spawn_error)?;
         let mut retried = false;
         // One deadline for the start, a second try included.
         let started = Instant::now();
         loop {
             let log = std::fs::File::create(&shim_log).map_err(|source| RuntimeError::Io { path: shim_log.clone(), source })?;
             let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| spawn_error(e.into()))?;
-            self.spawner.start(&self.shim, &bounds, &args, &write, &log).map_err(spawn_error)?;
+            self.spawner.start(&self.shim, &bounds, &args, &write, &log, &mounts).map_err(spawn_error)?;
             // Only the helper may hold the write end now: its end, or its
             // death, is what ends the wait.
             drop((write, log));

@@ -35,6 +35,7 @@ pub mod bundle;
 pub mod cgroups;
 pub mod exec;
 pub mod forkserver;
+mod helper_ns;
 pub mod images;
 pub mod launch;
 pub mod lifecycle;

@@ -95,10 +95,13 @@ fn sys(what: &'static str) -> impl FnOnce(Errno) -> ShimError {
 ///
 /// `report`, when given, is the write end of the daemon's report pipe (see
 /// [`crate::forkserver`]): one byte goes down it once the status says
-/// Running or Failed, and it is closed.
-pub fn run(args: &ShimArgs, report: Option<OwnedFd>) -> Result<Exit, ShimError> {
+/// Running or Failed, and it is closed. `mounts` are the container's
+/// mounts handed over for the helper's own mount namespace
+/// ([`crate::helper_ns`]), attached before anything else.
+pub fn run(args: &ShimArgs, report: Option<OwnedFd>, mounts: Vec<(PathBuf, OwnedFd)>) -> Result<Exit, ShimError> {
     let mut report = Report(report);
-    match run_inner(args, &mut report) {
+    let attached = crate::helper_ns::attach(mounts).map_err(sys("attach the container's mounts in a mount namespace of its own"));
+    match attached.and_then(|()| run_inner(args, &mut report)) {
         Ok(exit) => Ok(exit),
         Err(error) => {
             let failed = Status::Failed { message: error.to_string() };

@@ -171,6 +171,18 @@ spec:
     assert!(!test.dir.path().join("data/pods/51ab-dropped").exists());
     assert!(!test.dir.path().join("run/pods/51ab-dropped").exists());
     assert!(second.pod_status("51ab-dropped").is_none());
+
+    // The restarted daemon's fork server began beside the adopted pod: the
+    // helper of a pod started now has that pod's mounts in its table no
+    // more than the host's other mounts of pods.
+    second.run_pod(&pod("late"), &resolver).unwrap();
+    ready(&second, "51ab-late");
+    let late = running(&second).into_iter().find(|id| id.contains("late")).unwrap();
+    let Ok(Some(driftless_runtime::status::Status::Running { shim_pid, .. })) = second.layout().status(&late) else { panic!("{late} is not running") };
+    let (helper, host) = (std::fs::read_to_string(format!("/proc/{shim_pid}/mountinfo")).unwrap(), std::fs::read_to_string("/proc/self/mountinfo").unwrap());
+    let count = |table: &str, uid: &str| table.lines().filter(|line| line.contains(&format!("/{uid}"))).count();
+    assert_eq!((count(&host, "51ab-kept"), count(&helper, "51ab-kept")), (4, 0), "the adopted pod's mounts:\n{helper}");
+    assert_eq!(count(&helper, "51ab-late"), 4, "its own root and namespace files:\n{helper}");
 }
 
 #[test]
@@ -226,6 +238,22 @@ fn pods_started_side_by_side_each_run_once_on_an_address_of_their_own() {
     assert_eq!(containers.len(), 6, "one container each: {containers:?}");
     let held = std::fs::read_dir(test.dir.path().join("data/ipam")).unwrap().flatten();
     assert_eq!(held.filter(|e| e.file_name().to_string_lossy().parse::<std::net::Ipv4Addr>().is_ok()).count(), 6, "one address held each");
+
+    // The host's mount table holds every pod's four mounts (its root and
+    // three namespace files); each helper's holds its own pod's alone, so
+    // what libcontainer reads at a start does not grow with the node's pods.
+    let mounts_of = |table: &str, uid: &str| table.lines().filter(|line| line.contains(&format!("/{uid}"))).count();
+    let host = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    for (id, _) in &containers {
+        let uid = uids.iter().find(|uid| id.starts_with(&format!("{uid}-"))).unwrap();
+        assert_eq!(mounts_of(&host, uid), 4, "{uid} in the host's table:\n{host}");
+        let Ok(Some(driftless_runtime::status::Status::Running { shim_pid, .. })) = node.layout().status(id) else { panic!("{id} is not running") };
+        let helper = std::fs::read_to_string(format!("/proc/{shim_pid}/mountinfo")).unwrap();
+        for other in &uids {
+            let expected = if other == uid { 4 } else { 0 };
+            assert_eq!(mounts_of(&helper, other), expected, "{other} in the table of {id}'s helper:\n{helper}");
+        }
+    }
 }
 
 fn node_config(test: &Node, id: u32) -> NodeConfig {

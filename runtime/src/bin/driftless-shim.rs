@@ -35,7 +35,7 @@ fn main() -> ExitCode {
     // A helper in the foreground, for a person debugging a bundle: the
     // daemon's helpers come from the fork server.
     let Some(args) = helper_args(raw) else { return usage() };
-    match shim::run(&args, None) {
+    match shim::run(&args, None, Vec::new()) {
         Ok(_) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("driftless-shim: {error}");
