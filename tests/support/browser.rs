@@ -303,6 +303,12 @@ impl Browser {
             {
                 return url.to_string();
             }
+            // A load cut off by a network change keeps the address it was
+            // going to, on Chromium's error page: a redirect it would have
+            // followed never comes.
+            if self.reload_if_network_changed() {
+                continue;
+            }
             if Instant::now() >= deadline {
                 self.fail(&format!("the URL did not become {what} within {timeout:?}"));
             }
