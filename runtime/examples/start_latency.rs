@@ -107,8 +107,14 @@ fn main() {
 
     // Whole pods: sandbox, veth and address, overlay root filesystem from
     // the busybox image, then the container, until it runs.
-    let mut pods = pod_starts(n, dir.path(), &layout, |_| {});
+    let mut pods = pod_starts(n, 0, dir.path(), &layout, |_| {});
     report("driftless pod (sandbox + network + overlay rootfs + container)", &mut pods);
+
+    // The same beside a node's worth of running pods, whose mounts (three
+    // namespace files and a root each) are in the host's mount table.
+    let beside = std::env::var("START_LATENCY_BESIDE").ok().and_then(|b| b.parse().ok()).unwrap_or(100);
+    let mut pods_beside = pod_starts(n, beside, dir.path(), &layout, |_| {});
+    report(&format!("driftless pod beside {beside} running pods"), &mut pods_beside);
 
     // The references, on identical bundles.
     let bundles_named = |prefix: &str| -> Vec<PathBuf> {
@@ -127,7 +133,7 @@ fn main() {
     let alternate = bundles_named("alt");
     let mut worker = CrunWorker::spawn(dir.path());
     let mut crun_between = Vec::with_capacity(n);
-    let mut pods_between = pod_starts(n, dir.path(), &layout, |i| crun_between.push(worker.run(&alternate[i], &format!("alt-{i}"))));
+    let mut pods_between = pod_starts(n, 0, dir.path(), &layout, |i| crun_between.push(worker.run(&alternate[i], &format!("alt-{i}"))));
     drop(worker);
     report("  in turns: driftless pod", &mut pods_between);
     report("  in turns: crun create + start", &mut crun_between);
@@ -157,8 +163,9 @@ fn main() {
 }
 
 /// Starts `n` single-container pods one after another on a bridge of the
-/// benchmark's own, timing each, and tears each down again.
-fn pod_starts(n: usize, dir: &Path, layout: &Layout, mut after_each: impl FnMut(usize)) -> Vec<Duration> {
+/// benchmark's own, timing each, and tears each down again; with `beside`
+/// more pods started first (not timed) and running throughout.
+fn pod_starts(n: usize, beside: usize, dir: &Path, layout: &Layout, mut after_each: impl FnMut(usize)) -> Vec<Duration> {
     use driftless_runtime::network::{Bridge, Ipam, PodInterface, route_exists};
     let layout_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/images/busybox-1.35");
     assert!(layout_dir.join("index.json").exists(), "run scripts/build-images.sh first");
@@ -180,15 +187,14 @@ fn pod_starts(n: usize, dir: &Path, layout: &Layout, mut after_each: impl FnMut(
 
     let mut samples = Vec::with_capacity(n);
     let mut phases: Vec<[Duration; 4]> = Vec::with_capacity(n);
-    for i in 0..n {
-        let uid = format!("pod-{i}");
+    let start = |uid: &str| {
         let id = format!("{uid}-main-0");
-        let sandbox_dir = dir.join("pods").join(&uid);
+        let sandbox_dir = dir.join("pods").join(uid);
         let started = Instant::now();
-        let sandbox = driftless_runtime::Sandbox::create(&sandbox_dir, &uid).expect("sandbox");
+        let sandbox = driftless_runtime::Sandbox::create(&sandbox_dir, uid).expect("sandbox");
         let t_sandbox = started.elapsed();
-        let ip = ipam.allocate(&uid).expect("address");
-        let interface = runtime.block_on(PodInterface::attach(&bridge, &sandbox.namespace("net"), &uid, ip)).expect("veth");
+        let ip = ipam.allocate(uid).expect("address");
+        let interface = runtime.block_on(PodInterface::attach(&bridge, &sandbox.namespace("net"), uid, ip)).expect("veth");
         let t_network = started.elapsed();
         let rootfs = layout.mount_rootfs(&id, &layers).expect("rootfs");
         let t_rootfs = started.elapsed();
@@ -204,17 +210,26 @@ fn pod_starts(n: usize, dir: &Path, layout: &Layout, mut after_each: impl FnMut(
         };
         let status = layout.start(&config, Duration::from_secs(30)).expect("start");
         let total = started.elapsed();
-        samples.push(total);
-        phases.push([t_sandbox, t_network - t_sandbox, t_rootfs - t_network, total - t_rootfs]);
         assert!(matches!(status, Status::Running { .. }));
-        // Torn down as the node does (`Node::stop`): the namespaces first,
-        // then the pair, which the kernel deletes with the namespace.
+        (total, [t_sandbox, t_network - t_sandbox, t_rootfs - t_network, total - t_rootfs], (uid.to_owned(), id, sandbox, interface))
+    };
+    // Torn down as the node does (`Node::stop`): the namespaces first,
+    // then the pair, which the kernel deletes with the namespace.
+    let teardown = |(uid, id, sandbox, interface): (String, String, driftless_runtime::Sandbox, PodInterface)| {
         stop(layout, &id);
         let _ = sandbox.remove();
         let _ = runtime.block_on(PodInterface::detach_after_namespace(&handle, &interface.host_veth, Duration::from_secs(2)));
         let _ = ipam.release(&uid);
+    };
+    let running: Vec<_> = (0..beside).map(|j| start(&format!("beside-{j}")).2).collect();
+    for i in 0..n {
+        let (total, phase, pod) = start(&format!("pod-{i}"));
+        samples.push(total);
+        phases.push(phase);
+        teardown(pod);
         after_each(i);
     }
+    running.into_iter().for_each(teardown);
     let _ = runtime.block_on(Bridge::delete(&handle, bridge_name));
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let mean = |phase: usize| phases.iter().map(|p| ms(p[phase])).sum::<f64>() / n.max(1) as f64;
