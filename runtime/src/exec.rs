@@ -49,6 +49,12 @@ pub fn run_in_this_process(state_root: &Path, id: &str, args: Vec<String>, tty: 
     // The new process may be our grandchild; as a subreaper we can reap it.
     nix::sys::prctl::set_child_subreaper(true).map_err(|source| ShimError::Sys { what: "become a child subreaper", source })?;
     let container_error = |source| ShimError::Container { id: id.to_owned(), source: Box::new(source) };
+    // Before libcontainer reads the mount table (about twenty times): the
+    // host's holds every pod's mounts, the container's helper's only its own.
+    let state = state_root.join(id);
+    if let Some(init) = libcontainer::container::Container::load(state.clone()).ok().and_then(|c| c.pid()) {
+        crate::helper_ns::join_helper_of(init.as_raw(), &state);
+    }
     let builder = ContainerBuilder::new(id.to_owned(), SyscallType::default()).with_root_path(state_root).map_err(container_error)?;
     if !tty {
         let pid = builder.as_tenant().with_container_args(args).with_detach(true).build().map_err(container_error)?;

@@ -15,6 +15,9 @@
 //! tree (`open_tree(2)`, `move_mount(2)`), the namespace files as open
 //! files, which bind from any namespace.
 //!
+//! A process entering a running container (`exec`) joins its helper's
+//! namespace for the same reason ([`join_helper_of`]).
+//!
 //! Must not touch: the host's mounts. Everything here unmounts or mounts in
 //! a copy of a namespace, made private first so that nothing propagates
 //! back; the daemon's side only clones.
@@ -76,6 +79,32 @@ pub(crate) fn attach(handed: Vec<(PathBuf, OwnedFd)>) -> Result<(), Errno> {
         }
     }
     Ok(())
+}
+
+/// For a process about to enter a running container (`kubectl exec`, exec
+/// probes), which the daemon spawns in the host's namespace: joins the
+/// mount namespace of the container's helper, where the table
+/// libcontainer reads holds this pod's mounts alone. The helper is the
+/// parent of the container's first process (it reaps it, as a subreaper).
+/// Whether it joined: a parent that is gone, or whose namespace lacks the
+/// container's state (`state`), leaves this process where it was, slower
+/// but right. One thread only, as for any mount namespace change.
+pub(crate) fn join_helper_of(init_pid: i32, state: &Path) -> bool {
+    use nix::sched::{CloneFlags, setns};
+    let parent = std::fs::read_to_string(format!("/proc/{init_pid}/status"))
+        .ok()
+        .and_then(|status| status.lines().find_map(|line| line.strip_prefix("PPid:")).and_then(|v| v.trim().parse::<i32>().ok()));
+    let Some(parent) = parent.filter(|p| *p > 1) else { return false };
+    let (Ok(own), Ok(helpers)) = (std::fs::File::open("/proc/self/ns/mnt"), std::fs::File::open(format!("/proc/{parent}/ns/mnt"))) else { return false };
+    if setns(&helpers, CloneFlags::CLONE_NEWNS).is_err() {
+        return false;
+    }
+    if state.exists() {
+        return true;
+    }
+    // Not a helper of this node's: back to where it was.
+    let _ = setns(&own, CloneFlags::CLONE_NEWNS);
+    false
 }
 
 /// The server's side, once, as it starts (one thread): leaves the host's

@@ -254,6 +254,20 @@ fn pods_started_side_by_side_each_run_once_on_an_address_of_their_own() {
             assert_eq!(mounts_of(&helper, other), expected, "{other} in the table of {id}'s helper:\n{helper}");
         }
     }
+
+    // So does a command run in a pod (`kubectl exec`), once it has entered:
+    // its helper joins the pod's helper's table, then the container's.
+    let (id, _) = &containers[0];
+    let uid = uids.iter().find(|uid| id.starts_with(&format!("{uid}-"))).unwrap();
+    let mut exec = node.layout().exec(id, &["sleep".into(), "30".into()]).spawn().unwrap();
+    let exec_table = || std::fs::read_to_string(format!("/proc/{}/mountinfo", exec.id())).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while uids.iter().any(|other| other != uid && mounts_of(&exec_table(), other) > 0) {
+        assert!(Instant::now() < deadline, "the exec of {id} still reads the other pods' mounts:\n{}", exec_table());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    exec.kill().unwrap();
+    exec.wait().unwrap();
 }
 
 fn node_config(test: &Node, id: u32) -> NodeConfig {
