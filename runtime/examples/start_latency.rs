@@ -222,6 +222,19 @@ fn pod_starts(n: usize, beside: usize, dir: &Path, layout: &Layout, mut after_ea
         let _ = ipam.release(&uid);
     };
     let running: Vec<_> = (0..beside).map(|j| start(&format!("beside-{j}")).2).collect();
+    // `kubectl exec` and exec probes on such a node: a command that does
+    // nothing, run in one of the pods, from the spawn until it has exited.
+    if let Some((_, id, _, _)) = running.first() {
+        let mut execs: Vec<Duration> = (0..50)
+            .map(|_| {
+                let started = Instant::now();
+                let status = layout.exec(id, &["true".to_owned()]).stdout(Stdio::null()).stderr(Stdio::null()).status().expect("exec");
+                assert!(status.success(), "exec of true: {status}");
+                started.elapsed()
+            })
+            .collect();
+        report(&format!("  exec of `true` in a pod beside {beside} running pods"), &mut execs);
+    }
     for i in 0..n {
         let (total, phase, pod) = start(&format!("pod-{i}"));
         samples.push(total);
