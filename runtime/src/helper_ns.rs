@@ -53,10 +53,14 @@ pub(crate) fn handover(rootfs: &Path, sandbox: Option<&Path>) -> std::io::Result
 }
 
 /// Whether `path` is the root of a mount (`statx`'s own answer, without
-/// following a last symbolic link or triggering an automount).
+/// following a last symbolic link or triggering an automount). A path that
+/// is not there is not: libcontainer then says which one it missed.
 fn is_mount_root(path: &Path) -> std::io::Result<bool> {
-    let found = rustix::fs::statx(CWD, path, AtFlags::SYMLINK_NOFOLLOW | AtFlags::NO_AUTOMOUNT, StatxFlags::empty())?;
-    Ok(found.stx_attributes.contains(StatxAttributes::MOUNT_ROOT))
+    match rustix::fs::statx(CWD, path, AtFlags::SYMLINK_NOFOLLOW | AtFlags::NO_AUTOMOUNT, StatxFlags::empty()) {
+        Ok(found) => Ok(found.stx_attributes.contains(StatxAttributes::MOUNT_ROOT)),
+        Err(rustix::io::Errno::NOENT) => Ok(false),
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// The helper's side, in a helper that has just been forked (one thread):
@@ -183,6 +187,23 @@ mod tests {
 42 22 0:50 / /var/lib/driftless/containers/a-main-0/rootfs rw shared:1 - overlay overlay rw,lowerdir=/x
 43 22 0:51 / /var/lib/driftless/containers rw shared:1 - tmpfs tmpfs rw
 44 22 0:52 / /var/lib/driftless/containers-old/x rw shared:1 - overlay overlay rw";
+
+    #[test]
+    fn only_mounts_are_handed_over_and_a_missing_path_is_left_to_libcontainer() {
+        let dir = tempfile::tempdir().unwrap();
+        let (root, sandbox) = (dir.path().join("rootfs"), dir.path().join("ns"));
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(&sandbox).unwrap();
+        // A plain folder as the root, no namespace files: nothing to hand over.
+        assert!(handover(&root, Some(&sandbox)).unwrap().is_empty());
+        // A namespace file bind-mounted, as a sandbox has them.
+        std::fs::write(sandbox.join("uts"), "").unwrap();
+        nix::mount::mount(Some("/proc/self/ns/uts"), &sandbox.join("uts"), None::<&str>, nix::mount::MsFlags::MS_BIND, None::<&str>).unwrap();
+        let handed = handover(&root, Some(&sandbox));
+        nix::mount::umount2(&sandbox.join("uts"), nix::mount::MntFlags::MNT_DETACH).unwrap();
+        let handed: Vec<PathBuf> = handed.unwrap().into_iter().map(|(path, _)| path).collect();
+        assert_eq!(handed, [sandbox.join("uts")]);
+    }
 
     #[test]
     fn a_table_reads_as_mount_points_and_types() {
