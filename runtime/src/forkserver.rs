@@ -99,6 +99,16 @@ impl Spawner {
         let request = encode(args, &targets);
         let fds: Vec<RawFd> = [report.as_raw_fd(), log.as_raw_fd()].into_iter().chain(mounts.iter().map(|(_, tree)| tree.as_raw_fd())).collect();
         let mut server = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        // A server sees the host's mounts as they were when it started
+        // (crate::helper_ns): one the host has made or removed since (a
+        // disk for a hostPath) needs a server that sees it. The old one
+        // serves what is queued to it, then ends.
+        if server.as_mut().is_some_and(|current| current.host.changed(&bounds.containers)) {
+            tracing::info!("the host's own mounts changed: starting a fork server that sees them");
+            if let Some(old) = server.take() {
+                old.retire();
+            }
+        }
         let mut retried = false;
         loop {
             let current = match server.as_mut() {
@@ -133,12 +143,53 @@ impl Spawner {
 /// A running fork server and the daemon's end of its socket.
 struct Server {
     socket: Option<OwnedFd>,
-    child: Child,
+    child: Option<Child>,
+    /// The host's own mounts its namespace was copied with.
+    host: HostMounts,
+}
+
+/// The host's own mounts in its table (every mount but the pods' of any
+/// node on the machine), and the table kept open: the kernel marks it when
+/// the table changes.
+struct HostMounts {
+    table: std::fs::File,
+    seen: Vec<String>,
+}
+
+impl HostMounts {
+    fn read(containers: &Path) -> std::io::Result<HostMounts> {
+        let mut table = std::fs::File::open("/proc/self/mountinfo")?;
+        let seen = crate::helper_ns::host_mounts(&read_from_start(&mut table)?, containers);
+        Ok(HostMounts { table, seen })
+    }
+
+    /// Whether the host's own mounts changed since they were read. The
+    /// table is read again only when the kernel says it changed, which the
+    /// pods' mounts do all the time without counting.
+    fn changed(&mut self, containers: &Path) -> bool {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        let mut fds = [PollFd::new(self.table.as_fd(), PollFlags::POLLPRI)];
+        let marked = matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+            && fds[0].revents().is_some_and(|r| r.intersects(PollFlags::POLLPRI | PollFlags::POLLERR));
+        marked && read_from_start(&mut self.table).is_ok_and(|table| crate::helper_ns::host_mounts(&table, containers) != self.seen)
+    }
+}
+
+/// The whole of an open `/proc` table, from its start.
+fn read_from_start(file: &mut std::fs::File) -> std::io::Result<String> {
+    use std::io::{Read, Seek};
+    file.seek(std::io::SeekFrom::Start(0))?;
+    let mut text = String::new();
+    file.read_to_string(&mut text)?;
+    Ok(text)
 }
 
 impl Server {
     fn spawn(shim: &Path, bounds: &Bounds) -> std::io::Result<Server> {
         use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+        // Read before the server copies the namespace: a mount made in
+        // between is at worst taken for a change later, never missed.
+        let host = HostMounts::read(&bounds.containers)?;
         let (ours, theirs) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)?;
         // Its standard error is the daemon's: what it says about itself
         // (a failed fork) belongs in the daemon's log.
@@ -151,7 +202,7 @@ impl Server {
             .stdin(Stdio::from(theirs))
             .stdout(Stdio::null())
             .spawn()?;
-        Ok(Server { socket: Some(ours), child })
+        Ok(Server { socket: Some(ours), child: Some(child), host })
     }
 
     /// Whether the server's end of the socket has closed. The kernel marks
@@ -176,14 +227,27 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Closes the daemon's end without a kill: the server forks what is
+    /// queued to it, reads the end and exits, reaped by a thread of its own.
+    fn retire(mut self) {
+        drop(self.socket.take());
+        if let Some(mut child) = self.child.take() {
+            let _ = std::thread::Builder::new().name("retired-fork-server".into()).spawn(move || child.wait());
+        }
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         // Its socket closes first (a server at rest ends by itself); the
         // kill is for one that stopped reading. Helpers it forked are not
         // its children and go on.
         drop(self.socket.take());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 

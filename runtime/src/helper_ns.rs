@@ -122,7 +122,7 @@ pub(crate) fn enter_for_server(containers: &Path) -> Result<usize, Errno> {
     // Private first: an unmount below must not reach the host's table.
     nix::mount::mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)?;
     let table = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))?;
-    let pods: Vec<PathBuf> = mounts(&table).filter(|(point, fstype)| is_pods(point, fstype, containers)).map(|(point, _)| point).collect();
+    let pods: Vec<PathBuf> = mounts(&table).filter(|(_, point, fstype)| is_pods(point, fstype, containers)).map(|(_, point, _)| point).collect();
     // Deepest (latest) first: a mount on top goes before the one beneath.
     let mut unmounted = 0;
     for point in pods.iter().rev() {
@@ -144,14 +144,26 @@ fn is_pods(point: &Path, fstype: &str, containers: &Path) -> bool {
     fstype == "nsfs" || (point != containers && point.starts_with(containers))
 }
 
-/// Each mount's mount point and file system type, from a `mountinfo` table
-/// (proc(5): the fifth field, octal-escaped; the type after the ` - `).
-fn mounts(table: &str) -> impl Iterator<Item = (PathBuf, &str)> {
+/// The host's own mounts in a `mountinfo` table, by mount id: every mount
+/// but the pods' of any node on the machine (namespace files, overlay
+/// roots, whatever is below this node's containers). What a fork server's
+/// namespace was copied with, to tell when the host has mounted or
+/// unmounted something of its own since.
+pub(crate) fn host_mounts(table: &str, containers: &Path) -> Vec<String> {
+    mounts(table).filter(|(_, point, fstype)| *fstype != "overlay" && !is_pods(point, fstype, containers)).map(|(id, _, _)| id.to_owned()).collect()
+}
+
+/// Each mount's id, mount point and file system type, from a `mountinfo`
+/// table (proc(5): the first field; the fifth, octal-escaped; the first
+/// after the ` - `).
+fn mounts(table: &str) -> impl Iterator<Item = (&str, PathBuf, &str)> {
     table.lines().filter_map(|line| {
         let (before, after) = line.split_once(" - ")?;
-        let point = before.split(' ').nth(4)?;
+        let mut fields = before.split(' ');
+        let id = fields.next()?;
+        let point = fields.nth(3)?;
         let fstype = after.split(' ').next()?;
-        Some((PathBuf::from(unescape(point)), fstype))
+        Some((id, PathBuf::from(unescape(point)), fstype))
     })
 }
 
@@ -207,10 +219,10 @@ mod tests {
 
     #[test]
     fn a_table_reads_as_mount_points_and_types() {
-        let read: Vec<(PathBuf, &str)> = mounts(TABLE).collect();
+        let read: Vec<(&str, PathBuf, &str)> = mounts(TABLE).collect();
         assert_eq!(read.len(), 6);
-        assert_eq!(read[2], (PathBuf::from("/var/lib/driftless/run/pods/a b/ns/net"), "nsfs"));
-        assert_eq!(read[1], (PathBuf::from("/sys/fs/cgroup/cpu"), "cgroup"));
+        assert_eq!(read[2], ("41", PathBuf::from("/var/lib/driftless/run/pods/a b/ns/net"), "nsfs"));
+        assert_eq!(read[1], ("30", PathBuf::from("/sys/fs/cgroup/cpu"), "cgroup"));
         assert_eq!(unescape("a\\011b\\134c\\012"), "a\tb\\c\n");
         assert_eq!(unescape("trailing\\04"), "trailing\\04", "a cut escape stays as it is");
     }
@@ -218,11 +230,12 @@ mod tests {
     #[test]
     fn only_the_pods_mounts_are_taken_from_the_server() {
         let containers = Path::new("/var/lib/driftless/containers");
-        let pods: Vec<PathBuf> = mounts(TABLE).filter(|(p, t)| is_pods(p, t, containers)).map(|(p, _)| p).collect();
+        let pods: Vec<PathBuf> = mounts(TABLE).filter(|(_, p, t)| is_pods(p, t, containers)).map(|(_, p, _)| p).collect();
         assert_eq!(
             pods,
             [PathBuf::from("/var/lib/driftless/run/pods/a b/ns/net"), PathBuf::from("/var/lib/driftless/containers/a-main-0/rootfs")],
             "the namespace file and the container's root; not the node's own mounts, the containers folder itself, or a neighbour sharing its prefix"
         );
+        assert_eq!(host_mounts(TABLE, containers), ["22", "30", "43"], "the host's own, by id: no other node's overlay root either");
     }
 }

@@ -69,3 +69,50 @@ fn a_memory_empty_dir_is_a_size_limited_tmpfs() {
     assert!(log.contains(" stdout F rc=1"), "writing 2 MB into a 1 MiB tmpfs must fail: {log}");
     assert!(log.contains("tmpfs /mem tmpfs"), "{log}");
 }
+
+/// Unmounts a folder when dropped, the test failing or not.
+struct Mounted(std::path::PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+#[test]
+fn a_host_path_mounted_after_the_fork_server_started_is_seen_by_the_next_container() {
+    let node = Node::new("hostmount");
+    let disk = node.dir.path().join("disk");
+    std::fs::create_dir_all(&disk).unwrap();
+    // A first container starts the node's fork server, which copies the
+    // host's mounts as they are; a long one, started just before the
+    // change, keeps its start.
+    node.start(&node.config("c-first", "true"));
+    assert_eq!(exited_with(&node, "c-first").0, 0);
+    // Then the host mounts a disk where a hostPath volume points.
+    nix::mount::mount(Some("tmpfs"), &disk, Some("tmpfs"), nix::mount::MsFlags::empty(), Some("size=1m")).unwrap();
+    let _mounted = Mounted(disk.clone());
+    std::fs::write(disk.join("on-the-disk"), "mounted later\n").unwrap();
+    // Starts side by side across the change of server: each one runs.
+    let readers: Vec<String> = (0..4).map(|i| format!("c-reader-{i}")).collect();
+    let configs: Vec<_> = readers
+        .iter()
+        .map(|id| {
+            node.started.borrow_mut().push(id.clone());
+            let mut reader = node.config(id, "cat /data/on-the-disk");
+            reader.mounts = vec![bind(&disk, "/data", true)];
+            reader
+        })
+        .collect();
+    std::thread::scope(|scope| {
+        for config in &configs {
+            let layout = &node.layout;
+            scope.spawn(move || layout.start(config, DEADLINE).unwrap_or_else(|e| panic!("{e}")));
+        }
+    });
+    for id in &readers {
+        let (code, log) = exited_with(&node, id);
+        assert_eq!(code, 0, "{id}: {log}");
+        assert!(log.contains(" stdout F mounted later"), "{id} sees the disk, not the folder beneath: {log}");
+    }
+}
