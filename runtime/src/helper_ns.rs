@@ -55,7 +55,7 @@ pub(crate) fn handover(rootfs: &Path, sandbox: Option<&Path>) -> std::io::Result
 /// Whether `path` is the root of a mount (`statx`'s own answer, without
 /// following a last symbolic link or triggering an automount). A path that
 /// is not there is not: libcontainer then says which one it missed.
-fn is_mount_root(path: &Path) -> std::io::Result<bool> {
+pub(crate) fn is_mount_root(path: &Path) -> std::io::Result<bool> {
     match rustix::fs::statx(CWD, path, AtFlags::SYMLINK_NOFOLLOW | AtFlags::NO_AUTOMOUNT, StatxFlags::empty()) {
         Ok(found) => Ok(found.stx_attributes.contains(StatxAttributes::MOUNT_ROOT)),
         Err(rustix::io::Errno::NOENT) => Ok(false),

@@ -76,12 +76,10 @@ pub fn unmount(dir: &Path) -> Result<(), VolatileError> {
     }
 }
 
-/// Whether `dir` is a mount point: on another device than its parent.
+/// Whether `dir` is a mount point (the kernel's own answer, as for the
+/// mounts a helper is handed: [`crate::helper_ns`]).
 pub fn is_mount(dir: &Path) -> Result<bool, VolatileError> {
-    use std::os::unix::fs::MetadataExt;
-    let device = |path: &Path| std::fs::metadata(path).map(|m| m.dev()).map_err(|source| VolatileError::Io { path: path.to_path_buf(), source });
-    let parent = dir.parent().unwrap_or(Path::new("/"));
-    Ok(device(dir)? != device(parent)?)
+    crate::helper_ns::is_mount_root(dir).map_err(|source| VolatileError::Io { path: dir.to_path_buf(), source })
 }
 
 #[cfg(test)]
