@@ -6,7 +6,8 @@
 //! (see docs/benchmarks.md). Needs /bin/busybox and crun (Debian; runc
 //! too for its line, left out without it), and the busybox image
 //! (`scripts/build-images.sh`) for the pod starts.
-//! Everything it creates lives in a temporary folder and a cgroup parent of
+//! Everything it creates lives in a temporary folder (with a tmpfs in it
+//! for the state, as the node's volatile folder) and a cgroup parent of
 //! its own, removed at the end.
 
 use std::path::{Path, PathBuf};
@@ -36,7 +37,12 @@ fn main() {
     let rootfs = make_rootfs(dir.path());
     let shim = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("driftless-shim");
     assert!(shim.exists(), "build the helper first: cargo build --release -p driftless-runtime");
-    let layout = Layout::new(dir.path().join("node"), &shim);
+    // The node's layout (`Node::new`): libcontainer's state and the pods'
+    // namespace files in the volatile folder, a tmpfs, and the bundles,
+    // logs and writable layers on disk. crun keeps its state on the same
+    // tmpfs, as its default `/run/crun` is on a systemd host.
+    let run = Volatile::mount(dir.path().join("run"));
+    let layout = Layout::new(dir.path().join("node"), &shim).with_state_root(run.0.join("state"));
     let config = |id: String| ContainerConfig {
         rootfs: rootfs.clone(),
         args: vec!["/bin/sleep".into(), "600".into()],
@@ -107,13 +113,13 @@ fn main() {
 
     // Whole pods: sandbox, veth and address, overlay root filesystem from
     // the busybox image, then the container, until it runs.
-    let mut pods = pod_starts(n, 0, dir.path(), &layout, |_| {});
+    let mut pods = pod_starts(n, 0, dir.path(), &run.0, &layout, |_| {});
     report("driftless pod (sandbox + network + overlay rootfs + container)", &mut pods);
 
     // The same beside a node's worth of running pods, whose mounts (three
     // namespace files and a root each) are in the host's mount table.
     let beside = std::env::var("START_LATENCY_BESIDE").ok().and_then(|b| b.parse().ok()).unwrap_or(100);
-    let mut pods_beside = pod_starts(n, beside, dir.path(), &layout, |_| {});
+    let mut pods_beside = pod_starts(n, beside, dir.path(), &run.0, &layout, |_| {});
     report(&format!("driftless pod beside {beside} running pods"), &mut pods_beside);
 
     // The references, on identical bundles.
@@ -131,41 +137,52 @@ fn main() {
     // the machine does during the run falls on both alike; the blocks above
     // and below each have the machine to themselves for a while.
     let alternate = bundles_named("alt");
-    let mut worker = CrunWorker::spawn(dir.path());
+    let mut worker = CrunWorker::spawn(&run.0.join("crun-alt-state"));
     let mut crun_between = Vec::with_capacity(n);
-    let mut pods_between = pod_starts(n, 0, dir.path(), &layout, |i| crun_between.push(worker.run(&alternate[i], &format!("alt-{i}"))));
+    let mut pods_between = pod_starts(n, 0, dir.path(), &run.0, &layout, |i| crun_between.push(worker.run(&alternate[i], &format!("alt-{i}"))));
     drop(worker);
     report("  in turns: driftless pod", &mut pods_between);
     report("  in turns: crun create + start", &mut crun_between);
 
     let bundles = bundles_named("ref");
     if with_runc {
-        let mut runc = reference("runc", &bundles, dir.path());
+        let mut runc = reference("runc", &bundles, &run.0);
         report("runc create + start", &mut runc);
     } else {
         println!("runc create + start: left out, runc is not installed (apt-get install runc)");
     }
 
-    // Clean up now: once the unified hierarchy is hidden below, its
-    // folders can no longer be seen from this process.
-    remove_cgroup_parent();
-
-    // crun needs the unified cgroup2 mount hidden on this hybrid host:
-    // do that in a private mount namespace of this process only.
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).expect("unshare mount namespace");
-    nix::mount::mount(None::<&str>, "/", None::<&str>, nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE, None::<&str>)
-        .expect("make mounts private");
-    let _ = nix::mount::umount("/sys/fs/cgroup/unified");
-    let mut crun = reference("crun", &bundles, dir.path());
+    // crun in a worker of its own, which hides the unified cgroup2 mount
+    // as crun needs on this hybrid host.
+    let mut worker = CrunWorker::spawn(&run.0.join("crun-state"));
+    let mut crun: Vec<Duration> = bundles.iter().enumerate().map(|(i, bundle)| worker.run(bundle, &format!("crun-{i}"))).collect();
+    drop(worker);
     report("crun create + start", &mut crun);
 
     remove_cgroup_parent();
 }
 
+/// The benchmark's volatile folder, mounted as the node mounts its own and
+/// unmounted when dropped, also when the benchmark panics.
+struct Volatile(PathBuf);
+
+impl Volatile {
+    fn mount(dir: PathBuf) -> Volatile {
+        driftless_runtime::volatile::mount(&dir).expect("a tmpfs for the volatile folder");
+        Volatile(dir)
+    }
+}
+
+impl Drop for Volatile {
+    fn drop(&mut self) {
+        let _ = driftless_runtime::volatile::unmount(&self.0);
+    }
+}
+
 /// Starts `n` single-container pods one after another on a bridge of the
 /// benchmark's own, timing each, and tears each down again; with `beside`
 /// more pods started first (not timed) and running throughout.
-fn pod_starts(n: usize, beside: usize, dir: &Path, layout: &Layout, mut after_each: impl FnMut(usize)) -> Vec<Duration> {
+fn pod_starts(n: usize, beside: usize, dir: &Path, run: &Path, layout: &Layout, mut after_each: impl FnMut(usize)) -> Vec<Duration> {
     use driftless_runtime::network::{Bridge, Ipam, PodInterface, route_exists};
     let layout_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/images/busybox-1.35");
     assert!(layout_dir.join("index.json").exists(), "run scripts/build-images.sh first");
@@ -189,7 +206,7 @@ fn pod_starts(n: usize, beside: usize, dir: &Path, layout: &Layout, mut after_ea
     let mut phases: Vec<[Duration; 4]> = Vec::with_capacity(n);
     let start = |uid: &str| {
         let id = format!("{uid}-main-0");
-        let sandbox_dir = dir.join("pods").join(uid);
+        let sandbox_dir = run.join("pods").join(uid);
         let started = Instant::now();
         let sandbox = driftless_runtime::Sandbox::create(&sandbox_dir, uid).expect("sandbox");
         let t_sandbox = started.elapsed();
@@ -271,10 +288,11 @@ struct CrunWorker {
 }
 
 impl CrunWorker {
-    fn spawn(dir: &Path) -> CrunWorker {
+    /// A worker keeping crun's state in `root`.
+    fn spawn(root: &Path) -> CrunWorker {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .arg(CRUN_WORKER)
-            .arg(dir.join("crun-alt-state"))
+            .arg(root)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
